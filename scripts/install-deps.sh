@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every system package Lumen needs to build and test, from Debian, when missing.
+# Safe to run repeatedly: it only calls apt-get when a package is absent.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libboost-dev            # Boost.Asio, boost::optional, callable_traits (public API needs them)
+  libmsgpack-cxx-dev      # user values (Ray's C++ API serialises with msgpack)
+  libprotobuf-dev protobuf-compiler  # every wire message
+  libspdlog-dev libfmt-dev
+  nlohmann-json3-dev
+  libcli11-dev
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  procps psmisc           # pgrep/ps used by the tests to check for leftover processes
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all system packages present"
+fi

@@ -1,0 +1,201 @@
+// Lumen's transport: asynchronous, multiplexed, authenticated RPC with
+// protobuf bodies over Unix-domain sockets (same node) and TCP (across nodes).
+//
+// Wire format. Every frame is a 16-byte little-endian header followed by the
+// body: u32 body_length, u16 frame type, u16 method, u64 call_id. Bodies are
+// serialized protobuf messages. The first frame a client sends must be kHello
+// carrying the cluster token (proto lumen.rpc.Hello); the server answers
+// kHelloAck or closes. A frame with an unknown type, a body over
+// kMaxFrameBody, a request before the handshake, or an unparsable hello closes
+// that connection with a logged error; the server keeps serving the others.
+//
+// A Connection is symmetric: either end may send requests and one-way
+// notifications; incoming ones go to the Dispatcher the connection was made
+// with. Responses are matched to calls by call_id.
+//
+// Threading. All socket I/O runs on one EventLoop thread (an asio io_context).
+// Call/Notify/Reply may be called from any thread: frames are appended to the
+// connection's outgoing buffer under a mutex and flushed by the loop, so many
+// small messages sent back to back leave in one write (batching). Handlers and
+// response callbacks run on the loop thread and must not block.
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include <google/protobuf/message_lite.h>
+
+#include "base/status.h"
+
+namespace lumen::rpc {
+
+enum class FrameType : uint16_t {
+  kHello = 1,     // client -> server, body lumen.rpc.Hello
+  kHelloAck = 2,  // server -> client, empty body
+  kRequest = 3,   // expects a kResponse or kError with the same call_id
+  kResponse = 4,
+  kError = 5,     // body lumen.rpc.ErrorReply (status code + message)
+  kOneway = 6,    // no reply
+};
+
+constexpr size_t kFrameHeaderSize = 16;
+constexpr uint32_t kMaxFrameBody = 128u << 20;  // 128 MiB
+
+using Clock = std::chrono::steady_clock;
+/// Default deadline for a call when the caller gives none.
+constexpr std::chrono::milliseconds kDefaultCallTimeout{30000};
+
+/// Runs one io_context on its own thread until Stop().
+class EventLoop {
+ public:
+  explicit EventLoop(std::string name = "lumen-io");
+  ~EventLoop();  // Stops and joins.
+  EventLoop(const EventLoop &) = delete;
+  EventLoop &operator=(const EventLoop &) = delete;
+
+  boost::asio::io_context &io() { return io_; }
+  void Post(std::function<void()> fn);
+  bool InLoopThread() const;
+  void Stop();
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::thread thread_;
+  std::thread::id thread_id_;
+};
+
+class Connection;
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+/// Handler for an incoming request or one-way message. `call_id` is 0 for a
+/// one-way message. The handler must answer a request exactly once
+/// (Reply/ReplyError), now or later, from any thread.
+using Handler = std::function<void(const ConnectionPtr &conn, uint64_t call_id, std::string_view body)>;
+
+/// Maps method numbers to handlers. Register everything before the first
+/// connection uses it; lookups are then lock-free.
+class Dispatcher {
+ public:
+  void Register(uint16_t method, Handler handler);
+  const Handler *Find(uint16_t method) const;
+
+ private:
+  std::unordered_map<uint16_t, Handler> handlers_;
+};
+
+/// Called with the body of a response, or a non-OK status (error reply,
+/// deadline passed, connection closed). Runs on the loop thread.
+using ResponseCallback = std::function<void(Status status, std::string_view body)>;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  ~Connection();
+
+  /// Sends a request. `cb` runs exactly once.
+  void Call(uint16_t method, const google::protobuf::MessageLite &request, ResponseCallback cb,
+            std::chrono::milliseconds timeout = kDefaultCallTimeout);
+  void CallRaw(uint16_t method, std::string body, ResponseCallback cb,
+               std::chrono::milliseconds timeout = kDefaultCallTimeout);
+  /// Blocking call for threads other than the loop thread. Returns the body.
+  StatusOr<std::string> CallSync(uint16_t method, const google::protobuf::MessageLite &request,
+                                 std::chrono::milliseconds timeout = kDefaultCallTimeout);
+  /// Typed blocking call: parses the reply into `reply`.
+  Status CallSync(uint16_t method, const google::protobuf::MessageLite &request,
+                  google::protobuf::MessageLite *reply,
+                  std::chrono::milliseconds timeout = kDefaultCallTimeout);
+
+  void Notify(uint16_t method, const google::protobuf::MessageLite &message);
+  void Reply(uint64_t call_id, const google::protobuf::MessageLite &response);
+  void ReplyRaw(uint64_t call_id, std::string body);
+  void ReplyError(uint64_t call_id, const Status &status);
+
+  /// Closes the socket; pending calls fail with kDisconnected.
+  void Close();
+  bool IsOpen() const;
+  /// Runs once when the connection closes for any reason (on the loop thread).
+  void SetCloseHandler(std::function<void(const Status &reason)> handler);
+  /// "unix:/path" or "tcp:host:port" of the peer, for logs.
+  const std::string &PeerName() const;
+
+  /// Free slot for the owner of the connection (e.g. which worker this is).
+  std::shared_ptr<void> user_data;
+
+  // Implementation detail, public for make_shared.
+  struct Impl;
+  explicit Connection(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Listens on Unix and/or TCP sockets; authenticates each new connection with
+/// the cluster token before dispatching anything.
+class Server {
+ public:
+  Server(EventLoop &loop, std::string token, const Dispatcher *dispatcher);
+  ~Server();  // Stop()s.
+
+  /// Removes a stale socket file first. Mode 0600.
+  Status ListenUnix(const std::string &path);
+  /// Binds host:port (port 0 picks one); returns the bound port. Use
+  /// "127.0.0.1" unless the operator asked for another address.
+  StatusOr<int> ListenTcp(const std::string &host, int port);
+  /// Runs on the loop thread after a connection passes the handshake.
+  void SetConnectHandler(std::function<void(const ConnectionPtr &)> handler);
+  /// Stops listening, closes every connection, unlinks the Unix socket files.
+  void Stop();
+  size_t NumConnections() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Connects to "unix:/path" or "tcp:host:port" (a bare "/path" means unix),
+/// performs the token handshake, and starts reading. Blocking; do not call on
+/// the loop thread. `dispatcher` (may be null) serves requests the peer sends.
+StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address,
+                                const std::string &token, const Dispatcher *dispatcher,
+                                std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+
+/// Parses a protobuf body; false on malformed input.
+bool ParseBody(std::string_view body, google::protobuf::MessageLite *msg);
+
+/// A minimal blocking peer for single-threaded processes that must not start
+/// threads (the fork server). Same wire format and handshake.
+class BlockingConnection {
+ public:
+  static StatusOr<std::unique_ptr<BlockingConnection>> Connect(const std::string &address,
+                                                               const std::string &token);
+  ~BlockingConnection();
+  int fd() const { return fd_; }
+  /// Sends a one-way message or a request (call_id > 0) or a response.
+  Status Send(FrameType type, uint16_t method, uint64_t call_id,
+              const google::protobuf::MessageLite &body);
+  struct Frame {
+    FrameType type;
+    uint16_t method;
+    uint64_t call_id;
+    std::string body;
+  };
+  /// Blocks for the next frame; kDisconnected at EOF.
+  StatusOr<Frame> Receive();
+
+ private:
+  explicit BlockingConnection(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace lumen::rpc
