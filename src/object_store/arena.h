@@ -53,11 +53,14 @@ class ArenaFdServer {
   void Stop();  // joins the thread, unlinks the socket file
 
  private:
+  void Serve();                     // the accept thread
+  void HandleConnection(int conn);  // one client, on the accept thread
   std::string path_;
   std::string token_;
   int arena_fd_ = -1;
   size_t capacity_ = 0;
   int listen_fd_ = -1;
+  int stop_fd_ = -1;  // eventfd that wakes the accept thread on Stop()
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

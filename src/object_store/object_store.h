@@ -12,12 +12,15 @@
 // thread only; callbacks run on that thread, timers use the given io_context.
 #pragma once
 
+#include <utility>  // before asio: its awaitable.hpp uses std::exchange
+
 #include <boost/asio.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -48,6 +51,10 @@ struct StoreStats {
 class ObjectStore {
  public:
   ObjectStore(boost::asio::io_context &io, size_t capacity);
+  /// Pending creates are dropped without their callbacks being called.
+  ~ObjectStore();
+  ObjectStore(const ObjectStore &) = delete;
+  ObjectStore &operator=(const ObjectStore &) = delete;
 
   using CreateCallback = std::function<void(StatusOr<ObjectInfo>)>;
   /// Reserves data_size + meta_size bytes for `id`, created by `client` (the
@@ -79,6 +86,13 @@ class ObjectStore {
   struct PendingCreate;
   void TryPendingCreates();
   void FreeEntry(const ObjectID &id);
+  // Allocates and records the entry; nullopt when there is no room.
+  std::optional<ObjectInfo> TryAllocate(const ObjectID &id, size_t data_size, size_t meta_size,
+                                        ClientId client);
+  // Frees the entry if it was deleted and nothing pins it; true if freed.
+  bool MaybeFreeDeleted(const ObjectID &id, Entry &e);
+  void OnCreateDeadline(const std::shared_ptr<PendingCreate> &p);
+  std::string FullMessage(size_t data_size, size_t meta_size) const;
 
   boost::asio::io_context &io_;
   Allocator allocator_;

@@ -1,0 +1,373 @@
+#include "object_store/arena.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+namespace lumen::object_store {
+
+namespace {
+
+constexpr size_t kMaxTokenBytes = 4096;
+// How long the server waits for one client's request before dropping it. The
+// server handles one connection at a time, so this bounds how long a stuck
+// client can delay the others.
+constexpr int kServerReadTimeoutMs = 2000;
+// How long a client waits for the server's answer.
+constexpr int kClientTimeoutMs = 10000;
+
+std::string ErrnoText(const char *what, int err) {
+  return std::string(what) + ": " + std::strerror(err);
+}
+
+size_t PageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+// Makes the first `bytes` of the mapping resident and mapped writable in this
+// process. MADV_POPULATE_WRITE (Linux 5.14+) allocates the shmem pages and
+// fills the page tables in one kernel call, much cheaper than faulting each
+// page from user space; the touch loop is the fallback for older kernels.
+void Prefault(uint8_t *base, size_t bytes) {
+  if (bytes == 0) return;
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+  if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0) return;
+  const size_t page = PageSize();
+  for (size_t off = 0; off < bytes; off += page) {
+    reinterpret_cast<volatile uint8_t *>(base)[off] = 0;
+  }
+}
+
+bool ConstantTimeEquals(const std::string &a, const std::string &b) {
+  // Runs over the longer of the two so timing does not reveal the prefix
+  // that matched; a length difference alone makes it unequal.
+  size_t n = a.size() > b.size() ? a.size() : b.size();
+  volatile uint8_t diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t x = i < a.size() ? static_cast<uint8_t>(a[i]) : 0;
+    uint8_t y = i < b.size() ? static_cast<uint8_t>(b[i]) : 0;
+    diff = diff | static_cast<uint8_t>(x ^ y);
+  }
+  return diff == 0;
+}
+
+// Reads exactly `n` bytes from `fd`, giving up on EOF, error, timeout or
+// when `stop_fd` (if >= 0) becomes readable.
+bool ReadFull(int fd, void *buf, size_t n, int timeout_ms, int stop_fd) {
+  auto *p = static_cast<uint8_t *>(buf);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (n > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return false;
+    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    int r = poll(fds, stop_fd >= 0 ? 2 : 1, static_cast<int>(left));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (r == 0) return false;
+    if (stop_fd >= 0 && (fds[1].revents & POLLIN)) return false;
+    ssize_t got = recv(fd, p, n, 0);
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return false;
+    }
+    if (got == 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool SendAll(int fd, const void *buf, size_t n) {
+  auto *p = static_cast<const uint8_t *>(buf);
+  while (n > 0) {
+    ssize_t sent = send(fd, p, n, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += sent;
+    n -= static_cast<size_t>(sent);
+  }
+  return true;
+}
+
+Status FillSockAddr(const std::string &path, sockaddr_un *addr) {
+  std::memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr->sun_path)) {
+    return Status::InvalidArgument("arena socket path is empty or longer than " +
+                                   std::to_string(sizeof(addr->sun_path) - 1) +
+                                   " bytes: " + path);
+  }
+  std::memcpy(addr->sun_path, path.data(), path.size());
+  return Status::OK();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Arena ----
+
+StatusOr<std::unique_ptr<Arena>> Arena::Create(size_t capacity, size_t prefault_bytes) {
+  if (capacity == 0) return Status::InvalidArgument("arena capacity must be > 0");
+  int fd = memfd_create("lumen-object-store", MFD_CLOEXEC);
+  if (fd < 0) return Status::IoError(ErrnoText("memfd_create", errno));
+  if (ftruncate(fd, static_cast<off_t>(capacity)) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::IoError(ErrnoText("ftruncate arena", err) + " (capacity " +
+                           std::to_string(capacity) + " bytes)");
+  }
+  void *p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    return Status::IoError(ErrnoText("mmap arena", err));
+  }
+  auto *base = static_cast<uint8_t *>(p);
+  // A hint only: transparent huge pages for shmem are often disabled.
+  (void)madvise(base, capacity, MADV_HUGEPAGE);
+  Prefault(base, prefault_bytes < capacity ? prefault_bytes : capacity);
+  return std::unique_ptr<Arena>(new Arena(fd, base, capacity));
+}
+
+StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, bool populate) {
+  if (fd < 0) return Status::InvalidArgument("Arena::Attach: invalid fd");
+  if (capacity == 0) {
+    close(fd);
+    return Status::InvalidArgument("Arena::Attach: capacity must be > 0");
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::IoError(ErrnoText("fstat arena fd", err));
+  }
+  if (static_cast<uint64_t>(st.st_size) < capacity) {
+    close(fd);
+    return Status::InvalidArgument("Arena::Attach: fd holds " + std::to_string(st.st_size) +
+                                   " bytes, less than the capacity " + std::to_string(capacity));
+  }
+  int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
+  void *p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    return Status::IoError(ErrnoText("mmap arena", err));
+  }
+  return std::unique_ptr<Arena>(new Arena(fd, static_cast<uint8_t *>(p), capacity));
+}
+
+Arena::~Arena() {
+  if (base_ != nullptr) munmap(base_, capacity_);
+  if (fd_ >= 0) close(fd_);
+}
+
+// -------------------------------------------------------- ArenaFdServer ----
+
+ArenaFdServer::~ArenaFdServer() { Stop(); }
+
+Status ArenaFdServer::Start(const std::string &socket_path, const std::string &token,
+                            int arena_fd, size_t capacity) {
+  if (listen_fd_ >= 0) return Status::InvalidArgument("ArenaFdServer already started");
+  if (arena_fd < 0) return Status::InvalidArgument("ArenaFdServer: invalid arena fd");
+  if (token.size() > kMaxTokenBytes)
+    return Status::InvalidArgument("ArenaFdServer: token longer than 4096 bytes");
+  sockaddr_un addr;
+  LUMEN_RETURN_IF_ERROR(FillSockAddr(socket_path, &addr));
+
+  // A socket file left by a dead node service would make bind fail; remove it,
+  // but never anything that is not a socket.
+  struct stat st;
+  if (lstat(socket_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return Status::AlreadyExists("arena socket path exists and is not a socket: " + socket_path);
+    unlink(socket_path.c_str());
+  }
+
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::IoError(ErrnoText("socket", errno));
+  if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::IoError(ErrnoText(("bind " + socket_path).c_str(), err));
+  }
+  // Restrict before listen(): until then nobody can connect, so there is no
+  // window in which another user could reach the socket.
+  if (chmod(socket_path.c_str(), 0600) != 0 || listen(fd, 64) != 0) {
+    int err = errno;
+    close(fd);
+    unlink(socket_path.c_str());
+    return Status::IoError(ErrnoText(("listen " + socket_path).c_str(), err));
+  }
+  int stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd < 0) {
+    int err = errno;
+    close(fd);
+    unlink(socket_path.c_str());
+    return Status::IoError(ErrnoText("eventfd", err));
+  }
+
+  path_ = socket_path;
+  token_ = token;
+  arena_fd_ = arena_fd;
+  capacity_ = capacity;
+  listen_fd_ = fd;
+  stop_fd_ = stop_fd;
+  stop_.store(false);
+  thread_ = std::thread([this] { Serve(); });
+  return Status::OK();
+}
+
+void ArenaFdServer::Serve() {
+  while (!stop_.load()) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    int r = poll(fds, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].revents & POLLIN) break;
+    if (!(fds[0].revents & POLLIN)) {
+      if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) break;
+      continue;
+    }
+    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) continue;  // EINTR, ECONNABORTED, EMFILE...: keep serving
+    HandleConnection(conn);
+    close(conn);
+  }
+}
+
+void ArenaFdServer::HandleConnection(int conn) {
+  uint32_t len = 0;
+  if (!ReadFull(conn, &len, sizeof(len), kServerReadTimeoutMs, stop_fd_)) return;
+  if (len > kMaxTokenBytes) return;
+  std::string got(len, '\0');
+  if (len > 0 && !ReadFull(conn, got.data(), len, kServerReadTimeoutMs, stop_fd_)) return;
+  if (!ConstantTimeEquals(got, token_)) return;
+
+  uint64_t cap = capacity_;
+  iovec iov{&cap, sizeof(cap)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  std::memset(control, 0, sizeof(control));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &arena_fd_, sizeof(int));
+  while (sendmsg(conn, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+void ArenaFdServer::Stop() {
+  if (listen_fd_ < 0) return;
+  stop_.store(true);
+  uint64_t one = 1;
+  ssize_t w = write(stop_fd_, &one, sizeof(one));
+  (void)w;
+  if (thread_.joinable()) thread_.join();
+  close(listen_fd_);
+  close(stop_fd_);
+  listen_fd_ = -1;
+  stop_fd_ = -1;
+  unlink(path_.c_str());
+}
+
+// ---------------------------------------------------- AttachToNodeArena ----
+
+StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_path,
+                                                   const std::string &token, bool populate) {
+  if (token.size() > kMaxTokenBytes)
+    return Status::InvalidArgument("cluster token longer than 4096 bytes");
+  sockaddr_un addr;
+  LUMEN_RETURN_IF_ERROR(FillSockAddr(socket_path, &addr));
+  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return Status::IoError(ErrnoText("socket", errno));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{sock};
+
+  if (connect(sock, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    return Status::IoError(ErrnoText(("connect to node arena socket " + socket_path).c_str(), errno));
+  }
+  timeval tv{kClientTimeoutMs / 1000, 0};
+  setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::vector<uint8_t> req(sizeof(uint32_t) + token.size());
+  uint32_t len = static_cast<uint32_t>(token.size());
+  std::memcpy(req.data(), &len, sizeof(len));
+  std::memcpy(req.data() + sizeof(len), token.data(), token.size());
+  if (!SendAll(sock, req.data(), req.size()))
+    return Status::IoError(ErrnoText("send arena request", errno));
+
+  // Wait for the answer; the server closes without a word on a wrong token.
+  pollfd pfd{sock, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&pfd, 1, kClientTimeoutMs);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return Status::TimedOut("no answer from node arena socket " + socket_path);
+  if (r < 0) return Status::IoError(ErrnoText("poll arena socket", errno));
+
+  uint64_t cap = 0;
+  iovec iov{&cap, sizeof(cap)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t got;
+  do {
+    got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) return Status::IoError(ErrnoText("recvmsg arena fd", errno));
+
+  int fd = -1;
+  for (cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+        cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+      // Close any extra fds a misbehaving peer might have packed in.
+      size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 1; i < n; ++i) {
+        int extra;
+        std::memcpy(&extra, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        close(extra);
+      }
+    }
+  }
+  if (got == 0 && fd < 0) {
+    return Status::Unauthenticated("node arena socket " + socket_path +
+                                   " closed the connection: wrong cluster token?");
+  }
+  if (static_cast<size_t>(got) != sizeof(cap) || fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
+    if (fd >= 0) close(fd);
+    return Status::IoError("malformed answer from node arena socket " + socket_path);
+  }
+  return Arena::Attach(fd, static_cast<size_t>(cap), populate);
+}
+
+}  // namespace lumen::object_store

@@ -1,0 +1,189 @@
+#include "object_store/arena.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "base/id.h"
+
+namespace lumen::object_store {
+namespace {
+
+std::string TempSocketPath() {
+  return "/tmp/lumen-arena-test-" + std::to_string(getpid()) + "-" + RandomHex(4) + ".sock";
+}
+
+bool PathExists(const std::string &p) {
+  struct stat st;
+  return lstat(p.c_str(), &st) == 0;
+}
+
+// Connects to a Unix socket and sends raw bytes; returns what came back (or
+// "" when the server just closed).
+std::string RawExchange(const std::string &path, const std::string &bytes) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(s, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    close(s);
+    return "connect failed";
+  }
+  if (!bytes.empty()) (void)!send(s, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  shutdown(s, SHUT_WR);
+  std::string out;
+  char buf[64];
+  ssize_t n;
+  while ((n = recv(s, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
+  close(s);
+  return out;
+}
+
+TEST(ArenaTest, CreateWriteAndAttachSecondMapping) {
+  const size_t cap = 8 << 20;
+  auto a = Arena::Create(cap, 1 << 20);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  Arena &arena = **a;
+  EXPECT_EQ(arena.capacity(), cap);
+  ASSERT_NE(arena.base(), nullptr);
+  std::memcpy(arena.base() + 12345, "hello arena", 11);
+  arena.base()[cap - 1] = 0x5a;
+
+  auto b = Arena::Attach(dup(arena.fd()), cap, /*populate=*/true);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_NE((*b)->base(), arena.base());
+  EXPECT_EQ(std::memcmp((*b)->base() + 12345, "hello arena", 11), 0);
+  EXPECT_EQ((*b)->base()[cap - 1], 0x5a);
+  // And the other way round.
+  (*b)->base()[100] = 7;
+  EXPECT_EQ(arena.base()[100], 7);
+}
+
+TEST(ArenaTest, AttachRejectsBadInput) {
+  EXPECT_FALSE(Arena::Attach(-1, 4096, false).ok());
+  auto a = Arena::Create(1 << 16, 0);
+  ASSERT_TRUE(a.ok());
+  // Asking for more than the fd holds fails (and closes the dup).
+  EXPECT_FALSE(Arena::Attach(dup((*a)->fd()), 1 << 20, false).ok());
+  EXPECT_FALSE(Arena::Create(0, 0).ok());
+}
+
+TEST(ArenaFdServerTest, ForkedChildAttachesAndSharesMemory) {
+  const std::string path = TempSocketPath();
+  const std::string token = "secret-" + RandomHex(16);
+  const size_t cap = 4 << 20;
+  // Fork first, while this process has no other threads; the child only ever
+  // reaches the arena through the socket.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::unique_ptr<Arena> arena;
+    for (int i = 0; i < 500 && !arena; ++i) {
+      auto r = AttachToNodeArena(path, token, /*populate=*/true);
+      if (r.ok()) arena = std::move(*r);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!arena) _exit(10);
+    if (arena->capacity() != cap) _exit(11);
+    if (std::memcmp(arena->base() + 4096, "from parent", 11) != 0) _exit(12);
+    std::memcpy(arena->base() + 8192, "from child", 10);
+    _exit(0);
+  }
+  auto a = Arena::Create(cap, cap);
+  ASSERT_TRUE(a.ok());
+  std::memcpy((*a)->base() + 4096, "from parent", 11);
+  ArenaFdServer server;
+  ASSERT_TRUE(server.Start(path, token, (*a)->fd(), cap).ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  EXPECT_EQ(std::memcmp((*a)->base() + 8192, "from child", 10), 0);
+  server.Stop();
+  EXPECT_FALSE(PathExists(path));
+}
+
+TEST(ArenaFdServerTest, WrongTokenGarbageAndStop) {
+  const std::string path = TempSocketPath();
+  const std::string token = RandomHex(32);
+  auto a = Arena::Create(1 << 20, 0);
+  ASSERT_TRUE(a.ok());
+  (*a)->base()[77] = 42;
+  ArenaFdServer server;
+  ASSERT_TRUE(server.Start(path, token, (*a)->fd(), 1 << 20).ok());
+
+  auto bad = AttachToNodeArena(path, token + "x", false);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kUnauthenticated) << bad.status().ToString();
+  auto empty = AttachToNodeArena(path, "", false);
+  EXPECT_FALSE(empty.ok());
+
+  // Garbage: nothing at all, a short length, an oversized length, a length
+  // with too few bytes, random junk. Each gets the connection closed.
+  EXPECT_EQ(RawExchange(path, ""), "");
+  EXPECT_EQ(RawExchange(path, std::string("\x01\x00", 2)), "");
+  EXPECT_EQ(RawExchange(path, std::string("\xff\xff\xff\xff", 4) + std::string(100, 'a')), "");
+  uint32_t big = 5000;
+  EXPECT_EQ(RawExchange(path, std::string(reinterpret_cast<char *>(&big), 4) + std::string(5000, 'a')), "");
+  uint32_t len = static_cast<uint32_t>(token.size());
+  EXPECT_EQ(RawExchange(path, std::string(reinterpret_cast<char *>(&len), 4) + token.substr(0, 3)), "");
+  std::string junk(300, '\0');
+  FillRandom(junk.data(), junk.size());
+  EXPECT_EQ(RawExchange(path, junk), "");
+
+  // The server still serves a correct client.
+  auto good = AttachToNodeArena(path, token, true);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ((*good)->base()[77], 42);
+  EXPECT_EQ((*good)->capacity(), 1u << 20);
+
+  server.Stop();
+  EXPECT_FALSE(PathExists(path));
+  EXPECT_FALSE(AttachToNodeArena(path, token, false).ok());
+  server.Stop();  // idempotent
+}
+
+TEST(ArenaFdServerTest, StopWhileClientIsSilent) {
+  const std::string path = TempSocketPath();
+  auto a = Arena::Create(1 << 16, 0);
+  ASSERT_TRUE(a.ok());
+  auto server = std::make_unique<ArenaFdServer>();
+  ASSERT_TRUE(server->Start(path, "t", (*a)->fd(), 1 << 16).ok());
+  // A client that connects and says nothing holds the accept thread in its
+  // read; Stop must still return promptly.
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(connect(s, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto start = std::chrono::steady_clock::now();
+  server.reset();  // destructor stops
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  EXPECT_FALSE(PathExists(path));
+  close(s);
+}
+
+TEST(ArenaFdServerTest, StartRejectsNonSocketPath) {
+  const std::string path = "/tmp/lumen-arena-test-file-" + RandomHex(4);
+  FILE *f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  ArenaFdServer server;
+  EXPECT_FALSE(server.Start(path, "t", 0, 1).ok());
+  EXPECT_TRUE(PathExists(path));
+  unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace lumen::object_store
