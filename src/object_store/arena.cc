@@ -35,20 +35,34 @@ size_t PageSize() {
   return page;
 }
 
-// Makes the first `bytes` of the mapping resident and mapped writable in this
-// process. MADV_POPULATE_WRITE (Linux 5.14+) allocates the shmem pages and
-// fills the page tables in one kernel call, much cheaper than faulting each
-// page from user space; the touch loop is the fallback for older kernels.
-void Prefault(uint8_t *base, size_t bytes) {
-  if (bytes == 0) return;
+// Makes the first `bytes` of the arena resident and mapped writable in this
+// process. Measured on a 1 GiB memfd (kernel 6.18, 4 KiB pages, THP for shmem
+// off): touching one byte per page from user space ~650-900 ms; fallocate
+// alone ~230 ms but every page still takes a minor fault on first write
+// (first memcpy ~2 GB/s); MADV_POPULATE_WRITE alone ~600-1100 ms; fallocate
+// then MADV_POPULATE_WRITE ~530-690 ms with no faults afterwards. So:
+// fallocate allocates the pages (and reports ENOSPC now rather than SIGBUS
+// later), MADV_POPULATE_WRITE (Linux 5.14+) fills the page tables, and the
+// touch loop is the fallback for kernels without it.
+Status Prefault(int fd, uint8_t *base, size_t bytes) {
+  if (bytes == 0) return Status::OK();
+  int r;
+  do {
+    r = fallocate(fd, 0, 0, static_cast<off_t>(bytes));
+  } while (r != 0 && errno == EINTR);
+  if (r != 0 && (errno == ENOSPC || errno == ENOMEM)) {
+    return Status::IoError(ErrnoText("fallocate arena", errno) + " (prefaulting " +
+                           std::to_string(bytes) + " bytes: not enough memory on this node)");
+  }
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-  if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0) return;
+  if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0) return Status::OK();
   const size_t page = PageSize();
   for (size_t off = 0; off < bytes; off += page) {
     reinterpret_cast<volatile uint8_t *>(base)[off] = 0;
   }
+  return Status::OK();
 }
 
 bool ConstantTimeEquals(const std::string &a, const std::string &b) {
@@ -143,8 +157,9 @@ StatusOr<std::unique_ptr<Arena>> Arena::Create(size_t capacity, size_t prefault_
   auto *base = static_cast<uint8_t *>(p);
   // A hint only: transparent huge pages for shmem are often disabled.
   (void)madvise(base, capacity, MADV_HUGEPAGE);
-  Prefault(base, prefault_bytes < capacity ? prefault_bytes : capacity);
-  return std::unique_ptr<Arena>(new Arena(fd, base, capacity));
+  auto arena = std::unique_ptr<Arena>(new Arena(fd, base, capacity));
+  LUMEN_RETURN_IF_ERROR(Prefault(fd, base, prefault_bytes < capacity ? prefault_bytes : capacity));
+  return arena;
 }
 
 StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, bool populate) {
