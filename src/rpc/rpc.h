@@ -20,6 +20,10 @@
 // response callbacks run on the loop thread and must not block.
 #pragma once
 
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including
+// <utility>; under C++20 it is compiled in, so include it first.
+#include <utility>
+
 #include <boost/asio.hpp>
 
 #include <atomic>

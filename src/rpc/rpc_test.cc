@@ -1,0 +1,614 @@
+#include "rpc/rpc.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "protocol/rpc.pb.h"
+#include "rpc/frame.h"
+
+namespace lumen::rpc {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint16_t kEcho = 1;
+constexpr uint16_t kFail = 2;
+constexpr uint16_t kBlackHole = 3;
+constexpr uint16_t kRecord = 4;
+constexpr uint16_t kCloseMe = 5;
+constexpr uint16_t kClientEcho = 10;
+
+const std::string kToken = "s3cret-token";
+
+Hello MakeMsg(const std::string &name, int pid = 0) {
+  Hello h;
+  h.set_client_name(name);
+  h.set_pid(pid);
+  return h;
+}
+
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds limit = 10s) {
+  auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return pred();
+}
+
+class RpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/lumen-rpc-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    sock_path_ = dir_ + "/s.sock";
+
+    dispatcher_.Register(kEcho, [](const ConnectionPtr &c, uint64_t id, std::string_view body) {
+      c->ReplyRaw(id, std::string(body));
+    });
+    dispatcher_.Register(kFail, [](const ConnectionPtr &c, uint64_t id, std::string_view) {
+      c->ReplyError(id, Status::NotFound("nope, not here"));
+    });
+    dispatcher_.Register(kBlackHole, [this](const ConnectionPtr &, uint64_t, std::string_view) { ++black_holed_; });
+    dispatcher_.Register(kRecord, [this](const ConnectionPtr &, uint64_t id, std::string_view body) {
+      Hello h;
+      ASSERT_TRUE(ParseBody(body, &h));
+      std::lock_guard<std::mutex> lock(mu_);
+      recorded_.push_back(h.pid());
+    });
+    dispatcher_.Register(kCloseMe, [](const ConnectionPtr &c, uint64_t, std::string_view) { c->Close(); });
+
+    server_ = std::make_unique<Server>(server_loop_, kToken, &dispatcher_);
+    ASSERT_TRUE(server_->ListenUnix(sock_path_).ok());
+    auto port = server_->ListenTcp("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    port_ = *port;
+    ASSERT_GT(port_, 0);
+  }
+
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string UnixAddr() const { return "unix:" + sock_path_; }
+  std::string TcpAddr() const { return "tcp:127.0.0.1:" + std::to_string(port_); }
+
+  ConnectionPtr MustConnect(const std::string &addr, const Dispatcher *d = nullptr) {
+    auto c = Connect(client_loop_, addr, kToken, d);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? *c : nullptr;
+  }
+
+  void ExpectEcho(const ConnectionPtr &c) {
+    ASSERT_TRUE(c);
+    Hello reply;
+    Status st = c->CallSync(kEcho, MakeMsg("ping", 7), &reply, 5s);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(reply.client_name(), "ping");
+    EXPECT_EQ(reply.pid(), 7);
+  }
+
+  std::string dir_, sock_path_;
+  int port_ = 0;
+  EventLoop server_loop_{"srv-loop"};
+  EventLoop client_loop_{"cli-loop"};
+  Dispatcher dispatcher_;
+  std::unique_ptr<Server> server_;
+  std::atomic<int> black_holed_{0};
+  std::mutex mu_;
+  std::vector<int> recorded_;
+};
+
+TEST_F(RpcTest, EchoOverUnix) {
+  auto c = MustConnect(UnixAddr());
+  ExpectEcho(c);
+  EXPECT_TRUE(WaitFor([&] { return server_->NumConnections() == 1; }));
+  // A bare path also means unix.
+  auto c2 = MustConnect(sock_path_);
+  ExpectEcho(c2);
+  c->Close();
+  c2->Close();
+}
+
+TEST_F(RpcTest, EchoOverTcp) {
+  auto c = MustConnect(TcpAddr());
+  ExpectEcho(c);
+  EXPECT_EQ(c->PeerName(), TcpAddr());
+  c->Close();
+}
+
+TEST_F(RpcTest, ErrorReplyCarriesCodeAndMessage) {
+  auto c = MustConnect(UnixAddr());
+  auto r = c->CallSync(kFail, MakeMsg("x"), 5s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(r.status().message(), "nope, not here");
+  // Unknown method -> NotFound from the transport.
+  auto r2 = c->CallSync(999, MakeMsg("x"), 5s);
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.status().code(), StatusCode::kNotFound);
+  c->Close();
+}
+
+TEST_F(RpcTest, ConcurrentCallsFromFourThreads) {
+  for (const auto &addr : {UnixAddr(), TcpAddr()}) {
+    auto c = MustConnect(addr);
+    constexpr int kThreads = 4, kPerThread = 2500;
+    std::atomic<int> ok{0}, bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          std::string body = std::to_string(t) + ":" + std::to_string(i);
+          c->CallRaw(kEcho, body, [&, body](Status st, std::string_view reply) {
+            if (st.ok() && reply == body) {
+              ++ok;
+            } else {
+              ++bad;
+            }
+          });
+        }
+      });
+    }
+    for (auto &t : threads) t.join();
+    EXPECT_TRUE(WaitFor([&] { return ok + bad == kThreads * kPerThread; }, 30s));
+    EXPECT_EQ(ok.load(), kThreads * kPerThread);
+    EXPECT_EQ(bad.load(), 0);
+    c->Close();
+  }
+}
+
+TEST_F(RpcTest, OnewayOrderingPreserved) {
+  auto c = MustConnect(UnixAddr());
+  for (int i = 0; i < 1000; ++i) c->Notify(kRecord, MakeMsg("n", i));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return recorded_.size() == 1000;
+  }));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(recorded_[i], i);
+  c->Close();
+}
+
+TEST_F(RpcTest, ServerCallsClientOnSameConnection) {
+  std::mutex m;
+  std::condition_variable cv;
+  ConnectionPtr server_side;
+  server_->SetConnectHandler([&](const ConnectionPtr &conn) {
+    std::lock_guard<std::mutex> lock(m);
+    server_side = conn;
+    cv.notify_all();
+  });
+  Dispatcher client_dispatcher;
+  client_dispatcher.Register(kClientEcho, [](const ConnectionPtr &c, uint64_t id, std::string_view body) {
+    Hello h;
+    ParseBody(body, &h);
+    h.set_client_name("client says " + h.client_name());
+    c->Reply(id, h);
+  });
+  auto c = MustConnect(TcpAddr(), &client_dispatcher);
+  ConnectionPtr s;
+  {
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return server_side != nullptr; }));
+    s = server_side;
+  }
+  Hello reply;
+  Status st = s->CallSync(kClientEcho, MakeMsg("hi"), &reply, 5s);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(reply.client_name(), "client says hi");
+  // And the client's own calls still work concurrently.
+  ExpectEcho(c);
+  c->Close();
+}
+
+TEST_F(RpcTest, DeadlineExpiresWithTimedOut) {
+  auto c = MustConnect(UnixAddr());
+  auto start = Clock::now();
+  auto r = c->CallSync(kBlackHole, MakeMsg("x"), 100ms);
+  auto took = Clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTimedOut);
+  EXPECT_GE(took, 100ms);
+  EXPECT_LT(took, 1s);
+  // Async variant; the connection stays usable.
+  std::atomic<int> timed_out{0};
+  for (int i = 0; i < 50; ++i)
+    c->Call(kBlackHole, MakeMsg("x"), [&](Status st, std::string_view) {
+      if (st.code() == StatusCode::kTimedOut) ++timed_out;
+    }, 50ms);
+  EXPECT_TRUE(WaitFor([&] { return timed_out == 50; }, 5s));
+  ExpectEcho(c);
+  c->Close();
+}
+
+TEST_F(RpcTest, PeerCloseFailsPendingAndRunsCloseHandlerOnce) {
+  auto c = MustConnect(TcpAddr());
+  std::atomic<int> closes{0}, disconnected{0}, other{0};
+  c->SetCloseHandler([&](const Status &) { ++closes; });
+  for (int i = 0; i < 20; ++i)
+    c->Call(kBlackHole, MakeMsg("x"), [&](Status st, std::string_view) {
+      if (st.code() == StatusCode::kDisconnected) {
+        ++disconnected;
+      } else {
+        ++other;
+      }
+    });
+  ASSERT_TRUE(WaitFor([&] { return black_holed_ == 20; }));
+  c->Notify(kCloseMe, MakeMsg("bye"));  // the server closes its end
+  EXPECT_TRUE(WaitFor([&] { return disconnected == 20 && closes == 1; }));
+  EXPECT_FALSE(c->IsOpen());
+  // A call after close fails right away, and the close handler stays at one.
+  auto r = c->CallSync(kEcho, MakeMsg("x"), 1s);
+  EXPECT_EQ(r.status().code(), StatusCode::kDisconnected);
+  c->Close();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(closes.load(), 1);
+  EXPECT_EQ(disconnected.load(), 20);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_TRUE(WaitFor([&] { return server_->NumConnections() == 0; }));
+}
+
+TEST_F(RpcTest, LocalCloseFailsPending) {
+  auto c = MustConnect(UnixAddr());
+  std::atomic<int> disconnected{0}, closes{0};
+  c->SetCloseHandler([&](const Status &) { ++closes; });
+  for (int i = 0; i < 10; ++i)
+    c->Call(kBlackHole, MakeMsg("x"), [&](Status st, std::string_view) {
+      if (st.code() == StatusCode::kDisconnected) ++disconnected;
+    });
+  c->Close();
+  c->Close();
+  EXPECT_TRUE(WaitFor([&] { return disconnected == 10 && closes == 1; }));
+  // Setting a handler after close runs it (once).
+  std::atomic<int> late{0};
+  c->SetCloseHandler([&](const Status &) { ++late; });
+  EXPECT_TRUE(WaitFor([&] { return late == 1; }));
+}
+
+TEST_F(RpcTest, WrongTokenIsUnauthenticatedAndServerKeepsServing) {
+  for (const auto &addr : {UnixAddr(), TcpAddr()}) {
+    auto bad = Connect(client_loop_, addr, "wrong-token", nullptr, 5s);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), StatusCode::kUnauthenticated) << bad.status().ToString();
+    auto empty = Connect(client_loop_, addr, "", nullptr, 5s);
+    EXPECT_EQ(empty.status().code(), StatusCode::kUnauthenticated);
+    auto good = MustConnect(addr);
+    ExpectEcho(good);
+    good->Close();
+  }
+}
+
+TEST_F(RpcTest, ConnectFailures) {
+  auto r = Connect(client_loop_, "unix:" + dir_ + "/missing.sock", kToken, nullptr, 2s);
+  EXPECT_FALSE(r.ok());
+  auto r2 = Connect(client_loop_, "bogus:thing", kToken, nullptr, 2s);
+  EXPECT_EQ(r2.status().code(), StatusCode::kInvalidArgument);
+  auto r3 = Connect(client_loop_, "tcp:127.0.0.1:notaport", kToken, nullptr, 2s);
+  EXPECT_EQ(r3.status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---- garbage ----
+
+int RawConnect(bool unix_sock, const std::string &path, int port) {
+  int fd;
+  if (unix_sock) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) != 0) return -1;
+  } else {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) != 0) return -1;
+  }
+  return fd;
+}
+
+// True if the server closes the connection within the limit (EOF or reset).
+bool ServerCloses(int fd, std::chrono::milliseconds limit = 5s) {
+  auto end = Clock::now() + limit;
+  char buf[4096];
+  while (Clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return true;
+  }
+  return false;
+}
+
+std::string Header(uint32_t len, FrameType type, uint16_t method, uint64_t call_id) {
+  std::string h(kFrameHeaderSize, '\0');
+  detail::EncodeHeader(h.data(), len, static_cast<uint16_t>(type), method, call_id);
+  return h;
+}
+
+std::string HelloFrame(const std::string &token) {
+  std::string body = detail::MakeHelloBody(token);
+  return Header(static_cast<uint32_t>(body.size()), FrameType::kHello, 0, 0) + body;
+}
+
+class GarbageTest : public RpcTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  int Raw() {
+    int fd = RawConnect(GetParam(), sock_path_, port_);
+    EXPECT_GE(fd, 0);
+    return fd;
+  }
+  void Send(int fd, const std::string &s) {
+    ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+  }
+  void ExpectGoodClientWorks() {
+    auto c = MustConnect(GetParam() ? UnixAddr() : TcpAddr());
+    ExpectEcho(c);
+    c->Close();
+  }
+};
+
+TEST_P(GarbageTest, RandomBytes) {
+  std::mt19937 rng(42);
+  for (int round = 0; round < 5; ++round) {
+    int fd = Raw();
+    std::string junk(1000, '\0');
+    for (auto &ch : junk) ch = static_cast<char>(rng());
+    // Make sure the type field is invalid in at least some rounds, and that
+    // others hit the oversized-hello path.
+    if (round == 1) junk[4] = 99;
+    if (round == 2) std::memcpy(junk.data(), Header(1u << 20, FrameType::kHello, 0, 0).data(), 16);
+    Send(fd, junk);
+    if (round < 3) EXPECT_TRUE(ServerCloses(fd)) << "round " << round;
+    ::close(fd);
+  }
+  ExpectGoodClientWorks();
+}
+
+TEST_P(GarbageTest, OversizedFrame) {
+  int fd = Raw();
+  Send(fd, Header(kMaxFrameBody + 1, FrameType::kHello, 0, 0));
+  EXPECT_TRUE(ServerCloses(fd));
+  ::close(fd);
+  // Also after a successful handshake.
+  fd = Raw();
+  Send(fd, HelloFrame(kToken));
+  char ack[kFrameHeaderSize];
+  ASSERT_EQ(::recv(fd, ack, sizeof(ack), MSG_WAITALL), static_cast<ssize_t>(kFrameHeaderSize));
+  EXPECT_EQ(detail::DecodeHeader(ack).type, static_cast<uint16_t>(FrameType::kHelloAck));
+  Send(fd, Header(kMaxFrameBody + 1, FrameType::kRequest, kEcho, 1));
+  EXPECT_TRUE(ServerCloses(fd));
+  ::close(fd);
+  ExpectGoodClientWorks();
+}
+
+TEST_P(GarbageTest, RequestBeforeHello) {
+  int fd = Raw();
+  std::string body = MakeMsg("sneaky").SerializeAsString();
+  Send(fd, Header(static_cast<uint32_t>(body.size()), FrameType::kRequest, kEcho, 1) + body);
+  EXPECT_TRUE(ServerCloses(fd));
+  ::close(fd);
+  EXPECT_EQ(server_->NumConnections(), 0u);
+  ExpectGoodClientWorks();
+}
+
+TEST_P(GarbageTest, UnparsableHelloAndUnknownType) {
+  int fd = Raw();
+  std::string body(10, '\xff');
+  Send(fd, Header(static_cast<uint32_t>(body.size()), FrameType::kHello, 0, 0) + body);
+  EXPECT_TRUE(ServerCloses(fd));
+  ::close(fd);
+  fd = Raw();
+  Send(fd, HelloFrame(kToken));
+  Send(fd, Header(0, static_cast<FrameType>(77), 0, 0));
+  EXPECT_TRUE(ServerCloses(fd));
+  ::close(fd);
+  ExpectGoodClientWorks();
+}
+
+TEST_P(GarbageTest, TruncatedHeaderThenClose) {
+  int fd = Raw();
+  Send(fd, Header(5, FrameType::kHello, 0, 0).substr(0, 7));
+  ::close(fd);
+  fd = Raw();
+  Send(fd, HelloFrame(kToken).substr(0, 20));  // header plus part of the body
+  ::close(fd);
+  ExpectGoodClientWorks();
+}
+
+INSTANTIATE_TEST_SUITE_P(UnixAndTcp, GarbageTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool> &i) { return i.param ? "Unix" : "Tcp"; });
+
+// ---- blocking ----
+
+TEST_F(RpcTest, BlockingConnectionTalksToServer) {
+  for (const auto &addr : {UnixAddr(), TcpAddr()}) {
+    auto bc = BlockingConnection::Connect(addr, kToken);
+    ASSERT_TRUE(bc.ok()) << bc.status().ToString();
+    auto &conn = *bc;
+    ASSERT_TRUE(conn->Send(FrameType::kRequest, kEcho, 42, MakeMsg("blocking", 3)).ok());
+    auto f = conn->Receive();
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_EQ(f->type, FrameType::kResponse);
+    EXPECT_EQ(f->call_id, 42u);
+    Hello h;
+    ASSERT_TRUE(ParseBody(f->body, &h));
+    EXPECT_EQ(h.client_name(), "blocking");
+    ASSERT_TRUE(conn->Send(FrameType::kRequest, kFail, 43, MakeMsg("x")).ok());
+    auto e = conn->Receive();
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->type, FrameType::kError);
+    ErrorReply err;
+    ASSERT_TRUE(ParseBody(e->body, &err));
+    EXPECT_EQ(err.code(), static_cast<int>(StatusCode::kNotFound));
+    // Oneway is delivered.
+    ASSERT_TRUE(conn->Send(FrameType::kOneway, kRecord, 0, MakeMsg("o", 5)).ok());
+    ASSERT_TRUE(WaitFor([&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return !recorded_.empty() && recorded_.back() == 5;
+    }));
+    ASSERT_TRUE(conn->Send(FrameType::kOneway, kCloseMe, 0, MakeMsg("bye")).ok());
+    auto eof = conn->Receive();
+    EXPECT_EQ(eof.status().code(), StatusCode::kDisconnected);
+  }
+  auto bad = BlockingConnection::Connect(UnixAddr(), "nope");
+  EXPECT_EQ(bad.status().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(RpcTest, BlockingConnectionServesServerRequests) {
+  ConnectionPtr server_side;
+  std::mutex m;
+  server_->SetConnectHandler([&](const ConnectionPtr &c) {
+    std::lock_guard<std::mutex> lock(m);
+    server_side = c;
+  });
+  auto bc = BlockingConnection::Connect(UnixAddr(), kToken);
+  ASSERT_TRUE(bc.ok());
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(m);
+    return server_side != nullptr;
+  }));
+  std::atomic<bool> got{false};
+  std::string got_name;
+  server_side->Call(kClientEcho, MakeMsg("from server"), [&](Status st, std::string_view body) {
+    Hello h;
+    if (st.ok() && ParseBody(body, &h)) got_name = h.client_name();
+    got = true;
+  });
+  auto f = (*bc)->Receive();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->type, FrameType::kRequest);
+  EXPECT_EQ(f->method, kClientEcho);
+  Hello h;
+  ASSERT_TRUE(ParseBody(f->body, &h));
+  ASSERT_TRUE((*bc)->Send(FrameType::kResponse, 0, f->call_id, h).ok());
+  ASSERT_TRUE(WaitFor([&] { return got.load(); }));
+  EXPECT_EQ(got_name, "from server");
+}
+
+// ---- server lifecycle ----
+
+TEST_F(RpcTest, StopUnlinksSocketAndClosesConnections) {
+  auto c = MustConnect(UnixAddr());
+  ExpectEcho(c);
+  std::atomic<int> closes{0};
+  c->SetCloseHandler([&](const Status &) { ++closes; });
+  ASSERT_TRUE(std::filesystem::exists(sock_path_));
+  struct stat sb;
+  ASSERT_EQ(::stat(sock_path_.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0600u);
+  std::thread stopper([&] { server_->Stop(); });
+  stopper.join();
+  server_->Stop();  // twice is fine
+  EXPECT_FALSE(std::filesystem::exists(sock_path_));
+  EXPECT_TRUE(WaitFor([&] { return closes == 1; }));
+  EXPECT_FALSE(Connect(client_loop_, UnixAddr(), kToken, nullptr, 1s).ok());
+  EXPECT_FALSE(Connect(client_loop_, TcpAddr(), kToken, nullptr, 1s).ok());
+}
+
+TEST_F(RpcTest, ListenUnixReplacesStaleSocket) {
+  Server other(server_loop_, kToken, &dispatcher_);
+  // sock_path_ is live (bound by server_); a restarted server takes it over.
+  ASSERT_TRUE(other.ListenUnix(sock_path_).ok());
+  auto c = MustConnect(UnixAddr());
+  ExpectEcho(c);
+  c->Close();
+  // A regular file is not clobbered.
+  std::string file = dir_ + "/plain";
+  { FILE *f = fopen(file.c_str(), "w"); fclose(f); }
+  EXPECT_FALSE(other.ListenUnix(file).ok());
+}
+
+TEST_F(RpcTest, CallSyncOnLoopThreadIsRefused) {
+  auto c = MustConnect(UnixAddr());
+  std::promise<StatusCode> code;
+  client_loop_.Post([&] { code.set_value(c->CallSync(kEcho, MakeMsg("x"), 1s).status().code()); });
+  EXPECT_EQ(code.get_future().get(), StatusCode::kInternal);
+  c->Close();
+}
+
+TEST_F(RpcTest, LargeMessage) {
+  auto c = MustConnect(UnixAddr());
+  std::string big(20 << 20, 'z');
+  for (size_t i = 0; i < big.size(); i += 4097) big[i] = static_cast<char>(i);
+  std::promise<std::string> p;
+  c->CallRaw(kEcho, big, [&](Status st, std::string_view body) { p.set_value(st.ok() ? std::string(body) : ""); });
+  EXPECT_TRUE(p.get_future().get() == big);
+  ExpectEcho(c);
+  c->Close();
+}
+
+// ---- micro benchmark (LUMEN_RPC_BENCH=1) ----
+
+TEST_F(RpcTest, Benchmark) {
+  if (!std::getenv("LUMEN_RPC_BENCH")) GTEST_SKIP() << "set LUMEN_RPC_BENCH=1";
+  for (const auto &addr : {UnixAddr(), TcpAddr()}) {
+    auto c = MustConnect(addr);
+    Hello msg = MakeMsg("bench", 1);
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE(c->CallSync(kEcho, msg).ok());
+    constexpr int kSync = 20000;
+    auto t0 = Clock::now();
+    for (int i = 0; i < kSync; ++i) ASSERT_TRUE(c->CallSync(kEcho, msg).ok());
+    double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / kSync;
+
+    constexpr int kAsync = 100000;
+    std::atomic<int> done{0};
+    std::mutex m;
+    std::condition_variable cv;
+    t0 = Clock::now();
+    for (int i = 0; i < kAsync; ++i)
+      c->Call(kEcho, msg, [&](Status st, std::string_view) {
+        if (++done == kAsync) {
+          std::lock_guard<std::mutex> lock(m);
+          cv.notify_all();
+        }
+      });
+    {
+      std::unique_lock<std::mutex> lock(m);
+      ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return done == kAsync; }));
+    }
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    constexpr int kNotify = 200000;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      recorded_.clear();
+      recorded_.reserve(kNotify);
+    }
+    t0 = Clock::now();
+    for (int i = 0; i < kNotify; ++i) c->Notify(kRecord, msg);
+    ASSERT_TRUE(WaitFor([&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return recorded_.size() == static_cast<size_t>(kNotify);
+    }, 60s));
+    double nsecs = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("[bench %s] sync round trip %.1f us; pipelined %.0f calls/s; notify %.0f msgs/s\n",
+                addr.substr(0, 4).c_str(), us, kAsync / secs, kNotify / nsecs);
+    c->Close();
+  }
+}
+
+}  // namespace
+}  // namespace lumen::rpc
