@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +143,9 @@ constexpr size_t kKeepBufferCapacity = 4 << 20;
 
 enum class Role { kClient, kServer };
 
+// Set while CallSync issues its request; see Impl::TrySendNow.
+thread_local bool t_direct_send = false;
+
 // Result of the client handshake, handed from the loop to Connect().
 struct HandshakeWait {
   std::mutex mu;
@@ -214,6 +218,7 @@ struct Connection::Impl {
   virtual void StartRead() = 0;
   virtual void StartWrite() = 0;  // writes `writing`
   virtual void CloseSocket() = 0;
+  virtual int NativeFd() = 0;
 
   // --- state ---
   EventLoop &loop;
@@ -258,6 +263,8 @@ struct Connection::Impl {
 
   // Incoming.
   ReadBuffer rbuf;
+  bool in_dispatch = false;           // loop thread: inside ParseFrames
+  bool flush_after_dispatch = false;  // loop thread
 
   ConnectionPtr Self() { return weak_self.lock(); }
   static Impl *Of(const ConnectionPtr &c) { return c->impl_.get(); }
@@ -288,16 +295,47 @@ struct Connection::Impl {
       detail::EncodeHeader(p, static_cast<uint32_t>(size), static_cast<uint16_t>(type), method, call_id);
       write_body(p + kFrameHeaderSize);
       if (!write_in_flight) {
+        if (t_direct_send && at == 0 && TrySendNow()) return true;
         write_in_flight = true;
         need_flush = true;
       }
     }
     if (need_flush) {
+      if (loop.InLoopThread() && in_dispatch) {
+        // Replying from a handler: flush once after the whole read is parsed.
+        flush_after_dispatch = true;
+        return true;
+      }
       ConnectionPtr self = Self();
       if (!self) return true;  // being destroyed
       asio::post(loop.io(), [self = std::move(self)] { Impl::Of(self)->Flush(); });
     }
     return true;
+  }
+
+  // out_mu held, no write in flight. Sends out_buf straight from the calling
+  // thread (a CallSync caller that is about to block anyway, so there is
+  // nothing to batch with) and saves a hop through the loop. Returns true if
+  // everything went; otherwise out_buf keeps what is left for the loop.
+  // Holding out_mu keeps DoClose from closing the descriptor meanwhile.
+  bool TrySendNow() {
+    int fd = NativeFd();
+    if (fd < 0) return false;
+    size_t off = 0;
+    while (off < out_buf.size()) {
+      ssize_t n = ::send(fd, out_buf.data() + off, out_buf.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;  // EAGAIN or an error: the loop's write reports errors
+      }
+      off += static_cast<size_t>(n);
+    }
+    if (off == out_buf.size()) {
+      out_buf.clear();
+      return true;
+    }
+    out_buf.erase(0, off);
+    return false;
   }
 
   bool AppendMessage(FrameType type, uint16_t method, uint64_t call_id,
@@ -497,7 +535,13 @@ struct Connection::Impl {
     rbuf.end += n;
     ConnectionPtr self = Self();
     if (!self) return;
+    in_dispatch = true;
     size_t need = ParseFrames(self);
+    in_dispatch = false;
+    if (flush_after_dispatch) {
+      flush_after_dispatch = false;
+      Flush();
+    }
     if (closed.load()) return;
     rbuf.MaybeShrink();
     rbuf.Reserve(std::max(kReadChunk, need));
@@ -594,7 +638,15 @@ struct Connection::Impl {
             self->ReplyError(call_id, Status::NotFound("no handler for method " + std::to_string(h.method)));
           return;
         }
-        (*handler)(self, call_id, body);
+        try {
+          (*handler)(self, call_id, body);
+        } catch (const std::exception &e) {
+          LUMEN_LOG_ERROR("rpc: handler for method {} from {} threw: {}", h.method, peer, e.what());
+          if (call_id) self->ReplyError(call_id, Status::Internal(std::string("handler threw: ") + e.what()));
+        } catch (...) {
+          LUMEN_LOG_ERROR("rpc: handler for method {} from {} threw", h.method, peer);
+          if (call_id) self->ReplyError(call_id, Status::Internal("handler threw"));
+        }
         return;
       }
       case FrameType::kResponse:
@@ -612,17 +664,24 @@ struct Connection::Impl {
           LUMEN_LOG_DEBUG("rpc: reply from {} for unknown or expired call {}", peer, h.call_id);
           return;
         }
-        if (type == FrameType::kResponse) {
-          cb(Status::OK(), body);
-        } else {
+        Status st;
+        if (type == FrameType::kError) {
           lumen::rpc::ErrorReply err;
           if (!ParseBody(body, &err)) {
-            cb(Status::Internal("unparsable error reply from " + peer), {});
+            st = Status::Internal("unparsable error reply from " + peer);
           } else {
             int code = err.code();
             if (code <= 0 || code > static_cast<int>(StatusCode::kInternal)) code = static_cast<int>(StatusCode::kInternal);
-            cb(Status(static_cast<StatusCode>(code), err.message()), {});
+            st = Status(static_cast<StatusCode>(code), err.message());
           }
+          body = {};
+        }
+        try {
+          cb(std::move(st), body);
+        } catch (const std::exception &e) {
+          LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw: {}", peer, e.what());
+        } catch (...) {
+          LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw", peer);
         }
         return;
       }
@@ -661,6 +720,8 @@ struct SocketImpl final : Connection::Impl {
                         Impl::Of(self)->OnWriteDone(ec);
                       });
   }
+
+  int NativeFd() override { return socket.is_open() ? socket.native_handle() : -1; }
 
   void CloseSocket() override {
     boost::system::error_code ec;
@@ -729,6 +790,7 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
   if (impl_->loop.InLoopThread())
     return Status::Internal("CallSync called on the event loop thread (would deadlock)");
   auto wait = std::make_shared<SyncWait>();
+  t_direct_send = true;
   Call(
       method, request,
       [wait](Status st, std::string_view body) {
@@ -739,6 +801,7 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
         wait->cv.notify_one();
       },
       timeout);
+  t_direct_send = false;
   std::unique_lock<std::mutex> lock(wait->mu);
   // The sweeper enforces the deadline; the grace period only guards against a
   // loop that stopped running.
@@ -758,8 +821,13 @@ Status Connection::CallSync(uint16_t method, const google::protobuf::MessageLite
 
 void Connection::Notify(uint16_t method, const google::protobuf::MessageLite &message) {
   Status error;
-  if (!impl_->AppendMessage(FrameType::kOneway, method, 0, message, &error))
-    LUMEN_LOG_DEBUG("rpc: dropping one-way message {} to {}: {}", method, impl_->peer, error.ToString());
+  if (!impl_->AppendMessage(FrameType::kOneway, method, 0, message, &error)) {
+    if (error.code() == StatusCode::kInvalidArgument) {
+      LUMEN_LOG_ERROR("rpc: dropping one-way message {} to {}: {}", method, impl_->peer, error.ToString());
+    } else {
+      LUMEN_LOG_DEBUG("rpc: dropping one-way message {} to {}: {}", method, impl_->peer, error.ToString());
+    }
+  }
 }
 
 void Connection::Reply(uint64_t call_id, const google::protobuf::MessageLite &response) {

@@ -33,6 +33,7 @@ constexpr uint16_t kFail = 2;
 constexpr uint16_t kBlackHole = 3;
 constexpr uint16_t kRecord = 4;
 constexpr uint16_t kCloseMe = 5;
+constexpr uint16_t kThrow = 6;
 constexpr uint16_t kClientEcho = 10;
 
 const std::string kToken = "s3cret-token";
@@ -74,6 +75,9 @@ class RpcTest : public ::testing::Test {
       ASSERT_TRUE(ParseBody(body, &h));
       std::lock_guard<std::mutex> lock(mu_);
       recorded_.push_back(h.pid());
+    });
+    dispatcher_.Register(kThrow, [](const ConnectionPtr &, uint64_t, std::string_view) {
+      throw std::runtime_error("boom");
     });
     dispatcher_.Register(kCloseMe, [](const ConnectionPtr &c, uint64_t, std::string_view) { c->Close(); });
 
@@ -147,6 +151,15 @@ TEST_F(RpcTest, ErrorReplyCarriesCodeAndMessage) {
   auto r2 = c->CallSync(999, MakeMsg("x"), 5s);
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(r2.status().code(), StatusCode::kNotFound);
+  c->Close();
+}
+
+TEST_F(RpcTest, ThrowingHandlerBecomesInternalError) {
+  auto c = MustConnect(UnixAddr());
+  auto r = c->CallSync(kThrow, MakeMsg("x"), 5s);
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+  EXPECT_NE(r.status().message().find("boom"), std::string::npos);
+  ExpectEcho(c);
   c->Close();
 }
 
@@ -574,12 +587,13 @@ TEST_F(RpcTest, Benchmark) {
     double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / kSync;
 
     constexpr int kAsync = 100000;
-    std::atomic<int> done{0};
+    std::atomic<int> done{0}, failed{0};
     std::mutex m;
     std::condition_variable cv;
     t0 = Clock::now();
     for (int i = 0; i < kAsync; ++i)
       c->Call(kEcho, msg, [&](Status st, std::string_view) {
+        if (!st.ok()) ++failed;
         if (++done == kAsync) {
           std::lock_guard<std::mutex> lock(m);
           cv.notify_all();
@@ -590,6 +604,7 @@ TEST_F(RpcTest, Benchmark) {
       ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return done == kAsync; }));
     }
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    EXPECT_EQ(failed.load(), 0);
 
     constexpr int kNotify = 200000;
     {
