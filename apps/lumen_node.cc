@@ -1,0 +1,74 @@
+// lumen_node: the node service process (Ray's raylet role), one per machine.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/logging.h"
+#include "scheduler/node_service.h"
+
+int main(int argc, char **argv) {
+  CLI::App app{"Lumen node service"};
+  std::string session_dir, control, unix_path, resources = "{}", worker_program, ready_file;
+  long long store = 1ll << 30;
+  long long prefault = -1;
+  app.add_option("--session-dir", session_dir)->required();
+  app.add_option("--control", control, "control service address")->required();
+  app.add_option("--unix", unix_path);
+  app.add_option("--resources", resources, "JSON object of resource amounts, e.g. {\"CPU\": 2}");
+  app.add_option("--object-store-memory", store);
+  app.add_option("--prefault-bytes", prefault, "bytes of the store touched at start (default: min(store, 1 GiB))");
+  app.add_option("--worker-program", worker_program);
+  app.add_option("--ready-file", ready_file);
+  CLI11_PARSE(app, argc, argv);
+  const char *token = std::getenv("LUMEN_CLUSTER_TOKEN");
+  if (!token || !*token) {
+    std::cerr << "lumen_node: LUMEN_CLUSTER_TOKEN is not set\n";
+    return 2;
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  lumen::InitProcessLogging("node", session_dir + "/logs");
+  lumen::scheduler::NodeServiceOptions opts;
+  opts.session_dir = session_dir;
+  opts.token = token;
+  opts.control_address = control;
+  opts.unix_path = unix_path;
+  try {
+    auto j = nlohmann::json::parse(resources);
+    for (auto &[k, v] : j.items()) opts.resources[k] = v.get<double>();
+  } catch (const std::exception &e) {
+    std::cerr << "lumen_node: bad --resources: " << e.what() << "\n";
+    return 2;
+  }
+  opts.store_capacity = static_cast<size_t>(store);
+  opts.store_prefault = static_cast<size_t>(prefault >= 0 ? prefault : std::min<long long>(store, 1ll << 30));
+  opts.worker_program = worker_program;
+  lumen::scheduler::NodeService node(opts);
+  auto st = node.Start();
+  if (!st.ok()) {
+    SPDLOG_ERROR("node service failed to start: {}", st.ToString());
+    std::cerr << "lumen_node: " << st.ToString() << "\n";
+    return 1;
+  }
+  if (!ready_file.empty()) std::ofstream(ready_file) << getpid() << "\n";
+  std::thread signals([&] {
+    int sig;
+    sigwait(&set, &sig);
+    node.Stop();
+  });
+  signals.detach();
+  node.WaitForShutdown();
+  node.Stop();
+  lumen::ShutdownProcessLogging();
+  std::_Exit(0);
+}

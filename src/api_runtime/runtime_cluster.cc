@@ -1,0 +1,515 @@
+// The cluster-mode implementation of ray::internal::RayRuntime over the core
+// worker, plus ray::Init / Shutdown / IsInitialized and the task executor that
+// runs registered functions in workers. This is the public API edge: runtime
+// Status values become the ray::internal exception types here.
+//
+// Threading: Init/Shutdown are serialised by a mutex; the runtime object is
+// shared (shared_ptr) and its methods are thread-safe because the core
+// worker's are.
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <ray/api.h>
+#include <ray/api/internal_api.h>
+
+#include "api_runtime/runtime_config.h"
+#include "api_runtime/runtime_fork_server.h"
+#include "api_runtime/runtime_head.h"
+#include "base/logging.h"
+#include "protocol/control.pb.h"
+#include "worker/core_worker.h"
+
+namespace lumen::api {
+namespace {
+
+using ray::internal::RayException;
+
+std::string Demangle(const char *name) {
+  int status = 0;
+  char *d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = (status == 0 && d) ? d : name;
+  std::free(d);
+  return out;
+}
+
+std::vector<ObjectID> ToIds(const std::vector<std::string> &ids) {
+  std::vector<ObjectID> out;
+  out.reserve(ids.size());
+  for (auto &s : ids) out.push_back(ObjectID::FromBinary(s));
+  return out;
+}
+
+[[noreturn]] void ThrowObjectError(proto::ErrorType type, const std::string &message) {
+  switch (type) {
+    case proto::TASK_EXECUTION_EXCEPTION:
+    case proto::FUNCTION_NOT_FOUND:
+      throw ray::internal::RayTaskException(message);
+    case proto::WORKER_DIED:
+      throw ray::internal::RayWorkerException(message);
+    case proto::ACTOR_DIED:
+      throw ray::internal::RayActorException(message);
+    case proto::OBJECT_LOST:
+      throw ray::internal::UnreconstructableException(message);
+    case proto::RUNTIME_ENV_FAILED:
+      throw ray::internal::RayRuntimeEnvException(message);
+    default:
+      throw RayException(message);
+  }
+}
+
+[[noreturn]] void ThrowStatus(const Status &st, const std::string &what) {
+  if (st.code() == StatusCode::kTimedOut) throw ray::internal::RayTimeoutException(what + ": " + st.message());
+  if (st.code() == StatusCode::kObjectLost) throw ray::internal::UnreconstructableException(st.message());
+  throw RayException(what + ": " + st.ToString());
+}
+
+class ObjectBuffer : public ray::internal::Buffer {
+ public:
+  explicit ObjectBuffer(worker::RayObjectPtr obj) : obj_(std::move(obj)) {}
+  const char *Data() const override { return obj_->data; }
+  size_t Size() const override { return obj_->size; }
+
+ private:
+  worker::RayObjectPtr obj_;
+};
+
+/// Applies a task's env_vars for the duration of one task and restores the
+/// previous values after, so nothing leaks into the next task on this worker.
+class ScopedEnvVars {
+ public:
+  ScopedEnvVars(const std::string &job_env, const std::string &task_env) {
+    Apply(job_env);
+    Apply(task_env);
+  }
+  ~ScopedEnvVars() {
+    for (auto &[k, old] : saved_) {
+      if (old) {
+        setenv(k.c_str(), old->c_str(), 1);
+      } else {
+        unsetenv(k.c_str());
+      }
+    }
+  }
+  std::string error;
+
+ private:
+  void Apply(const std::string &json) {
+    if (json.empty()) return;
+    auto j = nlohmann::json::parse(json, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      error = "malformed runtime_env";
+      return;
+    }
+    auto it = j.find("env_vars");
+    if (it == j.end()) return;
+    if (!it->is_object()) {
+      error = "runtime_env env_vars must be an object of strings";
+      return;
+    }
+    for (auto &[k, v] : it->items()) {
+      if (!v.is_string()) continue;
+      if (!saved_.count(k)) {
+        const char *old = getenv(k.c_str());
+        saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
+      }
+      setenv(k.c_str(), v.get<std::string>().c_str(), 1);
+    }
+  }
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec &spec,
+                               const std::vector<worker::ArgBytes> &args, worker::ExecResult *result) {
+  const std::string &name = spec.function().function_name();
+  auto &fm = ray::internal::FunctionManager::Instance();
+  const ray::internal::RemoteFunction *fn = fm.GetFunction(name);
+  if (!fn) {
+    result->error = proto::FUNCTION_NOT_FOUND;
+    result->error_message = "Function '" + name +
+                            "' was not found in the worker process: register it with RAY_REMOTE(" + name +
+                            ") in the program (or in a library on the code search path).";
+    return;
+  }
+  std::vector<ray::internal::ArgView> views;
+  views.reserve(args.size());
+  for (auto &a : args) views.push_back({a.data, a.size});
+  ScopedEnvVars env(job_env, spec.runtime_env());
+  ray::internal::BeginNestedRefCapture();
+  try {
+    result->data = (*fn)(views);
+    auto nested = ray::internal::EndNestedRefCapture();
+    for (auto &n : nested) result->nested.push_back(ObjectID::FromBinary(n));
+  } catch (const std::exception &e) {
+    ray::internal::EndNestedRefCapture();
+    result->error = proto::TASK_EXECUTION_EXCEPTION;
+    result->error_message = "An exception was thrown while executing function(" + name +
+                            "): " + Demangle(typeid(e).name()) + ": " + e.what();
+  } catch (...) {
+    ray::internal::EndNestedRefCapture();
+    result->error = proto::TASK_EXECUTION_EXCEPTION;
+    auto *type = abi::__cxa_current_exception_type();
+    result->error_message = "An exception was thrown while executing function(" + name +
+                            "): unknown exception" + (type ? " of type " + Demangle(type->name()) : "");
+  }
+}
+
+class ClusterRuntime : public ray::internal::RayRuntime {
+ public:
+  explicit ClusterRuntime(std::unique_ptr<worker::CoreWorker> core) : core_(std::move(core)) {}
+
+  worker::CoreWorker &core() { return *core_; }
+  void Shutdown() { core_->Shutdown(); }
+
+  std::string Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<std::string> &nested) override {
+    auto id = core_->Put(std::move(data), ToIds(nested));
+    if (!id.ok()) {
+      if (id.status().code() == StatusCode::kObjectStoreFull)
+        throw RayException("Put failed: the object store is full: " + id.status().message());
+      ThrowStatus(id.status(), "Put failed");
+    }
+    return id->Binary();
+  }
+
+  std::shared_ptr<ray::internal::Buffer> Get(const std::string &id, int timeout_ms) override {
+    return Get(std::vector<std::string>{id}, timeout_ms)[0];
+  }
+
+  std::vector<std::shared_ptr<ray::internal::Buffer>> Get(const std::vector<std::string> &ids,
+                                                         int timeout_ms) override {
+    std::vector<worker::RayObjectPtr> objs;
+    Status st = core_->Get(ToIds(ids), timeout_ms, &objs);
+    if (!st.ok()) ThrowStatus(st, "Get object error");
+    std::vector<std::shared_ptr<ray::internal::Buffer>> out;
+    out.reserve(objs.size());
+    for (auto &o : objs) {
+      if (o->error != proto::NO_ERROR) ThrowObjectError(o->error, o->ErrorMessage());
+      out.push_back(std::make_shared<ObjectBuffer>(o));
+    }
+    return out;
+  }
+
+  std::vector<bool> Wait(const std::vector<std::string> &ids, int num_objects, int timeout_ms) override {
+    if (num_objects <= 0 || static_cast<size_t>(num_objects) > ids.size())
+      throw RayException("Wait object error: Invalid: num_objects (" + std::to_string(num_objects) +
+                         ") must be between 1 and the number of objects (" + std::to_string(ids.size()) + ")");
+    std::set<std::string> unique(ids.begin(), ids.end());
+    if (unique.size() != ids.size()) throw RayException("Wait object error: Invalid: duplicate object ids");
+    return core_->Wait(ToIds(ids), num_objects, timeout_ms);
+  }
+
+  void AddLocalReference(const std::string &id) override { core_->AddLocalReference(ObjectID::FromBinary(id)); }
+  void RemoveLocalReference(const std::string &id) override {
+    core_->RemoveLocalReference(ObjectID::FromBinary(id));
+  }
+
+  std::string Call(const ray::internal::RemoteFunctionHolder &fn, std::vector<ray::internal::TaskArg> &args,
+                   const ray::internal::CallOptions &options) override {
+    if (fn.lang_type != ray::internal::LangType::CPP)
+      throw RayException("Cross-language calls (Python/Java) are not supported by Lumen");
+    if (options.group.GetID().size() > 0 || options.bundle_index >= 0)
+      throw RayException("Placement groups are not supported yet");
+    std::vector<worker::SubmitArg> submit;
+    submit.reserve(args.size());
+    for (auto &a : args) {
+      worker::SubmitArg s;
+      if (!a.object_id.empty()) {
+        s.ref = ObjectID::FromBinary(a.object_id);
+      } else {
+        s.value = std::move(a.value);
+        s.nested = ToIds(a.nested_ids);
+      }
+      submit.push_back(std::move(s));
+    }
+    worker::TaskOptions opts;
+    opts.name = options.name;
+    for (auto &[k, v] : options.resources) opts.resources[k] = v;
+    opts.runtime_env = options.serialized_runtime_env;
+    opts.max_retries = 1;  // as Ray's C++ API: one retry when the worker dies
+    return core_->SubmitTask(fn.function_name, std::move(submit), opts).Binary();
+  }
+
+  [[noreturn]] void NotYet(const char *what) {
+    throw RayException(std::string(what) + " is not supported by this Lumen build yet");
+  }
+  std::string CreateActor(const ray::internal::RemoteFunctionHolder &, std::vector<ray::internal::TaskArg> &,
+                          const ray::internal::ActorCreationOptions &) override {
+    NotYet("Creating actors");
+  }
+  std::string CallActor(const ray::internal::RemoteFunctionHolder &, const std::string &,
+                        std::vector<ray::internal::TaskArg> &, const ray::internal::CallOptions &) override {
+    NotYet("Calling actors");
+  }
+  std::string GetActorId(const std::string &, const std::string &) override { return ""; }
+  void KillActor(const std::string &, bool) override { NotYet("Killing actors"); }
+  void ExitActor() override { throw std::logic_error("ExitActor called outside an actor"); }
+  bool WasCurrentActorRestarted() override { return false; }
+  std::string SerializeActorHandle(const std::string &actor_id) override { return actor_id; }
+  std::string DeserializeAndRegisterActorHandle(const std::string &s) override { return s; }
+  ray::PlacementGroup CreatePlacementGroup(const ray::PlacementGroupCreationOptions &) override {
+    NotYet("Placement groups");
+  }
+  void RemovePlacementGroup(const std::string &) override { NotYet("Placement groups"); }
+  bool WaitPlacementGroupReady(const std::string &, int64_t) override { NotYet("Placement groups"); }
+  std::vector<ray::PlacementGroup> GetAllPlacementGroups() override { NotYet("Placement groups"); }
+  ray::PlacementGroup GetPlacementGroupById(const std::string &) override { NotYet("Placement groups"); }
+  ray::PlacementGroup GetPlacementGroup(const std::string &) override { NotYet("Placement groups"); }
+  std::string GetNamespace() override { return core_->ray_namespace(); }
+  bool IsLocalMode() override { return false; }
+
+ private:
+  std::unique_ptr<worker::CoreWorker> core_;
+};
+
+// ---- process-wide state ----
+std::mutex g_init_mu;
+std::mutex g_runtime_mu;
+std::shared_ptr<ClusterRuntime> g_runtime;
+struct DriverState {
+  bool started_head = false;
+  HeadProcesses head;
+  ForkServerHandle fork_server;
+};
+DriverState g_driver;
+
+void SetRuntime(std::shared_ptr<ClusterRuntime> rt) {
+  std::lock_guard<std::mutex> lock(g_runtime_mu);
+  g_runtime = std::move(rt);
+}
+
+std::string NewNamespace() {
+  // A random UUIDv4, as Ray gives each driver by default.
+  std::string h = RandomHex(16);
+  h[12] = '4';
+  h[16] = "89ab"[h[16] % 4];
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+std::string ReadTokenForAddress() {
+  if (const char *t = std::getenv("LUMEN_CLUSTER_TOKEN")) return t;
+  const char *tmp = std::getenv("LUMEN_TMPDIR");
+  std::string path = std::string(tmp ? tmp : "/tmp/lumen") + "/session_latest/token";
+  std::ifstream in(path);
+  std::string tok;
+  in >> tok;
+  return tok;
+}
+
+void LoadCodeSearchPath(const std::vector<std::string> &paths) {
+  namespace fs = std::filesystem;
+  for (auto &p : paths) {
+    std::vector<std::string> libs;
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      for (auto &entry : fs::directory_iterator(p, ec))
+        if (entry.path().extension() == ".so") libs.push_back(entry.path().string());
+    } else if (fs::exists(p, ec)) {
+      libs.push_back(p);
+    } else {
+      LUMEN_LOG_ERROR("code search path entry {} does not exist", p);
+      std::cerr << "lumen worker: code search path entry " << p << " does not exist\n";
+      std::_Exit(1);
+    }
+    for (auto &lib : libs) {
+      if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL))
+        LUMEN_LOG_WARN("could not load {}: {}", lib, dlerror());
+    }
+  }
+}
+
+}  // namespace
+
+[[noreturn]] void RunWorkerProcess(const std::string &node_socket, const std::string &token,
+                                   const std::string &session_dir, const std::string &worker_id_hex,
+                                   uint32_t job_id, const std::string &ray_namespace,
+                                   const std::string &runtime_env) {
+  InitProcessLogging("worker", session_dir + "/logs");
+  worker::CoreWorkerOptions opts;
+  opts.is_driver = false;
+  opts.node_address = node_socket;
+  opts.token = token;
+  opts.job_id = job_id;
+  opts.ray_namespace = ray_namespace;
+  std::string bin;
+  for (size_t i = 0; i + 1 < worker_id_hex.size(); i += 2)
+    bin += static_cast<char>(std::stoi(worker_id_hex.substr(i, 2), nullptr, 16));
+  opts.worker_id = WorkerID::FromBinary(bin);
+  opts.executor = [runtime_env](const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
+                                worker::ExecResult *result) {
+    ExecuteRegisteredFunction(runtime_env, spec, args, result);
+  };
+  auto core = worker::CoreWorker::Create(std::move(opts));
+  if (!core.ok()) {
+    LUMEN_LOG_ERROR("worker failed to start: {}", core.status().ToString());
+    ShutdownProcessLogging();
+    std::_Exit(1);
+  }
+  auto rt = std::make_shared<ClusterRuntime>(std::move(core.value()));
+  SetRuntime(rt);
+  rt->core().RunTaskLoop();
+  SetRuntime(nullptr);
+  std::fflush(nullptr);
+  ShutdownProcessLogging();
+  // No static destructors: this process is a copy of the user's program.
+  std::_Exit(0);
+}
+
+}  // namespace lumen::api
+
+// ------------------------------------------------------------------ public API
+
+namespace ray {
+namespace internal {
+
+std::shared_ptr<RayRuntime> GetRayRuntime() {
+  std::lock_guard<std::mutex> lock(lumen::api::g_runtime_mu);
+  return lumen::api::g_runtime;
+}
+
+namespace {
+thread_local std::vector<std::vector<std::string>> t_capture;
+}
+void BeginNestedRefCapture() { t_capture.emplace_back(); }
+void NoteSerializedObjectRef(const std::string &id) {
+  if (!t_capture.empty()) t_capture.back().push_back(id);
+}
+std::vector<std::string> EndNestedRefCapture() {
+  if (t_capture.empty()) return {};
+  auto ids = std::move(t_capture.back());
+  t_capture.pop_back();
+  return ids;
+}
+
+}  // namespace internal
+
+void Init(RayConfig &config, int argc, char **argv) {
+  using namespace lumen;
+  using namespace lumen::api;
+  std::lock_guard<std::mutex> lock(g_init_mu);
+  if (internal::GetRayRuntime()) return;  // a second Init is a no-op, as in Ray
+  auto resolved = ResolveConfig(config, argc, argv);
+  if (!resolved.ok()) throw internal::RayException("Init: " + resolved.status().message());
+  auto &rc = resolved.value();
+  if (rc.local_mode) throw internal::RayException("local_mode is not supported by this Lumen build yet");
+
+  if (rc.is_worker) {
+    // Generic worker program: load the user's libraries, then serve tasks
+    // from RunTaskExecutionLoop().
+    LoadCodeSearchPath(rc.code_search_path);
+    const char *token = std::getenv("LUMEN_CLUSTER_TOKEN");
+    RunWorkerProcess(rc.node_socket, token ? token : "", rc.session_dir, rc.worker_id_hex, rc.job_id,
+                     rc.ray_namespace, rc.runtime_env_json);
+  }
+
+  // The fork server must be made before this process starts any thread.
+  bool use_fork_server = rc.code_search_path.empty();
+  if (use_fork_server) g_driver.fork_server = ForkForkServer();
+
+  std::string token, node_socket, session_dir;
+  if (rc.address.empty()) {
+    auto head_opts = ParseHeadArgs(rc.head_args);
+    if (!head_opts.ok()) {
+      StopForkServer(g_driver.fork_server);
+      throw internal::RayException("Init: " + head_opts.status().message());
+    }
+    auto head = StartHead(head_opts.value(), /*die_with_parent=*/true);
+    if (!head.ok()) {
+      StopForkServer(g_driver.fork_server);
+      throw internal::RayException("Init: could not start a local cluster: " + head.status().message());
+    }
+    g_driver.started_head = true;
+    g_driver.head = head.value();
+    token = g_driver.head.token;
+    node_socket = g_driver.head.node_socket;
+    session_dir = g_driver.head.session_dir;
+  } else {
+    // Join a running cluster: ask its control service for this machine's node.
+    token = ReadTokenForAddress();
+    rpc::EventLoop loop("lumen-init");
+    std::string addr = rc.address.rfind("unix:", 0) == 0 ? rc.address : "tcp:" + rc.address;
+    auto control = rpc::Connect(loop, addr, token, nullptr);
+    if (!control.ok()) {
+      StopForkServer(g_driver.fork_server);
+      throw internal::RayException("Init: cannot reach the cluster at " + rc.address + ": " +
+                                   control.status().ToString());
+    }
+    proto::GetAllNodesReply nodes;
+    Status st = control.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
+    control.value()->Close();
+    for (auto &n : nodes.nodes()) {
+      if (!n.alive()) continue;
+      node_socket = n.raylet_address().rfind("unix:", 0) == 0 ? n.raylet_address().substr(5) : n.raylet_address();
+      session_dir = n.session_dir();
+      break;
+    }
+    if (!st.ok() || node_socket.empty()) {
+      StopForkServer(g_driver.fork_server);
+      throw internal::RayException("Init: the cluster at " + rc.address + " has no live node on this machine");
+    }
+  }
+  InitProcessLogging("driver", session_dir + "/logs");
+
+  if (rc.ray_namespace.empty()) rc.ray_namespace = NewNamespace();
+  worker::CoreWorkerOptions opts;
+  opts.is_driver = true;
+  opts.node_address = node_socket;
+  opts.token = token;
+  opts.ray_namespace = rc.ray_namespace;
+  opts.code_search_path = rc.code_search_path;
+  opts.job_runtime_env = rc.runtime_env_json;
+  opts.has_fork_server = use_fork_server && g_driver.fork_server.pid > 0;
+  auto core = worker::CoreWorker::Create(std::move(opts));
+  if (!core.ok()) {
+    StopForkServer(g_driver.fork_server);
+    if (g_driver.started_head) StopHead(g_driver.head);
+    g_driver = DriverState();
+    throw internal::RayException("Init: cannot connect to the local node: " + core.status().ToString());
+  }
+  auto rt = std::make_shared<ClusterRuntime>(std::move(core.value()));
+  if (opts.has_fork_server)
+    StartForkServer(g_driver.fork_server, node_socket, token, rt->core().session_dir(), rt->core().job_id(),
+                    rc.ray_namespace, rc.runtime_env_json);
+  SetRuntime(rt);
+}
+
+void Init(RayConfig &config) { Init(config, 0, nullptr); }
+
+void Init() {
+  RayConfig config;
+  Init(config, 0, nullptr);
+}
+
+bool IsInitialized() { return internal::GetRayRuntime() != nullptr; }
+
+void Shutdown() {
+  using namespace lumen::api;
+  std::lock_guard<std::mutex> lock(g_init_mu);
+  std::shared_ptr<ClusterRuntime> rt;
+  {
+    std::lock_guard<std::mutex> l(g_runtime_mu);
+    rt = std::move(g_runtime);
+    g_runtime.reset();
+  }
+  if (!rt) return;  // Shutdown twice is harmless
+  rt->Shutdown();
+  StopForkServer(g_driver.fork_server);
+  if (g_driver.started_head) StopHead(g_driver.head);
+  g_driver = DriverState();
+  lumen::ShutdownProcessLogging();
+}
+
+void RunTaskExecutionLoop() {
+  // Workers never return from Init (RunWorkerProcess serves and exits); a
+  // driver calling this has nothing to serve.
+}
+
+}  // namespace ray

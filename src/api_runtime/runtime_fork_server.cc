@@ -1,0 +1,197 @@
+#include "api_runtime/runtime_fork_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "protocol/node.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::api {
+namespace {
+
+bool WriteAll(int fd, const std::string &s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string ReadAll(int fd) {
+  std::string s;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    s.append(buf, static_cast<size_t>(n));
+    if (s.find("\nEND\n") != std::string::npos) break;
+  }
+  return s;
+}
+
+[[noreturn]] void ForkServerMain(int control_fd) {
+  // Wait for the driver to say where the node is (or to go away).
+  std::string msg = ReadAll(control_fd);
+  std::istringstream in(msg);
+  std::string node_socket, token, session_dir, job_str, ns, env_line;
+  if (!std::getline(in, node_socket) || !std::getline(in, token) || !std::getline(in, session_dir) ||
+      !std::getline(in, job_str) || !std::getline(in, ns) || !std::getline(in, env_line))
+    _exit(0);
+  uint32_t job_id = static_cast<uint32_t>(std::stoul(job_str));
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+  auto conn = rpc::BlockingConnection::Connect(node_socket, token);
+  if (!conn.ok()) _exit(1);
+  auto &node = *conn.value();
+  proto::RegisterClientRequest reg;
+  reg.set_kind(proto::FORK_SERVER);
+  reg.set_pid(getpid());
+  reg.set_job_id(job_id);
+  if (!node.Send(rpc::FrameType::kRequest, proto::REGISTER_CLIENT, 1, reg).ok()) _exit(1);
+
+  std::set<pid_t> children;
+  for (;;) {
+    pollfd fds[3] = {{node.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {control_fd, POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+          children.erase(pid);
+          proto::WorkerExited ex;
+          ex.set_pid(pid);
+          if (WIFSIGNALED(status)) {
+            ex.set_exit_code(-1);
+            ex.set_signal(WTERMSIG(status));
+          } else {
+            ex.set_exit_code(WEXITSTATUS(status));
+          }
+          (void)node.Send(rpc::FrameType::kOneway, proto::WORKER_EXITED, 0, ex);
+        }
+        break;
+      }
+    }
+    if (fds[2].revents & (POLLIN | POLLHUP)) {
+      // The driver closed its end: the job is over.
+      for (pid_t c : children) kill(c, SIGKILL);
+      _exit(0);
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      auto frame = node.Receive();
+      if (!frame.ok()) {
+        for (pid_t c : children) kill(c, SIGKILL);
+        _exit(0);
+      }
+      if (frame->type != rpc::FrameType::kOneway || frame->method != proto::FORK_WORKER) continue;
+      proto::ForkWorkerRequest req;
+      if (!rpc::ParseBody(frame->body, &req)) continue;
+      pid_t pid = fork();
+      if (pid == 0) {
+        close(node.fd());
+        close(sfd);
+        close(control_fd);
+        sigprocmask(SIG_UNBLOCK, &mask, nullptr);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        std::string logs = session_dir + "/logs/worker-" + std::to_string(getpid());
+        int out = open((logs + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (out >= 0) dup2(out, STDOUT_FILENO);
+        if (err >= 0) dup2(err, STDERR_FILENO);
+        std::string hex;
+        static const char *kDigits = "0123456789abcdef";
+        for (unsigned char c : req.worker_id()) {
+          hex += kDigits[c >> 4];
+          hex += kDigits[c & 15];
+        }
+        RunWorkerProcess(node_socket, token, session_dir, hex, job_id, ns, env_line);
+      }
+      if (pid > 0) children.insert(pid);
+    }
+  }
+}
+
+}  // namespace
+
+ForkServerHandle ForkForkServer() {
+  ForkServerHandle h;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return h;
+  // Anything the program buffered must not be printed again by every worker.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sv[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0);
+    setpgid(0, 0);  // Ctrl-C at the terminal goes to the driver, not to workers
+    ForkServerMain(sv[1]);
+  }
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return h;
+  }
+  h.pid = pid;
+  h.control_fd = sv[0];
+  return h;
+}
+
+bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const std::string &token,
+                     const std::string &session_dir, uint32_t job_id, const std::string &ray_namespace,
+                     const std::string &runtime_env) {
+  if (h.control_fd < 0) return false;
+  std::string env = runtime_env;
+  for (auto &c : env)
+    if (c == '\n') c = ' ';
+  return WriteAll(h.control_fd, node_socket + "\n" + token + "\n" + session_dir + "\n" + std::to_string(job_id) +
+                                    "\n" + ray_namespace + "\n" + env + "\nEND\n");
+}
+
+void StopForkServer(ForkServerHandle &h) {
+  if (h.control_fd >= 0) {
+    close(h.control_fd);  // the fork server kills its workers and exits
+    h.control_fd = -1;
+  }
+  if (h.pid > 0) {
+    for (int i = 0; i < 200; ++i) {
+      if (waitpid(h.pid, nullptr, WNOHANG) == h.pid) {
+        h.pid = -1;
+        return;
+      }
+      usleep(5000);
+    }
+    kill(h.pid, SIGKILL);
+    waitpid(h.pid, nullptr, 0);
+    h.pid = -1;
+  }
+}
+
+}  // namespace lumen::api

@@ -1,0 +1,38 @@
+// The job's fork server: a copy of the driver process made at the start of
+// ray::Init, before the runtime starts any thread. The node service asks it
+// for workers; each worker is a fork of it, so the user's RAY_REMOTE
+// functions (registered during static initialisation of the driver program)
+// exist in every worker without building a separate library, and a worker is
+// ready in about a millisecond instead of an exec and a dynamic load.
+//
+// Threading: the fork server is single-threaded by construction (blocking
+// sockets, signalfd for SIGCHLD).
+#pragma once
+
+#include <string>
+
+namespace lumen::api {
+
+struct ForkServerHandle {
+  int pid = -1;
+  int control_fd = -1;  // the driver's end of the start pipe
+};
+
+/// Forks the fork server. Returns in the driver; never returns in the child.
+ForkServerHandle ForkForkServer();
+
+/// Tells the fork server where the node is and which job it serves; it then
+/// registers with the node and serves worker requests.
+bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const std::string &token,
+                     const std::string &session_dir, uint32_t job_id, const std::string &ray_namespace,
+                     const std::string &runtime_env);
+void StopForkServer(ForkServerHandle &h);
+
+/// Runs in a freshly forked or exec'd worker: sets up the runtime, serves
+/// tasks until the node goes away, then exits the process.
+[[noreturn]] void RunWorkerProcess(const std::string &node_socket, const std::string &token,
+                                   const std::string &session_dir, const std::string &worker_id_hex,
+                                   uint32_t job_id, const std::string &ray_namespace,
+                                   const std::string &runtime_env);
+
+}  // namespace lumen::api

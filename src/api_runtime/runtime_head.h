@@ -1,0 +1,38 @@
+// Starting and stopping a head node (control service + node service) as
+// separate processes: used by ray::Init when no address is given (the
+// embedded default) and by `lumen start --head`.
+//
+// Threading: call from one thread; no background threads of its own.
+#pragma once
+
+#include <string>
+
+#include "api_runtime/runtime_config.h"
+#include "base/status.h"
+
+namespace lumen::api {
+
+struct HeadProcesses {
+  std::string session_dir;
+  std::string token;
+  std::string control_unix;     // control service socket
+  std::string control_tcp;      // "host:port"
+  std::string node_socket;      // node service socket
+  int control_pid = -1;
+  int node_pid = -1;
+};
+
+/// Directory holding Lumen's helper programs (lumen_control, lumen_node,
+/// lumen_worker): LUMEN_BIN_DIR, else ../bin next to libray_api.so.
+std::string HelperProgramDir();
+
+/// Creates a session folder under $LUMEN_TMPDIR (default /tmp/lumen), a fresh
+/// cluster token, and starts both services. `die_with_parent` makes them exit
+/// when the calling process dies (the embedded default).
+StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent);
+
+/// Stops both services (SIGTERM, then SIGKILL after a grace period), waits for
+/// them, and removes the session's socket files. Logs stay.
+void StopHead(HeadProcesses &head);
+
+}  // namespace lumen::api

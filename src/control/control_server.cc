@@ -1,0 +1,206 @@
+#include "control/control_server.h"
+
+#include <chrono>
+
+#include "base/id.h"
+#include "base/logging.h"
+
+namespace lumen::control {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Registers a typed request handler: parses Req, calls fn(req, &reply), replies.
+template <typename Req, typename Rep, typename Fn>
+void Unary(rpc::Dispatcher &d, uint16_t method, Fn fn) {
+  d.Register(method, [fn](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+    Req req;
+    if (!rpc::ParseBody(body, &req)) {
+      if (call_id) conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
+      return;
+    }
+    Rep rep;
+    Status st = fn(conn, req, &rep);
+    if (!call_id) return;
+    if (st.ok()) {
+      conn->Reply(call_id, rep);
+    } else {
+      conn->ReplyError(call_id, st);
+    }
+  });
+}
+
+}  // namespace
+
+ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(options)) {
+  RegisterHandlers();
+}
+
+ControlServer::~ControlServer() { Stop(); }
+
+StatusOr<int> ControlServer::Start() {
+  server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
+  server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
+    std::weak_ptr<rpc::Connection> weak = conn;
+    conn->SetCloseHandler([this, weak](const Status &) {
+      if (auto c = weak.lock()) OnConnectionClosed(c);
+    });
+  });
+  LUMEN_RETURN_IF_ERROR(server_->ListenUnix(options_.unix_path));
+  auto port = server_->ListenTcp(options_.tcp_host, options_.tcp_port);
+  if (!port.ok()) return port.status();
+  LUMEN_LOG_INFO("control service listening on {} and {}:{}", options_.unix_path, options_.tcp_host,
+                 *port);
+  return *port;
+}
+
+void ControlServer::Stop() {
+  if (server_) server_->Stop();
+  {
+    std::lock_guard<std::mutex> lock(shutdown_mu_);
+    shutdown_requested_ = true;
+  }
+  shutdown_cv_.notify_all();
+}
+
+void ControlServer::WaitForShutdown() {
+  std::unique_lock<std::mutex> lock(shutdown_mu_);
+  shutdown_cv_.wait(lock, [this] { return shutdown_requested_; });
+}
+
+void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
+  // A node service whose connection drops is considered dead.
+  if (!conn->user_data) return;
+  auto node_id = std::static_pointer_cast<std::string>(conn->user_data);
+  auto it = nodes_.find(*node_id);
+  if (it != nodes_.end() && it->second.alive()) {
+    it->second.set_alive(false);
+    LUMEN_LOG_WARN("node {} disconnected; marked dead", ToHex(*node_id));
+  }
+}
+
+void ControlServer::RegisterHandlers() {
+  using namespace proto;
+  Unary<NodeInfo, RegisterNodeReply>(
+      dispatcher_, REGISTER_NODE, [this](const rpc::ConnectionPtr &conn, const NodeInfo &req, RegisterNodeReply *) {
+        if (req.node_id().size() != NodeID::kSize) return Status::InvalidArgument("bad node id");
+        NodeInfo info = req;
+        info.set_alive(true);
+        info.set_start_time_ms(NowMs());
+        nodes_[req.node_id()] = info;
+        conn->user_data = std::make_shared<std::string>(req.node_id());
+        LUMEN_LOG_INFO("node {} registered at {}", ToHex(req.node_id()), req.raylet_address());
+        return Status::OK();
+      });
+  Unary<GetAllNodesRequest, GetAllNodesReply>(
+      dispatcher_, GET_ALL_NODES, [this](const rpc::ConnectionPtr &, const GetAllNodesRequest &, GetAllNodesReply *rep) {
+        for (auto &[id, info] : nodes_) *rep->add_nodes() = info;
+        return Status::OK();
+      });
+  Unary<UnregisterNodeRequest, Empty>(
+      dispatcher_, UNREGISTER_NODE, [this](const rpc::ConnectionPtr &, const UnregisterNodeRequest &req, Empty *) {
+        auto it = nodes_.find(req.node_id());
+        if (it != nodes_.end()) it->second.set_alive(false);
+        return Status::OK();
+      });
+  Unary<RegisterJobRequest, RegisterJobReply>(
+      dispatcher_, REGISTER_JOB, [this](const rpc::ConnectionPtr &, const RegisterJobRequest &req, RegisterJobReply *rep) {
+        JobInfo job;
+        job.set_job_id(next_job_id_++);
+        job.set_ray_namespace(req.ray_namespace());
+        job.set_driver_pid(req.driver_pid());
+        job.set_driver_address(req.driver_address());
+        job.set_start_time_ms(NowMs());
+        jobs_[job.job_id()] = job;
+        rep->set_job_id(job.job_id());
+        return Status::OK();
+      });
+  Unary<JobFinished, Empty>(dispatcher_, JOB_FINISHED,
+                            [this](const rpc::ConnectionPtr &, const JobFinished &req, Empty *) {
+                              auto it = jobs_.find(req.job_id());
+                              if (it != jobs_.end()) {
+                                it->second.set_finished(true);
+                                it->second.set_end_time_ms(NowMs());
+                              }
+                              // Bound the table: drop the oldest finished jobs.
+                              size_t finished = 0;
+                              for (auto &[id, j] : jobs_) finished += j.finished();
+                              for (auto i = jobs_.begin(); finished > options_.max_finished_jobs && i != jobs_.end();) {
+                                if (i->second.finished()) {
+                                  i = jobs_.erase(i);
+                                  --finished;
+                                } else {
+                                  ++i;
+                                }
+                              }
+                              return Status::OK();
+                            });
+  Unary<GetAllJobsRequest, GetAllJobsReply>(
+      dispatcher_, GET_ALL_JOBS, [this](const rpc::ConnectionPtr &, const GetAllJobsRequest &, GetAllJobsReply *rep) {
+        for (auto &[id, j] : jobs_) *rep->add_jobs() = j;
+        return Status::OK();
+      });
+  Unary<KvPutRequest, KvPutReply>(
+      dispatcher_, KV_PUT, [this](const rpc::ConnectionPtr &, const KvPutRequest &req, KvPutReply *rep) {
+        auto &table = kv_[req.ns()];
+        auto [it, added] = table.try_emplace(req.key(), req.value());
+        if (!added && req.overwrite()) it->second = req.value();
+        rep->set_added(added);
+        return Status::OK();
+      });
+  Unary<KvGetRequest, KvGetReply>(
+      dispatcher_, KV_GET, [this](const rpc::ConnectionPtr &, const KvGetRequest &req, KvGetReply *rep) {
+        auto ns = kv_.find(req.ns());
+        if (ns == kv_.end()) return Status::OK();
+        auto it = ns->second.find(req.key());
+        if (it != ns->second.end()) {
+          rep->set_found(true);
+          rep->set_value(it->second);
+        }
+        return Status::OK();
+      });
+  Unary<KvDelRequest, KvDelReply>(
+      dispatcher_, KV_DEL, [this](const rpc::ConnectionPtr &, const KvDelRequest &req, KvDelReply *rep) {
+        auto ns = kv_.find(req.ns());
+        if (ns != kv_.end()) rep->set_deleted(static_cast<int32_t>(ns->second.erase(req.key())));
+        return Status::OK();
+      });
+  Unary<KvKeysRequest, KvKeysReply>(
+      dispatcher_, KV_KEYS, [this](const rpc::ConnectionPtr &, const KvKeysRequest &req, KvKeysReply *rep) {
+        auto ns = kv_.find(req.ns());
+        if (ns == kv_.end()) return Status::OK();
+        for (auto it = ns->second.lower_bound(req.prefix());
+             it != ns->second.end() && it->first.compare(0, req.prefix().size(), req.prefix()) == 0; ++it)
+          rep->add_keys(it->first);
+        return Status::OK();
+      });
+  Unary<RegisterWorker, Empty>(dispatcher_, REGISTER_WORKER,
+                               [this](const rpc::ConnectionPtr &, const RegisterWorker &req, Empty *) {
+                                 workers_[req.address().worker_id()] = req.address();
+                                 return Status::OK();
+                               });
+  Unary<LookupWorkerRequest, LookupWorkerReply>(
+      dispatcher_, LOOKUP_WORKER, [this](const rpc::ConnectionPtr &, const LookupWorkerRequest &req, LookupWorkerReply *rep) {
+        auto it = workers_.find(req.worker_id());
+        if (it != workers_.end()) {
+          rep->set_found(true);
+          *rep->mutable_address() = it->second;
+        }
+        return Status::OK();
+      });
+  Unary<ShutdownClusterRequest, Empty>(
+      dispatcher_, SHUTDOWN_CLUSTER, [this](const rpc::ConnectionPtr &, const ShutdownClusterRequest &, Empty *) {
+        {
+          std::lock_guard<std::mutex> lock(shutdown_mu_);
+          shutdown_requested_ = true;
+        }
+        shutdown_cv_.notify_all();
+        return Status::OK();
+      });
+}
+
+}  // namespace lumen::control

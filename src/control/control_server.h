@@ -1,0 +1,63 @@
+// The control service (Ray's GCS role): the cluster's metadata — nodes, jobs,
+// worker addresses (so anyone holding an object id can find its owner) and a
+// key-value store. It is never on the data path: tasks and objects go directly
+// between workers.
+//
+// Threading: all state lives on the server's single event-loop thread;
+// handlers run there, so the tables need no locks.
+#pragma once
+
+#include <cstdint>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "protocol/control.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::control {
+
+struct ControlServerOptions {
+  std::string unix_path;       // always served
+  std::string tcp_host = "127.0.0.1";
+  int tcp_port = 0;            // 0 picks a free port
+  std::string token;
+  size_t max_finished_jobs = 1000;  // bounded tables: old finished jobs age out
+};
+
+class ControlServer {
+ public:
+  explicit ControlServer(ControlServerOptions options);
+  ~ControlServer();
+
+  /// Starts listening; returns the bound TCP port.
+  StatusOr<int> Start();
+  void Stop();
+  /// Blocks until a SHUTDOWN_CLUSTER request arrives or Stop() is called.
+  void WaitForShutdown();
+
+ private:
+  void RegisterHandlers();
+  void OnConnectionClosed(const rpc::ConnectionPtr &conn);
+
+  ControlServerOptions options_;
+  rpc::EventLoop loop_{"lumen-control"};
+  rpc::Dispatcher dispatcher_;
+  std::unique_ptr<rpc::Server> server_;
+
+  // Loop-thread state.
+  std::map<std::string, proto::NodeInfo> nodes_;  // by binary node id
+  std::map<uint32_t, proto::JobInfo> jobs_;
+  uint32_t next_job_id_ = 1;
+  std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
+  std::unordered_map<std::string, proto::Address> workers_;  // by binary worker id
+
+  std::mutex shutdown_mu_;
+  std::condition_variable shutdown_cv_;
+  bool shutdown_requested_ = false;
+};
+
+}  // namespace lumen::control

@@ -1,0 +1,650 @@
+#include "scheduler/node_service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "base/logging.h"
+#include "protocol/control.pb.h"
+
+namespace lumen::scheduler {
+
+using proto::Address;
+
+struct NodeService::Client {
+  uint64_t id = 0;
+  proto::ClientKind kind = proto::TOOL;
+  WorkerID worker_id;
+  int pid = 0;
+  uint32_t job_id = 0;
+  std::weak_ptr<rpc::Connection> conn;
+};
+
+struct NodeService::Worker {
+  WorkerID id;
+  int pid = 0;
+  uint32_t job_id = 0;
+  bool registered = false;
+  bool exec_child = false;  // started by exec (we reap it), not by a fork server
+  rpc::ConnectionPtr conn;
+  Address address;
+  uint64_t lease_id = 0;
+  ResourceSet leased;
+  ResourceSet lent_back;  // CPU returned to the node while the worker is blocked
+  // Tailing the worker's stdout/stderr files for the driver.
+  std::string out_path, err_path;
+  off_t out_off = 0, err_off = 0;
+  std::string out_partial, err_partial;
+};
+
+struct NodeService::Job {
+  uint32_t id = 0;
+  std::weak_ptr<rpc::Connection> driver;
+  rpc::ConnectionPtr fork_server;
+  std::vector<std::string> code_search_path;
+  std::string ray_namespace;
+  std::string runtime_env;
+  int starting = 0;
+  std::deque<WorkerID> idle;
+  bool prestarted = false;
+};
+
+struct NodeService::PendingLease {
+  rpc::ConnectionPtr conn;
+  uint64_t call_id = 0;
+  uint32_t job_id = 0;
+  ResourceSet request;
+  bool warned = false;
+};
+
+namespace {
+
+template <typename Req>
+bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint64_t call_id) {
+  if (rpc::ParseBody(body, req)) return true;
+  LUMEN_LOG_ERROR("malformed request from {}", conn->PeerName());
+  if (call_id) conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
+  return false;
+}
+
+}  // namespace
+
+NodeService::NodeService(NodeServiceOptions options) : options_(std::move(options)) {
+  if (options_.unix_path.empty()) options_.unix_path = options_.session_dir + "/sockets/node";
+  total_ = ResourceSet::FromMap(options_.resources);
+  available_ = total_;
+  RegisterHandlers();
+}
+
+NodeService::~NodeService() { Stop(); }
+
+Status NodeService::Start() {
+  std::filesystem::create_directories(options_.session_dir + "/sockets");
+  std::filesystem::create_directories(options_.session_dir + "/logs");
+  auto arena = object_store::Arena::Create(options_.store_capacity, options_.store_prefault);
+  if (!arena.ok()) return arena.status();
+  arena_ = std::move(arena.value());
+  store_ = std::make_unique<object_store::ObjectStore>(loop_.io(), options_.store_capacity);
+  arena_socket_ = options_.session_dir + "/sockets/store";
+  LUMEN_RETURN_IF_ERROR(
+      arena_server_.Start(arena_socket_, options_.token, arena_->fd(), arena_->capacity()));
+
+  server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
+  server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
+    auto client = std::make_shared<Client>();
+    client->id = next_client_id_++;
+    client->conn = conn;
+    conn->user_data = client;
+    conn->SetCloseHandler([this, client](const Status &) { OnClientClosed(client); });
+  });
+  LUMEN_RETURN_IF_ERROR(server_->ListenUnix(options_.unix_path));
+  auto port = server_->ListenTcp(options_.tcp_host, options_.tcp_port);
+  if (!port.ok()) return port.status();
+
+  // Register with the control service; if it goes away, the node shuts down.
+  auto control = rpc::Connect(loop_, options_.control_address, options_.token, nullptr);
+  if (!control.ok()) return control.status();
+  control_ = control.value();
+  control_->SetCloseHandler([this](const Status &) {
+    LUMEN_LOG_WARN("lost the control service; shutting down the node");
+    RequestShutdown();
+  });
+  proto::NodeInfo info;
+  info.set_node_id(node_id_.Binary());
+  info.set_node_ip(options_.node_ip);
+  info.set_raylet_address("unix:" + options_.unix_path);
+  total_.ToProto(info.mutable_total());
+  info.set_pid(getpid());
+  info.set_session_dir(options_.session_dir);
+  proto::RegisterNodeReply reply;
+  LUMEN_RETURN_IF_ERROR(control_->CallSync(proto::REGISTER_NODE, info, &reply));
+
+  loop_.Post([this] {
+    WatchChildren();
+    ScheduleLogPump();
+  });
+  LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), total_.ToString(),
+                 options_.store_capacity);
+  return Status::OK();
+}
+
+void NodeService::RequestShutdown() {
+  {
+    std::lock_guard<std::mutex> lock(shutdown_mu_);
+    shutdown_ = true;
+  }
+  shutdown_cv_.notify_all();
+}
+
+void NodeService::WaitForShutdown() {
+  std::unique_lock<std::mutex> lock(shutdown_mu_);
+  shutdown_cv_.wait(lock, [this] { return shutdown_; });
+}
+
+void NodeService::Stop() {
+  // Kill every worker we know of; the fork servers die with their drivers.
+  std::promise<void> done;
+  auto fut = done.get_future();
+  loop_.Post([this, &done] {
+    for (auto &[id, w] : workers_)
+      if (w->pid > 0) kill(w->pid, SIGKILL);
+    for (auto &[id, w] : workers_)
+      if (w->exec_child && w->pid > 0) waitpid(w->pid, nullptr, 0);
+    workers_.clear();
+    for (auto &[id, job] : jobs_)
+      if (job->fork_server) job->fork_server->Close();
+    if (log_timer_) log_timer_->cancel();
+    if (sigchld_) sigchld_->cancel();
+    done.set_value();
+  });
+  fut.wait_for(std::chrono::seconds(5));
+  if (server_) server_->Stop();
+  if (control_) {
+    control_->SetCloseHandler(nullptr);
+    control_->Close();
+  }
+  arena_server_.Stop();
+  RequestShutdown();
+  loop_.Stop();
+}
+
+std::shared_ptr<NodeService::Client> NodeService::ClientOf(const rpc::ConnectionPtr &conn) const {
+  return std::static_pointer_cast<Client>(conn->user_data);
+}
+
+void NodeService::RegisterHandlers() {
+  dispatcher_.Register(proto::REGISTER_CLIENT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                      std::string_view body) {
+    proto::RegisterClientRequest req;
+    if (!Parse(body, &req, conn, call_id)) return;
+    auto client = ClientOf(conn);
+    client->kind = req.kind();
+    client->pid = req.pid();
+    client->job_id = req.job_id();
+    client->worker_id = WorkerID::FromBinary(req.worker_id());
+
+    if (req.kind() == proto::DRIVER) {
+      auto &job = jobs_[req.job_id()];
+      if (!job) job = std::make_shared<Job>();
+      job->id = req.job_id();
+      job->driver = conn;
+      job->code_search_path.assign(req.code_search_path().begin(), req.code_search_path().end());
+      job->ray_namespace = req.ray_namespace();
+      job->runtime_env = req.job_runtime_env();
+      LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
+    } else if (req.kind() == proto::FORK_SERVER) {
+      auto &job = jobs_[req.job_id()];
+      if (!job) job = std::make_shared<Job>();
+      job->id = req.job_id();
+      job->fork_server = conn;
+      LUMEN_LOG_INFO("fork server pid {} for job {}", req.pid(), req.job_id());
+    } else if (req.kind() == proto::WORKER) {
+      auto it = workers_.find(client->worker_id);
+      if (it == workers_.end()) {
+        conn->ReplyError(call_id, Status::NotFound("unknown worker id"));
+        return;
+      }
+      auto &w = *it->second;
+      w.registered = true;
+      w.pid = req.pid();
+      w.conn = conn;
+      w.address = req.address();
+      auto logs = options_.session_dir + "/logs/worker-" + std::to_string(w.pid);
+      w.out_path = logs + ".out";
+      w.err_path = logs + ".err";
+      auto job = jobs_.find(w.job_id);
+      if (job != jobs_.end()) {
+        job->second->starting = std::max(0, job->second->starting - 1);
+        job->second->idle.push_back(w.id);
+      }
+      LUMEN_LOG_INFO("worker {} pid {} registered for job {}", w.id.Hex(), w.pid, w.job_id);
+    }
+    proto::RegisterClientReply reply;
+    reply.set_node_id(node_id_.Binary());
+    reply.set_arena_socket(arena_socket_);
+    reply.set_arena_capacity(arena_->capacity());
+    reply.set_session_dir(options_.session_dir);
+    reply.set_control_address(options_.control_address);
+    total_.ToProto(reply.mutable_total());
+    reply.set_inline_threshold(options_.inline_threshold);
+    conn->Reply(call_id, reply);
+
+    if (req.kind() == proto::FORK_SERVER || (req.kind() == proto::DRIVER && !req.has_fork_server())) {
+      // Prestart a pool sized to the CPUs once the job can make workers.
+      auto &job = *jobs_[req.job_id()];
+      if (!job.prestarted && (job.fork_server || !options_.worker_program.empty())) {
+        job.prestarted = true;
+        int n = options_.prestart_workers >= 0 ? options_.prestart_workers
+                                               : static_cast<int>(total_.Get("CPU"));
+        for (int i = 0; i < n; ++i) StartWorker(job);
+      }
+    }
+    TryDispatch();
+  });
+
+  dispatcher_.Register(proto::REQUEST_WORKER_LEASE, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                           std::string_view body) {
+    proto::WorkerLeaseRequest req;
+    if (!Parse(body, &req, conn, call_id)) return;
+    auto p = std::make_shared<PendingLease>();
+    p->conn = conn;
+    p->call_id = call_id;
+    p->job_id = req.job_id();
+    p->request = ResourceSet::FromProto(req.resources());
+    pending_.push_back(std::move(p));
+    TryDispatch();
+  });
+
+  dispatcher_.Register(proto::RETURN_WORKER, [this](const rpc::ConnectionPtr &conn, uint64_t,
+                                                    std::string_view body) {
+    proto::ReturnWorkerRequest req;
+    if (!Parse(body, &req, conn, 0)) return;
+    auto it = leases_.find(req.lease_id());
+    if (it == leases_.end()) return;
+    auto w = workers_.find(it->second);
+    leases_.erase(it);
+    if (w == workers_.end()) return;
+    ReleaseLease(*w->second);
+    if (req.worker_failed()) {
+      if (w->second->pid > 0) kill(w->second->pid, SIGKILL);
+      OnWorkerGone(w->first, "returned as failed");
+    } else {
+      auto job = jobs_.find(w->second->job_id);
+      if (job != jobs_.end()) job->second->idle.push_back(w->first);
+    }
+    TryDispatch();
+  });
+
+  auto blocked = [this](bool is_blocked) {
+    return [this, is_blocked](const rpc::ConnectionPtr &conn, uint64_t, std::string_view) {
+      auto client = ClientOf(conn);
+      auto it = workers_.find(client->worker_id);
+      if (it == workers_.end() || it->second->lease_id == 0) return;
+      auto &w = *it->second;
+      if (is_blocked && w.lent_back.Empty()) {
+        // A task waiting in Get gives its CPU back so nested tasks can run.
+        w.lent_back = w.leased.Only("CPU");
+        available_.Add(w.lent_back);
+        TryDispatch();
+      } else if (!is_blocked && !w.lent_back.Empty()) {
+        available_.Subtract(w.lent_back);  // may oversubscribe briefly, as in Ray
+        w.lent_back = ResourceSet();
+      }
+    };
+  };
+  dispatcher_.Register(proto::NOTIFY_BLOCKED, blocked(true));
+  dispatcher_.Register(proto::NOTIFY_UNBLOCKED, blocked(false));
+
+  dispatcher_.Register(proto::CREATE_OBJECT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                    std::string_view body) {
+    proto::CreateObjectRequest req;
+    if (!Parse(body, &req, conn, call_id)) return;
+    auto client = ClientOf(conn);
+    store_->Create(ObjectID::FromBinary(req.object_id()), req.data_size(), req.meta_size(), client->id,
+                   std::chrono::milliseconds(req.wait_ms()),
+                   [conn, call_id](StatusOr<object_store::ObjectInfo> info) {
+                     if (!info.ok()) {
+                       conn->ReplyError(call_id, info.status());
+                       return;
+                     }
+                     proto::CreateObjectReply reply;
+                     reply.set_offset(info->offset);
+                     conn->Reply(call_id, reply);
+                   });
+  });
+  dispatcher_.Register(proto::SEAL_OBJECT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                  std::string_view body) {
+    proto::SealObjectRequest req;
+    if (!Parse(body, &req, conn, call_id)) return;
+    Status st = store_->Seal(ObjectID::FromBinary(req.object_id()), ClientOf(conn)->id);
+    if (!call_id) return;
+    if (st.ok()) {
+      conn->Reply(call_id, proto::SealObjectReply());
+    } else {
+      conn->ReplyError(call_id, st);
+    }
+  });
+  dispatcher_.Register(proto::ABORT_OBJECT, [this](const rpc::ConnectionPtr &conn, uint64_t,
+                                                   std::string_view body) {
+    proto::ObjectIdList req;
+    if (!Parse(body, &req, conn, 0)) return;
+    for (auto &id : req.object_ids()) (void)store_->Abort(ObjectID::FromBinary(id), ClientOf(conn)->id);
+  });
+  dispatcher_.Register(proto::GET_OBJECTS, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                  std::string_view body) {
+    proto::GetObjectsRequest req;
+    if (!Parse(body, &req, conn, call_id)) return;
+    proto::GetObjectsReply reply;
+    auto client = ClientOf(conn);
+    for (auto &id : req.object_ids()) {
+      auto *loc = reply.add_objects();
+      auto info = store_->Get(ObjectID::FromBinary(id), client->id);
+      if (!info.ok()) continue;
+      loc->set_found(true);
+      loc->set_offset(info->offset);
+      loc->set_data_size(info->data_size);
+      loc->set_meta_size(info->meta_size);
+    }
+    conn->Reply(call_id, reply);
+  });
+  dispatcher_.Register(proto::RELEASE_OBJECTS, [this](const rpc::ConnectionPtr &conn, uint64_t,
+                                                      std::string_view body) {
+    proto::ObjectIdList req;
+    if (!Parse(body, &req, conn, 0)) return;
+    auto client = ClientOf(conn);
+    for (auto &id : req.object_ids()) (void)store_->Release(ObjectID::FromBinary(id), client->id);
+  });
+  dispatcher_.Register(proto::DELETE_OBJECTS, [this](const rpc::ConnectionPtr &conn, uint64_t,
+                                                     std::string_view body) {
+    proto::ObjectIdList req;
+    if (!Parse(body, &req, conn, 0)) return;
+    for (auto &id : req.object_ids()) store_->Delete(ObjectID::FromBinary(id));
+  });
+
+  dispatcher_.Register(proto::WORKER_EXITED, [this](const rpc::ConnectionPtr &conn, uint64_t,
+                                                    std::string_view body) {
+    proto::WorkerExited req;
+    if (!Parse(body, &req, conn, 0)) return;
+    for (auto &[id, w] : workers_) {
+      if (w->pid == req.pid()) {
+        auto why = req.signal() ? "killed by signal " + std::to_string(req.signal())
+                                : "exited with code " + std::to_string(req.exit_code());
+        OnWorkerGone(id, why);
+        break;
+      }
+    }
+  });
+
+  dispatcher_.Register(proto::NODE_STATS, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                 std::string_view) {
+    proto::NodeStatsReply reply;
+    total_.ToProto(reply.mutable_total());
+    available_.ToProto(reply.mutable_available());
+    reply.set_num_workers(static_cast<int>(workers_.size()));
+    int idle = 0;
+    for (auto &[id, job] : jobs_) idle += static_cast<int>(job->idle.size());
+    reply.set_num_idle_workers(idle);
+    auto stats = store_->Stats();
+    reply.set_store_used(stats.used);
+    reply.set_store_capacity(stats.capacity);
+    reply.set_store_objects(stats.num_objects);
+    for (auto &[id, w] : workers_)
+      if (w->pid > 0) reply.add_worker_pids(w->pid);
+    if (call_id) conn->Reply(call_id, reply);
+  });
+
+  dispatcher_.Register(proto::SHUTDOWN_NODE, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                    std::string_view) {
+    if (call_id) conn->Reply(call_id, proto::NodeEmpty());
+    RequestShutdown();
+  });
+}
+
+void NodeService::StartWorker(Job &job) {
+  auto w = std::make_shared<Worker>();
+  w->id = WorkerID::FromRandom();
+  w->job_id = job.id;
+  if (job.fork_server) {
+    proto::ForkWorkerRequest req;
+    req.set_worker_id(w->id.Binary());
+    job.fork_server->Notify(proto::FORK_WORKER, req);
+  } else if (!options_.worker_program.empty()) {
+    // Generic worker: exec the worker program, which loads the job's libraries.
+    std::vector<std::string> args = {
+        options_.worker_program,
+        "--lumen_node_socket=" + options_.unix_path,
+        "--lumen_worker_id=" + w->id.Hex(),
+        "--ray_job_id=" + std::to_string(job.id),
+        "--ray_session_dir=" + options_.session_dir,
+        "--ray_job_namespace=" + job.ray_namespace,
+    };
+    std::string path;
+    for (auto &p : job.code_search_path) path += (path.empty() ? "" : ":") + p;
+    args.push_back("--ray_code_search_path=" + path);
+    pid_t pid = fork();
+    if (pid == 0) {
+      setenv("LUMEN_CLUSTER_TOKEN", options_.token.c_str(), 1);
+      std::string logs = options_.session_dir + "/logs/worker-" + std::to_string(getpid());
+      int out = open((logs + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (out >= 0) dup2(out, STDOUT_FILENO);
+      if (err >= 0) dup2(err, STDERR_FILENO);
+      std::vector<char *> argv;
+      for (auto &a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    if (pid < 0) {
+      LUMEN_LOG_ERROR("fork failed for worker: {}", strerror(errno));
+      return;
+    }
+    w->pid = pid;
+    w->exec_child = true;
+  } else {
+    LUMEN_LOG_ERROR("job {} has no way to start workers (no fork server, no worker program)", job.id);
+    return;
+  }
+  job.starting++;
+  workers_[w->id] = w;
+}
+
+void NodeService::TryDispatch() {
+  // Per job: how many more workers the grantable requests need.
+  std::map<uint32_t, int> need;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    auto &p = **it;
+    if (!p.conn->IsOpen()) {
+      it = pending_.erase(it);
+      continue;
+    }
+    auto job_it = jobs_.find(p.job_id);
+    if (job_it == jobs_.end()) {
+      p.conn->ReplyError(p.call_id, Status::NotFound("unknown job"));
+      it = pending_.erase(it);
+      continue;
+    }
+    auto &job = *job_it->second;
+    if (!total_.Contains(p.request)) {
+      if (!p.warned) {
+        p.warned = true;
+        LUMEN_LOG_WARN("lease request {} can never be granted on this node (total {}); it stays pending",
+                       p.request.ToString(), total_.ToString());
+      }
+      ++it;
+      continue;
+    }
+    if (!available_.Contains(p.request)) {
+      ++it;
+      continue;
+    }
+    // Skip idle workers that died meanwhile.
+    while (!job.idle.empty() && !workers_.count(job.idle.front())) job.idle.pop_front();
+    if (job.idle.empty()) {
+      need[p.job_id]++;
+      ++it;
+      continue;
+    }
+    auto worker = workers_[job.idle.front()];
+    job.idle.pop_front();
+    GrantLease(p, *worker);
+    it = pending_.erase(it);
+  }
+  for (auto &[job_id, n] : need) {
+    auto &job = *jobs_[job_id];
+    while (job.starting < n) {
+      int before = job.starting;
+      StartWorker(job);
+      if (job.starting == before) break;  // cannot start workers for this job
+    }
+  }
+}
+
+void NodeService::GrantLease(PendingLease &req, Worker &worker) {
+  worker.lease_id = next_lease_id_++;
+  worker.leased = req.request;
+  available_.Subtract(req.request);
+  leases_[worker.lease_id] = worker.id;
+  proto::WorkerLeaseReply reply;
+  reply.set_granted(true);
+  reply.set_lease_id(worker.lease_id);
+  *reply.mutable_worker() = worker.address;
+  req.conn->Reply(req.call_id, reply);
+}
+
+void NodeService::ReleaseLease(Worker &worker) {
+  if (worker.lease_id == 0) return;
+  ResourceSet back = worker.leased;
+  back.Subtract(worker.lent_back);  // the lent-back part is already available
+  available_.Add(back);
+  worker.lent_back = ResourceSet();
+  worker.leased = ResourceSet();
+  leases_.erase(worker.lease_id);
+  worker.lease_id = 0;
+}
+
+void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  auto w = it->second;
+  LUMEN_LOG_INFO("worker {} (pid {}) gone: {}", id.Hex(), w->pid, why);
+  ReleaseLease(*w);
+  auto job = jobs_.find(w->job_id);
+  if (job != jobs_.end() && !w->registered) job->second->starting = std::max(0, job->second->starting - 1);
+  if (w->conn) w->conn->Close();
+  workers_.erase(it);
+  TryDispatch();
+}
+
+void NodeService::KillJobWorkers(uint32_t job_id) {
+  std::vector<WorkerID> doomed;
+  for (auto &[id, w] : workers_)
+    if (w->job_id == job_id) doomed.push_back(id);
+  for (auto &id : doomed) {
+    auto &w = workers_[id];
+    if (w->pid > 0) kill(w->pid, SIGKILL);
+    OnWorkerGone(id, "job finished");
+  }
+}
+
+void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
+  store_->DisconnectClient(client->id);
+  if (client->kind == proto::WORKER) {
+    OnWorkerGone(client->worker_id, "disconnected");
+  } else if (client->kind == proto::DRIVER) {
+    LUMEN_LOG_INFO("driver of job {} disconnected; stopping its workers", client->job_id);
+    auto job = jobs_.find(client->job_id);
+    if (job != jobs_.end()) {
+      if (job->second->fork_server) job->second->fork_server->Close();
+      KillJobWorkers(client->job_id);
+      jobs_.erase(job);
+    }
+  } else if (client->kind == proto::FORK_SERVER) {
+    auto job = jobs_.find(client->job_id);
+    if (job != jobs_.end()) job->second->fork_server.reset();
+  }
+  TryDispatch();
+}
+
+void NodeService::WatchChildren() {
+  sigchld_ = std::make_unique<boost::asio::signal_set>(loop_.io(), SIGCHLD);
+  sigchld_->async_wait([this](const boost::system::error_code &ec, int) {
+    if (ec) return;
+    ReapChildren();
+    WatchChildren();
+  });
+  ReapChildren();  // anything that exited before the handler was installed
+}
+
+void NodeService::ReapChildren() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (auto &[id, w] : workers_) {
+      if (w->pid == pid) {
+        auto why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                       : "exited with code " + std::to_string(WEXITSTATUS(status));
+        OnWorkerGone(id, why);
+        break;
+      }
+    }
+  }
+}
+
+void NodeService::ScheduleLogPump() {
+  log_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io(), std::chrono::milliseconds(50));
+  log_timer_->async_wait([this](const boost::system::error_code &ec) {
+    if (ec) return;
+    PumpLogs();
+    ScheduleLogPump();
+  });
+}
+
+void NodeService::PumpLogs() {
+  // Forward new complete lines of each worker's stdout/stderr to its driver,
+  // which prints them prefixed with (pid=N), as Ray's log monitor does.
+  auto pump = [](const std::string &path, off_t &off, std::string &partial, std::vector<std::string> &lines) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[65536];
+    ssize_t n;
+    while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+      off += n;
+      partial.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+    size_t start = 0, nl;
+    while ((nl = partial.find('\n', start)) != std::string::npos) {
+      lines.emplace_back(partial, start, nl - start);
+      start = nl + 1;
+    }
+    partial.erase(0, start);
+  };
+  for (auto &[id, w] : workers_) {
+    if (!w->registered) continue;
+    auto job = jobs_.find(w->job_id);
+    if (job == jobs_.end()) continue;
+    auto driver = job->second->driver.lock();
+    if (!driver) continue;
+    for (int is_err = 0; is_err < 2; ++is_err) {
+      std::vector<std::string> lines;
+      if (is_err) {
+        pump(w->err_path, w->err_off, w->err_partial, lines);
+      } else {
+        pump(w->out_path, w->out_off, w->out_partial, lines);
+      }
+      if (lines.empty()) continue;
+      proto::LogLines msg;
+      msg.set_pid(w->pid);
+      msg.set_is_err(is_err);
+      for (auto &l : lines) msg.add_lines(std::move(l));
+      driver->Notify(proto::LOG_LINES, msg);
+    }
+  }
+}
+
+}  // namespace lumen::scheduler

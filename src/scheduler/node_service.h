@@ -1,0 +1,112 @@
+// The node service (Ray's raylet role), one per machine: it owns the node's
+// resources, its worker pool, its shared-memory object store, and it leases
+// workers to submitters. Tasks themselves never pass through it: a submitter
+// that holds a lease pushes tasks straight to the worker.
+//
+// Workers come from a job's fork server (a copy of the driver forked before it
+// started any thread, so a single-file program's RAY_REMOTE functions exist in
+// every worker), or, for jobs that name a code_search_path, from the generic
+// worker program that loads the user's shared libraries.
+//
+// Threading: all state lives on the service's event-loop thread; RPC handlers,
+// timers and the SIGCHLD handler run there. The arena fd server has its own
+// accept thread and touches no state here.
+#pragma once
+
+#include <boost/asio/signal_set.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/id.h"
+#include "object_store/arena.h"
+#include "object_store/object_store.h"
+#include "protocol/node.pb.h"
+#include "rpc/rpc.h"
+#include "scheduler/resources.h"
+
+namespace lumen::scheduler {
+
+struct NodeServiceOptions {
+  std::string session_dir;
+  std::string token;
+  std::string control_address;  // where the control service listens
+  std::string node_ip = "127.0.0.1";
+  std::string unix_path;        // this service's socket (default: <session>/sockets/node)
+  std::string tcp_host = "127.0.0.1";
+  int tcp_port = 0;
+  std::map<std::string, double> resources;  // CPU, GPU, memory, custom
+  size_t store_capacity = 0;
+  size_t store_prefault = 0;
+  std::string worker_program;   // generic worker for code_search_path jobs
+  size_t inline_threshold = 100 * 1024;
+  int prestart_workers = -1;    // per job; -1 = number of CPUs
+};
+
+class NodeService {
+ public:
+  explicit NodeService(NodeServiceOptions options);
+  ~NodeService();
+
+  Status Start();
+  /// Blocks until SHUTDOWN_NODE arrives, the control service goes away, or Stop().
+  void WaitForShutdown();
+  void Stop();
+  const NodeID &node_id() const { return node_id_; }
+
+ private:
+  struct Client;
+  struct Worker;
+  struct Job;
+  struct PendingLease;
+
+  void RegisterHandlers();
+  void OnClientClosed(const std::shared_ptr<Client> &client);
+  void OnWorkerGone(const WorkerID &id, const std::string &why);
+  void KillJobWorkers(uint32_t job_id);
+  void StartWorker(Job &job);
+  void TryDispatch();
+  void GrantLease(PendingLease &req, Worker &worker);
+  void ReleaseLease(Worker &worker);
+  void ReapChildren();
+  void WatchChildren();
+  void PumpLogs();
+  void ScheduleLogPump();
+  void RequestShutdown();
+  std::shared_ptr<Client> ClientOf(const rpc::ConnectionPtr &conn) const;
+
+  NodeServiceOptions options_;
+  NodeID node_id_ = NodeID::FromRandom();
+  rpc::EventLoop loop_{"lumen-node"};
+  rpc::Dispatcher dispatcher_;
+  std::unique_ptr<rpc::Server> server_;
+  rpc::ConnectionPtr control_;
+  std::unique_ptr<object_store::Arena> arena_;
+  object_store::ArenaFdServer arena_server_;
+  std::string arena_socket_;
+  std::unique_ptr<object_store::ObjectStore> store_;
+  std::unique_ptr<boost::asio::signal_set> sigchld_;
+  std::unique_ptr<boost::asio::steady_timer> log_timer_;
+
+  // Loop-thread state.
+  ResourceSet total_;
+  ResourceSet available_;
+  uint64_t next_client_id_ = 1;
+  uint64_t next_lease_id_ = 1;
+  std::unordered_map<WorkerID, std::shared_ptr<Worker>> workers_;
+  std::unordered_map<uint64_t, WorkerID> leases_;
+  std::map<uint32_t, std::shared_ptr<Job>> jobs_;
+  std::list<std::shared_ptr<PendingLease>> pending_;
+
+  std::mutex shutdown_mu_;
+  std::condition_variable shutdown_cv_;
+  bool shutdown_ = false;
+};
+
+}  // namespace lumen::scheduler

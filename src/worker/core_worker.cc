@@ -1,0 +1,1124 @@
+#include "worker/core_worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <iostream>
+
+#include "base/logging.h"
+#include "protocol/control.pb.h"
+
+namespace lumen::worker {
+
+using Clock = std::chrono::steady_clock;
+using After = std::vector<std::function<void()>>;
+
+namespace {
+constexpr auto kForever = std::chrono::hours(24 * 365);
+constexpr int64_t kLeaseIdleMs = 100;    // give a lease back after this long unused
+constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
+constexpr int kPipelineDepthShort = 16;   // tasks in flight per worker when tasks are short
+constexpr double kShortTaskUs = 2000;
+
+void RunAll(After &after) {
+  for (auto &fn : after) fn();
+  after.clear();
+}
+
+std::string KeyOf(const std::map<std::string, double> &resources) {
+  std::string key;
+  for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
+  return key;
+}
+}  // namespace
+
+// ---------------------------------------------------------------- state types
+
+struct CoreWorker::ObjectEntry {
+  bool owned = false;
+  bool ready = false;
+  proto::ObjectPayload payload;              // valid once ready (data moved to `data`)
+  std::shared_ptr<const std::string> data;   // inline bytes or error message
+  int64_t local = 0;
+  int64_t submitted = 0;
+  int64_t contained = 0;
+  std::set<std::string> borrowers;           // owner: borrowers' socket paths
+  bool borrow_registered = false;            // non-owner: the owner counts us
+  bool requested = false;                    // non-owner: status request in flight
+  std::vector<ObjectID> nested;              // refs inside this object
+  std::vector<std::pair<rpc::ConnectionPtr, uint64_t>> status_waiters;
+  std::vector<std::function<void()>> on_ready;
+};
+
+struct CoreWorker::TaskEntry {
+  proto::TaskSpec spec;
+  ObjectID return_id;
+  std::vector<ObjectID> arg_refs;  // counted in `submitted` until the task ends
+  int pending_deps = 0;
+  int retries_left = 0;
+  Clock::time_point pushed_at;
+  std::string key;
+};
+
+struct CoreWorker::LeasedWorker {
+  uint64_t lease_id = 0;
+  proto::Address address;
+  rpc::ConnectionPtr conn;
+  int in_flight = 0;
+  Clock::time_point idle_since = Clock::now();
+  std::vector<std::shared_ptr<TaskEntry>> running;
+};
+
+struct CoreWorker::SchedulingQueue {
+  std::string key;
+  std::map<std::string, double> resources;
+  std::deque<std::shared_ptr<TaskEntry>> tasks;
+  std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
+  size_t pending_leases = 0;
+  double avg_task_us = -1;  // EWMA of push-to-reply time
+};
+
+class CoreWorker::PlasmaPin {
+ public:
+  PlasmaPin(CoreWorker *cw, ObjectID id, const char *data, size_t size)
+      : cw_(cw), id_(id), data_(data), size_(size) {}
+  ~PlasmaPin() {
+    proto::ObjectIdList release;
+    release.add_object_ids(id_.Binary());
+    if (cw_->node_ && cw_->node_->IsOpen()) cw_->node_->Notify(proto::RELEASE_OBJECTS, release);
+  }
+  const char *data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  CoreWorker *cw_;
+  ObjectID id_;
+  const char *data_;
+  size_t size_;
+};
+
+// ---------------------------------------------------------------- lifecycle
+
+CoreWorker::CoreWorker(CoreWorkerOptions options) : options_(std::move(options)) {}
+
+StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Create(CoreWorkerOptions options) {
+  std::unique_ptr<CoreWorker> cw(new CoreWorker(std::move(options)));
+  cw->RegisterHandlers();
+  Status st = cw->Connect();
+  if (!st.ok()) {
+    cw->Shutdown();
+    return st;
+  }
+  return cw;
+}
+
+CoreWorker::~CoreWorker() { Shutdown(); }
+
+Status CoreWorker::Connect() {
+  helper_ = std::thread([this] { HelperMain(); });
+  auto node = rpc::Connect(loop_, options_.node_address, options_.token, &dispatcher_);
+  if (!node.ok()) return node.status();
+  node_ = node.value();
+
+  // Our own server: owners' queries and, in workers, pushed tasks.
+  server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
+  // The session dir is known only after registering; use a provisional request first.
+  proto::RegisterClientRequest probe;
+  probe.set_kind(proto::TOOL);
+  proto::RegisterClientReply info;
+  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::REGISTER_CLIENT, probe, &info));
+  session_dir_ = info.session_dir();
+  inline_threshold_ = info.inline_threshold() ? info.inline_threshold() : inline_threshold_;
+  std::string path = OwnerPath(options_.worker_id);
+  LUMEN_RETURN_IF_ERROR(server_->ListenUnix(path));
+  self_address_.set_worker_id(options_.worker_id.Binary());
+  self_address_.set_node_id(info.node_id());
+  self_address_.set_unix_path(path);
+
+  if (options_.is_driver && options_.job_id == 0) {
+    auto control = rpc::Connect(loop_, info.control_address(), options_.token, nullptr);
+    if (!control.ok()) return control.status();
+    proto::RegisterJobRequest job;
+    job.set_ray_namespace(options_.ray_namespace);
+    job.set_driver_pid(getpid());
+    job.set_driver_address(path);
+    proto::RegisterJobReply job_reply;
+    LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_JOB, job, &job_reply));
+    options_.job_id = job_reply.job_id();
+    control.value()->Close();
+  }
+
+  proto::RegisterClientRequest reg;
+  reg.set_kind(options_.is_driver ? proto::DRIVER : proto::WORKER);
+  reg.set_worker_id(options_.worker_id.Binary());
+  reg.set_pid(getpid());
+  reg.set_job_id(options_.job_id);
+  *reg.mutable_address() = self_address_;
+  for (auto &p : options_.code_search_path) reg.add_code_search_path(p);
+  reg.set_job_runtime_env(options_.job_runtime_env);
+  reg.set_ray_namespace(options_.ray_namespace);
+  reg.set_has_fork_server(options_.has_fork_server);
+  // Registration happens on a second connection-level call; the node keys the
+  // client by connection, so re-registering upgrades the probe.
+  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::REGISTER_CLIENT, reg, &node_info_));
+
+  auto arena = object_store::AttachToNodeArena(node_info_.arena_socket(), options_.token,
+                                               /*populate=*/options_.is_driver);
+  if (!arena.ok()) return arena.status();
+  arena_ = std::move(arena.value());
+
+  idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
+  loop_.Post([this] { ReturnIdleLeases(); });
+  if (!options_.is_driver) {
+    node_->SetCloseHandler([this](const Status &) {
+      // The node went away: nothing left to serve.
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      exit_requested_ = true;
+      exec_cv_.notify_all();
+    });
+  }
+  return Status::OK();
+}
+
+void CoreWorker::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    shutdown_ = true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(helper_mu_);
+    helper_stop_ = true;
+  }
+  helper_cv_.notify_all();
+  if (helper_.joinable()) helper_.join();
+  {
+    std::promise<void> done;
+    auto fut = done.get_future();
+    loop_.Post([&] {
+      if (idle_timer_) idle_timer_->cancel();
+      done.set_value();
+    });
+    fut.wait_for(std::chrono::seconds(2));
+  }
+  if (server_) server_->Stop();
+  std::vector<rpc::ConnectionPtr> peers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto &[k, q] : queues_)
+      for (auto &[id, w] : q->workers)
+        if (w->conn) peers.push_back(w->conn);
+    for (auto &[k, c] : peers_) peers.push_back(c);
+    peers_.clear();
+    queues_.clear();
+  }
+  for (auto &c : peers) c->Close();
+  if (node_) {
+    node_->SetCloseHandler(nullptr);
+    node_->Close();
+  }
+  loop_.Stop();
+  std::lock_guard<std::mutex> lock(mu_);
+  objects_.clear();
+  arena_.reset();
+}
+
+void CoreWorker::RunOnHelper(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(helper_mu_);
+    helper_queue_.push_back(std::move(fn));
+  }
+  helper_cv_.notify_one();
+}
+
+void CoreWorker::HelperMain() {
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::unique_lock<std::mutex> lock(helper_mu_);
+      helper_cv_.wait(lock, [this] { return helper_stop_ || !helper_queue_.empty(); });
+      if (helper_stop_) return;
+      fn = std::move(helper_queue_.front());
+      helper_queue_.pop_front();
+    }
+    fn();
+  }
+}
+
+std::string CoreWorker::OwnerPath(const WorkerID &owner) const {
+  // Every core worker listens at a path derived from its id, so an object id
+  // alone (it embeds the owner's id) says where to ask about the object.
+  return session_dir_ + "/sockets/w-" + owner.Hex().substr(0, 24);
+}
+
+rpc::ConnectionPtr CoreWorker::PeerConnection(const std::string &unix_path) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = peers_.find(unix_path);
+    if (it != peers_.end() && it->second->IsOpen()) return it->second;
+  }
+  auto conn = rpc::Connect(loop_, unix_path, options_.token, &dispatcher_, std::chrono::milliseconds(5000));
+  if (!conn.ok()) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  peers_[unix_path] = conn.value();
+  return conn.value();
+}
+
+size_t CoreWorker::NumTrackedObjects() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return objects_.size();
+}
+
+// ---------------------------------------------------------------- references
+
+CoreWorker::ObjectEntry &CoreWorker::EntryLocked(const ObjectID &id) {
+  auto &slot = objects_[id];
+  if (!slot) {
+    slot = std::make_unique<ObjectEntry>();
+    slot->owned = id.Owner() == options_.worker_id;
+  }
+  return *slot;
+}
+
+void CoreWorker::AddLocalReference(const ObjectID &id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutdown_) return;
+  auto &e = EntryLocked(id);
+  e.local++;
+  if (!e.owned && !e.borrow_registered) {
+    e.borrow_registered = true;
+    SendBorrowLocked(id, true);
+  }
+}
+
+void CoreWorker::RemoveLocalReference(const ObjectID &id) {
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return;
+    if (it->second->local > 0) it->second->local--;
+    MaybeFreeLocked(id, &after);
+  }
+  RunAll(after);
+}
+
+void CoreWorker::MaybeFreeLocked(const ObjectID &id, After *after) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  auto &e = *it->second;
+  if (e.local > 0 || e.submitted > 0 || e.contained > 0 || !e.borrowers.empty()) return;
+  if (e.owned && !e.ready && !e.on_ready.empty()) return;  // a dependent task still waits on it
+  std::vector<ObjectID> nested = std::move(e.nested);
+  if (e.owned) {
+    if (e.ready && e.payload.in_plasma()) {
+      proto::ObjectIdList del;
+      del.add_object_ids(id.Binary());
+      node_->Notify(proto::DELETE_OBJECTS, del);
+    }
+    for (auto &w : e.status_waiters) {
+      proto::GetObjectStatusReply rep;
+      rep.set_found(false);
+      w.first->Reply(w.second, rep);
+    }
+  } else if (e.borrow_registered) {
+    SendBorrowLocked(id, false);
+  }
+  objects_.erase(it);
+  for (auto &n : nested) {
+    auto nit = objects_.find(n);
+    if (nit == objects_.end()) continue;
+    if (nit->second->contained > 0) nit->second->contained--;
+    MaybeFreeLocked(n, after);
+  }
+}
+
+void CoreWorker::SendBorrowLocked(const ObjectID &id, bool add) {
+  std::string owner_path = OwnerPath(id.Owner());
+  proto::BorrowRequest req;
+  req.add_object_ids(id.Binary());
+  *req.mutable_borrower() = self_address_;
+  RunOnHelper([this, owner_path, req, add] {
+    auto conn = PeerConnection(owner_path);
+    if (!conn) return;  // the owner is gone; nothing to tell it
+    conn->Notify(add ? proto::ADD_BORROWER : proto::REMOVE_BORROWER, req);
+  });
+}
+
+void CoreWorker::SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &payload, After *after) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) {
+    // Nobody holds the object any more; drop what the task stored.
+    if (payload.in_plasma()) {
+      proto::ObjectIdList del;
+      del.add_object_ids(id.Binary());
+      node_->Notify(proto::DELETE_OBJECTS, del);
+    }
+    return;
+  }
+  auto &e = *it->second;
+  if (e.ready) return;
+  e.ready = true;
+  e.payload = payload;
+  e.data = std::make_shared<const std::string>(payload.data());
+  e.payload.clear_data();
+  for (auto &nb : payload.nested_ids()) {
+    ObjectID n = ObjectID::FromBinary(nb);
+    auto &ne = EntryLocked(n);
+    ne.contained++;
+    // The worker that made this value registered us as a borrower already.
+    if (!ne.owned) ne.borrow_registered = true;
+    e.nested.push_back(n);
+  }
+  if (e.owned) {
+    for (auto &w : e.status_waiters) {
+      proto::GetObjectStatusReply rep;
+      rep.set_found(true);
+      *rep.mutable_payload() = e.payload;
+      rep.mutable_payload()->set_data(*e.data);
+      w.first->Reply(w.second, rep);
+    }
+    e.status_waiters.clear();
+  }
+  for (auto &fn : e.on_ready) after->push_back(std::move(fn));
+  e.on_ready.clear();
+  ready_cv_.notify_all();
+}
+
+void CoreWorker::RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e) {
+  if (e.requested || e.ready || e.owned) return;
+  e.requested = true;
+  std::string owner_path = OwnerPath(id.Owner());
+  RunOnHelper([this, id, owner_path] {
+    auto fail = [this, id](const std::string &why) {
+      After after;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        proto::ObjectPayload p;
+        p.set_error(proto::OBJECT_LOST);
+        p.set_data(why);
+        SetReadyLocked(id, p, &after);
+      }
+      RunAll(after);
+    };
+    auto conn = PeerConnection(owner_path);
+    if (!conn) {
+      fail("Failed to retrieve object " + id.Hex() + ": its owner is unreachable (it may have exited).");
+      return;
+    }
+    proto::GetObjectStatusRequest req;
+    req.set_object_id(id.Binary());
+    conn->Call(
+        proto::GET_OBJECT_STATUS, req,
+        [this, id, fail](Status st, std::string_view body) {
+          proto::GetObjectStatusReply rep;
+          if (!st.ok() || !rpc::ParseBody(body, &rep)) {
+            fail("Failed to retrieve object " + id.Hex() + ": its owner died (" + st.ToString() + ").");
+            return;
+          }
+          if (!rep.found()) {
+            fail("Object " + id.Hex() + " was freed or never existed (its owner no longer has it).");
+            return;
+          }
+          After after;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = objects_.find(id);
+            if (it != objects_.end()) {
+              // Nested refs of a borrowed value are the owner's to track.
+              auto payload = rep.payload();
+              payload.clear_nested_ids();
+              SetReadyLocked(id, payload, &after);
+            }
+          }
+          RunAll(after);
+        },
+        kForever);
+  });
+}
+
+// ---------------------------------------------------------------- objects
+
+Status CoreWorker::PutInPlasma(const ObjectID &id, const char *data, size_t size) {
+  proto::CreateObjectRequest req;
+  req.set_object_id(id.Binary());
+  req.set_data_size(size);
+  req.set_wait_ms(10000);  // wait this long for space before failing
+  proto::CreateObjectReply rep;
+  Status st = node_->CallSync(proto::CREATE_OBJECT, req, &rep, std::chrono::milliseconds(60000));
+  if (!st.ok()) return st;
+  std::memcpy(arena_->base() + rep.offset(), data, size);
+  proto::SealObjectRequest seal;
+  seal.set_object_id(id.Binary());
+  proto::SealObjectReply seal_rep;
+  return node_->CallSync(proto::SEAL_OBJECT, seal, &seal_rep);
+}
+
+StatusOr<ObjectID> CoreWorker::Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<ObjectID> &nested) {
+  ObjectID id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Puts use task ids with the top bit of the sequence set, index 0.
+    id = ObjectID::ForTaskReturn(TaskID::Of(options_.worker_id, (1ull << 63) | ++put_seq_), 0);
+  }
+  proto::ObjectPayload payload;
+  if (data->size() >= inline_threshold_) {
+    LUMEN_RETURN_IF_ERROR(PutInPlasma(id, data->data(), data->size()));
+    payload.set_in_plasma(true);
+    payload.set_node_id(node_info_.node_id());
+  } else {
+    payload.set_data(data->data(), data->size());
+  }
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto &e = EntryLocked(id);
+    for (auto &n : nested) payload.add_nested_ids(n.Binary());
+    // SetReadyLocked counts nested refs as contained; for a Put we already hold
+    // them (locally), so no borrower registration is implied.
+    for (auto &n : nested) {
+      auto &ne = EntryLocked(n);
+      if (!ne.owned && !ne.borrow_registered) {
+        ne.borrow_registered = true;
+        SendBorrowLocked(n, true);
+      }
+    }
+    (void)e;
+    SetReadyLocked(id, payload, &after);
+  }
+  RunAll(after);
+  return id;
+}
+
+StatusOr<std::shared_ptr<CoreWorker::PlasmaPin>> CoreWorker::PinPlasma(const ObjectID &id) {
+  proto::GetObjectsRequest req;
+  req.add_object_ids(id.Binary());
+  proto::GetObjectsReply rep;
+  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::GET_OBJECTS, req, &rep));
+  if (rep.objects_size() != 1 || !rep.objects(0).found())
+    return Status(StatusCode::kObjectLost, "object " + id.Hex() + " is not in the local object store");
+  auto &loc = rep.objects(0);
+  return std::make_shared<PlasmaPin>(this, id, reinterpret_cast<const char *>(arena_->base() + loc.offset()),
+                                     loc.data_size());
+}
+
+StatusOr<RayObjectPtr> CoreWorker::MaterializeLocked(const ObjectID &id, ObjectEntry &e,
+                                                     std::unique_lock<std::mutex> &lock) {
+  auto obj = std::make_shared<RayObject>();
+  obj->error = e.payload.error();
+  if (!e.payload.in_plasma() || obj->error != proto::NO_ERROR) {
+    obj->inline_data = e.data;
+    obj->data = e.data->data();
+    obj->size = e.data->size();
+    return RayObjectPtr(obj);
+  }
+  lock.unlock();
+  auto pin = PinPlasma(id);
+  lock.lock();
+  if (!pin.ok()) return pin.status();
+  obj->data = pin.value()->data();
+  obj->size = pin.value()->size();
+  obj->pin = pin.value();
+  return RayObjectPtr(obj);
+}
+
+Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std::vector<RayObjectPtr> *out) {
+  auto deadline = timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::unique_lock<std::mutex> lock(mu_);
+  After after;
+  for (auto &id : ids) {
+    auto it = objects_.find(id);
+    if (it == objects_.end() && id.Owner() == options_.worker_id) {
+      // Ours, but gone: freed when its last reference went away.
+      auto &e = EntryLocked(id);
+      proto::ObjectPayload p;
+      p.set_error(proto::OBJECT_LOST);
+      p.set_data("Object " + id.Hex() + " was freed (no reference to it remained) or never existed.");
+      SetReadyLocked(id, p, &after);
+      (void)e;
+    }
+    auto &e = EntryLocked(id);
+    RequestFromOwnerLocked(id, e);
+  }
+  auto all_ready = [&] {
+    for (auto &id : ids) {
+      auto it = objects_.find(id);
+      if (it == objects_.end() || !it->second->ready) return false;
+    }
+    return true;
+  };
+  bool blocked = false;
+  if (!all_ready()) {
+    if (in_task_) {
+      blocked = true;
+      node_->Notify(proto::NOTIFY_BLOCKED, proto::BlockedNotice());
+    }
+    while (!all_ready()) {
+      if (deadline == Clock::time_point::max()) {
+        ready_cv_.wait(lock);
+      } else if (ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !all_ready()) {
+        break;
+      }
+    }
+    if (blocked) node_->Notify(proto::NOTIFY_UNBLOCKED, proto::BlockedNotice());
+  }
+  if (!all_ready()) {
+    // Drop the placeholder entries Get made for ids nobody references.
+    for (auto &id : ids) MaybeFreeLocked(id, &after);
+    lock.unlock();
+    RunAll(after);
+    return Status::TimedOut("Get timed out: some object(s) not ready after " + std::to_string(timeout_ms) + " ms");
+  }
+  out->clear();
+  out->reserve(ids.size());
+  for (auto &id : ids) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return Status(StatusCode::kObjectLost, "object " + id.Hex() + " was freed");
+    auto obj = MaterializeLocked(id, *it->second, lock);
+    if (!obj.ok()) return obj.status();
+    out->push_back(obj.value());
+  }
+  lock.unlock();
+  RunAll(after);
+  return Status::OK();
+}
+
+std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_objects, int64_t timeout_ms) {
+  auto deadline = timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<bool> ready(ids.size(), false);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (auto &id : ids) {
+    auto &e = EntryLocked(id);
+    RequestFromOwnerLocked(id, e);
+  }
+  auto count = [&] {
+    int n = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto it = objects_.find(ids[i]);
+      ready[i] = it != objects_.end() && it->second->ready;
+      n += ready[i];
+    }
+    return n;
+  };
+  bool blocked = false;
+  while (count() < num_objects) {
+    if (in_task_ && !blocked) {
+      blocked = true;
+      node_->Notify(proto::NOTIFY_BLOCKED, proto::BlockedNotice());
+    }
+    if (deadline == Clock::time_point::max()) {
+      ready_cv_.wait(lock);
+    } else if (ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      count();
+      break;
+    }
+  }
+  if (blocked) node_->Notify(proto::NOTIFY_UNBLOCKED, proto::BlockedNotice());
+  return ready;
+}
+
+// ---------------------------------------------------------------- submission
+
+ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
+                                const TaskOptions &options) {
+  auto task = std::make_shared<TaskEntry>();
+  After after;
+  std::unique_lock<std::mutex> lock(mu_);
+  TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
+  task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+  auto &spec = task->spec;
+  spec.set_task_id(task_id.Binary());
+  spec.set_job_id(options_.job_id);
+  spec.set_type(proto::NORMAL_TASK);
+  spec.mutable_function()->set_function_name(function_name);
+  *spec.mutable_caller() = self_address_;
+  spec.set_max_retries(options.max_retries);
+  spec.set_name(options.name);
+  spec.set_runtime_env(options.runtime_env);
+  auto resources = options.resources;
+  if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
+  for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
+  task->retries_left = options.max_retries;
+  task->key = KeyOf(resources);
+  EntryLocked(task->return_id);  // owned, pending
+
+  for (auto &a : args) {
+    auto *arg = spec.add_args();
+    if (a.value) {
+      arg->set_data(a.value->data(), a.value->size());
+      for (auto &n : a.nested) {
+        arg->add_nested_ids(n.Binary());
+        EntryLocked(n).submitted++;
+        task->arg_refs.push_back(n);
+      }
+    } else {
+      arg->set_is_ref(true);
+      arg->set_object_id(a.ref.Binary());
+      auto &e = EntryLocked(a.ref);
+      e.submitted++;
+      task->arg_refs.push_back(a.ref);
+    }
+  }
+
+  auto &q = queues_[task->key];
+  if (!q) {
+    q = std::make_unique<SchedulingQueue>();
+    q->key = task->key;
+    q->resources = resources;
+    // Warn once when no node could ever run this (single-node view).
+    auto total = node_info_.total().amounts();
+    for (auto &[k, v] : resources) {
+      auto it = total.find(k);
+      if ((it == total.end() || it->second < v) && warned_infeasible_.insert(task->key).second) {
+        std::cerr << "Warning: a task requests " << k << "=" << v << " but no node in the cluster has that much ("
+                  << k << " total: " << (it == total.end() ? 0.0 : it->second)
+                  << "). It stays pending until such a node joins.\n";
+      }
+    }
+  }
+  ResolveAndQueueLocked(task, &after);
+  lock.unlock();
+  RunAll(after);
+  return task->return_id;
+}
+
+void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *after) {
+  // Wait for by-reference arguments; small ready values are inlined, large
+  // ones are read by the worker from the node's shared-memory store.
+  auto &spec = task->spec;
+  for (int i = 0; i < spec.args_size(); ++i) {
+    auto *arg = spec.mutable_args(i);
+    if (!arg->is_ref()) continue;
+    ObjectID id = ObjectID::FromBinary(arg->object_id());
+    auto &e = EntryLocked(id);
+    if (e.ready) continue;
+    task->pending_deps++;
+    RequestFromOwnerLocked(id, e);
+    e.on_ready.push_back([this, task] {
+      After after2;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--task->pending_deps == 0) ResolveAndQueueLocked(task, &after2);
+      }
+      RunAll(after2);
+    });
+  }
+  if (task->pending_deps > 0) return;
+  for (int i = 0; i < spec.args_size(); ++i) {
+    auto *arg = spec.mutable_args(i);
+    if (!arg->is_ref() || !arg->data().empty()) continue;
+    ObjectID id = ObjectID::FromBinary(arg->object_id());
+    auto it = objects_.find(id);
+    if (it == objects_.end()) continue;
+    auto &e = *it->second;
+    if (e.payload.error() != proto::NO_ERROR) {
+      // A failed dependency fails the task with the same error.
+      FailTaskLocked(*task, e.payload.error(), *e.data, after);
+      return;
+    }
+    if (e.payload.in_plasma()) {
+      arg->set_in_plasma(true);
+    } else {
+      arg->set_is_ref(false);
+      arg->set_data(*e.data);
+    }
+  }
+  auto qit = queues_.find(task->key);
+  if (qit == queues_.end()) return;
+  qit->second->tasks.push_back(task);
+  PumpLocked(*qit->second);
+}
+
+void CoreWorker::PumpLocked(SchedulingQueue &q) {
+  int depth = (q.avg_task_us >= 0 && q.avg_task_us < kShortTaskUs) ? kPipelineDepthShort : 1;
+  while (!q.tasks.empty()) {
+    LeasedWorker *best = nullptr;
+    for (auto &[id, w] : q.workers)
+      if (w->in_flight < depth && (!best || w->in_flight < best->in_flight)) best = w.get();
+    if (!best) break;
+    auto task = q.tasks.front();
+    q.tasks.pop_front();
+    PushLocked(q, *best, task);
+  }
+  while (q.pending_leases < std::min(q.tasks.size(), kMaxPendingLeases)) RequestLeaseLocked(q);
+}
+
+void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
+  q.pending_leases++;
+  proto::WorkerLeaseRequest req;
+  req.set_job_id(options_.job_id);
+  for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
+  req.set_requester_id(options_.worker_id.Binary());
+  std::string key = q.key;
+  node_->Call(
+      proto::REQUEST_WORKER_LEASE, req,
+      [this, key](Status st, std::string_view body) { OnLeaseGranted(key, st, body); }, kForever);
+}
+
+void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_view body) {
+  proto::WorkerLeaseReply rep;
+  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
+  rpc::ConnectionPtr conn;
+  if (st.ok()) {
+    // Connect to the worker off the loop thread (connect blocks on the handshake).
+    RunOnHelper([this, key, rep] {
+      auto conn = PeerConnection(rep.worker().unix_path());
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = queues_.find(key);
+      if (it == queues_.end()) return;
+      auto &q = *it->second;
+      q.pending_leases--;
+      if (!conn) {
+        proto::ReturnWorkerRequest ret;
+        ret.set_lease_id(rep.lease_id());
+        ret.set_worker_failed(true);
+        node_->Notify(proto::RETURN_WORKER, ret);
+        PumpLocked(q);
+        return;
+      }
+      auto w = std::make_unique<LeasedWorker>();
+      w->lease_id = rep.lease_id();
+      w->address = rep.worker();
+      w->conn = conn;
+      q.workers[w->lease_id] = std::move(w);
+      PumpLocked(q);
+    });
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = queues_.find(key);
+  if (it == queues_.end()) return;
+  it->second->pending_leases--;
+  if (!shutdown_) LUMEN_LOG_WARN("worker lease failed: {}", st.ToString());
+}
+
+void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
+  w.in_flight++;
+  w.running.push_back(task);
+  task->pushed_at = Clock::now();
+  task->spec.set_attempt(task->spec.attempt());
+  proto::PushTaskRequest req;
+  *req.mutable_spec() = task->spec;
+  std::string key = q.key;
+  uint64_t lease_id = w.lease_id;
+  w.conn->Call(
+      proto::PUSH_TASK, req,
+      [this, key, lease_id, task](Status st, std::string_view body) { OnPushReply(key, lease_id, task, st, body); },
+      kForever);
+}
+
+void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::shared_ptr<TaskEntry> task,
+                             Status st, std::string_view body) {
+  proto::PushTaskReply rep;
+  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed task reply");
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto qit = queues_.find(key);
+    if (qit == queues_.end()) return;
+    auto &q = *qit->second;
+    auto wit = q.workers.find(lease_id);
+    if (!st.ok()) {
+      // The worker died (or its connection broke) with tasks in flight.
+      std::vector<std::shared_ptr<TaskEntry>> lost;
+      if (wit != q.workers.end()) {
+        lost = std::move(wit->second->running);
+        proto::ReturnWorkerRequest ret;
+        ret.set_lease_id(lease_id);
+        ret.set_worker_failed(true);
+        node_->Notify(proto::RETURN_WORKER, ret);
+        q.workers.erase(wit);
+      } else {
+        lost.push_back(task);
+      }
+      for (auto &t : lost) {
+        if (t->retries_left > 0) {
+          t->retries_left--;
+          t->spec.set_attempt(t->spec.attempt() + 1);
+          q.tasks.push_front(t);
+        } else {
+          FailTaskLocked(*t, proto::WORKER_DIED,
+                         "The worker died unexpectedly while executing task '" + t->spec.function().function_name() +
+                             "' (" + st.ToString() + "); retries exhausted.",
+                         &after);
+        }
+      }
+      PumpLocked(q);
+    } else {
+      if (wit != q.workers.end()) {
+        auto &w = *wit->second;
+        w.in_flight--;
+        auto rit = std::find(w.running.begin(), w.running.end(), task);
+        if (rit != w.running.end()) w.running.erase(rit);
+        if (w.in_flight == 0) w.idle_since = Clock::now();
+        if (rep.worker_exiting()) {
+          proto::ReturnWorkerRequest ret;
+          ret.set_lease_id(lease_id);
+          ret.set_worker_failed(true);
+          node_->Notify(proto::RETURN_WORKER, ret);
+          q.workers.erase(wit);
+        }
+      }
+      double us = std::chrono::duration<double, std::micro>(Clock::now() - task->pushed_at).count();
+      q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
+      for (auto &ret : rep.returns()) SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
+      FinishTaskLocked(*task, &after);
+      PumpLocked(q);
+    }
+  }
+  RunAll(after);
+}
+
+void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message, After *after) {
+  proto::ObjectPayload p;
+  p.set_error(type);
+  p.set_data(message);
+  SetReadyLocked(task.return_id, p, after);
+  FinishTaskLocked(task, after);
+}
+
+void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
+  for (auto &id : task.arg_refs) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) continue;
+    if (it->second->submitted > 0) it->second->submitted--;
+    MaybeFreeLocked(id, after);
+  }
+  task.arg_refs.clear();
+}
+
+void CoreWorker::ReturnIdleLeases() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    auto now = Clock::now();
+    for (auto &[key, q] : queues_) {
+      if (!q->tasks.empty()) continue;
+      for (auto it = q->workers.begin(); it != q->workers.end();) {
+        auto &w = *it->second;
+        if (w.in_flight == 0 && now - w.idle_since > std::chrono::milliseconds(kLeaseIdleMs)) {
+          proto::ReturnWorkerRequest ret;
+          ret.set_lease_id(w.lease_id);
+          node_->Notify(proto::RETURN_WORKER, ret);
+          it = q->workers.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  idle_timer_->expires_after(std::chrono::milliseconds(kLeaseIdleMs / 2));
+  idle_timer_->async_wait([this](const boost::system::error_code &ec) {
+    if (!ec) ReturnIdleLeases();
+  });
+}
+
+// ---------------------------------------------------------------- handlers
+
+void CoreWorker::RegisterHandlers() {
+  dispatcher_.Register(proto::PUSH_TASK, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                std::string_view body) {
+    proto::PushTaskRequest req;
+    if (!rpc::ParseBody(body, &req)) {
+      conn->ReplyError(call_id, Status::InvalidArgument("malformed task"));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      exec_queue_.push_back(PushedTask{conn, call_id, std::move(*req.mutable_spec())});
+    }
+    exec_cv_.notify_one();
+  });
+  dispatcher_.Register(proto::GET_OBJECT_STATUS, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                        std::string_view body) {
+    proto::GetObjectStatusRequest req;
+    if (!rpc::ParseBody(body, &req)) {
+      conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
+      return;
+    }
+    ObjectID id = ObjectID::FromBinary(req.object_id());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(id);
+    proto::GetObjectStatusReply rep;
+    if (it == objects_.end() || !it->second->owned) {
+      rep.set_found(false);
+      conn->Reply(call_id, rep);
+      return;
+    }
+    auto &e = *it->second;
+    if (!e.ready) {
+      e.status_waiters.emplace_back(conn, call_id);
+      return;
+    }
+    rep.set_found(true);
+    *rep.mutable_payload() = e.payload;
+    rep.mutable_payload()->set_data(*e.data);
+    conn->Reply(call_id, rep);
+  });
+  auto borrow = [this](bool add) {
+    return [this, add](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+      proto::BorrowRequest req;
+      if (!rpc::ParseBody(body, &req)) return;
+      After after;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        const std::string &who = req.borrower().unix_path();
+        for (auto &b : req.object_ids()) {
+          ObjectID id = ObjectID::FromBinary(b);
+          auto it = objects_.find(id);
+          if (it == objects_.end() || !it->second->owned) continue;
+          if (who == self_address_.unix_path()) continue;
+          if (add) {
+            it->second->borrowers.insert(who);
+          } else {
+            it->second->borrowers.erase(who);
+            MaybeFreeLocked(id, &after);
+          }
+        }
+      }
+      RunAll(after);
+      if (call_id) conn->Reply(call_id, proto::BorrowReply());
+    };
+  };
+  dispatcher_.Register(proto::ADD_BORROWER, borrow(true));
+  dispatcher_.Register(proto::REMOVE_BORROWER, borrow(false));
+  dispatcher_.Register(proto::EXIT_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+    exec_cv_.notify_all();
+  });
+  dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+    proto::LogLines msg;
+    if (!rpc::ParseBody(body, &msg)) return;
+    if (options_.on_log_lines) {
+      options_.on_log_lines(msg);
+      return;
+    }
+    auto &os = msg.is_err() ? std::cerr : std::cout;
+    for (auto &line : msg.lines()) os << "(pid=" << msg.pid() << ") " << line << "\n";
+    os.flush();
+  });
+}
+
+// ---------------------------------------------------------------- execution
+
+void CoreWorker::RunTaskLoop() {
+  for (;;) {
+    PushedTask t;
+    {
+      std::unique_lock<std::mutex> lock(exec_mu_);
+      exec_cv_.wait(lock, [this] { return exit_requested_ || !exec_queue_.empty(); });
+      if (exec_queue_.empty()) return;
+      t = std::move(exec_queue_.front());
+      exec_queue_.pop_front();
+    }
+    ExecuteTask(t.conn, t.call_id, std::move(t.spec));
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    if (exit_requested_ && exec_queue_.empty()) return;
+  }
+}
+
+void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec) {
+  in_task_ = true;
+  ExecResult result;
+  std::vector<ArgBytes> args;
+  std::vector<RayObjectPtr> held;
+  args.reserve(spec.args_size());
+  for (auto &arg : spec.args()) {
+    if (!arg.is_ref()) {
+      args.push_back({arg.data().data(), arg.data().size()});
+      continue;
+    }
+    ObjectID id = ObjectID::FromBinary(arg.object_id());
+    if (arg.in_plasma()) {
+      auto pin = PinPlasma(id);
+      if (pin.ok()) {
+        auto obj = std::make_shared<RayObject>();
+        obj->data = pin.value()->data();
+        obj->size = pin.value()->size();
+        obj->pin = pin.value();
+        held.push_back(obj);
+        args.push_back({obj->data, obj->size});
+        continue;
+      }
+    }
+    std::vector<RayObjectPtr> got;
+    Status st = Get({id}, -1, &got);
+    if (!st.ok() || got[0]->error != proto::NO_ERROR) {
+      result.error = st.ok() ? got[0]->error : proto::OBJECT_LOST;
+      result.error_message = st.ok() ? got[0]->ErrorMessage() : st.message();
+      break;
+    }
+    held.push_back(got[0]);
+    args.push_back({got[0]->data, got[0]->size});
+  }
+  if (result.error == proto::NO_ERROR) options_.executor(spec, args, &result);
+  held.clear();
+  // Task output reaches the driver through the node's log tailing.
+  std::cout.flush();
+  std::fflush(stdout);
+  std::fflush(stderr);
+
+  proto::PushTaskReply reply;
+  auto *ret = reply.add_returns();
+  ObjectID return_id = ObjectID::ForTaskReturn(TaskID::FromBinary(spec.task_id()), 1);
+  ret->set_object_id(return_id.Binary());
+  auto *payload = ret->mutable_payload();
+  if (result.error != proto::NO_ERROR) {
+    payload->set_error(result.error);
+    payload->set_data(result.error_message);
+  } else {
+    // Refs inside the return value: make the caller a borrower before it
+    // learns about them, so they survive this worker dropping its own refs.
+    std::vector<ObjectID> remote;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto &n : result.nested) {
+        payload->add_nested_ids(n.Binary());
+        auto it = objects_.find(n);
+        if (n.Owner() == options_.worker_id) {
+          if (it != objects_.end() && spec.caller().unix_path() != self_address_.unix_path())
+            it->second->borrowers.insert(spec.caller().unix_path());
+        } else {
+          remote.push_back(n);
+        }
+      }
+    }
+    for (auto &n : remote) {
+      if (n.Owner() == WorkerID::FromBinary(spec.caller().worker_id())) continue;  // the caller owns it
+      auto owner = PeerConnection(OwnerPath(n.Owner()));
+      if (!owner) continue;
+      proto::BorrowRequest req;
+      req.add_object_ids(n.Binary());
+      *req.mutable_borrower() = spec.caller();
+      proto::BorrowReply rep;
+      (void)owner->CallSync(proto::ADD_BORROWER, req, &rep);
+    }
+    if (result.data.size() >= inline_threshold_) {
+      Status st = PutInPlasma(return_id, result.data.data(), result.data.size());
+      if (st.ok()) {
+        payload->set_in_plasma(true);
+        payload->set_node_id(node_info_.node_id());
+      } else {
+        payload->set_error(proto::OBJECT_STORE_FULL);
+        payload->set_data("Failed to store the result of " + spec.function().function_name() + ": " + st.ToString());
+      }
+    } else {
+      payload->set_data(result.data.data(), result.data.size());
+    }
+  }
+  reply.set_worker_exiting(result.exit_worker);
+  in_task_ = false;
+  conn->Reply(call_id, reply);
+  if (result.exit_worker) {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+  }
+}
+
+}  // namespace lumen::worker

@@ -1,0 +1,217 @@
+// The core worker: the runtime inside every driver and worker process (Ray's
+// CoreWorker). It owns the objects this process creates (ownership-based
+// reference counting: local refs, refs held by submitted tasks, refs nested in
+// owned objects, and borrowers elsewhere), submits tasks straight to workers
+// leased from the node service (pipelining several to a worker when tasks are
+// short), and, in a worker, runs the tasks pushed to it.
+//
+// Threading: one event-loop thread runs all RPC callbacks. User threads call
+// the public methods; shared state is guarded by one mutex (mu_), never held
+// while user code runs or while waiting on the network. In a worker, tasks
+// run on the thread that calls RunTaskLoop().
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <atomic>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "base/id.h"
+#include "object_store/arena.h"
+#include "protocol/node.pb.h"
+#include "protocol/worker.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::worker {
+
+/// What running one task produced (filled by the task executor).
+struct ExecResult {
+  proto::ErrorType error = proto::NO_ERROR;
+  std::string error_message;
+  msgpack::sbuffer data;             // serialized return value
+  std::vector<ObjectID> nested;      // refs serialized inside the return value
+  bool exit_worker = false;          // the task asked the worker to exit (ExitActor)
+};
+struct ArgBytes {
+  const char *data;
+  size_t size;
+};
+/// Runs a task's function: provided by the API layer, which knows the user's
+/// registered functions. Must not throw.
+using TaskExecutor = std::function<void(const proto::TaskSpec &spec, const std::vector<ArgBytes> &args,
+                                        ExecResult *result)>;
+
+struct CoreWorkerOptions {
+  bool is_driver = true;
+  std::string node_address;  // the node service's Unix socket
+  std::string token;
+  uint32_t job_id = 0;       // drivers: assigned by the control service when 0
+  std::string ray_namespace;
+  WorkerID worker_id = WorkerID::FromRandom();
+  std::vector<std::string> code_search_path;
+  std::string job_runtime_env;
+  bool has_fork_server = false;
+  /// Drivers: where worker output lines go (default: stdout/stderr with (pid=N)).
+  std::function<void(const proto::LogLines &)> on_log_lines;
+  /// Workers: runs pushed tasks.
+  TaskExecutor executor;
+};
+
+/// A stored value as read by Get: bytes (inline, or pinned in shared memory)
+/// plus the error, if the task that made it failed.
+struct RayObject {
+  proto::ErrorType error = proto::NO_ERROR;
+  std::shared_ptr<const std::string> inline_data;  // for inline values and error messages
+  const char *data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<void> pin;  // keeps a shared-memory object pinned while alive
+  std::string ErrorMessage() const { return std::string(data, size); }
+};
+using RayObjectPtr = std::shared_ptr<const RayObject>;
+
+struct TaskOptions {
+  std::string name;
+  std::map<std::string, double> resources;
+  int max_retries = 1;
+  std::string runtime_env;
+};
+
+struct SubmitArg {
+  std::shared_ptr<msgpack::sbuffer> value;  // by value, or
+  ObjectID ref;                             // by reference
+  std::vector<ObjectID> nested;
+};
+
+class CoreWorker {
+ public:
+  static StatusOr<std::unique_ptr<CoreWorker>> Create(CoreWorkerOptions options);
+  ~CoreWorker();
+
+  // ---- objects ----
+  StatusOr<ObjectID> Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<ObjectID> &nested);
+  /// Fills `out` in input order. timeout_ms < 0 waits forever; TimedOut otherwise.
+  Status Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std::vector<RayObjectPtr> *out);
+  /// Returns ready flags; waits until num_objects are ready or the timeout.
+  std::vector<bool> Wait(const std::vector<ObjectID> &ids, int num_objects, int64_t timeout_ms);
+  void AddLocalReference(const ObjectID &id);
+  void RemoveLocalReference(const ObjectID &id);
+
+  // ---- tasks ----
+  ObjectID SubmitTask(const std::string &function_name, std::vector<SubmitArg> args, const TaskOptions &options);
+
+  // ---- worker mode ----
+  /// Runs pushed tasks on this thread until the node tells us to exit or goes away.
+  void RunTaskLoop();
+  /// True while this worker runs a task (a Get then lends its CPU back).
+  bool InTask() const { return in_task_; }
+
+  // ---- context ----
+  const WorkerID &worker_id() const { return options_.worker_id; }
+  uint32_t job_id() const { return options_.job_id; }
+  const std::string &ray_namespace() const { return options_.ray_namespace; }
+  const std::string &session_dir() const { return session_dir_; }
+  const proto::RegisterClientReply &node_info() const { return node_info_; }
+  rpc::Connection &node() { return *node_; }
+  /// Number of objects this process tracks (owned or borrowed); for tests.
+  size_t NumTrackedObjects();
+
+  /// Stops the event loop and closes connections. Idempotent.
+  void Shutdown();
+
+ private:
+  struct ObjectEntry;
+  struct TaskEntry;
+  struct LeasedWorker;
+  struct SchedulingQueue;
+  class PlasmaPin;
+
+  explicit CoreWorker(CoreWorkerOptions options);
+  Status Connect();
+  void RegisterHandlers();
+
+  // Objects (mu_ held unless noted).
+  ObjectEntry &EntryLocked(const ObjectID &id);
+  void MaybeFreeLocked(const ObjectID &id, std::vector<std::function<void()>> *after);
+  void SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &payload,
+                      std::vector<std::function<void()>> *after);
+  void RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e);
+  void SendBorrowLocked(const ObjectID &id, bool add);
+  /// Work that may block on connecting to another process runs here, never
+  /// on the event loop (it would wait on itself).
+  void RunOnHelper(std::function<void()> fn);
+  void HelperMain();
+  StatusOr<RayObjectPtr> MaterializeLocked(const ObjectID &id, ObjectEntry &e,
+                                           std::unique_lock<std::mutex> &lock);
+  StatusOr<std::shared_ptr<PlasmaPin>> PinPlasma(const ObjectID &id);
+  Status PutInPlasma(const ObjectID &id, const char *data, size_t size);
+  std::string OwnerPath(const WorkerID &owner) const;
+  rpc::ConnectionPtr PeerConnection(const std::string &unix_path);
+
+  // Submission (mu_ held).
+  void ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, std::vector<std::function<void()>> *after);
+  void PumpLocked(SchedulingQueue &q);
+  void RequestLeaseLocked(SchedulingQueue &q);
+  void OnLeaseGranted(const std::string &key, Status st, std::string_view body);
+  void PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task);
+  void OnPushReply(const std::string &key, uint64_t lease_id, std::shared_ptr<TaskEntry> task, Status st,
+                   std::string_view body);
+  void FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
+                      std::vector<std::function<void()>> *after);
+  void FinishTaskLocked(TaskEntry &task, std::vector<std::function<void()>> *after);
+  void ReturnIdleLeases();
+
+  // Execution (worker mode).
+  void ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec);
+
+  CoreWorkerOptions options_;
+  rpc::EventLoop loop_{"lumen-core"};
+  rpc::Dispatcher dispatcher_;
+  std::unique_ptr<rpc::Server> server_;
+  rpc::ConnectionPtr node_;
+  std::unique_ptr<object_store::Arena> arena_;
+  proto::RegisterClientReply node_info_;
+  std::string session_dir_;
+  proto::Address self_address_;
+  size_t inline_threshold_ = 100 * 1024;
+
+  std::mutex mu_;
+  std::condition_variable ready_cv_;
+  std::unordered_map<ObjectID, std::unique_ptr<ObjectEntry>> objects_;
+  std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by unix path
+  std::map<std::string, std::unique_ptr<SchedulingQueue>> queues_;
+  uint64_t task_seq_ = 0;
+  uint64_t put_seq_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> idle_timer_;
+  bool shutdown_ = false;
+  std::set<std::string> warned_infeasible_;
+
+  // Worker mode: tasks pushed to us, run in order by RunTaskLoop.
+  struct PushedTask {
+    rpc::ConnectionPtr conn;
+    uint64_t call_id;
+    proto::TaskSpec spec;
+  };
+  std::mutex exec_mu_;
+  std::condition_variable exec_cv_;
+  std::deque<PushedTask> exec_queue_;
+  bool exit_requested_ = false;
+  std::atomic<bool> in_task_{false};
+
+  std::mutex helper_mu_;
+  std::condition_variable helper_cv_;
+  std::deque<std::function<void()>> helper_queue_;
+  bool helper_stop_ = false;
+  std::thread helper_;
+};
+
+}  // namespace lumen::worker
