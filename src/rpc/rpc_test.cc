@@ -11,7 +11,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <atomic>
+#include <future>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -581,10 +583,18 @@ TEST_F(RpcTest, Benchmark) {
     auto c = MustConnect(addr);
     Hello msg = MakeMsg("bench", 1);
     for (int i = 0; i < 1000; ++i) ASSERT_TRUE(c->CallSync(kEcho, msg).ok());
-    constexpr int kSync = 20000;
+    // Round trips in blocks; report the median and best block (the machine
+    // may be shared, so a single average is noisy).
+    constexpr int kBlocks = 10, kPerBlock = 2000;
+    std::vector<double> block_us;
+    for (int b = 0; b < kBlocks; ++b) {
+      auto t0 = Clock::now();
+      for (int i = 0; i < kPerBlock; ++i) ASSERT_TRUE(c->CallSync(kEcho, msg).ok());
+      block_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / kPerBlock);
+    }
+    std::sort(block_us.begin(), block_us.end());
+    double us = block_us[kBlocks / 2], best_us = block_us.front();
     auto t0 = Clock::now();
-    for (int i = 0; i < kSync; ++i) ASSERT_TRUE(c->CallSync(kEcho, msg).ok());
-    double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / kSync;
 
     constexpr int kAsync = 100000;
     std::atomic<int> done{0}, failed{0};
@@ -619,8 +629,9 @@ TEST_F(RpcTest, Benchmark) {
       return recorded_.size() == static_cast<size_t>(kNotify);
     }, 60s));
     double nsecs = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("[bench %s] sync round trip %.1f us; pipelined %.0f calls/s; notify %.0f msgs/s\n",
-                addr.substr(0, 4).c_str(), us, kAsync / secs, kNotify / nsecs);
+    std::printf("[bench %s] sync round trip median %.1f us (best block %.1f us); pipelined %.0f calls/s; "
+                "notify %.0f msgs/s\n",
+                addr.substr(0, 4).c_str(), us, best_us, kAsync / secs, kNotify / nsecs);
     c->Close();
   }
 }

@@ -1,0 +1,162 @@
+// Connection: the public methods over Connection::Impl.
+#include "rpc/connection_impl.h"
+
+namespace lumen::rpc {
+
+using namespace detail;
+
+Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Connection::~Connection() {
+  // Normally the connection is closed long before this (open connections keep
+  // themselves alive through their pending reads). When the loop was stopped
+  // under it, fail what is left so every callback still runs once.
+  impl_->closed = true;
+  impl_->FailAllPending();
+  std::function<void(const Status &)> handler;
+  {
+    std::lock_guard<std::mutex> lock(impl_->close_mu);
+    if (!impl_->close_done) {
+      impl_->close_done = true;
+      handler = std::move(impl_->close_handler);
+    }
+  }
+  if (handler) handler(Status::Disconnected("connection destroyed"));
+  if (impl_->handshake) impl_->handshake->Finish(Status::Disconnected("connection destroyed"));
+}
+
+void Connection::Call(uint16_t method, const google::protobuf::MessageLite &request, ResponseCallback cb,
+                      std::chrono::milliseconds timeout) {
+  impl_->StartCall(std::move(cb), timeout, [&](uint64_t id, Status *error) {
+    return impl_->AppendMessage(FrameType::kRequest, method, id, request, error);
+  });
+}
+
+void Connection::CallRaw(uint16_t method, std::string body, ResponseCallback cb, std::chrono::milliseconds timeout) {
+  impl_->StartCall(std::move(cb), timeout, [&](uint64_t id, Status *error) {
+    return impl_->AppendRaw(FrameType::kRequest, method, id, body, error);
+  });
+}
+
+namespace {
+struct SyncWait {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  std::string body;
+};
+}  // namespace
+
+StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protobuf::MessageLite &request,
+                                           std::chrono::milliseconds timeout) {
+  if (impl_->loop.InLoopThread())
+    return Status::Internal("CallSync called on the event loop thread (would deadlock)");
+  auto wait = std::make_shared<SyncWait>();
+  t_direct_send = true;
+  Call(
+      method, request,
+      [wait](Status st, std::string_view body) {
+        {
+          std::lock_guard<std::mutex> lock(wait->mu);
+          wait->status = std::move(st);
+          if (wait->status.ok()) wait->body.assign(body.data(), body.size());
+          wait->done = true;
+        }
+        wait->cv.notify_one();  // outside the lock: the waiter need not block on mu
+      },
+      timeout);
+  t_direct_send = false;
+  std::unique_lock<std::mutex> lock(wait->mu);
+  // The sweeper enforces the deadline; the grace period only guards against a
+  // loop that stopped running.
+  if (!wait->cv.wait_for(lock, timeout + std::chrono::seconds(2), [&] { return wait->done; }))
+    return Status::TimedOut("call to " + impl_->peer + " timed out (event loop not responding)");
+  if (!wait->status.ok()) return wait->status;
+  return std::move(wait->body);
+}
+
+Status Connection::CallSync(uint16_t method, const google::protobuf::MessageLite &request,
+                            google::protobuf::MessageLite *reply, std::chrono::milliseconds timeout) {
+  auto body = CallSync(method, request, timeout);
+  if (!body.ok()) return body.status();
+  if (reply && !ParseBody(*body, reply)) return Status::Internal("malformed reply from " + impl_->peer);
+  return Status::OK();
+}
+
+void Connection::Notify(uint16_t method, const google::protobuf::MessageLite &message) {
+  Status error;
+  if (!impl_->AppendMessage(FrameType::kOneway, method, 0, message, &error)) {
+    if (error.code() == StatusCode::kInvalidArgument) {
+      LUMEN_LOG_ERROR("rpc: dropping one-way message {} to {}: {}", method, impl_->peer, error.ToString());
+    } else {
+      LUMEN_LOG_DEBUG("rpc: dropping one-way message {} to {}: {}", method, impl_->peer, error.ToString());
+    }
+  }
+}
+
+void Connection::Reply(uint64_t call_id, const google::protobuf::MessageLite &response) {
+  Status error;
+  if (!impl_->AppendMessage(FrameType::kResponse, 0, call_id, response, &error)) {
+    if (error.code() == StatusCode::kInvalidArgument) {
+      ReplyError(call_id, error);
+    } else {
+      LUMEN_LOG_DEBUG("rpc: dropping reply to {}: {}", impl_->peer, error.ToString());
+    }
+  }
+}
+
+void Connection::ReplyRaw(uint64_t call_id, std::string body) {
+  Status error;
+  if (!impl_->AppendRaw(FrameType::kResponse, 0, call_id, body, &error)) {
+    if (error.code() == StatusCode::kInvalidArgument) {
+      ReplyError(call_id, error);
+    } else {
+      LUMEN_LOG_DEBUG("rpc: dropping reply to {}: {}", impl_->peer, error.ToString());
+    }
+  }
+}
+
+void Connection::ReplyError(uint64_t call_id, const Status &status) {
+  lumen::rpc::ErrorReply err;
+  err.set_code(static_cast<int32_t>(status.ok() ? StatusCode::kInternal : status.code()));
+  err.set_message(status.message());
+  Status error;
+  if (!impl_->AppendMessage(FrameType::kError, 0, call_id, err, &error))
+    LUMEN_LOG_DEBUG("rpc: dropping error reply to {}: {}", impl_->peer, error.ToString());
+}
+
+void Connection::Close() {
+  if (impl_->close_requested.exchange(true)) return;
+  {
+    // Refuse new frames right away.
+    std::lock_guard<std::mutex> lock(impl_->out_mu);
+    impl_->out_closed = true;
+  }
+  ConnectionPtr self = shared_from_this();
+  impl_->RunOnLoop([self] { Impl::Of(self)->DoClose(Status::Disconnected("connection closed locally")); });
+}
+
+bool Connection::IsOpen() const { return !impl_->close_requested.load() && !impl_->closed.load(); }
+
+void Connection::SetCloseHandler(std::function<void(const Status &reason)> handler) {
+  bool run_now = false;
+  Status reason;
+  {
+    std::lock_guard<std::mutex> lock(impl_->close_mu);
+    if (impl_->close_done) {
+      // Already closed: the new handler still learns about it, once.
+      run_now = true;
+      reason = impl_->close_reason;
+    } else {
+      impl_->close_handler = std::move(handler);
+    }
+  }
+  if (run_now && handler) {
+    impl_->RunOnLoop([handler = std::move(handler), reason = std::move(reason)] { handler(reason); });
+  }
+}
+
+const std::string &Connection::PeerName() const { return impl_->peer; }
+
+}  // namespace lumen::rpc

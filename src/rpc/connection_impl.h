@@ -1,0 +1,647 @@
+// Private to src/rpc: the connection's implementation, shared by
+// connection.cc (Connection methods) and server.cc (accept, Connect).
+#pragma once
+
+#include "rpc/rpc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <vector>
+
+#include "base/logging.h"
+#include "protocol/rpc.pb.h"
+#include "rpc/frame.h"
+
+namespace lumen::rpc {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
+
+// ---------------------------------------------------------------------------
+// Connection
+
+namespace detail {
+
+inline constexpr size_t kReadChunk = 64 * 1024;
+constexpr auto kSweepPeriod = std::chrono::milliseconds(10);
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr size_t kKeepBufferCapacity = 4 << 20;
+
+enum class Role { kClient, kServer };
+
+// Set while CallSync issues its request; see Impl::TrySendNow.
+inline thread_local bool t_direct_send = false;
+
+// Result of the client handshake, handed from the loop to Connect().
+struct HandshakeWait {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  void Finish(Status st) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (done) return;
+    done = true;
+    status = std::move(st);
+    cv.notify_all();
+  }
+};
+
+// Growable byte buffer for incoming data: [begin, end) holds unparsed bytes.
+class ReadBuffer {
+ public:
+  char *data() { return buf_.get(); }
+  size_t begin = 0, end = 0;
+  size_t capacity() const { return cap_; }
+  // Ensures at least `want` bytes of free space after `end`, compacting first.
+  void Reserve(size_t want) {
+    if (begin > 0 && (cap_ - end < want || begin == end)) {
+      size_t n = end - begin;
+      if (n) std::memmove(buf_.get(), buf_.get() + begin, n);
+      begin = 0;
+      end = n;
+    }
+    if (cap_ - end >= want) return;
+    size_t ncap = std::max(cap_ * 2, end + want);
+    std::unique_ptr<char[]> nb(new char[ncap]);
+    if (end > begin) std::memcpy(nb.get(), buf_.get() + begin, end - begin);
+    end -= begin;
+    begin = 0;
+    buf_ = std::move(nb);
+    cap_ = ncap;
+  }
+  // Gives back memory after a very large frame has been consumed.
+  void MaybeShrink() {
+    if (cap_ > kKeepBufferCapacity && end - begin < kReadChunk) {
+      std::unique_ptr<char[]> nb(new char[kReadChunk * 2]);
+      size_t n = end - begin;
+      if (n) std::memcpy(nb.get(), buf_.get() + begin, n);
+      buf_ = std::move(nb);
+      cap_ = kReadChunk * 2;
+      begin = 0;
+      end = n;
+    }
+  }
+
+ private:
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
+};
+
+}  // namespace detail
+
+using namespace detail;
+
+struct Connection::Impl {
+  struct Pending {
+    ResponseCallback cb;
+    Clock::time_point deadline;
+  };
+
+  Impl(EventLoop &loop, Role role, std::string peer, const Dispatcher *dispatcher)
+      : loop(loop), role(role), peer(std::move(peer)), dispatcher(dispatcher), sweep_timer(loop.io()) {}
+  virtual ~Impl() = default;
+
+  // Socket operations, implemented per socket type.
+  virtual void StartRead() = 0;
+  virtual void StartWrite() = 0;  // writes `writing`
+  virtual void CloseSocket() = 0;
+  virtual int NativeFd() = 0;
+
+  // --- state ---
+  EventLoop &loop;
+  const Role role;
+  std::string peer;
+  const Dispatcher *dispatcher;
+  std::weak_ptr<Connection> weak_self;
+
+  // Server side: expected token; called after a good hello / on close.
+  std::string token;
+  std::function<void(const ConnectionPtr &)> on_authenticated;
+  std::function<void(Connection *)> on_close_internal;
+  // Client side: signalled on hello ack or close.
+  std::shared_ptr<HandshakeWait> handshake;
+  bool authenticated = false;  // loop thread only
+  Clock::time_point handshake_deadline{};
+
+  std::atomic<bool> close_requested{false};
+  std::atomic<bool> closed{false};
+
+  // Outgoing.
+  std::mutex out_mu;
+  std::string out_buf;     // frames waiting to be written (out_mu)
+  bool write_in_flight = false;  // out_mu
+  bool out_closed = false;       // out_mu
+  std::string writing;     // the batch being written (loop thread)
+
+  // Calls.
+  std::atomic<uint64_t> next_call_id{1};
+  std::mutex pending_mu;
+  std::unordered_map<uint64_t, Pending> pending;  // pending_mu
+  Clock::time_point min_deadline = Clock::time_point::max();  // pending_mu
+  bool sweep_armed = false;  // pending_mu
+  bool pending_closed = false;  // pending_mu
+  asio::steady_timer sweep_timer;
+
+  // Close handler.
+  std::mutex close_mu;
+  std::function<void(const Status &)> close_handler;  // close_mu
+  bool close_done = false;                            // close_mu
+  Status close_reason;                                // close_mu
+
+  // Incoming.
+  ReadBuffer rbuf;
+  bool in_dispatch = false;           // loop thread: inside ParseFrames
+  bool flush_after_dispatch = false;  // loop thread
+
+  ConnectionPtr Self() { return weak_self.lock(); }
+  static Impl *Of(const ConnectionPtr &c) { return c->impl_.get(); }
+  static Impl *Of(Connection *c) { return c->impl_.get(); }
+
+  // Runs `fn` on the loop thread: posted normally, inline if the loop is gone.
+  void RunOnLoop(std::function<void()> fn) {
+    if (loop.io().stopped()) {
+      fn();
+    } else {
+      asio::post(loop.io(), std::move(fn));
+    }
+  }
+
+  // ---- outgoing ----
+
+  // Appends one frame whose body is produced by `write_body(char*)` of `size`
+  // bytes. Returns false if the connection is closed.
+  template <typename F>
+  bool AppendFrame(FrameType type, uint16_t method, uint64_t call_id, size_t size, F &&write_body) {
+    bool need_flush = false;
+    {
+      std::lock_guard<std::mutex> lock(out_mu);
+      if (out_closed) return false;
+      size_t at = out_buf.size();
+      out_buf.resize(at + kFrameHeaderSize + size);
+      char *p = out_buf.data() + at;
+      detail::EncodeHeader(p, static_cast<uint32_t>(size), static_cast<uint16_t>(type), method, call_id);
+      write_body(p + kFrameHeaderSize);
+      if (!write_in_flight) {
+        if (t_direct_send && at == 0 && TrySendNow()) return true;
+        write_in_flight = true;
+        need_flush = true;
+      }
+    }
+    if (need_flush) {
+      if (loop.InLoopThread() && in_dispatch) {
+        // Replying from a handler: flush once after the whole read is parsed.
+        flush_after_dispatch = true;
+        return true;
+      }
+      ConnectionPtr self = Self();
+      if (!self) return true;  // being destroyed
+      asio::post(loop.io(), [self = std::move(self)] { Impl::Of(self)->Flush(); });
+    }
+    return true;
+  }
+
+  // out_mu held, no write in flight. Sends out_buf straight from the calling
+  // thread (a CallSync caller that is about to block anyway, so there is
+  // nothing to batch with) and saves a hop through the loop. Returns true if
+  // everything went; otherwise out_buf keeps what is left for the loop.
+  // Holding out_mu keeps DoClose from closing the descriptor meanwhile.
+  bool TrySendNow() {
+    int fd = NativeFd();
+    if (fd < 0) return false;
+    size_t off = 0;
+    while (off < out_buf.size()) {
+      ssize_t n = ::send(fd, out_buf.data() + off, out_buf.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;  // EAGAIN or an error: the loop's write reports errors
+      }
+      off += static_cast<size_t>(n);
+    }
+    if (off == out_buf.size()) {
+      out_buf.clear();
+      return true;
+    }
+    out_buf.erase(0, off);
+    return false;
+  }
+
+  bool AppendMessage(FrameType type, uint16_t method, uint64_t call_id,
+                     const google::protobuf::MessageLite &msg, Status *error) {
+    size_t size = msg.ByteSizeLong();
+    if (size > kMaxFrameBody) {
+      *error = Status::InvalidArgument("message of " + std::to_string(size) + " bytes exceeds the frame limit");
+      return false;
+    }
+    bool ok = AppendFrame(type, method, call_id, size, [&](char *p) {
+      msg.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t *>(p));
+    });
+    if (!ok) *error = Status::Disconnected("connection to " + peer + " is closed");
+    return ok;
+  }
+
+  bool AppendRaw(FrameType type, uint16_t method, uint64_t call_id, std::string_view body, Status *error) {
+    if (body.size() > kMaxFrameBody) {
+      *error = Status::InvalidArgument("message of " + std::to_string(body.size()) + " bytes exceeds the frame limit");
+      return false;
+    }
+    bool ok = AppendFrame(type, method, call_id, body.size(),
+                          [&](char *p) { if (!body.empty()) std::memcpy(p, body.data(), body.size()); });
+    if (!ok) *error = Status::Disconnected("connection to " + peer + " is closed");
+    return ok;
+  }
+
+  // Loop thread: write everything queued so far in one go.
+  void Flush() {
+    if (closed.load(std::memory_order_acquire)) return;
+    {
+      std::lock_guard<std::mutex> lock(out_mu);
+      writing.clear();
+      if (writing.capacity() > kKeepBufferCapacity) std::string().swap(writing);
+      writing.swap(out_buf);
+      if (writing.empty()) {
+        write_in_flight = false;
+        return;
+      }
+    }
+    StartWrite();
+  }
+
+  void OnWriteDone(const boost::system::error_code &ec) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted)
+        DoClose(Status::Disconnected("write to " + peer + " failed: " + ec.message()));
+      return;
+    }
+    Flush();
+  }
+
+  // ---- calls ----
+
+  void FailCallback(ResponseCallback cb, Status st) {
+    RunOnLoop([cb = std::move(cb), st = std::move(st)]() mutable { cb(std::move(st), {}); });
+  }
+
+  template <typename AppendFn>
+  void StartCall(ResponseCallback cb, std::chrono::milliseconds timeout, AppendFn &&append) {
+    uint64_t id = next_call_id.fetch_add(1, std::memory_order_relaxed);
+    auto deadline = Clock::now() + timeout;
+    bool need_arm = false;
+    {
+      std::unique_lock<std::mutex> lock(pending_mu);
+      if (pending_closed) {
+        lock.unlock();
+        FailCallback(std::move(cb), Status::Disconnected("connection to " + peer + " is closed"));
+        return;
+      }
+      pending.emplace(id, Pending{std::move(cb), deadline});
+      if (deadline < min_deadline) min_deadline = deadline;
+      if (!sweep_armed) {
+        sweep_armed = true;
+        need_arm = true;
+      }
+    }
+    if (need_arm) {
+      if (ConnectionPtr self = Self())
+        asio::post(loop.io(), [self = std::move(self)] { Impl::Of(self)->ArmSweep(); });
+    }
+    Status error;
+    if (!append(id, &error)) {
+      ResponseCallback failed;
+      {
+        std::lock_guard<std::mutex> lock(pending_mu);
+        auto it = pending.find(id);
+        if (it != pending.end()) {
+          failed = std::move(it->second.cb);
+          pending.erase(it);
+        }
+      }
+      // If the entry is gone, DoClose already failed it.
+      if (failed) FailCallback(std::move(failed), std::move(error));
+    }
+  }
+
+  void ArmSweep() {
+    sweep_timer.expires_after(kSweepPeriod);
+    ConnectionPtr self = Self();
+    if (!self) return;
+    sweep_timer.async_wait([self = std::move(self)](const boost::system::error_code &ec) {
+      if (ec) return;
+      Impl::Of(self)->Sweep();
+    });
+  }
+
+  // Loop thread, every kSweepPeriod while calls are pending (or the handshake
+  // has not finished): fails calls past their deadline.
+  void Sweep() {
+    if (closed.load()) return;
+    auto now = Clock::now();
+    if (role == Role::kServer && !authenticated && now >= handshake_deadline) {
+      LUMEN_LOG_ERROR("rpc: {} did not complete the handshake in time; closing", peer);
+      DoClose(Status::Unauthenticated("handshake timed out"));
+      return;
+    }
+    std::vector<ResponseCallback> expired;
+    bool rearm;
+    {
+      std::lock_guard<std::mutex> lock(pending_mu);
+      if (now >= min_deadline) {
+        Clock::time_point next = Clock::time_point::max();
+        for (auto it = pending.begin(); it != pending.end();) {
+          if (it->second.deadline <= now) {
+            expired.push_back(std::move(it->second.cb));
+            it = pending.erase(it);
+          } else {
+            next = std::min(next, it->second.deadline);
+            ++it;
+          }
+        }
+        min_deadline = next;
+      }
+      // Stay armed one idle tick so back-to-back calls do not re-post.
+      rearm = !pending.empty() || !expired.empty() || (role == Role::kServer && !authenticated);
+      if (!rearm) sweep_armed = false;
+    }
+    for (auto &cb : expired) cb(Status::TimedOut("call to " + peer + " timed out"), {});
+    if (rearm) ArmSweep();
+  }
+
+  // ---- close ----
+
+  void DoClose(Status reason) {
+    if (closed.exchange(true)) return;
+    close_requested = true;
+    {
+      std::lock_guard<std::mutex> lock(out_mu);
+      out_closed = true;
+      out_buf.clear();
+    }
+    CloseSocket();
+    boost::system::error_code ec;
+    sweep_timer.cancel(ec);
+    if (handshake) handshake->Finish(role == Role::kClient && reason.code() == StatusCode::kDisconnected
+                                         ? Status::Unauthenticated("server " + peer + " closed the connection during the handshake: " + reason.message())
+                                         : reason);
+    FailAllPending();
+    std::function<void(const Status &)> handler;
+    {
+      std::lock_guard<std::mutex> lock(close_mu);
+      close_done = true;
+      close_reason = reason;
+      handler = std::move(close_handler);
+      close_handler = nullptr;
+    }
+    if (on_close_internal) {
+      auto f = std::move(on_close_internal);
+      on_close_internal = nullptr;
+      f(Self().get());
+    }
+    if (handler) handler(reason);
+  }
+
+  void FailAllPending() {
+    std::unordered_map<uint64_t, Pending> failed;
+    {
+      std::lock_guard<std::mutex> lock(pending_mu);
+      pending_closed = true;
+      failed.swap(pending);
+    }
+    for (auto &[id, p] : failed) p.cb(Status::Disconnected("connection to " + peer + " closed"), {});
+  }
+
+  // ---- incoming ----
+
+  void OnRead(const boost::system::error_code &ec, size_t n) {
+    if (closed.load()) return;
+    if (ec) {
+      if (ec == asio::error::eof || ec == asio::error::connection_reset)
+        DoClose(Status::Disconnected("peer " + peer + " closed the connection"));
+      else if (ec != asio::error::operation_aborted)
+        DoClose(Status::Disconnected("read from " + peer + " failed: " + ec.message()));
+      return;
+    }
+    rbuf.end += n;
+    ConnectionPtr self = Self();
+    if (!self) return;
+    in_dispatch = true;
+    size_t need = ParseFrames(self);
+    in_dispatch = false;
+    if (flush_after_dispatch) {
+      flush_after_dispatch = false;
+      Flush();
+    }
+    if (closed.load()) return;
+    rbuf.MaybeShrink();
+    rbuf.Reserve(std::max(kReadChunk, need));
+    StartRead();
+  }
+
+  void ProtocolError(const std::string &what) {
+    LUMEN_LOG_ERROR("rpc: protocol error from {}: {}; closing the connection", peer, what);
+    DoClose(Status::IoError("protocol error: " + what));
+  }
+
+  // Dispatches every complete frame in the buffer. Returns how many bytes of
+  // free space the next read should have to complete the partial frame.
+  size_t ParseFrames(const ConnectionPtr &self) {
+    while (!closed.load(std::memory_order_relaxed)) {
+      size_t avail = rbuf.end - rbuf.begin;
+      if (avail < kFrameHeaderSize) return kFrameHeaderSize;
+      const char *p = rbuf.data() + rbuf.begin;
+      detail::FrameHeader h = detail::DecodeHeader(p);
+      if (!detail::ValidFrameType(h.type)) {
+        ProtocolError("unknown frame type " + std::to_string(h.type));
+        return 0;
+      }
+      uint32_t limit = authenticated ? kMaxFrameBody : detail::kMaxHelloBody;
+      if (h.body_len > limit) {
+        ProtocolError("frame body of " + std::to_string(h.body_len) + " bytes exceeds the limit of " +
+                      std::to_string(limit));
+        return 0;
+      }
+      if (avail < kFrameHeaderSize + h.body_len) return kFrameHeaderSize + h.body_len - avail;
+      std::string_view body(p + kFrameHeaderSize, h.body_len);
+      rbuf.begin += kFrameHeaderSize + h.body_len;
+      HandleFrame(self, h, body);
+      // `body` stays valid until the next read: the buffer only moves in Reserve.
+    }
+    return 0;
+  }
+
+  void HandleFrame(const ConnectionPtr &self, const detail::FrameHeader &h, std::string_view body) {
+    auto type = static_cast<FrameType>(h.type);
+    if (!authenticated) {
+      if (role == Role::kServer) {
+        if (type != FrameType::kHello) {
+          ProtocolError("frame type " + std::to_string(h.type) + " before the hello");
+          return;
+        }
+        lumen::rpc::Hello hello;
+        if (!ParseBody(body, &hello)) {
+          ProtocolError("unparsable hello");
+          return;
+        }
+        if (!detail::TokenEquals(hello.token(), token)) {
+          LUMEN_LOG_ERROR("rpc: {} ({} pid {}) presented a wrong cluster token; closing", peer,
+                          hello.client_name(), hello.pid());
+          DoClose(Status::Unauthenticated("wrong cluster token"));
+          return;
+        }
+        authenticated = true;
+        Status ignored;
+        AppendRaw(FrameType::kHelloAck, 0, 0, {}, &ignored);
+        LUMEN_LOG_DEBUG("rpc: {} ({} pid {}) authenticated", peer, hello.client_name(), hello.pid());
+        if (on_authenticated) on_authenticated(self);
+        return;
+      }
+      if (type == FrameType::kHelloAck) {
+        authenticated = true;
+        if (handshake) handshake->Finish(Status::OK());
+        return;
+      }
+      if (type == FrameType::kError) {
+        lumen::rpc::ErrorReply err;
+        std::string msg = ParseBody(body, &err) ? err.message() : "handshake refused";
+        LUMEN_LOG_ERROR("rpc: server {} refused the handshake: {}", peer, msg);
+        if (handshake) handshake->Finish(Status::Unauthenticated(msg));
+        DoClose(Status::Unauthenticated(msg));
+        return;
+      }
+      ProtocolError("frame type " + std::to_string(h.type) + " before the hello ack");
+      return;
+    }
+    switch (type) {
+      case FrameType::kRequest:
+      case FrameType::kOneway: {
+        uint64_t call_id = type == FrameType::kRequest ? h.call_id : 0;
+        if (type == FrameType::kRequest && call_id == 0) {
+          ProtocolError("request with call_id 0");
+          return;
+        }
+        const Handler *handler = dispatcher ? dispatcher->Find(h.method) : nullptr;
+        if (!handler) {
+          LUMEN_LOG_WARN("rpc: {} sent {} for unknown method {}", peer,
+                         type == FrameType::kRequest ? "a request" : "a one-way message", h.method);
+          if (type == FrameType::kRequest)
+            self->ReplyError(call_id, Status::NotFound("no handler for method " + std::to_string(h.method)));
+          return;
+        }
+        try {
+          (*handler)(self, call_id, body);
+        } catch (const std::exception &e) {
+          LUMEN_LOG_ERROR("rpc: handler for method {} from {} threw: {}", h.method, peer, e.what());
+          if (call_id) self->ReplyError(call_id, Status::Internal(std::string("handler threw: ") + e.what()));
+        } catch (...) {
+          LUMEN_LOG_ERROR("rpc: handler for method {} from {} threw", h.method, peer);
+          if (call_id) self->ReplyError(call_id, Status::Internal("handler threw"));
+        }
+        return;
+      }
+      case FrameType::kResponse:
+      case FrameType::kError: {
+        ResponseCallback cb;
+        {
+          std::lock_guard<std::mutex> lock(pending_mu);
+          auto it = pending.find(h.call_id);
+          if (it != pending.end()) {
+            cb = std::move(it->second.cb);
+            pending.erase(it);
+          }
+        }
+        if (!cb) {
+          LUMEN_LOG_DEBUG("rpc: reply from {} for unknown or expired call {}", peer, h.call_id);
+          return;
+        }
+        Status st;
+        if (type == FrameType::kError) {
+          lumen::rpc::ErrorReply err;
+          if (!ParseBody(body, &err)) {
+            st = Status::Internal("unparsable error reply from " + peer);
+          } else {
+            int code = err.code();
+            if (code <= 0 || code > static_cast<int>(StatusCode::kInternal)) code = static_cast<int>(StatusCode::kInternal);
+            st = Status(static_cast<StatusCode>(code), err.message());
+          }
+          body = {};
+        }
+        try {
+          cb(std::move(st), body);
+        } catch (const std::exception &e) {
+          LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw: {}", peer, e.what());
+        } catch (...) {
+          LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw", peer);
+        }
+        return;
+      }
+      case FrameType::kHello:
+      case FrameType::kHelloAck:
+        ProtocolError("repeated handshake frame");
+        return;
+    }
+  }
+};
+
+namespace detail {
+
+template <typename Socket>
+struct SocketImpl final : Connection::Impl {
+  SocketImpl(EventLoop &loop, Role role, std::string peer, const Dispatcher *dispatcher, Socket sock)
+      : Impl(loop, role, std::move(peer), dispatcher), socket(std::move(sock)) {}
+  // Unopened socket, built in place (moving a closed asio socket trips a
+  // GCC -Wmaybe-uninitialized false positive).
+  SocketImpl(EventLoop &loop, Role role, std::string peer, const Dispatcher *dispatcher)
+      : Impl(loop, role, std::move(peer), dispatcher), socket(loop.io()) {}
+
+  Socket socket;
+
+  void StartRead() override {
+    ConnectionPtr self = Self();
+    if (!self) return;
+    rbuf.Reserve(kReadChunk);
+    socket.async_read_some(asio::buffer(rbuf.data() + rbuf.end, rbuf.capacity() - rbuf.end),
+                           [self = std::move(self)](const boost::system::error_code &ec, size_t n) {
+                             Impl::Of(self)->OnRead(ec, n);
+                           });
+  }
+
+  void StartWrite() override {
+    ConnectionPtr self = Self();
+    if (!self) return;
+    asio::async_write(socket, asio::buffer(writing),
+                      [self = std::move(self)](const boost::system::error_code &ec, size_t) {
+                        Impl::Of(self)->OnWriteDone(ec);
+                      });
+  }
+
+  int NativeFd() override { return socket.is_open() ? socket.native_handle() : -1; }
+
+  void CloseSocket() override {
+    boost::system::error_code ec;
+    socket.shutdown(asio::socket_base::shutdown_both, ec);
+    socket.close(ec);
+  }
+};
+
+template <typename Socket, typename... SocketArg>
+ConnectionPtr MakeConnection(EventLoop &loop, Role role, std::string peer, const Dispatcher *dispatcher,
+                             SocketArg &&...sock) {
+  auto impl = std::make_unique<SocketImpl<Socket>>(loop, role, std::move(peer), dispatcher,
+                                                   std::forward<SocketArg>(sock)...);
+  Connection::Impl *raw = impl.get();
+  auto conn = std::make_shared<Connection>(std::move(impl));
+  raw->weak_self = conn;
+  return conn;
+}
+
+}  // namespace detail
+
+}  // namespace lumen::rpc

@@ -1,0 +1,335 @@
+// Server (accepting unix and tcp connections) and the client-side Connect().
+#include <sys/un.h>
+
+#include "rpc/connection_impl.h"
+
+namespace lumen::rpc {
+
+using namespace detail;
+
+// ---------------------------------------------------------------------------
+// Server
+
+namespace {
+
+struct ServerState : std::enable_shared_from_this<ServerState> {
+  ServerState(EventLoop &loop, std::string token, const Dispatcher *dispatcher)
+      : loop(loop), token(std::move(token)), dispatcher(dispatcher) {}
+
+  EventLoop &loop;
+  const std::string token;
+  const Dispatcher *dispatcher;
+
+  std::mutex mu;
+  bool stopped = false;  // mu
+  std::vector<std::unique_ptr<unix_socket::acceptor>> unix_acceptors;  // mu
+  std::vector<std::string> unix_paths;                                 // mu
+  std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors;           // mu
+  std::unordered_map<Connection *, ConnectionPtr> conns;                // mu
+  std::atomic<size_t> num_authenticated{0};
+  std::function<void(const ConnectionPtr &)> connect_handler;          // mu
+
+  void Adopt(const ConnectionPtr &conn) {
+    auto *impl = ConnImpl(conn);
+    impl->token = token;
+    impl->handshake_deadline = Clock::now() + kHandshakeTimeout;
+    std::weak_ptr<ServerState> weak = shared_from_this();
+    impl->on_authenticated = [weak](const ConnectionPtr &c) {
+      auto st = weak.lock();
+      if (!st) return;
+      std::function<void(const ConnectionPtr &)> h;
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        h = st->connect_handler;
+      }
+      st->num_authenticated++;
+      ConnImpl(c)->on_authenticated = nullptr;
+      if (h) h(c);
+    };
+    impl->on_close_internal = [weak](Connection *c) {
+      auto st = weak.lock();
+      if (!st) return;
+      ConnectionPtr keep;
+      std::lock_guard<std::mutex> lock(st->mu);
+      auto it = st->conns.find(c);
+      if (it != st->conns.end()) {
+        if (ConnImpl(it->second)->authenticated) st->num_authenticated--;
+        keep = std::move(it->second);  // released after the lock
+        st->conns.erase(it);
+      }
+    };
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopped) {
+        conn->Close();
+        return;
+      }
+      conns.emplace(conn.get(), conn);
+    }
+    impl->sweep_armed = true;  // the handshake deadline
+    impl->ArmSweep();
+    impl->StartRead();
+  }
+
+  static Connection::Impl *ConnImpl(const ConnectionPtr &c) { return Connection::Impl::Of(c); }
+
+  void AcceptUnix(unix_socket::acceptor *acc, std::string path) {
+    auto self = shared_from_this();
+    acc->async_accept([self, acc, path](const boost::system::error_code &ec, unix_socket::socket sock) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted) return;
+        LUMEN_LOG_WARN("rpc: accept on unix:{} failed: {}", path, ec.message());
+      } else {
+        self->Adopt(MakeConnection<unix_socket::socket>(self->loop, Role::kServer, "unix:" + path, self->dispatcher, std::move(sock)));
+      }
+      std::lock_guard<std::mutex> lock(self->mu);
+      if (!self->stopped && acc->is_open()) self->AcceptUnix(acc, path);
+    });
+  }
+
+  void AcceptTcp(tcp::acceptor *acc) {
+    auto self = shared_from_this();
+    acc->async_accept([self, acc](const boost::system::error_code &ec, tcp::socket sock) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted) return;
+        LUMEN_LOG_WARN("rpc: tcp accept failed: {}", ec.message());
+      } else {
+        boost::system::error_code ignored;
+        sock.set_option(tcp::no_delay(true), ignored);
+        std::string peer = "tcp:?";
+        auto ep = sock.remote_endpoint(ignored);
+        if (!ignored) peer = "tcp:" + ep.address().to_string() + ":" + std::to_string(ep.port());
+        self->Adopt(MakeConnection<tcp::socket>(self->loop, Role::kServer, std::move(peer), self->dispatcher, std::move(sock)));
+      }
+      std::lock_guard<std::mutex> lock(self->mu);
+      if (!self->stopped && acc->is_open()) self->AcceptTcp(acc);
+    });
+  }
+
+  // Loop thread (or with the loop stopped).
+  void StopNow() {
+    std::vector<ConnectionPtr> to_close;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopped = true;
+      boost::system::error_code ec;
+      for (auto &a : unix_acceptors) a->close(ec);
+      for (auto &a : tcp_acceptors) a->close(ec);
+      for (auto &p : unix_paths) ::unlink(p.c_str());
+      unix_paths.clear();
+      for (auto &[raw, c] : conns) to_close.push_back(c);
+    }
+    for (auto &c : to_close) Connection::Impl::Of(c)->DoClose(Status::Disconnected("server stopped"));
+  }
+};
+
+}  // namespace
+
+struct Server::Impl {
+  std::shared_ptr<ServerState> st;
+};
+
+Server::Server(EventLoop &loop, std::string token, const Dispatcher *dispatcher)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->st = std::make_shared<ServerState>(loop, std::move(token), dispatcher);
+}
+
+Server::~Server() { Stop(); }
+
+Status Server::ListenUnix(const std::string &path) {
+  auto &st = *impl_->st;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    if (st.stopped) return Status::Internal("server is stopped");
+  }
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    return Status::InvalidArgument("unix socket path too long: " + path);
+  struct stat sb;
+  if (::lstat(path.c_str(), &sb) == 0) {
+    if (!S_ISSOCK(sb.st_mode)) return Status::AlreadyExists(path + " exists and is not a socket");
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return Status::IoError("cannot remove stale socket " + path + ": " + std::strerror(errno));
+  }
+  auto acc = std::make_unique<unix_socket::acceptor>(st.loop.io());
+  boost::system::error_code ec;
+  unix_socket::endpoint ep(path);
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (ec) return Status::IoError("cannot bind unix socket " + path + ": " + ec.message());
+  if (::chmod(path.c_str(), 0600) != 0) {
+    int err = errno;
+    acc->close(ec);
+    ::unlink(path.c_str());
+    return Status::IoError("cannot chmod " + path + ": " + std::strerror(err));
+  }
+  acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    acc->close(ec);
+    ::unlink(path.c_str());
+    return Status::IoError("cannot listen on " + path + ": " + ec.message());
+  }
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.stopped) {
+    acc->close(ec);
+    ::unlink(path.c_str());
+    return Status::Internal("server is stopped");
+  }
+  st.unix_acceptors.push_back(std::move(acc));
+  st.unix_paths.push_back(path);
+  st.AcceptUnix(st.unix_acceptors.back().get(), path);
+  LUMEN_LOG_DEBUG("rpc: listening on unix:{}", path);
+  return Status::OK();
+}
+
+StatusOr<int> Server::ListenTcp(const std::string &host, int port) {
+  auto &st = *impl_->st;
+  if (port < 0 || port > 65535) return Status::InvalidArgument("bad port " + std::to_string(port));
+  boost::system::error_code ec;
+  tcp::endpoint ep;
+  auto addr = asio::ip::make_address(host, ec);
+  if (!ec) {
+    ep = tcp::endpoint(addr, static_cast<uint16_t>(port));
+  } else {
+    tcp::resolver resolver(st.loop.io());
+    auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);
+    if (ec || results.empty()) return Status::IoError("cannot resolve " + host + ": " + ec.message());
+    ep = results.begin()->endpoint();
+  }
+  auto acc = std::make_unique<tcp::acceptor>(st.loop.io());
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IoError("cannot listen on tcp:" + host + ":" + std::to_string(port) + ": " + ec.message());
+  int bound = acc->local_endpoint(ec).port();
+  if (ec) return Status::IoError("cannot read bound port: " + ec.message());
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.stopped) return Status::Internal("server is stopped");
+  st.tcp_acceptors.push_back(std::move(acc));
+  st.AcceptTcp(st.tcp_acceptors.back().get());
+  LUMEN_LOG_DEBUG("rpc: listening on tcp:{}:{}", host, bound);
+  return bound;
+}
+
+void Server::SetConnectHandler(std::function<void(const ConnectionPtr &)> handler) {
+  std::lock_guard<std::mutex> lock(impl_->st->mu);
+  impl_->st->connect_handler = std::move(handler);
+}
+
+void Server::Stop() {
+  auto st = impl_->st;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->stopped && st->conns.empty()) return;
+  }
+  EventLoop &loop = st->loop;
+  if (loop.InLoopThread() || loop.io().stopped()) {
+    st->StopNow();
+    return;
+  }
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  asio::post(loop.io(), [st, done] {
+    st->StopNow();
+    done->set_value();
+  });
+  while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (loop.io().stopped()) {
+      // The loop died before running our task; it will not touch the sockets again.
+      st->StopNow();
+      return;
+    }
+  }
+}
+
+size_t Server::NumConnections() const { return impl_->st->num_authenticated.load(); }
+
+// ---------------------------------------------------------------------------
+// Connect
+
+namespace {
+
+template <typename Socket, typename Endpoints>
+StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints, std::string peer,
+                                    const std::string &token, const Dispatcher *dispatcher,
+                                    std::chrono::milliseconds timeout) {
+  auto conn = MakeConnection<Socket>(loop, Role::kClient, std::move(peer), dispatcher);
+  auto *impl = static_cast<SocketImpl<Socket> *>(Connection::Impl::Of(conn));
+  auto wait = std::make_shared<HandshakeWait>();
+  impl->handshake = wait;
+  // Queue the hello now; the first flush runs once the socket is connected.
+  {
+    std::string hello = detail::MakeHelloBody(token);
+    std::lock_guard<std::mutex> lock(impl->out_mu);
+    impl->out_buf.resize(kFrameHeaderSize);
+    detail::EncodeHeader(impl->out_buf.data(), static_cast<uint32_t>(hello.size()),
+                         static_cast<uint16_t>(FrameType::kHello), 0, 0);
+    impl->out_buf += hello;
+    impl->write_in_flight = true;  // held until connected
+  }
+  asio::post(loop.io(), [conn, endpoints, impl] {
+    auto on_connected = [conn, impl](const boost::system::error_code &ec) {
+      if (ec) {
+        impl->handshake->Finish(Status::IoError("cannot connect to " + impl->peer + ": " + ec.message()));
+        impl->DoClose(Status::IoError("connect failed: " + ec.message()));
+        return;
+      }
+      if constexpr (std::is_same_v<Socket, tcp::socket>) {
+        boost::system::error_code ignored;
+        impl->socket.set_option(tcp::no_delay(true), ignored);
+      }
+      impl->Flush();
+      impl->StartRead();
+    };
+    if (impl->close_requested.load()) {
+      impl->DoClose(Status::Disconnected("connect cancelled"));
+      return;
+    }
+    if constexpr (std::is_same_v<Socket, tcp::socket>) {
+      asio::async_connect(impl->socket, endpoints,
+                          [on_connected](const boost::system::error_code &ec, const tcp::endpoint &) {
+                            on_connected(ec);
+                          });
+    } else {
+      impl->socket.async_connect(endpoints, on_connected);
+    }
+  });
+  Status result;
+  {
+    std::unique_lock<std::mutex> lock(wait->mu);
+    if (!wait->cv.wait_for(lock, timeout, [&] { return wait->done; })) {
+      result = Status::TimedOut("handshake with " + impl->peer + " timed out");
+    } else {
+      result = wait->status;
+    }
+  }
+  if (!result.ok()) {
+    conn->Close();
+    return result;
+  }
+  return conn;
+}
+
+}  // namespace
+
+StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, const std::string &token,
+                                const Dispatcher *dispatcher, std::chrono::milliseconds timeout) {
+  if (loop.InLoopThread()) return Status::Internal("Connect called on the event loop thread (would deadlock)");
+  auto parsed = detail::ParseAddress(address);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->is_unix) {
+    if (parsed->path.size() >= sizeof(sockaddr_un::sun_path))
+      return Status::InvalidArgument("unix socket path too long: " + parsed->path);
+    return ConnectWith<unix_socket::socket>(loop, unix_socket::endpoint(parsed->path),
+                       "unix:" + parsed->path, token, dispatcher, timeout);
+  }
+  boost::system::error_code ec;
+  tcp::resolver resolver(loop.io());
+  auto results = resolver.resolve(parsed->host, std::to_string(parsed->port), ec);
+  if (ec || results.empty())
+    return Status::IoError("cannot resolve " + parsed->host + ": " + ec.message());
+  return ConnectWith<tcp::socket>(loop, results,
+                     "tcp:" + parsed->host + ":" + std::to_string(parsed->port), token, dispatcher, timeout);
+}
+
+}  // namespace lumen::rpc
