@@ -179,12 +179,18 @@ StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, bool pop
     return Status::InvalidArgument("Arena::Attach: fd holds " + std::to_string(st.st_size) +
                                    " bytes, less than the capacity " + std::to_string(capacity));
   }
-  int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
-  void *p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, flags, fd, 0);
+  void *p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
     int err = errno;
     close(fd);
     return Status::IoError(ErrnoText("mmap arena", err));
+  }
+  if (populate) {
+    // Map only the pages the node already allocated (its prefaulted prefix):
+    // MAP_POPULATE would allocate the whole arena, gigabytes of it.
+    size_t allocated = static_cast<size_t>(st.st_blocks) * 512;
+    size_t n = allocated < capacity ? allocated : capacity;
+    if (n > 0) (void)madvise(p, n, MADV_POPULATE_WRITE);
   }
   return std::unique_ptr<Arena>(new Arena(fd, static_cast<uint8_t *>(p), capacity));
 }

@@ -25,7 +25,8 @@ class Arena {
   /// `prefault_bytes` are touched now so first-time writes do not page-fault.
   static StatusOr<std::unique_ptr<Arena>> Create(size_t capacity, size_t prefault_bytes);
   /// Maps an arena received from the node service; takes ownership of `fd`.
-  /// `populate` pre-maps the pages already allocated (MAP_POPULATE).
+  /// `populate` maps the pages the node already allocated (its prefaulted
+  /// prefix) now, so first writes there do not fault.
   static StatusOr<std::unique_ptr<Arena>> Attach(int fd, size_t capacity, bool populate);
   ~Arena();  // munmap + close
 

@@ -48,6 +48,7 @@ struct NodeService::Job {
   std::vector<std::string> code_search_path;
   std::string ray_namespace;
   std::string runtime_env;
+  bool expects_fork_server = false;  // workers come from it once it registers
   int starting = 0;
   std::deque<WorkerID> idle;
   bool prestarted = false;
@@ -146,6 +147,7 @@ void NodeService::WaitForShutdown() {
 }
 
 void NodeService::Stop() {
+  if (stopped_.exchange(true)) return;
   // Kill every worker we know of; the fork servers die with their drivers.
   std::promise<void> done;
   auto fut = done.get_future();
@@ -195,6 +197,7 @@ void NodeService::RegisterHandlers() {
       job->code_search_path.assign(req.code_search_path().begin(), req.code_search_path().end());
       job->ray_namespace = req.ray_namespace();
       job->runtime_env = req.job_runtime_env();
+      job->expects_fork_server = req.has_fork_server();
       LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
     } else if (req.kind() == proto::FORK_SERVER) {
       auto &job = jobs_[req.job_id()];
@@ -408,6 +411,9 @@ void NodeService::StartWorker(Job &job) {
   auto w = std::make_shared<Worker>();
   w->id = WorkerID::FromRandom();
   w->job_id = job.id;
+  if (!job.fork_server && job.expects_fork_server) {
+    return;  // its fork server is still starting; TryDispatch runs again when it registers
+  }
   if (job.fork_server) {
     proto::ForkWorkerRequest req;
     req.set_worker_id(w->id.Binary());

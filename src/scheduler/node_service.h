@@ -15,6 +15,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <list>
@@ -107,6 +108,7 @@ class NodeService {
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;
   bool shutdown_ = false;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace lumen::scheduler
