@@ -8,6 +8,10 @@
 #include <iostream>
 #include <thread>
 
+#include "compile_test_shared.h"
+
+int CallSharedFromSecondUnit();  // compile_test_macros.cc
+
 using namespace ray;
 
 // A user class named Counter must not clash with anything under `using
@@ -228,6 +232,9 @@ int main(int argc, char **argv) {
   assert(*norm.Get() == 25 && bytes.Get()->size() == 2 && map.Get()->at("a") == 1);
   assert(std::get<1>(*tuple.Get()) == "x" && (*array.Get())[3] == 4 && any.Get()->size() == 2);
   assert(*echo.Get() == "hello" && results.size() == 3 && results_timed.size() == 3);
+
+  assert(CallSharedFromSecondUnit() == 42);
+  assert(*ray::Task(SharedHeaderFunction).Remote(1).Get() == 2);
 
   ray::Shutdown();
   ray::Shutdown();
