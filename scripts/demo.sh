@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds Lumen and runs the two example programs.
+# Works from any directory. Extra arguments are passed to both examples
+# (e.g. --small for a quick run).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+scripts/install-deps.sh
+
+if [ ! -f build/build.ninja ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+ninja -C build -j2 matrix_filters keyword_search lumen_programs
+
+echo
+echo "=== matrix_filters ==="
+build/bin/matrix_filters "$@"
+echo
+echo "=== keyword_search ==="
+build/bin/keyword_search "$@"
