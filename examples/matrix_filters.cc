@@ -20,8 +20,46 @@ struct Matrix {
   int rows = 0;
   int cols = 0;
   std::vector<double> data;
-  MSGPACK_DEFINE(rows, cols, data);
 };
+
+// Matrix is serialized as [rows, cols, raw bytes of data]: msgpack's default
+// encoding of std::vector<double> writes (and decodes) every element on its
+// own, which costs far more than the filters; a bin blob decodes with one memcpy.
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+namespace adaptor {
+template <>
+struct pack<Matrix> {
+  template <typename Stream>
+  packer<Stream> &operator()(packer<Stream> &o, const Matrix &m) const {
+    const size_t bytes = m.data.size() * sizeof(double);
+    o.pack_array(3);
+    o.pack(m.rows);
+    o.pack(m.cols);
+    o.pack_bin(static_cast<uint32_t>(bytes));
+    o.pack_bin_body(reinterpret_cast<const char *>(m.data.data()), static_cast<uint32_t>(bytes));
+    return o;
+  }
+};
+template <>
+struct convert<Matrix> {
+  const msgpack::object &operator()(const msgpack::object &o, Matrix &m) const {
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3 ||
+        o.via.array.ptr[2].type != msgpack::type::BIN) {
+      throw msgpack::type_error();
+    }
+    m.rows = o.via.array.ptr[0].as<int>();
+    m.cols = o.via.array.ptr[1].as<int>();
+    const msgpack::object_bin &bin = o.via.array.ptr[2].via.bin;
+    if (bin.size != static_cast<uint64_t>(m.rows) * m.cols * sizeof(double)) throw msgpack::type_error();
+    m.data.resize(bin.size / sizeof(double));
+    std::memcpy(m.data.data(), bin.ptr, bin.size);
+    return o;
+  }
+};
+}  // namespace adaptor
+}  // MSGPACK_API_VERSION_NAMESPACE
+}  // namespace msgpack
 
 struct Summary {
   int filter_id = 0;
