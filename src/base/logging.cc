@@ -1,6 +1,7 @@
 #include "base/logging.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -13,9 +14,13 @@ void InitProcessLogging(const std::string &component, const std::string &log_dir
   std::filesystem::create_directories(log_dir, ec);
   auto path = log_dir + "/" + component + "-" + std::to_string(getpid()) + ".log";
   try {
-    auto logger = spdlog::basic_logger_mt(component + "-" + std::to_string(getpid()), path);
+    std::string name = component + "-" + std::to_string(getpid());
+    spdlog::drop(name);  // a second Init in the same process
+    auto logger = spdlog::basic_logger_mt(name, path);
     logger->set_pattern("[%Y-%m-%d %H:%M:%S.%f] [%l] [%t] %v");
-    logger->flush_on(spdlog::level::warn);
+    // Flush every line rather than from spdlog's periodic flusher: that is a
+    // thread, and forked workers (copies of the driver) must not inherit one.
+    logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);
   } catch (const spdlog::spdlog_ex &e) {
     // Logging must never take a process down; stay on stderr.
@@ -26,11 +31,14 @@ void InitProcessLogging(const std::string &component, const std::string &log_dir
   } else {
     spdlog::set_level(spdlog::level::info);
   }
-  spdlog::flush_every(std::chrono::seconds(1));
 }
 
 void ShutdownProcessLogging() {
   spdlog::default_logger()->flush();
+  // Back to stderr so nothing holds the session's log file after Shutdown.
+  std::string name = "lumen-stderr-" + std::to_string(getpid());
+  spdlog::drop(name);
+  spdlog::set_default_logger(spdlog::stderr_color_mt(name));
 }
 
 }  // namespace lumen

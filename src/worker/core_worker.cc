@@ -285,8 +285,20 @@ CoreWorker::ObjectEntry &CoreWorker::EntryLocked(const ObjectID &id) {
 }
 
 void CoreWorker::AddLocalReference(const ObjectID &id) {
+  After after;
   std::lock_guard<std::mutex> lock(mu_);
   if (shutdown_) return;
+  if (id.Owner() == options_.worker_id && !objects_.count(id)) {
+    // Every object we own is in the table from creation until freed, so this
+    // one was freed (or never existed): a ref to it reads as lost.
+    auto &e = EntryLocked(id);
+    e.local++;
+    proto::ObjectPayload p;
+    p.set_error(proto::OBJECT_LOST);
+    p.set_data("Object " + id.Hex() + " was freed (no reference to it remained) or never existed.");
+    SetReadyLocked(id, p, &after);
+    return;
+  }
   auto &e = EntryLocked(id);
   e.local++;
   if (!e.owned && !e.borrow_registered) {

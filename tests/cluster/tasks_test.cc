@@ -1,0 +1,297 @@
+// Tasks and objects on a real local cluster, through the public API only.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "cluster_test_util.h"
+
+namespace {
+
+int GetPid() { return static_cast<int>(getpid()); }
+int Plus(int a, int b) { return a + b; }
+double Half(double x) { return x / 2; }
+std::string Concat(const std::string &a, std::string b) { return a + b; }
+
+// Each side creates its own file and waits for the other's: they only both
+// return true if they run at the same time.
+bool Rendezvous(std::string mine, std::string theirs) {
+  std::ofstream(mine) << "here";
+  for (int i = 0; i < 2000; ++i) {
+    if (std::filesystem::exists(theirs)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+int Leaf(int x) { return x * 2; }
+int Middle(int x) {
+  std::vector<ray::ObjectRef<int>> refs;
+  for (int i = 0; i < 3; ++i) refs.push_back(ray::Task(Leaf).Remote(x + i));
+  int sum = 0;
+  for (auto &v : ray::Get(refs)) sum += *v;
+  return sum;
+}
+int Top(int x) {
+  auto a = ray::Task(Middle).Remote(x);
+  auto b = ray::Task(Middle).Remote(x + 10);
+  return *a.Get() + *b.Get();
+}
+
+uint64_t Checksum(const std::vector<uint8_t> &v) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < v.size(); ++i) s = s * 31 + v[i];
+  return s;
+}
+std::vector<uint8_t> MakeBytes(int n, int seed) {
+  std::vector<uint8_t> v(static_cast<size_t>(n));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<uint8_t>(i * seed);
+  return v;
+}
+
+int ThrowLogic() { throw std::logic_error("boom"); }
+int ThrowInt() { throw 42; }
+int SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int KillSelf() {
+  raise(SIGKILL);
+  return 0;
+}
+// Dies on the first attempt only: the retry finds the marker and succeeds.
+int KillOnce(std::string marker) {
+  if (!std::filesystem::exists(marker)) {
+    std::ofstream(marker) << "1";
+    raise(SIGKILL);
+  }
+  return 7;
+}
+void SayHello(std::string tag) { std::cout << "hello from a task " << tag << std::endl; }
+int NotRegistered() { return 1; }
+std::string EnvVar(std::string name) {
+  const char *v = getenv(name.c_str());
+  return v ? v : "";
+}
+
+struct Student {
+  std::string name;
+  int age;
+  MSGPACK_DEFINE(name, age);
+};
+Student Older(Student s) {
+  s.age += 1;
+  return s;
+}
+int InnerValue(std::vector<ray::ObjectRef<int>> refs) {
+  int sum = 0;
+  for (auto &r : refs) sum += *r.Get();
+  return sum;
+}
+
+RAY_REMOTE(GetPid, Plus, Half, Concat, Rendezvous, Leaf, Middle, Top, Checksum, MakeBytes, ThrowLogic, ThrowInt,
+           SleepMs, KillSelf, KillOnce, SayHello, EnvVar, Older, InnerValue);
+
+using lumen::testing::ClusterTest;
+
+TEST_F(ClusterTest, TasksRunInSeparateWorkerProcesses) {
+  StartCluster();
+  EXPECT_TRUE(ray::IsInitialized());
+  int pid = *ray::Task(GetPid).Remote().Get();
+  EXPECT_NE(pid, getpid());
+  EXPECT_EQ(*ray::Task(Plus).Remote(1, 2).Get(), 3);
+  EXPECT_DOUBLE_EQ(*ray::Task(Half).Remote(3).Get(), 1.5);  // int argument for a double parameter
+  EXPECT_EQ(*ray::Task(Concat).Remote("a", std::string("b")).Get(), "ab");
+  Student s{"ann", 20};
+  auto older = ray::Task(Older).Remote(s).Get();
+  EXPECT_EQ(older->name, "ann");
+  EXPECT_EQ(older->age, 21);
+}
+
+TEST_F(ClusterTest, TwoTasksRunInParallelOnTwoCpus) {
+  StartCluster();
+  auto a = tmp_ + "/a", b = tmp_ + "/b";
+  auto r1 = ray::Task(Rendezvous).Remote(a, b);
+  auto r2 = ray::Task(Rendezvous).Remote(b, a);
+  EXPECT_TRUE(*r1.Get());
+  EXPECT_TRUE(*r2.Get());
+}
+
+TEST_F(ClusterTest, NestedTasksDoNotDeadlockTwoCpus) {
+  StartCluster();
+  // Two parents fill both CPUs; each waits on children that wait on
+  // grandchildren. Blocked workers lend their CPU back, so this completes.
+  auto p1 = ray::Task(Top).Remote(1);
+  auto p2 = ray::Task(Top).Remote(100);
+  int expect1 = 2 * ((1 + 2 + 3) + (11 + 12 + 13));
+  int expect2 = 2 * ((100 + 101 + 102) + (110 + 111 + 112));
+  EXPECT_EQ(*p1.Get(60000), expect1);
+  EXPECT_EQ(*p2.Get(60000), expect2);
+}
+
+TEST_F(ClusterTest, ObjectRefArgumentsAndChains) {
+  StartCluster();
+  auto r1 = ray::Put(10);
+  auto r2 = ray::Task(Plus).Remote(r1, 1);
+  auto r3 = ray::Task(Plus).Remote(r2, r1);
+  EXPECT_EQ(*r3.Get(), 21);
+  EXPECT_EQ(*ray::Get(r3), 21);
+  auto results = ray::Get(std::vector<ray::ObjectRef<int>>{r1, r2, r3});
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(*results[0], 10);
+  EXPECT_EQ(*results[1], 11);
+  EXPECT_EQ(*results[2], 21);
+  ray::ObjectRef<void> v = ray::Task(SayHello).Remote(std::string("void"));
+  v.Get();
+}
+
+TEST_F(ClusterTest, LargeObjects) {
+  StartCluster();
+  const int kSize = 64 << 20;
+  auto bytes = MakeBytes(kSize, 3);
+  auto ref = ray::Put(bytes);
+  EXPECT_EQ(*ray::Task(Checksum).Remote(ref).Get(), Checksum(bytes));
+  auto made = ray::Task(MakeBytes).Remote(kSize, 5);
+  auto got = made.Get();
+  ASSERT_EQ(got->size(), static_cast<size_t>(kSize));
+  EXPECT_EQ(Checksum(*got), Checksum(MakeBytes(kSize, 5)));
+  // A large task result passed on to another task is read from shared memory.
+  EXPECT_EQ(*ray::Task(Checksum).Remote(made).Get(), Checksum(*got));
+}
+
+TEST_F(ClusterTest, TaskExceptionsCarryFunctionTypeAndMessage) {
+  StartCluster();
+  try {
+    ray::Task(ThrowLogic).Remote().Get();
+    FAIL() << "expected RayTaskException";
+  } catch (const ray::internal::RayTaskException &e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("ThrowLogic"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("std::logic_error"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("boom"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(ray::Task(ThrowInt).Remote().Get(), ray::internal::RayTaskException);
+  // A failed result passed on fails the dependent task the same way.
+  auto failed = ray::Task(ThrowLogic).Remote();
+  EXPECT_THROW(ray::Task(Plus).Remote(failed, 1).Get(), ray::internal::RayTaskException);
+  // The worker survived its user's exceptions.
+  EXPECT_EQ(*ray::Task(Plus).Remote(2, 2).Get(), 4);
+}
+
+TEST_F(ClusterTest, UnregisteredFunctionIsRejectedAtTask) {
+  StartCluster();
+  try {
+    ray::Task(NotRegistered);
+    FAIL() << "expected RayException";
+  } catch (const ray::internal::RayException &e) {
+    EXPECT_NE(std::string(e.what()).find("RAY_REMOTE"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ClusterTest, GetTimesOutAndWaitReportsUnready) {
+  StartCluster();
+  auto slow = ray::Task(SleepMs).Remote(1500);
+  EXPECT_THROW(slow.Get(50), ray::internal::RayTimeoutException);
+  auto fast = ray::Task(Plus).Remote(1, 1);
+  EXPECT_EQ(*fast.Get(10000), 2);
+  auto w = ray::Wait(std::vector<ray::ObjectRef<int>>{slow, fast}, 2, 100);
+  EXPECT_EQ(w.ready.size(), 1u);
+  EXPECT_EQ(w.unready.size(), 1u);
+  auto all = ray::Wait(std::vector<ray::ObjectRef<int>>{slow, fast}, 2, 20000);
+  EXPECT_EQ(all.ready.size(), 2u);
+  EXPECT_THROW(ray::Wait(std::vector<ray::ObjectRef<int>>{fast}, 0, 10), ray::internal::RayException);
+  EXPECT_THROW(ray::Wait(std::vector<ray::ObjectRef<int>>{fast, fast}, 1, 10), ray::internal::RayException);
+}
+
+TEST_F(ClusterTest, InfeasibleTaskStaysPending) {
+  StartCluster();
+  auto r = ray::Task(Plus).SetResource("CPU", 100).Remote(1, 1);
+  auto w = ray::Wait(std::vector<ray::ObjectRef<int>>{r}, 1, 1000);
+  EXPECT_EQ(w.ready.size(), 0u);
+  EXPECT_EQ(w.unready.size(), 1u);
+  EXPECT_EQ(*ray::Task(Plus).Remote(1, 1).Get(), 2);  // others still run
+}
+
+TEST_F(ClusterTest, WorkerKilledMidTaskRaisesWorkerExceptionAfterRetry) {
+  StartCluster();
+  EXPECT_THROW(ray::Task(KillSelf).Remote().Get(), ray::internal::RayWorkerException);
+  // One retry (Ray's C++ default): a task killed once then succeeds.
+  EXPECT_EQ(*ray::Task(KillOnce).Remote(tmp_ + "/marker").Get(), 7);
+  EXPECT_EQ(*ray::Task(Plus).Remote(3, 4).Get(), 7);  // the node replaced the workers
+}
+
+TEST_F(ClusterTest, GetOnUnknownOrFreedObjectFails) {
+  StartCluster();
+  std::string id;
+  {
+    auto r = ray::Put(5);
+    id = r.ID();
+  }  // last reference gone: the object is freed
+  ray::ObjectRef<int> freed(id);
+  EXPECT_THROW(freed.Get(), ray::internal::UnreconstructableException);
+  std::string bogus(28, '\x5a');  // an owner that never existed
+  ray::ObjectRef<int> unknown(bogus);
+  EXPECT_THROW(unknown.Get(5000), ray::internal::UnreconstructableException);
+}
+
+TEST_F(ClusterTest, NestedRefsStayAliveInsideObjects) {
+  StartCluster();
+  ray::ObjectRef<ray::ObjectRef<int>> outer;
+  {
+    auto inner = ray::Put(33);
+    outer = ray::Put(inner);
+  }  // only the outer object holds the inner ref now
+  auto inner = outer.Get();
+  EXPECT_EQ(*inner->Get(), 33);
+  std::vector<ray::ObjectRef<int>> refs = {ray::Put(1), ray::Put(2), ray::Task(Plus).Remote(1, 2)};
+  EXPECT_EQ(*ray::Task(InnerValue).Remote(refs).Get(), 6);
+}
+
+TEST_F(ClusterTest, TaskOutputReachesDriverWithPid) {
+  StartCluster();
+  ::testing::internal::CaptureStdout();
+  ray::Task(SayHello).Remote(std::string("xyzzy")).Get();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the node forwards lines every 50 ms
+  std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("hello from a task xyzzy"), std::string::npos) << out;
+  EXPECT_NE(out.find("(pid="), std::string::npos) << out;
+}
+
+TEST_F(ClusterTest, RuntimeEnvVarsReachOneTaskOnly) {
+  StartCluster({"--num-cpus=1"});  // one worker, so both tasks share it
+  ray::RuntimeEnv env;
+  env.Set<std::map<std::string, std::string>>("env_vars", {{"LUMEN_TEST_KEY", "v1"}});
+  EXPECT_EQ(*ray::Task(EnvVar).SetRuntimeEnv(env).Remote(std::string("LUMEN_TEST_KEY")).Get(), "v1");
+  EXPECT_EQ(*ray::Task(EnvVar).Remote(std::string("LUMEN_TEST_KEY")).Get(), "");
+}
+
+TEST(ClusterLifecycle, InitTwiceAndShutdownTwice) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};
+  ray::Init(config);
+  ray::Init(config);  // no-op
+  EXPECT_TRUE(ray::IsInitialized());
+  EXPECT_EQ(*ray::Task(Plus).Remote(2, 3).Get(), 5);
+  ray::Shutdown();
+  ray::Shutdown();  // harmless
+  EXPECT_FALSE(ray::IsInitialized());
+  ray::Init(config);  // a new cluster after a shutdown
+  EXPECT_EQ(*ray::Task(Plus).Remote(4, 3).Get(), 7);
+  ray::Shutdown();
+  std::filesystem::remove_all(tmp);
+}
+
+TEST(ClusterLifecycle, BadHeadArgumentsAreRejected) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=lots"};
+  EXPECT_THROW(ray::Init(config), ray::internal::RayException);
+  EXPECT_FALSE(ray::IsInitialized());
+  std::filesystem::remove_all(tmp);
+}
+
+}  // namespace
