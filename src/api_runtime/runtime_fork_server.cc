@@ -44,6 +44,14 @@ std::string ReadAll(int fd) {
   return s;
 }
 
+// Kills this job's workers and waits for them, so that when the fork server
+// has exited (what the driver waits for in Shutdown) no worker remains.
+[[noreturn]] void ExitKillingWorkers(const std::set<pid_t> &children) {
+  for (pid_t c : children) kill(c, SIGKILL);
+  for (pid_t c : children) waitpid(c, nullptr, 0);
+  _exit(0);
+}
+
 [[noreturn]] void ForkServerMain(int control_fd) {
   // Wait for the driver to say where the node is (or to go away).
   std::string msg = ReadAll(control_fd);
@@ -98,15 +106,11 @@ std::string ReadAll(int fd) {
     }
     if (fds[2].revents & (POLLIN | POLLHUP)) {
       // The driver closed its end: the job is over.
-      for (pid_t c : children) kill(c, SIGKILL);
-      _exit(0);
+      ExitKillingWorkers(children);
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       auto frame = node.Receive();
-      if (!frame.ok()) {
-        for (pid_t c : children) kill(c, SIGKILL);
-        _exit(0);
-      }
+      if (!frame.ok()) ExitKillingWorkers(children);
       if (frame->type != rpc::FrameType::kOneway || frame->method != proto::FORK_WORKER) continue;
       proto::ForkWorkerRequest req;
       if (!rpc::ParseBody(frame->body, &req)) continue;

@@ -1,0 +1,160 @@
+// Failure paths on a real local cluster: garbage on every listening socket,
+// a full object store, and nothing left behind after Shutdown.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "cluster_test_util.h"
+
+namespace {
+
+int Add(int a, int b) { return a + b; }
+int MyPid() { return static_cast<int>(getpid()); }
+RAY_REMOTE(Add, MyPid);
+
+using lumen::testing::ClusterTest;
+namespace fs = std::filesystem;
+
+void SendBytes(int fd, const std::string &bytes) {
+  (void)!write(fd, bytes.data(), bytes.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  close(fd);
+}
+
+int ConnectUnix(const std::string &path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int ConnectTcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::vector<std::string> Garbage() {
+  std::mt19937 rng(7);
+  std::string random(4096, '\0');
+  for (auto &c : random) c = static_cast<char>(rng());
+  std::string huge_frame(16, '\xff');                            // body length 4 GiB
+  std::string request_first = std::string("\x10\0\0\0\x03\0\x01\0", 8) + std::string(8, '\x01') + std::string(16, 'x');
+  return {random, huge_frame, request_first, std::string("\x05\0", 2), ""};
+}
+
+TEST_F(ClusterTest, GarbageOnEveryListeningSocketLeavesTheClusterServing) {
+  StartCluster();
+  EXPECT_EQ(*ray::Task(Add).Remote(1, 1).Get(), 2);  // a worker socket now exists
+  std::vector<std::string> sockets;
+  for (auto &e : fs::directory_iterator(session_ + "/sockets")) sockets.push_back(e.path().string());
+  ASSERT_GE(sockets.size(), 4u);  // control, node, store, driver and worker sockets
+  for (auto &path : sockets) {
+    for (auto &bytes : Garbage()) {
+      int fd = ConnectUnix(path);
+      if (fd < 0) continue;  // a worker that exited meanwhile
+      SendBytes(fd, bytes);
+    }
+  }
+  int port = 0;
+  std::ifstream(session_ + "/control.port") >> port;
+  ASSERT_GT(port, 0);
+  for (auto &bytes : Garbage()) {
+    int fd = ConnectTcp(port);
+    ASSERT_GE(fd, 0);
+    SendBytes(fd, bytes);
+  }
+  // Everyone is still serving: tasks run, objects move.
+  std::vector<ray::ObjectRef<int>> refs;
+  for (int i = 0; i < 20; ++i) refs.push_back(ray::Task(Add).Remote(i, 1));
+  int sum = 0;
+  for (auto &v : ray::Get(refs)) sum += *v;
+  EXPECT_EQ(sum, 210);
+  auto big = ray::Put(std::vector<uint8_t>(1 << 20, 1));
+  EXPECT_EQ(big.Get()->size(), 1u << 20);
+}
+
+TEST_F(ClusterTest, FullStoreWaitsForSpaceThenFailsClearly) {
+  StartCluster({"--num-cpus=1", "--object-store-memory=50000000"});  // 50 MB store
+  // Larger than the whole store: a clear error at once, and nothing breaks.
+  try {
+    ray::Put(std::vector<uint8_t>(80 << 20, 1));
+    FAIL() << "expected the Put to fail";
+  } catch (const ray::internal::RayException &e) {
+    EXPECT_NE(std::string(e.what()).find("full"), std::string::npos) << e.what();
+  }
+  // Fills the store, then frees: the next Put waits for the space and succeeds.
+  for (int i = 0; i < 5; ++i) {
+    auto r = ray::Put(std::vector<uint8_t>(30 << 20, static_cast<uint8_t>(i)));
+    EXPECT_EQ((*r.Get())[0], i);
+  }
+  EXPECT_EQ(*ray::Task(Add).Remote(2, 2).Get(), 4);
+}
+
+bool Alive(int pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+std::vector<int> ProcessesMentioning(const std::string &needle) {
+  std::vector<int> pids;
+  for (auto &e : fs::directory_iterator("/proc")) {
+    int pid = std::atoi(e.path().filename().c_str());
+    if (pid <= 0 || pid == getpid()) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmd.find(needle) != std::string::npos) pids.push_back(pid);
+  }
+  return pids;
+}
+
+size_t LumenMemfdMappingsOf(int pid) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  size_t n = 0;
+  while (std::getline(maps, line)) n += line.find("memfd:lumen") != std::string::npos;
+  return n;
+}
+
+TEST(ClusterShutdown, LeavesNoProcessSocketOrSharedMemory) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  auto shm_before = std::distance(fs::directory_iterator("/dev/shm"), fs::directory_iterator());
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=2"};
+  ray::Init(config);
+  auto session = lumen::testing::SessionDir(tmp);
+  std::vector<int> workers;
+  for (int i = 0; i < 4; ++i) workers.push_back(*ray::Task(MyPid).Remote().Get());
+  auto big = ray::Put(std::vector<uint8_t>(8 << 20, 3));
+  auto services = ProcessesMentioning(session);
+  EXPECT_GE(services.size(), 2u);  // control and node services
+  EXPECT_GE(LumenMemfdMappingsOf(getpid()), 1u);
+  ray::Shutdown();
+
+  for (int pid : workers) EXPECT_FALSE(Alive(pid)) << "worker " << pid << " survived Shutdown";
+  for (int pid : services) EXPECT_FALSE(Alive(pid)) << "service " << pid << " survived Shutdown";
+  EXPECT_TRUE(ProcessesMentioning(session).empty());
+  EXPECT_FALSE(fs::exists(session + "/sockets"));
+  EXPECT_EQ(LumenMemfdMappingsOf(getpid()), 0u);  // the arena is unmapped here too
+  auto shm_after = std::distance(fs::directory_iterator("/dev/shm"), fs::directory_iterator());
+  EXPECT_EQ(shm_before, shm_after);
+  std::filesystem::remove_all(tmp);
+}
+
+}  // namespace
