@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "apps/service_main.h"
 #include "base/logging.h"
 #include "control/control_server.h"
 
@@ -21,17 +22,9 @@ int main(int argc, char **argv) {
   app.add_option("--port", port);
   app.add_option("--port-file", port_file, "written with the bound TCP port once serving");
   CLI11_PARSE(app, argc, argv);
-  const char *token = std::getenv("LUMEN_CLUSTER_TOKEN");
-  if (!token || !*token) {
-    std::cerr << "lumen_control: LUMEN_CLUSTER_TOKEN is not set\n";
-    return 2;
-  }
-  // SIGTERM/SIGINT end the service cleanly.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  const char *token = lumen::apps::ClusterTokenOrComplain("lumen_control");
+  if (!token) return 2;
+  sigset_t signals = lumen::apps::BlockTerminationSignals();
 
   lumen::InitProcessLogging("control", session_dir + "/logs");
   lumen::control::ControlServerOptions opts;
@@ -52,12 +45,7 @@ int main(int argc, char **argv) {
     tmp.close();
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
-  std::thread signals([&] {
-    int sig;
-    sigwait(&set, &sig);
-    server.Stop();
-  });
-  signals.detach();
+  lumen::apps::StopOnTerminationSignal(signals, [&] { server.Stop(); });
   server.WaitForShutdown();
   server.Stop();
   lumen::ShutdownProcessLogging();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "apps/service_main.h"
 #include "base/logging.h"
 #include "scheduler/node_service.h"
 
@@ -26,16 +27,9 @@ int main(int argc, char **argv) {
   app.add_option("--worker-program", worker_program);
   app.add_option("--ready-file", ready_file);
   CLI11_PARSE(app, argc, argv);
-  const char *token = std::getenv("LUMEN_CLUSTER_TOKEN");
-  if (!token || !*token) {
-    std::cerr << "lumen_node: LUMEN_CLUSTER_TOKEN is not set\n";
-    return 2;
-  }
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  const char *token = lumen::apps::ClusterTokenOrComplain("lumen_node");
+  if (!token) return 2;
+  sigset_t signals = lumen::apps::BlockTerminationSignals();
 
   lumen::InitProcessLogging("node", session_dir + "/logs");
   lumen::scheduler::NodeServiceOptions opts;
@@ -61,12 +55,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (!ready_file.empty()) std::ofstream(ready_file) << getpid() << "\n";
-  std::thread signals([&] {
-    int sig;
-    sigwait(&set, &sig);
-    node.Stop();
-  });
-  signals.detach();
+  lumen::apps::StopOnTerminationSignal(signals, [&] { node.Stop(); });
   node.WaitForShutdown();
   node.Stop();
   lumen::ShutdownProcessLogging();

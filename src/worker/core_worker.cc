@@ -2,104 +2,15 @@
 
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <future>
 #include <iostream>
 
 #include "base/logging.h"
 #include "protocol/control.pb.h"
+#include "worker/core_worker_internal.h"
 
 namespace lumen::worker {
-
-using Clock = std::chrono::steady_clock;
-using After = std::vector<std::function<void()>>;
-
-namespace {
-constexpr auto kForever = std::chrono::hours(24 * 365);
-constexpr int64_t kLeaseIdleMs = 100;    // give a lease back after this long unused
-constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
-constexpr int kPipelineDepthShort = 16;   // tasks in flight per worker when tasks are short
-constexpr double kShortTaskUs = 2000;
-
-void RunAll(After &after) {
-  for (auto &fn : after) fn();
-  after.clear();
-}
-
-std::string KeyOf(const std::map<std::string, double> &resources) {
-  std::string key;
-  for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
-  return key;
-}
-}  // namespace
-
-// ---------------------------------------------------------------- state types
-
-struct CoreWorker::ObjectEntry {
-  bool owned = false;
-  bool ready = false;
-  proto::ObjectPayload payload;              // valid once ready (data moved to `data`)
-  std::shared_ptr<const std::string> data;   // inline bytes or error message
-  int64_t local = 0;
-  int64_t submitted = 0;
-  int64_t contained = 0;
-  std::set<std::string> borrowers;           // owner: borrowers' socket paths
-  bool borrow_registered = false;            // non-owner: the owner counts us
-  bool requested = false;                    // non-owner: status request in flight
-  std::vector<ObjectID> nested;              // refs inside this object
-  std::vector<std::pair<rpc::ConnectionPtr, uint64_t>> status_waiters;
-  std::vector<std::function<void()>> on_ready;
-};
-
-struct CoreWorker::TaskEntry {
-  proto::TaskSpec spec;
-  ObjectID return_id;
-  std::vector<ObjectID> arg_refs;  // counted in `submitted` until the task ends
-  int pending_deps = 0;
-  int retries_left = 0;
-  Clock::time_point pushed_at;
-  std::string key;
-};
-
-struct CoreWorker::LeasedWorker {
-  uint64_t lease_id = 0;
-  proto::Address address;
-  rpc::ConnectionPtr conn;
-  int in_flight = 0;
-  Clock::time_point idle_since = Clock::now();
-  std::vector<std::shared_ptr<TaskEntry>> running;
-};
-
-struct CoreWorker::SchedulingQueue {
-  std::string key;
-  std::map<std::string, double> resources;
-  std::deque<std::shared_ptr<TaskEntry>> tasks;
-  std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
-  size_t pending_leases = 0;
-  double avg_task_us = -1;  // EWMA of push-to-reply time
-};
-
-class CoreWorker::PlasmaPin {
- public:
-  PlasmaPin(CoreWorker *cw, ObjectID id, const char *data, size_t size)
-      : cw_(cw), id_(id), data_(data), size_(size) {}
-  ~PlasmaPin() {
-    proto::ObjectIdList release;
-    release.add_object_ids(id_.Binary());
-    if (cw_->node_ && cw_->node_->IsOpen()) cw_->node_->Notify(proto::RELEASE_OBJECTS, release);
-  }
-  const char *data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  CoreWorker *cw_;
-  ObjectID id_;
-  const char *data_;
-  size_t size_;
-};
 
 // ---------------------------------------------------------------- lifecycle
 
@@ -291,12 +202,8 @@ void CoreWorker::AddLocalReference(const ObjectID &id) {
   if (id.Owner() == options_.worker_id && !objects_.count(id)) {
     // Every object we own is in the table from creation until freed, so this
     // one was freed (or never existed): a ref to it reads as lost.
-    auto &e = EntryLocked(id);
-    e.local++;
-    proto::ObjectPayload p;
-    p.set_error(proto::OBJECT_LOST);
-    p.set_data("Object " + id.Hex() + " was freed (no reference to it remained) or never existed.");
-    SetReadyLocked(id, p, &after);
+    MarkFreedLocked(id, &after);
+    objects_[id]->local++;
     return;
   }
   auto &e = EntryLocked(id);
@@ -305,6 +212,14 @@ void CoreWorker::AddLocalReference(const ObjectID &id) {
     e.borrow_registered = true;
     SendBorrowLocked(id, true);
   }
+}
+
+void CoreWorker::MarkFreedLocked(const ObjectID &id, After *after) {
+  EntryLocked(id);
+  proto::ObjectPayload p;
+  p.set_error(proto::OBJECT_LOST);
+  p.set_data("Object " + id.Hex() + " was freed (no reference to it remained) or never existed.");
+  SetReadyLocked(id, p, after);
 }
 
 void CoreWorker::RemoveLocalReference(const ObjectID &id) {
@@ -471,6 +386,17 @@ Status CoreWorker::PutInPlasma(const ObjectID &id, const char *data, size_t size
   return node_->CallSync(proto::SEAL_OBJECT, seal, &seal_rep);
 }
 
+Status CoreWorker::StoreValue(const ObjectID &id, const char *data, size_t size, proto::ObjectPayload *payload) {
+  if (size < inline_threshold_) {
+    payload->set_data(data, size);
+    return Status::OK();
+  }
+  LUMEN_RETURN_IF_ERROR(PutInPlasma(id, data, size));
+  payload->set_in_plasma(true);
+  payload->set_node_id(node_info_.node_id());
+  return Status::OK();
+}
+
 StatusOr<ObjectID> CoreWorker::Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<ObjectID> &nested) {
   ObjectID id;
   {
@@ -479,28 +405,15 @@ StatusOr<ObjectID> CoreWorker::Put(std::shared_ptr<msgpack::sbuffer> data, const
     id = ObjectID::ForTaskReturn(TaskID::Of(options_.worker_id, (1ull << 63) | ++put_seq_), 0);
   }
   proto::ObjectPayload payload;
-  if (data->size() >= inline_threshold_) {
-    LUMEN_RETURN_IF_ERROR(PutInPlasma(id, data->data(), data->size()));
-    payload.set_in_plasma(true);
-    payload.set_node_id(node_info_.node_id());
-  } else {
-    payload.set_data(data->data(), data->size());
-  }
+  LUMEN_RETURN_IF_ERROR(StoreValue(id, data->data(), data->size(), &payload));
+  for (auto &n : nested) payload.add_nested_ids(n.Binary());
   After after;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto &e = EntryLocked(id);
-    for (auto &n : nested) payload.add_nested_ids(n.Binary());
-    // SetReadyLocked counts nested refs as contained; for a Put we already hold
-    // them (locally), so no borrower registration is implied.
-    for (auto &n : nested) {
-      auto &ne = EntryLocked(n);
-      if (!ne.owned && !ne.borrow_registered) {
-        ne.borrow_registered = true;
-        SendBorrowLocked(n, true);
-      }
-    }
-    (void)e;
+    // The nested refs are counted as contained in this object. We hold each
+    // of them (the value was serialized from live ObjectRefs), so the ones we
+    // borrow are registered with their owners already.
+    EntryLocked(id);
     SetReadyLocked(id, payload, &after);
   }
   RunAll(after);
@@ -545,15 +458,7 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
   After after;
   for (auto &id : ids) {
     auto it = objects_.find(id);
-    if (it == objects_.end() && id.Owner() == options_.worker_id) {
-      // Ours, but gone: freed when its last reference went away.
-      auto &e = EntryLocked(id);
-      proto::ObjectPayload p;
-      p.set_error(proto::OBJECT_LOST);
-      p.set_data("Object " + id.Hex() + " was freed (no reference to it remained) or never existed.");
-      SetReadyLocked(id, p, &after);
-      (void)e;
-    }
+    if (it == objects_.end() && id.Owner() == options_.worker_id) MarkFreedLocked(id, &after);
     auto &e = EntryLocked(id);
     RequestFromOwnerLocked(id, e);
   }
@@ -632,302 +537,6 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
   }
   if (blocked) node_->Notify(proto::NOTIFY_UNBLOCKED, proto::BlockedNotice());
   return ready;
-}
-
-// ---------------------------------------------------------------- submission
-
-ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
-                                const TaskOptions &options) {
-  auto task = std::make_shared<TaskEntry>();
-  After after;
-  std::unique_lock<std::mutex> lock(mu_);
-  TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
-  task->return_id = ObjectID::ForTaskReturn(task_id, 1);
-  auto &spec = task->spec;
-  spec.set_task_id(task_id.Binary());
-  spec.set_job_id(options_.job_id);
-  spec.set_type(proto::NORMAL_TASK);
-  spec.mutable_function()->set_function_name(function_name);
-  *spec.mutable_caller() = self_address_;
-  spec.set_max_retries(options.max_retries);
-  spec.set_name(options.name);
-  spec.set_runtime_env(options.runtime_env);
-  auto resources = options.resources;
-  if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
-  for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
-  task->retries_left = options.max_retries;
-  task->key = KeyOf(resources);
-  EntryLocked(task->return_id);  // owned, pending
-
-  for (auto &a : args) {
-    auto *arg = spec.add_args();
-    if (a.value) {
-      arg->set_data(a.value->data(), a.value->size());
-      for (auto &n : a.nested) {
-        arg->add_nested_ids(n.Binary());
-        EntryLocked(n).submitted++;
-        task->arg_refs.push_back(n);
-      }
-    } else {
-      arg->set_is_ref(true);
-      arg->set_object_id(a.ref.Binary());
-      auto &e = EntryLocked(a.ref);
-      e.submitted++;
-      task->arg_refs.push_back(a.ref);
-    }
-  }
-
-  auto &q = queues_[task->key];
-  if (!q) {
-    q = std::make_unique<SchedulingQueue>();
-    q->key = task->key;
-    q->resources = resources;
-    // Warn once when no node could ever run this (single-node view).
-    auto total = node_info_.total().amounts();
-    for (auto &[k, v] : resources) {
-      auto it = total.find(k);
-      if ((it == total.end() || it->second < v) && warned_infeasible_.insert(task->key).second) {
-        std::cerr << "Warning: a task requests " << k << "=" << v << " but no node in the cluster has that much ("
-                  << k << " total: " << (it == total.end() ? 0.0 : it->second)
-                  << "). It stays pending until such a node joins.\n";
-      }
-    }
-  }
-  ResolveAndQueueLocked(task, &after);
-  lock.unlock();
-  RunAll(after);
-  return task->return_id;
-}
-
-void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *after) {
-  // Wait for by-reference arguments; small ready values are inlined, large
-  // ones are read by the worker from the node's shared-memory store.
-  auto &spec = task->spec;
-  for (int i = 0; i < spec.args_size(); ++i) {
-    auto *arg = spec.mutable_args(i);
-    if (!arg->is_ref()) continue;
-    ObjectID id = ObjectID::FromBinary(arg->object_id());
-    auto &e = EntryLocked(id);
-    if (e.ready) continue;
-    task->pending_deps++;
-    RequestFromOwnerLocked(id, e);
-    e.on_ready.push_back([this, task] {
-      After after2;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (--task->pending_deps == 0) ResolveAndQueueLocked(task, &after2);
-      }
-      RunAll(after2);
-    });
-  }
-  if (task->pending_deps > 0) return;
-  for (int i = 0; i < spec.args_size(); ++i) {
-    auto *arg = spec.mutable_args(i);
-    if (!arg->is_ref() || !arg->data().empty()) continue;
-    ObjectID id = ObjectID::FromBinary(arg->object_id());
-    auto it = objects_.find(id);
-    if (it == objects_.end()) continue;
-    auto &e = *it->second;
-    if (e.payload.error() != proto::NO_ERROR) {
-      // A failed dependency fails the task with the same error.
-      FailTaskLocked(*task, e.payload.error(), *e.data, after);
-      return;
-    }
-    if (e.payload.in_plasma()) {
-      arg->set_in_plasma(true);
-    } else {
-      arg->set_is_ref(false);
-      arg->set_data(*e.data);
-    }
-  }
-  auto qit = queues_.find(task->key);
-  if (qit == queues_.end()) return;
-  qit->second->tasks.push_back(task);
-  PumpLocked(*qit->second);
-}
-
-void CoreWorker::PumpLocked(SchedulingQueue &q) {
-  int depth = (q.avg_task_us >= 0 && q.avg_task_us < kShortTaskUs) ? kPipelineDepthShort : 1;
-  while (!q.tasks.empty()) {
-    LeasedWorker *best = nullptr;
-    for (auto &[id, w] : q.workers)
-      if (w->in_flight < depth && (!best || w->in_flight < best->in_flight)) best = w.get();
-    if (!best) break;
-    auto task = q.tasks.front();
-    q.tasks.pop_front();
-    PushLocked(q, *best, task);
-  }
-  while (q.pending_leases < std::min(q.tasks.size(), kMaxPendingLeases)) RequestLeaseLocked(q);
-}
-
-void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
-  q.pending_leases++;
-  proto::WorkerLeaseRequest req;
-  req.set_job_id(options_.job_id);
-  for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
-  req.set_requester_id(options_.worker_id.Binary());
-  std::string key = q.key;
-  node_->Call(
-      proto::REQUEST_WORKER_LEASE, req,
-      [this, key](Status st, std::string_view body) { OnLeaseGranted(key, st, body); }, kForever);
-}
-
-void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_view body) {
-  proto::WorkerLeaseReply rep;
-  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
-  rpc::ConnectionPtr conn;
-  if (st.ok()) {
-    // Connect to the worker off the loop thread (connect blocks on the handshake).
-    RunOnHelper([this, key, rep] {
-      auto conn = PeerConnection(rep.worker().unix_path());
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = queues_.find(key);
-      if (it == queues_.end()) return;
-      auto &q = *it->second;
-      q.pending_leases--;
-      if (!conn) {
-        proto::ReturnWorkerRequest ret;
-        ret.set_lease_id(rep.lease_id());
-        ret.set_worker_failed(true);
-        node_->Notify(proto::RETURN_WORKER, ret);
-        PumpLocked(q);
-        return;
-      }
-      auto w = std::make_unique<LeasedWorker>();
-      w->lease_id = rep.lease_id();
-      w->address = rep.worker();
-      w->conn = conn;
-      q.workers[w->lease_id] = std::move(w);
-      PumpLocked(q);
-    });
-    return;
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = queues_.find(key);
-  if (it == queues_.end()) return;
-  it->second->pending_leases--;
-  if (!shutdown_) LUMEN_LOG_WARN("worker lease failed: {}", st.ToString());
-}
-
-void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
-  w.in_flight++;
-  w.running.push_back(task);
-  task->pushed_at = Clock::now();
-  task->spec.set_attempt(task->spec.attempt());
-  proto::PushTaskRequest req;
-  *req.mutable_spec() = task->spec;
-  std::string key = q.key;
-  uint64_t lease_id = w.lease_id;
-  w.conn->Call(
-      proto::PUSH_TASK, req,
-      [this, key, lease_id, task](Status st, std::string_view body) { OnPushReply(key, lease_id, task, st, body); },
-      kForever);
-}
-
-void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::shared_ptr<TaskEntry> task,
-                             Status st, std::string_view body) {
-  proto::PushTaskReply rep;
-  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed task reply");
-  After after;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto qit = queues_.find(key);
-    if (qit == queues_.end()) return;
-    auto &q = *qit->second;
-    auto wit = q.workers.find(lease_id);
-    if (!st.ok()) {
-      // The worker died (or its connection broke) with tasks in flight.
-      std::vector<std::shared_ptr<TaskEntry>> lost;
-      if (wit != q.workers.end()) {
-        lost = std::move(wit->second->running);
-        proto::ReturnWorkerRequest ret;
-        ret.set_lease_id(lease_id);
-        ret.set_worker_failed(true);
-        node_->Notify(proto::RETURN_WORKER, ret);
-        q.workers.erase(wit);
-      } else {
-        lost.push_back(task);
-      }
-      for (auto &t : lost) {
-        if (t->retries_left > 0) {
-          t->retries_left--;
-          t->spec.set_attempt(t->spec.attempt() + 1);
-          q.tasks.push_front(t);
-        } else {
-          FailTaskLocked(*t, proto::WORKER_DIED,
-                         "The worker died unexpectedly while executing task '" + t->spec.function().function_name() +
-                             "' (" + st.ToString() + "); retries exhausted.",
-                         &after);
-        }
-      }
-      PumpLocked(q);
-    } else {
-      if (wit != q.workers.end()) {
-        auto &w = *wit->second;
-        w.in_flight--;
-        auto rit = std::find(w.running.begin(), w.running.end(), task);
-        if (rit != w.running.end()) w.running.erase(rit);
-        if (w.in_flight == 0) w.idle_since = Clock::now();
-        if (rep.worker_exiting()) {
-          proto::ReturnWorkerRequest ret;
-          ret.set_lease_id(lease_id);
-          ret.set_worker_failed(true);
-          node_->Notify(proto::RETURN_WORKER, ret);
-          q.workers.erase(wit);
-        }
-      }
-      double us = std::chrono::duration<double, std::micro>(Clock::now() - task->pushed_at).count();
-      q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
-      for (auto &ret : rep.returns()) SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
-      FinishTaskLocked(*task, &after);
-      PumpLocked(q);
-    }
-  }
-  RunAll(after);
-}
-
-void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message, After *after) {
-  proto::ObjectPayload p;
-  p.set_error(type);
-  p.set_data(message);
-  SetReadyLocked(task.return_id, p, after);
-  FinishTaskLocked(task, after);
-}
-
-void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
-  for (auto &id : task.arg_refs) {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) continue;
-    if (it->second->submitted > 0) it->second->submitted--;
-    MaybeFreeLocked(id, after);
-  }
-  task.arg_refs.clear();
-}
-
-void CoreWorker::ReturnIdleLeases() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
-    auto now = Clock::now();
-    for (auto &[key, q] : queues_) {
-      if (!q->tasks.empty()) continue;
-      for (auto it = q->workers.begin(); it != q->workers.end();) {
-        auto &w = *it->second;
-        if (w.in_flight == 0 && now - w.idle_since > std::chrono::milliseconds(kLeaseIdleMs)) {
-          proto::ReturnWorkerRequest ret;
-          ret.set_lease_id(w.lease_id);
-          node_->Notify(proto::RETURN_WORKER, ret);
-          it = q->workers.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-  }
-  idle_timer_->expires_after(std::chrono::milliseconds(kLeaseIdleMs / 2));
-  idle_timer_->async_wait([this](const boost::system::error_code &ec) {
-    if (!ec) ReturnIdleLeases();
-  });
 }
 
 // ---------------------------------------------------------------- handlers
@@ -1017,120 +626,5 @@ void CoreWorker::RegisterHandlers() {
   });
 }
 
-// ---------------------------------------------------------------- execution
-
-void CoreWorker::RunTaskLoop() {
-  for (;;) {
-    PushedTask t;
-    {
-      std::unique_lock<std::mutex> lock(exec_mu_);
-      exec_cv_.wait(lock, [this] { return exit_requested_ || !exec_queue_.empty(); });
-      if (exec_queue_.empty()) return;
-      t = std::move(exec_queue_.front());
-      exec_queue_.pop_front();
-    }
-    ExecuteTask(t.conn, t.call_id, std::move(t.spec));
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    if (exit_requested_ && exec_queue_.empty()) return;
-  }
-}
-
-void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec) {
-  in_task_ = true;
-  ExecResult result;
-  std::vector<ArgBytes> args;
-  std::vector<RayObjectPtr> held;
-  args.reserve(spec.args_size());
-  for (auto &arg : spec.args()) {
-    if (!arg.is_ref()) {
-      args.push_back({arg.data().data(), arg.data().size()});
-      continue;
-    }
-    ObjectID id = ObjectID::FromBinary(arg.object_id());
-    if (arg.in_plasma()) {
-      auto pin = PinPlasma(id);
-      if (pin.ok()) {
-        auto obj = std::make_shared<RayObject>();
-        obj->data = pin.value()->data();
-        obj->size = pin.value()->size();
-        obj->pin = pin.value();
-        held.push_back(obj);
-        args.push_back({obj->data, obj->size});
-        continue;
-      }
-    }
-    std::vector<RayObjectPtr> got;
-    Status st = Get({id}, -1, &got);
-    if (!st.ok() || got[0]->error != proto::NO_ERROR) {
-      result.error = st.ok() ? got[0]->error : proto::OBJECT_LOST;
-      result.error_message = st.ok() ? got[0]->ErrorMessage() : st.message();
-      break;
-    }
-    held.push_back(got[0]);
-    args.push_back({got[0]->data, got[0]->size});
-  }
-  if (result.error == proto::NO_ERROR) options_.executor(spec, args, &result);
-  held.clear();
-  // Task output reaches the driver through the node's log tailing.
-  std::cout.flush();
-  std::fflush(stdout);
-  std::fflush(stderr);
-
-  proto::PushTaskReply reply;
-  auto *ret = reply.add_returns();
-  ObjectID return_id = ObjectID::ForTaskReturn(TaskID::FromBinary(spec.task_id()), 1);
-  ret->set_object_id(return_id.Binary());
-  auto *payload = ret->mutable_payload();
-  if (result.error != proto::NO_ERROR) {
-    payload->set_error(result.error);
-    payload->set_data(result.error_message);
-  } else {
-    // Refs inside the return value: make the caller a borrower before it
-    // learns about them, so they survive this worker dropping its own refs.
-    std::vector<ObjectID> remote;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto &n : result.nested) {
-        payload->add_nested_ids(n.Binary());
-        auto it = objects_.find(n);
-        if (n.Owner() == options_.worker_id) {
-          if (it != objects_.end() && spec.caller().unix_path() != self_address_.unix_path())
-            it->second->borrowers.insert(spec.caller().unix_path());
-        } else {
-          remote.push_back(n);
-        }
-      }
-    }
-    for (auto &n : remote) {
-      if (n.Owner() == WorkerID::FromBinary(spec.caller().worker_id())) continue;  // the caller owns it
-      auto owner = PeerConnection(OwnerPath(n.Owner()));
-      if (!owner) continue;
-      proto::BorrowRequest req;
-      req.add_object_ids(n.Binary());
-      *req.mutable_borrower() = spec.caller();
-      proto::BorrowReply rep;
-      (void)owner->CallSync(proto::ADD_BORROWER, req, &rep);
-    }
-    if (result.data.size() >= inline_threshold_) {
-      Status st = PutInPlasma(return_id, result.data.data(), result.data.size());
-      if (st.ok()) {
-        payload->set_in_plasma(true);
-        payload->set_node_id(node_info_.node_id());
-      } else {
-        payload->set_error(proto::OBJECT_STORE_FULL);
-        payload->set_data("Failed to store the result of " + spec.function().function_name() + ": " + st.ToString());
-      }
-    } else {
-      payload->set_data(result.data.data(), result.data.size());
-    }
-  }
-  reply.set_worker_exiting(result.exit_worker);
-  in_task_ = false;
-  conn->Reply(call_id, reply);
-  if (result.exit_worker) {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    exit_requested_ = true;
-  }
-}
 
 }  // namespace lumen::worker

@@ -154,6 +154,11 @@ class CoreWorker {
                                            std::unique_lock<std::mutex> &lock);
   StatusOr<std::shared_ptr<PlasmaPin>> PinPlasma(const ObjectID &id);
   Status PutInPlasma(const ObjectID &id, const char *data, size_t size);
+  /// Stores a value for `id`: inline in `payload` when small, else in the
+  /// node's shared-memory store (payload marked in_plasma).
+  Status StoreValue(const ObjectID &id, const char *data, size_t size, proto::ObjectPayload *payload);
+  /// Marks an id we own but no longer track as lost (it was freed).
+  void MarkFreedLocked(const ObjectID &id, std::vector<std::function<void()>> *after);
   std::string OwnerPath(const WorkerID &owner) const;
   rpc::ConnectionPtr PeerConnection(const std::string &unix_path);
 
@@ -169,6 +174,8 @@ class CoreWorker {
                       std::vector<std::function<void()>> *after);
   void FinishTaskLocked(TaskEntry &task, std::vector<std::function<void()>> *after);
   void ReturnIdleLeases();
+  /// Gives a lease back to the node; a failed worker is not reused.
+  void ReturnLease(uint64_t lease_id, bool worker_failed);
 
   // Execution (worker mode).
   void ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec);

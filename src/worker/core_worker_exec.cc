@@ -1,0 +1,119 @@
+// Worker mode: running the tasks pushed to this process, in order, on the
+// thread that calls RunTaskLoop.
+#include <cstdio>
+#include <iostream>
+
+#include "worker/core_worker_internal.h"
+
+namespace lumen::worker {
+
+// ---------------------------------------------------------------- execution
+
+void CoreWorker::RunTaskLoop() {
+  for (;;) {
+    PushedTask t;
+    {
+      std::unique_lock<std::mutex> lock(exec_mu_);
+      exec_cv_.wait(lock, [this] { return exit_requested_ || !exec_queue_.empty(); });
+      if (exec_queue_.empty()) return;
+      t = std::move(exec_queue_.front());
+      exec_queue_.pop_front();
+    }
+    ExecuteTask(t.conn, t.call_id, std::move(t.spec));
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    if (exit_requested_ && exec_queue_.empty()) return;
+  }
+}
+
+void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec) {
+  in_task_ = true;
+  ExecResult result;
+  std::vector<ArgBytes> args;
+  std::vector<RayObjectPtr> held;
+  args.reserve(spec.args_size());
+  for (auto &arg : spec.args()) {
+    if (!arg.is_ref()) {
+      args.push_back({arg.data().data(), arg.data().size()});
+      continue;
+    }
+    ObjectID id = ObjectID::FromBinary(arg.object_id());
+    if (arg.in_plasma()) {
+      auto pin = PinPlasma(id);
+      if (pin.ok()) {
+        auto obj = std::make_shared<RayObject>();
+        obj->data = pin.value()->data();
+        obj->size = pin.value()->size();
+        obj->pin = pin.value();
+        held.push_back(obj);
+        args.push_back({obj->data, obj->size});
+        continue;
+      }
+    }
+    std::vector<RayObjectPtr> got;
+    Status st = Get({id}, -1, &got);
+    if (!st.ok() || got[0]->error != proto::NO_ERROR) {
+      result.error = st.ok() ? got[0]->error : proto::OBJECT_LOST;
+      result.error_message = st.ok() ? got[0]->ErrorMessage() : st.message();
+      break;
+    }
+    held.push_back(got[0]);
+    args.push_back({got[0]->data, got[0]->size});
+  }
+  if (result.error == proto::NO_ERROR) options_.executor(spec, args, &result);
+  held.clear();
+  // Task output reaches the driver through the node's log tailing.
+  std::cout.flush();
+  std::fflush(stdout);
+  std::fflush(stderr);
+
+  proto::PushTaskReply reply;
+  auto *ret = reply.add_returns();
+  ObjectID return_id = ObjectID::ForTaskReturn(TaskID::FromBinary(spec.task_id()), 1);
+  ret->set_object_id(return_id.Binary());
+  auto *payload = ret->mutable_payload();
+  if (result.error != proto::NO_ERROR) {
+    payload->set_error(result.error);
+    payload->set_data(result.error_message);
+  } else {
+    // Refs inside the return value: make the caller a borrower before it
+    // learns about them, so they survive this worker dropping its own refs.
+    std::vector<ObjectID> remote;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto &n : result.nested) {
+        payload->add_nested_ids(n.Binary());
+        auto it = objects_.find(n);
+        if (n.Owner() == options_.worker_id) {
+          if (it != objects_.end() && spec.caller().unix_path() != self_address_.unix_path())
+            it->second->borrowers.insert(spec.caller().unix_path());
+        } else {
+          remote.push_back(n);
+        }
+      }
+    }
+    for (auto &n : remote) {
+      if (n.Owner() == WorkerID::FromBinary(spec.caller().worker_id())) continue;  // the caller owns it
+      auto owner = PeerConnection(OwnerPath(n.Owner()));
+      if (!owner) continue;
+      proto::BorrowRequest req;
+      req.add_object_ids(n.Binary());
+      *req.mutable_borrower() = spec.caller();
+      proto::BorrowReply rep;
+      (void)owner->CallSync(proto::ADD_BORROWER, req, &rep);
+    }
+    Status st = StoreValue(return_id, result.data.data(), result.data.size(), payload);
+    if (!st.ok()) {
+      payload->set_error(proto::OBJECT_STORE_FULL);
+      payload->set_data("Failed to store the result of " + spec.function().function_name() + ": " + st.ToString());
+    }
+  }
+  reply.set_worker_exiting(result.exit_worker);
+  in_task_ = false;
+  conn->Reply(call_id, reply);
+  if (result.exit_worker) {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+  }
+}
+
+}  // namespace lumen::worker

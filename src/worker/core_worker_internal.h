@@ -1,0 +1,95 @@
+// Private to the core worker: the state types shared by its three source
+// files (core_worker.cc: lifecycle, references, objects, handlers;
+// core_worker_submit.cc: leases and task submission; core_worker_exec.cc:
+// running pushed tasks). All fields are guarded by CoreWorker::mu_.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "worker/core_worker.h"
+
+namespace lumen::worker {
+
+using Clock = std::chrono::steady_clock;
+/// Callbacks collected under mu_ and run after it is released.
+using After = std::vector<std::function<void()>>;
+
+inline void RunAll(After &after) {
+  for (auto &fn : after) fn();
+  after.clear();
+}
+
+/// Long-lived calls (lease requests, pushed tasks, owner long-polls) have no deadline in practice.
+inline constexpr auto kForever = std::chrono::hours(24 * 365);
+
+
+struct CoreWorker::ObjectEntry {
+  bool owned = false;
+  bool ready = false;
+  proto::ObjectPayload payload;              // valid once ready (data moved to `data`)
+  std::shared_ptr<const std::string> data;   // inline bytes or error message
+  int64_t local = 0;
+  int64_t submitted = 0;
+  int64_t contained = 0;
+  std::set<std::string> borrowers;           // owner: borrowers' socket paths
+  bool borrow_registered = false;            // non-owner: the owner counts us
+  bool requested = false;                    // non-owner: status request in flight
+  std::vector<ObjectID> nested;              // refs inside this object
+  std::vector<std::pair<rpc::ConnectionPtr, uint64_t>> status_waiters;
+  std::vector<std::function<void()>> on_ready;
+};
+
+struct CoreWorker::TaskEntry {
+  proto::TaskSpec spec;
+  ObjectID return_id;
+  std::vector<ObjectID> arg_refs;  // counted in `submitted` until the task ends
+  int pending_deps = 0;
+  int retries_left = 0;
+  Clock::time_point pushed_at;
+  std::string key;
+};
+
+struct CoreWorker::LeasedWorker {
+  uint64_t lease_id = 0;
+  proto::Address address;
+  rpc::ConnectionPtr conn;
+  int in_flight = 0;
+  Clock::time_point idle_since = Clock::now();
+  std::vector<std::shared_ptr<TaskEntry>> running;
+};
+
+struct CoreWorker::SchedulingQueue {
+  std::string key;
+  std::map<std::string, double> resources;
+  std::deque<std::shared_ptr<TaskEntry>> tasks;
+  std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
+  size_t pending_leases = 0;
+  double avg_task_us = -1;  // EWMA of push-to-reply time
+};
+
+class CoreWorker::PlasmaPin {
+ public:
+  PlasmaPin(CoreWorker *cw, ObjectID id, const char *data, size_t size)
+      : cw_(cw), id_(id), data_(data), size_(size) {}
+  ~PlasmaPin() {
+    proto::ObjectIdList release;
+    release.add_object_ids(id_.Binary());
+    if (cw_->node_ && cw_->node_->IsOpen()) cw_->node_->Notify(proto::RELEASE_OBJECTS, release);
+  }
+  const char *data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  CoreWorker *cw_;
+  ObjectID id_;
+  const char *data_;
+  size_t size_;
+};
+
+}  // namespace lumen::worker

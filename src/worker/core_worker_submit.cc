@@ -1,0 +1,317 @@
+// Task submission: dependency resolution, worker leases from the node
+// service, pushing tasks to leased workers (pipelined when tasks are short),
+// retries when a worker dies, and giving idle leases back.
+#include <algorithm>
+#include <iostream>
+
+#include "base/logging.h"
+#include "worker/core_worker_internal.h"
+
+namespace lumen::worker {
+namespace {
+
+constexpr int64_t kLeaseIdleMs = 100;     // give a lease back after this long unused
+constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
+constexpr int kPipelineDepthShort = 16;   // tasks in flight per worker when tasks are short
+constexpr double kShortTaskUs = 2000;
+
+std::string KeyOf(const std::map<std::string, double> &resources) {
+  std::string key;
+  for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
+  return key;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- submission
+
+ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
+                                const TaskOptions &options) {
+  auto task = std::make_shared<TaskEntry>();
+  After after;
+  std::unique_lock<std::mutex> lock(mu_);
+  TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
+  task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+  auto &spec = task->spec;
+  spec.set_task_id(task_id.Binary());
+  spec.set_job_id(options_.job_id);
+  spec.set_type(proto::NORMAL_TASK);
+  spec.mutable_function()->set_function_name(function_name);
+  *spec.mutable_caller() = self_address_;
+  spec.set_max_retries(options.max_retries);
+  spec.set_name(options.name);
+  spec.set_runtime_env(options.runtime_env);
+  auto resources = options.resources;
+  if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
+  for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
+  task->retries_left = options.max_retries;
+  task->key = KeyOf(resources);
+  EntryLocked(task->return_id);  // owned, pending
+
+  for (auto &a : args) {
+    auto *arg = spec.add_args();
+    if (a.value) {
+      arg->set_data(a.value->data(), a.value->size());
+      for (auto &n : a.nested) {
+        arg->add_nested_ids(n.Binary());
+        EntryLocked(n).submitted++;
+        task->arg_refs.push_back(n);
+      }
+    } else {
+      arg->set_is_ref(true);
+      arg->set_object_id(a.ref.Binary());
+      auto &e = EntryLocked(a.ref);
+      e.submitted++;
+      task->arg_refs.push_back(a.ref);
+    }
+  }
+
+  auto &q = queues_[task->key];
+  if (!q) {
+    q = std::make_unique<SchedulingQueue>();
+    q->key = task->key;
+    q->resources = resources;
+    // Warn once when no node could ever run this (single-node view).
+    auto total = node_info_.total().amounts();
+    for (auto &[k, v] : resources) {
+      auto it = total.find(k);
+      if ((it == total.end() || it->second < v) && warned_infeasible_.insert(task->key).second) {
+        std::cerr << "Warning: a task requests " << k << "=" << v << " but no node in the cluster has that much ("
+                  << k << " total: " << (it == total.end() ? 0.0 : it->second)
+                  << "). It stays pending until such a node joins.\n";
+      }
+    }
+  }
+  ResolveAndQueueLocked(task, &after);
+  lock.unlock();
+  RunAll(after);
+  return task->return_id;
+}
+
+void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *after) {
+  // Wait for by-reference arguments; small ready values are inlined, large
+  // ones are read by the worker from the node's shared-memory store.
+  auto &spec = task->spec;
+  for (int i = 0; i < spec.args_size(); ++i) {
+    auto *arg = spec.mutable_args(i);
+    if (!arg->is_ref()) continue;
+    ObjectID id = ObjectID::FromBinary(arg->object_id());
+    auto &e = EntryLocked(id);
+    if (e.ready) continue;
+    task->pending_deps++;
+    RequestFromOwnerLocked(id, e);
+    e.on_ready.push_back([this, task] {
+      After after2;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--task->pending_deps == 0) ResolveAndQueueLocked(task, &after2);
+      }
+      RunAll(after2);
+    });
+  }
+  if (task->pending_deps > 0) return;
+  for (int i = 0; i < spec.args_size(); ++i) {
+    auto *arg = spec.mutable_args(i);
+    if (!arg->is_ref() || !arg->data().empty()) continue;
+    ObjectID id = ObjectID::FromBinary(arg->object_id());
+    auto it = objects_.find(id);
+    if (it == objects_.end()) continue;
+    auto &e = *it->second;
+    if (e.payload.error() != proto::NO_ERROR) {
+      // A failed dependency fails the task with the same error.
+      FailTaskLocked(*task, e.payload.error(), *e.data, after);
+      return;
+    }
+    if (e.payload.in_plasma()) {
+      arg->set_in_plasma(true);
+    } else {
+      arg->set_is_ref(false);
+      arg->set_data(*e.data);
+    }
+  }
+  auto qit = queues_.find(task->key);
+  if (qit == queues_.end()) return;
+  qit->second->tasks.push_back(task);
+  PumpLocked(*qit->second);
+}
+
+void CoreWorker::PumpLocked(SchedulingQueue &q) {
+  int depth = (q.avg_task_us >= 0 && q.avg_task_us < kShortTaskUs) ? kPipelineDepthShort : 1;
+  while (!q.tasks.empty()) {
+    LeasedWorker *best = nullptr;
+    for (auto &[id, w] : q.workers)
+      if (w->in_flight < depth && (!best || w->in_flight < best->in_flight)) best = w.get();
+    if (!best) break;
+    auto task = q.tasks.front();
+    q.tasks.pop_front();
+    PushLocked(q, *best, task);
+  }
+  while (q.pending_leases < std::min(q.tasks.size(), kMaxPendingLeases)) RequestLeaseLocked(q);
+}
+
+void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
+  q.pending_leases++;
+  proto::WorkerLeaseRequest req;
+  req.set_job_id(options_.job_id);
+  for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
+  req.set_requester_id(options_.worker_id.Binary());
+  std::string key = q.key;
+  node_->Call(
+      proto::REQUEST_WORKER_LEASE, req,
+      [this, key](Status st, std::string_view body) { OnLeaseGranted(key, st, body); }, kForever);
+}
+
+void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_view body) {
+  proto::WorkerLeaseReply rep;
+  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
+  rpc::ConnectionPtr conn;
+  if (st.ok()) {
+    // Connect to the worker off the loop thread (connect blocks on the handshake).
+    RunOnHelper([this, key, rep] {
+      auto conn = PeerConnection(rep.worker().unix_path());
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = queues_.find(key);
+      if (it == queues_.end()) return;
+      auto &q = *it->second;
+      q.pending_leases--;
+      if (!conn) {
+        ReturnLease(rep.lease_id(), /*worker_failed=*/true);
+        PumpLocked(q);
+        return;
+      }
+      auto w = std::make_unique<LeasedWorker>();
+      w->lease_id = rep.lease_id();
+      w->address = rep.worker();
+      w->conn = conn;
+      q.workers[w->lease_id] = std::move(w);
+      PumpLocked(q);
+    });
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = queues_.find(key);
+  if (it == queues_.end()) return;
+  it->second->pending_leases--;
+  if (!shutdown_) LUMEN_LOG_WARN("worker lease failed: {}", st.ToString());
+}
+
+void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
+  w.in_flight++;
+  w.running.push_back(task);
+  task->pushed_at = Clock::now();
+  proto::PushTaskRequest req;
+  *req.mutable_spec() = task->spec;
+  std::string key = q.key;
+  uint64_t lease_id = w.lease_id;
+  w.conn->Call(
+      proto::PUSH_TASK, req,
+      [this, key, lease_id, task](Status st, std::string_view body) { OnPushReply(key, lease_id, task, st, body); },
+      kForever);
+}
+
+void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::shared_ptr<TaskEntry> task,
+                             Status st, std::string_view body) {
+  proto::PushTaskReply rep;
+  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed task reply");
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto qit = queues_.find(key);
+    if (qit == queues_.end()) return;
+    auto &q = *qit->second;
+    auto wit = q.workers.find(lease_id);
+    if (!st.ok()) {
+      // The worker died (or its connection broke) with tasks in flight.
+      std::vector<std::shared_ptr<TaskEntry>> lost;
+      if (wit != q.workers.end()) {
+        lost = std::move(wit->second->running);
+        ReturnLease(lease_id, /*worker_failed=*/true);
+        q.workers.erase(wit);
+      } else {
+        lost.push_back(task);
+      }
+      for (auto &t : lost) {
+        if (t->retries_left > 0) {
+          t->retries_left--;
+          t->spec.set_attempt(t->spec.attempt() + 1);
+          q.tasks.push_front(t);
+        } else {
+          FailTaskLocked(*t, proto::WORKER_DIED,
+                         "The worker died unexpectedly while executing task '" + t->spec.function().function_name() +
+                             "' (" + st.ToString() + "); retries exhausted.",
+                         &after);
+        }
+      }
+      PumpLocked(q);
+    } else {
+      if (wit != q.workers.end()) {
+        auto &w = *wit->second;
+        w.in_flight--;
+        auto rit = std::find(w.running.begin(), w.running.end(), task);
+        if (rit != w.running.end()) w.running.erase(rit);
+        if (w.in_flight == 0) w.idle_since = Clock::now();
+        if (rep.worker_exiting()) {
+          ReturnLease(lease_id, /*worker_failed=*/true);
+          q.workers.erase(wit);
+        }
+      }
+      double us = std::chrono::duration<double, std::micro>(Clock::now() - task->pushed_at).count();
+      q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
+      for (auto &ret : rep.returns()) SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
+      FinishTaskLocked(*task, &after);
+      PumpLocked(q);
+    }
+  }
+  RunAll(after);
+}
+
+void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed) {
+  proto::ReturnWorkerRequest ret;
+  ret.set_lease_id(lease_id);
+  ret.set_worker_failed(worker_failed);
+  node_->Notify(proto::RETURN_WORKER, ret);
+}
+
+void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message, After *after) {
+  proto::ObjectPayload p;
+  p.set_error(type);
+  p.set_data(message);
+  SetReadyLocked(task.return_id, p, after);
+  FinishTaskLocked(task, after);
+}
+
+void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
+  for (auto &id : task.arg_refs) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) continue;
+    if (it->second->submitted > 0) it->second->submitted--;
+    MaybeFreeLocked(id, after);
+  }
+  task.arg_refs.clear();
+}
+
+void CoreWorker::ReturnIdleLeases() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    auto now = Clock::now();
+    for (auto &[key, q] : queues_) {
+      if (!q->tasks.empty()) continue;
+      for (auto it = q->workers.begin(); it != q->workers.end();) {
+        auto &w = *it->second;
+        if (w.in_flight == 0 && now - w.idle_since > std::chrono::milliseconds(kLeaseIdleMs)) {
+          ReturnLease(w.lease_id, /*worker_failed=*/false);
+          it = q->workers.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  idle_timer_->expires_after(std::chrono::milliseconds(kLeaseIdleMs / 2));
+  idle_timer_->async_wait([this](const boost::system::error_code &ec) {
+    if (!ec) ReturnIdleLeases();
+  });
+}
+
+}  // namespace lumen::worker
