@@ -80,16 +80,30 @@ void Shutdown();
 /// long as the stored object does.
 template <typename T>
 ObjectRef<T> Put(const T &obj) {
-  auto buffer = std::make_shared<msgpack::sbuffer>();
+  // Two passes: size the value (capturing nested refs), then let the runtime
+  // hand us its storage and serialize straight into it. A large value is
+  // thus copied once, into shared memory, with no intermediate buffer.
+  internal::SizeCountingStream sizer;
   internal::BeginNestedRefCapture();
   try {
-    msgpack::pack(*buffer, obj);
+    msgpack::pack(sizer, obj);
   } catch (...) {
     internal::EndNestedRefCapture();
     throw;
   }
   std::vector<std::string> nested_ids = internal::EndNestedRefCapture();
-  std::string id = internal::GetRayRuntime()->Put(buffer, nested_ids);
+  auto write = [&obj](char *dst) {
+    internal::FixedBufferStream out{dst};
+    internal::BeginNestedRefCapture();  // already captured by the sizing pass
+    try {
+      msgpack::pack(out, obj);
+    } catch (...) {
+      internal::EndNestedRefCapture();
+      throw;
+    }
+    internal::EndNestedRefCapture();
+  };
+  std::string id = internal::GetRayRuntime()->PutSerialized(sizer.size, write, nested_ids);
   return ObjectRef<T>(id);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -171,7 +172,28 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   void Shutdown() { core_->Shutdown(); }
 
   std::string Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<std::string> &nested) override {
-    auto id = core_->Put(std::move(data), ToIds(nested));
+    return PutSerialized(
+        data->size(), [&data](char *dst) { std::memcpy(dst, data->data(), data->size()); }, nested);
+  }
+
+  std::string PutSerialized(size_t size, const SerializedWriter &write,
+                            const std::vector<std::string> &nested) override {
+    // The writer runs user adaptors that may throw: carry the exception
+    // across the core worker (which does not throw) and rethrow it here.
+    std::exception_ptr error;
+    auto id = core_->Put(
+        size,
+        [&](char *dst) {
+          try {
+            write(dst);
+            return true;
+          } catch (...) {
+            error = std::current_exception();
+            return false;
+          }
+        },
+        ToIds(nested));
+    if (error) std::rethrow_exception(error);
     if (!id.ok()) {
       if (id.status().code() == StatusCode::kObjectStoreFull)
         throw RayException("Put failed: the object store is full: " + id.status().message());

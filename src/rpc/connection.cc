@@ -38,6 +38,9 @@ void Connection::CallRaw(uint16_t method, std::string body, ResponseCallback cb,
   });
 }
 
+DirectSendScope::DirectSendScope() : previous_(t_direct_send) { t_direct_send = true; }
+DirectSendScope::~DirectSendScope() { t_direct_send = previous_; }
+
 namespace {
 struct SyncWait {
   std::mutex mu;
@@ -53,8 +56,9 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
   if (impl_->loop.InLoopThread())
     return Status::Internal("CallSync called on the event loop thread (would deadlock)");
   auto wait = std::make_shared<SyncWait>();
-  t_direct_send = true;
-  Call(
+  {
+    DirectSendScope direct;  // the caller blocks next: nothing to batch with
+    Call(
       method, request,
       [wait](Status st, std::string_view body) {
         {
@@ -66,7 +70,7 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
         wait->cv.notify_one();  // outside the lock: the waiter need not block on mu
       },
       timeout);
-  t_direct_send = false;
+  }
   std::unique_lock<std::mutex> lock(wait->mu);
   // The sweeper enforces the deadline; the grace period only guards against a
   // loop that stopped running.

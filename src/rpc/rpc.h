@@ -174,6 +174,21 @@ StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address,
                                 const std::string &token, const Dispatcher *dispatcher,
                                 std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
+/// While alive, a message this thread sends on a connection with nothing
+/// queued is written by this thread at once instead of by the event loop: one
+/// thread hop less for a sender about to wait for the answer, at the price of
+/// not batching with later messages. Nests.
+class DirectSendScope {
+ public:
+  DirectSendScope();
+  ~DirectSendScope();
+  DirectSendScope(const DirectSendScope &) = delete;
+  DirectSendScope &operator=(const DirectSendScope &) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// Parses a protobuf body; false on malformed input.
 bool ParseBody(std::string_view body, google::protobuf::MessageLite *msg);
 

@@ -371,33 +371,38 @@ void CoreWorker::RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e) {
 
 // ---------------------------------------------------------------- objects
 
-Status CoreWorker::PutInPlasma(const ObjectID &id, const char *data, size_t size) {
+Status CoreWorker::StoreValue(const ObjectID &id, size_t size, const ValueWriter &write,
+                              proto::ObjectPayload *payload) {
+  if (size < inline_threshold_) {
+    std::string bytes(size, '\0');
+    if (!write(bytes.data())) return Status::InvalidArgument("serializing the value failed");
+    payload->set_data(std::move(bytes));
+    return Status::OK();
+  }
+  // Large: the writer fills the shared-memory allocation directly, so the
+  // value is copied once, into pages the node already faulted in.
   proto::CreateObjectRequest req;
   req.set_object_id(id.Binary());
   req.set_data_size(size);
   req.set_wait_ms(10000);  // wait this long for space before failing
   proto::CreateObjectReply rep;
-  Status st = node_->CallSync(proto::CREATE_OBJECT, req, &rep, std::chrono::milliseconds(60000));
-  if (!st.ok()) return st;
-  std::memcpy(arena_->base() + rep.offset(), data, size);
+  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::CREATE_OBJECT, req, &rep, std::chrono::milliseconds(60000)));
+  if (!write(reinterpret_cast<char *>(arena_->base() + rep.offset()))) {
+    proto::ObjectIdList abort;
+    abort.add_object_ids(id.Binary());
+    node_->Notify(proto::ABORT_OBJECT, abort);
+    return Status::InvalidArgument("serializing the value failed");
+  }
   proto::SealObjectRequest seal;
   seal.set_object_id(id.Binary());
   proto::SealObjectReply seal_rep;
-  return node_->CallSync(proto::SEAL_OBJECT, seal, &seal_rep);
-}
-
-Status CoreWorker::StoreValue(const ObjectID &id, const char *data, size_t size, proto::ObjectPayload *payload) {
-  if (size < inline_threshold_) {
-    payload->set_data(data, size);
-    return Status::OK();
-  }
-  LUMEN_RETURN_IF_ERROR(PutInPlasma(id, data, size));
+  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::SEAL_OBJECT, seal, &seal_rep));
   payload->set_in_plasma(true);
   payload->set_node_id(node_info_.node_id());
   return Status::OK();
 }
 
-StatusOr<ObjectID> CoreWorker::Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<ObjectID> &nested) {
+StatusOr<ObjectID> CoreWorker::Put(size_t size, const ValueWriter &write, const std::vector<ObjectID> &nested) {
   ObjectID id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -405,7 +410,7 @@ StatusOr<ObjectID> CoreWorker::Put(std::shared_ptr<msgpack::sbuffer> data, const
     id = ObjectID::ForTaskReturn(TaskID::Of(options_.worker_id, (1ull << 63) | ++put_seq_), 0);
   }
   proto::ObjectPayload payload;
-  LUMEN_RETURN_IF_ERROR(StoreValue(id, data->data(), data->size(), &payload));
+  LUMEN_RETURN_IF_ERROR(StoreValue(id, size, write, &payload));
   for (auto &n : nested) payload.add_nested_ids(n.Binary());
   After after;
   {

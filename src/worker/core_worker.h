@@ -86,6 +86,10 @@ struct TaskOptions {
   std::string runtime_env;
 };
 
+/// Writes exactly the announced number of serialized bytes to `dst`;
+/// returns false if serialization failed (the object is then dropped).
+using ValueWriter = std::function<bool(char *dst)>;
+
 struct SubmitArg {
   std::shared_ptr<msgpack::sbuffer> value;  // by value, or
   ObjectID ref;                             // by reference
@@ -98,7 +102,9 @@ class CoreWorker {
   ~CoreWorker();
 
   // ---- objects ----
-  StatusOr<ObjectID> Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<ObjectID> &nested);
+  /// Stores a new object of `size` serialized bytes that `write` produces
+  /// straight into the object's storage (see ValueWriter).
+  StatusOr<ObjectID> Put(size_t size, const ValueWriter &write, const std::vector<ObjectID> &nested);
   /// Fills `out` in input order. timeout_ms < 0 waits forever; TimedOut otherwise.
   Status Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std::vector<RayObjectPtr> *out);
   /// Returns ready flags; waits until num_objects are ready or the timeout.
@@ -153,10 +159,9 @@ class CoreWorker {
   StatusOr<RayObjectPtr> MaterializeLocked(const ObjectID &id, ObjectEntry &e,
                                            std::unique_lock<std::mutex> &lock);
   StatusOr<std::shared_ptr<PlasmaPin>> PinPlasma(const ObjectID &id);
-  Status PutInPlasma(const ObjectID &id, const char *data, size_t size);
   /// Stores a value for `id`: inline in `payload` when small, else in the
   /// node's shared-memory store (payload marked in_plasma).
-  Status StoreValue(const ObjectID &id, const char *data, size_t size, proto::ObjectPayload *payload);
+  Status StoreValue(const ObjectID &id, size_t size, const ValueWriter &write, proto::ObjectPayload *payload);
   /// Marks an id we own but no longer track as lost (it was freed).
   void MarkFreedLocked(const ObjectID &id, std::vector<std::function<void()>> *after);
   std::string OwnerPath(const WorkerID &owner) const;

@@ -1,7 +1,9 @@
 // Worker mode: running the tasks pushed to this process, in order, on the
 // thread that calls RunTaskLoop.
 #include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <optional>
 
 #include "worker/core_worker_internal.h"
 
@@ -101,7 +103,11 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
       proto::BorrowReply rep;
       (void)owner->CallSync(proto::ADD_BORROWER, req, &rep);
     }
-    Status st = StoreValue(return_id, result.data.data(), result.data.size(), payload);
+    const msgpack::sbuffer &data = result.data;
+    Status st = StoreValue(return_id, data.size(), [&data](char *dst) {
+      std::memcpy(dst, data.data(), data.size());
+      return true;
+    }, payload);
     if (!st.ok()) {
       payload->set_error(proto::OBJECT_STORE_FULL);
       payload->set_data("Failed to store the result of " + spec.function().function_name() + ": " + st.ToString());
@@ -109,7 +115,15 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
   }
   reply.set_worker_exiting(result.exit_worker);
   in_task_ = false;
-  conn->Reply(call_id, reply);
+  {
+    // With nothing else queued there is nothing to batch the reply with.
+    std::optional<rpc::DirectSendScope> direct;
+    {
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      if (exec_queue_.empty()) direct.emplace();
+    }
+    conn->Reply(call_id, reply);
+  }
   if (result.exit_worker) {
     std::lock_guard<std::mutex> lock(exec_mu_);
     exit_requested_ = true;

@@ -3,6 +3,7 @@
 // retries when a worker dies, and giving idle leases back.
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include "base/logging.h"
 #include "worker/core_worker_internal.h"
@@ -203,6 +204,10 @@ void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr
   *req.mutable_spec() = task->spec;
   std::string key = q.key;
   uint64_t lease_id = w.lease_id;
+  // A lone task is latency-bound (its submitter likely waits for it next):
+  // write it now. Pipelined bursts go through the loop and leave batched.
+  std::optional<rpc::DirectSendScope> direct;
+  if (w.in_flight == 1) direct.emplace();
   w.conn->Call(
       proto::PUSH_TASK, req,
       [this, key, lease_id, task](Status st, std::string_view body) { OnPushReply(key, lease_id, task, st, body); },

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -85,6 +86,20 @@ class RayRuntime {
   /// Stores a serialized value; returns the new object's binary id.
   virtual std::string Put(std::shared_ptr<msgpack::sbuffer> data,
                           const std::vector<std::string> &nested_ids) = 0;
+  /// Writes a value's serialized bytes to `dst`; may throw (the value's own
+  /// msgpack adaptors run inside).
+  using SerializedWriter = std::function<void(char *dst)>;
+  /// Stores a value of `size` serialized bytes that `write` produces straight
+  /// into the storage the runtime provides (shared memory for large values),
+  /// so a large Put copies its value once. The default goes through Put.
+  virtual std::string PutSerialized(size_t size, const SerializedWriter &write,
+                                    const std::vector<std::string> &nested_ids) {
+    auto buffer = std::make_shared<msgpack::sbuffer>(size > 0 ? size : 1);
+    std::string bytes(size, '\0');
+    write(&bytes[0]);
+    buffer->write(bytes.data(), bytes.size());
+    return Put(buffer, nested_ids);
+  }
   /// Blocks until the object is available. timeout_ms < 0 waits forever.
   /// Throws RayTimeoutException, RayTaskException, RayWorkerException, ...
   virtual std::shared_ptr<Buffer> Get(const std::string &id, int timeout_ms) = 0;

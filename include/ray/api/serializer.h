@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -23,6 +24,20 @@
 
 namespace ray {
 namespace internal {
+
+/// msgpack output streams for serializing in two passes: count the bytes,
+/// then write them straight into storage of exactly that size.
+struct SizeCountingStream {
+  size_t size = 0;
+  void write(const char *, size_t n) { size += n; }
+};
+struct FixedBufferStream {
+  char *out;
+  void write(const char *data, size_t n) {
+    std::memcpy(out, data, n);
+    out += n;
+  }
+};
 
 class Serializer {
  public:
