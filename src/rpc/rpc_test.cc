@@ -205,6 +205,36 @@ TEST_F(RpcTest, OnewayOrderingPreserved) {
   c->Close();
 }
 
+// Direct sends (written by the sending thread) mixed with loop-flushed ones
+// from another thread keep per-thread order and lose nothing.
+TEST_F(RpcTest, DirectSendsMixWithBatchedOnes) {
+  auto c = MustConnect(UnixAddr());
+  std::thread batched([&] {
+    for (int i = 0; i < 500; ++i) c->Notify(kRecord, MakeMsg("b", 1000 + i));
+  });
+  {
+    DirectSendScope direct;
+    for (int i = 0; i < 500; ++i) c->Notify(kRecord, MakeMsg("d", i));
+  }
+  batched.join();
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return recorded_.size() == 1000;
+  }));
+  std::lock_guard<std::mutex> lock(mu_);
+  int last_direct = -1, last_batched = 999;
+  for (int v : recorded_) {
+    if (v < 1000) {
+      EXPECT_EQ(v, last_direct + 1);
+      last_direct = v;
+    } else {
+      EXPECT_EQ(v, last_batched + 1);
+      last_batched = v;
+    }
+  }
+  c->Close();
+}
+
 TEST_F(RpcTest, ServerCallsClientOnSameConnection) {
   std::mutex m;
   std::condition_variable cv;
