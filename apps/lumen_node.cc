@@ -23,7 +23,8 @@ int main(int argc, char **argv) {
   app.add_option("--unix", unix_path);
   app.add_option("--resources", resources, "JSON object of resource amounts, e.g. {\"CPU\": 2}");
   app.add_option("--object-store-memory", store);
-  app.add_option("--prefault-bytes", prefault, "bytes of the store touched at start (default: min(store, 256 MiB))");
+  app.add_option("--prefault-bytes", prefault,
+                 "bytes of the store touched at start (default: min(store, 256 MiB))");
   app.add_option("--worker-program", worker_program);
   app.add_option("--ready-file", ready_file);
   CLI11_PARSE(app, argc, argv);
@@ -45,7 +46,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   opts.store_capacity = static_cast<size_t>(store);
-  opts.store_prefault = static_cast<size_t>(prefault >= 0 ? prefault : std::min<long long>(store, 256ll << 20));
+  opts.store_prefault =
+      static_cast<size_t>(prefault >= 0 ? prefault : std::min<long long>(store, 256ll << 20));
   opts.worker_program = worker_program;
   lumen::scheduler::NodeService node(opts);
   auto st = node.Start();

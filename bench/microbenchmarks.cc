@@ -35,9 +35,7 @@ struct Result {
 
 std::vector<Result> g_results;
 
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 void Record(const std::string &name, double value, double std, const std::string &unit) {
   g_results.push_back({name, value, std, unit});
@@ -120,10 +118,13 @@ int main(int argc, char **argv) {
   // Physical floor: memcpy between two pre-faulted buffers, in this process.
   {
     std::vector<uint8_t> src(put_bytes, 1), dst(put_bytes, 0);
-    Timeit("memcpy_gigabytes (floor)", [&] {
-      std::memcpy(dst.data(), src.data(), put_bytes);
-      return static_cast<double>(put_bytes) / 1e9;
-    }, big, "GB/s");
+    Timeit(
+        "memcpy_gigabytes (floor)",
+        [&] {
+          std::memcpy(dst.data(), src.data(), put_bytes);
+          return static_cast<double>(put_bytes) / 1e9;
+        },
+        big, "GB/s");
   }
 
   // Fresh cluster: time to the first task result.
@@ -139,40 +140,55 @@ int main(int argc, char **argv) {
   Record("worker_startup_ms (submit->result)", first_ms, 0, "ms");
   Record("worker_startup_ms (Init->result)", init_first_ms, 0, "ms");
 
-  Timeit("single_client_tasks_sync", [] {
-    ray::Task(Noop).Remote().Get();
-    return 1.0;
-  }, small, "tasks/s");
+  Timeit(
+      "single_client_tasks_sync",
+      [] {
+        ray::Task(Noop).Remote().Get();
+        return 1.0;
+      },
+      small, "tasks/s");
 
-  Timeit("single_client_tasks_async", [&] {
-    std::vector<ray::ObjectRef<int>> refs;
-    refs.reserve(async_batch);
-    for (int i = 0; i < async_batch; ++i) refs.push_back(ray::Task(Noop).Remote());
-    ray::Get(refs);
-    return static_cast<double>(async_batch);
-  }, small, "tasks/s");
+  Timeit(
+      "single_client_tasks_async",
+      [&] {
+        std::vector<ray::ObjectRef<int>> refs;
+        refs.reserve(async_batch);
+        for (int i = 0; i < async_batch; ++i) refs.push_back(ray::Task(Noop).Remote());
+        ray::Get(refs);
+        return static_cast<double>(async_batch);
+      },
+      small, "tasks/s");
 
-  Timeit("single_client_put_calls", [] {
-    ray::Put(0);
-    return 1.0;
-  }, small, "calls/s");
+  Timeit(
+      "single_client_put_calls",
+      [] {
+        ray::Put(0);
+        return 1.0;
+      },
+      small, "calls/s");
 
   {
     ray::ObjectRef<int> ref = ray::Put(0);
-    Timeit("single_client_get_calls", [&] {
-      ray::Get(ref);
-      return 1.0;
-    }, small, "calls/s");
+    Timeit(
+        "single_client_get_calls",
+        [&] {
+          ray::Get(ref);
+          return 1.0;
+        },
+        small, "calls/s");
   }
 
   {
     std::vector<uint8_t> payload(put_bytes, 7);
     std::string name = "single_client_put_gigabytes";
     if (put_mib != 1024) name += " (" + std::to_string(put_mib) + " MiB objects)";
-    Timeit(name, [&] {
-      ray::Put(payload);
-      return static_cast<double>(put_bytes) / 1e9;
-    }, big, "GB/s");
+    Timeit(
+        name,
+        [&] {
+          ray::Put(payload);
+          return static_cast<double>(put_bytes) / 1e9;
+        },
+        big, "GB/s");
   }
 
   {

@@ -19,20 +19,19 @@
 #include <vector>
 
 static const char *kWords[] = {
-    "the",     "of",      "and",     "to",      "in",      "is",       "that",   "for",
-    "it",      "as",      "was",     "with",    "be",      "by",       "on",     "not",
-    "he",      "this",    "are",     "or",      "his",     "from",     "at",     "which",
-    "but",     "have",    "an",      "had",     "they",    "you",      "were",   "their",
-    "one",     "all",     "we",      "can",     "her",     "has",      "there",  "been",
-    "ray",     "task",    "actor",   "object",  "store",   "cluster",  "node",   "worker",
-    "driver",  "future",  "remote",  "put",     "get",     "wait",     "memory", "scheduler",
-    "gpu",     "cpu",     "shuffle", "dataset", "model",   "train",    "tune",   "serve",
-    "latency", "throughput", "queue", "lease",  "spill",   "plasma",   "grpc",   "raylet"};
+    "the",     "of",        "and",        "to",     "in",      "is",      "that",   "for",    "it",
+    "as",      "was",       "with",       "be",     "by",      "on",      "not",    "he",     "this",
+    "are",     "or",        "his",        "from",   "at",      "which",   "but",    "have",   "an",
+    "had",     "they",      "you",        "were",   "their",   "one",     "all",    "we",     "can",
+    "her",     "has",       "there",      "been",   "ray",     "task",    "actor",  "object", "store",
+    "cluster", "node",      "worker",     "driver", "future",  "remote",  "put",    "get",    "wait",
+    "memory",  "scheduler", "gpu",        "cpu",    "shuffle", "dataset", "model",  "train",  "tune",
+    "serve",   "latency",   "throughput", "queue",  "lease",   "spill",   "plasma", "grpc",   "raylet"};
 static const int kNumWords = sizeof(kWords) / sizeof(kWords[0]);
 
 static const std::vector<std::string> kKeywords = {
-    "ray", "actor", "object", "cluster", "worker", "scheduler", "gpu", "plasma",
-    "raylet", "spill", "latency", "throughput", "dataset", "train", "serve", "grpc"};
+    "ray",    "actor", "object",  "cluster",    "worker",  "scheduler", "gpu",   "plasma",
+    "raylet", "spill", "latency", "throughput", "dataset", "train",     "serve", "grpc"};
 
 // Deterministic document `doc_id` of `words` words. Word frequencies are skewed
 // (a word's chance falls with its index) so the top-keyword list is interesting.
@@ -95,8 +94,8 @@ int main(int argc, char **argv) {
   }
 
   ray::Init();
-  std::printf("Generating %d documents of %d words each (deterministic pseudo-random text)...\n",
-              num_docs, words);
+  std::printf("Generating %d documents of %d words each (deterministic pseudo-random text)...\n", num_docs,
+              words);
   std::vector<std::vector<std::string>> chunks;
   size_t bytes = 0;
   for (int d = 0; d < num_docs; ++d) {
@@ -133,8 +132,8 @@ int main(int argc, char **argv) {
       }
       per_chunk[c] = counts;
       ++done;
-      std::printf("  chunk %3zu done: %lld keyword hits (%zu/%zu, %.3f s)\n", c,
-                  static_cast<long long>(hits), done, chunks.size(), Seconds(t0));
+      std::printf("  chunk %3zu done: %lld keyword hits (%zu/%zu, %.3f s)\n", c, static_cast<long long>(hits),
+                  done, chunks.size(), Seconds(t0));
     }
     pending.assign(wr.unready.begin(), wr.unready.end());
   }
@@ -145,8 +144,7 @@ int main(int argc, char **argv) {
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return total[a] > total[b]; });
   std::printf("Top keywords:\n");
   for (size_t i = 0; i < order.size() && i < 10; ++i) {
-    std::printf("  %-12s %lld\n", kKeywords[order[i]].c_str(),
-                static_cast<long long>(total[order[i]]));
+    std::printf("  %-12s %lld\n", kKeywords[order[i]].c_str(), static_cast<long long>(total[order[i]]));
   }
   std::printf("Searching with %zu tasks took %.3f s.\n", chunks.size(), elapsed);
 

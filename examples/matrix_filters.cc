@@ -27,37 +27,37 @@ struct Matrix {
 // own, which costs far more than the filters; a bin blob decodes with one memcpy.
 namespace msgpack {
 MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
-namespace adaptor {
-template <>
-struct pack<Matrix> {
-  template <typename Stream>
-  packer<Stream> &operator()(packer<Stream> &o, const Matrix &m) const {
-    const size_t bytes = m.data.size() * sizeof(double);
-    o.pack_array(3);
-    o.pack(m.rows);
-    o.pack(m.cols);
-    o.pack_bin(static_cast<uint32_t>(bytes));
-    o.pack_bin_body(reinterpret_cast<const char *>(m.data.data()), static_cast<uint32_t>(bytes));
-    return o;
-  }
-};
-template <>
-struct convert<Matrix> {
-  const msgpack::object &operator()(const msgpack::object &o, Matrix &m) const {
-    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3 ||
-        o.via.array.ptr[2].type != msgpack::type::BIN) {
-      throw msgpack::type_error();
+  namespace adaptor {
+  template <>
+  struct pack<Matrix> {
+    template <typename Stream>
+    packer<Stream> &operator()(packer<Stream> &o, const Matrix &m) const {
+      const size_t bytes = m.data.size() * sizeof(double);
+      o.pack_array(3);
+      o.pack(m.rows);
+      o.pack(m.cols);
+      o.pack_bin(static_cast<uint32_t>(bytes));
+      o.pack_bin_body(reinterpret_cast<const char *>(m.data.data()), static_cast<uint32_t>(bytes));
+      return o;
     }
-    m.rows = o.via.array.ptr[0].as<int>();
-    m.cols = o.via.array.ptr[1].as<int>();
-    const msgpack::object_bin &bin = o.via.array.ptr[2].via.bin;
-    if (bin.size != static_cast<uint64_t>(m.rows) * m.cols * sizeof(double)) throw msgpack::type_error();
-    m.data.resize(bin.size / sizeof(double));
-    std::memcpy(m.data.data(), bin.ptr, bin.size);
-    return o;
-  }
-};
-}  // namespace adaptor
+  };
+  template <>
+  struct convert<Matrix> {
+    const msgpack::object &operator()(const msgpack::object &o, Matrix &m) const {
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 3 ||
+          o.via.array.ptr[2].type != msgpack::type::BIN) {
+        throw msgpack::type_error();
+      }
+      m.rows = o.via.array.ptr[0].as<int>();
+      m.cols = o.via.array.ptr[1].as<int>();
+      const msgpack::object_bin &bin = o.via.array.ptr[2].via.bin;
+      if (bin.size != static_cast<uint64_t>(m.rows) * m.cols * sizeof(double)) throw msgpack::type_error();
+      m.data.resize(bin.size / sizeof(double));
+      std::memcpy(m.data.data(), bin.ptr, bin.size);
+      return o;
+    }
+  };
+  }  // namespace adaptor
 }  // MSGPACK_API_VERSION_NAMESPACE
 }  // namespace msgpack
 
@@ -199,15 +199,14 @@ int main(int argc, char **argv) {
   const double parallel_s = Seconds(t0);
   std::printf("Put + %d tasks + collecting results took %.3f s.\n", tasks, parallel_s);
 
-  std::printf("Now doing the same %d filters one after another in the driver, to compare...\n",
-              tasks);
+  std::printf("Now doing the same %d filters one after another in the driver, to compare...\n", tasks);
   auto t1 = std::chrono::steady_clock::now();
   int bad = 0;
   for (int i = 0; i < tasks; ++i) {
     Summary e = ApplyFilter(m, i);
     const Summary &g = results[i];
-    if (g.filter_id != i || !Close(g.sum, e.sum) || !Close(g.mean, e.mean) ||
-        !Close(g.min, e.min) || !Close(g.max, e.max)) {
+    if (g.filter_id != i || !Close(g.sum, e.sum) || !Close(g.mean, e.mean) || !Close(g.min, e.min) ||
+        !Close(g.max, e.max)) {
       std::printf("  MISMATCH on task %d: got sum=%.9f, expected %.9f\n", i, g.sum, e.sum);
       ++bad;
     }

@@ -13,6 +13,7 @@ PACKAGES=(
   libcli11-dev
   libgtest-dev libgmock-dev
   libbenchmark-dev
+  clang-format            # style is enforced by scripts/check-format.sh
   procps psmisc           # pgrep/ps used by the tests to check for leftover processes
 )
 

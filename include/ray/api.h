@@ -121,9 +121,7 @@ std::shared_ptr<T> Get(const ObjectRef<T> &object, const int &timeout_ms) {
 
 /// Waits for a void task; throws if it failed.
 inline void Get(const ObjectRef<void> &object) { object.Get(); }
-inline void Get(const ObjectRef<void> &object, const int &timeout_ms) {
-  object.Get(timeout_ms);
-}
+inline void Get(const ObjectRef<void> &object, const int &timeout_ms) { object.Get(timeout_ms); }
 
 namespace internal {
 template <typename T>
@@ -155,8 +153,7 @@ std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>> &objects) {
 }
 
 template <typename T>
-std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>> &objects,
-                                    const int &timeout_ms) {
+std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>> &objects, const int &timeout_ms) {
   return internal::GetByIds<T>(internal::IdsOf(objects), timeout_ms);
 }
 
@@ -175,8 +172,8 @@ std::vector<std::shared_ptr<T>> Get(const std::vector<std::string> &ids, const i
 /// forever). Never throws on timeout; both result lists keep the input order.
 template <typename T>
 WaitResult<T> Wait(const std::vector<ObjectRef<T>> &objects, int num_objects, int timeout_ms) {
-  std::vector<bool> ready = internal::GetRayRuntime()->Wait(internal::IdsOf(objects), num_objects,
-                                                            timeout_ms);
+  std::vector<bool> ready =
+      internal::GetRayRuntime()->Wait(internal::IdsOf(objects), num_objects, timeout_ms);
   std::list<ObjectRef<T>> ready_list;
   std::list<ObjectRef<T>> unready_list;
   for (size_t i = 0; i < objects.size(); ++i) {
@@ -207,15 +204,15 @@ internal::TaskCaller<F> Task(F func) {
 /// A task calling a Python function.
 template <typename R>
 internal::TaskCaller<PyFunction<R>> Task(PyFunction<R> func) {
-  return internal::TaskCaller<PyFunction<R>>(internal::RemoteFunctionHolder(
-      func.function_name, func.module_name, internal::LangType::PYTHON));
+  return internal::TaskCaller<PyFunction<R>>(
+      internal::RemoteFunctionHolder(func.function_name, func.module_name, internal::LangType::PYTHON));
 }
 
 /// A task calling a static Java method.
 template <typename R>
 internal::TaskCaller<JavaFunction<R>> Task(JavaFunction<R> func) {
-  return internal::TaskCaller<JavaFunction<R>>(internal::RemoteFunctionHolder(
-      func.function_name, func.class_name, internal::LangType::JAVA));
+  return internal::TaskCaller<JavaFunction<R>>(
+      internal::RemoteFunctionHolder(func.function_name, func.class_name, internal::LangType::JAVA));
 }
 
 // ---- actors ----
@@ -230,28 +227,25 @@ internal::ActorCreator<F> Actor(F create_func) {
                 "an actor factory must return a pointer to the actor object");
   std::string name = internal::FunctionManager::Instance().RequireFunctionName(create_func);
   std::string class_name = internal::FunctionManager::GetClassNameByFuncName(name);
-  return internal::ActorCreator<F>(
-      internal::RemoteFunctionHolder(std::move(name), std::move(class_name)));
+  return internal::ActorCreator<F>(internal::RemoteFunctionHolder(std::move(name), std::move(class_name)));
 }
 
 /// A Python actor.
 inline internal::ActorCreator<PyActorClass> Actor(PyActorClass func) {
   return internal::ActorCreator<PyActorClass>(internal::RemoteFunctionHolder(
-      func.function_name, func.module_name + "." + func.class_name,
-      internal::LangType::PYTHON));
+      func.function_name, func.module_name + "." + func.class_name, internal::LangType::PYTHON));
 }
 
 /// A Java actor.
 inline internal::ActorCreator<JavaActorClass> Actor(JavaActorClass func) {
-  return internal::ActorCreator<JavaActorClass>(internal::RemoteFunctionHolder(
-      func.function_name, func.class_name, internal::LangType::JAVA));
+  return internal::ActorCreator<JavaActorClass>(
+      internal::RemoteFunctionHolder(func.function_name, func.class_name, internal::LangType::JAVA));
 }
 
 /// The named actor in namespace `ray_namespace` (empty: the job's namespace),
 /// or an empty optional if there is none.
 template <typename T>
-boost::optional<ActorHandle<T>> GetActor(const std::string &actor_name,
-                                         const std::string &ray_namespace) {
+boost::optional<ActorHandle<T>> GetActor(const std::string &actor_name, const std::string &ray_namespace) {
   if (actor_name.empty()) {
     return {};
   }
@@ -286,14 +280,11 @@ inline boost::optional<ActorHandleXlang> GetActor(const std::string &actor_name,
 inline void ExitActor() { internal::GetRayRuntime()->ExitActor(); }
 
 /// True in a restarted actor's constructor and later methods.
-inline bool WasCurrentActorRestarted() {
-  return internal::GetRayRuntime()->WasCurrentActorRestarted();
-}
+inline bool WasCurrentActorRestarted() { return internal::GetRayRuntime()->WasCurrentActorRestarted(); }
 
 // ---- placement groups ----
 
-inline PlacementGroup CreatePlacementGroup(
-    const PlacementGroupCreationOptions &create_options) {
+inline PlacementGroup CreatePlacementGroup(const PlacementGroupCreationOptions &create_options) {
   return internal::GetRayRuntime()->CreatePlacementGroup(create_options);
 }
 

@@ -97,14 +97,12 @@ class StderrLogger : public RayLogger {
 
 }  // namespace
 
-std::unique_ptr<RayLogger> CreateRayLogger(const char *file_name, int line_number,
-                                           RayLoggerLevel level) {
+std::unique_ptr<RayLogger> CreateRayLogger(const char *file_name, int line_number, RayLoggerLevel level) {
   return std::make_unique<StderrLogger>(file_name, line_number, level);
 }
 
 bool IsLevelEnabled(RayLoggerLevel level) {
-  return level == RayLoggerLevel::FATAL ||
-         static_cast<int>(level) >= static_cast<int>(MinimumLevel());
+  return level == RayLoggerLevel::FATAL || static_cast<int>(level) >= static_cast<int>(MinimumLevel());
 }
 
 // ---- metrics ----
@@ -120,8 +118,7 @@ struct Metric::State {
 };
 
 namespace {
-std::map<std::string, std::string> SortedTags(
-    const std::unordered_map<std::string, std::string> &tags) {
+std::map<std::string, std::string> SortedTags(const std::unordered_map<std::string, std::string> &tags) {
   return std::map<std::string, std::string>(tags.begin(), tags.end());
 }
 }  // namespace
@@ -150,8 +147,7 @@ void Metric::Record(double value, const std::unordered_map<std::string, std::str
   }
 }
 
-bool Metric::GetRecordedValue(const std::unordered_map<std::string, std::string> &tags,
-                              double *value) const {
+bool Metric::GetRecordedValue(const std::unordered_map<std::string, std::string> &tags, double *value) const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   auto it = state_->values.find(SortedTags(tags));
   if (it == state_->values.end()) {
@@ -176,18 +172,16 @@ void Gauge::Set(double value, const std::unordered_map<std::string, std::string>
   Record(value, tags);
 }
 
-Histogram::Histogram(const std::string &name, const std::string &description,
-                     const std::string &unit, const std::vector<double> boundaries,
-                     const std::vector<std::string> &tag_keys)
-    : Metric(name, description, unit, tag_keys, /*accumulate=*/false),
-      boundaries_(boundaries) {}
+Histogram::Histogram(const std::string &name, const std::string &description, const std::string &unit,
+                     const std::vector<double> boundaries, const std::vector<std::string> &tag_keys)
+    : Metric(name, description, unit, tag_keys, /*accumulate=*/false), boundaries_(boundaries) {}
 
 void Histogram::Observe(double value, const std::unordered_map<std::string, std::string> &tags) {
   Record(value, tags);
 }
 
-Counter::Counter(const std::string &name, const std::string &description,
-                 const std::string &unit, const std::vector<std::string> &tag_keys)
+Counter::Counter(const std::string &name, const std::string &description, const std::string &unit,
+                 const std::vector<std::string> &tag_keys)
     : Metric(name, description, unit, tag_keys, /*accumulate=*/true) {}
 
 void Counter::Inc(double value, const std::unordered_map<std::string, std::string> &tags) {

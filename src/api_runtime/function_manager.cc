@@ -32,8 +32,8 @@ void FunctionManager::CheckNotRegisteredLocked(const std::string &name,
   if (!pointer_key.empty()) {
     auto it = names_by_pointer_.find(pointer_key);
     if (it != names_by_pointer_.end()) {
-      throw RayException("Duplicate RAY_REMOTE function: '" + name +
-                         "' is already registered as '" + it->second + "'.");
+      throw RayException("Duplicate RAY_REMOTE function: '" + name + "' is already registered as '" +
+                         it->second + "'.");
     }
   }
 }
@@ -49,8 +49,7 @@ bool FunctionManager::RegisterFunction(const std::string &name, const std::strin
   return true;
 }
 
-bool FunctionManager::RegisterMemberFunction(const std::string &name,
-                                             const std::string &pointer_key,
+bool FunctionManager::RegisterMemberFunction(const std::string &name, const std::string &pointer_key,
                                              RemoteMemberFunction invoker) {
   std::lock_guard<std::mutex> lock(mutex_);
   CheckNotRegisteredLocked(name, pointer_key);

@@ -69,7 +69,8 @@ std::vector<ObjectID> ToIds(const std::vector<std::string> &ids) {
 }
 
 [[noreturn]] void ThrowStatus(const Status &st, const std::string &what) {
-  if (st.code() == StatusCode::kTimedOut) throw ray::internal::RayTimeoutException(what + ": " + st.message());
+  if (st.code() == StatusCode::kTimedOut)
+    throw ray::internal::RayTimeoutException(what + ": " + st.message());
   if (st.code() == StatusCode::kObjectLost) throw ray::internal::UnreconstructableException(st.message());
   throw RayException(what + ": " + st.ToString());
 }
@@ -207,7 +208,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   }
 
   std::vector<std::shared_ptr<ray::internal::Buffer>> Get(const std::vector<std::string> &ids,
-                                                         int timeout_ms) override {
+                                                          int timeout_ms) override {
     std::vector<worker::RayObjectPtr> objs;
     Status st = core_->Get(ToIds(ids), timeout_ms, &objs);
     if (!st.ok()) ThrowStatus(st, "Get object error");
@@ -223,13 +224,16 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   std::vector<bool> Wait(const std::vector<std::string> &ids, int num_objects, int timeout_ms) override {
     if (num_objects <= 0 || static_cast<size_t>(num_objects) > ids.size())
       throw RayException("Wait object error: Invalid: num_objects (" + std::to_string(num_objects) +
-                         ") must be between 1 and the number of objects (" + std::to_string(ids.size()) + ")");
+                         ") must be between 1 and the number of objects (" + std::to_string(ids.size()) +
+                         ")");
     std::set<std::string> unique(ids.begin(), ids.end());
     if (unique.size() != ids.size()) throw RayException("Wait object error: Invalid: duplicate object ids");
     return core_->Wait(ToIds(ids), num_objects, timeout_ms);
   }
 
-  void AddLocalReference(const std::string &id) override { core_->AddLocalReference(ObjectID::FromBinary(id)); }
+  void AddLocalReference(const std::string &id) override {
+    core_->AddLocalReference(ObjectID::FromBinary(id));
+  }
   void RemoveLocalReference(const std::string &id) override {
     core_->RemoveLocalReference(ObjectID::FromBinary(id));
   }
@@ -313,7 +317,8 @@ std::string NewNamespace() {
   std::string h = RandomHex(16);
   h[12] = '4';
   h[16] = "89ab"[h[16] % 4];
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
+         h.substr(20);
 }
 
 std::string ReadTokenForAddress() {
@@ -469,13 +474,15 @@ void Init(RayConfig &config, int argc, char **argv) {
     control.value()->Close();
     for (auto &n : nodes.nodes()) {
       if (!n.alive()) continue;
-      node_socket = n.raylet_address().rfind("unix:", 0) == 0 ? n.raylet_address().substr(5) : n.raylet_address();
+      node_socket =
+          n.raylet_address().rfind("unix:", 0) == 0 ? n.raylet_address().substr(5) : n.raylet_address();
       session_dir = n.session_dir();
       break;
     }
     if (!st.ok() || node_socket.empty()) {
       StopForkServer(g_driver.fork_server);
-      throw internal::RayException("Init: the cluster at " + rc.address + " has no live node on this machine");
+      throw internal::RayException("Init: the cluster at " + rc.address +
+                                   " has no live node on this machine");
     }
   }
   InitProcessLogging("driver", session_dir + "/logs");

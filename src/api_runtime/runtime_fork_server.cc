@@ -175,8 +175,8 @@ bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const 
   std::string env = runtime_env;
   for (auto &c : env)
     if (c == '\n') c = ' ';
-  return WriteAll(h.control_fd, node_socket + "\n" + token + "\n" + session_dir + "\n" + std::to_string(job_id) +
-                                    "\n" + ray_namespace + "\n" + env + "\nEND\n");
+  return WriteAll(h.control_fd, node_socket + "\n" + token + "\n" + session_dir + "\n" +
+                                    std::to_string(job_id) + "\n" + ray_namespace + "\n" + env + "\nEND\n");
 }
 
 void StopForkServer(ForkServerHandle &h) {

@@ -86,9 +86,9 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   char stamp[64];
   std::time_t now = std::time(nullptr);
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", std::localtime(&now));
-  head.session_dir = (root / ("session_" + std::string(stamp) + "_" + std::to_string(getpid()) + "_" +
-                              RandomHex(3)))
-                         .string();
+  head.session_dir =
+      (root / ("session_" + std::string(stamp) + "_" + std::to_string(getpid()) + "_" + RandomHex(3)))
+          .string();
   std::error_code ec;
   fs::create_directories(head.session_dir + "/logs", ec);
   fs::create_directories(head.session_dir + "/sockets", ec);
@@ -108,10 +108,10 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   head.control_unix = head.session_dir + "/sockets/control";
   head.node_socket = head.session_dir + "/sockets/node";
   std::string port_file = head.session_dir + "/control.port";
-  head.control_pid = Spawn({bin + "/lumen_control", "--session-dir=" + head.session_dir,
-                            "--unix=" + head.control_unix, "--host=" + options.host,
-                            "--port=" + std::to_string(options.port), "--port-file=" + port_file},
-                           head.token, head.session_dir + "/logs/control.out", die_with_parent);
+  head.control_pid =
+      Spawn({bin + "/lumen_control", "--session-dir=" + head.session_dir, "--unix=" + head.control_unix,
+             "--host=" + options.host, "--port=" + std::to_string(options.port), "--port-file=" + port_file},
+            head.token, head.session_dir + "/logs/control.out", die_with_parent);
   if (!WaitForFile(port_file, head.control_pid, std::chrono::seconds(10))) {
     StopHead(head);
     return Status::IoError("the control service did not start (see " + head.session_dir +
@@ -125,7 +125,8 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   }
 
   nlohmann::json res = nlohmann::json::object();
-  double cpus = options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
+  double cpus =
+      options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
   if (cpus > 0) res["CPU"] = cpus;
   if (options.num_gpus > 0) res["GPU"] = options.num_gpus;
   for (auto &[k, v] : options.resources) res[k] = v;

@@ -15,9 +15,9 @@ namespace lumen::api {
 struct HeadProcesses {
   std::string session_dir;
   std::string token;
-  std::string control_unix;     // control service socket
-  std::string control_tcp;      // "host:port"
-  std::string node_socket;      // node service socket
+  std::string control_unix;  // control service socket
+  std::string control_tcp;   // "host:port"
+  std::string node_socket;   // node service socket
   int control_pid = -1;
   int node_pid = -1;
 };

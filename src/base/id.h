@@ -80,7 +80,9 @@ class TaskID : public FixedId<24, TaskTag> {
   TaskID() = default;
   TaskID(const FixedId<24, TaskTag> &b) : FixedId<24, TaskTag>(b) {}
   static TaskID Of(const WorkerID &submitter, uint64_t seq);
-  WorkerID Submitter() const { return WorkerID::FromBinary(std::string_view(reinterpret_cast<const char *>(data()), 16)); }
+  WorkerID Submitter() const {
+    return WorkerID::FromBinary(std::string_view(reinterpret_cast<const char *>(data()), 16));
+  }
 };
 
 struct ObjectTag {};
@@ -91,7 +93,9 @@ class ObjectID : public FixedId<28, ObjectTag> {
   static ObjectID FromBinary(std::string_view b) { return ObjectID(FixedId<28, ObjectTag>::FromBinary(b)); }
   /// Return value `index` (1-based) of a task, or a Put when index is 0.
   static ObjectID ForTaskReturn(const TaskID &task, uint32_t index);
-  WorkerID Owner() const { return WorkerID::FromBinary(std::string_view(reinterpret_cast<const char *>(data()), 16)); }
+  WorkerID Owner() const {
+    return WorkerID::FromBinary(std::string_view(reinterpret_cast<const char *>(data()), 16));
+  }
   TaskID Task() const;
   uint32_t Index() const;
 };

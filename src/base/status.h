@@ -19,12 +19,12 @@ enum class StatusCode : int {
   kNotFound,
   kAlreadyExists,
   kTimedOut,
-  kIoError,           // socket or file failure
-  kDisconnected,      // peer went away
-  kUnauthenticated,   // wrong or missing cluster token
-  kOutOfMemory,       // object store full
+  kIoError,          // socket or file failure
+  kDisconnected,     // peer went away
+  kUnauthenticated,  // wrong or missing cluster token
+  kOutOfMemory,      // object store full
   kObjectStoreFull,
-  kTaskError,         // user code threw
+  kTaskError,  // user code threw
   kWorkerDied,
   kActorDied,
   kObjectLost,
@@ -82,16 +82,15 @@ class [[nodiscard]] StatusOr {
 
 }  // namespace lumen
 
-#define LUMEN_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::lumen::Status _st = (expr);            \
-    if (!_st.ok()) return _st;               \
+#define LUMEN_RETURN_IF_ERROR(expr) \
+  do {                              \
+    ::lumen::Status _st = (expr);   \
+    if (!_st.ok()) return _st;      \
   } while (0)
 
 #define LUMEN_CONCAT_INNER(a, b) a##b
 #define LUMEN_CONCAT(a, b) LUMEN_CONCAT_INNER(a, b)
-#define LUMEN_ASSIGN_OR_RETURN(lhs, expr)                         \
-  auto LUMEN_CONCAT(_so_, __LINE__) = (expr);                     \
-  if (!LUMEN_CONCAT(_so_, __LINE__).ok())                         \
-    return LUMEN_CONCAT(_so_, __LINE__).status();                 \
+#define LUMEN_ASSIGN_OR_RETURN(lhs, expr)                                               \
+  auto LUMEN_CONCAT(_so_, __LINE__) = (expr);                                           \
+  if (!LUMEN_CONCAT(_so_, __LINE__).ok()) return LUMEN_CONCAT(_so_, __LINE__).status(); \
   lhs = std::move(LUMEN_CONCAT(_so_, __LINE__)).value()

@@ -53,8 +53,7 @@ StatusOr<int> ControlServer::Start() {
   LUMEN_RETURN_IF_ERROR(server_->ListenUnix(options_.unix_path));
   auto port = server_->ListenTcp(options_.tcp_host, options_.tcp_port);
   if (!port.ok()) return port.status();
-  LUMEN_LOG_INFO("control service listening on {} and {}:{}", options_.unix_path, options_.tcp_host,
-                 *port);
+  LUMEN_LOG_INFO("control service listening on {} and {}:{}", options_.unix_path, options_.tcp_host, *port);
   return *port;
 }
 
@@ -86,7 +85,8 @@ void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
 void ControlServer::RegisterHandlers() {
   using namespace proto;
   Unary<NodeInfo, RegisterNodeReply>(
-      dispatcher_, REGISTER_NODE, [this](const rpc::ConnectionPtr &conn, const NodeInfo &req, RegisterNodeReply *) {
+      dispatcher_, REGISTER_NODE,
+      [this](const rpc::ConnectionPtr &conn, const NodeInfo &req, RegisterNodeReply *) {
         if (req.node_id().size() != NodeID::kSize) return Status::InvalidArgument("bad node id");
         NodeInfo info = req;
         info.set_alive(true);
@@ -97,18 +97,21 @@ void ControlServer::RegisterHandlers() {
         return Status::OK();
       });
   Unary<GetAllNodesRequest, GetAllNodesReply>(
-      dispatcher_, GET_ALL_NODES, [this](const rpc::ConnectionPtr &, const GetAllNodesRequest &, GetAllNodesReply *rep) {
+      dispatcher_, GET_ALL_NODES,
+      [this](const rpc::ConnectionPtr &, const GetAllNodesRequest &, GetAllNodesReply *rep) {
         for (auto &[id, info] : nodes_) *rep->add_nodes() = info;
         return Status::OK();
       });
   Unary<UnregisterNodeRequest, Empty>(
-      dispatcher_, UNREGISTER_NODE, [this](const rpc::ConnectionPtr &, const UnregisterNodeRequest &req, Empty *) {
+      dispatcher_, UNREGISTER_NODE,
+      [this](const rpc::ConnectionPtr &, const UnregisterNodeRequest &req, Empty *) {
         auto it = nodes_.find(req.node_id());
         if (it != nodes_.end()) it->second.set_alive(false);
         return Status::OK();
       });
   Unary<RegisterJobRequest, RegisterJobReply>(
-      dispatcher_, REGISTER_JOB, [this](const rpc::ConnectionPtr &, const RegisterJobRequest &req, RegisterJobReply *rep) {
+      dispatcher_, REGISTER_JOB,
+      [this](const rpc::ConnectionPtr &, const RegisterJobRequest &req, RegisterJobReply *rep) {
         JobInfo job;
         job.set_job_id(next_job_id_++);
         job.set_ray_namespace(req.ray_namespace());
@@ -119,28 +122,29 @@ void ControlServer::RegisterHandlers() {
         rep->set_job_id(job.job_id());
         return Status::OK();
       });
-  Unary<JobFinished, Empty>(dispatcher_, JOB_FINISHED,
-                            [this](const rpc::ConnectionPtr &, const JobFinished &req, Empty *) {
-                              auto it = jobs_.find(req.job_id());
-                              if (it != jobs_.end()) {
-                                it->second.set_finished(true);
-                                it->second.set_end_time_ms(NowMs());
-                              }
-                              // Bound the table: drop the oldest finished jobs.
-                              size_t finished = 0;
-                              for (auto &[id, j] : jobs_) finished += j.finished();
-                              for (auto i = jobs_.begin(); finished > options_.max_finished_jobs && i != jobs_.end();) {
-                                if (i->second.finished()) {
-                                  i = jobs_.erase(i);
-                                  --finished;
-                                } else {
-                                  ++i;
-                                }
-                              }
-                              return Status::OK();
-                            });
+  Unary<JobFinished, Empty>(
+      dispatcher_, JOB_FINISHED, [this](const rpc::ConnectionPtr &, const JobFinished &req, Empty *) {
+        auto it = jobs_.find(req.job_id());
+        if (it != jobs_.end()) {
+          it->second.set_finished(true);
+          it->second.set_end_time_ms(NowMs());
+        }
+        // Bound the table: drop the oldest finished jobs.
+        size_t finished = 0;
+        for (auto &[id, j] : jobs_) finished += j.finished();
+        for (auto i = jobs_.begin(); finished > options_.max_finished_jobs && i != jobs_.end();) {
+          if (i->second.finished()) {
+            i = jobs_.erase(i);
+            --finished;
+          } else {
+            ++i;
+          }
+        }
+        return Status::OK();
+      });
   Unary<GetAllJobsRequest, GetAllJobsReply>(
-      dispatcher_, GET_ALL_JOBS, [this](const rpc::ConnectionPtr &, const GetAllJobsRequest &, GetAllJobsReply *rep) {
+      dispatcher_, GET_ALL_JOBS,
+      [this](const rpc::ConnectionPtr &, const GetAllJobsRequest &, GetAllJobsReply *rep) {
         for (auto &[id, j] : jobs_) *rep->add_jobs() = j;
         return Status::OK();
       });
@@ -184,7 +188,8 @@ void ControlServer::RegisterHandlers() {
                                  return Status::OK();
                                });
   Unary<LookupWorkerRequest, LookupWorkerReply>(
-      dispatcher_, LOOKUP_WORKER, [this](const rpc::ConnectionPtr &, const LookupWorkerRequest &req, LookupWorkerReply *rep) {
+      dispatcher_, LOOKUP_WORKER,
+      [this](const rpc::ConnectionPtr &, const LookupWorkerRequest &req, LookupWorkerReply *rep) {
         auto it = workers_.find(req.worker_id());
         if (it != workers_.end()) {
           rep->set_found(true);
@@ -193,7 +198,8 @@ void ControlServer::RegisterHandlers() {
         return Status::OK();
       });
   Unary<ShutdownClusterRequest, Empty>(
-      dispatcher_, SHUTDOWN_CLUSTER, [this](const rpc::ConnectionPtr &, const ShutdownClusterRequest &, Empty *) {
+      dispatcher_, SHUTDOWN_CLUSTER,
+      [this](const rpc::ConnectionPtr &, const ShutdownClusterRequest &, Empty *) {
         {
           std::lock_guard<std::mutex> lock(shutdown_mu_);
           shutdown_requested_ = true;

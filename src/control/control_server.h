@@ -21,9 +21,9 @@
 namespace lumen::control {
 
 struct ControlServerOptions {
-  std::string unix_path;       // always served
+  std::string unix_path;  // always served
   std::string tcp_host = "127.0.0.1";
-  int tcp_port = 0;            // 0 picks a free port
+  int tcp_port = 0;  // 0 picks a free port
   std::string token;
   size_t max_finished_jobs = 1000;  // bounded tables: old finished jobs age out
 };
@@ -53,7 +53,7 @@ class ControlServer {
   std::map<uint32_t, proto::JobInfo> jobs_;
   uint32_t next_job_id_ = 1;
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
-  std::unordered_map<std::string, proto::Address> workers_;  // by binary worker id
+  std::unordered_map<std::string, proto::Address> workers_;                 // by binary worker id
 
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;

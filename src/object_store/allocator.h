@@ -33,9 +33,9 @@ class Allocator {
   size_t capacity_;
   size_t alignment_;
   size_t used_ = 0;
-  std::map<size_t, size_t> free_by_offset_;               // offset -> size
-  std::set<std::pair<size_t, size_t>> free_by_size_;      // (size, offset)
-  std::map<size_t, size_t> allocated_;                    // offset -> size
+  std::map<size_t, size_t> free_by_offset_;           // offset -> size
+  std::set<std::pair<size_t, size_t>> free_by_size_;  // (size, offset)
+  std::map<size_t, size_t> allocated_;                // offset -> size
 };
 
 }  // namespace lumen::object_store

@@ -79,7 +79,9 @@ TEST(AllocatorTest, RandomizedProperty) {
         ASSERT_LE(*off + r, capacity);
         // No overlap with the neighbours.
         auto next = live.lower_bound(*off);
-        if (next != live.end()) { ASSERT_LE(*off + r, next->first); }
+        if (next != live.end()) {
+          ASSERT_LE(*off + r, next->first);
+        }
         if (next != live.begin()) {
           auto prev = std::prev(next);
           ASSERT_LE(prev->first + prev->second, *off);

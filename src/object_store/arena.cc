@@ -26,9 +26,7 @@ constexpr int kServerReadTimeoutMs = 2000;
 // How long a client waits for the server's answer.
 constexpr int kClientTimeoutMs = 10000;
 
-std::string ErrnoText(const char *what, int err) {
-  return std::string(what) + ": " + std::strerror(err);
-}
+std::string ErrnoText(const char *what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
 size_t PageSize() {
   static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -51,8 +49,8 @@ Status Prefault(int fd, uint8_t *base, size_t bytes) {
     r = fallocate(fd, 0, 0, static_cast<off_t>(bytes));
   } while (r != 0 && errno == EINTR);
   if (r != 0 && (errno == ENOSPC || errno == ENOMEM)) {
-    return Status::IoError(ErrnoText("fallocate arena", errno) + " (prefaulting " +
-                           std::to_string(bytes) + " bytes: not enough memory on this node)");
+    return Status::IoError(ErrnoText("fallocate arena", errno) + " (prefaulting " + std::to_string(bytes) +
+                           " bytes: not enough memory on this node)");
   }
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -84,9 +82,9 @@ bool ReadFull(int fd, void *buf, size_t n, int timeout_ms, int stop_fd) {
   auto *p = static_cast<uint8_t *>(buf);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (n > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+            .count();
     if (left <= 0) return false;
     pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     int r = poll(fds, stop_fd >= 0 ? 2 : 1, static_cast<int>(left));
@@ -127,8 +125,7 @@ Status FillSockAddr(const std::string &path, sockaddr_un *addr) {
   addr->sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr->sun_path)) {
     return Status::InvalidArgument("arena socket path is empty or longer than " +
-                                   std::to_string(sizeof(addr->sun_path) - 1) +
-                                   " bytes: " + path);
+                                   std::to_string(sizeof(addr->sun_path) - 1) + " bytes: " + path);
   }
   std::memcpy(addr->sun_path, path.data(), path.size());
   return Status::OK();
@@ -145,8 +142,8 @@ StatusOr<std::unique_ptr<Arena>> Arena::Create(size_t capacity, size_t prefault_
   if (ftruncate(fd, static_cast<off_t>(capacity)) != 0) {
     int err = errno;
     close(fd);
-    return Status::IoError(ErrnoText("ftruncate arena", err) + " (capacity " +
-                           std::to_string(capacity) + " bytes)");
+    return Status::IoError(ErrnoText("ftruncate arena", err) + " (capacity " + std::to_string(capacity) +
+                           " bytes)");
   }
   void *p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
@@ -204,8 +201,8 @@ Arena::~Arena() {
 
 ArenaFdServer::~ArenaFdServer() { Stop(); }
 
-Status ArenaFdServer::Start(const std::string &socket_path, const std::string &token,
-                            int arena_fd, size_t capacity) {
+Status ArenaFdServer::Start(const std::string &socket_path, const std::string &token, int arena_fd,
+                            size_t capacity) {
   if (listen_fd_ >= 0) return Status::InvalidArgument("ArenaFdServer already started");
   if (arena_fd < 0) return Status::InvalidArgument("ArenaFdServer: invalid arena fd");
   if (token.size() > kMaxTokenBytes)
@@ -318,10 +315,9 @@ void ArenaFdServer::Stop() {
 
 // ---------------------------------------------------- AttachToNodeArena ----
 
-StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_path,
-                                                   const std::string &token, bool populate) {
-  if (token.size() > kMaxTokenBytes)
-    return Status::InvalidArgument("cluster token longer than 4096 bytes");
+StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_path, const std::string &token,
+                                                   bool populate) {
+  if (token.size() > kMaxTokenBytes) return Status::InvalidArgument("cluster token longer than 4096 bytes");
   sockaddr_un addr;
   LUMEN_RETURN_IF_ERROR(FillSockAddr(socket_path, &addr));
   int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -340,8 +336,7 @@ StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_pat
   uint32_t len = static_cast<uint32_t>(token.size());
   std::memcpy(req.data(), &len, sizeof(len));
   std::memcpy(req.data() + sizeof(len), token.data(), token.size());
-  if (!SendAll(sock, req.data(), req.size()))
-    return Status::IoError(ErrnoText("send arena request", errno));
+  if (!SendAll(sock, req.data(), req.size())) return Status::IoError(ErrnoText("send arena request", errno));
 
   // Wait for the answer; the server closes without a word on a wrong token.
   pollfd pfd{sock, POLLIN, 0};

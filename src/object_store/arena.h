@@ -49,8 +49,7 @@ class ArenaFdServer {
  public:
   ArenaFdServer() = default;
   ~ArenaFdServer();  // Stop()s.
-  Status Start(const std::string &socket_path, const std::string &token, int arena_fd,
-               size_t capacity);
+  Status Start(const std::string &socket_path, const std::string &token, int arena_fd, size_t capacity);
   void Stop();  // joins the thread, unlinks the socket file
 
  private:
@@ -67,7 +66,7 @@ class ArenaFdServer {
 };
 
 /// Client side of ArenaFdServer: connects, authenticates, receives and maps.
-StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_path,
-                                                   const std::string &token, bool populate);
+StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_path, const std::string &token,
+                                                   bool populate);
 
 }  // namespace lumen::object_store

@@ -87,8 +87,10 @@ TEST(ArenaFdServerTest, ForkedChildAttachesAndSharesMemory) {
     std::unique_ptr<Arena> arena;
     for (int i = 0; i < 500 && !arena; ++i) {
       auto r = AttachToNodeArena(path, token, /*populate=*/true);
-      if (r.ok()) arena = std::move(*r);
-      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (r.ok())
+        arena = std::move(*r);
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!arena) _exit(10);
     if (arena->capacity() != cap) _exit(11);

@@ -10,9 +10,9 @@ struct ObjectStore::Entry {
   ObjectInfo info;
   ClientId creator = 0;
   bool sealed = false;
-  bool deleted = false;       // the owner freed it; goes when unpinned
-  bool creator_pin = true;    // held from Create until Seal/Abort
-  size_t total_pins = 0;      // sum of pins (Get minus Release), all clients
+  bool deleted = false;     // the owner freed it; goes when unpinned
+  bool creator_pin = true;  // held from Create until Seal/Abort
+  size_t total_pins = 0;    // sum of pins (Get minus Release), all clients
   std::unordered_map<ClientId, size_t> pins;
 };
 
@@ -28,8 +28,7 @@ struct ObjectStore::PendingCreate {
   bool done = false;  // answered (space found, timed out, cancelled) or store gone
 };
 
-ObjectStore::ObjectStore(boost::asio::io_context &io, size_t capacity)
-    : io_(io), allocator_(capacity) {}
+ObjectStore::ObjectStore(boost::asio::io_context &io, size_t capacity) : io_(io), allocator_(capacity) {}
 
 ObjectStore::~ObjectStore() {
   for (auto &p : pending_) {
@@ -40,15 +39,14 @@ ObjectStore::~ObjectStore() {
 
 std::string ObjectStore::FullMessage(size_t data_size, size_t meta_size) const {
   return "object store full: requested " + std::to_string(data_size + meta_size) + " bytes (data " +
-         std::to_string(data_size) + " + metadata " + std::to_string(meta_size) +
-         "), capacity " + std::to_string(allocator_.capacity()) + " bytes, used " +
-         std::to_string(allocator_.used()) + " bytes by " + std::to_string(objects_.size()) +
-         " objects, largest free block " + std::to_string(allocator_.largest_free_block()) +
-         " bytes";
+         std::to_string(data_size) + " + metadata " + std::to_string(meta_size) + "), capacity " +
+         std::to_string(allocator_.capacity()) + " bytes, used " + std::to_string(allocator_.used()) +
+         " bytes by " + std::to_string(objects_.size()) + " objects, largest free block " +
+         std::to_string(allocator_.largest_free_block()) + " bytes";
 }
 
-std::optional<ObjectInfo> ObjectStore::TryAllocate(const ObjectID &id, size_t data_size,
-                                                   size_t meta_size, ClientId client) {
+std::optional<ObjectInfo> ObjectStore::TryAllocate(const ObjectID &id, size_t data_size, size_t meta_size,
+                                                   ClientId client) {
   auto off = allocator_.Allocate(data_size + meta_size);
   if (!off) return std::nullopt;
   auto e = std::make_unique<Entry>();
@@ -73,8 +71,7 @@ void ObjectStore::Create(const ObjectID &id, size_t data_size, size_t meta_size,
   }
   if (data_size > std::numeric_limits<size_t>::max() - meta_size ||
       data_size + meta_size > allocator_.capacity()) {
-    cb(Status::ObjectStoreFull("object " + id.Hex() + " can never fit: " +
-                               FullMessage(data_size, meta_size) +
+    cb(Status::ObjectStoreFull("object " + id.Hex() + " can never fit: " + FullMessage(data_size, meta_size) +
                                "; the request is larger than the whole store"));
     return;
   }
@@ -173,8 +170,7 @@ Status ObjectStore::Abort(const ObjectID &id, ClientId client) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return Status::NotFound("Abort: object " + id.Hex() + " not found");
   Entry &e = *it->second;
-  if (e.sealed)
-    return Status::InvalidArgument("Abort: object " + id.Hex() + " is sealed; Delete it instead");
+  if (e.sealed) return Status::InvalidArgument("Abort: object " + id.Hex() + " is sealed; Delete it instead");
   if (e.creator != client)
     return Status::InvalidArgument("Abort: object " + id.Hex() + " was created by another client");
   // Nobody but the creator can pin an unsealed object, so it goes at once.
@@ -200,8 +196,7 @@ Status ObjectStore::Release(const ObjectID &id, ClientId client) {
     return Status::NotFound("Release: object " + id.Hex() + " not in the object store");
   Entry &e = *it->second;
   auto pin = e.pins.find(client);
-  if (pin == e.pins.end())
-    return Status::NotFound("Release: client holds no pin on object " + id.Hex());
+  if (pin == e.pins.end()) return Status::NotFound("Release: client holds no pin on object " + id.Hex());
   if (--pin->second == 0) e.pins.erase(pin);
   --e.total_pins;
   if (MaybeFreeDeleted(id, e)) TryPendingCreates();

@@ -16,8 +16,8 @@ class ObjectStoreTest : public ::testing::Test {
   ObjectStore store_{io_, kCapacity};
 
   // Calls Create and returns the result if the callback ran synchronously.
-  std::optional<StatusOr<ObjectInfo>> CreateNow(const ObjectID &id, size_t data, size_t meta,
-                                                ClientId c, std::chrono::milliseconds wait = 0ms) {
+  std::optional<StatusOr<ObjectInfo>> CreateNow(const ObjectID &id, size_t data, size_t meta, ClientId c,
+                                                std::chrono::milliseconds wait = 0ms) {
     std::optional<StatusOr<ObjectInfo>> out;
     store_.Create(id, data, meta, c, wait, [&](StatusOr<ObjectInfo> r) { out.emplace(std::move(r)); });
     return out;

@@ -80,7 +80,8 @@ StatusOr<BlockingConnection::Frame> ReadFrame(int fd, int timeout_ms, uint32_t m
   if (!detail::ValidFrameType(h.type))
     return Status::IoError("protocol error: unknown frame type " + std::to_string(h.type));
   if (h.body_len > max_body)
-    return Status::IoError("protocol error: frame body of " + std::to_string(h.body_len) + " bytes too large");
+    return Status::IoError("protocol error: frame body of " + std::to_string(h.body_len) +
+                           " bytes too large");
   BlockingConnection::Frame f;
   f.type = static_cast<FrameType>(h.type);
   f.method = h.method;
@@ -94,7 +95,8 @@ StatusOr<int> ConnectSocket(const detail::ParsedAddress &a) {
   if (a.is_unix) {
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
-    if (a.path.size() >= sizeof(sa.sun_path)) return Status::InvalidArgument("unix socket path too long: " + a.path);
+    if (a.path.size() >= sizeof(sa.sun_path))
+      return Status::InvalidArgument("unix socket path too long: " + a.path);
     std::memcpy(sa.sun_path, a.path.data(), a.path.size());
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return Status::IoError(Errno("socket"));
@@ -176,7 +178,8 @@ Status BlockingConnection::Send(FrameType type, uint16_t method, uint64_t call_i
   if (size > kMaxFrameBody) return Status::InvalidArgument("message exceeds the frame limit");
   std::string frame;
   frame.resize(kFrameHeaderSize + size);
-  detail::EncodeHeader(frame.data(), static_cast<uint32_t>(size), static_cast<uint16_t>(type), method, call_id);
+  detail::EncodeHeader(frame.data(), static_cast<uint32_t>(size), static_cast<uint16_t>(type), method,
+                       call_id);
   body.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t *>(frame.data() + kFrameHeaderSize));
   return WriteAll(fd_, frame.data(), frame.size());
 }

@@ -32,7 +32,8 @@ void Connection::Call(uint16_t method, const google::protobuf::MessageLite &requ
   });
 }
 
-void Connection::CallRaw(uint16_t method, std::string body, ResponseCallback cb, std::chrono::milliseconds timeout) {
+void Connection::CallRaw(uint16_t method, std::string body, ResponseCallback cb,
+                         std::chrono::milliseconds timeout) {
   impl_->StartCall(std::move(cb), timeout, [&](uint64_t id, Status *error) {
     return impl_->AppendRaw(FrameType::kRequest, method, id, body, error);
   });
@@ -59,17 +60,17 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
   {
     DirectSendScope direct;  // the caller blocks next: nothing to batch with
     Call(
-      method, request,
-      [wait](Status st, std::string_view body) {
-        {
-          std::lock_guard<std::mutex> lock(wait->mu);
-          wait->status = std::move(st);
-          if (wait->status.ok()) wait->body.assign(body.data(), body.size());
-          wait->done = true;
-        }
-        wait->cv.notify_one();  // outside the lock: the waiter need not block on mu
-      },
-      timeout);
+        method, request,
+        [wait](Status st, std::string_view body) {
+          {
+            std::lock_guard<std::mutex> lock(wait->mu);
+            wait->status = std::move(st);
+            if (wait->status.ok()) wait->body.assign(body.data(), body.size());
+            wait->done = true;
+          }
+          wait->cv.notify_one();  // outside the lock: the waiter need not block on mu
+        },
+        timeout);
   }
   std::unique_lock<std::mutex> lock(wait->mu);
   // The sweeper enforces the deadline; the grace period only guards against a

@@ -138,18 +138,18 @@ struct Connection::Impl {
 
   // Outgoing.
   std::mutex out_mu;
-  std::string out_buf;     // frames waiting to be written (out_mu)
+  std::string out_buf;           // frames waiting to be written (out_mu)
   bool write_in_flight = false;  // out_mu
   bool out_closed = false;       // out_mu
-  std::string writing;     // the batch being written (loop thread)
+  std::string writing;           // the batch being written (loop thread)
 
   // Calls.
   std::atomic<uint64_t> next_call_id{1};
   std::mutex pending_mu;
-  std::unordered_map<uint64_t, Pending> pending;  // pending_mu
+  std::unordered_map<uint64_t, Pending> pending;              // pending_mu
   Clock::time_point min_deadline = Clock::time_point::max();  // pending_mu
-  bool sweep_armed = false;  // pending_mu
-  bool pending_closed = false;  // pending_mu
+  bool sweep_armed = false;                                   // pending_mu
+  bool pending_closed = false;                                // pending_mu
   asio::steady_timer sweep_timer;
 
   // Close handler.
@@ -239,7 +239,8 @@ struct Connection::Impl {
                      const google::protobuf::MessageLite &msg, Status *error) {
     size_t size = msg.ByteSizeLong();
     if (size > kMaxFrameBody) {
-      *error = Status::InvalidArgument("message of " + std::to_string(size) + " bytes exceeds the frame limit");
+      *error =
+          Status::InvalidArgument("message of " + std::to_string(size) + " bytes exceeds the frame limit");
       return false;
     }
     bool ok = AppendFrame(type, method, call_id, size, [&](char *p) {
@@ -251,11 +252,13 @@ struct Connection::Impl {
 
   bool AppendRaw(FrameType type, uint16_t method, uint64_t call_id, std::string_view body, Status *error) {
     if (body.size() > kMaxFrameBody) {
-      *error = Status::InvalidArgument("message of " + std::to_string(body.size()) + " bytes exceeds the frame limit");
+      *error = Status::InvalidArgument("message of " + std::to_string(body.size()) +
+                                       " bytes exceeds the frame limit");
       return false;
     }
-    bool ok = AppendFrame(type, method, call_id, body.size(),
-                          [&](char *p) { if (!body.empty()) std::memcpy(p, body.data(), body.size()); });
+    bool ok = AppendFrame(type, method, call_id, body.size(), [&](char *p) {
+      if (!body.empty()) std::memcpy(p, body.data(), body.size());
+    });
     if (!ok) *error = Status::Disconnected("connection to " + peer + " is closed");
     return ok;
   }
@@ -388,9 +391,12 @@ struct Connection::Impl {
     CloseSocket();
     boost::system::error_code ec;
     sweep_timer.cancel(ec);
-    if (handshake) handshake->Finish(role == Role::kClient && reason.code() == StatusCode::kDisconnected
-                                         ? Status::Unauthenticated("server " + peer + " closed the connection during the handshake: " + reason.message())
-                                         : reason);
+    if (handshake)
+      handshake->Finish(
+          role == Role::kClient && reason.code() == StatusCode::kDisconnected
+              ? Status::Unauthenticated("server " + peer +
+                                        " closed the connection during the handshake: " + reason.message())
+              : reason);
     FailAllPending();
     std::function<void(const Status &)> handler;
     {
@@ -568,7 +574,8 @@ struct Connection::Impl {
             st = Status::Internal("unparsable error reply from " + peer);
           } else {
             int code = err.code();
-            if (code <= 0 || code > static_cast<int>(StatusCode::kInternal)) code = static_cast<int>(StatusCode::kInternal);
+            if (code <= 0 || code > static_cast<int>(StatusCode::kInternal))
+              code = static_cast<int>(StatusCode::kInternal);
             st = Status(static_cast<StatusCode>(code), err.message());
           }
           body = {};

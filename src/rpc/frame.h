@@ -20,8 +20,7 @@ struct FrameHeader {
   uint64_t call_id = 0;
 };
 
-inline void EncodeHeader(char *out, uint32_t body_len, uint16_t type, uint16_t method,
-                         uint64_t call_id) {
+inline void EncodeHeader(char *out, uint32_t body_len, uint16_t type, uint16_t method, uint64_t call_id) {
   auto *p = reinterpret_cast<unsigned char *>(out);
   for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(body_len >> (8 * i));
   for (int i = 0; i < 2; ++i) p[4 + i] = static_cast<unsigned char>(type >> (8 * i));

@@ -67,7 +67,8 @@ StatusOr<ParsedAddress> ParseAddress(const std::string &address) {
     out.port = port;
     return out;
   }
-  return Status::InvalidArgument("unknown address scheme '" + address + "', want unix:/path or tcp:host:port");
+  return Status::InvalidArgument("unknown address scheme '" + address +
+                                 "', want unix:/path or tcp:host:port");
 }
 
 std::string MakeHelloBody(const std::string &token) {

@@ -48,8 +48,8 @@ enum class FrameType : uint16_t {
   kHelloAck = 2,  // server -> client, empty body
   kRequest = 3,   // expects a kResponse or kError with the same call_id
   kResponse = 4,
-  kError = 5,     // body lumen.rpc.ErrorReply (status code + message)
-  kOneway = 6,    // no reply
+  kError = 5,   // body lumen.rpc.ErrorReply (status code + message)
+  kOneway = 6,  // no reply
 };
 
 constexpr size_t kFrameHeaderSize = 16;
@@ -170,8 +170,8 @@ class Server {
 /// Connects to "unix:/path" or "tcp:host:port" (a bare "/path" means unix),
 /// performs the token handshake, and starts reading. Blocking; do not call on
 /// the loop thread. `dispatcher` (may be null) serves requests the peer sends.
-StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address,
-                                const std::string &token, const Dispatcher *dispatcher,
+StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, const std::string &token,
+                                const Dispatcher *dispatcher,
                                 std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
 /// While alive, a message this thread sends on a connection with nothing
@@ -201,8 +201,7 @@ class BlockingConnection {
   ~BlockingConnection();
   int fd() const { return fd_; }
   /// Sends a one-way message or a request (call_id > 0) or a response.
-  Status Send(FrameType type, uint16_t method, uint64_t call_id,
-              const google::protobuf::MessageLite &body);
+  Status Send(FrameType type, uint16_t method, uint64_t call_id, const google::protobuf::MessageLite &body);
   struct Frame {
     FrameType type;
     uint16_t method;

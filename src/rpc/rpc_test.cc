@@ -71,16 +71,16 @@ class RpcTest : public ::testing::Test {
     dispatcher_.Register(kFail, [](const ConnectionPtr &c, uint64_t id, std::string_view) {
       c->ReplyError(id, Status::NotFound("nope, not here"));
     });
-    dispatcher_.Register(kBlackHole, [this](const ConnectionPtr &, uint64_t, std::string_view) { ++black_holed_; });
+    dispatcher_.Register(kBlackHole,
+                         [this](const ConnectionPtr &, uint64_t, std::string_view) { ++black_holed_; });
     dispatcher_.Register(kRecord, [this](const ConnectionPtr &, uint64_t id, std::string_view body) {
       Hello h;
       ASSERT_TRUE(ParseBody(body, &h));
       std::lock_guard<std::mutex> lock(mu_);
       recorded_.push_back(h.pid());
     });
-    dispatcher_.Register(kThrow, [](const ConnectionPtr &, uint64_t, std::string_view) {
-      throw std::runtime_error("boom");
-    });
+    dispatcher_.Register(
+        kThrow, [](const ConnectionPtr &, uint64_t, std::string_view) { throw std::runtime_error("boom"); });
     dispatcher_.Register(kCloseMe, [](const ConnectionPtr &c, uint64_t, std::string_view) { c->Close(); });
 
     server_ = std::make_unique<Server>(server_loop_, kToken, &dispatcher_);
@@ -279,9 +279,12 @@ TEST_F(RpcTest, DeadlineExpiresWithTimedOut) {
   // Async variant; the connection stays usable.
   std::atomic<int> timed_out{0};
   for (int i = 0; i < 50; ++i)
-    c->Call(kBlackHole, MakeMsg("x"), [&](Status st, std::string_view) {
-      if (st.code() == StatusCode::kTimedOut) ++timed_out;
-    }, 50ms);
+    c->Call(
+        kBlackHole, MakeMsg("x"),
+        [&](Status st, std::string_view) {
+          if (st.code() == StatusCode::kTimedOut) ++timed_out;
+        },
+        50ms);
   EXPECT_TRUE(WaitFor([&] { return timed_out == 50; }, 5s));
   ExpectEcho(c);
   c->Close();
@@ -582,7 +585,10 @@ TEST_F(RpcTest, ListenUnixReplacesStaleSocket) {
   c->Close();
   // A regular file is not clobbered.
   std::string file = dir_ + "/plain";
-  { FILE *f = fopen(file.c_str(), "w"); fclose(f); }
+  {
+    FILE *f = fopen(file.c_str(), "w");
+    fclose(f);
+  }
   EXPECT_FALSE(other.ListenUnix(file).ok());
 }
 
@@ -599,7 +605,8 @@ TEST_F(RpcTest, LargeMessage) {
   std::string big(20 << 20, 'z');
   for (size_t i = 0; i < big.size(); i += 4097) big[i] = static_cast<char>(i);
   std::promise<std::string> p;
-  c->CallRaw(kEcho, big, [&](Status st, std::string_view body) { p.set_value(st.ok() ? std::string(body) : ""); });
+  c->CallRaw(kEcho, big,
+             [&](Status st, std::string_view body) { p.set_value(st.ok() ? std::string(body) : ""); });
   EXPECT_TRUE(p.get_future().get() == big);
   ExpectEcho(c);
   c->Close();
@@ -654,14 +661,17 @@ TEST_F(RpcTest, Benchmark) {
     }
     t0 = Clock::now();
     for (int i = 0; i < kNotify; ++i) c->Notify(kRecord, msg);
-    ASSERT_TRUE(WaitFor([&] {
-      std::lock_guard<std::mutex> lock(mu_);
-      return recorded_.size() == static_cast<size_t>(kNotify);
-    }, 60s));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          std::lock_guard<std::mutex> lock(mu_);
+          return recorded_.size() == static_cast<size_t>(kNotify);
+        },
+        60s));
     double nsecs = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("[bench %s] sync round trip median %.1f us (best block %.1f us); pipelined %.0f calls/s; "
-                "notify %.0f msgs/s\n",
-                addr.substr(0, 4).c_str(), us, best_us, kAsync / secs, kNotify / nsecs);
+    std::printf(
+        "[bench %s] sync round trip median %.1f us (best block %.1f us); pipelined %.0f calls/s; "
+        "notify %.0f msgs/s\n",
+        addr.substr(0, 4).c_str(), us, best_us, kAsync / secs, kNotify / nsecs);
     c->Close();
   }
 }

@@ -21,13 +21,13 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   const Dispatcher *dispatcher;
 
   std::mutex mu;
-  bool stopped = false;  // mu
+  bool stopped = false;                                                // mu
   std::vector<std::unique_ptr<unix_socket::acceptor>> unix_acceptors;  // mu
   std::vector<std::string> unix_paths;                                 // mu
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors;           // mu
-  std::unordered_map<Connection *, ConnectionPtr> conns;                // mu
+  std::unordered_map<Connection *, ConnectionPtr> conns;               // mu
   std::atomic<size_t> num_authenticated{0};
-  std::function<void(const ConnectionPtr &)> connect_handler;          // mu
+  std::function<void(const ConnectionPtr &)> connect_handler;  // mu
 
   void Adopt(const ConnectionPtr &conn) {
     auto *impl = ConnImpl(conn);
@@ -80,7 +80,8 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
         if (ec == asio::error::operation_aborted) return;
         LUMEN_LOG_WARN("rpc: accept on unix:{} failed: {}", path, ec.message());
       } else {
-        self->Adopt(MakeConnection<unix_socket::socket>(self->loop, Role::kServer, "unix:" + path, self->dispatcher, std::move(sock)));
+        self->Adopt(MakeConnection<unix_socket::socket>(self->loop, Role::kServer, "unix:" + path,
+                                                        self->dispatcher, std::move(sock)));
       }
       std::lock_guard<std::mutex> lock(self->mu);
       if (!self->stopped && acc->is_open()) self->AcceptUnix(acc, path);
@@ -99,7 +100,8 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
         std::string peer = "tcp:?";
         auto ep = sock.remote_endpoint(ignored);
         if (!ignored) peer = "tcp:" + ep.address().to_string() + ":" + std::to_string(ep.port());
-        self->Adopt(MakeConnection<tcp::socket>(self->loop, Role::kServer, std::move(peer), self->dispatcher, std::move(sock)));
+        self->Adopt(MakeConnection<tcp::socket>(self->loop, Role::kServer, std::move(peer), self->dispatcher,
+                                                std::move(sock)));
       }
       std::lock_guard<std::mutex> lock(self->mu);
       if (!self->stopped && acc->is_open()) self->AcceptTcp(acc);
@@ -200,7 +202,8 @@ StatusOr<int> Server::ListenTcp(const std::string &host, int port) {
   if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acc->bind(ep, ec);
   if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::IoError("cannot listen on tcp:" + host + ":" + std::to_string(port) + ": " + ec.message());
+  if (ec)
+    return Status::IoError("cannot listen on tcp:" + host + ":" + std::to_string(port) + ": " + ec.message());
   int bound = acc->local_endpoint(ec).port();
   if (ec) return Status::IoError("cannot read bound port: " + ec.message());
   std::lock_guard<std::mutex> lock(st.mu);
@@ -286,10 +289,9 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
       return;
     }
     if constexpr (std::is_same_v<Socket, tcp::socket>) {
-      asio::async_connect(impl->socket, endpoints,
-                          [on_connected](const boost::system::error_code &ec, const tcp::endpoint &) {
-                            on_connected(ec);
-                          });
+      asio::async_connect(
+          impl->socket, endpoints,
+          [on_connected](const boost::system::error_code &ec, const tcp::endpoint &) { on_connected(ec); });
     } else {
       impl->socket.async_connect(endpoints, on_connected);
     }
@@ -314,22 +316,22 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
 
 StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, const std::string &token,
                                 const Dispatcher *dispatcher, std::chrono::milliseconds timeout) {
-  if (loop.InLoopThread()) return Status::Internal("Connect called on the event loop thread (would deadlock)");
+  if (loop.InLoopThread())
+    return Status::Internal("Connect called on the event loop thread (would deadlock)");
   auto parsed = detail::ParseAddress(address);
   if (!parsed.ok()) return parsed.status();
   if (parsed->is_unix) {
     if (parsed->path.size() >= sizeof(sockaddr_un::sun_path))
       return Status::InvalidArgument("unix socket path too long: " + parsed->path);
-    return ConnectWith<unix_socket::socket>(loop, unix_socket::endpoint(parsed->path),
-                       "unix:" + parsed->path, token, dispatcher, timeout);
+    return ConnectWith<unix_socket::socket>(loop, unix_socket::endpoint(parsed->path), "unix:" + parsed->path,
+                                            token, dispatcher, timeout);
   }
   boost::system::error_code ec;
   tcp::resolver resolver(loop.io());
   auto results = resolver.resolve(parsed->host, std::to_string(parsed->port), ec);
-  if (ec || results.empty())
-    return Status::IoError("cannot resolve " + parsed->host + ": " + ec.message());
-  return ConnectWith<tcp::socket>(loop, results,
-                     "tcp:" + parsed->host + ":" + std::to_string(parsed->port), token, dispatcher, timeout);
+  if (ec || results.empty()) return Status::IoError("cannot resolve " + parsed->host + ": " + ec.message());
+  return ConnectWith<tcp::socket>(loop, results, "tcp:" + parsed->host + ":" + std::to_string(parsed->port),
+                                  token, dispatcher, timeout);
 }
 
 }  // namespace lumen::rpc

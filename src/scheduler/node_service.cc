@@ -91,8 +91,7 @@ Status NodeService::Start() {
   arena_ = std::move(arena.value());
   store_ = std::make_unique<object_store::ObjectStore>(loop_.io(), options_.store_capacity);
   arena_socket_ = options_.session_dir + "/sockets/store";
-  LUMEN_RETURN_IF_ERROR(
-      arena_server_.Start(arena_socket_, options_.token, arena_->fd(), arena_->capacity()));
+  LUMEN_RETURN_IF_ERROR(arena_server_.Start(arena_socket_, options_.token, arena_->fd(), arena_->capacity()));
 
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
   server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
@@ -241,46 +240,46 @@ void NodeService::RegisterHandlers() {
       auto &job = *jobs_[req.job_id()];
       if (!job.prestarted && (job.fork_server || !options_.worker_program.empty())) {
         job.prestarted = true;
-        int n = options_.prestart_workers >= 0 ? options_.prestart_workers
-                                               : static_cast<int>(total_.Get("CPU"));
+        int n =
+            options_.prestart_workers >= 0 ? options_.prestart_workers : static_cast<int>(total_.Get("CPU"));
         for (int i = 0; i < n; ++i) StartWorker(job);
       }
     }
     TryDispatch();
   });
 
-  dispatcher_.Register(proto::REQUEST_WORKER_LEASE, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                           std::string_view body) {
-    proto::WorkerLeaseRequest req;
-    if (!Parse(body, &req, conn, call_id)) return;
-    auto p = std::make_shared<PendingLease>();
-    p->conn = conn;
-    p->call_id = call_id;
-    p->job_id = req.job_id();
-    p->request = ResourceSet::FromProto(req.resources());
-    pending_.push_back(std::move(p));
-    TryDispatch();
-  });
+  dispatcher_.Register(proto::REQUEST_WORKER_LEASE,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::WorkerLeaseRequest req;
+                         if (!Parse(body, &req, conn, call_id)) return;
+                         auto p = std::make_shared<PendingLease>();
+                         p->conn = conn;
+                         p->call_id = call_id;
+                         p->job_id = req.job_id();
+                         p->request = ResourceSet::FromProto(req.resources());
+                         pending_.push_back(std::move(p));
+                         TryDispatch();
+                       });
 
-  dispatcher_.Register(proto::RETURN_WORKER, [this](const rpc::ConnectionPtr &conn, uint64_t,
-                                                    std::string_view body) {
-    proto::ReturnWorkerRequest req;
-    if (!Parse(body, &req, conn, 0)) return;
-    auto it = leases_.find(req.lease_id());
-    if (it == leases_.end()) return;
-    auto w = workers_.find(it->second);
-    leases_.erase(it);
-    if (w == workers_.end()) return;
-    ReleaseLease(*w->second);
-    if (req.worker_failed()) {
-      if (w->second->pid > 0) kill(w->second->pid, SIGKILL);
-      OnWorkerGone(w->first, "returned as failed");
-    } else {
-      auto job = jobs_.find(w->second->job_id);
-      if (job != jobs_.end()) job->second->idle.push_back(w->first);
-    }
-    TryDispatch();
-  });
+  dispatcher_.Register(proto::RETURN_WORKER,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::ReturnWorkerRequest req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         auto it = leases_.find(req.lease_id());
+                         if (it == leases_.end()) return;
+                         auto w = workers_.find(it->second);
+                         leases_.erase(it);
+                         if (w == workers_.end()) return;
+                         ReleaseLease(*w->second);
+                         if (req.worker_failed()) {
+                           if (w->second->pid > 0) kill(w->second->pid, SIGKILL);
+                           OnWorkerGone(w->first, "returned as failed");
+                         } else {
+                           auto job = jobs_.find(w->second->job_id);
+                           if (job != jobs_.end()) job->second->idle.push_back(w->first);
+                         }
+                         TryDispatch();
+                       });
 
   auto blocked = [this](bool is_blocked) {
     return [this, is_blocked](const rpc::ConnectionPtr &conn, uint64_t, std::string_view) {
@@ -302,109 +301,111 @@ void NodeService::RegisterHandlers() {
   dispatcher_.Register(proto::NOTIFY_BLOCKED, blocked(true));
   dispatcher_.Register(proto::NOTIFY_UNBLOCKED, blocked(false));
 
-  dispatcher_.Register(proto::CREATE_OBJECT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                    std::string_view body) {
-    proto::CreateObjectRequest req;
-    if (!Parse(body, &req, conn, call_id)) return;
-    auto client = ClientOf(conn);
-    store_->Create(ObjectID::FromBinary(req.object_id()), req.data_size(), req.meta_size(), client->id,
-                   std::chrono::milliseconds(req.wait_ms()),
-                   [conn, call_id](StatusOr<object_store::ObjectInfo> info) {
-                     if (!info.ok()) {
-                       conn->ReplyError(call_id, info.status());
-                       return;
-                     }
-                     proto::CreateObjectReply reply;
-                     reply.set_offset(info->offset);
-                     conn->Reply(call_id, reply);
-                   });
-  });
-  dispatcher_.Register(proto::SEAL_OBJECT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                  std::string_view body) {
-    proto::SealObjectRequest req;
-    if (!Parse(body, &req, conn, call_id)) return;
-    Status st = store_->Seal(ObjectID::FromBinary(req.object_id()), ClientOf(conn)->id);
-    if (!call_id) return;
-    if (st.ok()) {
-      conn->Reply(call_id, proto::SealObjectReply());
-    } else {
-      conn->ReplyError(call_id, st);
-    }
-  });
-  dispatcher_.Register(proto::ABORT_OBJECT, [this](const rpc::ConnectionPtr &conn, uint64_t,
-                                                   std::string_view body) {
-    proto::ObjectIdList req;
-    if (!Parse(body, &req, conn, 0)) return;
-    for (auto &id : req.object_ids()) (void)store_->Abort(ObjectID::FromBinary(id), ClientOf(conn)->id);
-  });
-  dispatcher_.Register(proto::GET_OBJECTS, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                  std::string_view body) {
-    proto::GetObjectsRequest req;
-    if (!Parse(body, &req, conn, call_id)) return;
-    proto::GetObjectsReply reply;
-    auto client = ClientOf(conn);
-    for (auto &id : req.object_ids()) {
-      auto *loc = reply.add_objects();
-      auto info = store_->Get(ObjectID::FromBinary(id), client->id);
-      if (!info.ok()) continue;
-      loc->set_found(true);
-      loc->set_offset(info->offset);
-      loc->set_data_size(info->data_size);
-      loc->set_meta_size(info->meta_size);
-    }
-    conn->Reply(call_id, reply);
-  });
-  dispatcher_.Register(proto::RELEASE_OBJECTS, [this](const rpc::ConnectionPtr &conn, uint64_t,
-                                                      std::string_view body) {
-    proto::ObjectIdList req;
-    if (!Parse(body, &req, conn, 0)) return;
-    auto client = ClientOf(conn);
-    for (auto &id : req.object_ids()) (void)store_->Release(ObjectID::FromBinary(id), client->id);
-  });
-  dispatcher_.Register(proto::DELETE_OBJECTS, [this](const rpc::ConnectionPtr &conn, uint64_t,
-                                                     std::string_view body) {
-    proto::ObjectIdList req;
-    if (!Parse(body, &req, conn, 0)) return;
-    for (auto &id : req.object_ids()) store_->Delete(ObjectID::FromBinary(id));
-  });
+  dispatcher_.Register(proto::CREATE_OBJECT,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::CreateObjectRequest req;
+                         if (!Parse(body, &req, conn, call_id)) return;
+                         auto client = ClientOf(conn);
+                         store_->Create(ObjectID::FromBinary(req.object_id()), req.data_size(),
+                                        req.meta_size(), client->id, std::chrono::milliseconds(req.wait_ms()),
+                                        [conn, call_id](StatusOr<object_store::ObjectInfo> info) {
+                                          if (!info.ok()) {
+                                            conn->ReplyError(call_id, info.status());
+                                            return;
+                                          }
+                                          proto::CreateObjectReply reply;
+                                          reply.set_offset(info->offset);
+                                          conn->Reply(call_id, reply);
+                                        });
+                       });
+  dispatcher_.Register(proto::SEAL_OBJECT,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::SealObjectRequest req;
+                         if (!Parse(body, &req, conn, call_id)) return;
+                         Status st = store_->Seal(ObjectID::FromBinary(req.object_id()), ClientOf(conn)->id);
+                         if (!call_id) return;
+                         if (st.ok()) {
+                           conn->Reply(call_id, proto::SealObjectReply());
+                         } else {
+                           conn->ReplyError(call_id, st);
+                         }
+                       });
+  dispatcher_.Register(proto::ABORT_OBJECT,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::ObjectIdList req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         for (auto &id : req.object_ids())
+                           (void)store_->Abort(ObjectID::FromBinary(id), ClientOf(conn)->id);
+                       });
+  dispatcher_.Register(proto::GET_OBJECTS,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::GetObjectsRequest req;
+                         if (!Parse(body, &req, conn, call_id)) return;
+                         proto::GetObjectsReply reply;
+                         auto client = ClientOf(conn);
+                         for (auto &id : req.object_ids()) {
+                           auto *loc = reply.add_objects();
+                           auto info = store_->Get(ObjectID::FromBinary(id), client->id);
+                           if (!info.ok()) continue;
+                           loc->set_found(true);
+                           loc->set_offset(info->offset);
+                           loc->set_data_size(info->data_size);
+                           loc->set_meta_size(info->meta_size);
+                         }
+                         conn->Reply(call_id, reply);
+                       });
+  dispatcher_.Register(proto::RELEASE_OBJECTS,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::ObjectIdList req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         auto client = ClientOf(conn);
+                         for (auto &id : req.object_ids())
+                           (void)store_->Release(ObjectID::FromBinary(id), client->id);
+                       });
+  dispatcher_.Register(proto::DELETE_OBJECTS,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::ObjectIdList req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         for (auto &id : req.object_ids()) store_->Delete(ObjectID::FromBinary(id));
+                       });
 
-  dispatcher_.Register(proto::WORKER_EXITED, [this](const rpc::ConnectionPtr &conn, uint64_t,
-                                                    std::string_view body) {
-    proto::WorkerExited req;
-    if (!Parse(body, &req, conn, 0)) return;
-    for (auto &[id, w] : workers_) {
-      if (w->pid == req.pid()) {
-        auto why = req.signal() ? "killed by signal " + std::to_string(req.signal())
-                                : "exited with code " + std::to_string(req.exit_code());
-        OnWorkerGone(id, why);
-        break;
-      }
-    }
-  });
+  dispatcher_.Register(proto::WORKER_EXITED,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::WorkerExited req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         for (auto &[id, w] : workers_) {
+                           if (w->pid == req.pid()) {
+                             auto why = req.signal() ? "killed by signal " + std::to_string(req.signal())
+                                                     : "exited with code " + std::to_string(req.exit_code());
+                             OnWorkerGone(id, why);
+                             break;
+                           }
+                         }
+                       });
 
-  dispatcher_.Register(proto::NODE_STATS, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                 std::string_view) {
-    proto::NodeStatsReply reply;
-    total_.ToProto(reply.mutable_total());
-    available_.ToProto(reply.mutable_available());
-    reply.set_num_workers(static_cast<int>(workers_.size()));
-    int idle = 0;
-    for (auto &[id, job] : jobs_) idle += static_cast<int>(job->idle.size());
-    reply.set_num_idle_workers(idle);
-    auto stats = store_->Stats();
-    reply.set_store_used(stats.used);
-    reply.set_store_capacity(stats.capacity);
-    reply.set_store_objects(stats.num_objects);
-    for (auto &[id, w] : workers_)
-      if (w->pid > 0) reply.add_worker_pids(w->pid);
-    if (call_id) conn->Reply(call_id, reply);
-  });
+  dispatcher_.Register(proto::NODE_STATS,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                         proto::NodeStatsReply reply;
+                         total_.ToProto(reply.mutable_total());
+                         available_.ToProto(reply.mutable_available());
+                         reply.set_num_workers(static_cast<int>(workers_.size()));
+                         int idle = 0;
+                         for (auto &[id, job] : jobs_) idle += static_cast<int>(job->idle.size());
+                         reply.set_num_idle_workers(idle);
+                         auto stats = store_->Stats();
+                         reply.set_store_used(stats.used);
+                         reply.set_store_capacity(stats.capacity);
+                         reply.set_store_objects(stats.num_objects);
+                         for (auto &[id, w] : workers_)
+                           if (w->pid > 0) reply.add_worker_pids(w->pid);
+                         if (call_id) conn->Reply(call_id, reply);
+                       });
 
-  dispatcher_.Register(proto::SHUTDOWN_NODE, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                    std::string_view) {
-    if (call_id) conn->Reply(call_id, proto::NodeEmpty());
-    RequestShutdown();
-  });
+  dispatcher_.Register(proto::SHUTDOWN_NODE,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                         if (call_id) conn->Reply(call_id, proto::NodeEmpty());
+                         RequestShutdown();
+                       });
 }
 
 void NodeService::StartWorker(Job &job) {

@@ -39,15 +39,15 @@ struct NodeServiceOptions {
   std::string token;
   std::string control_address;  // where the control service listens
   std::string node_ip = "127.0.0.1";
-  std::string unix_path;        // this service's socket (default: <session>/sockets/node)
+  std::string unix_path;  // this service's socket (default: <session>/sockets/node)
   std::string tcp_host = "127.0.0.1";
   int tcp_port = 0;
   std::map<std::string, double> resources;  // CPU, GPU, memory, custom
   size_t store_capacity = 0;
   size_t store_prefault = 0;
-  std::string worker_program;   // generic worker for code_search_path jobs
+  std::string worker_program;  // generic worker for code_search_path jobs
   size_t inline_threshold = 100 * 1024;
-  int prestart_workers = -1;    // per job; -1 = number of CPUs
+  int prestart_workers = -1;  // per job; -1 = number of CPUs
 };
 
 class NodeService {

@@ -402,7 +402,8 @@ Status CoreWorker::StoreValue(const ObjectID &id, size_t size, const ValueWriter
   return Status::OK();
 }
 
-StatusOr<ObjectID> CoreWorker::Put(size_t size, const ValueWriter &write, const std::vector<ObjectID> &nested) {
+StatusOr<ObjectID> CoreWorker::Put(size_t size, const ValueWriter &write,
+                                   const std::vector<ObjectID> &nested) {
   ObjectID id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -458,7 +459,8 @@ StatusOr<RayObjectPtr> CoreWorker::MaterializeLocked(const ObjectID &id, ObjectE
 }
 
 Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std::vector<RayObjectPtr> *out) {
-  auto deadline = timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto deadline =
+      timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock<std::mutex> lock(mu_);
   After after;
   for (auto &id : ids) {
@@ -494,7 +496,8 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
     for (auto &id : ids) MaybeFreeLocked(id, &after);
     lock.unlock();
     RunAll(after);
-    return Status::TimedOut("Get timed out: some object(s) not ready after " + std::to_string(timeout_ms) + " ms");
+    return Status::TimedOut("Get timed out: some object(s) not ready after " + std::to_string(timeout_ms) +
+                            " ms");
   }
   out->clear();
   out->reserve(ids.size());
@@ -511,7 +514,8 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
 }
 
 std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_objects, int64_t timeout_ms) {
-  auto deadline = timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto deadline =
+      timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
   std::vector<bool> ready(ids.size(), false);
   std::unique_lock<std::mutex> lock(mu_);
   for (auto &id : ids) {
@@ -547,45 +551,45 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
 // ---------------------------------------------------------------- handlers
 
 void CoreWorker::RegisterHandlers() {
-  dispatcher_.Register(proto::PUSH_TASK, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                std::string_view body) {
-    proto::PushTaskRequest req;
-    if (!rpc::ParseBody(body, &req)) {
-      conn->ReplyError(call_id, Status::InvalidArgument("malformed task"));
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(exec_mu_);
-      exec_queue_.push_back(PushedTask{conn, call_id, std::move(*req.mutable_spec())});
-    }
-    exec_cv_.notify_one();
-  });
-  dispatcher_.Register(proto::GET_OBJECT_STATUS, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                        std::string_view body) {
-    proto::GetObjectStatusRequest req;
-    if (!rpc::ParseBody(body, &req)) {
-      conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
-      return;
-    }
-    ObjectID id = ObjectID::FromBinary(req.object_id());
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = objects_.find(id);
-    proto::GetObjectStatusReply rep;
-    if (it == objects_.end() || !it->second->owned) {
-      rep.set_found(false);
-      conn->Reply(call_id, rep);
-      return;
-    }
-    auto &e = *it->second;
-    if (!e.ready) {
-      e.status_waiters.emplace_back(conn, call_id);
-      return;
-    }
-    rep.set_found(true);
-    *rep.mutable_payload() = e.payload;
-    rep.mutable_payload()->set_data(*e.data);
-    conn->Reply(call_id, rep);
-  });
+  dispatcher_.Register(proto::PUSH_TASK,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::PushTaskRequest req;
+                         if (!rpc::ParseBody(body, &req)) {
+                           conn->ReplyError(call_id, Status::InvalidArgument("malformed task"));
+                           return;
+                         }
+                         {
+                           std::lock_guard<std::mutex> lock(exec_mu_);
+                           exec_queue_.push_back(PushedTask{conn, call_id, std::move(*req.mutable_spec())});
+                         }
+                         exec_cv_.notify_one();
+                       });
+  dispatcher_.Register(proto::GET_OBJECT_STATUS,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::GetObjectStatusRequest req;
+                         if (!rpc::ParseBody(body, &req)) {
+                           conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
+                           return;
+                         }
+                         ObjectID id = ObjectID::FromBinary(req.object_id());
+                         std::lock_guard<std::mutex> lock(mu_);
+                         auto it = objects_.find(id);
+                         proto::GetObjectStatusReply rep;
+                         if (it == objects_.end() || !it->second->owned) {
+                           rep.set_found(false);
+                           conn->Reply(call_id, rep);
+                           return;
+                         }
+                         auto &e = *it->second;
+                         if (!e.ready) {
+                           e.status_waiters.emplace_back(conn, call_id);
+                           return;
+                         }
+                         rep.set_found(true);
+                         *rep.mutable_payload() = e.payload;
+                         rep.mutable_payload()->set_data(*e.data);
+                         conn->Reply(call_id, rep);
+                       });
   auto borrow = [this](bool add) {
     return [this, add](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
       proto::BorrowRequest req;
@@ -630,6 +634,5 @@ void CoreWorker::RegisterHandlers() {
     os.flush();
   });
 }
-
 
 }  // namespace lumen::worker

@@ -38,9 +38,9 @@ namespace lumen::worker {
 struct ExecResult {
   proto::ErrorType error = proto::NO_ERROR;
   std::string error_message;
-  msgpack::sbuffer data;             // serialized return value
-  std::vector<ObjectID> nested;      // refs serialized inside the return value
-  bool exit_worker = false;          // the task asked the worker to exit (ExitActor)
+  msgpack::sbuffer data;         // serialized return value
+  std::vector<ObjectID> nested;  // refs serialized inside the return value
+  bool exit_worker = false;      // the task asked the worker to exit (ExitActor)
 };
 struct ArgBytes {
   const char *data;
@@ -48,14 +48,14 @@ struct ArgBytes {
 };
 /// Runs a task's function: provided by the API layer, which knows the user's
 /// registered functions. Must not throw.
-using TaskExecutor = std::function<void(const proto::TaskSpec &spec, const std::vector<ArgBytes> &args,
-                                        ExecResult *result)>;
+using TaskExecutor =
+    std::function<void(const proto::TaskSpec &spec, const std::vector<ArgBytes> &args, ExecResult *result)>;
 
 struct CoreWorkerOptions {
   bool is_driver = true;
   std::string node_address;  // the node service's Unix socket
   std::string token;
-  uint32_t job_id = 0;       // drivers: assigned by the control service when 0
+  uint32_t job_id = 0;  // drivers: assigned by the control service when 0
   std::string ray_namespace;
   WorkerID worker_id = WorkerID::FromRandom();
   std::vector<std::string> code_search_path;
@@ -113,7 +113,8 @@ class CoreWorker {
   void RemoveLocalReference(const ObjectID &id);
 
   // ---- tasks ----
-  ObjectID SubmitTask(const std::string &function_name, std::vector<SubmitArg> args, const TaskOptions &options);
+  ObjectID SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
+                      const TaskOptions &options);
 
   // ---- worker mode ----
   /// Runs pushed tasks on this thread until the node tells us to exit or goes away.

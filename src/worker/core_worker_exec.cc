@@ -104,13 +104,17 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
       (void)owner->CallSync(proto::ADD_BORROWER, req, &rep);
     }
     const msgpack::sbuffer &data = result.data;
-    Status st = StoreValue(return_id, data.size(), [&data](char *dst) {
-      std::memcpy(dst, data.data(), data.size());
-      return true;
-    }, payload);
+    Status st = StoreValue(
+        return_id, data.size(),
+        [&data](char *dst) {
+          std::memcpy(dst, data.data(), data.size());
+          return true;
+        },
+        payload);
     if (!st.ok()) {
       payload->set_error(proto::OBJECT_STORE_FULL);
-      payload->set_data("Failed to store the result of " + spec.function().function_name() + ": " + st.ToString());
+      payload->set_data("Failed to store the result of " + spec.function().function_name() + ": " +
+                        st.ToString());
     }
   }
   reply.set_worker_exiting(result.exit_worker);

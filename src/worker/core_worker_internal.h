@@ -28,19 +28,18 @@ inline void RunAll(After &after) {
 /// Long-lived calls (lease requests, pushed tasks, owner long-polls) have no deadline in practice.
 inline constexpr auto kForever = std::chrono::hours(24 * 365);
 
-
 struct CoreWorker::ObjectEntry {
   bool owned = false;
   bool ready = false;
-  proto::ObjectPayload payload;              // valid once ready (data moved to `data`)
-  std::shared_ptr<const std::string> data;   // inline bytes or error message
+  proto::ObjectPayload payload;             // valid once ready (data moved to `data`)
+  std::shared_ptr<const std::string> data;  // inline bytes or error message
   int64_t local = 0;
   int64_t submitted = 0;
   int64_t contained = 0;
-  std::set<std::string> borrowers;           // owner: borrowers' socket paths
-  bool borrow_registered = false;            // non-owner: the owner counts us
-  bool requested = false;                    // non-owner: status request in flight
-  std::vector<ObjectID> nested;              // refs inside this object
+  std::set<std::string> borrowers;  // owner: borrowers' socket paths
+  bool borrow_registered = false;   // non-owner: the owner counts us
+  bool requested = false;           // non-owner: status request in flight
+  std::vector<ObjectID> nested;     // refs inside this object
   std::vector<std::pair<rpc::ConnectionPtr, uint64_t>> status_waiters;
   std::vector<std::function<void()>> on_ready;
 };

@@ -77,8 +77,9 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
     for (auto &[k, v] : resources) {
       auto it = total.find(k);
       if ((it == total.end() || it->second < v) && warned_infeasible_.insert(task->key).second) {
-        std::cerr << "Warning: a task requests " << k << "=" << v << " but no node in the cluster has that much ("
-                  << k << " total: " << (it == total.end() ? 0.0 : it->second)
+        std::cerr << "Warning: a task requests " << k << "=" << v
+                  << " but no node in the cluster has that much (" << k
+                  << " total: " << (it == total.end() ? 0.0 : it->second)
                   << "). It stays pending until such a node joins.\n";
       }
     }
@@ -210,7 +211,9 @@ void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr
   if (w.in_flight == 1) direct.emplace();
   w.conn->Call(
       proto::PUSH_TASK, req,
-      [this, key, lease_id, task](Status st, std::string_view body) { OnPushReply(key, lease_id, task, st, body); },
+      [this, key, lease_id, task](Status st, std::string_view body) {
+        OnPushReply(key, lease_id, task, st, body);
+      },
       kForever);
 }
 
@@ -242,8 +245,9 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
           q.tasks.push_front(t);
         } else {
           FailTaskLocked(*t, proto::WORKER_DIED,
-                         "The worker died unexpectedly while executing task '" + t->spec.function().function_name() +
-                             "' (" + st.ToString() + "); retries exhausted.",
+                         "The worker died unexpectedly while executing task '" +
+                             t->spec.function().function_name() + "' (" + st.ToString() +
+                             "); retries exhausted.",
                          &after);
         }
       }
@@ -262,7 +266,8 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       }
       double us = std::chrono::duration<double, std::micro>(Clock::now() - task->pushed_at).count();
       q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
-      for (auto &ret : rep.returns()) SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
+      for (auto &ret : rep.returns())
+        SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
       FinishTaskLocked(*task, &after);
       PumpLocked(q);
     }
@@ -277,7 +282,8 @@ void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed) {
   node_->Notify(proto::RETURN_WORKER, ret);
 }
 
-void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message, After *after) {
+void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
+                                After *after) {
   proto::ObjectPayload p;
   p.set_error(type);
   p.set_data(message);

@@ -85,8 +85,8 @@ class Derived : public Base {
 RAY_REMOTE(Return1, Plus1, Plus, Half, ConcatRvalue, ConcatConstRef, ConcatRef, VoidFunc);
 RAY_REMOTE(RAY_FUNC(OverloadFunc), RAY_FUNC(OverloadFunc, int), RAY_FUNC(OverloadFunc, int, int));
 RAY_REMOTE(ThrowTask, GetVal, SumRefs, Older, CountAny);
-RAY_REMOTE(RAY_FUNC(Counter::FactoryCreate), RAY_FUNC(Counter::FactoryCreate, int),
-           &Counter::Add, &Counter::Get, &Counter::Concat)
+RAY_REMOTE(RAY_FUNC(Counter::FactoryCreate), RAY_FUNC(Counter::FactoryCreate, int), &Counter::Add,
+           &Counter::Get, &Counter::Concat)
 RAY_REMOTE(Base::FactoryCreate, Derived::FactoryCreate, &Base::Foo);
 
 namespace {
@@ -111,9 +111,7 @@ msgpack::sbuffer Pack(const T &value) {
 
 TEST(RegistrationTest, KeysAreTheMacroArgumentText) {
   auto names = FunctionManager::Instance().GetFunctionNames();
-  auto has = [&](const std::string &n) {
-    return std::find(names.begin(), names.end(), n) != names.end();
-  };
+  auto has = [&](const std::string &n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   EXPECT_TRUE(has("Return1"));
   EXPECT_TRUE(has("Plus"));
   EXPECT_TRUE(has("RAY_FUNC(OverloadFunc)"));
@@ -134,8 +132,8 @@ TEST(RegistrationTest, KeysAreTheMacroArgumentText) {
 }
 
 TEST(RegistrationTest, SplitsOnTopLevelCommasOnly) {
-  auto names = ray::internal::SplitRemoteNames(
-      " Plus1,  &Counter::Add ,RAY_FUNC(Counter::FactoryCreate, int, int)");
+  auto names =
+      ray::internal::SplitRemoteNames(" Plus1,  &Counter::Add ,RAY_FUNC(Counter::FactoryCreate, int, int)");
   ASSERT_EQ(names.size(), 3u);
   EXPECT_EQ(names[0], "Plus1");
   EXPECT_EQ(names[1], "&Counter::Add");
@@ -220,8 +218,7 @@ TEST(InvokerTest, ArgumentCountMismatchThrows) {
     EXPECT_STREQ(e.what(), "Arguments number not match");
   }
   auto text = Pack(std::string("x"));
-  EXPECT_THROW((*fn)({{one.data(), one.size()}, {text.data(), text.size()}}),
-               std::invalid_argument);
+  EXPECT_THROW((*fn)({{one.data(), one.size()}, {text.data(), text.size()}}), std::invalid_argument);
 }
 
 TEST(InvokerTest, UserExceptionsPropagate) {
@@ -232,8 +229,8 @@ TEST(InvokerTest, UserExceptionsPropagate) {
 TEST(InvokerTest, FactoryReturnsPointerAndMembersUseIt) {
   auto &manager = FunctionManager::Instance();
   auto seven = Pack(7);
-  auto created = (*manager.GetFunction("RAY_FUNC(Counter::FactoryCreate, int)"))(
-      {{seven.data(), seven.size()}});
+  auto created =
+      (*manager.GetFunction("RAY_FUNC(Counter::FactoryCreate, int)"))({{seven.data(), seven.size()}});
   auto ptr = Serializer::Deserialize<uint64_t>(created.data(), created.size());
   ASSERT_NE(ptr, 0u);
   auto three = Pack(3);
@@ -329,8 +326,7 @@ TEST_F(ApiTest, ResourceValidationAtRemote) {
   EXPECT_THROW(ray::Task(Return1).SetResource("CPU", 2.5).Remote(), RayException);
   EXPECT_NO_THROW(ray::Task(Return1).SetResource("CPU", 2.0).Remote());
   EXPECT_NO_THROW(ray::Task(Return1).SetResource("CPU", 0.5).Remote());
-  EXPECT_THROW(ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetResource("GPU", 1.5).Remote(),
-               RayException);
+  EXPECT_THROW(ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetResource("GPU", 1.5).Remote(), RayException);
   auto counter = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).Remote();
   EXPECT_THROW(counter.Task(&Counter::Get).SetResource("CPU", 0).Remote(), RayException);
   EXPECT_THROW(ray::internal::CheckTaskOptions({{"", 1}}), RayException);
@@ -439,8 +435,7 @@ TEST_F(ApiTest, PutGetWait) {
   EXPECT_EQ(*ray::Get(r), "hello");  // each Get decodes a fresh copy
   EXPECT_EQ(*r.Get(5), "hello");
 
-  std::vector<ray::ObjectRef<int>> refs{ray::Put(1), ray::ObjectRef<int>("not-ready"),
-                                        ray::Put(3)};
+  std::vector<ray::ObjectRef<int>> refs{ray::Put(1), ray::ObjectRef<int>("not-ready"), ray::Put(3)};
   ray::WaitResult<int> result = ray::Wait(refs, 3, 100);
   ASSERT_EQ(result.ready.size(), 2u);
   ASSERT_EQ(result.unready.size(), 1u);
@@ -508,8 +503,8 @@ TEST_F(ApiTest, ObjectRefReferenceCounting) {
 
 TEST(SerializationTest, AnyVectorRoundTrip) {
   std::vector<char> bytes{'a', 'b'};
-  auto buffer = Serializer::Serialize(
-      std::make_tuple(uint64_t{12}, std::string("hi"), 1.5f, int64_t{-3}, true, bytes));
+  auto buffer =
+      Serializer::Serialize(std::make_tuple(uint64_t{12}, std::string("hi"), 1.5f, int64_t{-3}, true, bytes));
   auto items = Serializer::Deserialize<std::vector<std::any>>(buffer.data(), buffer.size());
   ASSERT_EQ(items.size(), 6u);
   EXPECT_EQ(std::any_cast<uint64_t>(items[0]), 12u);
@@ -520,8 +515,9 @@ TEST(SerializationTest, AnyVectorRoundTrip) {
   EXPECT_EQ(std::any_cast<std::vector<char>>(items[5]), bytes);
 
   auto again = Serializer::Serialize(items);
-  auto tuple = Serializer::Deserialize<std::tuple<uint64_t, std::string, double, int64_t, bool,
-                                                  std::vector<char>>>(again.data(), again.size());
+  auto tuple =
+      Serializer::Deserialize<std::tuple<uint64_t, std::string, double, int64_t, bool, std::vector<char>>>(
+          again.data(), again.size());
   EXPECT_EQ(std::get<0>(tuple), 12u);
   EXPECT_EQ(std::get<1>(tuple), "hi");
   EXPECT_EQ(std::get<5>(tuple), bytes);
@@ -533,8 +529,7 @@ TEST(SerializationTest, StructsAndBoundaries) {
   auto back = Serializer::Deserialize<Student>(buffer.data(), buffer.size());
   EXPECT_EQ(back.name, "ann");
   EXPECT_EQ(back.age, 30);
-  auto as_list = Serializer::Deserialize<std::tuple<std::string, int>>(buffer.data(),
-                                                                       buffer.size());
+  auto as_list = Serializer::Deserialize<std::tuple<std::string, int>>(buffer.data(), buffer.size());
   EXPECT_EQ(std::get<0>(as_list), "ann");
 
   auto empty = Serializer::Serialize(std::string());
@@ -556,8 +551,7 @@ TEST(SerializationTest, ErrorPayload) {
   auto parts = Serializer::DeserializeError(error.data(), error.size());
   EXPECT_EQ(parts.first, 7);
   EXPECT_EQ(parts.second, "bad thing");
-  EXPECT_THROW(Serializer::ThrowIfError(error.data(), error.size()),
-               ray::internal::RayTaskException);
+  EXPECT_THROW(Serializer::ThrowIfError(error.data(), error.size()), ray::internal::RayTaskException);
   auto nil = ray::internal::PackNil();
   EXPECT_FALSE(Serializer::HasError(nil.data(), nil.size()));
 }

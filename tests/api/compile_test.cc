@@ -196,8 +196,7 @@ int main(int argc, char **argv) {
   ActorHandle<Counter> actor2 = ray::Actor(RAY_FUNC(Counter::FactoryCreate, int, int)).Remote(1, 2);
   ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("counter2", "other_ns").Remote();
   ObjectRef<int> added = actor.Task(RAY_FUNC(&Counter::Add, int)).Remote(5);
-  ObjectRef<int> added2 =
-      actor.Task(RAY_FUNC(&Counter::Add, int, int)).SetName("add").Remote(added, 1);
+  ObjectRef<int> added2 = actor.Task(RAY_FUNC(&Counter::Add, int, int)).SetName("add").Remote(added, 1);
   ObjectRef<int> count = actor2.Task(&Counter::Get).Remote();
   ObjectRef<int> qualified = actor2.Task(&Counter::Qualified).Remote();
   ObjectRef<std::string> echo = actor.Task(&Counter::Echo).Remote("hello");

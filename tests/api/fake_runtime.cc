@@ -33,9 +33,7 @@ void SetRuntime(std::shared_ptr<ray::internal::RayRuntime> runtime) {
   g_runtime = std::move(runtime);
 }
 
-std::string FakeRuntime::NewId(const std::string &prefix) {
-  return prefix + std::to_string(++next_id_);
-}
+std::string FakeRuntime::NewId(const std::string &prefix) { return prefix + std::to_string(++next_id_); }
 
 std::string FakeRuntime::Store(msgpack::sbuffer buffer) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
@@ -65,8 +63,8 @@ std::shared_ptr<ray::internal::Buffer> FakeRuntime::Get(const std::string &id, i
   return std::make_shared<FakeBuffer>(it->second);
 }
 
-std::vector<std::shared_ptr<ray::internal::Buffer>> FakeRuntime::Get(
-    const std::vector<std::string> &ids, int timeout_ms) {
+std::vector<std::shared_ptr<ray::internal::Buffer>> FakeRuntime::Get(const std::vector<std::string> &ids,
+                                                                     int timeout_ms) {
   std::vector<std::shared_ptr<ray::internal::Buffer>> result;
   for (const auto &id : ids) {
     result.push_back(Get(id, timeout_ms));
@@ -74,8 +72,7 @@ std::vector<std::shared_ptr<ray::internal::Buffer>> FakeRuntime::Get(
   return result;
 }
 
-std::vector<bool> FakeRuntime::Wait(const std::vector<std::string> &ids, int num_objects,
-                                    int timeout_ms) {
+std::vector<bool> FakeRuntime::Wait(const std::vector<std::string> &ids, int num_objects, int timeout_ms) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   std::vector<bool> ready;
   for (const auto &id : ids) {
@@ -98,8 +95,7 @@ void FakeRuntime::RemoveLocalReference(const std::string &id) {
   }
 }
 
-std::vector<ray::internal::ArgView> FakeRuntime::ArgViews(
-    const std::vector<ray::internal::TaskArg> &args) {
+std::vector<ray::internal::ArgView> FakeRuntime::ArgViews(const std::vector<ray::internal::TaskArg> &args) {
   std::vector<ray::internal::ArgView> views;
   for (const auto &arg : args) {
     if (!arg.object_id.empty()) {
@@ -124,8 +120,7 @@ std::string FakeRuntime::Call(const ray::internal::RemoteFunctionHolder &fn,
   last_call_options = options;
   const auto *invoker = ray::internal::FunctionManager::Instance().GetFunction(fn.function_name);
   if (invoker == nullptr) {
-    return Store(ray::internal::Serializer::SerializeError(1, "unknown function " +
-                                                               fn.function_name));
+    return Store(ray::internal::Serializer::SerializeError(1, "unknown function " + fn.function_name));
   }
   try {
     return Store((*invoker)(ArgViews(args)));
@@ -155,8 +150,7 @@ std::string FakeRuntime::CreateActor(const ray::internal::RemoteFunctionHolder &
   return id;
 }
 
-std::string FakeRuntime::CallActor(const ray::internal::RemoteFunctionHolder &fn,
-                                   const std::string &actor_id,
+std::string FakeRuntime::CallActor(const ray::internal::RemoteFunctionHolder &fn, const std::string &actor_id,
                                    std::vector<ray::internal::TaskArg> &args,
                                    const ray::internal::CallOptions &options) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
@@ -167,11 +161,9 @@ std::string FakeRuntime::CallActor(const ray::internal::RemoteFunctionHolder &fn
   if (actor == actors_.end()) {
     return Store(ray::internal::Serializer::SerializeError(2, "dead actor"));
   }
-  const auto *invoker =
-      ray::internal::FunctionManager::Instance().GetMemberFunction(fn.function_name);
+  const auto *invoker = ray::internal::FunctionManager::Instance().GetMemberFunction(fn.function_name);
   if (invoker == nullptr) {
-    return Store(ray::internal::Serializer::SerializeError(1, "unknown method " +
-                                                               fn.function_name));
+    return Store(ray::internal::Serializer::SerializeError(1, "unknown method " + fn.function_name));
   }
   try {
     return Store((*invoker)(actor->second, ArgViews(args)));
@@ -180,8 +172,7 @@ std::string FakeRuntime::CallActor(const ray::internal::RemoteFunctionHolder &fn
   }
 }
 
-std::string FakeRuntime::GetActorId(const std::string &actor_name,
-                                    const std::string &ray_namespace) {
+std::string FakeRuntime::GetActorId(const std::string &actor_name, const std::string &ray_namespace) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   auto it = named_actors_.find(ray_namespace + "/" + actor_name);
   return it == named_actors_.end() ? std::string() : it->second;
@@ -194,9 +185,7 @@ void FakeRuntime::KillActor(const std::string &actor_id, bool no_restart) {
 
 void FakeRuntime::ExitActor() { throw std::logic_error("ExitActor outside an actor"); }
 
-std::string FakeRuntime::SerializeActorHandle(const std::string &actor_id) {
-  return "handle:" + actor_id;
-}
+std::string FakeRuntime::SerializeActorHandle(const std::string &actor_id) { return "handle:" + actor_id; }
 
 std::string FakeRuntime::DeserializeAndRegisterActorHandle(const std::string &serialized) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);

@@ -24,13 +24,11 @@ class FakeRuntime : public ray::internal::RayRuntime {
   std::shared_ptr<ray::internal::Buffer> Get(const std::string &id, int timeout_ms) override;
   std::vector<std::shared_ptr<ray::internal::Buffer>> Get(const std::vector<std::string> &ids,
                                                           int timeout_ms) override;
-  std::vector<bool> Wait(const std::vector<std::string> &ids, int num_objects,
-                         int timeout_ms) override;
+  std::vector<bool> Wait(const std::vector<std::string> &ids, int num_objects, int timeout_ms) override;
   void AddLocalReference(const std::string &id) override;
   void RemoveLocalReference(const std::string &id) override;
 
-  std::string Call(const ray::internal::RemoteFunctionHolder &fn,
-                   std::vector<ray::internal::TaskArg> &args,
+  std::string Call(const ray::internal::RemoteFunctionHolder &fn, std::vector<ray::internal::TaskArg> &args,
                    const ray::internal::CallOptions &options) override;
   std::string CreateActor(const ray::internal::RemoteFunctionHolder &fn,
                           std::vector<ray::internal::TaskArg> &args,
@@ -45,8 +43,7 @@ class FakeRuntime : public ray::internal::RayRuntime {
   std::string SerializeActorHandle(const std::string &actor_id) override;
   std::string DeserializeAndRegisterActorHandle(const std::string &serialized) override;
 
-  ray::PlacementGroup CreatePlacementGroup(
-      const ray::PlacementGroupCreationOptions &create_options) override;
+  ray::PlacementGroup CreatePlacementGroup(const ray::PlacementGroupCreationOptions &create_options) override;
   void RemovePlacementGroup(const std::string &group_id) override;
   bool WaitPlacementGroupReady(const std::string &group_id, int64_t timeout_seconds) override;
   std::vector<ray::PlacementGroup> GetAllPlacementGroups() override;

@@ -57,8 +57,9 @@ std::vector<std::string> Garbage() {
   std::mt19937 rng(7);
   std::string random(4096, '\0');
   for (auto &c : random) c = static_cast<char>(rng());
-  std::string huge_frame(16, '\xff');                            // body length 4 GiB
-  std::string request_first = std::string("\x10\0\0\0\x03\0\x01\0", 8) + std::string(8, '\x01') + std::string(16, 'x');
+  std::string huge_frame(16, '\xff');  // body length 4 GiB
+  std::string request_first =
+      std::string("\x10\0\0\0\x03\0\x01\0", 8) + std::string(8, '\x01') + std::string(16, 'x');
   return {random, huge_frame, request_first, std::string("\x05\0", 2), ""};
 }
 

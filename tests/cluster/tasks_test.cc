@@ -92,8 +92,13 @@ int InnerValue(std::vector<ray::ObjectRef<int>> refs) {
   return sum;
 }
 
-RAY_REMOTE(GetPid, Plus, Half, Concat, Rendezvous, Leaf, Middle, Top, Checksum, MakeBytes, ThrowLogic, ThrowInt,
-           SleepMs, KillSelf, KillOnce, SayHello, EnvVar, Older, InnerValue);
+int Overloaded() { return 1; }
+int Overloaded(int x) { return x + 10; }
+std::string NamespaceInTask() { return ray::GetNamespace(); }
+RAY_REMOTE(RAY_FUNC(Overloaded), RAY_FUNC(Overloaded, int), NamespaceInTask);
+
+RAY_REMOTE(GetPid, Plus, Half, Concat, Rendezvous, Leaf, Middle, Top, Checksum, MakeBytes, ThrowLogic,
+           ThrowInt, SleepMs, KillSelf, KillOnce, SayHello, EnvVar, Older, InnerValue);
 
 using lumen::testing::ClusterTest;
 
@@ -109,6 +114,31 @@ TEST_F(ClusterTest, TasksRunInSeparateWorkerProcesses) {
   auto older = ray::Task(Older).Remote(s).Get();
   EXPECT_EQ(older->name, "ann");
   EXPECT_EQ(older->age, 21);
+}
+
+TEST_F(ClusterTest, OverloadsSelectedWithRayFunc) {
+  StartCluster();
+  EXPECT_EQ(*ray::Task(RAY_FUNC(Overloaded)).Remote().Get(), 1);
+  EXPECT_EQ(*ray::Task(RAY_FUNC(Overloaded, int)).Remote(5).Get(), 15);
+}
+
+TEST_F(ClusterTest, NamespaceIsTheSameInDriverAndTasks) {
+  StartCluster();
+  std::string ns = ray::GetNamespace();
+  EXPECT_FALSE(ns.empty());  // a random one per driver by default
+  EXPECT_EQ(*ray::Task(NamespaceInTask).Remote().Get(), ns);
+}
+
+TEST(ClusterNamespace, ConfiguredNamespaceIsUsed) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};
+  config.ray_namespace = "team_a";
+  ray::Init(config);
+  EXPECT_EQ(ray::GetNamespace(), "team_a");
+  EXPECT_EQ(*ray::Task(NamespaceInTask).Remote().Get(), "team_a");
+  ray::Shutdown();
+  std::filesystem::remove_all(tmp);
 }
 
 TEST_F(ClusterTest, TwoTasksRunInParallelOnTwoCpus) {

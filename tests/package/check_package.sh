@@ -7,7 +7,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" > "$WORK/install.log"
-cmake -S "$HERE/consumer" -B "$WORK/build" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix" > "$WORK/configure.log"
+cmake -S "$HERE/consumer" -B "$WORK/build" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix" \
+  -DLUMEN_ACCEPTANCE_DIR="$HERE/../cluster" > "$WORK/configure.log"
 ninja -C "$WORK/build" > "$WORK/build.log"
 LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/consumer"
-echo "package check: 1 passed, 0 failed"
+# The acceptance suite, compiled against the installed headers and library.
+for t in tasks failure; do
+  "$WORK/build/acceptance_$t" --gtest_brief=1
+done
+echo "package check: 3 passed, 0 failed"

@@ -71,8 +71,7 @@ class ActorHandle {
 
   /// Rebuilds a handle from bytes produced by the runtime's SerializeActorHandle.
   static ActorHandle FromBytes(const std::string &serialized_actor_handle) {
-    return ActorHandle(
-        internal::GetRayRuntime()->DeserializeAndRegisterActorHandle(serialized_actor_handle));
+    return ActorHandle(internal::GetRayRuntime()->DeserializeAndRegisterActorHandle(serialized_actor_handle));
   }
 
   /// Marker used by the type traits.

@@ -32,8 +32,7 @@ class ActorTaskCaller {
 
   ActorTaskCaller() = default;
   ActorTaskCaller(std::string actor_id, RemoteFunctionHolder remote_function_holder)
-      : actor_id_(std::move(actor_id)),
-        remote_function_holder_(std::move(remote_function_holder)) {}
+      : actor_id_(std::move(actor_id)), remote_function_holder_(std::move(remote_function_holder)) {}
 
   ActorTaskCaller &SetName(std::string name) {
     options_.name = std::move(name);
@@ -54,8 +53,7 @@ class ActorTaskCaller {
   ObjectRef<ReturnType> Remote(Args &&...args) {
     CheckTaskOptions(options_.resources);
     std::vector<TaskArg> task_args = PrepareArgs<F>(std::forward<Args>(args)...);
-    std::string id =
-        GetRayRuntime()->CallActor(remote_function_holder_, actor_id_, task_args, options_);
+    std::string id = GetRayRuntime()->CallActor(remote_function_holder_, actor_id_, task_args, options_);
     return ObjectRef<ReturnType>(id);
   }
 

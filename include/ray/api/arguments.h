@@ -78,8 +78,7 @@ template <typename ArgsTuple, typename... Args>
 std::vector<TaskArg> WrapArgs(Args &&...args) {
   std::vector<TaskArg> out;
   out.reserve(sizeof...(Args));
-  PushTaskArgs<ArgsTuple>(&out, std::index_sequence_for<Args...>{},
-                          std::forward<Args>(args)...);
+  PushTaskArgs<ArgsTuple>(&out, std::index_sequence_for<Args...>{}, std::forward<Args>(args)...);
   return out;
 }
 

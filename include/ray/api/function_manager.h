@@ -84,8 +84,7 @@ inline msgpack::sbuffer PackNil() {
 template <typename R>
 msgpack::sbuffer PackResult(const R &result) {
   if constexpr (std::is_pointer<R>::value) {
-    return Serializer::Serialize(
-        static_cast<uint64_t>(reinterpret_cast<uintptr_t>(result)));
+    return Serializer::Serialize(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(result)));
   } else {
     return Serializer::Serialize(result);
   }
@@ -98,8 +97,7 @@ inline void CheckArgCount(const std::vector<ArgView> &args, size_t expected) {
 }
 
 template <typename F, typename ArgsTuple, size_t... I>
-msgpack::sbuffer CallFunction(F f, const std::vector<ArgView> &args,
-                              std::index_sequence<I...> seq) {
+msgpack::sbuffer CallFunction(F f, const std::vector<ArgView> &args, std::index_sequence<I...> seq) {
   auto decoded = DecodeArgs<ArgsTuple>(args, seq);
   (void)decoded;
   using R = typename FunctionTraits<F>::ReturnType;
@@ -121,11 +119,9 @@ msgpack::sbuffer CallMember(F f, uint64_t actor_ptr, const std::vector<ArgView> 
   (void)decoded;
   auto call = [&]() -> decltype(auto) {
     if constexpr (boost::callable_traits::is_rvalue_reference_member<F>::value) {
-      return (std::move(*self).*f)(
-          std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...);
+      return (std::move(*self).*f)(std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...);
     } else {
-      return ((*self).*f)(
-          std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...);
+      return ((*self).*f)(std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...);
     }
   };
   if constexpr (std::is_void<R>::value) {
@@ -175,8 +171,7 @@ class FunctionManager {
     if constexpr (std::is_member_function_pointer<Fn>::value) {
       return RegisterMemberFunction(name, PointerKey(Fn(f)), MakeMemberFunctionInvoker(Fn(f)));
     } else {
-      static_assert(std::is_pointer<Fn>::value &&
-                        std::is_function<std::remove_pointer_t<Fn>>::value,
+      static_assert(std::is_pointer<Fn>::value && std::is_function<std::remove_pointer_t<Fn>>::value,
                     "RAY_REMOTE accepts functions and member function pointers only");
       return RegisterFunction(name, PointerKey(Fn(f)), MakeFunctionInvoker(Fn(f)));
     }
@@ -184,8 +179,7 @@ class FunctionManager {
 
   /// Non-template registration. pointer_key is PointerKey(f) (may be empty
   /// for a function with no in-process pointer, e.g. a test double).
-  bool RegisterFunction(const std::string &name, const std::string &pointer_key,
-                        RemoteFunction invoker);
+  bool RegisterFunction(const std::string &name, const std::string &pointer_key, RemoteFunction invoker);
   bool RegisterMemberFunction(const std::string &name, const std::string &pointer_key,
                               RemoteMemberFunction invoker);
 

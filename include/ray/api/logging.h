@@ -58,8 +58,7 @@ class RayLogger {
 };
 
 /// Both are found unqualified (by ADL on RayLoggerLevel) inside RAYLOG.
-std::unique_ptr<RayLogger> CreateRayLogger(const char *file_name, int line_number,
-                                           RayLoggerLevel level);
+std::unique_ptr<RayLogger> CreateRayLogger(const char *file_name, int line_number, RayLoggerLevel level);
 bool IsLevelEnabled(RayLoggerLevel level);
 
 }  // namespace ray
@@ -73,7 +72,7 @@ bool IsLevelEnabled(RayLoggerLevel level);
 #define RAYLOG_INTERNAL(level) *CreateRayLogger(__FILE__, __LINE__, level)
 
 // An if/else expression statement, so a following `else` binds correctly.
-#define RAYLOG(level)                                          \
+#define RAYLOG(level)                                           \
   if (!IsLevelEnabled(::ray::internal::kRayLogLevel_##level)) { \
-  } else                                                         \
+  } else                                                        \
     RAYLOG_INTERNAL(::ray::internal::kRayLogLevel_##level)

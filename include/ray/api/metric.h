@@ -28,8 +28,7 @@ class Metric {
   void Record(double value, const std::unordered_map<std::string, std::string> &tags);
 
   /// Lumen extension: the value kept for a tag set, if any was recorded.
-  bool GetRecordedValue(const std::unordered_map<std::string, std::string> &tags,
-                        double *value) const;
+  bool GetRecordedValue(const std::unordered_map<std::string, std::string> &tags, double *value) const;
 
   /// Lumen extension: every tag set recorded so far with its value.
   std::map<std::map<std::string, std::string>, double> GetRecordedValues() const;
@@ -53,8 +52,7 @@ class Gauge : public Metric {
 class Histogram : public Metric {
  public:
   Histogram(const std::string &name, const std::string &description, const std::string &unit,
-            const std::vector<double> boundaries,
-            const std::vector<std::string> &tag_keys = {});
+            const std::vector<double> boundaries, const std::vector<std::string> &tag_keys = {});
   void Observe(double value, const std::unordered_map<std::string, std::string> &tags = {});
   const std::vector<double> &GetBoundaries() const { return boundaries_; }
 

@@ -69,9 +69,7 @@ class ObjectRefBase {
   ObjectRefBase() = default;
   ObjectRefBase(const std::string &id) : id_(id) { AddLocalRef(id_); }
   ObjectRefBase(const ObjectRefBase &other) : id_(other.id_) { AddLocalRef(id_); }
-  ObjectRefBase(ObjectRefBase &&other) noexcept : id_(std::move(other.id_)) {
-    other.id_.clear();
-  }
+  ObjectRefBase(ObjectRefBase &&other) noexcept : id_(std::move(other.id_)) { other.id_.clear(); }
   ObjectRefBase &operator=(const ObjectRefBase &other) {
     if (this != &other && id_ != other.id_) {
       AddLocalRef(other.id_);
@@ -124,8 +122,7 @@ class ObjectRefBase {
   void msgpack_object(msgpack::object *o, msgpack::zone &zone) const {
     o->type = msgpack::type::ARRAY;
     o->via.array.size = 1;
-    o->via.array.ptr =
-        static_cast<msgpack::object *>(zone.allocate_align(sizeof(msgpack::object)));
+    o->via.array.ptr = static_cast<msgpack::object *>(zone.allocate_align(sizeof(msgpack::object)));
     o->via.array.ptr[0] = msgpack::object(id_, zone);
   }
 
@@ -151,9 +148,7 @@ class ObjectRef : public internal::ObjectRefBase {
 
   /// Blocks until the value is available; each call decodes a fresh copy.
   std::shared_ptr<T> Get() const { return internal::GetFromRuntime<T>(id_, -1); }
-  std::shared_ptr<T> Get(const int &timeout_ms) const {
-    return internal::GetFromRuntime<T>(id_, timeout_ms);
-  }
+  std::shared_ptr<T> Get(const int &timeout_ms) const { return internal::GetFromRuntime<T>(id_, timeout_ms); }
 
   /// Marker used by the type traits.
   static bool IsObjectRef() { return true; }

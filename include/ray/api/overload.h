@@ -22,14 +22,14 @@ struct underload_t {
     return f;
   }
 
-#define LUMEN_UNDERLOAD_MEMBER(QUALIFIERS)                            \
-  template <typename R, typename C>                                   \
-  constexpr auto operator()(R (C::*f)(Args...) QUALIFIERS) const {    \
-    return f;                                                         \
-  }                                                                   \
-  template <typename R, typename C>                                   \
+#define LUMEN_UNDERLOAD_MEMBER(QUALIFIERS)                                  \
+  template <typename R, typename C>                                         \
+  constexpr auto operator()(R (C::*f)(Args...) QUALIFIERS) const {          \
+    return f;                                                               \
+  }                                                                         \
+  template <typename R, typename C>                                         \
   constexpr auto operator()(R (C::*f)(Args...) QUALIFIERS noexcept) const { \
-    return f;                                                         \
+    return f;                                                               \
   }
 
   LUMEN_UNDERLOAD_MEMBER()

@@ -75,6 +75,6 @@ bool RegisterRemoteFunctions(const char *text, Fs... fs) {
 #define RAY_REMOTE_CONCAT_IMPL(a, b) a##b
 #define RAY_REMOTE_CONCAT(a, b) RAY_REMOTE_CONCAT_IMPL(a, b)
 
-#define RAY_REMOTE(...)                                                        \
+#define RAY_REMOTE(...)                                                     \
   inline auto RAY_REMOTE_CONCAT(lumen_ray_remote_registration_, __LINE__) = \
       ::ray::internal::RegisterRemoteFunctions(#__VA_ARGS__, __VA_ARGS__);

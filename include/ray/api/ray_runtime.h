@@ -49,11 +49,8 @@ enum class TaskType { NORMAL_TASK, ACTOR_CREATION_TASK, ACTOR_TASK };
 /// methods the class name (as Ray's FunctionDescriptor).
 struct RemoteFunctionHolder {
   RemoteFunctionHolder() = default;
-  RemoteFunctionHolder(std::string function_name, std::string class_name = "",
-                       LangType lang = LangType::CPP)
-      : function_name(std::move(function_name)),
-        class_name(std::move(class_name)),
-        lang_type(lang) {}
+  RemoteFunctionHolder(std::string function_name, std::string class_name = "", LangType lang = LangType::CPP)
+      : function_name(std::move(function_name)), class_name(std::move(class_name)), lang_type(lang) {}
   std::string function_name;
   std::string class_name;
   LangType lang_type = LangType::CPP;
@@ -103,11 +100,9 @@ class RayRuntime {
   /// Blocks until the object is available. timeout_ms < 0 waits forever.
   /// Throws RayTimeoutException, RayTaskException, RayWorkerException, ...
   virtual std::shared_ptr<Buffer> Get(const std::string &id, int timeout_ms) = 0;
-  virtual std::vector<std::shared_ptr<Buffer>> Get(const std::vector<std::string> &ids,
-                                                   int timeout_ms) = 0;
+  virtual std::vector<std::shared_ptr<Buffer>> Get(const std::vector<std::string> &ids, int timeout_ms) = 0;
   /// Returns one flag per id, true for the ready ones.
-  virtual std::vector<bool> Wait(const std::vector<std::string> &ids, int num_objects,
-                                 int timeout_ms) = 0;
+  virtual std::vector<bool> Wait(const std::vector<std::string> &ids, int num_objects, int timeout_ms) = 0;
   virtual void AddLocalReference(const std::string &id) = 0;
   virtual void RemoveLocalReference(const std::string &id) = 0;
 
@@ -122,8 +117,7 @@ class RayRuntime {
   virtual std::string CallActor(const RemoteFunctionHolder &fn, const std::string &actor_id,
                                 std::vector<TaskArg> &args, const CallOptions &options) = 0;
   /// Empty string when no actor has that name.
-  virtual std::string GetActorId(const std::string &actor_name,
-                                 const std::string &ray_namespace) = 0;
+  virtual std::string GetActorId(const std::string &actor_name, const std::string &ray_namespace) = 0;
   virtual void KillActor(const std::string &actor_id, bool no_restart) = 0;
   virtual void ExitActor() = 0;
   virtual bool WasCurrentActorRestarted() = 0;
@@ -133,8 +127,7 @@ class RayRuntime {
   virtual std::string DeserializeAndRegisterActorHandle(const std::string &serialized) = 0;
 
   // ---- placement groups ----
-  virtual PlacementGroup CreatePlacementGroup(
-      const PlacementGroupCreationOptions &create_options) = 0;
+  virtual PlacementGroup CreatePlacementGroup(const PlacementGroupCreationOptions &create_options) = 0;
   virtual void RemovePlacementGroup(const std::string &group_id) = 0;
   virtual bool WaitPlacementGroupReady(const std::string &group_id, int64_t timeout_seconds) = 0;
   virtual std::vector<PlacementGroup> GetAllPlacementGroups() = 0;

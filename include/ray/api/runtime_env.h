@@ -36,8 +36,7 @@ class RuntimeEnv {
   T Get(const std::string &name) const {
     auto it = fields_.find(name);
     if (it == fields_.end()) {
-      throw internal::RayRuntimeEnvException("The field '" + name +
-                                             "' is not found in the runtime env.");
+      throw internal::RayRuntimeEnvException("The field '" + name + "' is not found in the runtime env.");
     }
     try {
       return it->template get<T>();
@@ -61,8 +60,7 @@ class RuntimeEnv {
   std::string GetJsonStr(const std::string &name) const {
     auto it = fields_.find(name);
     if (it == fields_.end()) {
-      throw internal::RayRuntimeEnvException("The field '" + name +
-                                             "' is not found in the runtime env.");
+      throw internal::RayRuntimeEnvException("The field '" + name + "' is not found in the runtime env.");
     }
     return it->dump();
   }
@@ -95,8 +93,7 @@ class RuntimeEnv {
                                              std::string(e.what()));
     }
     if (!parsed.is_object()) {
-      throw internal::RayRuntimeEnvException(
-          "Failed to deserialize the runtime env: not a JSON object.");
+      throw internal::RayRuntimeEnvException("Failed to deserialize the runtime env: not a JSON object.");
     }
     env.fields_ = std::move(parsed);
     return env;

@@ -21,10 +21,9 @@ template <typename Param, typename Arg>
 struct ArgMatches {
   using P = std::decay_t<Param>;
   using A = std::decay_t<Arg>;
-  static constexpr bool value =
-      std::is_constructible<P, Arg>::value ||
-      (is_object_ref<A>::value && !is_object_ref<P>::value &&
-       std::is_constructible<P, const typename FilterArgType<A>::type &>::value);
+  static constexpr bool value = std::is_constructible<P, Arg>::value ||
+                                (is_object_ref<A>::value && !is_object_ref<P>::value &&
+                                 std::is_constructible<P, const typename FilterArgType<A>::type &>::value);
 };
 
 template <typename ArgsTuple, typename... Args, size_t... I>

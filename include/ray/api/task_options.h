@@ -53,9 +53,7 @@ class PlacementGroup {
 
   std::string GetID() const { return id_; }
   std::string GetName() const { return options_.name; }
-  std::vector<std::unordered_map<std::string, double>> GetBundles() const {
-    return options_.bundles;
-  }
+  std::vector<std::unordered_map<std::string, double>> GetBundles() const { return options_.bundles; }
   PlacementGroupState GetState() const { return state_; }
   PlacementStrategy GetStrategy() const { return options_.strategy; }
   bool Empty() const { return id_.empty(); }
@@ -89,12 +87,11 @@ inline void CheckTaskOptions(const std::unordered_map<std::string, double> &reso
       throw RayException("Resource name should not be empty.");
     }
     if (!(value > 0)) {
-      throw RayException("Resource '" + name + "' must be a positive amount, got " +
-                         std::to_string(value) + ".");
+      throw RayException("Resource '" + name + "' must be a positive amount, got " + std::to_string(value) +
+                         ".");
     }
     if (value > 1 && std::fmod(value, 1.0) != 0) {
-      throw RayException("Resource '" + name +
-                         "': an amount above 1 must be a whole number, got " +
+      throw RayException("Resource '" + name + "': an amount above 1 must be a whole number, got " +
                          std::to_string(value) + ".");
     }
   }

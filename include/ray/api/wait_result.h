@@ -15,8 +15,7 @@ template <typename T>
 class WaitResult {
  public:
   WaitResult() = default;
-  WaitResult(std::list<ObjectRef<T>> &&ready_objects,
-             std::list<ObjectRef<T>> &&unready_objects)
+  WaitResult(std::list<ObjectRef<T>> &&ready_objects, std::list<ObjectRef<T>> &&unready_objects)
       : ready(std::move(ready_objects)), unready(std::move(unready_objects)) {}
 
   std::list<ObjectRef<T>> ready;
