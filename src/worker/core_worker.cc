@@ -314,7 +314,7 @@ void CoreWorker::SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &
   }
   for (auto &fn : e.on_ready) after->push_back(std::move(fn));
   e.on_ready.clear();
-  ready_cv_.notify_all();
+  if (e.blocked_waiters > 0) ready_cv_.notify_all();
 }
 
 void CoreWorker::RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e) {
@@ -469,12 +469,21 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
     auto &e = EntryLocked(id);
     RequestFromOwnerLocked(id, e);
   }
+  // Objects never become unready again, so one pass over `ids` suffices:
+  // `next` is the first id not yet seen ready. Only that id's entry counts
+  // this caller as blocked, so SetReadyLocked wakes us for it alone.
+  size_t next = 0;
   auto all_ready = [&] {
-    for (auto &id : ids) {
-      auto it = objects_.find(id);
+    for (; next < ids.size(); ++next) {
+      auto it = objects_.find(ids[next]);
       if (it == objects_.end() || !it->second->ready) return false;
     }
     return true;
+  };
+  auto set_blocked_on = [&](size_t i, int delta) {
+    if (i >= ids.size()) return;
+    auto it = objects_.find(ids[i]);
+    if (it != objects_.end()) it->second->blocked_waiters += delta;
   };
   bool blocked = false;
   if (!all_ready()) {
@@ -483,11 +492,16 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
       node_->Notify(proto::NOTIFY_BLOCKED, proto::BlockedNotice());
     }
     while (!all_ready()) {
+      size_t waiting_on = next;
+      set_blocked_on(waiting_on, +1);
+      bool timed_out = false;
       if (deadline == Clock::time_point::max()) {
         ready_cv_.wait(lock);
-      } else if (ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !all_ready()) {
-        break;
+      } else {
+        timed_out = ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout;
       }
+      set_blocked_on(waiting_on, -1);
+      if (timed_out && !all_ready()) break;
     }
     if (blocked) node_->Notify(proto::NOTIFY_UNBLOCKED, proto::BlockedNotice());
   }
@@ -537,9 +551,23 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
       blocked = true;
       node_->Notify(proto::NOTIFY_BLOCKED, proto::BlockedNotice());
     }
+    // Any of the unready ids becoming ready may be enough: wait on them all.
+    auto set_blocked = [&](int delta) {
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (ready[i]) continue;
+        auto it = objects_.find(ids[i]);
+        if (it != objects_.end()) it->second->blocked_waiters += delta;
+      }
+    };
+    set_blocked(+1);
+    bool timed_out = false;
     if (deadline == Clock::time_point::max()) {
       ready_cv_.wait(lock);
-    } else if (ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+    } else {
+      timed_out = ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout;
+    }
+    set_blocked(-1);  // `ready` is unchanged since set_blocked(+1)
+    if (timed_out) {
       count();
       break;
     }

@@ -178,6 +178,18 @@ TEST_F(ClusterTest, ObjectRefArgumentsAndChains) {
   v.Get();
 }
 
+TEST_F(ClusterTest, ManyResultsInOneGetAndWait) {
+  StartCluster();
+  std::vector<ray::ObjectRef<int>> refs;
+  for (int i = 0; i < 2000; ++i) refs.push_back(ray::Task(Plus).Remote(i, 1));
+  auto half = ray::Wait(refs, 1000, 60000);
+  EXPECT_GE(half.ready.size(), 1000u);
+  EXPECT_EQ(half.ready.size() + half.unready.size(), refs.size());
+  auto values = ray::Get(refs);
+  ASSERT_EQ(values.size(), refs.size());
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(*values[i], i + 1) << "result " << i;
+}
+
 TEST_F(ClusterTest, LargeObjects) {
   StartCluster();
   const int kSize = 64 << 20;
