@@ -2,7 +2,12 @@
 // benchmark warms up, then runs several timed trials of a fixed duration and
 // reports the mean and standard deviation of the per-second rate.
 //
-//   microbenchmarks [--quick] [--json PATH] [--put-mib N]
+//   microbenchmarks [--quick] [--json PATH] [--put-mib N] [--filter S[,S...]]
+//                   [--actors N]
+//
+// --filter runs only the benchmarks whose name contains one of the given
+// substrings (e.g. `--filter actor`). --actors sets n for the 1:n and n:n actor
+// benchmarks (default: the number of CPUs the machine reports).
 //
 // Not a test: it asserts nothing beyond the results being readable.
 #include <ray/api.h>
@@ -17,12 +22,69 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using Clock = std::chrono::steady_clock;
 
 static int Noop() { return 0; }
 RAY_REMOTE(Noop);
+
+// Ray's ray_perf.py `Actor`: small_value / small_value_arg.
+class BenchActor {
+ public:
+  static BenchActor *Create() { return new BenchActor(); }
+  int SmallValue() { return 0; }
+  int SmallValueArg(int /*x*/) { return 0; }
+};
+RAY_REMOTE(BenchActor::Create, &BenchActor::SmallValue, &BenchActor::SmallValueArg);
+
+// Ray's ray_perf.py `Client`: an actor that drives its server actors.
+class BenchClient {
+ public:
+  explicit BenchClient(std::vector<ray::ActorHandle<BenchActor>> servers) : servers_(std::move(servers)) {}
+  static BenchClient *Create(std::vector<ray::ActorHandle<BenchActor>> servers) {
+    return new BenchClient(std::move(servers));
+  }
+
+  // n calls to every server, then one Get over all of them.
+  int SmallValueBatch(int n) {
+    std::vector<ray::ObjectRef<int>> refs;
+    refs.reserve(servers_.size() * n);
+    for (auto &s : servers_) {
+      for (int i = 0; i < n; ++i) refs.push_back(s.Task(&BenchActor::SmallValue).Remote());
+    }
+    ray::Get(refs);
+    return static_cast<int>(refs.size());
+  }
+
+  // Same, each call passing a ray::Put(0) reference as its argument.
+  int SmallValueBatchArg(int n) {
+    ray::ObjectRef<int> x = ray::Put(0);
+    std::vector<ray::ObjectRef<int>> refs;
+    refs.reserve(servers_.size() * n);
+    for (auto &s : servers_) {
+      for (int i = 0; i < n; ++i) refs.push_back(s.Task(&BenchActor::SmallValueArg).Remote(x));
+    }
+    ray::Get(refs);
+    return static_cast<int>(refs.size());
+  }
+
+ private:
+  std::vector<ray::ActorHandle<BenchActor>> servers_;
+};
+RAY_REMOTE(BenchClient::Create, &BenchClient::SmallValueBatch, &BenchClient::SmallValueBatchArg);
+
+// Ray's n:n `work` task: n calls spread round-robin over all the actors.
+static int ActorCallsWork(std::vector<ray::ActorHandle<BenchActor>> actors, int n) {
+  std::vector<ray::ObjectRef<int>> refs;
+  refs.reserve(n);
+  for (int i = 0; i < n; ++i)
+    refs.push_back(actors[i % actors.size()].Task(&BenchActor::SmallValue).Remote());
+  ray::Get(refs);
+  return n;
+}
+RAY_REMOTE(ActorCallsWork);
 
 namespace {
 
@@ -31,16 +93,52 @@ struct Result {
   double value;
   double std;
   std::string unit;
+  std::string note;  // e.g. the actor count of a scale-out benchmark
 };
 
 std::vector<Result> g_results;
+std::vector<std::string> g_filters;  // --filter: empty runs everything
 
 double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-void Record(const std::string &name, double value, double std, const std::string &unit) {
-  g_results.push_back({name, value, std, unit});
-  std::printf("%-36s %14.2f +- %-12.2f %s\n", name.c_str(), value, std, unit.c_str());
+// True when `name` matches --filter (or there is no filter).
+bool Selected(const std::string &name) {
+  if (g_filters.empty()) return true;
+  for (const std::string &f : g_filters) {
+    if (name.find(f) != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool AnySelected(const std::vector<std::string> &names) {
+  for (const std::string &n : names) {
+    if (Selected(n)) return true;
+  }
+  return false;
+}
+
+void Record(const std::string &name, double value, double std, const std::string &unit,
+            const std::string &note = "") {
+  g_results.push_back({name, value, std, unit, note});
+  std::printf("%-36s %14.2f +- %-12.2f %s%s%s\n", name.c_str(), value, std, unit.c_str(),
+              note.empty() ? "" : "  ", note.c_str());
   std::fflush(stdout);
+}
+
+// p-th percentile (0..1) of sorted samples.
+double Percentile(const std::vector<double> &sorted, double p) {
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
+// Runs one benchmark group; a group the runtime cannot run yet (an exception)
+// is reported and skipped so the remaining ones still run.
+void Guarded(const std::string &what, const std::function<void()> &fn) {
+  try {
+    fn();
+  } catch (const std::exception &e) {
+    std::printf("%-36s skipped: %s\n", what.c_str(), e.what());
+    std::fflush(stdout);
+  }
 }
 
 struct Durations {
@@ -51,7 +149,8 @@ struct Durations {
 
 // fn performs one batch and returns how many operations (or bytes/GB) it did.
 void Timeit(const std::string &name, const std::function<double()> &fn, const Durations &d,
-            const std::string &unit) {
+            const std::string &unit, const std::string &note = "") {
+  if (!Selected(name)) return;
   auto w0 = Clock::now();
   do fn();
   while (Since(w0) < d.warmup_s);
@@ -71,13 +170,15 @@ void Timeit(const std::string &name, const std::function<double()> &fn, const Du
   double var = 0;
   for (double r : rates) var += (r - mean) * (r - mean);
   double sd = rates.size() > 1 ? std::sqrt(var / (rates.size() - 1)) : 0.0;
-  Record(name, mean, sd, unit);
+  Record(name, mean, sd, unit, note);
 }
 
 void WriteJson(const std::string &path) {
   nlohmann::json out = nlohmann::json::array();
   for (const Result &r : g_results) {
-    out.push_back({{"name", r.name}, {"value", r.value}, {"std", r.std}, {"unit", r.unit}});
+    nlohmann::json j = {{"name", r.name}, {"value", r.value}, {"std", r.std}, {"unit", r.unit}};
+    if (!r.note.empty()) j["note"] = r.note;
+    out.push_back(j);
   }
   std::ofstream f(path);
   f << out.dump(2) << "\n";
@@ -87,12 +188,188 @@ void WriteJson(const std::string &path) {
   }
 }
 
+struct ActorSizes {
+  Durations small;
+  int async_batch;      // 1:1 async and concurrent: calls in flight per batch (Ray: 1000)
+  int one_n_calls;      // 1:n: calls to each actor per batch (Ray: 5000)
+  int n_n_tasks;        // n:n: caller tasks (Ray: 4)
+  int n_n_calls;        // n:n: calls per caller task (Ray: 5000)
+  int with_arg_calls;   // n:n with arg: calls per client actor (Ray: 1000)
+  int latency_samples;  // sync actor call latency samples
+  int creations;        // actor_create_sync repetitions
+  int num_actors;       // n of the 1:n and n:n benchmarks
+};
+
+// Kills every actor, ignoring errors (the benchmarks clean up after themselves).
+template <typename T>
+void KillAll(std::vector<ray::ActorHandle<T>> &actors) {
+  for (auto &a : actors) {
+    try {
+      a.Kill();
+    } catch (const std::exception &) {
+    }
+  }
+  actors.clear();
+}
+
+std::vector<ray::ActorHandle<BenchActor>> MakeActors(int n) {
+  std::vector<ray::ActorHandle<BenchActor>> actors;
+  for (int i = 0; i < n; ++i) actors.push_back(ray::Actor(BenchActor::Create).Remote());
+  // Wait until every actor answers, so creation is not part of the timing.
+  std::vector<ray::ObjectRef<int>> ready;
+  for (auto &a : actors) ready.push_back(a.Task(&BenchActor::SmallValue).Remote());
+  ray::Get(ready);
+  return actors;
+}
+
+// Ray's actor benchmarks (ray_perf.py shapes) plus Lumen's latency percentiles
+// and actor creation time.
+void RunActorBenchmarks(const ActorSizes &z) {
+  const std::string n_note = "(n=" + std::to_string(z.num_actors) + " actors)";
+
+  if (AnySelected({"1_1_actor_calls_sync", "1_1_actor_calls_async", "sync_actor_call_latency_us"})) {
+    Guarded("1_1_actor_calls_*", [&] {
+      std::vector<ray::ActorHandle<BenchActor>> a = MakeActors(1);
+      Timeit(
+          "1_1_actor_calls_sync",
+          [&] {
+            a[0].Task(&BenchActor::SmallValue).Remote().Get();
+            return 1.0;
+          },
+          z.small, "calls/s");
+      Timeit(
+          "1_1_actor_calls_async",
+          [&] {
+            std::vector<ray::ObjectRef<int>> refs;
+            refs.reserve(z.async_batch);
+            for (int i = 0; i < z.async_batch; ++i)
+              refs.push_back(a[0].Task(&BenchActor::SmallValue).Remote());
+            ray::Get(refs);
+            return static_cast<double>(z.async_batch);
+          },
+          z.small, "calls/s");
+      if (Selected("sync_actor_call_latency_us")) {
+        std::vector<double> us;
+        us.reserve(z.latency_samples);
+        for (int i = 0; i < 50; ++i) a[0].Task(&BenchActor::SmallValue).Remote().Get();
+        for (int i = 0; i < z.latency_samples; ++i) {
+          auto t0 = Clock::now();
+          a[0].Task(&BenchActor::SmallValue).Remote().Get();
+          us.push_back(Since(t0) * 1e6);
+        }
+        std::sort(us.begin(), us.end());
+        Record("sync_actor_call_latency_us p50", Percentile(us, 0.50), 0, "us");
+        Record("sync_actor_call_latency_us p99", Percentile(us, 0.99), 0, "us");
+      }
+      KillAll(a);
+    });
+  }
+
+  if (Selected("1_1_actor_calls_concurrent")) {
+    Guarded("1_1_actor_calls_concurrent", [&] {
+      std::vector<ray::ActorHandle<BenchActor>> a;
+      a.push_back(ray::Actor(BenchActor::Create).SetMaxConcurrency(16).Remote());
+      a[0].Task(&BenchActor::SmallValue).Remote().Get();
+      Timeit(
+          "1_1_actor_calls_concurrent",
+          [&] {
+            std::vector<ray::ObjectRef<int>> refs;
+            refs.reserve(z.async_batch);
+            for (int i = 0; i < z.async_batch; ++i)
+              refs.push_back(a[0].Task(&BenchActor::SmallValue).Remote());
+            ray::Get(refs);
+            return static_cast<double>(z.async_batch);
+          },
+          z.small, "calls/s");
+      KillAll(a);
+    });
+  }
+
+  // One Client actor calls n actors, one_n_calls each, and gets them all.
+  if (Selected("1_n_actor_calls_async")) {
+    Guarded("1_n_actor_calls_async", [&] {
+      std::vector<ray::ActorHandle<BenchActor>> servers = MakeActors(z.num_actors);
+      ray::ActorHandle<BenchClient> client = ray::Actor(BenchClient::Create).Remote(servers);
+      Timeit(
+          "1_n_actor_calls_async",
+          [&] {
+            client.Task(&BenchClient::SmallValueBatch).Remote(z.one_n_calls).Get();
+            return static_cast<double>(z.one_n_calls) * servers.size();
+          },
+          z.small, "calls/s", n_note);
+      client.Kill();
+      KillAll(servers);
+    });
+  }
+
+  // n_n_tasks caller tasks, each making n_n_calls calls round-robin over n actors.
+  if (Selected("n_n_actor_calls_async")) {
+    Guarded("n_n_actor_calls_async", [&] {
+      std::vector<ray::ActorHandle<BenchActor>> actors = MakeActors(z.num_actors);
+      Timeit(
+          "n_n_actor_calls_async",
+          [&] {
+            std::vector<ray::ObjectRef<int>> refs;
+            for (int t = 0; t < z.n_n_tasks; ++t)
+              refs.push_back(ray::Task(ActorCallsWork).Remote(actors, z.n_n_calls));
+            ray::Get(refs);
+            return static_cast<double>(z.n_n_tasks) * z.n_n_calls;
+          },
+          z.small, "calls/s", n_note + ", " + std::to_string(z.n_n_tasks) + " caller tasks");
+      KillAll(actors);
+    });
+  }
+
+  // n Client actors, each with its own server actor, passing a ray::Put(0) ref.
+  if (Selected("n_n_actor_calls_with_arg_async")) {
+    Guarded("n_n_actor_calls_with_arg_async", [&] {
+      std::vector<ray::ActorHandle<BenchActor>> servers = MakeActors(z.num_actors);
+      std::vector<ray::ActorHandle<BenchClient>> clients;
+      for (auto &s : servers) {
+        clients.push_back(
+            ray::Actor(BenchClient::Create).Remote(std::vector<ray::ActorHandle<BenchActor>>{s}));
+      }
+      Timeit(
+          "n_n_actor_calls_with_arg_async",
+          [&] {
+            std::vector<ray::ObjectRef<int>> refs;
+            for (auto &c : clients)
+              refs.push_back(c.Task(&BenchClient::SmallValueBatchArg).Remote(z.with_arg_calls));
+            ray::Get(refs);
+            return static_cast<double>(z.with_arg_calls) * clients.size();
+          },
+          z.small, "calls/s", n_note);
+      KillAll(clients);
+      KillAll(servers);
+    });
+  }
+
+  // Create an actor, wait for the answer to its first call, kill it; repeat.
+  if (Selected("actor_create_sync_ms")) {
+    Guarded("actor_create_sync_ms", [&] {
+      std::vector<double> ms;
+      for (int i = 0; i < z.creations; ++i) {
+        auto t0 = Clock::now();
+        ray::ActorHandle<BenchActor> a = ray::Actor(BenchActor::Create).Remote();
+        a.Task(&BenchActor::SmallValue).Remote().Get();
+        ms.push_back(Since(t0) * 1e3);
+        a.Kill();
+      }
+      std::sort(ms.begin(), ms.end());
+      std::string note = "(" + std::to_string(z.creations) + " actors, create + first call, one at a time)";
+      Record("actor_create_sync_ms p50", Percentile(ms, 0.50), 0, "ms", note);
+      Record("actor_create_sync_ms p90", Percentile(ms, 0.90), 0, "ms");
+    });
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   bool quick = false;
   std::string json_path;
   size_t put_mib = 1024;
+  int num_actors = static_cast<int>(std::thread::hardware_concurrency());
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
@@ -100,23 +377,48 @@ int main(int argc, char **argv) {
       json_path = argv[++i];
     } else if (!std::strcmp(argv[i], "--put-mib") && i + 1 < argc) {
       put_mib = std::strtoull(argv[++i], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--actors") && i + 1 < argc) {
+      num_actors = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) {
+      std::string list = argv[++i];
+      size_t pos = 0;
+      while (pos <= list.size()) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string::npos) comma = list.size();
+        if (comma > pos) g_filters.push_back(list.substr(pos, comma - pos));
+        pos = comma + 1;
+      }
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json PATH] [--put-mib N]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--json PATH] [--put-mib N] [--filter SUBSTRING[,SUBSTRING...]] "
+                   "[--actors N]\n",
+                   argv[0]);
       return 2;
     }
   }
+  num_actors = std::max(1, num_actors);
   const Durations small = quick ? Durations{0.3, 1.0, 3} : Durations{1.0, 2.0, 5};
   const Durations big = quick ? Durations{0.0, 1.0, 3} : Durations{1.0, 3.0, 5};
   const int async_batch = quick ? 1000 : 10000;
   const int latency_samples = quick ? 500 : 5000;
   const size_t put_bytes = put_mib << 20;
+  ActorSizes actor_sizes;
+  actor_sizes.small = small;
+  actor_sizes.async_batch = 1000;
+  actor_sizes.one_n_calls = quick ? 1000 : 5000;
+  actor_sizes.n_n_tasks = 4;
+  actor_sizes.n_n_calls = quick ? 1000 : 5000;
+  actor_sizes.with_arg_calls = quick ? 500 : 1000;
+  actor_sizes.latency_samples = latency_samples;
+  actor_sizes.creations = quick ? 10 : 50;
+  actor_sizes.num_actors = num_actors;
 
   std::printf("Lumen microbenchmarks (%s mode; mean +- std over %d trials of %.1f s)\n",
               quick ? "quick" : "full", small.trials, small.trial_s);
   std::printf("%-36s %14s    %-12s %s\n", "name", "value", "std", "unit");
 
   // Physical floor: memcpy between two pre-faulted buffers, in this process.
-  {
+  if (Selected("memcpy_gigabytes (floor)")) {
     std::vector<uint8_t> src(put_bytes, 1), dst(put_bytes, 0);
     Timeit(
         "memcpy_gigabytes (floor)",
@@ -137,8 +439,11 @@ int main(int argc, char **argv) {
   double first_ms = Since(init1) * 1e3;
   double init_first_ms = Since(init0) * 1e3;
   if (first != 0) return 1;
-  Record("worker_startup_ms (submit->result)", first_ms, 0, "ms");
-  Record("worker_startup_ms (Init->result)", init_first_ms, 0, "ms");
+  if (Selected("worker_startup_ms (submit->result)")) {
+    Record("worker_startup_ms (submit->result)", first_ms, 0, "ms");
+  }
+  if (Selected("worker_startup_ms (Init->result)"))
+    Record("worker_startup_ms (Init->result)", init_first_ms, 0, "ms");
 
   Timeit(
       "single_client_tasks_sync",
@@ -167,7 +472,7 @@ int main(int argc, char **argv) {
       },
       small, "calls/s");
 
-  {
+  if (Selected("single_client_get_calls")) {
     ray::ObjectRef<int> ref = ray::Put(0);
     Timeit(
         "single_client_get_calls",
@@ -179,19 +484,21 @@ int main(int argc, char **argv) {
   }
 
   {
-    std::vector<uint8_t> payload(put_bytes, 7);
     std::string name = "single_client_put_gigabytes";
     if (put_mib != 1024) name += " (" + std::to_string(put_mib) + " MiB objects)";
-    Timeit(
-        name,
-        [&] {
-          ray::Put(payload);
-          return static_cast<double>(put_bytes) / 1e9;
-        },
-        big, "GB/s");
+    if (Selected(name)) {
+      std::vector<uint8_t> payload(put_bytes, 7);
+      Timeit(
+          name,
+          [&] {
+            ray::Put(payload);
+            return static_cast<double>(put_bytes) / 1e9;
+          },
+          big, "GB/s");
+    }
   }
 
-  {
+  if (Selected("sync_task_latency_us")) {
     std::vector<double> us;
     us.reserve(latency_samples);
     for (int i = 0; i < 50; ++i) ray::Task(Noop).Remote().Get();
@@ -201,10 +508,11 @@ int main(int argc, char **argv) {
       us.push_back(Since(t0) * 1e6);
     }
     std::sort(us.begin(), us.end());
-    auto pct = [&](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
-    Record("sync_task_latency_us p50", pct(0.50), 0, "us");
-    Record("sync_task_latency_us p99", pct(0.99), 0, "us");
+    Record("sync_task_latency_us p50", Percentile(us, 0.50), 0, "us");
+    Record("sync_task_latency_us p99", Percentile(us, 0.99), 0, "us");
   }
+
+  RunActorBenchmarks(actor_sizes);
 
   ray::Shutdown();
   if (!json_path.empty()) {
