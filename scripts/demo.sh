@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds Lumen and runs the two example programs.
-# Works from any directory. Extra arguments are passed to both examples
+# Installs dependencies, builds Lumen and runs the example programs.
+# Works from any directory. Extra arguments are passed to every example
 # (e.g. --small for a quick run).
 set -euo pipefail
 
@@ -12,7 +12,7 @@ scripts/install-deps.sh
 if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-ninja -C build -j2 matrix_filters keyword_search lumen_programs
+ninja -C build -j2 matrix_filters keyword_search actors lumen_programs
 
 echo
 echo "=== matrix_filters ==="
@@ -20,3 +20,6 @@ build/bin/matrix_filters "$@"
 echo
 echo "=== keyword_search ==="
 build/bin/keyword_search "$@"
+echo
+echo "=== actors ==="
+build/bin/actors "$@"
