@@ -16,7 +16,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <atomic>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -93,6 +95,8 @@ class ScopedEnvVars {
     Apply(job_env);
     Apply(task_env);
   }
+  /// Keeps the variables set after this object goes (an actor's whole process).
+  void Keep() { saved_.clear(); }
   ~ScopedEnvVars() {
     for (auto &[k, old] : saved_) {
       if (old) {
@@ -130,27 +134,59 @@ class ScopedEnvVars {
   std::map<std::string, std::optional<std::string>> saved_;
 };
 
+// The actor this worker hosts: the pointer its factory returned.
+std::atomic<uint64_t> g_actor_instance{0};
+
+/// Thrown by ray::ExitActor() inside an actor method. Not a std::exception,
+/// so a user's catch (std::exception &) does not stop the exit.
+struct IntentionalActorExit {};
+
 void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec &spec,
                                const std::vector<worker::ArgBytes> &args, worker::ExecResult *result) {
   const std::string &name = spec.function().function_name();
   auto &fm = ray::internal::FunctionManager::Instance();
-  const ray::internal::RemoteFunction *fn = fm.GetFunction(name);
-  if (!fn) {
+  const bool actor_task = spec.type() == proto::ACTOR_TASK;
+  const bool creation = spec.type() == proto::ACTOR_CREATION_TASK;
+  const ray::internal::RemoteFunction *fn = actor_task ? nullptr : fm.GetFunction(name);
+  const ray::internal::RemoteMemberFunction *method = actor_task ? fm.GetMemberFunction(name) : nullptr;
+  if (!fn && !method) {
     result->error = proto::FUNCTION_NOT_FOUND;
-    result->error_message = "Function '" + name +
+    result->error_message = std::string(actor_task ? "Actor method '" : "Function '") + name +
                             "' was not found in the worker process: register it with RAY_REMOTE(" + name +
                             ") in the program (or in a library on the code search path).";
+    return;
+  }
+  if (actor_task && g_actor_instance == 0) {
+    result->error = proto::ACTOR_DIED;
+    result->error_message = "This worker hosts no actor, so " + name + " cannot run.";
     return;
   }
   std::vector<ray::internal::ArgView> views;
   views.reserve(args.size());
   for (auto &a : args) views.push_back({a.data, a.size});
-  ScopedEnvVars env(job_env, spec.runtime_env());
+  // A task's env_vars last for the task; an actor's for its whole process
+  // (set once, by its creation task).
+  std::optional<ScopedEnvVars> env;
+  if (!actor_task) env.emplace(job_env, spec.runtime_env());
+  if (creation) env->Keep();
   ray::internal::BeginNestedRefCapture();
   try {
-    result->data = (*fn)(views);
+    if (creation) {
+      result->data = (*fn)(views);
+      auto handle = msgpack::unpack(result->data.data(), result->data.size());
+      g_actor_instance = handle.get().as<uint64_t>();
+    } else if (actor_task) {
+      result->data = (*method)(g_actor_instance.load(), views);
+    } else {
+      result->data = (*fn)(views);
+    }
     auto nested = ray::internal::EndNestedRefCapture();
     for (auto &n : nested) result->nested.push_back(ObjectID::FromBinary(n));
+  } catch (const IntentionalActorExit &) {
+    ray::internal::EndNestedRefCapture();
+    result->error = proto::ACTOR_DIED;
+    result->error_message = "The actor exited: ray::ExitActor() was called in " + name + ".";
+    result->exit_worker = true;
   } catch (const std::exception &e) {
     ray::internal::EndNestedRefCapture();
     result->error = proto::TASK_EXECUTION_EXCEPTION;
@@ -163,6 +199,22 @@ void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec
     result->error_message = "An exception was thrown while executing function(" + name +
                             "): unknown exception" + (type ? " of type " + Demangle(type->name()) : "");
   }
+}
+
+std::vector<worker::SubmitArg> ToSubmitArgs(std::vector<ray::internal::TaskArg> &args) {
+  std::vector<worker::SubmitArg> submit;
+  submit.reserve(args.size());
+  for (auto &a : args) {
+    worker::SubmitArg s;
+    if (!a.object_id.empty()) {
+      s.ref = ObjectID::FromBinary(a.object_id);
+    } else {
+      s.value = std::move(a.value);
+      s.nested = ToIds(a.nested_ids);
+    }
+    submit.push_back(std::move(s));
+  }
+  return submit;
 }
 
 class ClusterRuntime : public ray::internal::RayRuntime {
@@ -244,18 +296,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
       throw RayException("Cross-language calls (Python/Java) are not supported by Lumen");
     if (options.group.GetID().size() > 0 || options.bundle_index >= 0)
       throw RayException("Placement groups are not supported yet");
-    std::vector<worker::SubmitArg> submit;
-    submit.reserve(args.size());
-    for (auto &a : args) {
-      worker::SubmitArg s;
-      if (!a.object_id.empty()) {
-        s.ref = ObjectID::FromBinary(a.object_id);
-      } else {
-        s.value = std::move(a.value);
-        s.nested = ToIds(a.nested_ids);
-      }
-      submit.push_back(std::move(s));
-    }
+    auto submit = ToSubmitArgs(args);
     worker::TaskOptions opts;
     opts.name = options.name;
     for (auto &[k, v] : options.resources) opts.resources[k] = v;
@@ -267,18 +308,69 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   [[noreturn]] void NotYet(const char *what) {
     throw RayException(std::string(what) + " is not supported by this Lumen build yet");
   }
-  std::string CreateActor(const ray::internal::RemoteFunctionHolder &, std::vector<ray::internal::TaskArg> &,
-                          const ray::internal::ActorCreationOptions &) override {
-    NotYet("Creating actors");
+  std::string CreateActor(const ray::internal::RemoteFunctionHolder &fn,
+                          std::vector<ray::internal::TaskArg> &args,
+                          const ray::internal::ActorCreationOptions &options) override {
+    if (fn.lang_type != ray::internal::LangType::CPP)
+      throw RayException("Cross-language actors (Python/Java) are not supported by Lumen");
+    if (options.group.GetID().size() > 0 || options.bundle_index >= 0) NotYet("Placement groups");
+    if (options.max_concurrency < 1)
+      throw RayException("SetMaxConcurrency: max_concurrency must be at least 1, got " +
+                         std::to_string(options.max_concurrency));
+    if (options.max_restarts < -1)
+      throw RayException("SetMaxRestarts: max_restarts must be -1 (unlimited) or at least 0, got " +
+                         std::to_string(options.max_restarts));
+    worker::ActorOptions opts;
+    opts.name = options.name;
+    opts.ray_namespace = options.ray_namespace.empty() ? core_->ray_namespace() : options.ray_namespace;
+    for (auto &[k, v] : options.resources) opts.resources[k] = v;
+    opts.max_restarts = options.max_restarts;
+    opts.max_concurrency = options.max_concurrency;
+    opts.detached = core_->job_default_detached();
+    opts.runtime_env = options.serialized_runtime_env;
+    auto id = core_->CreateActor(fn.function_name, fn.class_name, ToSubmitArgs(args), opts);
+    if (!id.ok()) {
+      if (id.status().code() == StatusCode::kAlreadyExists)
+        throw RayException("Failed to create actor: " + id.status().message());
+      ThrowStatus(id.status(), "Failed to create actor " + fn.class_name);
+    }
+    return id->Binary();
   }
-  std::string CallActor(const ray::internal::RemoteFunctionHolder &, const std::string &,
-                        std::vector<ray::internal::TaskArg> &, const ray::internal::CallOptions &) override {
-    NotYet("Calling actors");
+
+  std::string CallActor(const ray::internal::RemoteFunctionHolder &fn, const std::string &actor_id,
+                        std::vector<ray::internal::TaskArg> &args,
+                        const ray::internal::CallOptions &options) override {
+    if (fn.lang_type != ray::internal::LangType::CPP)
+      throw RayException("Cross-language actor calls (Python/Java) are not supported by Lumen");
+    if (actor_id.size() != ActorID::kSize)
+      throw RayException("Calling an actor through an empty or invalid handle");
+    worker::TaskOptions opts;
+    opts.name = options.name;
+    return core_->SubmitActorTask(ActorID::FromBinary(actor_id), fn.function_name, ToSubmitArgs(args), opts)
+        .Binary();
   }
-  std::string GetActorId(const std::string &, const std::string &) override { return ""; }
-  void KillActor(const std::string &, bool) override { NotYet("Killing actors"); }
-  void ExitActor() override { throw std::logic_error("ExitActor called outside an actor"); }
-  bool WasCurrentActorRestarted() override { return false; }
+
+  std::string GetActorId(const std::string &name, const std::string &ray_namespace) override {
+    auto id = core_->GetNamedActor(name, ray_namespace.empty() ? core_->ray_namespace() : ray_namespace);
+    if (!id.ok()) ThrowStatus(id.status(), "GetActor failed");
+    return id->IsNil() ? std::string() : id->Binary();
+  }
+
+  void KillActor(const std::string &actor_id, bool no_restart) override {
+    if (actor_id.size() != ActorID::kSize) throw RayException("Kill: empty or invalid actor handle");
+    Status st = core_->KillActor(ActorID::FromBinary(actor_id), no_restart);
+    if (!st.ok()) ThrowStatus(st, "Kill failed");
+  }
+
+  void ExitActor() override {
+    if (core_->current_actor_id().IsNil())
+      throw std::logic_error("ray::ExitActor() can only be called from an actor method");
+    throw IntentionalActorExit{};
+  }
+
+  bool WasCurrentActorRestarted() override { return core_->actor_restarted(); }
+  // A handle travels as its actor id: whoever holds it asks the control
+  // service where the actor is on first use.
   std::string SerializeActorHandle(const std::string &actor_id) override { return actor_id; }
   std::string DeserializeAndRegisterActorHandle(const std::string &s) override { return s; }
   ray::PlacementGroup CreatePlacementGroup(const ray::PlacementGroupCreationOptions &) override {
@@ -496,6 +588,7 @@ void Init(RayConfig &config, int argc, char **argv) {
   opts.code_search_path = rc.code_search_path;
   opts.job_runtime_env = rc.runtime_env_json;
   opts.has_fork_server = use_fork_server && g_driver.fork_server.pid > 0;
+  opts.default_detached = rc.detached_actors;
   auto core = worker::CoreWorker::Create(std::move(opts));
   if (!core.ok()) {
     StopForkServer(g_driver.fork_server);

@@ -120,7 +120,9 @@ std::string ReadAll(int fd) {
         close(sfd);
         close(control_fd);
         sigprocmask(SIG_UNBLOCK, &mask, nullptr);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        // A detached actor's worker must outlive the driver (and us); the
+        // others die with the fork server.
+        if (!req.detached()) prctl(PR_SET_PDEATHSIG, SIGKILL);
         std::string logs = session_dir + "/logs/worker-" + std::to_string(getpid());
         int out = open((logs + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -134,7 +136,7 @@ std::string ReadAll(int fd) {
         }
         RunWorkerProcess(node_socket, token, session_dir, hex, job_id, ns, env_line);
       }
-      if (pid > 0) children.insert(pid);
+      if (pid > 0 && !req.detached()) children.insert(pid);
     }
   }
 }

@@ -37,6 +37,7 @@ void Unary(rpc::Dispatcher &d, uint16_t method, Fn fn) {
 }  // namespace
 
 ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(options)) {
+  actors_ = std::make_unique<ActorManager>(loop_, options_.token, &dispatcher_);
   RegisterHandlers();
 }
 
@@ -58,6 +59,7 @@ StatusOr<int> ControlServer::Start() {
 }
 
 void ControlServer::Stop() {
+  if (actors_) actors_->Stop();
   if (server_) server_->Stop();
   {
     std::lock_guard<std::mutex> lock(shutdown_mu_);
@@ -72,6 +74,7 @@ void ControlServer::WaitForShutdown() {
 }
 
 void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
+  actors_->OnConnectionClosed(conn);
   // A node service whose connection drops is considered dead.
   if (!conn->user_data) return;
   auto node_id = std::static_pointer_cast<std::string>(conn->user_data);
@@ -94,6 +97,7 @@ void ControlServer::RegisterHandlers() {
         nodes_[req.node_id()] = info;
         conn->user_data = std::make_shared<std::string>(req.node_id());
         LUMEN_LOG_INFO("node {} registered at {}", ToHex(req.node_id()), req.raylet_address());
+        actors_->OnNodeRegistered(info, conn);
         return Status::OK();
       });
   Unary<GetAllNodesRequest, GetAllNodesReply>(
@@ -197,6 +201,59 @@ void ControlServer::RegisterHandlers() {
         }
         return Status::OK();
       });
+  // ---- actors ----
+  Unary<RegisterActorRequest, Empty>(dispatcher_, REGISTER_ACTOR,
+                                     [this](const rpc::ConnectionPtr &conn, const RegisterActorRequest &req,
+                                            Empty *) { return actors_->Register(conn, req.spec()); });
+  Unary<CreateActorRequest, Empty>(
+      dispatcher_, CREATE_ACTOR, [this](const rpc::ConnectionPtr &, const CreateActorRequest &req, Empty *) {
+        actors_->Create(req.spec());
+        return Status::OK();
+      });
+  Unary<ActorIdRequest, SubscribeActorReply>(
+      dispatcher_, SUBSCRIBE_ACTOR,
+      [this](const rpc::ConnectionPtr &conn, const ActorIdRequest &req, SubscribeActorReply *rep) {
+        actors_->Subscribe(conn, req.actor_id(), rep);
+        return Status::OK();
+      });
+  Unary<GetNamedActorRequest, GetNamedActorReply>(
+      dispatcher_, GET_NAMED_ACTOR,
+      [this](const rpc::ConnectionPtr &, const GetNamedActorRequest &req, GetNamedActorReply *rep) {
+        std::string id = actors_->LookupNamed(req.name(), req.ray_namespace());
+        rep->set_found(!id.empty());
+        rep->set_actor_id(id);
+        return Status::OK();
+      });
+  Unary<ActorIdRequest, Empty>(dispatcher_, ACTOR_EXITING,
+                               [this](const rpc::ConnectionPtr &conn, const ActorIdRequest &, Empty *) {
+                                 actors_->OnActorExiting(conn);
+                                 return Status::OK();
+                               });
+  Unary<GetAllActorsRequest, GetAllActorsReply>(
+      dispatcher_, GET_ALL_ACTORS,
+      [this](const rpc::ConnectionPtr &, const GetAllActorsRequest &, GetAllActorsReply *rep) {
+        actors_->GetAll(rep);
+        return Status::OK();
+      });
+  // Answered once the actor's process is gone, so calls made after Kill()
+  // returns see the actor dead (or restarting).
+  dispatcher_.Register(KILL_ACTOR,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         KillActorRequest req;
+                         if (!rpc::ParseBody(body, &req)) {
+                           if (call_id)
+                             conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
+                           return;
+                         }
+                         actors_->Kill(req.actor_id(), req.no_restart(), [conn, call_id](Status st) {
+                           if (!call_id) return;
+                           if (st.ok()) {
+                             conn->Reply(call_id, Empty());
+                           } else {
+                             conn->ReplyError(call_id, st);
+                           }
+                         });
+                       });
   Unary<ShutdownClusterRequest, Empty>(
       dispatcher_, SHUTDOWN_CLUSTER,
       [this](const rpc::ConnectionPtr &, const ShutdownClusterRequest &, Empty *) {

@@ -1,6 +1,6 @@
 // The control service (Ray's GCS role): the cluster's metadata — nodes, jobs,
-// worker addresses (so anyone holding an object id can find its owner) and a
-// key-value store. It is never on the data path: tasks and objects go directly
+// actors (see actor_manager.h), worker addresses (so anyone holding an object
+// id can find its owner) and a key-value store. It is never on the data path: tasks and objects go directly
 // between workers.
 //
 // Threading: all state lives on the server's single event-loop thread;
@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "control/actor_manager.h"
 #include "protocol/control.pb.h"
 #include "rpc/rpc.h"
 
@@ -47,6 +48,7 @@ class ControlServer {
   rpc::EventLoop loop_{"lumen-control"};
   rpc::Dispatcher dispatcher_;
   std::unique_ptr<rpc::Server> server_;
+  std::unique_ptr<ActorManager> actors_;
 
   // Loop-thread state.
   std::map<std::string, proto::NodeInfo> nodes_;  // by binary node id

@@ -30,6 +30,9 @@ struct NodeService::Worker {
   uint32_t job_id = 0;
   bool registered = false;
   bool exec_child = false;  // started by exec (we reap it), not by a fork server
+  bool detached = false;    // hosts a detached actor: outlives its job's driver
+  bool reserved = false;    // started for one pending lease; never idle
+  bool actor = false;       // dedicated to an actor: never returned to the pool
   rpc::ConnectionPtr conn;
   Address address;
   uint64_t lease_id = 0;
@@ -49,6 +52,7 @@ struct NodeService::Job {
   std::string ray_namespace;
   std::string runtime_env;
   bool expects_fork_server = false;  // workers come from it once it registers
+  bool default_detached = false;     // the job's default actor lifetime
   int starting = 0;
   std::deque<WorkerID> idle;
   bool prestarted = false;
@@ -58,7 +62,11 @@ struct NodeService::PendingLease {
   rpc::ConnectionPtr conn;
   uint64_t call_id = 0;
   uint32_t job_id = 0;
-  ResourceSet request;
+  ResourceSet request;  // must be free to grant
+  ResourceSet hold;     // what the lease holds (actors may hold less than they need to be placed)
+  bool for_actor = false;
+  bool detached = false;
+  WorkerID reserved;  // detached actors: the fresh worker started for this lease
   bool warned = false;
 };
 
@@ -106,9 +114,14 @@ Status NodeService::Start() {
   if (!port.ok()) return port.status();
 
   // Register with the control service; if it goes away, the node shuts down.
-  auto control = rpc::Connect(loop_, options_.control_address, options_.token, nullptr);
+  // The control service also calls us on this connection (actor leases, kills).
+  auto control = rpc::Connect(loop_, options_.control_address, options_.token, &dispatcher_);
   if (!control.ok()) return control.status();
   control_ = control.value();
+  auto control_client = std::make_shared<Client>();
+  control_client->id = next_client_id_++;
+  control_client->kind = proto::TOOL;
+  control_->user_data = control_client;
   control_->SetCloseHandler([this](const Status &) {
     LUMEN_LOG_WARN("lost the control service; shutting down the node");
     RequestShutdown();
@@ -197,6 +210,7 @@ void NodeService::RegisterHandlers() {
       job->ray_namespace = req.ray_namespace();
       job->runtime_env = req.job_runtime_env();
       job->expects_fork_server = req.has_fork_server();
+      job->default_detached = req.default_detached();
       LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
     } else if (req.kind() == proto::FORK_SERVER) {
       auto &job = jobs_[req.job_id()];
@@ -221,7 +235,7 @@ void NodeService::RegisterHandlers() {
       auto job = jobs_.find(w.job_id);
       if (job != jobs_.end()) {
         job->second->starting = std::max(0, job->second->starting - 1);
-        job->second->idle.push_back(w.id);
+        if (!w.reserved) job->second->idle.push_back(w.id);
       }
       LUMEN_LOG_INFO("worker {} pid {} registered for job {}", w.id.Hex(), w.pid, w.job_id);
     }
@@ -233,6 +247,8 @@ void NodeService::RegisterHandlers() {
     reply.set_control_address(options_.control_address);
     total_.ToProto(reply.mutable_total());
     reply.set_inline_threshold(options_.inline_threshold);
+    if (auto job = jobs_.find(req.job_id()); job != jobs_.end())
+      reply.set_job_default_detached(job->second->default_detached);
     conn->Reply(call_id, reply);
 
     if (req.kind() == proto::FORK_SERVER || (req.kind() == proto::DRIVER && !req.has_fork_server())) {
@@ -257,6 +273,9 @@ void NodeService::RegisterHandlers() {
                          p->call_id = call_id;
                          p->job_id = req.job_id();
                          p->request = ResourceSet::FromProto(req.resources());
+                         p->for_actor = req.for_actor();
+                         p->hold = p->for_actor ? ResourceSet::FromProto(req.hold()) : p->request;
+                         p->detached = req.detached();
                          pending_.push_back(std::move(p));
                          TryDispatch();
                        });
@@ -271,7 +290,7 @@ void NodeService::RegisterHandlers() {
                          leases_.erase(it);
                          if (w == workers_.end()) return;
                          ReleaseLease(*w->second);
-                         if (req.worker_failed()) {
+                         if (req.worker_failed() || w->second->actor) {
                            if (w->second->pid > 0) kill(w->second->pid, SIGKILL);
                            OnWorkerGone(w->first, "returned as failed");
                          } else {
@@ -401,6 +420,15 @@ void NodeService::RegisterHandlers() {
                          if (call_id) conn->Reply(call_id, reply);
                        });
 
+  dispatcher_.Register(proto::KILL_WORKER,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::KillWorkerRequest req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         auto it = workers_.find(WorkerID::FromBinary(req.worker_id()));
+                         if (it == workers_.end()) return;
+                         if (it->second->pid > 0) kill(it->second->pid, SIGKILL);
+                       });
+
   dispatcher_.Register(proto::SHUTDOWN_NODE,
                        [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
                          if (call_id) conn->Reply(call_id, proto::NodeEmpty());
@@ -408,16 +436,19 @@ void NodeService::RegisterHandlers() {
                        });
 }
 
-void NodeService::StartWorker(Job &job) {
+WorkerID NodeService::StartWorker(Job &job, bool detached) {
   auto w = std::make_shared<Worker>();
   w->id = WorkerID::FromRandom();
   w->job_id = job.id;
+  w->detached = detached;
+  w->reserved = detached;
   if (!job.fork_server && job.expects_fork_server) {
-    return;  // its fork server is still starting; TryDispatch runs again when it registers
+    return WorkerID::Nil();  // its fork server is still starting; TryDispatch runs again when it registers
   }
   if (job.fork_server) {
     proto::ForkWorkerRequest req;
     req.set_worker_id(w->id.Binary());
+    req.set_detached(detached);
     job.fork_server->Notify(proto::FORK_WORKER, req);
   } else if (!options_.worker_program.empty()) {
     // Generic worker: exec the worker program, which loads the job's libraries.
@@ -448,16 +479,17 @@ void NodeService::StartWorker(Job &job) {
     }
     if (pid < 0) {
       LUMEN_LOG_ERROR("fork failed for worker: {}", strerror(errno));
-      return;
+      return WorkerID::Nil();
     }
     w->pid = pid;
     w->exec_child = true;
   } else {
     LUMEN_LOG_ERROR("job {} has no way to start workers (no fork server, no worker program)", job.id);
-    return;
+    return WorkerID::Nil();
   }
   job.starting++;
   workers_[w->id] = w;
+  return w->id;
 }
 
 void NodeService::TryDispatch() {
@@ -489,6 +521,23 @@ void NodeService::TryDispatch() {
       ++it;
       continue;
     }
+    if (p.detached) {
+      // A detached actor gets a worker of its own that is not tied to the
+      // job's fork server, so it survives the driver.
+      auto r = p.reserved.IsNil() ? workers_.end() : workers_.find(p.reserved);
+      if (r == workers_.end()) {
+        p.reserved = StartWorker(job, /*detached=*/true);
+        ++it;
+        continue;
+      }
+      if (!r->second->registered) {
+        ++it;
+        continue;
+      }
+      GrantLease(p, *r->second);
+      it = pending_.erase(it);
+      continue;
+    }
     // Skip idle workers that died meanwhile.
     while (!job.idle.empty() && !workers_.count(job.idle.front())) job.idle.pop_front();
     if (job.idle.empty()) {
@@ -513,12 +562,14 @@ void NodeService::TryDispatch() {
 
 void NodeService::GrantLease(PendingLease &req, Worker &worker) {
   worker.lease_id = next_lease_id_++;
-  worker.leased = req.request;
-  available_.Subtract(req.request);
+  worker.leased = req.hold;
+  worker.actor = req.for_actor;
+  available_.Subtract(req.hold);
   leases_[worker.lease_id] = worker.id;
   proto::WorkerLeaseReply reply;
   reply.set_granted(true);
   reply.set_lease_id(worker.lease_id);
+  reply.set_pid(worker.pid);
   *reply.mutable_worker() = worker.address;
   req.conn->Reply(req.call_id, reply);
 }
@@ -550,7 +601,7 @@ void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
 void NodeService::KillJobWorkers(uint32_t job_id) {
   std::vector<WorkerID> doomed;
   for (auto &[id, w] : workers_)
-    if (w->job_id == job_id) doomed.push_back(id);
+    if (w->job_id == job_id && !w->detached) doomed.push_back(id);
   for (auto &id : doomed) {
     auto &w = workers_[id];
     if (w->pid > 0) kill(w->pid, SIGKILL);

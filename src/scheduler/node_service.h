@@ -71,7 +71,8 @@ class NodeService {
   void OnClientClosed(const std::shared_ptr<Client> &client);
   void OnWorkerGone(const WorkerID &id, const std::string &why);
   void KillJobWorkers(uint32_t job_id);
-  void StartWorker(Job &job);
+  /// Starts a worker for `job`; returns its id, or Nil if none can start now.
+  WorkerID StartWorker(Job &job, bool detached = false);
   void TryDispatch();
   void GrantLease(PendingLease &req, Worker &worker);
   void ReleaseLease(Worker &worker);

@@ -62,6 +62,14 @@ Status CoreWorker::Connect() {
     options_.job_id = job_reply.job_id();
     control.value()->Close();
   }
+  if (options_.is_driver) {
+    // The driver keeps a control connection: it owns the actors it creates
+    // while this connection lives.
+    auto control = rpc::Connect(loop_, info.control_address(), options_.token, &dispatcher_);
+    if (!control.ok()) return control.status();
+    std::lock_guard<std::mutex> lock(control_mu_);
+    control_ = control.value();
+  }
 
   proto::RegisterClientRequest reg;
   reg.set_kind(options_.is_driver ? proto::DRIVER : proto::WORKER);
@@ -73,9 +81,11 @@ Status CoreWorker::Connect() {
   reg.set_job_runtime_env(options_.job_runtime_env);
   reg.set_ray_namespace(options_.ray_namespace);
   reg.set_has_fork_server(options_.has_fork_server);
+  reg.set_default_detached(options_.default_detached);
   // Registration happens on a second connection-level call; the node keys the
   // client by connection, so re-registering upgrades the probe.
   LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::REGISTER_CLIENT, reg, &node_info_));
+  if (!options_.is_driver) options_.default_detached = node_info_.job_default_detached();
 
   auto arena = object_store::AttachToNodeArena(node_info_.arena_socket(), options_.token,
                                                /*populate=*/options_.is_driver);
@@ -126,6 +136,12 @@ void CoreWorker::Shutdown() {
     for (auto &[k, c] : peers_) peers.push_back(c);
     peers_.clear();
     queues_.clear();
+    actor_clients_.clear();
+  }
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    if (control_) peers.push_back(control_);
+    control_.reset();
   }
   for (auto &c : peers) c->Close();
   if (node_) {
@@ -650,6 +666,19 @@ void CoreWorker::RegisterHandlers() {
     exit_requested_ = true;
     exec_cv_.notify_all();
   });
+  dispatcher_.Register(proto::ACTOR_UPDATE,
+                       [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+                         proto::ActorInfo info;
+                         if (!rpc::ParseBody(body, &info)) return;
+                         After after;
+                         {
+                           std::lock_guard<std::mutex> lock(mu_);
+                           auto it = actor_clients_.find(ActorID::FromBinary(info.actor_id()));
+                           if (it == actor_clients_.end()) return;
+                           ApplyActorInfoLocked(*it->second, info, &after);
+                         }
+                         RunAll(after);
+                       });
   dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
     proto::LogLines msg;
     if (!rpc::ParseBody(body, &msg)) return;

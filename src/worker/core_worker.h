@@ -3,12 +3,15 @@
 // reference counting: local refs, refs held by submitted tasks, refs nested in
 // owned objects, and borrowers elsewhere), submits tasks straight to workers
 // leased from the node service (pipelining several to a worker when tasks are
-// short), and, in a worker, runs the tasks pushed to it.
+// short), creates actors through the control service and sends actor calls
+// straight to the actor's worker in submission order, and, in a worker, runs
+// the tasks pushed to it (an actor's methods included).
 //
 // Threading: one event-loop thread runs all RPC callbacks. User threads call
 // the public methods; shared state is guarded by one mutex (mu_), never held
 // while user code runs or while waiting on the network. In a worker, tasks
-// run on the thread that calls RunTaskLoop().
+// run on the thread that calls RunTaskLoop(), plus max_concurrency - 1 more
+// threads in an actor created with max_concurrency > 1.
 #pragma once
 
 #include <condition_variable>
@@ -61,6 +64,8 @@ struct CoreWorkerOptions {
   std::vector<std::string> code_search_path;
   std::string job_runtime_env;
   bool has_fork_server = false;
+  /// Drivers: the job's default actor lifetime (workers learn it from the node).
+  bool default_detached = false;
   /// Drivers: where worker output lines go (default: stdout/stderr with (pid=N)).
   std::function<void(const proto::LogLines &)> on_log_lines;
   /// Workers: runs pushed tasks.
@@ -78,6 +83,7 @@ struct RayObject {
   std::string ErrorMessage() const { return std::string(data, size); }
 };
 using RayObjectPtr = std::shared_ptr<const RayObject>;
+using After = std::vector<std::function<void()>>;
 
 struct TaskOptions {
   std::string name;
@@ -89,6 +95,16 @@ struct TaskOptions {
 /// Writes exactly the announced number of serialized bytes to `dst`;
 /// returns false if serialization failed (the object is then dropped).
 using ValueWriter = std::function<bool(char *dst)>;
+
+struct ActorOptions {
+  std::string name;  // empty: unnamed
+  std::string ray_namespace;
+  std::map<std::string, double> resources;  // held while the actor lives
+  int max_restarts = 0;                     // -1: unlimited
+  int max_concurrency = 1;
+  bool detached = false;
+  std::string runtime_env;
+};
 
 struct SubmitArg {
   std::shared_ptr<msgpack::sbuffer> value;  // by value, or
@@ -116,6 +132,24 @@ class CoreWorker {
   ObjectID SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
                       const TaskOptions &options);
 
+  // ---- actors ----
+  /// Registers the actor with the control service (AlreadyExists when its
+  /// name is taken) and creates it once its arguments are ready.
+  StatusOr<ActorID> CreateActor(const std::string &function_name, const std::string &class_name,
+                                std::vector<SubmitArg> args, const ActorOptions &options);
+  /// Calls a method; calls from this process run in submission order.
+  ObjectID SubmitActorTask(const ActorID &actor_id, const std::string &function_name,
+                           std::vector<SubmitArg> args, const TaskOptions &options);
+  /// A live actor's id by name, or Nil.
+  StatusOr<ActorID> GetNamedActor(const std::string &name, const std::string &ray_namespace);
+  /// Returns once the actor's process is gone (restarting if allowed).
+  Status KillActor(const ActorID &actor_id, bool no_restart);
+  /// This worker hosts an actor (set when its creation task starts).
+  const ActorID &current_actor_id() const { return actor_id_; }
+  bool actor_restarted() const { return actor_restarted_; }
+  /// The job's default actor lifetime is DETACHED.
+  bool job_default_detached() const { return options_.default_detached; }
+
   // ---- worker mode ----
   /// Runs pushed tasks on this thread until the node tells us to exit or goes away.
   void RunTaskLoop();
@@ -140,6 +174,7 @@ class CoreWorker {
   struct TaskEntry;
   struct LeasedWorker;
   struct SchedulingQueue;
+  struct ActorClient;
   class PlasmaPin;
 
   explicit CoreWorker(CoreWorkerOptions options);
@@ -169,6 +204,8 @@ class CoreWorker {
   rpc::ConnectionPtr PeerConnection(const std::string &unix_path);
 
   // Submission (mu_ held).
+  /// Copies the arguments into `spec`, counting the refs they use as held by `task`.
+  void AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task);
   void ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, std::vector<std::function<void()>> *after);
   void PumpLocked(SchedulingQueue &q);
   void RequestLeaseLocked(SchedulingQueue &q);
@@ -183,7 +220,20 @@ class CoreWorker {
   /// Gives a lease back to the node; a failed worker is not reused.
   void ReturnLease(uint64_t lease_id, bool worker_failed);
 
+  // Actors (core_worker_actor.cc).
+  /// Connects to the control service if not yet (blocking: never on the loop thread).
+  StatusOr<rpc::ConnectionPtr> Control();
+  /// The caller-side state of an actor, subscribing to its updates on first use.
+  ActorClient &ActorClientLocked(const ActorID &id, const rpc::ConnectionPtr &control);
+  void ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &info, After *after);
+  void PumpActorLocked(ActorClient &c, After *after);
+  void SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task);
+  void OnActorTaskReply(const ActorID &id, int incarnation, std::shared_ptr<TaskEntry> task, Status st,
+                        std::string_view body);
+  void SendCreateActorLocked(TaskEntry &task);
+
   // Execution (worker mode).
+  void ExecLoop();
   void ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec);
 
   CoreWorkerOptions options_;
@@ -219,6 +269,15 @@ class CoreWorker {
   std::deque<PushedTask> exec_queue_;
   bool exit_requested_ = false;
   std::atomic<bool> in_task_{false};
+  // Actor hosting (set by the creation task, before the constructor runs).
+  ActorID actor_id_;
+  std::atomic<bool> actor_restarted_{false};
+  rpc::ConnectionPtr actor_creator_;  // the control service's connection to us
+
+  // Actor callers (mu_).
+  std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
+  std::mutex control_mu_;
+  rpc::ConnectionPtr control_;  // to the control service; owners' liveness signal
 
   std::mutex helper_mu_;
   std::condition_variable helper_cv_;

@@ -5,30 +5,43 @@
 #include <iostream>
 #include <optional>
 
+#include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
 namespace lumen::worker {
 
 // ---------------------------------------------------------------- execution
 
-void CoreWorker::RunTaskLoop() {
+void CoreWorker::RunTaskLoop() { ExecLoop(); }
+
+void CoreWorker::ExecLoop() {
   for (;;) {
     PushedTask t;
     {
       std::unique_lock<std::mutex> lock(exec_mu_);
       exec_cv_.wait(lock, [this] { return exit_requested_ || !exec_queue_.empty(); });
-      if (exec_queue_.empty()) return;
+      // Exiting (ExitActor, or the node asked): calls still queued are not
+      // run; their callers see the connection close.
+      if (exit_requested_) return;
       t = std::move(exec_queue_.front());
       exec_queue_.pop_front();
     }
     ExecuteTask(t.conn, t.call_id, std::move(t.spec));
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    if (exit_requested_ && exec_queue_.empty()) return;
   }
 }
 
 void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec) {
-  in_task_ = true;
+  // Only a normal task lends its CPU back while blocked in Get (as in Ray,
+  // an actor keeps what it holds).
+  const bool normal = spec.type() == proto::NORMAL_TASK;
+  const bool creation = spec.type() == proto::ACTOR_CREATION_TASK;
+  if (normal) in_task_ = true;
+  if (creation) {
+    // Known before the constructor runs: WasCurrentActorRestarted() works in it.
+    actor_id_ = ActorID::FromBinary(spec.actor_id());
+    actor_restarted_ = spec.actor_creation().num_restarts() > 0;
+    actor_creator_ = conn;
+  }
   ExecResult result;
   std::vector<ArgBytes> args;
   std::vector<RayObjectPtr> held;
@@ -63,6 +76,21 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
   }
   if (result.error == proto::NO_ERROR) options_.executor(spec, args, &result);
   held.clear();
+  if (creation) {
+    if (result.error != proto::NO_ERROR) {
+      result.exit_worker = true;  // a constructor that failed leaves a dead actor
+    } else {
+      // max_concurrency > 1: more executors on the same queue (any order).
+      for (int i = 1; i < spec.actor_creation().max_concurrency(); ++i)
+        std::thread([this] { ExecLoop(); }).detach();
+    }
+  } else if (result.exit_worker && !actor_id_.IsNil() && actor_creator_) {
+    // ExitActor: tell the control service first, so it does not restart us.
+    proto::ActorIdRequest exiting;
+    exiting.set_actor_id(actor_id_.Binary());
+    proto::Empty ack;
+    (void)actor_creator_->CallSync(proto::ACTOR_EXITING, exiting, &ack, std::chrono::milliseconds(5000));
+  }
   // Task output reaches the driver through the node's log tailing.
   std::cout.flush();
   std::fflush(stdout);
@@ -118,19 +146,24 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     }
   }
   reply.set_worker_exiting(result.exit_worker);
-  in_task_ = false;
+  if (normal) in_task_ = false;
   {
     // With nothing else queued there is nothing to batch the reply with.
     std::optional<rpc::DirectSendScope> direct;
     {
       std::lock_guard<std::mutex> lock(exec_mu_);
-      if (exec_queue_.empty()) direct.emplace();
+      // An exiting worker writes its last reply itself: the process ends
+      // right after, before the loop would flush it.
+      if (exec_queue_.empty() || result.exit_worker) direct.emplace();
     }
     conn->Reply(call_id, reply);
   }
   if (result.exit_worker) {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    exit_requested_ = true;
+    {
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      exit_requested_ = true;
+    }
+    exec_cv_.notify_all();
   }
 }
 

@@ -17,8 +17,6 @@
 namespace lumen::worker {
 
 using Clock = std::chrono::steady_clock;
-/// Callbacks collected under mu_ and run after it is released.
-using After = std::vector<std::function<void()>>;
 
 inline void RunAll(After &after) {
   for (auto &fn : after) fn();
@@ -53,6 +51,27 @@ struct CoreWorker::TaskEntry {
   int retries_left = 0;
   Clock::time_point pushed_at;
   std::string key;
+  bool resolved = false;  // actor tasks: arguments ready, may be sent
+  bool done = false;      // finished (result or error set)
+};
+
+/// A caller's view of one actor: its state as last published by the control
+/// service, the connection to its current worker, and the calls not yet sent
+/// (kept in submission order; the head waits until its arguments are ready).
+struct CoreWorker::ActorClient {
+  ActorID id;
+  proto::ActorState state = proto::DEPENDENCIES_UNREADY;
+  bool known = false;  // the control service answered about it
+  proto::Address address;
+  int incarnation = -1;       // num_restarts of `address`
+  int dead_incarnation = -1;  // the newest incarnation seen failing
+  rpc::ConnectionPtr conn;
+  bool connecting = false;
+  std::string death_cause;
+  uint64_t next_seq = 0;
+  int in_flight = 0;
+  std::deque<std::shared_ptr<TaskEntry>> pending;
+  std::shared_ptr<TaskEntry> creation;  // owner: holds the constructor's argument refs
 };
 
 struct CoreWorker::LeasedWorker {

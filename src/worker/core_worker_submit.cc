@@ -48,24 +48,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   task->retries_left = options.max_retries;
   task->key = KeyOf(resources);
   EntryLocked(task->return_id);  // owned, pending
-
-  for (auto &a : args) {
-    auto *arg = spec.add_args();
-    if (a.value) {
-      arg->set_data(a.value->data(), a.value->size());
-      for (auto &n : a.nested) {
-        arg->add_nested_ids(n.Binary());
-        EntryLocked(n).submitted++;
-        task->arg_refs.push_back(n);
-      }
-    } else {
-      arg->set_is_ref(true);
-      arg->set_object_id(a.ref.Binary());
-      auto &e = EntryLocked(a.ref);
-      e.submitted++;
-      task->arg_refs.push_back(a.ref);
-    }
-  }
+  AddArgsLocked(args, *task);
 
   auto &q = queues_[task->key];
   if (!q) {
@@ -88,6 +71,26 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   lock.unlock();
   RunAll(after);
   return task->return_id;
+}
+
+void CoreWorker::AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task) {
+  for (auto &a : args) {
+    auto *arg = task.spec.add_args();
+    if (a.value) {
+      arg->set_data(a.value->data(), a.value->size());
+      for (auto &n : a.nested) {
+        arg->add_nested_ids(n.Binary());
+        EntryLocked(n).submitted++;
+        task.arg_refs.push_back(n);
+      }
+    } else {
+      arg->set_is_ref(true);
+      arg->set_object_id(a.ref.Binary());
+      auto &e = EntryLocked(a.ref);
+      e.submitted++;
+      task.arg_refs.push_back(a.ref);
+    }
+  }
 }
 
 void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *after) {
@@ -121,7 +124,17 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
     auto &e = *it->second;
     if (e.payload.error() != proto::NO_ERROR) {
       // A failed dependency fails the task with the same error.
+      if (spec.type() == proto::ACTOR_CREATION_TASK) {
+        spec.mutable_actor_creation()->set_dependency_error(*e.data);
+        spec.mutable_actor_creation()->set_dependency_error_type(e.payload.error());
+        SendCreateActorLocked(*task);
+        return;
+      }
       FailTaskLocked(*task, e.payload.error(), *e.data, after);
+      if (spec.type() == proto::ACTOR_TASK) {
+        auto c = actor_clients_.find(ActorID::FromBinary(spec.actor_id()));
+        if (c != actor_clients_.end()) PumpActorLocked(*c->second, after);
+      }
       return;
     }
     if (e.payload.in_plasma()) {
@@ -130,6 +143,17 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
       arg->set_is_ref(false);
       arg->set_data(*e.data);
     }
+  }
+  if (spec.type() == proto::ACTOR_TASK) {
+    // Already in the actor's queue, in submission order: now it may be sent.
+    task->resolved = true;
+    auto c = actor_clients_.find(ActorID::FromBinary(spec.actor_id()));
+    if (c != actor_clients_.end()) PumpActorLocked(*c->second, after);
+    return;
+  }
+  if (spec.type() == proto::ACTOR_CREATION_TASK) {
+    SendCreateActorLocked(*task);
+    return;
   }
   auto qit = queues_.find(task->key);
   if (qit == queues_.end()) return;
@@ -292,6 +316,7 @@ void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const st
 }
 
 void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
+  task.done = true;
   for (auto &id : task.arg_refs) {
     auto it = objects_.find(id);
     if (it == objects_.end()) continue;

@@ -1,0 +1,447 @@
+#include "control/actor_manager.h"
+
+#include "base/id.h"
+#include "base/logging.h"
+#include "protocol/node.pb.h"
+#include "protocol/worker.pb.h"
+
+namespace lumen::control {
+namespace {
+
+constexpr auto kForever = std::chrono::hours(24 * 365);
+constexpr size_t kMaxDeadActors = 10000;  // bounded table: the oldest dead records age out
+
+bool Fits(const proto::ResourceSet &total, const proto::ResourceSet &request) {
+  for (auto &[name, amount] : request.amounts()) {
+    auto it = total.amounts().find(name);
+    if (amount > 0 && (it == total.amounts().end() || it->second + 1e-9 < amount)) return false;
+  }
+  return true;
+}
+
+std::string RestartsText(int max_restarts) {
+  return max_restarts < 0 ? "unlimited" : std::to_string(max_restarts);
+}
+
+}  // namespace
+
+struct ActorManager::Actor {
+  proto::TaskSpec spec;  // the creation task; arguments resolved once `created`
+  proto::ActorInfo info;
+  std::weak_ptr<rpc::Connection> owner;
+  rpc::Connection *owner_key = nullptr;
+  bool created = false;
+  bool no_restart = false;  // killed for good, or exited on purpose
+  // The current placement attempt; callbacks of older attempts are ignored.
+  uint64_t generation = 0;
+  std::string node_id;
+  std::string worker_id;
+  rpc::ConnectionPtr worker_conn;
+  bool has_worker = false;  // a worker was leased for the current attempt
+  std::vector<std::function<void(Status)>> on_gone;
+  std::map<rpc::Connection *, std::weak_ptr<rpc::Connection>> subscribers;
+};
+
+ActorManager::ActorManager(rpc::EventLoop &loop, std::string token, const rpc::Dispatcher *dispatcher)
+    : loop_(loop), token_(std::move(token)), dispatcher_(dispatcher) {
+  helper_ = std::thread([this] { HelperMain(); });
+}
+
+ActorManager::~ActorManager() { Stop(); }
+
+void ActorManager::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(helper_mu_);
+    helper_stop_ = true;
+  }
+  helper_cv_.notify_all();
+  if (helper_.joinable()) helper_.join();
+}
+
+void ActorManager::RunOnHelper(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(helper_mu_);
+    helper_queue_.push_back(std::move(fn));
+  }
+  helper_cv_.notify_one();
+}
+
+void ActorManager::HelperMain() {
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::unique_lock<std::mutex> lock(helper_mu_);
+      helper_cv_.wait(lock, [this] { return helper_stop_ || !helper_queue_.empty(); });
+      if (helper_stop_) return;
+      fn = std::move(helper_queue_.front());
+      helper_queue_.pop_front();
+    }
+    fn();
+  }
+}
+
+void ActorManager::OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn) {
+  nodes_[info.node_id()] = Node{info, conn};
+  // Actors that found no node may fit now.
+  for (auto &[id, a] : actors_)
+    if (a->created && !a->has_worker && a->info.state() != proto::DEAD && a->node_id.empty()) Schedule(*a);
+}
+
+ActorManager::Actor *ActorManager::Find(const std::string &actor_id) {
+  auto it = actors_.find(actor_id);
+  return it == actors_.end() ? nullptr : it->second.get();
+}
+
+Status ActorManager::Register(const rpc::ConnectionPtr &owner, const proto::TaskSpec &spec) {
+  if (spec.actor_id().size() != ActorID::kSize) return Status::InvalidArgument("bad actor id");
+  if (actors_.count(spec.actor_id())) return Status::AlreadyExists("actor id registered twice");
+  const auto &cs = spec.actor_creation();
+  if (!cs.name().empty()) {
+    auto key = std::make_pair(cs.ray_namespace(), cs.name());
+    if (names_.count(key))
+      return Status::AlreadyExists("An actor named '" + cs.name() + "' already exists in namespace '" +
+                                   cs.ray_namespace() + "'");
+    names_[key] = spec.actor_id();
+  }
+  auto a = std::make_unique<Actor>();
+  a->spec = spec;
+  auto &info = a->info;
+  info.set_actor_id(spec.actor_id());
+  info.set_state(proto::DEPENDENCIES_UNREADY);
+  info.set_name(cs.name());
+  info.set_ray_namespace(cs.ray_namespace());
+  info.set_job_id(spec.job_id());
+  info.set_detached(cs.detached());
+  info.set_class_name(spec.function().class_name());
+  info.set_max_restarts(cs.max_restarts());
+  a->owner = owner;
+  a->owner_key = owner.get();
+  owned_by_[owner.get()].insert(spec.actor_id());
+  a->subscribers[owner.get()] = owner;
+  subscribed_by_[owner.get()].insert(spec.actor_id());
+  actors_[spec.actor_id()] = std::move(a);
+  return Status::OK();
+}
+
+void ActorManager::Create(const proto::TaskSpec &spec) {
+  Actor *a = Find(spec.actor_id());
+  if (!a || a->created || a->info.state() == proto::DEAD) return;
+  a->spec = spec;
+  a->created = true;
+  if (!spec.actor_creation().dependency_error().empty()) {
+    MarkDead(*a, "The actor could not be created because an argument of its constructor failed: " +
+                     spec.actor_creation().dependency_error());
+    return;
+  }
+  Schedule(*a);
+}
+
+void ActorManager::Subscribe(const rpc::ConnectionPtr &conn, const std::string &actor_id,
+                             proto::SubscribeActorReply *rep) {
+  Actor *a = Find(actor_id);
+  if (!a) return;
+  rep->set_found(true);
+  *rep->mutable_info() = a->info;
+  a->subscribers[conn.get()] = conn;
+  subscribed_by_[conn.get()].insert(actor_id);
+}
+
+std::string ActorManager::LookupNamed(const std::string &name, const std::string &ray_namespace) const {
+  auto it = names_.find({ray_namespace, name});
+  return it == names_.end() ? std::string() : it->second;
+}
+
+void ActorManager::Publish(Actor &a) {
+  for (auto it = a.subscribers.begin(); it != a.subscribers.end();) {
+    auto conn = it->second.lock();
+    if (!conn || !conn->IsOpen()) {
+      it = a.subscribers.erase(it);
+      continue;
+    }
+    conn->Notify(proto::ACTOR_UPDATE, a.info);
+    ++it;
+  }
+}
+
+rpc::ConnectionPtr ActorManager::PickNode(const proto::ResourceSet &placement, std::string *node_id) {
+  // Prefer a node that could ever fit the actor; failing that, any live node
+  // (the lease then waits there, and the node warns that it cannot fit).
+  rpc::ConnectionPtr fallback;
+  std::string fallback_id;
+  for (auto &[id, n] : nodes_) {
+    auto conn = n.conn.lock();
+    if (!conn || !conn->IsOpen()) continue;
+    if (Fits(n.info.total(), placement)) {
+      *node_id = id;
+      return conn;
+    }
+    if (!fallback) {
+      fallback = conn;
+      fallback_id = id;
+    }
+  }
+  *node_id = fallback_id;
+  return fallback;
+}
+
+void ActorManager::Schedule(Actor &a) {
+  uint64_t generation = ++a.generation;
+  a.has_worker = false;
+  a.worker_conn.reset();
+  a.worker_id.clear();
+  a.info.clear_address();
+  a.info.set_pid(0);
+  a.info.set_state(a.info.num_restarts() > 0 ? proto::RESTARTING : proto::PENDING_CREATION);
+  Publish(a);
+  const auto &cs = a.spec.actor_creation();
+  auto node = PickNode(cs.placement_resources(), &a.node_id);
+  if (!node) {
+    a.node_id.clear();  // placed when a node registers
+    return;
+  }
+  proto::WorkerLeaseRequest req;
+  req.set_job_id(a.spec.job_id());
+  *req.mutable_resources() = cs.placement_resources();
+  *req.mutable_hold() = a.spec.resources();
+  req.set_for_actor(true);
+  req.set_detached(cs.detached());
+  req.set_actor_id(a.spec.actor_id());
+  req.set_runtime_env(a.spec.runtime_env());
+  std::string id = a.spec.actor_id();
+  node->Call(
+      proto::REQUEST_WORKER_LEASE, req,
+      [this, id, generation](Status st, std::string_view body) { OnLeaseReply(id, generation, st, body); },
+      kForever);
+}
+
+void ActorManager::OnLeaseReply(const std::string &actor_id, uint64_t generation, Status st,
+                                std::string_view body) {
+  proto::WorkerLeaseReply rep;
+  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed lease reply");
+  Actor *a = Find(actor_id);
+  auto node = nodes_.count(a ? a->node_id : "") ? nodes_[a->node_id].conn.lock() : nullptr;
+  if (!a || a->generation != generation || a->info.state() == proto::DEAD) {
+    if (st.ok() && rep.granted() && node) {
+      proto::ReturnWorkerRequest ret;  // no longer wanted: the node kills the worker
+      ret.set_lease_id(rep.lease_id());
+      ret.set_worker_failed(true);
+      node->Notify(proto::RETURN_WORKER, ret);
+    }
+    return;
+  }
+  if (!st.ok() || !rep.granted()) {
+    a->no_restart = true;
+    MarkDead(*a, "The actor could not be placed: " + (st.ok() ? rep.error() : st.ToString()));
+    return;
+  }
+  a->has_worker = true;
+  a->worker_id = rep.worker().worker_id();
+  *a->info.mutable_address() = rep.worker();
+  a->info.set_pid(rep.pid());
+  // Connecting blocks on the handshake: not on the loop thread.
+  std::string path = rep.worker().unix_path();
+  RunOnHelper([this, actor_id, generation, path] {
+    auto conn = rpc::Connect(loop_, path, token_, dispatcher_, std::chrono::milliseconds(5000));
+    rpc::ConnectionPtr c = conn.ok() ? conn.value() : nullptr;
+    loop_.Post([this, actor_id, generation, c] { OnWorkerConnected(actor_id, generation, c); });
+  });
+}
+
+void ActorManager::OnWorkerConnected(const std::string &actor_id, uint64_t generation,
+                                     rpc::ConnectionPtr conn) {
+  Actor *a = Find(actor_id);
+  if (!a || a->generation != generation) {
+    if (conn) conn->Close();
+    return;
+  }
+  if (!conn) {
+    KillWorker(*a);
+    OnWorkerGone(actor_id, generation);
+    return;
+  }
+  a->worker_conn = conn;
+  actor_by_worker_conn_[conn.get()] = actor_id;
+  rpc::Connection *key = conn.get();
+  conn->SetCloseHandler([this, actor_id, generation, key](const Status &) {
+    actor_by_worker_conn_.erase(key);
+    OnWorkerGone(actor_id, generation);
+  });
+  if (a->info.state() == proto::DEAD) {  // killed while we were connecting
+    KillWorker(*a);
+    return;
+  }
+  proto::PushTaskRequest push;
+  *push.mutable_spec() = a->spec;
+  push.mutable_spec()->mutable_actor_creation()->set_num_restarts(a->info.num_restarts());
+  conn->Call(
+      proto::PUSH_TASK, push,
+      [this, actor_id, generation](Status st, std::string_view body) {
+        OnCreationReply(actor_id, generation, st, body);
+      },
+      kForever);
+}
+
+void ActorManager::OnCreationReply(const std::string &actor_id, uint64_t generation, Status st,
+                                   std::string_view body) {
+  Actor *a = Find(actor_id);
+  if (!a || a->generation != generation || a->info.state() == proto::DEAD) return;
+  if (!st.ok()) return;  // the worker went away: its connection's close handler deals with it
+  proto::PushTaskReply rep;
+  if (!rpc::ParseBody(body, &rep)) {
+    a->no_restart = true;
+    MarkDead(*a, "malformed reply to the actor creation task");
+    return;
+  }
+  if (rep.returns_size() > 0 && rep.returns(0).payload().error() != proto::NO_ERROR) {
+    // The constructor threw: the actor is dead, without restarts (as in Ray).
+    a->no_restart = true;
+    MarkDead(*a, "The actor died because its constructor failed: " + rep.returns(0).payload().data());
+    return;
+  }
+  a->info.set_state(proto::ALIVE);
+  LUMEN_LOG_INFO("actor {} ({}) alive in pid {}", ToHex(actor_id), a->info.class_name(), a->info.pid());
+  Publish(*a);
+}
+
+void ActorManager::OnWorkerGone(const std::string &actor_id, uint64_t generation) {
+  Actor *a = Find(actor_id);
+  if (!a || a->generation != generation) return;
+  a->worker_conn.reset();
+  a->has_worker = false;
+  if (a->info.state() == proto::DEAD) {
+    RunGoneCallbacks(*a);
+    return;
+  }
+  auto owner = a->owner.lock();
+  bool owner_alive = a->info.detached() || (owner && owner->IsOpen());
+  int max = a->info.max_restarts();
+  if (!a->no_restart && owner_alive && (max < 0 || a->info.num_restarts() < max)) {
+    a->info.set_num_restarts(a->info.num_restarts() + 1);
+    LUMEN_LOG_INFO("actor {} died; restart {} of {}", ToHex(actor_id), a->info.num_restarts(),
+                   RestartsText(max));
+    Schedule(*a);
+  } else if (a->no_restart) {
+    MarkDead(*a, "The actor exited (ray::ExitActor was called).");
+  } else if (!owner_alive) {
+    MarkDead(*a, "The actor died because its owner (the driver or actor that created it) died.");
+  } else {
+    MarkDead(*a,
+             "The actor died unexpectedly: its process exited or was killed, and it has no restarts left "
+             "(max_restarts=" +
+                 RestartsText(max) + ").");
+  }
+  RunGoneCallbacks(*a);
+}
+
+void ActorManager::RunGoneCallbacks(Actor &a) {
+  auto callbacks = std::move(a.on_gone);
+  a.on_gone.clear();
+  for (auto &cb : callbacks) cb(Status::OK());
+}
+
+void ActorManager::MarkDead(Actor &a, const std::string &cause) {
+  if (a.info.state() == proto::DEAD) return;
+  a.info.set_state(proto::DEAD);
+  a.info.set_death_cause(cause);
+  auto &cs = a.spec.actor_creation();
+  if (!cs.name().empty()) {
+    auto it = names_.find({cs.ray_namespace(), cs.name()});
+    if (it != names_.end() && it->second == a.info.actor_id()) names_.erase(it);
+  }
+  LUMEN_LOG_INFO("actor {} dead: {}", ToHex(a.info.actor_id()), cause);
+  Publish(a);
+  if (a.has_worker) KillWorker(a);
+  dead_.push_back(a.info.actor_id());
+  ForgetOldDead();
+}
+
+void ActorManager::KillWorker(Actor &a) {
+  if (a.worker_id.empty()) return;
+  auto it = nodes_.find(a.node_id);
+  auto node = it == nodes_.end() ? nullptr : it->second.conn.lock();
+  if (!node) return;
+  proto::KillWorkerRequest req;
+  req.set_worker_id(a.worker_id);
+  node->Notify(proto::KILL_WORKER, req);
+}
+
+void ActorManager::Kill(const std::string &actor_id, bool no_restart, std::function<void(Status)> done) {
+  Actor *a = Find(actor_id);
+  if (!a) {
+    done(Status::NotFound("no actor with id " + ToHex(actor_id)));
+    return;
+  }
+  if (a->info.state() == proto::DEAD && !a->has_worker) {
+    done(Status::OK());
+    return;
+  }
+  if (no_restart) {
+    a->no_restart = true;
+    if (a->has_worker) a->on_gone.push_back(std::move(done));
+    MarkDead(*a, "The actor was killed by ray::ActorHandle::Kill.");
+    if (!a->has_worker) {
+      // Not placed yet: nothing to wait for (a lease that comes later is returned).
+      RunGoneCallbacks(*a);
+      done(Status::OK());
+    }
+    return;
+  }
+  if (!a->has_worker) {
+    done(Status::OK());
+    return;
+  }
+  a->on_gone.push_back(std::move(done));
+  KillWorker(*a);
+}
+
+void ActorManager::OnActorExiting(const rpc::ConnectionPtr &worker_conn) {
+  auto it = actor_by_worker_conn_.find(worker_conn.get());
+  if (it == actor_by_worker_conn_.end()) return;
+  if (Actor *a = Find(it->second)) a->no_restart = true;
+}
+
+void ActorManager::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
+  auto sub = subscribed_by_.find(conn.get());
+  if (sub != subscribed_by_.end()) {
+    for (auto &id : sub->second)
+      if (Actor *a = Find(id)) a->subscribers.erase(conn.get());
+    subscribed_by_.erase(sub);
+  }
+  auto owned = owned_by_.find(conn.get());
+  if (owned == owned_by_.end()) return;
+  auto ids = std::move(owned->second);
+  owned_by_.erase(owned);
+  for (auto &id : ids) {
+    Actor *a = Find(id);
+    if (!a) continue;
+    a->owner_key = nullptr;
+    if (a->info.detached() || a->info.state() == proto::DEAD) continue;
+    a->no_restart = true;
+    MarkDead(*a, "The actor died because its owner (the driver or actor that created it) exited.");
+  }
+}
+
+void ActorManager::ForgetOldDead() {
+  while (dead_.size() > kMaxDeadActors) {
+    std::string id = dead_.front();
+    dead_.pop_front();
+    auto it = actors_.find(id);
+    if (it == actors_.end() || it->second->has_worker) continue;
+    auto &a = *it->second;
+    for (auto &[key, weak] : a.subscribers) {
+      auto s = subscribed_by_.find(key);
+      if (s != subscribed_by_.end()) s->second.erase(id);
+    }
+    if (a.owner_key) {
+      auto o = owned_by_.find(a.owner_key);
+      if (o != owned_by_.end()) o->second.erase(id);
+    }
+    actors_.erase(it);
+  }
+}
+
+void ActorManager::GetAll(proto::GetAllActorsReply *rep) const {
+  for (auto &[id, a] : actors_) *rep->add_actors() = a->info;
+}
+
+}  // namespace lumen::control

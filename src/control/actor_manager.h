@@ -1,0 +1,115 @@
+// The control service's actor manager (Ray's GcsActorManager): the table of
+// every actor in the cluster, their names, and their life cycle.
+//
+// An owner registers an actor (reserving its name), then sends the creation
+// task once its arguments are resolved. The manager leases a dedicated worker
+// from a node, pushes the creation task to it and publishes the actor's state
+// (PENDING_CREATION, ALIVE with the worker's address, RESTARTING, DEAD with a
+// cause) to everyone subscribed: callers then talk to the actor directly.
+// When the actor's worker goes away (the manager holds a connection to it,
+// whose closing is the signal), the actor is restarted while max_restarts
+// allows, else it is dead. A non-detached actor shares fate with its owner:
+// the owner's control connection closing kills it.
+//
+// Threading: everything runs on the control service's event-loop thread,
+// except connecting to a new worker, which blocks and so runs on the
+// manager's helper thread and posts its result back to the loop.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/common.pb.h"
+#include "protocol/control.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::control {
+
+class ActorManager {
+ public:
+  /// `dispatcher` serves what actor workers send back on the manager's
+  /// connections to them (ACTOR_EXITING).
+  ActorManager(rpc::EventLoop &loop, std::string token, const rpc::Dispatcher *dispatcher);
+  ~ActorManager();
+
+  /// Joins the helper thread. Idempotent.
+  void Stop();
+
+  // ---- nodes ----
+  void OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn);
+
+  // ---- requests (loop thread) ----
+  /// Records the actor and reserves its name; `owner` is the owner's control
+  /// connection, which also becomes a subscriber. AlreadyExists on a name clash.
+  Status Register(const rpc::ConnectionPtr &owner, const proto::TaskSpec &spec);
+  /// The creation task, arguments resolved: schedule the actor.
+  void Create(const proto::TaskSpec &spec);
+  /// Subscribes `conn` to the actor's updates; fills the current state.
+  void Subscribe(const rpc::ConnectionPtr &conn, const std::string &actor_id,
+                 proto::SubscribeActorReply *rep);
+  /// An actor alive (not DEAD) under that name, or an empty string.
+  std::string LookupNamed(const std::string &name, const std::string &ray_namespace) const;
+  /// Kills the actor; `done` runs once its process is gone (or at once when
+  /// it has none). With no_restart false it restarts if max_restarts allows.
+  void Kill(const std::string &actor_id, bool no_restart, std::function<void(Status)> done);
+  /// The actor on the other end of `worker_conn` called ExitActor.
+  void OnActorExiting(const rpc::ConnectionPtr &worker_conn);
+  /// Any incoming connection closed: drop its subscriptions and end the
+  /// non-detached actors it owned.
+  void OnConnectionClosed(const rpc::ConnectionPtr &conn);
+  void GetAll(proto::GetAllActorsReply *rep) const;
+
+ private:
+  struct Actor;
+  struct Node {
+    proto::NodeInfo info;
+    std::weak_ptr<rpc::Connection> conn;
+  };
+
+  Actor *Find(const std::string &actor_id);
+  void Publish(Actor &a);
+  void Schedule(Actor &a);
+  void OnLeaseReply(const std::string &actor_id, uint64_t generation, Status st, std::string_view body);
+  void OnWorkerConnected(const std::string &actor_id, uint64_t generation, rpc::ConnectionPtr conn);
+  void OnCreationReply(const std::string &actor_id, uint64_t generation, Status st, std::string_view body);
+  void OnWorkerGone(const std::string &actor_id, uint64_t generation);
+  /// Marks the actor DEAD for good, frees its name and kills its worker.
+  void MarkDead(Actor &a, const std::string &cause);
+  void KillWorker(Actor &a);
+  void RunGoneCallbacks(Actor &a);
+  rpc::ConnectionPtr PickNode(const proto::ResourceSet &placement, std::string *node_id);
+  void ForgetOldDead();
+
+  void RunOnHelper(std::function<void()> fn);
+  void HelperMain();
+
+  rpc::EventLoop &loop_;
+  std::string token_;
+  const rpc::Dispatcher *dispatcher_;
+
+  // Loop-thread state.
+  std::unordered_map<std::string, std::unique_ptr<Actor>> actors_;    // by binary actor id
+  std::map<std::pair<std::string, std::string>, std::string> names_;  // (namespace, name) -> id
+  std::map<rpc::Connection *, std::set<std::string>> owned_by_;       // owner connection -> actors
+  std::map<rpc::Connection *, std::set<std::string>> subscribed_by_;
+  std::map<rpc::Connection *, std::string> actor_by_worker_conn_;
+  std::map<std::string, Node> nodes_;
+  std::deque<std::string> dead_;  // oldest first; bounded
+
+  std::mutex helper_mu_;
+  std::condition_variable helper_cv_;
+  std::deque<std::function<void()>> helper_queue_;
+  bool helper_stop_ = false;
+  std::thread helper_;
+};
+
+}  // namespace lumen::control

@@ -1,0 +1,337 @@
+// Actors, caller side: creating them through the control service, following
+// their state (ACTOR_UPDATE notifications), and sending method calls straight
+// to the actor's worker in submission order. Calls whose arguments are not
+// ready yet hold back the calls behind them (never reordered); calls in flight
+// when the actor's process dies fail with ACTOR_DIED; calls not yet sent wait
+// for the restarted actor, or fail once it is dead for good.
+#include <optional>
+
+#include "base/logging.h"
+#include "protocol/control.pb.h"
+#include "worker/core_worker_internal.h"
+
+namespace lumen::worker {
+
+StatusOr<rpc::ConnectionPtr> CoreWorker::Control() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  if (control_ && control_->IsOpen()) return control_;
+  auto conn = rpc::Connect(loop_, node_info_.control_address(), options_.token, &dispatcher_);
+  if (!conn.ok()) return conn.status();
+  control_ = conn.value();
+  return control_;
+}
+
+CoreWorker::ActorClient &CoreWorker::ActorClientLocked(const ActorID &id, const rpc::ConnectionPtr &control) {
+  auto &slot = actor_clients_[id];
+  if (slot) return *slot;
+  slot = std::make_unique<ActorClient>();
+  slot->id = id;
+  // The reply and later ACTOR_UPDATEs arrive in order on the loop thread.
+  proto::ActorIdRequest req;
+  req.set_actor_id(id.Binary());
+  control->Call(
+      proto::SUBSCRIBE_ACTOR, req,
+      [this, id](Status st, std::string_view body) {
+        proto::SubscribeActorReply rep;
+        if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed reply");
+        After after;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto it = actor_clients_.find(id);
+          if (it == actor_clients_.end()) return;
+          proto::ActorInfo info;
+          if (!st.ok() || !rep.found()) {
+            info.set_state(proto::DEAD);
+            info.set_death_cause(st.ok() ? "No actor with id " + id.Hex() + " exists in this cluster."
+                                         : "Cannot reach the control service: " + st.ToString());
+          } else {
+            info = rep.info();
+          }
+          ApplyActorInfoLocked(*it->second, info, &after);
+        }
+        RunAll(after);
+      },
+      kForever);
+  return *slot;
+}
+
+StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, const std::string &class_name,
+                                          std::vector<SubmitArg> args, const ActorOptions &options) {
+  auto control = Control();
+  if (!control.ok()) return control.status();
+  ActorID actor_id = ActorID::FromRandom();
+  auto task = std::make_shared<TaskEntry>();
+  proto::RegisterActorRequest reg;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
+    task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+    auto &spec = task->spec;
+    spec.set_task_id(task_id.Binary());
+    spec.set_job_id(options_.job_id);
+    spec.set_type(proto::ACTOR_CREATION_TASK);
+    spec.mutable_function()->set_function_name(function_name);
+    spec.mutable_function()->set_class_name(class_name);
+    *spec.mutable_caller() = self_address_;
+    spec.set_name(options.name);
+    spec.set_runtime_env(options.runtime_env);
+    spec.set_actor_id(actor_id.Binary());
+    for (auto &[k, v] : options.resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
+    auto *cs = spec.mutable_actor_creation();
+    cs->set_name(options.name);
+    cs->set_ray_namespace(options.ray_namespace);
+    cs->set_detached(options.detached);
+    cs->set_max_restarts(options.max_restarts);
+    cs->set_max_concurrency(std::max(1, options.max_concurrency));
+    *cs->mutable_owner() = self_address_;
+    // As in Ray: an actor that names no resources needs a CPU free to be
+    // placed, and holds nothing while it runs.
+    if (options.resources.empty()) {
+      (*cs->mutable_placement_resources()->mutable_amounts())["CPU"] = 1;
+    } else {
+      *cs->mutable_placement_resources() = spec.resources();
+    }
+    *reg.mutable_spec() = spec;
+  }
+  proto::Empty reply;
+  LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_ACTOR, reg, &reply));
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Registering subscribed us; updates come only after CREATE_ACTOR.
+    auto &slot = actor_clients_[actor_id];
+    slot = std::make_unique<ActorClient>();
+    slot->id = actor_id;
+    slot->known = true;
+    slot->creation = task;
+    AddArgsLocked(args, *task);
+    ResolveAndQueueLocked(task, &after);
+  }
+  RunAll(after);
+  return actor_id;
+}
+
+void CoreWorker::SendCreateActorLocked(TaskEntry &task) {
+  proto::CreateActorRequest req;
+  *req.mutable_spec() = task.spec;
+  std::lock_guard<std::mutex> lock(control_mu_);
+  if (control_) control_->Notify(proto::CREATE_ACTOR, req);
+}
+
+ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string &function_name,
+                                     std::vector<SubmitArg> args, const TaskOptions &options) {
+  // First call on a handle this process did not create: it will subscribe
+  // to the actor, over a connection made outside mu_ (connecting blocks).
+  rpc::ConnectionPtr control;
+  bool known;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    known = actor_clients_.count(actor_id) > 0;
+  }
+  if (!known) {
+    auto c = Control();
+    if (c.ok()) control = c.value();
+  }
+  auto task = std::make_shared<TaskEntry>();
+  After after;
+  std::unique_lock<std::mutex> lock(mu_);
+  TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
+  task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+  auto &spec = task->spec;
+  spec.set_task_id(task_id.Binary());
+  spec.set_job_id(options_.job_id);
+  spec.set_type(proto::ACTOR_TASK);
+  spec.mutable_function()->set_function_name(function_name);
+  *spec.mutable_caller() = self_address_;
+  spec.set_name(options.name);
+  spec.set_actor_id(actor_id.Binary());
+  EntryLocked(task->return_id);
+  AddArgsLocked(args, *task);
+  ActorClient *c;
+  auto it = actor_clients_.find(actor_id);
+  if (it != actor_clients_.end()) {
+    c = it->second.get();
+  } else if (control) {
+    c = &ActorClientLocked(actor_id, control);
+  } else {
+    auto &slot = actor_clients_[actor_id];
+    slot = std::make_unique<ActorClient>();
+    slot->id = actor_id;
+    slot->known = true;
+    slot->state = proto::DEAD;
+    slot->death_cause = "Cannot reach the control service to find the actor.";
+    c = slot.get();
+  }
+  spec.set_actor_seq(c->next_seq++);
+  c->pending.push_back(task);
+  ResolveAndQueueLocked(task, &after);
+  PumpActorLocked(*c, &after);
+  lock.unlock();
+  RunAll(after);
+  return task->return_id;
+}
+
+void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &info, After *after) {
+  c.known = true;
+  switch (info.state()) {
+    case proto::DEAD:
+      c.state = proto::DEAD;
+      c.death_cause = info.death_cause();
+      c.conn.reset();  // calls in flight fail as the worker's connection closes
+      if (c.creation) {
+        FinishTaskLocked(*c.creation, after);  // the constructor's arguments may go
+        c.creation.reset();
+      }
+      break;
+    case proto::ALIVE:
+      if (info.num_restarts() <= c.dead_incarnation) return;  // stale: that incarnation failed
+      if (info.num_restarts() != c.incarnation) {
+        c.incarnation = info.num_restarts();
+        c.address = info.address();
+        c.conn.reset();
+      }
+      c.state = proto::ALIVE;
+      break;
+    default:
+      if (info.num_restarts() > c.incarnation && c.incarnation >= 0) {
+        // A new incarnation is coming: the old worker is gone or going.
+        c.dead_incarnation = std::max(c.dead_incarnation, c.incarnation);
+        c.conn.reset();
+      }
+      c.state = info.state();
+      break;
+  }
+  PumpActorLocked(c, after);
+}
+
+void CoreWorker::PumpActorLocked(ActorClient &c, After *after) {
+  while (!c.pending.empty() && c.pending.front()->done) c.pending.pop_front();
+  if (c.state == proto::DEAD) {
+    auto pending = std::move(c.pending);
+    c.pending.clear();
+    for (auto &t : pending) {
+      if (t->done) continue;
+      FailTaskLocked(*t, proto::ACTOR_DIED,
+                     "The actor is dead, so the call to " + t->spec.function().function_name() +
+                         " cannot run. " + c.death_cause,
+                     after);
+    }
+    return;
+  }
+  if (c.state != proto::ALIVE || !c.known) return;
+  if (!c.conn) {
+    if (c.connecting || c.pending.empty()) return;
+    c.connecting = true;
+    ActorID id = c.id;
+    int incarnation = c.incarnation;
+    std::string path = c.address.unix_path();
+    RunOnHelper([this, id, incarnation, path] {
+      auto conn = PeerConnection(path);
+      After after2;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = actor_clients_.find(id);
+        if (it == actor_clients_.end()) return;
+        auto &c2 = *it->second;
+        c2.connecting = false;
+        if (c2.incarnation == incarnation && c2.state == proto::ALIVE) {
+          if (conn) {
+            c2.conn = conn;
+          } else {
+            // Its worker is already gone: wait for the control service's news.
+            c2.dead_incarnation = std::max(c2.dead_incarnation, incarnation);
+            c2.state = proto::RESTARTING;
+          }
+        }
+        PumpActorLocked(c2, &after2);
+      }
+      RunAll(after2);
+    });
+    return;
+  }
+  while (!c.pending.empty()) {
+    auto task = c.pending.front();
+    if (task->done) {
+      c.pending.pop_front();
+      continue;
+    }
+    if (!task->resolved) break;  // later calls wait: submission order is kept
+    c.pending.pop_front();
+    SendActorTaskLocked(c, std::move(task));
+  }
+}
+
+void CoreWorker::SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task) {
+  c.in_flight++;
+  proto::PushTaskRequest req;
+  *req.mutable_spec() = task->spec;
+  // A lone call is latency-bound: write it now rather than via the loop.
+  std::optional<rpc::DirectSendScope> direct;
+  if (c.in_flight == 1) direct.emplace();
+  ActorID id = c.id;
+  int incarnation = c.incarnation;
+  c.conn->Call(
+      proto::PUSH_TASK, req,
+      [this, id, incarnation, task](Status st, std::string_view body) {
+        OnActorTaskReply(id, incarnation, task, st, body);
+      },
+      kForever);
+}
+
+void CoreWorker::OnActorTaskReply(const ActorID &id, int incarnation, std::shared_ptr<TaskEntry> task,
+                                  Status st, std::string_view body) {
+  proto::PushTaskReply rep;
+  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed actor task reply");
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = actor_clients_.find(id);
+    ActorClient *c = it == actor_clients_.end() ? nullptr : it->second.get();
+    if (c) c->in_flight--;
+    if (!st.ok()) {
+      if (c && c->incarnation == incarnation) {
+        c->dead_incarnation = std::max(c->dead_incarnation, incarnation);
+        c->conn.reset();
+        if (c->state == proto::ALIVE) c->state = proto::RESTARTING;  // until the control service says
+      }
+      std::string cause = c && c->state == proto::DEAD && !c->death_cause.empty()
+                              ? c->death_cause
+                              : "The actor's process exited or was killed (" + st.ToString() + ").";
+      FailTaskLocked(*task, proto::ACTOR_DIED,
+                     "The actor died before finishing the call to " + task->spec.function().function_name() +
+                         ". " + cause,
+                     &after);
+    } else {
+      for (auto &ret : rep.returns())
+        SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
+      FinishTaskLocked(*task, &after);
+    }
+  }
+  RunAll(after);
+}
+
+StatusOr<ActorID> CoreWorker::GetNamedActor(const std::string &name, const std::string &ray_namespace) {
+  auto control = Control();
+  if (!control.ok()) return control.status();
+  proto::GetNamedActorRequest req;
+  req.set_name(name);
+  req.set_ray_namespace(ray_namespace);
+  proto::GetNamedActorReply rep;
+  LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::GET_NAMED_ACTOR, req, &rep));
+  if (!rep.found()) return ActorID::Nil();
+  return ActorID::FromBinary(rep.actor_id());
+}
+
+Status CoreWorker::KillActor(const ActorID &actor_id, bool no_restart) {
+  auto control = Control();
+  if (!control.ok()) return control.status();
+  proto::KillActorRequest req;
+  req.set_actor_id(actor_id.Binary());
+  req.set_no_restart(no_restart);
+  proto::Empty rep;
+  Status st = control.value()->CallSync(proto::KILL_ACTOR, req, &rep, std::chrono::milliseconds(60000));
+  if (st.code() == StatusCode::kNotFound) return Status::OK();  // nothing to kill
+  return st;
+}
+
+}  // namespace lumen::worker
