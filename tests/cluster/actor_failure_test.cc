@@ -1,0 +1,484 @@
+// Actor failures on a real local cluster, through the public API only:
+// exceptions in methods and constructors, Kill with and without restart,
+// ExitActor, crashes and max_restarts, failed results passed on, and actor
+// lifetimes (owner death, detached actors across drivers).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cluster_test_util.h"
+
+extern char **environ;
+
+#ifndef LUMEN_ACTOR_DRIVER
+#define LUMEN_ACTOR_DRIVER ""
+#endif
+
+namespace {
+
+// Gets that are expected to end (with a value or an actor error) wait this
+// long; a hang then shows up as a RayTimeoutException.
+constexpr int kLongMs = 60000;
+
+class Counter {
+ public:
+  explicit Counter(int init) : count_(init), restarted_in_constructor_(ray::WasCurrentActorRestarted()) {}
+
+  static Counter *FactoryCreate() { return new Counter(0); }
+  static Counter *FactoryCreate(int init) { return new Counter(init); }
+  static Counter *FactoryCreateException() { throw std::runtime_error("constructor failed on purpose"); }
+
+  int Plus1() { return ++count_; }
+  int Add(int x) {
+    count_ += x;
+    return count_;
+  }
+  int GetCount() { return count_; }
+  int GetPid() { return static_cast<int>(getpid()); }
+  int SlowPlus1(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ++count_;
+  }
+  int ThrowInvalid() { throw std::invalid_argument("bad input 42"); }
+
+  bool WasRestartedInConstructor() { return restarted_in_constructor_; }
+  bool WasRestarted() { return ray::WasCurrentActorRestarted(); }
+
+  void Exit() { ray::ExitActor(); }
+  int CrashExit() { std::_Exit(1); }
+  int CrashSegv() {
+    rlimit no_core{0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    raise(SIGSEGV);
+    std::_Exit(139);  // only if SIGSEGV was somehow survived
+  }
+  int CrashAfter(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    std::_Exit(1);
+  }
+  // Writes `started`, then waits up to ms for `path` to exist.
+  bool WaitForFile(std::string started, std::string path, int ms) {
+    std::ofstream(started) << "1";
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (std::filesystem::exists(path)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  ray::ActorHandle<Counter> CreateChildActor(std::string name) {
+    return ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName(name).Remote();
+  }
+
+ private:
+  int count_;
+  bool restarted_in_constructor_;
+};
+
+RAY_REMOTE(RAY_FUNC(Counter::FactoryCreate), RAY_FUNC(Counter::FactoryCreate, int),
+           Counter::FactoryCreateException);
+RAY_REMOTE(&Counter::Plus1, &Counter::Add, &Counter::GetCount, &Counter::GetPid, &Counter::SlowPlus1,
+           &Counter::ThrowInvalid, &Counter::WasRestartedInConstructor, &Counter::WasRestarted,
+           &Counter::Exit, &Counter::CrashExit, &Counter::CrashSegv, &Counter::CrashAfter,
+           &Counter::WaitForFile, &Counter::CreateChildActor);
+
+int Plus(int a, int b) { return a + b; }
+RAY_REMOTE(Plus);
+
+using Clock = std::chrono::steady_clock;
+using ray::internal::RayActorException;
+
+class ActorFailureTest : public lumen::testing::ClusterTest {
+ protected:
+  using ClusterTest::StartCluster;
+  void StartCluster(ray::RayConfig config) {
+    tmp_ = lumen::testing::FreshTmpDir();
+    ray::Init(config);
+    session_ = lumen::testing::SessionDir(tmp_);
+  }
+};
+
+ray::ActorHandle<Counter> NewCounter(int init = 0) {
+  return ray::Actor(RAY_FUNC(Counter::FactoryCreate, int)).Remote(init);
+}
+
+template <typename Pred>
+bool WaitUntil(Pred pred, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!pred()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+bool ProcessGone(int pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
+
+// The actor's pid, or -1 when the call fails because the actor is dead.
+int PidOrDead(ray::ActorHandle<Counter> &actor) {
+  try {
+    return *actor.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  } catch (const RayActorException &) {
+    return -1;
+  }
+}
+
+// Waits for a restarted instance (a new process); its pid, or -1.
+int WaitForRestart(ray::ActorHandle<Counter> &actor, int old_pid) {
+  int pid = -1;
+  bool ok = WaitUntil(
+      [&] {
+        pid = PidOrDead(actor);
+        return pid > 0 && pid != old_pid;
+      },
+      kLongMs);
+  return ok ? pid : -1;
+}
+
+bool WaitUntilDead(ray::ActorHandle<Counter> &actor) {
+  return WaitUntil([&] { return PidOrDead(actor) == -1; }, kLongMs);
+}
+
+TEST_F(ActorFailureTest, MethodExceptionIsATaskErrorAndTheActorLivesOn) {
+  StartCluster();
+  auto counter = NewCounter();
+  EXPECT_EQ(*counter.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  int pid = *counter.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  try {
+    counter.Task(&Counter::ThrowInvalid).Remote().Get(kLongMs);
+    FAIL() << "expected RayTaskException";
+  } catch (const ray::internal::RayTaskException &e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("std::invalid_argument"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("bad input 42"), std::string::npos) << msg;
+  }
+  // A failed result passed on fails the dependent call the same way.
+  auto failed = counter.Task(&Counter::ThrowInvalid).Remote();
+  EXPECT_THROW(counter.Task(&Counter::Add).Remote(failed).Get(kLongMs), ray::internal::RayTaskException);
+  EXPECT_THROW(ray::Task(Plus).Remote(failed, 1).Get(kLongMs), ray::internal::RayTaskException);
+  // Same process, same state.
+  EXPECT_EQ(*counter.Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+  EXPECT_EQ(*counter.Task(&Counter::GetPid).Remote().Get(kLongMs), pid);
+}
+
+TEST_F(ActorFailureTest, ConstructorExceptionMakesCallsRaiseActorException) {
+  StartCluster();
+  auto broken = ray::Actor(Counter::FactoryCreateException).Remote();
+  EXPECT_THROW(broken.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(broken.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
+  // Nothing else is affected.
+  auto counter = NewCounter(4);
+  EXPECT_EQ(*counter.Task(&Counter::Plus1).Remote().Get(kLongMs), 5);
+  EXPECT_EQ(*ray::Task(Plus).Remote(1, 1).Get(kLongMs), 2);
+}
+
+TEST_F(ActorFailureTest, KillEndsTheActorAndFreesItsName) {
+  StartCluster();
+  auto victim = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("victim").Remote();
+  EXPECT_EQ(*victim.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  int pid = *victim.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  victim.Kill();
+  EXPECT_THROW(victim.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(victim.Task(&Counter::GetCount).Remote().Get(kLongMs), RayActorException);
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("victim"); }, 10000))
+      << "the name of a killed actor is still registered";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000)) << "actor process " << pid << " lives on";
+  // The name can be used again, by a fresh actor.
+  auto again = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("victim").Remote();
+  EXPECT_EQ(*again.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  auto found = ray::GetActor<Counter>("victim");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->ID(), again.ID());
+  EXPECT_EQ(*found->Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+}
+
+TEST_F(ActorFailureTest, KillWithRestartGivesAFreshInstance) {
+  StartCluster();
+  auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("phoenix").SetMaxRestarts(1).Remote();
+  EXPECT_EQ(*actor.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  EXPECT_EQ(*actor.Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+  EXPECT_FALSE(*actor.Task(&Counter::WasRestarted).Remote().Get(kLongMs));
+  EXPECT_FALSE(*actor.Task(&Counter::WasRestartedInConstructor).Remote().Get(kLongMs));
+  int pid0 = *actor.Task(&Counter::GetPid).Remote().Get(kLongMs);
+
+  actor.Kill(false);
+  int pid1 = WaitForRestart(actor, pid0);
+  ASSERT_GT(pid1, 0) << "the actor did not come back after Kill(false)";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid0); }, 10000)) << "old process " << pid0 << " lives on";
+  EXPECT_EQ(*actor.Task(&Counter::GetCount).Remote().Get(kLongMs), 0) << "state was not reset";
+  EXPECT_TRUE(*actor.Task(&Counter::WasRestarted).Remote().Get(kLongMs));
+  EXPECT_TRUE(*actor.Task(&Counter::WasRestartedInConstructor).Remote().Get(kLongMs));
+  auto found = ray::GetActor<Counter>("phoenix");
+  ASSERT_TRUE(found) << "a restarted actor keeps its name";
+  EXPECT_EQ(*found->Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+
+  // Its one restart is used up: the next Kill(false) is final.
+  actor.Kill(false);
+  EXPECT_TRUE(WaitUntilDead(actor)) << "the actor restarted more than max_restarts times";
+  EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("phoenix"); }, 10000));
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid1); }, 10000));
+}
+
+TEST_F(ActorFailureTest, ExitActorEndsTheActorForGood) {
+  StartCluster();
+  auto counter = NewCounter();
+  int pid = *counter.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  EXPECT_THROW(counter.Task(&Counter::Exit).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(counter.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000)) << "actor process " << pid << " lives on";
+  // An intentional exit is not a failure: restarts do not apply.
+  auto restartable = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetMaxRestarts(2).Remote();
+  int pid2 = *restartable.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  EXPECT_THROW(restartable.Task(&Counter::Exit).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(restartable.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid2); }, 10000));
+  // Exiting one actor harms no one else.
+  EXPECT_EQ(*NewCounter(1).Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+}
+
+TEST_F(ActorFailureTest, CrashedActorRestartsUpToMaxRestarts) {
+  StartCluster();
+  auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetMaxRestarts(2).Remote();
+  int pid0 = *actor.Task(&Counter::GetPid).Remote().Get(kLongMs);
+
+  // Slow calls queued before the crash finish first, in order; the crashing
+  // call fails; calls queued behind it either died with the process or ran on
+  // the restarted instance, in order and from fresh state. None hangs.
+  std::vector<ray::ObjectRef<int>> before, after;
+  for (int i = 0; i < 3; ++i) before.push_back(actor.Task(&Counter::SlowPlus1).Remote(200));
+  auto crash = actor.Task(&Counter::CrashAfter).Remote(300);
+  for (int i = 0; i < 3; ++i) after.push_back(actor.Task(&Counter::Plus1).Remote());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*before[i].Get(kLongMs), i + 1);
+  EXPECT_THROW(crash.Get(kLongMs), RayActorException);
+  int ran_after = 0;
+  for (auto &r : after) {
+    try {
+      EXPECT_EQ(*r.Get(kLongMs), ++ran_after);
+    } catch (const RayActorException &) {
+      EXPECT_EQ(ran_after, 0) << "a call failed after a later one had run on the restarted actor";
+    }
+  }
+  int pid1 = WaitForRestart(actor, pid0);
+  ASSERT_GT(pid1, 0) << "no restart after the first crash";
+  EXPECT_EQ(*actor.Task(&Counter::GetCount).Remote().Get(kLongMs), ran_after);
+  EXPECT_TRUE(*actor.Task(&Counter::WasRestarted).Remote().Get(kLongMs));
+
+  // Second crash, by a signal.
+  EXPECT_EQ(*actor.Task(&Counter::Add).Remote(10).Get(kLongMs), ran_after + 10);
+  EXPECT_THROW(actor.Task(&Counter::CrashSegv).Remote().Get(kLongMs), RayActorException);
+  int pid2 = WaitForRestart(actor, pid1);
+  ASSERT_GT(pid2, 0) << "no restart after the second crash";
+  EXPECT_EQ(*actor.Task(&Counter::GetCount).Remote().Get(kLongMs), 0);
+
+  // Third crash: max_restarts (2) is used up, the actor is dead for good.
+  EXPECT_THROW(actor.Task(&Counter::CrashExit).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(actor.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
+  for (int pid : {pid0, pid1, pid2}) EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000)) << pid;
+}
+
+TEST_F(ActorFailureTest, UnlimitedRestarts) {
+  StartCluster();
+  auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate, int)).SetMaxRestarts(-1).Remote(100);
+  int pid = *actor.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  for (int round = 0; round < 4; ++round) {
+    EXPECT_EQ(*actor.Task(&Counter::Plus1).Remote().Get(kLongMs), 101) << "round " << round;
+    if (round % 2 == 0) {
+      EXPECT_THROW(actor.Task(&Counter::CrashExit).Remote().Get(kLongMs), RayActorException);
+    } else {
+      EXPECT_THROW(actor.Task(&Counter::CrashSegv).Remote().Get(kLongMs), RayActorException);
+    }
+    int next = WaitForRestart(actor, pid);
+    ASSERT_GT(next, 0) << "no restart after crash " << round + 1;
+    pid = next;
+  }
+  EXPECT_EQ(*actor.Task(&Counter::GetCount).Remote().Get(kLongMs), 100);
+  EXPECT_TRUE(*actor.Task(&Counter::WasRestarted).Remote().Get(kLongMs));
+}
+
+TEST_F(ActorFailureTest, CallRunningWhenTheActorCrashesFails) {
+  StartCluster();
+  // Two threads: one call blocks, the other kills the process under it.
+  auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetMaxConcurrency(2).SetMaxRestarts(1).Remote();
+  int pid0 = *actor.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  std::string started = tmp_ + "/started", never = tmp_ + "/never";
+  auto blocked = actor.Task(&Counter::WaitForFile).Remote(started, never, 30000);
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(started); }, kLongMs));
+  auto crash = actor.Task(&Counter::CrashExit).Remote();
+  EXPECT_THROW(crash.Get(kLongMs), RayActorException);
+  auto t0 = Clock::now();
+  EXPECT_THROW(blocked.Get(kLongMs), RayActorException);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(25)) << "the failed call waited for its own timeout";
+  EXPECT_GT(WaitForRestart(actor, pid0), 0);
+  EXPECT_EQ(*actor.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+}
+
+TEST_F(ActorFailureTest, DeadActorResultsFailTheirDependents) {
+  StartCluster();
+  auto doomed = NewCounter();
+  auto healthy = NewCounter(10);
+  // A live chain first: actor -> task -> actor.
+  auto r1 = doomed.Task(&Counter::Add).Remote(5);
+  auto r2 = ray::Task(Plus).Remote(r1, 1);
+  EXPECT_EQ(*healthy.Task(&Counter::Add).Remote(r2).Get(kLongMs), 16);
+  doomed.Kill();
+  auto dead = doomed.Task(&Counter::Plus1).Remote();
+  EXPECT_THROW(ray::Task(Plus).Remote(dead, 1).Get(kLongMs), RayActorException);
+  EXPECT_THROW(healthy.Task(&Counter::Add).Remote(dead).Get(kLongMs), RayActorException);
+  // An argument chain into the dead actor fails too.
+  EXPECT_THROW(doomed.Task(&Counter::Add).Remote(ray::Task(Plus).Remote(1, 2)).Get(kLongMs),
+               RayActorException);
+  EXPECT_EQ(*healthy.Task(&Counter::Plus1).Remote().Get(kLongMs), 17);
+}
+
+TEST_F(ActorFailureTest, NonDetachedChildDiesWithItsParentActor) {
+  StartCluster();
+  auto parent = NewCounter();
+  auto child = *parent.Task(&Counter::CreateChildActor).Remote(std::string("orphan")).Get(kLongMs);
+  EXPECT_EQ(*child.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  int child_pid = *child.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  parent.Kill();
+  EXPECT_TRUE(WaitUntilDead(child)) << "the child outlived its owner";
+  EXPECT_THROW(child.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(child_pid); }, 10000));
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("orphan"); }, 10000));
+}
+
+TEST_F(ActorFailureTest, DetachedChildOutlivesItsParentActor) {
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=2"};
+  config.default_actor_lifetime = ray::ActorLifetime::DETACHED;
+  StartCluster(config);
+  auto parent = NewCounter();
+  int parent_pid = *parent.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  auto child = *parent.Task(&Counter::CreateChildActor).Remote(std::string("survivor")).Get(kLongMs);
+  EXPECT_EQ(*child.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  parent.Kill();
+  EXPECT_THROW(parent.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(parent_pid); }, 10000));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // time for a wrong cleanup to happen
+  EXPECT_EQ(*child.Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+  auto found = ray::GetActor<Counter>("survivor");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(*found->Task(&Counter::Plus1).Remote().Get(kLongMs), 3);
+}
+
+// ---- lifetimes across drivers: a second driver program (actor_driver) ----
+
+std::string ActorDriverPath() {
+  if (const char *path = std::getenv("LUMEN_ACTOR_DRIVER")) return path;
+  return LUMEN_ACTOR_DRIVER;
+}
+
+struct DriverResult {
+  int exit_code = -1;  // -1: did not exit in time (then killed)
+  std::string output;
+  int Field(const std::string &key) const {
+    std::istringstream in(output);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(key + " ", 0) == 0) return std::atoi(line.c_str() + key.size() + 1);
+    }
+    return -1;
+  }
+};
+
+// Runs the driver program with `args`, its stdout and stderr in out_path.
+// It inherits LUMEN_TMPDIR and so finds this cluster's token.
+DriverResult RunDriver(std::vector<std::string> args, const std::string &out_path) {
+  args.insert(args.begin(), ActorDriverPath());
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  DriverResult result;
+  if (rc != 0) {
+    result.output = "posix_spawn failed: " + std::string(strerror(rc));
+    return result;
+  }
+  int status = 0;
+  bool exited = WaitUntil([&] { return waitpid(pid, &status, WNOHANG) == pid; }, 2 * kLongMs);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  } else if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else {
+    result.exit_code = 128 + WTERMSIG(status);
+  }
+  std::ifstream in(out_path);
+  result.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return result;
+}
+
+class ActorDriverTest : public lumen::testing::ClusterTest {
+ protected:
+  void SetUp() override {
+    if (ActorDriverPath().empty()) GTEST_SKIP() << "set LUMEN_ACTOR_DRIVER to the actor_driver program";
+    StartCluster();
+    int port = 0;
+    std::ifstream(session_ + "/control.port") >> port;
+    ASSERT_GT(port, 0);
+    address_ = "127.0.0.1:" + std::to_string(port);
+  }
+  DriverResult Driver(const std::string &mode, const std::string &name, const std::string &lifetime = "") {
+    std::vector<std::string> args = {address_, kNamespace, mode, name};
+    if (!lifetime.empty()) args.push_back(lifetime);
+    return RunDriver(args, tmp_ + "/" + mode + "-" + name + "-" + std::to_string(runs_++) + ".out");
+  }
+  static constexpr const char *kNamespace = "drivers_ns";
+  std::string address_;
+  int runs_ = 0;
+};
+
+TEST_F(ActorDriverTest, DetachedActorOutlivesTheDriverThatCreatedIt) {
+  auto create = Driver("create", "keeper", "detached");
+  ASSERT_EQ(create.exit_code, 0) << create.output;
+  EXPECT_EQ(create.Field("VALUE"), 5) << create.output;
+  int pid = create.Field("PID");
+  ASSERT_GT(pid, 0) << create.output;
+  // Its driver has exited; the actor is still there, by name, in that namespace only.
+  EXPECT_FALSE(ProcessGone(pid)) << "the detached actor's process died with its driver";
+  EXPECT_TRUE(ray::GetActor<Counter>("keeper", kNamespace));
+  EXPECT_FALSE(ray::GetActor<Counter>("keeper"));
+  auto call = Driver("call", "keeper");
+  ASSERT_EQ(call.exit_code, 0) << call.output;
+  EXPECT_EQ(call.Field("VALUE"), 6) << "the actor's state did not persist\n" << call.output;
+  EXPECT_EQ(call.Field("PID"), pid) << call.output;
+  EXPECT_FALSE(ProcessGone(pid));
+  auto again = Driver("call", "keeper");
+  EXPECT_EQ(again.Field("VALUE"), 7) << again.output;
+}
+
+TEST_F(ActorDriverTest, NonDetachedActorEndsWithTheDriverThatCreatedIt) {
+  auto create = Driver("create", "ephemeral", "non-detached");
+  ASSERT_EQ(create.exit_code, 0) << create.output;
+  EXPECT_EQ(create.Field("VALUE"), 5) << create.output;
+  int pid = create.Field("PID");
+  ASSERT_GT(pid, 0) << create.output;
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("ephemeral", kNamespace); }, 30000))
+      << "the actor's name outlived its driver";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 30000)) << "actor process " << pid << " lives on";
+  auto call = Driver("call", "ephemeral");
+  EXPECT_EQ(call.exit_code, 2) << call.output;
+}
+
+}  // namespace
