@@ -206,6 +206,7 @@ class CoreWorker {
   // Submission (mu_ held).
   /// Copies the arguments into `spec`, counting the refs they use as held by `task`.
   void AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task);
+  void WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources);
   void ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, std::vector<std::function<void()>> *after);
   void PumpLocked(SchedulingQueue &q);
   void RequestLeaseLocked(SchedulingQueue &q);

@@ -92,6 +92,9 @@ StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, cons
       *cs->mutable_placement_resources() = spec.resources();
     }
     *reg.mutable_spec() = spec;
+    std::map<std::string, double> placement(cs->placement_resources().amounts().begin(),
+                                            cs->placement_resources().amounts().end());
+    WarnIfInfeasibleLocked("actor", placement);
   }
   proto::Empty reply;
   LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_ACTOR, reg, &reply));

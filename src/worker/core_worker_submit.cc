@@ -55,22 +55,26 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
     q = std::make_unique<SchedulingQueue>();
     q->key = task->key;
     q->resources = resources;
-    // Warn once when no node could ever run this (single-node view).
-    auto total = node_info_.total().amounts();
-    for (auto &[k, v] : resources) {
-      auto it = total.find(k);
-      if ((it == total.end() || it->second < v) && warned_infeasible_.insert(task->key).second) {
-        std::cerr << "Warning: a task requests " << k << "=" << v
-                  << " but no node in the cluster has that much (" << k
-                  << " total: " << (it == total.end() ? 0.0 : it->second)
-                  << "). It stays pending until such a node joins.\n";
-      }
-    }
+    WarnIfInfeasibleLocked("task", resources);
   }
   ResolveAndQueueLocked(task, &after);
   lock.unlock();
   RunAll(after);
   return task->return_id;
+}
+
+void CoreWorker::WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources) {
+  // Warn once per resource shape when no node could ever run this (single-node view).
+  auto total = node_info_.total().amounts();
+  for (auto &[k, v] : resources) {
+    auto it = total.find(k);
+    if ((it == total.end() || it->second < v) && warned_infeasible_.insert(KeyOf(resources)).second) {
+      std::cerr << "Warning: " << (what[0] == 'a' ? "an " : "a ") << what << " requests " << k << "=" << v
+                << " but no node in the cluster has that much (" << k
+                << " total: " << (it == total.end() ? 0.0 : it->second)
+                << "). It stays pending until such a node joins.\n";
+    }
+  }
 }
 
 void CoreWorker::AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task) {
