@@ -7,7 +7,17 @@
 //
 // --filter runs only the benchmarks whose name contains one of the given
 // substrings (e.g. `--filter actor`). --actors sets n for the 1:n and n:n actor
-// benchmarks (default: the number of CPUs the machine reports).
+// benchmarks (default: the number of CPUs the machine reports; Ray's ray_perf.py
+// uses cpu_count() // 2). The actor benchmarks follow ray_perf.py's shapes:
+//   1_1_actor_calls_sync        Get(actor.SmallValue()) one call at a time
+//   1_1_actor_calls_async       batches of 1000 calls to one actor, then Get all
+//   1_1_actor_calls_concurrent  the same on an actor with SetMaxConcurrency(16)
+//   1_n_actor_calls_async       one client actor calls each of n actors k times, Gets all
+//   n_n_actor_calls_async       4 tasks each make k calls round-robin over n actors
+//   n_n_actor_calls_with_arg_async  n client actors, each with its own server
+//                               actor, k calls each passing a ray::Put(0) ref
+// plus sync_actor_call_latency_us p50/p99 and actor_create_sync_ms (create an
+// actor, Get its first call's result, kill it; one at a time).
 //
 // Not a test: it asserts nothing beyond the results being readable.
 #include <ray/api.h>
@@ -225,7 +235,8 @@ std::vector<ray::ActorHandle<BenchActor>> MakeActors(int n) {
 // Ray's actor benchmarks (ray_perf.py shapes) plus Lumen's latency percentiles
 // and actor creation time.
 void RunActorBenchmarks(const ActorSizes &z) {
-  const std::string n_note = "(n=" + std::to_string(z.num_actors) + " actors)";
+  const std::string n_actors = "n=" + std::to_string(z.num_actors) + " actors";
+  const std::string n_note = "(" + n_actors + ")";
 
   if (AnySelected({"1_1_actor_calls_sync", "1_1_actor_calls_async", "sync_actor_call_latency_us"})) {
     Guarded("1_1_actor_calls_*", [&] {
@@ -315,7 +326,7 @@ void RunActorBenchmarks(const ActorSizes &z) {
             ray::Get(refs);
             return static_cast<double>(z.n_n_tasks) * z.n_n_calls;
           },
-          z.small, "calls/s", n_note + ", " + std::to_string(z.n_n_tasks) + " caller tasks");
+          z.small, "calls/s", "(" + n_actors + ", " + std::to_string(z.n_n_tasks) + " caller tasks)");
       KillAll(actors);
     });
   }
