@@ -118,12 +118,13 @@ class PrimeWorker {
     r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return r;
   }
+  int Pid() { return static_cast<int>(getpid()); }
 
  private:
   int id_;
   int done_ = 0;
 };
-RAY_REMOTE(PrimeWorker::Create, &PrimeWorker::Process);
+RAY_REMOTE(PrimeWorker::Create, &PrimeWorker::Process, &PrimeWorker::Pid);
 
 // ---- helpers ----
 
@@ -343,6 +344,11 @@ static int PoolScene(int num_workers, int num_items, int64_t item_size) {
   std::printf("\n== 3. A pool of %d worker actors fed by the driver ==\n", num_workers);
   std::vector<ray::ActorHandle<PrimeWorker>> workers;
   for (int w = 0; w < num_workers; ++w) workers.push_back(ray::Actor(PrimeWorker::Create).Remote(w));
+  std::vector<ray::ObjectRef<int>> pids;
+  for (auto &w : workers) pids.push_back(w.Task(&PrimeWorker::Pid).Remote());
+  std::printf("Worker actors 0..%d are up, in processes", num_workers - 1);
+  for (auto &pid : ray::Get(pids)) std::printf(" %d", *pid);
+  std::printf(".\n");
 
   // Items of different sizes, so the workers finish at different times.
   std::deque<WorkItem> queue;
