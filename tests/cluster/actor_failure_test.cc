@@ -265,7 +265,8 @@ TEST_F(ActorFailureTest, CrashedActorRestartsUpToMaxRestarts) {
   int ran_after = 0;
   for (auto &r : after) {
     try {
-      EXPECT_EQ(*r.Get(kLongMs), ++ran_after);
+      int value = *r.Get(kLongMs);
+      EXPECT_EQ(value, ++ran_after);
     } catch (const RayActorException &) {
       EXPECT_EQ(ran_after, 0) << "a call failed after a later one had run on the restarted actor";
     }
