@@ -351,6 +351,7 @@ void ActorManager::MarkDead(Actor &a, const std::string &cause) {
   LUMEN_LOG_INFO("actor {} dead: {}", ToHex(a.info.actor_id()), cause);
   Publish(a);
   if (a.has_worker) KillWorker(a);
+  a.spec.clear_args();  // a dead actor's record stays (bounded) for lookups; its arguments need not
   dead_.push_back(a.info.actor_id());
   ForgetOldDead();
 }
