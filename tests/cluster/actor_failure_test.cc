@@ -203,6 +203,30 @@ TEST_F(ActorFailureTest, KillEndsTheActorAndFreesItsName) {
   EXPECT_EQ(*found->Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
 }
 
+TEST_F(ActorFailureTest, KillFailsCallsRunningOrQueued) {
+  StartCluster();
+  auto actor = NewCounter();
+  ASSERT_GT(PidOrDead(actor), 0);
+  auto submitted = Clock::now();
+  std::vector<ray::ObjectRef<int>> calls;
+  for (int i = 0; i < 3; ++i) calls.push_back(actor.Task(&Counter::SlowPlus1).Remote(2000));
+  actor.Kill();
+  int finished = 0;
+  bool failed = false;
+  for (auto &call : calls) {
+    try {
+      int value = *call.Get(kLongMs);
+      EXPECT_FALSE(failed) << "a call ran after an earlier one failed";
+      EXPECT_EQ(value, ++finished);
+    } catch (const RayActorException &) {
+      failed = true;
+    }
+  }
+  // Running all three takes 6 s; Kill does not wait for them.
+  EXPECT_TRUE(failed || Clock::now() - submitted >= std::chrono::seconds(6))
+      << "calls submitted before Kill() all ran to completion";
+}
+
 TEST_F(ActorFailureTest, KillWithRestartGivesAFreshInstance) {
   StartCluster();
   auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("phoenix").SetMaxRestarts(1).Remote();

@@ -40,6 +40,9 @@ class Counter {
   int GetCount() { return count_; }
   int GetPid() { return static_cast<int>(getpid()); }
   int Constructions() { return constructions_; }
+  void Reset() { count_ = 0; }
+  std::vector<uint8_t> Echo(std::vector<uint8_t> bytes) { return bytes; }
+  std::vector<uint8_t> MakeBytes(int n) { return std::vector<uint8_t>(static_cast<size_t>(n), 7); }
   std::string GetNamespaceInActor() { return ray::GetNamespace(); }
 
   // Calls another actor through a handle passed as an argument.
@@ -60,7 +63,8 @@ class Counter {
 RAY_REMOTE(RAY_FUNC(Counter::FactoryCreate), RAY_FUNC(Counter::FactoryCreate, int),
            RAY_FUNC(Counter::FactoryCreate, int, int), Counter::FactoryCreateLogged);
 RAY_REMOTE(&Counter::Plus1, &Counter::Add, &Counter::GetCount, &Counter::GetPid, &Counter::Constructions,
-           &Counter::GetNamespaceInActor, &Counter::Plus1ForActor, &Counter::CreateChildActor);
+           &Counter::Reset, &Counter::Echo, &Counter::MakeBytes, &Counter::GetNamespaceInActor,
+           &Counter::Plus1ForActor, &Counter::CreateChildActor);
 
 // Virtual methods: the actor is created as a Square but typed as a Shape.
 class Shape {
@@ -115,7 +119,19 @@ int CallPlus1(ray::ActorHandle<Counter> counter) {
   return *counter.Task(&Counter::Plus1).Remote().Get(kLongMs);
 }
 
-RAY_REMOTE(Plus, TaskPid, NamespaceInTask, CallPlus1);
+// Finds a named actor from inside a worker, in the job's namespace.
+int CallPlus1ByName(std::string name) {
+  auto counter = ray::GetActor<Counter>(name);
+  if (!counter) return -1;
+  return *counter->Task(&Counter::Plus1).Remote().Get(kLongMs);
+}
+uint64_t Sum(std::vector<uint8_t> bytes) {
+  uint64_t sum = 0;
+  for (uint8_t b : bytes) sum += b;
+  return sum;
+}
+
+RAY_REMOTE(Plus, TaskPid, NamespaceInTask, CallPlus1, CallPlus1ByName, Sum);
 
 using lumen::testing::ClusterTest;
 using Clock = std::chrono::steady_clock;
@@ -171,6 +187,48 @@ TEST_F(ClusterTest, PipelinedCallsRunInSubmissionOrder) {
     sum += i;
     ASSERT_EQ(*values[i], sum) << "call " << i << " ran out of order";
   }
+}
+
+TEST_F(ClusterTest, CallsFromSeveralDriverThreadsKeepEachThreadsOrder) {
+  StartCluster();
+  auto counter = NewCounter();
+  const int kThreads = 4, kCalls = 50;
+  std::vector<std::vector<int>> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<ray::ObjectRef<int>> refs;
+      for (int i = 0; i < kCalls; ++i) refs.push_back(counter.Task(&Counter::Plus1).Remote());
+      for (auto &v : ray::Get(refs, kLongMs)) seen[t].push_back(*v);
+    });
+  }
+  for (auto &t : threads) t.join();
+  std::set<int> all;
+  for (auto &values : seen) {
+    ASSERT_EQ(values.size(), static_cast<size_t>(kCalls));
+    for (size_t i = 1; i < values.size(); ++i) EXPECT_LT(values[i - 1], values[i]);
+    all.insert(values.begin(), values.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kCalls));  // every call ran exactly once
+  EXPECT_EQ(*counter.Task(&Counter::GetCount).Remote().Get(kLongMs), kThreads * kCalls);
+}
+
+TEST_F(ClusterTest, LargeAndVoidActorArgumentsAndResults) {
+  StartCluster();
+  auto counter = NewCounter(5);
+  // Above the inline threshold both ways: through shared memory.
+  std::vector<uint8_t> big(3 << 20);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint8_t>(i % 251);
+  auto echoed = counter.Task(&Counter::Echo).Remote(big).Get(kLongMs);
+  EXPECT_TRUE(*echoed == big);
+  auto stored = ray::Put(big);
+  EXPECT_TRUE(*counter.Task(&Counter::Echo).Remote(stored).Get(kLongMs) == big);
+  auto made = counter.Task(&Counter::MakeBytes).Remote(2 << 20);
+  EXPECT_EQ(*ray::Task(Sum).Remote(made).Get(kLongMs), 7u * (2u << 20));
+  // A void method.
+  ray::ObjectRef<void> reset = counter.Task(&Counter::Reset).Remote();
+  reset.Get(kLongMs);
+  EXPECT_EQ(*counter.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
 }
 
 TEST_F(ClusterTest, InOrderSumsAndArgumentsFromTheSameActor) {
@@ -264,6 +322,18 @@ TEST_F(ClusterTest, ChildActorReturnedFromAnActorMethod) {
   EXPECT_EQ(by_name->ID(), child->ID());
   EXPECT_EQ(*by_name->Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
   EXPECT_EQ(*parent.Task(&Counter::GetCount).Remote().Get(kLongMs), 0);
+}
+
+TEST_F(ClusterTest, NamedActorIsFoundFromTasksAndActors) {
+  StartCluster();
+  auto named = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("shared_counter").Remote();
+  EXPECT_EQ(*named.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  EXPECT_EQ(*ray::Task(CallPlus1ByName).Remote(std::string("shared_counter")).Get(kLongMs), 2);
+  EXPECT_EQ(*ray::Task(CallPlus1ByName).Remote(std::string("no_such_counter")).Get(kLongMs), -1);
+  auto other = NewCounter();
+  auto found = ray::GetActor<Counter>("shared_counter");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(*other.Task(&Counter::Plus1ForActor).Remote(*found).Get(kLongMs), 3);
 }
 
 TEST_F(ClusterTest, VirtualMethodsDispatchToTheOverride) {
@@ -423,6 +493,21 @@ TEST_F(ClusterTest, ActorHoldsTheCpuItAsksForUntilKilled) {
   first.Kill();  // gives its CPU back
   EXPECT_EQ(*pending.Get(kLongMs), 1);
   EXPECT_EQ(*second.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+}
+
+TEST_F(ClusterTest, KilledActorsGiveTheirCpuBackEveryTime) {
+  StartCluster({"--num-cpus=2"});
+  auto keeper = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetResource("CPU", 1).Remote();
+  EXPECT_GT(PidOf(keeper), 0);
+  // One CPU is left; each actor in turn can only start if the one before
+  // it gave its CPU back.
+  for (int i = 0; i < 5; ++i) {
+    auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate, int)).SetResource("CPU", 1).Remote(i);
+    EXPECT_EQ(*actor.Task(&Counter::Plus1).Remote().Get(kLongMs), i + 1) << "actor " << i;
+    actor.Kill();
+  }
+  EXPECT_EQ(*keeper.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
+  EXPECT_EQ(*ray::Task(Plus).Remote(1, 2).Get(kLongMs), 3);  // and a task still gets the other CPU
 }
 
 }  // namespace
