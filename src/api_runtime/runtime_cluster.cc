@@ -6,7 +6,6 @@
 // Threading: Init/Shutdown are serialised by a mutex; the runtime object is
 // shared (shared_ptr) and its methods are thread-safe because the core
 // worker's are.
-#include <cxxabi.h>
 #include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include "api_runtime/runtime_config.h"
 #include "api_runtime/runtime_fork_server.h"
 #include "api_runtime/runtime_head.h"
+#include "api_runtime/runtime_invoke.h"
 #include "base/logging.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker.h"
@@ -36,14 +36,6 @@ namespace lumen::api {
 namespace {
 
 using ray::internal::RayException;
-
-std::string Demangle(const char *name) {
-  int status = 0;
-  char *d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string out = (status == 0 && d) ? d : name;
-  std::free(d);
-  return out;
-}
 
 std::vector<ObjectID> ToIds(const std::vector<std::string> &ids) {
   std::vector<ObjectID> out;
@@ -137,25 +129,11 @@ class ScopedEnvVars {
 // The actor this worker hosts: the pointer its factory returned.
 std::atomic<uint64_t> g_actor_instance{0};
 
-/// Thrown by ray::ExitActor() inside an actor method. Not a std::exception,
-/// so a user's catch (std::exception &) does not stop the exit.
-struct IntentionalActorExit {};
-
 void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec &spec,
                                const std::vector<worker::ArgBytes> &args, worker::ExecResult *result) {
   const std::string &name = spec.function().function_name();
-  auto &fm = ray::internal::FunctionManager::Instance();
   const bool actor_task = spec.type() == proto::ACTOR_TASK;
   const bool creation = spec.type() == proto::ACTOR_CREATION_TASK;
-  const ray::internal::RemoteFunction *fn = actor_task ? nullptr : fm.GetFunction(name);
-  const ray::internal::RemoteMemberFunction *method = actor_task ? fm.GetMemberFunction(name) : nullptr;
-  if (!fn && !method) {
-    result->error = proto::FUNCTION_NOT_FOUND;
-    result->error_message = std::string(actor_task ? "Actor method '" : "Function '") + name +
-                            "' was not found in the worker process: register it with RAY_REMOTE(" + name +
-                            ") in the program (or in a library on the code search path).";
-    return;
-  }
   if (actor_task && g_actor_instance == 0) {
     result->error = proto::ACTOR_DIED;
     result->error_message = "This worker hosts no actor, so " + name + " cannot run.";
@@ -169,35 +147,30 @@ void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec
   std::optional<ScopedEnvVars> env;
   if (!actor_task) env.emplace(job_env, spec.runtime_env());
   if (creation) env->Keep();
-  ray::internal::BeginNestedRefCapture();
-  try {
-    if (creation) {
-      result->data = (*fn)(views);
-      auto handle = msgpack::unpack(result->data.data(), result->data.size());
-      g_actor_instance = handle.get().as<uint64_t>();
-    } else if (actor_task) {
-      result->data = (*method)(g_actor_instance.load(), views);
-    } else {
-      result->data = (*fn)(views);
-    }
-    auto nested = ray::internal::EndNestedRefCapture();
-    for (auto &n : nested) result->nested.push_back(ObjectID::FromBinary(n));
-  } catch (const IntentionalActorExit &) {
-    ray::internal::EndNestedRefCapture();
-    result->error = proto::ACTOR_DIED;
-    result->error_message = "The actor exited: ray::ExitActor() was called in " + name + ".";
-    result->exit_worker = true;
-  } catch (const std::exception &e) {
-    ray::internal::EndNestedRefCapture();
-    result->error = proto::TASK_EXECUTION_EXCEPTION;
-    result->error_message = "An exception was thrown while executing function(" + name +
-                            "): " + Demangle(typeid(e).name()) + ": " + e.what();
-  } catch (...) {
-    ray::internal::EndNestedRefCapture();
-    result->error = proto::TASK_EXECUTION_EXCEPTION;
-    auto *type = abi::__cxa_current_exception_type();
-    result->error_message = "An exception was thrown while executing function(" + name +
-                            "): unknown exception" + (type ? " of type " + Demangle(type->name()) : "");
+  InvokeOutcome out;
+  InvokeRegisteredFunction(actor_task ? InvokeKind::kActorMethod
+                           : creation ? InvokeKind::kActorCreation
+                                      : InvokeKind::kTask,
+                           name, g_actor_instance.load(), views, &out);
+  switch (out.code) {
+    case InvokeOutcome::kOk:
+      result->data = std::move(out.data);
+      for (auto &n : out.nested) result->nested.push_back(ObjectID::FromBinary(n));
+      if (creation) g_actor_instance = out.actor_instance;
+      break;
+    case InvokeOutcome::kNotFound:
+      result->error = proto::FUNCTION_NOT_FOUND;
+      result->error_message = out.message;
+      break;
+    case InvokeOutcome::kActorExited:
+      result->error = proto::ACTOR_DIED;
+      result->error_message = out.message;
+      result->exit_worker = true;
+      break;
+    case InvokeOutcome::kUserException:
+      result->error = proto::TASK_EXECUTION_EXCEPTION;
+      result->error_message = out.message;
+      break;
   }
 }
 
