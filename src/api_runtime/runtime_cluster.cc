@@ -28,6 +28,7 @@
 #include "api_runtime/runtime_fork_server.h"
 #include "api_runtime/runtime_head.h"
 #include "api_runtime/runtime_invoke.h"
+#include "api_runtime/runtime_local.h"
 #include "base/logging.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker.h"
@@ -365,6 +366,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
 std::mutex g_init_mu;
 std::mutex g_runtime_mu;
 std::shared_ptr<ClusterRuntime> g_runtime;
+std::shared_ptr<LocalModeRuntime> g_local_runtime;  // set instead of g_runtime in local mode
 struct DriverState {
   bool started_head = false;
   HeadProcesses head;
@@ -464,7 +466,8 @@ namespace internal {
 
 std::shared_ptr<RayRuntime> GetRayRuntime() {
   std::lock_guard<std::mutex> lock(lumen::api::g_runtime_mu);
-  return lumen::api::g_runtime;
+  if (lumen::api::g_runtime) return lumen::api::g_runtime;
+  return lumen::api::g_local_runtime;
 }
 
 namespace {
@@ -491,7 +494,13 @@ void Init(RayConfig &config, int argc, char **argv) {
   auto resolved = ResolveConfig(config, argc, argv);
   if (!resolved.ok()) throw internal::RayException("Init: " + resolved.status().message());
   auto &rc = resolved.value();
-  if (rc.local_mode) throw internal::RayException("local_mode is not supported by this Lumen build yet");
+  if (rc.local_mode) {  // everything in this process, on threads (runtime_local.h)
+    auto local =
+        std::make_shared<LocalModeRuntime>(rc.ray_namespace.empty() ? NewNamespace() : rc.ray_namespace);
+    std::lock_guard<std::mutex> l(g_runtime_mu);
+    g_local_runtime = std::move(local);
+    return;
+  }
 
   if (rc.is_worker) {
     // Generic worker program: load the user's libraries, then serve tasks
@@ -588,6 +597,12 @@ bool IsInitialized() { return internal::GetRayRuntime() != nullptr; }
 void Shutdown() {
   using namespace lumen::api;
   std::lock_guard<std::mutex> lock(g_init_mu);
+  if (auto local = g_local_runtime) {  // written only under g_init_mu
+    local->Shutdown();                 // joins its threads; they may use the API until then
+    std::lock_guard<std::mutex> l(g_runtime_mu);
+    g_local_runtime.reset();
+    return;
+  }
   std::shared_ptr<ClusterRuntime> rt;
   {
     std::lock_guard<std::mutex> l(g_runtime_mu);
