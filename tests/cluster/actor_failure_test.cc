@@ -174,9 +174,13 @@ TEST_F(ActorFailureTest, MethodExceptionIsATaskErrorAndTheActorLivesOn) {
 
 TEST_F(ActorFailureTest, ConstructorExceptionMakesCallsRaiseActorException) {
   StartCluster();
-  auto broken = ray::Actor(Counter::FactoryCreateException).Remote();
+  auto broken = ray::Actor(Counter::FactoryCreateException).SetName("broken").Remote();
   EXPECT_THROW(broken.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(broken.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
+  // Its name is released with it.
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("broken"); }, 10000));
+  auto fixed = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("broken").Remote();
+  EXPECT_EQ(*fixed.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
   // Nothing else is affected.
   auto counter = NewCounter(4);
   EXPECT_EQ(*counter.Task(&Counter::Plus1).Remote().Get(kLongMs), 5);
@@ -257,11 +261,12 @@ TEST_F(ActorFailureTest, KillWithRestartGivesAFreshInstance) {
 
 TEST_F(ActorFailureTest, ExitActorEndsTheActorForGood) {
   StartCluster();
-  auto counter = NewCounter();
+  auto counter = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("leaver").Remote();
   int pid = *counter.Task(&Counter::GetPid).Remote().Get(kLongMs);
   EXPECT_THROW(counter.Task(&Counter::Exit).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(counter.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
   EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000)) << "actor process " << pid << " lives on";
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("leaver"); }, 10000));
   // An intentional exit is not a failure: restarts do not apply.
   auto restartable = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetMaxRestarts(2).Remote();
   int pid2 = *restartable.Task(&Counter::GetPid).Remote().Get(kLongMs);
@@ -270,6 +275,18 @@ TEST_F(ActorFailureTest, ExitActorEndsTheActorForGood) {
   EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid2); }, 10000));
   // Exiting one actor harms no one else.
   EXPECT_EQ(*NewCounter(1).Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+}
+
+TEST_F(ActorFailureTest, CrashWithoutRestartsIsFinal) {
+  StartCluster();
+  auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("fragile").Remote();  // max_restarts 0
+  int pid = *actor.Task(&Counter::GetPid).Remote().Get(kLongMs);
+  EXPECT_THROW(actor.Task(&Counter::CrashSegv).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
+  EXPECT_THROW(actor.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000));
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("fragile"); }, 10000));
+  EXPECT_EQ(*NewCounter().Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
 }
 
 TEST_F(ActorFailureTest, CrashedActorRestartsUpToMaxRestarts) {

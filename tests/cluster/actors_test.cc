@@ -119,6 +119,12 @@ int CallPlus1(ray::ActorHandle<Counter> counter) {
   return *counter.Task(&Counter::Plus1).Remote().Get(kLongMs);
 }
 
+int CallAllPlus1(std::vector<ray::ActorHandle<Counter>> counters) {
+  int sum = 0;
+  for (auto &c : counters) sum += *c.Task(&Counter::Plus1).Remote().Get(kLongMs);
+  return sum;
+}
+
 // Finds a named actor from inside a worker, in the job's namespace.
 int CallPlus1ByName(std::string name) {
   auto counter = ray::GetActor<Counter>(name);
@@ -131,7 +137,7 @@ uint64_t Sum(std::vector<uint8_t> bytes) {
   return sum;
 }
 
-RAY_REMOTE(Plus, TaskPid, NamespaceInTask, CallPlus1, CallPlus1ByName, Sum);
+RAY_REMOTE(Plus, TaskPid, NamespaceInTask, CallPlus1, CallAllPlus1, CallPlus1ByName, Sum);
 
 using lumen::testing::ClusterTest;
 using Clock = std::chrono::steady_clock;
@@ -304,8 +310,11 @@ TEST_F(ClusterTest, HandlesAreSharedCopiedAndPassedAround) {
   auto stored = ray::Put(counter);
   EXPECT_EQ(*stored.Get()->Task(&Counter::Plus1).Remote().Get(kLongMs), 5);
   EXPECT_EQ(*ray::Task(CallPlus1).Remote(stored).Get(kLongMs), 6);
-  EXPECT_EQ(*counter.Task(&Counter::GetCount).Remote().Get(kLongMs), 6);
-  EXPECT_EQ(*other.Task(&Counter::GetCount).Remote().Get(kLongMs), 0);
+  // Inside a container.
+  std::vector<ray::ActorHandle<Counter>> both = {counter, other};
+  EXPECT_EQ(*ray::Task(CallAllPlus1).Remote(both).Get(kLongMs), 7 + 1);
+  EXPECT_EQ(*counter.Task(&Counter::GetCount).Remote().Get(kLongMs), 7);
+  EXPECT_EQ(*other.Task(&Counter::GetCount).Remote().Get(kLongMs), 1);
 }
 
 TEST_F(ClusterTest, ChildActorReturnedFromAnActorMethod) {
