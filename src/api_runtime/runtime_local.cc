@@ -74,11 +74,8 @@ class LocalTaskPool {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
     queue_.push_back(std::move(job));
-    if (idle_ > 0) {
-      cv_.notify_one();
-    } else {
-      MaybeStartThreadLocked();
-    }
+    if (idle_ > 0) cv_.notify_one();
+    if (queue_.size() > idle_) MaybeStartThreadLocked();
   }
 
   /// True on one of this pool's threads.
@@ -87,7 +84,7 @@ class LocalTaskPool {
   void Blocked() {
     std::lock_guard<std::mutex> lock(mu_);
     ++blocked_;
-    if (!queue_.empty() && idle_ == 0) MaybeStartThreadLocked();
+    if (queue_.size() > idle_) MaybeStartThreadLocked();
   }
   void Unblocked() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -197,15 +194,19 @@ class LocalObjectTable {
     }
   }
 
-  /// Makes a pending object ready. The first result wins; a result for an
-  /// object nobody references any more is dropped.
+  /// Makes a pending object ready. `nested` (the refs inside the value) must
+  /// be pinned by the caller already; the object takes those pins over. The
+  /// first result wins; a result for an object nobody references any more is
+  /// dropped.
   void SetValue(const std::string &id, std::string bytes, const std::vector<std::string> &nested) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end() || it->second.ready) return;
+    if (it == entries_.end() || it->second.ready) {
+      for (auto &n : nested) UnpinLocked(n);
+      return;
+    }
     it->second.object.bytes = std::make_shared<const std::string>(std::move(bytes));
     it->second.nested = nested;
-    for (auto &n : nested) PinLocked(n);
     MarkReadyLocked(it->second);
   }
   void SetError(const std::string &id, const Status &error) {
@@ -480,6 +481,7 @@ std::string LocalModeRuntime::PutSerialized(size_t size, const SerializedWriter 
   write(&bytes[0]);  // may throw: nothing is stored then
   std::string id = NewObjectId();
   objects_->CreatePending(id);
+  objects_->Pin(nested_ids);
   objects_->SetValue(id, std::move(bytes), nested_ids);
   return id;
 }
@@ -562,29 +564,37 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
   }
   {
     LocalObjectTable::DeferFrees defer(objects_.get());
-    if (!failed.ok()) {
-      out->code = InvokeOutcome::kUserException;  // the dependency's error, passed on
-      out->message = failed.message();
-      if (!call.return_id.empty()) objects_->SetError(call.return_id, failed);
-    } else {
+    if (failed.ok()) {
       InvokeRegisteredFunction(call.kind, call.function_name, actor_instance, views, out);
-      if (!call.return_id.empty()) {
-        switch (out->code) {
-          case InvokeOutcome::kOk:
-            objects_->SetValue(call.return_id, std::string(out->data.data(), out->data.size()), out->nested);
-            break;
-          case InvokeOutcome::kNotFound:
-          case InvokeOutcome::kUserException:
-            objects_->SetError(call.return_id, Status(StatusCode::kTaskError, out->message));
-            break;
-          case InvokeOutcome::kActorExited:
-            objects_->SetError(call.return_id, Status(StatusCode::kActorDied, out->message));
-            break;
-        }
-      }
+      // Pin the refs inside the result before the function's own copies go.
+      if (out->code == InvokeOutcome::kOk) objects_->Pin(out->nested);
     }
     resolved.clear();
     objects_->Unpin(call.pinned);
+  }
+  // The arguments are released before the result shows, so whoever sees the
+  // result sees them gone.
+  if (!failed.ok()) {
+    out->code = InvokeOutcome::kUserException;  // the dependency's error, passed on
+    out->message = failed.message();
+    objects_->SetError(call.return_id, failed);
+    return;
+  }
+  switch (out->code) {
+    case InvokeOutcome::kOk:
+      if (call.return_id.empty()) {
+        objects_->Unpin(out->nested);
+      } else {
+        objects_->SetValue(call.return_id, std::string(out->data.data(), out->data.size()), out->nested);
+      }
+      break;
+    case InvokeOutcome::kNotFound:
+    case InvokeOutcome::kUserException:
+      objects_->SetError(call.return_id, Status(StatusCode::kTaskError, out->message));
+      break;
+    case InvokeOutcome::kActorExited:
+      objects_->SetError(call.return_id, Status(StatusCode::kActorDied, out->message));
+      break;
   }
 }
 
@@ -640,21 +650,20 @@ std::string LocalModeRuntime::CreateActor(const ray::internal::RemoteFunctionHol
       a->threads.clear();
     }
     actors_[actor->id] = actor;
-    actor->queue.push_back(std::move(creation));
     actor->live_threads = 1;
-    actor->threads.emplace_back([this, actor] { RunActor(actor, true); });
+    actor->threads.emplace_back([this, actor, creation] { RunActor(actor, creation); });
   }
   for (auto &t : reaped) t.join();
   return actor->id;
 }
 
-void LocalModeRuntime::RunActor(const std::shared_ptr<LocalActor> &actor, bool first) {
+void LocalModeRuntime::RunActor(const std::shared_ptr<LocalActor> &actor,
+                                const std::shared_ptr<LocalCall> &creation) {
   t_current_actor = actor.get();
   std::unique_lock<std::mutex> lock(mu_);
-  if (first) {
-    // The constructor is the first call in the queue.
-    auto creation = std::move(actor->queue.front());
-    actor->queue.pop_front();
+  if (creation && actor->state == LocalActor::State::kDead) {
+    objects_->Unpin(creation->pinned);  // killed before it was constructed
+  } else if (creation) {
     lock.unlock();
     InvokeOutcome out;
     RunCall(*creation, 0, &out);
@@ -665,7 +674,7 @@ void LocalModeRuntime::RunActor(const std::shared_ptr<LocalActor> &actor, bool f
         actor->instance = out.actor_instance;
         for (int i = 1; i < actor->max_concurrency; ++i) {
           actor->live_threads++;
-          actor->threads.emplace_back([this, actor] { RunActor(actor, false); });
+          actor->threads.emplace_back([this, actor] { RunActor(actor, nullptr); });
         }
       } else {
         MarkActorDeadLocked(*actor, "The actor died because its constructor failed: " + out.message);

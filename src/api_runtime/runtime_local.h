@@ -105,7 +105,9 @@ class LocalModeRuntime : public ray::internal::RayRuntime {
   /// Runs a call on this thread: resolves its arguments, invokes the function
   /// and stores the result (or error) under its return id.
   void RunCall(LocalCall &call, uint64_t actor_instance, InvokeOutcome *out);
-  void RunActor(const std::shared_ptr<LocalActor> &actor, bool first);
+  /// An actor thread: the first one (`creation` set) runs the constructor,
+  /// then every thread runs queued calls until the actor dies.
+  void RunActor(const std::shared_ptr<LocalActor> &actor, const std::shared_ptr<LocalCall> &creation);
   /// Marks an actor dead, frees its name and fails its queued and running calls.
   void MarkActorDeadLocked(LocalActor &actor, const std::string &cause);
   std::string NewObjectId();
