@@ -11,6 +11,7 @@
 
 #include "apps/service_main.h"
 #include "base/logging.h"
+#include "scheduler/gpu_detect.h"
 #include "scheduler/node_service.h"
 
 int main(int argc, char **argv) {
@@ -18,6 +19,7 @@ int main(int argc, char **argv) {
   std::string session_dir, control, unix_path, resources = "{}", worker_program, ready_file;
   long long store = 1ll << 30;
   long long prefault = -1;
+  int num_gpus = -1;
   app.add_option("--session-dir", session_dir)->required();
   app.add_option("--control", control, "control service address")->required();
   app.add_option("--unix", unix_path);
@@ -25,6 +27,9 @@ int main(int argc, char **argv) {
   app.add_option("--object-store-memory", store);
   app.add_option("--prefault-bytes", prefault,
                  "bytes of the store touched at start (default: min(store, 256 MiB))");
+  app.add_option("--num-gpus", num_gpus,
+                 "GPUs to offer (default: detect with NVML, narrowed by CUDA_VISIBLE_DEVICES); "
+                 "without real GPUs this many virtual devices");
   app.add_option("--worker-program", worker_program);
   app.add_option("--ready-file", ready_file);
   CLI11_PARSE(app, argc, argv);
@@ -41,10 +46,17 @@ int main(int argc, char **argv) {
   try {
     auto j = nlohmann::json::parse(resources);
     for (auto &[k, v] : j.items()) opts.resources[k] = v.get<double>();
+    if (opts.resources.count("GPU")) {
+      // GPUs given as a plain resource amount: that many virtual devices.
+      if (num_gpus < 0) num_gpus = static_cast<int>(opts.resources["GPU"]);
+      opts.resources.erase("GPU");
+    }
   } catch (const std::exception &e) {
     std::cerr << "lumen_node: bad --resources: " << e.what() << "\n";
     return 2;
   }
+  opts.gpu_ids = lumen::scheduler::DetectGpus(num_gpus);
+  if (!opts.gpu_ids.empty()) opts.resources["GPU"] = static_cast<double>(opts.gpu_ids.size());
   opts.store_capacity = static_cast<size_t>(store);
   opts.store_prefault =
       static_cast<size_t>(prefault >= 0 ? prefault : std::min<long long>(store, 256ll << 20));

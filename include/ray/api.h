@@ -311,4 +311,10 @@ inline PlacementGroup GetPlacementGroup(const std::string &name) {
 /// The job's namespace (the same in the driver, tasks and actors).
 inline std::string GetNamespace() { return internal::GetRayRuntime()->GetNamespace(); }
 
+/// The GPU device ids granted to the calling task or actor (what its
+/// CUDA_VISIBLE_DEVICES lists); empty in the driver and in work that asked
+/// for no GPU. Lumen's counterpart of Ray's Python ray.get_gpu_ids(), which
+/// Ray's C++ API lacks.
+inline std::vector<int> GetGpuIds() { return internal::GetRayRuntime()->GetGpuIds(); }
+
 }  // namespace ray

@@ -30,6 +30,7 @@
 #include "api_runtime/runtime_invoke.h"
 #include "api_runtime/runtime_local.h"
 #include "base/logging.h"
+#include "base/resource_names.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker.h"
 
@@ -90,6 +91,13 @@ class ScopedEnvVars {
   }
   /// Keeps the variables set after this object goes (an actor's whole process).
   void Keep() { saved_.clear(); }
+  void Set(const std::string &k, const std::string &v) {
+    if (!saved_.count(k)) {
+      const char *old = getenv(k.c_str());
+      saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
+    }
+    setenv(k.c_str(), v.c_str(), 1);
+  }
   ~ScopedEnvVars() {
     for (auto &[k, old] : saved_) {
       if (old) {
@@ -129,6 +137,46 @@ class ScopedEnvVars {
 
 // The actor this worker hosts: the pointer its factory returned.
 std::atomic<uint64_t> g_actor_instance{0};
+// GPU devices granted: to the running task (per executor thread), or to the
+// actor this process hosts (for its whole life).
+thread_local std::vector<int> t_task_gpu_ids;
+std::mutex g_actor_gpu_mu;
+std::vector<int> g_actor_gpu_ids;
+
+std::vector<int> CurrentGpuIds() {
+  if (!t_task_gpu_ids.empty()) return t_task_gpu_ids;
+  std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
+  return g_actor_gpu_ids;
+}
+
+/// Lumen supports the runtime_env fields it can honour; anything else is an
+/// error at submission rather than silently ignored.
+void ValidateRuntimeEnv(const std::string &json) {
+  if (json.empty()) return;
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw ray::internal::RayRuntimeEnvException("runtime_env must be a JSON object, got: " + json);
+  for (auto &[key, value] : j.items()) {
+    if (key != "env_vars")
+      throw ray::internal::RayRuntimeEnvException("runtime_env field '" + key +
+                                                  "' is not supported by Lumen (supported: env_vars)");
+    if (!value.is_object())
+      throw ray::internal::RayRuntimeEnvException("runtime_env env_vars must be an object of strings");
+    for (auto &[name, v] : value.items()) {
+      if (!v.is_string())
+        throw ray::internal::RayRuntimeEnvException("runtime_env env_vars['" + name + "'] must be a string");
+      if (name.empty() || name.find('=') != std::string::npos)
+        throw ray::internal::RayRuntimeEnvException("runtime_env env_vars has an invalid name '" + name +
+                                                    "'");
+    }
+  }
+}
+
+std::string GpuList(const std::vector<int> &ids) {
+  std::string out;
+  for (int id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
 
 void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec &spec,
                                const std::vector<worker::ArgBytes> &args, worker::ExecResult *result) {
@@ -146,8 +194,22 @@ void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec
   // A task's env_vars last for the task; an actor's for its whole process
   // (set once, by its creation task).
   std::optional<ScopedEnvVars> env;
-  if (!actor_task) env.emplace(job_env, spec.runtime_env());
-  if (creation) env->Keep();
+  std::vector<int> gpus(spec.gpu_ids().begin(), spec.gpu_ids().end());
+  if (!actor_task) {
+    env.emplace(job_env, spec.runtime_env());
+    // Work granted GPUs sees exactly those devices.
+    if (!gpus.empty()) env->Set("CUDA_VISIBLE_DEVICES", GpuList(gpus));
+  }
+  if (creation) {
+    env->Keep();
+    std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
+    g_actor_gpu_ids = gpus;
+  } else if (!actor_task) {
+    t_task_gpu_ids = gpus;
+  }
+  struct ClearTaskGpus {
+    ~ClearTaskGpus() { t_task_gpu_ids.clear(); }
+  } clear_task_gpus;
   InvokeOutcome out;
   InvokeRegisteredFunction(actor_task ? InvokeKind::kActorMethod
                            : creation ? InvokeKind::kActorCreation
@@ -268,12 +330,15 @@ class ClusterRuntime : public ray::internal::RayRuntime {
                    const ray::internal::CallOptions &options) override {
     if (fn.lang_type != ray::internal::LangType::CPP)
       throw RayException("Cross-language calls (Python/Java) are not supported by Lumen");
-    if (options.group.GetID().size() > 0 || options.bundle_index >= 0)
-      throw RayException("Placement groups are not supported yet");
+    ValidateRuntimeEnv(options.serialized_runtime_env);
     auto submit = ToSubmitArgs(args);
     worker::TaskOptions opts;
     opts.name = options.name;
     for (auto &[k, v] : options.resources) opts.resources[k] = v;
+    if (!options.group.Empty()) {
+      if (opts.resources.empty()) opts.resources["CPU"] = 1;  // a task's default, taken from the bundle
+      opts.resources = InGroup(opts.resources, options.group, options.bundle_index);
+    }
     opts.runtime_env = options.serialized_runtime_env;
     opts.max_retries = 1;  // as Ray's C++ API: one retry when the worker dies
     return core_->SubmitTask(fn.function_name, std::move(submit), opts).Binary();
@@ -287,7 +352,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
                           const ray::internal::ActorCreationOptions &options) override {
     if (fn.lang_type != ray::internal::LangType::CPP)
       throw RayException("Cross-language actors (Python/Java) are not supported by Lumen");
-    if (options.group.GetID().size() > 0 || options.bundle_index >= 0) NotYet("Placement groups");
+    ValidateRuntimeEnv(options.serialized_runtime_env);
     if (options.max_concurrency < 1)
       throw RayException("SetMaxConcurrency: max_concurrency must be at least 1, got " +
                          std::to_string(options.max_concurrency));
@@ -302,6 +367,15 @@ class ClusterRuntime : public ray::internal::RayRuntime {
     opts.max_concurrency = options.max_concurrency;
     opts.detached = core_->job_default_detached();
     opts.runtime_env = options.serialized_runtime_env;
+    if (!options.group.Empty()) {
+      // Placed with the bundle's resources: 1 CPU of it by default (held
+      // only while placing, as outside groups), else what it asked for.
+      opts.placement =
+          InGroup(opts.resources.empty() ? std::map<std::string, double>{{"CPU", 1}} : opts.resources,
+                  options.group, options.bundle_index);
+      opts.resources = InGroup(opts.resources, options.group, options.bundle_index);
+      opts.placement_group_id = options.group.GetID();
+    }
     auto id = core_->CreateActor(fn.function_name, fn.class_name, ToSubmitArgs(args), opts);
     if (!id.ok()) {
       if (id.status().code() == StatusCode::kAlreadyExists)
@@ -347,18 +421,122 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   // service where the actor is on first use.
   std::string SerializeActorHandle(const std::string &actor_id) override { return actor_id; }
   std::string DeserializeAndRegisterActorHandle(const std::string &s) override { return s; }
-  ray::PlacementGroup CreatePlacementGroup(const ray::PlacementGroupCreationOptions &) override {
-    NotYet("Placement groups");
+  ray::PlacementGroup CreatePlacementGroup(const ray::PlacementGroupCreationOptions &options) override {
+    if (options.bundles.empty())
+      throw RayException("CreatePlacementGroup: a placement group needs at least one bundle");
+    if (options.strategy == ray::PlacementStrategy::UNRECOGNIZED)
+      throw RayException("CreatePlacementGroup: unrecognized placement strategy");
+    proto::PlacementGroupInfo info;
+    info.set_group_id(RandomHex(14));
+    info.set_name(options.name);
+    info.set_ray_namespace(core_->ray_namespace());
+    info.set_strategy(static_cast<int>(options.strategy));
+    info.set_job_id(core_->job_id());
+    for (auto &bundle : options.bundles) {
+      if (bundle.empty()) throw RayException("CreatePlacementGroup: a bundle cannot be empty");
+      ray::internal::CheckTaskOptions(bundle);
+      auto *b = info.add_bundles();
+      for (auto &[k, v] : bundle) (*b->mutable_amounts())[k] = v;
+    }
+    proto::CreatePlacementGroupRequest req;
+    *req.mutable_info() = info;
+    proto::Empty rep;
+    Status st = ControlCall(proto::CREATE_PLACEMENT_GROUP, req, &rep);
+    if (st.code() == StatusCode::kAlreadyExists)
+      throw RayException("Failed to create placement group: " + st.message());
+    if (!st.ok()) ThrowStatus(st, "Failed to create placement group");
+    return ray::PlacementGroup(info.group_id(), options, ray::PlacementGroupState::PENDING);
   }
-  void RemovePlacementGroup(const std::string &) override { NotYet("Placement groups"); }
-  bool WaitPlacementGroupReady(const std::string &, int64_t) override { NotYet("Placement groups"); }
-  std::vector<ray::PlacementGroup> GetAllPlacementGroups() override { NotYet("Placement groups"); }
-  ray::PlacementGroup GetPlacementGroupById(const std::string &) override { NotYet("Placement groups"); }
-  ray::PlacementGroup GetPlacementGroup(const std::string &) override { NotYet("Placement groups"); }
+
+  void RemovePlacementGroup(const std::string &group_id) override {
+    proto::PlacementGroupIdRequest req;
+    req.set_group_id(group_id);
+    proto::Empty rep;
+    Status st = ControlCall(proto::REMOVE_PLACEMENT_GROUP, req, &rep);
+    if (!st.ok()) ThrowStatus(st, "Failed to remove placement group");
+  }
+
+  bool WaitPlacementGroupReady(const std::string &group_id, int64_t timeout_seconds) override {
+    proto::WaitPlacementGroupRequest req;
+    req.set_group_id(group_id);
+    req.set_timeout_ms(std::max<int64_t>(0, timeout_seconds) * 1000);
+    proto::WaitPlacementGroupReply rep;
+    Status st = ControlCall(proto::WAIT_PLACEMENT_GROUP, req, &rep,
+                            std::chrono::milliseconds(req.timeout_ms() + 30000));
+    if (!st.ok()) ThrowStatus(st, "Failed to wait for placement group");
+    return rep.ready();
+  }
+
+  std::vector<ray::PlacementGroup> GetAllPlacementGroups() override {
+    proto::GetAllPlacementGroupsReply rep;
+    Status st = ControlCall(proto::GET_ALL_PLACEMENT_GROUPS, proto::GetAllPlacementGroupsRequest(), &rep);
+    if (!st.ok()) ThrowStatus(st, "Failed to list placement groups");
+    std::vector<ray::PlacementGroup> out;
+    for (auto &g : rep.groups()) out.push_back(FromInfo(g));
+    return out;
+  }
+
+  ray::PlacementGroup GetPlacementGroupById(const std::string &id) override {
+    proto::GetPlacementGroupRequest req;
+    req.set_group_id(id);
+    return GetGroup(req);
+  }
+
+  ray::PlacementGroup GetPlacementGroup(const std::string &name) override {
+    proto::GetPlacementGroupRequest req;
+    req.set_name(name);
+    req.set_ray_namespace(core_->ray_namespace());
+    return GetGroup(req);
+  }
+
+  std::vector<int> GetGpuIds() override { return CurrentGpuIds(); }
+
   std::string GetNamespace() override { return core_->ray_namespace(); }
   bool IsLocalMode() override { return false; }
 
  private:
+  Status ControlCall(uint16_t method, const google::protobuf::MessageLite &req,
+                     google::protobuf::MessageLite *rep,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) {
+    auto control = core_->Control();
+    if (!control.ok()) return control.status();
+    return control.value()->CallSync(method, req, rep, timeout);
+  }
+
+  ray::PlacementGroup GetGroup(const proto::GetPlacementGroupRequest &req) {
+    proto::GetPlacementGroupReply rep;
+    Status st = ControlCall(proto::GET_PLACEMENT_GROUP, req, &rep);
+    if (!st.ok()) ThrowStatus(st, "Failed to get placement group");
+    return rep.found() ? FromInfo(rep.info()) : ray::PlacementGroup();
+  }
+
+  static ray::PlacementGroup FromInfo(const proto::PlacementGroupInfo &info) {
+    ray::PlacementGroupCreationOptions options;
+    options.name = info.name();
+    options.strategy = static_cast<ray::PlacementStrategy>(info.strategy());
+    for (auto &b : info.bundles()) {
+      std::unordered_map<std::string, double> bundle(b.amounts().begin(), b.amounts().end());
+      options.bundles.push_back(std::move(bundle));
+    }
+    auto state = info.state() == proto::PG_CREATED   ? ray::PlacementGroupState::CREATED
+                 : info.state() == proto::PG_REMOVED ? ray::PlacementGroupState::REMOVED
+                                                     : ray::PlacementGroupState::PENDING;
+    return ray::PlacementGroup(info.group_id(), options, state);
+  }
+
+  /// Resources renamed into a bundle of the group (Ray's naming), so that
+  /// only the group's reservation can satisfy them.
+  static std::map<std::string, double> InGroup(const std::map<std::string, double> &resources,
+                                               const ray::PlacementGroup &group, int bundle_index) {
+    int bundles = static_cast<int>(group.GetBundles().size());
+    if (bundle_index < -1 || (bundles > 0 && bundle_index >= bundles))
+      throw RayException("Invalid placement group bundle index " + std::to_string(bundle_index) +
+                         ": the group has " + std::to_string(bundles) + " bundle(s)");
+    std::map<std::string, double> out;
+    for (auto &[k, v] : resources) out[GroupResourceName(k, bundle_index, group.GetID())] = v;
+    return out;
+  }
+
   std::unique_ptr<worker::CoreWorker> core_;
 };
 

@@ -135,7 +135,9 @@ StatusOr<HeadOptions> ParseHeadArgs(const std::vector<std::string> &args) {
       return Status::InvalidArgument("bad value for " + name + ": '" + value + "'");
     }
   }
-  if (h.num_cpus < -1 || h.num_gpus < 0) return Status::InvalidArgument("resource amounts must be >= 0");
+  if (h.num_gpus > 0 && h.num_gpus != static_cast<double>(static_cast<long long>(h.num_gpus)))
+    return Status::InvalidArgument("--num-gpus must be a whole number of devices");
+  if (h.num_cpus < -1 || h.num_gpus < -1) return Status::InvalidArgument("resource amounts must be >= 0");
   return h;
 }
 

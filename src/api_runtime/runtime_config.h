@@ -36,7 +36,7 @@ StatusOr<ResolvedConfig> ResolveConfig(const ray::RayConfig &config, int argc, c
 /// spelled as Ray's `ray start` takes them).
 struct HeadOptions {
   double num_cpus = -1;  // -1: as many as the machine has
-  double num_gpus = 0;
+  double num_gpus = -1;  // -1: detect (NVML, CUDA_VISIBLE_DEVICES)
   std::map<std::string, double> resources;
   long long object_store_memory = -1;  // -1: 30% of memory
   int port = 0;                        // control service TCP port; 0 picks one

@@ -128,13 +128,14 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   double cpus =
       options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
   if (cpus > 0) res["CPU"] = cpus;
-  if (options.num_gpus > 0) res["GPU"] = options.num_gpus;
+
   for (auto &[k, v] : options.resources) res[k] = v;
   long long store = options.object_store_memory > 0 ? options.object_store_memory : DefaultStoreBytes();
   std::string ready_file = head.session_dir + "/node.ready";
   head.node_pid = Spawn({bin + "/lumen_node", "--session-dir=" + head.session_dir,
                          "--control=unix:" + head.control_unix, "--unix=" + head.node_socket,
                          "--resources=" + res.dump(), "--object-store-memory=" + std::to_string(store),
+                         "--num-gpus=" + std::to_string(static_cast<int>(options.num_gpus)),
                          "--worker-program=" + bin + "/lumen_worker", "--ready-file=" + ready_file},
                         head.token, head.session_dir + "/logs/node.out", die_with_parent);
   if (!WaitForFile(ready_file, head.node_pid, std::chrono::seconds(20))) {

@@ -236,6 +236,8 @@ void ActorManager::OnLeaseReply(const std::string &actor_id, uint64_t generation
   }
   a->has_worker = true;
   a->worker_id = rep.worker().worker_id();
+  a->spec.clear_gpu_ids();
+  for (int id : rep.gpu_ids()) a->spec.add_gpu_ids(id);
   *a->info.mutable_address() = rep.worker();
   a->info.set_pid(rep.pid());
   // Connecting blocks on the handshake: not on the loop thread.
@@ -438,6 +440,14 @@ void ActorManager::ForgetOldDead() {
       if (o != owned_by_.end()) o->second.erase(id);
     }
     actors_.erase(it);
+  }
+}
+
+void ActorManager::OnPlacementGroupRemoved(const std::string &group_id) {
+  for (auto &[id, a] : actors_) {
+    if (a->spec.actor_creation().placement_group_id() != group_id || a->info.state() == proto::DEAD) continue;
+    a->no_restart = true;
+    MarkDead(*a, "The actor died because its placement group was removed.");
   }
 }
 

@@ -67,6 +67,8 @@ class ActorManager {
   /// non-detached actors it owned.
   void OnConnectionClosed(const rpc::ConnectionPtr &conn);
   void GetAll(proto::GetAllActorsReply *rep) const;
+  /// Ends (for good) every actor placed in the group.
+  void OnPlacementGroupRemoved(const std::string &group_id);
 
  private:
   struct Actor;

@@ -38,6 +38,7 @@ void Unary(rpc::Dispatcher &d, uint16_t method, Fn fn) {
 
 ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(options)) {
   actors_ = std::make_unique<ActorManager>(loop_, options_.token, &dispatcher_);
+  groups_ = std::make_unique<PlacementGroupManager>(loop_, actors_.get());
   RegisterHandlers();
 }
 
@@ -98,6 +99,7 @@ void ControlServer::RegisterHandlers() {
         conn->user_data = std::make_shared<std::string>(req.node_id());
         LUMEN_LOG_INFO("node {} registered at {}", ToHex(req.node_id()), req.raylet_address());
         actors_->OnNodeRegistered(info, conn);
+        groups_->OnNodeRegistered(info, conn);
         return Status::OK();
       });
   Unary<GetAllNodesRequest, GetAllNodesReply>(
@@ -252,6 +254,45 @@ void ControlServer::RegisterHandlers() {
                            } else {
                              conn->ReplyError(call_id, st);
                            }
+                         });
+                       });
+  // ---- placement groups ----
+  Unary<CreatePlacementGroupRequest, Empty>(
+      dispatcher_, CREATE_PLACEMENT_GROUP,
+      [this](const rpc::ConnectionPtr &, const CreatePlacementGroupRequest &req, Empty *) {
+        return groups_->Create(req.info());
+      });
+  Unary<PlacementGroupIdRequest, Empty>(
+      dispatcher_, REMOVE_PLACEMENT_GROUP,
+      [this](const rpc::ConnectionPtr &, const PlacementGroupIdRequest &req, Empty *) {
+        groups_->Remove(req.group_id());
+        return Status::OK();
+      });
+  Unary<GetPlacementGroupRequest, GetPlacementGroupReply>(
+      dispatcher_, GET_PLACEMENT_GROUP,
+      [this](const rpc::ConnectionPtr &, const GetPlacementGroupRequest &req, GetPlacementGroupReply *rep) {
+        rep->set_found(groups_->Get(req, rep->mutable_info()));
+        return Status::OK();
+      });
+  Unary<GetAllPlacementGroupsRequest, GetAllPlacementGroupsReply>(
+      dispatcher_, GET_ALL_PLACEMENT_GROUPS,
+      [this](const rpc::ConnectionPtr &, const GetAllPlacementGroupsRequest &,
+             GetAllPlacementGroupsReply *rep) {
+        groups_->GetAll(rep);
+        return Status::OK();
+      });
+  dispatcher_.Register(WAIT_PLACEMENT_GROUP,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         WaitPlacementGroupRequest req;
+                         if (!rpc::ParseBody(body, &req)) {
+                           if (call_id)
+                             conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
+                           return;
+                         }
+                         groups_->Wait(req.group_id(), req.timeout_ms(), [conn, call_id](bool ready) {
+                           WaitPlacementGroupReply rep;
+                           rep.set_ready(ready);
+                           if (call_id) conn->Reply(call_id, rep);
                          });
                        });
   Unary<ShutdownClusterRequest, Empty>(

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "control/actor_manager.h"
+#include "control/placement_group_manager.h"
 #include "protocol/control.pb.h"
 #include "rpc/rpc.h"
 
@@ -49,6 +50,7 @@ class ControlServer {
   rpc::Dispatcher dispatcher_;
   std::unique_ptr<rpc::Server> server_;
   std::unique_ptr<ActorManager> actors_;
+  std::unique_ptr<PlacementGroupManager> groups_;
 
   // Loop-thread state.
   std::map<std::string, proto::NodeInfo> nodes_;  // by binary node id

@@ -36,8 +36,8 @@ struct NodeService::Worker {
   rpc::ConnectionPtr conn;
   Address address;
   uint64_t lease_id = 0;
-  ResourceSet leased;
-  ResourceSet lent_back;  // CPU returned to the node while the worker is blocked
+  NodeResources::Grant grant;  // what the current lease holds
+  ResourceSet lent_back;       // CPU returned to the node while the worker is blocked
   // Tailing the worker's stdout/stderr files for the driver.
   std::string out_path, err_path;
   off_t out_off = 0, err_off = 0;
@@ -56,6 +56,14 @@ struct NodeService::Job {
   int starting = 0;
   std::deque<WorkerID> idle;
   bool prestarted = false;
+};
+
+struct NodeService::PendingBundles {
+  rpc::ConnectionPtr conn;
+  uint64_t call_id = 0;
+  std::string group;
+  std::vector<ResourceSet> bundles;
+  bool warned = false;
 };
 
 struct NodeService::PendingLease {
@@ -84,8 +92,7 @@ bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint
 
 NodeService::NodeService(NodeServiceOptions options) : options_(std::move(options)) {
   if (options_.unix_path.empty()) options_.unix_path = options_.session_dir + "/sockets/node";
-  total_ = ResourceSet::FromMap(options_.resources);
-  available_ = total_;
+  resources_ = NodeResources(ResourceSet::FromMap(options_.resources), options_.gpu_ids);
   RegisterHandlers();
 }
 
@@ -130,7 +137,7 @@ Status NodeService::Start() {
   info.set_node_id(node_id_.Binary());
   info.set_node_ip(options_.node_ip);
   info.set_raylet_address("unix:" + options_.unix_path);
-  total_.ToProto(info.mutable_total());
+  resources_.total().ToProto(info.mutable_total());
   info.set_pid(getpid());
   info.set_session_dir(options_.session_dir);
   proto::RegisterNodeReply reply;
@@ -140,7 +147,7 @@ Status NodeService::Start() {
     WatchChildren();
     ScheduleLogPump();
   });
-  LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), total_.ToString(),
+  LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), resources_.total().ToString(),
                  options_.store_capacity);
   return Status::OK();
 }
@@ -245,7 +252,7 @@ void NodeService::RegisterHandlers() {
     reply.set_arena_capacity(arena_->capacity());
     reply.set_session_dir(options_.session_dir);
     reply.set_control_address(options_.control_address);
-    total_.ToProto(reply.mutable_total());
+    resources_.total().ToProto(reply.mutable_total());
     reply.set_inline_threshold(options_.inline_threshold);
     if (auto job = jobs_.find(req.job_id()); job != jobs_.end())
       reply.set_job_default_detached(job->second->default_detached);
@@ -256,8 +263,8 @@ void NodeService::RegisterHandlers() {
       auto &job = *jobs_[req.job_id()];
       if (!job.prestarted && (job.fork_server || !options_.worker_program.empty())) {
         job.prestarted = true;
-        int n =
-            options_.prestart_workers >= 0 ? options_.prestart_workers : static_cast<int>(total_.Get("CPU"));
+        int n = options_.prestart_workers >= 0 ? options_.prestart_workers
+                                               : static_cast<int>(resources_.total().Get("CPU"));
         for (int i = 0; i < n; ++i) StartWorker(job);
       }
     }
@@ -308,11 +315,11 @@ void NodeService::RegisterHandlers() {
       auto &w = *it->second;
       if (is_blocked && w.lent_back.Empty()) {
         // A task waiting in Get gives its CPU back so nested tasks can run.
-        w.lent_back = w.leased.Only("CPU");
-        available_.Add(w.lent_back);
+        w.lent_back = w.grant.amounts.Only("CPU");
+        resources_.Lend(w.lent_back);
         TryDispatch();
       } else if (!is_blocked && !w.lent_back.Empty()) {
-        available_.Subtract(w.lent_back);  // may oversubscribe briefly, as in Ray
+        resources_.Unlend(w.lent_back);  // may oversubscribe briefly, as in Ray
         w.lent_back = ResourceSet();
       }
     };
@@ -405,8 +412,8 @@ void NodeService::RegisterHandlers() {
   dispatcher_.Register(proto::NODE_STATS,
                        [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
                          proto::NodeStatsReply reply;
-                         total_.ToProto(reply.mutable_total());
-                         available_.ToProto(reply.mutable_available());
+                         resources_.total().ToProto(reply.mutable_total());
+                         resources_.available().ToProto(reply.mutable_available());
                          reply.set_num_workers(static_cast<int>(workers_.size()));
                          int idle = 0;
                          for (auto &[id, job] : jobs_) idle += static_cast<int>(job->idle.size());
@@ -418,6 +425,30 @@ void NodeService::RegisterHandlers() {
                          for (auto &[id, w] : workers_)
                            if (w->pid > 0) reply.add_worker_pids(w->pid);
                          if (call_id) conn->Reply(call_id, reply);
+                       });
+
+  dispatcher_.Register(proto::RESERVE_BUNDLES,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::ReserveBundlesRequest req;
+                         if (!Parse(body, &req, conn, call_id)) return;
+                         if (resources_.HasGroup(req.group_id())) {
+                           conn->Reply(call_id, proto::NodeEmpty());
+                           return;
+                         }
+                         auto p = std::make_shared<PendingBundles>();
+                         p->conn = conn;
+                         p->call_id = call_id;
+                         p->group = req.group_id();
+                         for (auto &b : req.bundles()) p->bundles.push_back(ResourceSet::FromProto(b));
+                         pending_bundles_.push_back(std::move(p));
+                         TryDispatch();
+                       });
+  dispatcher_.Register(proto::RETURN_BUNDLES,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::ReturnBundlesRequest req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         ReturnBundles(req.group_id());
+                         TryDispatch();
                        });
 
   dispatcher_.Register(proto::KILL_WORKER,
@@ -492,7 +523,60 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
   return w->id;
 }
 
+void NodeService::TryReserveBundles() {
+  for (auto it = pending_bundles_.begin(); it != pending_bundles_.end();) {
+    auto &p = **it;
+    if (!p.conn->IsOpen()) {
+      it = pending_bundles_.erase(it);
+      continue;
+    }
+    if (!resources_.CanReserve(p.bundles)) {
+      ResourceSet sum;
+      for (auto &b : p.bundles) sum.Add(b);
+      if (!p.warned && !resources_.total().Contains(sum)) {
+        p.warned = true;
+        LUMEN_LOG_WARN("placement group {} needs {} but this node has {} in total; it stays pending", p.group,
+                       sum.ToString(), resources_.total().ToString());
+      }
+      ++it;
+      continue;
+    }
+    resources_.Reserve(p.group, p.bundles);
+    LUMEN_LOG_INFO("reserved {} bundle(s) for placement group {}", p.bundles.size(), p.group);
+    p.conn->Reply(p.call_id, proto::NodeEmpty());
+    it = pending_bundles_.erase(it);
+  }
+}
+
+void NodeService::ReturnBundles(const std::string &group) {
+  for (auto it = pending_bundles_.begin(); it != pending_bundles_.end();) {
+    if ((*it)->group == group) {
+      (*it)->conn->ReplyError((*it)->call_id, Status::Cancelled("placement group removed"));
+      it = pending_bundles_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Work running in the group's bundles ends with it (as in Ray).
+  std::vector<WorkerID> doomed;
+  for (auto &[id, w] : workers_)
+    for (auto &[name, v] : w->grant.amounts.fixed())
+      if (name.size() > group.size() && name.compare(name.size() - group.size(), group.size(), group) == 0 &&
+          name.find("_group_") != std::string::npos) {
+        doomed.push_back(id);
+        break;
+      }
+  for (auto &id : doomed) {
+    auto w = workers_[id];
+    ReleaseLease(*w);
+    if (w->pid > 0) kill(w->pid, SIGKILL);
+    OnWorkerGone(id, "its placement group was removed");
+  }
+  resources_.ReturnGroup(group);
+}
+
 void NodeService::TryDispatch() {
+  TryReserveBundles();
   // Per job: how many more workers the grantable requests need.
   std::map<uint32_t, int> need;
   for (auto it = pending_.begin(); it != pending_.end();) {
@@ -508,16 +592,16 @@ void NodeService::TryDispatch() {
       continue;
     }
     auto &job = *job_it->second;
-    if (!total_.Contains(p.request)) {
+    if (!resources_.total().Contains(p.request)) {
       if (!p.warned) {
         p.warned = true;
-        LUMEN_LOG_WARN("lease request {} can never be granted on this node (total {}); it stays pending",
-                       p.request.ToString(), total_.ToString());
+        LUMEN_LOG_WARN("lease request {} cannot be granted on this node now (total {}); it stays pending",
+                       p.request.ToString(), resources_.total().ToString());
       }
       ++it;
       continue;
     }
-    if (!available_.Contains(p.request)) {
+    if (!resources_.CanGrant(p.request)) {
       ++it;
       continue;
     }
@@ -562,25 +646,24 @@ void NodeService::TryDispatch() {
 
 void NodeService::GrantLease(PendingLease &req, Worker &worker) {
   worker.lease_id = next_lease_id_++;
-  worker.leased = req.hold;
+  worker.grant = resources_.Allocate(req.request, req.hold);
   worker.actor = req.for_actor;
-  available_.Subtract(req.hold);
   leases_[worker.lease_id] = worker.id;
   proto::WorkerLeaseReply reply;
   reply.set_granted(true);
   reply.set_lease_id(worker.lease_id);
   reply.set_pid(worker.pid);
+  for (int id : GpuIds(worker.grant.gpus)) reply.add_gpu_ids(id);
   *reply.mutable_worker() = worker.address;
   req.conn->Reply(req.call_id, reply);
 }
 
 void NodeService::ReleaseLease(Worker &worker) {
   if (worker.lease_id == 0) return;
-  ResourceSet back = worker.leased;
-  back.Subtract(worker.lent_back);  // the lent-back part is already available
-  available_.Add(back);
+  resources_.Release(worker.grant);
+  resources_.Unlend(worker.lent_back);  // the lent-back part was available already
   worker.lent_back = ResourceSet();
-  worker.leased = ResourceSet();
+  worker.grant = NodeResources::Grant();
   leases_.erase(worker.lease_id);
   worker.lease_id = 0;
 }

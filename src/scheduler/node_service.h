@@ -43,6 +43,7 @@ struct NodeServiceOptions {
   std::string tcp_host = "127.0.0.1";
   int tcp_port = 0;
   std::map<std::string, double> resources;  // CPU, GPU, memory, custom
+  std::vector<int> gpu_ids;                 // device indices behind resources["GPU"]
   size_t store_capacity = 0;
   size_t store_prefault = 0;
   std::string worker_program;  // generic worker for code_search_path jobs
@@ -76,6 +77,9 @@ class NodeService {
   void TryDispatch();
   void GrantLease(PendingLease &req, Worker &worker);
   void ReleaseLease(Worker &worker);
+  /// Placement-group bundles: reserves what fits, in arrival order.
+  void TryReserveBundles();
+  void ReturnBundles(const std::string &group);
   void ReapChildren();
   void WatchChildren();
   void PumpLogs();
@@ -97,8 +101,9 @@ class NodeService {
   std::unique_ptr<boost::asio::steady_timer> log_timer_;
 
   // Loop-thread state.
-  ResourceSet total_;
-  ResourceSet available_;
+  NodeResources resources_;
+  struct PendingBundles;
+  std::list<std::shared_ptr<PendingBundles>> pending_bundles_;
   uint64_t next_client_id_ = 1;
   uint64_t next_lease_id_ = 1;
   std::unordered_map<WorkerID, std::shared_ptr<Worker>> workers_;

@@ -1,5 +1,6 @@
 #include "scheduler/resources.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -65,6 +66,19 @@ ResourceSet ResourceSet::Only(const std::string &name) const {
   return r;
 }
 
+int64_t ResourceSet::GetFixed(const std::string &name) const {
+  auto it = amounts_.find(name);
+  return it == amounts_.end() ? 0 : it->second;
+}
+
+void ResourceSet::SetFixed(const std::string &name, int64_t amount) {
+  if (amount == 0) {
+    amounts_.erase(name);
+  } else {
+    amounts_[name] = amount;
+  }
+}
+
 std::string ResourceSet::ToString() const {
   std::ostringstream os;
   os << "{";
@@ -76,6 +90,164 @@ std::string ResourceSet::ToString() const {
   }
   os << "}";
   return os.str();
+}
+
+// ---------------------------------------------------------------- GpuPool
+
+GpuPool::GpuPool(std::map<int, int64_t> capacity) : capacity_(capacity), free_(std::move(capacity)) {}
+
+bool GpuPool::CanAllocate(int64_t amount) const {
+  if (amount <= 0) return true;
+  if (amount >= ResourceSet::kUnit) {
+    if (amount % ResourceSet::kUnit != 0) return false;  // validated at submission; never a fraction above 1
+    int64_t whole = 0;
+    for (auto &[dev, f] : free_) whole += f == ResourceSet::kUnit;
+    return whole >= amount / ResourceSet::kUnit;
+  }
+  for (auto &[dev, f] : free_)
+    if (f >= amount) return true;
+  return false;
+}
+
+GpuGrant GpuPool::Allocate(int64_t amount) {
+  GpuGrant grant;
+  if (amount <= 0) return grant;
+  if (amount >= ResourceSet::kUnit) {
+    int64_t n = amount / ResourceSet::kUnit;
+    for (auto &[dev, f] : free_) {
+      if (n == 0) break;
+      if (f != ResourceSet::kUnit) continue;
+      grant.emplace_back(dev, f);
+      f = 0;
+      --n;
+    }
+    return grant;
+  }
+  // The device with the least room that still fits: keeps whole devices whole.
+  int best = -1;
+  for (auto &[dev, f] : free_)
+    if (f >= amount && (best < 0 || f < free_[best])) best = dev;
+  if (best >= 0) {
+    free_[best] -= amount;
+    grant.emplace_back(best, amount);
+  }
+  return grant;
+}
+
+void GpuPool::Release(const GpuGrant &grant) {
+  for (auto &[dev, amount] : grant) {
+    auto it = free_.find(dev);
+    if (it == free_.end()) continue;
+    it->second = std::min(it->second + amount, capacity_[dev]);
+  }
+}
+
+std::vector<int> GpuIds(const GpuGrant &grant) {
+  std::vector<int> ids;
+  for (auto &[dev, amount] : grant) ids.push_back(dev);
+  return ids;
+}
+
+// ---------------------------------------------------------------- NodeResources
+
+NodeResources::NodeResources(ResourceSet total, const std::vector<int> &gpu_ids)
+    : total_(std::move(total)), available_(total_) {
+  std::map<int, int64_t> devices;
+  for (int id : gpu_ids) devices[id] = ResourceSet::kUnit;
+  if (!devices.empty()) gpu_pools_["GPU"] = GpuPool(devices);
+}
+
+std::string NodeResources::GpuPoolFor(const ResourceSet &request, int64_t *amount) const {
+  // Device ids come from the node's GPUs, or from one bundle's share of them.
+  for (auto &[name, v] : request.fixed()) {
+    if (v > 0 && gpu_pools_.count(name)) {
+      *amount = v;
+      return name;
+    }
+  }
+  *amount = 0;
+  return "";
+}
+
+bool NodeResources::CanGrant(const ResourceSet &need) const {
+  if (!available_.Contains(need)) return false;
+  int64_t amount;
+  std::string pool = GpuPoolFor(need, &amount);
+  return pool.empty() || gpu_pools_.at(pool).CanAllocate(amount);
+}
+
+NodeResources::Grant NodeResources::Allocate(const ResourceSet &need, const ResourceSet &hold) {
+  (void)need;
+  Grant g;
+  g.amounts = hold;
+  available_.Subtract(hold);
+  int64_t amount;
+  std::string pool = GpuPoolFor(hold, &amount);
+  if (!pool.empty()) {
+    g.gpus = gpu_pools_[pool].Allocate(amount);
+    g.gpu_pool = pool;
+  }
+  return g;
+}
+
+void NodeResources::Release(const Grant &grant) {
+  available_.Add(grant.amounts);
+  if (!grant.gpu_pool.empty()) {
+    auto it = gpu_pools_.find(grant.gpu_pool);
+    if (it != gpu_pools_.end()) it->second.Release(grant.gpus);
+  }
+}
+
+bool NodeResources::CanReserve(const std::vector<ResourceSet> &bundles) const {
+  // Try it on a copy: GPU devices must fit bundle by bundle.
+  NodeResources trial = *this;
+  for (auto &b : bundles) {
+    if (!trial.CanGrant(b)) return false;
+    trial.Allocate(b, b);
+  }
+  return true;
+}
+
+void NodeResources::Reserve(const std::string &group, const std::vector<ResourceSet> &bundles) {
+  auto &grants = groups_[group];
+  for (size_t i = 0; i < bundles.size(); ++i) {
+    Grant g = Allocate(bundles[i], bundles[i]);
+    ResourceSet indexed, wildcard;
+    for (auto &[name, v] : bundles[i].fixed()) {
+      indexed.SetFixed(GroupResourceName(name, static_cast<int>(i), group), v);
+      wildcard.SetFixed(GroupResourceName(name, -1, group), v);
+    }
+    total_.Add(indexed);
+    total_.Add(wildcard);
+    available_.Add(indexed);
+    available_.Add(wildcard);
+    if (!g.gpus.empty()) {
+      std::map<int, int64_t> share;
+      for (auto &[dev, amount] : g.gpus) share[dev] += amount;
+      gpu_pools_[GroupResourceName("GPU", static_cast<int>(i), group)] = GpuPool(share);
+    }
+    grants.push_back(std::move(g));
+  }
+}
+
+void NodeResources::ReturnGroup(const std::string &group) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  for (size_t i = 0; i < it->second.size(); ++i) {
+    Grant &g = it->second[i];
+    ResourceSet indexed, wildcard;
+    for (auto &[name, v] : g.amounts.fixed()) {
+      indexed.SetFixed(GroupResourceName(name, static_cast<int>(i), group), v);
+      wildcard.SetFixed(GroupResourceName(name, -1, group), v);
+    }
+    total_.Subtract(indexed);
+    total_.Subtract(wildcard);
+    available_.Subtract(indexed);
+    available_.Subtract(wildcard);
+    gpu_pools_.erase(GroupResourceName("GPU", static_cast<int>(i), group));
+    Release(g);
+  }
+  groups_.erase(it);
 }
 
 }  // namespace lumen::scheduler

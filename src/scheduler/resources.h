@@ -5,8 +5,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <vector>
 #include <string>
 
+#include "base/resource_names.h"
 #include "protocol/common.pb.h"
 
 namespace lumen::scheduler {
@@ -30,9 +33,82 @@ class ResourceSet {
   ResourceSet Only(const std::string &name) const;
   std::string ToString() const;
   bool operator==(const ResourceSet &o) const { return amounts_ == o.amounts_; }
+  /// Amounts in fixed point (kUnit per unit).
+  const std::map<std::string, int64_t> &fixed() const { return amounts_; }
+  int64_t GetFixed(const std::string &name) const;
+  void SetFixed(const std::string &name, int64_t amount);
 
  private:
   std::map<std::string, int64_t> amounts_;
+};
+
+/// GPU devices a grant holds and how much of each (fixed point).
+using GpuGrant = std::vector<std::pair<int, int64_t>>;
+
+/// Device-level GPU accounting. A request of one or more whole GPUs gets that
+/// many devices that are entirely free; a fraction shares one device, packed
+/// onto the busiest device it fits on (as Ray does) so whole devices stay free.
+class GpuPool {
+ public:
+  GpuPool() = default;
+  /// Devices with their capacities (a whole device is kUnit).
+  explicit GpuPool(std::map<int, int64_t> capacity);
+  bool CanAllocate(int64_t amount) const;
+  /// Precondition: CanAllocate(amount).
+  GpuGrant Allocate(int64_t amount);
+  void Release(const GpuGrant &grant);
+  bool Empty() const { return capacity_.empty(); }
+  const std::map<int, int64_t> &free() const { return free_; }
+
+ private:
+  std::map<int, int64_t> capacity_;
+  std::map<int, int64_t> free_;
+};
+
+/// Device ids a grant gives the worker, for CUDA_VISIBLE_DEVICES.
+std::vector<int> GpuIds(const GpuGrant &grant);
+
+/// A node's resources: amounts by name plus GPU devices, and the resources
+/// placement-group bundles reserve (named <name>_group_<index>_<group> and
+/// <name>_group_<group>, as Ray names them). Every grant is all or nothing.
+class NodeResources {
+ public:
+  struct Grant {
+    ResourceSet amounts;
+    GpuGrant gpus;
+    std::string gpu_pool;  // which pool `gpus` came from ("GPU" or a bundle's GPU resource)
+  };
+
+  NodeResources() = default;
+  NodeResources(ResourceSet total, const std::vector<int> &gpu_ids);
+  const ResourceSet &total() const { return total_; }
+  const ResourceSet &available() const { return available_; }
+
+  /// `need` is free now (GPU devices included).
+  bool CanGrant(const ResourceSet &need) const;
+  /// Takes `hold` (what the lease keeps; an actor may hold less than it
+  /// needed to be placed). Precondition: CanGrant(need).
+  Grant Allocate(const ResourceSet &need, const ResourceSet &hold);
+  void Release(const Grant &grant);
+  /// Blocked workers lend their CPU back; `available` may go negative briefly.
+  void Lend(const ResourceSet &r) { available_.Add(r); }
+  void Unlend(const ResourceSet &r) { available_.Subtract(r); }
+
+  /// All bundles fit in what is free now.
+  bool CanReserve(const std::vector<ResourceSet> &bundles) const;
+  /// Precondition: CanReserve(bundles).
+  void Reserve(const std::string &group, const std::vector<ResourceSet> &bundles);
+  bool HasGroup(const std::string &group) const { return groups_.count(group) > 0; }
+  /// Gives a group's resources back. Leases on them must be released first.
+  void ReturnGroup(const std::string &group);
+
+ private:
+  std::string GpuPoolFor(const ResourceSet &request, int64_t *amount) const;
+
+  ResourceSet total_;
+  ResourceSet available_;
+  std::map<std::string, GpuPool> gpu_pools_;  // "GPU", and per bundle "GPU_group_<i>_<group>"
+  std::map<std::string, std::vector<Grant>> groups_;
 };
 
 }  // namespace lumen::scheduler

@@ -104,6 +104,9 @@ struct ActorOptions {
   int max_concurrency = 1;
   bool detached = false;
   std::string runtime_env;
+  /// What must be free to place it; empty: `resources`, or 1 CPU when those are empty too.
+  std::map<std::string, double> placement;
+  std::string placement_group_id;  // placed in this group's bundle
 };
 
 struct SubmitArg {
@@ -144,6 +147,9 @@ class CoreWorker {
   StatusOr<ActorID> GetNamedActor(const std::string &name, const std::string &ray_namespace);
   /// Returns once the actor's process is gone (restarting if allowed).
   Status KillActor(const ActorID &actor_id, bool no_restart);
+  /// The connection to the control service, made on first use (blocking:
+  /// never call on the event-loop thread).
+  StatusOr<rpc::ConnectionPtr> Control();
   /// This worker hosts an actor (set when its creation task starts).
   const ActorID &current_actor_id() const { return actor_id_; }
   bool actor_restarted() const { return actor_restarted_; }
@@ -222,8 +228,6 @@ class CoreWorker {
   void ReturnLease(uint64_t lease_id, bool worker_failed);
 
   // Actors (core_worker_actor.cc).
-  /// Connects to the control service if not yet (blocking: never on the loop thread).
-  StatusOr<rpc::ConnectionPtr> Control();
   /// The caller-side state of an actor, subscribing to its updates on first use.
   ActorClient &ActorClientLocked(const ActorID &id, const rpc::ConnectionPtr &control);
   void ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &info, After *after);

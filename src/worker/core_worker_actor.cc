@@ -86,11 +86,14 @@ StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, cons
     *cs->mutable_owner() = self_address_;
     // As in Ray: an actor that names no resources needs a CPU free to be
     // placed, and holds nothing while it runs.
-    if (options.resources.empty()) {
+    if (!options.placement.empty()) {
+      for (auto &[k, v] : options.placement) (*cs->mutable_placement_resources()->mutable_amounts())[k] = v;
+    } else if (options.resources.empty()) {
       (*cs->mutable_placement_resources()->mutable_amounts())["CPU"] = 1;
     } else {
       *cs->mutable_placement_resources() = spec.resources();
     }
+    cs->set_placement_group_id(options.placement_group_id);
     *reg.mutable_spec() = spec;
     std::map<std::string, double> placement(cs->placement_resources().amounts().begin(),
                                             cs->placement_resources().amounts().end());

@@ -78,6 +78,7 @@ struct CoreWorker::LeasedWorker {
   uint64_t lease_id = 0;
   proto::Address address;
   rpc::ConnectionPtr conn;
+  std::vector<int> gpu_ids;  // devices the lease holds
   int in_flight = 0;
   Clock::time_point idle_since = Clock::now();
   std::vector<std::shared_ptr<TaskEntry>> running;

@@ -67,6 +67,7 @@ void CoreWorker::WarnIfInfeasibleLocked(const char *what, const std::map<std::st
   // Warn once per resource shape when no node could ever run this (single-node view).
   auto total = node_info_.total().amounts();
   for (auto &[k, v] : resources) {
+    if (k.find("_group_") != std::string::npos) continue;  // placement-group bundles appear later
     auto it = total.find(k);
     if ((it == total.end() || it->second < v) && warned_infeasible_.insert(KeyOf(resources)).second) {
       std::cerr << "Warning: " << (what[0] == 'a' ? "an " : "a ") << what << " requests " << k << "=" << v
@@ -213,6 +214,7 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
       w->lease_id = rep.lease_id();
       w->address = rep.worker();
       w->conn = conn;
+      w->gpu_ids.assign(rep.gpu_ids().begin(), rep.gpu_ids().end());
       q.workers[w->lease_id] = std::move(w);
       PumpLocked(q);
     });
@@ -231,6 +233,7 @@ void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr
   task->pushed_at = Clock::now();
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
+  for (int id : w.gpu_ids) req.mutable_spec()->add_gpu_ids(id);
   std::string key = q.key;
   uint64_t lease_id = w.lease_id;
   // A lone task is latency-bound (its submitter likely waits for it next):

@@ -137,6 +137,8 @@ class RayRuntime {
   // ---- context ----
   virtual std::string GetNamespace() = 0;
   virtual bool IsLocalMode() = 0;
+  /// GPU device ids granted to the calling task or actor (empty elsewhere).
+  virtual std::vector<int> GetGpuIds() { return {}; }
 };
 
 /// The process-wide runtime, set by ray::Init and cleared by ray::Shutdown.
