@@ -1,6 +1,7 @@
 #include "scheduler/resources.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <sstream>
 
@@ -169,15 +170,109 @@ std::string NodeResources::GpuPoolFor(const ResourceSet &request, int64_t *amoun
   return "";
 }
 
-bool NodeResources::CanGrant(const ResourceSet &need) const {
+bool NodeResources::CanGrantExactly(const ResourceSet &need) const {
   if (!available_.Contains(need)) return false;
   int64_t amount;
   std::string pool = GpuPoolFor(need, &amount);
   return pool.empty() || gpu_pools_.at(pool).CanAllocate(amount);
 }
 
-NodeResources::Grant NodeResources::Allocate(const ResourceSet &need, const ResourceSet &hold) {
-  (void)need;
+bool NodeResources::ParseGroupName(const std::string &name, std::string *resource, int *index,
+                                   std::string *group) const {
+  static const std::string kTag = "_group_";
+  for (auto &[g, grants] : groups_) {
+    if (name.size() <= g.size() + kTag.size() || name.compare(name.size() - g.size(), g.size(), g) != 0)
+      continue;
+    std::string head = name.substr(0, name.size() - g.size());  // "<res>_group_" or "<res>_group_<i>_"
+    if (head.compare(head.size() - kTag.size(), kTag.size(), kTag) == 0) {
+      *resource = head.substr(0, head.size() - kTag.size());
+      *index = -1;
+      *group = g;
+      return true;
+    }
+    if (head.back() != '_') continue;
+    size_t end = head.size() - 1, start = end;
+    while (start > 0 && std::isdigit(static_cast<unsigned char>(head[start - 1]))) --start;
+    if (start == end || start < kTag.size() + 1 || head.compare(start - kTag.size(), kTag.size(), kTag) != 0)
+      continue;
+    *resource = head.substr(0, start - kTag.size());
+    *index = std::stoi(head.substr(start, end - start));
+    *group = g;
+    return true;
+  }
+  return false;
+}
+
+ResourceSet NodeResources::Expand(const ResourceSet &r, const std::map<std::string, int> &bundle_of) const {
+  // Per (group, resource): the bundle-indexed amounts and the any-bundle amount.
+  struct Ask {
+    std::map<int, int64_t> indexed;
+    int64_t any = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Ask> asks;
+  ResourceSet out;
+  for (auto &[name, v] : r.fixed()) {
+    std::string res, group;
+    int index;
+    if (v <= 0 || !ParseGroupName(name, &res, &index, &group)) {
+      out.SetFixed(name, v);
+      continue;
+    }
+    Ask &a = asks[{group, res}];
+    if (index < 0) {
+      a.any = v;
+    } else {
+      a.indexed[index] = v;
+    }
+  }
+  for (auto &[key, a] : asks) {
+    auto &[group, res] = key;
+    std::map<int, int64_t> indexed = a.indexed;
+    auto chosen = bundle_of.find(group);
+    if (indexed.empty() && chosen != bundle_of.end()) indexed[chosen->second] = a.any;
+    int64_t sum = 0;
+    for (auto &[i, v] : indexed) {
+      out.SetFixed(GroupResourceName(res, i, group), v);
+      sum += v;
+    }
+    out.SetFixed(GroupResourceName(res, -1, group), std::max(a.any, sum));
+  }
+  return out;
+}
+
+bool NodeResources::ChooseBundles(const ResourceSet &need, std::map<std::string, int> *bundle_of) const {
+  // Groups asked for by any-bundle names only.
+  std::map<std::string, bool> any_only;
+  for (auto &[name, v] : need.fixed()) {
+    std::string res, group;
+    int index;
+    if (v <= 0 || !ParseGroupName(name, &res, &index, &group)) continue;
+    auto it = any_only.emplace(group, true).first;
+    if (index >= 0) it->second = false;
+  }
+  bundle_of->clear();
+  for (auto &[group, only] : any_only) {
+    if (!only) continue;
+    int bundles = static_cast<int>(groups_.at(group).size());
+    bool found = false;
+    for (int i = 0; i < bundles && !found; ++i) {
+      (*bundle_of)[group] = i;
+      found = CanGrantExactly(Expand(need, *bundle_of));
+    }
+    if (!found) return false;
+  }
+  return CanGrantExactly(Expand(need, *bundle_of));
+}
+
+bool NodeResources::CanGrant(const ResourceSet &need) const {
+  std::map<std::string, int> bundle_of;
+  return ChooseBundles(need, &bundle_of);
+}
+
+NodeResources::Grant NodeResources::Allocate(const ResourceSet &need, const ResourceSet &requested_hold) {
+  std::map<std::string, int> bundle_of;
+  ChooseBundles(need, &bundle_of);
+  ResourceSet hold = Expand(requested_hold, bundle_of);
   Grant g;
   g.amounts = hold;
   available_.Subtract(hold);

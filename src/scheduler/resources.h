@@ -84,10 +84,15 @@ class NodeResources {
   const ResourceSet &total() const { return total_; }
   const ResourceSet &available() const { return available_; }
 
-  /// `need` is free now (GPU devices included).
+  /// `need` is free now (GPU devices included). Placement-group names count
+  /// as Ray counts them: a bundle's <name>_group_<i>_<g> also uses the group's
+  /// <name>_group_<g>, and an any-bundle <name>_group_<g> is served from one
+  /// bundle that has room (its devices and amounts), so neither kind can
+  /// overcommit the group.
   bool CanGrant(const ResourceSet &need) const;
   /// Takes `hold` (what the lease keeps; an actor may hold less than it
-  /// needed to be placed). Precondition: CanGrant(need).
+  /// needed to be placed), with group names counted as in CanGrant; the
+  /// grant's `amounts` are what was taken. Precondition: CanGrant(need).
   Grant Allocate(const ResourceSet &need, const ResourceSet &hold);
   void Release(const Grant &grant);
   /// Blocked workers lend their CPU back; `available` may go negative briefly.
@@ -104,6 +109,15 @@ class NodeResources {
 
  private:
   std::string GpuPoolFor(const ResourceSet &request, int64_t *amount) const;
+  bool CanGrantExactly(const ResourceSet &need) const;
+  /// The group and bundle index (-1: any bundle) a resource name belongs to.
+  bool ParseGroupName(const std::string &name, std::string *resource, int *index, std::string *group) const;
+  /// `r` with each bundle name's group-wide twin added and each any-bundle
+  /// name bound to the bundle `bundle_of` picks for its group.
+  ResourceSet Expand(const ResourceSet &r, const std::map<std::string, int> &bundle_of) const;
+  /// A bundle for each group that `need` asks for by any-bundle names only,
+  /// such that the expanded request is grantable; false if there is none.
+  bool ChooseBundles(const ResourceSet &need, std::map<std::string, int> *bundle_of) const;
 
   ResourceSet total_;
   ResourceSet available_;
