@@ -12,7 +12,7 @@ cmake -S "$HERE/consumer" -B "$WORK/build" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/p
 ninja -C "$WORK/build" > "$WORK/build.log"
 LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/consumer"
 # The acceptance suite, compiled against the installed headers and library.
-for t in tasks failure actors actor_failure; do
+for t in tasks failure actors actor_failure resources; do
   "$WORK/build/acceptance_$t" --gtest_brief=1
 done
-echo "package check: 5 passed, 0 failed"
+echo "package check: 6 passed, 0 failed"
