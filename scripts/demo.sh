@@ -12,7 +12,7 @@ scripts/install-deps.sh
 if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-ninja -C build -j2 matrix_filters keyword_search actors lumen_programs
+ninja -C build -j2 matrix_filters keyword_search actors gpu_pool lumen_programs
 
 echo
 echo "=== matrix_filters ==="
@@ -23,3 +23,6 @@ build/bin/keyword_search "$@"
 echo
 echo "=== actors ==="
 build/bin/actors "$@"
+echo
+echo "=== gpu_pool ==="
+build/bin/gpu_pool "$@"
