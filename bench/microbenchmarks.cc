@@ -18,6 +18,10 @@
 //                               actor, k calls each passing a ray::Put(0) ref
 // plus sync_actor_call_latency_us p50/p99 and actor_create_sync_ms (create an
 // actor, Get its first call's result, kill it; one at a time).
+// Resources: placement_group_create/removal (Ray's name: one-bundle groups
+// created, waited for and removed, in batches), and
+// single_client_tasks_async_{fractional_cpu,custom_resource,in_placement_group}
+// (the async task benchmark with a resource request on every task).
 //
 // Not a test: it asserts nothing beyond the results being readable.
 #include <ray/api.h>
@@ -31,6 +35,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -374,6 +379,59 @@ void RunActorBenchmarks(const ActorSizes &z) {
   }
 }
 
+// Scheduling with resource requests, and Ray's placement_group_create/removal
+// (groups of one small bundle of a custom resource: create, Wait, remove).
+void RunResourceBenchmarks(const Durations &d, int batch, int groups) {
+  auto async_tasks = [batch](const std::function<ray::ObjectRef<int>()> &submit) {
+    return [batch, submit] {
+      std::vector<ray::ObjectRef<int>> refs;
+      refs.reserve(batch);
+      for (int i = 0; i < batch; ++i) refs.push_back(submit());
+      ray::Get(refs);
+      return static_cast<double>(batch);
+    };
+  };
+  auto fractional_cpu = [] { return ray::Task(Noop).SetResource("CPU", 0.5).Remote(); };
+  auto custom_resource = [] { return ray::Task(Noop).SetResources({{"CPU", 1}, {"custom", 1}}).Remote(); };
+  Guarded("single_client_tasks_async_*", [&] {
+    Timeit("single_client_tasks_async_fractional_cpu", async_tasks(fractional_cpu), d, "tasks/s",
+           "(each asks for CPU 0.5)");
+    Timeit("single_client_tasks_async_custom_resource", async_tasks(custom_resource), d, "tasks/s",
+           "(each asks for CPU 1 and custom 1 of 100)");
+  });
+  if (Selected("single_client_tasks_async_in_placement_group")) {
+    Guarded("single_client_tasks_async_in_placement_group", [&] {
+      ray::PlacementGroup pg =
+          ray::CreatePlacementGroup({"bench_pg", {{{"CPU", 1}}}, ray::PlacementStrategy::PACK});
+      if (!pg.Wait(30)) throw std::runtime_error("the benchmark's placement group was not created");
+      Timeit("single_client_tasks_async_in_placement_group",
+             async_tasks([&pg] { return ray::Task(Noop).SetPlacementGroup(pg, 0).Remote(); }), d, "tasks/s",
+             "(bundle 0 of a {CPU: 1} group)");
+      ray::RemovePlacementGroup(pg.GetID());
+    });
+  }
+  if (Selected("placement_group_create/removal")) {
+    Guarded("placement_group_create/removal", [&] {
+      Timeit(
+          "placement_group_create/removal",
+          [groups] {
+            std::vector<ray::PlacementGroup> pgs;
+            pgs.reserve(groups);
+            for (int i = 0; i < groups; ++i) {
+              pgs.push_back(
+                  ray::CreatePlacementGroup({"", {{{"custom", 0.001}}}, ray::PlacementStrategy::PACK}));
+            }
+            for (auto &pg : pgs) {
+              if (!pg.Wait(30)) throw std::runtime_error("a placement group was not created");
+            }
+            for (auto &pg : pgs) ray::RemovePlacementGroup(pg.GetID());
+            return static_cast<double>(groups);
+          },
+          d, "groups/s", "(" + std::to_string(groups) + " one-bundle groups: create, Wait, remove)");
+    });
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -442,7 +500,8 @@ int main(int argc, char **argv) {
 
   // Fresh cluster: time to the first task result.
   ray::RayConfig cfg;
-  cfg.head_args = {"--object-store-memory=4000000000"};
+  // "custom" is the resource Ray's placement-group benchmark reserves from.
+  cfg.head_args = {"--object-store-memory=4000000000", "--resources={\"custom\":100}"};
   auto init0 = Clock::now();
   ray::Init(cfg);
   auto init1 = Clock::now();
@@ -522,6 +581,8 @@ int main(int argc, char **argv) {
     Record("sync_task_latency_us p50", Percentile(us, 0.50), 0, "us");
     Record("sync_task_latency_us p99", Percentile(us, 0.99), 0, "us");
   }
+
+  RunResourceBenchmarks(small, quick ? 1000 : async_batch, quick ? 20 : 100);
 
   RunActorBenchmarks(actor_sizes);
 
