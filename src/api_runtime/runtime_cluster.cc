@@ -672,6 +672,7 @@ void Init(RayConfig &config, int argc, char **argv) {
   auto resolved = ResolveConfig(config, argc, argv);
   if (!resolved.ok()) throw internal::RayException("Init: " + resolved.status().message());
   auto &rc = resolved.value();
+  if (!rc.is_worker) ValidateRuntimeEnv(rc.runtime_env_json);  // the job's: RayRuntimeEnvException now
   if (rc.local_mode) {  // everything in this process, on threads (runtime_local.h)
     auto local =
         std::make_shared<LocalModeRuntime>(rc.ray_namespace.empty() ? NewNamespace() : rc.ray_namespace);

@@ -88,12 +88,39 @@ StatusOr<ResolvedConfig> ResolveConfig(const ray::RayConfig &config, int argc, c
   return r;
 }
 
+/// Splits at spaces outside {...}, [...] and quotes, so a JSON value such as
+/// --resources={"accel": 1} stays one token.
+std::vector<std::string> SplitArgs(const std::string &s) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  char quote = 0;
+  for (char c : s) {
+    if (quote) {
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    } else if (c == ' ' && depth == 0) {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
 StatusOr<HeadOptions> ParseHeadArgs(const std::vector<std::string> &args) {
   HeadOptions h;
   // Accept "--name=value", "--name value" and a single string holding several.
   std::vector<std::string> tokens;
   for (auto &a : args)
-    for (auto &t : Split(a, ' ')) tokens.push_back(t);
+    for (auto &t : SplitArgs(a)) tokens.push_back(t);
   for (size_t i = 0; i < tokens.size(); ++i) {
     std::string name = tokens[i], value;
     if (name.rfind("--", 0) != 0) return Status::InvalidArgument("unexpected head argument '" + name + "'");

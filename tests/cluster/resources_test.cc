@@ -26,7 +26,7 @@ constexpr int kLongMs = 60000;
 // How long something that must stay pending is watched.
 constexpr int kPendingMs = 2000;
 
-const std::vector<std::string> kHeadArgs = {"--num-cpus=2", "--num-gpus=2", "--resources={\"accel\":1}"};
+const std::vector<std::string> kHeadArgs = {"--num-cpus=2", "--num-gpus=2", "--resources={\"accel\": 1}"};
 
 using RayException = ray::internal::RayException;
 using RayActorException = ray::internal::RayActorException;
