@@ -19,7 +19,7 @@
 // is started with --num-gpus=N (default 2): virtual devices 0..N-1 on a
 // machine without GPUs, the first N real ones otherwise.
 //
-//   gpu_pool [--small] [--gpus N] [--max-actors N] [--ticks N] [--tick-ms MS]
+//   gpu_pool [--small] [--gpus N|auto] [--max-actors N] [--ticks N] [--tick-ms MS]
 #include <ray/api.h>
 
 #include <unistd.h>
@@ -328,7 +328,9 @@ int main(int argc, char **argv) {
       o.values = 1024;
       o.model_bytes = 16 << 20;
     } else if (!std::strcmp(argv[i], "--gpus") && i + 1 < argc) {
-      o.gpus = std::max(1, std::atoi(argv[++i]));
+      // "auto": the node detects the machine's GPUs (NVML, CUDA_VISIBLE_DEVICES).
+      ++i;
+      o.gpus = !std::strcmp(argv[i], "auto") ? 0 : std::max(1, std::atoi(argv[i]));
     } else if (!std::strcmp(argv[i], "--max-actors") && i + 1 < argc) {
       o.max_actors = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--ticks") && i + 1 < argc) {
@@ -336,21 +338,26 @@ int main(int argc, char **argv) {
     } else if (!std::strcmp(argv[i], "--tick-ms") && i + 1 < argc) {
       o.tick_ms = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: %s [--small] [--gpus N] [--max-actors N] [--ticks N] [--tick-ms MS]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--small] [--gpus N|auto] [--max-actors N] [--ticks N] [--tick-ms MS]\n",
                    argv[0]);
       return 2;
     }
   }
   ray::RayConfig config;
-  config.head_args = {"--num-gpus=" + std::to_string(o.gpus)};
+  if (o.gpus > 0) config.head_args = {"--num-gpus=" + std::to_string(o.gpus)};
   ray::Init(config);
+  // With detected GPUs the pool grows to --max-actors (default 1), one device each.
+  if (o.gpus == 0 && o.max_actors <= 0) o.max_actors = 1;
 #ifdef LUMEN_GPU_POOL_CUDA
-  std::printf("Started a local cluster with %d GPU(s); actors use CUDA.\n", o.gpus);
+  const std::string gpu_count = o.gpus > 0 ? std::to_string(o.gpus) : "the machine's";
+#ifdef LUMEN_GPU_POOL_CUDA
+  std::printf("Started a local cluster with %s GPU(s); actors use CUDA.\n", gpu_count.c_str());
 #else
   std::printf(
-      "Started a local cluster with %d GPU(s) (virtual unless the machine has them); actors use host "
+      "Started a local cluster with %s GPU(s) (virtual unless the machine has them); actors use host "
       "memory for the model.\n",
-      o.gpus);
+      gpu_count.c_str());
 #endif
   int bad = 0;
   try {
