@@ -349,7 +349,6 @@ int main(int argc, char **argv) {
   ray::Init(config);
   // With detected GPUs the pool grows to --max-actors (default 1), one device each.
   if (o.gpus == 0 && o.max_actors <= 0) o.max_actors = 1;
-#ifdef LUMEN_GPU_POOL_CUDA
   const std::string gpu_count = o.gpus > 0 ? std::to_string(o.gpus) : "the machine's";
 #ifdef LUMEN_GPU_POOL_CUDA
   std::printf("Started a local cluster with %s GPU(s); actors use CUDA.\n", gpu_count.c_str());
