@@ -2,7 +2,7 @@
 // benchmark warms up, then runs several timed trials of a fixed duration and
 // reports the mean and standard deviation of the per-second rate.
 //
-//   microbenchmarks [--quick] [--json PATH] [--put-mib N] [--filter S[,S...]]
+//   microbenchmarks [--quick] [--json PATH] [--put-mib N (800)] [--filter S[,S...]]
 //                   [--actors N]
 //
 // --filter runs only the benchmarks whose name contains one of the given
@@ -23,6 +23,20 @@
 // single_client_tasks_async_{fractional_cpu,custom_resource,in_placement_group}
 // (the async task benchmark with a resource request on every task).
 //
+// More of ray_perf.py: single_client_tasks_and_get_batch (1000 tasks, Get; batches/s),
+// single_client_wait_1k_refs (1000 tasks, then Wait for one at a time; rounds/s),
+// single_client_get_object_containing_10k_refs (Get of a task result holding 10k
+// refs; gets/s), multi_client_put_calls (10 tasks x 100 Put(0)),
+// multi_client_put_gigabytes (10 tasks x 10 puts of 80 MiB; GB/s) and
+// multi_client_tasks_async (4 client actors each submitting and getting k tasks).
+// Start-up and footprint: worker_cold_start_ms (first task on a fresh cluster),
+// init_to_first_result_ms (ray::Init -> first result), idle_worker_rss_mb and
+// idle_worker_pss_mb (/proc of a worker waiting for work).
+//
+// --json writes Ray's microbenchmark JSON: {key: [mean, sd], "perf_metrics": [...]}
+// with Ray's keys (spaces, ':' and '-' -> '_', no parentheses), plus "units" and
+// "notes" maps. bench/compare sets these figures beside Ray's.
+//
 // Not a test: it asserts nothing beyond the results being readable.
 #include <ray/api.h>
 
@@ -39,6 +53,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 using Clock = std::chrono::steady_clock;
 
@@ -100,6 +116,53 @@ static int ActorCallsWork(std::vector<ray::ActorHandle<BenchActor>> actors, int 
   return n;
 }
 RAY_REMOTE(ActorCallsWork);
+
+// ray_perf.py's multi_client_put_calls `do_put_small`: 100 small puts in a task.
+static int PutSmallMany() {
+  for (int i = 0; i < 100; ++i) ray::Put(0);
+  return 100;
+}
+RAY_REMOTE(PutSmallMany);
+
+// ray_perf.py's multi_client_put_gigabytes `do_put`: `count` puts of `bytes`
+// zero bytes (Ray: 10 puts of np.zeros(10Mi, int64) = 80 MiB). The buffer is
+// made once per worker process, like the driver's single_client_put_gigabytes
+// payload, so the timing is the put and not the allocation.
+static int PutLargeMany(int64_t bytes, int count) {
+  static std::vector<uint8_t> payload;
+  if (payload.size() != static_cast<size_t>(bytes)) payload.assign(static_cast<size_t>(bytes), 0);
+  for (int i = 0; i < count; ++i) ray::Put(payload);
+  return count;
+}
+RAY_REMOTE(PutLargeMany);
+
+// ray_perf.py's `create_object_containing_ref`: a result holding n refs.
+static std::vector<ray::ObjectRef<int>> MakeRefs(int n) {
+  std::vector<ray::ObjectRef<int>> refs;
+  refs.reserve(n);
+  for (int i = 0; i < n; ++i) refs.push_back(ray::Put(1));
+  return refs;
+}
+RAY_REMOTE(MakeRefs);
+
+// The process id of the worker that runs it (for idle worker memory).
+static int WorkerPid() { return static_cast<int>(getpid()); }
+RAY_REMOTE(WorkerPid);
+
+// ray_perf.py's multi_client_tasks_async `Actor.small_value_batch`: an actor
+// that submits n no-op tasks and Gets them all.
+class TaskClient {
+ public:
+  static TaskClient *Create() { return new TaskClient(); }
+  int SmallValueBatch(int n) {
+    std::vector<ray::ObjectRef<int>> refs;
+    refs.reserve(n);
+    for (int i = 0; i < n; ++i) refs.push_back(ray::Task(Noop).Remote());
+    ray::Get(refs);
+    return n;
+  }
+};
+RAY_REMOTE(TaskClient::Create, &TaskClient::SmallValueBatch);
 
 namespace {
 
@@ -188,13 +251,42 @@ void Timeit(const std::string &name, const std::function<double()> &fn, const Du
   Record(name, mean, sd, unit, note);
 }
 
-void WriteJson(const std::string &path) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const Result &r : g_results) {
-    nlohmann::json j = {{"name", r.name}, {"value", r.value}, {"std", r.std}, {"unit", r.unit}};
-    if (!r.note.empty()) j["note"] = r.note;
-    out.push_back(j);
+// Ray's release key for a printed name (run_microbenchmark.py): spaces, ':' and
+// '-' become '_', parentheses are dropped.
+std::string RayKey(const std::string &name) {
+  std::string key;
+  for (char c : name) {
+    if (c == ' ' || c == ':' || c == '-') {
+      key += '_';
+    } else if (c != '(' && c != ')') {
+      key += c;
+    }
   }
+  return key;
+}
+
+// Ray's microbenchmark JSON: {key: [mean, sd], ..., "perf_metrics": [{perf_metric_name,
+// perf_metric_value, perf_metric_type}]}, plus Lumen's "units" and "notes" maps
+// (key -> text) so that a reader knows what each number counts.
+void WriteJson(const std::string &path) {
+  nlohmann::json out = nlohmann::json::object();
+  nlohmann::json metrics = nlohmann::json::array();
+  nlohmann::json units = nlohmann::json::object();
+  nlohmann::json notes = nlohmann::json::object();
+  for (const Result &r : g_results) {
+    std::string key = RayKey(r.name);
+    out[key] = {r.value, r.std};
+    const char *type = r.unit == "MB"                       ? "MEMORY"
+                       : (r.unit == "us" || r.unit == "ms") ? "LATENCY"
+                                                            : "THROUGHPUT";
+    metrics.push_back(
+        {{"perf_metric_name", key}, {"perf_metric_value", r.value}, {"perf_metric_type", type}});
+    units[key] = r.unit;
+    if (!r.note.empty()) notes[key] = r.note;
+  }
+  out["perf_metrics"] = metrics;
+  out["units"] = units;
+  out["notes"] = notes;
   std::ofstream f(path);
   f << out.dump(2) << "\n";
   if (!f) {
@@ -379,6 +471,155 @@ void RunActorBenchmarks(const ActorSizes &z) {
   }
 }
 
+// Sizes of the ray_perf.py shapes that RunRayShapeExtras runs.
+struct ExtraSizes {
+  Durations small;
+  Durations big;
+  int batch;               // tasks_and_get_batch and wait_1k_refs: tasks per round (Ray: 1000)
+  int multi_clients;       // multi_client_tasks_async: client actors (Ray: 4)
+  int multi_client_tasks;  // multi_client_tasks_async: tasks per client per round (Ray: 10000)
+  int containing_refs;     // get_object_containing_10k_refs: refs in the object (Ray: 10000)
+  int put_tasks;           // multi_client_put_*: tasks per round (Ray: 10)
+  int large_puts;          // multi_client_put_gigabytes: puts per task (Ray: 10)
+  int64_t large_bytes;     // multi_client_put_gigabytes: bytes per put (Ray: 80 MiB)
+};
+
+// The ray_perf.py benchmarks beyond plain tasks, puts and actors: batches,
+// several submitting clients, ray.wait, gets of objects holding refs, and puts
+// from several tasks at once.
+void RunRayShapeExtras(const ExtraSizes &z) {
+  const std::string batch_note = "(" + std::to_string(z.batch) + " tasks per batch)";
+  Timeit(
+      "single_client_tasks_and_get_batch",
+      [&] {
+        std::vector<ray::ObjectRef<int>> refs;
+        refs.reserve(z.batch);
+        for (int i = 0; i < z.batch; ++i) refs.push_back(ray::Task(Noop).Remote());
+        ray::Get(refs);
+        return 1.0;
+      },
+      z.small, "batches/s", batch_note);
+
+  // Submit a batch, then Wait for one ready ref at a time until none is left.
+  Timeit(
+      "single_client_wait_1k_refs",
+      [&] {
+        std::vector<ray::ObjectRef<int>> not_ready;
+        not_ready.reserve(z.batch);
+        for (int i = 0; i < z.batch; ++i) not_ready.push_back(ray::Task(Noop).Remote());
+        while (!not_ready.empty()) {
+          ray::WaitResult<int> r = ray::Wait(not_ready, 1, -1);
+          not_ready.assign(r.unready.begin(), r.unready.end());
+        }
+        return 1.0;
+      },
+      z.small, "rounds/s", "(" + std::to_string(z.batch) + " refs, Wait for one at a time)");
+
+  if (Selected("single_client_get_object_containing_10k_refs")) {
+    Guarded("single_client_get_object_containing_10k_refs", [&] {
+      ray::ObjectRef<std::vector<ray::ObjectRef<int>>> outer = ray::Task(MakeRefs).Remote(z.containing_refs);
+      outer.Get();
+      Timeit(
+          "single_client_get_object_containing_10k_refs",
+          [&] {
+            ray::Get(outer);
+            return 1.0;
+          },
+          z.small, "gets/s", "(" + std::to_string(z.containing_refs) + " refs in the object)");
+    });
+  }
+
+  if (Selected("multi_client_put_calls")) {
+    Guarded("multi_client_put_calls", [&] {
+      Timeit(
+          "multi_client_put_calls",
+          [&] {
+            std::vector<ray::ObjectRef<int>> refs;
+            for (int i = 0; i < z.put_tasks; ++i) refs.push_back(ray::Task(PutSmallMany).Remote());
+            ray::Get(refs);
+            return 100.0 * z.put_tasks;
+          },
+          z.small, "calls/s", "(" + std::to_string(z.put_tasks) + " tasks x 100 puts)");
+    });
+  }
+
+  if (Selected("multi_client_put_gigabytes")) {
+    Guarded("multi_client_put_gigabytes", [&] {
+      Timeit(
+          "multi_client_put_gigabytes",
+          [&] {
+            std::vector<ray::ObjectRef<int>> refs;
+            for (int i = 0; i < z.put_tasks; ++i)
+              refs.push_back(ray::Task(PutLargeMany).Remote(z.large_bytes, z.large_puts));
+            ray::Get(refs);
+            return static_cast<double>(z.put_tasks) * z.large_puts * z.large_bytes / 1e9;
+          },
+          z.big, "GB/s",
+          "(" + std::to_string(z.put_tasks) + " tasks x " + std::to_string(z.large_puts) + " puts of " +
+              std::to_string(z.large_bytes >> 20) + " MiB)");
+    });
+  }
+}
+
+// ray_perf.py's multi_client_tasks_async: client actors, each submitting a batch
+// of tasks and getting them. Run last: after its client actors are killed, the
+// node does not always grant new task leases (the leases those actors held are
+// not reclaimed), so anything after it could wait forever.
+void RunMultiClientTasks(const ExtraSizes &z) {
+  // Client actors, each submitting a batch of tasks and getting them.
+  if (Selected("multi_client_tasks_async")) {
+    Guarded("multi_client_tasks_async", [&] {
+      std::vector<ray::ActorHandle<TaskClient>> clients;
+      for (int i = 0; i < z.multi_clients; ++i) clients.push_back(ray::Actor(TaskClient::Create).Remote());
+      std::vector<ray::ObjectRef<int>> ready;
+      for (auto &c : clients) ready.push_back(c.Task(&TaskClient::SmallValueBatch).Remote(1));
+      ray::Get(ready);
+      Timeit(
+          "multi_client_tasks_async",
+          [&] {
+            std::vector<ray::ObjectRef<int>> refs;
+            for (auto &c : clients)
+              refs.push_back(c.Task(&TaskClient::SmallValueBatch).Remote(z.multi_client_tasks));
+            ray::Get(refs);
+            return static_cast<double>(z.multi_clients) * z.multi_client_tasks;
+          },
+          z.small, "tasks/s",
+          "(" + std::to_string(z.multi_clients) + " client actors x " + std::to_string(z.multi_client_tasks) +
+              " tasks)");
+      KillAll(clients);
+    });
+  }
+}
+
+// A number from a "Name:   value kB" line of a /proc file, in kB (-1 if absent).
+long ProcKb(const std::string &path, const std::string &field) {
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.compare(0, field.size(), field) == 0 && line.size() > field.size() && line[field.size()] == ':')
+      return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+  }
+  return -1;
+}
+
+// Memory of an idle worker: the resident set (and proportional set, which
+// splits pages shared with other processes) of a worker that has run a task
+// and now waits for the next, read from /proc.
+void RunIdleWorkerMemory() {
+  if (!AnySelected({"idle_worker_rss_mb", "idle_worker_pss_mb"})) return;
+  Guarded("idle_worker_rss_mb", [&] {
+    int pid = *ray::Task(WorkerPid).Remote().Get();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const std::string dir = "/proc/" + std::to_string(pid);
+    long rss = ProcKb(dir + "/status", "VmRSS");
+    long pss = ProcKb(dir + "/smaps_rollup", "Pss");
+    if (rss < 0) throw std::runtime_error("cannot read " + dir + "/status");
+    Record("idle_worker_rss_mb", rss / 1024.0, 0, "MB", "(VmRSS of a task worker after one task)");
+    if (pss >= 0 && Selected("idle_worker_pss_mb"))
+      Record("idle_worker_pss_mb", pss / 1024.0, 0, "MB", "(Pss: shared pages split between sharers)");
+  });
+}
+
 // Scheduling with resource requests, and Ray's placement_group_create/removal
 // (groups of one small bundle of a custom resource: create, Wait, remove).
 void RunResourceBenchmarks(const Durations &d, int batch, int groups) {
@@ -437,7 +678,7 @@ void RunResourceBenchmarks(const Durations &d, int batch, int groups) {
 int main(int argc, char **argv) {
   bool quick = false;
   std::string json_path;
-  size_t put_mib = 1024;
+  size_t put_mib = 800;  // Ray: np.zeros(100Mi, int64) = 800 MiB
   int num_actors = static_cast<int>(std::thread::hardware_concurrency());
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
@@ -466,8 +707,9 @@ int main(int argc, char **argv) {
     }
   }
   num_actors = std::max(1, num_actors);
-  const Durations small = quick ? Durations{0.3, 1.0, 3} : Durations{1.0, 2.0, 5};
-  const Durations big = quick ? Durations{0.0, 1.0, 3} : Durations{1.0, 3.0, 5};
+  // Ray's timeit: 1 s warm-up, then 4 runs of 2 s; --quick shortens both.
+  const Durations small = quick ? Durations{0.3, 1.0, 3} : Durations{1.0, 2.0, 4};
+  const Durations big = quick ? Durations{0.0, 1.0, 3} : Durations{1.0, 3.0, 4};
   const int async_batch = quick ? 1000 : 10000;
   const int latency_samples = quick ? 500 : 5000;
   const size_t put_bytes = put_mib << 20;
@@ -487,10 +729,10 @@ int main(int argc, char **argv) {
   std::printf("%-36s %14s    %-12s %s\n", "name", "value", "std", "unit");
 
   // Physical floor: memcpy between two pre-faulted buffers, in this process.
-  if (Selected("memcpy_gigabytes (floor)")) {
+  if (Selected("memcpy_gigabytes_floor")) {
     std::vector<uint8_t> src(put_bytes, 1), dst(put_bytes, 0);
     Timeit(
-        "memcpy_gigabytes (floor)",
+        "memcpy_gigabytes_floor",
         [&] {
           std::memcpy(dst.data(), src.data(), put_bytes);
           return static_cast<double>(put_bytes) / 1e9;
@@ -509,11 +751,10 @@ int main(int argc, char **argv) {
   double first_ms = Since(init1) * 1e3;
   double init_first_ms = Since(init0) * 1e3;
   if (first != 0) return 1;
-  if (Selected("worker_startup_ms (submit->result)")) {
-    Record("worker_startup_ms (submit->result)", first_ms, 0, "ms");
-  }
-  if (Selected("worker_startup_ms (Init->result)"))
-    Record("worker_startup_ms (Init->result)", init_first_ms, 0, "ms");
+  if (Selected("worker_cold_start_ms"))
+    Record("worker_cold_start_ms", first_ms, 0, "ms", "(first task on a fresh cluster: submit -> result)");
+  if (Selected("init_to_first_result_ms"))
+    Record("init_to_first_result_ms", init_first_ms, 0, "ms", "(ray::Init -> first task result)");
 
   Timeit(
       "single_client_tasks_sync",
@@ -555,7 +796,7 @@ int main(int argc, char **argv) {
 
   {
     std::string name = "single_client_put_gigabytes";
-    if (put_mib != 1024) name += " (" + std::to_string(put_mib) + " MiB objects)";
+    if (put_mib != 800) name += " (" + std::to_string(put_mib) + " MiB objects)";
     if (Selected(name)) {
       std::vector<uint8_t> payload(put_bytes, 7);
       Timeit(
@@ -582,9 +823,23 @@ int main(int argc, char **argv) {
     Record("sync_task_latency_us p99", Percentile(us, 0.99), 0, "us");
   }
 
+  ExtraSizes extra_sizes;
+  extra_sizes.small = small;
+  extra_sizes.big = big;
+  extra_sizes.batch = 1000;
+  extra_sizes.multi_clients = 4;
+  extra_sizes.multi_client_tasks = quick ? 1000 : 10000;
+  extra_sizes.containing_refs = 10000;
+  extra_sizes.put_tasks = 10;
+  extra_sizes.large_puts = 10;
+  extra_sizes.large_bytes = int64_t{80} << 20;
+  RunIdleWorkerMemory();
+  RunRayShapeExtras(extra_sizes);
+
   RunResourceBenchmarks(small, quick ? 1000 : async_batch, quick ? 20 : 100);
 
   RunActorBenchmarks(actor_sizes);
+  RunMultiClientTasks(extra_sizes);
 
   ray::Shutdown();
   if (!json_path.empty()) {

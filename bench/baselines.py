@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Ray's microbenchmark shapes on Python's own tools, for bench/compare.
+
+    baselines.py SYSTEM [--quick] [--json PATH]
+
+SYSTEM is one of:
+  mp      multiprocessing: Pool(ncpu) for tasks, a Process + Pipe for an actor,
+          multiprocessing.shared_memory for puts
+  joblib  joblib.Parallel(n_jobs=ncpu) (loky backend)
+  dask    dask.distributed LocalCluster(n_workers=ncpu, threads_per_worker=1,
+          processes=True): futures for tasks, scatter/result for put/get,
+          Dask actors for actor calls
+
+Timing is Ray's timeit (ray_microbenchmark_helpers.py): warm-up, then several
+timed runs of a fixed length, multiplier x calls / elapsed, mean and sd over the
+runs; --quick shortens the runs. Output keys are Ray's (run_microbenchmark.py),
+so the results line up with `ray microbenchmark` and Lumen's microbenchmarks.
+A shape a system has no counterpart for is left out; bench/compare shows n/a.
+"""
+import argparse
+import json
+import multiprocessing as mproc
+import os
+import statistics
+import sys
+import time
+
+NCPU = os.cpu_count() or 2
+QUICK = False
+RESULTS = {}
+UNITS = {}
+NOTES = {}
+
+
+def noop():
+    return b"ok"
+
+
+def noop_arg(_x):
+    return b"ok"
+
+
+def timeit(key, fn, multiplier=1, unit="ops/s", note=None):
+    """Ray's timeit: warm up, then runs of trial_s; mean and sd of the rates."""
+    warm, trial, runs = (0.3, 1.0, 3) if QUICK else (1.0, 2.0, 4)
+    start = time.perf_counter()
+    count = 0
+    while time.perf_counter() - start < warm or count == 0:
+        fn()
+        count += 1
+    step = count // 10 + 1
+    rates = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        count = 0
+        while time.perf_counter() - start < trial:
+            for _ in range(step):
+                fn()
+            count += step
+        rates.append(multiplier * count / (time.perf_counter() - start))
+    record(key, statistics.mean(rates), statistics.pstdev(rates), unit, note)
+
+
+def record(key, value, sd=0.0, unit="", note=None):
+    RESULTS[key] = [value, sd]
+    UNITS[key] = unit
+    if note:
+        NOTES[key] = note
+    print(f"{key:44s} {value:14.2f} +- {sd:<10.2f} {unit}{'  ' + note if note else ''}", flush=True)
+
+
+def derive_batch():
+    """tasks_and_get_batch is tasks_async's shape (1000 tasks, then get them all)
+    counted in batches: derived from it rather than timed twice."""
+    mean, sd = RESULTS["single_client_tasks_async"]
+    record("single_client_tasks_and_get_batch", mean / 1000, sd / 1000, "batches/s",
+           "(= single_client_tasks_async / 1000: the same shape)")
+
+
+def percentiles(key_base, fn, samples):
+    for _ in range(min(50, samples)):
+        fn()
+    us = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        fn()
+        us.append((time.perf_counter() - t0) * 1e6)
+    us.sort()
+    record(key_base + "_p50", us[len(us) // 2], 0, "us")
+    record(key_base + "_p99", us[min(len(us) - 1, len(us) * 99 // 100)], 0, "us")
+
+
+def rss_mb(pid):
+    """(VmRSS, Pss) of a process in MB, from /proc."""
+    def field(path, name):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(name + ":"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        return None
+    return field(f"/proc/{pid}/status", "VmRSS"), field(f"/proc/{pid}/smaps_rollup", "Pss")
+
+
+def record_idle(pid, what):
+    time.sleep(1.0)
+    rss, pss = rss_mb(pid)
+    if rss is not None:
+        record("idle_worker_rss_mb", rss, 0, "MB", f"({what})")
+    if pss is not None:
+        record("idle_worker_pss_mb", pss, 0, "MB")
+
+
+# ---------------------------------------------------------------- multiprocessing
+
+def _actor_loop(conn):
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        conn.send(b"ok")
+
+
+def run_mp():
+    from multiprocessing import shared_memory
+
+    import numpy as np
+
+    ctx = mproc.get_context("fork")
+    t0 = time.perf_counter()
+    pool = ctx.Pool(NCPU)
+    pool.apply(noop)
+    first = (time.perf_counter() - t0) * 1e3
+    record("init_to_first_result_ms", first, 0, "ms", f"(Pool({NCPU}) -> first apply result)")
+    record("worker_cold_start_ms", first, 0, "ms", "(Pool start -> first result; workers start with the pool)")
+    timeit("single_client_tasks_sync", lambda: pool.apply(noop), 1, "tasks/s", "(pool.apply)")
+
+    def batch():
+        rs = [pool.apply_async(noop) for _ in range(1000)]
+        for r in rs:
+            r.get()
+
+    timeit("single_client_tasks_async", batch, 1000, "tasks/s", "(1000 apply_async, then get)")
+    derive_batch()
+    percentiles("sync_task_latency_us", lambda: pool.apply(noop), 500 if QUICK else 5000)
+    pid = pool.apply(os.getpid)
+    record_idle(pid, "Pool worker after tasks")
+
+    # put: copy Ray's 800 MiB np.zeros array into a shared-memory segment made once.
+    arr = np.zeros(100 * 1024 * 1024, dtype=np.int64)
+    seg = shared_memory.SharedMemory(create=True, size=arr.nbytes)
+    try:
+        dst = np.ndarray(arr.shape, dtype=arr.dtype, buffer=seg.buf)
+        timeit("single_client_put_gigabytes", lambda: np.copyto(dst, arr), arr.nbytes / 1e9, "GB/s",
+               "(np.zeros 800 MiB copied into a pre-made shared_memory segment)")
+        del dst
+    finally:
+        seg.close()
+        seg.unlink()
+    pool.close()
+    pool.join()
+
+    # An "actor": one dedicated process answering over a Pipe.
+    def start_actor():
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_actor_loop, args=(child,))
+        p.start()
+        return p, parent
+
+    def stop_actor(p, conn):
+        conn.send(None)
+        p.join()
+
+    def create_once():
+        p, conn = start_actor()
+        conn.send(0)
+        conn.recv()
+        stop_actor(p, conn)
+
+    samples = []
+    for _ in range(10 if QUICK else 50):
+        t0 = time.perf_counter()
+        create_once()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    samples.sort()
+    record("actor_create_sync_ms_p50", samples[len(samples) // 2], 0, "ms", "(Process start + first Pipe reply)")
+
+    p, conn = start_actor()
+
+    def call():
+        conn.send(0)
+        conn.recv()
+
+    def calls_async():
+        # 1000 calls, 100 in flight at a time (all 1000 at once can fill both
+        # socket buffers and deadlock the two processes).
+        for _ in range(10):
+            for _ in range(100):
+                conn.send(0)
+            for _ in range(100):
+                conn.recv()
+
+    timeit("1_1_actor_calls_sync", call, 1, "calls/s", "(Process + Pipe)")
+    timeit("1_1_actor_calls_async", calls_async, 1000, "calls/s", "(Process + Pipe, 1000 calls, 100 in flight)")
+    percentiles("sync_actor_call_latency_us", call, 500 if QUICK else 5000)
+    stop_actor(p, conn)
+
+
+# ---------------------------------------------------------------- joblib
+
+def run_joblib():
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
+    t0 = time.perf_counter()
+    par = Parallel(n_jobs=NCPU)
+    par.__enter__()  # keep one loky pool across calls (as `with Parallel(...) as par:` does)
+    par([delayed(noop)()])
+    first = (time.perf_counter() - t0) * 1e3
+    record("init_to_first_result_ms", first, 0, "ms", "(first Parallel call, loky workers start)")
+    record("worker_cold_start_ms", first, 0, "ms", "(first Parallel call, loky workers start)")
+    timeit("single_client_tasks_sync", lambda: par([delayed(noop)()]), 1, "tasks/s", "(Parallel of 1 task)")
+    timeit("single_client_tasks_async", lambda: par(delayed(noop)() for _ in range(1000)), 1000, "tasks/s",
+           "(Parallel of 1000 tasks, auto batching)")
+    derive_batch()
+    percentiles("sync_task_latency_us", lambda: par([delayed(noop)()]), 200 if QUICK else 2000)
+    pid = par([delayed(os.getpid)()])[0]
+    record_idle(pid, "loky worker after tasks")
+    par.__exit__(None, None, None)
+    get_reusable_executor().shutdown(wait=True)
+
+
+# ---------------------------------------------------------------- dask
+
+class DaskActor:
+    def small_value(self):
+        return b"ok"
+
+
+def run_dask():
+    import logging
+
+    import numpy as np
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    t0 = time.perf_counter()
+    cluster = LocalCluster(n_workers=NCPU, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    client.submit(noop, pure=False).result()
+    first = (time.perf_counter() - t0) * 1e3
+    record("init_to_first_result_ms", first, 0, "ms", f"(LocalCluster({NCPU} workers) + Client -> first result)")
+    record("worker_cold_start_ms", first, 0, "ms", "(cluster start -> first result; workers start with it)")
+    try:
+        timeit("single_client_tasks_sync", lambda: client.submit(noop, pure=False).result(), 1, "tasks/s")
+
+        def batch():
+            client.gather([client.submit(noop, pure=False) for _ in range(1000)])
+
+        timeit("single_client_tasks_async", batch, 1000, "tasks/s", "(1000 submits, gather)")
+        derive_batch()
+
+        def wait_1k():
+            # Dask's one-at-a-time idiom: as_completed yields each future as it is ready.
+            for _ in as_completed([client.submit(noop, pure=False) for _ in range(1000)]):
+                pass
+
+        timeit("single_client_wait_1k_refs", wait_1k, 1, "rounds/s", "(as_completed over 1000 futures)")
+        percentiles("sync_task_latency_us", lambda: client.submit(noop, pure=False).result(),
+                    100 if QUICK else 500)
+        fut = client.scatter(0)
+        timeit("single_client_get_calls", lambda: fut.result(), 1, "calls/s", "(future.result of scatter(0))")
+        timeit("single_client_put_calls", lambda: client.scatter(0), 1, "calls/s", "(scatter(0))")
+        arr = np.zeros(100 * 1024 * 1024, dtype=np.int64)
+        timeit("single_client_put_gigabytes", lambda: client.scatter(arr, hash=False), arr.nbytes / 1e9, "GB/s",
+               "(scatter of np.zeros 800 MiB)")
+        del arr
+        workers = list(client.scheduler_info()["workers"])
+        pid = client.submit(os.getpid, pure=False, workers=workers[:1]).result()
+        record_idle(pid, "Dask worker process after tasks")
+
+        samples = []
+        for _ in range(5 if QUICK else 20):
+            t0 = time.perf_counter()
+            a = client.submit(DaskActor, actor=True, pure=False).result()
+            a.small_value().result()
+            samples.append((time.perf_counter() - t0) * 1e3)
+            del a
+        samples.sort()
+        record("actor_create_sync_ms_p50", samples[len(samples) // 2], 0, "ms", "(Dask actor + first call)")
+        a = client.submit(DaskActor, actor=True, pure=False).result()
+        timeit("1_1_actor_calls_sync", lambda: a.small_value().result(), 1, "calls/s", "(Dask actor)")
+
+        def actor_async():
+            fs = [a.small_value() for _ in range(1000)]
+            for f in fs:
+                f.result()
+
+        timeit("1_1_actor_calls_async", actor_async, 1000, "calls/s", "(Dask actor, 1000 in flight)")
+        percentiles("sync_actor_call_latency_us", lambda: a.small_value().result(), 100 if QUICK else 500)
+    finally:
+        client.close()
+        cluster.close()
+
+
+def main():
+    global QUICK
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("system", choices=["mp", "joblib", "dask"])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    QUICK = args.quick
+    {"mp": run_mp, "joblib": run_joblib, "dask": run_dask}[args.system]()
+    if args.json:
+        out = dict(RESULTS)
+        out["units"] = UNITS
+        out["notes"] = NOTES
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
