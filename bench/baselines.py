@@ -10,10 +10,18 @@ SYSTEM is one of:
   dask    dask.distributed LocalCluster(n_workers=ncpu, threads_per_worker=1,
           processes=True): futures for tasks, scatter/result for put/get,
           Dask actors for actor calls
+  ray     Ray (Python) on what `ray microbenchmark` does not measure: sync task
+          and actor call latency p50/p99, actor creation, first task after
+          ray.init, ray.init to first result, idle worker RSS/PSS
+  ray-perf-quick
+          Ray's own `ray microbenchmark` code (ray._private.ray_perf.main) with
+          its timeit shortened like --quick (no 10 s settle sleep, 0.2 s
+          warm-up, 2 runs of 1 s), without the async-actor and Ray Client
+          benchmarks; prints Ray's "NAME per second MEAN +- SD" lines
 
 Timing is Ray's timeit (ray_microbenchmark_helpers.py): warm-up, then several
 timed runs of a fixed length, multiplier x calls / elapsed, mean and sd over the
-runs; --quick shortens the runs. Output keys are Ray's (run_microbenchmark.py),
+runs (1 s warm-up, 4 runs of 2 s); --quick: 0.2 s warm-up, 2 runs of 1 s. Output keys are Ray's (run_microbenchmark.py),
 so the results line up with `ray microbenchmark` and Lumen's microbenchmarks.
 A shape a system has no counterpart for is left out; bench/compare shows n/a.
 """
@@ -42,7 +50,7 @@ def noop_arg(_x):
 
 def timeit(key, fn, multiplier=1, unit="ops/s", note=None):
     """Ray's timeit: warm up, then runs of trial_s; mean and sd of the rates."""
-    warm, trial, runs = (0.3, 1.0, 3) if QUICK else (1.0, 2.0, 4)
+    warm, trial, runs = (0.2, 1.0, 2) if QUICK else (1.0, 2.0, 4)
     start = time.perf_counter()
     count = 0
     while time.perf_counter() - start < warm or count == 0:
@@ -305,15 +313,94 @@ def run_dask():
         cluster.close()
 
 
+# ---------------------------------------------------------------- Ray (Python)
+
+def run_ray():
+    import ray
+
+    @ray.remote
+    def small_value():
+        return b"ok"
+
+    @ray.remote
+    def pid():
+        return os.getpid()
+
+    @ray.remote(num_cpus=0)
+    class Actor:
+        def small_value(self):
+            return b"ok"
+
+    t0 = time.perf_counter()
+    ray.init(include_dashboard=False, logging_level="ERROR")
+    t1 = time.perf_counter()
+    ray.get(small_value.remote())
+    t2 = time.perf_counter()
+    record("init_to_first_result_ms", (t2 - t0) * 1e3, 0, "ms", "(ray.init -> first task result)")
+    record("worker_cold_start_ms", (t2 - t1) * 1e3, 0, "ms", "(first task on a fresh cluster: submit -> result)")
+    try:
+        percentiles("sync_task_latency_us", lambda: ray.get(small_value.remote()), 500 if QUICK else 5000)
+        record_idle(ray.get(pid.remote()), "Ray task worker after tasks")
+        a = Actor.remote()
+        ray.get(a.small_value.remote())
+        percentiles("sync_actor_call_latency_us", lambda: ray.get(a.small_value.remote()), 500 if QUICK else 5000)
+        ray.kill(a)
+        samples = []
+        for _ in range(10 if QUICK else 50):
+            t0 = time.perf_counter()
+            a = Actor.remote()
+            ray.get(a.small_value.remote())
+            samples.append((time.perf_counter() - t0) * 1e3)
+            ray.kill(a)
+        samples.sort()
+        record("actor_create_sync_ms_p50", samples[len(samples) // 2], 0, "ms",
+               "(create + first call, one at a time)")
+        record("actor_create_sync_ms_p90", samples[min(len(samples) - 1, len(samples) * 9 // 10)], 0, "ms")
+    finally:
+        ray.shutdown()
+
+
+def run_ray_perf_quick():
+    import numpy as np
+    import ray._private.ray_perf as ray_perf
+
+    def quick_timeit(name, fn, multiplier=1, warmup_time_sec=10):
+        if "async-actor" in name:
+            return [None]
+        start = time.perf_counter()
+        count = 0
+        while time.perf_counter() - start < 0.2 or count == 0:
+            fn()
+            count += 1
+        step = count // 10 + 1
+        stats = []
+        for _ in range(2):
+            start = time.perf_counter()
+            count = 0
+            while time.perf_counter() - start < 1:
+                for _ in range(step):
+                    fn()
+                count += step
+            stats.append(multiplier * count / (time.perf_counter() - start))
+        mean, sd = float(np.mean(stats)), float(np.std(stats))
+        print(name, "per second", round(mean, 2), "+-", round(sd, 2), flush=True)
+        return [(name, mean, sd)]
+
+    ray_perf.timeit = quick_timeit
+    ray_perf.client_microbenchmark_main = lambda results=None: results
+    ray_perf.main()
+
+
 def main():
     global QUICK
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("system", choices=["mp", "joblib", "dask"])
+    ap.add_argument("system", choices=["mp", "joblib", "dask", "ray", "ray-perf-quick"])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
     QUICK = args.quick
-    {"mp": run_mp, "joblib": run_joblib, "dask": run_dask}[args.system]()
+    {"mp": run_mp, "joblib": run_joblib, "dask": run_dask, "ray": run_ray,
+     "ray-perf-quick": run_ray_perf_quick}[args.system]()
     if args.json:
         out = dict(RESULTS)
         out["units"] = UNITS
