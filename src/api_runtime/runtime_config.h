@@ -3,6 +3,7 @@
 // RAY_ADDRESS environment variable is read only when neither gives an address.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>

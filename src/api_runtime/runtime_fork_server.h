@@ -9,6 +9,7 @@
 // sockets, signalfd for SIGCHLD).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace lumen::api {

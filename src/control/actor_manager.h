@@ -16,6 +16,7 @@
 // manager's helper thread and posts its result back to the loop.
 #pragma once
 
+#include <cstdint>
 #include <condition_variable>
 #include <deque>
 #include <functional>

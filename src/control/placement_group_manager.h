@@ -13,6 +13,7 @@
 // Threading: loop thread only (the control service's).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>

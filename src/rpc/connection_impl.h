@@ -4,6 +4,7 @@
 
 #include "rpc/rpc.h"
 
+#include <cstdint>
 #include <errno.h>
 #include <pthread.h>
 #include <sys/socket.h>

@@ -13,6 +13,7 @@
 // accept thread and touches no state here.
 #pragma once
 
+#include <cstdint>
 #include <boost/asio/signal_set.hpp>
 
 #include <atomic>

@@ -14,6 +14,7 @@
 // threads in an actor created with max_concurrency > 1.
 #pragma once
 
+#include <cstdint>
 #include <condition_variable>
 #include <deque>
 #include <functional>

@@ -4,6 +4,7 @@
 // running pushed tasks). All fields are guarded by CoreWorker::mu_.
 #pragma once
 
+#include <cstdint>
 #include <chrono>
 #include <functional>
 #include <map>
