@@ -36,6 +36,7 @@ struct NodeService::Worker {
   rpc::ConnectionPtr conn;
   Address address;
   uint64_t lease_id = 0;
+  uint64_t lease_holder = 0;   // the client (connection) the lease was granted to
   NodeResources::Grant grant;  // what the current lease holds
   ResourceSet lent_back;       // CPU returned to the node while the worker is blocked
   // Tailing the worker's stdout/stderr files for the driver.
@@ -647,6 +648,8 @@ void NodeService::TryDispatch() {
 void NodeService::GrantLease(PendingLease &req, Worker &worker) {
   worker.lease_id = next_lease_id_++;
   worker.grant = resources_.Allocate(req.request, req.hold);
+  auto holder = ClientOf(req.conn);
+  worker.lease_holder = holder ? holder->id : 0;
   worker.actor = req.for_actor;
   leases_[worker.lease_id] = worker.id;
   proto::WorkerLeaseReply reply;
@@ -694,6 +697,18 @@ void NodeService::KillJobWorkers(uint32_t job_id) {
 
 void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
   store_->DisconnectClient(client->id);
+  // Workers leased to a process that is gone would otherwise stay leased (and
+  // their resources taken) for good. What they run was that process's work,
+  // so they are stopped, as Ray's raylet does.
+  std::vector<WorkerID> orphaned;
+  for (auto &[id, w] : workers_)
+    if (w->lease_id != 0 && w->lease_holder == client->id && id != client->worker_id) orphaned.push_back(id);
+  for (auto &id : orphaned) {
+    auto w = workers_[id];
+    ReleaseLease(*w);
+    if (w->pid > 0) kill(w->pid, SIGKILL);
+    OnWorkerGone(id, "its lease holder exited");
+  }
   if (client->kind == proto::WORKER) {
     OnWorkerGone(client->worker_id, "disconnected");
   } else if (client->kind == proto::DRIVER) {

@@ -30,6 +30,12 @@ namespace {
 // long; a hang then shows up as a RayTimeoutException.
 constexpr int kLongMs = 60000;
 
+int SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+RAY_REMOTE(SleepMs);
+
 class Counter {
  public:
   explicit Counter(int init) : count_(init), restarted_in_constructor_(ray::WasCurrentActorRestarted()) {}
@@ -77,6 +83,13 @@ class Counter {
     return false;
   }
 
+  // Submits n tasks that each sleep ms, keeps their refs, and returns at once:
+  // the actor then holds worker leases for them.
+  int StartSleepers(int n, int ms) {
+    for (int i = 0; i < n; ++i) sleepers_.push_back(ray::Task(SleepMs).Remote(ms));
+    return n;
+  }
+
   ray::ActorHandle<Counter> CreateChildActor(std::string name) {
     return ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName(name).Remote();
   }
@@ -84,6 +97,7 @@ class Counter {
  private:
   int count_;
   bool restarted_in_constructor_;
+  std::vector<ray::ObjectRef<int>> sleepers_;
 };
 
 RAY_REMOTE(RAY_FUNC(Counter::FactoryCreate), RAY_FUNC(Counter::FactoryCreate, int),
@@ -91,7 +105,7 @@ RAY_REMOTE(RAY_FUNC(Counter::FactoryCreate), RAY_FUNC(Counter::FactoryCreate, in
 RAY_REMOTE(&Counter::Plus1, &Counter::Add, &Counter::GetCount, &Counter::GetPid, &Counter::SlowPlus1,
            &Counter::ThrowInvalid, &Counter::WasRestartedInConstructor, &Counter::WasRestarted,
            &Counter::Exit, &Counter::CrashExit, &Counter::CrashSegv, &Counter::CrashAfter,
-           &Counter::WaitForFile, &Counter::CreateChildActor);
+           &Counter::WaitForFile, &Counter::CreateChildActor, &Counter::StartSleepers);
 
 int Plus(int a, int b) { return a + b; }
 RAY_REMOTE(Plus);
@@ -524,3 +538,18 @@ TEST_F(ActorDriverTest, NonDetachedActorEndsWithTheDriverThatCreatedIt) {
 }
 
 }  // namespace
+
+// An actor that submitted tasks holds worker leases for them; when it dies,
+// the node must take those workers back, or the driver's own tasks would wait
+// for CPUs that are never freed.
+TEST_F(ActorFailureTest, LeasesHeldByAKilledActorAreReclaimed) {
+  StartCluster();  // 2 CPUs
+  auto client = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).Remote();
+  EXPECT_EQ(*client.Task(&Counter::StartSleepers).Remote(2, 60000).Get(kLongMs), 2);
+  // Both CPUs are now leased to the actor's sleeping tasks.
+  auto blocked = ray::Task(Plus).Remote(1, 2);
+  EXPECT_TRUE(ray::Wait(std::vector<ray::ObjectRef<int>>{blocked}, 1, 500).unready.size() == 1);
+  client.Kill();
+  EXPECT_EQ(*blocked.Get(kLongMs), 3);
+  EXPECT_EQ(*ray::Task(Plus).Remote(2, 3).Get(kLongMs), 5);
+}
