@@ -115,7 +115,12 @@ Status NodeService::Start() {
     client->id = next_client_id_++;
     client->conn = conn;
     conn->user_data = client;
-    conn->SetCloseHandler([this, client](const Status &) { OnClientClosed(client); });
+    client_conns_[client->id] = conn;
+    conn->SetCloseHandler([this, client](const Status &) {
+      client_conns_.erase(client->id);
+      wanted_sent_.erase(client->id);
+      OnClientClosed(client);
+    });
   });
   LUMEN_RETURN_IF_ERROR(server_->ListenUnix(options_.unix_path));
   auto port = server_->ListenTcp(options_.tcp_host, options_.tcp_port);
@@ -286,6 +291,25 @@ void NodeService::RegisterHandlers() {
                          p->detached = req.detached();
                          pending_.push_back(std::move(p));
                          TryDispatch();
+                       });
+
+  dispatcher_.Register(proto::CANCEL_WORKER_LEASES,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
+                         proto::WorkerLeaseRequest req;
+                         if (!Parse(body, &req, conn, 0)) return;
+                         ResourceSet shape = ResourceSet::FromProto(req.resources());
+                         for (auto it = pending_.begin(); it != pending_.end();) {
+                           auto &p = **it;
+                           if (p.conn == conn && !p.for_actor && p.request == shape) {
+                             proto::WorkerLeaseReply reply;
+                             reply.set_granted(false);
+                             reply.set_error("canceled");
+                             p.conn->Reply(p.call_id, reply);
+                             it = pending_.erase(it);
+                           } else {
+                             ++it;
+                           }
+                         }
                        });
 
   dispatcher_.Register(proto::RETURN_WORKER,
@@ -576,6 +600,19 @@ void NodeService::ReturnBundles(const std::string &group) {
   resources_.ReturnGroup(group);
 }
 
+void NodeService::NotifyLeasesWanted(uint64_t requester) {
+  auto now = std::chrono::steady_clock::now();
+  for (auto &[id, w] : workers_) {
+    if (w->lease_id == 0 || w->actor || w->lease_holder == requester || w->lease_holder == 0) continue;
+    auto &last = wanted_sent_[w->lease_holder];
+    if (now - last < std::chrono::milliseconds(20)) continue;  // at most one notice per holder per 20 ms
+    auto conn = client_conns_.count(w->lease_holder) ? client_conns_[w->lease_holder].lock() : nullptr;
+    if (!conn) continue;
+    last = now;
+    conn->Notify(proto::LEASES_WANTED, proto::NodeEmpty());
+  }
+}
+
 void NodeService::TryDispatch() {
   TryReserveBundles();
   // Per job: how many more workers the grantable requests need.
@@ -603,6 +640,8 @@ void NodeService::TryDispatch() {
       continue;
     }
     if (!resources_.CanGrant(p.request)) {
+      auto requester = ClientOf(p.conn);
+      NotifyLeasesWanted(requester ? requester->id : 0);
       ++it;
       continue;
     }

@@ -81,6 +81,9 @@ class NodeService {
   /// Placement-group bundles: reserves what fits, in arrival order.
   void TryReserveBundles();
   void ReturnBundles(const std::string &group);
+  /// Asks holders of leases other than `requester`'s to give idle workers
+  /// back at once rather than after their idle grace period.
+  void NotifyLeasesWanted(uint64_t requester);
   void ReapChildren();
   void WatchChildren();
   void PumpLogs();
@@ -111,6 +114,8 @@ class NodeService {
   std::unordered_map<uint64_t, WorkerID> leases_;
   std::map<uint32_t, std::shared_ptr<Job>> jobs_;
   std::list<std::shared_ptr<PendingLease>> pending_;
+  std::unordered_map<uint64_t, std::weak_ptr<rpc::Connection>> client_conns_;        // by client id
+  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> wanted_sent_;  // last LEASES_WANTED
 
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;

@@ -679,6 +679,26 @@ void CoreWorker::RegisterHandlers() {
                          }
                          RunAll(after);
                        });
+  dispatcher_.Register(proto::LEASES_WANTED, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
+    std::vector<uint64_t> idle;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      leases_wanted_until_ = Clock::now() + std::chrono::milliseconds(200);
+      // Leases idle right now go back at once.
+      for (auto &[key, q] : queues_) {
+        if (!q->tasks.empty()) continue;
+        for (auto it = q->workers.begin(); it != q->workers.end();) {
+          if (it->second->in_flight == 0) {
+            idle.push_back(it->first);
+            it = q->workers.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+    }
+    for (uint64_t lease : idle) ReturnLease(lease, /*worker_failed=*/false);
+  });
   dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
     proto::LogLines msg;
     if (!rpc::ParseBody(body, &msg)) return;

@@ -263,6 +263,8 @@ class CoreWorker {
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   bool shutdown_ = false;
   std::set<std::string> warned_infeasible_;
+  // Until then, other submitters wait for workers: idle leases go back at once.
+  std::chrono::steady_clock::time_point leases_wanted_until_{};
 
   // Worker mode: tasks pushed to us, run in order by RunTaskLoop.
   struct PushedTask {

@@ -91,7 +91,8 @@ struct CoreWorker::SchedulingQueue {
   std::deque<std::shared_ptr<TaskEntry>> tasks;
   std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
   size_t pending_leases = 0;
-  double avg_task_us = -1;  // EWMA of push-to-reply time
+  bool cancel_sent = false;  // pending requests were canceled since the last request
+  double avg_task_us = -1;   // EWMA of push-to-reply time
 };
 
 class CoreWorker::PlasmaPin {

@@ -178,10 +178,19 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
     PushLocked(q, *best, task);
   }
   while (q.pending_leases < std::min(q.tasks.size(), kMaxPendingLeases)) RequestLeaseLocked(q);
+  if (q.tasks.empty() && q.pending_leases > 0 && !q.cancel_sent) {
+    // Every task has a worker: the requests still pending at the node would
+    // only bring idle workers and hold them from other submitters.
+    q.cancel_sent = true;
+    proto::WorkerLeaseRequest cancel;
+    for (auto &[k, v] : q.resources) (*cancel.mutable_resources()->mutable_amounts())[k] = v;
+    node_->Notify(proto::CANCEL_WORKER_LEASES, cancel);
+  }
 }
 
 void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
   q.pending_leases++;
+  q.cancel_sent = false;
   proto::WorkerLeaseRequest req;
   req.set_job_id(options_.job_id);
   for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
@@ -195,6 +204,16 @@ void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
 void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_view body) {
   proto::WorkerLeaseReply rep;
   if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
+  if (st.ok() && !rep.granted()) {
+    // Canceled (we asked) or refused: nothing to run on.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = queues_.find(key);
+    if (it == queues_.end()) return;
+    it->second->pending_leases--;
+    if (rep.error() != "canceled" && !shutdown_) LUMEN_LOG_WARN("worker lease refused: {}", rep.error());
+    PumpLocked(*it->second);
+    return;
+  }
   rpc::ConnectionPtr conn;
   if (st.ok()) {
     // Connect to the worker off the loop thread (connect blocks on the handshake).
@@ -208,6 +227,11 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
       if (!conn) {
         ReturnLease(rep.lease_id(), /*worker_failed=*/true);
         PumpLocked(q);
+        return;
+      }
+      if (q.tasks.empty()) {
+        // Granted after its tasks found other workers: give it straight back.
+        ReturnLease(rep.lease_id(), /*worker_failed=*/false);
         return;
       }
       auto w = std::make_unique<LeasedWorker>();
@@ -292,6 +316,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
         if (w.in_flight == 0) w.idle_since = Clock::now();
         if (rep.worker_exiting()) {
           ReturnLease(lease_id, /*worker_failed=*/true);
+          q.workers.erase(wit);
+        } else if (w.in_flight == 0 && q.tasks.empty() && Clock::now() < leases_wanted_until_) {
+          // Others wait for workers: no idle grace period.
+          ReturnLease(lease_id, /*worker_failed=*/false);
           q.workers.erase(wit);
         }
       }
