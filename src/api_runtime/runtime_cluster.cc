@@ -673,6 +673,14 @@ void Init(RayConfig &config, int argc, char **argv) {
   if (!resolved.ok()) throw internal::RayException("Init: " + resolved.status().message());
   auto &rc = resolved.value();
   if (!rc.is_worker) ValidateRuntimeEnv(rc.runtime_env_json);  // the job's: RayRuntimeEnvException now
+  if (!rc.is_worker) {
+    // A program that never calls ray::Shutdown() still shuts down before
+    // static destructors run: otherwise the runtime's threads (local mode's
+    // actors and pool, the core worker's loop) would outlive the globals
+    // they use, such as the function registry.
+    static std::once_flag at_exit_registered;
+    std::call_once(at_exit_registered, [] { std::atexit([] { ray::Shutdown(); }); });
+  }
   if (rc.local_mode) {  // everything in this process, on threads (runtime_local.h)
     auto local =
         std::make_shared<LocalModeRuntime>(rc.ray_namespace.empty() ? NewNamespace() : rc.ray_namespace);
