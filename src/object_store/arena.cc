@@ -42,7 +42,12 @@ size_t PageSize() {
 // fallocate allocates the pages (and reports ENOSPC now rather than SIGBUS
 // later), MADV_POPULATE_WRITE (Linux 5.14+) fills the page tables, and the
 // touch loop is the fallback for kernels without it.
-Status Prefault(int fd, uint8_t *base, size_t bytes) {
+//
+// Page tables are per process, and the node never writes object data: its
+// own MADV_POPULATE_WRITE would only cost start-up time. So the node
+// allocates (`map_here` false) and each writer populates its own mapping
+// (Arena::Attach).
+Status Prefault(int fd, uint8_t *base, size_t bytes, bool map_here) {
   if (bytes == 0) return Status::OK();
   int r;
   do {
@@ -52,6 +57,7 @@ Status Prefault(int fd, uint8_t *base, size_t bytes) {
     return Status::IoError(ErrnoText("fallocate arena", errno) + " (prefaulting " + std::to_string(bytes) +
                            " bytes: not enough memory on this node)");
   }
+  if (r == 0 && !map_here) return Status::OK();
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -155,7 +161,8 @@ StatusOr<std::unique_ptr<Arena>> Arena::Create(size_t capacity, size_t prefault_
   // A hint only: transparent huge pages for shmem are often disabled.
   (void)madvise(base, capacity, MADV_HUGEPAGE);
   auto arena = std::unique_ptr<Arena>(new Arena(fd, base, capacity));
-  LUMEN_RETURN_IF_ERROR(Prefault(fd, base, prefault_bytes < capacity ? prefault_bytes : capacity));
+  LUMEN_RETURN_IF_ERROR(
+      Prefault(fd, base, prefault_bytes < capacity ? prefault_bytes : capacity, /*map_here=*/false));
   return arena;
 }
 
@@ -182,6 +189,7 @@ StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, bool pop
     close(fd);
     return Status::IoError(ErrnoText("mmap arena", err));
   }
+  auto arena = std::unique_ptr<Arena>(new Arena(fd, static_cast<uint8_t *>(p), capacity));
   if (populate) {
     // Map only the pages the node already allocated (its prefaulted prefix):
     // MAP_POPULATE would allocate the whole arena, gigabytes of it.
@@ -189,7 +197,7 @@ StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, bool pop
     size_t n = allocated < capacity ? allocated : capacity;
     if (n > 0) (void)madvise(p, n, MADV_POPULATE_WRITE);
   }
-  return std::unique_ptr<Arena>(new Arena(fd, static_cast<uint8_t *>(p), capacity));
+  return arena;
 }
 
 Arena::~Arena() {

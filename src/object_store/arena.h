@@ -22,7 +22,9 @@ namespace lumen::object_store {
 class Arena {
  public:
   /// Creates a memfd of `capacity` bytes and maps it. The first
-  /// `prefault_bytes` are touched now so first-time writes do not page-fault.
+  /// `prefault_bytes` are allocated now (fallocate: no page allocation on a
+  /// first write, and ENOSPC now rather than SIGBUS later); writers map them
+  /// with Attach(populate).
   static StatusOr<std::unique_ptr<Arena>> Create(size_t capacity, size_t prefault_bytes);
   /// Maps an arena received from the node service; takes ownership of `fd`.
   /// `populate` maps the pages the node already allocated (its prefaulted
