@@ -33,6 +33,11 @@ import statistics
 import sys
 import time
 
+# Always a fresh local Ray on this machine: with no address, ray.init() may join
+# whatever cluster /tmp/ray/ray_current_cluster last named (a stale one hangs
+# here for minutes), and a RAY_ADDRESS in the environment would measure elsewhere.
+os.environ["RAY_ADDRESS"] = "local"
+
 NCPU = os.cpu_count() or 2
 QUICK = False
 RESULTS = {}
