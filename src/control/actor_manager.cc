@@ -11,19 +11,19 @@ namespace {
 constexpr auto kForever = std::chrono::hours(24 * 365);
 constexpr size_t kMaxDeadActors = 10000;  // bounded table: the oldest dead records age out
 
-bool Fits(const proto::ResourceSet &total, const proto::ResourceSet &request) {
-  for (auto &[name, amount] : request.amounts()) {
-    auto it = total.amounts().find(name);
-    if (amount > 0 && (it == total.amounts().end() || it->second + 1e-9 < amount)) return false;
-  }
-  return true;
-}
-
 std::string RestartsText(int max_restarts) {
   return max_restarts < 0 ? "unlimited" : std::to_string(max_restarts);
 }
 
 }  // namespace
+
+bool ResourcesFit(const proto::ResourceSet &total, const proto::ResourceSet &need) {
+  for (auto &[name, amount] : need.amounts()) {
+    auto it = total.amounts().find(name);
+    if (amount > 0 && (it == total.amounts().end() || it->second + 1e-9 < amount)) return false;
+  }
+  return true;
+}
 
 struct ActorManager::Actor {
   proto::TaskSpec spec;  // the creation task; arguments resolved once `created`
@@ -171,7 +171,7 @@ rpc::ConnectionPtr ActorManager::PickNode(const proto::ResourceSet &placement, s
   for (auto &[id, n] : nodes_) {
     auto conn = n.conn.lock();
     if (!conn || !conn->IsOpen()) continue;
-    if (Fits(n.info.total(), placement)) {
+    if (ResourcesFit(n.info.total(), placement)) {
       *node_id = id;
       return conn;
     }

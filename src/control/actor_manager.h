@@ -35,6 +35,9 @@
 
 namespace lumen::control {
 
+/// A node with `total` could ever hold `need` (placement, not what is free now).
+bool ResourcesFit(const proto::ResourceSet &total, const proto::ResourceSet &need);
+
 class ActorManager {
  public:
   /// `dispatcher` serves what actor workers send back on the manager's

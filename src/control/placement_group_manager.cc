@@ -9,14 +9,6 @@ namespace {
 constexpr auto kForever = std::chrono::hours(24 * 365);
 constexpr int kStrictSpread = 3;  // ray::PlacementStrategy::STRICT_SPREAD
 
-bool Fits(const proto::ResourceSet &total, const std::map<std::string, double> &need) {
-  for (auto &[name, amount] : need) {
-    auto it = total.amounts().find(name);
-    if (amount > 0 && (it == total.amounts().end() || it->second + 1e-9 < amount)) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 PlacementGroupManager::PlacementGroupManager(rpc::EventLoop &loop, ActorManager *actors)
@@ -65,12 +57,12 @@ void PlacementGroupManager::Schedule(Group &g) {
   }
   // One node takes every bundle (the only choice with one node; PACK and
   // STRICT_PACK want it anyway): the first whose total fits them all.
-  std::map<std::string, double> sum;
+  proto::ResourceSet sum;
   for (auto &b : g.info.bundles())
-    for (auto &[k, v] : b.amounts()) sum[k] += v;
+    for (auto &[k, v] : b.amounts()) (*sum.mutable_amounts())[k] += v;
   auto chosen = alive.front();
   for (auto &candidate : alive)
-    if (Fits(nodes_[candidate.first].info.total(), sum)) {
+    if (ResourcesFit(nodes_[candidate.first].info.total(), sum)) {
       chosen = candidate;
       break;
     }

@@ -591,12 +591,7 @@ void NodeService::ReturnBundles(const std::string &group) {
         doomed.push_back(id);
         break;
       }
-  for (auto &id : doomed) {
-    auto w = workers_[id];
-    ReleaseLease(*w);
-    if (w->pid > 0) kill(w->pid, SIGKILL);
-    OnWorkerGone(id, "its placement group was removed");
-  }
+  KillWorkers(doomed, "its placement group was removed");  // their leases free the group's resources
   resources_.ReturnGroup(group);
 }
 
@@ -723,15 +718,20 @@ void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
   TryDispatch();
 }
 
+void NodeService::KillWorkers(const std::vector<WorkerID> &ids, const std::string &why) {
+  for (auto &id : ids) {
+    auto it = workers_.find(id);
+    if (it == workers_.end()) continue;
+    if (it->second->pid > 0) kill(it->second->pid, SIGKILL);
+    OnWorkerGone(id, why);  // releases its lease
+  }
+}
+
 void NodeService::KillJobWorkers(uint32_t job_id) {
   std::vector<WorkerID> doomed;
   for (auto &[id, w] : workers_)
     if (w->job_id == job_id && !w->detached) doomed.push_back(id);
-  for (auto &id : doomed) {
-    auto &w = workers_[id];
-    if (w->pid > 0) kill(w->pid, SIGKILL);
-    OnWorkerGone(id, "job finished");
-  }
+  KillWorkers(doomed, "job finished");
 }
 
 void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
@@ -742,12 +742,7 @@ void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
   std::vector<WorkerID> orphaned;
   for (auto &[id, w] : workers_)
     if (w->lease_id != 0 && w->lease_holder == client->id && id != client->worker_id) orphaned.push_back(id);
-  for (auto &id : orphaned) {
-    auto w = workers_[id];
-    ReleaseLease(*w);
-    if (w->pid > 0) kill(w->pid, SIGKILL);
-    OnWorkerGone(id, "its lease holder exited");
-  }
+  KillWorkers(orphaned, "its lease holder exited");
   if (client->kind == proto::WORKER) {
     OnWorkerGone(client->worker_id, "disconnected");
   } else if (client->kind == proto::DRIVER) {

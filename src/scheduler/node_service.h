@@ -73,6 +73,8 @@ class NodeService {
   void OnClientClosed(const std::shared_ptr<Client> &client);
   void OnWorkerGone(const WorkerID &id, const std::string &why);
   void KillJobWorkers(uint32_t job_id);
+  /// SIGKILLs the workers and forgets them now (leases released).
+  void KillWorkers(const std::vector<WorkerID> &ids, const std::string &why);
   /// Starts a worker for `job`; returns its id, or Nil if none can start now.
   WorkerID StartWorker(Job &job, bool detached = false);
   void TryDispatch();

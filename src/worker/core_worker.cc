@@ -680,24 +680,10 @@ void CoreWorker::RegisterHandlers() {
                          RunAll(after);
                        });
   dispatcher_.Register(proto::LEASES_WANTED, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
-    std::vector<uint64_t> idle;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      leases_wanted_until_ = Clock::now() + std::chrono::milliseconds(200);
-      // Leases idle right now go back at once.
-      for (auto &[key, q] : queues_) {
-        if (!q->tasks.empty()) continue;
-        for (auto it = q->workers.begin(); it != q->workers.end();) {
-          if (it->second->in_flight == 0) {
-            idle.push_back(it->first);
-            it = q->workers.erase(it);
-          } else {
-            ++it;
-          }
-        }
-      }
-    }
-    for (uint64_t lease : idle) ReturnLease(lease, /*worker_failed=*/false);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    leases_wanted_until_ = Clock::now() + std::chrono::milliseconds(200);
+    ReturnIdleLeasesLocked(Clock::duration::zero());  // leases idle right now go back at once
   });
   dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
     proto::LogLines msg;

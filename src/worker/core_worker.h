@@ -213,6 +213,9 @@ class CoreWorker {
   // Submission (mu_ held).
   /// Copies the arguments into `spec`, counting the refs they use as held by `task`.
   void AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task);
+  /// A task entry with a fresh id and the fields every kind of task shares.
+  std::shared_ptr<TaskEntry> NewTaskLocked(proto::TaskType type, const std::string &function_name,
+                                           const std::string &name);
   void WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources);
   void ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, std::vector<std::function<void()>> *after);
   void PumpLocked(SchedulingQueue &q);
@@ -225,6 +228,8 @@ class CoreWorker {
                       std::vector<std::function<void()>> *after);
   void FinishTaskLocked(TaskEntry &task, std::vector<std::function<void()>> *after);
   void ReturnIdleLeases();
+  /// Gives back leases with nothing in flight (and nothing queued) for at least `min_idle`.
+  void ReturnIdleLeasesLocked(std::chrono::steady_clock::duration min_idle);
   /// Gives a lease back to the node; a failed worker is not reused.
   void ReturnLease(uint64_t lease_id, bool worker_failed);
 

@@ -60,20 +60,13 @@ StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, cons
   auto control = Control();
   if (!control.ok()) return control.status();
   ActorID actor_id = ActorID::FromRandom();
-  auto task = std::make_shared<TaskEntry>();
+  std::shared_ptr<TaskEntry> task;
   proto::RegisterActorRequest reg;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
-    task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+    task = NewTaskLocked(proto::ACTOR_CREATION_TASK, function_name, options.name);
     auto &spec = task->spec;
-    spec.set_task_id(task_id.Binary());
-    spec.set_job_id(options_.job_id);
-    spec.set_type(proto::ACTOR_CREATION_TASK);
-    spec.mutable_function()->set_function_name(function_name);
     spec.mutable_function()->set_class_name(class_name);
-    *spec.mutable_caller() = self_address_;
-    spec.set_name(options.name);
     spec.set_runtime_env(options.runtime_env);
     spec.set_actor_id(actor_id.Binary());
     for (auto &[k, v] : options.resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
@@ -138,18 +131,10 @@ ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string 
     auto c = Control();
     if (c.ok()) control = c.value();
   }
-  auto task = std::make_shared<TaskEntry>();
   After after;
   std::unique_lock<std::mutex> lock(mu_);
-  TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
-  task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+  auto task = NewTaskLocked(proto::ACTOR_TASK, function_name, options.name);
   auto &spec = task->spec;
-  spec.set_task_id(task_id.Binary());
-  spec.set_job_id(options_.job_id);
-  spec.set_type(proto::ACTOR_TASK);
-  spec.mutable_function()->set_function_name(function_name);
-  *spec.mutable_caller() = self_address_;
-  spec.set_name(options.name);
   spec.set_actor_id(actor_id.Binary());
   EntryLocked(task->return_id);
   AddArgsLocked(args, *task);

@@ -28,19 +28,11 @@ std::string KeyOf(const std::map<std::string, double> &resources) {
 
 ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
                                 const TaskOptions &options) {
-  auto task = std::make_shared<TaskEntry>();
   After after;
   std::unique_lock<std::mutex> lock(mu_);
-  TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
-  task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+  auto task = NewTaskLocked(proto::NORMAL_TASK, function_name, options.name);
   auto &spec = task->spec;
-  spec.set_task_id(task_id.Binary());
-  spec.set_job_id(options_.job_id);
-  spec.set_type(proto::NORMAL_TASK);
-  spec.mutable_function()->set_function_name(function_name);
-  *spec.mutable_caller() = self_address_;
   spec.set_max_retries(options.max_retries);
-  spec.set_name(options.name);
   spec.set_runtime_env(options.runtime_env);
   auto resources = options.resources;
   if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
@@ -61,6 +53,22 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   lock.unlock();
   RunAll(after);
   return task->return_id;
+}
+
+std::shared_ptr<CoreWorker::TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type,
+                                                                 const std::string &function_name,
+                                                                 const std::string &name) {
+  auto task = std::make_shared<TaskEntry>();
+  TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
+  task->return_id = ObjectID::ForTaskReturn(task_id, 1);
+  auto &spec = task->spec;
+  spec.set_task_id(task_id.Binary());
+  spec.set_job_id(options_.job_id);
+  spec.set_type(type);
+  spec.mutable_function()->set_function_name(function_name);
+  *spec.mutable_caller() = self_address_;
+  spec.set_name(name);
+  return task;
 }
 
 void CoreWorker::WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources) {
@@ -361,23 +369,27 @@ void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
   task.arg_refs.clear();
 }
 
+void CoreWorker::ReturnIdleLeasesLocked(Clock::duration min_idle) {
+  auto now = Clock::now();
+  for (auto &[key, q] : queues_) {
+    if (!q->tasks.empty()) continue;
+    for (auto it = q->workers.begin(); it != q->workers.end();) {
+      auto &w = *it->second;
+      if (w.in_flight == 0 && now - w.idle_since >= min_idle) {
+        ReturnLease(w.lease_id, /*worker_failed=*/false);
+        it = q->workers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
 void CoreWorker::ReturnIdleLeases() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
-    auto now = Clock::now();
-    for (auto &[key, q] : queues_) {
-      if (!q->tasks.empty()) continue;
-      for (auto it = q->workers.begin(); it != q->workers.end();) {
-        auto &w = *it->second;
-        if (w.in_flight == 0 && now - w.idle_since > std::chrono::milliseconds(kLeaseIdleMs)) {
-          ReturnLease(w.lease_id, /*worker_failed=*/false);
-          it = q->workers.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
+    ReturnIdleLeasesLocked(std::chrono::milliseconds(kLeaseIdleMs));
   }
   idle_timer_->expires_after(std::chrono::milliseconds(kLeaseIdleMs / 2));
   idle_timer_->async_wait([this](const boost::system::error_code &ec) {
