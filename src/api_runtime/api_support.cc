@@ -1,8 +1,10 @@
 // Out-of-line parts of the public headers other than the function registry:
-// RAYLOG's logger, the in-process metric recorders, and PlacementGroup::Wait.
+// RAYLOG's logger, the in-process metric recorders, PlacementGroup::Wait and
+// the serializer's large-buffer copy.
 #include <ray/api/logging.h>
 #include <ray/api/metric.h>
 #include <ray/api/ray_runtime.h>
+#include <ray/api/serializer.h>
 #include <ray/api/task_options.h>
 
 #include <algorithm>
@@ -12,7 +14,13 @@
 #include <mutex>
 #include <sstream>
 
+#include "base/parallel_copy.h"
+
 namespace ray {
+
+namespace internal {
+void CopyBytes(char *dst, const char *src, size_t n) { lumen::ParallelCopy(dst, src, n); }
+}  // namespace internal
 
 // ---- logging ----
 

@@ -24,6 +24,7 @@
 #include <ray/api.h>
 #include <ray/api/internal_api.h>
 
+#include "base/parallel_copy.h"
 #include "api_runtime/runtime_config.h"
 #include "api_runtime/runtime_fork_server.h"
 #include "api_runtime/runtime_head.h"
@@ -262,7 +263,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
 
   std::string Put(std::shared_ptr<msgpack::sbuffer> data, const std::vector<std::string> &nested) override {
     return PutSerialized(
-        data->size(), [&data](char *dst) { std::memcpy(dst, data->data(), data->size()); }, nested);
+        data->size(), [&data](char *dst) { lumen::ParallelCopy(dst, data->data(), data->size()); }, nested);
   }
 
   std::string PutSerialized(size_t size, const SerializedWriter &write,
@@ -769,6 +770,11 @@ void Init(RayConfig &config, int argc, char **argv) {
   if (opts.has_fork_server)
     StartForkServer(g_driver.fork_server, node_socket, token, rt->core().session_dir(), rt->core().job_id(),
                     rc.ray_namespace, rc.runtime_env_json);
+  // Return once the job can run a task: its first prestarted worker is up
+  // (~1.5 ms), instead of making the first task wait for it. Bounded: slow
+  // machines and sanitizer builds just return later, not fail.
+  if (rt->core().WaitForWorkers(std::chrono::milliseconds(2000)) == 0)
+    LUMEN_LOG_DEBUG("Init: no worker registered yet; the first tasks will wait for one");
   SetRuntime(rt);
 }
 

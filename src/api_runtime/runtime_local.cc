@@ -16,6 +16,7 @@
 #include <ray/api/ray_exception.h>
 #include <ray/api/task_options.h>
 
+#include "base/parallel_copy.h"
 #include "api_runtime/runtime_invoke.h"
 #include "base/status.h"
 
@@ -472,7 +473,7 @@ std::string LocalModeRuntime::NewObjectId() {
 std::string LocalModeRuntime::Put(std::shared_ptr<msgpack::sbuffer> data,
                                   const std::vector<std::string> &nested_ids) {
   return PutSerialized(
-      data->size(), [&data](char *dst) { std::memcpy(dst, data->data(), data->size()); }, nested_ids);
+      data->size(), [&data](char *dst) { lumen::ParallelCopy(dst, data->data(), data->size()); }, nested_ids);
 }
 
 std::string LocalModeRuntime::PutSerialized(size_t size, const SerializedWriter &write,

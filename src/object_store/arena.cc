@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -13,6 +15,8 @@
 #include <chrono>
 #include <cstring>
 #include <vector>
+
+#include "base/logging.h"
 
 namespace lumen::object_store {
 
@@ -33,40 +37,38 @@ size_t PageSize() {
   return page;
 }
 
-// Makes the first `bytes` of the arena resident and mapped writable in this
-// process. Measured on a 1 GiB memfd (kernel 6.18, 4 KiB pages, THP for shmem
-// off): touching one byte per page from user space ~650-900 ms; fallocate
-// alone ~230 ms but every page still takes a minor fault on first write
-// (first memcpy ~2 GB/s); MADV_POPULATE_WRITE alone ~600-1100 ms; fallocate
-// then MADV_POPULATE_WRITE ~530-690 ms with no faults afterwards. So:
-// fallocate allocates the pages (and reports ENOSPC now rather than SIGBUS
-// later), MADV_POPULATE_WRITE (Linux 5.14+) fills the page tables, and the
-// touch loop is the fallback for kernels without it.
+// Prefaulting the first part of the arena, measured on a 1 GiB memfd (kernel
+// 6.18, 4 KiB pages, THP for shmem off): touching one byte per page from user
+// space ~650-900 ms; fallocate alone ~230 ms but every page still takes a
+// minor fault on a process's first write (first memcpy ~2 GB/s);
+// MADV_POPULATE_WRITE alone ~600-1100 ms; fallocate then MADV_POPULATE_WRITE
+// ~530-690 ms with no faults afterwards. So the node allocates the pages
+// (fallocate) and each writer fills its own page tables (Linux 5.14+'s
+// MADV_POPULATE_WRITE, the touch loop where it is missing); the node never
+// writes object data, so it skips the second step.
 //
-// Page tables are per process, and the node never writes object data: its
-// own MADV_POPULATE_WRITE would only cost start-up time. So the node
-// allocates (`map_here` false) and each writer populates its own mapping
-// (Arena::Attach).
-Status Prefault(int fd, uint8_t *base, size_t bytes, bool map_here) {
-  if (bytes == 0) return Status::OK();
-  int r;
-  do {
-    r = fallocate(fd, 0, 0, static_cast<off_t>(bytes));
-  } while (r != 0 && errno == EINTR);
-  if (r != 0 && (errno == ENOSPC || errno == ENOMEM)) {
-    return Status::IoError(ErrnoText("fallocate arena", errno) + " (prefaulting " + std::to_string(bytes) +
-                           " bytes: not enough memory on this node)");
-  }
-  if (r == 0 && !map_here) return Status::OK();
+// Both steps run on a background thread at SCHED_IDLE, a second after
+// start-up: done at start-up they made up ~160 of the ~210 ms from ray::Init
+// to a first task's result on a 2-core machine, for a benefit that only the
+// first large puts see, and even at idle priority, running during start-up
+// they doubled the first task's latency (page zeroing and mmap_lock
+// contention). Pages written before the thread reaches them simply fault as
+// usual, and neither fallocate (mode 0 keeps existing data) nor populating
+// changes contents. The price: a node short of memory reports it in its log,
+// not at start.
+constexpr auto kPrefaultDelay = std::chrono::seconds(1);
+constexpr size_t kPrefaultChunk = 2 << 20;  // short mmap_lock holds; stop checks between chunks
+
+void PopulateRange(uint8_t *base, size_t bytes) {
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-  if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0) return Status::OK();
+  if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0) return;
   const size_t page = PageSize();
+  // Adds zero: keeps whatever a writer already put there.
   for (size_t off = 0; off < bytes; off += page) {
-    reinterpret_cast<volatile uint8_t *>(base)[off] = 0;
+    __atomic_fetch_add(reinterpret_cast<uint8_t *>(base) + off, 0, __ATOMIC_RELAXED);
   }
-  return Status::OK();
 }
 
 bool ConstantTimeEquals(const std::string &a, const std::string &b) {
@@ -161,12 +163,54 @@ StatusOr<std::unique_ptr<Arena>> Arena::Create(size_t capacity, size_t prefault_
   // A hint only: transparent huge pages for shmem are often disabled.
   (void)madvise(base, capacity, MADV_HUGEPAGE);
   auto arena = std::unique_ptr<Arena>(new Arena(fd, base, capacity));
-  LUMEN_RETURN_IF_ERROR(
-      Prefault(fd, base, prefault_bytes < capacity ? prefault_bytes : capacity, /*map_here=*/false));
+  arena->StartPrefault(prefault_bytes < capacity ? prefault_bytes : capacity, /*allocate=*/true);
   return arena;
 }
 
-StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, bool populate) {
+void Arena::StartPrefault(size_t bytes, bool allocate) {
+  if (bytes == 0) return;
+  prefault_ = std::thread([this, bytes, allocate] {
+    sched_param param{};
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+    auto stopped = [this] {
+      std::lock_guard<std::mutex> lock(prefault_mu_);
+      return stop_prefault_;
+    };
+    {
+      std::unique_lock<std::mutex> lock(prefault_mu_);
+      prefault_cv_.wait_for(lock, kPrefaultDelay, [this] { return stop_prefault_ || start_prefault_now_; });
+      if (stop_prefault_) return;
+    }
+    for (size_t off = 0; off < bytes && !stopped(); off += kPrefaultChunk) {
+      size_t n = bytes - off < kPrefaultChunk ? bytes - off : kPrefaultChunk;
+      if (allocate) {
+        int r;
+        do {
+          r = fallocate(fd_, 0, static_cast<off_t>(off), static_cast<off_t>(n));
+        } while (r != 0 && errno == EINTR);
+        if (r != 0) {
+          LUMEN_LOG_ERROR("object store: allocating its first {} bytes failed at byte {}: {}{}", bytes, off,
+                          std::strerror(errno),
+                          errno == ENOSPC || errno == ENOMEM ? " (not enough memory on this node)" : "");
+          return;
+        }
+      } else {
+        PopulateRange(base_ + off, n);
+      }
+    }
+  });
+}
+
+void Arena::WaitForPrefault() {
+  {
+    std::lock_guard<std::mutex> lock(prefault_mu_);
+    start_prefault_now_ = true;
+  }
+  prefault_cv_.notify_all();
+  if (prefault_.joinable()) prefault_.join();
+}
+
+StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, size_t populate_bytes) {
   if (fd < 0) return Status::InvalidArgument("Arena::Attach: invalid fd");
   if (capacity == 0) {
     close(fd);
@@ -190,17 +234,19 @@ StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, bool pop
     return Status::IoError(ErrnoText("mmap arena", err));
   }
   auto arena = std::unique_ptr<Arena>(new Arena(fd, static_cast<uint8_t *>(p), capacity));
-  if (populate) {
-    // Map only the pages the node already allocated (its prefaulted prefix):
-    // MAP_POPULATE would allocate the whole arena, gigabytes of it.
-    size_t allocated = static_cast<size_t>(st.st_blocks) * 512;
-    size_t n = allocated < capacity ? allocated : capacity;
-    if (n > 0) (void)madvise(p, n, MADV_POPULATE_WRITE);
-  }
+  // Only the prefix the node prefaults: MAP_POPULATE would allocate the whole
+  // arena, gigabytes of it.
+  arena->StartPrefault(populate_bytes < capacity ? populate_bytes : capacity, /*allocate=*/false);
   return arena;
 }
 
 Arena::~Arena() {
+  {
+    std::lock_guard<std::mutex> lock(prefault_mu_);
+    stop_prefault_ = true;
+  }
+  prefault_cv_.notify_all();
+  if (prefault_.joinable()) prefault_.join();
   if (base_ != nullptr) munmap(base_, capacity_);
   if (fd_ >= 0) close(fd_);
 }
@@ -210,7 +256,7 @@ Arena::~Arena() {
 ArenaFdServer::~ArenaFdServer() { Stop(); }
 
 Status ArenaFdServer::Start(const std::string &socket_path, const std::string &token, int arena_fd,
-                            size_t capacity) {
+                            size_t capacity, size_t prefault_bytes) {
   if (listen_fd_ >= 0) return Status::InvalidArgument("ArenaFdServer already started");
   if (arena_fd < 0) return Status::InvalidArgument("ArenaFdServer: invalid arena fd");
   if (token.size() > kMaxTokenBytes)
@@ -254,6 +300,7 @@ Status ArenaFdServer::Start(const std::string &socket_path, const std::string &t
   token_ = token;
   arena_fd_ = arena_fd;
   capacity_ = capacity;
+  prefault_ = prefault_bytes;
   listen_fd_ = fd;
   stop_fd_ = stop_fd;
   stop_.store(false);
@@ -289,8 +336,8 @@ void ArenaFdServer::HandleConnection(int conn) {
   if (len > 0 && !ReadFull(conn, got.data(), len, kServerReadTimeoutMs, stop_fd_)) return;
   if (!ConstantTimeEquals(got, token_)) return;
 
-  uint64_t cap = capacity_;
-  iovec iov{&cap, sizeof(cap)};
+  uint64_t sizes[2] = {capacity_, prefault_};
+  iovec iov{sizes, sizeof(sizes)};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   std::memset(control, 0, sizeof(control));
   msghdr msg{};
@@ -355,8 +402,8 @@ StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_pat
   if (r == 0) return Status::TimedOut("no answer from node arena socket " + socket_path);
   if (r < 0) return Status::IoError(ErrnoText("poll arena socket", errno));
 
-  uint64_t cap = 0;
-  iovec iov{&cap, sizeof(cap)};
+  uint64_t sizes[2] = {0, 0};  // capacity, prefaulted prefix
+  iovec iov{sizes, sizeof(sizes)};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -387,11 +434,11 @@ StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_pat
     return Status::Unauthenticated("node arena socket " + socket_path +
                                    " closed the connection: wrong cluster token?");
   }
-  if (static_cast<size_t>(got) != sizeof(cap) || fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
+  if (static_cast<size_t>(got) != sizeof(sizes) || fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
     if (fd >= 0) close(fd);
     return Status::IoError("malformed answer from node arena socket " + socket_path);
   }
-  return Arena::Attach(fd, static_cast<size_t>(cap), populate);
+  return Arena::Attach(fd, static_cast<size_t>(sizes[0]), populate ? static_cast<size_t>(sizes[1]) : 0);
 }
 
 }  // namespace lumen::object_store

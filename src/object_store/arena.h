@@ -4,14 +4,18 @@
 // object. The fd travels to other processes over a Unix socket (SCM_RIGHTS),
 // so no name exists in /dev/shm and nothing outlives the last process.
 //
-// Threading: an Arena is immutable after construction; ArenaFdServer runs one
+// Threading: an Arena is immutable after construction, apart from one
+// background thread that prefaults its first pages at idle priority (see
+// Create and Attach) and is joined by the destructor; ArenaFdServer runs one
 // accept thread of its own.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -22,36 +26,47 @@ namespace lumen::object_store {
 class Arena {
  public:
   /// Creates a memfd of `capacity` bytes and maps it. The first
-  /// `prefault_bytes` are allocated now (fallocate: no page allocation on a
-  /// first write, and ENOSPC now rather than SIGBUS later); writers map them
-  /// with Attach(populate).
+  /// `prefault_bytes` are then allocated (fallocate) on a background thread
+  /// at idle priority, a second after start-up, so that first writes there
+  /// find their pages; start-up does not wait for it. Writers map the same
+  /// prefix with Attach.
   static StatusOr<std::unique_ptr<Arena>> Create(size_t capacity, size_t prefault_bytes);
   /// Maps an arena received from the node service; takes ownership of `fd`.
-  /// `populate` maps the pages the node already allocated (its prefaulted
-  /// prefix) now, so first writes there do not fault.
-  static StatusOr<std::unique_ptr<Arena>> Attach(int fd, size_t capacity, bool populate);
-  ~Arena();  // munmap + close
+  /// The first `populate_bytes` get their page tables filled the same way,
+  /// so this process's first writes there do not fault.
+  static StatusOr<std::unique_ptr<Arena>> Attach(int fd, size_t capacity, size_t populate_bytes = 0);
+  ~Arena();  // stops and joins the prefault thread, munmap + close
 
   uint8_t *base() const { return base_; }
   size_t capacity() const { return capacity_; }
   int fd() const { return fd_; }
+  /// Starts the background prefault now instead of after the delay and
+  /// blocks until it is done; for tests.
+  void WaitForPrefault();
 
  private:
   Arena(int fd, uint8_t *base, size_t capacity) : fd_(fd), base_(base), capacity_(capacity) {}
+  void StartPrefault(size_t bytes, bool allocate);
+  bool start_prefault_now_ = false;  // guarded by prefault_mu_
   int fd_;
   uint8_t *base_;
   size_t capacity_;
+  std::mutex prefault_mu_;
+  std::condition_variable prefault_cv_;
+  bool stop_prefault_ = false;  // guarded by prefault_mu_
+  std::thread prefault_;
 };
 
 /// Serves the arena's fd to local processes on a Unix socket: a client
 /// connects, sends the cluster token (u32 length + bytes), and receives the
-/// capacity (u64) with the fd attached. A wrong token gets the connection
-/// closed and nothing else.
+/// capacity and the prefaulted prefix's size (two u64) with the fd attached. A wrong token gets the
+/// connection closed and nothing else.
 class ArenaFdServer {
  public:
   ArenaFdServer() = default;
   ~ArenaFdServer();  // Stop()s.
-  Status Start(const std::string &socket_path, const std::string &token, int arena_fd, size_t capacity);
+  Status Start(const std::string &socket_path, const std::string &token, int arena_fd, size_t capacity,
+               size_t prefault_bytes = 0);
   void Stop();  // joins the thread, unlinks the socket file
 
  private:
@@ -61,6 +76,7 @@ class ArenaFdServer {
   std::string token_;
   int arena_fd_ = -1;
   size_t capacity_ = 0;
+  size_t prefault_ = 0;
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // eventfd that wakes the accept thread on Stop()
   std::atomic<bool> stop_{false};
@@ -68,6 +84,8 @@ class ArenaFdServer {
 };
 
 /// Client side of ArenaFdServer: connects, authenticates, receives and maps.
+/// `populate`: fill this process's page tables for the node's prefaulted
+/// prefix (in the background; see Arena::Attach).
 StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_path, const std::string &token,
                                                    bool populate);
 

@@ -56,7 +56,7 @@ TEST(ArenaTest, CreateWriteAndAttachSecondMapping) {
   std::memcpy(arena.base() + 12345, "hello arena", 11);
   arena.base()[cap - 1] = 0x5a;
 
-  auto b = Arena::Attach(dup(arena.fd()), cap, /*populate=*/true);
+  auto b = Arena::Attach(dup(arena.fd()), cap, /*populate_bytes=*/cap);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_NE((*b)->base(), arena.base());
   EXPECT_EQ(std::memcmp((*b)->base() + 12345, "hello arena", 11), 0);
@@ -66,12 +66,34 @@ TEST(ArenaTest, CreateWriteAndAttachSecondMapping) {
   EXPECT_EQ(arena.base()[100], 7);
 }
 
+TEST(ArenaTest, BackgroundPrefaultAllocatesThePrefixAndKeepsWrites) {
+  const size_t cap = 64 << 20, prefix = 24 << 20;  // several prefault chunks
+  auto a = Arena::Create(cap, prefix);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  // Written while the node's thread may still be allocating, and while the
+  // second mapping's thread populates: both must leave the bytes alone.
+  for (size_t off = 0; off < prefix; off += 1 << 20) (*a)->base()[off + 7] = static_cast<uint8_t>(off >> 20);
+  auto b = Arena::Attach(dup((*a)->fd()), cap, prefix);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  (*b)->base()[prefix - 1] = 0x42;
+  (*a)->WaitForPrefault();
+  (*b)->WaitForPrefault();
+  struct stat st;
+  ASSERT_EQ(fstat((*a)->fd(), &st), 0);
+  EXPECT_GE(static_cast<size_t>(st.st_blocks) * 512, prefix);
+  EXPECT_LT(static_cast<size_t>(st.st_blocks) * 512, cap);  // only the prefix
+  for (size_t off = 0; off < prefix; off += 1 << 20) {
+    EXPECT_EQ((*b)->base()[off + 7], static_cast<uint8_t>(off >> 20)) << off;
+  }
+  EXPECT_EQ((*a)->base()[prefix - 1], 0x42);
+}
+
 TEST(ArenaTest, AttachRejectsBadInput) {
-  EXPECT_FALSE(Arena::Attach(-1, 4096, false).ok());
+  EXPECT_FALSE(Arena::Attach(-1, 4096).ok());
   auto a = Arena::Create(1 << 16, 0);
   ASSERT_TRUE(a.ok());
   // Asking for more than the fd holds fails (and closes the dup).
-  EXPECT_FALSE(Arena::Attach(dup((*a)->fd()), 1 << 20, false).ok());
+  EXPECT_FALSE(Arena::Attach(dup((*a)->fd()), 1 << 20).ok());
   EXPECT_FALSE(Arena::Create(0, 0).ok());
 }
 
@@ -102,7 +124,7 @@ TEST(ArenaFdServerTest, ForkedChildAttachesAndSharesMemory) {
   ASSERT_TRUE(a.ok());
   std::memcpy((*a)->base() + 4096, "from parent", 11);
   ArenaFdServer server;
-  ASSERT_TRUE(server.Start(path, token, (*a)->fd(), cap).ok());
+  ASSERT_TRUE(server.Start(path, token, (*a)->fd(), cap, cap).ok());
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);

@@ -174,6 +174,15 @@ StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, con
                                 const Dispatcher *dispatcher,
                                 std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
+/// Connects to a Unix socket without waiting for the handshake: the socket
+/// connect itself is done at once (a peer that is gone fails it), the hello
+/// is queued, and messages sent on the connection follow it in the same
+/// stream, so the first call costs one round trip instead of two. A refused
+/// hello closes the connection; calls made on it then fail. Unlike Connect,
+/// may be called on the loop thread.
+StatusOr<ConnectionPtr> ConnectPipelined(EventLoop &loop, const std::string &unix_path,
+                                         const std::string &token, const Dispatcher *dispatcher);
+
 /// While alive, a message this thread sends on a connection with nothing
 /// queued is written by this thread at once instead of by the event loop: one
 /// thread hop less for a sender about to wait for the answer, at the price of

@@ -592,6 +592,50 @@ TEST_F(RpcTest, ListenUnixReplacesStaleSocket) {
   EXPECT_FALSE(other.ListenUnix(file).ok());
 }
 
+TEST_F(RpcTest, PipelinedConnectSendsCallsBehindTheHello) {
+  // Calls and one-way messages made before the hello is answered reach the
+  // server after it, in order.
+  auto c = ConnectPipelined(client_loop_, UnixAddr(), kToken, nullptr);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  for (int i = 0; i < 3; ++i) (*c)->Notify(kRecord, MakeMsg("r", i));
+  ExpectEcho(*c);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_EQ(recorded_, (std::vector<int>{0, 1, 2}));
+  }
+  (*c)->Close();
+
+  // From the loop thread, where Connect would refuse (it blocks).
+  std::promise<StatusOr<ConnectionPtr>> made;
+  client_loop_.Post([&] { made.set_value(ConnectPipelined(client_loop_, sock_path_, kToken, nullptr)); });
+  auto from_loop = made.get_future().get();
+  ASSERT_TRUE(from_loop.ok()) << from_loop.status().ToString();
+  ExpectEcho(*from_loop);
+  (*from_loop)->Close();
+}
+
+TEST_F(RpcTest, PipelinedConnectFailures) {
+  // A peer that is not there fails the connect itself, at once.
+  auto missing = ConnectPipelined(client_loop_, "unix:" + dir_ + "/missing.sock", kToken, nullptr);
+  EXPECT_EQ(missing.status().code(), StatusCode::kIoError) << missing.status().ToString();
+  EXPECT_EQ(ConnectPipelined(client_loop_, TcpAddr(), kToken, nullptr).status().code(),
+            StatusCode::kInvalidArgument);
+  // A wrong token: the server closes, so the call queued behind the hello
+  // fails and never runs.
+  auto bad = ConnectPipelined(client_loop_, UnixAddr(), "wrong-token", nullptr);
+  ASSERT_TRUE(bad.ok()) << bad.status().ToString();
+  (*bad)->Notify(kRecord, MakeMsg("r", 99));
+  auto echoed = (*bad)->CallSync(kEcho, MakeMsg("x"), 5s);
+  EXPECT_FALSE(echoed.ok());
+  EXPECT_TRUE(WaitFor([&] { return !(*bad)->IsOpen(); }));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(recorded_.empty());
+  }
+  // And the server keeps serving others.
+  ExpectEcho(MustConnect(UnixAddr()));
+}
+
 TEST_F(RpcTest, CallSyncOnLoopThreadIsRefused) {
   auto c = MustConnect(UnixAddr());
   std::promise<StatusCode> code;

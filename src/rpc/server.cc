@@ -255,11 +255,34 @@ namespace {
 template <typename Socket, typename Endpoints>
 StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints, std::string peer,
                                     const std::string &token, const Dispatcher *dispatcher,
-                                    std::chrono::milliseconds timeout) {
+                                    std::chrono::milliseconds timeout, bool wait_for_handshake = true) {
   auto conn = MakeConnection<Socket>(loop, Role::kClient, std::move(peer), dispatcher);
   auto *impl = static_cast<SocketImpl<Socket> *>(Connection::Impl::Of(conn));
   auto wait = std::make_shared<HandshakeWait>();
   impl->handshake = wait;
+  bool connected = false;
+  if constexpr (!std::is_same_v<Socket, tcp::socket>) {
+    if (!wait_for_handshake) {
+      // A Unix-socket connect completes (or fails) at once in the kernel:
+      // do it here, so that a peer that is gone is reported now, by a
+      // failed Connect, and not later by the calls queued behind the hello.
+      boost::system::error_code ec;
+      impl->socket.open(unix_socket::socket::protocol_type(), ec);
+      if (!ec) impl->socket.non_blocking(true, ec);
+      if (!ec) impl->socket.connect(endpoints, ec);
+      if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+        // Backlog full: let the loop wait for it.
+        boost::system::error_code ignored;
+        impl->socket.close(ignored);
+      } else if (ec) {
+        conn->Close();
+        return Status::IoError("cannot connect to " + impl->peer + ": " + ec.message());
+      } else {
+        impl->socket.non_blocking(false, ec);  // as the loop's own connect leaves it
+        connected = true;
+      }
+    }
+  }
   // Queue the hello now; the first flush runs once the socket is connected.
   {
     std::string hello = detail::MakeHelloBody(token);
@@ -270,7 +293,7 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
     impl->out_buf += hello;
     impl->write_in_flight = true;  // held until connected
   }
-  asio::post(loop.io(), [conn, endpoints, impl] {
+  asio::post(loop.io(), [conn, endpoints, impl, connected] {
     auto on_connected = [conn, impl](const boost::system::error_code &ec) {
       if (ec) {
         impl->handshake->Finish(Status::IoError("cannot connect to " + impl->peer + ": " + ec.message()));
@@ -288,6 +311,10 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
       impl->DoClose(Status::Disconnected("connect cancelled"));
       return;
     }
+    if (connected) {
+      on_connected({});
+      return;
+    }
     if constexpr (std::is_same_v<Socket, tcp::socket>) {
       asio::async_connect(
           impl->socket, endpoints,
@@ -296,6 +323,9 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
       impl->socket.async_connect(endpoints, on_connected);
     }
   });
+  // Pipelined: the hello leads the queue, so whatever is sent next follows
+  // it; a refused handshake closes the connection and fails those calls.
+  if (!wait_for_handshake) return conn;
   Status result;
   {
     std::unique_lock<std::mutex> lock(wait->mu);
@@ -313,6 +343,18 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
 }
 
 }  // namespace
+
+StatusOr<ConnectionPtr> ConnectPipelined(EventLoop &loop, const std::string &unix_path,
+                                         const std::string &token, const Dispatcher *dispatcher) {
+  auto parsed = detail::ParseAddress(unix_path);
+  if (!parsed.ok()) return parsed.status();
+  if (!parsed->is_unix) return Status::InvalidArgument("ConnectPipelined takes a Unix socket: " + unix_path);
+  if (parsed->path.size() >= sizeof(sockaddr_un::sun_path))
+    return Status::InvalidArgument("unix socket path too long: " + parsed->path);
+  return ConnectWith<unix_socket::socket>(loop, unix_socket::endpoint(parsed->path), "unix:" + parsed->path,
+                                          token, dispatcher, std::chrono::milliseconds(0),
+                                          /*wait_for_handshake=*/false);
+}
 
 StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, const std::string &token,
                                 const Dispatcher *dispatcher, std::chrono::milliseconds timeout) {

@@ -55,8 +55,11 @@ struct NodeService::Job {
   bool expects_fork_server = false;  // workers come from it once it registers
   bool default_detached = false;     // the job's default actor lifetime
   int starting = 0;
+  int registered = 0;  // workers that have registered (ever)
   std::deque<WorkerID> idle;
   bool prestarted = false;
+  // WAIT_FOR_WORKERS calls not answered yet, by a sequence number (their timers' key).
+  std::map<uint64_t, std::pair<rpc::ConnectionPtr, uint64_t>> worker_waiters;
 };
 
 struct NodeService::PendingBundles {
@@ -107,7 +110,8 @@ Status NodeService::Start() {
   arena_ = std::move(arena.value());
   store_ = std::make_unique<object_store::ObjectStore>(loop_.io(), options_.store_capacity);
   arena_socket_ = options_.session_dir + "/sockets/store";
-  LUMEN_RETURN_IF_ERROR(arena_server_.Start(arena_socket_, options_.token, arena_->fd(), arena_->capacity()));
+  LUMEN_RETURN_IF_ERROR(arena_server_.Start(arena_socket_, options_.token, arena_->fd(), arena_->capacity(),
+                                            options_.store_prefault));
 
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
   server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
@@ -248,7 +252,9 @@ void NodeService::RegisterHandlers() {
       auto job = jobs_.find(w.job_id);
       if (job != jobs_.end()) {
         job->second->starting = std::max(0, job->second->starting - 1);
+        job->second->registered++;
         if (!w.reserved) job->second->idle.push_back(w.id);
+        AnswerWorkerWaiters(*job->second);
       }
       LUMEN_LOG_INFO("worker {} pid {} registered for job {}", w.id.Hex(), w.pid, w.job_id);
     }
@@ -273,6 +279,7 @@ void NodeService::RegisterHandlers() {
                                                : static_cast<int>(resources_.total().Get("CPU"));
         for (int i = 0; i < n; ++i) StartWorker(job);
       }
+      if (!WorkersOnTheWay(job)) AnswerWorkerWaiters(job);  // none to wait for (no CPUs)
     }
     TryDispatch();
   });
@@ -432,6 +439,34 @@ void NodeService::RegisterHandlers() {
                              break;
                            }
                          }
+                       });
+
+  // Lets ray::Init return once the job can run a task (its first prestarted
+  // worker is up), so a first task does not wait for a worker to start.
+  dispatcher_.Register(proto::WAIT_FOR_WORKERS,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::WaitForWorkersRequest req;
+                         if (!Parse(body, &req, conn, call_id)) return;
+                         proto::WaitForWorkersReply reply;
+                         auto it = jobs_.find(req.job_id());
+                         if (it == jobs_.end() || !WorkersOnTheWay(*it->second) || req.timeout_ms() == 0) {
+                           if (it != jobs_.end()) reply.set_num_workers(it->second->registered);
+                           conn->Reply(call_id, reply);
+                           return;
+                         }
+                         std::weak_ptr<Job> job = it->second;
+                         uint64_t seq = next_waiter_seq_++;
+                         it->second->worker_waiters[seq] = {conn, call_id};
+                         auto timer = std::make_shared<boost::asio::steady_timer>(
+                             loop_.io(), std::chrono::milliseconds(req.timeout_ms()));
+                         timer->async_wait([job, seq, timer](const boost::system::error_code &) {
+                           auto j = job.lock();
+                           if (!j) return;
+                           auto w = j->worker_waiters.find(seq);
+                           if (w == j->worker_waiters.end()) return;  // answered already
+                           w->second.first->Reply(w->second.second, proto::WaitForWorkersReply());
+                           j->worker_waiters.erase(w);
+                         });
                        });
 
   dispatcher_.Register(proto::NODE_STATS,
@@ -679,6 +714,18 @@ void NodeService::TryDispatch() {
   }
 }
 
+bool NodeService::WorkersOnTheWay(const Job &job) const {
+  if (job.registered > 0) return false;  // here already
+  return job.starting > 0 || (job.expects_fork_server && !job.fork_server);
+}
+
+void NodeService::AnswerWorkerWaiters(Job &job) {
+  proto::WaitForWorkersReply reply;
+  reply.set_num_workers(job.registered);
+  for (auto &[seq, waiter] : job.worker_waiters) waiter.first->Reply(waiter.second, reply);
+  job.worker_waiters.clear();
+}
+
 void NodeService::GrantLease(PendingLease &req, Worker &worker) {
   worker.lease_id = next_lease_id_++;
   worker.grant = resources_.Allocate(req.request, req.hold);
@@ -712,7 +759,10 @@ void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
   LUMEN_LOG_INFO("worker {} (pid {}) gone: {}", id.Hex(), w->pid, why);
   ReleaseLease(*w);
   auto job = jobs_.find(w->job_id);
-  if (job != jobs_.end() && !w->registered) job->second->starting = std::max(0, job->second->starting - 1);
+  if (job != jobs_.end() && !w->registered) {
+    job->second->starting = std::max(0, job->second->starting - 1);
+    if (!WorkersOnTheWay(*job->second)) AnswerWorkerWaiters(*job->second);  // it died starting
+  }
   if (w->conn) w->conn->Close();
   workers_.erase(it);
   TryDispatch();

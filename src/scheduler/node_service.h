@@ -70,6 +70,10 @@ class NodeService {
   struct PendingLease;
 
   void RegisterHandlers();
+  /// WAIT_FOR_WORKERS: whether a worker of the job is starting and none has
+  /// registered yet (so a waiter should wait), and answering the waiters.
+  bool WorkersOnTheWay(const Job &job) const;
+  void AnswerWorkerWaiters(Job &job);
   void OnClientClosed(const std::shared_ptr<Client> &client);
   void OnWorkerGone(const WorkerID &id, const std::string &why);
   void KillJobWorkers(uint32_t job_id);
@@ -111,6 +115,7 @@ class NodeService {
   struct PendingBundles;
   std::list<std::shared_ptr<PendingBundles>> pending_bundles_;
   uint64_t next_client_id_ = 1;
+  uint64_t next_waiter_seq_ = 1;  // WAIT_FOR_WORKERS calls
   uint64_t next_lease_id_ = 1;
   std::unordered_map<WorkerID, std::shared_ptr<Worker>> workers_;
   std::unordered_map<uint64_t, WorkerID> leases_;

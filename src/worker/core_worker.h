@@ -160,6 +160,9 @@ class CoreWorker {
   // ---- worker mode ----
   /// Runs pushed tasks on this thread until the node tells us to exit or goes away.
   void RunTaskLoop();
+  /// Drivers: waits until the node has a registered worker for this job (its
+  /// prestarted pool), at most `timeout`. Returns how many have registered.
+  int WaitForWorkers(std::chrono::milliseconds timeout);
   /// True while this worker runs a task (a Get then lends its CPU back).
   bool InTask() const { return in_task_; }
 
@@ -191,6 +194,10 @@ class CoreWorker {
   // Objects (mu_ held unless noted).
   ObjectEntry &EntryLocked(const ObjectID &id);
   void MaybeFreeLocked(const ObjectID &id, std::vector<std::function<void()>> *after);
+  /// Before a Get sleeps: spins (mu_ released) until `done` holds or the
+  /// adaptive budget runs out. Returns with `lock` held.
+  template <typename Done>
+  void SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Done done);
   void SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &payload,
                       std::vector<std::function<void()>> *after);
   void RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e);
@@ -208,7 +215,10 @@ class CoreWorker {
   /// Marks an id we own but no longer track as lost (it was freed).
   void MarkFreedLocked(const ObjectID &id, std::vector<std::function<void()>> *after);
   std::string OwnerPath(const WorkerID &owner) const;
-  rpc::ConnectionPtr PeerConnection(const std::string &unix_path);
+  /// The cached connection to another core worker, made on first use.
+  /// `pipelined`: do not wait for the handshake (rpc::ConnectPipelined); may
+  /// then be called on the loop thread.
+  rpc::ConnectionPtr PeerConnection(const std::string &unix_path, bool pipelined = false);
 
   // Submission (mu_ held).
   /// Copies the arguments into `spec`, counting the refs they use as held by `task`.
@@ -260,6 +270,11 @@ class CoreWorker {
 
   std::mutex mu_;
   std::condition_variable ready_cv_;
+  // Bumped whenever an object becomes ready, so a Get about to block can
+  // spin on it without taking mu_ (see SpinBeforeBlockingLocked).
+  std::atomic<uint64_t> ready_seq_{0};
+  std::atomic<int> spin_budget_us_{-1};  // -1: not read from the environment yet
+  uint32_t spin_skips_ = 0;              // guarded by mu_
   std::unordered_map<ObjectID, std::unique_ptr<ObjectEntry>> objects_;
   std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by unix path
   std::map<std::string, std::unique_ptr<SchedulingQueue>> queues_;

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <optional>
 
+#include "base/parallel_copy.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
@@ -135,7 +136,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     Status st = StoreValue(
         return_id, data.size(),
         [&data](char *dst) {
-          std::memcpy(dst, data.data(), data.size());
+          ParallelCopy(dst, data.data(), data.size());
           return true;
         },
         payload);

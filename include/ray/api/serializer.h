@@ -25,6 +25,10 @@
 namespace ray {
 namespace internal {
 
+/// memcpy for large buffers, split across a few threads (defined in the
+/// runtime library: one thread's memcpy does not reach memory bandwidth).
+void CopyBytes(char *dst, const char *src, size_t n);
+
 /// msgpack output streams for serializing in two passes: count the bytes,
 /// then write them straight into storage of exactly that size.
 struct SizeCountingStream {
@@ -34,7 +38,11 @@ struct SizeCountingStream {
 struct FixedBufferStream {
   char *out;
   void write(const char *data, size_t n) {
-    std::memcpy(out, data, n);
+    if (n >= (size_t{1} << 20)) {
+      CopyBytes(out, data, n);
+    } else {
+      std::memcpy(out, data, n);
+    }
     out += n;
   }
 };

@@ -1,0 +1,77 @@
+// Unit tests for ParallelCopy: every byte lands where memcpy would put it, for
+// sizes around the split thresholds, odd offsets, concurrent callers and a
+// forked child (which has none of its parent's helper threads).
+#include "base/parallel_copy.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace lumen {
+namespace {
+
+std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  uint32_t x = seed;
+  for (auto &b : v) {
+    x = x * 1664525u + 1013904223u;
+    b = static_cast<uint8_t>(x >> 24);
+  }
+  return v;
+}
+
+// Copies `n` bytes at odd offsets and checks the copy and the guard bytes around it.
+bool CopyIsExact(size_t n, uint32_t seed) {
+  const size_t pad = 37;
+  auto src = Pattern(n + 2 * pad, seed);
+  std::vector<uint8_t> dst(n + 2 * pad, 0xEE);
+  ParallelCopy(dst.data() + pad + 3, src.data() + 5, n);
+  if (std::memcmp(dst.data() + pad + 3, src.data() + 5, n) != 0) return false;
+  for (size_t i = 0; i < pad + 3; ++i)
+    if (dst[i] != 0xEE) return false;
+  for (size_t i = pad + 3 + n; i < dst.size(); ++i)
+    if (dst[i] != 0xEE) return false;
+  return true;
+}
+
+TEST(ParallelCopyTest, SizesAroundTheThresholds) {
+  const size_t t = kParallelCopyMinBytes;
+  for (size_t n :
+       {size_t{0}, size_t{1}, size_t{4095}, t - 1, t, t + 1, 2 * t + 12345, 5 * t + 7, 9 * t + 4097}) {
+    EXPECT_TRUE(CopyIsExact(n, static_cast<uint32_t>(n))) << n;
+  }
+}
+
+TEST(ParallelCopyTest, ConcurrentCallers) {
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      bool all = true;
+      for (int r = 0; r < 3; ++r)
+        all = all && CopyIsExact(3 * kParallelCopyMinBytes + 1000 * i + r, i * 10 + r);
+      ok[i] = all;
+    });
+  }
+  for (auto &t : threads) t.join();
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(ok[i]) << i;
+}
+
+TEST(ParallelCopyTest, ForkedChildCopiesWithItsOwnHelpers) {
+  ASSERT_TRUE(CopyIsExact(3 * kParallelCopyMinBytes, 1));  // the parent's pool exists now
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(CopyIsExact(3 * kParallelCopyMinBytes + 11, 2) ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace lumen
