@@ -22,6 +22,9 @@ int main(int argc, char **argv) {
   int num_gpus = -1;
   app.add_option("--session-dir", session_dir)->required();
   app.add_option("--control", control, "control service address")->required();
+  int control_wait_ms = 0;
+  app.add_option("--control-wait-ms", control_wait_ms,
+                 "keep trying to reach the control service this long (it may be starting too)");
   app.add_option("--unix", unix_path);
   app.add_option("--resources", resources, "JSON object of resource amounts, e.g. {\"CPU\": 2}");
   app.add_option("--object-store-memory", store);
@@ -42,6 +45,7 @@ int main(int argc, char **argv) {
   opts.session_dir = session_dir;
   opts.token = token;
   opts.control_address = control;
+  opts.control_wait = std::chrono::milliseconds(std::max(0, control_wait_ms));
   opts.unix_path = unix_path;
   try {
     auto j = nlohmann::json::parse(resources);

@@ -609,6 +609,7 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   worker::CoreWorkerOptions opts;
   opts.is_driver = false;
   opts.node_address = node_socket;
+  opts.session_dir = session_dir;
   opts.token = token;
   opts.job_id = job_id;
   opts.ray_namespace = ray_namespace;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "base/logging.h"
 #include "protocol/control.pb.h"
@@ -133,6 +134,12 @@ Status NodeService::Start() {
   // Register with the control service; if it goes away, the node shuts down.
   // The control service also calls us on this connection (actor leases, kills).
   auto control = rpc::Connect(loop_, options_.control_address, options_.token, &dispatcher_);
+  for (auto until = std::chrono::steady_clock::now() + options_.control_wait;
+       !control.ok() && control.status().code() == StatusCode::kIoError &&
+       std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));  // not listening yet
+    control = rpc::Connect(loop_, options_.control_address, options_.token, &dispatcher_);
+  }
   if (!control.ok()) return control.status();
   control_ = control.value();
   auto control_client = std::make_shared<Client>();
@@ -246,6 +253,7 @@ void NodeService::RegisterHandlers() {
       w.pid = req.pid();
       w.conn = conn;
       w.address = req.address();
+      w.address.set_node_id(node_id_.Binary());  // a worker that skipped the probe does not know it
       auto logs = options_.session_dir + "/logs/worker-" + std::to_string(w.pid);
       w.out_path = logs + ".out";
       w.err_path = logs + ".err";

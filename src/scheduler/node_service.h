@@ -13,6 +13,7 @@
 // accept thread and touches no state here.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <boost/asio/signal_set.hpp>
 
@@ -39,6 +40,9 @@ struct NodeServiceOptions {
   std::string session_dir;
   std::string token;
   std::string control_address;  // where the control service listens
+  /// How long to keep trying to reach the control service at start-up (it
+  /// may be starting alongside this node); zero: one attempt.
+  std::chrono::milliseconds control_wait{0};
   std::string node_ip = "127.0.0.1";
   std::string unix_path;  // this service's socket (default: <session>/sockets/node)
   std::string tcp_host = "127.0.0.1";

@@ -38,36 +38,40 @@ Status CoreWorker::Connect() {
 
   // Our own server: owners' queries and, in workers, pushed tasks.
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
-  // The session dir is known only after registering; use a provisional request first.
-  proto::RegisterClientRequest probe;
-  probe.set_kind(proto::TOOL);
   proto::RegisterClientReply info;
-  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::REGISTER_CLIENT, probe, &info));
-  session_dir_ = info.session_dir();
-  inline_threshold_ = info.inline_threshold() ? info.inline_threshold() : inline_threshold_;
+  if (options_.session_dir.empty()) {
+    // The session dir is known only after registering; use a provisional request first.
+    proto::RegisterClientRequest probe;
+    probe.set_kind(proto::TOOL);
+    LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::REGISTER_CLIENT, probe, &info));
+    session_dir_ = info.session_dir();
+  } else {
+    session_dir_ = options_.session_dir;  // the node fills in its id in our address
+  }
   std::string path = OwnerPath(options_.worker_id);
   LUMEN_RETURN_IF_ERROR(server_->ListenUnix(path));
   self_address_.set_worker_id(options_.worker_id.Binary());
   self_address_.set_node_id(info.node_id());
   self_address_.set_unix_path(path);
 
-  if (options_.is_driver && options_.job_id == 0) {
-    auto control = rpc::Connect(loop_, info.control_address(), options_.token, nullptr);
-    if (!control.ok()) return control.status();
-    proto::RegisterJobRequest job;
-    job.set_ray_namespace(options_.ray_namespace);
-    job.set_driver_pid(getpid());
-    job.set_driver_address(path);
-    proto::RegisterJobReply job_reply;
-    LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_JOB, job, &job_reply));
-    options_.job_id = job_reply.job_id();
-    control.value()->Close();
-  }
   if (options_.is_driver) {
     // The driver keeps a control connection: it owns the actors it creates
-    // while this connection lives.
-    auto control = rpc::Connect(loop_, info.control_address(), options_.token, &dispatcher_);
+    // while this connection lives. The node has checked our token already,
+    // so this one need not wait for its handshake when it is local.
+    const std::string &addr = info.control_address();
+    bool local = addr.rfind("unix:", 0) == 0 || (!addr.empty() && addr[0] == '/');
+    auto control = local ? rpc::ConnectPipelined(loop_, addr, options_.token, &dispatcher_)
+                         : rpc::Connect(loop_, addr, options_.token, &dispatcher_);
     if (!control.ok()) return control.status();
+    if (options_.job_id == 0) {
+      proto::RegisterJobRequest job;
+      job.set_ray_namespace(options_.ray_namespace);
+      job.set_driver_pid(getpid());
+      job.set_driver_address(path);
+      proto::RegisterJobReply job_reply;
+      LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_JOB, job, &job_reply));
+      options_.job_id = job_reply.job_id();
+    }
     std::lock_guard<std::mutex> lock(control_mu_);
     control_ = control.value();
   }
@@ -87,6 +91,8 @@ Status CoreWorker::Connect() {
   // client by connection, so re-registering upgrades the probe.
   LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::REGISTER_CLIENT, reg, &node_info_));
   if (!options_.is_driver) options_.default_detached = node_info_.job_default_detached();
+  if (node_info_.inline_threshold()) inline_threshold_ = node_info_.inline_threshold();
+  self_address_.set_node_id(node_info_.node_id());
 
   auto arena = object_store::AttachToNodeArena(node_info_.arena_socket(), options_.token,
                                                /*populate=*/options_.is_driver);

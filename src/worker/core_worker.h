@@ -58,6 +58,9 @@ using TaskExecutor =
 struct CoreWorkerOptions {
   bool is_driver = true;
   std::string node_address;  // the node service's Unix socket
+  /// Workers started by the node know their session folder: they then skip
+  /// the provisional registration that tells a driver where it is.
+  std::string session_dir;
   std::string token;
   uint32_t job_id = 0;  // drivers: assigned by the control service when 0
   std::string ray_namespace;
