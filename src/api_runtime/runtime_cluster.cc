@@ -702,7 +702,10 @@ void Init(RayConfig &config, int argc, char **argv) {
 
   // The fork server must be made before this process starts any thread.
   bool use_fork_server = rc.code_search_path.empty();
-  if (use_fork_server) g_driver.fork_server = ForkForkServer();
+  if (use_fork_server) {
+    StopParallelCopyThreads();  // a previous session's large puts started them
+    g_driver.fork_server = ForkForkServer();
+  }
 
   std::string token, node_socket, session_dir;
   if (rc.address.empty()) {

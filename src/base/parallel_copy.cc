@@ -6,8 +6,10 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace lumen {
 namespace {
@@ -44,37 +46,74 @@ struct Piece {
 
 class CopyPool {
  public:
-  /// The pool of this process: a child made by fork() does not have its
-  /// parent's threads, so it gets a fresh pool. Never destroyed (helpers may
-  /// still be waiting when the process exits).
-  static CopyPool &Get() {
-    static std::mutex mu;
-    static CopyPool *pool = nullptr;
-    static pid_t owner = 0;
-    std::lock_guard<std::mutex> lock(mu);
+  /// This process's pool, made on first use and after StopParallelCopyThreads.
+  /// A child made by fork() does not have its parent's threads, so it makes
+  /// its own; the parent's pool object is then leaked in the child on purpose
+  /// (its std::thread handles name threads that do not exist there).
+  static std::shared_ptr<CopyPool> Get() {
+    std::lock_guard<std::mutex> lock(CurrentMu());
+    auto &cur = Current();
     pid_t me = getpid();
-    if (pool == nullptr || owner != me) {
-      pool = new CopyPool();  // a forked child's old pool is left alone: its threads do not exist
-      owner = me;
+    if (cur && cur->owner_ != me) {
+      new std::shared_ptr<CopyPool>(std::move(cur));
+      cur.reset();
     }
-    return *pool;
+    if (!cur) cur = std::shared_ptr<CopyPool>(new CopyPool(me));
+    return cur;
+  }
+
+  static void StopCurrent() {
+    std::shared_ptr<CopyPool> pool;
+    {
+      std::lock_guard<std::mutex> lock(CurrentMu());
+      auto &cur = Current();
+      if (!cur || cur->owner_ != getpid()) return;
+      pool = std::move(cur);
+      cur.reset();
+    }
+    pool->Stop();
   }
 
   unsigned threads() const { return threads_; }
 
-  void Run(const Piece &piece) {
+  /// Queues a piece for a helper; false once the pool is stopping (the
+  /// caller then copies the piece itself).
+  bool Run(const Piece &piece) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return false;
       queue_.push_back(piece);
     }
     cv_.notify_one();
+    return true;
   }
 
  private:
-  CopyPool() {
+  explicit CopyPool(pid_t owner) : owner_(owner) {
     unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     threads_ = std::min(hw, kMaxThreads);
-    for (unsigned i = 1; i < threads_; ++i) std::thread([this] { Serve(); }).detach();
+    for (unsigned i = 1; i < threads_; ++i) helpers_.emplace_back([this] { Serve(); });
+  }
+
+  static std::mutex &CurrentMu() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::shared_ptr<CopyPool> &Current() {
+    static auto *cur = new std::shared_ptr<CopyPool>();  // never destroyed: helpers may outlive main
+    return *cur;
+  }
+
+  // Helpers finish what is queued before they exit, so a copy in progress
+  // when the pool stops still completes.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto &t : helpers_) t.join();
+    helpers_.clear();
   }
 
   void Serve() {
@@ -82,7 +121,8 @@ class CopyPool {
       Piece p;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return !queue_.empty(); });
+        cv_.wait(lock, [this] { return !queue_.empty() || stop_; });
+        if (queue_.empty()) return;  // stopping, nothing left
         p = queue_.front();
         queue_.pop_front();
       }
@@ -91,10 +131,13 @@ class CopyPool {
     }
   }
 
+  const pid_t owner_;
   unsigned threads_ = 1;
+  std::vector<std::thread> helpers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Piece> queue_;
+  std::deque<Piece> queue_;  // guarded by mu_
+  bool stop_ = false;        // guarded by mu_
 };
 
 }  // namespace
@@ -104,8 +147,8 @@ void ParallelCopy(void *dst, const void *src, size_t n) {
     std::memcpy(dst, src, n);
     return;
   }
-  CopyPool &pool = CopyPool::Get();
-  size_t pieces = std::min<size_t>(pool.threads(), n / (kParallelCopyMinBytes / 2));
+  std::shared_ptr<CopyPool> pool = CopyPool::Get();
+  size_t pieces = std::min<size_t>(pool->threads(), n / (kParallelCopyMinBytes / 2));
   if (pieces <= 1) {
     std::memcpy(dst, src, n);
     return;
@@ -118,10 +161,15 @@ void ParallelCopy(void *dst, const void *src, size_t n) {
   for (size_t i = 1; i < pieces; ++i) {
     size_t off = i * chunk;
     size_t len = i + 1 == pieces ? n - off : chunk;
-    pool.Run({d + off, s + off, len, &done});
+    if (!pool->Run({d + off, s + off, len, &done})) {
+      std::memcpy(d + off, s + off, len);
+      done.Done();
+    }
   }
   std::memcpy(d, s, std::min(chunk, n));
   done.Wait();
 }
+
+void StopParallelCopyThreads() { CopyPool::StopCurrent(); }
 
 }  // namespace lumen

@@ -6,7 +6,7 @@
 //
 // Threading: ParallelCopy may be called from any thread, concurrently. The
 // helper threads are started on first use (per process: a forked child
-// starts its own), wait on one queue, and live as long as the process.
+// starts its own) and wait on one queue until StopParallelCopyThreads.
 #pragma once
 
 #include <cstddef>
@@ -20,5 +20,10 @@ constexpr size_t kParallelCopyMinBytes = 8u << 20;
 /// memcpy(dst, src, n) for non-overlapping buffers, split across up to
 /// min(hardware threads, 8) threads (the caller included) when n is large.
 void ParallelCopy(void *dst, const void *src, size_t n);
+
+/// Joins the helper threads (copies in progress complete first); the next
+/// large copy starts new ones. ray::Init calls it before forking its fork
+/// server, which must be a copy of a process without Lumen's threads.
+void StopParallelCopyThreads();
 
 }  // namespace lumen

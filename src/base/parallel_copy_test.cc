@@ -47,6 +47,29 @@ TEST(ParallelCopyTest, SizesAroundTheThresholds) {
   }
 }
 
+TEST(ParallelCopyTest, StoppingTheHelpersWhileCopying) {
+  // Copies racing with StopParallelCopyThreads all complete, done by the
+  // helpers before they exit or by their callers.
+  std::vector<std::thread> threads;
+  std::vector<int> ok(3, 0);
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      bool all = true;
+      for (int r = 0; r < 4; ++r)
+        all = all && CopyIsExact(2 * kParallelCopyMinBytes + 64 * i + r, 100 + i * 10 + r);
+      ok[i] = all;
+    });
+  }
+  for (int r = 0; r < 20; ++r) {
+    StopParallelCopyThreads();
+    std::this_thread::yield();
+  }
+  for (auto &t : threads) t.join();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(ok[i]) << i;
+  StopParallelCopyThreads();
+  EXPECT_TRUE(CopyIsExact(3 * kParallelCopyMinBytes, 7));  // a new pool after a stop
+}
+
 TEST(ParallelCopyTest, ConcurrentCallers) {
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);
@@ -62,7 +85,22 @@ TEST(ParallelCopyTest, ConcurrentCallers) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(ok[i]) << i;
 }
 
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kThreadSanitizer = true;
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+
 TEST(ParallelCopyTest, ForkedChildCopiesWithItsOwnHelpers) {
+  // TSan stops a child of a multi-threaded parent that starts threads.
+  if (kThreadSanitizer)
+    GTEST_SKIP() << "ThreadSanitizer does not support threads after a multi-threaded fork";
   ASSERT_TRUE(CopyIsExact(3 * kParallelCopyMinBytes, 1));  // the parent's pool exists now
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
