@@ -49,9 +49,11 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -124,13 +126,47 @@ static int PutSmallMany() {
 }
 RAY_REMOTE(PutSmallMany);
 
+// The put benchmarks' payload, made the way Ray's np.zeros makes it: calloc,
+// whose large blocks are fresh mmap pages that stay the kernel's shared zero
+// page until written, so the put reads one cached page over and over (as
+// Ray's does) and is bound by writing. construct() leaves the elements alone:
+// the memory is zero already, and std::vector would otherwise write every byte.
+template <typename T>
+struct ZeroPageAllocator {
+  using value_type = T;
+  ZeroPageAllocator() = default;
+  template <typename U>
+  ZeroPageAllocator(const ZeroPageAllocator<U> &) {}
+  T *allocate(size_t n) {
+    void *p = std::calloc(n, sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T *>(p);
+  }
+  void deallocate(T *p, size_t) { std::free(p); }
+  template <typename U>
+  void construct(U *) noexcept {}
+  template <typename U, typename... Args>
+  void construct(U *p, Args &&...args) {
+    ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
+  }
+  template <typename U>
+  bool operator==(const ZeroPageAllocator<U> &) const {
+    return true;
+  }
+  template <typename U>
+  bool operator!=(const ZeroPageAllocator<U> &) const {
+    return false;
+  }
+};
+using ZeroBytes = std::vector<uint8_t, ZeroPageAllocator<uint8_t>>;
+
 // ray_perf.py's multi_client_put_gigabytes `do_put`: `count` puts of `bytes`
 // zero bytes (Ray: 10 puts of np.zeros(10Mi, int64) = 80 MiB). The buffer is
 // made once per worker process, like the driver's single_client_put_gigabytes
 // payload, so the timing is the put and not the allocation.
 static int PutLargeMany(int64_t bytes, int count) {
-  static std::vector<uint8_t> payload;
-  if (payload.size() != static_cast<size_t>(bytes)) payload.assign(static_cast<size_t>(bytes), 0);
+  static ZeroBytes payload;
+  if (payload.size() != static_cast<size_t>(bytes)) ZeroBytes(static_cast<size_t>(bytes)).swap(payload);
   for (int i = 0; i < count; ++i) ray::Put(payload);
   return count;
 }
@@ -798,7 +834,7 @@ int main(int argc, char **argv) {
     std::string name = "single_client_put_gigabytes";
     if (put_mib != 800) name += " (" + std::to_string(put_mib) + " MiB objects)";
     if (Selected(name)) {
-      std::vector<uint8_t> payload(put_bytes, 7);
+      ZeroBytes payload(put_bytes);  // Ray's np.zeros(100Mi, int64)
       Timeit(
           name,
           [&] {
