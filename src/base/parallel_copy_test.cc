@@ -39,6 +39,13 @@ bool CopyIsExact(size_t n, uint32_t seed) {
   return true;
 }
 
+// `rounds` copies of size n, n + 1, ... with seeds seed, seed + 1, ...
+bool CopiesAreExact(int rounds, size_t n, uint32_t seed) {
+  bool all = true;
+  for (int r = 0; r < rounds; ++r) all = CopyIsExact(n + r, seed + r) && all;
+  return all;
+}
+
 TEST(ParallelCopyTest, SizesAroundTheThresholds) {
   const size_t t = kParallelCopyMinBytes;
   for (size_t n :
@@ -53,12 +60,8 @@ TEST(ParallelCopyTest, StoppingTheHelpersWhileCopying) {
   std::vector<std::thread> threads;
   std::vector<int> ok(3, 0);
   for (int i = 0; i < 3; ++i) {
-    threads.emplace_back([&, i] {
-      bool all = true;
-      for (int r = 0; r < 4; ++r)
-        all = all && CopyIsExact(2 * kParallelCopyMinBytes + 64 * i + r, 100 + i * 10 + r);
-      ok[i] = all;
-    });
+    threads.emplace_back(
+        [&, i] { ok[i] = CopiesAreExact(4, 2 * kParallelCopyMinBytes + 64 * i, 100 + i * 10); });
   }
   for (int r = 0; r < 20; ++r) {
     StopParallelCopyThreads();
@@ -74,12 +77,7 @@ TEST(ParallelCopyTest, ConcurrentCallers) {
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);
   for (int i = 0; i < 4; ++i) {
-    threads.emplace_back([&, i] {
-      bool all = true;
-      for (int r = 0; r < 3; ++r)
-        all = all && CopyIsExact(3 * kParallelCopyMinBytes + 1000 * i + r, i * 10 + r);
-      ok[i] = all;
-    });
+    threads.emplace_back([&, i] { ok[i] = CopiesAreExact(3, 3 * kParallelCopyMinBytes + 1000 * i, i * 10); });
   }
   for (auto &t : threads) t.join();
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(ok[i]) << i;

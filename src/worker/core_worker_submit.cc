@@ -226,31 +226,29 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
     // Pipelined: the task follows the hello on the new connection, here on
     // the loop thread, with no thread hop and no round trip for the
     // handshake (a worker's first task went from ~1.3 to ~0.7 ms).
-    {
-      auto conn = PeerConnection(rep.worker().unix_path(), /*pipelined=*/true);
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = queues_.find(key);
-      if (it == queues_.end()) return;
-      auto &q = *it->second;
-      q.pending_leases--;
-      if (!conn) {
-        ReturnLease(rep.lease_id(), /*worker_failed=*/true);
-        PumpLocked(q);
-        return;
-      }
-      if (q.tasks.empty()) {
-        // Granted after its tasks found other workers: give it straight back.
-        ReturnLease(rep.lease_id(), /*worker_failed=*/false);
-        return;
-      }
-      auto w = std::make_unique<LeasedWorker>();
-      w->lease_id = rep.lease_id();
-      w->address = rep.worker();
-      w->conn = conn;
-      w->gpu_ids.assign(rep.gpu_ids().begin(), rep.gpu_ids().end());
-      q.workers[w->lease_id] = std::move(w);
+    auto conn = PeerConnection(rep.worker().unix_path(), /*pipelined=*/true);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = queues_.find(key);
+    if (it == queues_.end()) return;
+    auto &q = *it->second;
+    q.pending_leases--;
+    if (!conn) {
+      ReturnLease(rep.lease_id(), /*worker_failed=*/true);
       PumpLocked(q);
+      return;
     }
+    if (q.tasks.empty()) {
+      // Granted after its tasks found other workers: give it straight back.
+      ReturnLease(rep.lease_id(), /*worker_failed=*/false);
+      return;
+    }
+    auto w = std::make_unique<LeasedWorker>();
+    w->lease_id = rep.lease_id();
+    w->address = rep.worker();
+    w->conn = conn;
+    w->gpu_ids.assign(rep.gpu_ids().begin(), rep.gpu_ids().end());
+    q.workers[w->lease_id] = std::move(w);
+    PumpLocked(q);
     return;
   }
   std::lock_guard<std::mutex> lock(mu_);
