@@ -72,6 +72,7 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
         },
         timeout);
   }
+  EventLoop::WaitScope waiting(impl_->loop);  // the answer comes through the loop
   std::unique_lock<std::mutex> lock(wait->mu);
   // The sweeper enforces the deadline; the grace period only guards against a
   // loop that stopped running.

@@ -173,7 +173,7 @@ struct Connection::Impl {
     if (loop.io().stopped()) {
       fn();
     } else {
-      asio::post(loop.io(), std::move(fn));
+      loop.Post(std::move(fn));
     }
   }
 
@@ -206,7 +206,7 @@ struct Connection::Impl {
       }
       ConnectionPtr self = Self();
       if (!self) return true;  // being destroyed
-      asio::post(loop.io(), [self = std::move(self)] { Impl::Of(self)->Flush(); });
+      loop.Post([self = std::move(self)] { Impl::Of(self)->Flush(); });
     }
     return true;
   }
@@ -315,8 +315,7 @@ struct Connection::Impl {
       }
     }
     if (need_arm) {
-      if (ConnectionPtr self = Self())
-        asio::post(loop.io(), [self = std::move(self)] { Impl::Of(self)->ArmSweep(); });
+      if (ConnectionPtr self = Self()) loop.Post([self = std::move(self)] { Impl::Of(self)->ArmSweep(); });
     }
     Status error;
     if (!append(id, &error)) {

@@ -5,7 +5,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,20 +87,39 @@ std::string MakeHelloBody(const std::string &token) {
 // ---------------------------------------------------------------------------
 // EventLoop
 
+namespace {
+// The loop a thread leads (inside EventLoop::Lead), if any.
+thread_local const EventLoop *t_leading = nullptr;
+
+// Runs the loop's handlers until `more()` is false or the loop stops; a
+// handler that throws is logged and the loop goes on. Returns false once the
+// loop has stopped.
+template <typename More, typename RunOne>
+bool RunHandlers(More more, RunOne run_one) {
+  while (more()) {
+    try {
+      if (run_one() == 0) return false;
+    } catch (const std::exception &e) {
+      LUMEN_LOG_ERROR("event loop: handler threw: {}", e.what());
+    } catch (...) {
+      LUMEN_LOG_ERROR("event loop: handler threw a non-std exception");
+    }
+  }
+  return true;
+}
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+}  // namespace
+
 EventLoop::EventLoop(std::string name) : guard_(asio::make_work_guard(io_)) {
   thread_ = std::thread([this, name = std::move(name)] {
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-    for (;;) {
-      try {
-        io_.run();
-        break;
-      } catch (const std::exception &e) {
-        // A handler threw; log and keep the loop alive.
-        LUMEN_LOG_ERROR("event loop: handler threw: {}", e.what());
-      } catch (...) {
-        LUMEN_LOG_ERROR("event loop: handler threw a non-std exception");
-      }
-    }
+    RunHandlers([] { return true; }, [this] { return io_.run(); });
   });
   thread_id_ = thread_.get_id();
 }
@@ -105,16 +127,136 @@ EventLoop::EventLoop(std::string name) : guard_(asio::make_work_guard(io_)) {
 EventLoop::~EventLoop() {
   Stop();
   if (thread_.joinable()) thread_.detach();  // only when destroyed on its own thread
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (timer_fd_ >= 0) ::close(timer_fd_);
 }
 
-void EventLoop::Post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
-
-bool EventLoop::InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
+bool EventLoop::InLoopThread() const { return t_leading == this || std::this_thread::get_id() == thread_id_; }
 
 void EventLoop::Stop() {
+  // Stop the io_context first: a loop thread called back from StandBy then
+  // returns at once instead of running handlers beside a leader.
   guard_.reset();
   io_.stop();
+  {
+    std::lock_guard<std::mutex> lock(lead_mu_);
+    stopping_ = true;
+  }
+  lead_cv_.notify_all();
+  WakeStandBy();
   if (thread_.joinable() && !InLoopThread()) thread_.join();
+}
+
+bool EventLoop::MakeStandByFdsLocked() {
+  if (wake_fd_ >= 0) return true;
+  int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (wake < 0 || timer < 0) {
+    LUMEN_LOG_WARN("event loop: cannot lend the loop ({}); the loop thread keeps it", std::strerror(errno));
+    if (wake >= 0) ::close(wake);
+    if (timer >= 0) ::close(timer);
+    return false;
+  }
+  wake_fd_ = wake;
+  timer_fd_ = timer;
+  return true;
+}
+
+void EventLoop::SetTimerLocked(std::chrono::microseconds after) {
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(after.count() / 1000000);
+  spec.it_value.tv_nsec = static_cast<long>(after.count() % 1000000) * 1000;
+  (void)::timerfd_settime(timer_fd_, 0, &spec, nullptr);
+}
+
+void EventLoop::WakeStandBy() {
+  // The descriptors never change once made, and are closed only after the
+  // loop thread has been joined.
+  std::lock_guard<std::mutex> lock(lead_mu_);
+  if (wake_fd_ < 0) return;
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void EventLoop::StandBy() {
+  std::unique_lock<std::mutex> lock(lead_mu_);
+  if (stopping_) return;
+  mode_.store(Mode::kLed, std::memory_order_release);
+  lead_cv_.notify_all();
+  for (;;) {
+    lock.unlock();
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {timer_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
+      LUMEN_LOG_ERROR("event loop: poll failed while standing by: {}", std::strerror(errno));
+      lock.lock();
+      break;
+    }
+    uint64_t count;
+    (void)!::read(wake_fd_, &count, sizeof count);
+    (void)!::read(timer_fd_, &count, sizeof count);
+    lock.lock();
+    // Whatever woke us (a call back, the timer, a stale tick), only an
+    // unattended loop is taken back: while a leader runs it we stay out.
+    if (stopping_ || mode_.load(std::memory_order_relaxed) == Mode::kUnattended) break;
+  }
+  if (mode_.load(std::memory_order_relaxed) == Mode::kUnattended) SetTimerLocked({});
+  mode_.store(Mode::kOwn, std::memory_order_release);
+}
+
+bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_clock::time_point deadline,
+                     std::chrono::microseconds spin) {
+  if (InLoopThread()) return false;
+  {
+    std::unique_lock<std::mutex> lock(lead_mu_);
+    if (stopping_ || leader_ || io_.stopped() || !MakeStandByFdsLocked()) return false;
+    leader_ = true;
+    if (mode_.load(std::memory_order_relaxed) == Mode::kUnattended) {
+      // The loop thread is still standing by: take the loop straight back.
+      mode_.store(Mode::kLed, std::memory_order_release);
+      SetTimerLocked({});
+    } else {
+      asio::post(io_, [this] { StandBy(); });
+      lead_cv_.wait(lock,
+                    [this] { return stopping_ || mode_.load(std::memory_order_relaxed) == Mode::kLed; });
+      if (stopping_) {
+        leader_ = false;
+        return false;
+      }
+    }
+  }
+  t_leading = this;
+  // Poll without sleeping until `spin_until`, then block in the reactor.
+  // On a VM an idle CPU costs a long wake-up (the host has to schedule it
+  // again), so a caller expecting an answer within microseconds polls.
+  using SteadyClock = std::chrono::steady_clock;
+  const bool timed = deadline != SteadyClock::time_point::max();
+  auto spin_until = SteadyClock::time_point::min();
+  if (spin.count() > 0) spin_until = std::min(deadline, SteadyClock::now() + spin);
+  bool running = RunHandlers([&] { return !done() && (!timed || SteadyClock::now() < deadline); },
+                             [&] {
+                               while (SteadyClock::now() < spin_until) {
+                                 if (io_.poll_one() > 0) return size_t{1};
+                                 if (io_.stopped()) return size_t{0};
+                                 CpuRelax();
+                                 if (done()) return size_t{1};  // another thread made it so
+                               }
+                               if (!timed) return io_.run_one();
+                               size_t n = io_.run_one_until(deadline);
+                               return n > 0 || !io_.stopped() ? size_t{1} : size_t{0};
+                             });
+  t_leading = nullptr;
+  std::unique_lock<std::mutex> lock(lead_mu_);
+  leader_ = false;
+  if (!stopping_) {
+    mode_.store(Mode::kUnattended, std::memory_order_seq_cst);
+    SetTimerLocked(kUnattendedLimit);
+    // Another thread is blocked on the loop: hand it back at once.
+    if (waiting_.load(std::memory_order_seq_cst) > 0) {
+      lock.unlock();
+      WakeStandBy();
+    }
+  }
+  return running;
 }
 
 // ---------------------------------------------------------------------------

@@ -13,11 +13,12 @@
 // notifications; incoming ones go to the Dispatcher the connection was made
 // with. Responses are matched to calls by call_id.
 //
-// Threading. All socket I/O runs on one EventLoop thread (an asio io_context).
-// Call/Notify/Reply may be called from any thread: frames are appended to the
-// connection's outgoing buffer under a mutex and flushed by the loop, so many
-// small messages sent back to back leave in one write (batching). Handlers and
-// response callbacks run on the loop thread and must not block.
+// Threading. All socket I/O runs on one EventLoop (an asio io_context), on its
+// own thread or on a thread it is lent to (EventLoop::Lead), one thread at a
+// time. Call/Notify/Reply may be called from any thread: frames are appended
+// to the connection's outgoing buffer under a mutex and flushed by the loop,
+// so many small messages sent back to back leave in one write (batching).
+// Handlers and response callbacks run on the loop and must not block.
 #pragma once
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including
@@ -28,6 +29,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -60,23 +62,96 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kDefaultCallTimeout{30000};
 
 /// Runs one io_context on its own thread until Stop().
+///
+/// Lending the loop. A thread that would otherwise sleep until the loop
+/// delivers something (a worker's executor waiting for its next task) may run
+/// the loop's handlers itself with Lead(); the loop thread stands by
+/// meanwhile. A message for that thread then wakes one thread instead of two
+/// (the loop thread, which would hand it over to a sleeping one), and on
+/// machines where a cross-CPU wake-up is the main cost of a call that is most
+/// of the latency. Handlers still run one at a time, on whichever thread holds
+/// the loop, and InLoopThread() is true there.
+///
+/// When the leader goes back to its own work, the loop stays unattended: a
+/// short task that answers directly (DirectSendScope) needs no other thread.
+/// The loop thread takes over when asked (Attend(), Post()) or when
+/// kUnattendedLimit has passed, so handlers wait at most that long; a thread
+/// about to block on something the loop delivers must call Attend() first.
 class EventLoop {
  public:
+  /// How long the loop may go unserved after a leader leaves it.
+  static constexpr std::chrono::microseconds kUnattendedLimit{200};
+
   explicit EventLoop(std::string name = "lumen-io");
   ~EventLoop();  // Stops and joins.
   EventLoop(const EventLoop &) = delete;
   EventLoop &operator=(const EventLoop &) = delete;
 
   boost::asio::io_context &io() { return io_; }
-  void Post(std::function<void()> fn);
+  /// Queues `fn` to run on the loop; makes sure a thread will run it.
+  template <typename F>
+  void Post(F &&fn) {
+    boost::asio::post(io_, std::forward<F>(fn));
+    Attend();
+  }
+  /// True on the loop thread, and on a thread inside Lead().
   bool InLoopThread() const;
   void Stop();
 
+  /// Runs the loop's handlers on the calling thread until `done()` holds
+  /// (checked before each handler; it must not block). Returns false at once,
+  /// running nothing, if another thread leads, the caller is the loop thread,
+  /// or the loop is stopping; also false if the loop stopped meanwhile.
+  /// Also returns when `deadline` passes. For the first `spin` it polls
+  /// without sleeping.
+  bool Lead(const std::function<bool()> &done,
+            std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max(),
+            std::chrono::microseconds spin = std::chrono::microseconds(0));
+  /// Work for the loop is queued: if no thread serves the loop, wake the loop
+  /// thread to take it back. Cheap when the loop is served.
+  void Attend() {
+    if (mode_.load(std::memory_order_seq_cst) == Mode::kUnattended) WakeStandBy();
+  }
+  /// Held by a thread blocked on something the loop must deliver: the loop is
+  /// served until it ends (a leader leaving hands the loop straight back).
+  class WaitScope {
+   public:
+    explicit WaitScope(EventLoop &loop) : loop_(loop) {
+      loop_.waiting_.fetch_add(1, std::memory_order_seq_cst);
+      loop_.Attend();
+    }
+    ~WaitScope() { loop_.waiting_.fetch_sub(1, std::memory_order_seq_cst); }
+    WaitScope(const WaitScope &) = delete;
+    WaitScope &operator=(const WaitScope &) = delete;
+
+   private:
+    EventLoop &loop_;
+  };
+
  private:
+  enum class Mode : int {
+    kOwn,         // the loop thread runs the loop
+    kLed,         // a Lead() caller runs it; the loop thread stands by
+    kUnattended,  // nobody runs it; the loop thread stands by, timer armed
+  };
+  void StandBy();  // loop thread, as a handler: parks until asked back
+  void WakeStandBy();
+  bool MakeStandByFdsLocked();
+  void SetTimerLocked(std::chrono::microseconds after);  // zero disarms
+
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::thread thread_;
   std::thread::id thread_id_;
+
+  std::mutex lead_mu_;
+  std::condition_variable lead_cv_;     // a Lead() caller waiting for StandBy
+  std::atomic<Mode> mode_{Mode::kOwn};  // written under lead_mu_
+  std::atomic<int> waiting_{0};         // threads inside a WaitScope
+  bool leader_ = false;                 // lead_mu_: a thread is in Lead()
+  bool stopping_ = false;               // lead_mu_
+  int wake_fd_ = -1;                    // eventfd: call the loop thread back
+  int timer_fd_ = -1;                   // timerfd: kUnattendedLimit passed
 };
 
 class Connection;

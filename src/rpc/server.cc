@@ -232,10 +232,11 @@ void Server::Stop() {
   }
   auto done = std::make_shared<std::promise<void>>();
   auto fut = done->get_future();
-  asio::post(loop.io(), [st, done] {
+  loop.Post([st, done] {
     st->StopNow();
     done->set_value();
   });
+  EventLoop::WaitScope waiting(loop);
   while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     if (loop.io().stopped()) {
       // The loop died before running our task; it will not touch the sockets again.
@@ -293,7 +294,7 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
     impl->out_buf += hello;
     impl->write_in_flight = true;  // held until connected
   }
-  asio::post(loop.io(), [conn, endpoints, impl, connected] {
+  loop.Post([conn, endpoints, impl, connected] {
     auto on_connected = [conn, impl](const boost::system::error_code &ec) {
       if (ec) {
         impl->handshake->Finish(Status::IoError("cannot connect to " + impl->peer + ": " + ec.message()));
@@ -328,6 +329,7 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
   if (!wait_for_handshake) return conn;
   Status result;
   {
+    EventLoop::WaitScope waiting(loop);
     std::unique_lock<std::mutex> lock(wait->mu);
     if (!wait->cv.wait_for(lock, timeout, [&] { return wait->done; })) {
       result = Status::TimedOut("handshake with " + impl->peer + " timed out");

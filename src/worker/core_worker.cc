@@ -6,6 +6,7 @@
 #include <cstring>
 #include <future>
 #include <iostream>
+#include <optional>
 
 #include "base/logging.h"
 #include "protocol/control.pb.h"
@@ -495,16 +496,18 @@ StatusOr<RayObjectPtr> CoreWorker::MaterializeLocked(const ObjectID &id, ObjectE
 
 namespace {
 
-// Spinning before sleeping in Get. A blocking call's answer usually comes back
-// within tens of microseconds, and sleeping costs the caller a futex wait and
-// its waker a cross-CPU wake-up, which on virtual machines (an IPI is a VM
-// exit) costs as much as the round trip between the processes itself:
-// measured on the 2-core VM this suite runs on, single_client_tasks_sync went
-// from ~12.7k to ~23k tasks/s and 1_1_actor_calls_sync from ~13.5k to ~18.7k
-// calls/s with a 100 us budget. The budget adapts, so that waits on long tasks
-// do not burn CPU: a spin that ends without the result halves the next one
-// (down to none), a spin that gets it restores the full budget, and with no
-// budget left every 16th blocking Get probes with the full one again.
+// Polling before sleeping. A blocking call's answer usually comes back within
+// tens of microseconds, and sleeping costs the caller a futex or epoll wait
+// and its waker a wake-up of an idle CPU, which on virtual machines (the host
+// must schedule the vCPU again) costs as much as the round trip between the
+// processes itself: measured on the 2-core VM this suite runs on,
+// single_client_tasks_sync went from ~12.7k to ~23k tasks/s and
+// 1_1_actor_calls_sync from ~13.5k to ~18.7k calls/s with a 100 us budget,
+// and a Get that slept in the reactor instead of polling it doubled the sync
+// actor-call latency. The budget adapts, so that waits on long tasks do not
+// burn CPU: a spin that ends without the result halves the next one (down to
+// none), a spin that gets it restores the full budget, and with no budget
+// left every 16th wait probes with the full one again.
 // LUMEN_GET_SPIN_US sets the full budget (0 turns spinning off).
 constexpr int kDefaultSpinUs = 100;
 constexpr int kMinSpinUs = 5;
@@ -531,15 +534,27 @@ inline void CpuRelax() {
 
 }  // namespace
 
-template <typename Done>
-void CoreWorker::SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Done done) {
+int AdaptiveSpin::Next() {
   const int full = FullSpinBudgetUs();
-  int budget = spin_budget_us_.load(std::memory_order_relaxed);
+  int budget = budget_us_.load(std::memory_order_relaxed);
   if (budget < 0) budget = full;
   if (budget == 0) {
-    if (full == 0 || ++spin_skips_ % kSpinProbeEvery != 0) return;
+    if (full == 0 || skips_.fetch_add(1, std::memory_order_relaxed) % kSpinProbeEvery != kSpinProbeEvery - 1)
+      return 0;
     budget = full;
   }
+  return budget;
+}
+
+void AdaptiveSpin::Report(int used_us, bool hit) {
+  int next = hit ? FullSpinBudgetUs() : used_us / 2;
+  budget_us_.store(next < kMinSpinUs ? 0 : next, std::memory_order_relaxed);
+}
+
+template <typename Done>
+void CoreWorker::SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Done done) {
+  const int budget = get_spin_.Next();
+  if (budget == 0) return;
   const auto until = Clock::now() + std::chrono::microseconds(budget);
   uint64_t seen = ready_seq_.load(std::memory_order_acquire);
   bool got = false;
@@ -561,8 +576,23 @@ void CoreWorker::SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Do
       break;
     }
   }
-  int next = got ? full : budget / 2;
-  spin_budget_us_.store(next < kMinSpinUs ? 0 : next, std::memory_order_relaxed);
+  get_spin_.Report(budget, got);
+}
+
+template <typename Done>
+void CoreWorker::LeadLoopLocked(std::unique_lock<std::mutex> &lock, Done done, Clock::time_point deadline) {
+  const int budget = get_spin_.Next();
+  const auto start = Clock::now();
+  lock.unlock();
+  bool led = loop_.Lead(
+      [&] {
+        std::lock_guard<std::mutex> hold(mu_);
+        return done();
+      },
+      deadline, std::chrono::microseconds(budget));
+  lock.lock();
+  if (led && budget > 0)
+    get_spin_.Report(budget, done() && Clock::now() - start <= std::chrono::microseconds(budget));
 }
 
 Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std::vector<RayObjectPtr> *out) {
@@ -593,7 +623,16 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
     if (it != objects_.end()) it->second->blocked_waiters += delta;
   };
   bool blocked = false;
-  if (!all_ready() && timeout_ms != 0) SpinBeforeBlockingLocked(lock, all_ready);
+  // A normal task blocked in Get must tell the node (it lends its CPU back),
+  // so it waits below; other callers serve the loop while they wait, and
+  // the result wakes this thread directly.
+  if (!all_ready() && timeout_ms != 0 && !in_task_ && LendLoopEnabled())
+    LeadLoopLocked(lock, all_ready, deadline);
+  std::optional<rpc::EventLoop::WaitScope> waiting;
+  if (!all_ready() && timeout_ms != 0 && Clock::now() < deadline) {
+    waiting.emplace(loop_);  // results arrive through the loop
+    SpinBeforeBlockingLocked(lock, all_ready);
+  }
   if (!all_ready()) {
     if (in_task_) {
       blocked = true;
@@ -654,6 +693,8 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
     return n;
   };
   bool blocked = false;
+  std::optional<rpc::EventLoop::WaitScope> waiting;
+  if (count() < num_objects && timeout_ms != 0) waiting.emplace(loop_);
   while (count() < num_objects) {
     if (in_task_ && !blocked) {
       blocked = true;

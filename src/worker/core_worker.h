@@ -78,6 +78,20 @@ struct CoreWorkerOptions {
 
 /// A stored value as read by Get: bytes (inline, or pinned in shared memory)
 /// plus the error, if the task that made it failed.
+/// How long a thread about to wait polls before it sleeps (see
+/// core_worker.cc): adapts to whether polling has been paying off.
+class AdaptiveSpin {
+ public:
+  /// Microseconds to poll this time; 0: sleep at once.
+  int Next();
+  /// After a wait that polled for `used_us`: whether it ended while polling.
+  void Report(int used_us, bool hit);
+
+ private:
+  std::atomic<int> budget_us_{-1};  // -1: the full budget
+  std::atomic<uint32_t> skips_{0};
+};
+
 struct RayObject {
   proto::ErrorType error = proto::NO_ERROR;
   std::shared_ptr<const std::string> inline_data;  // for inline values and error messages
@@ -201,6 +215,11 @@ class CoreWorker {
   /// adaptive budget runs out. Returns with `lock` held.
   template <typename Done>
   void SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Done done);
+  /// Runs the event loop on this thread (mu_ released) until `done` holds
+  /// or `deadline` passes, if no other thread leads it. Returns with `lock` held.
+  template <typename Done>
+  void LeadLoopLocked(std::unique_lock<std::mutex> &lock, Done done,
+                      std::chrono::steady_clock::time_point deadline);
   void SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &payload,
                       std::vector<std::function<void()>> *after);
   void RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e);
@@ -256,8 +275,9 @@ class CoreWorker {
                         std::string_view body);
   void SendCreateActorLocked(TaskEntry &task);
 
-  // Execution (worker mode).
-  void ExecLoop();
+  // Execution (worker mode). The thread that runs RunTaskLoop leads the
+  // event loop while idle; extra executors of a threaded actor do not.
+  void ExecLoop(bool lead);
   void ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec);
 
   CoreWorkerOptions options_;
@@ -276,8 +296,8 @@ class CoreWorker {
   // Bumped whenever an object becomes ready, so a Get about to block can
   // spin on it without taking mu_ (see SpinBeforeBlockingLocked).
   std::atomic<uint64_t> ready_seq_{0};
-  std::atomic<int> spin_budget_us_{-1};  // -1: not read from the environment yet
-  uint32_t spin_skips_ = 0;              // guarded by mu_
+  AdaptiveSpin get_spin_;   // how long a blocking Get polls before sleeping
+  AdaptiveSpin idle_spin_;  // how long the idle executor polls for a next task
   std::unordered_map<ObjectID, std::unique_ptr<ObjectEntry>> objects_;
   std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by unix path
   std::map<std::string, std::unique_ptr<SchedulingQueue>> queues_;

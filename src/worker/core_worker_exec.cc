@@ -1,6 +1,7 @@
 // Worker mode: running the tasks pushed to this process, in order, on the
 // thread that calls RunTaskLoop.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -13,20 +14,49 @@ namespace lumen::worker {
 
 // ---------------------------------------------------------------- execution
 
-void CoreWorker::RunTaskLoop() { ExecLoop(); }
+bool LendLoopEnabled() {
+  static const bool enabled = [] {
+    const char *env = std::getenv("LUMEN_LEND_LOOP");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  return enabled;
+}
 
-void CoreWorker::ExecLoop() {
+void CoreWorker::RunTaskLoop() { ExecLoop(/*lead=*/LendLoopEnabled()); }
+
+void CoreWorker::ExecLoop(bool lead) {
+  auto have_work = [this] { return exit_requested_ || !exec_queue_.empty(); };
   for (;;) {
     PushedTask t;
+    bool backlog;
     {
       std::unique_lock<std::mutex> lock(exec_mu_);
-      exec_cv_.wait(lock, [this] { return exit_requested_ || !exec_queue_.empty(); });
+      if (lead && !have_work()) {
+        // Idle: read the next task off the socket on this thread instead of
+        // having the loop thread hand it over (one wake-up per call, not two).
+        lock.unlock();
+        const int spin = idle_spin_.Next();
+        const auto start = Clock::now();
+        bool led = loop_.Lead(
+            [&] {
+              std::lock_guard<std::mutex> hold(exec_mu_);
+              return have_work();
+            },
+            Clock::time_point::max(), std::chrono::microseconds(spin));
+        if (led && spin > 0) idle_spin_.Report(spin, Clock::now() - start <= std::chrono::microseconds(spin));
+        lock.lock();
+      }
+      exec_cv_.wait(lock, have_work);
       // Exiting (ExitActor, or the node asked): calls still queued are not
       // run; their callers see the connection close.
       if (exit_requested_) return;
       t = std::move(exec_queue_.front());
       exec_queue_.pop_front();
+      backlog = !exec_queue_.empty();
     }
+    // More calls queued behind this one: the loop thread serves the sockets
+    // (batched replies, new calls) while this thread works through them.
+    if (backlog) loop_.Attend();
     ExecuteTask(t.conn, t.call_id, std::move(t.spec));
   }
 }
@@ -83,7 +113,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     } else {
       // max_concurrency > 1: more executors on the same queue (any order).
       for (int i = 1; i < spec.actor_creation().max_concurrency(); ++i)
-        std::thread([this] { ExecLoop(); }).detach();
+        std::thread([this] { ExecLoop(/*lead=*/false); }).detach();
     }
   } else if (result.exit_worker && !actor_id_.IsNil() && actor_creator_) {
     // ExitActor: tell the control service first, so it does not restart us.

@@ -95,6 +95,11 @@ struct CoreWorker::SchedulingQueue {
   double avg_task_us = -1;   // EWMA of push-to-reply time
 };
 
+// Whether waiting threads run the event loop themselves (EventLoop::Lead):
+// the executor while idle, a caller blocked in Get. LUMEN_LEND_LOOP=0 turns
+// it off, to compare.
+bool LendLoopEnabled();
+
 class CoreWorker::PlasmaPin {
  public:
   PlasmaPin(CoreWorker *cw, ObjectID id, const char *data, size_t size)
