@@ -180,7 +180,8 @@ void EventLoop::WakeStandBy() {
 
 void EventLoop::StandBy() {
   std::unique_lock<std::mutex> lock(lead_mu_);
-  if (stopping_) return;
+  if (stopping_ || !standby_wanted_) return;  // the Lead() caller gave up
+  standby_wanted_ = false;
   mode_.store(Mode::kLed, std::memory_order_release);
   lead_cv_.notify_all();
   for (;;) {
@@ -205,7 +206,10 @@ void EventLoop::StandBy() {
 
 bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_clock::time_point deadline,
                      std::chrono::microseconds spin) {
+  using SteadyClock = std::chrono::steady_clock;
   if (InLoopThread()) return false;
+  auto spin_until = SteadyClock::time_point::min();
+  if (spin.count() > 0) spin_until = std::min(deadline, SteadyClock::now() + spin);
   {
     std::unique_lock<std::mutex> lock(lead_mu_);
     if (stopping_ || leader_ || io_.stopped() || !MakeStandByFdsLocked()) return false;
@@ -215,12 +219,33 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
       mode_.store(Mode::kLed, std::memory_order_release);
       SetTimerLocked({});
     } else {
+      // The loop thread has it: ask it to stand by, and meanwhile keep
+      // watching `done`, which the loop thread may bring about first (then
+      // there is nothing left to lead for). Polling, not sleeping, within
+      // the spin budget, for the reason given below.
+      standby_wanted_ = true;
       asio::post(io_, [this] { StandBy(); });
-      lead_cv_.wait(lock,
-                    [this] { return stopping_ || mode_.load(std::memory_order_relaxed) == Mode::kLed; });
-      if (stopping_) {
-        leader_ = false;
-        return false;
+      for (;;) {
+        if (stopping_) {
+          standby_wanted_ = false;
+          leader_ = false;
+          return false;
+        }
+        if (mode_.load(std::memory_order_relaxed) == Mode::kLed) break;
+        lock.unlock();
+        bool finished = done() || SteadyClock::now() >= deadline;
+        if (!finished && SteadyClock::now() < spin_until) CpuRelax();
+        lock.lock();
+        if (finished && mode_.load(std::memory_order_relaxed) != Mode::kLed) {
+          standby_wanted_ = false;  // StandBy, when it runs, returns at once
+          leader_ = false;
+          return true;
+        }
+        // Past the budget: check back now and then (a busy loop thread may
+        // take a while to reach StandBy, and `done` has no signal here).
+        if (!finished && SteadyClock::now() >= spin_until &&
+            mode_.load(std::memory_order_relaxed) != Mode::kLed)
+          lead_cv_.wait_for(lock, std::chrono::microseconds(100));
       }
     }
   }
@@ -228,10 +253,7 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
   // Poll without sleeping until `spin_until`, then block in the reactor.
   // On a VM an idle CPU costs a long wake-up (the host has to schedule it
   // again), so a caller expecting an answer within microseconds polls.
-  using SteadyClock = std::chrono::steady_clock;
   const bool timed = deadline != SteadyClock::time_point::max();
-  auto spin_until = SteadyClock::time_point::min();
-  if (spin.count() > 0) spin_until = std::min(deadline, SteadyClock::now() + spin);
   bool running = RunHandlers([&] { return !done() && (!timed || SteadyClock::now() < deadline); },
                              [&] {
                                while (SteadyClock::now() < spin_until) {

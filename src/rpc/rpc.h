@@ -149,6 +149,7 @@ class EventLoop {
   std::atomic<Mode> mode_{Mode::kOwn};  // written under lead_mu_
   std::atomic<int> waiting_{0};         // threads inside a WaitScope
   bool leader_ = false;                 // lead_mu_: a thread is in Lead()
+  bool standby_wanted_ = false;         // lead_mu_: a Lead() caller waits for StandBy
   bool stopping_ = false;               // lead_mu_
   int wake_fd_ = -1;                    // eventfd: call the loop thread back
   int timer_fd_ = -1;                   // timerfd: kUnattendedLimit passed

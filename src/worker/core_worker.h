@@ -275,8 +275,8 @@ class CoreWorker {
                         std::string_view body);
   void SendCreateActorLocked(TaskEntry &task);
 
-  // Execution (worker mode). The thread that runs RunTaskLoop leads the
-  // event loop while idle; extra executors of a threaded actor do not.
+  // Execution (worker mode). In an actor, the thread that runs RunTaskLoop
+  // leads the event loop while idle; extra executors of a threaded actor do not.
   void ExecLoop(bool lead);
   void ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec);
 

@@ -31,9 +31,13 @@ void CoreWorker::ExecLoop(bool lead) {
     bool backlog;
     {
       std::unique_lock<std::mutex> lock(exec_mu_);
-      if (lead && !have_work()) {
-        // Idle: read the next task off the socket on this thread instead of
-        // having the loop thread hand it over (one wake-up per call, not two).
+      if (lead && !actor_id_.IsNil() && !have_work()) {
+        // An idle actor reads its next call off the socket on this thread
+        // instead of having the loop thread hand it over: one wake-up per
+        // call, not two (1_1_actor_calls_sync ~26k -> ~41k calls/s here).
+        // Not for task workers: their tasks come in pipelined bursts, and
+        // handing the loop back and forth cost single_client_tasks_async
+        // ~15-20% for a smaller gain on sync tasks.
         lock.unlock();
         const int spin = idle_spin_.Next();
         const auto start = Clock::now();
