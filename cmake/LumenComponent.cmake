@@ -2,7 +2,7 @@
 function(lumen_component name)
   add_library(${name} OBJECT ${ARGN})
   target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR}/src ${CMAKE_BINARY_DIR}/src)
-  target_link_libraries(${name} PUBLIC ray_headers protobuf::libprotobuf spdlog::spdlog fmt::fmt Boost::headers)
+  target_link_libraries(${name} PUBLIC ray_headers protobuf::libprotobuf-lite spdlog::spdlog fmt::fmt Boost::headers)
   add_dependencies(${name} lumen_protocol_gen)
 endfunction()
 
