@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -19,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/id.h"
+#include "control/control_process.h"
+#include "scheduler/node_process.h"
 
 namespace lumen::api {
 namespace fs = std::filesystem;
@@ -35,17 +39,13 @@ std::string HelperProgramDir() {
 
 namespace {
 
-pid_t Spawn(const std::vector<std::string> &args, const std::string &token, const std::string &log_path,
-            bool die_with_parent) {
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid != 0) return pid;
+// In a freshly forked child: what every service process starts with.
+void PrepareServiceChild(pid_t parent, const std::string &log_path, bool die_with_parent) {
   if (die_with_parent) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
   }
   setsid();  // keep terminal signals (Ctrl-C) for the driver to handle
-  setenv("LUMEN_CLUSTER_TOKEN", token.c_str(), 1);
   int out = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (out >= 0) {
     dup2(out, STDOUT_FILENO);
@@ -59,11 +59,52 @@ pid_t Spawn(const std::vector<std::string> &args, const std::string &token, cons
   if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)  // Linux 5.9+
 #endif
     for (int fd = 3; fd < 1024; ++fd) close(fd);
+}
+
+// Starts a service program (lumen_control, lumen_node).
+pid_t Spawn(const std::vector<std::string> &args, const std::string &token, const std::string &log_path,
+            bool die_with_parent) {
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  PrepareServiceChild(parent, log_path, die_with_parent);
+  setenv("LUMEN_CLUSTER_TOKEN", token.c_str(), 1);
   std::vector<char *> argv;
   for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
   argv.push_back(nullptr);
   execv(argv[0], argv.data());
   _exit(127);
+}
+
+// Runs a service in a fork of this process instead: the service code is
+// already loaded here (libray_api.so), and an exec costs ~2 ms of loading and
+// symbol binding before the service can start, which made up most of Init.
+// Called before the runtime starts a thread, like the fork server; the child
+// is made to look like a new program (default signal handlers, nothing
+// blocked, its own name) and never returns.
+pid_t ForkService(const char *name, const std::string &log_path, bool die_with_parent,
+                  const std::function<int()> &body) {
+  std::fflush(nullptr);  // or the child would write the driver's buffered output again
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  PrepareServiceChild(parent, log_path, die_with_parent);
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  prctl(PR_SET_NAME, name);
+  int rc = body();
+  std::fflush(nullptr);
+  _exit(rc);  // never the driver's atexit handlers or static destructors
+}
+
+// LUMEN_EXEC_SERVICES=1: start the service programs even for an embedded
+// cluster (as `lumen start` does), e.g. to run a service under a debugger.
+bool ExecServices() {
+  const char *env = std::getenv("LUMEN_EXEC_SERVICES");
+  return env != nullptr && std::string(env) == "1";
 }
 
 long long DefaultStoreBytes() {
@@ -118,29 +159,55 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   head.control_unix = head.session_dir + "/sockets/control";
   head.node_socket = head.session_dir + "/sockets/node";
   std::string port_file = head.session_dir + "/control.port";
-  head.control_pid =
-      Spawn({bin + "/lumen_control", "--session-dir=" + head.session_dir, "--unix=" + head.control_unix,
-             "--host=" + options.host, "--port=" + std::to_string(options.port), "--port-file=" + port_file},
-            head.token, head.session_dir + "/logs/control.out", die_with_parent);
+  const bool exec = !die_with_parent || ExecServices();
+  if (exec) {
+    head.control_pid = Spawn(
+        {bin + "/lumen_control", "--session-dir=" + head.session_dir, "--unix=" + head.control_unix,
+         "--host=" + options.host, "--port=" + std::to_string(options.port), "--port-file=" + port_file},
+        head.token, head.session_dir + "/logs/control.out", die_with_parent);
+  } else {
+    control::ControlProcessOptions copts;
+    copts.session_dir = head.session_dir;
+    copts.unix_path = head.control_unix;
+    copts.tcp_host = options.host;
+    copts.tcp_port = options.port;
+    copts.port_file = port_file;
+    copts.token = head.token;
+    head.control_pid = ForkService("lumen_control", head.session_dir + "/logs/control.out", die_with_parent,
+                                   [&] { return control::RunControlProcess(copts); });
+  }
 
   // The node starts alongside the control service and keeps trying to reach
-  // its Unix socket (--control-wait-ms): starting a program here takes ~4 ms,
-  // so starting them one after the other cost Init that much more.
-  nlohmann::json res = nlohmann::json::object();
+  // its Unix socket (--control-wait-ms): starting them one after the other
+  // cost Init the whole start of the control service.
+  scheduler::NodeProcessOptions nopts;
+  nopts.session_dir = head.session_dir;
+  nopts.control_address = "unix:" + head.control_unix;
+  nopts.control_wait_ms = 10000;
+  nopts.unix_path = head.node_socket;
   double cpus =
       options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
-  if (cpus > 0) res["CPU"] = cpus;
-
-  for (auto &[k, v] : options.resources) res[k] = v;
-  long long store = options.object_store_memory > 0 ? options.object_store_memory : DefaultStoreBytes();
+  if (cpus > 0) nopts.resources["CPU"] = cpus;
+  for (auto &[k, v] : options.resources) nopts.resources[k] = v;
+  nopts.store_bytes = options.object_store_memory > 0 ? options.object_store_memory : DefaultStoreBytes();
+  nopts.num_gpus = static_cast<int>(options.num_gpus);
+  nopts.worker_program = bin + "/lumen_worker";
   std::string ready_file = head.session_dir + "/node.ready";
-  head.node_pid = Spawn(
-      {bin + "/lumen_node", "--session-dir=" + head.session_dir, "--control=unix:" + head.control_unix,
-       "--unix=" + head.node_socket, "--resources=" + res.dump(),
-       "--object-store-memory=" + std::to_string(store),
-       "--num-gpus=" + std::to_string(static_cast<int>(options.num_gpus)),
-       "--worker-program=" + bin + "/lumen_worker", "--ready-file=" + ready_file, "--control-wait-ms=10000"},
-      head.token, head.session_dir + "/logs/node.out", die_with_parent);
+  nopts.ready_file = ready_file;
+  nopts.token = head.token;
+  if (exec) {
+    nlohmann::json res(nopts.resources);
+    head.node_pid =
+        Spawn({bin + "/lumen_node", "--session-dir=" + nopts.session_dir,
+               "--control=" + nopts.control_address, "--unix=" + nopts.unix_path, "--resources=" + res.dump(),
+               "--object-store-memory=" + std::to_string(nopts.store_bytes),
+               "--num-gpus=" + std::to_string(nopts.num_gpus), "--worker-program=" + nopts.worker_program,
+               "--ready-file=" + ready_file, "--control-wait-ms=" + std::to_string(nopts.control_wait_ms)},
+              head.token, head.session_dir + "/logs/node.out", die_with_parent);
+  } else {
+    head.node_pid = ForkService("lumen_node", head.session_dir + "/logs/node.out", die_with_parent,
+                                [&] { return scheduler::RunNodeProcess(nopts); });
+  }
   if (!WaitForFile(port_file, {head.control_pid}, std::chrono::seconds(10))) {
     StopHead(head);
     return Status::IoError("the control service did not start (see " + head.session_dir +

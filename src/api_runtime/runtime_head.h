@@ -1,6 +1,9 @@
 // Starting and stopping a head node (control service + node service) as
 // separate processes: used by ray::Init when no address is given (the
-// embedded default) and by `lumen start --head`.
+// embedded default) and by `lumen start --head`. Services that die with the
+// caller are forks of it (it must not have started threads yet: ray::Init
+// calls this before the runtime starts any); others are the lumen_control and
+// lumen_node programs.
 //
 // Threading: call from one thread; no background threads of its own.
 #pragma once
@@ -28,7 +31,8 @@ std::string HelperProgramDir();
 
 /// Creates a session folder under $LUMEN_TMPDIR (default /tmp/lumen), a fresh
 /// cluster token, and starts both services. `die_with_parent` makes them exit
-/// when the calling process dies (the embedded default).
+/// when the calling process dies (the embedded default), and forks them
+/// unless LUMEN_EXEC_SERVICES=1.
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent);
 
 /// Stops both services (SIGTERM, then SIGKILL after a grace period), waits for

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,22 @@ inline std::string FreshTmpDir() {
 
 inline std::string SessionDir(const std::string &tmp) {
   return std::filesystem::canonical(std::filesystem::path(tmp) / "session_latest").string();
+}
+
+/// The pids of a session's services ("control", "node"), from the names of
+/// their log files (forked services carry the driver's command line).
+inline std::map<std::string, int> ServicePids(const std::string &session) {
+  std::map<std::string, int> pids;
+  for (auto &entry : std::filesystem::directory_iterator(session + "/logs")) {
+    std::string name = entry.path().filename().string();
+    for (const char *service : {"control", "node"}) {
+      std::string prefix = std::string(service) + "-";
+      if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size() + 4 &&
+          name.compare(name.size() - 4, 4, ".log") == 0)
+        pids[service] = std::stoi(name.substr(prefix.size()));
+    }
+  }
+  return pids;
 }
 
 class ClusterTest : public ::testing::Test {

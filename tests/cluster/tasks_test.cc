@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "cluster_test_util.h"
@@ -323,6 +325,56 @@ TEST(ClusterLifecycle, InitTwiceAndShutdownTwice) {
   EXPECT_FALSE(ray::IsInitialized());
   ray::Init(config);  // a new cluster after a shutdown
   EXPECT_EQ(*ray::Task(Plus).Remote(4, 3).Get(), 7);
+  ray::Shutdown();
+  std::filesystem::remove_all(tmp);
+}
+
+std::string ProcFile(int pid, const char *file) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+TEST(ClusterLifecycle, EmbeddedServicesAreForkedUnderTheirOwnNames) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  // A handler in the driver must not follow the services (an exec would
+  // have reset it): they still stop on SIGTERM at Shutdown.
+  auto previous = std::signal(SIGTERM, [](int) {});
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};
+  ray::Init(config);
+  EXPECT_EQ(*ray::Task(Plus).Remote(2, 3).Get(), 5);
+  auto pids = lumen::testing::ServicePids(lumen::testing::SessionDir(tmp));
+  ASSERT_EQ(pids.size(), 2u);
+  EXPECT_EQ(ProcFile(pids["control"], "comm"), "lumen_control");
+  EXPECT_EQ(ProcFile(pids["node"], "comm"), "lumen_node");
+  for (auto &[service, pid] : pids) {
+    // A fork of this program, not an exec of the service's.
+    EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe"),
+              std::filesystem::read_symlink("/proc/self/exe"))
+        << service;
+  }
+  ray::Shutdown();
+  for (auto &[service, pid] : pids) EXPECT_NE(kill(pid, 0), 0) << service << " outlived Shutdown";
+  std::signal(SIGTERM, previous);
+  std::filesystem::remove_all(tmp);
+}
+
+TEST(ClusterLifecycle, ServiceProgramsRunWhenAsked) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  setenv("LUMEN_EXEC_SERVICES", "1", 1);
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};
+  ray::Init(config);
+  unsetenv("LUMEN_EXEC_SERVICES");
+  EXPECT_EQ(*ray::Task(Plus).Remote(4, 3).Get(), 7);
+  auto pids = lumen::testing::ServicePids(lumen::testing::SessionDir(tmp));
+  ASSERT_EQ(pids.size(), 2u);
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(pids["control"]) + "/exe").filename(),
+            "lumen_control");
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(pids["node"]) + "/exe").filename(),
+            "lumen_node");
   ray::Shutdown();
   std::filesystem::remove_all(tmp);
 }

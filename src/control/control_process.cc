@@ -1,0 +1,42 @@
+#include "control/control_process.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "base/logging.h"
+#include "base/service_process.h"
+#include "control/control_server.h"
+
+namespace lumen::control {
+
+int RunControlProcess(const ControlProcessOptions &options) {
+  sigset_t signals = BlockTerminationSignals();
+  InitProcessLogging("control", options.session_dir + "/logs");
+  ControlServerOptions opts;
+  opts.unix_path = options.unix_path;
+  opts.tcp_host = options.tcp_host;
+  opts.tcp_port = options.tcp_port;
+  opts.token = options.token;
+  ControlServer server(opts);
+  auto bound = server.Start();
+  if (!bound.ok()) {
+    SPDLOG_ERROR("control service failed to start: {}", bound.status().ToString());
+    std::cerr << "lumen_control: " << bound.status().ToString() << "\n";
+    return 1;
+  }
+  if (!options.port_file.empty()) {
+    // Renamed into place: a reader never sees a half-written file.
+    std::ofstream tmp(options.port_file + ".tmp");
+    tmp << *bound << "\n";
+    tmp.close();
+    std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
+  }
+  StopOnTerminationSignal(signals, [&] { server.Stop(); });
+  server.WaitForShutdown();
+  server.Stop();
+  ShutdownProcessLogging();
+  return 0;
+}
+
+}  // namespace lumen::control

@@ -1,0 +1,54 @@
+#include "scheduler/node_process.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+
+#include "base/logging.h"
+#include "base/service_process.h"
+#include "scheduler/gpu_detect.h"
+#include "scheduler/node_service.h"
+
+namespace lumen::scheduler {
+
+int RunNodeProcess(NodeProcessOptions options) {
+  sigset_t signals = BlockTerminationSignals();
+  InitProcessLogging("node", options.session_dir + "/logs");
+  NodeServiceOptions opts;
+  opts.session_dir = options.session_dir;
+  opts.token = options.token;
+  opts.control_address = options.control_address;
+  opts.control_wait = std::chrono::milliseconds(std::max(0, options.control_wait_ms));
+  opts.unix_path = options.unix_path;
+  opts.resources = options.resources;
+  int num_gpus = options.num_gpus;
+  if (opts.resources.count("GPU")) {
+    // GPUs given as a plain resource amount: that many virtual devices.
+    if (num_gpus < 0) num_gpus = static_cast<int>(opts.resources["GPU"]);
+    opts.resources.erase("GPU");
+  }
+  opts.gpu_ids = DetectGpus(num_gpus);
+  if (!opts.gpu_ids.empty()) opts.resources["GPU"] = static_cast<double>(opts.gpu_ids.size());
+  opts.store_capacity = static_cast<size_t>(options.store_bytes);
+  opts.store_prefault = static_cast<size_t>(options.prefault_bytes >= 0
+                                                ? options.prefault_bytes
+                                                : std::min<long long>(options.store_bytes, 256ll << 20));
+  opts.worker_program = options.worker_program;
+  NodeService node(opts);
+  auto st = node.Start();
+  if (!st.ok()) {
+    SPDLOG_ERROR("node service failed to start: {}", st.ToString());
+    std::cerr << "lumen_node: " << st.ToString() << "\n";
+    return 1;
+  }
+  if (!options.ready_file.empty()) std::ofstream(options.ready_file) << getpid() << "\n";
+  StopOnTerminationSignal(signals, [&] { node.Stop(); });
+  node.WaitForShutdown();
+  node.Stop();
+  ShutdownProcessLogging();
+  return 0;
+}
+
+}  // namespace lumen::scheduler
