@@ -18,7 +18,9 @@ int RunControlProcess(const ControlProcessOptions &options) {
   opts.tcp_host = options.tcp_host;
   opts.tcp_port = options.tcp_port;
   opts.token = options.token;
-  ControlServer server(opts);
+  // Never destroyed: the signal thread may still be inside Stop() when this
+  // returns, and the process ends right after anyway.
+  auto &server = *new ControlServer(opts);
   auto bound = server.Start();
   if (!bound.ok()) {
     SPDLOG_ERROR("control service failed to start: {}", bound.status().ToString());

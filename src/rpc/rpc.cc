@@ -281,6 +281,43 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
   return running;
 }
 
+void EventLoop::Drain() {
+  if (InLoopThread()) return;
+  {
+    std::unique_lock<std::mutex> lock(lead_mu_);
+    if (stopping_ || io_.stopped()) return;
+    if (!leader_ && mode_.load(std::memory_order_relaxed) == Mode::kUnattended) {
+      // Nobody serves the loop: run what is queued here, without blocking.
+      leader_ = true;
+      mode_.store(Mode::kLed, std::memory_order_release);
+      SetTimerLocked({});
+      lock.unlock();
+      t_leading = this;
+      RunHandlers([first = true]() mutable { return std::exchange(first, false); },
+                  [this] { return io_.poll() + 1; });
+      t_leading = nullptr;
+      lock.lock();
+      leader_ = false;
+      if (!stopping_) {
+        mode_.store(Mode::kUnattended, std::memory_order_seq_cst);
+        SetTimerLocked(kUnattendedLimit);
+        if (waiting_.load(std::memory_order_seq_cst) > 0) {
+          lock.unlock();
+          WakeStandBy();
+        }
+      }
+      return;
+    }
+  }
+  // Another thread serves it: wait for a marker queued behind everything.
+  auto ran = std::make_shared<std::promise<void>>();
+  auto fut = ran->get_future();
+  Post([ran] { ran->set_value(); });
+  WaitScope waiting(*this);
+  while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+    if (io_.stopped()) return;  // the marker will never run
+}
+
 // ---------------------------------------------------------------------------
 // Dispatcher
 

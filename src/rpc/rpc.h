@@ -91,9 +91,17 @@ class EventLoop {
   /// Queues `fn` to run on the loop; makes sure a thread will run it.
   template <typename F>
   void Post(F &&fn) {
+    posted_.fetch_add(1, std::memory_order_relaxed);
     boost::asio::post(io_, std::forward<F>(fn));
     Attend();
   }
+  /// How many Posts so far (to tell whether a stretch of work queued any).
+  uint64_t PostCount() const { return posted_.load(std::memory_order_relaxed); }
+  /// Returns once everything posted before the call has run: on this thread
+  /// if nobody serves the loop, else by the thread that does. A task's reply
+  /// then leaves after what the task sent (its submissions reach the node
+  /// before its caller hears back). Does nothing on the loop itself.
+  void Drain();
   /// True on the loop thread, and on a thread inside Lead().
   bool InLoopThread() const;
   void Stop();
@@ -148,6 +156,7 @@ class EventLoop {
   std::condition_variable lead_cv_;     // a Lead() caller waiting for StandBy
   std::atomic<Mode> mode_{Mode::kOwn};  // written under lead_mu_
   std::atomic<int> waiting_{0};         // threads inside a WaitScope
+  std::atomic<uint64_t> posted_{0};     // Post calls
   bool leader_ = false;                 // lead_mu_: a thread is in Lead()
   bool standby_wanted_ = false;         // lead_mu_: a Lead() caller waits for StandBy
   bool stopping_ = false;               // lead_mu_

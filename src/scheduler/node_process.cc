@@ -36,7 +36,9 @@ int RunNodeProcess(NodeProcessOptions options) {
                                                 ? options.prefault_bytes
                                                 : std::min<long long>(options.store_bytes, 256ll << 20));
   opts.worker_program = options.worker_program;
-  NodeService node(opts);
+  // Never destroyed: the signal thread may still be inside Stop() when this
+  // returns, and the process ends right after anyway.
+  auto &node = *new NodeService(opts);
   auto st = node.Start();
   if (!st.ok()) {
     SPDLOG_ERROR("node service failed to start: {}", st.ToString());

@@ -77,6 +77,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     actor_restarted_ = spec.actor_creation().num_restarts() > 0;
     actor_creator_ = conn;
   }
+  const uint64_t posted_before = loop_.PostCount();
   ExecResult result;
   std::vector<ArgBytes> args;
   std::vector<RayObjectPtr> held;
@@ -182,6 +183,9 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
   }
   reply.set_worker_exiting(result.exit_worker);
   if (normal) in_task_ = false;
+  // What the task sent (tasks it submitted, objects it freed) goes out before
+  // its reply, even when the loop thread was not awake to send it.
+  if (loop_.PostCount() != posted_before) loop_.Drain();
   {
     // With nothing else queued there is nothing to batch the reply with.
     std::optional<rpc::DirectSendScope> direct;
