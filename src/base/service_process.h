@@ -25,13 +25,21 @@ inline sigset_t BlockTerminationSignals() {
   return set;
 }
 
-/// Runs `stop` on a thread of its own once one of `set` arrives.
-inline void StopOnTerminationSignal(sigset_t set, std::function<void()> stop) {
-  std::thread([set, stop = std::move(stop)] {
+/// Runs `stop` on a thread of its own once one of `set` arrives. End the
+/// thread with EndSignalThread before destroying what `stop` uses.
+inline std::thread StopOnTerminationSignal(sigset_t set, std::function<void()> stop) {
+  return std::thread([set, stop = std::move(stop)] {
     int sig;
     sigwait(&set, &sig);
     stop();
-  }).detach();
+  });
+}
+
+/// Wakes the signal thread (which then calls its `stop` once more: stops
+/// must be idempotent) and joins it.
+inline void EndSignalThread(std::thread &thread) {
+  pthread_kill(thread.native_handle(), SIGTERM);  // a no-op if it has returned
+  thread.join();
 }
 
 }  // namespace lumen

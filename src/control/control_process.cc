@@ -18,8 +18,9 @@ int RunControlProcess(const ControlProcessOptions &options) {
   opts.tcp_host = options.tcp_host;
   opts.tcp_port = options.tcp_port;
   opts.token = options.token;
-  // Never destroyed: the signal thread may still be inside Stop() when this
-  // returns, and the process ends right after anyway.
+  // Never destroyed, as when the program's main ended with _Exit: tearing
+  // the service down is not needed (the process ends next) and the control
+  // service's destructor is not safe while connections are closing.
   auto &server = *new ControlServer(opts);
   auto bound = server.Start();
   if (!bound.ok()) {
@@ -34,9 +35,10 @@ int RunControlProcess(const ControlProcessOptions &options) {
     tmp.close();
     std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
   }
-  StopOnTerminationSignal(signals, [&] { server.Stop(); });
+  std::thread on_signal = StopOnTerminationSignal(signals, [&] { server.Stop(); });
   server.WaitForShutdown();
   server.Stop();
+  EndSignalThread(on_signal);
   ShutdownProcessLogging();
   return 0;
 }

@@ -240,13 +240,17 @@ StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, size_t p
   return arena;
 }
 
-Arena::~Arena() {
+void Arena::StopPrefault() {
   {
     std::lock_guard<std::mutex> lock(prefault_mu_);
     stop_prefault_ = true;
   }
   prefault_cv_.notify_all();
   if (prefault_.joinable()) prefault_.join();
+}
+
+Arena::~Arena() {
+  StopPrefault();
   if (base_ != nullptr) munmap(base_, capacity_);
   if (fd_ >= 0) close(fd_);
 }

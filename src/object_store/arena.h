@@ -43,6 +43,9 @@ class Arena {
   /// Starts the background prefault now instead of after the delay and
   /// blocks until it is done; for tests.
   void WaitForPrefault();
+  /// Stops the background prefault (if still running) and joins its thread.
+  /// Thread-safe; the arena stays usable.
+  void StopPrefault();
 
  private:
   Arena(int fd, uint8_t *base, size_t capacity) : fd_(fd), base_(base), capacity_(capacity) {}

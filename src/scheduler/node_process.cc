@@ -36,8 +36,9 @@ int RunNodeProcess(NodeProcessOptions options) {
                                                 ? options.prefault_bytes
                                                 : std::min<long long>(options.store_bytes, 256ll << 20));
   opts.worker_program = options.worker_program;
-  // Never destroyed: the signal thread may still be inside Stop() when this
-  // returns, and the process ends right after anyway.
+  // Never destroyed, as when the program's main ended with _Exit: tearing
+  // the service down is not needed (the process ends next) and the control
+  // service's destructor is not safe while connections are closing.
   auto &node = *new NodeService(opts);
   auto st = node.Start();
   if (!st.ok()) {
@@ -46,9 +47,10 @@ int RunNodeProcess(NodeProcessOptions options) {
     return 1;
   }
   if (!options.ready_file.empty()) std::ofstream(options.ready_file) << getpid() << "\n";
-  StopOnTerminationSignal(signals, [&] { node.Stop(); });
+  std::thread on_signal = StopOnTerminationSignal(signals, [&] { node.Stop(); });
   node.WaitForShutdown();
   node.Stop();
+  EndSignalThread(on_signal);
   ShutdownProcessLogging();
   return 0;
 }

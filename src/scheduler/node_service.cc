@@ -206,6 +206,7 @@ void NodeService::Stop() {
     control_->Close();
   }
   arena_server_.Stop();
+  if (arena_) arena_->StopPrefault();
   RequestShutdown();
   loop_.Stop();
 }
