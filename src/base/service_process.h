@@ -42,4 +42,15 @@ inline void EndSignalThread(std::thread &thread) {
   thread.join();
 }
 
+/// Serves until `service` shuts down or a termination signal stops it, then
+/// stops it for good and ends the signal thread. `Service` has
+/// WaitForShutdown() and an idempotent Stop().
+template <typename Service>
+void ServeUntilStopped(sigset_t signals, Service &service) {
+  std::thread on_signal = StopOnTerminationSignal(signals, [&service] { service.Stop(); });
+  service.WaitForShutdown();
+  service.Stop();
+  EndSignalThread(on_signal);
+}
+
 }  // namespace lumen

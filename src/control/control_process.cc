@@ -35,10 +35,7 @@ int RunControlProcess(const ControlProcessOptions &options) {
     tmp.close();
     std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
   }
-  std::thread on_signal = StopOnTerminationSignal(signals, [&] { server.Stop(); });
-  server.WaitForShutdown();
-  server.Stop();
-  EndSignalThread(on_signal);
+  ServeUntilStopped(signals, server);
   ShutdownProcessLogging();
   return 0;
 }

@@ -213,12 +213,10 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
   {
     std::unique_lock<std::mutex> lock(lead_mu_);
     if (stopping_ || leader_ || io_.stopped() || !MakeStandByFdsLocked()) return false;
-    leader_ = true;
     if (mode_.load(std::memory_order_relaxed) == Mode::kUnattended) {
-      // The loop thread is still standing by: take the loop straight back.
-      mode_.store(Mode::kLed, std::memory_order_release);
-      SetTimerLocked({});
+      TakeUnattendedLocked();  // the loop thread is still standing by
     } else {
+      leader_ = true;
       // The loop thread has it: ask it to stand by, and meanwhile keep
       // watching `done`, which the loop thread may bring about first (then
       // there is nothing left to lead for). Polling, not sleeping, within
@@ -267,18 +265,27 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
                                return n > 0 || !io_.stopped() ? size_t{1} : size_t{0};
                              });
   t_leading = nullptr;
+  LeaveLoop();
+  return running;
+}
+
+void EventLoop::TakeUnattendedLocked() {
+  leader_ = true;
+  mode_.store(Mode::kLed, std::memory_order_release);
+  SetTimerLocked({});
+}
+
+void EventLoop::LeaveLoop() {
   std::unique_lock<std::mutex> lock(lead_mu_);
   leader_ = false;
-  if (!stopping_) {
-    mode_.store(Mode::kUnattended, std::memory_order_seq_cst);
-    SetTimerLocked(kUnattendedLimit);
-    // Another thread is blocked on the loop: hand it back at once.
-    if (waiting_.load(std::memory_order_seq_cst) > 0) {
-      lock.unlock();
-      WakeStandBy();
-    }
+  if (stopping_) return;
+  mode_.store(Mode::kUnattended, std::memory_order_seq_cst);
+  SetTimerLocked(kUnattendedLimit);
+  // Another thread is blocked on the loop: hand it back at once.
+  if (waiting_.load(std::memory_order_seq_cst) > 0) {
+    lock.unlock();
+    WakeStandBy();
   }
-  return running;
 }
 
 void EventLoop::Drain() {
@@ -288,24 +295,13 @@ void EventLoop::Drain() {
     if (stopping_ || io_.stopped()) return;
     if (!leader_ && mode_.load(std::memory_order_relaxed) == Mode::kUnattended) {
       // Nobody serves the loop: run what is queued here, without blocking.
-      leader_ = true;
-      mode_.store(Mode::kLed, std::memory_order_release);
-      SetTimerLocked({});
+      TakeUnattendedLocked();
       lock.unlock();
       t_leading = this;
       RunHandlers([first = true]() mutable { return std::exchange(first, false); },
                   [this] { return io_.poll() + 1; });
       t_leading = nullptr;
-      lock.lock();
-      leader_ = false;
-      if (!stopping_) {
-        mode_.store(Mode::kUnattended, std::memory_order_seq_cst);
-        SetTimerLocked(kUnattendedLimit);
-        if (waiting_.load(std::memory_order_seq_cst) > 0) {
-          lock.unlock();
-          WakeStandBy();
-        }
-      }
+      LeaveLoop();
       return;
     }
   }

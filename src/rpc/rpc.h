@@ -146,6 +146,8 @@ class EventLoop {
   void WakeStandBy();
   bool MakeStandByFdsLocked();
   void SetTimerLocked(std::chrono::microseconds after);  // zero disarms
+  void TakeUnattendedLocked();                           // an unattended loop becomes the caller's
+  void LeaveLoop();                                      // the leader leaves it unattended
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;

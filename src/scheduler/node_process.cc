@@ -47,10 +47,7 @@ int RunNodeProcess(NodeProcessOptions options) {
     return 1;
   }
   if (!options.ready_file.empty()) std::ofstream(options.ready_file) << getpid() << "\n";
-  std::thread on_signal = StopOnTerminationSignal(signals, [&] { node.Stop(); });
-  node.WaitForShutdown();
-  node.Stop();
-  EndSignalThread(on_signal);
+  ServeUntilStopped(signals, node);
   ShutdownProcessLogging();
   return 0;
 }
