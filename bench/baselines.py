@@ -21,7 +21,10 @@ SYSTEM is one of:
 
 Timing is Ray's timeit (ray_microbenchmark_helpers.py): warm-up, then several
 timed runs of a fixed length, multiplier x calls / elapsed, mean and sd over the
-runs (1 s warm-up, 4 runs of 2 s); --quick: 0.2 s warm-up, 2 runs of 1 s. Output keys are Ray's (run_microbenchmark.py),
+runs (1 s warm-up, 4 runs of 2 s); --quick: 0.2 s warm-up, 2 runs of 1 s.
+Latency percentiles are the median over 5 runs (--quick: 3) of each run's
+percentile; start-up figures the median over 10 starts from nothing (--quick:
+5; Ray and Dask, which take seconds to start, 5 and 3). Output keys are Ray's (run_microbenchmark.py),
 so the results line up with `ray microbenchmark` and Lumen's microbenchmarks.
 A shape a system has no counterpart for is left out; bench/compare shows n/a.
 """
@@ -40,6 +43,8 @@ os.environ["RAY_ADDRESS"] = "local"
 
 NCPU = os.cpu_count() or 2
 QUICK = False
+STARTUPS = 10      # cluster/pool starts behind each start-up figure (--quick: 5)
+LATENCY_RUNS = 5   # runs behind each latency percentile (--quick: 3)
 RESULTS = {}
 UNITS = {}
 NOTES = {}
@@ -90,17 +95,41 @@ def derive_batch():
            "(= single_client_tasks_async / 1000: the same shape)")
 
 
+def median_sd(values):
+    return statistics.median(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def percentiles(key_base, fn, samples):
+    """Latency p50/p99 of one blocking call: LATENCY_RUNS runs of `samples`
+    calls; each percentile is the median of the runs' (as in Lumen's suite)."""
+    runs = LATENCY_RUNS
     for _ in range(min(50, samples)):
         fn()
-    us = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        fn()
-        us.append((time.perf_counter() - t0) * 1e6)
-    us.sort()
-    record(key_base + "_p50", us[len(us) // 2], 0, "us")
-    record(key_base + "_p99", us[min(len(us) - 1, len(us) * 99 // 100)], 0, "us")
+    p50s, p99s = [], []
+    for _ in range(runs):
+        us = []
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            fn()
+            us.append((time.perf_counter() - t0) * 1e6)
+        us.sort()
+        p50s.append(us[len(us) // 2])
+        p99s.append(us[min(len(us) - 1, len(us) * 99 // 100)])
+    note = f"(median of {runs} runs of {samples} calls)"
+    record(key_base + "_p50", *median_sd(p50s), "us", note)
+    record(key_base + "_p99", *median_sd(p99s), "us", note)
+
+
+def startups(once, notes, n=None):
+    """Start-up figures: `once()` starts the system from nothing, returns
+    {key: ms}, and stops it again; each key gets the median of n starts."""
+    n = n or STARTUPS
+    samples = {}
+    for _ in range(n):
+        for key, ms in once().items():
+            samples.setdefault(key, []).append(ms)
+    for key, values in samples.items():
+        record(key, *median_sd(values), "ms", f"{notes[key]} (median of {n} starts)")
 
 
 def rss_mb(pid):
@@ -150,12 +179,19 @@ def run_mp():
     import numpy as np
 
     ctx = mproc.get_context("fork")
-    t0 = time.perf_counter()
+
+    def start_once():
+        t0 = time.perf_counter()
+        pool = ctx.Pool(NCPU)
+        pool.apply(noop)
+        first = (time.perf_counter() - t0) * 1e3
+        pool.terminate()
+        pool.join()
+        return {"init_to_first_result_ms": first, "worker_cold_start_ms": first}
+
+    startups(start_once, {"init_to_first_result_ms": f"(Pool({NCPU}) -> first apply result)",
+                          "worker_cold_start_ms": "(Pool start -> first result; workers start with the pool)"})
     pool = ctx.Pool(NCPU)
-    pool.apply(noop)
-    first = (time.perf_counter() - t0) * 1e3
-    record("init_to_first_result_ms", first, 0, "ms", f"(Pool({NCPU}) -> first apply result)")
-    record("worker_cold_start_ms", first, 0, "ms", "(Pool start -> first result; workers start with the pool)")
     timeit("single_client_tasks_sync", lambda: pool.apply(noop), 1, "tasks/s", "(pool.apply)")
 
     def batch():
@@ -235,13 +271,18 @@ def run_joblib():
     from joblib import Parallel, delayed
     from joblib.externals.loky import get_reusable_executor
 
-    t0 = time.perf_counter()
+    def start_once():
+        t0 = time.perf_counter()
+        with Parallel(n_jobs=NCPU) as par:
+            par([delayed(noop)()])
+        first = (time.perf_counter() - t0) * 1e3
+        get_reusable_executor().shutdown(wait=True)  # the next start is a cold one
+        return {"init_to_first_result_ms": first, "worker_cold_start_ms": first}
+
+    what = "(first Parallel call, loky workers start)"
+    startups(start_once, {"init_to_first_result_ms": what, "worker_cold_start_ms": what})
     par = Parallel(n_jobs=NCPU)
     par.__enter__()  # keep one loky pool across calls (as `with Parallel(...) as par:` does)
-    par([delayed(noop)()])
-    first = (time.perf_counter() - t0) * 1e3
-    record("init_to_first_result_ms", first, 0, "ms", "(first Parallel call, loky workers start)")
-    record("worker_cold_start_ms", first, 0, "ms", "(first Parallel call, loky workers start)")
     timeit("single_client_tasks_sync", lambda: par([delayed(noop)()]), 1, "tasks/s", "(Parallel of 1 task)")
     timeit("single_client_tasks_async", lambda: par(delayed(noop)() for _ in range(1000)), 1000, "tasks/s",
            "(Parallel of 1000 tasks, auto batching)")
@@ -267,13 +308,24 @@ def run_dask():
     from dask.distributed import Client, LocalCluster, as_completed
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=NCPU, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = Client(cluster)
-    client.submit(noop, pure=False).result()
-    first = (time.perf_counter() - t0) * 1e3
-    record("init_to_first_result_ms", first, 0, "ms", f"(LocalCluster({NCPU} workers) + Client -> first result)")
-    record("worker_cold_start_ms", first, 0, "ms", "(cluster start -> first result; workers start with it)")
+    def start():
+        cluster = LocalCluster(n_workers=NCPU, threads_per_worker=1, processes=True, dashboard_address=None)
+        return cluster, Client(cluster)
+
+    def start_once():
+        t0 = time.perf_counter()
+        cluster, client = start()
+        client.submit(noop, pure=False).result()
+        first = (time.perf_counter() - t0) * 1e3
+        client.close()
+        cluster.close()
+        return {"init_to_first_result_ms": first, "worker_cold_start_ms": first}
+
+    # A LocalCluster takes seconds to start and stop: fewer starts.
+    startups(start_once, {"init_to_first_result_ms": f"(LocalCluster({NCPU} workers) + Client -> first result)",
+                          "worker_cold_start_ms": "(cluster start -> first result; workers start with it)"},
+             n=3 if QUICK else 5)
+    cluster, client = start()
     try:
         timeit("single_client_tasks_sync", lambda: client.submit(noop, pure=False).result(), 1, "tasks/s")
 
@@ -344,13 +396,20 @@ def run_ray():
         def small_value(self):
             return b"ok"
 
-    t0 = time.perf_counter()
+    def start_once():
+        t0 = time.perf_counter()
+        ray.init(include_dashboard=False, logging_level="ERROR")
+        t1 = time.perf_counter()
+        ray.get(small_value.remote())
+        t2 = time.perf_counter()
+        ray.shutdown()
+        return {"init_to_first_result_ms": (t2 - t0) * 1e3, "worker_cold_start_ms": (t2 - t1) * 1e3}
+
+    # ray.init takes seconds: fewer starts.
+    startups(start_once, {"init_to_first_result_ms": "(ray.init -> first task result)",
+                          "worker_cold_start_ms": "(first task on a fresh cluster: submit -> result)"},
+             n=3 if QUICK else 5)
     ray.init(include_dashboard=False, logging_level="ERROR")
-    t1 = time.perf_counter()
-    ray.get(small_value.remote())
-    t2 = time.perf_counter()
-    record("init_to_first_result_ms", (t2 - t0) * 1e3, 0, "ms", "(ray.init -> first task result)")
-    record("worker_cold_start_ms", (t2 - t1) * 1e3, 0, "ms", "(first task on a fresh cluster: submit -> result)")
     try:
         percentiles("sync_task_latency_us", lambda: ray.get(small_value.remote()), 500 if QUICK else 5000)
         record_idle(ray.get(pid.remote()), "Ray task worker after tasks")
@@ -405,13 +464,15 @@ def run_ray_perf_quick():
 
 
 def main():
-    global QUICK
+    global QUICK, STARTUPS, LATENCY_RUNS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("system", choices=["mp", "joblib", "dask", "ray", "ray-perf-quick"])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
     QUICK = args.quick
+    if QUICK:
+        STARTUPS, LATENCY_RUNS = 5, 3
     {"mp": run_mp, "joblib": run_joblib, "dask": run_dask, "ray": run_ray,
      "ray-perf-quick": run_ray_perf_quick}[args.system]()
     if args.json:

@@ -244,6 +244,46 @@ double Percentile(const std::vector<double> &sorted, double p) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
 
+// Median and sample standard deviation of repeated measurements. The median,
+// not the mean: one run hit by this VM's noise should not move the figure.
+std::pair<double, double> MedianSd(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  double median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= v.size();
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  return {median, v.size() > 1 ? std::sqrt(var / (v.size() - 1)) : 0.0};
+}
+
+// Latency percentiles of `fn` (one blocking round trip): `runs` runs of
+// `samples` calls after 50 warm-up calls; each percentile is the median of
+// the runs' percentiles, its sd their spread. A single run's p99 rests on its
+// few slowest calls, so it swings with whatever else the machine did then.
+void Latencies(const std::string &name, const std::function<void()> &fn, int samples, int runs) {
+  if (!Selected(name)) return;
+  for (int i = 0; i < 50; ++i) fn();
+  std::vector<double> p50s, p99s, us;
+  us.reserve(samples);
+  for (int r = 0; r < runs; ++r) {
+    us.clear();
+    for (int i = 0; i < samples; ++i) {
+      auto t0 = Clock::now();
+      fn();
+      us.push_back(Since(t0) * 1e6);
+    }
+    std::sort(us.begin(), us.end());
+    p50s.push_back(Percentile(us, 0.50));
+    p99s.push_back(Percentile(us, 0.99));
+  }
+  std::string note = "(median of " + std::to_string(runs) + " runs of " + std::to_string(samples) + " calls)";
+  auto [p50, p50_sd] = MedianSd(p50s);
+  auto [p99, p99_sd] = MedianSd(p99s);
+  Record(name + " p50", p50, p50_sd, "us", note);
+  Record(name + " p99", p99, p99_sd, "us", note);
+}
+
 // Runs one benchmark group; a group the runtime cannot run yet (an exception)
 // is reported and skipped so the remaining ones still run.
 void Guarded(const std::string &what, const std::function<void()> &fn) {
@@ -338,7 +378,8 @@ struct ActorSizes {
   int n_n_tasks;        // n:n: caller tasks (Ray: 4)
   int n_n_calls;        // n:n: calls per caller task (Ray: 5000)
   int with_arg_calls;   // n:n with arg: calls per client actor (Ray: 1000)
-  int latency_samples;  // sync actor call latency samples
+  int latency_samples;  // sync actor call latency: calls per run
+  int latency_runs;     // ... and runs
   int creations;        // actor_create_sync repetitions
   int num_actors;       // n of the 1:n and n:n benchmarks
 };
@@ -392,19 +433,9 @@ void RunActorBenchmarks(const ActorSizes &z) {
             return static_cast<double>(z.async_batch);
           },
           z.small, "calls/s");
-      if (Selected("sync_actor_call_latency_us")) {
-        std::vector<double> us;
-        us.reserve(z.latency_samples);
-        for (int i = 0; i < 50; ++i) a[0].Task(&BenchActor::SmallValue).Remote().Get();
-        for (int i = 0; i < z.latency_samples; ++i) {
-          auto t0 = Clock::now();
-          a[0].Task(&BenchActor::SmallValue).Remote().Get();
-          us.push_back(Since(t0) * 1e6);
-        }
-        std::sort(us.begin(), us.end());
-        Record("sync_actor_call_latency_us p50", Percentile(us, 0.50), 0, "us");
-        Record("sync_actor_call_latency_us p99", Percentile(us, 0.99), 0, "us");
-      }
+      Latencies(
+          "sync_actor_call_latency_us", [&] { a[0].Task(&BenchActor::SmallValue).Remote().Get(); },
+          z.latency_samples, z.latency_runs);
       KillAll(a);
     });
   }
@@ -748,6 +779,9 @@ int main(int argc, char **argv) {
   const Durations big = quick ? Durations{0.0, 1.0, 3} : Durations{1.0, 3.0, 4};
   const int async_batch = quick ? 1000 : 10000;
   const int latency_samples = quick ? 500 : 5000;
+  const int latency_runs = quick ? 3 : 5;
+  // Init -> first result is one sample per cluster start: take several.
+  const int startups = quick ? 5 : 10;
   const size_t put_bytes = put_mib << 20;
   ActorSizes actor_sizes;
   actor_sizes.small = small;
@@ -757,6 +791,7 @@ int main(int argc, char **argv) {
   actor_sizes.n_n_calls = quick ? 1000 : 5000;
   actor_sizes.with_arg_calls = quick ? 500 : 1000;
   actor_sizes.latency_samples = latency_samples;
+  actor_sizes.latency_runs = latency_runs;
   actor_sizes.creations = quick ? 10 : 50;
   actor_sizes.num_actors = num_actors;
 
@@ -776,21 +811,35 @@ int main(int argc, char **argv) {
         big, "GB/s");
   }
 
-  // Fresh cluster: time to the first task result.
   ray::RayConfig cfg;
   // "custom" is the resource Ray's placement-group benchmark reserves from.
   cfg.head_args = {"--object-store-memory=4000000000", "--resources={\"custom\":100}"};
-  auto init0 = Clock::now();
+
+  // Fresh clusters: time to the first task result, over several starts.
+  if (AnySelected({"worker_cold_start_ms", "init_to_first_result_ms"})) {
+    std::vector<double> cold_ms, init_first_ms;
+    for (int i = 0; i < startups; ++i) {
+      auto init0 = Clock::now();
+      ray::Init(cfg);
+      auto init1 = Clock::now();
+      int first = *ray::Task(Noop).Remote().Get();
+      cold_ms.push_back(Since(init1) * 1e3);
+      init_first_ms.push_back(Since(init0) * 1e3);
+      ray::Shutdown();
+      if (first != 0) return 1;
+    }
+    const std::string of = " (median of " + std::to_string(startups) + " cluster starts)";
+    if (Selected("worker_cold_start_ms")) {
+      auto [median, sd] = MedianSd(cold_ms);
+      Record("worker_cold_start_ms", median, sd, "ms",
+             "(first task on a fresh cluster: submit -> result)" + of);
+    }
+    if (Selected("init_to_first_result_ms")) {
+      auto [median, sd] = MedianSd(init_first_ms);
+      Record("init_to_first_result_ms", median, sd, "ms", "(ray::Init -> first task result)" + of);
+    }
+  }
   ray::Init(cfg);
-  auto init1 = Clock::now();
-  int first = *ray::Task(Noop).Remote().Get();
-  double first_ms = Since(init1) * 1e3;
-  double init_first_ms = Since(init0) * 1e3;
-  if (first != 0) return 1;
-  if (Selected("worker_cold_start_ms"))
-    Record("worker_cold_start_ms", first_ms, 0, "ms", "(first task on a fresh cluster: submit -> result)");
-  if (Selected("init_to_first_result_ms"))
-    Record("init_to_first_result_ms", init_first_ms, 0, "ms", "(ray::Init -> first task result)");
 
   Timeit(
       "single_client_tasks_sync",
@@ -845,19 +894,8 @@ int main(int argc, char **argv) {
     }
   }
 
-  if (Selected("sync_task_latency_us")) {
-    std::vector<double> us;
-    us.reserve(latency_samples);
-    for (int i = 0; i < 50; ++i) ray::Task(Noop).Remote().Get();
-    for (int i = 0; i < latency_samples; ++i) {
-      auto t0 = Clock::now();
-      ray::Task(Noop).Remote().Get();
-      us.push_back(Since(t0) * 1e6);
-    }
-    std::sort(us.begin(), us.end());
-    Record("sync_task_latency_us p50", Percentile(us, 0.50), 0, "us");
-    Record("sync_task_latency_us p99", Percentile(us, 0.99), 0, "us");
-  }
+  Latencies(
+      "sync_task_latency_us", [] { ray::Task(Noop).Remote().Get(); }, latency_samples, latency_runs);
 
   ExtraSizes extra_sizes;
   extra_sizes.small = small;
