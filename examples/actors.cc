@@ -152,7 +152,11 @@ static fs::path OwnSessionDir() {
   fs::path latest = fs::canonical(SessionRoot() / "session_latest", ec);
   const std::string tag = "_" + std::to_string(getpid()) + "_";
   if (!ec && latest.filename().string().find(tag) != std::string::npos) return latest;
-  for (const auto &entry : fs::directory_iterator(SessionRoot(), ec)) {
+  // Sessions may live elsewhere (an embedded cluster's on a tmpfs): look
+  // beside the newest one.
+  fs::path folder = ec ? SessionRoot() : latest.parent_path();
+  ec.clear();
+  for (const auto &entry : fs::directory_iterator(folder, ec)) {
     std::string name = entry.path().filename().string();
     if (name.rfind("session_", 0) == 0 && name.find(tag) != std::string::npos) return entry.path();
   }

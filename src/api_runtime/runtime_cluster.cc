@@ -702,10 +702,10 @@ void Init(RayConfig &config, int argc, char **argv) {
 
   // The fork server must be made before this process starts any thread.
   bool use_fork_server = rc.code_search_path.empty();
-  if (use_fork_server) {
-    StopParallelCopyThreads();  // a previous session's large puts started them
-    g_driver.fork_server = ForkForkServer();
-  }
+  if (use_fork_server) StopParallelCopyThreads();  // a previous session's large puts started them
+  auto fork_fork_server = [&] {
+    if (use_fork_server) g_driver.fork_server = ForkForkServer();
+  };
 
   std::string token, node_socket, session_dir;
   if (rc.address.empty()) {
@@ -714,7 +714,9 @@ void Init(RayConfig &config, int argc, char **argv) {
       StopForkServer(g_driver.fork_server);
       throw internal::RayException("Init: " + head_opts.status().message());
     }
-    auto head = StartHead(head_opts.value(), /*die_with_parent=*/true);
+    // The fork server is forked while the services start (it is not on
+    // their path, and they are forks too, of a process without threads).
+    auto head = StartHead(head_opts.value(), /*die_with_parent=*/true, fork_fork_server);
     if (!head.ok()) {
       StopForkServer(g_driver.fork_server);
       throw internal::RayException("Init: could not start a local cluster: " + head.status().message());
@@ -726,6 +728,7 @@ void Init(RayConfig &config, int argc, char **argv) {
     session_dir = g_driver.head.session_dir;
   } else {
     // Join a running cluster: ask its control service for this machine's node.
+    fork_fork_server();
     token = ReadTokenForAddress();
     rpc::EventLoop loop("lumen-init");
     std::string addr = rc.address.rfind("unix:", 0) == 0 ? rc.address : "tcp:" + rc.address;
@@ -763,6 +766,16 @@ void Init(RayConfig &config, int argc, char **argv) {
   opts.job_runtime_env = rc.runtime_env_json;
   opts.has_fork_server = use_fork_server && g_driver.fork_server.pid > 0;
   opts.default_detached = rc.detached_actors;
+  if (g_driver.started_head) {
+    opts.session_dir = session_dir;
+    opts.control_address = "unix:" + g_driver.head.control_unix;
+  }
+  if (opts.has_fork_server) {
+    opts.on_job_id = [&](uint32_t job_id) {
+      StartForkServer(g_driver.fork_server, node_socket, token, session_dir, job_id, rc.ray_namespace,
+                      rc.runtime_env_json, rc.detached_actors);
+    };
+  }
   auto core = worker::CoreWorker::Create(std::move(opts));
   if (!core.ok()) {
     StopForkServer(g_driver.fork_server);
@@ -771,9 +784,6 @@ void Init(RayConfig &config, int argc, char **argv) {
     throw internal::RayException("Init: cannot connect to the local node: " + core.status().ToString());
   }
   auto rt = std::make_shared<ClusterRuntime>(std::move(core.value()));
-  if (opts.has_fork_server)
-    StartForkServer(g_driver.fork_server, node_socket, token, rt->core().session_dir(), rt->core().job_id(),
-                    rc.ray_namespace, rc.runtime_env_json);
   // Return once the job can run a task: its first prestarted worker is up
   // (~1.5 ms), instead of making the first task wait for it. Bounded: slow
   // machines and sanitizer builds just return later, not fail.

@@ -56,9 +56,10 @@ std::string ReadAll(int fd) {
   // Wait for the driver to say where the node is (or to go away).
   std::string msg = ReadAll(control_fd);
   std::istringstream in(msg);
-  std::string node_socket, token, session_dir, job_str, ns, env_line;
+  std::string node_socket, token, session_dir, job_str, ns, env_line, detached;
   if (!std::getline(in, node_socket) || !std::getline(in, token) || !std::getline(in, session_dir) ||
-      !std::getline(in, job_str) || !std::getline(in, ns) || !std::getline(in, env_line))
+      !std::getline(in, job_str) || !std::getline(in, ns) || !std::getline(in, env_line) ||
+      !std::getline(in, detached))
     _exit(0);
   uint32_t job_id = static_cast<uint32_t>(std::stoul(job_str));
 
@@ -75,6 +76,9 @@ std::string ReadAll(int fd) {
   reg.set_kind(proto::FORK_SERVER);
   reg.set_pid(getpid());
   reg.set_job_id(job_id);
+  // It may register before the driver does: its workers must learn the
+  // job's default actor lifetime from the node all the same.
+  reg.set_default_detached(detached == "1");
   if (!node.Send(rpc::FrameType::kRequest, proto::REGISTER_CLIENT, 1, reg).ok()) _exit(1);
 
   std::set<pid_t> children;
@@ -172,13 +176,14 @@ ForkServerHandle ForkForkServer() {
 
 bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const std::string &token,
                      const std::string &session_dir, uint32_t job_id, const std::string &ray_namespace,
-                     const std::string &runtime_env) {
+                     const std::string &runtime_env, bool default_detached) {
   if (h.control_fd < 0) return false;
   std::string env = runtime_env;
   for (auto &c : env)
     if (c == '\n') c = ' ';
   return WriteAll(h.control_fd, node_socket + "\n" + token + "\n" + session_dir + "\n" +
-                                    std::to_string(job_id) + "\n" + ray_namespace + "\n" + env + "\nEND\n");
+                                    std::to_string(job_id) + "\n" + ray_namespace + "\n" + env + "\n" +
+                                    (default_detached ? "1" : "0") + "\nEND\n");
 }
 
 void StopForkServer(ForkServerHandle &h) {

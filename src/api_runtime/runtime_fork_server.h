@@ -26,7 +26,7 @@ ForkServerHandle ForkForkServer();
 /// registers with the node and serves worker requests.
 bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const std::string &token,
                      const std::string &session_dir, uint32_t job_id, const std::string &ray_namespace,
-                     const std::string &runtime_env);
+                     const std::string &runtime_env, bool default_detached);
 void StopForkServer(ForkServerHandle &h);
 
 /// Runs in a freshly forked or exec'd worker: sets up the runtime, serves

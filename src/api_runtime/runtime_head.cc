@@ -2,13 +2,18 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -17,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,8 +45,18 @@ std::string HelperProgramDir() {
 
 namespace {
 
-// In a freshly forked child: what every service process starts with.
-void PrepareServiceChild(pid_t parent, const std::string &log_path, bool die_with_parent) {
+// Closes the descriptors in [from, to] (close_range where the kernel has it).
+void CloseRange(unsigned from, unsigned to) {
+  if (from > to) return;
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, from, to, 0u) == 0) return;  // Linux 5.9+
+#endif
+  for (unsigned fd = from; fd <= to && fd < 1024; ++fd) close(static_cast<int>(fd));
+}
+
+// In a freshly forked child: what every service process starts with. All
+// inherited descriptors but `keep_fd` are closed.
+void PrepareServiceChild(pid_t parent, const std::string &log_path, bool die_with_parent, int keep_fd = -1) {
   if (die_with_parent) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
@@ -54,11 +70,13 @@ void PrepareServiceChild(pid_t parent, const std::string &log_path, bool die_wit
   }
   int devnull = open("/dev/null", O_RDONLY);
   if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    // Close everything else we inherited (the driver's sockets, the fork server's pipe).
-#ifdef SYS_close_range
-  if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)  // Linux 5.9+
-#endif
-    for (int fd = 3; fd < 1024; ++fd) close(fd);
+  // Close everything else we inherited (the driver's sockets, the fork server's pipe).
+  if (keep_fd >= 3) {
+    CloseRange(3, static_cast<unsigned>(keep_fd) - 1);
+    CloseRange(static_cast<unsigned>(keep_fd) + 1, ~0u);
+  } else {
+    CloseRange(3, ~0u);
+  }
 }
 
 // Starts a service program (lumen_control, lumen_node).
@@ -83,12 +101,12 @@ pid_t Spawn(const std::vector<std::string> &args, const std::string &token, cons
 // is made to look like a new program (default signal handlers, nothing
 // blocked, its own name) and never returns.
 pid_t ForkService(const char *name, const std::string &log_path, bool die_with_parent,
-                  const std::function<int()> &body) {
+                  const std::function<int()> &body, int keep_fd = -1) {
   std::fflush(nullptr);  // or the child would write the driver's buffered output again
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) return pid;
-  PrepareServiceChild(parent, log_path, die_with_parent);
+  PrepareServiceChild(parent, log_path, die_with_parent, keep_fd);
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
   sigset_t none;
@@ -112,28 +130,105 @@ long long DefaultStoreBytes() {
   return static_cast<long long>(pages) * page * 3 / 10;  // Ray's default: 30% of memory
 }
 
+// ": <the last line of `path`>", or nothing if it has none: why a service
+// that failed to start said it did.
+std::string LastLine(const std::string &path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last.empty() ? "" : ": " + last;
+}
+
 // Waits for `path` to appear; false at the deadline or once any of `pids`
-// has exited (it will not write it then).
-bool WaitForFile(const std::string &path, std::initializer_list<pid_t> pids,
-                 std::chrono::milliseconds timeout) {
+// has exited (it will not write it then; it is reaped and its pid set to -1). A forked service also writes to
+// `wake_fd` (a pipe) once the file is there, which ends the wait at once;
+// without one, short polls (these files appear within milliseconds; 2 ms
+// polls made Init ~10 ms slower, measured).
+bool WaitForFile(const std::string &path, std::initializer_list<int *> pids,
+                 std::chrono::milliseconds timeout, int wake_fd = -1) {
   auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
     if (fs::exists(path)) return true;
-    for (pid_t pid : pids)
-      if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
-    // Short polls: these files appear within milliseconds, and Init waits
-    // for two of them (2 ms polls made Init ~10 ms slower, measured).
+    for (int *pid : pids) {
+      if (*pid > 0 && waitpid(*pid, nullptr, WNOHANG) == *pid) {
+        *pid = -1;
+        return false;
+      }
+    }
+    if (wake_fd >= 0) {
+      pollfd p{wake_fd, POLLIN, 0};
+      // A closed pipe (the writer exited) polls ready at once: then sleep, as
+      // below, until waitpid sees the exit.
+      if (poll(&p, 1, 1) > 0 && (p.revents & POLLIN)) {
+        char byte;
+        if (read(wake_fd, &byte, 1) == 1) continue;
+      }
+    }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return false;
 }
 
+fs::path LatestRoot() {
+  const char *tmp = std::getenv("LUMEN_TMPDIR");
+  return tmp ? tmp : "/tmp/lumen";
+}
+
+// A folder of this user's, mode 0700, on a tmpfs; empty if there is none.
+fs::path TmpfsSessionRoot() {
+  struct statfs sfs;
+  if (statfs("/dev/shm", &sfs) != 0 || sfs.f_type != TMPFS_MAGIC) return {};
+  fs::path root = "/dev/shm/lumen-" + std::to_string(getuid());
+  if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) return {};
+  struct stat st;
+  // Someone else's folder (or a link) under a world-writable parent: not ours to use.
+  if (lstat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) return {};
+  return root;
+}
+
+// Where the session folder goes: $LUMEN_TMPDIR when set. Otherwise a
+// cluster that lives only as long as its driver keeps its session (sockets,
+// token, logs) on a tmpfs when there is one: on a disk-backed /tmp each file
+// or socket created costs ~0.2 ms here (ext4, measured), and a start creates
+// about twenty on its way to the first result. Clusters started to outlive
+// their driver keep their logs on /tmp.
+fs::path SessionRoot(bool embedded) {
+  if (std::getenv("LUMEN_TMPDIR") || !embedded) return LatestRoot();
+  fs::path tmpfs = TmpfsSessionRoot();
+  return tmpfs.empty() ? LatestRoot() : tmpfs;
+}
+
+// Removes old sessions under `root` whose driver (the pid in the folder's
+// name) is gone, keeping the newest `keep`: sessions on a tmpfs hold memory.
+void PruneSessions(const fs::path &root, const std::string &current, size_t keep) {
+  std::error_code ec;
+  std::vector<fs::path> sessions;
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind("session_2", 0) == 0 && it->path() != current) sessions.push_back(it->path());
+  }
+  if (sessions.size() <= keep) return;
+  std::sort(sessions.begin(), sessions.end());  // names start with the start time
+  sessions.resize(sessions.size() - keep);
+  for (auto &dir : sessions) {
+    // session_<date>_<time>_<pid>_<hex>
+    std::string name = dir.filename().string();
+    size_t end = name.rfind('_');
+    size_t begin = end == std::string::npos ? end : name.rfind('_', end - 1);
+    if (begin == std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(name.substr(begin + 1, end - begin - 1).c_str()));
+    if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)) continue;  // its driver still runs
+    fs::remove_all(dir, ec);
+  }
+}
+
 }  // namespace
 
-StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent) {
+StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
+                                  const std::function<void()> &while_starting) {
   HeadProcesses head;
-  const char *tmp = std::getenv("LUMEN_TMPDIR");
-  fs::path root = tmp ? tmp : "/tmp/lumen";
+  fs::path root = SessionRoot(die_with_parent);
   char stamp[64];
   std::time_t now = std::time(nullptr);
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", std::localtime(&now));
@@ -151,10 +246,6 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     tok << head.token;
   }
   chmod((head.session_dir + "/token").c_str(), 0600);
-  // A stable pointer to the newest session for tools (`lumen status`).
-  fs::remove(root / "session_latest", ec);
-  fs::create_directory_symlink(head.session_dir, root / "session_latest", ec);
-
   std::string bin = HelperProgramDir();
   head.control_unix = head.session_dir + "/sockets/control";
   head.node_socket = head.session_dir + "/sockets/node";
@@ -195,6 +286,7 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   std::string ready_file = head.session_dir + "/node.ready";
   nopts.ready_file = ready_file;
   nopts.token = head.token;
+  int wake_fd = -1;
   if (exec) {
     nlohmann::json res(nopts.resources);
     head.node_pid =
@@ -205,12 +297,37 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
                "--ready-file=" + ready_file, "--control-wait-ms=" + std::to_string(nopts.control_wait_ms)},
               head.token, head.session_dir + "/logs/node.out", die_with_parent);
   } else {
-    head.node_pid = ForkService("lumen_node", head.session_dir + "/logs/node.out", die_with_parent,
-                                [&] { return scheduler::RunNodeProcess(nopts); });
+    // The node also says "ready" on a pipe: the wait below then ends at once.
+    int ready_pipe[2];
+    if (pipe2(ready_pipe, O_CLOEXEC) == 0) {
+      nopts.ready_fd = ready_pipe[1];
+      wake_fd = ready_pipe[0];
+    }
+    head.node_pid = ForkService(
+        "lumen_node", head.session_dir + "/logs/node.out", die_with_parent,
+        [&] { return scheduler::RunNodeProcess(nopts); }, nopts.ready_fd);
+    if (nopts.ready_fd >= 0) close(nopts.ready_fd);
   }
-  if (!WaitForFile(port_file, {head.control_pid}, std::chrono::seconds(10))) {
+  struct CloseOnReturn {
+    int fd;
+    ~CloseOnReturn() {
+      if (fd >= 0) close(fd);
+    }
+  } close_wake{wake_fd};
+  if (while_starting) while_starting();
+  // A stable pointer to the newest session for tools (`lumen status`), and
+  // for drivers that join this cluster by address (its token).
+  std::error_code link_ec;
+  fs::path latest_root = LatestRoot();
+  fs::create_directories(latest_root, link_ec);
+  fs::remove(latest_root / "session_latest", link_ec);
+  fs::create_directory_symlink(head.session_dir, latest_root / "session_latest", link_ec);
+  if (root != latest_root) PruneSessions(root, head.session_dir, /*keep=*/20);
+
+  if (!WaitForFile(port_file, {&head.control_pid}, std::chrono::seconds(10))) {
     StopHead(head);
-    return Status::IoError("the control service did not start (see " + head.session_dir +
+    return Status::IoError("the control service did not start" +
+                           LastLine(head.session_dir + "/logs/control.out") + " (see " + head.session_dir +
                            "/logs/control.out; programs looked up in " + bin + ")");
   }
   {
@@ -219,9 +336,10 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     pf >> port;
     head.control_tcp = options.host + ":" + port;
   }
-  if (!WaitForFile(ready_file, {head.node_pid, head.control_pid}, std::chrono::seconds(20))) {
+  if (!WaitForFile(ready_file, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20), wake_fd)) {
     StopHead(head);
-    return Status::IoError("the node service did not start (see " + head.session_dir + "/logs/node.out)");
+    return Status::IoError("the node service did not start" + LastLine(head.session_dir + "/logs/node.out") +
+                           " (see " + head.session_dir + "/logs/node.out)");
   }
   return head;
 }
@@ -231,7 +349,8 @@ void StopHead(HeadProcesses &head) {
     if (pid <= 0) return;
     kill(pid, SIGTERM);
     for (int i = 0; i < 300; ++i) {  // up to 3 s of grace
-      if (waitpid(pid, nullptr, WNOHANG) == pid) {
+      pid_t r = waitpid(pid, nullptr, WNOHANG);
+      if (r == pid || (r < 0 && errno == ECHILD)) {  // ECHILD: reaped already
         pid = -1;
         return;
       }

@@ -8,6 +8,7 @@
 // Threading: call from one thread; no background threads of its own.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "api_runtime/runtime_config.h"
@@ -32,8 +33,11 @@ std::string HelperProgramDir();
 /// Creates a session folder under $LUMEN_TMPDIR (default /tmp/lumen), a fresh
 /// cluster token, and starts both services. `die_with_parent` makes them exit
 /// when the calling process dies (the embedded default), and forks them
-/// unless LUMEN_EXEC_SERVICES=1.
-StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent);
+/// unless LUMEN_EXEC_SERVICES=1. `while_starting` runs once both are
+/// launched, before waiting for them to serve: work that can overlap their
+/// start (ray::Init forks its fork server there).
+StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
+                                  const std::function<void()> &while_starting = {});
 
 /// Stops both services (SIGTERM, then SIGKILL after a grace period), waits for
 /// them, and removes the session's socket files. Logs stay.

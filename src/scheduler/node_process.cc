@@ -47,6 +47,11 @@ int RunNodeProcess(NodeProcessOptions options) {
     return 1;
   }
   if (!options.ready_file.empty()) std::ofstream(options.ready_file) << getpid() << "\n";
+  if (options.ready_fd >= 0) {
+    char byte = 1;
+    if (write(options.ready_fd, &byte, 1) != 1) LUMEN_LOG_WARN("cannot signal readiness on the ready pipe");
+    close(options.ready_fd);
+  }
   ServeUntilStopped(signals, node);
   ShutdownProcessLogging();
   return 0;

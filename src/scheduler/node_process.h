@@ -22,6 +22,7 @@ struct NodeProcessOptions {
   int num_gpus = -1;              // -1: detect
   std::string worker_program;
   std::string ready_file;  // written with the pid once serving
+  int ready_fd = -1;       // if set, also gets a byte then, and is closed
   std::string token;
 };
 

@@ -33,14 +33,17 @@ CoreWorker::~CoreWorker() { Shutdown(); }
 
 Status CoreWorker::Connect() {
   helper_ = std::thread([this] { HelperMain(); });
-  auto node = rpc::Connect(loop_, options_.node_address, options_.token, &dispatcher_);
+  // The node is local (a Unix socket): its first answer below also tells
+  // whether it accepted our token, so the handshake is not waited for on
+  // its own (one round trip less for every driver and worker that starts).
+  auto node = rpc::ConnectPipelined(loop_, options_.node_address, options_.token, &dispatcher_);
   if (!node.ok()) return node.status();
   node_ = node.value();
 
   // Our own server: owners' queries and, in workers, pushed tasks.
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
   proto::RegisterClientReply info;
-  if (options_.session_dir.empty()) {
+  if (options_.session_dir.empty() || (options_.is_driver && options_.control_address.empty())) {
     // The session dir is known only after registering; use a provisional request first.
     proto::RegisterClientRequest probe;
     probe.set_kind(proto::TOOL);
@@ -57,9 +60,10 @@ Status CoreWorker::Connect() {
 
   if (options_.is_driver) {
     // The driver keeps a control connection: it owns the actors it creates
-    // while this connection lives. The node has checked our token already,
-    // so this one need not wait for its handshake when it is local.
-    const std::string &addr = info.control_address();
+    // while this connection lives. When it is local, the job registration
+    // follows the hello without waiting for it, as on the node connection.
+    const std::string &addr =
+        options_.control_address.empty() ? info.control_address() : options_.control_address;
     bool local = addr.rfind("unix:", 0) == 0 || (!addr.empty() && addr[0] == '/');
     auto control = local ? rpc::ConnectPipelined(loop_, addr, options_.token, &dispatcher_)
                          : rpc::Connect(loop_, addr, options_.token, &dispatcher_);
@@ -72,6 +76,9 @@ Status CoreWorker::Connect() {
       proto::RegisterJobReply job_reply;
       LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_JOB, job, &job_reply));
       options_.job_id = job_reply.job_id();
+    }
+    if (options_.on_job_id) {
+      options_.on_job_id(options_.job_id);
     }
     std::lock_guard<std::mutex> lock(control_mu_);
     control_ = control.value();

@@ -61,8 +61,15 @@ struct CoreWorkerOptions {
   /// Workers started by the node know their session folder: they then skip
   /// the provisional registration that tells a driver where it is.
   std::string session_dir;
+  /// Drivers that started the cluster know its control service too: with
+  /// both this and session_dir set, they skip that registration as well.
+  std::string control_address;
   std::string token;
   uint32_t job_id = 0;  // drivers: assigned by the control service when 0
+  /// Drivers: called with the job id as soon as it is known, before the
+  /// driver registers with the node (ray::Init starts its fork server then,
+  /// so that the job's first workers start sooner). On the calling thread.
+  std::function<void(uint32_t job_id)> on_job_id;
   std::string ray_namespace;
   WorkerID worker_id = WorkerID::FromRandom();
   std::vector<std::string> code_search_path;

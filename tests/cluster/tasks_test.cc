@@ -1,13 +1,16 @@
 // Tasks and objects on a real local cluster, through the public API only.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <fstream>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "cluster_test_util.h"
 
@@ -377,6 +380,81 @@ TEST(ClusterLifecycle, ServiceProgramsRunWhenAsked) {
             "lumen_node");
   ray::Shutdown();
   std::filesystem::remove_all(tmp);
+}
+
+TEST(ClusterLifecycle, ANodeThatCannotStartFailsInitClearly) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  ray::RayConfig config;
+  // More than any address space: the node cannot map its store and exits.
+  config.head_args = {"--num-cpus=1", "--object-store-memory=1000000000000000000"};
+  auto start = std::chrono::steady_clock::now();
+  try {
+    ray::Init(config);
+    ADD_FAILURE() << "Init succeeded with an impossible object store";
+  } catch (const ray::internal::RayException &e) {
+    EXPECT_NE(std::string(e.what()).find("node service did not start"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("mmap"), std::string::npos)
+        << "not the node's own reason: " << e.what();
+  }
+  // Init saw the node exit; it did not sit out its 20 s wait for it.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+  EXPECT_FALSE(ray::IsInitialized());
+  // Nothing of the failed start is left running: a new cluster starts.
+  config.head_args = {"--num-cpus=1"};
+  ray::Init(config);
+  EXPECT_EQ(*ray::Task(Plus).Remote(1, 1).Get(), 2);
+  ray::Shutdown();
+  std::filesystem::remove_all(tmp);
+}
+
+// Without LUMEN_TMPDIR, an embedded cluster's session lives on a tmpfs
+// (/dev/shm/lumen-UID), /tmp/lumen/session_latest points at it, and sessions
+// of drivers that are gone are pruned there beyond the newest 20.
+TEST(ClusterLifecycle, DefaultSessionsLiveOnATmpfsAndOldOnesArePruned) {
+  namespace fs = std::filesystem;
+  unsetenv("LUMEN_TMPDIR");
+  const fs::path shm = "/dev/shm/lumen-" + std::to_string(getuid());
+  std::error_code ec;
+  fs::create_directories(shm, ec);
+  if (ec || fs::status(shm).permissions() != fs::perms::owner_all)
+    GTEST_SKIP() << "no tmpfs session folder here";
+  // Old sessions: 25 of drivers that are gone (a reaped child's pid), and one
+  // older still of a driver that runs (this one).
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  std::vector<fs::path> fakes;
+  for (int i = 0; i < 25; ++i) {
+    char name[96];
+    std::snprintf(name, sizeof(name), "session_2000-01-01_00-00-%02d_%d_%06d", i, gone, i);
+    fakes.push_back(shm / name);
+    fs::create_directories(fakes.back() / "logs");
+  }
+  const fs::path live = shm / ("session_1999-01-01_00-00-00_" + std::to_string(getpid()) + "_000000");
+  fs::create_directories(live);
+
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};
+  ray::Init(config);
+  EXPECT_EQ(*ray::Task(Plus).Remote(2, 2).Get(), 4);
+  fs::path session = fs::canonical("/tmp/lumen/session_latest");
+  EXPECT_EQ(session.parent_path(), fs::canonical(shm));
+  EXPECT_TRUE(fs::exists(session / "token"));
+  ray::Shutdown();
+
+  size_t dead_left = 0;
+  for (auto &entry : fs::directory_iterator(shm)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("session_", 0) == 0 && entry.path() != session && entry.path() != live &&
+        name.find("_" + std::to_string(getpid()) + "_") == std::string::npos)
+      ++dead_left;
+  }
+  EXPECT_LE(dead_left, 20u) << "old sessions were not pruned";
+  EXPECT_FALSE(fs::exists(fakes.front())) << "the oldest dead session was kept";
+  EXPECT_TRUE(fs::exists(live)) << "a running driver's session was removed";
+  for (auto &f : fakes) fs::remove_all(f, ec);
+  fs::remove_all(live, ec);
+  fs::remove_all(session, ec);
 }
 
 TEST(ClusterLifecycle, BadHeadArgumentsAreRejected) {
