@@ -3,8 +3,10 @@
 // reports the mean and standard deviation of the per-second rate.
 //
 //   microbenchmarks [--quick] [--json PATH] [--put-mib N (800)] [--filter S[,S...]]
-//                   [--actors N]
+//                   [--actors N] [--startups N]
 //
+// --startups sets how many fresh clusters the start-up figures take the median
+// of (default 10, --quick 5); bench/compare gives Ray's C++ driver 1.
 // --filter runs only the benchmarks whose name contains one of the given
 // substrings (e.g. `--filter actor`). --actors sets n for the 1:n and n:n actor
 // benchmarks (default: the number of CPUs the machine reports; Ray's ray_perf.py
@@ -747,6 +749,7 @@ int main(int argc, char **argv) {
   std::string json_path;
   size_t put_mib = 800;  // Ray: np.zeros(100Mi, int64) = 800 MiB
   int num_actors = static_cast<int>(std::thread::hardware_concurrency());
+  int startups = -1;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
@@ -756,6 +759,8 @@ int main(int argc, char **argv) {
       put_mib = std::strtoull(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--actors") && i + 1 < argc) {
       num_actors = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--startups") && i + 1 < argc) {
+      startups = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) {
       std::string list = argv[++i];
       size_t pos = 0;
@@ -768,7 +773,7 @@ int main(int argc, char **argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--json PATH] [--put-mib N] [--filter SUBSTRING[,SUBSTRING...]] "
-                   "[--actors N]\n",
+                   "[--actors N] [--startups N]\n",
                    argv[0]);
       return 2;
     }
@@ -781,7 +786,7 @@ int main(int argc, char **argv) {
   const int latency_samples = quick ? 500 : 5000;
   const int latency_runs = quick ? 3 : 5;
   // Init -> first result is one sample per cluster start: take several.
-  const int startups = quick ? 5 : 10;
+  if (startups < 0) startups = quick ? 5 : 10;
   const size_t put_bytes = put_mib << 20;
   ActorSizes actor_sizes;
   actor_sizes.small = small;
