@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/child_process.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
 
@@ -192,15 +193,10 @@ void StopForkServer(ForkServerHandle &h) {
     h.control_fd = -1;
   }
   if (h.pid > 0) {
-    for (int i = 0; i < 200; ++i) {
-      if (waitpid(h.pid, nullptr, WNOHANG) == h.pid) {
-        h.pid = -1;
-        return;
-      }
-      usleep(5000);
+    if (!ReapWithin(h.pid, std::chrono::seconds(1))) {
+      kill(h.pid, SIGKILL);
+      waitpid(h.pid, nullptr, 0);
     }
-    kill(h.pid, SIGKILL);
-    waitpid(h.pid, nullptr, 0);
     h.pid = -1;
   }
 }

@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/child_process.h"
 #include "base/id.h"
 #include "control/control_process.h"
 #include "scheduler/node_process.h"
@@ -348,16 +349,10 @@ void StopHead(HeadProcesses &head) {
   auto stop = [](int &pid) {
     if (pid <= 0) return;
     kill(pid, SIGTERM);
-    for (int i = 0; i < 300; ++i) {  // up to 3 s of grace
-      pid_t r = waitpid(pid, nullptr, WNOHANG);
-      if (r == pid || (r < 0 && errno == ECHILD)) {  // ECHILD: reaped already
-        pid = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!ReapWithin(pid, std::chrono::seconds(3))) {  // 3 s of grace
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
     }
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
     pid = -1;
   };
   stop(head.node_pid);  // first: it stops the workers
