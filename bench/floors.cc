@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench_stats.h"
+
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -107,14 +109,7 @@ void UdsRoundTrip(int iterations) {
   Report("uds_round_trip_us_mean", mean, 0, "us");
 }
 
-std::pair<double, double> MeanSd(const std::vector<double> &v) {
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean /= v.size();
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  return {mean, v.size() > 1 ? std::sqrt(var / (v.size() - 1)) : 0.0};
-}
+using bench::MeanSd;
 
 // memcpy and memset over pre-faulted 1 GiB buffers.
 void Bandwidth(int repeats) {

@@ -60,6 +60,8 @@
 
 #include <unistd.h>
 
+#include "bench_stats.h"
+
 using Clock = std::chrono::steady_clock;
 
 static int Noop() { return 0; }
@@ -241,23 +243,9 @@ void Record(const std::string &name, double value, double std, const std::string
   std::fflush(stdout);
 }
 
-// p-th percentile (0..1) of sorted samples.
-double Percentile(const std::vector<double> &sorted, double p) {
-  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
-}
-
-// Median and sample standard deviation of repeated measurements. The median,
-// not the mean: one run hit by this VM's noise should not move the figure.
-std::pair<double, double> MedianSd(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  double median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean /= v.size();
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  return {median, v.size() > 1 ? std::sqrt(var / (v.size() - 1)) : 0.0};
-}
+using bench::MeanSd;
+using bench::MedianSd;
+using bench::Percentile;
 
 // Latency percentiles of `fn` (one blocking round trip): `runs` runs of
 // `samples` calls after 50 warm-up calls; each percentile is the median of
@@ -320,12 +308,7 @@ void Timeit(const std::string &name, const std::function<double()> &fn, const Du
     } while ((el = Since(t0)) < d.trial_s);
     rates.push_back(ops / el);
   }
-  double mean = 0;
-  for (double r : rates) mean += r;
-  mean /= rates.size();
-  double var = 0;
-  for (double r : rates) var += (r - mean) * (r - mean);
-  double sd = rates.size() > 1 ? std::sqrt(var / (rates.size() - 1)) : 0.0;
+  auto [mean, sd] = MeanSd(rates);
   Record(name, mean, sd, unit, note);
 }
 
