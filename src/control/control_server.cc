@@ -42,7 +42,13 @@ ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(
   RegisterHandlers();
 }
 
-ControlServer::~ControlServer() { Stop(); }
+ControlServer::~ControlServer() {
+  Stop();
+  // No handler may run while the members below are destroyed: the tables
+  // (declared after the loop, so destroyed before it) and the managers are
+  // what handlers and close handlers touch.
+  loop_.Stop();
+}
 
 StatusOr<int> ControlServer::Start() {
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
