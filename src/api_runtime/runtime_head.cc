@@ -229,7 +229,7 @@ void PruneSessions(const fs::path &root, const std::string &current, size_t keep
 }  // namespace
 
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
-                                  const std::function<void()> &while_starting, bool until_ready) {
+                                  const std::function<void()> &while_starting) {
   HeadProcesses head;
   fs::path root = SessionRoot(die_with_parent);
   char stamp[64];
@@ -311,8 +311,12 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
         [&] { return scheduler::RunNodeProcess(nopts); }, nopts.ready_fd);
     if (nopts.ready_fd >= 0) close(nopts.ready_fd);
   }
-  head.node_ready_fd = wake_fd;
-  head.node_ready_file = ready_file;
+  struct CloseOnReturn {
+    int fd;
+    ~CloseOnReturn() {
+      if (fd >= 0) close(fd);
+    }
+  } close_wake{wake_fd};
   if (while_starting) while_starting();
   // A stable pointer to the newest session for tools (`lumen status`), and
   // for drivers that join this cluster by address (its token).
@@ -335,32 +339,12 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     pf >> port;
     head.control_tcp = options.host + ":" + port;
   }
-  if (!until_ready) {
-    // The node listens before it registers with the control service: a
-    // driver can connect and register meanwhile.
-    if (!WaitForFile(head.node_socket, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20))) {
-      Status st = AwaitNodeReady(head);  // the node's reason
-      StopHead(head);
-      return st.ok() ? Status::IoError("the node service did not listen") : st;
-    }
-    return head;
-  }
-  Status st = AwaitNodeReady(head);
-  if (!st.ok()) {
+  if (!WaitForFile(ready_file, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20), wake_fd)) {
     StopHead(head);
-    return st;
+    return Status::IoError("the node service did not start" + LastLine(head.session_dir + "/logs/node.out") +
+                           " (see " + head.session_dir + "/logs/node.out)");
   }
   return head;
-}
-
-Status AwaitNodeReady(HeadProcesses &head) {
-  bool ready = WaitForFile(head.node_ready_file, {&head.node_pid, &head.control_pid},
-                           std::chrono::seconds(20), head.node_ready_fd);
-  if (head.node_ready_fd >= 0) close(head.node_ready_fd);
-  head.node_ready_fd = -1;
-  if (ready) return Status::OK();
-  return Status::IoError("the node service did not start" + LastLine(head.session_dir + "/logs/node.out") +
-                         " (see " + head.session_dir + "/logs/node.out)");
 }
 
 void StopHead(HeadProcesses &head) {
@@ -373,8 +357,6 @@ void StopHead(HeadProcesses &head) {
     }
     pid = -1;
   };
-  if (head.node_ready_fd >= 0) close(head.node_ready_fd);
-  head.node_ready_fd = -1;
   stop(head.node_pid);  // first: it stops the workers
   stop(head.control_pid);
   std::error_code ec;
