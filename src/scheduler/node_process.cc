@@ -1,8 +1,10 @@
 #include "scheduler/node_process.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 #include <iostream>
 
@@ -48,8 +50,19 @@ int RunNodeProcess(NodeProcessOptions options) {
   }
   if (!options.ready_file.empty()) std::ofstream(options.ready_file) << getpid() << "\n";
   if (options.ready_fd >= 0) {
+    // The driver may stop reading once it has seen the ready file: a write to
+    // a pipe nobody reads must then fail with EPIPE, not kill the node with
+    // SIGPIPE (raised on this thread: blocked here, and taken back if raised).
+    sigset_t pipe_signal, old_mask;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, &old_mask);
     char byte = 1;
-    if (write(options.ready_fd, &byte, 1) != 1) LUMEN_LOG_WARN("cannot signal readiness on the ready pipe");
+    if (write(options.ready_fd, &byte, 1) != 1 && errno == EPIPE) {
+      timespec now{0, 0};
+      sigtimedwait(&pipe_signal, nullptr, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     close(options.ready_fd);
   }
   ServeUntilStopped(signals, node);
