@@ -594,6 +594,42 @@ TEST_F(RpcTest, ListenUnixReplacesStaleSocket) {
   EXPECT_FALSE(other.ListenUnix(file).ok());
 }
 
+TEST_F(RpcTest, AUnixSocketPathAppearsOnlyOnceItAccepts) {
+  // Services wait for each other's socket files: a client that connects the
+  // moment the path exists must not be refused. A watcher keeps connecting
+  // while servers start, many times over, to land in any gap between the
+  // path appearing and the server listening.
+  for (int round = 0; round < 200; ++round) {
+    std::string path = dir_ + "/r" + std::to_string(round) + ".sock";
+    std::atomic<bool> go{false}, give_up{false};
+    int connect_errno = -1;
+    std::thread watcher([&] {
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+      go = true;
+      // ENOENT until the path exists; from then on it must accept.
+      do {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        connect_errno = ::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 ? 0 : errno;
+        ::close(fd);
+      } while (connect_errno == ENOENT && !give_up);
+    });
+    while (!go) {
+    }
+    Server s(server_loop_, kToken, &dispatcher_);
+    Status listening = s.ListenUnix(path);
+    give_up = !listening.ok();
+    watcher.join();
+    ASSERT_TRUE(listening.ok()) << listening.ToString();
+    ASSERT_EQ(connect_errno, 0) << "round " << round << ": " << std::strerror(connect_errno);
+    struct stat sb;
+    ASSERT_EQ(::stat(path.c_str(), &sb), 0);
+    EXPECT_EQ(sb.st_mode & 0777, 0600u);
+    EXPECT_FALSE(std::filesystem::exists(path + ".new"));
+  }
+}
+
 TEST_F(RpcTest, PipelinedConnectSendsCallsBehindTheHello) {
   // Calls and one-way messages made before the hello is answered reach the
   // server after it, in order.

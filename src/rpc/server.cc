@@ -152,24 +152,32 @@ Status Server::ListenUnix(const std::string &path) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
       return Status::IoError("cannot remove stale socket " + path + ": " + std::strerror(errno));
   }
+  // The socket is bound, made private and listening under a temporary name,
+  // then renamed into place: whoever sees `path` can connect at once. (Bound
+  // in place, the path exists before listen(), and a client that waits for
+  // the file gets ECONNREFUSED in between.) A path too long for a suffix is
+  // bound in place.
+  std::string staging = path + ".new";
+  if (staging.size() >= sizeof(sockaddr_un::sun_path)) staging = path;
+  if (staging != path && ::lstat(staging.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode))
+    ::unlink(staging.c_str());
   auto acc = std::make_unique<unix_socket::acceptor>(st.loop.io());
   boost::system::error_code ec;
-  unix_socket::endpoint ep(path);
+  unix_socket::endpoint ep(staging);
   acc->open(ep.protocol(), ec);
   if (!ec) acc->bind(ep, ec);
-  if (ec) return Status::IoError("cannot bind unix socket " + path + ": " + ec.message());
-  if (::chmod(path.c_str(), 0600) != 0) {
-    int err = errno;
+  if (ec) return Status::IoError("cannot bind unix socket " + staging + ": " + ec.message());
+  auto fail = [&](const std::string &what) {
     acc->close(ec);
-    ::unlink(path.c_str());
-    return Status::IoError("cannot chmod " + path + ": " + std::strerror(err));
-  }
+    ::unlink(staging.c_str());
+    return Status::IoError(what);
+  };
+  if (::chmod(staging.c_str(), 0600) != 0)
+    return fail("cannot chmod " + staging + ": " + std::strerror(errno));
   acc->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    acc->close(ec);
-    ::unlink(path.c_str());
-    return Status::IoError("cannot listen on " + path + ": " + ec.message());
-  }
+  if (ec) return fail("cannot listen on " + staging + ": " + ec.message());
+  if (staging != path && ::rename(staging.c_str(), path.c_str()) != 0)
+    return fail("cannot move " + staging + " to " + path + ": " + std::strerror(errno));
   std::lock_guard<std::mutex> lock(st.mu);
   if (st.stopped) {
     acc->close(ec);
