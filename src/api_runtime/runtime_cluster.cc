@@ -716,7 +716,11 @@ void Init(RayConfig &config, int argc, char **argv) {
     }
     // The fork server is forked while the services start (it is not on
     // their path, and they are forks too, of a process without threads).
-    auto head = StartHead(head_opts.value(), /*die_with_parent=*/true, fork_fork_server);
+    // It returns once the control service serves and the node listens: the
+    // driver registers its job and starts its fork server while the node
+    // registers with the control service, which takes a step off Init.
+    auto head =
+        StartHead(head_opts.value(), /*die_with_parent=*/true, fork_fork_server, /*until_ready=*/false);
     if (!head.ok()) {
       StopForkServer(g_driver.fork_server);
       throw internal::RayException("Init: could not start a local cluster: " + head.status().message());
@@ -777,10 +781,14 @@ void Init(RayConfig &config, int argc, char **argv) {
     };
   }
   auto core = worker::CoreWorker::Create(std::move(opts));
-  if (!core.ok()) {
+  // A node that failed while starting explains a failed registration best.
+  Status node = g_driver.started_head ? AwaitNodeReady(g_driver.head) : Status::OK();
+  if (!core.ok() || !node.ok()) {
+    if (core.ok()) core.value()->Shutdown();
     StopForkServer(g_driver.fork_server);
     if (g_driver.started_head) StopHead(g_driver.head);
     g_driver = DriverState();
+    if (!node.ok()) throw internal::RayException("Init: could not start a local cluster: " + node.message());
     throw internal::RayException("Init: cannot connect to the local node: " + core.status().ToString());
   }
   auto rt = std::make_shared<ClusterRuntime>(std::move(core.value()));

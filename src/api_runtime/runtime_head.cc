@@ -229,7 +229,7 @@ void PruneSessions(const fs::path &root, const std::string &current, size_t keep
 }  // namespace
 
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
-                                  const std::function<void()> &while_starting) {
+                                  const std::function<void()> &while_starting, bool until_ready) {
   HeadProcesses head;
   fs::path root = SessionRoot(die_with_parent);
   char stamp[64];
@@ -311,12 +311,8 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
         [&] { return scheduler::RunNodeProcess(nopts); }, nopts.ready_fd);
     if (nopts.ready_fd >= 0) close(nopts.ready_fd);
   }
-  struct CloseOnReturn {
-    int fd;
-    ~CloseOnReturn() {
-      if (fd >= 0) close(fd);
-    }
-  } close_wake{wake_fd};
+  head.node_ready_fd = wake_fd;
+  head.node_ready_file = ready_file;
   if (while_starting) while_starting();
   // A stable pointer to the newest session for tools (`lumen status`), and
   // for drivers that join this cluster by address (its token).
@@ -339,12 +335,32 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     pf >> port;
     head.control_tcp = options.host + ":" + port;
   }
-  if (!WaitForFile(ready_file, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20), wake_fd)) {
+  if (!until_ready) {
+    // The node listens before it registers with the control service: a
+    // driver can connect and register meanwhile.
+    if (!WaitForFile(head.node_socket, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20))) {
+      Status st = AwaitNodeReady(head);  // the node's reason
+      StopHead(head);
+      return st.ok() ? Status::IoError("the node service did not listen") : st;
+    }
+    return head;
+  }
+  Status st = AwaitNodeReady(head);
+  if (!st.ok()) {
     StopHead(head);
-    return Status::IoError("the node service did not start" + LastLine(head.session_dir + "/logs/node.out") +
-                           " (see " + head.session_dir + "/logs/node.out)");
+    return st;
   }
   return head;
+}
+
+Status AwaitNodeReady(HeadProcesses &head) {
+  bool ready = WaitForFile(head.node_ready_file, {&head.node_pid, &head.control_pid},
+                           std::chrono::seconds(20), head.node_ready_fd);
+  if (head.node_ready_fd >= 0) close(head.node_ready_fd);
+  head.node_ready_fd = -1;
+  if (ready) return Status::OK();
+  return Status::IoError("the node service did not start" + LastLine(head.session_dir + "/logs/node.out") +
+                         " (see " + head.session_dir + "/logs/node.out)");
 }
 
 void StopHead(HeadProcesses &head) {
@@ -357,6 +373,8 @@ void StopHead(HeadProcesses &head) {
     }
     pid = -1;
   };
+  if (head.node_ready_fd >= 0) close(head.node_ready_fd);
+  head.node_ready_fd = -1;
   stop(head.node_pid);  // first: it stops the workers
   stop(head.control_pid);
   std::error_code ec;

@@ -24,6 +24,8 @@ struct HeadProcesses {
   std::string node_socket;   // node service socket
   int control_pid = -1;
   int node_pid = -1;
+  int node_ready_fd = -1;  // until AwaitNodeReady: the node writes to it once ready
+  std::string node_ready_file;
 };
 
 /// Directory holding Lumen's helper programs (lumen_control, lumen_node,
@@ -36,8 +38,15 @@ std::string HelperProgramDir();
 /// unless LUMEN_EXEC_SERVICES=1. `while_starting` runs once both are
 /// launched, before waiting for them to serve: work that can overlap their
 /// start (ray::Init forks its fork server there).
+/// With `until_ready` false it returns as soon as the control service
+/// serves and the node's socket exists (the node may still be registering
+/// with the control service); the caller then calls AwaitNodeReady.
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
-                                  const std::function<void()> &while_starting = {});
+                                  const std::function<void()> &while_starting = {}, bool until_ready = true);
+
+/// Waits until the node of a head StartHead returned early is ready; an
+/// error (with the node's own last words) if it exited instead.
+Status AwaitNodeReady(HeadProcesses &head);
 
 /// Stops both services (SIGTERM, then SIGKILL after a grace period), waits for
 /// them, and removes the session's socket files. Logs stay.
