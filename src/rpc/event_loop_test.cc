@@ -132,6 +132,30 @@ TEST_F(EventLoopLendTest, PostAfterLeadingWakesTheLoopThread) {
   EXPECT_TRUE(echoed.ok()) << echoed.status().ToString();
 }
 
+TEST_F(EventLoopLendTest, AnUnattendedLoopIsTakenBackWhateverTheTimerSawBefore) {
+  // The limit's timer is armed lazily: it may have been armed by an earlier
+  // leader, fired while the loop was led or served, or be left over from
+  // before the loop thread was called back. Each time, a loop left alone is
+  // still taken back.
+  const auto loop_thread = LoopThreadId();
+  const auto limit = EventLoop::kUnattendedLimit;
+  // Leaders come and go for several limits: the timer fires while the loop
+  // is led, and while it is unattended for less than the limit.
+  for (auto end = std::chrono::steady_clock::now() + 5 * limit; std::chrono::steady_clock::now() < end;)
+    ASSERT_TRUE(loop_.Lead([] { return true; }));
+  peer_->Notify(kWhere, Hello());
+  ASSERT_TRUE(Eventually([&] { return Ran() == 1; }));
+  EXPECT_EQ(RanOn(0), loop_thread);
+  // Left, then called back before the limit: the timer fires later, unseen.
+  ASSERT_TRUE(loop_.Lead([] { return true; }));
+  EXPECT_EQ(LoopThreadId(), loop_thread);
+  std::this_thread::sleep_for(3 * limit);
+  ASSERT_TRUE(loop_.Lead([] { return true; }));
+  peer_->Notify(kWhere, Hello());
+  ASSERT_TRUE(Eventually([&] { return Ran() == 2; }));
+  EXPECT_EQ(RanOn(1), loop_thread);
+}
+
 TEST_F(EventLoopLendTest, SpinningLeaderGetsTheMessage) {
   std::thread sender([&] { peer_->Notify(kWhere, Hello()); });
   EXPECT_TRUE(loop_.Lead([&] { return Ran() == 1; }, std::chrono::steady_clock::time_point::max(), 200ms));

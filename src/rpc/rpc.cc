@@ -167,6 +167,7 @@ void EventLoop::SetTimerLocked(std::chrono::microseconds after) {
   spec.it_value.tv_sec = static_cast<time_t>(after.count() / 1000000);
   spec.it_value.tv_nsec = static_cast<long>(after.count() % 1000000) * 1000;
   (void)::timerfd_settime(timer_fd_, 0, &spec, nullptr);
+  timer_armed_ = after.count() > 0;
 }
 
 void EventLoop::WakeStandBy() {
@@ -193,14 +194,21 @@ void EventLoop::StandBy() {
       break;
     }
     uint64_t count;
-    (void)!::read(wake_fd_, &count, sizeof count);
-    (void)!::read(timer_fd_, &count, sizeof count);
+    const bool called = ::read(wake_fd_, &count, sizeof count) == sizeof count;
+    const bool fired = ::read(timer_fd_, &count, sizeof count) == sizeof count;
     lock.lock();
-    // Whatever woke us (a call back, the timer, a stale tick), only an
-    // unattended loop is taken back: while a leader runs it we stay out.
-    if (stopping_ || mode_.load(std::memory_order_relaxed) == Mode::kUnattended) break;
+    if (fired) timer_armed_ = false;
+    if (stopping_) break;
+    // Whatever woke us, only an unattended loop is taken back: while a
+    // leader runs it we stay out. The timer may have been armed by an
+    // earlier leader: the loop is taken back only once the latest has been
+    // gone for the whole limit.
+    if (mode_.load(std::memory_order_relaxed) != Mode::kUnattended) continue;
+    if (called) break;
+    auto gone = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - unattended_since_);
+    if (gone >= kUnattendedLimit) break;
+    if (!timer_armed_) SetTimerLocked(kUnattendedLimit - gone);
   }
-  if (mode_.load(std::memory_order_relaxed) == Mode::kUnattended) SetTimerLocked({});
   mode_.store(Mode::kOwn, std::memory_order_release);
 }
 
@@ -272,7 +280,7 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
 void EventLoop::TakeUnattendedLocked() {
   leader_ = true;
   mode_.store(Mode::kLed, std::memory_order_release);
-  SetTimerLocked({});
+  // The timer stays armed: when it fires, StandBy sees the loop led.
 }
 
 void EventLoop::LeaveLoop() {
@@ -280,7 +288,8 @@ void EventLoop::LeaveLoop() {
   leader_ = false;
   if (stopping_) return;
   mode_.store(Mode::kUnattended, std::memory_order_seq_cst);
-  SetTimerLocked(kUnattendedLimit);
+  unattended_since_ = SteadyClock::now();
+  if (!timer_armed_) SetTimerLocked(kUnattendedLimit);
   // Another thread is blocked on the loop: hand it back at once.
   if (waiting_.load(std::memory_order_seq_cst) > 0) {
     lock.unlock();
