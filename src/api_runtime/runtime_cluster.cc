@@ -719,8 +719,7 @@ void Init(RayConfig &config, int argc, char **argv) {
     // It returns once the control service serves and the node listens: the
     // driver registers its job and starts its fork server while the node
     // registers with the control service, which takes a step off Init.
-    auto head =
-        StartHead(head_opts.value(), /*die_with_parent=*/true, fork_fork_server, /*until_ready=*/false);
+    auto head = StartHead(head_opts.value(), /*die_with_parent=*/true, fork_fork_server);
     if (!head.ok()) {
       StopForkServer(g_driver.fork_server);
       throw internal::RayException("Init: could not start a local cluster: " + head.status().message());

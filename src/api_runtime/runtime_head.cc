@@ -226,10 +226,16 @@ void PruneSessions(const fs::path &root, const std::string &current, size_t keep
   }
 }
 
+// The node's own last words, for a node that exited or never served.
+Status NodeStartError(const HeadProcesses &head) {
+  return Status::IoError("the node service did not start" + LastLine(head.session_dir + "/logs/node.out") +
+                         " (see " + head.session_dir + "/logs/node.out)");
+}
+
 }  // namespace
 
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
-                                  const std::function<void()> &while_starting, bool until_ready) {
+                                  const std::function<void()> &while_starting) {
   HeadProcesses head;
   fs::path root = SessionRoot(die_with_parent);
   char stamp[64];
@@ -335,18 +341,10 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     pf >> port;
     head.control_tcp = options.host + ":" + port;
   }
-  if (!until_ready) {
-    // The node listens before it registers with the control service: a
-    // driver can connect and register meanwhile.
-    if (!WaitForFile(head.node_socket, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20))) {
-      Status st = AwaitNodeReady(head);  // the node's reason
-      StopHead(head);
-      return st.ok() ? Status::IoError("the node service did not listen") : st;
-    }
-    return head;
-  }
-  Status st = AwaitNodeReady(head);
-  if (!st.ok()) {
+  // The node listens before it registers with the control service: the
+  // caller can connect and register meanwhile, then calls AwaitNodeReady.
+  if (!WaitForFile(head.node_socket, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20))) {
+    Status st = NodeStartError(head);
     StopHead(head);
     return st;
   }
@@ -358,9 +356,7 @@ Status AwaitNodeReady(HeadProcesses &head) {
                            std::chrono::seconds(20), head.node_ready_fd);
   if (head.node_ready_fd >= 0) close(head.node_ready_fd);
   head.node_ready_fd = -1;
-  if (ready) return Status::OK();
-  return Status::IoError("the node service did not start" + LastLine(head.session_dir + "/logs/node.out") +
-                         " (see " + head.session_dir + "/logs/node.out)");
+  return ready ? Status::OK() : NodeStartError(head);
 }
 
 void StopHead(HeadProcesses &head) {

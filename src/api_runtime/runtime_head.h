@@ -37,15 +37,15 @@ std::string HelperProgramDir();
 /// when the calling process dies (the embedded default), and forks them
 /// unless LUMEN_EXEC_SERVICES=1. `while_starting` runs once both are
 /// launched, before waiting for them to serve: work that can overlap their
-/// start (ray::Init forks its fork server there).
-/// With `until_ready` false it returns as soon as the control service
-/// serves and the node's socket exists (the node may still be registering
-/// with the control service); the caller then calls AwaitNodeReady.
+/// start (ray::Init forks its fork server there). Returns as soon as the
+/// control service serves and the node listens: the node may still be
+/// registering with the control service, and the caller connects meanwhile,
+/// then calls AwaitNodeReady.
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
-                                  const std::function<void()> &while_starting = {}, bool until_ready = true);
+                                  const std::function<void()> &while_starting = {});
 
-/// Waits until the node of a head StartHead returned early is ready; an
-/// error (with the node's own last words) if it exited instead.
+/// Waits until the node of a head StartHead returned is ready; an error
+/// (with the node's own last words) if it exited instead.
 Status AwaitNodeReady(HeadProcesses &head);
 
 /// Stops both services (SIGTERM, then SIGKILL after a grace period), waits for
