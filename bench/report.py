@@ -31,10 +31,11 @@ def main():
     with open(src) as f:
         d = json.load(f)
     m, v, fl = d["machine"], d["versions"], d["floors"]
-    print(f"Run: `bench/compare{' --quick' if d['mode'] == 'quick' else ''}`, {d['date']}, {d['seconds']} s. "
+    print(f"Run: `bench/compare{' --quick' if d['mode'] == 'quick' else ''}`, {d['date']}, {d['seconds']} s.\n"
           f"Machine: {m.get('cores')} cores, CPU `{m.get('cpu')}`, {m.get('memory_gib')} GiB memory, kernel "
           f"{m.get('kernel')}; 1-minute load {m.get('loadavg_at_start', ['?'])[0]} at the start and "
-          f"{m.get('loadavg_at_end', ['?'])[0]} at the end. Versions: Ray {v.get('ray')} and ray-cpp "
+          f"{m.get('loadavg_at_end', ['?'])[0]} at the end.\n"
+          f"Versions: Ray {v.get('ray')} and ray-cpp "
           f"{v.get('ray-cpp')} (PyPI), Python {v.get('python')}, numpy {v.get('numpy')}, joblib {v.get('joblib')}, "
           f"dask/distributed {v.get('dask')}/{v.get('distributed')}.\n")
     ray_head = "Ray (published)" if d["ray_published"] else "Ray (Python)"
