@@ -30,8 +30,11 @@
 #include "api_runtime/runtime_head.h"
 #include "api_runtime/runtime_invoke.h"
 #include "api_runtime/runtime_local.h"
+#include "base/encoding.h"
 #include "base/logging.h"
 #include "base/resource_names.h"
+#include "base/settings.h"
+#include "base/timeouts.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker.h"
 
@@ -463,7 +466,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
     req.set_timeout_ms(std::max<int64_t>(0, timeout_seconds) * 1000);
     proto::WaitPlacementGroupReply rep;
     Status st = ControlCall(proto::WAIT_PLACEMENT_GROUP, req, &rep,
-                            std::chrono::milliseconds(req.timeout_ms() + 30000));
+                            std::chrono::milliseconds(req.timeout_ms()) + kPlacementGroupWaitGrace);
     if (!st.ok()) ThrowStatus(st, "Failed to wait for placement group");
     return rep.ready();
   }
@@ -498,7 +501,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
  private:
   Status ControlCall(uint16_t method, const google::protobuf::MessageLite &req,
                      google::protobuf::MessageLite *rep,
-                     std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) {
+                     std::chrono::milliseconds timeout = kDefaultCallTimeout) {
     auto control = core_->Control();
     if (!control.ok()) return control.status();
     return control.value()->CallSync(method, req, rep, timeout);
@@ -568,9 +571,9 @@ std::string NewNamespace() {
 }
 
 std::string ReadTokenForAddress() {
-  if (const char *t = std::getenv("LUMEN_CLUSTER_TOKEN")) return t;
-  const char *tmp = std::getenv("LUMEN_TMPDIR");
-  std::string path = std::string(tmp ? tmp : "/tmp/lumen") + "/session_latest/token";
+  const Settings &settings = CurrentSettings();
+  if (!settings.cluster_token.empty()) return settings.cluster_token;
+  std::string path = settings.LatestRoot() + "/session_latest/token";
   std::ifstream in(path);
   std::string tok;
   in >> tok;
@@ -613,10 +616,7 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   opts.token = token;
   opts.job_id = job_id;
   opts.ray_namespace = ray_namespace;
-  std::string bin;
-  for (size_t i = 0; i + 1 < worker_id_hex.size(); i += 2)
-    bin += static_cast<char>(std::stoi(worker_id_hex.substr(i, 2), nullptr, 16));
-  opts.worker_id = WorkerID::FromBinary(bin);
+  opts.worker_id = WorkerID::FromBinary(FromHex(worker_id_hex).value_or(""));
   opts.executor = [runtime_env](const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
                                 worker::ExecResult *result) {
     ExecuteRegisteredFunction(runtime_env, spec, args, result);
@@ -671,6 +671,7 @@ void Init(RayConfig &config, int argc, char **argv) {
   using namespace lumen::api;
   std::lock_guard<std::mutex> lock(g_init_mu);
   if (internal::GetRayRuntime()) return;  // a second Init is a no-op, as in Ray
+  ReloadSettings();  // the environment as it is now: a driver may have changed it since the last Init
   auto resolved = ResolveConfig(config, argc, argv);
   if (!resolved.ok()) throw internal::RayException("Init: " + resolved.status().message());
   auto &rc = resolved.value();
@@ -695,9 +696,8 @@ void Init(RayConfig &config, int argc, char **argv) {
     // Generic worker program: load the user's libraries, then serve tasks
     // from RunTaskExecutionLoop().
     LoadCodeSearchPath(rc.code_search_path);
-    const char *token = std::getenv("LUMEN_CLUSTER_TOKEN");
-    RunWorkerProcess(rc.node_socket, token ? token : "", rc.session_dir, rc.worker_id_hex, rc.job_id,
-                     rc.ray_namespace, rc.runtime_env_json);
+    RunWorkerProcess(rc.node_socket, CurrentSettings().cluster_token, rc.session_dir, rc.worker_id_hex,
+                     rc.job_id, rc.ray_namespace, rc.runtime_env_json);
   }
 
   // The fork server must be made before this process starts any thread.
@@ -794,7 +794,7 @@ void Init(RayConfig &config, int argc, char **argv) {
   // Return once the job can run a task: its first prestarted worker is up
   // (~1.5 ms), instead of making the first task wait for it. Bounded: slow
   // machines and sanitizer builds just return later, not fail.
-  if (rt->core().WaitForWorkers(std::chrono::milliseconds(2000)) == 0)
+  if (rt->core().WaitForWorkers(kFirstWorkerWait) == 0)
     LUMEN_LOG_DEBUG("Init: no worker registered yet; the first tasks will wait for one");
   SetRuntime(rt);
 }

@@ -15,6 +15,8 @@
 #include <sstream>
 
 #include "base/child_process.h"
+#include "base/encoding.h"
+#include "base/timeouts.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
 
@@ -133,13 +135,7 @@ std::string ReadAll(int fd) {
         int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (out >= 0) dup2(out, STDOUT_FILENO);
         if (err >= 0) dup2(err, STDERR_FILENO);
-        std::string hex;
-        static const char *kDigits = "0123456789abcdef";
-        for (unsigned char c : req.worker_id()) {
-          hex += kDigits[c >> 4];
-          hex += kDigits[c & 15];
-        }
-        RunWorkerProcess(node_socket, token, session_dir, hex, job_id, ns, env_line);
+        RunWorkerProcess(node_socket, token, session_dir, ToHex(req.worker_id()), job_id, ns, env_line);
       }
       if (pid > 0 && !req.detached()) children.insert(pid);
     }
@@ -193,7 +189,7 @@ void StopForkServer(ForkServerHandle &h) {
     h.control_fd = -1;
   }
   if (h.pid > 0) {
-    if (!ReapWithin(h.pid, std::chrono::seconds(1))) {
+    if (!ReapWithin(h.pid, kForkServerStopGrace)) {
       kill(h.pid, SIGKILL);
       waitpid(h.pid, nullptr, 0);
     }

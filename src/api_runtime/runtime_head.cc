@@ -28,6 +28,8 @@
 
 #include "base/child_process.h"
 #include "base/id.h"
+#include "base/settings.h"
+#include "base/timeouts.h"
 #include "control/control_process.h"
 #include "scheduler/node_process.h"
 
@@ -35,7 +37,7 @@ namespace lumen::api {
 namespace fs = std::filesystem;
 
 std::string HelperProgramDir() {
-  if (const char *dir = std::getenv("LUMEN_BIN_DIR")) return dir;
+  if (const std::string &dir = CurrentSettings().bin_dir; !dir.empty()) return dir;
   Dl_info info;
   if (dladdr(reinterpret_cast<void *>(&HelperProgramDir), &info) && info.dli_fname) {
     fs::path lib = fs::canonical(info.dli_fname);
@@ -87,7 +89,7 @@ pid_t Spawn(const std::vector<std::string> &args, const std::string &token, cons
   pid_t pid = fork();
   if (pid != 0) return pid;
   PrepareServiceChild(parent, log_path, die_with_parent);
-  setenv("LUMEN_CLUSTER_TOKEN", token.c_str(), 1);
+  setenv(kClusterTokenVariable, token.c_str(), 1);
   std::vector<char *> argv;
   for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
   argv.push_back(nullptr);
@@ -121,10 +123,7 @@ pid_t ForkService(const char *name, const std::string &log_path, bool die_with_p
 
 // LUMEN_EXEC_SERVICES=1: start the service programs even for an embedded
 // cluster (as `lumen start` does), e.g. to run a service under a debugger.
-bool ExecServices() {
-  const char *env = std::getenv("LUMEN_EXEC_SERVICES");
-  return env != nullptr && std::string(env) == "1";
-}
+bool ExecServices() { return CurrentSettings().exec_services; }
 
 long long DefaultStoreBytes() {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
@@ -173,10 +172,7 @@ bool WaitForFile(const std::string &path, std::initializer_list<int *> pids,
   return false;
 }
 
-fs::path LatestRoot() {
-  const char *tmp = std::getenv("LUMEN_TMPDIR");
-  return tmp ? tmp : "/tmp/lumen";
-}
+fs::path LatestRoot() { return CurrentSettings().LatestRoot(); }
 
 // A folder of this user's, mode 0700, on a tmpfs; empty if there is none.
 fs::path TmpfsSessionRoot() {
@@ -197,7 +193,7 @@ fs::path TmpfsSessionRoot() {
 // about twenty on its way to the first result. Clusters started to outlive
 // their driver keep their logs on /tmp.
 fs::path SessionRoot(bool embedded) {
-  if (std::getenv("LUMEN_TMPDIR") || !embedded) return LatestRoot();
+  if (!CurrentSettings().tmpdir.empty() || !embedded) return LatestRoot();
   fs::path tmpfs = TmpfsSessionRoot();
   return tmpfs.empty() ? LatestRoot() : tmpfs;
 }
@@ -283,7 +279,7 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   scheduler::NodeProcessOptions nopts;
   nopts.session_dir = head.session_dir;
   nopts.control_address = "unix:" + head.control_unix;
-  nopts.control_wait_ms = 10000;
+  nopts.control_wait_ms = static_cast<int>(kNodeControlWait.count());
   nopts.unix_path = head.node_socket;
   double cpus =
       options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
@@ -329,7 +325,7 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   fs::create_directory_symlink(head.session_dir, latest_root / "session_latest", link_ec);
   if (root != latest_root) PruneSessions(root, head.session_dir, /*keep=*/20);
 
-  if (!WaitForFile(port_file, {&head.control_pid}, std::chrono::seconds(10))) {
+  if (!WaitForFile(port_file, {&head.control_pid}, kControlStartTimeout)) {
     StopHead(head);
     return Status::IoError("the control service did not start" +
                            LastLine(head.session_dir + "/logs/control.out") + " (see " + head.session_dir +
@@ -343,7 +339,7 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   }
   // The node listens before it registers with the control service: the
   // caller can connect and register meanwhile, then calls AwaitNodeReady.
-  if (!WaitForFile(head.node_socket, {&head.node_pid, &head.control_pid}, std::chrono::seconds(20))) {
+  if (!WaitForFile(head.node_socket, {&head.node_pid, &head.control_pid}, kNodeStartTimeout)) {
     Status st = NodeStartError(head);
     StopHead(head);
     return st;
@@ -352,8 +348,8 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
 }
 
 Status AwaitNodeReady(HeadProcesses &head) {
-  bool ready = WaitForFile(head.node_ready_file, {&head.node_pid, &head.control_pid},
-                           std::chrono::seconds(20), head.node_ready_fd);
+  bool ready = WaitForFile(head.node_ready_file, {&head.node_pid, &head.control_pid}, kNodeStartTimeout,
+                           head.node_ready_fd);
   if (head.node_ready_fd >= 0) close(head.node_ready_fd);
   head.node_ready_fd = -1;
   return ready ? Status::OK() : NodeStartError(head);
@@ -363,7 +359,7 @@ void StopHead(HeadProcesses &head) {
   auto stop = [](int &pid) {
     if (pid <= 0) return;
     kill(pid, SIGTERM);
-    if (!ReapWithin(pid, std::chrono::seconds(3))) {  // 3 s of grace
+    if (!ReapWithin(pid, kServiceStopGrace)) {
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
     }

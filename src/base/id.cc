@@ -20,17 +20,6 @@ void FillRandom(void *out, size_t n) {
   }
 }
 
-std::string ToHex(std::string_view bin) {
-  static const char *kDigits = "0123456789abcdef";
-  std::string out(bin.size() * 2, '0');
-  for (size_t i = 0; i < bin.size(); ++i) {
-    auto c = static_cast<uint8_t>(bin[i]);
-    out[2 * i] = kDigits[c >> 4];
-    out[2 * i + 1] = kDigits[c & 15];
-  }
-  return out;
-}
-
 std::string RandomHex(size_t num_bytes) {
   std::string b(num_bytes, '\0');
   FillRandom(b.data(), num_bytes);

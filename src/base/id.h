@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/encoding.h"  // ToHex, which Hex() uses
+
 namespace lumen {
 
 template <size_t N, typename Tag>
@@ -59,8 +61,8 @@ using NodeID = FixedId<16, NodeTag>;
 
 /// Fills `out` with cryptographically random bytes (getrandom).
 void FillRandom(void *out, size_t n);
+/// `num_bytes` random bytes, in hex.
 std::string RandomHex(size_t num_bytes);
-std::string ToHex(std::string_view bin);
 
 template <size_t N, typename Tag>
 FixedId<N, Tag> FixedId<N, Tag>::FromRandom() {

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "base/settings.h"
+
 namespace lumen {
 
 void InitProcessLogging(const std::string &component, const std::string &log_dir) {
@@ -26,7 +28,7 @@ void InitProcessLogging(const std::string &component, const std::string &log_dir
     // Logging must never take a process down; stay on stderr.
     spdlog::warn("cannot open log file {}: {}", path, e.what());
   }
-  if (const char *lvl = std::getenv("LUMEN_LOG_LEVEL")) {
+  if (const std::string &lvl = CurrentSettings().log_level; !lvl.empty()) {
     spdlog::set_level(spdlog::level::from_str(lvl));
   } else {
     spdlog::set_level(spdlog::level::info);

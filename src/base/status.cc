@@ -20,14 +20,10 @@ const char *StatusCodeName(StatusCode code) {
       return "Disconnected";
     case StatusCode::kUnauthenticated:
       return "Unauthenticated";
-    case StatusCode::kOutOfMemory:
-      return "OutOfMemory";
     case StatusCode::kObjectStoreFull:
       return "ObjectStoreFull";
     case StatusCode::kTaskError:
       return "TaskError";
-    case StatusCode::kWorkerDied:
-      return "WorkerDied";
     case StatusCode::kActorDied:
       return "ActorDied";
     case StatusCode::kObjectLost:

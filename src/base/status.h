@@ -22,10 +22,8 @@ enum class StatusCode : int {
   kIoError,          // socket or file failure
   kDisconnected,     // peer went away
   kUnauthenticated,  // wrong or missing cluster token
-  kOutOfMemory,      // object store full
   kObjectStoreFull,
   kTaskError,  // user code threw
-  kWorkerDied,
   kActorDied,
   kObjectLost,
   kCancelled,

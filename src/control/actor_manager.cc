@@ -2,13 +2,13 @@
 
 #include "base/id.h"
 #include "base/logging.h"
+#include "base/timeouts.h"
 #include "protocol/node.pb.h"
 #include "protocol/worker.pb.h"
 
 namespace lumen::control {
 namespace {
 
-constexpr auto kForever = std::chrono::hours(24 * 365);
 constexpr size_t kMaxDeadActors = 10000;  // bounded table: the oldest dead records age out
 
 std::string RestartsText(int max_restarts) {
@@ -43,42 +43,11 @@ struct ActorManager::Actor {
 };
 
 ActorManager::ActorManager(rpc::EventLoop &loop, std::string token, const rpc::Dispatcher *dispatcher)
-    : loop_(loop), token_(std::move(token)), dispatcher_(dispatcher) {
-  helper_ = std::thread([this] { HelperMain(); });
-}
+    : loop_(loop), token_(std::move(token)), dispatcher_(dispatcher) {}
 
 ActorManager::~ActorManager() { Stop(); }
 
-void ActorManager::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(helper_mu_);
-    helper_stop_ = true;
-  }
-  helper_cv_.notify_all();
-  if (helper_.joinable()) helper_.join();
-}
-
-void ActorManager::RunOnHelper(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(helper_mu_);
-    helper_queue_.push_back(std::move(fn));
-  }
-  helper_cv_.notify_one();
-}
-
-void ActorManager::HelperMain() {
-  for (;;) {
-    std::function<void()> fn;
-    {
-      std::unique_lock<std::mutex> lock(helper_mu_);
-      helper_cv_.wait(lock, [this] { return helper_stop_ || !helper_queue_.empty(); });
-      if (helper_stop_) return;
-      fn = std::move(helper_queue_.front());
-      helper_queue_.pop_front();
-    }
-    fn();
-  }
-}
+void ActorManager::Stop() { helper_.Stop(); }
 
 void ActorManager::OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn) {
   nodes_[info.node_id()] = Node{info, conn};
@@ -242,8 +211,8 @@ void ActorManager::OnLeaseReply(const std::string &actor_id, uint64_t generation
   a->info.set_pid(rep.pid());
   // Connecting blocks on the handshake: not on the loop thread.
   std::string path = rep.worker().unix_path();
-  RunOnHelper([this, actor_id, generation, path] {
-    auto conn = rpc::Connect(loop_, path, token_, dispatcher_, std::chrono::milliseconds(5000));
+  helper_.Post([this, actor_id, generation, path] {
+    auto conn = rpc::Connect(loop_, path, token_, dispatcher_, kPeerConnectTimeout);
     rpc::ConnectionPtr c = conn.ok() ? conn.value() : nullptr;
     loop_.Post([this, actor_id, generation, c] { OnWorkerConnected(actor_id, generation, c); });
   });

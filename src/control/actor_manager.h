@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/serial_executor.h"
 #include "protocol/common.pb.h"
 #include "protocol/control.pb.h"
 #include "rpc/rpc.h"
@@ -95,9 +96,6 @@ class ActorManager {
   rpc::ConnectionPtr PickNode(const proto::ResourceSet &placement, std::string *node_id);
   void ForgetOldDead();
 
-  void RunOnHelper(std::function<void()> fn);
-  void HelperMain();
-
   rpc::EventLoop &loop_;
   std::string token_;
   const rpc::Dispatcher *dispatcher_;
@@ -111,11 +109,7 @@ class ActorManager {
   std::map<std::string, Node> nodes_;
   std::deque<std::string> dead_;  // oldest first; bounded
 
-  std::mutex helper_mu_;
-  std::condition_variable helper_cv_;
-  std::deque<std::function<void()>> helper_queue_;
-  bool helper_stop_ = false;
-  std::thread helper_;
+  SerialExecutor helper_{"lumen-actor-conn"};  // connects to actor workers
 };
 
 }  // namespace lumen::control

@@ -82,6 +82,13 @@ void ControlServer::WaitForShutdown() {
 
 void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
   actors_->OnConnectionClosed(conn);
+  // A driver that goes without saying its job finished (killed, crashed):
+  // its job is over all the same.
+  if (auto it = job_by_driver_.find(conn.get()); it != job_by_driver_.end()) {
+    uint32_t job_id = it->second;
+    job_by_driver_.erase(it);
+    FinishJob(job_id, "its driver's connection closed");
+  }
   // A node service whose connection drops is considered dead.
   if (!conn->user_data) return;
   auto node_id = std::static_pointer_cast<std::string>(conn->user_data);
@@ -89,6 +96,20 @@ void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
   if (it != nodes_.end() && it->second.alive()) {
     it->second.set_alive(false);
     LUMEN_LOG_WARN("node {} disconnected; marked dead", ToHex(*node_id));
+  }
+}
+
+void ControlServer::FinishJob(uint32_t job_id, const std::string &why) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second.finished()) return;
+  it->second.set_finished(true);
+  it->second.set_end_time_ms(NowMs());
+  LUMEN_LOG_INFO("job {} finished: {}", job_id, why);
+  // Bounded table: the jobs that finished first age out first.
+  finished_jobs_.push_back(job_id);
+  while (finished_jobs_.size() > options_.max_finished_jobs) {
+    jobs_.erase(finished_jobs_.front());
+    finished_jobs_.pop_front();
   }
 }
 
@@ -114,16 +135,9 @@ void ControlServer::RegisterHandlers() {
         for (auto &[id, info] : nodes_) *rep->add_nodes() = info;
         return Status::OK();
       });
-  Unary<UnregisterNodeRequest, Empty>(
-      dispatcher_, UNREGISTER_NODE,
-      [this](const rpc::ConnectionPtr &, const UnregisterNodeRequest &req, Empty *) {
-        auto it = nodes_.find(req.node_id());
-        if (it != nodes_.end()) it->second.set_alive(false);
-        return Status::OK();
-      });
   Unary<RegisterJobRequest, RegisterJobReply>(
       dispatcher_, REGISTER_JOB,
-      [this](const rpc::ConnectionPtr &, const RegisterJobRequest &req, RegisterJobReply *rep) {
+      [this](const rpc::ConnectionPtr &conn, const RegisterJobRequest &req, RegisterJobReply *rep) {
         JobInfo job;
         job.set_job_id(next_job_id_++);
         job.set_ray_namespace(req.ray_namespace());
@@ -131,35 +145,27 @@ void ControlServer::RegisterHandlers() {
         job.set_driver_address(req.driver_address());
         job.set_start_time_ms(NowMs());
         jobs_[job.job_id()] = job;
+        job_by_driver_[conn.get()] = job.job_id();
         rep->set_job_id(job.job_id());
         return Status::OK();
       });
-  Unary<JobFinished, Empty>(
-      dispatcher_, JOB_FINISHED, [this](const rpc::ConnectionPtr &, const JobFinished &req, Empty *) {
-        auto it = jobs_.find(req.job_id());
-        if (it != jobs_.end()) {
-          it->second.set_finished(true);
-          it->second.set_end_time_ms(NowMs());
-        }
-        // Bound the table: drop the oldest finished jobs.
-        size_t finished = 0;
-        for (auto &[id, j] : jobs_) finished += j.finished();
-        for (auto i = jobs_.begin(); finished > options_.max_finished_jobs && i != jobs_.end();) {
-          if (i->second.finished()) {
-            i = jobs_.erase(i);
-            --finished;
-          } else {
-            ++i;
-          }
-        }
-        return Status::OK();
-      });
+  Unary<JobFinished, Empty>(dispatcher_, JOB_FINISHED,
+                            [this](const rpc::ConnectionPtr &conn, const JobFinished &req, Empty *) {
+                              auto it = job_by_driver_.find(conn.get());
+                              if (it != job_by_driver_.end() && it->second == req.job_id())
+                                job_by_driver_.erase(it);
+                              FinishJob(req.job_id(), "its driver shut down");
+                              return Status::OK();
+                            });
+  // No caller yet: the state API (issue 18) lists jobs and actors with these.
   Unary<GetAllJobsRequest, GetAllJobsReply>(
       dispatcher_, GET_ALL_JOBS,
       [this](const rpc::ConnectionPtr &, const GetAllJobsRequest &, GetAllJobsReply *rep) {
         for (auto &[id, j] : jobs_) *rep->add_jobs() = j;
         return Status::OK();
       });
+  // The key-value store has no caller in the runtime yet: it is where
+  // issue 18's status and dashboard keep what they publish, as Ray's do.
   Unary<KvPutRequest, KvPutReply>(
       dispatcher_, KV_PUT, [this](const rpc::ConnectionPtr &, const KvPutRequest &req, KvPutReply *rep) {
         auto &table = kv_[req.ns()];
@@ -192,21 +198,6 @@ void ControlServer::RegisterHandlers() {
         for (auto it = ns->second.lower_bound(req.prefix());
              it != ns->second.end() && it->first.compare(0, req.prefix().size(), req.prefix()) == 0; ++it)
           rep->add_keys(it->first);
-        return Status::OK();
-      });
-  Unary<RegisterWorker, Empty>(dispatcher_, REGISTER_WORKER,
-                               [this](const rpc::ConnectionPtr &, const RegisterWorker &req, Empty *) {
-                                 workers_[req.address().worker_id()] = req.address();
-                                 return Status::OK();
-                               });
-  Unary<LookupWorkerRequest, LookupWorkerReply>(
-      dispatcher_, LOOKUP_WORKER,
-      [this](const rpc::ConnectionPtr &, const LookupWorkerRequest &req, LookupWorkerReply *rep) {
-        auto it = workers_.find(req.worker_id());
-        if (it != workers_.end()) {
-          rep->set_found(true);
-          *rep->mutable_address() = it->second;
-        }
         return Status::OK();
       });
   // ---- actors ----

@@ -1,7 +1,10 @@
 // The control service (Ray's GCS role): the cluster's metadata — nodes, jobs,
-// actors (see actor_manager.h), worker addresses (so anyone holding an object
-// id can find its owner) and a key-value store. It is never on the data path: tasks and objects go directly
-// between workers.
+// actors (see actor_manager.h), placement groups and a key-value store. It is
+// never on the data path: tasks and objects go directly between workers.
+//
+// A job ends when its driver says so (JOB_FINISHED, sent at Shutdown) or when
+// the driver's connection closes without it; finished jobs stay listed, the
+// oldest aging out beyond `max_finished_jobs`.
 //
 // Threading: all state lives on the server's single event-loop thread;
 // handlers run there, so the tables need no locks.
@@ -9,6 +12,7 @@
 
 #include <cstdint>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <memory>
@@ -44,6 +48,8 @@ class ControlServer {
  private:
   void RegisterHandlers();
   void OnConnectionClosed(const rpc::ConnectionPtr &conn);
+  /// Marks the job finished (once) and ages out the oldest finished jobs.
+  void FinishJob(uint32_t job_id, const std::string &why);
 
   ControlServerOptions options_;
   rpc::EventLoop loop_{"lumen-control"};
@@ -55,9 +61,10 @@ class ControlServer {
   // Loop-thread state.
   std::map<std::string, proto::NodeInfo> nodes_;  // by binary node id
   std::map<uint32_t, proto::JobInfo> jobs_;
+  std::map<rpc::Connection *, uint32_t> job_by_driver_;  // running jobs, by their driver's connection
+  std::deque<uint32_t> finished_jobs_;                   // in the order they finished; bounded
   uint32_t next_job_id_ = 1;
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
-  std::unordered_map<std::string, proto::Address> workers_;                 // by binary worker id
 
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;

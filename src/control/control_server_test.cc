@@ -1,6 +1,6 @@
 // The control service object on its own: its lifetime while clients are
 // connected and calling (the service processes never destroy it, so this is
-// the only place its destructor runs).
+// the only place its destructor runs), and its job table.
 #include "control/control_server.h"
 
 #include <gtest/gtest.h>
@@ -9,8 +9,10 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/id.h"
 #include "protocol/control.pb.h"
@@ -94,6 +96,93 @@ TEST_F(ControlServerTest, DestroyedWhileClientsAreConnectedAndCalling) {
   EXPECT_FALSE(node.value()->CallSync(proto::KV_PUT, put, &reply).ok());
   EXPECT_FALSE(driver.value()->CallSync(proto::KV_PUT, put, &reply).ok());
   EXPECT_FALSE(busy.value()->CallSync(proto::KV_PUT, put, &reply).ok());
+}
+
+// Long enough that only a hang reaches it.
+constexpr auto kHangDeadline = std::chrono::seconds(60);
+
+uint32_t RegisterJob(rpc::Connection &driver) {
+  proto::RegisterJobRequest job;
+  job.set_ray_namespace("ns");
+  job.set_driver_pid(getpid());
+  proto::RegisterJobReply reply;
+  Status st = driver.CallSync(proto::REGISTER_JOB, job, &reply);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return reply.job_id();
+}
+
+std::map<uint32_t, proto::JobInfo> AllJobs(rpc::Connection &client) {
+  proto::GetAllJobsReply reply;
+  Status st = client.CallSync(proto::GET_ALL_JOBS, proto::GetAllJobsRequest(), &reply);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  std::map<uint32_t, proto::JobInfo> jobs;
+  for (auto &j : reply.jobs()) jobs[j.job_id()] = j;
+  return jobs;
+}
+
+TEST_F(ControlServerTest, AJobEndsWhenItsDriverSaysSo) {
+  ControlServer server(Options());
+  ASSERT_TRUE(server.Start().ok());
+  rpc::EventLoop loop("control-test-client");
+  auto driver = rpc::Connect(loop, "unix:" + Options().unix_path, kToken, nullptr);
+  ASSERT_TRUE(driver.ok());
+  uint32_t job = RegisterJob(*driver.value());
+  ASSERT_FALSE(AllJobs(*driver.value())[job].finished());
+
+  proto::JobFinished finished;
+  finished.set_job_id(job);
+  proto::Empty ack;
+  ASSERT_TRUE(driver.value()->CallSync(proto::JOB_FINISHED, finished, &ack).ok());
+  auto jobs = AllJobs(*driver.value());
+  ASSERT_TRUE(jobs.count(job));
+  EXPECT_TRUE(jobs[job].finished());
+  EXPECT_GE(jobs[job].end_time_ms(), jobs[job].start_time_ms());
+}
+
+TEST_F(ControlServerTest, AJobEndsWhenItsDriverGoesWithoutSaying) {
+  ControlServer server(Options());
+  ASSERT_TRUE(server.Start().ok());
+  rpc::EventLoop loop("control-test-client");
+  const std::string addr = "unix:" + Options().unix_path;
+  auto observer = rpc::Connect(loop, addr, kToken, nullptr);
+  auto driver = rpc::Connect(loop, addr, kToken, nullptr);
+  ASSERT_TRUE(observer.ok() && driver.ok());
+  uint32_t job = RegisterJob(*driver.value());
+  uint32_t other = RegisterJob(*observer.value());
+
+  driver.value()->Close();  // as when a driver is killed
+  auto deadline = std::chrono::steady_clock::now() + kHangDeadline;
+  while (!AllJobs(*observer.value())[job].finished() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto jobs = AllJobs(*observer.value());
+  EXPECT_TRUE(jobs[job].finished());
+  EXPECT_FALSE(jobs[other].finished()) << "another driver's job ended with it";
+}
+
+TEST_F(ControlServerTest, FinishedJobsAgeOutOldestFirstAndRunningOnesStay) {
+  ControlServerOptions options = Options();
+  options.max_finished_jobs = 3;
+  ControlServer server(options);
+  ASSERT_TRUE(server.Start().ok());
+  rpc::EventLoop loop("control-test-client");
+  auto driver = rpc::Connect(loop, "unix:" + options.unix_path, kToken, nullptr);
+  ASSERT_TRUE(driver.ok());
+  uint32_t running = RegisterJob(*driver.value());
+  std::vector<uint32_t> ended;
+  for (int i = 0; i < 5; ++i) ended.push_back(RegisterJob(*driver.value()));
+  // Finished out of id order: age is when a job finished, not its id.
+  for (int i : {4, 0, 3, 1, 2}) {
+    proto::JobFinished finished;
+    finished.set_job_id(ended[i]);
+    proto::Empty ack;
+    ASSERT_TRUE(driver.value()->CallSync(proto::JOB_FINISHED, finished, &ack).ok());
+  }
+  auto jobs = AllJobs(*driver.value());
+  EXPECT_EQ(jobs.size(), 4u);
+  EXPECT_TRUE(jobs.count(running) && !jobs[running].finished());
+  EXPECT_FALSE(jobs.count(ended[4]));
+  EXPECT_FALSE(jobs.count(ended[0]));
+  for (int i : {3, 1, 2}) EXPECT_TRUE(jobs.count(ended[i]) && jobs[ended[i]].finished()) << i;
 }
 
 }  // namespace

@@ -1,12 +1,12 @@
 #include "control/placement_group_manager.h"
 
 #include "base/logging.h"
+#include "base/timeouts.h"
 #include "protocol/node.pb.h"
 
 namespace lumen::control {
 namespace {
 
-constexpr auto kForever = std::chrono::hours(24 * 365);
 constexpr int kStrictSpread = 3;  // ray::PlacementStrategy::STRICT_SPREAD
 
 }  // namespace

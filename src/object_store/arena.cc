@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/encoding.h"
 #include "base/logging.h"
 
 namespace lumen::object_store {
@@ -69,19 +70,6 @@ void PopulateRange(uint8_t *base, size_t bytes) {
   for (size_t off = 0; off < bytes; off += page) {
     __atomic_fetch_add(reinterpret_cast<uint8_t *>(base) + off, 0, __ATOMIC_RELAXED);
   }
-}
-
-bool ConstantTimeEquals(const std::string &a, const std::string &b) {
-  // Runs over the longer of the two so timing does not reveal the prefix
-  // that matched; a length difference alone makes it unequal.
-  size_t n = a.size() > b.size() ? a.size() : b.size();
-  volatile uint8_t diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < n; ++i) {
-    uint8_t x = i < a.size() ? static_cast<uint8_t>(a[i]) : 0;
-    uint8_t y = i < b.size() ? static_cast<uint8_t>(b[i]) : 0;
-    diff = diff | static_cast<uint8_t>(x ^ y);
-  }
-  return diff == 0;
 }
 
 // Reads exactly `n` bytes from `fd`, giving up on EOF, error, timeout or

@@ -19,8 +19,6 @@ namespace lumen::rpc {
 
 namespace {
 
-constexpr int kHandshakeTimeoutMs = 10000;
-
 std::string Errno(const std::string &what) { return what + ": " + std::strerror(errno); }
 
 // Writes all of `data`; retries on EINTR and short writes.
@@ -151,7 +149,8 @@ StatusOr<std::unique_ptr<BlockingConnection>> BlockingConnection::Connect(const 
   if (!fd.ok()) return fd.status();
   std::unique_ptr<BlockingConnection> conn(new BlockingConnection(*fd));
   LUMEN_RETURN_IF_ERROR(SendFrame(conn->fd_, FrameType::kHello, 0, 0, detail::MakeHelloBody(token)));
-  auto ack = ReadFrame(conn->fd_, kHandshakeTimeoutMs, detail::kMaxHelloBody);
+  auto ack = ReadFrame(conn->fd_, static_cast<int>(std::chrono::milliseconds(kHandshakeTimeout).count()),
+                       detail::kMaxHelloBody);
   if (!ack.ok()) {
     if (ack.status().code() == StatusCode::kDisconnected)
       return Status::Unauthenticated("server " + address + " closed the connection during the handshake");

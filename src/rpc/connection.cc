@@ -74,9 +74,7 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
   }
   EventLoop::WaitScope waiting(impl_->loop);  // the answer comes through the loop
   std::unique_lock<std::mutex> lock(wait->mu);
-  // The sweeper enforces the deadline; the grace period only guards against a
-  // loop that stopped running.
-  if (!wait->cv.wait_for(lock, timeout + std::chrono::seconds(2), [&] { return wait->done; }))
+  if (!wait->cv.wait_for(lock, timeout + kCallSyncGrace, [&] { return wait->done; }))
     return Status::TimedOut("call to " + impl_->peer + " timed out (event loop not responding)");
   if (!wait->status.ok()) return wait->status;
   return std::move(wait->body);

@@ -17,6 +17,7 @@
 #include <future>
 #include <vector>
 
+#include "base/encoding.h"
 #include "base/logging.h"
 #include "protocol/rpc.pb.h"
 #include "rpc/frame.h"
@@ -34,7 +35,6 @@ namespace detail {
 
 inline constexpr size_t kReadChunk = 64 * 1024;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(10);
-constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr size_t kKeepBufferCapacity = 4 << 20;
 
 enum class Role { kClient, kServer };
@@ -496,7 +496,7 @@ struct Connection::Impl {
           ProtocolError("unparsable hello");
           return;
         }
-        if (!detail::TokenEquals(hello.token(), token)) {
+        if (!ConstantTimeEquals(hello.token(), token)) {
           LUMEN_LOG_ERROR("rpc: {} ({} pid {}) presented a wrong cluster token; closing", peer,
                           hello.client_name(), hello.pid());
           DoClose(Status::Unauthenticated("wrong cluster token"));

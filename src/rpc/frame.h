@@ -45,9 +45,6 @@ inline bool ValidFrameType(uint16_t t) {
 /// Largest hello body accepted before the peer has authenticated.
 constexpr uint32_t kMaxHelloBody = 64 * 1024;
 
-/// Compares two tokens in time independent of where they differ.
-bool TokenEquals(std::string_view a, std::string_view b);
-
 struct ParsedAddress {
   bool is_unix = false;
   std::string path;  // unix

@@ -30,20 +30,6 @@ using unix_socket = asio::local::stream_protocol;
 
 namespace detail {
 
-bool TokenEquals(std::string_view a, std::string_view b) {
-  // Walk the longer of the two so the time depends only on the lengths.
-  size_t n = std::max(a.size(), b.size());
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= x ^ y;
-  }
-  // Keep the compiler from short-circuiting the loop.
-  volatile unsigned char result = diff;
-  return result == 0;
-}
-
 StatusOr<ParsedAddress> ParseAddress(const std::string &address) {
   ParsedAddress out;
   std::string_view a = address;

@@ -42,6 +42,7 @@
 #include <google/protobuf/message_lite.h>
 
 #include "base/status.h"
+#include "base/timeouts.h"
 
 namespace lumen::rpc {
 
@@ -58,8 +59,6 @@ constexpr size_t kFrameHeaderSize = 16;
 constexpr uint32_t kMaxFrameBody = 128u << 20;  // 128 MiB
 
 using Clock = std::chrono::steady_clock;
-/// Default deadline for a call when the caller gives none.
-constexpr std::chrono::milliseconds kDefaultCallTimeout{30000};
 
 /// Runs one io_context on its own thread until Stop().
 ///
@@ -271,7 +270,7 @@ class Server {
 /// the loop thread. `dispatcher` (may be null) serves requests the peer sends.
 StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, const std::string &token,
                                 const Dispatcher *dispatcher,
-                                std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+                                std::chrono::milliseconds timeout = kConnectTimeout);
 
 /// Connects to a Unix socket without waiting for the handshake: the socket
 /// connect itself is done at once (a peer that is gone fails it), the hello

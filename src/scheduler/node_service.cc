@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "base/logging.h"
+#include "base/settings.h"
+#include "base/timeouts.h"
 #include "protocol/control.pb.h"
 
 namespace lumen::scheduler {
@@ -209,7 +211,7 @@ void NodeService::Stop() {
     if (sigchld_) sigchld_->cancel();
     done.set_value();
   });
-  fut.wait_for(std::chrono::seconds(5));
+  fut.wait_for(kNodeStopWait);
   if (server_) server_->Stop();
   if (control_) {
     control_->SetCloseHandler(nullptr);
@@ -576,7 +578,7 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     args.push_back("--ray_code_search_path=" + path);
     pid_t pid = fork();
     if (pid == 0) {
-      setenv("LUMEN_CLUSTER_TOKEN", options_.token.c_str(), 1);
+      setenv(kClusterTokenVariable, options_.token.c_str(), 1);
       std::string logs = options_.session_dir + "/logs/worker-" + std::to_string(getpid());
       int out = open((logs + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

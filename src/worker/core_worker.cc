@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "base/logging.h"
+#include "base/settings.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
@@ -32,7 +33,6 @@ StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Create(CoreWorkerOptions optio
 CoreWorker::~CoreWorker() { Shutdown(); }
 
 Status CoreWorker::Connect() {
-  helper_ = std::thread([this] { HelperMain(); });
   // The node is local (a Unix socket): its first answer below also tells
   // whether it accepted our token, so the handshake is not waited for on
   // its own (one round trip less for every driver and worker that starts).
@@ -126,12 +126,21 @@ void CoreWorker::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
   }
-  {
-    std::lock_guard<std::mutex> lock(helper_mu_);
-    helper_stop_ = true;
+  helper_.Stop();
+  if (options_.is_driver) {
+    rpc::ConnectionPtr control;
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      control = control_;
+    }
+    // Answered, not just sent: the job's end is recorded before the driver
+    // goes on to stop the services, and reads as its driver's own doing
+    // rather than as a lost connection.
+    proto::JobFinished finished;
+    finished.set_job_id(options_.job_id);
+    proto::Empty ack;
+    if (control) (void)control->CallSync(proto::JOB_FINISHED, finished, &ack, kJobFinishedTimeout);
   }
-  helper_cv_.notify_all();
-  if (helper_.joinable()) helper_.join();
   {
     std::promise<void> done;
     auto fut = done.get_future();
@@ -139,7 +148,7 @@ void CoreWorker::Shutdown() {
       if (idle_timer_) idle_timer_->cancel();
       done.set_value();
     });
-    fut.wait_for(std::chrono::seconds(2));
+    fut.wait_for(kCoreWorkerStopWait);
   }
   if (server_) server_->Stop();
   std::vector<rpc::ConnectionPtr> peers;
@@ -169,28 +178,6 @@ void CoreWorker::Shutdown() {
   arena_.reset();
 }
 
-void CoreWorker::RunOnHelper(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(helper_mu_);
-    helper_queue_.push_back(std::move(fn));
-  }
-  helper_cv_.notify_one();
-}
-
-void CoreWorker::HelperMain() {
-  for (;;) {
-    std::function<void()> fn;
-    {
-      std::unique_lock<std::mutex> lock(helper_mu_);
-      helper_cv_.wait(lock, [this] { return helper_stop_ || !helper_queue_.empty(); });
-      if (helper_stop_) return;
-      fn = std::move(helper_queue_.front());
-      helper_queue_.pop_front();
-    }
-    fn();
-  }
-}
-
 std::string CoreWorker::OwnerPath(const WorkerID &owner) const {
   // Every core worker listens at a path derived from its id, so an object id
   // alone (it embeds the owner's id) says where to ask about the object.
@@ -202,7 +189,7 @@ int CoreWorker::WaitForWorkers(std::chrono::milliseconds timeout) {
   req.set_job_id(options_.job_id);
   req.set_timeout_ms(static_cast<uint32_t>(timeout.count()));
   proto::WaitForWorkersReply reply;
-  Status st = node_->CallSync(proto::WAIT_FOR_WORKERS, req, &reply, timeout + std::chrono::seconds(5));
+  Status st = node_->CallSync(proto::WAIT_FOR_WORKERS, req, &reply, timeout + kWaitForWorkersGrace);
   return st.ok() ? reply.num_workers() : 0;
 }
 
@@ -213,8 +200,7 @@ rpc::ConnectionPtr CoreWorker::PeerConnection(const std::string &unix_path, bool
     if (it != peers_.end() && it->second->IsOpen()) return it->second;
   }
   auto conn = pipelined ? rpc::ConnectPipelined(loop_, unix_path, options_.token, &dispatcher_)
-                        : rpc::Connect(loop_, unix_path, options_.token, &dispatcher_,
-                                       std::chrono::milliseconds(5000));
+                        : rpc::Connect(loop_, unix_path, options_.token, &dispatcher_, kPeerConnectTimeout);
   if (!conn.ok()) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   peers_[unix_path] = conn.value();
@@ -312,7 +298,7 @@ void CoreWorker::SendBorrowLocked(const ObjectID &id, bool add) {
   proto::BorrowRequest req;
   req.add_object_ids(id.Binary());
   *req.mutable_borrower() = self_address_;
-  RunOnHelper([this, owner_path, req, add] {
+  helper_.Post([this, owner_path, req, add] {
     auto conn = PeerConnection(owner_path);
     if (!conn) return;  // the owner is gone; nothing to tell it
     conn->Notify(add ? proto::ADD_BORROWER : proto::REMOVE_BORROWER, req);
@@ -364,7 +350,7 @@ void CoreWorker::RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e) {
   if (e.requested || e.ready || e.owned) return;
   e.requested = true;
   std::string owner_path = OwnerPath(id.Owner());
-  RunOnHelper([this, id, owner_path] {
+  helper_.Post([this, id, owner_path] {
     auto fail = [this, id](const std::string &why) {
       After after;
       {
@@ -427,9 +413,9 @@ Status CoreWorker::StoreValue(const ObjectID &id, size_t size, const ValueWriter
   proto::CreateObjectRequest req;
   req.set_object_id(id.Binary());
   req.set_data_size(size);
-  req.set_wait_ms(10000);  // wait this long for space before failing
+  req.set_wait_ms(static_cast<uint32_t>(kObjectStoreFullWait.count()));
   proto::CreateObjectReply rep;
-  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::CREATE_OBJECT, req, &rep, std::chrono::milliseconds(60000)));
+  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::CREATE_OBJECT, req, &rep, kCreateObjectTimeout));
   if (!write(reinterpret_cast<char *>(arena_->base() + rep.offset()))) {
     proto::ObjectIdList abort;
     abort.add_object_ids(id.Binary());
@@ -515,21 +501,12 @@ namespace {
 // burn CPU: a spin that ends without the result halves the next one (down to
 // none), a spin that gets it restores the full budget, and with no budget
 // left every 16th wait probes with the full one again.
-// LUMEN_GET_SPIN_US sets the full budget (0 turns spinning off).
-constexpr int kDefaultSpinUs = 100;
+// LUMEN_GET_SPIN_US sets the full budget (0 turns spinning off; 100 us by
+// default, base/settings.h).
 constexpr int kMinSpinUs = 5;
 constexpr uint32_t kSpinProbeEvery = 16;
 
-int FullSpinBudgetUs() {
-  static const int budget = [] {
-    const char *env = std::getenv("LUMEN_GET_SPIN_US");
-    if (env == nullptr || *env == '\0') return kDefaultSpinUs;
-    char *end = nullptr;
-    long v = std::strtol(env, &end, 10);
-    return (end != nullptr && *end == '\0' && v >= 0 && v <= 100000) ? static_cast<int>(v) : kDefaultSpinUs;
-  }();
-  return budget;
-}
+int FullSpinBudgetUs() { return CurrentSettings().get_spin_us; }
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -31,6 +31,7 @@
 #include <msgpack.hpp>
 
 #include "base/id.h"
+#include "base/serial_executor.h"
 #include "object_store/arena.h"
 #include "protocol/node.pb.h"
 #include "protocol/worker.pb.h"
@@ -231,10 +232,6 @@ class CoreWorker {
                       std::vector<std::function<void()>> *after);
   void RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e);
   void SendBorrowLocked(const ObjectID &id, bool add);
-  /// Work that may block on connecting to another process runs here, never
-  /// on the event loop (it would wait on itself).
-  void RunOnHelper(std::function<void()> fn);
-  void HelperMain();
   StatusOr<RayObjectPtr> MaterializeLocked(const ObjectID &id, ObjectEntry &e,
                                            std::unique_lock<std::mutex> &lock);
   StatusOr<std::shared_ptr<PlasmaPin>> PinPlasma(const ObjectID &id);
@@ -337,11 +334,9 @@ class CoreWorker {
   std::mutex control_mu_;
   rpc::ConnectionPtr control_;  // to the control service; owners' liveness signal
 
-  std::mutex helper_mu_;
-  std::condition_variable helper_cv_;
-  std::deque<std::function<void()>> helper_queue_;
-  bool helper_stop_ = false;
-  std::thread helper_;
+  // Work that may block on connecting to another process runs here, never
+  // on the event loop (it would wait on itself).
+  SerialExecutor helper_{"lumen-helper"};
 };
 
 }  // namespace lumen::worker

@@ -216,7 +216,7 @@ void CoreWorker::PumpActorLocked(ActorClient &c, After *after) {
     ActorID id = c.id;
     int incarnation = c.incarnation;
     std::string path = c.address.unix_path();
-    RunOnHelper([this, id, incarnation, path] {
+    helper_.Post([this, id, incarnation, path] {
       auto conn = PeerConnection(path);
       After after2;
       {
@@ -320,7 +320,7 @@ Status CoreWorker::KillActor(const ActorID &actor_id, bool no_restart) {
   req.set_actor_id(actor_id.Binary());
   req.set_no_restart(no_restart);
   proto::Empty rep;
-  Status st = control.value()->CallSync(proto::KILL_ACTOR, req, &rep, std::chrono::milliseconds(60000));
+  Status st = control.value()->CallSync(proto::KILL_ACTOR, req, &rep, kKillActorTimeout);
   if (st.code() == StatusCode::kNotFound) return Status::OK();  // nothing to kill
   return st;
 }

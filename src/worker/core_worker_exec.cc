@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "base/parallel_copy.h"
+#include "base/settings.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
@@ -14,13 +15,7 @@ namespace lumen::worker {
 
 // ---------------------------------------------------------------- execution
 
-bool LendLoopEnabled() {
-  static const bool enabled = [] {
-    const char *env = std::getenv("LUMEN_LEND_LOOP");
-    return env == nullptr || std::strcmp(env, "0") != 0;
-  }();
-  return enabled;
-}
+bool LendLoopEnabled() { return CurrentSettings().lend_loop; }
 
 void CoreWorker::RunTaskLoop() { ExecLoop(/*lead=*/LendLoopEnabled()); }
 
@@ -125,7 +120,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     proto::ActorIdRequest exiting;
     exiting.set_actor_id(actor_id_.Binary());
     proto::Empty ack;
-    (void)actor_creator_->CallSync(proto::ACTOR_EXITING, exiting, &ack, std::chrono::milliseconds(5000));
+    (void)actor_creator_->CallSync(proto::ACTOR_EXITING, exiting, &ack, kActorExitingTimeout);
   }
   // Task output reaches the driver through the node's log tailing.
   std::cout.flush();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "worker/core_worker.h"
+#include "base/timeouts.h"
 
 namespace lumen::worker {
 
@@ -25,7 +26,6 @@ inline void RunAll(After &after) {
 }
 
 /// Long-lived calls (lease requests, pushed tasks, owner long-polls) have no deadline in practice.
-inline constexpr auto kForever = std::chrono::hours(24 * 365);
 
 struct CoreWorker::ObjectEntry {
   bool owned = false;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <csignal>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 #include <vector>
@@ -379,6 +380,28 @@ TEST(ClusterLifecycle, ServiceProgramsRunWhenAsked) {
   EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(pids["node"]) + "/exe").filename(),
             "lumen_node");
   ray::Shutdown();
+  std::filesystem::remove_all(tmp);
+}
+
+// Shutdown tells the control service that the driver's job is over, and
+// waits for it to be recorded: the job ends as its driver's doing, not as a
+// driver that went away (which the service also notices, and says so).
+TEST(ClusterLifecycle, ShutdownEndsTheDriversJob) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};
+  ray::Init(config);
+  const std::string session = lumen::testing::SessionDir(tmp);
+  ray::Shutdown();
+  std::string control_log;
+  for (auto &entry : std::filesystem::directory_iterator(session + "/logs")) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("control-", 0) == 0 && entry.path().extension() == ".log") {
+      std::ifstream in(entry.path());
+      control_log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  }
+  EXPECT_NE(control_log.find("job 1 finished: its driver shut down"), std::string::npos) << control_log;
   std::filesystem::remove_all(tmp);
 }
 

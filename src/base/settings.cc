@@ -1,0 +1,67 @@
+#include "base/settings.h"
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace lumen {
+
+Settings Settings::Parse(const std::function<const char *(const char *name)> &lookup) {
+  Settings s;
+  auto text = [&](const char *name, std::string *out) {
+    if (const char *v = lookup(name)) *out = v;
+  };
+  text(kClusterTokenVariable, &s.cluster_token);
+  text("LUMEN_TMPDIR", &s.tmpdir);
+  text("LUMEN_BIN_DIR", &s.bin_dir);
+  text("LUMEN_LOG_LEVEL", &s.log_level);
+  if (const char *v = lookup("LUMEN_EXEC_SERVICES")) s.exec_services = std::strcmp(v, "1") == 0;
+  if (const char *v = lookup("LUMEN_LEND_LOOP")) s.lend_loop = std::strcmp(v, "0") != 0;
+  if (const char *v = lookup("LUMEN_GET_SPIN_US")) {
+    int us = 0;
+    const char *end = v + std::strlen(v);
+    auto [ptr, ec] = std::from_chars(v, end, us);
+    if (ec == std::errc() && ptr == end && ptr != v && us >= 0 && us <= 100000) s.get_spin_us = us;
+  }
+  return s;
+}
+
+Settings Settings::FromEnvironment() {
+  return Parse([](const char *name) { return std::getenv(name); });
+}
+
+namespace {
+
+std::atomic<const Settings *> g_current{nullptr};
+std::mutex g_snapshots_mu;
+
+// Every snapshot taken, kept for the life of the process (a few per Init at
+// most) so that a reference handed out earlier never dangles.
+const Settings *TakeSnapshot() {
+  static auto *snapshots = new std::vector<std::unique_ptr<Settings>>();  // outlives static destructors
+  std::lock_guard<std::mutex> lock(g_snapshots_mu);
+  snapshots->push_back(std::make_unique<Settings>(Settings::FromEnvironment()));
+  const Settings *s = snapshots->back().get();
+  g_current.store(s, std::memory_order_release);
+  return s;
+}
+
+}  // namespace
+
+const Settings &CurrentSettings() {
+  const Settings *s = g_current.load(std::memory_order_acquire);
+  if (s == nullptr) {
+    static const Settings *first = TakeSnapshot();  // once, however many threads race here
+    (void)first;
+    s = g_current.load(std::memory_order_acquire);
+  }
+  return *s;
+}
+
+void ReloadSettings() { TakeSnapshot(); }
+
+}  // namespace lumen

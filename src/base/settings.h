@@ -1,0 +1,74 @@
+// Lumen's settings from the environment: every LUMEN_* variable the runtime
+// reads, what it means and its default, parsed in one place. A call site asks
+// CurrentSettings() instead of reading the environment itself.
+//
+//   LUMEN_CLUSTER_TOKEN  The cluster token. Set by whoever starts a service or
+//                        a worker program for it (they exit without one); a
+//                        driver joining a cluster by address uses it instead
+//                        of the token in <tmpdir>/session_latest/token.
+//                        Default: unset.
+//   LUMEN_TMPDIR         Where sessions live (<tmpdir>/session_*) and where
+//                        session_latest points. Default: a tmpfs folder
+//                        (/dev/shm/lumen-UID) for a cluster that lives only as
+//                        long as its driver, /tmp/lumen otherwise; session_latest
+//                        in /tmp/lumen.
+//   LUMEN_BIN_DIR        Where the helper programs (lumen_control, lumen_node,
+//                        lumen_worker) are. Default: ../bin beside libray_api.so.
+//   LUMEN_EXEC_SERVICES  "1": a driver's local head executes the service
+//                        programs instead of forking itself (e.g. to run a
+//                        service under a debugger). Default: fork.
+//   LUMEN_LEND_LOOP      "0": a waiting thread never runs the event loop itself;
+//                        the loop stays on its own thread. Default: lend it.
+//   LUMEN_GET_SPIN_US    How long (µs, 0 to 100000) a waiting thread polls for
+//                        a reply before sleeping; 0 turns polling off.
+//                        Default: 100. Anything else is ignored.
+//   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
+//                        info, warn, err, critical, off). Default: info.
+//
+// Other variables are read where their owners define them: RAY_ADDRESS (the
+// cluster to join, as in Ray) with ray::Init's other options, RAY_LOG_LEVEL by
+// the public API's logging, CUDA_VISIBLE_DEVICES by GPU detection. Command-line
+// flags of the programs and of ray::Init (--ray_address, ...) are parsed with
+// those options, not here. LUMEN_ACTOR_DRIVER and LUMEN_TEST_KEY are the
+// examples' and tests' own; the runtime never reads them.
+//
+// Threading: CurrentSettings() is a snapshot of the environment, taken when
+// the process first asks and again at each ReloadSettings() (ray::Init calls
+// it first thing, so a variable set before Init is heard; a forked child keeps
+// its parent's). A snapshot is never freed: a reference to one stays valid
+// while another thread reloads. Safe from any thread.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace lumen {
+
+/// The variable a parent sets to hand a child process the cluster token.
+inline constexpr char kClusterTokenVariable[] = "LUMEN_CLUSTER_TOKEN";
+
+struct Settings {
+  std::string cluster_token;   // LUMEN_CLUSTER_TOKEN; empty: unset
+  std::string tmpdir;          // LUMEN_TMPDIR; empty: unset
+  std::string bin_dir;         // LUMEN_BIN_DIR; empty: beside the library
+  bool exec_services = false;  // LUMEN_EXEC_SERVICES=1
+  bool lend_loop = true;       // LUMEN_LEND_LOOP (0: off)
+  int get_spin_us = 100;       // LUMEN_GET_SPIN_US
+  std::string log_level;       // LUMEN_LOG_LEVEL; empty: info
+
+  /// Where session_latest lives: $LUMEN_TMPDIR, else /tmp/lumen.
+  std::string LatestRoot() const { return tmpdir.empty() ? "/tmp/lumen" : tmpdir; }
+
+  /// Parses the variables `lookup` returns (null: unset). A value that does
+  /// not parse leaves the default.
+  static Settings Parse(const std::function<const char *(const char *name)> &lookup);
+  static Settings FromEnvironment();
+};
+
+/// The current snapshot (see the threading note above).
+const Settings &CurrentSettings();
+
+/// Takes a new snapshot of the environment.
+void ReloadSettings();
+
+}  // namespace lumen

@@ -1,0 +1,86 @@
+// Unit tests for Settings: every variable parses to its meaning, unset or
+// unparsable ones keep the documented defaults, and a reload hears a changed
+// environment while references to earlier snapshots stay valid.
+#include "base/settings.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <string>
+
+namespace lumen {
+namespace {
+
+Settings ParseFrom(const std::map<std::string, std::string> &env) {
+  return Settings::Parse([&](const char *name) -> const char * {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(SettingsTest, DefaultsWhenNothingIsSet) {
+  Settings s = ParseFrom({});
+  EXPECT_EQ(s.cluster_token, "");
+  EXPECT_EQ(s.tmpdir, "");
+  EXPECT_EQ(s.LatestRoot(), "/tmp/lumen");
+  EXPECT_EQ(s.bin_dir, "");
+  EXPECT_FALSE(s.exec_services);
+  EXPECT_TRUE(s.lend_loop);
+  EXPECT_EQ(s.get_spin_us, 100);
+  EXPECT_EQ(s.log_level, "");
+}
+
+TEST(SettingsTest, EveryVariableIsRead) {
+  Settings s = ParseFrom({{"LUMEN_CLUSTER_TOKEN", "tok"},
+                          {"LUMEN_TMPDIR", "/x/y"},
+                          {"LUMEN_BIN_DIR", "/opt/lumen/bin"},
+                          {"LUMEN_EXEC_SERVICES", "1"},
+                          {"LUMEN_LEND_LOOP", "0"},
+                          {"LUMEN_GET_SPIN_US", "0"},
+                          {"LUMEN_LOG_LEVEL", "debug"}});
+  EXPECT_EQ(s.cluster_token, "tok");
+  EXPECT_EQ(s.tmpdir, "/x/y");
+  EXPECT_EQ(s.LatestRoot(), "/x/y");
+  EXPECT_EQ(s.bin_dir, "/opt/lumen/bin");
+  EXPECT_TRUE(s.exec_services);
+  EXPECT_FALSE(s.lend_loop);
+  EXPECT_EQ(s.get_spin_us, 0);
+  EXPECT_EQ(s.log_level, "debug");
+}
+
+TEST(SettingsTest, SwitchesTakeOnlyTheirDocumentedValue) {
+  // LUMEN_EXEC_SERVICES is on only for "1"; LUMEN_LEND_LOOP off only for "0".
+  EXPECT_FALSE(ParseFrom({{"LUMEN_EXEC_SERVICES", "0"}}).exec_services);
+  EXPECT_FALSE(ParseFrom({{"LUMEN_EXEC_SERVICES", "yes"}}).exec_services);
+  EXPECT_TRUE(ParseFrom({{"LUMEN_LEND_LOOP", "1"}}).lend_loop);
+  EXPECT_TRUE(ParseFrom({{"LUMEN_LEND_LOOP", ""}}).lend_loop);
+}
+
+TEST(SettingsTest, AnUnparsableSpinBudgetKeepsTheDefault) {
+  for (const char *bad : {"", "abc", "12us", "-1", "100001", " 5", "99999999999999999999"})
+    EXPECT_EQ(ParseFrom({{"LUMEN_GET_SPIN_US", bad}}).get_spin_us, 100) << "'" << bad << "'";
+  EXPECT_EQ(ParseFrom({{"LUMEN_GET_SPIN_US", "100000"}}).get_spin_us, 100000);
+  EXPECT_EQ(ParseFrom({{"LUMEN_GET_SPIN_US", "7"}}).get_spin_us, 7);
+}
+
+TEST(SettingsTest, ReloadHearsTheEnvironmentAndEarlierSnapshotsStayValid) {
+  ASSERT_EQ(setenv("LUMEN_TMPDIR", "/first", 1), 0);
+  ReloadSettings();
+  const Settings &first = CurrentSettings();
+  EXPECT_EQ(first.tmpdir, "/first");
+
+  ASSERT_EQ(setenv("LUMEN_TMPDIR", "/second", 1), 0);
+  // Not heard until a reload: the snapshot is what every call site sees.
+  EXPECT_EQ(CurrentSettings().tmpdir, "/first");
+  ReloadSettings();
+  EXPECT_EQ(CurrentSettings().tmpdir, "/second");
+  EXPECT_EQ(first.tmpdir, "/first");  // still readable
+
+  ASSERT_EQ(unsetenv("LUMEN_TMPDIR"), 0);
+  ReloadSettings();
+  EXPECT_EQ(CurrentSettings().tmpdir, "");
+}
+
+}  // namespace
+}  // namespace lumen
