@@ -130,11 +130,7 @@ std::string ReadAll(int fd) {
         // A detached actor's worker must outlive the driver (and us); the
         // others die with the fork server.
         if (!req.detached()) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        std::string logs = session_dir + "/logs/worker-" + std::to_string(getpid());
-        int out = open((logs + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (out >= 0) dup2(out, STDOUT_FILENO);
-        if (err >= 0) dup2(err, STDERR_FILENO);
+        RedirectOutputToWorkerLogs(session_dir);
         RunWorkerProcess(node_socket, token, session_dir, ToHex(req.worker_id()), job_id, ns, env_line);
       }
       if (pid > 0 && !req.detached()) children.insert(pid);

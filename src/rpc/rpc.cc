@@ -18,6 +18,7 @@
 #include <future>
 #include <vector>
 
+#include "base/cpu_relax.h"
 #include "base/logging.h"
 #include "protocol/rpc.pb.h"
 #include "rpc/frame.h"
@@ -93,13 +94,7 @@ bool RunHandlers(More more, RunOne run_one) {
   }
   return true;
 }
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+
 }  // namespace
 
 EventLoop::EventLoop(std::string name) : guard_(asio::make_work_guard(io_)) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "base/child_process.h"
 #include "base/logging.h"
 #include "base/settings.h"
 #include "base/timeouts.h"
@@ -268,7 +269,7 @@ void NodeService::RegisterHandlers() {
       w.conn = conn;
       w.address = req.address();
       w.address.set_node_id(node_id_.Binary());  // a worker that skipped the probe does not know it
-      auto logs = options_.session_dir + "/logs/worker-" + std::to_string(w.pid);
+      auto logs = WorkerLogPrefix(options_.session_dir, w.pid);
       w.out_path = logs + ".out";
       w.err_path = logs + ".err";
       auto job = jobs_.find(w.job_id);
@@ -579,11 +580,7 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     pid_t pid = fork();
     if (pid == 0) {
       setenv(kClusterTokenVariable, options_.token.c_str(), 1);
-      std::string logs = options_.session_dir + "/logs/worker-" + std::to_string(getpid());
-      int out = open((logs + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (out >= 0) dup2(out, STDOUT_FILENO);
-      if (err >= 0) dup2(err, STDERR_FILENO);
+      RedirectOutputToWorkerLogs(options_.session_dir);
       std::vector<char *> argv;
       for (auto &a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "base/cpu_relax.h"
 #include "base/logging.h"
 #include "base/settings.h"
 #include "protocol/control.pb.h"
@@ -507,14 +508,6 @@ constexpr int kMinSpinUs = 5;
 constexpr uint32_t kSpinProbeEvery = 16;
 
 int FullSpinBudgetUs() { return CurrentSettings().get_spin_us; }
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 }  // namespace
 
