@@ -116,6 +116,11 @@ std::string ReadAll(int fd) {
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       auto frame = node.Receive();
       if (!frame.ok()) ExitKillingWorkers(children);
+      if (frame->type == rpc::FrameType::kPing) {
+        // The node checks that we are alive when it waits on us.
+        (void)node.Send(rpc::FrameType::kPong, 0, 0, proto::NodeEmpty());
+        continue;
+      }
       if (frame->type != rpc::FrameType::kOneway || frame->method != proto::FORK_WORKER) continue;
       proto::ForkWorkerRequest req;
       if (!rpc::ParseBody(frame->body, &req)) continue;

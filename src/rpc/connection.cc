@@ -1,9 +1,25 @@
 // Connection: the public methods over Connection::Impl.
 #include "rpc/connection_impl.h"
 
+#include <cstdlib>
+
 namespace lumen::rpc {
 
 using namespace detail;
+
+std::chrono::milliseconds PeerTimeout() {
+  // Read per connection, not once: a test (or an operator starting services
+  // from one process) may set it after the first connection was made.
+  const char *env = std::getenv("LUMEN_PEER_TIMEOUT_MS");
+  if (env == nullptr || *env == '\0') return kDefaultPeerTimeout;
+  char *end = nullptr;
+  long long ms = std::strtoll(env, &end, 10);
+  if (end == nullptr || *end != '\0' || ms < 50 || ms > 24ll * 3600 * 1000) {
+    LUMEN_LOG_WARN("rpc: ignoring LUMEN_PEER_TIMEOUT_MS={} (want milliseconds, 50 to one day)", env);
+    return kDefaultPeerTimeout;
+  }
+  return std::chrono::milliseconds(ms);
+}
 
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -12,7 +28,7 @@ Connection::~Connection() {
   // themselves alive through their pending reads). When the loop was stopped
   // under it, fail what is left so every callback still runs once.
   impl_->closed = true;
-  impl_->FailAllPending();
+  impl_->FailAllPending(Status::Disconnected("connection destroyed"));
   std::function<void(const Status &)> handler;
   {
     std::lock_guard<std::mutex> lock(impl_->close_mu);
@@ -141,6 +157,11 @@ void Connection::Close() {
   }
   ConnectionPtr self = shared_from_this();
   impl_->RunOnLoop([self] { Impl::Of(self)->DoClose(Status::Disconnected("connection closed locally")); });
+}
+
+void Connection::KeepAlive() {
+  impl_->keep_alive = true;
+  if (ConnectionPtr self = impl_->Self()) impl_->RunOnLoop([self] { Impl::Of(self)->ArmKeepalive(); });
 }
 
 bool Connection::IsOpen() const { return !impl_->close_requested.load() && !impl_->closed.load(); }
