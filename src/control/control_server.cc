@@ -1,5 +1,7 @@
 #include "control/control_server.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "base/id.h"
@@ -132,6 +134,7 @@ void ControlServer::RegisterHandlers() {
         job.set_start_time_ms(NowMs());
         jobs_[job.job_id()] = job;
         rep->set_job_id(job.job_id());
+        rep->set_control_pid(getpid());
         return Status::OK();
       });
   Unary<JobFinished, Empty>(
