@@ -7,6 +7,7 @@
 // shared (shared_ptr) and its methods are thread-safe because the core
 // worker's are.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -72,6 +73,9 @@ std::vector<ObjectID> ToIds(const std::vector<std::string> &ids) {
   if (st.code() == StatusCode::kTimedOut)
     throw ray::internal::RayTimeoutException(what + ": " + st.message());
   if (st.code() == StatusCode::kObjectLost) throw ray::internal::UnreconstructableException(st.message());
+  // A process the job depends on is gone (CoreWorker::OnLost): the message names it.
+  if (st.code() == StatusCode::kWorkerDied)
+    throw ray::internal::RayWorkerException(what + ": " + st.message());
   throw RayException(what + ": " + st.ToString());
 }
 
@@ -774,6 +778,10 @@ void Init(RayConfig &config, int argc, char **argv) {
     opts.control_address = "unix:" + g_driver.head.control_unix;
   }
   if (opts.has_fork_server) {
+    // The core worker learns of the fork server's exit from its own copy of
+    // the start socket, which reads end-of-file then.
+    opts.fork_server_pid = g_driver.fork_server.pid;
+    opts.fork_server_fd = fcntl(g_driver.fork_server.control_fd, F_DUPFD_CLOEXEC, 0);
     opts.on_job_id = [&](uint32_t job_id) {
       StartForkServer(g_driver.fork_server, node_socket, token, session_dir, job_id, rc.ray_namespace,
                       rc.runtime_env_json, rc.detached_actors);

@@ -19,6 +19,7 @@
 #include "base/timeouts.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
+#include "worker/core_worker.h"
 
 namespace lumen::api {
 namespace {
@@ -47,6 +48,13 @@ std::string ReadAll(int fd) {
   return s;
 }
 
+// Before exiting for want of the node (see CoreWorkerOptions::fork_server_fd).
+// No SIGPIPE if the driver is gone too.
+void TellDriverNodeLost(int control_fd) {
+  const char byte = worker::kForkServerLostNode;
+  (void)!send(control_fd, &byte, 1, MSG_NOSIGNAL);
+}
+
 // Kills this job's workers and waits for them, so that when the fork server
 // has exited (what the driver waits for in Shutdown) no worker remains.
 [[noreturn]] void ExitKillingWorkers(const std::set<pid_t> &children) {
@@ -73,7 +81,10 @@ std::string ReadAll(int fd) {
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
   auto conn = rpc::BlockingConnection::Connect(node_socket, token);
-  if (!conn.ok()) _exit(1);
+  if (!conn.ok()) {
+    TellDriverNodeLost(control_fd);
+    _exit(1);
+  }
   auto &node = *conn.value();
   proto::RegisterClientRequest reg;
   reg.set_kind(proto::FORK_SERVER);
@@ -117,7 +128,17 @@ std::string ReadAll(int fd) {
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       auto frame = node.Receive();
-      if (!frame.ok()) ExitKillingWorkers(children);
+      if (!frame.ok()) {
+        // Said before the workers die, so that the driver, seeing them die,
+        // knows the node's loss is the cause and not ours.
+        TellDriverNodeLost(control_fd);
+        ExitKillingWorkers(children);
+      }
+      if (frame->type == rpc::FrameType::kPing) {
+        // The node checks that we are alive when it waits on us.
+        (void)node.Send(rpc::FrameType::kPong, 0, 0, proto::NodeEmpty());
+        continue;
+      }
       if (frame->type != rpc::FrameType::kOneway || frame->method != proto::FORK_WORKER) continue;
       proto::ForkWorkerRequest req;
       if (!rpc::ParseBody(frame->body, &req)) continue;

@@ -27,6 +27,14 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
     auto [ptr, ec] = std::from_chars(v, end, us);
     if (ec == std::errc() && ptr == end && ptr != v && us >= 0 && us <= 100000) s.get_spin_us = us;
   }
+  if (const char *v = lookup("LUMEN_PEER_TIMEOUT_MS")) {
+    int64_t ms = 0;
+    const char *end = v + std::strlen(v);
+    auto [ptr, ec] = std::from_chars(v, end, ms);
+    if (ec == std::errc() && ptr == end && ptr != v && ms >= 50 && ms <= int64_t{24} * 3600 * 1000) {
+      s.peer_timeout_ms = ms;
+    }
+  }
   return s;
 }
 

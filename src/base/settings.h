@@ -22,6 +22,11 @@
 //   LUMEN_GET_SPIN_US    How long (µs, 0 to 100000) a waiting thread polls for
 //                        a reply before sleeping; 0 turns polling off.
 //                        Default: 100. Anything else is ignored.
+//   LUMEN_PEER_TIMEOUT_MS  How long (ms, 50 to one day) a peer may stay silent
+//                        while this side waits on it before its connection
+//                        is closed as dead (rpc::PeerTimeout). Default: 5000.
+//                        Anything else is ignored. Processes the runtime
+//                        starts inherit it.
 //   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
 //                        info, warn, err, critical, off). Default: info.
 //
@@ -39,6 +44,7 @@
 // while another thread reloads. Safe from any thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -48,13 +54,14 @@ namespace lumen {
 inline constexpr char kClusterTokenVariable[] = "LUMEN_CLUSTER_TOKEN";
 
 struct Settings {
-  std::string cluster_token;   // LUMEN_CLUSTER_TOKEN; empty: unset
-  std::string tmpdir;          // LUMEN_TMPDIR; empty: unset
-  std::string bin_dir;         // LUMEN_BIN_DIR; empty: beside the library
-  bool exec_services = false;  // LUMEN_EXEC_SERVICES=1
-  bool lend_loop = true;       // LUMEN_LEND_LOOP (0: off)
-  int get_spin_us = 100;       // LUMEN_GET_SPIN_US
-  std::string log_level;       // LUMEN_LOG_LEVEL; empty: info
+  std::string cluster_token;    // LUMEN_CLUSTER_TOKEN; empty: unset
+  std::string tmpdir;           // LUMEN_TMPDIR; empty: unset
+  std::string bin_dir;          // LUMEN_BIN_DIR; empty: beside the library
+  bool exec_services = false;   // LUMEN_EXEC_SERVICES=1
+  bool lend_loop = true;        // LUMEN_LEND_LOOP (0: off)
+  int get_spin_us = 100;        // LUMEN_GET_SPIN_US
+  int64_t peer_timeout_ms = 0;  // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
+  std::string log_level;        // LUMEN_LOG_LEVEL; empty: info
 
   /// Where session_latest lives: $LUMEN_TMPDIR, else /tmp/lumen.
   std::string LatestRoot() const { return tmpdir.empty() ? "/tmp/lumen" : tmpdir; }

@@ -35,6 +35,11 @@ inline constexpr std::chrono::seconds kHandshakeTimeout{10};
 /// Connecting to another worker on this node (an owner, an actor's worker):
 /// a local Unix socket, so 5 s means the peer is gone or hung.
 inline constexpr std::chrono::milliseconds kPeerConnectTimeout{5000};
+/// How long a peer may stay silent while this side waits on it before the
+/// connection is closed as dead (rpc::PeerTimeout; LUMEN_PEER_TIMEOUT_MS
+/// replaces it). A few seconds: a live event loop answers a ping in
+/// microseconds, and a lost node or service must fail pending work quickly.
+inline constexpr std::chrono::milliseconds kDefaultPeerTimeout{5000};
 
 // ---- starting and stopping processes
 

@@ -18,24 +18,26 @@ int RunControlProcess(const ControlProcessOptions &options) {
   opts.tcp_host = options.tcp_host;
   opts.tcp_port = options.tcp_port;
   opts.token = options.token;
-  // Never destroyed, as when the program's main ended with _Exit: tearing
-  // the service down is not needed (the process ends next) and the control
-  // service's destructor is not safe while connections are closing.
-  auto &server = *new ControlServer(opts);
-  auto bound = server.Start();
-  if (!bound.ok()) {
-    SPDLOG_ERROR("control service failed to start: {}", bound.status().ToString());
-    std::cerr << "lumen_control: " << bound.status().ToString() << "\n";
-    return 1;
+  {
+    // Destroyed before logging ends, like any object: its destructor stops
+    // the loop before the tables go, and is exercised with clients still
+    // connected and calling (control_server_test).
+    ControlServer server(opts);
+    auto bound = server.Start();
+    if (!bound.ok()) {
+      SPDLOG_ERROR("control service failed to start: {}", bound.status().ToString());
+      std::cerr << "lumen_control: " << bound.status().ToString() << "\n";
+      return 1;
+    }
+    if (!options.port_file.empty()) {
+      // Renamed into place: a reader never sees a half-written file.
+      std::ofstream tmp(options.port_file + ".tmp");
+      tmp << *bound << "\n";
+      tmp.close();
+      std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
+    }
+    ServeUntilStopped(signals, server);
   }
-  if (!options.port_file.empty()) {
-    // Renamed into place: a reader never sees a half-written file.
-    std::ofstream tmp(options.port_file + ".tmp");
-    tmp << *bound << "\n";
-    tmp.close();
-    std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
-  }
-  ServeUntilStopped(signals, server);
   ShutdownProcessLogging();
   return 0;
 }

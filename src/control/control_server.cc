@@ -1,5 +1,7 @@
 #include "control/control_server.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "base/id.h"
@@ -147,6 +149,7 @@ void ControlServer::RegisterHandlers() {
         jobs_[job.job_id()] = job;
         job_by_driver_[conn.get()] = job.job_id();
         rep->set_job_id(job.job_id());
+        rep->set_control_pid(getpid());
         return Status::OK();
       });
   Unary<JobFinished, Empty>(dispatcher_, JOB_FINISHED,

@@ -16,6 +16,7 @@
 
 #include "base/id.h"
 #include "protocol/control.pb.h"
+#include "protocol/node.pb.h"
 #include "rpc/rpc.h"
 
 namespace lumen::control {
@@ -186,4 +187,55 @@ TEST_F(ControlServerTest, FinishedJobsAgeOutOldestFirstAndRunningOnesStay) {
 }
 
 }  // namespace
+// A node that dies before answering a reservation does not leave the group
+// pending for ever: it is placed on the other live node.
+TEST_F(ControlServerTest, AReservationLostWithItsNodeIsPlacedOnAnotherNode) {
+  ControlServer server(Options());
+  ASSERT_TRUE(server.Start().ok());
+  rpc::EventLoop loop("control-test-client");
+  const std::string addr = "unix:" + Options().unix_path;
+
+  // Two fake nodes: whichever is asked first dies without answering.
+  std::atomic<int> asked{0};
+  rpc::Dispatcher node_dispatcher;
+  node_dispatcher.Register(proto::RESERVE_BUNDLES,
+                           [&asked](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                             if (asked.fetch_add(1) == 0) {
+                               conn->Close();
+                             } else {
+                               conn->Reply(call_id, proto::Empty());
+                             }
+                           });
+  std::vector<rpc::ConnectionPtr> nodes;
+  for (int i = 0; i < 2; ++i) {
+    auto node = rpc::Connect(loop, addr, kToken, &node_dispatcher);
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    proto::NodeInfo info;
+    info.set_node_id(NodeID::FromRandom().Binary());
+    info.set_raylet_address("unix:" + dir_ + "/node" + std::to_string(i) + ".sock");
+    (*info.mutable_total()->mutable_amounts())["CPU"] = 4;
+    proto::RegisterNodeReply reply;
+    ASSERT_TRUE(node.value()->CallSync(proto::REGISTER_NODE, info, &reply).ok());
+    nodes.push_back(node.value());
+  }
+
+  auto driver = rpc::Connect(loop, addr, kToken, nullptr);
+  ASSERT_TRUE(driver.ok());
+  proto::CreatePlacementGroupRequest create;
+  create.mutable_info()->set_group_id("group-1");
+  (*create.mutable_info()->add_bundles()->mutable_amounts())["CPU"] = 1;
+  proto::Empty created;
+  ASSERT_TRUE(driver.value()->CallSync(proto::CREATE_PLACEMENT_GROUP, create, &created).ok());
+  proto::WaitPlacementGroupRequest wait;
+  wait.set_group_id("group-1");
+  wait.set_timeout_ms(60000);  // only a group left pending reaches it
+  proto::WaitPlacementGroupReply ready;
+  ASSERT_TRUE(
+      driver.value()->CallSync(proto::WAIT_PLACEMENT_GROUP, wait, &ready, std::chrono::seconds(90)).ok());
+  EXPECT_TRUE(ready.ready());
+  EXPECT_EQ(asked.load(), 2);
+  for (auto &n : nodes) n->Close();
+  driver.value()->Close();
+}
+
 }  // namespace lumen::control

@@ -72,16 +72,27 @@ void PlacementGroupManager::Schedule(Group &g) {
   req.set_group_id(g.info.group_id());
   for (auto &b : g.info.bundles()) *req.add_bundles() = b;
   std::string id = g.info.group_id();
+  std::weak_ptr<rpc::Connection> node = chosen.second;
   chosen.second->Call(
       proto::RESERVE_BUNDLES, req,
-      [this, id](Status st, std::string_view) {
+      [this, id, node](Status st, std::string_view) {
         auto it = groups_.find(id);
         if (it == groups_.end()) return;
         auto &g = *it->second;
         g.requested = false;
         if (g.info.state() != proto::PG_PENDING) return;
         if (!st.ok()) {
-          LUMEN_LOG_WARN("placement group {}: reservation failed: {}", id, st.ToString());
+          auto conn = node.lock();
+          if (conn && conn->IsOpen()) {
+            // The node refused the request itself: asking it again would be
+            // refused again. The group waits for another node to register.
+            LUMEN_LOG_ERROR("placement group {}: node refused the reservation: {}", id, st.ToString());
+            return;
+          }
+          // The node died (or stopped answering) before reserving: place the
+          // group on another live node, or on the next one to register.
+          LUMEN_LOG_WARN("placement group {}: reservation failed ({}); placing it again", id, st.ToString());
+          Schedule(g);
           return;
         }
         g.info.set_state(proto::PG_CREATED);

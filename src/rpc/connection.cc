@@ -1,9 +1,16 @@
 // Connection: the public methods over Connection::Impl.
 #include "rpc/connection_impl.h"
 
+#include "base/settings.h"
+
 namespace lumen::rpc {
 
 using namespace detail;
+
+std::chrono::milliseconds PeerTimeout() {
+  int64_t ms = CurrentSettings().peer_timeout_ms;
+  return ms > 0 ? std::chrono::milliseconds(ms) : kDefaultPeerTimeout;
+}
 
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -12,7 +19,7 @@ Connection::~Connection() {
   // themselves alive through their pending reads). When the loop was stopped
   // under it, fail what is left so every callback still runs once.
   impl_->closed = true;
-  impl_->FailAllPending();
+  impl_->FailAllPending(Status::Disconnected("connection destroyed"));
   std::function<void(const Status &)> handler;
   {
     std::lock_guard<std::mutex> lock(impl_->close_mu);
@@ -139,6 +146,11 @@ void Connection::Close() {
   }
   ConnectionPtr self = shared_from_this();
   impl_->RunOnLoop([self] { Impl::Of(self)->DoClose(Status::Disconnected("connection closed locally")); });
+}
+
+void Connection::KeepAlive() {
+  impl_->keep_alive = true;
+  if (ConnectionPtr self = impl_->Self()) impl_->RunOnLoop([self] { Impl::Of(self)->ArmKeepalive(); });
 }
 
 bool Connection::IsOpen() const { return !impl_->close_requested.load() && !impl_->closed.load(); }

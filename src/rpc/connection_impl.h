@@ -36,6 +36,9 @@ namespace detail {
 inline constexpr size_t kReadChunk = 64 * 1024;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(10);
 constexpr size_t kKeepBufferCapacity = 4 << 20;
+// The peer is checked this many times per PeerTimeout(): pinged at each
+// check it has been silent since the last, closed after this many silent ones.
+constexpr int kKeepaliveChecks = 5;
 
 enum class Role { kClient, kServer };
 
@@ -109,7 +112,13 @@ struct Connection::Impl {
   };
 
   Impl(EventLoop &loop, Role role, std::string peer, const Dispatcher *dispatcher)
-      : loop(loop), role(role), peer(std::move(peer)), dispatcher(dispatcher), sweep_timer(loop.io()) {}
+      : loop(loop),
+        role(role),
+        peer(std::move(peer)),
+        dispatcher(dispatcher),
+        sweep_timer(loop.io()),
+        peer_timeout(PeerTimeout()),
+        keepalive_timer(loop.io()) {}
   virtual ~Impl() = default;
 
   // Socket operations, implemented per socket type.
@@ -152,6 +161,17 @@ struct Connection::Impl {
   bool sweep_armed = false;                                   // pending_mu
   bool pending_closed = false;                                // pending_mu
   asio::steady_timer sweep_timer;
+
+  // Liveness (loop thread, except keep_alive). Checked while calls are
+  // pending or keep_alive is set; any bytes from the peer count as a sign
+  // of life, so a busy connection sends no pings.
+  const std::chrono::milliseconds peer_timeout;
+  asio::steady_timer keepalive_timer;
+  std::atomic<bool> keep_alive{false};
+  bool keepalive_armed = false;
+  uint64_t reads = 0;  // completed reads from the socket
+  uint64_t reads_at_check = 0;
+  int silent_checks = 0;
 
   // Close handler.
   std::mutex close_mu;
@@ -334,6 +354,7 @@ struct Connection::Impl {
   }
 
   void ArmSweep() {
+    ArmKeepalive();
     sweep_timer.expires_after(kSweepPeriod);
     ConnectionPtr self = Self();
     if (!self) return;
@@ -378,6 +399,62 @@ struct Connection::Impl {
     if (rearm) ArmSweep();
   }
 
+  // ---- liveness ----
+
+  // Loop thread. Starts the periodic check unless it runs already; it stops
+  // itself once nothing is pending, so a call costs no timer of its own.
+  void ArmKeepalive() {
+    if (keepalive_armed || closed.load()) return;
+    keepalive_armed = true;
+    reads_at_check = reads;
+    silent_checks = 0;
+    ScheduleKeepaliveCheck();
+  }
+
+  void ScheduleKeepaliveCheck() {
+    ConnectionPtr self = Self();
+    if (!self) {
+      keepalive_armed = false;
+      return;
+    }
+    keepalive_timer.expires_after(peer_timeout / kKeepaliveChecks);
+    keepalive_timer.async_wait([self = std::move(self)](const boost::system::error_code &ec) {
+      if (ec) return;
+      Impl::Of(self)->CheckKeepalive();
+    });
+  }
+
+  void CheckKeepalive() {
+    if (closed.load()) return;
+    bool waiting;
+    {
+      std::lock_guard<std::mutex> lock(pending_mu);
+      waiting = !pending.empty();
+    }
+    if (!waiting && !keep_alive.load()) {
+      keepalive_armed = false;
+      return;
+    }
+    if (reads != reads_at_check) {
+      reads_at_check = reads;
+      silent_checks = 0;
+    } else if (++silent_checks >= kKeepaliveChecks) {
+      LUMEN_LOG_WARN("rpc: {} sent nothing for {} ms, not even a keepalive answer; closing", peer,
+                     peer_timeout.count());
+      DoClose(Status::Disconnected("peer " + peer + " stopped responding (nothing received for " +
+                                   std::to_string(peer_timeout.count()) +
+                                   " ms, not even a keepalive answer: it is hung or stopped)"));
+      return;
+    }
+    // Before the handshake completes the peer would take a ping as a
+    // protocol error; its silence still counts.
+    if (silent_checks > 0 && authenticated) {
+      Status ignored;
+      AppendRaw(FrameType::kPing, 0, 0, {}, &ignored);
+    }
+    ScheduleKeepaliveCheck();
+  }
+
   // ---- close ----
 
   void DoClose(Status reason) {
@@ -391,13 +468,14 @@ struct Connection::Impl {
     CloseSocket();
     boost::system::error_code ec;
     sweep_timer.cancel(ec);
+    keepalive_timer.cancel(ec);
     if (handshake)
       handshake->Finish(
           role == Role::kClient && reason.code() == StatusCode::kDisconnected
               ? Status::Unauthenticated("server " + peer +
                                         " closed the connection during the handshake: " + reason.message())
               : reason);
-    FailAllPending();
+    FailAllPending(reason);
     std::function<void(const Status &)> handler;
     {
       std::lock_guard<std::mutex> lock(close_mu);
@@ -414,14 +492,19 @@ struct Connection::Impl {
     if (handler) handler(reason);
   }
 
-  void FailAllPending() {
+  // The calls learn why the connection closed (a peer that stopped
+  // responding reads differently from one that went away).
+  void FailAllPending(const Status &reason) {
     std::unordered_map<uint64_t, Pending> failed;
     {
       std::lock_guard<std::mutex> lock(pending_mu);
       pending_closed = true;
       failed.swap(pending);
     }
-    for (auto &[id, p] : failed) p.cb(Status::Disconnected("connection to " + peer + " closed"), {});
+    if (failed.empty()) return;
+    Status st = Status::Disconnected("connection to " + peer + " closed" +
+                                     (reason.message().empty() ? std::string() : ": " + reason.message()));
+    for (auto &[id, p] : failed) p.cb(st, {});
   }
 
   // ---- incoming ----
@@ -436,6 +519,7 @@ struct Connection::Impl {
       return;
     }
     rbuf.end += n;
+    reads++;
     ConnectionPtr self = Self();
     if (!self) return;
     in_dispatch = true;
@@ -589,6 +673,13 @@ struct Connection::Impl {
         }
         return;
       }
+      case FrameType::kPing: {
+        Status ignored;
+        AppendRaw(FrameType::kPong, 0, 0, {}, &ignored);
+        return;
+      }
+      case FrameType::kPong:
+        return;  // arriving was its purpose (CheckKeepalive)
       case FrameType::kHello:
       case FrameType::kHelloAck:
         ProtocolError("repeated handshake frame");

@@ -39,7 +39,8 @@ inline FrameHeader DecodeHeader(const char *in) {
 }
 
 inline bool ValidFrameType(uint16_t t) {
-  return t >= static_cast<uint16_t>(FrameType::kHello) && t <= static_cast<uint16_t>(FrameType::kOneway);
+  return (t >= static_cast<uint16_t>(FrameType::kHello) && t <= static_cast<uint16_t>(FrameType::kOneway)) ||
+         t == static_cast<uint16_t>(FrameType::kPing) || t == static_cast<uint16_t>(FrameType::kPong);
 }
 
 /// Largest hello body accepted before the peer has authenticated.

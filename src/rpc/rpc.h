@@ -53,12 +53,27 @@ enum class FrameType : uint16_t {
   kResponse = 4,
   kError = 5,   // body lumen.rpc.ErrorReply (status code + message)
   kOneway = 6,  // no reply
+  // Liveness (see Connection::KeepAlive), numbered apart from the handshake
+  // and call frames so that either set can grow. Empty bodies.
+  kPing = 16,  // answered with kPong by the peer's event loop
+  kPong = 17,
 };
 
 constexpr size_t kFrameHeaderSize = 16;
 constexpr uint32_t kMaxFrameBody = 128u << 20;  // 128 MiB
 
 using Clock = std::chrono::steady_clock;
+
+/// How long a peer may stay silent while this side waits on it (a call is
+/// pending, or the connection is kept alive) before the connection is closed
+/// as dead and its pending calls fail with kDisconnected. A silent peer is
+/// pinged meanwhile, so only one whose event loop does not run (stopped,
+/// hung, its machine gone) stays silent: many calls (lease requests, tasks,
+/// long polls) have no useful deadline of their own, and Unix sockets have no
+/// kernel keepalive. LUMEN_PEER_TIMEOUT_MS replaces the default
+/// (kDefaultPeerTimeout) from the next settings snapshot (base/settings.h);
+/// processes started by the runtime inherit it.
+std::chrono::milliseconds PeerTimeout();
 
 /// Runs one io_context on its own thread until Stop().
 ///
@@ -222,6 +237,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReplyRaw(uint64_t call_id, std::string body);
   void ReplyError(uint64_t call_id, const Status &status);
 
+  /// Watches the peer even while no call is pending (see PeerTimeout): for a
+  /// connection whose loss matters in itself, such as a driver's connections
+  /// to its node and control service, whose close handlers then run.
+  void KeepAlive();
   /// Closes the socket; pending calls fail with kDisconnected.
   void Close();
   bool IsOpen() const;

@@ -289,6 +289,7 @@ void NodeService::RegisterHandlers() {
     reply.set_control_address(options_.control_address);
     resources_.total().ToProto(reply.mutable_total());
     reply.set_inline_threshold(options_.inline_threshold);
+    reply.set_pid(getpid());
     if (auto job = jobs_.find(req.job_id()); job != jobs_.end())
       reply.set_job_default_detached(job->second->default_detached);
     conn->Reply(call_id, reply);
@@ -333,6 +334,7 @@ void NodeService::RegisterHandlers() {
                            if (p.conn == conn && !p.for_actor && p.request == shape) {
                              proto::WorkerLeaseReply reply;
                              reply.set_granted(false);
+                             reply.set_refusal(proto::LEASE_CANCELED);
                              reply.set_error("canceled");
                              p.conn->Reply(p.call_id, reply);
                              it = pending_.erase(it);

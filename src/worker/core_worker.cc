@@ -1,5 +1,6 @@
 #include "worker/core_worker.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,7 +19,11 @@ namespace lumen::worker {
 
 // ---------------------------------------------------------------- lifecycle
 
-CoreWorker::CoreWorker(CoreWorkerOptions options) : options_(std::move(options)) {}
+CoreWorker::CoreWorker(CoreWorkerOptions options) : options_(std::move(options)) {
+  if (options_.fork_server_fd >= 0)
+    fork_server_watch_ =
+        std::make_unique<boost::asio::posix::stream_descriptor>(loop_.io(), options_.fork_server_fd);
+}
 
 StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Create(CoreWorkerOptions options) {
   std::unique_ptr<CoreWorker> cw(new CoreWorker(std::move(options)));
@@ -77,12 +82,13 @@ Status CoreWorker::Connect() {
       proto::RegisterJobReply job_reply;
       LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_JOB, job, &job_reply));
       options_.job_id = job_reply.job_id();
+      control_pid_ = job_reply.control_pid();
     }
     if (options_.on_job_id) {
       options_.on_job_id(options_.job_id);
     }
     std::lock_guard<std::mutex> lock(control_mu_);
-    control_ = control.value();
+    AdoptControlLocked(control.value());
   }
 
   proto::RegisterClientRequest reg;
@@ -109,16 +115,104 @@ Status CoreWorker::Connect() {
   arena_ = std::move(arena.value());
 
   idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
-  loop_.Post([this] { ReturnIdleLeases(); });
-  if (!options_.is_driver) {
-    node_->SetCloseHandler([this](const Status &) {
-      // The node went away: nothing left to serve.
-      std::lock_guard<std::mutex> lock(exec_mu_);
-      exit_requested_ = true;
-      exec_cv_.notify_all();
-    });
-  }
+  loop_.Post([this] {
+    ReturnIdleLeases();
+    if (fork_server_watch_) WatchForkServer();
+  });
+  node_->SetCloseHandler([this](const Status &why) {
+    OnLost(NodeLost(why.message()));
+    if (options_.is_driver) return;
+    // A worker has nothing left to serve.
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+    exec_cv_.notify_all();
+  });
+  // A driver may wait on the node with no call pending (for an actor, or
+  // for nothing yet): it must learn of a hung node all the same.
+  if (options_.is_driver) node_->KeepAlive();
   return Status::OK();
+}
+
+void CoreWorker::AdoptControlLocked(rpc::ConnectionPtr conn) {
+  control_ = std::move(conn);
+  control_->SetCloseHandler([this](const Status &why) {
+    Status lost(
+        StatusCode::kWorkerDied,
+        "The control service" +
+            (control_pid_ > 0 ? " (pid " + std::to_string(control_pid_) + ")" : std::string()) +
+            " died or stopped responding (" + why.message() +
+            "); this job cannot go on without it (a restarted control service is not reconnected to).");
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      if (control_lost_.ok()) control_lost_ = lost;
+    }
+    OnLost(std::move(lost));
+  });
+  control_->KeepAlive();
+}
+
+Status CoreWorker::NodeLost(const std::string &why) const {
+  const int pid = node_info_.pid();
+  return Status(StatusCode::kWorkerDied,
+                "The node service" + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
+                    " died or stopped responding (" + why +
+                    "), so this job's workers, actors and shared-memory objects on it are lost.");
+}
+
+void CoreWorker::WatchForkServer() {
+  fork_server_watch_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                 [this](const boost::system::error_code &ec) {
+                                   if (ec) return;  // shutting down
+                                   After after;
+                                   bool watch_on;
+                                   {
+                                     std::lock_guard<std::mutex> lock(mu_);
+                                     CheckForkServerLocked(&after);
+                                     watch_on = lost_.ok() && !shutdown_;  // woken for nothing
+                                   }
+                                   RunAll(after);
+                                   if (watch_on) WatchForkServer();
+                                 });
+}
+
+void CoreWorker::CheckForkServerLocked(After *after) {
+  if (!fork_server_watch_ || !lost_.ok() || shutdown_) return;
+  char byte = 0;
+  ssize_t n = ::recv(fork_server_watch_->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return;  // nothing to read: alive
+  if (n > 0 && byte == kForkServerLostNode) {
+    // It exits because the node is gone, and the node's own end of file
+    // may not have been read yet: the node is the loss.
+    LoseLocked(NodeLost("its connection to the job's fork server closed"), after);
+    return;
+  }
+  // Replacing it would take a copy of the driver from before its threads
+  // started, which no longer exists: the job fails instead.
+  LoseLocked(Status(StatusCode::kWorkerDied,
+                    "The job's fork server (pid " + std::to_string(options_.fork_server_pid) +
+                        ") died, so this job can start no more workers (the workers it made died with it); "
+                        "start the driver again to run more tasks."),
+             after);
+}
+
+void CoreWorker::OnLost(Status why) {
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    LoseLocked(std::move(why), &after);
+  }
+  RunAll(after);
+}
+
+void CoreWorker::LoseLocked(Status why, After *after) {
+  if (shutdown_ || !lost_.ok()) return;
+  lost_ = std::move(why);
+  LUMEN_LOG_ERROR("{}", lost_.message());
+  for (auto &[key, q] : queues_) {
+    FailQueuedIfLostLocked(*q, after);
+    PumpLocked(*q);  // cancels the lease requests still pending
+  }
+  for (auto &[id, c] : actor_clients_) PumpActorLocked(*c, after);
 }
 
 void CoreWorker::Shutdown() {
@@ -126,6 +220,21 @@ void CoreWorker::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     shutdown_ = true;
+  }
+  // A threaded actor's extra executors finish the calls they run, then end.
+  std::vector<std::thread> executors;
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+    executors.swap(executors_);
+  }
+  exec_cv_.notify_all();
+  for (auto &t : executors) {
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();  // Shutdown called from an actor method: the process ends with it
+    } else {
+      t.join();
+    }
   }
   helper_.Stop();
   if (options_.is_driver) {
@@ -142,15 +251,6 @@ void CoreWorker::Shutdown() {
     proto::Empty ack;
     if (control) (void)control->CallSync(proto::JOB_FINISHED, finished, &ack, kJobFinishedTimeout);
   }
-  {
-    std::promise<void> done;
-    auto fut = done.get_future();
-    loop_.Post([&] {
-      if (idle_timer_) idle_timer_->cancel();
-      done.set_value();
-    });
-    fut.wait_for(kCoreWorkerStopWait);
-  }
   if (server_) server_->Stop();
   std::vector<rpc::ConnectionPtr> peers;
   {
@@ -165,7 +265,10 @@ void CoreWorker::Shutdown() {
   }
   {
     std::lock_guard<std::mutex> lock(control_mu_);
-    if (control_) peers.push_back(control_);
+    if (control_) {
+      control_->SetCloseHandler(nullptr);  // closing it here is no loss
+      peers.push_back(control_);
+    }
     control_.reset();
   }
   for (auto &c : peers) c->Close();
@@ -174,6 +277,9 @@ void CoreWorker::Shutdown() {
     node_->Close();
   }
   loop_.Stop();
+  // With the loop stopped, its timer and watch go from this thread.
+  idle_timer_.reset();
+  fork_server_watch_.reset();
   std::lock_guard<std::mutex> lock(mu_);
   objects_.clear();
   arena_.reset();
@@ -416,7 +522,11 @@ Status CoreWorker::StoreValue(const ObjectID &id, size_t size, const ValueWriter
   req.set_data_size(size);
   req.set_wait_ms(static_cast<uint32_t>(kObjectStoreFullWait.count()));
   proto::CreateObjectReply rep;
-  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::CREATE_OBJECT, req, &rep, kCreateObjectTimeout));
+  Status created = node_->CallSync(proto::CREATE_OBJECT, req, &rep, kCreateObjectTimeout);
+  if (!created.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lost_.ok() ? created : lost_;
+  }
   if (!write(reinterpret_cast<char *>(arena_->base() + rep.offset()))) {
     proto::ObjectIdList abort;
     abort.add_object_ids(id.Binary());
@@ -460,7 +570,11 @@ StatusOr<std::shared_ptr<CoreWorker::PlasmaPin>> CoreWorker::PinPlasma(const Obj
   proto::GetObjectsRequest req;
   req.add_object_ids(id.Binary());
   proto::GetObjectsReply rep;
-  LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::GET_OBJECTS, req, &rep));
+  Status st = node_->CallSync(proto::GET_OBJECTS, req, &rep);
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lost_.ok() ? st : lost_;  // a lost node explains it best
+  }
   if (rep.objects_size() != 1 || !rep.objects(0).found())
     return Status(StatusCode::kObjectLost, "object " + id.Hex() + " is not in the local object store");
   auto &loc = rep.objects(0);
@@ -643,16 +757,25 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
   }
   out->clear();
   out->reserve(ids.size());
+  Status result;
   for (auto &id : ids) {
     auto it = objects_.find(id);
-    if (it == objects_.end()) return Status(StatusCode::kObjectLost, "object " + id.Hex() + " was freed");
+    if (it == objects_.end()) {
+      result = Status(StatusCode::kObjectLost, "object " + id.Hex() + " was freed");
+      break;
+    }
     auto obj = MaterializeLocked(id, *it->second, lock);
-    if (!obj.ok()) return obj.status();
+    if (!obj.ok()) {
+      result = obj.status();
+      break;
+    }
     out->push_back(obj.value());
   }
+  // Every way out runs what became runnable meanwhile (tasks whose
+  // arguments were marked ready above): dropped, they would never run.
   lock.unlock();
   RunAll(after);
-  return Status::OK();
+  return result;
 }
 
 std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_objects, int64_t timeout_ms) {

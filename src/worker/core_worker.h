@@ -7,6 +7,13 @@
 // straight to the actor's worker in submission order, and, in a worker, runs
 // the tasks pushed to it (an actor's methods included).
 //
+// Losses. A process this one cannot work without (the node service, the
+// control service, a driver's fork server) that dies, or stops answering
+// for rpc::PeerTimeout(), fails the job here: tasks and actor calls waiting
+// for a worker, and everything submitted later, fail with a message naming
+// what was lost (OnLost). Calls in flight to a worker, an actor or an owner
+// fail when that connection closes or stops answering.
+//
 // Threading: one event-loop thread runs all RPC callbacks. User threads call
 // the public methods; shared state is guarded by one mutex (mu_), never held
 // while user code runs or while waiting on the network. In a worker, tasks
@@ -56,6 +63,10 @@ struct ArgBytes {
 using TaskExecutor =
     std::function<void(const proto::TaskSpec &spec, const std::vector<ArgBytes> &args, ExecResult *result)>;
 
+/// Written by a fork server on its start socket when it exits because it lost
+/// the node service (see CoreWorkerOptions::fork_server_fd).
+inline constexpr char kForkServerLostNode = 'N';
+
 struct CoreWorkerOptions {
   bool is_driver = true;
   std::string node_address;  // the node service's Unix socket
@@ -82,6 +93,12 @@ struct CoreWorkerOptions {
   std::function<void(const proto::LogLines &)> on_log_lines;
   /// Workers: runs pushed tasks.
   TaskExecutor executor;
+  /// Drivers: the job's fork server, and a descriptor (owned by the core
+  /// worker from then on) that reads end-of-file once it has exited, after
+  /// the byte kForkServerLostNode when it exited because it lost the node:
+  /// either loss fails the job (see CoreWorker::OnLost).
+  int fork_server_pid = -1;
+  int fork_server_fd = -1;
 };
 
 /// A stored value as read by Get: bytes (inline, or pinned in shared memory)
@@ -174,7 +191,7 @@ class CoreWorker {
   /// Returns once the actor's process is gone (restarting if allowed).
   Status KillActor(const ActorID &actor_id, bool no_restart);
   /// The connection to the control service, made on first use (blocking:
-  /// never call on the event-loop thread).
+  /// never call on the event-loop thread). Once it was lost, the loss.
   StatusOr<rpc::ConnectionPtr> Control();
   /// This worker hosts an actor (set when its creation task starts).
   const ActorID &current_actor_id() const { return actor_id_; }
@@ -215,6 +232,21 @@ class CoreWorker {
   explicit CoreWorker(CoreWorkerOptions options);
   Status Connect();
   void RegisterHandlers();
+  /// A process the job depends on is gone: fails what waits for workers or
+  /// for actors that are not alive, and (through lost_) all later work. The
+  /// first loss is the one reported. mu_ not held.
+  void OnLost(Status why);
+  void LoseLocked(Status why, After *after);
+  /// Whether the fork server is gone, and why, without waiting: a worker
+  /// that died with it may be seen before its end of file. Sets lost_.
+  void CheckForkServerLocked(After *after);
+  Status NodeLost(const std::string &why) const;
+  /// After a loss: fails the tasks waiting in `q` for a worker.
+  void FailQueuedIfLostLocked(SchedulingQueue &q, After *after);
+  /// Installs `conn` as the control connection (control_mu_ held): its loss is the job's.
+  void AdoptControlLocked(rpc::ConnectionPtr conn);
+  /// Drivers: reports the fork server's exit (loop thread).
+  void WatchForkServer();
 
   // Objects (mu_ held unless noted).
   ObjectEntry &EntryLocked(const ObjectID &id);
@@ -277,7 +309,8 @@ class CoreWorker {
   void SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task);
   void OnActorTaskReply(const ActorID &id, int incarnation, std::shared_ptr<TaskEntry> task, Status st,
                         std::string_view body);
-  void SendCreateActorLocked(TaskEntry &task);
+  /// Sends CREATE_ACTOR; without a control connection the actor is dead at once.
+  void SendCreateActorLocked(TaskEntry &task, After *after);
 
   // Execution (worker mode). In an actor, the thread that runs RunTaskLoop
   // leads the event loop while idle; extra executors of a threaded actor do not.
@@ -323,6 +356,7 @@ class CoreWorker {
   std::condition_variable exec_cv_;
   std::deque<PushedTask> exec_queue_;
   bool exit_requested_ = false;
+  std::vector<std::thread> executors_;  // exec_mu_: a threaded actor's extra executors, joined by Shutdown
   std::atomic<bool> in_task_{false};
   // Actor hosting (set by the creation task, before the constructor runs).
   ActorID actor_id_;
@@ -333,6 +367,11 @@ class CoreWorker {
   std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
   std::mutex control_mu_;
   rpc::ConnectionPtr control_;  // to the control service; owners' liveness signal
+  Status control_lost_;         // control_mu_: why control_ closed
+  int control_pid_ = 0;         // for messages; 0 when unknown
+
+  Status lost_;  // mu_: set by OnLost
+  std::unique_ptr<boost::asio::posix::stream_descriptor> fork_server_watch_;
 
   // Work that may block on connecting to another process runs here, never
   // on the event loop (it would wait on itself).

@@ -13,11 +13,23 @@
 namespace lumen::worker {
 
 StatusOr<rpc::ConnectionPtr> CoreWorker::Control() {
-  std::lock_guard<std::mutex> lock(control_mu_);
-  if (control_ && control_->IsOpen()) return control_;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    if (!control_lost_.ok()) return control_lost_;
+    if (control_) return control_;
+  }
+  // Connected without control_mu_ held: the loop thread takes control_mu_
+  // (under mu_, SendCreateActorLocked) and must not wait for a connect that
+  // itself needs the loop.
   auto conn = rpc::Connect(loop_, node_info_.control_address(), options_.token, &dispatcher_);
   if (!conn.ok()) return conn.status();
-  control_ = conn.value();
+  std::lock_guard<std::mutex> lock(control_mu_);
+  if (!control_lost_.ok() || control_) {
+    conn.value()->Close();  // lost meanwhile, or another thread connected first
+    if (!control_lost_.ok()) return control_lost_;
+    return control_;
+  }
+  AdoptControlLocked(conn.value());
   return control_;
 }
 
@@ -57,6 +69,10 @@ CoreWorker::ActorClient &CoreWorker::ActorClientLocked(const ActorID &id, const 
 
 StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, const std::string &class_name,
                                           std::vector<SubmitArg> args, const ActorOptions &options) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!lost_.ok()) return lost_;
+  }
   auto control = Control();
   if (!control.ok()) return control.status();
   ActorID actor_id = ActorID::FromRandom();
@@ -110,11 +126,26 @@ StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, cons
   return actor_id;
 }
 
-void CoreWorker::SendCreateActorLocked(TaskEntry &task) {
+void CoreWorker::SendCreateActorLocked(TaskEntry &task, After *after) {
   proto::CreateActorRequest req;
   *req.mutable_spec() = task.spec;
-  std::lock_guard<std::mutex> lock(control_mu_);
-  if (control_) control_->Notify(proto::CREATE_ACTOR, req);
+  Status unsent;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    if (control_ && control_->IsOpen()) {
+      control_->Notify(proto::CREATE_ACTOR, req);
+      return;
+    }
+    unsent = !control_lost_.ok() ? control_lost_
+                                 : Status::Disconnected("there is no connection to the control service");
+  }
+  // Never sent, it will never be created: its calls must not wait for it.
+  auto it = actor_clients_.find(ActorID::FromBinary(task.spec.actor_id()));
+  if (it == actor_clients_.end()) return;
+  proto::ActorInfo dead;
+  dead.set_state(proto::DEAD);
+  dead.set_death_cause("The actor could not be created: " + unsent.message());
+  ApplyActorInfoLocked(*it->second, dead, after);
 }
 
 ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string &function_name,
@@ -197,6 +228,15 @@ void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &in
 
 void CoreWorker::PumpActorLocked(ActorClient &c, After *after) {
   while (!c.pending.empty() && c.pending.front()->done) c.pending.pop_front();
+  if (!lost_.ok() && c.state != proto::ALIVE && c.state != proto::DEAD) {
+    // Waiting for it to be created or restarted is waiting for ever now.
+    c.state = proto::DEAD;
+    c.death_cause = lost_.message();
+    if (c.creation) {
+      FinishTaskLocked(*c.creation, after);  // the constructor's arguments may go
+      c.creation.reset();
+    }
+  }
   if (c.state == proto::DEAD) {
     auto pending = std::move(c.pending);
     c.pending.clear();
@@ -292,6 +332,7 @@ void CoreWorker::OnActorTaskReply(const ActorID &id, int incarnation, std::share
                      "The actor died before finishing the call to " + task->spec.function().function_name() +
                          ". " + cause,
                      &after);
+      if (c) PumpActorLocked(*c, &after);  // after a loss, the calls not sent fail too
     } else {
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);

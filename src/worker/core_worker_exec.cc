@@ -112,8 +112,9 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
       result.exit_worker = true;  // a constructor that failed leaves a dead actor
     } else {
       // max_concurrency > 1: more executors on the same queue (any order).
+      std::lock_guard<std::mutex> lock(exec_mu_);
       for (int i = 1; i < spec.actor_creation().max_concurrency(); ++i)
-        std::thread([this] { ExecLoop(/*lead=*/false); }).detach();
+        executors_.emplace_back([this] { ExecLoop(/*lead=*/false); });
     }
   } else if (result.exit_worker && !actor_id_.IsNil() && actor_creator_) {
     // ExitActor: tell the control service first, so it does not restart us.
@@ -152,26 +153,62 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
         }
       }
     }
+    Status borrowed;
     for (auto &n : remote) {
       if (n.Owner() == WorkerID::FromBinary(spec.caller().worker_id())) continue;  // the caller owns it
       auto owner = PeerConnection(OwnerPath(n.Owner()));
+      // An owner that is gone took the object with it: the caller's Get
+      // of it reports that, as for any ref whose owner died.
       if (!owner) continue;
       proto::BorrowRequest req;
       req.add_object_ids(n.Binary());
       *req.mutable_borrower() = spec.caller();
       proto::BorrowReply rep;
-      (void)owner->CallSync(proto::ADD_BORROWER, req, &rep);
+      borrowed = owner->CallSync(proto::ADD_BORROWER, req, &rep);
+      if (borrowed.code() == StatusCode::kDisconnected) {
+        borrowed = Status::OK();  // it went away meanwhile: as above
+        continue;
+      }
+      if (!borrowed.ok()) {
+        // An owner that may still be alive does not count the caller: it
+        // could free the object while the caller holds a reference to it.
+        borrowed = Status(StatusCode::kObjectLost, "The result of " + spec.function().function_name() +
+                                                       " holds a reference to object " + n.Hex() +
+                                                       ", but its owner could not be told that the caller "
+                                                       "borrows it: " +
+                                                       borrowed.ToString());
+        break;
+      }
     }
     const msgpack::sbuffer &data = result.data;
-    Status st = StoreValue(
-        return_id, data.size(),
-        [&data](char *dst) {
-          ParallelCopy(dst, data.data(), data.size());
-          return true;
-        },
-        payload);
-    if (!st.ok()) {
-      payload->set_error(proto::OBJECT_STORE_FULL);
+    Status st = borrowed;
+    if (st.ok()) {
+      st = StoreValue(
+          return_id, data.size(),
+          [&data](char *dst) {
+            ParallelCopy(dst, data.data(), data.size());
+            return true;
+          },
+          payload);
+    }
+    if (!borrowed.ok()) {
+      // The caller gets no refs: it borrows none of ours either.
+      After after;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto &n : result.nested) {
+          auto it = objects_.find(n);
+          if (n.Owner() != options_.worker_id || it == objects_.end()) continue;
+          it->second->borrowers.erase(spec.caller().unix_path());
+          MaybeFreeLocked(n, &after);
+        }
+      }
+      RunAll(after);
+      payload->clear_nested_ids();
+      payload->set_error(proto::OBJECT_LOST);
+      payload->set_data(borrowed.message());
+    } else if (!st.ok()) {
+      payload->set_error(StoreFailureType(st));
       payload->set_data("Failed to store the result of " + spec.function().function_name() + ": " +
                         st.ToString());
     }

@@ -96,6 +96,23 @@ struct CoreWorker::SchedulingQueue {
   double avg_task_us = -1;   // EWMA of push-to-reply time
 };
 
+/// How a task's caller sees a result that could not be stored: a full
+/// store as such, a value that cannot be stored at all as the task's own
+/// error, anything else (the node unreachable) as a lost object.
+inline proto::ErrorType StoreFailureType(const Status &st) {
+  switch (st.code()) {
+    case StatusCode::kObjectStoreFull:
+    case StatusCode::kOutOfMemory:
+      return proto::OBJECT_STORE_FULL;
+    case StatusCode::kInvalidArgument:
+      return proto::TASK_EXECUTION_EXCEPTION;
+    case StatusCode::kWorkerDied:
+      return proto::WORKER_DIED;
+    default:
+      return proto::OBJECT_LOST;
+  }
+}
+
 // Whether waiting threads run the event loop themselves (EventLoop::Lead):
 // the executor while idle, a caller blocked in Get. LUMEN_LEND_LOOP=0 turns
 // it off, to compare.

@@ -140,7 +140,7 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
       if (spec.type() == proto::ACTOR_CREATION_TASK) {
         spec.mutable_actor_creation()->set_dependency_error(*e.data);
         spec.mutable_actor_creation()->set_dependency_error_type(e.payload.error());
-        SendCreateActorLocked(*task);
+        SendCreateActorLocked(*task, after);
         return;
       }
       FailTaskLocked(*task, e.payload.error(), *e.data, after);
@@ -165,13 +165,23 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
     return;
   }
   if (spec.type() == proto::ACTOR_CREATION_TASK) {
-    SendCreateActorLocked(*task);
+    SendCreateActorLocked(*task, after);
     return;
   }
   auto qit = queues_.find(task->key);
   if (qit == queues_.end()) return;
   qit->second->tasks.push_back(task);
+  FailQueuedIfLostLocked(*qit->second, after);
   PumpLocked(*qit->second);
+}
+
+void CoreWorker::FailQueuedIfLostLocked(SchedulingQueue &q, After *after) {
+  if (lost_.ok()) return;
+  auto tasks = std::move(q.tasks);
+  q.tasks.clear();
+  for (auto &t : tasks)
+    FailTaskLocked(*t, proto::WORKER_DIED,
+                   "Task '" + t->spec.function().function_name() + "' cannot run: " + lost_.message(), after);
 }
 
 void CoreWorker::PumpLocked(SchedulingQueue &q) {
@@ -185,7 +195,7 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
     q.tasks.pop_front();
     PushLocked(q, *best, task);
   }
-  while (q.pending_leases < std::min(q.tasks.size(), kMaxPendingLeases)) RequestLeaseLocked(q);
+  while (lost_.ok() && q.pending_leases < std::min(q.tasks.size(), kMaxPendingLeases)) RequestLeaseLocked(q);
   if (q.tasks.empty() && q.pending_leases > 0 && !q.cancel_sent) {
     // Every task has a worker: the requests still pending at the node would
     // only bring idle workers and hold them from other submitters.
@@ -213,13 +223,28 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
   proto::WorkerLeaseReply rep;
   if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
   if (st.ok() && !rep.granted()) {
-    // Canceled (we asked) or refused: nothing to run on.
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = queues_.find(key);
-    if (it == queues_.end()) return;
-    it->second->pending_leases--;
-    if (rep.error() != "canceled" && !shutdown_) LUMEN_LOG_WARN("worker lease refused: {}", rep.error());
-    PumpLocked(*it->second);
+    // Canceled (we asked), or refused: the node can never grant it, so
+    // asking again would be refused again.
+    After after;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = queues_.find(key);
+      if (it == queues_.end()) return;
+      auto &q = *it->second;
+      q.pending_leases--;
+      if (rep.refusal() != proto::LEASE_CANCELED && !shutdown_) {
+        LUMEN_LOG_WARN("worker lease refused: {}", rep.error());
+        auto tasks = std::move(q.tasks);
+        q.tasks.clear();
+        for (auto &t : tasks)
+          FailTaskLocked(*t, proto::WORKER_DIED,
+                         "Task '" + t->spec.function().function_name() +
+                             "' cannot run: the node refused a worker for it: " + rep.error(),
+                         &after);
+      }
+      PumpLocked(q);
+    }
+    RunAll(after);
     return;
   }
   if (st.ok()) {
@@ -251,11 +276,31 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
     PumpLocked(q);
     return;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = queues_.find(key);
-  if (it == queues_.end()) return;
-  it->second->pending_leases--;
-  if (!shutdown_) LUMEN_LOG_WARN("worker lease failed: {}", st.ToString());
+  After after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = queues_.find(key);
+    if (it == queues_.end()) return;
+    auto &q = *it->second;
+    q.pending_leases--;
+    if (shutdown_) return;
+    LUMEN_LOG_WARN("worker lease failed: {}", st.ToString());
+    if (node_->IsOpen()) {
+      // The node answered with an error: a request it cannot handle, which
+      // asking again would not change.
+      auto tasks = std::move(q.tasks);
+      q.tasks.clear();
+      for (auto &t : tasks)
+        FailTaskLocked(*t, proto::WORKER_DIED,
+                       "Task '" + t->spec.function().function_name() +
+                           "' cannot run: the worker lease request failed: " + st.ToString(),
+                       &after);
+    }
+    // Else the node is gone: its close handler (OnLost) fails the queue with
+    // the reason, and later tasks with it.
+    FailQueuedIfLostLocked(q, &after);
+  }
+  RunAll(after);
 }
 
 void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
@@ -291,7 +336,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
     auto &q = *qit->second;
     auto wit = q.workers.find(lease_id);
     if (!st.ok()) {
-      // The worker died (or its connection broke) with tasks in flight.
+      // The worker died (or its connection broke) with tasks in flight:
+      // perhaps with the fork server, whose end of file may not have been
+      // read yet. Its loss explains the worker's, and ends the retries.
+      CheckForkServerLocked(&after);
       std::vector<std::shared_ptr<TaskEntry>> lost;
       if (wit != q.workers.end()) {
         lost = std::move(wit->second->running);
@@ -301,7 +349,9 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
         lost.push_back(task);
       }
       for (auto &t : lost) {
-        if (t->retries_left > 0) {
+        if (!lost_.ok()) {
+          q.tasks.push_front(t);  // failed below with the loss that killed the worker
+        } else if (t->retries_left > 0) {
           t->retries_left--;
           t->spec.set_attempt(t->spec.attempt() + 1);
           q.tasks.push_front(t);
@@ -313,6 +363,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
                          &after);
         }
       }
+      FailQueuedIfLostLocked(q, &after);
       PumpLocked(q);
     } else {
       if (wit != q.workers.end()) {

@@ -1,5 +1,8 @@
 // Failure paths on a real local cluster: garbage on every listening socket,
-// a full object store, and nothing left behind after Shutdown.
+// a full object store, nothing left behind after Shutdown, and the loss of
+// each process a driver depends on (node service, control service, fork
+// server; killed, or stopped so that only the keepalive can tell) turning
+// into a clear exception at pending and later calls.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -8,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <random>
 #include <thread>
 
@@ -17,7 +21,30 @@ namespace {
 
 int Add(int a, int b) { return a + b; }
 int MyPid() { return static_cast<int>(getpid()); }
-RAY_REMOTE(Add, MyPid);
+// Runs until its worker is killed.
+int Forever() {
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+// Hangs on its first attempt (after writing its pid to `path`); a retry,
+// which finds the file, returns at once.
+int FirstAttemptHangs(std::string path) {
+  if (std::filesystem::exists(path)) return 42;
+  {
+    std::ofstream out(path + ".tmp");
+    out << getpid();
+  }
+  std::filesystem::rename(path + ".tmp", path);
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+class Counter {
+ public:
+  static Counter *Make() { return new Counter(); }
+  int Inc() { return ++n_; }
+
+ private:
+  int n_ = 0;
+};
+RAY_REMOTE(Add, MyPid, Forever, FirstAttemptHangs, Counter::Make, &Counter::Inc);
 
 using lumen::testing::ClusterTest;
 namespace fs = std::filesystem;
@@ -157,6 +184,154 @@ TEST(ClusterShutdown, LeavesNoProcessSocketOrSharedMemory) {
   auto shm_after = std::distance(fs::directory_iterator("/dev/shm"), fs::directory_iterator());
   EXPECT_EQ(shm_before, shm_after);
   std::filesystem::remove_all(tmp);
+}
+
+// ---- losing a process the driver depends on ----
+
+// Long enough that only a hang reaches it: a Get that times out instead of
+// failing with the loss is a test failure, not a stuck suite.
+constexpr int kGenerousMs = 60000;
+
+// The state letter of one thread from /proc/.../stat ('T': stopped).
+char StateIn(const fs::path &stat) {
+  std::ifstream in(stat);
+  std::string line;
+  std::getline(in, line);
+  auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() ? '?' : line[paren + 2];
+}
+
+// kill() returns before the target's threads have stopped: one still
+// running could answer a request sent right after. Waits until all have.
+bool StopAndWait(int pid) {
+  if (kill(pid, SIGSTOP) != 0) return false;
+  const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       std::chrono::steady_clock::now() < until;) {
+    bool all = true;
+    std::error_code ec;
+    for (auto &t : fs::directory_iterator(tasks, ec)) all = all && StateIn(t.path() / "stat") == 'T';
+    if (all && !ec) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+int ParentOf(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  // "pid (comm) state ppid ...": comm may hold spaces, so parse after the ')'.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  char state;
+  int ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+// Runs `call`, which must throw Ex whose message contains every one of `needles`.
+template <typename Ex, typename F>
+void ExpectLoss(F call, const std::vector<std::string> &needles) {
+  try {
+    call();
+    ADD_FAILURE() << "expected an exception";
+  } catch (const Ex &e) {
+    for (auto &n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  } catch (const ray::internal::RayException &e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+TEST_F(ClusterTest, KillingTheNodeServiceFailsPendingAndLaterCalls) {
+  StartCluster();
+  ASSERT_EQ(*ray::Task(Add).Remote(1, 1).Get(), 2);
+  int node = lumen::testing::ServicePids(session_).at("node");
+  auto big = ray::Put(std::vector<uint8_t>(1 << 20, 7));  // in the node's shared memory
+  std::vector<ray::ObjectRef<int>> pending;
+  for (int i = 0; i < 4; ++i) pending.push_back(ray::Task(Forever).Remote());  // 2 run, 2 wait
+  ASSERT_EQ(kill(node, SIGKILL), 0);
+  const std::vector<std::string> named = {"node service (pid " + std::to_string(node) + ")", "died"};
+  for (auto &r : pending) ExpectLoss<ray::internal::RayWorkerException>([&] { r.Get(kGenerousMs); }, named);
+  ExpectLoss<ray::internal::RayWorkerException>([] { ray::Task(Add).Remote(1, 2).Get(kGenerousMs); }, named);
+  ExpectLoss<ray::internal::RayWorkerException>([] { ray::Put(std::vector<uint8_t>(1 << 20, 1)); }, named);
+  ExpectLoss<ray::internal::RayWorkerException>([&] { big.Get(kGenerousMs); }, named);
+}
+
+TEST_F(ClusterTest, KillingTheControlServiceFailsPendingAndLaterCalls) {
+  StartCluster();
+  ASSERT_EQ(*ray::Task(Add).Remote(1, 1).Get(), 2);
+  int control = lumen::testing::ServicePids(session_).at("control");
+  std::vector<ray::ObjectRef<int>> pending;
+  for (int i = 0; i < 3; ++i) pending.push_back(ray::Task(Forever).Remote());
+  ASSERT_EQ(kill(control, SIGKILL), 0);
+  // The node shuts down when it loses the control service, which the driver
+  // sees a moment later: the first loss, the control service, is reported.
+  const std::vector<std::string> named = {"control service (pid " + std::to_string(control) + ")"};
+  for (auto &r : pending) ExpectLoss<ray::internal::RayWorkerException>([&] { r.Get(kGenerousMs); }, named);
+  ExpectLoss<ray::internal::RayWorkerException>([] { ray::Task(Add).Remote(1, 2).Get(kGenerousMs); }, named);
+  ExpectLoss<ray::internal::RayWorkerException>([] { ray::Actor(Counter::Make).Remote(); }, named);
+}
+
+TEST_F(ClusterTest, KillingTheForkServerFailsTheJobClearly) {
+  StartCluster();
+  int worker = *ray::Task(MyPid).Remote().Get();
+  int fork_server = ParentOf(worker);
+  ASSERT_GT(fork_server, 1);
+  ASSERT_NE(fork_server, getpid());
+  auto actor = ray::Actor(Counter::Make).Remote();
+  std::vector<ray::ObjectRef<int>> pending;
+  for (int i = 0; i < 3; ++i) pending.push_back(ray::Task(Forever).Remote());
+  ASSERT_EQ(kill(fork_server, SIGKILL), 0);
+  // Its workers die with it and none can be made: the job fails (replacing
+  // it would need a copy of the driver from before its threads started).
+  const std::vector<std::string> named = {"fork server (pid " + std::to_string(fork_server) + ") died"};
+  for (auto &r : pending) ExpectLoss<ray::internal::RayWorkerException>([&] { r.Get(kGenerousMs); }, named);
+  ExpectLoss<ray::internal::RayWorkerException>([] { ray::Task(Add).Remote(1, 2).Get(kGenerousMs); }, named);
+  ExpectLoss<ray::internal::RayWorkerException>([] { ray::Actor(Counter::Make).Remote(); }, named);
+  // The actor's worker died with the fork server; its calls fail as well.
+  try {
+    actor.Task(&Counter::Inc).Remote().Get(kGenerousMs);
+    ADD_FAILURE() << "a call to an actor whose worker died returned";
+  } catch (const ray::internal::RayActorException &) {
+  }
+}
+
+// Sets LUMEN_PEER_TIMEOUT_MS for one test: the services and workers the test
+// starts inherit it.
+class ShortPeerTimeout {
+ public:
+  explicit ShortPeerTimeout(const char *ms) { setenv("LUMEN_PEER_TIMEOUT_MS", ms, 1); }
+  ~ShortPeerTimeout() { unsetenv("LUMEN_PEER_TIMEOUT_MS"); }
+};
+
+TEST_F(ClusterTest, AStoppedNodeServiceIsNoticedByTheKeepalive) {
+  ShortPeerTimeout timeout("1000");
+  StartCluster();
+  ASSERT_EQ(*ray::Task(Add).Remote(1, 1).Get(), 2);
+  int node = lumen::testing::ServicePids(session_).at("node");
+  ASSERT_TRUE(StopAndWait(node));  // its sockets stay open: no end-of-file tells
+  // A resource shape not asked for before: this task needs a new lease.
+  auto r = ray::Task(Add).SetResource("CPU", 0.5).Remote(1, 2);
+  ExpectLoss<ray::internal::RayWorkerException>(
+      [&] { r.Get(kGenerousMs); }, {"node service (pid " + std::to_string(node) + ")", "stopped responding"});
+  kill(node, SIGCONT);
+}
+
+TEST_F(ClusterTest, AStoppedWorkerIsNoticedByTheKeepaliveAndItsTaskRetried) {
+  ShortPeerTimeout timeout("1000");
+  StartCluster();
+  const std::string path = tmp_ + "/first-attempt.pid";
+  auto r = ray::Task(FirstAttemptHangs).Remote(path);
+  int first = 0;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       first == 0 && std::chrono::steady_clock::now() < until;) {
+    std::ifstream(path) >> first;
+    if (first == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(first, 0) << "the task never started";
+  ASSERT_TRUE(StopAndWait(first));  // alive, socket open, silent
+  // The driver stops waiting on it and runs the task again elsewhere.
+  EXPECT_EQ(*r.Get(kGenerousMs), 42);
 }
 
 }  // namespace
