@@ -24,6 +24,8 @@ const char *StatusCodeName(StatusCode code) {
       return "ObjectStoreFull";
     case StatusCode::kTaskError:
       return "TaskError";
+    case StatusCode::kWorkerDied:
+      return "WorkerDied";
     case StatusCode::kActorDied:
       return "ActorDied";
     case StatusCode::kObjectLost:

@@ -23,7 +23,8 @@ enum class StatusCode : int {
   kDisconnected,     // peer went away
   kUnauthenticated,  // wrong or missing cluster token
   kObjectStoreFull,
-  kTaskError,  // user code threw
+  kTaskError,   // user code threw
+  kWorkerDied,  // a process the caller depends on died (worker, node, fork server)
   kActorDied,
   kObjectLost,
   kCancelled,

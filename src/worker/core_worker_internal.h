@@ -102,7 +102,6 @@ struct CoreWorker::SchedulingQueue {
 inline proto::ErrorType StoreFailureType(const Status &st) {
   switch (st.code()) {
     case StatusCode::kObjectStoreFull:
-    case StatusCode::kOutOfMemory:
       return proto::OBJECT_STORE_FULL;
     case StatusCode::kInvalidArgument:
       return proto::TASK_EXECUTION_EXCEPTION;

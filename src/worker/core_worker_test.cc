@@ -11,7 +11,6 @@ namespace {
 // not always as a full object store.
 TEST(StoreFailureTypeTest, EachFailureKeepsItsOwnType) {
   EXPECT_EQ(StoreFailureType(Status::ObjectStoreFull("full")), proto::OBJECT_STORE_FULL);
-  EXPECT_EQ(StoreFailureType(Status(StatusCode::kOutOfMemory, "no memory")), proto::OBJECT_STORE_FULL);
   EXPECT_EQ(StoreFailureType(Status::InvalidArgument("serializing the value failed")),
             proto::TASK_EXECUTION_EXCEPTION);
   EXPECT_EQ(StoreFailureType(Status(StatusCode::kWorkerDied, "the node service died")), proto::WORKER_DIED);
