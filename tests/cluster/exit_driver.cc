@@ -3,9 +3,10 @@
 // whatever order the process's statics are destroyed in. Public API only.
 //
 //   exit_driver return|exit3 [local]
-//       runs a task, an actor call and a large Put, writes "RESULT <n>" to
-//       std::cout without flushing it, then returns 0 from main (return) or
-//       calls std::exit(3) (exit3). `local` runs in local mode.
+//       runs a task, an actor call and a large Put, keeps an ObjectRef in a
+//       global, writes "RESULT <n>" to std::cout without flushing it, then
+//       returns 0 from main (return) or calls std::exit(3) (exit3). `local`
+//       runs in local mode.
 //
 // Exit status 64 on bad usage.
 #include <ray/api.h>
@@ -31,6 +32,9 @@ class Adder {
 };
 RAY_REMOTE(Adder::Create, &Adder::Add);
 
+// Destroyed after the exit handler has shut the runtime down.
+ray::ObjectRef<int> g_kept;
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -46,6 +50,7 @@ int main(int argc, char **argv) {
   // Large enough for the shared-memory store and the parallel copy threads.
   std::vector<char> big(32 << 20, 'x');
   n += static_cast<int>(ray::Get(ray::Put(big))->size() > 0);
+  g_kept = ray::Put(n);
   // No std::endl or flush: the line must still arrive when the process ends.
   std::cout << "RESULT " << n;
   if (mode == "exit3") std::exit(3);
