@@ -18,10 +18,18 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
+// Every standard header Ray's <ray/api.h> provides, directly or through its
+// own headers, is provided here too: programs written against Ray (its
+// project template uses std::cout without including <iostream>) compile
+// unchanged.
 #include <algorithm>
 #include <any>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <exception>
 #include <functional>
+#include <iostream>
 #include <iterator>
 #include <list>
 #include <map>
@@ -31,8 +39,10 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <unistd.h>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <ray/api/actor_creator.h>

@@ -26,6 +26,7 @@
 #include <ray/api/internal_api.h>
 
 #include "base/parallel_copy.h"
+#include "api_runtime/runtime_checks.h"
 #include "api_runtime/runtime_config.h"
 #include "api_runtime/runtime_fork_server.h"
 #include "api_runtime/runtime_head.h"
@@ -157,29 +158,6 @@ std::vector<int> CurrentGpuIds() {
   return g_actor_gpu_ids;
 }
 
-/// Lumen supports the runtime_env fields it can honour; anything else is an
-/// error at submission rather than silently ignored.
-void ValidateRuntimeEnv(const std::string &json) {
-  if (json.empty()) return;
-  auto j = nlohmann::json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    throw ray::internal::RayRuntimeEnvException("runtime_env must be a JSON object, got: " + json);
-  for (auto &[key, value] : j.items()) {
-    if (key != "env_vars")
-      throw ray::internal::RayRuntimeEnvException("runtime_env field '" + key +
-                                                  "' is not supported by Lumen (supported: env_vars)");
-    if (!value.is_object())
-      throw ray::internal::RayRuntimeEnvException("runtime_env env_vars must be an object of strings");
-    for (auto &[name, v] : value.items()) {
-      if (!v.is_string())
-        throw ray::internal::RayRuntimeEnvException("runtime_env env_vars['" + name + "'] must be a string");
-      if (name.empty() || name.find('=') != std::string::npos)
-        throw ray::internal::RayRuntimeEnvException("runtime_env env_vars has an invalid name '" + name +
-                                                    "'");
-    }
-  }
-}
-
 std::string GpuList(const std::vector<int> &ids) {
   std::string out;
   for (int id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
@@ -245,21 +223,15 @@ void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec
   }
 }
 
-std::vector<worker::SubmitArg> ToSubmitArgs(std::vector<ray::internal::TaskArg> &args) {
-  std::vector<worker::SubmitArg> submit;
-  submit.reserve(args.size());
-  for (auto &a : args) {
-    worker::SubmitArg s;
-    if (!a.object_id.empty()) {
-      s.ref = ObjectID::FromBinary(a.object_id);
-    } else {
-      s.value = std::move(a.value);
-      s.nested = ToIds(a.nested_ids);
-    }
-    submit.push_back(std::move(s));
+/// Local references to the values ToSubmitArgs stored, dropped when this goes.
+struct StoredArgs {
+  explicit StoredArgs(worker::CoreWorker &core) : core(core) {}
+  ~StoredArgs() {
+    for (auto &id : ids) core.RemoveLocalReference(id);
   }
-  return submit;
-}
+  worker::CoreWorker &core;
+  std::vector<ObjectID> ids;
+};
 
 class ClusterRuntime : public ray::internal::RayRuntime {
  public:
@@ -305,6 +277,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
 
   std::vector<std::shared_ptr<ray::internal::Buffer>> Get(const std::vector<std::string> &ids,
                                                           int timeout_ms) override {
+    CheckObjectIds(ids, "Get");
     std::vector<worker::RayObjectPtr> objs;
     Status st = core_->Get(ToIds(ids), timeout_ms, &objs);
     if (!st.ok()) ThrowStatus(st, "Get object error");
@@ -318,13 +291,10 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   }
 
   std::vector<bool> Wait(const std::vector<std::string> &ids, int num_objects, int timeout_ms) override {
-    if (num_objects <= 0 || static_cast<size_t>(num_objects) > ids.size())
-      throw RayException("Wait object error: Invalid: num_objects (" + std::to_string(num_objects) +
-                         ") must be between 1 and the number of objects (" + std::to_string(ids.size()) +
-                         ")");
-    std::set<std::string> unique(ids.begin(), ids.end());
-    if (unique.size() != ids.size()) throw RayException("Wait object error: Invalid: duplicate object ids");
-    return core_->Wait(ToIds(ids), num_objects, timeout_ms);
+    CheckWaitArgs(ids, num_objects);
+    auto ready = core_->Wait(ToIds(ids), num_objects, timeout_ms);
+    KeepFirstReady(num_objects, &ready);
+    return ready;
   }
 
   void AddLocalReference(const std::string &id) override {
@@ -336,10 +306,10 @@ class ClusterRuntime : public ray::internal::RayRuntime {
 
   std::string Call(const ray::internal::RemoteFunctionHolder &fn, std::vector<ray::internal::TaskArg> &args,
                    const ray::internal::CallOptions &options) override {
-    if (fn.lang_type != ray::internal::LangType::CPP)
-      throw RayException("Cross-language calls (Python/Java) are not supported by Lumen");
-    ValidateRuntimeEnv(options.serialized_runtime_env);
-    auto submit = ToSubmitArgs(args);
+    CheckCppFunction(fn, "calls");
+    CheckTaskCall(args, options);
+    StoredArgs held(*core_);
+    auto submit = ToSubmitArgs(args, &held);
     worker::TaskOptions opts;
     opts.name = options.name;
     for (auto &[k, v] : options.resources) opts.resources[k] = v;
@@ -358,15 +328,8 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   std::string CreateActor(const ray::internal::RemoteFunctionHolder &fn,
                           std::vector<ray::internal::TaskArg> &args,
                           const ray::internal::ActorCreationOptions &options) override {
-    if (fn.lang_type != ray::internal::LangType::CPP)
-      throw RayException("Cross-language actors (Python/Java) are not supported by Lumen");
-    ValidateRuntimeEnv(options.serialized_runtime_env);
-    if (options.max_concurrency < 1)
-      throw RayException("SetMaxConcurrency: max_concurrency must be at least 1, got " +
-                         std::to_string(options.max_concurrency));
-    if (options.max_restarts < -1)
-      throw RayException("SetMaxRestarts: max_restarts must be -1 (unlimited) or at least 0, got " +
-                         std::to_string(options.max_restarts));
+    CheckCppFunction(fn, "actors");
+    CheckActorCreation(args, options);
     worker::ActorOptions opts;
     opts.name = options.name;
     opts.ray_namespace = options.ray_namespace.empty() ? core_->ray_namespace() : options.ray_namespace;
@@ -384,7 +347,8 @@ class ClusterRuntime : public ray::internal::RayRuntime {
       opts.resources = InGroup(opts.resources, options.group, options.bundle_index);
       opts.placement_group_id = options.group.GetID();
     }
-    auto id = core_->CreateActor(fn.function_name, fn.class_name, ToSubmitArgs(args), opts);
+    StoredArgs held(*core_);
+    auto id = core_->CreateActor(fn.function_name, fn.class_name, ToSubmitArgs(args, &held), opts);
     if (!id.ok()) {
       if (id.status().code() == StatusCode::kAlreadyExists)
         throw RayException("Failed to create actor: " + id.status().message());
@@ -396,13 +360,14 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   std::string CallActor(const ray::internal::RemoteFunctionHolder &fn, const std::string &actor_id,
                         std::vector<ray::internal::TaskArg> &args,
                         const ray::internal::CallOptions &options) override {
-    if (fn.lang_type != ray::internal::LangType::CPP)
-      throw RayException("Cross-language actor calls (Python/Java) are not supported by Lumen");
-    if (actor_id.size() != ActorID::kSize)
-      throw RayException("Calling an actor through an empty or invalid handle");
+    CheckCppFunction(fn, "actor calls");
+    CheckActorId(actor_id, "Calling an actor");
+    CheckTaskCall(args, options);
     worker::TaskOptions opts;
     opts.name = options.name;
-    return core_->SubmitActorTask(ActorID::FromBinary(actor_id), fn.function_name, ToSubmitArgs(args), opts)
+    StoredArgs held(*core_);
+    return core_
+        ->SubmitActorTask(ActorID::FromBinary(actor_id), fn.function_name, ToSubmitArgs(args, &held), opts)
         .Binary();
   }
 
@@ -413,7 +378,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   }
 
   void KillActor(const std::string &actor_id, bool no_restart) override {
-    if (actor_id.size() != ActorID::kSize) throw RayException("Kill: empty or invalid actor handle");
+    CheckActorId(actor_id, "Kill");
     Status st = core_->KillActor(ActorID::FromBinary(actor_id), no_restart);
     if (!st.ok()) ThrowStatus(st, "Kill failed");
   }
@@ -430,19 +395,14 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   std::string SerializeActorHandle(const std::string &actor_id) override { return actor_id; }
   std::string DeserializeAndRegisterActorHandle(const std::string &s) override { return s; }
   ray::PlacementGroup CreatePlacementGroup(const ray::PlacementGroupCreationOptions &options) override {
-    if (options.bundles.empty())
-      throw RayException("CreatePlacementGroup: a placement group needs at least one bundle");
-    if (options.strategy == ray::PlacementStrategy::UNRECOGNIZED)
-      throw RayException("CreatePlacementGroup: unrecognized placement strategy");
+    CheckPlacementGroup(options);
     proto::PlacementGroupInfo info;
-    info.set_group_id(RandomHex(14));
+    info.set_group_id(NewPlacementGroupId());
     info.set_name(options.name);
     info.set_ray_namespace(core_->ray_namespace());
     info.set_strategy(static_cast<int>(options.strategy));
     info.set_job_id(core_->job_id());
     for (auto &bundle : options.bundles) {
-      if (bundle.empty()) throw RayException("CreatePlacementGroup: a bundle cannot be empty");
-      ray::internal::CheckTaskOptions(bundle);
       auto *b = info.add_bundles();
       for (auto &[k, v] : bundle) (*b->mutable_amounts())[k] = v;
     }
@@ -536,13 +496,50 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   /// only the group's reservation can satisfy them.
   static std::map<std::string, double> InGroup(const std::map<std::string, double> &resources,
                                                const ray::PlacementGroup &group, int bundle_index) {
-    int bundles = static_cast<int>(group.GetBundles().size());
-    if (bundle_index < -1 || (bundles > 0 && bundle_index >= bundles))
-      throw RayException("Invalid placement group bundle index " + std::to_string(bundle_index) +
-                         ": the group has " + std::to_string(bundles) + " bundle(s)");
+    // The bundle index was checked with the call (CheckTaskCall, CheckActorCreation).
     std::map<std::string, double> out;
     for (auto &[k, v] : resources) out[GroupResourceName(k, bundle_index, group.GetID())] = v;
     return out;
+  }
+
+  /// By-value arguments at or above the inline threshold go into the object
+  /// store first and travel as references, as Ray does: a task message stays
+  /// small whatever the argument's size (a frame holds at most 128 MiB), and
+  /// the worker reads the value in place. `held` keeps each stored value
+  /// until the task that takes it is submitted; the task's reference is then
+  /// the only one, so the value goes when the task is done.
+  std::vector<worker::SubmitArg> ToSubmitArgs(std::vector<ray::internal::TaskArg> &args, StoredArgs *held) {
+    std::vector<worker::SubmitArg> submit;
+    submit.reserve(args.size());
+    for (auto &a : args) {
+      worker::SubmitArg s;
+      if (!a.object_id.empty()) {
+        s.ref = ObjectID::FromBinary(a.object_id);
+      } else if (a.value->size() >= core_->inline_threshold()) {
+        auto value = std::move(a.value);
+        auto id = core_->Put(
+            value->size(),
+            [&value](char *dst) {
+              lumen::ParallelCopy(dst, value->data(), value->size());
+              return true;
+            },
+            ToIds(a.nested_ids));
+        if (!id.ok()) {
+          if (id.status().code() == StatusCode::kObjectStoreFull)
+            throw RayException("Storing a large task argument failed: the object store is full: " +
+                               id.status().message());
+          ThrowStatus(id.status(), "Storing a large task argument failed");
+        }
+        core_->AddLocalReference(id.value());
+        held->ids.push_back(id.value());
+        s.ref = id.value();
+      } else {
+        s.value = std::move(a.value);
+        s.nested = ToIds(a.nested_ids);
+      }
+      submit.push_back(std::move(s));
+    }
+    return submit;
   }
 
   std::unique_ptr<worker::CoreWorker> core_;
@@ -680,13 +677,23 @@ void Init(RayConfig &config, int argc, char **argv) {
   if (!resolved.ok()) throw internal::RayException("Init: " + resolved.status().message());
   auto &rc = resolved.value();
   if (!rc.is_worker) ValidateRuntimeEnv(rc.runtime_env_json);  // the job's: RayRuntimeEnvException now
+  // Checked in every mode, so that a program that starts in local mode or
+  // joins a cluster does not fail only once it starts a head itself.
+  auto head_opts = rc.is_worker ? StatusOr<HeadOptions>(HeadOptions()) : ParseHeadArgs(rc.head_args);
+  if (!head_opts.ok()) throw internal::RayException("Init: " + head_opts.status().message());
   if (!rc.is_worker) {
     // A program that never calls ray::Shutdown() still shuts down before
     // static destructors run: otherwise the runtime's threads (local mode's
     // actors and pool, the core worker's loop) would outlive the globals
     // they use, such as the function registry.
+    // The handler runs before the statics constructed ahead of it are
+    // destroyed: Shutdown's logging must be among them, or a program that
+    // returns from main without ray::Shutdown() crashes on exit.
     static std::once_flag at_exit_registered;
-    std::call_once(at_exit_registered, [] { std::atexit([] { ray::Shutdown(); }); });
+    std::call_once(at_exit_registered, [] {
+      ConstructLoggingState();
+      std::atexit([] { ray::Shutdown(); });
+    });
   }
   if (rc.local_mode) {  // everything in this process, on threads (runtime_local.h)
     auto local =
@@ -713,11 +720,6 @@ void Init(RayConfig &config, int argc, char **argv) {
 
   std::string token, node_socket, session_dir;
   if (rc.address.empty()) {
-    auto head_opts = ParseHeadArgs(rc.head_args);
-    if (!head_opts.ok()) {
-      StopForkServer(g_driver.fork_server);
-      throw internal::RayException("Init: " + head_opts.status().message());
-    }
     // The fork server is forked while the services start (it is not on
     // their path, and they are forks too, of a process without threads).
     // It returns once the control service serves and the node listens: the

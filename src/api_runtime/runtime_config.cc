@@ -1,7 +1,10 @@
 #include "api_runtime/runtime_config.h"
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -48,8 +51,7 @@ StatusOr<ResolvedConfig> ResolveConfig(const ray::RayConfig &config, int argc, c
     } else if (name == "ray_code_search_path") {
       r.code_search_path = Split(value, ':');
     } else if (name == "ray_head_args") {
-      auto extra = Split(value, ' ');
-      r.head_args.insert(r.head_args.end(), extra.begin(), extra.end());
+      r.head_args.push_back(value);  // a command line of its own: ParseHeadArgs splits it
     } else if (name == "ray_job_namespace") {
       if (r.ray_namespace.empty()) r.ray_namespace = value;
     } else if (name == "ray_default_actor_lifetime") {
@@ -88,83 +90,107 @@ StatusOr<ResolvedConfig> ResolveConfig(const ray::RayConfig &config, int argc, c
   return r;
 }
 
-/// Splits at spaces outside {...}, [...] and quotes, so a JSON value such as
-/// --resources={"accel": 1} stays one token.
-std::vector<std::string> SplitArgs(const std::string &s) {
-  std::vector<std::string> out;
-  std::string cur;
-  int depth = 0;
-  char quote = 0;
-  for (char c : s) {
-    if (quote) {
-      if (c == quote) quote = 0;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    } else if (c == ' ' && depth == 0) {
-      if (!cur.empty()) out.push_back(std::move(cur));
-      cur.clear();
-      continue;
-    }
-    cur += c;
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
+namespace {
+
+/// A head_args entry is one argument when it is `--name=` followed by a JSON
+/// object, array or quoted value (so --resources={"a": 1, "b": 2} keeps its
+/// spaces); any other entry is a command line of its own, split as a shell
+/// would by CLI11 (quotes, `--name='value'`).
+bool IsSingleArgument(const std::string &entry) {
+  auto eq = entry.find('=');
+  if (entry.rfind("--", 0) != 0 || eq == std::string::npos || eq + 1 >= entry.size()) return false;
+  if (entry.find_first_of(" \t") < eq) return false;
+  return std::string("{[\"'").find(entry[eq + 1]) != std::string::npos;
 }
 
+/// Strips the shell quotes users carry over from `ray start` examples.
+std::string Unquote(std::string v) {
+  if (v.size() >= 2 && (v.front() == '\'' || v.front() == '"') && v.back() == v.front())
+    v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+Status CheckAmount(const char *flag, double v) {
+  if (!std::isfinite(v) || v < 0)
+    return Status::InvalidArgument(std::string(flag) + " must be a finite number >= 0, got " +
+                                   std::to_string(v));
+  return Status::OK();
+}
+
+}  // namespace
+
 StatusOr<HeadOptions> ParseHeadArgs(const std::vector<std::string> &args) {
-  HeadOptions h;
-  // Accept "--name=value", "--name value" and a single string holding several.
-  std::vector<std::string> tokens;
-  for (auto &a : args)
-    for (auto &t : SplitArgs(a)) tokens.push_back(t);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    std::string name = tokens[i], value;
-    if (name.rfind("--", 0) != 0) return Status::InvalidArgument("unexpected head argument '" + name + "'");
-    auto eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < tokens.size() && tokens[i + 1].rfind("--", 0) != 0) {
-      value = tokens[++i];
+  // Ray's `ray start` options, with its types: CPUs and GPUs are counts,
+  // --object-store-memory a number of bytes (Ray takes 1e9 as 1000000000),
+  // --resources a JSON object of non-negative amounts.
+  CLI::App app("head_args");
+  app.set_help_flag();  // --help is not one of `ray start`'s options here
+  double num_cpus = -1, num_gpus = -1, store_bytes = -1;
+  std::string resources;
+  int port = 0;
+  std::string host = "127.0.0.1", ignored;
+  auto last = CLI::MultiOptionPolicy::TakeLast;  // as Ray's CLI: a repeated option's last value wins
+  app.add_option("--num-cpus", num_cpus)->multi_option_policy(last);
+  app.add_option("--num-gpus", num_gpus)->multi_option_policy(last);
+  app.add_option("--resources", resources)->multi_option_policy(last);
+  app.add_option("--object-store-memory", store_bytes)->multi_option_policy(last);
+  app.add_option("--port", port)->check(CLI::Range(0, 65535))->multi_option_policy(last);
+  app.add_option("--node-ip-address", host)->multi_option_policy(last);
+  // Accepted for compatibility; not used yet.
+  for (const char *name : {"--include-dashboard", "--dashboard-host", "--dashboard-port", "--redis-password"})
+    app.add_option(name, ignored)->multi_option_policy(last);
+  app.add_flag("--block");
+
+  std::vector<std::string> argv;  // in order; CLI11 takes them reversed
+  for (auto &a : args) {
+    if (IsSingleArgument(a)) {
+      argv.push_back(a);
+      continue;
     }
-    // Strip shell quotes users carry over from `ray start` examples.
-    if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') && value.back() == value.front())
-      value = value.substr(1, value.size() - 2);
-    try {
-      if (name == "--num-cpus") {
-        h.num_cpus = std::stod(value);
-      } else if (name == "--num-gpus") {
-        h.num_gpus = std::stod(value);
-      } else if (name == "--resources") {
-        auto j = nlohmann::json::parse(value);
-        if (!j.is_object()) return Status::InvalidArgument("--resources must be a JSON object");
-        for (auto &[k, v] : j.items()) {
-          if (!v.is_number()) return Status::InvalidArgument("--resources: '" + k + "' must be a number");
-          h.resources[k] = v.get<double>();
-        }
-      } else if (name == "--object-store-memory") {
-        h.object_store_memory = std::stoll(value);
-      } else if (name == "--port") {
-        h.port = std::stoi(value);
-      } else if (name == "--node-ip-address") {
-        h.host = value;
-      } else if (name == "--include-dashboard" || name == "--dashboard-host" || name == "--dashboard-port" ||
-                 name == "--block" || name == "--redis-password") {
-        // Accepted for compatibility; not used yet.
-      } else {
-        return Status::InvalidArgument("unknown head argument " + name);
-      }
-    } catch (const std::exception &e) {
-      return Status::InvalidArgument("bad value for " + name + ": '" + value + "'");
+    std::string line = CLI::detail::find_and_modify(a, "=", CLI::detail::escape_detect);
+    for (auto &t : CLI::detail::split_up(line))
+      if (!t.empty()) argv.push_back(t);
+  }
+  std::reverse(argv.begin(), argv.end());
+  try {
+    app.parse(argv);
+  } catch (const CLI::ParseError &e) {
+    return Status::InvalidArgument(std::string("head_args: ") + e.what());
+  }
+
+  HeadOptions h;
+  if (app.count("--num-cpus")) {
+    LUMEN_RETURN_IF_ERROR(CheckAmount("--num-cpus", num_cpus));
+    h.num_cpus = num_cpus;
+  }
+  if (app.count("--num-gpus")) {
+    LUMEN_RETURN_IF_ERROR(CheckAmount("--num-gpus", num_gpus));
+    if (num_gpus != std::floor(num_gpus))
+      return Status::InvalidArgument("--num-gpus must be a whole number of devices");
+    h.num_gpus = num_gpus;
+  }
+  if (app.count("--object-store-memory")) {
+    if (!std::isfinite(store_bytes) || store_bytes < 1 || store_bytes > 9.0e18)
+      return Status::InvalidArgument("--object-store-memory must be a positive number of bytes, got " +
+                                     std::to_string(store_bytes));
+    h.object_store_memory = static_cast<long long>(store_bytes);
+  }
+  if (app.count("--resources")) {
+    auto j = nlohmann::json::parse(Unquote(resources), nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return Status::InvalidArgument("--resources must be a JSON object of amounts, got '" + resources + "'");
+    for (auto &[k, v] : j.items()) {
+      if (k.empty()) return Status::InvalidArgument("--resources: a resource name cannot be empty");
+      if (k == "CPU" || k == "GPU")
+        return Status::InvalidArgument("--resources: use --num-cpus and --num-gpus instead of '" + k + "'");
+      if (!v.is_number()) return Status::InvalidArgument("--resources: '" + k + "' must be a number");
+      std::string flag = "--resources: '" + k + "'";
+      LUMEN_RETURN_IF_ERROR(CheckAmount(flag.c_str(), v.get<double>()));
+      h.resources[k] = v.get<double>();
     }
   }
-  if (h.num_gpus > 0 && h.num_gpus != static_cast<double>(static_cast<long long>(h.num_gpus)))
-    return Status::InvalidArgument("--num-gpus must be a whole number of devices");
-  if (h.num_cpus < -1 || h.num_gpus < -1) return Status::InvalidArgument("resource amounts must be >= 0");
+  h.port = port;
+  h.host = Unquote(host);
   return h;
 }
 

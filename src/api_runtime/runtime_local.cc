@@ -16,8 +16,9 @@
 #include <ray/api/ray_exception.h>
 #include <ray/api/task_options.h>
 
-#include "base/parallel_copy.h"
+#include "api_runtime/runtime_checks.h"
 #include "api_runtime/runtime_invoke.h"
+#include "base/parallel_copy.h"
 #include "base/status.h"
 
 namespace lumen::api {
@@ -493,6 +494,7 @@ std::shared_ptr<ray::internal::Buffer> LocalModeRuntime::Get(const std::string &
 
 std::vector<std::shared_ptr<ray::internal::Buffer>> LocalModeRuntime::Get(const std::vector<std::string> &ids,
                                                                           int timeout_ms) {
+  CheckObjectIds(ids, "Get");
   std::vector<LocalObjectTable::Object> objects;
   Status st = objects_->Get(ids, timeout_ms, &objects);
   if (!st.ok()) ThrowStatus(st);
@@ -507,13 +509,10 @@ std::vector<std::shared_ptr<ray::internal::Buffer>> LocalModeRuntime::Get(const 
 
 std::vector<bool> LocalModeRuntime::Wait(const std::vector<std::string> &ids, int num_objects,
                                          int timeout_ms) {
-  // The same checks as cluster mode, so a program behaves alike in both.
-  if (num_objects <= 0 || static_cast<size_t>(num_objects) > ids.size())
-    throw RayException("Wait object error: Invalid: num_objects (" + std::to_string(num_objects) +
-                       ") must be between 1 and the number of objects (" + std::to_string(ids.size()) + ")");
-  if (std::set<std::string>(ids.begin(), ids.end()).size() != ids.size())
-    throw RayException("Wait object error: Invalid: duplicate object ids");
-  return objects_->Wait(ids, num_objects, timeout_ms);
+  CheckWaitArgs(ids, num_objects);
+  auto ready = objects_->Wait(ids, num_objects, timeout_ms);
+  KeepFirstReady(num_objects, &ready);
+  return ready;
 }
 
 void LocalModeRuntime::AddLocalReference(const std::string &id) { objects_->AddLocal(id); }
@@ -524,8 +523,6 @@ void LocalModeRuntime::RemoveLocalReference(const std::string &id) { objects_->R
 std::shared_ptr<LocalCall> LocalModeRuntime::MakeCall(InvokeKind kind,
                                                       const ray::internal::RemoteFunctionHolder &fn,
                                                       std::vector<TaskArg> &args) {
-  if (fn.lang_type != ray::internal::LangType::CPP)
-    throw RayException("Cross-language calls (Python/Java) are not supported in local mode");
   CheckRunning();
   auto call = std::make_shared<LocalCall>();
   call->kind = kind;
@@ -600,8 +597,11 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
 }
 
 std::string LocalModeRuntime::Call(const ray::internal::RemoteFunctionHolder &fn, std::vector<TaskArg> &args,
-                                   const ray::internal::CallOptions &) {
-  // Resources, names, runtime_env and placement groups do not apply here.
+                                   const ray::internal::CallOptions &options) {
+  // Resources, names, runtime_env and placement groups do not apply here,
+  // but are checked as on a cluster.
+  CheckCppFunction(fn, "calls");
+  CheckTaskCall(args, options);
   auto call = MakeCall(InvokeKind::kTask, fn, args);
   std::string id = call->return_id;
   pool_->Post([this, call] {
@@ -616,12 +616,8 @@ std::string LocalModeRuntime::Call(const ray::internal::RemoteFunctionHolder &fn
 std::string LocalModeRuntime::CreateActor(const ray::internal::RemoteFunctionHolder &fn,
                                           std::vector<TaskArg> &args,
                                           const ray::internal::ActorCreationOptions &options) {
-  if (options.max_concurrency < 1)
-    throw RayException("SetMaxConcurrency: max_concurrency must be at least 1, got " +
-                       std::to_string(options.max_concurrency));
-  if (options.max_restarts < -1)
-    throw RayException("SetMaxRestarts: max_restarts must be -1 (unlimited) or at least 0, got " +
-                       std::to_string(options.max_restarts));
+  CheckCppFunction(fn, "actors");
+  CheckActorCreation(args, options);
   auto actor = std::make_shared<LocalActor>();
   actor->id = ActorID::FromRandom().Binary();
   actor->name = options.name;
@@ -722,9 +718,10 @@ void LocalModeRuntime::MarkActorDeadLocked(LocalActor &actor, const std::string 
 
 std::string LocalModeRuntime::CallActor(const ray::internal::RemoteFunctionHolder &fn,
                                         const std::string &actor_id, std::vector<TaskArg> &args,
-                                        const ray::internal::CallOptions &) {
-  if (actor_id.size() != ActorID::kSize)
-    throw RayException("Calling an actor through an empty or invalid handle");
+                                        const ray::internal::CallOptions &options) {
+  CheckCppFunction(fn, "actor calls");
+  CheckActorId(actor_id, "Calling an actor");
+  CheckTaskCall(args, options);
   auto call = MakeCall(InvokeKind::kActorMethod, fn, args);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = actors_.find(actor_id);
@@ -749,7 +746,7 @@ std::string LocalModeRuntime::GetActorId(const std::string &actor_name, const st
 
 void LocalModeRuntime::KillActor(const std::string &actor_id, bool) {
   // There are no restarts in local mode: a kill is always for good.
-  if (actor_id.size() != ActorID::kSize) throw RayException("Kill: empty or invalid actor handle");
+  CheckActorId(actor_id, "Kill");
   std::lock_guard<std::mutex> lock(mu_);
   auto it = actors_.find(actor_id);
   if (it == actors_.end()) throw RayException("Kill failed: no actor with id " + ToHex(actor_id));
@@ -766,22 +763,16 @@ void LocalModeRuntime::ExitActor() {
 
 ray::PlacementGroup LocalModeRuntime::CreatePlacementGroup(
     const ray::PlacementGroupCreationOptions &options) {
-  if (options.bundles.empty()) throw RayException("Placement group: bundles must not be empty");
-  for (auto &bundle : options.bundles) {
-    if (bundle.empty()) throw RayException("Placement group: a bundle must name at least one resource");
-    ray::internal::CheckTaskOptions(bundle);
-  }
+  CheckPlacementGroup(options);
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) throw RayException(std::string("Local mode: ") + kShutdownMessage);
   if (!options.name.empty()) {
     for (auto &[id, g] : groups_) {
       if (g.GetName() == options.name && g.GetState() != ray::PlacementGroupState::REMOVED)
-        throw RayException("Failed to create placement group: a placement group named '" + options.name +
-                           "' already exists");
+        throw RayException("Failed to create placement group: " + PlacementGroupNameTaken(options.name));
     }
   }
-  std::string id(18, '\0');  // the size of Ray's placement group ids
-  FillRandom(&id[0], id.size());
+  std::string id = NewPlacementGroupId();
   ray::PlacementGroup group(id, options, ray::PlacementGroupState::CREATED);
   groups_[id] = group;
   return group;
@@ -790,7 +781,7 @@ ray::PlacementGroup LocalModeRuntime::CreatePlacementGroup(
 void LocalModeRuntime::RemovePlacementGroup(const std::string &group_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = groups_.find(group_id);
-  if (it == groups_.end()) throw RayException("RemovePlacementGroup: no placement group with that id");
+  if (it == groups_.end()) return;  // as the control service: removing an unknown group does nothing
   it->second =
       ray::PlacementGroup(group_id, {it->second.GetName(), it->second.GetBundles(), it->second.GetStrategy()},
                           ray::PlacementGroupState::REMOVED);

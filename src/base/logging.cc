@@ -1,6 +1,7 @@
 #include "base/logging.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/console_globals.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <unistd.h>
 
@@ -41,6 +42,12 @@ void ShutdownProcessLogging() {
   std::string name = "lumen-stderr-" + std::to_string(getpid());
   spdlog::drop(name);
   spdlog::set_default_logger(spdlog::stderr_color_mt(name));
+}
+
+void ConstructLoggingState() {
+  spdlog::default_logger();  // the registry, with its stdout console sink
+  // The console sinks' mutex, which ShutdownProcessLogging's stderr logger uses.
+  spdlog::details::console_mutex::mutex();
 }
 
 }  // namespace lumen

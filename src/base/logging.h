@@ -14,6 +14,12 @@ namespace lumen {
 void InitProcessLogging(const std::string &component, const std::string &log_dir);
 /// Flushes and drops file sinks (call before exit / exec).
 void ShutdownProcessLogging();
+/// Constructs spdlog's process-wide state (its registry and console sinks)
+/// now. Static objects are destroyed in the reverse order of their
+/// construction, interleaved with std::atexit handlers: a handler registered
+/// after this call runs while that state still exists, so it may log and
+/// call ShutdownProcessLogging even from exit().
+void ConstructLoggingState();
 
 }  // namespace lumen
 

@@ -215,6 +215,9 @@ class CoreWorker {
   const std::string &session_dir() const { return session_dir_; }
   const proto::RegisterClientReply &node_info() const { return node_info_; }
   rpc::Connection &node() { return *node_; }
+  /// Values of at least this many bytes live in the node's shared-memory
+  /// store; smaller ones travel inside messages.
+  size_t inline_threshold() const { return inline_threshold_; }
   /// Number of objects this process tracks (owned or borrowed); for tests.
   size_t NumTrackedObjects();
 

@@ -230,6 +230,30 @@ TEST_F(LocalModeTest, WaitReturnsReadyInOrder) {
   EXPECT_THROW(ray::Wait(refs, 4, 10), RayException);
 }
 
+TEST_F(LocalModeTest, WaitReturnsAtMostNumObjectsReady) {
+  std::vector<ray::ObjectRef<int>> refs{ray::Put(1), ray::Put(2), ray::Put(3)};
+  auto waited = ray::Wait(refs, 1, 1000);
+  ASSERT_EQ(waited.ready.size(), 1u);
+  EXPECT_EQ(waited.ready.front().ID(), refs[0].ID());
+  ASSERT_EQ(waited.unready.size(), 2u);
+  EXPECT_EQ(waited.unready.front().ID(), refs[1].ID());
+  EXPECT_EQ(waited.unready.back().ID(), refs[2].ID());
+  EXPECT_EQ(ray::Wait(refs, 2, 1000).ready.size(), 2u);
+}
+
+TEST_F(LocalModeTest, EmptyObjectRefIsAnError) {
+  ray::ObjectRef<int> empty;
+  try {
+    empty.Get(1000);
+    FAIL() << "Get on an empty ObjectRef returned";
+  } catch (const RayException &e) {
+    EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+  }
+  std::vector<ray::ObjectRef<int>> refs{empty};
+  EXPECT_THROW(ray::Wait(refs, 1, 1000), RayException);
+  EXPECT_THROW(ray::Task(Plus1).Remote(empty), RayException);
+}
+
 TEST_F(LocalModeTest, TasksRunInParallel) {
   auto start = Clock::now();
   std::vector<ray::ObjectRef<int>> refs;
@@ -432,6 +456,41 @@ TEST_F(LocalModeTest, PlacementGroups) {
   EXPECT_TRUE(ray::GetPlacementGroup("local_pg").GetID().empty());
   EXPECT_THROW(ray::CreatePlacementGroup({"bad", {{{"CPU", 2.5}}}, ray::PlacementStrategy::PACK}),
                RayException);
+}
+
+// Local mode ignores runtime_env and placement, but rejects what a cluster
+// rejects, with the cluster's words (one implementation: runtime_checks.h).
+TEST_F(LocalModeTest, ChecksMatchClusterMode) {
+  ray::RuntimeEnv pip;
+  pip.Set("pip", std::vector<std::string>{"requests"});
+  EXPECT_THROW(ray::Task(Plus1).SetRuntimeEnv(pip).Remote(1), ray::internal::RayRuntimeEnvException);
+  EXPECT_THROW(ray::Actor(Counter::FactoryCreate).SetRuntimeEnv(pip).Remote(0),
+               ray::internal::RayRuntimeEnvException);
+
+  auto message = [](const ray::PlacementGroupCreationOptions &options) {
+    try {
+      ray::CreatePlacementGroup(options);
+    } catch (const RayException &e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  EXPECT_EQ(message({"", {}, ray::PlacementStrategy::PACK}),
+            "CreatePlacementGroup: a placement group needs at least one bundle");
+  EXPECT_EQ(message({"", {{}}, ray::PlacementStrategy::PACK}),
+            "CreatePlacementGroup: a bundle cannot be empty");
+  EXPECT_EQ(message({"", {{{"CPU", 1}}}, ray::PlacementStrategy::UNRECOGNIZED}),
+            "CreatePlacementGroup: unrecognized placement strategy");
+
+  auto group = ray::CreatePlacementGroup({"ids", {{{"CPU", 1}}}, ray::PlacementStrategy::PACK});
+  // The cluster's id format: 14 random bytes in hex.
+  EXPECT_EQ(group.GetID().size(), 28u);
+  EXPECT_EQ(group.GetID().find_first_not_of("0123456789abcdef"), std::string::npos) << group.GetID();
+  EXPECT_EQ(message({"ids", {{{"CPU", 1}}}, ray::PlacementStrategy::PACK}),
+            "Failed to create placement group: A placement group named 'ids' already exists");
+  EXPECT_THROW(ray::Task(Plus1).SetPlacementGroup(group, 1).Remote(1), RayException);  // one bundle only
+  ray::RemovePlacementGroup(group.GetID());
+  ray::RemovePlacementGroup("no such group");  // as on a cluster: nothing to do
 }
 
 TEST_F(LocalModeTest, EverythingRunsInThisProcess) {

@@ -11,8 +11,9 @@ cmake -S "$HERE/consumer" -B "$WORK/build" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/p
   -DLUMEN_ACCEPTANCE_DIR="$HERE/../cluster" > "$WORK/configure.log"
 ninja -C "$WORK/build" > "$WORK/build.log"
 LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/consumer"
+LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/template_consumer"
 # The acceptance suite, compiled against the installed headers and library.
-for t in tasks failure actors actor_failure resources; do
+for t in tasks failure actors actor_failure resources api_edge; do
   "$WORK/build/acceptance_$t" --gtest_brief=1
 done
-echo "package check: 6 passed, 0 failed"
+echo "package check: 8 passed, 0 failed"

@@ -10,6 +10,7 @@
 // Public header: must stay valid C++17.
 #pragma once
 
+#include <iostream>  // Ray's logging header provides it; programs rely on that
 #include <memory>
 #include <ostream>
 
