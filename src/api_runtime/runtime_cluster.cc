@@ -24,6 +24,7 @@
 #include <ray/api.h>
 #include <ray/api/internal_api.h>
 
+#include "base/open_files.h"
 #include "base/parallel_copy.h"
 #include "api_runtime/runtime_config.h"
 #include "api_runtime/runtime_fork_server.h"
@@ -690,6 +691,10 @@ void Init(RayConfig &config, int argc, char **argv) {
     g_local_runtime = std::move(local);
     return;
   }
+
+  // Before the services, fork server and workers are forked: they inherit it.
+  // Should it fail, the limit stays, and an error it causes names it.
+  (void)RaiseOpenFileLimit();
 
   if (rc.is_worker) {
     // Generic worker program: load the user's libraries, then serve tasks

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <future>
+#include <string_view>
 #include <thread>
 
 #include "base/logging.h"
@@ -97,6 +100,14 @@ bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint
 
 NodeService::NodeService(NodeServiceOptions options) : options_(std::move(options)) {
   if (options_.unix_path.empty()) options_.unix_path = options_.session_dir + "/sockets/node";
+  // A worker is a process: --num-cpus=1000 on two cores must not start a
+  // thousand of them at once, nor one per CPU before any work asks.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (options_.max_starting_workers < 1) options_.max_starting_workers = cores;
+  if (options_.prestart_workers < 0) {
+    double cpus = options_.resources.count("CPU") ? options_.resources.at("CPU") : 0;
+    options_.prestart_workers = static_cast<int>(std::min<double>(std::max(0.0, cpus), cores));
+  }
   resources_ = NodeResources(ResourceSet::FromMap(options_.resources), options_.gpu_ids);
   RegisterHandlers();
 }
@@ -195,21 +206,26 @@ void NodeService::WaitForShutdown() {
 void NodeService::Stop() {
   if (stopped_.exchange(true)) return;
   // Kill every worker we know of; the fork servers die with their drivers.
-  std::promise<void> done;
-  auto fut = done.get_future();
-  loop_.Post([this, &done] {
-    for (auto &[id, w] : workers_)
-      if (w->pid > 0) kill(w->pid, SIGKILL);
-    for (auto &[id, w] : workers_)
-      if (w->exec_child && w->pid > 0) waitpid(w->pid, nullptr, 0);
+  // The exec'd ones are our children: reaped here, on the caller's thread,
+  // so that they are gone when Stop returns without the loop blocking.
+  auto done = std::make_shared<std::promise<std::vector<pid_t>>>();
+  auto fut = done->get_future();
+  loop_.Post([this, done] {
+    std::vector<pid_t> children;
+    for (auto &[id, w] : workers_) {
+      if (w->pid <= 0) continue;
+      kill(w->pid, SIGKILL);
+      if (w->exec_child) children.push_back(w->pid);
+    }
     workers_.clear();
     for (auto &[id, job] : jobs_)
       if (job->fork_server) job->fork_server->Close();
     if (log_timer_) log_timer_->cancel();
     if (sigchld_) sigchld_->cancel();
-    done.set_value();
+    done->set_value(std::move(children));
   });
-  fut.wait_for(std::chrono::seconds(5));
+  if (fut.wait_for(std::chrono::seconds(5)) == std::future_status::ready)
+    for (pid_t pid : fut.get()) waitpid(pid, nullptr, 0);  // ECHILD if the loop reaped it first
   if (server_) server_->Stop();
   if (control_) {
     control_->SetCloseHandler(nullptr);
@@ -295,9 +311,8 @@ void NodeService::RegisterHandlers() {
       auto &job = *jobs_[req.job_id()];
       if (!job.prestarted && (job.fork_server || !options_.worker_program.empty())) {
         job.prestarted = true;
-        int n = options_.prestart_workers >= 0 ? options_.prestart_workers
-                                               : static_cast<int>(resources_.total().Get("CPU"));
-        for (int i = 0; i < n; ++i) StartWorker(job);
+        for (int i = 0; i < options_.prestart_workers; ++i)
+          if (StartWorker(job).IsNil()) break;
       }
       if (!WorkersOnTheWay(job)) AnswerWorkerWaiters(job);  // none to wait for (no CPUs)
     }
@@ -547,7 +562,15 @@ void NodeService::RegisterHandlers() {
                        });
 }
 
+int NodeService::StartingWorkers() const {
+  int n = 0;
+  for (auto &[id, job] : jobs_) n += job->starting;
+  return n;
+}
+
 WorkerID NodeService::StartWorker(Job &job, bool detached) {
+  // Those that wait start as others register (TryDispatch runs then).
+  if (StartingWorkers() >= options_.max_starting_workers) return WorkerID::Nil();
   auto w = std::make_shared<Worker>();
   w->id = WorkerID::FromRandom();
   w->job_id = job.id;
@@ -574,18 +597,40 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     std::string path;
     for (auto &p : job.code_search_path) path += (path.empty() ? "" : ":") + p;
     args.push_back("--ray_code_search_path=" + path);
+    // This process has threads: between fork and exec the child may only
+    // make async-signal-safe calls (another thread may have held the heap's
+    // lock at the fork), so everything it needs is built here first.
+    std::vector<std::string> env;
+    for (char **e = environ; *e; ++e)
+      if (std::string_view(*e).rfind("LUMEN_CLUSTER_TOKEN=", 0) != 0) env.emplace_back(*e);
+    env.push_back("LUMEN_CLUSTER_TOKEN=" + options_.token);
+    std::vector<char *> argv, envp;
+    for (auto &a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto &e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    // The log files are named after the child's pid, which only it knows:
+    // it writes its pid into the room left at the end of these names.
+    std::string logs = options_.session_dir + "/logs/worker-";
+    std::string out_name = logs + std::string(20, '\0'), err_name = out_name;
+    const size_t pid_at = logs.size();
     pid_t pid = fork();
     if (pid == 0) {
-      setenv("LUMEN_CLUSTER_TOKEN", options_.token.c_str(), 1);
-      std::string logs = options_.session_dir + "/logs/worker-" + std::to_string(getpid());
-      int out = open((logs + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      int err = open((logs + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      char digits[20];
+      int n = 0;
+      for (pid_t p = getpid(); p > 0 && n < 20; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+      auto name = [&](std::string &path, const char *suffix) {
+        size_t at = pid_at;
+        for (int i = n - 1; i >= 0; --i) path[at++] = digits[i];
+        for (const char *c = suffix; *c; ++c) path[at++] = *c;
+        path[at] = '\0';
+        return path.data();
+      };
+      int out = open(name(out_name, ".out"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      int err = open(name(err_name, ".err"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (out >= 0) dup2(out, STDOUT_FILENO);
       if (err >= 0) dup2(err, STDERR_FILENO);
-      std::vector<char *> argv;
-      for (auto &a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
+      execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }
     if (pid < 0) {

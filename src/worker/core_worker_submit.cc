@@ -13,8 +13,17 @@ namespace {
 
 constexpr int64_t kLeaseIdleMs = 100;     // give a lease back after this long unused
 constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
-constexpr int kPipelineDepthShort = 16;   // tasks in flight per worker when tasks are short
-constexpr double kShortTaskUs = 2000;
+// Pipelining (several tasks in flight per worker) saves a round trip per
+// task, but what waits on a worker cannot move to another that frees up. So
+// a task only queues behind tasks of functions known to be short (a function
+// that has not finished yet may be long), about kPipelineBudgetUs of expected
+// work per worker, at most kMaxPipelineDepth tasks, and not behind a task that
+// has already run far longer than tasks of its kind do (a long call of a
+// usually short function, or a stopped worker).
+constexpr int kMaxPipelineDepth = 16;
+constexpr double kPipelineBudgetUs = 2000;
+constexpr double kStalledFloorUs = 1000;
+constexpr double kStalledFactor = 4;
 
 std::string KeyOf(const std::map<std::string, double> &resources) {
   std::string key;
@@ -175,11 +184,26 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
 }
 
 void CoreWorker::PumpLocked(SchedulingQueue &q) {
-  int depth = (q.avg_task_us >= 0 && q.avg_task_us < kShortTaskUs) ? kPipelineDepthShort : 1;
+  int depth = 1;
+  if (q.avg_task_us >= 0)
+    depth = static_cast<int>(std::clamp(kPipelineBudgetUs / std::max(q.avg_task_us, 1.0), 1.0,
+                                        static_cast<double>(kMaxPipelineDepth)));
+  auto stalled_after = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, std::micro>(std::max(kStalledFloorUs, kStalledFactor * q.avg_task_us)));
+  auto now = Clock::now();
+  auto known_short = [&q](const std::shared_ptr<TaskEntry> &t) {
+    auto it = q.function_avg_us.find(t->spec.function().function_name());
+    return it != q.function_avg_us.end() && it->second < kPipelineBudgetUs;
+  };
+  auto takes_more = [&](const LeasedWorker &w) {
+    if (w.in_flight == 0) return true;
+    return w.in_flight < depth && now - w.last_progress <= stalled_after &&
+           std::all_of(w.running.begin(), w.running.end(), known_short);
+  };
   while (!q.tasks.empty()) {
     LeasedWorker *best = nullptr;
     for (auto &[id, w] : q.workers)
-      if (w->in_flight < depth && (!best || w->in_flight < best->in_flight)) best = w.get();
+      if (takes_more(*w) && (!best || w->in_flight < best->in_flight)) best = w.get();
     if (!best) break;
     auto task = q.tasks.front();
     q.tasks.pop_front();
@@ -259,9 +283,10 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
 }
 
 void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
+  task->pushed_at = Clock::now();
+  if (w.in_flight == 0) w.last_progress = task->pushed_at;
   w.in_flight++;
   w.running.push_back(task);
-  task->pushed_at = Clock::now();
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   for (int id : w.gpu_ids) req.mutable_spec()->add_gpu_ids(id);
@@ -315,8 +340,14 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       }
       PumpLocked(q);
     } else {
+      auto now = Clock::now();
+      // Queued behind others on its worker, the task started when the one
+      // before it replied.
+      auto started = task->pushed_at;
       if (wit != q.workers.end()) {
         auto &w = *wit->second;
+        started = std::max(started, w.last_progress);
+        w.last_progress = now;
         w.in_flight--;
         auto rit = std::find(w.running.begin(), w.running.end(), task);
         if (rit != w.running.end()) w.running.erase(rit);
@@ -330,8 +361,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
           q.workers.erase(wit);
         }
       }
-      double us = std::chrono::duration<double, std::micro>(Clock::now() - task->pushed_at).count();
+      double us = std::chrono::duration<double, std::micro>(now - started).count();
       q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
+      auto [fn, first] = q.function_avg_us.try_emplace(task->spec.function().function_name(), us);
+      if (!first) fn->second = 0.8 * fn->second + 0.2 * us;
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
       FinishTaskLocked(*task, &after);
