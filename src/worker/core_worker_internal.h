@@ -53,6 +53,7 @@ struct CoreWorker::TaskEntry {
   int pending_deps = 0;
   int retries_left = 0;
   Clock::time_point pushed_at;
+  bool maybe_long = false;  // its function was not known to be short when it was pushed
   std::string key;
   bool resolved = false;  // actor tasks: arguments ready, may be sent
   bool done = false;      // finished (result or error set)
@@ -88,6 +89,7 @@ struct CoreWorker::LeasedWorker {
   // idle spell. A worker silent for much longer than tasks take is running
   // a long task (or is stopped): nothing more is pipelined onto it.
   Clock::time_point last_progress = Clock::now();
+  int maybe_long = 0;  // tasks in flight of functions not known to be short when pushed
   std::vector<std::shared_ptr<TaskEntry>> running;
 };
 

@@ -22,7 +22,9 @@ constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
 // usually short function, or a stopped worker).
 constexpr int kMaxPipelineDepth = 16;
 constexpr double kPipelineBudgetUs = 2000;
-constexpr double kStalledFloorUs = 1000;
+// Well above a descheduled worker's silence on a busy machine (tens of ms
+// with both CPUs loaded), which must not turn pipelining off.
+constexpr double kStalledFloorUs = 50000;
 constexpr double kStalledFactor = 4;
 
 std::string KeyOf(const std::map<std::string, double> &resources) {
@@ -191,14 +193,9 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
   auto stalled_after = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, std::micro>(std::max(kStalledFloorUs, kStalledFactor * q.avg_task_us)));
   auto now = Clock::now();
-  auto known_short = [&q](const std::shared_ptr<TaskEntry> &t) {
-    auto it = q.function_avg_us.find(t->spec.function().function_name());
-    return it != q.function_avg_us.end() && it->second < kPipelineBudgetUs;
-  };
   auto takes_more = [&](const LeasedWorker &w) {
     if (w.in_flight == 0) return true;
-    return w.in_flight < depth && now - w.last_progress <= stalled_after &&
-           std::all_of(w.running.begin(), w.running.end(), known_short);
+    return w.in_flight < depth && w.maybe_long == 0 && now - w.last_progress <= stalled_after;
   };
   while (!q.tasks.empty()) {
     LeasedWorker *best = nullptr;
@@ -285,6 +282,9 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
 void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
   task->pushed_at = Clock::now();
   if (w.in_flight == 0) w.last_progress = task->pushed_at;
+  auto fn = q.function_avg_us.find(task->spec.function().function_name());
+  task->maybe_long = fn == q.function_avg_us.end() || fn->second >= kPipelineBudgetUs;
+  w.maybe_long += task->maybe_long;
   w.in_flight++;
   w.running.push_back(task);
   proto::PushTaskRequest req;
@@ -349,6 +349,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
         started = std::max(started, w.last_progress);
         w.last_progress = now;
         w.in_flight--;
+        w.maybe_long -= task->maybe_long;
         auto rit = std::find(w.running.begin(), w.running.end(), task);
         if (rit != w.running.end()) w.running.erase(rit);
         if (w.in_flight == 0) w.idle_since = Clock::now();
