@@ -139,7 +139,8 @@ std::string ReadAll(int fd) {
           hex += kDigits[c >> 4];
           hex += kDigits[c & 15];
         }
-        RunWorkerProcess(node_socket, token, session_dir, hex, job_id, ns, env_line);
+        RunWorkerProcess(node_socket, token, session_dir, hex, job_id, ns, env_line,
+                         std::map<std::string, std::string>(req.env().begin(), req.env().end()));
       }
       if (pid > 0 && !req.detached()) children.insert(pid);
     }

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "base/logging.h"
 #include "protocol/control.pb.h"
 
@@ -37,6 +39,7 @@ struct NodeService::Worker {
   bool detached = false;    // hosts a detached actor: outlives its job's driver
   bool reserved = false;    // started for one pending lease; never idle
   bool actor = false;       // dedicated to an actor: never returned to the pool
+  std::string env_key;      // EnvKey() of the env_vars it was started with
   rpc::ConnectionPtr conn;
   Address address;
   uint64_t lease_id = 0;
@@ -59,8 +62,11 @@ struct NodeService::Job {
   bool expects_fork_server = false;  // workers come from it once it registers
   bool default_detached = false;     // the job's default actor lifetime
   int starting = 0;
-  int registered = 0;  // workers that have registered (ever)
-  std::deque<WorkerID> idle;
+  std::map<std::string, int> starting_by_env;  // by EnvKey()
+  int registered = 0;                          // workers that have registered (ever)
+  // By EnvKey(): a worker only runs work that asks for the env_vars it was
+  // started with, so that no task's variables are set in a running process.
+  std::map<std::string, std::deque<WorkerID>> idle;
   bool prestarted = false;
   // WAIT_FOR_WORKERS calls not answered yet, by a sequence number (their timers' key).
   std::map<uint64_t, std::pair<rpc::ConnectionPtr, uint64_t>> worker_waiters;
@@ -84,9 +90,31 @@ struct NodeService::PendingLease {
   bool detached = false;
   WorkerID reserved;  // detached actors: the fresh worker started for this lease
   bool warned = false;
+  std::map<std::string, std::string> env;  // the request's runtime_env env_vars
+  std::string env_key;                     // EnvKey(env)
 };
 
 namespace {
+
+// A runtime_env's env_vars (the submitter validated them; what is not a
+// string is left out).
+std::map<std::string, std::string> EnvVarsOf(const std::string &runtime_env) {
+  std::map<std::string, std::string> vars;
+  if (runtime_env.empty()) return vars;
+  auto j = nlohmann::json::parse(runtime_env, nullptr, false);
+  if (!j.is_object()) return vars;
+  auto it = j.find("env_vars");
+  if (it == j.end() || !it->is_object()) return vars;
+  for (auto &[k, v] : it->items())
+    if (v.is_string()) vars[k] = v.get<std::string>();
+  return vars;
+}
+
+// Which workers can run work with these env_vars: the same set, whatever
+// the order or spelling of the JSON that named them.
+std::string EnvKey(const std::map<std::string, std::string> &vars) {
+  return vars.empty() ? std::string() : nlohmann::json(vars).dump();
+}
 
 template <typename Req>
 bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint64_t call_id) {
@@ -288,8 +316,9 @@ void NodeService::RegisterHandlers() {
       auto job = jobs_.find(w.job_id);
       if (job != jobs_.end()) {
         job->second->starting = std::max(0, job->second->starting - 1);
+        job->second->starting_by_env[w.env_key]--;
         job->second->registered++;
-        if (!w.reserved) job->second->idle.push_back(w.id);
+        if (!w.reserved) job->second->idle[w.env_key].push_back(w.id);
         AnswerWorkerWaiters(*job->second);
       }
       LUMEN_LOG_INFO("worker {} pid {} registered for job {}", w.id.Hex(), w.pid, w.job_id);
@@ -331,6 +360,8 @@ void NodeService::RegisterHandlers() {
                          p->for_actor = req.for_actor();
                          p->hold = p->for_actor ? ResourceSet::FromProto(req.hold()) : p->request;
                          p->detached = req.detached();
+                         p->env = EnvVarsOf(req.runtime_env());
+                         p->env_key = EnvKey(p->env);
                          pending_.push_back(std::move(p));
                          TryDispatch();
                        });
@@ -340,9 +371,10 @@ void NodeService::RegisterHandlers() {
                          proto::WorkerLeaseRequest req;
                          if (!Parse(body, &req, conn, 0)) return;
                          ResourceSet shape = ResourceSet::FromProto(req.resources());
+                         std::string env_key = EnvKey(EnvVarsOf(req.runtime_env()));
                          for (auto it = pending_.begin(); it != pending_.end();) {
                            auto &p = **it;
-                           if (p.conn == conn && !p.for_actor && p.request == shape) {
+                           if (p.conn == conn && !p.for_actor && p.request == shape && p.env_key == env_key) {
                              proto::WorkerLeaseReply reply;
                              reply.set_granted(false);
                              reply.set_error("canceled");
@@ -369,7 +401,7 @@ void NodeService::RegisterHandlers() {
                            OnWorkerGone(w->first, "returned as failed");
                          } else {
                            auto job = jobs_.find(w->second->job_id);
-                           if (job != jobs_.end()) job->second->idle.push_back(w->first);
+                           if (job != jobs_.end()) job->second->idle[w->second->env_key].push_back(w->first);
                          }
                          TryDispatch();
                        });
@@ -511,7 +543,8 @@ void NodeService::RegisterHandlers() {
                          resources_.available().ToProto(reply.mutable_available());
                          reply.set_num_workers(static_cast<int>(workers_.size()));
                          int idle = 0;
-                         for (auto &[id, job] : jobs_) idle += static_cast<int>(job->idle.size());
+                         for (auto &[id, job] : jobs_)
+                           for (auto &[env, ids] : job->idle) idle += static_cast<int>(ids.size());
                          reply.set_num_idle_workers(idle);
                          auto stats = store_->Stats();
                          reply.set_store_used(stats.used);
@@ -568,7 +601,7 @@ int NodeService::StartingWorkers() const {
   return n;
 }
 
-WorkerID NodeService::StartWorker(Job &job, bool detached) {
+WorkerID NodeService::StartWorker(Job &job, bool detached, const std::map<std::string, std::string> &env) {
   // Those that wait start as others register (TryDispatch runs then).
   if (StartingWorkers() >= options_.max_starting_workers) return WorkerID::Nil();
   auto w = std::make_shared<Worker>();
@@ -576,6 +609,7 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
   w->job_id = job.id;
   w->detached = detached;
   w->reserved = detached;
+  w->env_key = EnvKey(env);
   if (!job.fork_server && job.expects_fork_server) {
     return WorkerID::Nil();  // its fork server is still starting; TryDispatch runs again when it registers
   }
@@ -583,6 +617,7 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     proto::ForkWorkerRequest req;
     req.set_worker_id(w->id.Binary());
     req.set_detached(detached);
+    req.mutable_env()->insert(env.begin(), env.end());
     job.fork_server->Notify(proto::FORK_WORKER, req);
   } else if (!options_.worker_program.empty()) {
     // Generic worker: exec the worker program, which loads the job's libraries.
@@ -600,14 +635,21 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     // This process has threads: between fork and exec the child may only
     // make async-signal-safe calls (another thread may have held the heap's
     // lock at the fork), so everything it needs is built here first.
-    std::vector<std::string> env;
-    for (char **e = environ; *e; ++e)
-      if (std::string_view(*e).rfind("LUMEN_CLUSTER_TOKEN=", 0) != 0) env.emplace_back(*e);
-    env.push_back("LUMEN_CLUSTER_TOKEN=" + options_.token);
+    // Its environment: ours, the job's env_vars, then the lease's (Ray's
+    // order: a task's or actor's own env_vars win over the job's).
+    auto vars = EnvVarsOf(job.runtime_env);
+    for (auto &[k, v] : env) vars[k] = v;
+    vars["LUMEN_CLUSTER_TOKEN"] = options_.token;
+    std::vector<std::string> environment;
+    for (char **e = environ; *e; ++e) {
+      std::string_view entry(*e);
+      if (!vars.count(std::string(entry.substr(0, entry.find('='))))) environment.emplace_back(entry);
+    }
+    for (auto &[k, v] : vars) environment.push_back(k + "=" + v);
     std::vector<char *> argv, envp;
     for (auto &a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    for (auto &e : env) envp.push_back(e.data());
+    for (auto &e : environment) envp.push_back(e.data());
     envp.push_back(nullptr);
     // The log files are named after the child's pid, which only it knows:
     // it writes its pid into the room left at the end of these names.
@@ -644,6 +686,7 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     return WorkerID::Nil();
   }
   job.starting++;
+  job.starting_by_env[w->env_key]++;
   workers_[w->id] = w;
   return w->id;
 }
@@ -710,8 +753,12 @@ void NodeService::NotifyLeasesWanted(uint64_t requester) {
 
 void NodeService::TryDispatch() {
   TryReserveBundles();
-  // Per job: how many more workers the grantable requests need.
-  std::map<uint32_t, int> need;
+  // Per job and env: how many more workers the grantable requests need.
+  struct Need {
+    int count = 0;
+    std::map<std::string, std::string> env;
+  };
+  std::map<std::pair<uint32_t, std::string>, Need> need;
   for (auto it = pending_.begin(); it != pending_.end();) {
     auto &p = **it;
     if (!p.conn->IsOpen()) {
@@ -745,7 +792,7 @@ void NodeService::TryDispatch() {
       // job's fork server, so it survives the driver.
       auto r = p.reserved.IsNil() ? workers_.end() : workers_.find(p.reserved);
       if (r == workers_.end()) {
-        p.reserved = StartWorker(job, /*detached=*/true);
+        p.reserved = StartWorker(job, /*detached=*/true, p.env);
         ++it;
         continue;
       }
@@ -758,23 +805,43 @@ void NodeService::TryDispatch() {
       continue;
     }
     // Skip idle workers that died meanwhile.
-    while (!job.idle.empty() && !workers_.count(job.idle.front())) job.idle.pop_front();
-    if (job.idle.empty()) {
-      need[p.job_id]++;
+    auto &idle = job.idle[p.env_key];
+    while (!idle.empty() && !workers_.count(idle.front())) idle.pop_front();
+    if (idle.empty()) {
+      auto &n = need[{p.job_id, p.env_key}];
+      n.count++;
+      n.env = p.env;
       ++it;
       continue;
     }
-    auto worker = workers_[job.idle.front()];
-    job.idle.pop_front();
+    auto worker = workers_[idle.front()];
+    idle.pop_front();
     GrantLease(p, *worker);
     it = pending_.erase(it);
   }
-  for (auto &[job_id, n] : need) {
-    auto &job = *jobs_[job_id];
-    while (job.starting < n) {
-      int before = job.starting;
-      StartWorker(job);
-      if (job.starting == before) break;  // cannot start workers for this job
+  for (auto &[key, n] : need) {
+    auto &job = *jobs_[key.first];
+    while (job.starting_by_env[key.second] < n.count && StartingWorkers() < options_.max_starting_workers) {
+      MakeRoomForWorker(job, key.second);
+      if (StartWorker(job, false, n.env).IsNil()) break;  // none can start now
+    }
+  }
+}
+
+void NodeService::MakeRoomForWorker(Job &job, const std::string &env_key) {
+  // Workers dedicated to other env_vars would pile up idle: past the
+  // prestarted pool's size, one of them goes for each worker started (as
+  // Ray's pool does with workers of other runtime envs).
+  if (static_cast<int>(workers_.size()) < std::max(1, options_.prestart_workers)) return;
+  for (auto &[key, ids] : job.idle) {
+    if (key == env_key) continue;
+    while (!ids.empty()) {
+      WorkerID victim = ids.front();
+      ids.pop_front();
+      if (workers_.count(victim)) {
+        KillWorkers({victim}, "idle, and a worker with other env_vars is needed");
+        return;
+      }
     }
   }
 }
@@ -826,6 +893,7 @@ void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
   auto job = jobs_.find(w->job_id);
   if (job != jobs_.end() && !w->registered) {
     job->second->starting = std::max(0, job->second->starting - 1);
+    job->second->starting_by_env[w->env_key]--;
     if (!WorkersOnTheWay(*job->second)) AnswerWorkerWaiters(*job->second);  // it died starting
   }
   if (w->conn) w->conn->Close();

@@ -90,7 +90,11 @@ class NodeService {
   void KillWorkers(const std::vector<WorkerID> &ids, const std::string &why);
   /// Starts a worker for `job`; returns its id, or Nil if none can start now
   /// (among them: max_starting_workers are starting already).
-  WorkerID StartWorker(Job &job, bool detached = false);
+  /// `env`: the runtime_env env_vars it serves (beyond the job's).
+  WorkerID StartWorker(Job &job, bool detached = false, const std::map<std::string, std::string> &env = {});
+  /// Before starting a worker for `env_key`: kills an idle worker of the job
+  /// dedicated to other env_vars once the pool has reached its size.
+  void MakeRoomForWorker(Job &job, const std::string &env_key);
   int StartingWorkers() const;
   void TryDispatch();
   void GrantLease(PendingLease &req, Worker &worker);

@@ -96,6 +96,7 @@ struct CoreWorker::LeasedWorker {
 struct CoreWorker::SchedulingQueue {
   std::string key;
   std::map<std::string, double> resources;
+  std::string runtime_env;  // its tasks' (serialized ray::RuntimeEnv), which their workers start with
   std::deque<std::shared_ptr<TaskEntry>> tasks;
   std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
   size_t pending_leases = 0;

@@ -49,7 +49,9 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
   for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
   task->retries_left = options.max_retries;
-  task->key = KeyOf(resources);
+  // Work with its own env_vars runs on workers started with them: a queue
+  // (and its leases) of its own.
+  task->key = KeyOf(resources) + options.runtime_env;
   EntryLocked(task->return_id);  // owned, pending
   AddArgsLocked(args, *task);
 
@@ -58,6 +60,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
     q = std::make_unique<SchedulingQueue>();
     q->key = task->key;
     q->resources = resources;
+    q->runtime_env = options.runtime_env;
     WarnIfInfeasibleLocked("task", resources);
   }
   ResolveAndQueueLocked(task, &after);
@@ -213,6 +216,7 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
     q.cancel_sent = true;
     proto::WorkerLeaseRequest cancel;
     for (auto &[k, v] : q.resources) (*cancel.mutable_resources()->mutable_amounts())[k] = v;
+    cancel.set_runtime_env(q.runtime_env);
     node_->Notify(proto::CANCEL_WORKER_LEASES, cancel);
   }
 }
@@ -224,6 +228,7 @@ void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
   req.set_job_id(options_.job_id);
   for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
   req.set_requester_id(options_.worker_id.Binary());
+  req.set_runtime_env(q.runtime_env);
   std::string key = q.key;
   node_->Call(
       proto::REQUEST_WORKER_LEASE, req,

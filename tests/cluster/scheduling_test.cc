@@ -43,7 +43,17 @@ std::vector<unsigned long long> OpenFileLimits() {
   return {static_cast<unsigned long long>(lim.rlim_cur), static_cast<unsigned long long>(lim.rlim_max)};
 }
 
-RAY_REMOTE(Plus, HoldUntilReleased, OpenFileLimits);
+// This worker's pid, then the value of each variable ("<unset>" if none).
+std::vector<std::string> PidAndEnv(std::vector<std::string> names) {
+  std::vector<std::string> out = {std::to_string(getpid())};
+  for (auto &n : names) {
+    const char *v = getenv(n.c_str());
+    out.push_back(v ? v : "<unset>");
+  }
+  return out;
+}
+
+RAY_REMOTE(Plus, HoldUntilReleased, OpenFileLimits, PidAndEnv);
 
 using lumen::testing::ClusterTest;
 
@@ -162,6 +172,38 @@ TEST_F(SchedulingTest, EveryProcessRaisesItsOpenFileLimit) {
       EXPECT_EQ(soft, hard) << service;
     }
   }
+}
+
+ray::RuntimeEnv EnvVars(std::map<std::string, std::string> vars) {
+  ray::RuntimeEnv env;
+  env.Set<std::map<std::string, std::string>>("env_vars", vars);
+  return env;
+}
+
+// A task's env_vars are not set in a running (threaded) worker: it runs on a
+// worker started with them, on top of the job's, which they override.
+TEST(SchedulingEnv, EnvVarsComeWithAWorkerStartedWithThem) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};  // one prestarted worker, which must not be reused
+  config.runtime_env = EnvVars({{"LUMEN_SCHED_A", "job"}, {"LUMEN_SCHED_B", "job"}});
+  ray::Init(config);
+  std::vector<std::string> names = {"LUMEN_SCHED_A", "LUMEN_SCHED_B"};
+  auto with = *ray::Task(PidAndEnv).SetRuntimeEnv(EnvVars({{"LUMEN_SCHED_B", "task"}})).Remote(names).Get();
+  auto plain = *ray::Task(PidAndEnv).Remote(names).Get();
+  EXPECT_EQ(with[1], "job");
+  EXPECT_EQ(with[2], "task");
+  EXPECT_EQ(plain[1], "job");
+  EXPECT_EQ(plain[2], "job");
+  EXPECT_NE(with[0], plain[0]);
+  // Another set of env_vars: yet another worker, with exactly those.
+  auto other = *ray::Task(PidAndEnv).SetRuntimeEnv(EnvVars({{"LUMEN_SCHED_A", "other"}})).Remote(names).Get();
+  EXPECT_EQ(other[1], "other");
+  EXPECT_EQ(other[2], "job");
+  EXPECT_NE(other[0], with[0]);
+  ray::Shutdown();
+  std::error_code ec;
+  std::filesystem::remove_all(tmp, ec);
 }
 
 }  // namespace
