@@ -25,6 +25,7 @@
 #include <ray/api.h>
 #include <ray/api/internal_api.h>
 
+#include "base/open_files.h"
 #include "base/parallel_copy.h"
 #include "api_runtime/runtime_checks.h"
 #include "api_runtime/runtime_config.h"
@@ -90,14 +91,12 @@ class ObjectBuffer : public ray::internal::Buffer {
   worker::RayObjectPtr obj_;
 };
 
-/// Applies a task's env_vars for the duration of one task and restores the
-/// previous values after, so nothing leaks into the next task on this worker.
+/// Sets variables for the duration of one task and restores the previous
+/// values after. Only CUDA_VISIBLE_DEVICES, for a task granted GPUs, is still
+/// set this way (a worker serves leases with different devices); env_vars
+/// never are: a worker is started with them (RunWorkerProcess).
 class ScopedEnvVars {
  public:
-  ScopedEnvVars(const std::string &job_env, const std::string &task_env) {
-    Apply(job_env);
-    Apply(task_env);
-  }
   /// Keeps the variables set after this object goes (an actor's whole process).
   void Keep() { saved_.clear(); }
   void Set(const std::string &k, const std::string &v) {
@@ -116,31 +115,8 @@ class ScopedEnvVars {
       }
     }
   }
-  std::string error;
 
  private:
-  void Apply(const std::string &json) {
-    if (json.empty()) return;
-    auto j = nlohmann::json::parse(json, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      error = "malformed runtime_env";
-      return;
-    }
-    auto it = j.find("env_vars");
-    if (it == j.end()) return;
-    if (!it->is_object()) {
-      error = "runtime_env env_vars must be an object of strings";
-      return;
-    }
-    for (auto &[k, v] : it->items()) {
-      if (!v.is_string()) continue;
-      if (!saved_.count(k)) {
-        const char *old = getenv(k.c_str());
-        saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
-      }
-      setenv(k.c_str(), v.get<std::string>().c_str(), 1);
-    }
-  }
   std::map<std::string, std::optional<std::string>> saved_;
 };
 
@@ -164,8 +140,8 @@ std::string GpuList(const std::vector<int> &ids) {
   return out;
 }
 
-void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec &spec,
-                               const std::vector<worker::ArgBytes> &args, worker::ExecResult *result) {
+void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
+                               worker::ExecResult *result) {
   const std::string &name = spec.function().function_name();
   const bool actor_task = spec.type() == proto::ACTOR_TASK;
   const bool creation = spec.type() == proto::ACTOR_CREATION_TASK;
@@ -177,17 +153,16 @@ void ExecuteRegisteredFunction(const std::string &job_env, const proto::TaskSpec
   std::vector<ray::internal::ArgView> views;
   views.reserve(args.size());
   for (auto &a : args) views.push_back({a.data, a.size});
-  // A task's env_vars last for the task; an actor's for its whole process
-  // (set once, by its creation task).
+  // Work granted GPUs sees exactly those devices: a task while it runs, an
+  // actor for its whole process.
   std::optional<ScopedEnvVars> env;
   std::vector<int> gpus(spec.gpu_ids().begin(), spec.gpu_ids().end());
-  if (!actor_task) {
-    env.emplace(job_env, spec.runtime_env());
-    // Work granted GPUs sees exactly those devices.
-    if (!gpus.empty()) env->Set("CUDA_VISIBLE_DEVICES", GpuList(gpus));
+  if (!actor_task && !gpus.empty()) {
+    env.emplace();
+    env->Set("CUDA_VISIBLE_DEVICES", GpuList(gpus));
   }
   if (creation) {
-    env->Keep();
+    if (env) env->Keep();
     std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
     g_actor_gpu_ids = gpus;
   } else if (!actor_task) {
@@ -608,7 +583,18 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
 [[noreturn]] void RunWorkerProcess(const std::string &node_socket, const std::string &token,
                                    const std::string &session_dir, const std::string &worker_id_hex,
                                    uint32_t job_id, const std::string &ray_namespace,
-                                   const std::string &runtime_env) {
+                                   const std::string &runtime_env,
+                                   const std::map<std::string, std::string> &env_vars) {
+  // Its environment is set now, before the process has a thread to race
+  // with setenv: the job's env_vars, then those of the work it is dedicated
+  // to (the node starts a worker per set of env_vars), which win, as in Ray.
+  if (!runtime_env.empty()) {
+    auto j = nlohmann::json::parse(runtime_env, nullptr, false);
+    if (j.is_object() && j.contains("env_vars") && j["env_vars"].is_object())
+      for (auto &[k, v] : j["env_vars"].items())
+        if (v.is_string()) setenv(k.c_str(), v.get<std::string>().c_str(), 1);
+  }
+  for (auto &[k, v] : env_vars) setenv(k.c_str(), v.c_str(), 1);
   InitProcessLogging("worker", session_dir + "/logs");
   worker::CoreWorkerOptions opts;
   opts.is_driver = false;
@@ -618,10 +604,8 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   opts.job_id = job_id;
   opts.ray_namespace = ray_namespace;
   opts.worker_id = WorkerID::FromBinary(FromHex(worker_id_hex).value_or(""));
-  opts.executor = [runtime_env](const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
-                                worker::ExecResult *result) {
-    ExecuteRegisteredFunction(runtime_env, spec, args, result);
-  };
+  opts.executor = [](const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
+                     worker::ExecResult *result) { ExecuteRegisteredFunction(spec, args, result); };
   auto core = worker::CoreWorker::Create(std::move(opts));
   if (!core.ok()) {
     LUMEN_LOG_ERROR("worker failed to start: {}", core.status().ToString());
@@ -702,6 +686,10 @@ void Init(RayConfig &config, int argc, char **argv) {
     g_local_runtime = std::move(local);
     return;
   }
+
+  // Before the services, fork server and workers are forked: they inherit it.
+  // Should it fail, the limit stays, and an error it causes names it.
+  (void)RaiseOpenFileLimit();
 
   if (rc.is_worker) {
     // Generic worker program: load the user's libraries, then serve tasks

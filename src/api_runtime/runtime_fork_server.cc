@@ -152,7 +152,8 @@ void TellDriverNodeLost(int control_fd) {
         // others die with the fork server.
         if (!req.detached()) prctl(PR_SET_PDEATHSIG, SIGKILL);
         RedirectOutputToWorkerLogs(session_dir);
-        RunWorkerProcess(node_socket, token, session_dir, ToHex(req.worker_id()), job_id, ns, env_line);
+        RunWorkerProcess(node_socket, token, session_dir, ToHex(req.worker_id()), job_id, ns, env_line,
+                         std::map<std::string, std::string>(req.env().begin(), req.env().end()));
       }
       if (pid > 0 && !req.detached()) children.insert(pid);
     }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace lumen::api {
@@ -29,11 +30,14 @@ bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const 
                      const std::string &runtime_env, bool default_detached);
 void StopForkServer(ForkServerHandle &h);
 
-/// Runs in a freshly forked or exec'd worker: sets up the runtime, serves
-/// tasks until the node goes away, then exits the process.
+/// Runs in a freshly forked or exec'd worker, before it has any thread: sets
+/// the job's env_vars (`runtime_env`, its JSON) and then `env_vars` (those of
+/// the work the worker is dedicated to), sets up the runtime, serves tasks
+/// until the node goes away, then exits the process.
 [[noreturn]] void RunWorkerProcess(const std::string &node_socket, const std::string &token,
                                    const std::string &session_dir, const std::string &worker_id_hex,
                                    uint32_t job_id, const std::string &ray_namespace,
-                                   const std::string &runtime_env);
+                                   const std::string &runtime_env,
+                                   const std::map<std::string, std::string> &env_vars = {});
 
 }  // namespace lumen::api

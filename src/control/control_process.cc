@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "base/open_files.h"
 #include "base/logging.h"
 #include "base/service_process.h"
 #include "control/control_server.h"
@@ -13,6 +14,8 @@ namespace lumen::control {
 int RunControlProcess(const ControlProcessOptions &options) {
   sigset_t signals = BlockTerminationSignals();
   InitProcessLogging("control", options.session_dir + "/logs");
+  if (auto raised = RaiseOpenFileLimit(); !raised.ok())
+    LUMEN_LOG_WARN("keeping the open-file limit: {}", raised.status().ToString());
   ControlServerOptions opts;
   opts.unix_path = options.unix_path;
   opts.tcp_host = options.tcp_host;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,9 @@
 #include <random>
 #include <thread>
 #include <vector>
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "protocol/rpc.pb.h"
 #include "rpc/frame.h"
@@ -758,6 +762,64 @@ TEST_F(RpcTest, PipelinedConnectFailures) {
   }
   // And the server keeps serving others.
   ExpectEcho(MustConnect(UnixAddr()));
+}
+
+// Counts log messages that contain a string, from any thread.
+class CountingSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit CountingSink(std::string needle) : needle_(std::move(needle)) {}
+  int count() const { return count_.load(); }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg &msg) override {
+    if (std::string_view(msg.payload.data(), msg.payload.size()).find(needle_) != std::string_view::npos)
+      count_++;
+  }
+  void flush_() override {}
+
+ private:
+  const std::string needle_;
+  std::atomic<int> count_{0};
+};
+
+// Out of descriptors, a server reports it once, naming the limit, and backs
+// off instead of retrying the accept in a tight loop; the connection that
+// waited is accepted once descriptors are free again.
+TEST_F(RpcTest, AcceptOutOfDescriptorsIsReportedOnceThenRecovers) {
+  auto sink = std::make_shared<CountingSink>("Too many open files");
+  auto logger = spdlog::default_logger();
+  logger->sinks().push_back(sink);
+  // The client's socket is made first: connecting it needs no descriptor.
+  int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock_path_.c_str(), sizeof(addr.sun_path) - 1);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // A low soft limit, filled up with copies of one descriptor.
+  int highest = 0;
+  for (auto &e : std::filesystem::directory_iterator("/proc/self/fd"))
+    highest = std::max(highest, std::atoi(e.path().filename().c_str()));
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 32);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = dup(STDERR_FILENO)) >= 0;) filler.push_back(fd);
+  const int dup_errno = errno;
+  const int connected = connect(client, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
+  bool reported = connected == 0 && WaitFor([&] { return sink->count() > 0; }, 30s);
+  for (int fd : filler) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_EQ(dup_errno, EMFILE);
+  ASSERT_EQ(connected, 0) << std::strerror(errno);
+  ASSERT_TRUE(reported);
+  // Descriptors free again: the listener accepts (the waiting connection, then this one).
+  ExpectEcho(MustConnect(UnixAddr()));
+  close(client);
+  auto &sinks = logger->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+  EXPECT_EQ(sink->count(), 1);
 }
 
 TEST_F(RpcTest, CallSyncOnLoopThreadIsRefused) {

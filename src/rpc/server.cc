@@ -1,6 +1,9 @@
 // Server (accepting unix and tcp connections) and the client-side Connect().
 #include <sys/un.h>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include "base/open_files.h"
 #include "rpc/connection_impl.h"
 
 namespace lumen::rpc {
@@ -11,6 +14,15 @@ using namespace detail;
 // Server
 
 namespace {
+
+// Out of descriptors, the usual cause when many peers connect, is named with
+// the limit itself: "Too many open files" alone does not say which process or
+// what to raise.
+std::string ConnectFailure(const std::string &peer, const boost::system::error_code &ec) {
+  std::string why = "cannot connect to " + peer + ": " + ec.message();
+  if (IsOpenFileLimitError(ec.value())) why += ": this process has reached " + DescribeOpenFileLimit();
+  return why;
+}
 
 struct ServerState : std::enable_shared_from_this<ServerState> {
   ServerState(EventLoop &loop, std::string token, const Dispatcher *dispatcher)
@@ -28,6 +40,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::unordered_map<Connection *, ConnectionPtr> conns;               // mu
   std::atomic<size_t> num_authenticated{0};
   std::function<void(const ConnectionPtr &)> connect_handler;  // mu
+  std::unordered_map<const void *, int> accept_failures;       // mu: by acceptor, in the current spell
 
   void Adopt(const ConnectionPtr &conn) {
     auto *impl = ConnImpl(conn);
@@ -73,16 +86,59 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
   static Connection::Impl *ConnImpl(const ConnectionPtr &c) { return Connection::Impl::Of(c); }
 
+  // A failed accept is not retried at once: the pending connection keeps the
+  // listener readable, so an immediate retry spins and floods the log while
+  // nothing frees up (out of descriptors, the usual cause). The first failure
+  // of a spell is reported with its cause; retries back off (2 ms doubling to
+  // 1 s) and the connections wait in the backlog; a success ends the spell.
+  // Returns false when the caller must not re-arm the accept now.
+  template <typename Acceptor, typename Rearm>
+  bool AfterAccept(Acceptor *acc, const std::string &where, const boost::system::error_code &ec,
+                   Rearm rearm) {
+    int failures;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!ec) {
+        auto it = accept_failures.find(acc);
+        if (it == accept_failures.end()) return true;
+        failures = it->second;
+        accept_failures.erase(it);
+      } else {
+        failures = ++accept_failures[acc];
+      }
+    }
+    if (!ec) {
+      LUMEN_LOG_INFO("rpc: accepting on {} again after {} failed attempt(s)", where, failures);
+      return true;
+    }
+    if (failures == 1) {
+      if (IsOpenFileLimitError(ec.value())) {
+        LUMEN_LOG_ERROR(
+            "rpc: cannot accept connections on {}: {}: this process has reached {}; new connections "
+            "wait until descriptors are freed (raise the limit with `ulimit -n`)",
+            where, ec.message(), DescribeOpenFileLimit());
+      } else {
+        LUMEN_LOG_ERROR("rpc: accept on {} failed: {}; retrying with back-off", where, ec.message());
+      }
+    }
+    auto timer = std::make_shared<asio::steady_timer>(loop.io(),
+                                                      std::chrono::milliseconds(1 << std::min(failures, 10)));
+    timer->async_wait([self = shared_from_this(), timer, acc, rearm](const boost::system::error_code &tec) {
+      if (tec) return;
+      std::lock_guard<std::mutex> lock(self->mu);
+      if (!self->stopped && acc->is_open()) rearm();
+    });
+    return false;
+  }
+
   void AcceptUnix(unix_socket::acceptor *acc, std::string path) {
     auto self = shared_from_this();
     acc->async_accept([self, acc, path](const boost::system::error_code &ec, unix_socket::socket sock) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted) return;
-        LUMEN_LOG_WARN("rpc: accept on unix:{} failed: {}", path, ec.message());
-      } else {
-        self->Adopt(MakeConnection<unix_socket::socket>(self->loop, Role::kServer, "unix:" + path,
-                                                        self->dispatcher, std::move(sock)));
-      }
+      if (ec == asio::error::operation_aborted) return;
+      if (!self->AfterAccept(acc, "unix:" + path, ec, [self, acc, path] { self->AcceptUnix(acc, path); }))
+        return;
+      self->Adopt(MakeConnection<unix_socket::socket>(self->loop, Role::kServer, "unix:" + path,
+                                                      self->dispatcher, std::move(sock)));
       std::lock_guard<std::mutex> lock(self->mu);
       if (!self->stopped && acc->is_open()) self->AcceptUnix(acc, path);
     });
@@ -91,10 +147,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   void AcceptTcp(tcp::acceptor *acc) {
     auto self = shared_from_this();
     acc->async_accept([self, acc](const boost::system::error_code &ec, tcp::socket sock) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted) return;
-        LUMEN_LOG_WARN("rpc: tcp accept failed: {}", ec.message());
-      } else {
+      if (ec == asio::error::operation_aborted) return;
+      if (!self->AfterAccept(acc, "tcp", ec, [self, acc] { self->AcceptTcp(acc); })) return;
+      {
         boost::system::error_code ignored;
         sock.set_option(tcp::no_delay(true), ignored);
         std::string peer = "tcp:?";
@@ -285,7 +340,7 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
         impl->socket.close(ignored);
       } else if (ec) {
         conn->Close();
-        return Status::IoError("cannot connect to " + impl->peer + ": " + ec.message());
+        return Status::IoError(ConnectFailure(impl->peer, ec));
       } else {
         impl->socket.non_blocking(false, ec);  // as the loop's own connect leaves it
         connected = true;
@@ -305,7 +360,7 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
   loop.Post([conn, endpoints, impl, connected] {
     auto on_connected = [conn, impl](const boost::system::error_code &ec) {
       if (ec) {
-        impl->handshake->Finish(Status::IoError("cannot connect to " + impl->peer + ": " + ec.message()));
+        impl->handshake->Finish(Status::IoError(ConnectFailure(impl->peer, ec)));
         impl->DoClose(Status::IoError("connect failed: " + ec.message()));
         return;
       }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "base/open_files.h"
 #include "base/logging.h"
 #include "base/service_process.h"
 #include "scheduler/gpu_detect.h"
@@ -18,6 +19,8 @@ namespace lumen::scheduler {
 int RunNodeProcess(NodeProcessOptions options) {
   sigset_t signals = BlockTerminationSignals();
   InitProcessLogging("node", options.session_dir + "/logs");
+  if (auto raised = RaiseOpenFileLimit(); !raised.ok())
+    LUMEN_LOG_WARN("keeping the open-file limit: {}", raised.status().ToString());
   NodeServiceOptions opts;
   opts.session_dir = options.session_dir;
   opts.token = options.token;

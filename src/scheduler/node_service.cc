@@ -6,8 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <future>
+#include <string_view>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "base/child_process.h"
 #include "base/logging.h"
@@ -37,6 +42,7 @@ struct NodeService::Worker {
   bool detached = false;    // hosts a detached actor: outlives its job's driver
   bool reserved = false;    // started for one pending lease; never idle
   bool actor = false;       // dedicated to an actor: never returned to the pool
+  std::string env_key;      // EnvKey() of the env_vars it was started with
   rpc::ConnectionPtr conn;
   Address address;
   uint64_t lease_id = 0;
@@ -59,8 +65,11 @@ struct NodeService::Job {
   bool expects_fork_server = false;  // workers come from it once it registers
   bool default_detached = false;     // the job's default actor lifetime
   int starting = 0;
-  int registered = 0;  // workers that have registered (ever)
-  std::deque<WorkerID> idle;
+  std::map<std::string, int> starting_by_env;  // by EnvKey()
+  int registered = 0;                          // workers that have registered (ever)
+  // By EnvKey(): a worker only runs work that asks for the env_vars it was
+  // started with, so that no task's variables are set in a running process.
+  std::map<std::string, std::deque<WorkerID>> idle;
   bool prestarted = false;
   // WAIT_FOR_WORKERS calls not answered yet, by a sequence number (their timers' key).
   std::map<uint64_t, std::pair<rpc::ConnectionPtr, uint64_t>> worker_waiters;
@@ -84,9 +93,31 @@ struct NodeService::PendingLease {
   bool detached = false;
   WorkerID reserved;  // detached actors: the fresh worker started for this lease
   bool warned = false;
+  std::map<std::string, std::string> env;  // the request's runtime_env env_vars
+  std::string env_key;                     // EnvKey(env)
 };
 
 namespace {
+
+// A runtime_env's env_vars (the submitter validated them; what is not a
+// string is left out).
+std::map<std::string, std::string> EnvVarsOf(const std::string &runtime_env) {
+  std::map<std::string, std::string> vars;
+  if (runtime_env.empty()) return vars;
+  auto j = nlohmann::json::parse(runtime_env, nullptr, false);
+  if (!j.is_object()) return vars;
+  auto it = j.find("env_vars");
+  if (it == j.end() || !it->is_object()) return vars;
+  for (auto &[k, v] : it->items())
+    if (v.is_string()) vars[k] = v.get<std::string>();
+  return vars;
+}
+
+// Which workers can run work with these env_vars: the same set, whatever
+// the order or spelling of the JSON that named them.
+std::string EnvKey(const std::map<std::string, std::string> &vars) {
+  return vars.empty() ? std::string() : nlohmann::json(vars).dump();
+}
 
 template <typename Req>
 bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint64_t call_id) {
@@ -100,6 +131,14 @@ bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint
 
 NodeService::NodeService(NodeServiceOptions options) : options_(std::move(options)) {
   if (options_.unix_path.empty()) options_.unix_path = options_.session_dir + "/sockets/node";
+  // A worker is a process: --num-cpus=1000 on two cores must not start a
+  // thousand of them at once, nor one per CPU before any work asks.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (options_.max_starting_workers < 1) options_.max_starting_workers = cores;
+  if (options_.prestart_workers < 0) {
+    double cpus = options_.resources.count("CPU") ? options_.resources.at("CPU") : 0;
+    options_.prestart_workers = static_cast<int>(std::min<double>(std::max(0.0, cpus), cores));
+  }
   resources_ = NodeResources(ResourceSet::FromMap(options_.resources), options_.gpu_ids);
   RegisterHandlers();
 }
@@ -198,21 +237,26 @@ void NodeService::WaitForShutdown() {
 void NodeService::Stop() {
   if (stopped_.exchange(true)) return;
   // Kill every worker we know of; the fork servers die with their drivers.
-  std::promise<void> done;
-  auto fut = done.get_future();
-  loop_.Post([this, &done] {
-    for (auto &[id, w] : workers_)
-      if (w->pid > 0) kill(w->pid, SIGKILL);
-    for (auto &[id, w] : workers_)
-      if (w->exec_child && w->pid > 0) waitpid(w->pid, nullptr, 0);
+  // The exec'd ones are our children: reaped here, on the caller's thread,
+  // so that they are gone when Stop returns without the loop blocking.
+  auto done = std::make_shared<std::promise<std::vector<pid_t>>>();
+  auto fut = done->get_future();
+  loop_.Post([this, done] {
+    std::vector<pid_t> children;
+    for (auto &[id, w] : workers_) {
+      if (w->pid <= 0) continue;
+      kill(w->pid, SIGKILL);
+      if (w->exec_child) children.push_back(w->pid);
+    }
     workers_.clear();
     for (auto &[id, job] : jobs_)
       if (job->fork_server) job->fork_server->Close();
     if (log_timer_) log_timer_->cancel();
     if (sigchld_) sigchld_->cancel();
-    done.set_value();
+    done->set_value(std::move(children));
   });
-  fut.wait_for(kNodeStopWait);
+  if (fut.wait_for(kNodeStopWait) == std::future_status::ready)
+    for (pid_t pid : fut.get()) waitpid(pid, nullptr, 0);  // ECHILD if the loop reaped it first
   if (server_) server_->Stop();
   if (control_) {
     control_->SetCloseHandler(nullptr);
@@ -275,8 +319,9 @@ void NodeService::RegisterHandlers() {
       auto job = jobs_.find(w.job_id);
       if (job != jobs_.end()) {
         job->second->starting = std::max(0, job->second->starting - 1);
+        job->second->starting_by_env[w.env_key]--;
         job->second->registered++;
-        if (!w.reserved) job->second->idle.push_back(w.id);
+        if (!w.reserved) job->second->idle[w.env_key].push_back(w.id);
         AnswerWorkerWaiters(*job->second);
       }
       LUMEN_LOG_INFO("worker {} pid {} registered for job {}", w.id.Hex(), w.pid, w.job_id);
@@ -299,9 +344,8 @@ void NodeService::RegisterHandlers() {
       auto &job = *jobs_[req.job_id()];
       if (!job.prestarted && (job.fork_server || !options_.worker_program.empty())) {
         job.prestarted = true;
-        int n = options_.prestart_workers >= 0 ? options_.prestart_workers
-                                               : static_cast<int>(resources_.total().Get("CPU"));
-        for (int i = 0; i < n; ++i) StartWorker(job);
+        for (int i = 0; i < options_.prestart_workers; ++i)
+          if (StartWorker(job).IsNil()) break;
       }
       if (!WorkersOnTheWay(job)) AnswerWorkerWaiters(job);  // none to wait for (no CPUs)
     }
@@ -320,6 +364,8 @@ void NodeService::RegisterHandlers() {
                          p->for_actor = req.for_actor();
                          p->hold = p->for_actor ? ResourceSet::FromProto(req.hold()) : p->request;
                          p->detached = req.detached();
+                         p->env = EnvVarsOf(req.runtime_env());
+                         p->env_key = EnvKey(p->env);
                          pending_.push_back(std::move(p));
                          TryDispatch();
                        });
@@ -329,9 +375,10 @@ void NodeService::RegisterHandlers() {
                          proto::WorkerLeaseRequest req;
                          if (!Parse(body, &req, conn, 0)) return;
                          ResourceSet shape = ResourceSet::FromProto(req.resources());
+                         std::string env_key = EnvKey(EnvVarsOf(req.runtime_env()));
                          for (auto it = pending_.begin(); it != pending_.end();) {
                            auto &p = **it;
-                           if (p.conn == conn && !p.for_actor && p.request == shape) {
+                           if (p.conn == conn && !p.for_actor && p.request == shape && p.env_key == env_key) {
                              proto::WorkerLeaseReply reply;
                              reply.set_granted(false);
                              reply.set_refusal(proto::LEASE_CANCELED);
@@ -359,7 +406,7 @@ void NodeService::RegisterHandlers() {
                            OnWorkerGone(w->first, "returned as failed");
                          } else {
                            auto job = jobs_.find(w->second->job_id);
-                           if (job != jobs_.end()) job->second->idle.push_back(w->first);
+                           if (job != jobs_.end()) job->second->idle[w->second->env_key].push_back(w->first);
                          }
                          TryDispatch();
                        });
@@ -501,7 +548,8 @@ void NodeService::RegisterHandlers() {
                          resources_.available().ToProto(reply.mutable_available());
                          reply.set_num_workers(static_cast<int>(workers_.size()));
                          int idle = 0;
-                         for (auto &[id, job] : jobs_) idle += static_cast<int>(job->idle.size());
+                         for (auto &[id, job] : jobs_)
+                           for (auto &[env, ids] : job->idle) idle += static_cast<int>(ids.size());
                          reply.set_num_idle_workers(idle);
                          auto stats = store_->Stats();
                          reply.set_store_used(stats.used);
@@ -552,12 +600,21 @@ void NodeService::RegisterHandlers() {
                        });
 }
 
-WorkerID NodeService::StartWorker(Job &job, bool detached) {
+int NodeService::StartingWorkers() const {
+  int n = 0;
+  for (auto &[id, job] : jobs_) n += job->starting;
+  return n;
+}
+
+WorkerID NodeService::StartWorker(Job &job, bool detached, const std::map<std::string, std::string> &env) {
+  // Those that wait start as others register (TryDispatch runs then).
+  if (StartingWorkers() >= options_.max_starting_workers) return WorkerID::Nil();
   auto w = std::make_shared<Worker>();
   w->id = WorkerID::FromRandom();
   w->job_id = job.id;
   w->detached = detached;
   w->reserved = detached;
+  w->env_key = EnvKey(env);
   if (!job.fork_server && job.expects_fork_server) {
     return WorkerID::Nil();  // its fork server is still starting; TryDispatch runs again when it registers
   }
@@ -565,6 +622,7 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     proto::ForkWorkerRequest req;
     req.set_worker_id(w->id.Binary());
     req.set_detached(detached);
+    req.mutable_env()->insert(env.begin(), env.end());
     job.fork_server->Notify(proto::FORK_WORKER, req);
   } else if (!options_.worker_program.empty()) {
     // Generic worker: exec the worker program, which loads the job's libraries.
@@ -579,14 +637,47 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     std::string path;
     for (auto &p : job.code_search_path) path += (path.empty() ? "" : ":") + p;
     args.push_back("--ray_code_search_path=" + path);
+    // This process has threads: between fork and exec the child may only
+    // make async-signal-safe calls (another thread may have held the heap's
+    // lock at the fork), so everything it needs is built here first.
+    // Its environment: ours, the job's env_vars, then the lease's (Ray's
+    // order: a task's or actor's own env_vars win over the job's).
+    auto vars = EnvVarsOf(job.runtime_env);
+    for (auto &[k, v] : env) vars[k] = v;
+    vars[kClusterTokenVariable] = options_.token;
+    std::vector<std::string> environment;
+    for (char **e = environ; *e; ++e) {
+      std::string_view entry(*e);
+      if (!vars.count(std::string(entry.substr(0, entry.find('='))))) environment.emplace_back(entry);
+    }
+    for (auto &[k, v] : vars) environment.push_back(k + "=" + v);
+    std::vector<char *> argv, envp;
+    for (auto &a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto &e : environment) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    // The log files are named after the child's pid, which only it knows:
+    // it writes its pid into the room left at the end of these names.
+    std::string logs = options_.session_dir + "/logs/worker-";
+    std::string out_name = logs + std::string(20, '\0'), err_name = out_name;
+    const size_t pid_at = logs.size();
     pid_t pid = fork();
     if (pid == 0) {
-      setenv(kClusterTokenVariable, options_.token.c_str(), 1);
-      RedirectOutputToWorkerLogs(options_.session_dir);
-      std::vector<char *> argv;
-      for (auto &a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
+      char digits[20];
+      int n = 0;
+      for (pid_t p = getpid(); p > 0 && n < 20; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+      auto name = [&](std::string &path, const char *suffix) {
+        size_t at = pid_at;
+        for (int i = n - 1; i >= 0; --i) path[at++] = digits[i];
+        for (const char *c = suffix; *c; ++c) path[at++] = *c;
+        path[at] = '\0';
+        return path.data();
+      };
+      int out = open(name(out_name, ".out"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      int err = open(name(err_name, ".err"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (out >= 0) dup2(out, STDOUT_FILENO);
+      if (err >= 0) dup2(err, STDERR_FILENO);
+      execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }
     if (pid < 0) {
@@ -600,6 +691,7 @@ WorkerID NodeService::StartWorker(Job &job, bool detached) {
     return WorkerID::Nil();
   }
   job.starting++;
+  job.starting_by_env[w->env_key]++;
   workers_[w->id] = w;
   return w->id;
 }
@@ -666,8 +758,12 @@ void NodeService::NotifyLeasesWanted(uint64_t requester) {
 
 void NodeService::TryDispatch() {
   TryReserveBundles();
-  // Per job: how many more workers the grantable requests need.
-  std::map<uint32_t, int> need;
+  // Per job and env: how many more workers the grantable requests need.
+  struct Need {
+    int count = 0;
+    std::map<std::string, std::string> env;
+  };
+  std::map<std::pair<uint32_t, std::string>, Need> need;
   for (auto it = pending_.begin(); it != pending_.end();) {
     auto &p = **it;
     if (!p.conn->IsOpen()) {
@@ -701,7 +797,7 @@ void NodeService::TryDispatch() {
       // job's fork server, so it survives the driver.
       auto r = p.reserved.IsNil() ? workers_.end() : workers_.find(p.reserved);
       if (r == workers_.end()) {
-        p.reserved = StartWorker(job, /*detached=*/true);
+        p.reserved = StartWorker(job, /*detached=*/true, p.env);
         ++it;
         continue;
       }
@@ -714,23 +810,43 @@ void NodeService::TryDispatch() {
       continue;
     }
     // Skip idle workers that died meanwhile.
-    while (!job.idle.empty() && !workers_.count(job.idle.front())) job.idle.pop_front();
-    if (job.idle.empty()) {
-      need[p.job_id]++;
+    auto &idle = job.idle[p.env_key];
+    while (!idle.empty() && !workers_.count(idle.front())) idle.pop_front();
+    if (idle.empty()) {
+      auto &n = need[{p.job_id, p.env_key}];
+      n.count++;
+      n.env = p.env;
       ++it;
       continue;
     }
-    auto worker = workers_[job.idle.front()];
-    job.idle.pop_front();
+    auto worker = workers_[idle.front()];
+    idle.pop_front();
     GrantLease(p, *worker);
     it = pending_.erase(it);
   }
-  for (auto &[job_id, n] : need) {
-    auto &job = *jobs_[job_id];
-    while (job.starting < n) {
-      int before = job.starting;
-      StartWorker(job);
-      if (job.starting == before) break;  // cannot start workers for this job
+  for (auto &[key, n] : need) {
+    auto &job = *jobs_[key.first];
+    while (job.starting_by_env[key.second] < n.count && StartingWorkers() < options_.max_starting_workers) {
+      MakeRoomForWorker(job, key.second);
+      if (StartWorker(job, false, n.env).IsNil()) break;  // none can start now
+    }
+  }
+}
+
+void NodeService::MakeRoomForWorker(Job &job, const std::string &env_key) {
+  // Workers dedicated to other env_vars would pile up idle: past the
+  // prestarted pool's size, one of them goes for each worker started (as
+  // Ray's pool does with workers of other runtime envs).
+  if (static_cast<int>(workers_.size()) < std::max(1, options_.prestart_workers)) return;
+  for (auto &[key, ids] : job.idle) {
+    if (key == env_key) continue;
+    while (!ids.empty()) {
+      WorkerID victim = ids.front();
+      ids.pop_front();
+      if (workers_.count(victim)) {
+        KillWorkers({victim}, "idle, and a worker with other env_vars is needed");
+        return;
+      }
     }
   }
 }
@@ -782,6 +898,7 @@ void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
   auto job = jobs_.find(w->job_id);
   if (job != jobs_.end() && !w->registered) {
     job->second->starting = std::max(0, job->second->starting - 1);
+    job->second->starting_by_env[w->env_key]--;
     if (!WorkersOnTheWay(*job->second)) AnswerWorkerWaiters(*job->second);  // it died starting
   }
   if (w->conn) w->conn->Close();

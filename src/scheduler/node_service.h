@@ -53,7 +53,12 @@ struct NodeServiceOptions {
   size_t store_prefault = 0;
   std::string worker_program;  // generic worker for code_search_path jobs
   size_t inline_threshold = 100 * 1024;
-  int prestart_workers = -1;  // per job; -1 = number of CPUs
+  /// Workers started per job ahead of any lease; -1: the CPUs, but at most
+  /// the machine's cores (more start only as leases need them).
+  int prestart_workers = -1;
+  /// Workers starting at once, over all jobs (Ray's
+  /// maximum_startup_concurrency); -1: the machine's cores.
+  int max_starting_workers = -1;
 };
 
 class NodeService {
@@ -83,8 +88,14 @@ class NodeService {
   void KillJobWorkers(uint32_t job_id);
   /// SIGKILLs the workers and forgets them now (leases released).
   void KillWorkers(const std::vector<WorkerID> &ids, const std::string &why);
-  /// Starts a worker for `job`; returns its id, or Nil if none can start now.
-  WorkerID StartWorker(Job &job, bool detached = false);
+  /// Starts a worker for `job`; returns its id, or Nil if none can start now
+  /// (among them: max_starting_workers are starting already).
+  /// `env`: the runtime_env env_vars it serves (beyond the job's).
+  WorkerID StartWorker(Job &job, bool detached = false, const std::map<std::string, std::string> &env = {});
+  /// Before starting a worker for `env_key`: kills an idle worker of the job
+  /// dedicated to other env_vars once the pool has reached its size.
+  void MakeRoomForWorker(Job &job, const std::string &env_key);
+  int StartingWorkers() const;
   void TryDispatch();
   void GrantLease(PendingLease &req, Worker &worker);
   void ReleaseLease(Worker &worker);

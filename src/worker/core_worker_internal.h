@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "worker/core_worker.h"
@@ -52,6 +53,7 @@ struct CoreWorker::TaskEntry {
   int pending_deps = 0;
   int retries_left = 0;
   Clock::time_point pushed_at;
+  bool maybe_long = false;  // its function was not known to be short when it was pushed
   std::string key;
   bool resolved = false;  // actor tasks: arguments ready, may be sent
   bool done = false;      // finished (result or error set)
@@ -83,17 +85,27 @@ struct CoreWorker::LeasedWorker {
   std::vector<int> gpu_ids;  // devices the lease holds
   int in_flight = 0;
   Clock::time_point idle_since = Clock::now();
+  // Its last sign of progress: the last reply, or the push that ended an
+  // idle spell. A worker silent for much longer than tasks take is running
+  // a long task (or is stopped): nothing more is pipelined onto it.
+  Clock::time_point last_progress = Clock::now();
+  int maybe_long = 0;  // tasks in flight of functions not known to be short when pushed
   std::vector<std::shared_ptr<TaskEntry>> running;
 };
 
 struct CoreWorker::SchedulingQueue {
   std::string key;
   std::map<std::string, double> resources;
+  std::string runtime_env;  // its tasks' (serialized ray::RuntimeEnv), which their workers start with
   std::deque<std::shared_ptr<TaskEntry>> tasks;
   std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
   size_t pending_leases = 0;
   bool cancel_sent = false;  // pending requests were canceled since the last request
-  double avg_task_us = -1;   // EWMA of push-to-reply time
+  // EWMA of a task's time on its worker: from its push, or from the reply
+  // before it when it was queued there behind others (so pipelining does
+  // not inflate it).
+  double avg_task_us = -1;
+  std::unordered_map<std::string, double> function_avg_us;  // the same, per function
 };
 
 /// How a task's caller sees a result that could not be stored: a full

@@ -13,8 +13,19 @@ namespace {
 
 constexpr int64_t kLeaseIdleMs = 100;     // give a lease back after this long unused
 constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
-constexpr int kPipelineDepthShort = 16;   // tasks in flight per worker when tasks are short
-constexpr double kShortTaskUs = 2000;
+// Pipelining (several tasks in flight per worker) saves a round trip per
+// task, but what waits on a worker cannot move to another that frees up. So
+// a task only queues behind tasks of functions known to be short (a function
+// that has not finished yet may be long), about kPipelineBudgetUs of expected
+// work per worker, at most kMaxPipelineDepth tasks, and not behind a task that
+// has already run far longer than tasks of its kind do (a long call of a
+// usually short function, or a stopped worker).
+constexpr int kMaxPipelineDepth = 16;
+constexpr double kPipelineBudgetUs = 2000;
+// Well above a descheduled worker's silence on a busy machine (tens of ms
+// with both CPUs loaded), which must not turn pipelining off.
+constexpr double kStalledFloorUs = 50000;
+constexpr double kStalledFactor = 4;
 
 std::string KeyOf(const std::map<std::string, double> &resources) {
   std::string key;
@@ -38,7 +49,9 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
   for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
   task->retries_left = options.max_retries;
-  task->key = KeyOf(resources);
+  // Work with its own env_vars runs on workers started with them: a queue
+  // (and its leases) of its own.
+  task->key = KeyOf(resources) + options.runtime_env;
   EntryLocked(task->return_id);  // owned, pending
   AddArgsLocked(args, *task);
 
@@ -47,6 +60,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
     q = std::make_unique<SchedulingQueue>();
     q->key = task->key;
     q->resources = resources;
+    q->runtime_env = options.runtime_env;
     WarnIfInfeasibleLocked("task", resources);
   }
   ResolveAndQueueLocked(task, &after);
@@ -185,11 +199,21 @@ void CoreWorker::FailQueuedIfLostLocked(SchedulingQueue &q, After *after) {
 }
 
 void CoreWorker::PumpLocked(SchedulingQueue &q) {
-  int depth = (q.avg_task_us >= 0 && q.avg_task_us < kShortTaskUs) ? kPipelineDepthShort : 1;
+  int depth = 1;
+  if (q.avg_task_us >= 0)
+    depth = static_cast<int>(std::clamp(kPipelineBudgetUs / std::max(q.avg_task_us, 1.0), 1.0,
+                                        static_cast<double>(kMaxPipelineDepth)));
+  auto stalled_after = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, std::micro>(std::max(kStalledFloorUs, kStalledFactor * q.avg_task_us)));
+  auto now = Clock::now();
+  auto takes_more = [&](const LeasedWorker &w) {
+    if (w.in_flight == 0) return true;
+    return w.in_flight < depth && w.maybe_long == 0 && now - w.last_progress <= stalled_after;
+  };
   while (!q.tasks.empty()) {
     LeasedWorker *best = nullptr;
     for (auto &[id, w] : q.workers)
-      if (w->in_flight < depth && (!best || w->in_flight < best->in_flight)) best = w.get();
+      if (takes_more(*w) && (!best || w->in_flight < best->in_flight)) best = w.get();
     if (!best) break;
     auto task = q.tasks.front();
     q.tasks.pop_front();
@@ -202,6 +226,7 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
     q.cancel_sent = true;
     proto::WorkerLeaseRequest cancel;
     for (auto &[k, v] : q.resources) (*cancel.mutable_resources()->mutable_amounts())[k] = v;
+    cancel.set_runtime_env(q.runtime_env);
     node_->Notify(proto::CANCEL_WORKER_LEASES, cancel);
   }
 }
@@ -213,6 +238,7 @@ void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
   req.set_job_id(options_.job_id);
   for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
   req.set_requester_id(options_.worker_id.Binary());
+  req.set_runtime_env(q.runtime_env);
   std::string key = q.key;
   node_->Call(
       proto::REQUEST_WORKER_LEASE, req,
@@ -304,9 +330,13 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
 }
 
 void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
+  task->pushed_at = Clock::now();
+  if (w.in_flight == 0) w.last_progress = task->pushed_at;
+  auto fn = q.function_avg_us.find(task->spec.function().function_name());
+  task->maybe_long = fn == q.function_avg_us.end() || fn->second >= kPipelineBudgetUs;
+  w.maybe_long += task->maybe_long;
   w.in_flight++;
   w.running.push_back(task);
-  task->pushed_at = Clock::now();
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   for (int id : w.gpu_ids) req.mutable_spec()->add_gpu_ids(id);
@@ -366,9 +396,16 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       FailQueuedIfLostLocked(q, &after);
       PumpLocked(q);
     } else {
+      auto now = Clock::now();
+      // Queued behind others on its worker, the task started when the one
+      // before it replied.
+      auto started = task->pushed_at;
       if (wit != q.workers.end()) {
         auto &w = *wit->second;
+        started = std::max(started, w.last_progress);
+        w.last_progress = now;
         w.in_flight--;
+        w.maybe_long -= task->maybe_long;
         auto rit = std::find(w.running.begin(), w.running.end(), task);
         if (rit != w.running.end()) w.running.erase(rit);
         if (w.in_flight == 0) w.idle_since = Clock::now();
@@ -381,8 +418,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
           q.workers.erase(wit);
         }
       }
-      double us = std::chrono::duration<double, std::micro>(Clock::now() - task->pushed_at).count();
+      double us = std::chrono::duration<double, std::micro>(now - started).count();
       q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
+      auto [fn, first] = q.function_avg_us.try_emplace(task->spec.function().function_name(), us);
+      if (!first) fn->second = 0.8 * fn->second + 0.2 * us;
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
       FinishTaskLocked(*task, &after);
