@@ -15,7 +15,7 @@ Connection::~Connection() {
   impl_->FailAllPending();
   std::function<void(const Status &)> handler;
   {
-    std::lock_guard<std::mutex> lock(impl_->close_mu);
+    MutexLock lock(impl_->close_mu);
     if (!impl_->close_done) {
       impl_->close_done = true;
       handler = std::move(impl_->close_handler);
@@ -44,11 +44,11 @@ DirectSendScope::~DirectSendScope() { t_direct_send = previous_; }
 
 namespace {
 struct SyncWait {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  bool done = false;
-  Status status;
-  std::string body;
+  bool done GUARDED_BY(mu) = false;
+  Status status GUARDED_BY(mu);
+  std::string body GUARDED_BY(mu);
 };
 }  // namespace
 
@@ -63,7 +63,7 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
         method, request,
         [wait](Status st, std::string_view body) {
           {
-            std::lock_guard<std::mutex> lock(wait->mu);
+            MutexLock lock(wait->mu);
             wait->status = std::move(st);
             if (wait->status.ok()) wait->body.assign(body.data(), body.size());
             wait->done = true;
@@ -73,10 +73,11 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
         timeout);
   }
   EventLoop::WaitScope waiting(impl_->loop);  // the answer comes through the loop
-  std::unique_lock<std::mutex> lock(wait->mu);
+  MutexLock lock(wait->mu);
   // The sweeper enforces the deadline; the grace period only guards against a
   // loop that stopped running.
-  if (!wait->cv.wait_for(lock, timeout + std::chrono::seconds(2), [&] { return wait->done; }))
+  if (!wait->cv.wait_for(lock.native(), timeout + std::chrono::seconds(2),
+                         [&]() REQUIRES(wait->mu) { return wait->done; }))
     return Status::TimedOut("call to " + impl_->peer + " timed out (event loop not responding)");
   if (!wait->status.ok()) return wait->status;
   return std::move(wait->body);
@@ -136,7 +137,7 @@ void Connection::Close() {
   if (impl_->close_requested.exchange(true)) return;
   {
     // Refuse new frames right away.
-    std::lock_guard<std::mutex> lock(impl_->out_mu);
+    MutexLock lock(impl_->out_mu);
     impl_->out_closed = true;
   }
   ConnectionPtr self = shared_from_this();
@@ -149,7 +150,7 @@ void Connection::SetCloseHandler(std::function<void(const Status &reason)> handl
   bool run_now = false;
   Status reason;
   {
-    std::lock_guard<std::mutex> lock(impl_->close_mu);
+    MutexLock lock(impl_->close_mu);
     if (impl_->close_done) {
       // Already closed: the new handler still learns about it, once.
       run_now = true;
