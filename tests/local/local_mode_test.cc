@@ -38,19 +38,26 @@ class Gate {
     open_ = true;
     cv_.notify_all();
   }
+  // Closes the gate for the next test. Whoever still waits from an earlier
+  // one (a task that an opened gate had notified but that had not yet woken)
+  // is let through rather than shut in again.
   void Reset() {
     std::lock_guard<std::mutex> lock(mu_);
     open_ = false;
+    ++round_;
+    cv_.notify_all();
   }
   bool WaitOpen() {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kHangLimit, [this] { return open_; });
+    const int round = round_;
+    return cv_.wait_for(lock, kHangLimit, [&] { return open_ || round_ != round; });
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
+  int round_ = 0;
 };
 Gate g_gate;
 
