@@ -14,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libbenchmark-dev
   clang-format            # style is enforced by scripts/check-format.sh
+  clang llvm libclang-rt-dev  # sanitizer and lock-annotation builds (scripts/sanitize.sh): compiler,
+                              # llvm-symbolizer, the sanitizer runtimes
   procps psmisc           # pgrep/ps used by the tests to check for leftover processes
 )
 

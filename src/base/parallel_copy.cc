@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
+
 namespace lumen {
 namespace {
 
@@ -23,18 +25,18 @@ class Countdown {
  public:
   explicit Countdown(size_t n) : left_(n) {}
   void Done() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (--left_ == 0) cv_.notify_all();
   }
   void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return left_ == 0; });
+    MutexLock lock(mu_);
+    cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return left_ == 0; });
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  size_t left_;
+  size_t left_ GUARDED_BY(mu_);
 };
 
 struct Piece {
@@ -51,7 +53,7 @@ class CopyPool {
   /// its own; the parent's pool object is then leaked in the child on purpose
   /// (its std::thread handles name threads that do not exist there).
   static std::shared_ptr<CopyPool> Get() {
-    std::lock_guard<std::mutex> lock(CurrentMu());
+    MutexLock lock(CurrentMu());
     auto &cur = Current();
     pid_t me = getpid();
     if (cur && cur->owner_ != me) {
@@ -65,7 +67,7 @@ class CopyPool {
   static void StopCurrent() {
     std::shared_ptr<CopyPool> pool;
     {
-      std::lock_guard<std::mutex> lock(CurrentMu());
+      MutexLock lock(CurrentMu());
       auto &cur = Current();
       if (!cur || cur->owner_ != getpid()) return;
       pool = std::move(cur);
@@ -80,7 +82,7 @@ class CopyPool {
   /// caller then copies the piece itself).
   bool Run(const Piece &piece) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stop_) return false;
       queue_.push_back(piece);
     }
@@ -95,11 +97,11 @@ class CopyPool {
     for (unsigned i = 1; i < threads_; ++i) helpers_.emplace_back([this] { Serve(); });
   }
 
-  static std::mutex &CurrentMu() {
-    static std::mutex mu;
+  static Mutex &CurrentMu() {
+    static Mutex mu;
     return mu;
   }
-  static std::shared_ptr<CopyPool> &Current() {
+  static std::shared_ptr<CopyPool> &Current() REQUIRES(CurrentMu()) {
     static auto *cur = new std::shared_ptr<CopyPool>();  // never destroyed: helpers may outlive main
     return *cur;
   }
@@ -108,7 +110,7 @@ class CopyPool {
   // when the pool stops still completes.
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stop_ = true;
     }
     cv_.notify_all();
@@ -120,8 +122,8 @@ class CopyPool {
     for (;;) {
       Piece p;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return !queue_.empty() || stop_; });
+        MutexLock lock(mu_);
+        cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return !queue_.empty() || stop_; });
         if (queue_.empty()) return;  // stopping, nothing left
         p = queue_.front();
         queue_.pop_front();
@@ -134,10 +136,10 @@ class CopyPool {
   const pid_t owner_;
   unsigned threads_ = 1;
   std::vector<std::thread> helpers_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Piece> queue_;  // guarded by mu_
-  bool stop_ = false;        // guarded by mu_
+  std::deque<Piece> queue_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

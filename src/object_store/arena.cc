@@ -24,10 +24,6 @@ namespace lumen::object_store {
 namespace {
 
 constexpr size_t kMaxTokenBytes = 4096;
-// How long the server waits for one client's request before dropping it. The
-// server handles one connection at a time, so this bounds how long a stuck
-// client can delay the others.
-constexpr int kServerReadTimeoutMs = 2000;
 // How long a client waits for the server's answer.
 constexpr int kClientTimeoutMs = 10000;
 
@@ -161,12 +157,14 @@ void Arena::StartPrefault(size_t bytes, bool allocate) {
     sched_param param{};
     (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
     auto stopped = [this] {
-      std::lock_guard<std::mutex> lock(prefault_mu_);
+      MutexLock lock(prefault_mu_);
       return stop_prefault_;
     };
     {
-      std::unique_lock<std::mutex> lock(prefault_mu_);
-      prefault_cv_.wait_for(lock, kPrefaultDelay, [this] { return stop_prefault_ || start_prefault_now_; });
+      MutexLock lock(prefault_mu_);
+      prefault_cv_.wait_for(lock.native(), kPrefaultDelay, [this]() REQUIRES(prefault_mu_) {
+        return stop_prefault_ || start_prefault_now_;
+      });
       if (stop_prefault_) return;
     }
     for (size_t off = 0; off < bytes && !stopped(); off += kPrefaultChunk) {
@@ -191,7 +189,7 @@ void Arena::StartPrefault(size_t bytes, bool allocate) {
 
 void Arena::WaitForPrefault() {
   {
-    std::lock_guard<std::mutex> lock(prefault_mu_);
+    MutexLock lock(prefault_mu_);
     start_prefault_now_ = true;
   }
   prefault_cv_.notify_all();
@@ -230,7 +228,7 @@ StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, size_t p
 
 void Arena::StopPrefault() {
   {
-    std::lock_guard<std::mutex> lock(prefault_mu_);
+    MutexLock lock(prefault_mu_);
     stop_prefault_ = true;
   }
   prefault_cv_.notify_all();
@@ -322,10 +320,10 @@ void ArenaFdServer::Serve() {
 
 void ArenaFdServer::HandleConnection(int conn) {
   uint32_t len = 0;
-  if (!ReadFull(conn, &len, sizeof(len), kServerReadTimeoutMs, stop_fd_)) return;
+  if (!ReadFull(conn, &len, sizeof(len), read_timeout_ms_, stop_fd_)) return;
   if (len > kMaxTokenBytes) return;
   std::string got(len, '\0');
-  if (len > 0 && !ReadFull(conn, got.data(), len, kServerReadTimeoutMs, stop_fd_)) return;
+  if (len > 0 && !ReadFull(conn, got.data(), len, read_timeout_ms_, stop_fd_)) return;
   if (!ConstantTimeEquals(got, token_)) return;
 
   uint64_t sizes[2] = {capacity_, prefault_};

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace lumen::object_store {
@@ -50,13 +52,13 @@ class Arena {
  private:
   Arena(int fd, uint8_t *base, size_t capacity) : fd_(fd), base_(base), capacity_(capacity) {}
   void StartPrefault(size_t bytes, bool allocate);
-  bool start_prefault_now_ = false;  // guarded by prefault_mu_
+  bool start_prefault_now_ GUARDED_BY(prefault_mu_) = false;
   int fd_;
   uint8_t *base_;
   size_t capacity_;
-  std::mutex prefault_mu_;
+  Mutex prefault_mu_;
   std::condition_variable prefault_cv_;
-  bool stop_prefault_ = false;  // guarded by prefault_mu_
+  bool stop_prefault_ GUARDED_BY(prefault_mu_) = false;
   std::thread prefault_;
 };
 
@@ -66,7 +68,13 @@ class Arena {
 /// connection closed and nothing else.
 class ArenaFdServer {
  public:
-  ArenaFdServer() = default;
+  /// How long the server waits for one client's request before dropping it.
+  /// It handles one connection at a time, so this bounds how long a stuck
+  /// client can delay the others.
+  static constexpr std::chrono::milliseconds kDefaultReadTimeout{2000};
+
+  explicit ArenaFdServer(std::chrono::milliseconds read_timeout = kDefaultReadTimeout)
+      : read_timeout_ms_(static_cast<int>(read_timeout.count())) {}
   ~ArenaFdServer();  // Stop()s.
   Status Start(const std::string &socket_path, const std::string &token, int arena_fd, size_t capacity,
                size_t prefault_bytes = 0);
@@ -75,6 +83,7 @@ class ArenaFdServer {
  private:
   void Serve();                     // the accept thread
   void HandleConnection(int conn);  // one client, on the accept thread
+  const int read_timeout_ms_;
   std::string path_;
   std::string token_;
   int arena_fd_ = -1;

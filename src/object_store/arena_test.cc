@@ -1,6 +1,8 @@
 #include "object_store/arena.h"
 
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -106,8 +108,10 @@ TEST(ArenaFdServerTest, ForkedChildAttachesAndSharesMemory) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    // Retries until the parent's server listens; only a hang reaches the deadline.
     std::unique_ptr<Arena> arena;
-    for (int i = 0; i < 500 && !arena; ++i) {
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+         !arena && std::chrono::steady_clock::now() < end;) {
       auto r = AttachToNodeArena(path, token, /*populate=*/true);
       if (r.ok())
         arena = std::move(*r);
@@ -181,19 +185,26 @@ TEST(ArenaFdServerTest, StopWhileClientIsSilent) {
   const std::string path = TempSocketPath();
   auto a = Arena::Create(1 << 16, 0);
   ASSERT_TRUE(a.ok());
-  auto server = std::make_unique<ArenaFdServer>();
+  // The server would wait for the rest of the request for an hour: only
+  // Stop interrupting its read lets the test end.
+  auto server = std::make_unique<ArenaFdServer>(std::chrono::hours(1));
   ASSERT_TRUE(server->Start(path, "t", (*a)->fd(), 1 << 16).ok());
-  // A client that connects and says nothing holds the accept thread in its
-  // read; Stop must still return promptly.
+  // A client sends the token's length and then nothing, holding the accept
+  // thread in its read of the token.
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
   ASSERT_EQ(connect(s, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  auto start = std::chrono::steady_clock::now();
+  uint32_t len = 1;
+  ASSERT_EQ(send(s, &len, sizeof len, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof len));
+  // The server has read those bytes once none of them is queued any more
+  // (a Unix socket counts sent bytes until the peer reads them).
+  for (int queued = 1; queued > 0;) {
+    ASSERT_EQ(ioctl(s, SIOCOUTQ, &queued), 0);
+    if (queued > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   server.reset();  // destructor stops
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
   EXPECT_FALSE(PathExists(path));
   close(s);
 }

@@ -22,7 +22,7 @@ Connection::~Connection() {
   impl_->FailAllPending(Status::Disconnected("connection destroyed"));
   std::function<void(const Status &)> handler;
   {
-    std::lock_guard<std::mutex> lock(impl_->close_mu);
+    MutexLock lock(impl_->close_mu);
     if (!impl_->close_done) {
       impl_->close_done = true;
       handler = std::move(impl_->close_handler);
@@ -51,11 +51,11 @@ DirectSendScope::~DirectSendScope() { t_direct_send = previous_; }
 
 namespace {
 struct SyncWait {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  bool done = false;
-  Status status;
-  std::string body;
+  bool done GUARDED_BY(mu) = false;
+  Status status GUARDED_BY(mu);
+  std::string body GUARDED_BY(mu);
 };
 }  // namespace
 
@@ -70,7 +70,7 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
         method, request,
         [wait](Status st, std::string_view body) {
           {
-            std::lock_guard<std::mutex> lock(wait->mu);
+            MutexLock lock(wait->mu);
             wait->status = std::move(st);
             if (wait->status.ok()) wait->body.assign(body.data(), body.size());
             wait->done = true;
@@ -80,8 +80,11 @@ StatusOr<std::string> Connection::CallSync(uint16_t method, const google::protob
         timeout);
   }
   EventLoop::WaitScope waiting(impl_->loop);  // the answer comes through the loop
-  std::unique_lock<std::mutex> lock(wait->mu);
-  if (!wait->cv.wait_for(lock, timeout + kCallSyncGrace, [&] { return wait->done; }))
+  MutexLock lock(wait->mu);
+  // The sweeper enforces the deadline; the grace period only guards against a
+  // loop that stopped running.
+  if (!wait->cv.wait_for(lock.native(), timeout + kCallSyncGrace,
+                         [&]() REQUIRES(wait->mu) { return wait->done; }))
     return Status::TimedOut("call to " + impl_->peer + " timed out (event loop not responding)");
   if (!wait->status.ok()) return wait->status;
   return std::move(wait->body);
@@ -141,7 +144,7 @@ void Connection::Close() {
   if (impl_->close_requested.exchange(true)) return;
   {
     // Refuse new frames right away.
-    std::lock_guard<std::mutex> lock(impl_->out_mu);
+    MutexLock lock(impl_->out_mu);
     impl_->out_closed = true;
   }
   ConnectionPtr self = shared_from_this();
@@ -159,7 +162,7 @@ void Connection::SetCloseHandler(std::function<void(const Status &reason)> handl
   bool run_now = false;
   Status reason;
   {
-    std::lock_guard<std::mutex> lock(impl_->close_mu);
+    MutexLock lock(impl_->close_mu);
     if (impl_->close_done) {
       // Already closed: the new handler still learns about it, once.
       run_now = true;

@@ -47,12 +47,12 @@ inline thread_local bool t_direct_send = false;
 
 // Result of the client handshake, handed from the loop to Connect().
 struct HandshakeWait {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  bool done = false;
-  Status status;
+  bool done GUARDED_BY(mu) = false;
+  Status status GUARDED_BY(mu);
   void Finish(Status st) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (done) return;
     done = true;
     status = std::move(st);
@@ -147,19 +147,19 @@ struct Connection::Impl {
   std::atomic<bool> closed{false};
 
   // Outgoing.
-  std::mutex out_mu;
-  std::string out_buf;           // frames waiting to be written (out_mu)
-  bool write_in_flight = false;  // out_mu
-  bool out_closed = false;       // out_mu
-  std::string writing;           // the batch being written (loop thread)
+  Mutex out_mu;
+  std::string out_buf GUARDED_BY(out_mu);  // frames waiting to be written
+  bool write_in_flight GUARDED_BY(out_mu) = false;
+  bool out_closed GUARDED_BY(out_mu) = false;
+  std::string writing;  // the batch being written (loop thread)
 
   // Calls.
   std::atomic<uint64_t> next_call_id{1};
-  std::mutex pending_mu;
-  std::unordered_map<uint64_t, Pending> pending;              // pending_mu
-  Clock::time_point min_deadline = Clock::time_point::max();  // pending_mu
-  bool sweep_armed = false;                                   // pending_mu
-  bool pending_closed = false;                                // pending_mu
+  Mutex pending_mu;
+  std::unordered_map<uint64_t, Pending> pending GUARDED_BY(pending_mu);
+  Clock::time_point min_deadline GUARDED_BY(pending_mu) = Clock::time_point::max();
+  bool sweep_armed GUARDED_BY(pending_mu) = false;
+  bool pending_closed GUARDED_BY(pending_mu) = false;
   asio::steady_timer sweep_timer;
 
   // Liveness (loop thread, except keep_alive). Checked while calls are
@@ -174,10 +174,10 @@ struct Connection::Impl {
   int silent_checks = 0;
 
   // Close handler.
-  std::mutex close_mu;
-  std::function<void(const Status &)> close_handler;  // close_mu
-  bool close_done = false;                            // close_mu
-  Status close_reason;                                // close_mu
+  Mutex close_mu;
+  std::function<void(const Status &)> close_handler GUARDED_BY(close_mu);
+  bool close_done GUARDED_BY(close_mu) = false;
+  Status close_reason GUARDED_BY(close_mu);
 
   // Incoming.
   ReadBuffer rbuf;
@@ -205,7 +205,7 @@ struct Connection::Impl {
   bool AppendFrame(FrameType type, uint16_t method, uint64_t call_id, size_t size, F &&write_body) {
     bool need_flush = false;
     {
-      std::lock_guard<std::mutex> lock(out_mu);
+      MutexLock lock(out_mu);
       if (out_closed) return false;
       size_t at = out_buf.size();
       out_buf.resize(at + kFrameHeaderSize + size);
@@ -236,7 +236,7 @@ struct Connection::Impl {
   // nothing to batch with) and saves a hop through the loop. Returns true if
   // everything went; otherwise out_buf keeps what is left for the loop.
   // Holding out_mu keeps DoClose from closing the descriptor meanwhile.
-  bool TrySendNow() {
+  bool TrySendNow() REQUIRES(out_mu) {
     int fd = NativeFd();
     if (fd < 0) return false;
     size_t off = 0;
@@ -288,7 +288,7 @@ struct Connection::Impl {
   void Flush() {
     if (closed.load(std::memory_order_acquire)) return;
     {
-      std::lock_guard<std::mutex> lock(out_mu);
+      MutexLock lock(out_mu);
       writing.clear();
       if (writing.capacity() > kKeepBufferCapacity) std::string().swap(writing);
       writing.swap(out_buf);
@@ -321,9 +321,9 @@ struct Connection::Impl {
     auto deadline = Clock::now() + timeout;
     bool need_arm = false;
     {
-      std::unique_lock<std::mutex> lock(pending_mu);
+      MutexLock lock(pending_mu);
       if (pending_closed) {
-        lock.unlock();
+        lock.Unlock();
         FailCallback(std::move(cb), Status::Disconnected("connection to " + peer + " is closed"));
         return;
       }
@@ -341,7 +341,7 @@ struct Connection::Impl {
     if (!append(id, &error)) {
       ResponseCallback failed;
       {
-        std::lock_guard<std::mutex> lock(pending_mu);
+        MutexLock lock(pending_mu);
         auto it = pending.find(id);
         if (it != pending.end()) {
           failed = std::move(it->second.cb);
@@ -377,7 +377,7 @@ struct Connection::Impl {
     std::vector<ResponseCallback> expired;
     bool rearm;
     {
-      std::lock_guard<std::mutex> lock(pending_mu);
+      MutexLock lock(pending_mu);
       if (now >= min_deadline) {
         Clock::time_point next = Clock::time_point::max();
         for (auto it = pending.begin(); it != pending.end();) {
@@ -428,7 +428,7 @@ struct Connection::Impl {
     if (closed.load()) return;
     bool waiting;
     {
-      std::lock_guard<std::mutex> lock(pending_mu);
+      MutexLock lock(pending_mu);
       waiting = !pending.empty();
     }
     if (!waiting && !keep_alive.load()) {
@@ -461,7 +461,7 @@ struct Connection::Impl {
     if (closed.exchange(true)) return;
     close_requested = true;
     {
-      std::lock_guard<std::mutex> lock(out_mu);
+      MutexLock lock(out_mu);
       out_closed = true;
       out_buf.clear();
     }
@@ -478,7 +478,7 @@ struct Connection::Impl {
     FailAllPending(reason);
     std::function<void(const Status &)> handler;
     {
-      std::lock_guard<std::mutex> lock(close_mu);
+      MutexLock lock(close_mu);
       close_done = true;
       close_reason = reason;
       handler = std::move(close_handler);
@@ -497,7 +497,7 @@ struct Connection::Impl {
   void FailAllPending(const Status &reason) {
     std::unordered_map<uint64_t, Pending> failed;
     {
-      std::lock_guard<std::mutex> lock(pending_mu);
+      MutexLock lock(pending_mu);
       pending_closed = true;
       failed.swap(pending);
     }
@@ -640,7 +640,7 @@ struct Connection::Impl {
       case FrameType::kError: {
         ResponseCallback cb;
         {
-          std::lock_guard<std::mutex> lock(pending_mu);
+          MutexLock lock(pending_mu);
           auto it = pending.find(h.call_id);
           if (it != pending.end()) {
             cb = std::move(it->second.cb);

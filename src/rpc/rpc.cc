@@ -120,7 +120,7 @@ void EventLoop::Stop() {
   guard_.reset();
   io_.stop();
   {
-    std::lock_guard<std::mutex> lock(lead_mu_);
+    MutexLock lock(lead_mu_);
     stopping_ = true;
   }
   lead_cv_.notify_all();
@@ -154,30 +154,30 @@ void EventLoop::SetTimerLocked(std::chrono::microseconds after) {
 void EventLoop::WakeStandBy() {
   // The descriptors never change once made, and are closed only after the
   // loop thread has been joined.
-  std::lock_guard<std::mutex> lock(lead_mu_);
+  MutexLock lock(lead_mu_);
   if (wake_fd_ < 0) return;
   uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof one);
 }
 
 void EventLoop::StandBy() {
-  std::unique_lock<std::mutex> lock(lead_mu_);
+  MutexLock lock(lead_mu_);
   if (stopping_ || !standby_wanted_) return;  // the Lead() caller gave up
   standby_wanted_ = false;
   mode_.store(Mode::kLed, std::memory_order_release);
   lead_cv_.notify_all();
   for (;;) {
-    lock.unlock();
+    lock.Unlock();
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {timer_fd_, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
       LUMEN_LOG_ERROR("event loop: poll failed while standing by: {}", std::strerror(errno));
-      lock.lock();
+      lock.Lock();
       break;
     }
     uint64_t count;
     const bool called = ::read(wake_fd_, &count, sizeof count) == sizeof count;
     const bool fired = ::read(timer_fd_, &count, sizeof count) == sizeof count;
-    lock.lock();
+    lock.Lock();
     if (fired) timer_armed_ = false;
     if (stopping_) break;
     // Whatever woke us, only an unattended loop is taken back: while a
@@ -200,7 +200,7 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
   auto spin_until = SteadyClock::time_point::min();
   if (spin.count() > 0) spin_until = std::min(deadline, SteadyClock::now() + spin);
   {
-    std::unique_lock<std::mutex> lock(lead_mu_);
+    MutexLock lock(lead_mu_);
     if (stopping_ || leader_ || io_.stopped() || !MakeStandByFdsLocked()) return false;
     if (mode_.load(std::memory_order_relaxed) == Mode::kUnattended) {
       TakeUnattendedLocked();  // the loop thread is still standing by
@@ -219,10 +219,10 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
           return false;
         }
         if (mode_.load(std::memory_order_relaxed) == Mode::kLed) break;
-        lock.unlock();
+        lock.Unlock();
         bool finished = done() || SteadyClock::now() >= deadline;
         if (!finished && SteadyClock::now() < spin_until) CpuRelax();
-        lock.lock();
+        lock.Lock();
         if (finished && mode_.load(std::memory_order_relaxed) != Mode::kLed) {
           standby_wanted_ = false;  // StandBy, when it runs, returns at once
           leader_ = false;
@@ -232,7 +232,7 @@ bool EventLoop::Lead(const std::function<bool()> &done, std::chrono::steady_cloc
         // take a while to reach StandBy, and `done` has no signal here).
         if (!finished && SteadyClock::now() >= spin_until &&
             mode_.load(std::memory_order_relaxed) != Mode::kLed)
-          lead_cv_.wait_for(lock, std::chrono::microseconds(100));
+          lead_cv_.wait_for(lock.native(), std::chrono::microseconds(100));
       }
     }
   }
@@ -265,7 +265,7 @@ void EventLoop::TakeUnattendedLocked() {
 }
 
 void EventLoop::LeaveLoop() {
-  std::unique_lock<std::mutex> lock(lead_mu_);
+  MutexLock lock(lead_mu_);
   leader_ = false;
   if (stopping_) return;
   mode_.store(Mode::kUnattended, std::memory_order_seq_cst);
@@ -273,7 +273,7 @@ void EventLoop::LeaveLoop() {
   if (!timer_armed_) SetTimerLocked(kUnattendedLimit);
   // Another thread is blocked on the loop: hand it back at once.
   if (waiting_.load(std::memory_order_seq_cst) > 0) {
-    lock.unlock();
+    lock.Unlock();
     WakeStandBy();
   }
 }
@@ -281,12 +281,12 @@ void EventLoop::LeaveLoop() {
 void EventLoop::Drain() {
   if (InLoopThread()) return;
   {
-    std::unique_lock<std::mutex> lock(lead_mu_);
+    MutexLock lock(lead_mu_);
     if (stopping_ || io_.stopped()) return;
     if (!leader_ && mode_.load(std::memory_order_relaxed) == Mode::kUnattended) {
       // Nobody serves the loop: run what is queued here, without blocking.
       TakeUnattendedLocked();
-      lock.unlock();
+      lock.Unlock();
       t_leading = this;
       RunHandlers([first = true]() mutable { return std::exchange(first, false); },
                   [this] { return io_.poll() + 1; });

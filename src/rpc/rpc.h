@@ -41,6 +41,7 @@
 
 #include <google/protobuf/message_lite.h>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "base/timeouts.h"
 
@@ -167,29 +168,31 @@ class EventLoop {
   };
   using SteadyClock = std::chrono::steady_clock;
   void StandBy();  // loop thread, as a handler: parks until asked back
-  void WakeStandBy();
-  bool MakeStandByFdsLocked();
-  void SetTimerLocked(std::chrono::microseconds after);  // zero disarms; sets timer_armed_
-  void TakeUnattendedLocked();                           // an unattended loop becomes the caller's
-  void LeaveLoop();                                      // the leader leaves it unattended
+  void WakeStandBy() EXCLUDES(lead_mu_);
+  bool MakeStandByFdsLocked() REQUIRES(lead_mu_);
+  void SetTimerLocked(std::chrono::microseconds after) REQUIRES(lead_mu_);  // zero disarms; sets timer_armed_
+  void TakeUnattendedLocked() REQUIRES(lead_mu_);  // an unattended loop becomes the caller's
+  void LeaveLoop() EXCLUDES(lead_mu_);             // the leader leaves it unattended
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::thread thread_;
   std::thread::id thread_id_;
 
-  std::mutex lead_mu_;
-  std::condition_variable lead_cv_;           // a Lead() caller waiting for StandBy
-  std::atomic<Mode> mode_{Mode::kOwn};        // written under lead_mu_
-  std::atomic<int> waiting_{0};               // threads inside a WaitScope
-  std::atomic<uint64_t> posted_{0};           // Post calls
-  bool leader_ = false;                       // lead_mu_: a thread is in Lead()
-  bool standby_wanted_ = false;               // lead_mu_: a Lead() caller waits for StandBy
-  bool stopping_ = false;                     // lead_mu_
-  int wake_fd_ = -1;                          // eventfd: call the loop thread back
-  int timer_fd_ = -1;                         // timerfd: kUnattendedLimit passed
-  bool timer_armed_ = false;                  // lead_mu_: timer_fd_ set, and not yet seen to fire
-  SteadyClock::time_point unattended_since_;  // lead_mu_: when the last leader left
+  Mutex lead_mu_;
+  std::condition_variable lead_cv_;                   // a Lead() caller waiting for StandBy
+  std::atomic<Mode> mode_{Mode::kOwn};                // written under lead_mu_
+  std::atomic<int> waiting_{0};                       // threads inside a WaitScope
+  std::atomic<uint64_t> posted_{0};                   // Post calls
+  bool leader_ GUARDED_BY(lead_mu_) = false;          // a thread is in Lead()
+  bool standby_wanted_ GUARDED_BY(lead_mu_) = false;  // a Lead() caller waits for StandBy
+  bool stopping_ GUARDED_BY(lead_mu_) = false;
+  // The descriptors are made once, under lead_mu_, before the loop thread can
+  // stand by (it does so only when a Lead() caller asks), and never change.
+  int wake_fd_ = -1;                                               // eventfd: call the loop thread back
+  int timer_fd_ = -1;                                              // timerfd: kUnattendedLimit passed
+  bool timer_armed_ GUARDED_BY(lead_mu_) = false;                  // timer_fd_ set, and not yet seen to fire
+  SteadyClock::time_point unattended_since_ GUARDED_BY(lead_mu_);  // when the last leader left
 };
 
 class Connection;

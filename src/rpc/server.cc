@@ -32,15 +32,15 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   const std::string token;
   const Dispatcher *dispatcher;
 
-  std::mutex mu;
-  bool stopped = false;                                                // mu
-  std::vector<std::unique_ptr<unix_socket::acceptor>> unix_acceptors;  // mu
-  std::vector<std::string> unix_paths;                                 // mu
-  std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors;           // mu
-  std::unordered_map<Connection *, ConnectionPtr> conns;               // mu
+  Mutex mu;
+  bool stopped GUARDED_BY(mu) = false;
+  std::vector<std::unique_ptr<unix_socket::acceptor>> unix_acceptors GUARDED_BY(mu);
+  std::vector<std::string> unix_paths GUARDED_BY(mu);
+  std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors GUARDED_BY(mu);
+  std::unordered_map<Connection *, ConnectionPtr> conns GUARDED_BY(mu);
   std::atomic<size_t> num_authenticated{0};
-  std::function<void(const ConnectionPtr &)> connect_handler;  // mu
-  std::unordered_map<const void *, int> accept_failures;       // mu: by acceptor, in the current spell
+  std::function<void(const ConnectionPtr &)> connect_handler GUARDED_BY(mu);
+  std::unordered_map<const void *, int> accept_failures GUARDED_BY(mu);  // by acceptor, in the current spell
 
   void Adopt(const ConnectionPtr &conn) {
     auto *impl = ConnImpl(conn);
@@ -52,7 +52,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
       if (!st) return;
       std::function<void(const ConnectionPtr &)> h;
       {
-        std::lock_guard<std::mutex> lock(st->mu);
+        MutexLock lock(st->mu);
         h = st->connect_handler;
       }
       st->num_authenticated++;
@@ -63,7 +63,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
       auto st = weak.lock();
       if (!st) return;
       ConnectionPtr keep;
-      std::lock_guard<std::mutex> lock(st->mu);
+      MutexLock lock(st->mu);
       auto it = st->conns.find(c);
       if (it != st->conns.end()) {
         if (ConnImpl(it->second)->authenticated) st->num_authenticated--;
@@ -72,14 +72,17 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
       }
     };
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (stopped) {
         conn->Close();
         return;
       }
       conns.emplace(conn.get(), conn);
     }
-    impl->sweep_armed = true;  // the handshake deadline
+    {
+      MutexLock lock(impl->pending_mu);
+      impl->sweep_armed = true;  // the handshake deadline
+    }
     impl->ArmSweep();
     impl->StartRead();
   }
@@ -97,7 +100,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
                    Rearm rearm) {
     int failures;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (!ec) {
         auto it = accept_failures.find(acc);
         if (it == accept_failures.end()) return true;
@@ -125,7 +128,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
                                                       std::chrono::milliseconds(1 << std::min(failures, 10)));
     timer->async_wait([self = shared_from_this(), timer, acc, rearm](const boost::system::error_code &tec) {
       if (tec) return;
-      std::lock_guard<std::mutex> lock(self->mu);
+      MutexLock lock(self->mu);
       if (!self->stopped && acc->is_open()) rearm();
     });
     return false;
@@ -139,7 +142,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
         return;
       self->Adopt(MakeConnection<unix_socket::socket>(self->loop, Role::kServer, "unix:" + path,
                                                       self->dispatcher, std::move(sock)));
-      std::lock_guard<std::mutex> lock(self->mu);
+      MutexLock lock(self->mu);
       if (!self->stopped && acc->is_open()) self->AcceptUnix(acc, path);
     });
   }
@@ -158,7 +161,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
         self->Adopt(MakeConnection<tcp::socket>(self->loop, Role::kServer, std::move(peer), self->dispatcher,
                                                 std::move(sock)));
       }
-      std::lock_guard<std::mutex> lock(self->mu);
+      MutexLock lock(self->mu);
       if (!self->stopped && acc->is_open()) self->AcceptTcp(acc);
     });
   }
@@ -167,7 +170,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   void StopNow() {
     std::vector<ConnectionPtr> to_close;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       stopped = true;
       boost::system::error_code ec;
       for (auto &a : unix_acceptors) a->close(ec);
@@ -196,7 +199,7 @@ Server::~Server() { Stop(); }
 Status Server::ListenUnix(const std::string &path) {
   auto &st = *impl_->st;
   {
-    std::lock_guard<std::mutex> lock(st.mu);
+    MutexLock lock(st.mu);
     if (st.stopped) return Status::Internal("server is stopped");
   }
   if (path.size() >= sizeof(sockaddr_un::sun_path))
@@ -233,7 +236,7 @@ Status Server::ListenUnix(const std::string &path) {
   if (ec) return fail("cannot listen on " + staging + ": " + ec.message());
   if (staging != path && ::rename(staging.c_str(), path.c_str()) != 0)
     return fail("cannot move " + staging + " to " + path + ": " + std::strerror(errno));
-  std::lock_guard<std::mutex> lock(st.mu);
+  MutexLock lock(st.mu);
   if (st.stopped) {
     acc->close(ec);
     ::unlink(path.c_str());
@@ -269,7 +272,7 @@ StatusOr<int> Server::ListenTcp(const std::string &host, int port) {
     return Status::IoError("cannot listen on tcp:" + host + ":" + std::to_string(port) + ": " + ec.message());
   int bound = acc->local_endpoint(ec).port();
   if (ec) return Status::IoError("cannot read bound port: " + ec.message());
-  std::lock_guard<std::mutex> lock(st.mu);
+  MutexLock lock(st.mu);
   if (st.stopped) return Status::Internal("server is stopped");
   st.tcp_acceptors.push_back(std::move(acc));
   st.AcceptTcp(st.tcp_acceptors.back().get());
@@ -278,14 +281,14 @@ StatusOr<int> Server::ListenTcp(const std::string &host, int port) {
 }
 
 void Server::SetConnectHandler(std::function<void(const ConnectionPtr &)> handler) {
-  std::lock_guard<std::mutex> lock(impl_->st->mu);
+  MutexLock lock(impl_->st->mu);
   impl_->st->connect_handler = std::move(handler);
 }
 
 void Server::Stop() {
   auto st = impl_->st;
   {
-    std::lock_guard<std::mutex> lock(st->mu);
+    MutexLock lock(st->mu);
     if (st->stopped && st->conns.empty()) return;
   }
   EventLoop &loop = st->loop;
@@ -350,7 +353,7 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
   // Queue the hello now; the first flush runs once the socket is connected.
   {
     std::string hello = detail::MakeHelloBody(token);
-    std::lock_guard<std::mutex> lock(impl->out_mu);
+    MutexLock lock(impl->out_mu);
     impl->out_buf.resize(kFrameHeaderSize);
     detail::EncodeHeader(impl->out_buf.data(), static_cast<uint32_t>(hello.size()),
                          static_cast<uint16_t>(FrameType::kHello), 0, 0);
@@ -393,8 +396,8 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
   Status result;
   {
     EventLoop::WaitScope waiting(loop);
-    std::unique_lock<std::mutex> lock(wait->mu);
-    if (!wait->cv.wait_for(lock, timeout, [&] { return wait->done; })) {
+    MutexLock lock(wait->mu);
+    if (!wait->cv.wait_for(lock.native(), timeout, [&]() REQUIRES(wait->mu) { return wait->done; })) {
       result = Status::TimedOut("handshake with " + impl->peer + " timed out");
     } else {
       result = wait->status;

@@ -192,7 +192,7 @@ TEST_F(ActorFailureTest, ConstructorExceptionMakesCallsRaiseActorException) {
   EXPECT_THROW(broken.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(broken.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
   // Its name is released with it.
-  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("broken"); }, 10000));
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("broken"); }, kLongMs));
   auto fixed = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("broken").Remote();
   EXPECT_EQ(*fixed.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
   // Nothing else is affected.
@@ -209,9 +209,9 @@ TEST_F(ActorFailureTest, KillEndsTheActorAndFreesItsName) {
   victim.Kill();
   EXPECT_THROW(victim.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(victim.Task(&Counter::GetCount).Remote().Get(kLongMs), RayActorException);
-  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("victim"); }, 10000))
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("victim"); }, kLongMs))
       << "the name of a killed actor is still registered";
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000)) << "actor process " << pid << " lives on";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kLongMs)) << "actor process " << pid << " lives on";
   // The name can be used again, by a fresh actor.
   auto again = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("victim").Remote();
   EXPECT_EQ(*again.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
@@ -225,24 +225,15 @@ TEST_F(ActorFailureTest, KillFailsCallsRunningOrQueued) {
   StartCluster();
   auto actor = NewCounter();
   ASSERT_GT(PidOrDead(actor), 0);
-  auto submitted = Clock::now();
-  std::vector<ray::ObjectRef<int>> calls;
-  for (int i = 0; i < 3; ++i) calls.push_back(actor.Task(&Counter::SlowPlus1).Remote(2000));
+  // Each call would wait far longer than the Gets below for a file that never
+  // appears: only the Kill ends them.
+  const std::string started = tmp_ + "/started", never = tmp_ + "/never";
+  std::vector<ray::ObjectRef<bool>> calls;
+  for (int i = 0; i < 3; ++i)
+    calls.push_back(actor.Task(&Counter::WaitForFile).Remote(started, never, 10 * kLongMs));
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(started); }, kLongMs));  // one is running
   actor.Kill();
-  int finished = 0;
-  bool failed = false;
-  for (auto &call : calls) {
-    try {
-      int value = *call.Get(kLongMs);
-      EXPECT_FALSE(failed) << "a call ran after an earlier one failed";
-      EXPECT_EQ(value, ++finished);
-    } catch (const RayActorException &) {
-      failed = true;
-    }
-  }
-  // Running all three takes 6 s; Kill does not wait for them.
-  EXPECT_TRUE(failed || Clock::now() - submitted >= std::chrono::seconds(6))
-      << "calls submitted before Kill() all ran to completion";
+  for (auto &call : calls) EXPECT_THROW(call.Get(kLongMs), RayActorException);
 }
 
 TEST_F(ActorFailureTest, KillWithRestartGivesAFreshInstance) {
@@ -257,7 +248,7 @@ TEST_F(ActorFailureTest, KillWithRestartGivesAFreshInstance) {
   actor.Kill(false);
   int pid1 = WaitForRestart(actor, pid0);
   ASSERT_GT(pid1, 0) << "the actor did not come back after Kill(false)";
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid0); }, 10000)) << "old process " << pid0 << " lives on";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid0); }, kLongMs)) << "old process " << pid0 << " lives on";
   EXPECT_EQ(*actor.Task(&Counter::GetCount).Remote().Get(kLongMs), 0) << "state was not reset";
   EXPECT_TRUE(*actor.Task(&Counter::WasRestarted).Remote().Get(kLongMs));
   EXPECT_TRUE(*actor.Task(&Counter::WasRestartedInConstructor).Remote().Get(kLongMs));
@@ -269,8 +260,8 @@ TEST_F(ActorFailureTest, KillWithRestartGivesAFreshInstance) {
   actor.Kill(false);
   EXPECT_TRUE(WaitUntilDead(actor)) << "the actor restarted more than max_restarts times";
   EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
-  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("phoenix"); }, 10000));
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid1); }, 10000));
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("phoenix"); }, kLongMs));
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid1); }, kLongMs));
 }
 
 TEST_F(ActorFailureTest, ExitActorEndsTheActorForGood) {
@@ -279,14 +270,14 @@ TEST_F(ActorFailureTest, ExitActorEndsTheActorForGood) {
   int pid = *counter.Task(&Counter::GetPid).Remote().Get(kLongMs);
   EXPECT_THROW(counter.Task(&Counter::Exit).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(counter.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000)) << "actor process " << pid << " lives on";
-  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("leaver"); }, 10000));
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kLongMs)) << "actor process " << pid << " lives on";
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("leaver"); }, kLongMs));
   // An intentional exit is not a failure: restarts do not apply.
   auto restartable = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetMaxRestarts(2).Remote();
   int pid2 = *restartable.Task(&Counter::GetPid).Remote().Get(kLongMs);
   EXPECT_THROW(restartable.Task(&Counter::Exit).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(restartable.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid2); }, 10000));
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid2); }, kLongMs));
   // Exiting one actor harms no one else.
   EXPECT_EQ(*NewCounter(1).Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
 }
@@ -298,8 +289,8 @@ TEST_F(ActorFailureTest, CrashWithoutRestartsIsFinal) {
   EXPECT_THROW(actor.Task(&Counter::CrashSegv).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(actor.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000));
-  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("fragile"); }, 10000));
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kLongMs));
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("fragile"); }, kLongMs));
   EXPECT_EQ(*NewCounter().Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
 }
 
@@ -342,7 +333,7 @@ TEST_F(ActorFailureTest, CrashedActorRestartsUpToMaxRestarts) {
   EXPECT_THROW(actor.Task(&Counter::CrashExit).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(actor.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
-  for (int pid : {pid0, pid1, pid2}) EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 10000)) << pid;
+  for (int pid : {pid0, pid1, pid2}) EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kLongMs)) << pid;
 }
 
 TEST_F(ActorFailureTest, UnlimitedRestarts) {
@@ -370,13 +361,12 @@ TEST_F(ActorFailureTest, CallRunningWhenTheActorCrashesFails) {
   auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetMaxConcurrency(2).SetMaxRestarts(1).Remote();
   int pid0 = *actor.Task(&Counter::GetPid).Remote().Get(kLongMs);
   std::string started = tmp_ + "/started", never = tmp_ + "/never";
-  auto blocked = actor.Task(&Counter::WaitForFile).Remote(started, never, 30000);
+  // Waits far longer than the Get below: only the crash ends it.
+  auto blocked = actor.Task(&Counter::WaitForFile).Remote(started, never, 10 * kLongMs);
   ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(started); }, kLongMs));
   auto crash = actor.Task(&Counter::CrashExit).Remote();
   EXPECT_THROW(crash.Get(kLongMs), RayActorException);
-  auto t0 = Clock::now();
   EXPECT_THROW(blocked.Get(kLongMs), RayActorException);
-  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(25)) << "the failed call waited for its own timeout";
   EXPECT_GT(WaitForRestart(actor, pid0), 0);
   EXPECT_EQ(*actor.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
 }
@@ -408,8 +398,8 @@ TEST_F(ActorFailureTest, NonDetachedChildDiesWithItsParentActor) {
   parent.Kill();
   EXPECT_TRUE(WaitUntilDead(child)) << "the child outlived its owner";
   EXPECT_THROW(child.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(child_pid); }, 10000));
-  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("orphan"); }, 10000));
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(child_pid); }, kLongMs));
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("orphan"); }, kLongMs));
 }
 
 TEST_F(ActorFailureTest, DetachedChildOutlivesItsParentActor) {
@@ -423,11 +413,17 @@ TEST_F(ActorFailureTest, DetachedChildOutlivesItsParentActor) {
   EXPECT_EQ(*child.Task(&Counter::Plus1).Remote().Get(kLongMs), 1);
   parent.Kill();
   EXPECT_THROW(parent.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(parent_pid); }, 10000));
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // time for a wrong cleanup to happen
-  EXPECT_EQ(*child.Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(parent_pid); }, kLongMs));
+  // A wrong cleanup would happen when the control service handles the parent's
+  // connection closing (marking the child dead and freeing its name). That
+  // close was pending before any lookup sent from here on, and the control
+  // service's single loop reads a request sent after the answer to another
+  // only in a later pass than that answer's, once every event of the earlier
+  // pass, the close included, has been handled. So the second lookup sees it.
+  ASSERT_TRUE(ray::GetActor<Counter>("survivor"));
   auto found = ray::GetActor<Counter>("survivor");
-  ASSERT_TRUE(found);
+  ASSERT_TRUE(found) << "the detached child's name was freed with its parent";
+  EXPECT_EQ(*child.Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
   EXPECT_EQ(*found->Task(&Counter::Plus1).Remote().Get(kLongMs), 3);
 }
 
@@ -530,9 +526,9 @@ TEST_F(ActorDriverTest, NonDetachedActorEndsWithTheDriverThatCreatedIt) {
   EXPECT_EQ(create.Field("VALUE"), 5) << create.output;
   int pid = create.Field("PID");
   ASSERT_GT(pid, 0) << create.output;
-  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("ephemeral", kNamespace); }, 30000))
+  EXPECT_TRUE(WaitUntil([] { return !ray::GetActor<Counter>("ephemeral", kNamespace); }, kLongMs))
       << "the actor's name outlived its driver";
-  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, 30000)) << "actor process " << pid << " lives on";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kLongMs)) << "actor process " << pid << " lives on";
   auto call = Driver("call", "ephemeral");
   EXPECT_EQ(call.exit_code, 2) << call.output;
 }

@@ -365,25 +365,11 @@ TEST_F(ClusterTest, MaxConcurrencyRunsThatManyCallsAtOnce) {
   for (auto &r : refs) EXPECT_TRUE(*r.Get(kLongMs)) << "the three calls did not all run at once";
 
   // With two threads the third call cannot start until one of the first two
-  // gives up (after kWaitMs), so none of them can be ready before that.
+  // gives up (after kWaitMs): three at once would all see the latch open.
   const int kWaitMs = 4000;
   auto two = ray::Actor(Latch::Create).SetMaxConcurrency(2).Remote(3);
   refs.clear();
-  auto submitted = Clock::now();
   for (int i = 0; i < 3; ++i) refs.push_back(two.Task(&Latch::CountDownAndWait).Remote(kWaitMs));
-  for (auto &r : refs) {
-    bool timed_out = false;
-    try {
-      r.Get(50);
-    } catch (const ray::internal::RayTimeoutException &) {
-      timed_out = true;
-    }
-    // A result that came back sooner than kWaitMs after submission means
-    // three calls ran at once.
-    if (!timed_out) {
-      EXPECT_GE(Clock::now() - submitted, std::chrono::milliseconds(kWaitMs));
-    }
-  }
   // They all end: one of the first two gives up, which lets the third in.
   auto values = ray::Get(refs, kLongMs);
   ASSERT_EQ(values.size(), 3u);

@@ -5,11 +5,13 @@
 // into a clear exception at pending and later calls.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <random>
@@ -49,9 +51,21 @@ RAY_REMOTE(Add, MyPid, Forever, FirstAttemptHangs, Counter::Make, &Counter::Inc)
 using lumen::testing::ClusterTest;
 namespace fs = std::filesystem;
 
+// Sends `bytes` and the end of the stream, then waits for the server to
+// close its side: it has then read (and judged) everything sent.
 void SendBytes(int fd, const std::string &bytes) {
   (void)!write(fd, bytes.data(), bytes.size());
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  shutdown(fd, SHUT_WR);
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) > 0 && recv(fd, buf, sizeof buf, 0) <= 0) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "a server kept a connection open after garbage and the end of the stream";
+      break;
+    }
+  }
   close(fd);
 }
 

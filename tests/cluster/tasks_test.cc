@@ -1,4 +1,5 @@
 // Tasks and objects on a real local cluster, through the public API only.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -8,8 +9,10 @@
 #include <cstdio>
 #include <csignal>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -298,14 +301,54 @@ TEST_F(ClusterTest, NestedRefsStayAliveInsideObjects) {
   EXPECT_EQ(*ray::Task(InnerValue).Remote(refs).Get(), 6);
 }
 
+// Sends this process's stdout to a file while it lives, so that a test can
+// wait for a line another thread prints (gtest's capture is read only once).
+class StdoutToFile {
+ public:
+  explicit StdoutToFile(std::string path) : path_(std::move(path)) {
+    std::cout.flush();
+    std::fflush(stdout);
+    saved_ = dup(STDOUT_FILENO);
+    int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+  }
+  ~StdoutToFile() {
+    std::cout.flush();
+    std::fflush(stdout);
+    dup2(saved_, STDOUT_FILENO);
+    close(saved_);
+  }
+  std::string Read() const {
+    std::ostringstream out;
+    out << std::ifstream(path_).rdbuf();
+    return out.str();
+  }
+
+ private:
+  std::string path_;
+  int saved_ = -1;
+};
+
 TEST_F(ClusterTest, TaskOutputReachesDriverWithPid) {
   StartCluster();
-  ::testing::internal::CaptureStdout();
-  ray::Task(SayHello).Remote(std::string("xyzzy")).Get();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the node forwards lines every 50 ms
-  std::string out = ::testing::internal::GetCapturedStdout();
-  EXPECT_NE(out.find("hello from a task xyzzy"), std::string::npos) << out;
-  EXPECT_NE(out.find("(pid="), std::string::npos) << out;
+  const std::string text = ") hello from a task xyzzy";  // after "(pid=N"
+  std::string out;
+  {
+    StdoutToFile capture(tmp_ + "/stdout");
+    ray::Task(SayHello).Remote(std::string("xyzzy")).Get();
+    // The node forwards the line on its own schedule: wait for it.
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+         out.find(text) == std::string::npos && std::chrono::steady_clock::now() < end;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      out = capture.Read();
+    }
+  }
+  auto at = out.find(text);
+  ASSERT_NE(at, std::string::npos) << out;
+  auto line_start = out.rfind('\n', at);
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  EXPECT_EQ(out.compare(line_start, 5, "(pid="), 0) << out;
 }
 
 TEST_F(ClusterTest, RuntimeEnvVarsReachOneTaskOnly) {

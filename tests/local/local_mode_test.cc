@@ -26,10 +26,11 @@ using ray::internal::RayException;
 using ray::internal::RayTaskException;
 using ray::internal::RayTimeoutException;
 using ray::internal::UnreconstructableException;
-using Clock = std::chrono::steady_clock;
+// How long a test waits for something that must happen: only a hang reaches it.
+constexpr std::chrono::seconds kHangLimit{60};
 
 // A gate that tasks wait on; tests open it. Waits are bounded so that a
-// failing test cannot hang the suite.
+// failing test cannot hang the suite, and long enough that only a hang ends one.
 class Gate {
  public:
   void Open() {
@@ -37,21 +38,50 @@ class Gate {
     open_ = true;
     cv_.notify_all();
   }
+  // Closes the gate for the next test. Whoever still waits from an earlier
+  // one (a task that an opened gate had notified but that had not yet woken)
+  // is let through rather than shut in again.
   void Reset() {
     std::lock_guard<std::mutex> lock(mu_);
     open_ = false;
+    ++round_;
+    cv_.notify_all();
   }
   bool WaitOpen() {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(5), [this] { return open_; });
+    const int round = round_;
+    return cv_.wait_for(lock, kHangLimit, [&] { return open_ || round_ != round; });
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
+  int round_ = 0;
 };
 Gate g_gate;
+
+// A barrier only work running in parallel passes: each caller waits until
+// `n` callers are inside at once, and says whether that happened.
+class Rendezvous {
+ public:
+  bool Arrive(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++inside_;
+    cv_.notify_all();
+    return cv_.wait_for(lock, kHangLimit, [&] { return inside_ >= n; });
+  }
+  void Reset() {
+    std::lock_guard<std::mutex> lock(mu_);
+    inside_ = 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int inside_ = 0;
+};
+Rendezvous g_rendezvous;
 
 int Return1() { return 1; }
 int Plus1(int x) { return x + 1; }
@@ -59,6 +89,7 @@ int Plus(int a, int b) { return a + b; }
 int GetPid() { return static_cast<int>(getpid()); }
 int Throws(int) { throw std::logic_error("deliberate failure"); }
 int WaitGate(int x) { return g_gate.WaitOpen() ? x : -1; }
+bool Rendezvous4() { return g_rendezvous.Arrive(4); }
 int SleepMs(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
@@ -107,13 +138,17 @@ class Counter {
   int Pid() { return GetPid(); }
   std::string Ns() { return ray::GetNamespace(); }
   bool Restarted() { return ray::WasCurrentActorRestarted(); }
-  int Slow(int ms) { return SleepMs(ms); }
+  // Meets the test (Rendezvous of two), then blocks on the gate.
+  int Gated() {
+    g_rendezvous.Arrive(2);
+    return WaitGate(1);
+  }
   // Returns true only if `n` calls are inside at the same time.
   bool Latch(int n) {
     std::unique_lock<std::mutex> lock(mu_);
     ++inside_;
     cv_.notify_all();
-    return cv_.wait_for(lock, std::chrono::seconds(2), [&] { return inside_ >= n; });
+    return cv_.wait_for(lock, kHangLimit, [&] { return inside_ >= n; });
   }
   int CallOther(ray::ActorHandle<Counter> other) { return *other.Task(&Counter::Add).Remote(1).Get(); }
 
@@ -124,10 +159,10 @@ class Counter {
   int inside_ = 0;
 };
 
-RAY_REMOTE(Return1, Plus1, Plus, GetPid, Throws, WaitGate, SleepMs, GetVal, GetIntVal, GetList, ReadyCount,
-           Depth, SumOfChildren, MakeRef, Namespace, ExitOutsideActor);
+RAY_REMOTE(Return1, Plus1, Plus, GetPid, Throws, WaitGate, Rendezvous4, SleepMs, GetVal, GetIntVal, GetList,
+           ReadyCount, Depth, SumOfChildren, MakeRef, Namespace, ExitOutsideActor);
 RAY_REMOTE(Counter::FactoryCreate, Counter::FactoryThrows, &Counter::Add, &Counter::Get, &Counter::AddRef,
-           &Counter::Exit, &Counter::Pid, &Counter::Ns, &Counter::Restarted, &Counter::Slow, &Counter::Latch,
+           &Counter::Exit, &Counter::Pid, &Counter::Ns, &Counter::Restarted, &Counter::Gated, &Counter::Latch,
            &Counter::CallOther);
 
 void InitLocal() {
@@ -160,6 +195,7 @@ class LocalModeTest : public ::testing::Test {
   void SetUp() override {
     InitLocal();
     g_gate.Reset();
+    g_rendezvous.Reset();
   }
 };
 
@@ -200,9 +236,8 @@ TEST_F(LocalModeTest, TasksWithValuesAndObjectRefChains) {
 }
 
 TEST_F(LocalModeTest, RemoteReturnsAtOnceAndGetTimesOut) {
-  auto start = Clock::now();
+  // Remote returns while the task is blocked on the closed gate.
   auto ref = ray::Task(WaitGate).Remote(7);
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
   EXPECT_THROW(ref.Get(5), RayTimeoutException);
   try {
     ray::Get(ref, 2);
@@ -255,11 +290,10 @@ TEST_F(LocalModeTest, EmptyObjectRefIsAnError) {
 }
 
 TEST_F(LocalModeTest, TasksRunInParallel) {
-  auto start = Clock::now();
-  std::vector<ray::ObjectRef<int>> refs;
-  for (int i = 0; i < 4; ++i) refs.push_back(ray::Task(SleepMs).Remote(300));
-  ray::Get(refs);
-  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
+  // Each task returns true only if all four were running at once.
+  std::vector<ray::ObjectRef<bool>> refs;
+  for (int i = 0; i < 4; ++i) refs.push_back(ray::Task(Rendezvous4).Remote());
+  for (auto &ran_together : ray::Get(refs)) EXPECT_TRUE(*ran_together);
 }
 
 TEST_F(LocalModeTest, TaskExceptionBecomesRayTaskException) {
@@ -404,11 +438,13 @@ TEST_F(LocalModeTest, NamedActorsAndNamespaces) {
 
 TEST_F(LocalModeTest, KillFailsQueuedCalls) {
   auto actor = ray::Actor(Counter::FactoryCreate).Remote(0);
-  auto slow = actor.Task(&Counter::Slow).Remote(200);
+  auto running = actor.Task(&Counter::Gated).Remote();
   auto queued = actor.Task(&Counter::Add).Remote(1);
+  ASSERT_TRUE(g_rendezvous.Arrive(2));  // `running` is running
   actor.Kill();
   EXPECT_THROW(queued.Get(), RayActorException);
-  EXPECT_THROW(slow.Get(), RayActorException);
+  g_gate.Open();
+  EXPECT_THROW(running.Get(), RayActorException);
   EXPECT_THROW(actor.Task(&Counter::Add).Remote(1).Get(), RayActorException);
   actor.Kill();  // twice is harmless
 }
