@@ -262,6 +262,13 @@ TEST_F(ActorManagerTest, TheOwnerLeavingEndsItsActorsButNotDetachedOnes) {
     ASSERT_TRUE(Register(owner->conn(), *spec).ok());
     Create(owner->conn(), *spec);
   }
+  // Subscribed before the actors are placed, so the watcher sees every change.
+  for (auto *spec : {&owned, &detached}) {
+    proto::ActorIdRequest sub;
+    sub.set_actor_id(spec->actor_id());
+    proto::SubscribeActorReply rep;
+    ASSERT_TRUE(watcher->conn().CallSync(proto::SUBSCRIBE_ACTOR, sub, &rep).ok());
+  }
   FakeWorker *w1 = AddWorker();
   FakeWorker *w2 = AddWorker();
   // Leases may come in either order: grant each to the worker of its actor.
@@ -269,12 +276,6 @@ TEST_F(ActorManagerTest, TheOwnerLeavingEndsItsActorsButNotDetachedOnes) {
   for (auto &l : node->log().Get().leases)
     node->Grant(l, l.request.actor_id() == owned.actor_id() ? *w1 : *w2,
                 l.request.actor_id() == owned.actor_id() ? 1 : 2);
-  for (auto *spec : {&owned, &detached}) {
-    proto::ActorIdRequest sub;
-    sub.set_actor_id(spec->actor_id());
-    proto::SubscribeActorReply rep;
-    ASSERT_TRUE(watcher->conn().CallSync(proto::SUBSCRIBE_ACTOR, sub, &rep).ok());
-  }
   watcher->WaitState(owned.actor_id(), proto::ALIVE);
   watcher->WaitState(detached.actor_id(), proto::ALIVE);
 
