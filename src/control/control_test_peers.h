@@ -68,28 +68,40 @@ class Recorded {
   T value_{};
 };
 
-/// An actor's worker: serves PUSH_TASK on its own Unix socket. Dies (every
+/// A worker: serves PUSH_TASK on its own Unix socket. Dies (every
 /// connection to it closes) on Die().
 class FakeWorker {
  public:
-  enum class Answer { kOk, kConstructorThrows };
+  enum class Answer {
+    kOk,                 // an empty reply (an actor's creation task succeeded)
+    kConstructorThrows,  // the return carries the constructor's exception
+    kReturnValue,        // a normal task's return value, inline ("result")
+    kNever,              // no reply: the task is in flight until the worker dies
+  };
 
   FakeWorker(const std::string &dir, Answer answer = Answer::kOk) : answer_(answer) {
     id_ = WorkerID::FromRandom();
     path_ = dir + "/worker-" + id_.Hex().substr(0, 8) + ".sock";
-    dispatcher_.Register(proto::PUSH_TASK,
-                         [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                           proto::PushTaskRequest req;
-                           EXPECT_TRUE(rpc::ParseBody(body, &req));
-                           pushed_.Update([&](auto &v) { v.push_back(req.spec()); });
-                           proto::PushTaskReply rep;
-                           if (answer_ == Answer::kConstructorThrows) {
-                             auto *ret = rep.add_returns();
-                             ret->mutable_payload()->set_error(proto::TASK_EXECUTION_EXCEPTION);
-                             ret->mutable_payload()->set_data("constructor threw: boom");
-                           }
-                           if (call_id) conn->Reply(call_id, rep);
-                         });
+    dispatcher_.Register(
+        proto::PUSH_TASK, [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+          proto::PushTaskRequest req;
+          EXPECT_TRUE(rpc::ParseBody(body, &req));
+          pushed_.Update([&](auto &v) { v.push_back(req.spec()); });
+          if (answer_ == Answer::kNever) return;
+          proto::PushTaskReply rep;
+          if (answer_ == Answer::kReturnValue) {
+            // Index 1: a task's first return, as the core worker numbers them.
+            auto *ret = rep.add_returns();
+            ret->set_object_id(ObjectID::ForTaskReturn(TaskID::FromBinary(req.spec().task_id()), 1).Binary());
+            ret->mutable_payload()->set_data("result");
+          }
+          if (answer_ == Answer::kConstructorThrows) {
+            auto *ret = rep.add_returns();
+            ret->mutable_payload()->set_error(proto::TASK_EXECUTION_EXCEPTION);
+            ret->mutable_payload()->set_data("constructor threw: boom");
+          }
+          if (call_id) conn->Reply(call_id, rep);
+        });
     server_ = std::make_unique<rpc::Server>(loop_, kToken, &dispatcher_);
     EXPECT_TRUE(server_->ListenUnix(path_).ok());
   }

@@ -16,8 +16,10 @@
 namespace lumen::worker {
 namespace {
 
+using control::testing::FakeWorker;
 using control::testing::kDeadline;
 using control::testing::kToken;
+using control::testing::Recorded;
 
 class CoreWorkerTest : public control::testing::ControlServiceTest {
  protected:
@@ -79,9 +81,48 @@ class CoreWorkerTest : public control::testing::ControlServiceTest {
     return st.ok() && out.size() == 1 && out[0] ? out[0]->error : proto::NO_ERROR;
   }
 
+  /// Registers a fake fork server for the driver's job with the node.
+  void AddForkServer() {
+    fork_dispatcher_.Register(proto::FORK_WORKER,
+                              [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+                                proto::ForkWorkerRequest req;
+                                EXPECT_TRUE(rpc::ParseBody(body, &req));
+                                forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
+                              });
+    fork_server_ = Register(proto::FORK_SERVER, &fork_dispatcher_, "", nullptr);
+  }
+  /// Waits for the node's n-th FORK_WORKER and registers that worker as
+  /// `worker`, so the lease the node grants leads the core worker to it.
+  void StartForkedWorker(size_t n, const FakeWorker &worker) {
+    forks_.WaitFor([&](auto &v) { return v.size() >= n; });
+    auto forks = forks_.Get();
+    if (forks.size() < n) return;
+    auto address = worker.Address();
+    Register(proto::WORKER, nullptr, forks[n - 1], &address);
+  }
+  rpc::ConnectionPtr Register(proto::ClientKind kind, const rpc::Dispatcher *dispatcher,
+                              const std::string &worker_id, const proto::Address *address) {
+    auto conn = rpc::Connect(loop_, node_conn_->PeerName(), kToken, dispatcher);
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    if (!conn.ok()) return nullptr;
+    proto::RegisterClientRequest req;
+    req.set_kind(kind);
+    req.set_job_id(cw_->job_id());
+    req.set_worker_id(worker_id);
+    if (address) *req.mutable_address() = *address;
+    proto::RegisterClientReply rep;
+    EXPECT_TRUE(conn.value()->CallSync(proto::REGISTER_CLIENT, req, &rep).ok());
+    conns_.push_back(conn.value());
+    return conn.value();
+  }
+
   std::unique_ptr<scheduler::NodeService> node_;
   std::unique_ptr<CoreWorker> cw_;
   rpc::ConnectionPtr node_conn_;
+  rpc::Dispatcher fork_dispatcher_;
+  rpc::ConnectionPtr fork_server_;
+  Recorded<std::vector<std::string>> forks_;
+  std::vector<rpc::ConnectionPtr> conns_;
 };
 
 TEST_F(CoreWorkerTest, AnObjectIsFreedWhenItsLastLocalReferenceGoes) {
@@ -165,6 +206,81 @@ TEST_F(CoreWorkerTest, ASubmittedTaskHoldsItsArgumentsWhileItWaits) {
   EXPECT_EQ(cw_->NumTrackedObjects(), 2u);  // the argument, held by the task, and its return
   std::vector<bool> ready = cw_->Wait({arg}, 1, 10000);
   EXPECT_TRUE(ready.at(0));
+}
+
+TEST_F(CoreWorkerTest, ATaskOnALeasedWorkerReleasesItsArgumentWhenItFinishes) {
+  AddForkServer();
+  FakeWorker *worker = AddWorker(FakeWorker::Answer::kReturnValue);
+  ObjectID arg = Put(16);
+  cw_->AddLocalReference(arg);
+  std::vector<SubmitArg> args(1);
+  args[0].ref = arg;
+  ObjectID ret = cw_->SubmitTask("f", std::move(args), TaskOptions());
+  cw_->AddLocalReference(ret);
+  cw_->RemoveLocalReference(arg);
+  StartForkedWorker(1, *worker);
+
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({ret}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(out.at(0)->error, proto::NO_ERROR);
+  EXPECT_EQ(std::string(out[0]->data, out[0]->size), "result");
+  // The task pushed to the worker named its argument by reference.
+  auto pushed = worker->pushed().Get().at(0);
+  ASSERT_EQ(pushed.args_size(), 1);
+  EXPECT_EQ(pushed.args(0).object_id(), arg.Binary());
+  EXPECT_EQ(pushed.caller().worker_id(), cw_->worker_id().Binary());
+  // The task is over: only its return is left.
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);
+  cw_->RemoveLocalReference(ret);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);
+}
+
+TEST_F(CoreWorkerTest, ATaskWhoseWorkerDiesFailsOnceItsRetriesAreSpent) {
+  AddForkServer();
+  FakeWorker *worker = AddWorker(FakeWorker::Answer::kNever);
+  ObjectID arg = Put(16);
+  cw_->AddLocalReference(arg);
+  std::vector<SubmitArg> args(1);
+  args[0].ref = arg;
+  TaskOptions options;
+  options.max_retries = 0;
+  ObjectID ret = cw_->SubmitTask("g", std::move(args), options);
+  cw_->AddLocalReference(ret);
+  cw_->RemoveLocalReference(arg);
+  StartForkedWorker(1, *worker);
+  worker->pushed().WaitFor([](auto &v) { return !v.empty(); });
+
+  worker->Die();
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({ret}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.at(0)->error, proto::WORKER_DIED);
+  EXPECT_NE(out[0]->ErrorMessage().find("'g'"), std::string::npos) << out[0]->ErrorMessage();
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);  // the argument went with the task
+}
+
+TEST_F(CoreWorkerTest, ATaskWhoseWorkerDiesIsRetriedOnAFreshWorker) {
+  AddForkServer();
+  FakeWorker *first = AddWorker(FakeWorker::Answer::kNever);
+  FakeWorker *second = AddWorker(FakeWorker::Answer::kReturnValue);
+  TaskOptions options;
+  options.max_retries = 1;
+  ObjectID ret = cw_->SubmitTask("h", {}, options);
+  cw_->AddLocalReference(ret);
+  StartForkedWorker(1, *first);
+  first->pushed().WaitFor([](auto &v) { return !v.empty(); });
+
+  first->Die();
+  // The failed worker's lease goes back marked failed, so the next lease is a fresh worker.
+  StartForkedWorker(2, *second);
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({ret}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.at(0)->error, proto::NO_ERROR);
+  auto retried = second->pushed().Get().at(0);
+  EXPECT_EQ(retried.attempt(), 1);
+  EXPECT_EQ(retried.task_id(), first->pushed().Get().at(0).task_id());
 }
 
 }  // namespace
