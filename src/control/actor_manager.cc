@@ -47,7 +47,28 @@ ActorManager::ActorManager(rpc::EventLoop &loop, std::string token, const rpc::D
 
 ActorManager::~ActorManager() { Stop(); }
 
-void ActorManager::Stop() { helper_.Stop(); }
+void ActorManager::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  helper_.Stop();
+  // The connections to actor workers are the manager's own (the server closes
+  // only those it accepted). Their close handlers and the callbacks of calls
+  // pending on them reach into the manager, so they are closed on the loop
+  // while it exists; otherwise the loop's teardown would run them on a
+  // destroyed manager.
+  auto close_all = [this] {
+    stopping_ = true;
+    for (auto &[id, a] : actors_)
+      if (a->worker_conn) a->worker_conn->Close();
+  };
+  if (loop_.InLoopThread()) {
+    close_all();
+    return;
+  }
+  loop_.Post(close_all);
+  loop_.Drain();  // the closes
+  loop_.Drain();  // what they queued: failed calls, close handlers
+}
 
 void ActorManager::OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn) {
   nodes_[info.node_id()] = Node{info, conn};
@@ -221,7 +242,7 @@ void ActorManager::OnLeaseReply(const std::string &actor_id, uint64_t generation
 void ActorManager::OnWorkerConnected(const std::string &actor_id, uint64_t generation,
                                      rpc::ConnectionPtr conn) {
   Actor *a = Find(actor_id);
-  if (!a || a->generation != generation) {
+  if (stopping_ || !a || a->generation != generation) {
     if (conn) conn->Close();
     return;
   }
@@ -276,7 +297,7 @@ void ActorManager::OnCreationReply(const std::string &actor_id, uint64_t generat
 
 void ActorManager::OnWorkerGone(const std::string &actor_id, uint64_t generation) {
   Actor *a = Find(actor_id);
-  if (!a || a->generation != generation) return;
+  if (stopping_ || !a || a->generation != generation) return;  // stopping: no restarts
   a->worker_conn.reset();
   a->has_worker = false;
   if (a->info.state() == proto::DEAD) {

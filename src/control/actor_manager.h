@@ -43,7 +43,9 @@ class ActorManager {
   ActorManager(rpc::EventLoop &loop, std::string token, const rpc::Dispatcher *dispatcher);
   ~ActorManager();
 
-  /// Joins the helper thread. Idempotent.
+  /// Joins the helper thread and closes the connections to actor workers
+  /// (no restarts follow). Idempotent; call it from one thread, not a handler,
+  /// before the loop stops.
   void Stop();
 
   // ---- nodes ----
@@ -106,6 +108,8 @@ class ActorManager {
   std::map<std::string, Node> nodes_;
   std::deque<std::string> dead_;  // oldest first; bounded
 
+  bool stopped_ = false;                       // the thread that calls Stop()
+  bool stopping_ = false;                      // loop thread: Stop() closed the worker connections
   SerialExecutor helper_{"lumen-actor-conn"};  // connects to actor workers
 };
 

@@ -214,6 +214,8 @@ class CoreWorker {
   const std::string &ray_namespace() const { return options_.ray_namespace; }
   const std::string &session_dir() const { return session_dir_; }
   const proto::RegisterClientReply &node_info() const { return node_info_; }
+  /// Where this process serves other core workers (borrowers, submitters).
+  const proto::Address &address() const { return self_address_; }
   rpc::Connection &node() { return *node_; }
   /// Values of at least this many bytes live in the node's shared-memory
   /// store; smaller ones travel inside messages.

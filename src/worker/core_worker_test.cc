@@ -1,11 +1,288 @@
-// Pieces of the core worker that stand on their own, without a cluster (the
-// core worker as a whole is tested against real processes in tests/cluster).
+// The core worker's ownership-based reference counting: a driver's core
+// worker in the test process, attached to an in-process node and control
+// service, and a fake borrower speaking to it over its real socket. An object
+// is freed (forgotten, and deleted from the node's store when it lives there)
+// exactly when its last reference goes: local refs, refs nested in other owned
+// objects, refs held by submitted tasks, and borrowers.
+#include "worker/core_worker.h"
+
 #include <gtest/gtest.h>
 
+#include <cstring>
+
+#include "control/control_test_peers.h"
+#include "scheduler/node_service.h"
 #include "worker/core_worker_internal.h"
 
 namespace lumen::worker {
 namespace {
+
+using control::testing::FakeWorker;
+using control::testing::kDeadline;
+using control::testing::kToken;
+using control::testing::Recorded;
+
+class CoreWorkerTest : public control::testing::ControlServiceTest {
+ protected:
+  void SetUp() override {
+    ControlServiceTest::SetUp();
+    scheduler::NodeServiceOptions n;
+    n.session_dir = dir_ + "/session";
+    n.token = kToken;
+    n.control_address = address_;
+    n.resources = {{"CPU", 1}};
+    n.store_capacity = 8 << 20;
+    n.prestart_workers = 0;
+    node_ = std::make_unique<scheduler::NodeService>(n);
+    ASSERT_TRUE(node_->Start().ok());
+
+    CoreWorkerOptions o;
+    o.is_driver = true;
+    o.node_address = "unix:" + n.session_dir + "/sockets/node";
+    o.session_dir = n.session_dir;
+    o.control_address = address_;
+    o.token = kToken;
+    o.ray_namespace = "ns";
+    auto cw = CoreWorker::Create(o);
+    ASSERT_TRUE(cw.ok()) << cw.status().ToString();
+    cw_ = std::move(cw.value());
+    auto stats = rpc::Connect(loop_, o.node_address, kToken, nullptr);
+    ASSERT_TRUE(stats.ok());
+    node_conn_ = stats.value();
+  }
+  void TearDown() override {
+    if (cw_) cw_->Shutdown();
+    cw_.reset();
+    node_.reset();
+    ControlServiceTest::TearDown();
+  }
+
+  ObjectID Put(size_t size, std::vector<ObjectID> nested = {}) {
+    auto id = cw_->Put(
+        size, [size](char *dst) { return std::memset(dst, 'x', size), true; }, nested);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? id.value() : ObjectID();
+  }
+  uint64_t StoreObjects() {
+    proto::NodeStatsReply rep;
+    EXPECT_TRUE(node_conn_->CallSync(proto::NODE_STATS, proto::NodeStatsRequest(), &rep).ok());
+    return rep.store_objects();
+  }
+  /// DELETE_OBJECTS is one-way on the core worker's own node connection: wait
+  /// for its effect.
+  void WaitStoreObjects(uint64_t n) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (StoreObjects() != n && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    EXPECT_EQ(StoreObjects(), n);
+  }
+  proto::ErrorType GetError(const ObjectID &id) {
+    std::vector<RayObjectPtr> out;
+    Status st = cw_->Get({id}, 10000, &out);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return st.ok() && out.size() == 1 && out[0] ? out[0]->error : proto::NO_ERROR;
+  }
+
+  /// Registers a fake fork server for the driver's job with the node.
+  void AddForkServer() {
+    fork_dispatcher_.Register(proto::FORK_WORKER,
+                              [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+                                proto::ForkWorkerRequest req;
+                                EXPECT_TRUE(rpc::ParseBody(body, &req));
+                                forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
+                              });
+    fork_server_ = Register(proto::FORK_SERVER, &fork_dispatcher_, "", nullptr);
+  }
+  /// Waits for the node's n-th FORK_WORKER and registers that worker as
+  /// `worker`, so the lease the node grants leads the core worker to it.
+  void StartForkedWorker(size_t n, const FakeWorker &worker) {
+    forks_.WaitFor([&](auto &v) { return v.size() >= n; });
+    auto forks = forks_.Get();
+    if (forks.size() < n) return;
+    auto address = worker.Address();
+    Register(proto::WORKER, nullptr, forks[n - 1], &address);
+  }
+  rpc::ConnectionPtr Register(proto::ClientKind kind, const rpc::Dispatcher *dispatcher,
+                              const std::string &worker_id, const proto::Address *address) {
+    auto conn = rpc::Connect(loop_, node_conn_->PeerName(), kToken, dispatcher);
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    if (!conn.ok()) return nullptr;
+    proto::RegisterClientRequest req;
+    req.set_kind(kind);
+    req.set_job_id(cw_->job_id());
+    req.set_worker_id(worker_id);
+    if (address) *req.mutable_address() = *address;
+    proto::RegisterClientReply rep;
+    EXPECT_TRUE(conn.value()->CallSync(proto::REGISTER_CLIENT, req, &rep).ok());
+    conns_.push_back(conn.value());
+    return conn.value();
+  }
+
+  std::unique_ptr<scheduler::NodeService> node_;
+  std::unique_ptr<CoreWorker> cw_;
+  rpc::ConnectionPtr node_conn_;
+  rpc::Dispatcher fork_dispatcher_;
+  rpc::ConnectionPtr fork_server_;
+  Recorded<std::vector<std::string>> forks_;
+  std::vector<rpc::ConnectionPtr> conns_;
+};
+
+TEST_F(CoreWorkerTest, AnObjectIsFreedWhenItsLastLocalReferenceGoes) {
+  ObjectID id = Put(16);
+  cw_->AddLocalReference(id);
+  cw_->AddLocalReference(id);
+  EXPECT_EQ(GetError(id), proto::NO_ERROR);
+  cw_->RemoveLocalReference(id);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);
+  EXPECT_EQ(GetError(id), proto::NO_ERROR);
+  cw_->RemoveLocalReference(id);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);
+  // A reference made after it was freed reads as lost, not as a hang.
+  cw_->AddLocalReference(id);
+  EXPECT_EQ(GetError(id), proto::OBJECT_LOST);
+}
+
+TEST_F(CoreWorkerTest, ALargeObjectLeavesTheNodesStoreWithItsLastReference) {
+  ObjectID id = Put(512 * 1024);  // above the inline threshold: in the node's store
+  cw_->AddLocalReference(id);
+  cw_->AddLocalReference(id);
+  EXPECT_EQ(StoreObjects(), 1u);
+  cw_->RemoveLocalReference(id);
+  EXPECT_EQ(GetError(id), proto::NO_ERROR);  // still readable
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);
+  cw_->RemoveLocalReference(id);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);
+  WaitStoreObjects(0);
+}
+
+TEST_F(CoreWorkerTest, ANestedObjectLivesAsLongAsTheObjectThatContainsIt) {
+  ObjectID inner = Put(16);
+  cw_->AddLocalReference(inner);
+  ObjectID outer = Put(16, {inner});
+  cw_->AddLocalReference(outer);
+  cw_->RemoveLocalReference(inner);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 2u);  // the outer object holds it
+  EXPECT_EQ(GetError(inner), proto::NO_ERROR);
+  cw_->RemoveLocalReference(outer);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);  // both, at once
+}
+
+TEST_F(CoreWorkerTest, ABorrowerKeepsAnObjectUntilItLetsGo) {
+  ObjectID id = Put(16);
+  cw_->AddLocalReference(id);
+  auto borrower = rpc::Connect(loop_, "unix:" + cw_->address().unix_path(), kToken, nullptr);
+  ASSERT_TRUE(borrower.ok()) << borrower.status().ToString();
+  proto::BorrowRequest req;
+  req.add_object_ids(id.Binary());
+  req.mutable_borrower()->set_unix_path(dir_ + "/borrower.sock");
+  proto::BorrowReply rep;
+  ASSERT_TRUE(borrower.value()->CallSync(proto::ADD_BORROWER, req, &rep).ok());
+
+  cw_->RemoveLocalReference(id);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);
+  // The borrower can still read it from its owner.
+  proto::GetObjectStatusRequest status;
+  status.set_object_id(id.Binary());
+  proto::GetObjectStatusReply found;
+  ASSERT_TRUE(borrower.value()->CallSync(proto::GET_OBJECT_STATUS, status, &found).ok());
+  EXPECT_TRUE(found.found());
+
+  ASSERT_TRUE(borrower.value()->CallSync(proto::REMOVE_BORROWER, req, &rep).ok());
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);
+  ASSERT_TRUE(borrower.value()->CallSync(proto::GET_OBJECT_STATUS, status, &found).ok());
+  EXPECT_FALSE(found.found());
+}
+
+TEST_F(CoreWorkerTest, ASubmittedTaskHoldsItsArgumentsWhileItWaits) {
+  ObjectID arg = Put(16);
+  cw_->AddLocalReference(arg);
+  SubmitArg by_ref;
+  by_ref.ref = arg;
+  std::vector<SubmitArg> args;
+  args.push_back(by_ref);
+  // The node can start no worker for this job (no fork server, no worker
+  // program): the task waits for a lease for as long as the test runs.
+  ObjectID ret = cw_->SubmitTask("f", std::move(args), TaskOptions());
+  cw_->AddLocalReference(ret);
+  cw_->RemoveLocalReference(arg);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 2u);  // the argument, held by the task, and its return
+  std::vector<bool> ready = cw_->Wait({arg}, 1, 10000);
+  EXPECT_TRUE(ready.at(0));
+}
+
+TEST_F(CoreWorkerTest, ATaskOnALeasedWorkerReleasesItsArgumentWhenItFinishes) {
+  AddForkServer();
+  FakeWorker *worker = AddWorker(FakeWorker::Answer::kReturnValue);
+  ObjectID arg = Put(16);
+  cw_->AddLocalReference(arg);
+  std::vector<SubmitArg> args(1);
+  args[0].ref = arg;
+  ObjectID ret = cw_->SubmitTask("f", std::move(args), TaskOptions());
+  cw_->AddLocalReference(ret);
+  cw_->RemoveLocalReference(arg);
+  StartForkedWorker(1, *worker);
+
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({ret}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(out.at(0)->error, proto::NO_ERROR);
+  EXPECT_EQ(std::string(out[0]->data, out[0]->size), "result");
+  // The task pushed to the worker named its argument by reference.
+  auto pushed = worker->pushed().Get().at(0);
+  ASSERT_EQ(pushed.args_size(), 1);
+  EXPECT_EQ(pushed.args(0).object_id(), arg.Binary());
+  EXPECT_EQ(pushed.caller().worker_id(), cw_->worker_id().Binary());
+  // The task is over: only its return is left.
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);
+  cw_->RemoveLocalReference(ret);
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);
+}
+
+TEST_F(CoreWorkerTest, ATaskWhoseWorkerDiesFailsOnceItsRetriesAreSpent) {
+  AddForkServer();
+  FakeWorker *worker = AddWorker(FakeWorker::Answer::kNever);
+  ObjectID arg = Put(16);
+  cw_->AddLocalReference(arg);
+  std::vector<SubmitArg> args(1);
+  args[0].ref = arg;
+  TaskOptions options;
+  options.max_retries = 0;
+  ObjectID ret = cw_->SubmitTask("g", std::move(args), options);
+  cw_->AddLocalReference(ret);
+  cw_->RemoveLocalReference(arg);
+  StartForkedWorker(1, *worker);
+  worker->pushed().WaitFor([](auto &v) { return !v.empty(); });
+
+  worker->Die();
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({ret}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.at(0)->error, proto::WORKER_DIED);
+  EXPECT_NE(out[0]->ErrorMessage().find("'g'"), std::string::npos) << out[0]->ErrorMessage();
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);  // the argument went with the task
+}
+
+TEST_F(CoreWorkerTest, ATaskWhoseWorkerDiesIsRetriedOnAFreshWorker) {
+  AddForkServer();
+  FakeWorker *first = AddWorker(FakeWorker::Answer::kNever);
+  FakeWorker *second = AddWorker(FakeWorker::Answer::kReturnValue);
+  TaskOptions options;
+  options.max_retries = 1;
+  ObjectID ret = cw_->SubmitTask("h", {}, options);
+  cw_->AddLocalReference(ret);
+  StartForkedWorker(1, *first);
+  first->pushed().WaitFor([](auto &v) { return !v.empty(); });
+
+  first->Die();
+  // The failed worker's lease goes back marked failed, so the next lease is a fresh worker.
+  StartForkedWorker(2, *second);
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({ret}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.at(0)->error, proto::NO_ERROR);
+  auto retried = second->pushed().Get().at(0);
+  EXPECT_EQ(retried.attempt(), 1);
+  EXPECT_EQ(retried.task_id(), first->pushed().Get().at(0).task_id());
+}
 
 // A result that could not be stored reaches its caller as what went wrong,
 // not always as a full object store.

@@ -1,0 +1,329 @@
+// The node service's leases, pool and bundles, with the service itself in
+// the test process (registered with an in-process control service) and fake
+// peers over its real Unix socket: a fork server that records FORK_WORKER,
+// workers that register under the ids it was told (pid 0: no process for the
+// node to signal; a killed worker is one whose connection the node closes)
+// and lease holders that record their replies.
+#include "scheduler/node_service.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "control/control_test_peers.h"
+
+namespace lumen::scheduler {
+namespace {
+
+using control::testing::kDeadline;
+using control::testing::kToken;
+using control::testing::Recorded;
+
+constexpr uint32_t kJob = 1;
+
+class NodeServiceTest : public control::testing::ControlServiceTest {
+ protected:
+  void SetUp() override {
+    ControlServiceTest::SetUp();
+    NodeServiceOptions o;
+    o.session_dir = dir_ + "/session";
+    o.token = kToken;
+    o.control_address = address_;
+    o.resources = {{"CPU", 2}, {"GPU", 2}};
+    o.gpu_ids = {0, 1};
+    o.store_capacity = 1 << 20;
+    o.prestart_workers = 0;  // workers only for leases, so each one is the test's to start
+    node_address_ = "unix:" + o.session_dir + "/sockets/node";
+    node_ = std::make_unique<NodeService>(o);
+    ASSERT_TRUE(node_->Start().ok());
+
+    fork_dispatcher_.Register(proto::FORK_WORKER,
+                              [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+                                proto::ForkWorkerRequest req;
+                                EXPECT_TRUE(rpc::ParseBody(body, &req));
+                                forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
+                              });
+    fork_server_ = Register(proto::FORK_SERVER, &fork_dispatcher_);
+  }
+  void TearDown() override {
+    node_.reset();  // closes every peer's connection first
+    ControlServiceTest::TearDown();
+  }
+
+  /// A client of the node of `kind`, registered for the test's job.
+  rpc::ConnectionPtr Register(proto::ClientKind kind, const rpc::Dispatcher *dispatcher = nullptr,
+                              const std::string &worker_id = "") {
+    auto conn = rpc::Connect(loop_, node_address_, kToken, dispatcher);
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    if (!conn.ok()) return nullptr;
+    proto::RegisterClientRequest req;
+    req.set_kind(kind);
+    req.set_job_id(kJob);
+    req.set_worker_id(worker_id);
+    if (kind == proto::WORKER) {
+      req.mutable_address()->set_worker_id(worker_id);
+      req.mutable_address()->set_unix_path("/nonexistent/" + ToHex(worker_id));
+    }
+    proto::RegisterClientReply rep;
+    Status st = conn.value()->CallSync(proto::REGISTER_CLIENT, req, &rep);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    conns_.push_back(conn.value());
+    return conn.value();
+  }
+
+  /// Waits for the node's n-th FORK_WORKER and registers that worker, as a
+  /// forked worker would. Returns its connection.
+  rpc::ConnectionPtr StartForkedWorker(size_t n) {
+    forks_.WaitFor([&](auto &v) { return v.size() >= n; });
+    auto forks = forks_.Get();
+    if (forks.size() < n) return nullptr;
+    auto conn = Register(proto::WORKER, nullptr, forks[n - 1]);
+    workers_by_id_[forks[n - 1]] = conn;
+    return conn;
+  }
+
+  struct LeaseResult {
+    bool answered = false;
+    Status status;
+    proto::WorkerLeaseReply reply;
+  };
+  /// Asks for a lease; the reply lands in the returned record.
+  std::shared_ptr<Recorded<LeaseResult>> RequestLease(rpc::Connection &holder,
+                                                      std::map<std::string, double> need) {
+    auto result = std::make_shared<Recorded<LeaseResult>>();
+    proto::WorkerLeaseRequest req;
+    req.set_job_id(kJob);
+    for (auto &[k, v] : need) (*req.mutable_resources()->mutable_amounts())[k] = v;
+    holder.Call(
+        proto::REQUEST_WORKER_LEASE, req,
+        [result](Status st, std::string_view body) {
+          result->Update([&](LeaseResult &r) {
+            r.answered = true;
+            r.status = st;
+            if (st.ok()) EXPECT_TRUE(rpc::ParseBody(body, &r.reply));
+          });
+        },
+        kForever);
+    return result;
+  }
+  static LeaseResult Await(Recorded<LeaseResult> &r) {
+    r.WaitFor([](const LeaseResult &l) { return l.answered; });
+    return r.Get();
+  }
+  void ReturnWorker(rpc::Connection &holder, uint64_t lease_id, bool failed = false) {
+    proto::ReturnWorkerRequest req;
+    req.set_lease_id(lease_id);
+    req.set_worker_failed(failed);
+    holder.Notify(proto::RETURN_WORKER, req);
+  }
+  /// What the node has free of `resource` (a round trip: everything sent
+  /// before on the same connection has been handled).
+  double Available(rpc::Connection &conn, const std::string &resource) {
+    proto::NodeStatsReply rep;
+    EXPECT_TRUE(conn.CallSync(proto::NODE_STATS, proto::NodeStatsRequest(), &rep).ok());
+    auto it = rep.available().amounts().find(resource);
+    return it == rep.available().amounts().end() ? 0 : it->second;
+  }
+  /// Waits until the node's free `resource` is `amount`.
+  void WaitAvailable(rpc::Connection &conn, const std::string &resource, double amount) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (Available(conn, resource) != amount && std::chrono::steady_clock::now() < until) {
+    }
+    EXPECT_EQ(Available(conn, resource), amount);
+  }
+  static void WaitClosed(const rpc::ConnectionPtr &conn) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (conn->IsOpen() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    EXPECT_FALSE(conn->IsOpen()) << "the node did not close the worker's connection";
+  }
+
+  std::string node_address_;
+  std::unique_ptr<NodeService> node_;
+  rpc::Dispatcher fork_dispatcher_;
+  rpc::ConnectionPtr fork_server_;
+  Recorded<std::vector<std::string>> forks_;  // worker ids the node asked the fork server for
+  std::map<std::string, rpc::ConnectionPtr> workers_by_id_;
+  std::vector<rpc::ConnectionPtr> conns_;
+};
+
+TEST_F(NodeServiceTest, GrantsLeasesWhileResourcesFitAndQueuesTheRest) {
+  auto driver = Register(proto::DRIVER);
+  auto first = RequestLease(*driver, {{"CPU", 1}});
+  StartForkedWorker(1);
+  auto l1 = Await(*first);
+  ASSERT_TRUE(l1.status.ok()) << l1.status.ToString();
+  EXPECT_TRUE(l1.reply.granted());
+  auto second = RequestLease(*driver, {{"CPU", 1}});
+  StartForkedWorker(2);
+  auto l2 = Await(*second);
+  ASSERT_TRUE(l2.reply.granted());
+  EXPECT_NE(l1.reply.worker().worker_id(), l2.reply.worker().worker_id());
+  EXPECT_EQ(l2.reply.worker().node_id(), node_->node_id().Binary());
+  EXPECT_EQ(Available(*driver, "CPU"), 0);
+
+  // No CPU left: the third waits, and takes the first worker once it is returned.
+  auto third = RequestLease(*driver, {{"CPU", 1}});
+  EXPECT_EQ(Available(*driver, "CPU"), 0);
+  EXPECT_FALSE(third->Get().answered);
+  ReturnWorker(*driver, l1.reply.lease_id());
+  auto l3 = Await(*third);
+  ASSERT_TRUE(l3.reply.granted());
+  EXPECT_EQ(l3.reply.worker().worker_id(), l1.reply.worker().worker_id());  // reused, not a new fork
+  EXPECT_EQ(forks_.Get().size(), 2u);
+}
+
+TEST_F(NodeServiceTest, CancelAnswersTheHoldersPendingRequestsOfThatShape) {
+  auto driver = Register(proto::DRIVER);
+  auto big = RequestLease(*driver, {{"CPU", 2}});
+  StartForkedWorker(1);
+  ASSERT_TRUE(Await(*big).reply.granted());
+  auto waiting = RequestLease(*driver, {{"CPU", 1}});
+  proto::WorkerLeaseRequest cancel;
+  cancel.set_job_id(kJob);
+  (*cancel.mutable_resources()->mutable_amounts())["CPU"] = 1;
+  driver->Notify(proto::CANCEL_WORKER_LEASES, cancel);
+  auto r = Await(*waiting);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_FALSE(r.reply.granted());
+  EXPECT_EQ(r.reply.error(), "canceled");
+}
+
+TEST_F(NodeServiceTest, LeasesAreTakenBackWhenTheirHolderDisconnects) {
+  auto holder = Register(proto::TOOL);  // a submitter other than the driver, whose leaving ends the job
+  auto other = Register(proto::DRIVER);
+  auto lease = RequestLease(*holder, {{"CPU", 2}});
+  auto worker = StartForkedWorker(1);
+  ASSERT_TRUE(Await(*lease).reply.granted());
+  auto waiting = RequestLease(*other, {{"CPU", 1}});
+
+  holder->Close();
+  // The holder's work stops (its worker is killed) and the CPUs go to the waiter.
+  WaitClosed(worker);
+  StartForkedWorker(2);
+  EXPECT_TRUE(Await(*waiting).reply.granted());
+  EXPECT_EQ(Available(*other, "CPU"), 1);
+}
+
+TEST_F(NodeServiceTest, AWorkerThatDisconnectsGivesItsLeaseBack) {
+  auto driver = Register(proto::DRIVER);
+  auto lease = RequestLease(*driver, {{"CPU", 2}});
+  auto worker = StartForkedWorker(1);
+  ASSERT_TRUE(Await(*lease).reply.granted());
+  EXPECT_EQ(Available(*driver, "CPU"), 0);
+  worker->Close();
+  WaitAvailable(*driver, "CPU", 2);
+}
+
+TEST_F(NodeServiceTest, AWorkerReturnedAsFailedIsNotReused) {
+  auto driver = Register(proto::DRIVER);
+  auto lease = RequestLease(*driver, {{"CPU", 1}});
+  auto worker = StartForkedWorker(1);
+  auto l = Await(*lease);
+  ASSERT_TRUE(l.reply.granted());
+  ReturnWorker(*driver, l.reply.lease_id(), /*failed=*/true);
+  WaitClosed(worker);
+  auto again = RequestLease(*driver, {{"CPU", 1}});
+  StartForkedWorker(2);  // a fresh one
+  auto l2 = Await(*again);
+  ASSERT_TRUE(l2.reply.granted());
+  EXPECT_NE(l2.reply.worker().worker_id(), l.reply.worker().worker_id());
+}
+
+TEST_F(NodeServiceTest, GpuLeasesHoldDistinctDevicesAndGiveThemBack) {
+  auto driver = Register(proto::DRIVER);
+  auto a = RequestLease(*driver, {{"GPU", 1}});
+  StartForkedWorker(1);
+  auto la = Await(*a);
+  auto b = RequestLease(*driver, {{"GPU", 1}});
+  StartForkedWorker(2);
+  auto lb = Await(*b);
+  ASSERT_TRUE(la.reply.granted() && lb.reply.granted());
+  ASSERT_EQ(la.reply.gpu_ids_size(), 1);
+  ASSERT_EQ(lb.reply.gpu_ids_size(), 1);
+  std::vector<int> ids = {la.reply.gpu_ids(0), lb.reply.gpu_ids(0)};
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<int>{0, 1}));
+
+  ReturnWorker(*driver, la.reply.lease_id());
+  auto c = RequestLease(*driver, {{"GPU", 1}});
+  auto lc = Await(*c);
+  ASSERT_TRUE(lc.reply.granted());
+  ASSERT_EQ(lc.reply.gpu_ids_size(), 1);
+  EXPECT_EQ(lc.reply.gpu_ids(0), la.reply.gpu_ids(0));  // the device given back
+}
+
+TEST_F(NodeServiceTest, BundlesAreReservedWhenAllFitAndReturnedOnRemoval) {
+  auto control = Register(proto::TOOL);  // speaks for the control service
+  auto driver = Register(proto::DRIVER);
+  auto lease = RequestLease(*driver, {{"CPU", 1}});
+  StartForkedWorker(1);
+  auto held = Await(*lease);
+  ASSERT_TRUE(held.reply.granted());
+
+  // Two one-CPU bundles do not fit next to the lease: the reservation waits,
+  // whole, rather than taking the one CPU that is free.
+  auto reserved = std::make_shared<Recorded<std::optional<Status>>>();
+  proto::ReserveBundlesRequest req;
+  req.set_group_id("0123abcd");
+  for (int i = 0; i < 2; ++i) (*req.add_bundles()->mutable_amounts())["CPU"] = 1;
+  control->Call(
+      proto::RESERVE_BUNDLES, req,
+      [reserved](Status st, std::string_view) { reserved->Update([&](auto &v) { v = st; }); }, kForever);
+  EXPECT_EQ(Available(*control, "CPU"), 1);
+  EXPECT_FALSE(reserved->Get().has_value());
+
+  ReturnWorker(*driver, held.reply.lease_id());
+  reserved->WaitFor([](auto &v) { return v.has_value(); });
+  EXPECT_TRUE(reserved->Get()->ok());
+  EXPECT_EQ(Available(*control, "CPU"), 0);
+  // The group's own resources are what tasks in it ask for.
+  EXPECT_EQ(Available(*control, "CPU_group_0123abcd"), 2);
+
+  auto waiting = RequestLease(*driver, {{"CPU", 1}});
+  proto::ReturnBundlesRequest ret;
+  ret.set_group_id("0123abcd");
+  control->Notify(proto::RETURN_BUNDLES, ret);
+  EXPECT_TRUE(Await(*waiting).reply.granted());  // the bundles' CPUs are free again
+  EXPECT_EQ(Available(*control, "CPU_group_0123abcd"), 0);
+}
+
+TEST_F(NodeServiceTest, RemovingAGroupEndsTheWorkRunningInIt) {
+  auto control = Register(proto::TOOL);
+  auto driver = Register(proto::DRIVER);
+  proto::ReserveBundlesRequest req;
+  req.set_group_id("feedbeef");
+  (*req.add_bundles()->mutable_amounts())["CPU"] = 1;
+  proto::NodeEmpty empty;
+  ASSERT_TRUE(control->CallSync(proto::RESERVE_BUNDLES, req, &empty).ok());
+  auto lease = RequestLease(*driver, {{"CPU_group_feedbeef", 1}});
+  auto worker = StartForkedWorker(1);
+  ASSERT_TRUE(Await(*lease).reply.granted());
+
+  proto::ReturnBundlesRequest ret;
+  ret.set_group_id("feedbeef");
+  control->Notify(proto::RETURN_BUNDLES, ret);
+  WaitClosed(worker);
+  EXPECT_EQ(Available(*control, "CPU"), 2);
+}
+
+TEST_F(NodeServiceTest, ALeaseForAnUnknownJobFails) {
+  auto tool = Register(proto::TOOL);
+  auto result = std::make_shared<Recorded<LeaseResult>>();
+  proto::WorkerLeaseRequest req;
+  req.set_job_id(kJob + 41);
+  (*req.mutable_resources()->mutable_amounts())["CPU"] = 1;
+  tool->Call(
+      proto::REQUEST_WORKER_LEASE, req,
+      [result](Status st, std::string_view) {
+        result->Update([&](LeaseResult &r) {
+          r.answered = true;
+          r.status = st;
+        });
+      },
+      kForever);
+  EXPECT_EQ(Await(*result).status.code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace lumen::scheduler
