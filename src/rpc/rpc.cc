@@ -30,20 +30,6 @@ using unix_socket = asio::local::stream_protocol;
 
 namespace detail {
 
-bool TokenEquals(std::string_view a, std::string_view b) {
-  // Walk the longer of the two so the time depends only on the lengths.
-  size_t n = std::max(a.size(), b.size());
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= x ^ y;
-  }
-  // Keep the compiler from short-circuiting the loop.
-  volatile unsigned char result = diff;
-  return result == 0;
-}
-
 StatusOr<ParsedAddress> ParseAddress(const std::string &address) {
   ParsedAddress out;
   std::string_view a = address;
@@ -74,12 +60,52 @@ StatusOr<ParsedAddress> ParseAddress(const std::string &address) {
                                  "', want unix:/path or tcp:host:port");
 }
 
-std::string MakeHelloBody(const std::string &token) {
+std::string MakeHelloBody(const auth::Nonce &client_nonce) {
   lumen::rpc::Hello hello;
-  hello.set_token(token);
+  hello.set_nonce(std::string(auth::AsBytes(client_nonce)));
   hello.set_client_name(program_invocation_short_name ? program_invocation_short_name : "lumen");
   hello.set_pid(static_cast<int32_t>(getpid()));
   return hello.SerializeAsString();
+}
+
+StatusOr<std::string> AnswerChallenge(std::string_view challenge_body, const std::string &token,
+                                      const auth::Nonce &client_nonce, const std::string &peer) {
+  lumen::rpc::Challenge challenge;
+  auth::Nonce server_nonce;
+  if (!ParseBody(challenge_body, &challenge) || !auth::ToNonce(challenge.nonce(), &server_nonce))
+    return Status::Unauthenticated("malformed handshake answer from " + peer);
+  if (!auth::MacEquals(challenge.proof(),
+                       auth::HandshakeMac(token, auth::Prover::kServer, client_nonce, server_nonce)))
+    return Status::Unauthenticated(peer +
+                                   " could not prove it holds this cluster's token: it belongs to "
+                                   "another cluster, or is not a Lumen service");
+  lumen::rpc::HelloProof proof;
+  proof.set_proof(std::string(
+      auth::AsBytes(auth::HandshakeMac(token, auth::Prover::kClient, client_nonce, server_nonce))));
+  return proof.SerializeAsString();
+}
+
+StatusOr<std::string> MakeChallenge(std::string_view hello_body, const std::string &token,
+                                    auth::Nonce *client_nonce, auth::Nonce *server_nonce, std::string *who) {
+  lumen::rpc::Hello hello;
+  if (!ParseBody(hello_body, &hello)) return Status::Unauthenticated("unparsable hello");
+  *who = auth::PeerText(hello.client_name()) + " pid " + std::to_string(hello.pid());
+  if (!auth::ToNonce(hello.nonce(), client_nonce))
+    return Status::Unauthenticated("hello without a valid nonce (a client from an older Lumen?)");
+  *server_nonce = auth::NewNonce();
+  lumen::rpc::Challenge challenge;
+  challenge.set_nonce(std::string(auth::AsBytes(*server_nonce)));
+  challenge.set_proof(std::string(
+      auth::AsBytes(auth::HandshakeMac(token, auth::Prover::kServer, *client_nonce, *server_nonce))));
+  return challenge.SerializeAsString();
+}
+
+bool ProofValid(std::string_view proof_body, const std::string &token, const auth::Nonce &client_nonce,
+                const auth::Nonce &server_nonce) {
+  lumen::rpc::HelloProof proof;
+  return ParseBody(proof_body, &proof) &&
+         auth::MacEquals(proof.proof(),
+                         auth::HandshakeMac(token, auth::Prover::kClient, client_nonce, server_nonce));
 }
 
 }  // namespace detail
