@@ -255,6 +255,11 @@ std::vector<fs::path> MadeRoots() {
 // there is none.
 StatusOr<fs::path> SessionRoot(bool embedded) {
   if (const char *tmp = std::getenv("LUMEN_TMPDIR")) {
+    // Made private if missing; an existing one is checked, never changed.
+    std::error_code ec;
+    fs::create_directories(fs::path(tmp).parent_path(), ec);
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+      return Status::IoError("LUMEN_TMPDIR: cannot create " + std::string(tmp) + ": " + std::strerror(errno));
     Status st = VerifyRoot(tmp, /*ours=*/false);
     if (!st.ok())
       return Status::IoError("LUMEN_TMPDIR: " + st.message() +

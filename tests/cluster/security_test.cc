@@ -267,6 +267,33 @@ TEST(SessionRoots, RootsSomeoneElseMadeAreNeverUsed) {
       fs::remove_all(entry.path(), ec);
 }
 
+// LUMEN_TMPDIR names the root itself: one others can write to, or a link,
+// is refused with the reason, never used or changed.
+TEST(SessionRoots, AnUnsafeLumenTmpdirIsRefusedWithTheReason) {
+  auto tmp = lumen::testing::FreshTmpDir();
+  const fs::path shared = fs::path(tmp) / "shared";
+  fs::create_directory(shared);
+  fs::permissions(shared, fs::perms::all);
+  const fs::path link = fs::path(tmp) / "link";
+  fs::create_directory_symlink(tmp, link);
+  for (const auto &[root, reason] :
+       {std::pair{shared, "can be written by other users"}, std::pair{link, "symbolic link"}}) {
+    setenv("LUMEN_TMPDIR", root.c_str(), 1);
+    ray::RayConfig config;
+    config.head_args = {"--num-cpus=1"};
+    try {
+      ray::Init(config);
+      ADD_FAILURE() << "Init used " << root;
+      ray::Shutdown();
+    } catch (const ray::internal::RayException &e) {
+      EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(fs::is_empty(shared));
+  EXPECT_EQ(fs::status(shared).permissions(), fs::perms::all);
+  fs::remove_all(tmp);
+}
+
 // A socket planted where a driver holding the token connects (item 8): served
 // by another user, the driver refuses it before sending a byte; served by
 // someone without the token, it receives the hello and nothing more, never
