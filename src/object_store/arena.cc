@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -26,8 +27,8 @@ namespace {
 // How long the server gives one client to finish the handshake. Clients are
 // served side by side, so an idle one holds up nobody but itself.
 constexpr auto kServerHandshakeTimeout = std::chrono::seconds(10);
-// Clients in the middle of the handshake at once; past that the oldest is
-// dropped to make room, so idle connections cannot lock newcomers out.
+// Clients in the middle of the handshake at once; past that the one quiet the
+// longest is dropped to make room, so idle connections cannot lock newcomers out.
 constexpr size_t kMaxPendingClients = 128;
 // How long a client waits for each of the server's answers.
 constexpr int kClientTimeoutMs = 10000;
@@ -250,7 +251,8 @@ Arena::~Arena() {
 struct ArenaFdServer::Client {
   int fd = -1;
   std::chrono::steady_clock::time_point deadline;
-  bool proving = false;  // the challenge went out; the client's proof is next
+  std::chrono::steady_clock::time_point last_heard;  // accepted, or last sent something
+  bool proving = false;                              // the challenge went out; the client's proof is next
   auth::Nonce client_nonce{};
   auth::Nonce server_nonce{};
   uint8_t buf[auth::kNonceSize]{};  // kNonceSize == kMacSize: one buffer for either message
@@ -352,12 +354,18 @@ void ArenaFdServer::Serve() {
         int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (conn < 0) break;  // EAGAIN: all taken; EMFILE, ECONNABORTED...: next time
         if (clients.size() >= kMaxPendingClients) {
-          close(clients.front().fd);
-          clients.erase(clients.begin());
+          // Make room by dropping the one quiet the longest: a real client
+          // answers within a round trip, so it is never that one for long.
+          auto quietest =
+              std::min_element(clients.begin(), clients.end(),
+                               [](const Client &a, const Client &b) { return a.last_heard < b.last_heard; });
+          close(quietest->fd);
+          clients.erase(quietest);
         }
         Client c;
         c.fd = conn;
-        c.deadline = std::chrono::steady_clock::now() + kServerHandshakeTimeout;
+        c.last_heard = std::chrono::steady_clock::now();
+        c.deadline = c.last_heard + kServerHandshakeTimeout;
         clients.push_back(c);
       }
     } else if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
@@ -374,6 +382,7 @@ bool ArenaFdServer::Advance(Client &c) {
   ssize_t got = recv(c.fd, c.buf + c.have, sizeof(c.buf) - c.have, 0);
   if (got < 0) return errno == EINTR || errno == EAGAIN;
   if (got == 0) return false;
+  c.last_heard = std::chrono::steady_clock::now();
   c.have += static_cast<size_t>(got);
   if (c.have < sizeof(c.buf)) return true;
   c.have = 0;

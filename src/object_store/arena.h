@@ -69,7 +69,8 @@ class Arena {
 ///
 /// Threading: one thread of its own serves every client side by side on
 /// non-blocking sockets, so a client that goes quiet delays nobody else; it
-/// is dropped after a deadline, or when 128 newer ones wait.
+/// is dropped after a deadline, or to make room when 128 wait (the one
+/// quiet the longest goes first).
 class ArenaFdServer {
  public:
   ArenaFdServer() = default;

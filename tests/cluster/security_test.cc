@@ -437,9 +437,14 @@ TEST(StoreHandOut, IdleClientsDoNotBlockAWorkerStart) {
   }
   // The actor's own worker must attach to the store. Generous: only a hang
   // takes a minute (the old hand-out gave each idle client 2 s in turn).
-  auto sum = std::async(std::launch::async, [] {
-    auto adder = ray::Actor(Adder::Create).Remote(40);
-    return *adder.Task(&Adder::Add).Remote(2).Get();
+  auto sum = std::async(std::launch::async, []() -> int {
+    try {
+      auto adder = ray::Actor(Adder::Create).Remote(40);
+      return *adder.Task(&Adder::Add).Remote(2).Get();
+    } catch (const std::exception &e) {
+      ADD_FAILURE() << e.what();
+      return -1;
+    }
   });
   const bool started = sum.wait_for(60s) == std::future_status::ready;
   EXPECT_TRUE(started) << "the actor's worker did not start while idle clients held the store socket";
