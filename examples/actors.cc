@@ -132,9 +132,11 @@ static double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Where this user's sessions live: LUMEN_TMPDIR, else a private folder on the
+// tmpfs (where a driver's cluster keeps it unless someone else took that name).
 static fs::path SessionRoot() {
   const char *tmp = std::getenv("LUMEN_TMPDIR");
-  return tmp ? tmp : "/tmp/lumen";
+  return tmp ? fs::path(tmp) : fs::path("/dev/shm/lumen-" + std::to_string(geteuid()));
 }
 
 static std::string ReadFirstWord(const fs::path &path) {
@@ -224,13 +226,8 @@ static int SecondDriverMain(const std::string &role, const fs::path &session_dir
     std::printf("    %s cannot read %s\n", me.c_str(), (session_dir / "control.port").c_str());
     return 1;
   }
-  // The runtime reads the cluster token from session_latest/token; if another
-  // cluster on this machine has become session_latest meanwhile, hand it ours.
-  std::error_code ec;
-  if (fs::canonical(SessionRoot() / "session_latest", ec) != fs::canonical(session_dir, ec)) {
-    setenv("LUMEN_CLUSTER_TOKEN", ReadFirstWord(session_dir / "token").c_str(), 1);
-  }
-
+  // Joining by address, the runtime finds the token in the session folder
+  // of the cluster listening there.
   ray::RayConfig config;
   config.address = "127.0.0.1:" + port;
   config.ray_namespace = kNamespace;

@@ -11,6 +11,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   nlohmann-json3-dev
   libcli11-dev
+  nettle-dev              # HMAC-SHA256 for the cluster token handshake
   libgtest-dev libgmock-dev
   libbenchmark-dev
   clang-format            # style is enforced by scripts/check-format.sh

@@ -546,16 +546,6 @@ std::string NewNamespace() {
          h.substr(20);
 }
 
-std::string ReadTokenForAddress() {
-  const Settings &settings = CurrentSettings();
-  if (!settings.cluster_token.empty()) return settings.cluster_token;
-  std::string path = settings.LatestRoot() + "/session_latest/token";
-  std::ifstream in(path);
-  std::string tok;
-  in >> tok;
-  return tok;
-}
-
 void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   namespace fs = std::filesystem;
   for (auto &p : paths) {
@@ -726,9 +716,15 @@ void Init(RayConfig &config, int argc, char **argv) {
   } else {
     // Join a running cluster: ask its control service for this machine's node.
     fork_fork_server();
-    token = ReadTokenForAddress();
     rpc::EventLoop loop("lumen-init");
     std::string addr = rc.address.rfind("unix:", 0) == 0 ? rc.address : "tcp:" + rc.address;
+    auto cluster_token = TokenForAddress(addr);
+    if (!cluster_token.ok()) {
+      StopForkServer(g_driver.fork_server);
+      throw internal::RayException("Init: cannot join the cluster at " + rc.address + ": " +
+                                   cluster_token.status().message());
+    }
+    token = *cluster_token;
     auto control = rpc::Connect(loop, addr, token, nullptr);
     if (!control.ok()) {
       StopForkServer(g_driver.fork_server);
@@ -783,7 +779,7 @@ void Init(RayConfig &config, int argc, char **argv) {
   if (!core.ok() || !node.ok()) {
     if (core.ok()) core.value()->Shutdown();
     StopForkServer(g_driver.fork_server);
-    if (g_driver.started_head) StopHead(g_driver.head);
+    if (g_driver.started_head) StopHead(g_driver.head, /*keep_logs=*/true);  // the error points at them
     g_driver = DriverState();
     if (!node.ok()) throw internal::RayException("Init: could not start a local cluster: " + node.message());
     throw internal::RayException("Init: cannot connect to the local node: " + core.status().ToString());

@@ -24,9 +24,11 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "base/child_process.h"
+#include "base/logging.h"
 #include "base/id.h"
 #include "base/settings.h"
 #include "base/timeouts.h"
@@ -172,54 +174,171 @@ bool WaitForFile(const std::string &path, std::initializer_list<int *> pids,
   return false;
 }
 
-fs::path LatestRoot() { return CurrentSettings().LatestRoot(); }
+// ---- session roots ----
+//
+// Every session folder lives in a root folder of this user's. A root must be
+// a real directory (no symlink), owned by this user, that nobody else can
+// write to: whoever can rename entries in it can swap a session folder for
+// their own and plant sockets a victim's processes then talk to. Roots Lumen
+// names itself are made private (0700). A root someone else made first (they
+// are at guessable paths) is skipped for the next candidate, never used.
 
-// A folder of this user's, mode 0700, on a tmpfs; empty if there is none.
-fs::path TmpfsSessionRoot() {
-  struct statfs sfs;
-  if (statfs("/dev/shm", &sfs) != 0 || sfs.f_type != TMPFS_MAGIC) return {};
-  fs::path root = "/dev/shm/lumen-" + std::to_string(getuid());
-  if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) return {};
+uid_t Uid() { return geteuid(); }
+
+// Checks (and for Lumen's own roots, creates and makes private) `root`.
+// `ours`: Lumen chose the name, so the folder is ours to create and chmod;
+// otherwise (LUMEN_TMPDIR) it must already be a folder nobody else can write.
+Status VerifyRoot(const fs::path &root, bool ours) {
+  if (ours && mkdir(root.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::IoError("cannot create " + root.string() + ": " + std::strerror(errno));
+  int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP || err == ENOTDIR)
+      return Status::IoError(root.string() + " is a symbolic link or not a folder");
+    return Status::IoError("cannot open " + root.string() + ": " + std::strerror(err));
+  }
   struct stat st;
-  // Someone else's folder (or a link) under a world-writable parent: not ours to use.
-  if (lstat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) return {};
-  return root;
+  Status result;
+  if (fstat(fd, &st) != 0) {
+    result = Status::IoError("cannot stat " + root.string() + ": " + std::strerror(errno));
+  } else if (st.st_uid != Uid()) {
+    result = Status::IoError(root.string() + " belongs to uid " + std::to_string(st.st_uid) +
+                             ", not to uid " + std::to_string(Uid()));
+  } else if (ours && (st.st_mode & 077) != 0 && fchmod(fd, 0700) != 0) {
+    result = Status::IoError("cannot make " + root.string() + " private: " + std::strerror(errno));
+  } else if (!ours && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    result = Status::IoError(root.string() + " can be written by other users (mode " +
+                             fmt::format("{:o}", st.st_mode & 07777) + ")");
+  }
+  close(fd);
+  return result;
 }
 
-// Where the session folder goes: $LUMEN_TMPDIR when set. Otherwise a
-// cluster that lives only as long as its driver keeps its session (sockets,
-// token, logs) on a tmpfs when there is one: on a disk-backed /tmp each file
-// or socket created costs ~0.2 ms here (ext4, measured), and a start creates
-// about twenty on its way to the first result. Clusters started to outlive
-// their driver keep their logs on /tmp.
-fs::path SessionRoot(bool embedded) {
-  if (!CurrentSettings().tmpdir.empty() || !embedded) return LatestRoot();
-  fs::path tmpfs = TmpfsSessionRoot();
-  return tmpfs.empty() ? LatestRoot() : tmpfs;
+bool OnTmpfs(const char *path) {
+  struct statfs sfs;
+  return statfs(path, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
 }
 
-// Removes old sessions under `root` whose driver (the pid in the folder's
-// name) is gone, keeping the newest `keep`: sessions on a tmpfs hold memory.
-void PruneSessions(const fs::path &root, const std::string &current, size_t keep) {
+// The roots this user's sessions may live in, in order of preference.
+// $LUMEN_TMPDIR alone when set. Otherwise a cluster that lives only as long
+// as its driver keeps its session (sockets, token, logs) on a tmpfs when
+// there is one: on a disk-backed /tmp each file or socket created costs
+// ~0.2 ms here (ext4, measured), and a start creates about twenty on its way
+// to the first result. Clusters started to outlive their driver keep their
+// logs on /tmp. Last come private folders under /tmp made by mkdtemp, whose
+// names nobody can guess and so nobody can take first.
+std::vector<fs::path> CandidateRoots(bool embedded) {
+  if (const std::string &tmp = CurrentSettings().tmpdir; !tmp.empty()) return {tmp};
+  const std::string uid = std::to_string(Uid());
+  std::vector<fs::path> roots;
+  if (embedded && OnTmpfs("/dev/shm")) roots.push_back("/dev/shm/lumen-" + uid);
+  if (const char *xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) roots.push_back(fs::path(xdg) / "lumen");
+  roots.push_back("/tmp/lumen-" + uid);
+  if (!embedded && OnTmpfs("/dev/shm")) roots.push_back("/dev/shm/lumen-" + uid);
+  return roots;
+}
+
+// Folders mkdtemp made for this user when every candidate root was taken.
+std::vector<fs::path> MadeRoots() {
+  const std::string prefix = "lumen-" + std::to_string(Uid()) + "-";
+  std::error_code ec;
+  std::vector<fs::path> made;
+  for (auto it = fs::directory_iterator("/tmp", ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->path().filename().string().rfind(prefix, 0) == 0) made.push_back(it->path());
+  std::sort(made.begin(), made.end());
+  return made;
+}
+
+// The root a new session goes in (see CandidateRoots), verified; or why
+// there is none.
+StatusOr<fs::path> SessionRoot(bool embedded) {
+  if (const std::string &tmp = CurrentSettings().tmpdir; !tmp.empty()) {
+    // Made private if missing; an existing one is checked, never changed.
+    std::error_code ec;
+    fs::create_directories(fs::path(tmp).parent_path(), ec);
+    if (mkdir(tmp.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::IoError("LUMEN_TMPDIR: cannot create " + tmp + ": " + std::strerror(errno));
+    Status st = VerifyRoot(tmp, /*ours=*/false);
+    if (!st.ok())
+      return Status::IoError("LUMEN_TMPDIR: " + st.message() +
+                             "; point LUMEN_TMPDIR at a folder of your own that only you can write to");
+    return fs::path(tmp);
+  }
+  std::string refused;
+  for (const fs::path &root : CandidateRoots(embedded)) {
+    Status st = VerifyRoot(root, /*ours=*/true);
+    if (st.ok()) return root;
+    LUMEN_LOG_WARN("not keeping Lumen sessions in {}: {}", root.string(), st.message());
+    refused += "; " + st.message();
+  }
+  // Reuse one made before (verified like the others), else make one.
+  for (const fs::path &root : MadeRoots())
+    if (VerifyRoot(root, /*ours=*/true).ok()) return root;
+  std::string made = "/tmp/lumen-" + std::to_string(Uid()) + "-XXXXXX";
+  if (mkdtemp(made.data()) != nullptr && VerifyRoot(made, /*ours=*/true).ok()) return fs::path(made);
+  return Status::IoError("no private folder for the session" + refused +
+                         ". Remove those folders, or set LUMEN_TMPDIR to a folder of your own");
+}
+
+// session_<date>_<time>_<pid>_<hex>: the pid of the driver that made it.
+pid_t SessionDriverPid(const std::string &name) {
+  size_t end = name.rfind('_');
+  size_t begin = end == std::string::npos || end == 0 ? std::string::npos : name.rfind('_', end - 1);
+  if (begin == std::string::npos) return -1;
+  return static_cast<pid_t>(std::atol(name.substr(begin + 1, end - begin - 1).c_str()));
+}
+
+bool DriverAlive(const std::string &session_name) {
+  pid_t pid = SessionDriverPid(session_name);
+  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+// Sessions under `root`, newest first.
+std::vector<fs::path> SessionsIn(const fs::path &root) {
   std::error_code ec;
   std::vector<fs::path> sessions;
   for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (name.rfind("session_2", 0) == 0 && it->path() != current) sessions.push_back(it->path());
+    if (it->path().filename().string().rfind("session_2", 0) == 0 && !it->is_symlink(ec))
+      sessions.push_back(it->path());
   }
-  if (sessions.size() <= keep) return;
-  std::sort(sessions.begin(), sessions.end());  // names start with the start time
-  sessions.resize(sessions.size() - keep);
-  for (auto &dir : sessions) {
-    // session_<date>_<time>_<pid>_<hex>
-    std::string name = dir.filename().string();
-    size_t end = name.rfind('_');
-    size_t begin = end == std::string::npos ? end : name.rfind('_', end - 1);
-    if (begin == std::string::npos) continue;
-    pid_t pid = static_cast<pid_t>(std::atol(name.substr(begin + 1, end - begin - 1).c_str()));
-    if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)) continue;  // its driver still runs
+  std::sort(sessions.rbegin(), sessions.rend());  // names start with the start time
+  return sessions;
+}
+
+// A driver removes its session at Shutdown; what is left belongs to drivers
+// that died first (or whose Init failed, whose logs its error points at).
+// Those are removed, keeping the newest `keep` for their logs.
+void PruneSessions(const fs::path &root, const std::string &current, size_t keep) {
+  size_t kept = 0;
+  for (const fs::path &dir : SessionsIn(root)) {
+    if (dir == current || DriverAlive(dir.filename().string())) continue;
+    if (kept < keep) {
+      ++kept;
+      continue;
+    }
+    std::error_code ec;
     fs::remove_all(dir, ec);
   }
+}
+
+// Points root/session_latest at `session`, replacing the link atomically.
+void LinkLatest(const fs::path &root, const std::string &session) {
+  const fs::path link = root / "session_latest";
+  const fs::path staging = root / ("session_latest." + std::to_string(getpid()));
+  std::error_code ec;
+  fs::remove(staging, ec);
+  fs::create_directory_symlink(session, staging, ec);
+  if (!ec) fs::rename(staging, link, ec);
+  if (ec) fs::remove(staging, ec);
+}
+
+// The first word of a file in a session folder ("" if unreadable).
+std::string ReadSessionFile(const fs::path &path) {
+  std::ifstream in(path);
+  std::string word;
+  in >> word;
+  return word;
 }
 
 // The node's own last words, for a node that exited or never served.
@@ -233,24 +352,33 @@ Status NodeStartError(const HeadProcesses &head) {
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
                                   const std::function<void()> &while_starting) {
   HeadProcesses head;
-  fs::path root = SessionRoot(die_with_parent);
+  auto root_or = SessionRoot(die_with_parent);
+  if (!root_or.ok()) return root_or.status();
+  const fs::path root = *root_or;
   char stamp[64];
   std::time_t now = std::time(nullptr);
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", std::localtime(&now));
   head.session_dir =
       (root / ("session_" + std::string(stamp) + "_" + std::to_string(getpid()) + "_" + RandomHex(3)))
           .string();
-  std::error_code ec;
-  fs::create_directories(head.session_dir + "/logs", ec);
-  fs::create_directories(head.session_dir + "/sockets", ec);
-  if (ec) return Status::IoError("cannot create session folder " + head.session_dir + ": " + ec.message());
-  chmod(head.session_dir.c_str(), 0700);
+  // Private from the start; a name that exists already is not ours to use.
+  for (const std::string &dir :
+       {head.session_dir, head.session_dir + "/logs", head.session_dir + "/sockets"}) {
+    if (mkdir(dir.c_str(), 0700) != 0)
+      return Status::IoError("cannot create session folder " + dir + ": " + std::strerror(errno));
+  }
   head.token = RandomHex(32);
   {
-    std::ofstream tok(head.session_dir + "/token");
-    tok << head.token;
+    const std::string path = head.session_dir + "/token";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 ||
+        write(fd, head.token.data(), head.token.size()) != static_cast<ssize_t>(head.token.size())) {
+      Status st = Status::IoError("cannot write " + path + ": " + std::strerror(errno));
+      if (fd >= 0) close(fd);
+      return st;
+    }
+    close(fd);
   }
-  chmod((head.session_dir + "/token").c_str(), 0600);
   std::string bin = HelperProgramDir();
   head.control_unix = head.session_dir + "/sockets/control";
   head.node_socket = head.session_dir + "/sockets/node";
@@ -316,17 +444,13 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   head.node_ready_fd = wake_fd;
   head.node_ready_file = ready_file;
   if (while_starting) while_starting();
-  // A stable pointer to the newest session for tools (`lumen status`), and
-  // for drivers that join this cluster by address (its token).
-  std::error_code link_ec;
-  fs::path latest_root = LatestRoot();
-  fs::create_directories(latest_root, link_ec);
-  fs::remove(latest_root / "session_latest", link_ec);
-  fs::create_directory_symlink(head.session_dir, latest_root / "session_latest", link_ec);
-  if (root != latest_root) PruneSessions(root, head.session_dir, /*keep=*/20);
+  // A stable pointer to the newest session, for tools (`lumen status`).
+  // Drivers joining by address find their cluster's session by its port.
+  LinkLatest(root, head.session_dir);
+  PruneSessions(root, head.session_dir, /*keep=*/5);
 
   if (!WaitForFile(port_file, {&head.control_pid}, kControlStartTimeout)) {
-    StopHead(head);
+    StopHead(head, /*keep_logs=*/true);
     return Status::IoError("the control service did not start" +
                            LastLine(head.session_dir + "/logs/control.out") + " (see " + head.session_dir +
                            "/logs/control.out; programs looked up in " + bin + ")");
@@ -341,7 +465,7 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
   // caller can connect and register meanwhile, then calls AwaitNodeReady.
   if (!WaitForFile(head.node_socket, {&head.node_pid, &head.control_pid}, kNodeStartTimeout)) {
     Status st = NodeStartError(head);
-    StopHead(head);
+    StopHead(head, /*keep_logs=*/true);
     return st;
   }
   return head;
@@ -355,7 +479,7 @@ Status AwaitNodeReady(HeadProcesses &head) {
   return ready ? Status::OK() : NodeStartError(head);
 }
 
-void StopHead(HeadProcesses &head) {
+void StopHead(HeadProcesses &head, bool keep_logs) {
   auto stop = [](int &pid) {
     if (pid <= 0) return;
     kill(pid, SIGTERM);
@@ -369,8 +493,53 @@ void StopHead(HeadProcesses &head) {
   head.node_ready_fd = -1;
   stop(head.node_pid);  // first: it stops the workers
   stop(head.control_pid);
+  if (head.session_dir.empty()) return;
   std::error_code ec;
-  fs::remove_all(head.session_dir + "/sockets", ec);
+  if (keep_logs) {
+    fs::remove_all(head.session_dir + "/sockets", ec);
+    return;
+  }
+  // A finished session leaves nothing behind: on a tmpfs its files are memory.
+  const fs::path session = head.session_dir;
+  const fs::path latest = session.parent_path() / "session_latest";
+  if (fs::read_symlink(latest, ec) == session) fs::remove(latest, ec);
+  fs::remove_all(session, ec);
+}
+
+StatusOr<std::string> TokenForAddress(const std::string &address) {
+  if (const std::string &t = CurrentSettings().cluster_token; !t.empty()) return t;
+  std::string a = address;
+  if (a.rfind("unix:", 0) == 0) {
+    // <session>/sockets/control
+    const fs::path session = fs::path(a.substr(5)).parent_path().parent_path();
+    std::string token = ReadSessionFile(session / "token");
+    if (token.empty()) return Status::NotFound("no cluster token in " + session.string());
+    return token;
+  }
+  if (a.rfind("tcp:", 0) == 0) a = a.substr(4);
+  const size_t colon = a.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : a.substr(colon + 1);
+  if (port.empty()) return Status::InvalidArgument("bad cluster address '" + address + "', want host:port");
+  // This user's sessions on this machine whose control service listens on
+  // that port; the newest whose driver still runs. A wrong guess costs
+  // nothing: the service cannot prove a token it does not hold, and the
+  // client sends nothing derived from it.
+  std::vector<fs::path> roots = CandidateRoots(/*embedded=*/true);
+  for (const fs::path &root : CandidateRoots(/*embedded=*/false))
+    if (std::find(roots.begin(), roots.end(), root) == roots.end()) roots.push_back(root);
+  if (CurrentSettings().tmpdir.empty())
+    for (const fs::path &root : MadeRoots()) roots.push_back(root);
+  for (const fs::path &root : roots) {
+    if (!VerifyRoot(root, /*ours=*/false).ok()) continue;
+    for (const fs::path &session : SessionsIn(root)) {
+      if (ReadSessionFile(session / "control.port") != port || !DriverAlive(session.filename().string()))
+        continue;
+      std::string token = ReadSessionFile(session / "token");
+      if (!token.empty()) return token;
+    }
+  }
+  return Status::NotFound("no cluster of this user's on this machine listens on port " + port +
+                          "; to join a cluster started elsewhere, set LUMEN_CLUSTER_TOKEN to its token");
 }
 
 }  // namespace lumen::api

@@ -32,8 +32,11 @@ struct HeadProcesses {
 /// lumen_worker): LUMEN_BIN_DIR, else ../bin next to libray_api.so.
 std::string HelperProgramDir();
 
-/// Creates a session folder under $LUMEN_TMPDIR (default /tmp/lumen), a fresh
-/// cluster token, and starts both services. `die_with_parent` makes them exit
+/// Creates a private session folder (mode 0700) in a verified root of this
+/// user's ($LUMEN_TMPDIR, else /dev/shm/lumen-UID for an embedded cluster,
+/// $XDG_RUNTIME_DIR/lumen, /tmp/lumen-UID, a mkdtemp folder; a root someone
+/// else made is never used), a fresh cluster token, and starts both services.
+/// Sessions of drivers that are gone are pruned there beyond the newest 5. `die_with_parent` makes them exit
 /// when the calling process dies (the embedded default), and forks them
 /// unless LUMEN_EXEC_SERVICES=1. `while_starting` runs once both are
 /// launched, before waiting for them to serve: work that can overlap their
@@ -49,7 +52,14 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
 Status AwaitNodeReady(HeadProcesses &head);
 
 /// Stops both services (SIGTERM, then SIGKILL after a grace period), waits for
-/// them, and removes the session's socket files. Logs stay.
-void StopHead(HeadProcesses &head);
+/// them, and removes the session folder; with `keep_logs` (a start that
+/// failed, whose error points at them) only its sockets.
+void StopHead(HeadProcesses &head, bool keep_logs = false);
+
+/// The token of the cluster whose control service is at `address`
+/// ("host:port", "tcp:host:port", "unix:<session>/sockets/control"):
+/// $LUMEN_CLUSTER_TOKEN when set, else the token in the session folder of
+/// this user's, on this machine, whose control service listens there.
+StatusOr<std::string> TokenForAddress(const std::string &address);
 
 }  // namespace lumen::api

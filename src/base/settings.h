@@ -5,13 +5,16 @@
 //   LUMEN_CLUSTER_TOKEN  The cluster token. Set by whoever starts a service or
 //                        a worker program for it (they exit without one); a
 //                        driver joining a cluster by address uses it instead
-//                        of the token in <tmpdir>/session_latest/token.
+//                        of the token of its own session at that address.
 //                        Default: unset.
-//   LUMEN_TMPDIR         Where sessions live (<tmpdir>/session_*) and where
-//                        session_latest points. Default: a tmpfs folder
-//                        (/dev/shm/lumen-UID) for a cluster that lives only as
-//                        long as its driver, /tmp/lumen otherwise; session_latest
-//                        in /tmp/lumen.
+//   LUMEN_TMPDIR         The one folder sessions live in (<tmpdir>/session_*,
+//                        and session_latest beside them); it must be this
+//                        user's and writable by nobody else (made 0700 if
+//                        missing). Default: the first private root of this
+//                        user's that verifies (/dev/shm/lumen-UID for a
+//                        cluster that lives as long as its driver,
+//                        $XDG_RUNTIME_DIR/lumen, /tmp/lumen-UID, then a
+//                        mkdtemp folder); see runtime_head.cc.
 //   LUMEN_BIN_DIR        Where the helper programs (lumen_control, lumen_node,
 //                        lumen_worker) are. Default: ../bin beside libray_api.so.
 //   LUMEN_EXEC_SERVICES  "1": a driver's local head executes the service
@@ -62,9 +65,6 @@ struct Settings {
   int get_spin_us = 100;        // LUMEN_GET_SPIN_US
   int64_t peer_timeout_ms = 0;  // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
   std::string log_level;        // LUMEN_LOG_LEVEL; empty: info
-
-  /// Where session_latest lives: $LUMEN_TMPDIR, else /tmp/lumen.
-  std::string LatestRoot() const { return tmpdir.empty() ? "/tmp/lumen" : tmpdir; }
 
   /// Parses the variables `lookup` returns (null: unset). A value that does
   /// not parse leaves the default.

@@ -23,7 +23,6 @@ TEST(SettingsTest, DefaultsWhenNothingIsSet) {
   Settings s = ParseFrom({});
   EXPECT_EQ(s.cluster_token, "");
   EXPECT_EQ(s.tmpdir, "");
-  EXPECT_EQ(s.LatestRoot(), "/tmp/lumen");
   EXPECT_EQ(s.bin_dir, "");
   EXPECT_FALSE(s.exec_services);
   EXPECT_TRUE(s.lend_loop);
@@ -41,7 +40,6 @@ TEST(SettingsTest, EveryVariableIsRead) {
                           {"LUMEN_LOG_LEVEL", "debug"}});
   EXPECT_EQ(s.cluster_token, "tok");
   EXPECT_EQ(s.tmpdir, "/x/y");
-  EXPECT_EQ(s.LatestRoot(), "/x/y");
   EXPECT_EQ(s.bin_dir, "/opt/lumen/bin");
   EXPECT_TRUE(s.exec_services);
   EXPECT_FALSE(s.lend_loop);

@@ -11,20 +11,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <vector>
 
-#include "base/encoding.h"
+#include "base/auth.h"
 #include "base/logging.h"
 
 namespace lumen::object_store {
 
 namespace {
 
-constexpr size_t kMaxTokenBytes = 4096;
-// How long a client waits for the server's answer.
+// Clients in the middle of the handshake at once; past that the one quiet the
+// longest is dropped to make room, so idle connections cannot lock newcomers out.
+constexpr size_t kMaxPendingClients = 128;
+// How long a client waits for each of the server's answers.
 constexpr int kClientTimeoutMs = 10000;
 
 std::string ErrnoText(const char *what, int err) { return std::string(what) + ": " + std::strerror(err); }
@@ -243,14 +246,24 @@ Arena::~Arena() {
 
 // -------------------------------------------------------- ArenaFdServer ----
 
+// One client between accept and the hand-out.
+struct ArenaFdServer::Client {
+  int fd = -1;
+  std::chrono::steady_clock::time_point deadline;
+  std::chrono::steady_clock::time_point last_heard;  // accepted, or last sent something
+  bool proving = false;                              // the challenge went out; the client's proof is next
+  auth::Nonce client_nonce{};
+  auth::Nonce server_nonce{};
+  uint8_t buf[auth::kNonceSize]{};  // kNonceSize == kMacSize: one buffer for either message
+  size_t have = 0;
+};
+
 ArenaFdServer::~ArenaFdServer() { Stop(); }
 
 Status ArenaFdServer::Start(const std::string &socket_path, const std::string &token, int arena_fd,
                             size_t capacity, size_t prefault_bytes) {
   if (listen_fd_ >= 0) return Status::InvalidArgument("ArenaFdServer already started");
   if (arena_fd < 0) return Status::InvalidArgument("ArenaFdServer: invalid arena fd");
-  if (token.size() > kMaxTokenBytes)
-    return Status::InvalidArgument("ArenaFdServer: token longer than 4096 bytes");
   sockaddr_un addr;
   LUMEN_RETURN_IF_ERROR(FillSockAddr(socket_path, &addr));
 
@@ -263,7 +276,7 @@ Status ArenaFdServer::Start(const std::string &socket_path, const std::string &t
     unlink(socket_path.c_str());
   }
 
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Status::IoError(ErrnoText("socket", errno));
   if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
     int err = errno;
@@ -272,7 +285,7 @@ Status ArenaFdServer::Start(const std::string &socket_path, const std::string &t
   }
   // Restrict before listen(): until then nobody can connect, so there is no
   // window in which another user could reach the socket.
-  if (chmod(socket_path.c_str(), 0600) != 0 || listen(fd, 64) != 0) {
+  if (chmod(socket_path.c_str(), 0600) != 0 || listen(fd, SOMAXCONN) != 0) {
     int err = errno;
     close(fd);
     unlink(socket_path.c_str());
@@ -298,34 +311,103 @@ Status ArenaFdServer::Start(const std::string &socket_path, const std::string &t
   return Status::OK();
 }
 
+// All clients at once, each a small state machine on a non-blocking socket:
+// one that connects and goes quiet holds up nobody (it used to hold the only
+// thread for its read timeout, and 64 of them kept workers from starting).
 void ArenaFdServer::Serve() {
+  std::vector<Client> clients;  // in accept order: the front is the oldest
+  std::vector<pollfd> fds;
   while (!stop_.load()) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    int r = poll(fds, 2, -1);
+    auto now = std::chrono::steady_clock::now();
+    int timeout_ms = -1;
+    for (size_t i = 0; i < clients.size();) {
+      if (clients[i].deadline <= now) {
+        close(clients[i].fd);
+        clients.erase(clients.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(clients[i].deadline - now).count();
+      if (timeout_ms < 0 || left < timeout_ms) timeout_ms = static_cast<int>(left);
+      ++i;
+    }
+    fds.assign({{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}});
+    for (auto &c : clients) fds.push_back({c.fd, POLLIN, 0});
+    int r = poll(fds.data(), fds.size(), timeout_ms);
     if (r < 0) {
       if (errno == EINTR) continue;
+      LUMEN_LOG_ERROR("object store: poll on the arena socket failed: {}", std::strerror(errno));
       break;
     }
     if (fds[1].revents & POLLIN) break;
-    if (!(fds[0].revents & POLLIN)) {
-      if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) break;
-      continue;
+    // Clients first (their slots in `fds` match `clients` until it changes).
+    std::vector<bool> done(clients.size(), false);
+    for (size_t i = 0; i < clients.size(); ++i)
+      if (fds[i + 2].revents) done[i] = !Advance(clients[i]);
+    for (size_t i = clients.size(); i-- > 0;) {
+      if (!done[i]) continue;
+      close(clients[i].fd);
+      clients.erase(clients.begin() + static_cast<std::ptrdiff_t>(i));
     }
-    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) continue;  // EINTR, ECONNABORTED, EMFILE...: keep serving
-    HandleConnection(conn);
-    close(conn);
+    if (fds[0].revents & POLLIN) {
+      for (;;) {
+        int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (conn < 0) break;  // EAGAIN: all taken; EMFILE, ECONNABORTED...: next time
+        if (clients.size() >= kMaxPendingClients) {
+          // Make room by dropping the one quiet the longest: a real client
+          // answers within a round trip, so it is never that one for long.
+          auto quietest =
+              std::min_element(clients.begin(), clients.end(),
+                               [](const Client &a, const Client &b) { return a.last_heard < b.last_heard; });
+          close(quietest->fd);
+          clients.erase(quietest);
+        }
+        Client c;
+        c.fd = conn;
+        c.last_heard = std::chrono::steady_clock::now();
+        c.deadline = c.last_heard + handshake_timeout_;
+        clients.push_back(c);
+      }
+    } else if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+      LUMEN_LOG_ERROR("object store: the arena socket {} failed; no more processes can attach", path_);
+      break;
+    }
   }
+  for (auto &c : clients) close(c.fd);
 }
 
-void ArenaFdServer::HandleConnection(int conn) {
-  uint32_t len = 0;
-  if (!ReadFull(conn, &len, sizeof(len), read_timeout_ms_, stop_fd_)) return;
-  if (len > kMaxTokenBytes) return;
-  std::string got(len, '\0');
-  if (len > 0 && !ReadFull(conn, got.data(), len, read_timeout_ms_, stop_fd_)) return;
-  if (!ConstantTimeEquals(got, token_)) return;
-
+// Reads what `c` sent and answers it. False once the client is finished
+// with: served, refused, gone, or misbehaving.
+bool ArenaFdServer::Advance(Client &c) {
+  ssize_t got = recv(c.fd, c.buf + c.have, sizeof(c.buf) - c.have, 0);
+  if (got < 0) return errno == EINTR || errno == EAGAIN;
+  if (got == 0) return false;
+  c.last_heard = std::chrono::steady_clock::now();
+  c.have += static_cast<size_t>(got);
+  if (c.have < sizeof(c.buf)) return true;
+  c.have = 0;
+  if (!c.proving) {
+    // The client's nonce: answer with ours and our proof. 64 bytes into an
+    // empty socket buffer: they go at once.
+    std::memcpy(c.client_nonce.data(), c.buf, auth::kNonceSize);
+    c.server_nonce = auth::NewNonce();
+    const auth::Mac mac = auth::HandshakeMac(token_, auth::Prover::kServer, c.client_nonce, c.server_nonce);
+    uint8_t answer[auth::kNonceSize + auth::kMacSize];
+    std::memcpy(answer, c.server_nonce.data(), auth::kNonceSize);
+    std::memcpy(answer + auth::kNonceSize, mac.data(), auth::kMacSize);
+    if (send(c.fd, answer, sizeof(answer), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+        static_cast<ssize_t>(sizeof(answer)))
+      return false;
+    c.proving = true;
+    return true;
+  }
+  const auth::Mac want = auth::HandshakeMac(token_, auth::Prover::kClient, c.client_nonce, c.server_nonce);
+  if (!auth::MacEquals(std::string_view(reinterpret_cast<const char *>(c.buf), sizeof(c.buf)), want)) {
+    uint64_t dropped = 0;
+    if (auth::RejectedPeerLog().Allow(&dropped))
+      LUMEN_LOG_WARN("object store: a client of {} failed the token handshake{}", path_,
+                     dropped ? " (" + std::to_string(dropped) + " similar lines dropped)" : "");
+    return false;
+  }
   uint64_t sizes[2] = {capacity_, prefault_};
   iovec iov{sizes, sizeof(sizes)};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
@@ -340,8 +422,9 @@ void ArenaFdServer::HandleConnection(int conn) {
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cm), &arena_fd_, sizeof(int));
-  while (sendmsg(conn, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  while (sendmsg(c.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EINTR) {
   }
+  return false;  // served
 }
 
 void ArenaFdServer::Stop() {
@@ -362,7 +445,6 @@ void ArenaFdServer::Stop() {
 
 StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_path, const std::string &token,
                                                    bool populate) {
-  if (token.size() > kMaxTokenBytes) return Status::InvalidArgument("cluster token longer than 4096 bytes");
   sockaddr_un addr;
   LUMEN_RETURN_IF_ERROR(FillSockAddr(socket_path, &addr));
   int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -375,15 +457,28 @@ StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_pat
   if (connect(sock, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
     return Status::IoError(ErrnoText(("connect to node arena socket " + socket_path).c_str(), errno));
   }
+  // Nothing goes to a socket another user planted, and nothing derived from
+  // the token goes anywhere before the server has proved it holds it.
+  LUMEN_RETURN_IF_ERROR(auth::CheckPeerIsSameUser(sock, "node arena socket " + socket_path));
   timeval tv{kClientTimeoutMs / 1000, 0};
   setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  std::vector<uint8_t> req(sizeof(uint32_t) + token.size());
-  uint32_t len = static_cast<uint32_t>(token.size());
-  std::memcpy(req.data(), &len, sizeof(len));
-  std::memcpy(req.data() + sizeof(len), token.data(), token.size());
-  if (!SendAll(sock, req.data(), req.size())) return Status::IoError(ErrnoText("send arena request", errno));
+  const auth::Nonce nonce = auth::NewNonce();
+  if (!SendAll(sock, nonce.data(), nonce.size()))
+    return Status::IoError(ErrnoText("send arena request", errno));
+  uint8_t answer[auth::kNonceSize + auth::kMacSize];
+  if (!ReadFull(sock, answer, sizeof(answer), kClientTimeoutMs, -1))
+    return Status::Unauthenticated("node arena socket " + socket_path + " did not answer the handshake");
+  auth::Nonce server_nonce;
+  std::memcpy(server_nonce.data(), answer, auth::kNonceSize);
+  if (!auth::MacEquals(
+          std::string_view(reinterpret_cast<const char *>(answer) + auth::kNonceSize, auth::kMacSize),
+          auth::HandshakeMac(token, auth::Prover::kServer, nonce, server_nonce)))
+    return Status::Unauthenticated("node arena socket " + socket_path +
+                                   " could not prove it holds this cluster's token");
+  const auth::Mac proof = auth::HandshakeMac(token, auth::Prover::kClient, nonce, server_nonce);
+  if (!SendAll(sock, proof.data(), proof.size()))
+    return Status::IoError(ErrnoText("send arena proof", errno));
 
-  // Wait for the answer; the server closes without a word on a wrong token.
   pollfd pfd{sock, POLLIN, 0};
   int r;
   do {
@@ -420,10 +515,9 @@ StatusOr<std::unique_ptr<Arena>> AttachToNodeArena(const std::string &socket_pat
       }
     }
   }
-  if (got == 0 && fd < 0) {
+  if (got == 0 && fd < 0)
     return Status::Unauthenticated("node arena socket " + socket_path +
-                                   " closed the connection: wrong cluster token?");
-  }
+                                   " closed the connection after the handshake");
   if (static_cast<size_t>(got) != sizeof(sizes) || fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
     if (fd >= 0) close(fd);
     return Status::IoError("malformed answer from node arena socket " + socket_path);

@@ -7,7 +7,7 @@
 // Threading: an Arena is immutable after construction, apart from one
 // background thread that prefaults its first pages at idle priority (see
 // Create and Attach) and is joined by the destructor; ArenaFdServer runs one
-// accept thread of its own.
+// thread of its own.
 #pragma once
 
 #include <atomic>
@@ -62,35 +62,43 @@ class Arena {
   std::thread prefault_;
 };
 
-/// Serves the arena's fd to local processes on a Unix socket: a client
-/// connects, sends the cluster token (u32 length + bytes), and receives the
-/// capacity and the prefaulted prefix's size (two u64) with the fd attached. A wrong token gets the
-/// connection closed and nothing else.
+/// Serves the arena's fd to local processes on a Unix socket. Each client
+/// proves it holds the cluster token with base/auth.h's handshake, in raw
+/// bytes: its nonce (32 bytes); the server's nonce and proof (64); its proof
+/// (32). It then receives the capacity and the prefaulted prefix's size (two
+/// u64) with the fd attached. A failed handshake gets the connection closed
+/// and nothing else.
+///
+/// Threading: one thread of its own serves every client side by side on
+/// non-blocking sockets, so a client that goes quiet delays nobody else; it
+/// is dropped after a deadline, or to make room when 128 wait (the one
+/// quiet the longest goes first).
 class ArenaFdServer {
  public:
-  /// How long the server waits for one client's request before dropping it.
-  /// It handles one connection at a time, so this bounds how long a stuck
-  /// client can delay the others.
-  static constexpr std::chrono::milliseconds kDefaultReadTimeout{2000};
+  /// How long one client may take over the handshake before it is dropped.
+  /// Clients are served side by side, so this only bounds what an idle one
+  /// holds (its socket and a slot).
+  static constexpr std::chrono::milliseconds kDefaultHandshakeTimeout{10000};
 
-  explicit ArenaFdServer(std::chrono::milliseconds read_timeout = kDefaultReadTimeout)
-      : read_timeout_ms_(static_cast<int>(read_timeout.count())) {}
+  explicit ArenaFdServer(std::chrono::milliseconds handshake_timeout = kDefaultHandshakeTimeout)
+      : handshake_timeout_(handshake_timeout) {}
   ~ArenaFdServer();  // Stop()s.
   Status Start(const std::string &socket_path, const std::string &token, int arena_fd, size_t capacity,
                size_t prefault_bytes = 0);
   void Stop();  // joins the thread, unlinks the socket file
 
  private:
-  void Serve();                     // the accept thread
-  void HandleConnection(int conn);  // one client, on the accept thread
-  const int read_timeout_ms_;
+  struct Client;
+  void Serve();                  // the thread
+  bool Advance(Client &client);  // on the thread; false once done with the client
+  const std::chrono::milliseconds handshake_timeout_;
   std::string path_;
   std::string token_;
   int arena_fd_ = -1;
   size_t capacity_ = 0;
   size_t prefault_ = 0;
   int listen_fd_ = -1;
-  int stop_fd_ = -1;  // eventfd that wakes the accept thread on Stop()
+  int stop_fd_ = -1;  // eventfd that wakes the thread on Stop()
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "base/id.h"
 
@@ -156,18 +157,16 @@ TEST(ArenaFdServerTest, WrongTokenGarbageAndStop) {
   auto empty = AttachToNodeArena(path, "", false);
   EXPECT_FALSE(empty.ok());
 
-  // Garbage: nothing at all, a short length, an oversized length, a length
-  // with too few bytes, random junk. Each gets the connection closed.
+  // Garbage: nothing at all, a few bytes, a nonce and a wrong proof (the
+  // token itself, say), random junk. None gets more than the server's
+  // challenge (64 bytes), never the arena.
   EXPECT_EQ(RawExchange(path, ""), "");
   EXPECT_EQ(RawExchange(path, std::string("\x01\x00", 2)), "");
-  EXPECT_EQ(RawExchange(path, std::string("\xff\xff\xff\xff", 4) + std::string(100, 'a')), "");
-  uint32_t big = 5000;
-  EXPECT_EQ(RawExchange(path, std::string(reinterpret_cast<char *>(&big), 4) + std::string(5000, 'a')), "");
-  uint32_t len = static_cast<uint32_t>(token.size());
-  EXPECT_EQ(RawExchange(path, std::string(reinterpret_cast<char *>(&len), 4) + token.substr(0, 3)), "");
+  EXPECT_EQ(RawExchange(path, std::string(32, 'n') + token.substr(0, 32)).size(), 64u);
+  EXPECT_EQ(RawExchange(path, std::string(32, 'n') + std::string(5000, 'a')).size(), 64u);
   std::string junk(300, '\0');
   FillRandom(junk.data(), junk.size());
-  EXPECT_EQ(RawExchange(path, junk), "");
+  EXPECT_EQ(RawExchange(path, junk).size(), 64u);
 
   // The server still serves a correct client.
   auto good = AttachToNodeArena(path, token, true);
@@ -189,8 +188,8 @@ TEST(ArenaFdServerTest, StopWhileClientIsSilent) {
   // Stop interrupting its read lets the test end.
   auto server = std::make_unique<ArenaFdServer>(std::chrono::hours(1));
   ASSERT_TRUE(server->Start(path, "t", (*a)->fd(), 1 << 16).ok());
-  // A client sends the token's length and then nothing, holding the accept
-  // thread in its read of the token.
+  // A client sends the start of its nonce and then nothing: the server
+  // waits on it (with the others) until Stop.
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -207,6 +206,75 @@ TEST(ArenaFdServerTest, StopWhileClientIsSilent) {
   server.reset();  // destructor stops
   EXPECT_FALSE(PathExists(path));
   close(s);
+}
+
+int ConnectTo(const std::string &path) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(s, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    close(s);
+    return -1;
+  }
+  return s;
+}
+
+// Clients that connect and go quiet, before or halfway through the
+// handshake, more of them than the server keeps waiting: a real client is
+// still served (one at a time with a read timeout each, 64 of them kept a
+// node's new workers from attaching).
+TEST(ArenaFdServerTest, IdleClientsDoNotHoldUpOthers) {
+  const std::string path = TempSocketPath();
+  const std::string token = RandomHex(32);
+  auto a = Arena::Create(1 << 16, 0);
+  ASSERT_TRUE(a.ok());
+  ArenaFdServer server;
+  ASSERT_TRUE(server.Start(path, token, (*a)->fd(), 1 << 16).ok());
+  std::vector<int> idle;
+  for (int i = 0; i < 200; ++i) {
+    int s = ConnectTo(path);
+    ASSERT_GE(s, 0) << i;
+    if (i % 2) (void)!send(s, std::string(32, 'n').data(), 32, MSG_NOSIGNAL);  // a nonce, then silence
+    idle.push_back(s);
+  }
+  for (int round = 0; round < 3; ++round) {
+    auto attached = AttachToNodeArena(path, token, false);
+    EXPECT_TRUE(attached.ok()) << attached.status().ToString();
+  }
+  for (int s : idle) close(s);
+}
+
+// A socket planted where the node's was expected, answering with anything:
+// the client sends its nonce and nothing else, certainly not the token.
+TEST(ArenaFdServerTest, AFakeServerGetsOnlyTheNonce) {
+  const std::string path = TempSocketPath();
+  const std::string token = RandomHex(32);
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(l, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(l, 4), 0);
+  std::string received;
+  std::thread fake([&] {
+    int c = accept(l, nullptr, nullptr);
+    char buf[256];
+    ssize_t n = recv(c, buf, 32, MSG_WAITALL);
+    if (n > 0) received.append(buf, static_cast<size_t>(n));
+    std::string answer(64, '\0');
+    FillRandom(answer.data(), answer.size());
+    (void)!send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+    while ((n = recv(c, buf, sizeof(buf), 0)) > 0) received.append(buf, static_cast<size_t>(n));
+    close(c);
+  });
+  auto attached = AttachToNodeArena(path, token, false);
+  fake.join();
+  EXPECT_EQ(attached.status().code(), StatusCode::kUnauthenticated) << attached.status().ToString();
+  EXPECT_EQ(received.size(), 32u);  // the nonce
+  EXPECT_EQ(received.find(token.substr(0, 8)), std::string::npos);
+  close(l);
+  unlink(path.c_str());
 }
 
 TEST(ArenaFdServerTest, StartRejectsNonSocketPath) {

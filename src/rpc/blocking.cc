@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "base/auth.h"
 #include "protocol/rpc.pb.h"
 #include "rpc/frame.h"
 #include "rpc/rpc.h"
@@ -148,21 +149,29 @@ StatusOr<std::unique_ptr<BlockingConnection>> BlockingConnection::Connect(const 
   auto fd = ConnectSocket(*parsed);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<BlockingConnection> conn(new BlockingConnection(*fd));
-  LUMEN_RETURN_IF_ERROR(SendFrame(conn->fd_, FrameType::kHello, 0, 0, detail::MakeHelloBody(token)));
-  auto ack = ReadFrame(conn->fd_, static_cast<int>(std::chrono::milliseconds(kHandshakeTimeout).count()),
-                       detail::kMaxHelloBody);
-  if (!ack.ok()) {
-    if (ack.status().code() == StatusCode::kDisconnected)
+  if (parsed->is_unix) LUMEN_RETURN_IF_ERROR(auth::CheckPeerIsSameUser(conn->fd_, "unix:" + parsed->path));
+  // The handshake of base/auth.h, as Connection does it.
+  const auth::Nonce nonce = auth::NewNonce();
+  LUMEN_RETURN_IF_ERROR(SendFrame(conn->fd_, FrameType::kHello, 0, 0, detail::MakeHelloBody(nonce)));
+  auto challenge =
+      ReadFrame(conn->fd_, static_cast<int>(std::chrono::milliseconds(kHandshakeTimeout).count()),
+                detail::kMaxHelloBody);
+  if (!challenge.ok()) {
+    if (challenge.status().code() == StatusCode::kDisconnected)
       return Status::Unauthenticated("server " + address + " closed the connection during the handshake");
-    return ack.status();
+    return challenge.status();
   }
-  if (ack->type == FrameType::kError) {
+  if (challenge->type == FrameType::kError) {
     lumen::rpc::ErrorReply err;
-    return Status::Unauthenticated(ParseBody(ack->body, &err) ? err.message() : "handshake refused");
+    return Status::Unauthenticated(ParseBody(challenge->body, &err) ? auth::PeerText(err.message(), 256)
+                                                                    : "handshake refused");
   }
-  if (ack->type != FrameType::kHelloAck)
-    return Status::IoError("protocol error: expected hello ack, got frame type " +
-                           std::to_string(static_cast<int>(ack->type)));
+  if (challenge->type != FrameType::kHelloAck)
+    return Status::IoError("protocol error: expected the handshake's challenge, got frame type " +
+                           std::to_string(static_cast<int>(challenge->type)));
+  auto proof = detail::AnswerChallenge(challenge->body, token, nonce, address);
+  if (!proof.ok()) return proof.status();
+  LUMEN_RETURN_IF_ERROR(SendFrame(conn->fd_, FrameType::kHello, 0, 0, *proof));
   return conn;
 }
 

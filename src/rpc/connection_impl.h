@@ -134,14 +134,19 @@ struct Connection::Impl {
   const Dispatcher *dispatcher;
   std::weak_ptr<Connection> weak_self;
 
-  // Server side: expected token; called after a good hello / on close.
+  // The handshake (base/auth.h). Both sides hold the cluster token; the
+  // server calls on_authenticated once the client has proved it.
   std::string token;
   std::function<void(const ConnectionPtr &)> on_authenticated;
   std::function<void(Connection *)> on_close_internal;
-  // Client side: signalled on hello ack or close.
+  // Client side: signalled once the server has proved the token, or on close.
   std::shared_ptr<HandshakeWait> handshake;
   bool authenticated = false;  // loop thread only
   Clock::time_point handshake_deadline{};
+  auth::Nonce client_nonce{};  // loop thread (client: set before connecting)
+  auth::Nonce server_nonce{};  // loop thread (server)
+  bool hello_seen = false;     // loop thread, server: Challenge sent, the proof is next
+  std::string peer_who;        // loop thread, server: the client's name and pid, for logs
 
   std::atomic<bool> close_requested{false};
   std::atomic<bool> closed{false};
@@ -370,8 +375,7 @@ struct Connection::Impl {
     if (closed.load()) return;
     auto now = Clock::now();
     if (role == Role::kServer && !authenticated && now >= handshake_deadline) {
-      LUMEN_LOG_ERROR("rpc: {} did not complete the handshake in time; closing", peer);
-      DoClose(Status::Unauthenticated("handshake timed out"));
+      RefusePeer("did not complete the handshake in time");
       return;
     }
     std::vector<ResponseCallback> expired;
@@ -536,8 +540,59 @@ struct Connection::Impl {
   }
 
   void ProtocolError(const std::string &what) {
+    if (!authenticated) {
+      RefusePeer("protocol error: " + what);
+      return;
+    }
     LUMEN_LOG_ERROR("rpc: protocol error from {}: {}; closing the connection", peer, what);
     DoClose(Status::IoError("protocol error: " + what));
+  }
+
+  // Closes a connection whose peer has not authenticated. Anyone who can
+  // connect can make this happen as often as they like: the log line is
+  // rate-limited and holds nothing the peer sent but bounded, printable text.
+  void RefusePeer(const std::string &why) {
+    uint64_t dropped = 0;
+    if (auth::RejectedPeerLog().Allow(&dropped)) {
+      LUMEN_LOG_ERROR("rpc: refused {}{}: {}; closing{}", peer, peer_who.empty() ? "" : " (" + peer_who + ")",
+                      why, dropped ? " (" + std::to_string(dropped) + " similar lines dropped)" : "");
+    }
+    DoClose(Status::Unauthenticated(why));
+  }
+
+  // Client, loop thread, on the freshly connected socket: the hello goes out
+  // alone. Whatever callers queue meanwhile stays in out_buf (write_in_flight
+  // is held) until the server has proved the token; nothing derived from the
+  // token leaves before that. Fits the empty socket buffer at once.
+  Status SendHello() {
+    std::string body = detail::MakeHelloBody(client_nonce);
+    std::string frame(kFrameHeaderSize, '\0');
+    detail::EncodeHeader(frame.data(), static_cast<uint32_t>(body.size()),
+                         static_cast<uint16_t>(FrameType::kHello), 0, 0);
+    frame += body;
+    const int fd = NativeFd();
+    for (size_t off = 0; off < frame.size();) {
+      ssize_t n = ::send(fd, frame.data() + off, frame.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Status::IoError("cannot send the hello to " + peer + ": " + std::strerror(errno));
+      off += static_cast<size_t>(n);
+    }
+    return Status::OK();
+  }
+
+  // Client: the server's Challenge proved the token; our proof leads the
+  // queue, and what callers queued follows it.
+  void SendProof(const std::string &proof) {
+    {
+      MutexLock lock(out_mu);
+      if (out_closed) return;
+      std::string frame(kFrameHeaderSize, '\0');
+      detail::EncodeHeader(frame.data(), static_cast<uint32_t>(proof.size()),
+                           static_cast<uint16_t>(FrameType::kHello), 0, 0);
+      frame += proof;
+      out_buf.insert(0, frame);
+    }
+    Flush();  // write_in_flight has been held since the connect
   }
 
   // Dispatches every complete frame in the buffer. Returns how many bytes of
@@ -567,46 +622,62 @@ struct Connection::Impl {
     return 0;
   }
 
+  // Server, before the client has authenticated: Hello, answered with a
+  // Challenge, then HelloProof (both kHello frames).
+  void HandleServerHandshake(const ConnectionPtr &self, FrameType type, std::string_view body) {
+    if (type != FrameType::kHello) {
+      ProtocolError("frame type " + std::to_string(static_cast<int>(type)) + " before the handshake");
+      return;
+    }
+    if (!hello_seen) {
+      auto challenge = detail::MakeChallenge(body, token, &client_nonce, &server_nonce, &peer_who);
+      if (!challenge.ok()) {
+        RefusePeer(challenge.status().message());
+        return;
+      }
+      hello_seen = true;
+      Status ignored;
+      AppendRaw(FrameType::kHelloAck, 0, 0, *challenge, &ignored);
+      return;
+    }
+    if (!detail::ProofValid(body, token, client_nonce, server_nonce)) {
+      RefusePeer("wrong cluster token");
+      return;
+    }
+    authenticated = true;
+    LUMEN_LOG_DEBUG("rpc: {} ({}) authenticated", peer, peer_who);
+    if (on_authenticated) on_authenticated(self);
+  }
+
   void HandleFrame(const ConnectionPtr &self, const detail::FrameHeader &h, std::string_view body) {
     auto type = static_cast<FrameType>(h.type);
     if (!authenticated) {
       if (role == Role::kServer) {
-        if (type != FrameType::kHello) {
-          ProtocolError("frame type " + std::to_string(h.type) + " before the hello");
-          return;
-        }
-        lumen::rpc::Hello hello;
-        if (!ParseBody(body, &hello)) {
-          ProtocolError("unparsable hello");
-          return;
-        }
-        if (!ConstantTimeEquals(hello.token(), token)) {
-          LUMEN_LOG_ERROR("rpc: {} ({} pid {}) presented a wrong cluster token; closing", peer,
-                          hello.client_name(), hello.pid());
-          DoClose(Status::Unauthenticated("wrong cluster token"));
-          return;
-        }
-        authenticated = true;
-        Status ignored;
-        AppendRaw(FrameType::kHelloAck, 0, 0, {}, &ignored);
-        LUMEN_LOG_DEBUG("rpc: {} ({} pid {}) authenticated", peer, hello.client_name(), hello.pid());
-        if (on_authenticated) on_authenticated(self);
+        HandleServerHandshake(self, type, body);
         return;
       }
       if (type == FrameType::kHelloAck) {
+        auto proof = detail::AnswerChallenge(body, token, client_nonce, peer);
+        if (!proof.ok()) {
+          LUMEN_LOG_ERROR("rpc: {}; closing", proof.status().message());
+          if (handshake) handshake->Finish(proof.status());
+          DoClose(proof.status());
+          return;
+        }
         authenticated = true;
+        SendProof(*proof);
         if (handshake) handshake->Finish(Status::OK());
         return;
       }
       if (type == FrameType::kError) {
         lumen::rpc::ErrorReply err;
-        std::string msg = ParseBody(body, &err) ? err.message() : "handshake refused";
+        std::string msg = ParseBody(body, &err) ? auth::PeerText(err.message(), 256) : "handshake refused";
         LUMEN_LOG_ERROR("rpc: server {} refused the handshake: {}", peer, msg);
         if (handshake) handshake->Finish(Status::Unauthenticated(msg));
         DoClose(Status::Unauthenticated(msg));
         return;
       }
-      ProtocolError("frame type " + std::to_string(h.type) + " before the hello ack");
+      ProtocolError("frame type " + std::to_string(h.type) + " before the handshake");
       return;
     }
     switch (type) {

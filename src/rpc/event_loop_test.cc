@@ -57,6 +57,9 @@ class EventLoopLendTest : public ::testing::Test {
     auto c = Connect(peer_loop_, "unix:" + dir_ + "/s.sock", kToken, nullptr);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     peer_ = *c;
+    // Connect returns once the server has proved the token; the tests start
+    // from an idle loop, so wait for it to have checked the client's proof.
+    ASSERT_TRUE(Eventually([&] { return server_->NumConnections() == 1; }));
   }
   void TearDown() override {
     peer_->Close();

@@ -1,6 +1,6 @@
 // Internal helpers shared by the asynchronous and blocking transports: frame
-// header encoding, token comparison, address parsing. Not part of the public
-// interface.
+// header encoding, the handshake's messages, address parsing. Not part of the
+// public interface.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/auth.h"
 #include "base/status.h"
 #include "rpc/rpc.h"
 
@@ -43,8 +44,9 @@ inline bool ValidFrameType(uint16_t t) {
          t == static_cast<uint16_t>(FrameType::kPing) || t == static_cast<uint16_t>(FrameType::kPong);
 }
 
-/// Largest hello body accepted before the peer has authenticated.
-constexpr uint32_t kMaxHelloBody = 64 * 1024;
+/// Largest frame body accepted before the peer has authenticated: the
+/// handshake's messages are a few dozen bytes and a program name.
+constexpr uint32_t kMaxHelloBody = 4096;
 
 struct ParsedAddress {
   bool is_unix = false;
@@ -54,7 +56,20 @@ struct ParsedAddress {
 };
 StatusOr<ParsedAddress> ParseAddress(const std::string &address);
 
-/// Serialized lumen.rpc.Hello for this process.
-std::string MakeHelloBody(const std::string &token);
+// The handshake (base/auth.h), shared by Connection and BlockingConnection.
+
+/// Client: the serialized Hello for this process, carrying `client_nonce`.
+std::string MakeHelloBody(const auth::Nonce &client_nonce);
+/// Client: checks the server's Challenge (its proof of the token); returns
+/// the serialized HelloProof to send, or Unauthenticated.
+StatusOr<std::string> AnswerChallenge(std::string_view challenge_body, const std::string &token,
+                                      const auth::Nonce &client_nonce, const std::string &peer);
+/// Server: parses a Hello, picks a nonce, and returns the serialized
+/// Challenge; `*who` names the client for logs (bounded, printable).
+StatusOr<std::string> MakeChallenge(std::string_view hello_body, const std::string &token,
+                                    auth::Nonce *client_nonce, auth::Nonce *server_nonce, std::string *who);
+/// Server: true if a HelloProof proves the client holds `token`.
+bool ProofValid(std::string_view proof_body, const std::string &token, const auth::Nonce &client_nonce,
+                const auth::Nonce &server_nonce);
 
 }  // namespace lumen::rpc::detail

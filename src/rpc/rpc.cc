@@ -61,12 +61,52 @@ StatusOr<ParsedAddress> ParseAddress(const std::string &address) {
                                  "', want unix:/path or tcp:host:port");
 }
 
-std::string MakeHelloBody(const std::string &token) {
+std::string MakeHelloBody(const auth::Nonce &client_nonce) {
   lumen::rpc::Hello hello;
-  hello.set_token(token);
+  hello.set_nonce(std::string(auth::AsBytes(client_nonce)));
   hello.set_client_name(program_invocation_short_name ? program_invocation_short_name : "lumen");
   hello.set_pid(static_cast<int32_t>(getpid()));
   return hello.SerializeAsString();
+}
+
+StatusOr<std::string> AnswerChallenge(std::string_view challenge_body, const std::string &token,
+                                      const auth::Nonce &client_nonce, const std::string &peer) {
+  lumen::rpc::Challenge challenge;
+  auth::Nonce server_nonce;
+  if (!ParseBody(challenge_body, &challenge) || !auth::ToNonce(challenge.nonce(), &server_nonce))
+    return Status::Unauthenticated("malformed handshake answer from " + peer);
+  if (!auth::MacEquals(challenge.proof(),
+                       auth::HandshakeMac(token, auth::Prover::kServer, client_nonce, server_nonce)))
+    return Status::Unauthenticated(peer +
+                                   " could not prove it holds this cluster's token: it belongs to "
+                                   "another cluster, or is not a Lumen service");
+  lumen::rpc::HelloProof proof;
+  proof.set_proof(std::string(
+      auth::AsBytes(auth::HandshakeMac(token, auth::Prover::kClient, client_nonce, server_nonce))));
+  return proof.SerializeAsString();
+}
+
+StatusOr<std::string> MakeChallenge(std::string_view hello_body, const std::string &token,
+                                    auth::Nonce *client_nonce, auth::Nonce *server_nonce, std::string *who) {
+  lumen::rpc::Hello hello;
+  if (!ParseBody(hello_body, &hello)) return Status::Unauthenticated("unparsable hello");
+  *who = auth::PeerText(hello.client_name()) + " pid " + std::to_string(hello.pid());
+  if (!auth::ToNonce(hello.nonce(), client_nonce))
+    return Status::Unauthenticated("hello without a valid nonce (a client from an older Lumen?)");
+  *server_nonce = auth::NewNonce();
+  lumen::rpc::Challenge challenge;
+  challenge.set_nonce(std::string(auth::AsBytes(*server_nonce)));
+  challenge.set_proof(std::string(
+      auth::AsBytes(auth::HandshakeMac(token, auth::Prover::kServer, *client_nonce, *server_nonce))));
+  return challenge.SerializeAsString();
+}
+
+bool ProofValid(std::string_view proof_body, const std::string &token, const auth::Nonce &client_nonce,
+                const auth::Nonce &server_nonce) {
+  lumen::rpc::HelloProof proof;
+  return ParseBody(proof_body, &proof) &&
+         auth::MacEquals(proof.proof(),
+                         auth::HandshakeMac(token, auth::Prover::kClient, client_nonce, server_nonce));
 }
 
 }  // namespace detail

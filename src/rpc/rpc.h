@@ -3,11 +3,17 @@
 //
 // Wire format. Every frame is a 16-byte little-endian header followed by the
 // body: u32 body_length, u16 frame type, u16 method, u64 call_id. Bodies are
-// serialized protobuf messages. The first frame a client sends must be kHello
-// carrying the cluster token (proto lumen.rpc.Hello); the server answers
-// kHelloAck or closes. A frame with an unknown type, a body over
-// kMaxFrameBody, a request before the handshake, or an unparsable hello closes
-// that connection with a logged error; the server keeps serving the others.
+// serialized protobuf messages. A connection opens with the token handshake of
+// base/auth.h, which proves both sides hold the cluster token without sending
+// it: the client's kHello (lumen.rpc.Hello, its nonce), the server's kHelloAck
+// (Challenge: its nonce and proof), the client's second kHello (HelloProof),
+// which requests may follow at once. A client checks a Unix socket's peer is
+// its own user before it sends anything, and sends nothing that depends on the
+// token before the server's proof checked out. A frame with an unknown type, a
+// body over kMaxFrameBody (kMaxHelloBody before the handshake), a request
+// before the handshake, or a failed handshake closes that connection with a
+// logged error (rate-limited while the peer is unauthenticated); the server
+// keeps serving the others.
 //
 // A Connection is symmetric: either end may send requests and one-way
 // notifications; incoming ones go to the Dispatcher the connection was made
@@ -48,8 +54,8 @@
 namespace lumen::rpc {
 
 enum class FrameType : uint16_t {
-  kHello = 1,     // client -> server, body lumen.rpc.Hello
-  kHelloAck = 2,  // server -> client, empty body
+  kHello = 1,     // client -> server, body lumen.rpc.Hello, then lumen.rpc.HelloProof
+  kHelloAck = 2,  // server -> client, body lumen.rpc.Challenge
   kRequest = 3,   // expects a kResponse or kError with the same call_id
   kResponse = 4,
   kError = 5,   // body lumen.rpc.ErrorReply (status code + message)
@@ -264,7 +270,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 /// Listens on Unix and/or TCP sockets; authenticates each new connection with
-/// the cluster token before dispatching anything.
+/// the token handshake before dispatching anything.
 class Server {
  public:
   Server(EventLoop &loop, std::string token, const Dispatcher *dispatcher);
@@ -288,18 +294,19 @@ class Server {
 };
 
 /// Connects to "unix:/path" or "tcp:host:port" (a bare "/path" means unix),
-/// performs the token handshake, and starts reading. Blocking; do not call on
+/// performs the token handshake, and starts reading. Unauthenticated if a
+/// Unix socket's peer is another user or the server cannot prove the token. Blocking; do not call on
 /// the loop thread. `dispatcher` (may be null) serves requests the peer sends.
 StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, const std::string &token,
                                 const Dispatcher *dispatcher,
                                 std::chrono::milliseconds timeout = kConnectTimeout);
 
 /// Connects to a Unix socket without waiting for the handshake: the socket
-/// connect itself is done at once (a peer that is gone fails it), the hello
-/// is queued, and messages sent on the connection follow it in the same
-/// stream, so the first call costs one round trip instead of two. A refused
-/// hello closes the connection; calls made on it then fail. Unlike Connect,
-/// may be called on the loop thread.
+/// connect and the peer's user check are done at once (a peer that is gone,
+/// or another user's, fails it), and messages sent on the connection are
+/// queued and leave right behind the client's proof, with no further wait. A
+/// failed handshake closes the connection; calls made on it then fail.
+/// Unlike Connect, may be called on the loop thread.
 StatusOr<ConnectionPtr> ConnectPipelined(EventLoop &loop, const std::string &unix_path,
                                          const std::string &token, const Dispatcher *dispatcher);
 

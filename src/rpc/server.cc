@@ -327,6 +327,8 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
   auto *impl = static_cast<SocketImpl<Socket> *>(Connection::Impl::Of(conn));
   auto wait = std::make_shared<HandshakeWait>();
   impl->handshake = wait;
+  impl->token = token;
+  impl->client_nonce = auth::NewNonce();
   bool connected = false;
   if constexpr (!std::is_same_v<Socket, tcp::socket>) {
     if (!wait_for_handshake) {
@@ -346,32 +348,43 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
         return Status::IoError(ConnectFailure(impl->peer, ec));
       } else {
         impl->socket.non_blocking(false, ec);  // as the loop's own connect leaves it
+        if (Status peer = auth::CheckPeerIsSameUser(impl->NativeFd(), impl->peer); !peer.ok()) {
+          LUMEN_LOG_ERROR("rpc: {}", peer.message());
+          conn->Close();
+          return peer;
+        }
         connected = true;
       }
     }
   }
-  // Queue the hello now; the first flush runs once the socket is connected.
   {
-    std::string hello = detail::MakeHelloBody(token);
+    // What callers send waits until the server has proved the token
+    // (Impl::SendHello, SendProof).
     MutexLock lock(impl->out_mu);
-    impl->out_buf.resize(kFrameHeaderSize);
-    detail::EncodeHeader(impl->out_buf.data(), static_cast<uint32_t>(hello.size()),
-                         static_cast<uint16_t>(FrameType::kHello), 0, 0);
-    impl->out_buf += hello;
-    impl->write_in_flight = true;  // held until connected
+    impl->write_in_flight = true;
   }
   loop.Post([conn, endpoints, impl, connected] {
-    auto on_connected = [conn, impl](const boost::system::error_code &ec) {
+    auto on_connected = [conn, impl, connected](const boost::system::error_code &ec) {
       if (ec) {
         impl->handshake->Finish(Status::IoError(ConnectFailure(impl->peer, ec)));
         impl->DoClose(Status::IoError("connect failed: " + ec.message()));
         return;
       }
+      Status st;
       if constexpr (std::is_same_v<Socket, tcp::socket>) {
         boost::system::error_code ignored;
         impl->socket.set_option(tcp::no_delay(true), ignored);
+      } else if (!connected) {
+        // Before a byte goes out: a socket planted by another user is refused.
+        st = auth::CheckPeerIsSameUser(impl->NativeFd(), impl->peer);
+        if (!st.ok()) LUMEN_LOG_ERROR("rpc: {}", st.message());
       }
-      impl->Flush();
+      if (st.ok()) st = impl->SendHello();
+      if (!st.ok()) {
+        impl->handshake->Finish(st);
+        impl->DoClose(st);
+        return;
+      }
       impl->StartRead();
     };
     if (impl->close_requested.load()) {
@@ -390,8 +403,9 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
       impl->socket.async_connect(endpoints, on_connected);
     }
   });
-  // Pipelined: the hello leads the queue, so whatever is sent next follows
-  // it; a refused handshake closes the connection and fails those calls.
+  // Pipelined: what is sent next waits in the queue for the handshake, then
+  // follows the proof; a failed handshake closes the connection and fails
+  // those calls.
   if (!wait_for_handshake) return conn;
   Status result;
   {
