@@ -353,13 +353,21 @@ void ArenaFdServer::Serve() {
         int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (conn < 0) break;  // EAGAIN: all taken; EMFILE, ECONNABORTED...: next time
         if (clients.size() >= kMaxPendingClients) {
-          // Make room by dropping the one quiet the longest: a real client
-          // answers within a round trip, so it is never that one for long.
-          auto quietest =
-              std::min_element(clients.begin(), clients.end(),
-                               [](const Client &a, const Client &b) { return a.last_heard < b.last_heard; });
-          close(quietest->fd);
-          clients.erase(quietest);
+          // Make room. A client that has sent nothing since it was accepted
+          // goes first, the oldest of those: a real client sends its nonce
+          // as it connects, so the one silent the longest is the likeliest
+          // idle. Only when every client has begun the handshake does the one
+          // quiet the longest go. (Quiet time alone dropped a real worker
+          // that was computing its proof: idle clients accepted after its
+          // nonce looked fresher than it.)
+          auto victim = std::find_if(clients.begin(), clients.end(),
+                                     [](const Client &c) { return !c.proving && c.have == 0; });
+          if (victim == clients.end())
+            victim = std::min_element(clients.begin(), clients.end(), [](const Client &x, const Client &y) {
+              return x.last_heard < y.last_heard;
+            });
+          close(victim->fd);
+          clients.erase(victim);
         }
         Client c;
         c.fd = conn;

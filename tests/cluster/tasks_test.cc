@@ -435,15 +435,16 @@ TEST(ClusterLifecycle, ShutdownEndsTheDriversJob) {
   config.head_args = {"--num-cpus=1"};
   ray::Init(config);
   const std::string session = lumen::testing::SessionDir(tmp);
-  ray::Shutdown();
-  std::string control_log;
+  // Opened now: Shutdown removes the session folder, and an open file stays
+  // readable after its name is gone.
+  std::ifstream in;
   for (auto &entry : std::filesystem::directory_iterator(session + "/logs")) {
     std::string name = entry.path().filename().string();
-    if (name.rfind("control-", 0) == 0 && entry.path().extension() == ".log") {
-      std::ifstream in(entry.path());
-      control_log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
+    if (name.rfind("control-", 0) == 0 && entry.path().extension() == ".log") in.open(entry.path());
   }
+  ASSERT_TRUE(in.is_open()) << "no control log in " << session << "/logs";
+  ray::Shutdown();
+  std::string control_log(std::istreambuf_iterator<char>(in), {});
   EXPECT_NE(control_log.find("job 1 finished: its driver shut down"), std::string::npos) << control_log;
   std::filesystem::remove_all(tmp);
 }
