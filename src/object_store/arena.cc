@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,9 +25,6 @@ namespace lumen::object_store {
 
 namespace {
 
-// Clients in the middle of the handshake at once; past that the one quiet the
-// longest is dropped to make room, so idle connections cannot lock newcomers out.
-constexpr size_t kMaxPendingClients = 128;
 // How long a client waits for each of the server's answers.
 constexpr int kClientTimeoutMs = 10000;
 
@@ -352,7 +350,7 @@ void ArenaFdServer::Serve() {
       for (;;) {
         int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (conn < 0) break;  // EAGAIN: all taken; EMFILE, ECONNABORTED...: next time
-        if (clients.size() >= kMaxPendingClients) {
+        if (clients.size() >= max_waiting_) {
           // Make room. A client that has sent nothing since it was accepted
           // goes first, the oldest of those: a real client sends its nonce
           // as it connects, so the one silent the longest is the likeliest
@@ -360,8 +358,10 @@ void ArenaFdServer::Serve() {
           // quiet the longest go. (Quiet time alone dropped a real worker
           // that was computing its proof: idle clients accepted after its
           // nonce looked fresher than it.)
-          auto victim = std::find_if(clients.begin(), clients.end(),
-                                     [](const Client &c) { return !c.proving && c.have == 0; });
+          auto victim = std::find_if(clients.begin(), clients.end(), [](const Client &c) {
+            int unread = 0;  // its nonce may be waiting, not yet read
+            return !c.proving && c.have == 0 && ioctl(c.fd, FIONREAD, &unread) == 0 && unread == 0;
+          });
           if (victim == clients.end())
             victim = std::min_element(clients.begin(), clients.end(), [](const Client &x, const Client &y) {
               return x.last_heard < y.last_heard;

@@ -71,7 +71,7 @@ class Arena {
 ///
 /// Threading: one thread of its own serves every client side by side on
 /// non-blocking sockets, so a client that goes quiet delays nobody else; it
-/// is dropped after a deadline, or to make room when 128 wait (the one
+/// is dropped after a deadline, or to make room when max_waiting wait (the one
 /// quiet the longest goes first).
 class ArenaFdServer {
  public:
@@ -80,8 +80,14 @@ class ArenaFdServer {
   /// holds (its socket and a slot).
   static constexpr std::chrono::milliseconds kDefaultHandshakeTimeout{10000};
 
-  explicit ArenaFdServer(std::chrono::milliseconds handshake_timeout = kDefaultHandshakeTimeout)
-      : handshake_timeout_(handshake_timeout) {}
+  /// Clients in the middle of the handshake at once. Each holds only a
+  /// socket, so the room is large: a burst of connections (a flood, or many
+  /// workers starting) must not push a real client out mid-handshake.
+  static constexpr size_t kDefaultMaxWaiting = 1024;
+
+  explicit ArenaFdServer(std::chrono::milliseconds handshake_timeout = kDefaultHandshakeTimeout,
+                         size_t max_waiting = kDefaultMaxWaiting)
+      : handshake_timeout_(handshake_timeout), max_waiting_(max_waiting) {}
   ~ArenaFdServer();  // Stop()s.
   Status Start(const std::string &socket_path, const std::string &token, int arena_fd, size_t capacity,
                size_t prefault_bytes = 0);
@@ -92,6 +98,7 @@ class ArenaFdServer {
   void Serve();                  // the thread
   bool Advance(Client &client);  // on the thread; false once done with the client
   const std::chrono::milliseconds handshake_timeout_;
+  const size_t max_waiting_;
   std::string path_;
   std::string token_;
   int arena_fd_ = -1;

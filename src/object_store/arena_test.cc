@@ -231,7 +231,7 @@ TEST(ArenaFdServerTest, IdleClientsDoNotHoldUpOthers) {
   const std::string token = RandomHex(32);
   auto a = Arena::Create(1 << 16, 0);
   ASSERT_TRUE(a.ok());
-  ArenaFdServer server;
+  ArenaFdServer server(ArenaFdServer::kDefaultHandshakeTimeout, /*max_waiting=*/128);
   ASSERT_TRUE(server.Start(path, token, (*a)->fd(), 1 << 16).ok());
   std::vector<int> idle;
   for (int i = 0; i < 200; ++i) {
@@ -257,7 +257,7 @@ TEST(ArenaFdServerTest, AClientMidHandshakeOutlastsAFloodOfIdleOnes) {
   const std::string token = RandomHex(32);
   auto a = Arena::Create(1 << 16, 0);
   ASSERT_TRUE(a.ok());
-  ArenaFdServer server;
+  ArenaFdServer server(ArenaFdServer::kDefaultHandshakeTimeout, /*max_waiting=*/128);
   ASSERT_TRUE(server.Start(path, token, (*a)->fd(), 1 << 16).ok());
   int real = ConnectTo(path);
   ASSERT_GE(real, 0);
