@@ -38,6 +38,9 @@ struct ActorManager::Actor {
   std::string worker_id;
   rpc::ConnectionPtr worker_conn;
   bool has_worker = false;  // a worker was leased for the current attempt
+  // Why the last attempt failed when the worker itself did not say (it could
+  // not be reached): the death cause names it, e.g. an open-file limit.
+  std::string last_failure;
   std::vector<std::function<void(Status)>> on_gone;
   std::map<rpc::Connection *, std::weak_ptr<rpc::Connection>> subscribers;
 };
@@ -235,22 +238,26 @@ void ActorManager::OnLeaseReply(const std::string &actor_id, uint64_t generation
   helper_.Post([this, actor_id, generation, path] {
     auto conn = rpc::Connect(loop_, path, token_, dispatcher_, kPeerConnectTimeout);
     rpc::ConnectionPtr c = conn.ok() ? conn.value() : nullptr;
-    loop_.Post([this, actor_id, generation, c] { OnWorkerConnected(actor_id, generation, c); });
+    Status why = conn.status();
+    loop_.Post([this, actor_id, generation, c, why] { OnWorkerConnected(actor_id, generation, c, why); });
   });
 }
 
 void ActorManager::OnWorkerConnected(const std::string &actor_id, uint64_t generation,
-                                     rpc::ConnectionPtr conn) {
+                                     rpc::ConnectionPtr conn, const Status &why) {
   Actor *a = Find(actor_id);
   if (stopping_ || !a || a->generation != generation) {
     if (conn) conn->Close();
     return;
   }
   if (!conn) {
+    a->last_failure = "the control service could not connect to its worker: " + why.message();
+    LUMEN_LOG_WARN("actor {}: {}", ToHex(actor_id), a->last_failure);
     KillWorker(*a);
     OnWorkerGone(actor_id, generation);
     return;
   }
+  a->last_failure.clear();
   a->worker_conn = conn;
   actor_by_worker_conn_[conn.get()] = actor_id;
   rpc::Connection *key = conn.get();
@@ -320,7 +327,8 @@ void ActorManager::OnWorkerGone(const std::string &actor_id, uint64_t generation
     MarkDead(*a,
              "The actor died unexpectedly: its process exited or was killed, and it has no restarts left "
              "(max_restarts=" +
-                 RestartsText(max) + ").");
+                 RestartsText(max) + ")." +
+                 (a->last_failure.empty() ? "" : " Last failure: " + a->last_failure + "."));
   }
   RunGoneCallbacks(*a);
 }

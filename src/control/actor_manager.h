@@ -85,7 +85,8 @@ class ActorManager {
   void Publish(Actor &a);
   void Schedule(Actor &a);
   void OnLeaseReply(const std::string &actor_id, uint64_t generation, Status st, std::string_view body);
-  void OnWorkerConnected(const std::string &actor_id, uint64_t generation, rpc::ConnectionPtr conn);
+  void OnWorkerConnected(const std::string &actor_id, uint64_t generation, rpc::ConnectionPtr conn,
+                         const Status &why);
   void OnCreationReply(const std::string &actor_id, uint64_t generation, Status st, std::string_view body);
   void OnWorkerGone(const std::string &actor_id, uint64_t generation);
   /// Marks the actor DEAD for good, frees its name and kills its worker.

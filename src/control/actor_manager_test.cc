@@ -229,6 +229,22 @@ TEST_F(ActorManagerTest, ARefusedLeaseIsDeathWithTheNodesReason) {
   EXPECT_NE(dead.death_cause().find("runtime_env could not be set up"), std::string::npos);
 }
 
+// A worker the control service cannot reach (e.g. out of file descriptors)
+// is a failed attempt whose reason the death cause names, not a bare
+// "died unexpectedly".
+TEST_F(ActorManagerTest, AnUnreachableWorkerIsNamedInTheDeathCause) {
+  FakeNode *node = AddNode();
+  auto *driver = AddClient();
+  auto spec = ActorSpec("", /*max_restarts=*/0);
+  ASSERT_TRUE(Register(driver->conn(), spec).ok());
+  Create(driver->conn(), spec);
+  node->GrantUnreachable(node->WaitLease(1), 9, dir_ + "/nobody-listens.sock");
+  auto dead = driver->WaitState(spec.actor_id(), proto::DEAD);
+  EXPECT_NE(dead.death_cause().find("could not connect to its worker"), std::string::npos)
+      << dead.death_cause();
+  EXPECT_NE(dead.death_cause().find("nobody-listens.sock"), std::string::npos) << dead.death_cause();
+}
+
 TEST_F(ActorManagerTest, AnActorWithNoNodeIsPlacedWhenANodeRegisters) {
   auto *driver = AddClient();
   auto spec = ActorSpec();

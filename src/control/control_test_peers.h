@@ -234,6 +234,16 @@ class FakeNode {
     for (int g : gpu_ids) rep.add_gpu_ids(g);
     conn_->Reply(l.call_id, rep);
   }
+  /// Grants a worker nobody listens for: connecting to it fails.
+  void GrantUnreachable(const Lease &l, uint64_t lease_id, const std::string &unix_path) {
+    proto::WorkerLeaseReply rep;
+    rep.set_granted(true);
+    rep.set_lease_id(lease_id);
+    rep.mutable_worker()->set_worker_id(WorkerID::FromRandom().Binary());
+    rep.mutable_worker()->set_unix_path(unix_path);
+    rep.set_pid(4243);
+    conn_->Reply(l.call_id, rep);
+  }
   void Refuse(const Lease &l, const std::string &error) {
     proto::WorkerLeaseReply rep;
     rep.set_granted(false);
