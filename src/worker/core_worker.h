@@ -248,6 +248,8 @@ class CoreWorker {
   Status NodeLost(const std::string &why) const;
   /// After a loss: fails the tasks waiting in `q` for a worker.
   void FailQueuedIfLostLocked(SchedulingQueue &q, After *after);
+  /// Fails the tasks waiting in `q` for a worker: they cannot run, because `why`.
+  void FailQueuedLocked(SchedulingQueue &q, const std::string &why, After *after);
   /// Installs `conn` as the control connection (control_mu_ held): its loss is the job's.
   void AdoptControlLocked(rpc::ConnectionPtr conn);
   /// Drivers: reports the fork server's exit (loop thread).

@@ -190,12 +190,15 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
 }
 
 void CoreWorker::FailQueuedIfLostLocked(SchedulingQueue &q, After *after) {
-  if (lost_.ok()) return;
+  if (!lost_.ok()) FailQueuedLocked(q, lost_.message(), after);
+}
+
+void CoreWorker::FailQueuedLocked(SchedulingQueue &q, const std::string &why, After *after) {
   auto tasks = std::move(q.tasks);
   q.tasks.clear();
   for (auto &t : tasks)
     FailTaskLocked(*t, proto::WORKER_DIED,
-                   "Task '" + t->spec.function().function_name() + "' cannot run: " + lost_.message(), after);
+                   "Task '" + t->spec.function().function_name() + "' cannot run: " + why, after);
 }
 
 void CoreWorker::PumpLocked(SchedulingQueue &q) {
@@ -260,13 +263,7 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
       q.pending_leases--;
       if (rep.refusal() != proto::LEASE_CANCELED && !shutdown_) {
         LUMEN_LOG_WARN("worker lease refused: {}", rep.error());
-        auto tasks = std::move(q.tasks);
-        q.tasks.clear();
-        for (auto &t : tasks)
-          FailTaskLocked(*t, proto::WORKER_DIED,
-                         "Task '" + t->spec.function().function_name() +
-                             "' cannot run: the node refused a worker for it: " + rep.error(),
-                         &after);
+        FailQueuedLocked(q, "the node refused a worker for it: " + rep.error(), &after);
       }
       PumpLocked(q);
     }
@@ -314,13 +311,7 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
     if (node_->IsOpen()) {
       // The node answered with an error: a request it cannot handle, which
       // asking again would not change.
-      auto tasks = std::move(q.tasks);
-      q.tasks.clear();
-      for (auto &t : tasks)
-        FailTaskLocked(*t, proto::WORKER_DIED,
-                       "Task '" + t->spec.function().function_name() +
-                           "' cannot run: the worker lease request failed: " + st.ToString(),
-                       &after);
+      FailQueuedLocked(q, "the worker lease request failed: " + st.ToString(), &after);
     }
     // Else the node is gone: its close handler (OnLost) fails the queue with
     // the reason, and later tasks with it.
