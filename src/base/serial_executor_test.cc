@@ -4,6 +4,8 @@
 #include "base/serial_executor.h"
 
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -115,27 +117,35 @@ TEST(SerialExecutorTest, AClosureMayStopItsOwnExecutor) {
   ex.reset();  // joins the thread from here
 }
 
-size_t ThreadsInThisProcess() {
-  size_t n = 0;
-  for ([[maybe_unused]] auto &entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-  return n;
+// The ids of this process's threads. Compared as sets, not counted: a
+// sanitizer's runtime starts threads of its own (TSan's background thread
+// comes with the first pthread_create).
+std::set<pid_t> ThreadsInThisProcess() {
+  std::set<pid_t> tids;
+  for (auto &entry : std::filesystem::directory_iterator("/proc/self/task"))
+    tids.insert(static_cast<pid_t>(std::stol(entry.path().filename().string())));
+  return tids;
 }
 
 TEST(SerialExecutorTest, StartsItsThreadAtTheFirstPostOnly) {
   // A process may make one before it forks: until it has work it has no thread.
-  size_t before = ThreadsInThisProcess();
+  const std::set<pid_t> before = ThreadsInThisProcess();
   SerialExecutor ex("test-serial");
   EXPECT_EQ(ThreadsInThisProcess(), before);
-  std::promise<void> running, release;
+  std::promise<pid_t> running;
+  std::promise<void> release;
   ex.Post([&] {
-    running.set_value();
+    running.set_value(static_cast<pid_t>(syscall(SYS_gettid)));
     release.get_future().wait();
   });
-  ASSERT_EQ(running.get_future().wait_for(kHangDeadline), std::future_status::ready);
-  EXPECT_EQ(ThreadsInThisProcess(), before + 1);
+  auto ran = running.get_future();
+  ASSERT_EQ(ran.wait_for(kHangDeadline), std::future_status::ready);
+  const pid_t worker = ran.get();
+  EXPECT_EQ(before.count(worker), 0u) << "the closure ran on a thread that existed before the Post";
+  EXPECT_EQ(ThreadsInThisProcess().count(worker), 1u);
   release.set_value();
   ex.Stop();
-  EXPECT_EQ(ThreadsInThisProcess(), before);
+  EXPECT_EQ(ThreadsInThisProcess().count(worker), 0u) << "Stop left the executor's thread running";
 }
 
 TEST(SerialExecutorTest, StoppingOneThatNeverRanJoinsNothing) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -798,6 +799,20 @@ TEST_F(RpcTest, PipelinedConnectFailures) {
   ExpectEcho(MustConnect(UnixAddr()));
 }
 
+// Every log line of this binary also goes through one distributing sink, to
+// which a test adds a sink of its own while other threads log: spdlog's
+// logger has no lock around its list of sinks, dist_sink_mt has one. It is
+// put in place before main, so before any test's thread exists.
+spdlog::sinks::dist_sink_mt &TestSinks() {
+  static auto *dist = [] {
+    auto d = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    spdlog::default_logger()->sinks().push_back(d);
+    return d.get();
+  }();
+  return *dist;
+}
+[[maybe_unused]] const bool kTestSinksInstalled = (TestSinks(), true);
+
 // Counts log messages that contain a string, from any thread.
 class CountingSink : public spdlog::sinks::base_sink<std::mutex> {
  public:
@@ -821,8 +836,7 @@ class CountingSink : public spdlog::sinks::base_sink<std::mutex> {
 // waited is accepted once descriptors are free again.
 TEST_F(RpcTest, AcceptOutOfDescriptorsIsReportedOnceThenRecovers) {
   auto sink = std::make_shared<CountingSink>("Too many open files");
-  auto logger = spdlog::default_logger();
-  logger->sinks().push_back(sink);
+  TestSinks().add_sink(sink);
   // The client's socket is made first: connecting it needs no descriptor.
   int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(client, 0);
@@ -851,8 +865,7 @@ TEST_F(RpcTest, AcceptOutOfDescriptorsIsReportedOnceThenRecovers) {
   // Descriptors free again: the listener accepts (the waiting connection, then this one).
   ExpectEcho(MustConnect(UnixAddr()));
   close(client);
-  auto &sinks = logger->sinks();
-  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+  TestSinks().remove_sink(sink);
   EXPECT_EQ(sink->count(), 1);
 }
 
@@ -1002,12 +1015,9 @@ TEST_P(GarbageTest, ReplayedProofIsRefused) {
 class LogCapture {
  public:
   LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    spdlog::default_logger()->sinks().push_back(sink_);
+    TestSinks().add_sink(sink_);
   }
-  ~LogCapture() {
-    auto &sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
+  ~LogCapture() { TestSinks().remove_sink(sink_); }
   std::vector<std::string> Lines() {
     spdlog::default_logger()->flush();
     std::vector<std::string> lines;
