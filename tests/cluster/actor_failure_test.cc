@@ -2,9 +2,7 @@
 // exceptions in methods and constructors, Kill with and without restart,
 // ExitActor, crashes and max_restarts, failed results passed on, and actor
 // lifetimes (owner death, detached actors across drivers).
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -434,51 +432,11 @@ std::string ActorDriverPath() {
   return LUMEN_ACTOR_DRIVER;
 }
 
-struct DriverResult {
-  int exit_code = -1;  // -1: did not exit in time (then killed)
-  std::string output;
-  int Field(const std::string &key) const {
-    std::istringstream in(output);
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind(key + " ", 0) == 0) return std::atoi(line.c_str() + key.size() + 1);
-    }
-    return -1;
-  }
-};
-
 // Runs the driver program with `args`, its stdout and stderr in out_path.
 // It inherits LUMEN_TMPDIR and so finds this cluster's token.
-DriverResult RunDriver(std::vector<std::string> args, const std::string &out_path) {
-  args.insert(args.begin(), ActorDriverPath());
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  DriverResult result;
-  if (rc != 0) {
-    result.output = "posix_spawn failed: " + std::string(strerror(rc));
-    return result;
-  }
-  int status = 0;
-  bool exited = WaitUntil([&] { return waitpid(pid, &status, WNOHANG) == pid; }, 2 * kLongMs);
-  if (!exited) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-  } else if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else {
-    result.exit_code = 128 + WTERMSIG(status);
-  }
-  std::ifstream in(out_path);
-  result.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return result;
+lumen::testing::ProgramResult RunDriver(std::vector<std::string> args, const std::string &out_path) {
+  return lumen::testing::RunProgram(ActorDriverPath(), std::move(args), out_path, /*with_stderr=*/true,
+                                    std::chrono::milliseconds(2 * kLongMs));
 }
 
 class ActorDriverTest : public lumen::testing::ClusterTest {
@@ -491,7 +449,8 @@ class ActorDriverTest : public lumen::testing::ClusterTest {
     ASSERT_GT(port, 0);
     address_ = "127.0.0.1:" + std::to_string(port);
   }
-  DriverResult Driver(const std::string &mode, const std::string &name, const std::string &lifetime = "") {
+  lumen::testing::ProgramResult Driver(const std::string &mode, const std::string &name,
+                                       const std::string &lifetime = "") {
     std::vector<std::string> args = {address_, kNamespace, mode, name};
     if (!lifetime.empty()) args.push_back(lifetime);
     return RunDriver(args, tmp_ + "/" + mode + "-" + name + "-" + std::to_string(runs_++) + ".out");

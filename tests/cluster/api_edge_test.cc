@@ -1,8 +1,6 @@
 // The public API's edges on a real local cluster: ending a program without
 // ray::Shutdown(), Wait's num_objects, empty ObjectRefs, by-value arguments
 // and returns larger than a message can hold, and head_args checked at Init.
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -151,34 +149,9 @@ std::string ExitDriverPath() {
   return LUMEN_EXIT_DRIVER;
 }
 
-struct DriverResult {
-  int exit_code = -1;  // 128 + signal if killed by one
-  std::string output;
-};
-
-DriverResult RunExitDriver(std::vector<std::string> args, const std::string &out_path) {
-  args.insert(args.begin(), ExitDriverPath());
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  DriverResult result;
-  if (rc != 0) {
-    result.output = "posix_spawn failed: " + std::string(strerror(rc));
-    return result;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);  // the test's own timeout catches a hang
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(out_path);
-  result.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return result;
+lumen::testing::ProgramResult RunExitDriver(std::vector<std::string> args, const std::string &out_path) {
+  return lumen::testing::RunProgram(ExitDriverPath(), std::move(args), out_path, /*with_stderr=*/false,
+                                    std::chrono::minutes(2));
 }
 
 class ExitWithoutShutdownTest : public ::testing::TestWithParam<std::string> {

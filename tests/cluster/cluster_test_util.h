@@ -2,13 +2,24 @@
 // (control service, node service, forked workers) in a private temp folder.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <ray/api.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace lumen::testing {
@@ -60,5 +71,58 @@ class ClusterTest : public ::testing::Test {
   std::string tmp_;
   std::string session_;
 };
+
+/// What a program run by RunProgram did.
+struct ProgramResult {
+  int exit_code = -1;  // 128 + signal if killed by one; -1: it did not start, or ran past its deadline
+  std::string output;
+  /// The number after `key ` on the first output line that starts so; -1 if none.
+  int Field(const std::string &key) const {
+    std::istringstream in(output);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(key + " ", 0) == 0) return std::atoi(line.c_str() + key.size() + 1);
+    return -1;
+  }
+};
+
+/// Runs `path` with `args` (it inherits the environment, LUMEN_TMPDIR and
+/// so the cluster's session included), its stdout, and its stderr too when
+/// `with_stderr`, in `out_path`. A program still running at `deadline`
+/// (only a hang reaches it) is killed.
+inline ProgramResult RunProgram(const std::string &path, std::vector<std::string> args,
+                                const std::string &out_path, bool with_stderr,
+                                std::chrono::milliseconds deadline) {
+  args.insert(args.begin(), path);
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  if (with_stderr) posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ProgramResult result;
+  if (rc != 0) {
+    result.output = "posix_spawn failed: " + std::string(std::strerror(rc));
+    return result;
+  }
+  int status = 0;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  bool exited = false;
+  while (!(exited = waitpid(pid, &status, WNOHANG) == pid) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  } else {
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::ifstream in(out_path);
+  result.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return result;
+}
 
 }  // namespace lumen::testing
