@@ -574,7 +574,8 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
                                    const std::string &session_dir, const std::string &worker_id_hex,
                                    uint32_t job_id, const std::string &ray_namespace,
                                    const std::string &runtime_env,
-                                   const std::map<std::string, std::string> &env_vars) {
+                                   const std::map<std::string, std::string> &env_vars,
+                                   std::unique_ptr<object_store::Arena> store) {
   // Its environment is set now, before the process has a thread to race
   // with setenv: the job's env_vars, then those of the work it is dedicated
   // to (the node starts a worker per set of env_vars), which win, as in Ray.
@@ -594,6 +595,7 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   opts.job_id = job_id;
   opts.ray_namespace = ray_namespace;
   opts.worker_id = WorkerID::FromBinary(FromHex(worker_id_hex).value_or(""));
+  opts.arena = std::move(store);
   opts.executor = [](const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
                      worker::ExecResult *result) { ExecuteRegisteredFunction(spec, args, result); };
   auto core = worker::CoreWorker::Create(std::move(opts));

@@ -93,7 +93,14 @@ void TellDriverNodeLost(int control_fd) {
   // It may register before the driver does: its workers must learn the
   // job's default actor lifetime from the node all the same.
   reg.set_default_detached(detached == "1");
-  if (!node.Send(rpc::FrameType::kRequest, proto::REGISTER_CLIENT, 1, reg).ok()) _exit(1);
+  constexpr uint64_t kRegisterCall = 1;
+  if (!node.Send(rpc::FrameType::kRequest, proto::REGISTER_CLIENT, kRegisterCall, reg).ok()) _exit(1);
+  // The node's object store, mapped here once (from the node's answer to our
+  // registration) and inherited by every worker forked after that: each then
+  // starts without a store hand-out of its own. Mapping without populating
+  // starts no thread, so this process stays single-threaded. Should it fail,
+  // the workers ask the node themselves.
+  std::unique_ptr<object_store::Arena> store;
 
   std::set<pid_t> children;
   for (;;) {
@@ -139,6 +146,14 @@ void TellDriverNodeLost(int control_fd) {
         (void)node.Send(rpc::FrameType::kPong, 0, 0, proto::NodeEmpty());
         continue;
       }
+      if (frame->type == rpc::FrameType::kResponse && frame->call_id == kRegisterCall && !store) {
+        proto::RegisterClientReply node_info;
+        if (rpc::ParseBody(frame->body, &node_info)) {
+          auto mapped = object_store::AttachToNodeArena(node_info.arena_socket(), token, /*populate=*/false);
+          if (mapped.ok()) store = std::move(mapped.value());
+        }
+        continue;
+      }
       if (frame->type != rpc::FrameType::kOneway || frame->method != proto::FORK_WORKER) continue;
       proto::ForkWorkerRequest req;
       if (!rpc::ParseBody(frame->body, &req)) continue;
@@ -153,7 +168,8 @@ void TellDriverNodeLost(int control_fd) {
         if (!req.detached()) prctl(PR_SET_PDEATHSIG, SIGKILL);
         RedirectOutputToWorkerLogs(session_dir);
         RunWorkerProcess(node_socket, token, session_dir, ToHex(req.worker_id()), job_id, ns, env_line,
-                         std::map<std::string, std::string>(req.env().begin(), req.env().end()));
+                         std::map<std::string, std::string>(req.env().begin(), req.env().end()),
+                         std::move(store));
       }
       if (pid > 0 && !req.detached()) children.insert(pid);
     }

@@ -11,7 +11,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+
+#include "object_store/arena.h"
 
 namespace lumen::api {
 
@@ -33,11 +36,14 @@ void StopForkServer(ForkServerHandle &h);
 /// Runs in a freshly forked or exec'd worker, before it has any thread: sets
 /// the job's env_vars (`runtime_env`, its JSON) and then `env_vars` (those of
 /// the work the worker is dedicated to), sets up the runtime, serves tasks
-/// until the node goes away, then exits the process.
+/// until the node goes away, then exits the process. `store`: the node's
+/// object store when the fork server mapped it already (null: the worker
+/// asks the node for it).
 [[noreturn]] void RunWorkerProcess(const std::string &node_socket, const std::string &token,
                                    const std::string &session_dir, const std::string &worker_id_hex,
                                    uint32_t job_id, const std::string &ray_namespace,
                                    const std::string &runtime_env,
-                                   const std::map<std::string, std::string> &env_vars = {});
+                                   const std::map<std::string, std::string> &env_vars = {},
+                                   std::unique_ptr<object_store::Arena> store = nullptr);
 
 }  // namespace lumen::api

@@ -109,10 +109,15 @@ Status CoreWorker::Connect() {
   if (node_info_.inline_threshold()) inline_threshold_ = node_info_.inline_threshold();
   self_address_.set_node_id(node_info_.node_id());
 
-  auto arena = object_store::AttachToNodeArena(node_info_.arena_socket(), options_.token,
-                                               /*populate=*/options_.is_driver);
-  if (!arena.ok()) return arena.status();
-  arena_ = std::move(arena.value());
+  if (options_.arena && options_.arena->capacity() == node_info_.arena_capacity()) {
+    arena_ = std::move(options_.arena);
+  } else {
+    options_.arena.reset();
+    auto arena = object_store::AttachToNodeArena(node_info_.arena_socket(), options_.token,
+                                                 /*populate=*/options_.is_driver);
+    if (!arena.ok()) return arena.status();
+    arena_ = std::move(arena.value());
+  }
 
   idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
   loop_.Post([this] {

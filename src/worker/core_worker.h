@@ -99,6 +99,11 @@ struct CoreWorkerOptions {
   /// either loss fails the job (see CoreWorker::OnLost).
   int fork_server_pid = -1;
   int fork_server_fd = -1;
+  /// Workers forked by the job's fork server: the node's object store,
+  /// mapped once by the fork server and inherited across fork, so a new
+  /// worker skips the store hand-out (a connection and its handshake) on the
+  /// way to its first task. Null: the worker asks the node for it.
+  std::shared_ptr<object_store::Arena> arena;
 };
 
 /// A stored value as read by Get: bytes (inline, or pinned in shared memory)
@@ -329,7 +334,7 @@ class CoreWorker {
   rpc::Dispatcher dispatcher_;
   std::unique_ptr<rpc::Server> server_;
   rpc::ConnectionPtr node_;
-  std::unique_ptr<object_store::Arena> arena_;
+  std::shared_ptr<object_store::Arena> arena_;  // shared only with options_.arena, which gives it up at Start
   proto::RegisterClientReply node_info_;
   std::string session_dir_;
   proto::Address self_address_;
