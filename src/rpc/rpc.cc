@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <vector>
@@ -347,7 +349,15 @@ void EventLoop::Drain() {
 // ---------------------------------------------------------------------------
 // Dispatcher
 
-void Dispatcher::Register(uint16_t method, Handler handler) { handlers_[method] = std::move(handler); }
+void Dispatcher::Register(uint16_t method, Handler handler) {
+  // Methods of different protocols share a dispatcher (a driver serves node
+  // notifications and worker calls on one): a number taken twice would send
+  // one protocol's messages to the other's handler, so it is a bug to stop at.
+  if (!handlers_.emplace(method, std::move(handler)).second) {
+    std::fprintf(stderr, "lumen: rpc method %u registered twice on one dispatcher\n", method);
+    std::abort();
+  }
+}
 
 const Handler *Dispatcher::Find(uint16_t method) const {
   auto it = handlers_.find(method);

@@ -210,7 +210,8 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 using Handler = std::function<void(const ConnectionPtr &conn, uint64_t call_id, std::string_view body)>;
 
 /// Maps method numbers to handlers. Register everything before the first
-/// connection uses it; lookups are then lock-free.
+/// connection uses it, each method once (a second registration aborts: see
+/// rpc.cc); lookups are then lock-free.
 class Dispatcher {
  public:
   void Register(uint16_t method, Handler handler);

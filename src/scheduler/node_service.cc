@@ -294,6 +294,8 @@ void NodeService::RegisterHandlers() {
       job->expects_fork_server = req.has_fork_server();
       job->default_detached = req.default_detached();
       LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
+      for (auto &[id, w] : workers_)
+        if (w->registered && w->job_id == req.job_id()) conn->Notify(proto::WORKER_READY, w->address);
     } else if (req.kind() == proto::FORK_SERVER) {
       auto &job = jobs_[req.job_id()];
       if (!job) job = std::make_shared<Job>();
@@ -313,6 +315,11 @@ void NodeService::RegisterHandlers() {
       w.conn = conn;
       w.address = req.address();
       w.address.set_node_id(node_id_.Binary());  // a worker that skipped the probe does not know it
+      // The job's driver connects to it now, off the path of the task it will
+      // be leased for: the connection's handshake is then done by the time the
+      // first task is pushed.
+      if (auto job = jobs_.find(w.job_id); job != jobs_.end())
+        if (auto driver = job->second->driver.lock()) driver->Notify(proto::WORKER_READY, w.address);
       auto logs = WorkerLogPrefix(options_.session_dir, w.pid);
       w.out_path = logs + ".out";
       w.err_path = logs + ".err";

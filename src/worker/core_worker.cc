@@ -927,6 +927,14 @@ void CoreWorker::RegisterHandlers() {
     leases_wanted_until_ = Clock::now() + std::chrono::milliseconds(200);
     ReturnIdleLeasesLocked(Clock::duration::zero());  // leases idle right now go back at once
   });
+  dispatcher_.Register(proto::WORKER_READY, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+    // A worker of this job started: connect now (the handshake runs on the
+    // loop while nothing waits on it), so a task leased to it is pushed on a
+    // connection that is ready. Pipelined: no wait on this thread.
+    proto::Address worker;
+    if (!rpc::ParseBody(body, &worker) || worker.unix_path().empty()) return;
+    (void)PeerConnection(worker.unix_path(), /*pipelined=*/true);
+  });
   dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
     proto::LogLines msg;
     if (!rpc::ParseBody(body, &msg)) return;
