@@ -3,10 +3,8 @@
 // workers to submitters. Tasks themselves never pass through it: a submitter
 // that holds a lease pushes tasks straight to the worker.
 //
-// Workers come from a job's fork server (a copy of the driver forked before it
-// started any thread, so a single-file program's RAY_REMOTE functions exist in
-// every worker), or, for jobs that name a code_search_path, from the generic
-// worker program that loads the user's shared libraries.
+// Its worker pool (worker_pool.h) starts the workers and keeps the idle ones;
+// this service decides which lease each serves.
 //
 // Threading: all state lives on the service's event-loop thread; RPC handlers,
 // timers and the SIGCHLD handler run there. The arena fd server has its own
@@ -15,7 +13,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <boost/asio/signal_set.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -33,6 +30,7 @@
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
 #include "scheduler/resources.h"
+#include "scheduler/worker_pool.h"
 
 namespace lumen::scheduler {
 
@@ -74,7 +72,6 @@ class NodeService {
 
  private:
   struct Client;
-  struct Worker;
   struct Job;
   struct PendingLease;
 
@@ -88,14 +85,6 @@ class NodeService {
   void KillJobWorkers(uint32_t job_id);
   /// SIGKILLs the workers and forgets them now (leases released).
   void KillWorkers(const std::vector<WorkerID> &ids, const std::string &why);
-  /// Starts a worker for `job`; returns its id, or Nil if none can start now
-  /// (among them: max_starting_workers are starting already).
-  /// `env`: the runtime_env env_vars it serves (beyond the job's).
-  WorkerID StartWorker(Job &job, bool detached = false, const std::map<std::string, std::string> &env = {});
-  /// Before starting a worker for `env_key`: kills an idle worker of the job
-  /// dedicated to other env_vars once the pool has reached its size.
-  void MakeRoomForWorker(Job &job, const std::string &env_key);
-  int StartingWorkers() const;
   void TryDispatch();
   void GrantLease(PendingLease &req, Worker &worker);
   void ReleaseLease(Worker &worker);
@@ -105,8 +94,6 @@ class NodeService {
   /// Asks holders of leases other than `requester`'s to give idle workers
   /// back at once rather than after their idle grace period.
   void NotifyLeasesWanted(uint64_t requester);
-  void ReapChildren();
-  void WatchChildren();
   void PumpLogs();
   void ScheduleLogPump();
   void RequestShutdown();
@@ -122,7 +109,6 @@ class NodeService {
   object_store::ArenaFdServer arena_server_;
   std::string arena_socket_;
   std::unique_ptr<object_store::ObjectStore> store_;
-  std::unique_ptr<boost::asio::signal_set> sigchld_;
   std::unique_ptr<boost::asio::steady_timer> log_timer_;
 
   // Loop-thread state.
@@ -132,7 +118,7 @@ class NodeService {
   uint64_t next_client_id_ = 1;
   uint64_t next_waiter_seq_ = 1;  // WAIT_FOR_WORKERS calls
   uint64_t next_lease_id_ = 1;
-  std::unordered_map<WorkerID, std::shared_ptr<Worker>> workers_;
+  WorkerPool pool_;
   std::unordered_map<uint64_t, WorkerID> leases_;
   std::map<uint32_t, std::shared_ptr<Job>> jobs_;
   std::list<std::shared_ptr<PendingLease>> pending_;
