@@ -252,6 +252,8 @@ void NodeService::RegisterHandlers() {
       job->id = req.job_id();
       job->workers.id = req.job_id();
       job->workers.fork_server = conn;
+      job->workers.fork_server_pid = req.pid();
+      job->workers.cannot_start.clear();
       job->default_detached = req.default_detached();  // it may come before the driver
       LUMEN_LOG_INFO("fork server pid {} for job {}", req.pid(), req.job_id());
     } else if (req.kind() == proto::WORKER) {
@@ -615,6 +617,15 @@ void NodeService::TryDispatch() {
       continue;
     }
     auto &job = *job_it->second;
+    if (!job.workers.cannot_start.empty() && !CanStillServe(p, job)) {
+      proto::WorkerLeaseReply reply;
+      reply.set_granted(false);
+      reply.set_refusal(proto::LEASE_REFUSED);
+      reply.set_error(job.workers.cannot_start);
+      p.conn->Reply(p.call_id, reply);
+      it = pending_.erase(it);
+      continue;
+    }
     if (!resources_.total().Contains(p.request)) {
       if (!p.warned) {
         p.warned = true;
@@ -666,6 +677,14 @@ void NodeService::TryDispatch() {
       if (pool_.Start(job, false, n.env).IsNil()) break;  // none can start now
     }
   }
+}
+
+bool NodeService::CanStillServe(PendingLease &p, Job &job) {
+  if (p.detached) {
+    auto r = p.reserved.IsNil() ? nullptr : pool_.Find(p.reserved);
+    return r && r->registered;
+  }
+  return pool_.HasIdle(job.workers, p.env_key);
 }
 
 bool NodeService::WorkersOnTheWay(const Job &job) const { return WorkerPool::WorkersOnTheWay(job.workers); }
@@ -753,7 +772,12 @@ void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
     }
   } else if (client->kind == proto::FORK_SERVER) {
     auto job = jobs_.find(client->job_id);
-    if (job != jobs_.end()) job->second->workers.fork_server.reset();
+    if (job != jobs_.end() && job->second->workers.fork_server == client->conn.lock()) {
+      LUMEN_LOG_ERROR("the fork server (pid {}) of job {} died; its lease requests that need a worker fail",
+                      client->pid, client->job_id);
+      for (auto &id : pool_.OnForkServerLost(job->second->workers)) OnWorkerGone(id, "its fork server died");
+      AnswerWorkerWaiters(*job->second);
+    }
   }
   TryDispatch();
 }

@@ -86,6 +86,9 @@ class NodeService {
   /// SIGKILLs the workers and forgets them now (leases released).
   void KillWorkers(const std::vector<WorkerID> &ids, const std::string &why);
   void TryDispatch();
+  /// For a job that can start no more workers: whether `p` can still be
+  /// served by one that is there (else it is refused at once).
+  bool CanStillServe(PendingLease &p, Job &job);
   void GrantLease(PendingLease &req, Worker &worker);
   void ReleaseLease(Worker &worker);
   /// Placement-group bundles: reserves what fits, in arrival order.

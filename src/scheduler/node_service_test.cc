@@ -21,6 +21,7 @@ using control::testing::kToken;
 using control::testing::Recorded;
 
 constexpr uint32_t kJob = 1;
+constexpr int kForkServerPid = 4242;  // what the fake fork server says its pid is
 
 class NodeServiceTest : public control::testing::ControlServiceTest {
  protected:
@@ -61,6 +62,7 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     req.set_kind(kind);
     req.set_job_id(kJob);
     req.set_worker_id(worker_id);
+    if (kind == proto::FORK_SERVER) req.set_pid(kForkServerPid);
     if (kind == proto::WORKER) {
       req.mutable_address()->set_worker_id(worker_id);
       req.mutable_address()->set_unix_path("/nonexistent/" + ToHex(worker_id));
@@ -90,11 +92,14 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
   };
   /// Asks for a lease; the reply lands in the returned record.
   std::shared_ptr<Recorded<LeaseResult>> RequestLease(rpc::Connection &holder,
-                                                      std::map<std::string, double> need) {
+                                                      std::map<std::string, double> need,
+                                                      bool for_actor = false) {
     auto result = std::make_shared<Recorded<LeaseResult>>();
     proto::WorkerLeaseRequest req;
     req.set_job_id(kJob);
     for (auto &[k, v] : need) (*req.mutable_resources()->mutable_amounts())[k] = v;
+    req.set_for_actor(for_actor);
+    if (for_actor) *req.mutable_hold() = req.resources();
     holder.Call(
         proto::REQUEST_WORKER_LEASE, req,
         [result](Status st, std::string_view body) {
@@ -305,6 +310,29 @@ TEST_F(NodeServiceTest, RemovingAGroupEndsTheWorkRunningInIt) {
   control->Notify(proto::RETURN_BUNDLES, ret);
   WaitClosed(worker);
   EXPECT_EQ(Available(*control, "CPU"), 2);
+}
+
+TEST_F(NodeServiceTest, LeasesThatNeedAWorkerAreRefusedOnceTheForkServerDies) {
+  auto driver = Register(proto::DRIVER);
+  auto before = RequestLease(*driver, {{"CPU", 1}});
+  forks_.WaitFor([](auto &v) { return !v.empty(); });  // asked for; never comes
+  fork_server_->Close();
+  auto task = RequestLease(*driver, {{"CPU", 1}});
+  auto actor = RequestLease(*driver, {{"CPU", 1}}, /*for_actor=*/true);
+  // The job can make no more workers: each request is refused at once,
+  // naming the loss, rather than left pending until the driver exits.
+  for (auto *r : {&before, &task, &actor}) {
+    auto l = Await(**r);
+    ASSERT_TRUE(l.answered) << "a lease request stayed pending after the fork server died";
+    ASSERT_TRUE(l.status.ok()) << l.status.ToString();
+    EXPECT_FALSE(l.reply.granted());
+    EXPECT_EQ(l.reply.refusal(), proto::LEASE_REFUSED);
+    EXPECT_NE(l.reply.error().find("fork server (pid " + std::to_string(kForkServerPid) + ") died"),
+              std::string::npos)
+        << l.reply.error();
+  }
+  // Nothing is left counted as starting: another request is refused too.
+  EXPECT_FALSE(Await(*RequestLease(*driver, {{"CPU", 2}})).reply.granted());
 }
 
 TEST_F(NodeServiceTest, ALeaseForAnUnknownJobFails) {

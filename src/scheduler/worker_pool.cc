@@ -55,7 +55,8 @@ int WorkerPool::Starting() const {
 }
 
 bool WorkerPool::WorkersOnTheWay(const JobWorkers &job) {
-  if (job.registered > 0) return false;  // here already
+  if (job.registered > 0) return false;         // here already
+  if (!job.cannot_start.empty()) return false;  // none will come
   return job.starting > 0 || (job.expects_fork_server && !job.fork_server);
 }
 
@@ -75,6 +76,7 @@ WorkerID WorkerPool::Start(JobWorkers &job, bool detached, const std::map<std::s
   w->detached = detached;
   w->reserved = detached;
   w->env_key = EnvKey(env);
+  if (!job.cannot_start.empty()) return WorkerID::Nil();
   if (!job.fork_server && job.expects_fork_server) {
     return WorkerID::Nil();  // its fork server is still starting; the node dispatches again when it registers
   }
@@ -175,6 +177,24 @@ WorkerID WorkerPool::IdleToMakeRoomFor(JobWorkers &job, const std::string &env_k
     }
   }
   return WorkerID::Nil();
+}
+
+std::vector<WorkerID> WorkerPool::OnForkServerLost(JobWorkers &job) {
+  job.fork_server.reset();
+  job.cannot_start = "The job's fork server (pid " + std::to_string(job.fork_server_pid) +
+                     ") died, so this job can start no more workers";
+  std::vector<WorkerID> never;
+  for (auto &[id, w] : workers_)
+    if (w->job_id == job.id && !w->registered && !w->exec_child) never.push_back(id);
+  return never;
+}
+
+bool WorkerPool::HasIdle(JobWorkers &job, const std::string &env_key) {
+  auto it = job.idle.find(env_key);
+  if (it == job.idle.end()) return false;
+  auto &idle = it->second;
+  while (!idle.empty() && !workers_.count(idle.front())) idle.pop_front();  // died meanwhile
+  return !idle.empty();
 }
 
 Worker *WorkerPool::OnRegistered(const WorkerID &id, int pid, rpc::ConnectionPtr conn,

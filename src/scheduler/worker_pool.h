@@ -77,6 +77,10 @@ struct Worker {
 struct JobWorkers {
   uint32_t id = 0;
   rpc::ConnectionPtr fork_server;
+  int fork_server_pid = 0;
+  /// Why no worker can start for the job any more (its fork server died);
+  /// empty while they can.
+  std::string cannot_start;
   std::vector<std::string> code_search_path;
   std::string ray_namespace;
   std::string runtime_env;
@@ -129,6 +133,14 @@ class WorkerPool {
 
   /// Whether a worker of the job is starting and none has registered yet.
   static bool WorkersOnTheWay(const JobWorkers &job);
+
+  /// The job's fork server is gone: no worker can start for the job from now
+  /// on (replacing it would need a copy of the driver from before its threads
+  /// started). Returns the workers it was asked for that had not registered:
+  /// they never will, and the caller forgets them.
+  std::vector<WorkerID> OnForkServerLost(JobWorkers &job);
+  /// An idle worker of the job for `env_key` is there to take.
+  bool HasIdle(JobWorkers &job, const std::string &env_key);
 
   /// A started worker says hello; nullptr if the pool never started it.
   /// `job` is its job's record, if the job is still known.
