@@ -89,6 +89,7 @@ WorkerPool::Options PoolOptions(const NodeServiceOptions &options) {
   o.prestart_workers = options.prestart_workers;
   o.max_starting_workers = options.max_starting_workers;
   o.cpus = options.resources.count("CPU") ? options.resources.at("CPU") : 0;
+  if (!options.gpu_ids.empty()) o.base_env["CUDA_VISIBLE_DEVICES"] = "";  // see WorkerEnvFor
   return o;
 }
 
@@ -604,6 +605,7 @@ void NodeService::TryDispatch() {
     std::map<std::string, std::string> env;
   };
   std::map<std::pair<uint32_t, std::string>, Need> need;
+  std::vector<const PendingLease *> waiting;  // for workers to start, in order
   for (auto it = pending_.begin(); it != pending_.end();) {
     auto &p = **it;
     if (!p.conn->IsOpen()) {
@@ -641,28 +643,25 @@ void NodeService::TryDispatch() {
       ++it;
       continue;
     }
+    // What the lease would get now decides which workers can serve it.
+    const auto env = WorkerEnvFor(p, PreviewGpus(p, {}));
     if (p.detached) {
-      // A detached actor gets a worker of its own that is not tied to the
-      // job's fork server, so it survives the driver.
-      auto r = p.reserved.IsNil() ? nullptr : pool_.Find(p.reserved);
-      if (!r) {
-        p.reserved = pool_.Start(job.workers, /*detached=*/true, p.env);
+      if (DispatchDetached(p, job, env)) {
+        it = pending_.erase(it);
+      } else {
         ++it;
-        continue;
       }
-      if (!r->registered) {
-        ++it;
-        continue;
-      }
-      GrantLease(p, *r);
-      it = pending_.erase(it);
       continue;
     }
-    auto worker = pool_.TakeIdle(job.workers, p.env_key);
+    auto worker = pool_.TakeIdle(job.workers, EnvKey(env));
     if (!worker) {
-      auto &n = need[{p.job_id, p.env_key}];
+      // A worker is started for it. Devices go to the requests in order:
+      // those waiting ahead of it will likely take the first free ones.
+      auto planned = WorkerEnvFor(p, PreviewGpus(p, waiting));
+      waiting.push_back(&p);
+      auto &n = need[{p.job_id, EnvKey(planned)}];
       n.count++;
-      n.env = p.env;
+      n.env = std::move(planned);
       ++it;
       continue;
     }
@@ -679,12 +678,54 @@ void NodeService::TryDispatch() {
   }
 }
 
+bool NodeService::DispatchDetached(PendingLease &p, Job &job, const std::map<std::string, std::string> &env) {
+  // A detached actor gets a worker of its own that is not tied to the
+  // job's fork server, so it survives the driver.
+  auto r = p.reserved.IsNil() ? nullptr : pool_.Find(p.reserved);
+  if (r && r->registered && r->env_key != EnvKey(env)) {
+    // Started for devices that other leases took meanwhile.
+    KillWorkers({r->id}, "its devices went to another lease while it started");
+    r = nullptr;
+  }
+  if (!r) {
+    p.reserved = pool_.Start(job.workers, /*detached=*/true, env);
+    return false;
+  }
+  if (!r->registered) return false;
+  GrantLease(p, *r);
+  return true;
+}
+
+std::vector<int> NodeService::PreviewGpus(const PendingLease &p,
+                                          const std::vector<const PendingLease *> &ahead) const {
+  if (options_.gpu_ids.empty() || !resources_.CanGrant(p.request)) return {};
+  NodeResources trial = resources_;
+  for (auto *q : ahead)
+    if (trial.CanGrant(q->request)) trial.Allocate(q->request, q->hold);
+  if (!trial.CanGrant(p.request)) trial = resources_;
+  return GpuIds(trial.Allocate(p.request, p.hold).gpus);
+}
+
+std::map<std::string, std::string> NodeService::WorkerEnvFor(const PendingLease &p,
+                                                             const std::vector<int> &gpus) const {
+  auto env = p.env;
+  // On a node with GPUs, work sees exactly the devices its lease holds, and
+  // work granted none sees none (as in Ray, CUDA_VISIBLE_DEVICES is empty for
+  // it), so that it cannot use a device another lease holds.
+  if (!options_.gpu_ids.empty()) {
+    std::string ids;
+    for (int id : gpus) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    env["CUDA_VISIBLE_DEVICES"] = ids;
+  }
+  return env;
+}
+
 bool NodeService::CanStillServe(PendingLease &p, Job &job) {
   if (p.detached) {
     auto r = p.reserved.IsNil() ? nullptr : pool_.Find(p.reserved);
     return r && r->registered;
   }
-  return pool_.HasIdle(job.workers, p.env_key);
+  return pool_.HasIdle(job.workers, EnvKey(WorkerEnvFor(p, PreviewGpus(p, {}))));
 }
 
 bool NodeService::WorkersOnTheWay(const Job &job) const { return WorkerPool::WorkersOnTheWay(job.workers); }
@@ -699,6 +740,10 @@ void NodeService::AnswerWorkerWaiters(Job &job) {
 void NodeService::GrantLease(PendingLease &req, Worker &worker) {
   worker.lease_id = next_lease_id_++;
   worker.grant = resources_.Allocate(req.request, req.hold);
+  // The worker was chosen for these devices (PreviewGpus): the same state
+  // gives the same grant.
+  if (EnvKey(WorkerEnvFor(req, GpuIds(worker.grant.gpus))) != worker.env_key)
+    LUMEN_LOG_ERROR("lease {} got devices its worker was not started with", worker.lease_id);
   auto holder = ClientOf(req.conn);
   worker.lease_holder = holder ? holder->id : 0;
   worker.actor = req.for_actor;

@@ -89,6 +89,15 @@ class NodeService {
   /// For a job that can start no more workers: whether `p` can still be
   /// served by one that is there (else it is refused at once).
   bool CanStillServe(PendingLease &p, Job &job);
+  /// Grants a detached actor's lease once the worker started for it is up;
+  /// whether it was granted.
+  bool DispatchDetached(PendingLease &p, Job &job, const std::map<std::string, std::string> &env);
+  /// The GPU devices `p` would be granted now, once the requests `ahead` of
+  /// it have taken theirs (none if it cannot be granted now).
+  std::vector<int> PreviewGpus(const PendingLease &p, const std::vector<const PendingLease *> &ahead) const;
+  /// The environment of a worker that serves `p` with devices `gpus`: the
+  /// request's env_vars and CUDA_VISIBLE_DEVICES (the worker pool's key).
+  std::map<std::string, std::string> WorkerEnvFor(const PendingLease &p, const std::vector<int> &gpus) const;
   void GrantLease(PendingLease &req, Worker &worker);
   void ReleaseLease(Worker &worker);
   /// Placement-group bundles: reserves what fits, in arrival order.

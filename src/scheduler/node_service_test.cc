@@ -39,12 +39,13 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     node_ = std::make_unique<NodeService>(o);
     ASSERT_TRUE(node_->Start().ok());
 
-    fork_dispatcher_.Register(proto::FORK_WORKER,
-                              [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
-                                proto::ForkWorkerRequest req;
-                                EXPECT_TRUE(rpc::ParseBody(body, &req));
-                                forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
-                              });
+    fork_dispatcher_.Register(
+        proto::FORK_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+          proto::ForkWorkerRequest req;
+          EXPECT_TRUE(rpc::ParseBody(body, &req));
+          forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
+          fork_envs_.Update([&](auto &v) { v[req.worker_id()] = {req.env().begin(), req.env().end()}; });
+        });
     fork_server_ = Register(proto::FORK_SERVER, &fork_dispatcher_);
   }
   void TearDown() override {
@@ -148,6 +149,7 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
   rpc::Dispatcher fork_dispatcher_;
   rpc::ConnectionPtr fork_server_;
   Recorded<std::vector<std::string>> forks_;  // worker ids the node asked the fork server for
+  Recorded<std::map<std::string, std::map<std::string, std::string>>> fork_envs_;  // their env, by id
   std::map<std::string, rpc::ConnectionPtr> workers_by_id_;
   std::vector<rpc::ConnectionPtr> conns_;
 };
@@ -256,6 +258,41 @@ TEST_F(NodeServiceTest, GpuLeasesHoldDistinctDevicesAndGiveThemBack) {
   ASSERT_TRUE(lc.reply.granted());
   ASSERT_EQ(lc.reply.gpu_ids_size(), 1);
   EXPECT_EQ(lc.reply.gpu_ids(0), la.reply.gpu_ids(0));  // the device given back
+}
+
+TEST_F(NodeServiceTest, AWorkerIsStartedWithTheDevicesOfTheLeaseItServes) {
+  auto driver = Register(proto::DRIVER);
+  // Two GPU leases asked for at once get workers started for distinct devices.
+  auto a = RequestLease(*driver, {{"GPU", 1}});
+  auto b = RequestLease(*driver, {{"GPU", 1}});
+  StartForkedWorker(1);
+  StartForkedWorker(2);
+  auto la = Await(*a), lb = Await(*b);
+  ASSERT_TRUE(la.reply.granted() && lb.reply.granted());
+  auto envs = fork_envs_.Get();
+  for (auto *l : {&la, &lb}) {
+    ASSERT_EQ(l->reply.gpu_ids_size(), 1);
+    EXPECT_EQ(envs[l->reply.worker().worker_id()]["CUDA_VISIBLE_DEVICES"],
+              std::to_string(l->reply.gpu_ids(0)));
+  }
+  EXPECT_NE(la.reply.gpu_ids(0), lb.reply.gpu_ids(0));
+  // Work without GPUs gets a worker that sees none (set, and empty, as in
+  // Ray), not one of those.
+  auto cpu = RequestLease(*driver, {{"CPU", 1}});
+  ReturnWorker(*driver, la.reply.lease_id());
+  StartForkedWorker(3);
+  auto lc = Await(*cpu);
+  ASSERT_TRUE(lc.reply.granted());
+  EXPECT_EQ(lc.reply.worker().worker_id(), forks_.Get().at(2));
+  envs = fork_envs_.Get();
+  ASSERT_TRUE(envs[forks_.Get().at(2)].count("CUDA_VISIBLE_DEVICES"));
+  EXPECT_EQ(envs[forks_.Get().at(2)]["CUDA_VISIBLE_DEVICES"], "");
+  // The GPU worker given back serves the next lease of its device.
+  auto again = RequestLease(*driver, {{"GPU", 1}});
+  auto lg = Await(*again);
+  ASSERT_TRUE(lg.reply.granted());
+  EXPECT_EQ(lg.reply.worker().worker_id(), la.reply.worker().worker_id());
+  EXPECT_EQ(forks_.Get().size(), 3u);
 }
 
 TEST_F(NodeServiceTest, BundlesAreReservedWhenAllFitAndReturnedOnRemoval) {

@@ -64,7 +64,7 @@ void WorkerPool::Prestart(JobWorkers &job) {
   if (job.prestarted || !(job.fork_server || can_exec())) return;
   job.prestarted = true;
   for (int i = 0; i < options_.prestart_workers; ++i)
-    if (Start(job).IsNil()) break;
+    if (Start(job, /*detached=*/false, options_.base_env).IsNil()) break;
 }
 
 WorkerID WorkerPool::Start(JobWorkers &job, bool detached, const std::map<std::string, std::string> &env) {

@@ -107,6 +107,9 @@ class WorkerPool {
     /// Workers starting at once, over all jobs; -1: the machine's cores.
     int max_starting_workers = -1;
     double cpus = 0;  // the node's CPUs, for the default prestart
+    /// The environment of prestarted workers: what work that names no
+    /// env_vars and holds no GPU is served with.
+    std::map<std::string, std::string> base_env;
   };
 
   explicit WorkerPool(Options options);

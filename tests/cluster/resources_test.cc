@@ -60,8 +60,12 @@ std::vector<int64_t> Interval(int work_ms) {
   return {start, NowNs()};
 }
 
-// What a task sees of its GPUs: GetGpuIds() and CUDA_VISIBLE_DEVICES.
-std::vector<std::string> GpuView() { return {JoinIds(ray::GetGpuIds()), Env("CUDA_VISIBLE_DEVICES")}; }
+// What a task sees of its GPUs: GetGpuIds(), CUDA_VISIBLE_DEVICES, and
+// whether that is set at all (Ray sets it empty for work without GPUs).
+std::vector<std::string> GpuView() {
+  return {JoinIds(ray::GetGpuIds()), Env("CUDA_VISIBLE_DEVICES"),
+          std::getenv("CUDA_VISIBLE_DEVICES") ? "set" : "unset"};
+}
 
 // Each side creates its own file and waits for the other's: both return true
 // only if they run at the same time (each gives up after 20 s).
@@ -74,10 +78,17 @@ bool Rendezvous(std::string mine, std::string theirs) {
   return false;
 }
 
+// GpuView() of a task that ran at the same time as its partner (Rendezvous).
+std::vector<std::string> GpuViewTogether(std::string mine, std::string theirs) {
+  auto view = GpuView();
+  view.push_back(Rendezvous(mine, theirs) ? "together" : "alone");
+  return view;
+}
+
 // The env var in the task and the process it ran in.
 std::vector<std::string> EnvAndPid(std::string name) { return {Env(name), std::to_string(getpid())}; }
 
-RAY_REMOTE(Plus, Pid, Interval, GpuView, Rendezvous, EnvAndPid);
+RAY_REMOTE(Plus, Pid, Interval, GpuView, Rendezvous, GpuViewTogether, EnvAndPid);
 
 class GpuActor {
  public:
@@ -169,9 +180,10 @@ TEST_F(ResourcesTest, OneUnitOfACustomResourceSerialisesItsTasks) {
 TEST_F(ResourcesTest, GpuIdsAreEmptyInTheDriverAndInCpuTasks) {
   EXPECT_TRUE(ray::GetGpuIds().empty());
   auto view = *ray::Task(GpuView).Remote().Get(kLongMs);
-  EXPECT_EQ(view[0], "") << "a CPU-only task saw GPU ids";
+  EXPECT_EQ(view, (std::vector<std::string>{"", "", "set"})) << "a CPU-only task saw GPUs";
   auto cpu_actor = ray::Actor(GpuActor::Create).Remote();
   EXPECT_EQ(*cpu_actor.Task(&GpuActor::Ids).Remote().Get(kLongMs), "");
+  EXPECT_EQ(*cpu_actor.Task(&GpuActor::Visible).Remote().Get(kLongMs), "");
   // A GPU task sees one device, in both views.
   auto gpu = *ray::Task(GpuView).SetResource("GPU", 1).Remote().Get(kLongMs);
   EXPECT_TRUE(gpu[0] == "0" || gpu[0] == "1") << gpu[0];
@@ -179,8 +191,22 @@ TEST_F(ResourcesTest, GpuIdsAreEmptyInTheDriverAndInCpuTasks) {
   auto both = *ray::Task(GpuView).SetResource("GPU", 2).Remote().Get(kLongMs);
   EXPECT_EQ(both[0], "0,1");
   EXPECT_EQ(both[1], "0,1");
-  // The next CPU task on a worker that ran GPU work sees none.
-  for (int i = 0; i < 4; ++i) EXPECT_EQ((*ray::Task(GpuView).Remote().Get(kLongMs))[0], "");
+  // CPU tasks after GPU work see none, whichever worker runs them.
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(*ray::Task(GpuView).Remote().Get(kLongMs), (std::vector<std::string>{"", "", "set"}));
+}
+
+TEST_F(ResourcesTest, GpuTasksRunningAtOnceSeeDistinctDevices) {
+  std::string dir = tmp_ + "/gpus";
+  std::filesystem::create_directories(dir);
+  auto x = ray::Task(GpuViewTogether).SetResource("GPU", 1).Remote(dir + "/x", dir + "/y");
+  auto y = ray::Task(GpuViewTogether).SetResource("GPU", 1).Remote(dir + "/y", dir + "/x");
+  auto vx = *x.Get(kLongMs), vy = *y.Get(kLongMs);
+  EXPECT_EQ(vx[3], "together");
+  EXPECT_EQ(vy[3], "together");
+  EXPECT_EQ(vx[1], vx[0]);
+  EXPECT_EQ(vy[1], vy[0]);
+  EXPECT_EQ(std::set<std::string>({vx[0], vy[0]}), std::set<std::string>({"0", "1"}));
 }
 
 TEST_F(ResourcesTest, GpuActorsGetDistinctDevicesAndAThirdWaitsForOne) {
