@@ -21,6 +21,18 @@ namespace lumen::scheduler {
 
 using proto::Address;
 
+namespace {
+
+// How often idle workers are checked against kIdleWorkerGrace: a worker is
+// stopped at most this much later than its grace allows, for a check that
+// costs a walk over the idle workers.
+constexpr std::chrono::milliseconds kIdleCheckInterval{200};
+// At most one LEASES_WANTED per lease holder per this long: enough for it to
+// give its idle leases back, without a notice per queued request.
+constexpr std::chrono::milliseconds kLeasesWantedThrottle{20};
+
+}  // namespace
+
 struct NodeService::Client {
   uint64_t id = 0;
   proto::ClientKind kind = proto::TOOL;
@@ -89,6 +101,7 @@ WorkerPool::Options PoolOptions(const NodeServiceOptions &options) {
   o.prestart_workers = options.prestart_workers;
   o.max_starting_workers = options.max_starting_workers;
   o.cpus = options.resources.count("CPU") ? options.resources.at("CPU") : 0;
+  o.clock = options.clock;
   if (!options.gpu_ids.empty()) o.base_env["CUDA_VISIBLE_DEVICES"] = "";  // see WorkerEnvFor
   return o;
 }
@@ -174,6 +187,7 @@ Status NodeService::Start() {
     pool_.WatchChildren(loop_.io(),
                         [this](const WorkerID &id, const std::string &why) { OnWorkerGone(id, why); });
     ScheduleLogPump();
+    ScheduleIdleCheck();
   });
   LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), resources_.total().ToString(),
                  options_.store_capacity);
@@ -205,6 +219,7 @@ void NodeService::Stop() {
     for (auto &[id, job] : jobs_)
       if (job->workers.fork_server) job->workers.fork_server->Close();
     if (log_timer_) log_timer_->cancel();
+    if (idle_timer_) idle_timer_->cancel();
     done->set_value(std::move(children));
   });
   if (fut.wait_for(kNodeStopWait) == std::future_status::ready)
@@ -585,16 +600,42 @@ void NodeService::ReturnBundles(const std::string &group) {
 }
 
 void NodeService::NotifyLeasesWanted(uint64_t requester) {
-  auto now = std::chrono::steady_clock::now();
+  auto now = options_.clock->Now();
   for (auto &[id, w] : pool_.workers()) {
     if (w->lease_id == 0 || w->actor || w->lease_holder == requester || w->lease_holder == 0) continue;
     auto &last = wanted_sent_[w->lease_holder];
-    if (now - last < std::chrono::milliseconds(20)) continue;  // at most one notice per holder per 20 ms
+    if (now - last < kLeasesWantedThrottle) continue;
     auto conn = client_conns_.count(w->lease_holder) ? client_conns_[w->lease_holder].lock() : nullptr;
     if (!conn) continue;
     last = now;
     conn->Notify(proto::LEASES_WANTED, proto::NodeEmpty());
   }
+}
+
+void NodeService::ScheduleIdleCheck() {
+  idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io(), kIdleCheckInterval);
+  idle_timer_->async_wait([this](const boost::system::error_code &ec) {
+    if (ec) return;
+    ReapIdleWorkers();
+    ScheduleIdleCheck();
+  });
+}
+
+void NodeService::ReapIdleWorkers() {
+  std::vector<JobWorkers *> jobs;
+  for (auto &[id, job] : jobs_) jobs.push_back(&job->workers);
+  auto idle = pool_.IdleToReap(jobs, kIdleWorkerGrace);
+  if (!idle.empty()) KillWorkers(idle, "idle past its grace period, beyond the pool's size");
+}
+
+void NodeService::CheckIdleWorkers() {
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  loop_.Post([this, done] {
+    ReapIdleWorkers();
+    done->set_value();
+  });
+  fut.wait();
 }
 
 void NodeService::TryDispatch() {

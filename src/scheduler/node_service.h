@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/id.h"
 #include "object_store/arena.h"
 #include "object_store/object_store.h"
@@ -57,6 +58,10 @@ struct NodeServiceOptions {
   /// Workers starting at once, over all jobs (Ray's
   /// maximum_startup_concurrency); -1: the machine's cores.
   int max_starting_workers = -1;
+  /// Where the node reads the time its decisions depend on (the throttle on
+  /// LEASES_WANTED, how long a worker has been idle); its timers still fire
+  /// on the steady clock. A test passes a FakeClock.
+  Clock *clock = &Clock::Real();
 };
 
 class NodeService {
@@ -69,6 +74,10 @@ class NodeService {
   void WaitForShutdown();
   void Stop();
   const NodeID &node_id() const { return node_id_; }
+  /// Runs the idle-worker check now, on the loop thread, and returns when it
+  /// has (it also runs every kIdleCheckInterval): a test that moved the
+  /// FakeClock past the grace period sees its effect without waiting.
+  void CheckIdleWorkers();
 
  private:
   struct Client;
@@ -106,6 +115,10 @@ class NodeService {
   /// Asks holders of leases other than `requester`'s to give idle workers
   /// back at once rather than after their idle grace period.
   void NotifyLeasesWanted(uint64_t requester);
+  /// Stops idle workers beyond the pool's size that have been idle for
+  /// kIdleWorkerGrace (by options_.clock), and schedules the next check.
+  void ReapIdleWorkers();
+  void ScheduleIdleCheck();
   void PumpLogs();
   void ScheduleLogPump();
   void RequestShutdown();
@@ -122,6 +135,7 @@ class NodeService {
   std::string arena_socket_;
   std::unique_ptr<object_store::ObjectStore> store_;
   std::unique_ptr<boost::asio::steady_timer> log_timer_;
+  std::unique_ptr<boost::asio::steady_timer> idle_timer_;
 
   // Loop-thread state.
   NodeResources resources_;
@@ -134,8 +148,8 @@ class NodeService {
   std::unordered_map<uint64_t, WorkerID> leases_;
   std::map<uint32_t, std::shared_ptr<Job>> jobs_;
   std::list<std::shared_ptr<PendingLease>> pending_;
-  std::unordered_map<uint64_t, std::weak_ptr<rpc::Connection>> client_conns_;        // by client id
-  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> wanted_sent_;  // last LEASES_WANTED
+  std::unordered_map<uint64_t, std::weak_ptr<rpc::Connection>> client_conns_;  // by client id
+  std::unordered_map<uint64_t, Clock::TimePoint> wanted_sent_;  // last LEASES_WANTED, by client
 
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;

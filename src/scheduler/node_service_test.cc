@@ -3,7 +3,8 @@
 // peers over its real Unix socket: a fork server that records FORK_WORKER,
 // workers that register under the ids it was told (pid 0: no process for the
 // node to signal; a killed worker is one whose connection the node closes)
-// and lease holders that record their replies.
+// and lease holders that record their replies. The node reads a FakeClock:
+// time passes only when a test moves it.
 #include "scheduler/node_service.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "base/clock.h"
+#include "base/timeouts.h"
 #include "control/control_test_peers.h"
 
 namespace lumen::scheduler {
@@ -35,6 +38,7 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     o.gpu_ids = {0, 1};
     o.store_capacity = 1 << 20;
     o.prestart_workers = 0;  // workers only for leases, so each one is the test's to start
+    o.clock = &clock_;
     node_address_ = "unix:" + o.session_dir + "/sockets/node";
     node_ = std::make_unique<NodeService>(o);
     ASSERT_TRUE(node_->Start().ok());
@@ -138,12 +142,19 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     }
     EXPECT_EQ(Available(conn, resource), amount);
   }
+  /// How many idle workers the node keeps (a round trip, as Available).
+  int IdleWorkers(rpc::Connection &conn) {
+    proto::NodeStatsReply rep;
+    EXPECT_TRUE(conn.CallSync(proto::NODE_STATS, proto::NodeStatsRequest(), &rep).ok());
+    return rep.num_idle_workers();
+  }
   static void WaitClosed(const rpc::ConnectionPtr &conn) {
     auto until = std::chrono::steady_clock::now() + kDeadline;
     while (conn->IsOpen() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
     EXPECT_FALSE(conn->IsOpen()) << "the node did not close the worker's connection";
   }
 
+  FakeClock clock_;
   std::string node_address_;
   std::unique_ptr<NodeService> node_;
   rpc::Dispatcher fork_dispatcher_;
@@ -370,6 +381,60 @@ TEST_F(NodeServiceTest, LeasesThatNeedAWorkerAreRefusedOnceTheForkServerDies) {
   }
   // Nothing is left counted as starting: another request is refused too.
   EXPECT_FALSE(Await(*RequestLease(*driver, {{"CPU", 2}})).reply.granted());
+}
+
+TEST_F(NodeServiceTest, AnIdleWorkerBeyondThePoolIsStoppedOnlyOnceItsGracePasses) {
+  auto driver = Register(proto::DRIVER);
+  auto busy = RequestLease(*driver, {{"CPU", 1}});
+  auto busy_worker = StartForkedWorker(1);
+  ASSERT_TRUE(Await(*busy).reply.granted());
+  auto lease = RequestLease(*driver, {{"CPU", 1}});
+  auto worker = StartForkedWorker(2);
+  auto l = Await(*lease);
+  ASSERT_TRUE(l.reply.granted());
+  ReturnWorker(*driver, l.reply.lease_id());
+  ASSERT_EQ(IdleWorkers(*driver), 1);  // returned (the pool keeps none: prestart 0)
+
+  clock_.Advance(kIdleWorkerGrace - std::chrono::milliseconds(1));
+  node_->CheckIdleWorkers();
+  EXPECT_EQ(IdleWorkers(*driver), 1) << "stopped before its grace period passed";
+  EXPECT_TRUE(worker->IsOpen());
+
+  clock_.Advance(std::chrono::milliseconds(1));
+  node_->CheckIdleWorkers();
+  WaitClosed(worker);
+  EXPECT_EQ(IdleWorkers(*driver), 0);
+  // A leased worker is never idle, however long it runs.
+  clock_.Advance(100 * kIdleWorkerGrace);
+  node_->CheckIdleWorkers();
+  EXPECT_EQ(Available(*driver, "CPU"), 1);
+  EXPECT_TRUE(busy_worker->IsOpen());
+}
+
+TEST_F(NodeServiceTest, LeasesWantedIsSentToAHolderAtMostOncePerThrottlePeriod) {
+  Recorded<int> wanted;
+  rpc::Dispatcher holder_dispatcher;
+  holder_dispatcher.Register(
+      proto::LEASES_WANTED,
+      [&](const rpc::ConnectionPtr &, uint64_t, std::string_view) { wanted.Update([](int &n) { ++n; }); });
+  auto holder = Register(proto::DRIVER, &holder_dispatcher);
+  auto other = Register(proto::TOOL);
+  auto lease = RequestLease(*holder, {{"CPU", 2}});
+  StartForkedWorker(1);
+  ASSERT_TRUE(Await(*lease).reply.granted());
+  // Each round trip on `holder` comes after any notice sent to it before.
+  auto notices = [&] {
+    Available(*other, "CPU");  // `other`'s requests have been seen
+    Available(*holder, "CPU");
+    return wanted.Get();
+  };
+  RequestLease(*other, {{"CPU", 1}});
+  EXPECT_EQ(notices(), 1);
+  RequestLease(*other, {{"CPU", 1}});
+  EXPECT_EQ(notices(), 1) << "a second notice within the throttle period";
+  clock_.Advance(std::chrono::milliseconds(20));
+  RequestLease(*other, {{"CPU", 1}});
+  EXPECT_EQ(notices(), 2);
 }
 
 TEST_F(NodeServiceTest, ALeaseForAnUnknownJobFails) {

@@ -213,7 +213,7 @@ Worker *WorkerPool::OnRegistered(const WorkerID &id, int pid, rpc::ConnectionPtr
     job->starting = std::max(0, job->starting - 1);
     job->starting_by_env[w.env_key]--;
     job->registered++;
-    if (!w.reserved) job->idle[w.env_key].push_back(w.id);
+    if (!w.reserved) ReturnIdle(*job, w);
   }
   return &w;
 }
@@ -226,6 +226,27 @@ std::shared_ptr<Worker> WorkerPool::TakeIdle(JobWorkers &job, const std::string 
   auto worker = workers_[idle.front()];
   idle.pop_front();
   return worker;
+}
+
+void WorkerPool::ReturnIdle(JobWorkers &job, Worker &worker) {
+  worker.idle_since = options_.clock->Now();
+  job.idle[worker.env_key].push_back(worker.id);
+}
+
+std::vector<WorkerID> WorkerPool::IdleToReap(const std::vector<JobWorkers *> &jobs,
+                                             Clock::Duration grace) const {
+  const int excess = static_cast<int>(workers_.size()) - options_.prestart_workers;
+  if (excess <= 0) return {};
+  const auto now = options_.clock->Now();
+  std::vector<std::pair<Clock::TimePoint, WorkerID>> idle;
+  for (auto *job : jobs)
+    for (auto &[key, ids] : job->idle)
+      for (auto &id : ids)
+        if (auto w = Find(id); w && now - w->idle_since >= grace) idle.emplace_back(w->idle_since, id);
+  std::sort(idle.begin(), idle.end(), [](auto &a, auto &b) { return a.first < b.first; });
+  std::vector<WorkerID> reap;
+  for (size_t i = 0; i < idle.size() && static_cast<int>(i) < excess; ++i) reap.push_back(idle[i].second);
+  return reap;
 }
 
 size_t WorkerPool::CountIdle(const JobWorkers &job) const {
@@ -251,6 +272,10 @@ void WorkerPool::Remove(const WorkerID &id, JobWorkers *job) {
   if (job && !it->second->registered) {
     job->starting = std::max(0, job->starting - 1);
     job->starting_by_env[it->second->env_key]--;
+  }
+  if (job) {
+    auto idle = job->idle.find(it->second->env_key);
+    if (idle != job->idle.end()) std::erase(idle->second, id);
   }
   workers_.erase(it);
 }

@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/id.h"
 #include "protocol/common.pb.h"
 #include "rpc/rpc.h"
@@ -63,6 +64,7 @@ struct Worker {
   std::string env_key;      // EnvKey() of the env_vars it was started with
   rpc::ConnectionPtr conn;
   proto::Address address;
+  Clock::TimePoint idle_since;  // when it last went idle
   uint64_t lease_id = 0;
   uint64_t lease_holder = 0;   // the client (connection) the lease was granted to
   NodeResources::Grant grant;  // what the current lease holds
@@ -110,6 +112,7 @@ class WorkerPool {
     /// The environment of prestarted workers: what work that names no
     /// env_vars and holds no GPU is served with.
     std::map<std::string, std::string> base_env;
+    Clock *clock = &Clock::Real();  // when workers go idle
   };
 
   explicit WorkerPool(Options options);
@@ -151,7 +154,11 @@ class WorkerPool {
                        JobWorkers *job);
   /// An idle worker of the job for `env_key`, taken out of the idle set.
   std::shared_ptr<Worker> TakeIdle(JobWorkers &job, const std::string &env_key);
-  void ReturnIdle(JobWorkers &job, const Worker &worker) { job.idle[worker.env_key].push_back(worker.id); }
+  void ReturnIdle(JobWorkers &job, Worker &worker);
+  /// Idle workers that have been idle for `grace` while the pool holds more
+  /// workers than its prestart size: the ones to stop (the caller kills
+  /// them), longest idle first, so that the pool comes back to that size.
+  std::vector<WorkerID> IdleToReap(const std::vector<JobWorkers *> &jobs, Clock::Duration grace) const;
   size_t CountIdle(const JobWorkers &job) const;
 
   std::shared_ptr<Worker> Find(const WorkerID &id) const;
