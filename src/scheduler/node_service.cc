@@ -67,8 +67,9 @@ struct NodeService::PendingLease {
   ResourceSet hold;     // what the lease holds (actors may hold less than they need to be placed)
   bool for_actor = false;
   bool detached = false;
-  WorkerID reserved;  // detached actors: the fresh worker started for this lease
-  bool warned = false;
+  WorkerID reserved;                       // detached actors: the fresh worker started for this lease
+  bool warned = false;                     // reported as more than the node has
+  bool reported_waiting = false;           // reported as waiting for resources in use
   std::map<std::string, std::string> env;  // the request's runtime_env env_vars
   std::string env_key;                     // EnvKey(env)
 };
@@ -672,13 +673,20 @@ void NodeService::TryDispatch() {
     if (!resources_.total().Contains(p.request)) {
       if (!p.warned) {
         p.warned = true;
-        LUMEN_LOG_WARN("lease request {} cannot be granted on this node now (total {}); it stays pending",
+        LUMEN_LOG_WARN("lease request {} held back: more than this node has (total {}); it stays pending",
                        p.request.ToString(), resources_.total().ToString());
       }
       ++it;
       continue;
     }
     if (!resources_.CanGrant(p.request)) {
+      if (!p.reported_waiting) {
+        // Once per request: what an operator (or a test) reads to know that
+        // work waits for resources rather than for a worker.
+        p.reported_waiting = true;
+        LUMEN_LOG_INFO("lease request {} held back: not free now (available {})", p.request.ToString(),
+                       resources_.available().ToString());
+      }
       auto requester = ClientOf(p.conn);
       NotifyLeasesWanted(requester ? requester->id : 0);
       ++it;
