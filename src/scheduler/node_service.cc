@@ -629,14 +629,14 @@ void NodeService::ReapIdleWorkers() {
   if (!idle.empty()) KillWorkers(idle, "idle past its grace period, beyond the pool's size");
 }
 
-void NodeService::CheckIdleWorkers() {
-  auto done = std::make_shared<std::promise<void>>();
+bool NodeService::CheckIdleWorkers() {
+  auto done = std::make_shared<std::promise<void>>();  // outlives a caller that stops waiting
   auto fut = done->get_future();
   loop_.Post([this, done] {
     ReapIdleWorkers();
     done->set_value();
   });
-  fut.wait();
+  return fut.wait_for(kDefaultCallTimeout) == std::future_status::ready;
 }
 
 void NodeService::TryDispatch() {

@@ -77,7 +77,8 @@ class NodeService {
   /// Runs the idle-worker check now, on the loop thread, and returns when it
   /// has (it also runs every kIdleCheckInterval): a test that moved the
   /// FakeClock past the grace period sees its effect without waiting.
-  void CheckIdleWorkers();
+  /// False if the loop did not run it (stopped or hung).
+  bool CheckIdleWorkers();
 
  private:
   struct Client;

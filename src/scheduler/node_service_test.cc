@@ -396,17 +396,17 @@ TEST_F(NodeServiceTest, AnIdleWorkerBeyondThePoolIsStoppedOnlyOnceItsGracePasses
   ASSERT_EQ(IdleWorkers(*driver), 1);  // returned (the pool keeps none: prestart 0)
 
   clock_.Advance(kIdleWorkerGrace - std::chrono::milliseconds(1));
-  node_->CheckIdleWorkers();
+  ASSERT_TRUE(node_->CheckIdleWorkers());
   EXPECT_EQ(IdleWorkers(*driver), 1) << "stopped before its grace period passed";
   EXPECT_TRUE(worker->IsOpen());
 
   clock_.Advance(std::chrono::milliseconds(1));
-  node_->CheckIdleWorkers();
+  ASSERT_TRUE(node_->CheckIdleWorkers());
   WaitClosed(worker);
   EXPECT_EQ(IdleWorkers(*driver), 0);
   // A leased worker is never idle, however long it runs.
   clock_.Advance(100 * kIdleWorkerGrace);
-  node_->CheckIdleWorkers();
+  ASSERT_TRUE(node_->CheckIdleWorkers());
   EXPECT_EQ(Available(*driver, "CPU"), 1);
   EXPECT_TRUE(busy_worker->IsOpen());
 }
