@@ -18,7 +18,6 @@
 #include <iostream>
 #include <atomic>
 #include <mutex>
-#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -91,39 +90,12 @@ class ObjectBuffer : public ray::internal::Buffer {
   worker::RayObjectPtr obj_;
 };
 
-/// Sets variables for the duration of one task and restores the previous
-/// values after. Only CUDA_VISIBLE_DEVICES, for a task granted GPUs, is still
-/// set this way (a worker serves leases with different devices); env_vars
-/// never are: a worker is started with them (RunWorkerProcess).
-class ScopedEnvVars {
- public:
-  /// Keeps the variables set after this object goes (an actor's whole process).
-  void Keep() { saved_.clear(); }
-  void Set(const std::string &k, const std::string &v) {
-    if (!saved_.count(k)) {
-      const char *old = getenv(k.c_str());
-      saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
-    }
-    setenv(k.c_str(), v.c_str(), 1);
-  }
-  ~ScopedEnvVars() {
-    for (auto &[k, old] : saved_) {
-      if (old) {
-        setenv(k.c_str(), old->c_str(), 1);
-      } else {
-        unsetenv(k.c_str());
-      }
-    }
-  }
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
-
 // The actor this worker hosts: the pointer its factory returned.
 std::atomic<uint64_t> g_actor_instance{0};
 // GPU devices granted: to the running task (per executor thread), or to the
-// actor this process hosts (for its whole life).
+// actor this process hosts (for its whole life). CUDA_VISIBLE_DEVICES is
+// never set here: the node starts a worker with the devices of the leases it
+// serves in its environment (a worker serves only leases with those devices).
 thread_local std::vector<int> t_task_gpu_ids;
 std::mutex g_actor_gpu_mu;
 std::vector<int> g_actor_gpu_ids;
@@ -132,12 +104,6 @@ std::vector<int> CurrentGpuIds() {
   if (!t_task_gpu_ids.empty()) return t_task_gpu_ids;
   std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
   return g_actor_gpu_ids;
-}
-
-std::string GpuList(const std::vector<int> &ids) {
-  std::string out;
-  for (int id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
-  return out;
 }
 
 void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
@@ -153,16 +119,8 @@ void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<wo
   std::vector<ray::internal::ArgView> views;
   views.reserve(args.size());
   for (auto &a : args) views.push_back({a.data, a.size});
-  // Work granted GPUs sees exactly those devices: a task while it runs, an
-  // actor for its whole process.
-  std::optional<ScopedEnvVars> env;
   std::vector<int> gpus(spec.gpu_ids().begin(), spec.gpu_ids().end());
-  if (!actor_task && !gpus.empty()) {
-    env.emplace();
-    env->Set("CUDA_VISIBLE_DEVICES", GpuList(gpus));
-  }
   if (creation) {
-    if (env) env->Keep();
     std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
     g_actor_gpu_ids = gpus;
   } else if (!actor_task) {

@@ -66,6 +66,13 @@ inline constexpr std::chrono::seconds kForkServerStopGrace{1};
 inline constexpr std::chrono::seconds kCoreWorkerStopWait{2};
 inline constexpr std::chrono::seconds kNodeStopWait{5};
 
+// ---- the node's worker pool
+
+/// An idle worker beyond the pool the node keeps (its prestart size) is
+/// stopped once idle this long: Ray's idle_worker_killing_time_threshold_ms.
+/// Long enough that a burst of work finds its workers still there.
+inline constexpr std::chrono::milliseconds kIdleWorkerGrace{1000};
+
 // ---- calls that wait on the cluster
 
 /// Placement-group waits: the control service answers by the user's own

@@ -12,9 +12,6 @@
 #include <string_view>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
-#include "base/child_process.h"
 #include "base/logging.h"
 #include "base/settings.h"
 #include "base/timeouts.h"
@@ -23,6 +20,18 @@
 namespace lumen::scheduler {
 
 using proto::Address;
+
+namespace {
+
+// How often idle workers are checked against kIdleWorkerGrace: a worker is
+// stopped at most this much later than its grace allows, for a check that
+// costs a walk over the idle workers.
+constexpr std::chrono::milliseconds kIdleCheckInterval{200};
+// At most one LEASES_WANTED per lease holder per this long: enough for it to
+// give its idle leases back, without a notice per queued request.
+constexpr std::chrono::milliseconds kLeasesWantedThrottle{20};
+
+}  // namespace
 
 struct NodeService::Client {
   uint64_t id = 0;
@@ -33,44 +42,11 @@ struct NodeService::Client {
   std::weak_ptr<rpc::Connection> conn;
 };
 
-struct NodeService::Worker {
-  WorkerID id;
-  int pid = 0;
-  uint32_t job_id = 0;
-  bool registered = false;
-  bool exec_child = false;  // started by exec (we reap it), not by a fork server
-  bool detached = false;    // hosts a detached actor: outlives its job's driver
-  bool reserved = false;    // started for one pending lease; never idle
-  bool actor = false;       // dedicated to an actor: never returned to the pool
-  std::string env_key;      // EnvKey() of the env_vars it was started with
-  rpc::ConnectionPtr conn;
-  Address address;
-  uint64_t lease_id = 0;
-  uint64_t lease_holder = 0;   // the client (connection) the lease was granted to
-  NodeResources::Grant grant;  // what the current lease holds
-  ResourceSet lent_back;       // CPU returned to the node while the worker is blocked
-  // Tailing the worker's stdout/stderr files for the driver.
-  std::string out_path, err_path;
-  off_t out_off = 0, err_off = 0;
-  std::string out_partial, err_partial;
-};
-
 struct NodeService::Job {
   uint32_t id = 0;
   std::weak_ptr<rpc::Connection> driver;
-  rpc::ConnectionPtr fork_server;
-  std::vector<std::string> code_search_path;
-  std::string ray_namespace;
-  std::string runtime_env;
-  bool expects_fork_server = false;  // workers come from it once it registers
-  bool default_detached = false;     // the job's default actor lifetime
-  int starting = 0;
-  std::map<std::string, int> starting_by_env;  // by EnvKey()
-  int registered = 0;                          // workers that have registered (ever)
-  // By EnvKey(): a worker only runs work that asks for the env_vars it was
-  // started with, so that no task's variables are set in a running process.
-  std::map<std::string, std::deque<WorkerID>> idle;
-  bool prestarted = false;
+  bool default_detached = false;  // the job's default actor lifetime
+  JobWorkers workers;             // the pool's record of the job
   // WAIT_FOR_WORKERS calls not answered yet, by a sequence number (their timers' key).
   std::map<uint64_t, std::pair<rpc::ConnectionPtr, uint64_t>> worker_waiters;
 };
@@ -91,33 +67,14 @@ struct NodeService::PendingLease {
   ResourceSet hold;     // what the lease holds (actors may hold less than they need to be placed)
   bool for_actor = false;
   bool detached = false;
-  WorkerID reserved;  // detached actors: the fresh worker started for this lease
-  bool warned = false;
+  WorkerID reserved;                       // detached actors: the fresh worker started for this lease
+  bool warned = false;                     // reported as more than the node has
+  bool reported_waiting = false;           // reported as waiting for resources in use
   std::map<std::string, std::string> env;  // the request's runtime_env env_vars
   std::string env_key;                     // EnvKey(env)
 };
 
 namespace {
-
-// A runtime_env's env_vars (the submitter validated them; what is not a
-// string is left out).
-std::map<std::string, std::string> EnvVarsOf(const std::string &runtime_env) {
-  std::map<std::string, std::string> vars;
-  if (runtime_env.empty()) return vars;
-  auto j = nlohmann::json::parse(runtime_env, nullptr, false);
-  if (!j.is_object()) return vars;
-  auto it = j.find("env_vars");
-  if (it == j.end() || !it->is_object()) return vars;
-  for (auto &[k, v] : it->items())
-    if (v.is_string()) vars[k] = v.get<std::string>();
-  return vars;
-}
-
-// Which workers can run work with these env_vars: the same set, whatever
-// the order or spelling of the JSON that named them.
-std::string EnvKey(const std::map<std::string, std::string> &vars) {
-  return vars.empty() ? std::string() : nlohmann::json(vars).dump();
-}
 
 template <typename Req>
 bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint64_t call_id) {
@@ -129,16 +86,31 @@ bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint
 
 }  // namespace
 
-NodeService::NodeService(NodeServiceOptions options) : options_(std::move(options)) {
-  if (options_.unix_path.empty()) options_.unix_path = options_.session_dir + "/sockets/node";
-  // A worker is a process: --num-cpus=1000 on two cores must not start a
-  // thousand of them at once, nor one per CPU before any work asks.
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (options_.max_starting_workers < 1) options_.max_starting_workers = cores;
-  if (options_.prestart_workers < 0) {
-    double cpus = options_.resources.count("CPU") ? options_.resources.at("CPU") : 0;
-    options_.prestart_workers = static_cast<int>(std::min<double>(std::max(0.0, cpus), cores));
-  }
+namespace {
+
+NodeServiceOptions WithDefaults(NodeServiceOptions options) {
+  if (options.unix_path.empty()) options.unix_path = options.session_dir + "/sockets/node";
+  return options;
+}
+
+WorkerPool::Options PoolOptions(const NodeServiceOptions &options) {
+  WorkerPool::Options o;
+  o.session_dir = options.session_dir;
+  o.node_socket = options.unix_path;
+  o.token = options.token;
+  o.worker_program = options.worker_program;
+  o.prestart_workers = options.prestart_workers;
+  o.max_starting_workers = options.max_starting_workers;
+  o.cpus = options.resources.count("CPU") ? options.resources.at("CPU") : 0;
+  o.clock = options.clock;
+  if (!options.gpu_ids.empty()) o.base_env["CUDA_VISIBLE_DEVICES"] = "";  // see WorkerEnvFor
+  return o;
+}
+
+}  // namespace
+
+NodeService::NodeService(NodeServiceOptions options)
+    : options_(WithDefaults(std::move(options))), pool_(PoolOptions(options_)) {
   resources_ = NodeResources(ResourceSet::FromMap(options_.resources), options_.gpu_ids);
   RegisterHandlers();
 }
@@ -213,8 +185,10 @@ Status NodeService::Start() {
   LUMEN_RETURN_IF_ERROR(control_->CallSync(proto::REGISTER_NODE, info, &reply));
 
   loop_.Post([this] {
-    WatchChildren();
+    pool_.WatchChildren(loop_.io(),
+                        [this](const WorkerID &id, const std::string &why) { OnWorkerGone(id, why); });
     ScheduleLogPump();
+    ScheduleIdleCheck();
   });
   LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), resources_.total().ToString(),
                  options_.store_capacity);
@@ -242,17 +216,11 @@ void NodeService::Stop() {
   auto done = std::make_shared<std::promise<std::vector<pid_t>>>();
   auto fut = done->get_future();
   loop_.Post([this, done] {
-    std::vector<pid_t> children;
-    for (auto &[id, w] : workers_) {
-      if (w->pid <= 0) continue;
-      kill(w->pid, SIGKILL);
-      if (w->exec_child) children.push_back(w->pid);
-    }
-    workers_.clear();
+    std::vector<pid_t> children = pool_.KillAll();
     for (auto &[id, job] : jobs_)
-      if (job->fork_server) job->fork_server->Close();
+      if (job->workers.fork_server) job->workers.fork_server->Close();
     if (log_timer_) log_timer_->cancel();
-    if (sigchld_) sigchld_->cancel();
+    if (idle_timer_) idle_timer_->cancel();
     done->set_value(std::move(children));
   });
   if (fut.wait_for(kNodeStopWait) == std::future_status::ready)
@@ -287,49 +255,44 @@ void NodeService::RegisterHandlers() {
       auto &job = jobs_[req.job_id()];
       if (!job) job = std::make_shared<Job>();
       job->id = req.job_id();
+      job->workers.id = req.job_id();
       job->driver = conn;
-      job->code_search_path.assign(req.code_search_path().begin(), req.code_search_path().end());
-      job->ray_namespace = req.ray_namespace();
-      job->runtime_env = req.job_runtime_env();
-      job->expects_fork_server = req.has_fork_server();
+      job->workers.code_search_path.assign(req.code_search_path().begin(), req.code_search_path().end());
+      job->workers.ray_namespace = req.ray_namespace();
+      job->workers.runtime_env = req.job_runtime_env();
+      job->workers.expects_fork_server = req.has_fork_server();
       job->default_detached = req.default_detached();
       LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
-      for (auto &[id, w] : workers_)
+      for (auto &[id, w] : pool_.workers())
         if (w->registered && w->job_id == req.job_id()) conn->Notify(proto::WORKER_READY, w->address);
     } else if (req.kind() == proto::FORK_SERVER) {
       auto &job = jobs_[req.job_id()];
       if (!job) job = std::make_shared<Job>();
       job->id = req.job_id();
-      job->fork_server = conn;
+      job->workers.id = req.job_id();
+      job->workers.fork_server = conn;
+      job->workers.fork_server_pid = req.pid();
+      job->workers.cannot_start.clear();
       job->default_detached = req.default_detached();  // it may come before the driver
       LUMEN_LOG_INFO("fork server pid {} for job {}", req.pid(), req.job_id());
     } else if (req.kind() == proto::WORKER) {
-      auto it = workers_.find(client->worker_id);
-      if (it == workers_.end()) {
+      auto found = pool_.Find(client->worker_id);
+      auto job = found ? jobs_.find(found->job_id) : jobs_.end();
+      proto::Address address = req.address();
+      address.set_node_id(node_id_.Binary());  // a worker that skipped the probe does not know it
+      Worker *registered = pool_.OnRegistered(client->worker_id, req.pid(), conn, address,
+                                              job != jobs_.end() ? &job->second->workers : nullptr);
+      if (!registered) {
         conn->ReplyError(call_id, Status::NotFound("unknown worker id"));
         return;
       }
-      auto &w = *it->second;
-      w.registered = true;
-      w.pid = req.pid();
-      w.conn = conn;
-      w.address = req.address();
-      w.address.set_node_id(node_id_.Binary());  // a worker that skipped the probe does not know it
-      // The job's driver connects to it now, off the path of the task it will
-      // be leased for: the connection's handshake is then done by the time the
-      // first task is pushed.
-      if (auto job = jobs_.find(w.job_id); job != jobs_.end())
-        if (auto driver = job->second->driver.lock()) driver->Notify(proto::WORKER_READY, w.address);
-      auto logs = WorkerLogPrefix(options_.session_dir, w.pid);
-      w.out_path = logs + ".out";
-      w.err_path = logs + ".err";
-      auto job = jobs_.find(w.job_id);
+      auto &w = *registered;
       if (job != jobs_.end()) {
-        job->second->starting = std::max(0, job->second->starting - 1);
-        job->second->starting_by_env[w.env_key]--;
-        job->second->registered++;
-        if (!w.reserved) job->second->idle[w.env_key].push_back(w.id);
         AnswerWorkerWaiters(*job->second);
+        // The job's driver connects to it now, off the path of the task it
+        // will be leased for: the connection's handshake is then done by the
+        // time the first task is pushed.
+        if (auto driver = job->second->driver.lock()) driver->Notify(proto::WORKER_READY, w.address);
       }
       LUMEN_LOG_INFO("worker {} pid {} registered for job {}", w.id.Hex(), w.pid, w.job_id);
     }
@@ -349,11 +312,7 @@ void NodeService::RegisterHandlers() {
     if (req.kind() == proto::FORK_SERVER || (req.kind() == proto::DRIVER && !req.has_fork_server())) {
       // Prestart a pool sized to the CPUs once the job can make workers.
       auto &job = *jobs_[req.job_id()];
-      if (!job.prestarted && (job.fork_server || !options_.worker_program.empty())) {
-        job.prestarted = true;
-        for (int i = 0; i < options_.prestart_workers; ++i)
-          if (StartWorker(job).IsNil()) break;
-      }
+      pool_.Prestart(job.workers);
       if (!WorkersOnTheWay(job)) AnswerWorkerWaiters(job);  // none to wait for (no CPUs)
     }
     TryDispatch();
@@ -404,16 +363,16 @@ void NodeService::RegisterHandlers() {
                          if (!Parse(body, &req, conn, 0)) return;
                          auto it = leases_.find(req.lease_id());
                          if (it == leases_.end()) return;
-                         auto w = workers_.find(it->second);
+                         auto w = pool_.Find(it->second);
                          leases_.erase(it);
-                         if (w == workers_.end()) return;
-                         ReleaseLease(*w->second);
-                         if (req.worker_failed() || w->second->actor) {
-                           if (w->second->pid > 0) kill(w->second->pid, SIGKILL);
-                           OnWorkerGone(w->first, "returned as failed");
+                         if (!w) return;
+                         ReleaseLease(*w);
+                         if (req.worker_failed() || w->actor) {
+                           if (w->pid > 0) kill(w->pid, SIGKILL);
+                           OnWorkerGone(w->id, "returned as failed");
                          } else {
-                           auto job = jobs_.find(w->second->job_id);
-                           if (job != jobs_.end()) job->second->idle[w->second->env_key].push_back(w->first);
+                           auto job = jobs_.find(w->job_id);
+                           if (job != jobs_.end()) pool_.ReturnIdle(job->second->workers, *w);
                          }
                          TryDispatch();
                        });
@@ -421,9 +380,9 @@ void NodeService::RegisterHandlers() {
   auto blocked = [this](bool is_blocked) {
     return [this, is_blocked](const rpc::ConnectionPtr &conn, uint64_t, std::string_view) {
       auto client = ClientOf(conn);
-      auto it = workers_.find(client->worker_id);
-      if (it == workers_.end() || it->second->lease_id == 0) return;
-      auto &w = *it->second;
+      auto found = pool_.Find(client->worker_id);
+      if (!found || found->lease_id == 0) return;
+      auto &w = *found;
       if (is_blocked && w.lent_back.Empty()) {
         // A task waiting in Get gives its CPU back so nested tasks can run.
         w.lent_back = w.grant.amounts.Only("CPU");
@@ -510,14 +469,11 @@ void NodeService::RegisterHandlers() {
                        [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
                          proto::WorkerExited req;
                          if (!Parse(body, &req, conn, 0)) return;
-                         for (auto &[id, w] : workers_) {
-                           if (w->pid == req.pid()) {
-                             auto why = req.signal() ? "killed by signal " + std::to_string(req.signal())
-                                                     : "exited with code " + std::to_string(req.exit_code());
-                             OnWorkerGone(id, why);
-                             break;
-                           }
-                         }
+                         WorkerID id = pool_.FindByPid(req.pid());
+                         if (id.IsNil()) return;
+                         auto why = req.signal() ? "killed by signal " + std::to_string(req.signal())
+                                                 : "exited with code " + std::to_string(req.exit_code());
+                         OnWorkerGone(id, why);
                        });
 
   // Lets ray::Init return once the job can run a task (its first prestarted
@@ -529,7 +485,7 @@ void NodeService::RegisterHandlers() {
                          proto::WaitForWorkersReply reply;
                          auto it = jobs_.find(req.job_id());
                          if (it == jobs_.end() || !WorkersOnTheWay(*it->second) || req.timeout_ms() == 0) {
-                           if (it != jobs_.end()) reply.set_num_workers(it->second->registered);
+                           if (it != jobs_.end()) reply.set_num_workers(it->second->workers.registered);
                            conn->Reply(call_id, reply);
                            return;
                          }
@@ -553,16 +509,15 @@ void NodeService::RegisterHandlers() {
                          proto::NodeStatsReply reply;
                          resources_.total().ToProto(reply.mutable_total());
                          resources_.available().ToProto(reply.mutable_available());
-                         reply.set_num_workers(static_cast<int>(workers_.size()));
-                         int idle = 0;
-                         for (auto &[id, job] : jobs_)
-                           for (auto &[env, ids] : job->idle) idle += static_cast<int>(ids.size());
-                         reply.set_num_idle_workers(idle);
+                         reply.set_num_workers(static_cast<int>(pool_.workers().size()));
+                         size_t idle = 0;
+                         for (auto &[id, job] : jobs_) idle += pool_.CountIdle(job->workers);
+                         reply.set_num_idle_workers(static_cast<int>(idle));
                          auto stats = store_->Stats();
                          reply.set_store_used(stats.used);
                          reply.set_store_capacity(stats.capacity);
                          reply.set_store_objects(stats.num_objects);
-                         for (auto &[id, w] : workers_)
+                         for (auto &[id, w] : pool_.workers())
                            if (w->pid > 0) reply.add_worker_pids(w->pid);
                          if (call_id) conn->Reply(call_id, reply);
                        });
@@ -595,9 +550,8 @@ void NodeService::RegisterHandlers() {
                        [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
                          proto::KillWorkerRequest req;
                          if (!Parse(body, &req, conn, 0)) return;
-                         auto it = workers_.find(WorkerID::FromBinary(req.worker_id()));
-                         if (it == workers_.end()) return;
-                         if (it->second->pid > 0) kill(it->second->pid, SIGKILL);
+                         auto w = pool_.Find(WorkerID::FromBinary(req.worker_id()));
+                         if (w && w->pid > 0) kill(w->pid, SIGKILL);
                        });
 
   dispatcher_.Register(proto::SHUTDOWN_NODE,
@@ -605,102 +559,6 @@ void NodeService::RegisterHandlers() {
                          if (call_id) conn->Reply(call_id, proto::NodeEmpty());
                          RequestShutdown();
                        });
-}
-
-int NodeService::StartingWorkers() const {
-  int n = 0;
-  for (auto &[id, job] : jobs_) n += job->starting;
-  return n;
-}
-
-WorkerID NodeService::StartWorker(Job &job, bool detached, const std::map<std::string, std::string> &env) {
-  // Those that wait start as others register (TryDispatch runs then).
-  if (StartingWorkers() >= options_.max_starting_workers) return WorkerID::Nil();
-  auto w = std::make_shared<Worker>();
-  w->id = WorkerID::FromRandom();
-  w->job_id = job.id;
-  w->detached = detached;
-  w->reserved = detached;
-  w->env_key = EnvKey(env);
-  if (!job.fork_server && job.expects_fork_server) {
-    return WorkerID::Nil();  // its fork server is still starting; TryDispatch runs again when it registers
-  }
-  if (job.fork_server) {
-    proto::ForkWorkerRequest req;
-    req.set_worker_id(w->id.Binary());
-    req.set_detached(detached);
-    req.mutable_env()->insert(env.begin(), env.end());
-    job.fork_server->Notify(proto::FORK_WORKER, req);
-  } else if (!options_.worker_program.empty()) {
-    // Generic worker: exec the worker program, which loads the job's libraries.
-    std::vector<std::string> args = {
-        options_.worker_program,
-        "--lumen_node_socket=" + options_.unix_path,
-        "--lumen_worker_id=" + w->id.Hex(),
-        "--ray_job_id=" + std::to_string(job.id),
-        "--ray_session_dir=" + options_.session_dir,
-        "--ray_job_namespace=" + job.ray_namespace,
-    };
-    std::string path;
-    for (auto &p : job.code_search_path) path += (path.empty() ? "" : ":") + p;
-    args.push_back("--ray_code_search_path=" + path);
-    // This process has threads: between fork and exec the child may only
-    // make async-signal-safe calls (another thread may have held the heap's
-    // lock at the fork), so everything it needs is built here first.
-    // Its environment: ours, the job's env_vars, then the lease's (Ray's
-    // order: a task's or actor's own env_vars win over the job's).
-    auto vars = EnvVarsOf(job.runtime_env);
-    for (auto &[k, v] : env) vars[k] = v;
-    vars[kClusterTokenVariable] = options_.token;
-    std::vector<std::string> environment;
-    for (char **e = environ; *e; ++e) {
-      std::string_view entry(*e);
-      if (!vars.count(std::string(entry.substr(0, entry.find('='))))) environment.emplace_back(entry);
-    }
-    for (auto &[k, v] : vars) environment.push_back(k + "=" + v);
-    std::vector<char *> argv, envp;
-    for (auto &a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto &e : environment) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    // The log files are named after the child's pid, which only it knows:
-    // it writes its pid into the room left at the end of these names.
-    std::string logs = options_.session_dir + "/logs/worker-";
-    std::string out_name = logs + std::string(20, '\0'), err_name = out_name;
-    const size_t pid_at = logs.size();
-    pid_t pid = fork();
-    if (pid == 0) {
-      char digits[20];
-      int n = 0;
-      for (pid_t p = getpid(); p > 0 && n < 20; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
-      auto name = [&](std::string &path, const char *suffix) {
-        size_t at = pid_at;
-        for (int i = n - 1; i >= 0; --i) path[at++] = digits[i];
-        for (const char *c = suffix; *c; ++c) path[at++] = *c;
-        path[at] = '\0';
-        return path.data();
-      };
-      int out = open(name(out_name, ".out"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      int err = open(name(err_name, ".err"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (out >= 0) dup2(out, STDOUT_FILENO);
-      if (err >= 0) dup2(err, STDERR_FILENO);
-      execve(argv[0], argv.data(), envp.data());
-      _exit(127);
-    }
-    if (pid < 0) {
-      LUMEN_LOG_ERROR("fork failed for worker: {}", strerror(errno));
-      return WorkerID::Nil();
-    }
-    w->pid = pid;
-    w->exec_child = true;
-  } else {
-    LUMEN_LOG_ERROR("job {} has no way to start workers (no fork server, no worker program)", job.id);
-    return WorkerID::Nil();
-  }
-  job.starting++;
-  job.starting_by_env[w->env_key]++;
-  workers_[w->id] = w;
-  return w->id;
 }
 
 void NodeService::TryReserveBundles() {
@@ -739,7 +597,7 @@ void NodeService::ReturnBundles(const std::string &group) {
   }
   // Work running in the group's bundles ends with it (as in Ray).
   std::vector<WorkerID> doomed;
-  for (auto &[id, w] : workers_)
+  for (auto &[id, w] : pool_.workers())
     for (auto &[name, v] : w->grant.amounts.fixed())
       if (name.size() > group.size() && name.compare(name.size() - group.size(), group.size(), group) == 0 &&
           name.find("_group_") != std::string::npos) {
@@ -751,16 +609,42 @@ void NodeService::ReturnBundles(const std::string &group) {
 }
 
 void NodeService::NotifyLeasesWanted(uint64_t requester) {
-  auto now = std::chrono::steady_clock::now();
-  for (auto &[id, w] : workers_) {
+  auto now = options_.clock->Now();
+  for (auto &[id, w] : pool_.workers()) {
     if (w->lease_id == 0 || w->actor || w->lease_holder == requester || w->lease_holder == 0) continue;
     auto &last = wanted_sent_[w->lease_holder];
-    if (now - last < std::chrono::milliseconds(20)) continue;  // at most one notice per holder per 20 ms
+    if (now - last < kLeasesWantedThrottle) continue;
     auto conn = client_conns_.count(w->lease_holder) ? client_conns_[w->lease_holder].lock() : nullptr;
     if (!conn) continue;
     last = now;
     conn->Notify(proto::LEASES_WANTED, proto::NodeEmpty());
   }
+}
+
+void NodeService::ScheduleIdleCheck() {
+  idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io(), kIdleCheckInterval);
+  idle_timer_->async_wait([this](const boost::system::error_code &ec) {
+    if (ec) return;
+    ReapIdleWorkers();
+    ScheduleIdleCheck();
+  });
+}
+
+void NodeService::ReapIdleWorkers() {
+  std::vector<JobWorkers *> jobs;
+  for (auto &[id, job] : jobs_) jobs.push_back(&job->workers);
+  auto idle = pool_.IdleToReap(jobs, kIdleWorkerGrace);
+  if (!idle.empty()) KillWorkers(idle, "idle past its grace period, beyond the pool's size");
+}
+
+bool NodeService::CheckIdleWorkers() {
+  auto done = std::make_shared<std::promise<void>>();  // outlives a caller that stops waiting
+  auto fut = done->get_future();
+  loop_.Post([this, done] {
+    ReapIdleWorkers();
+    done->set_value();
+  });
+  return fut.wait_for(kDefaultCallTimeout) == std::future_status::ready;
 }
 
 void NodeService::TryDispatch() {
@@ -771,6 +655,7 @@ void NodeService::TryDispatch() {
     std::map<std::string, std::string> env;
   };
   std::map<std::pair<uint32_t, std::string>, Need> need;
+  std::vector<const PendingLease *> waiting;  // for workers to start, in order
   for (auto it = pending_.begin(); it != pending_.end();) {
     auto &p = **it;
     if (!p.conn->IsOpen()) {
@@ -784,88 +669,127 @@ void NodeService::TryDispatch() {
       continue;
     }
     auto &job = *job_it->second;
+    if (!job.workers.cannot_start.empty() && !CanStillServe(p, job)) {
+      proto::WorkerLeaseReply reply;
+      reply.set_granted(false);
+      reply.set_refusal(proto::LEASE_REFUSED);
+      reply.set_error(job.workers.cannot_start);
+      p.conn->Reply(p.call_id, reply);
+      it = pending_.erase(it);
+      continue;
+    }
     if (!resources_.total().Contains(p.request)) {
       if (!p.warned) {
         p.warned = true;
-        LUMEN_LOG_WARN("lease request {} cannot be granted on this node now (total {}); it stays pending",
+        LUMEN_LOG_WARN("lease request {} held back: more than this node has (total {}); it stays pending",
                        p.request.ToString(), resources_.total().ToString());
       }
       ++it;
       continue;
     }
     if (!resources_.CanGrant(p.request)) {
+      if (!p.reported_waiting) {
+        // Once per request: what an operator (or a test) reads to know that
+        // work waits for resources rather than for a worker.
+        p.reported_waiting = true;
+        LUMEN_LOG_INFO("lease request {} held back: not free now (available {})", p.request.ToString(),
+                       resources_.available().ToString());
+      }
       auto requester = ClientOf(p.conn);
       NotifyLeasesWanted(requester ? requester->id : 0);
       ++it;
       continue;
     }
+    // What the lease would get now decides which workers can serve it.
+    const auto env = WorkerEnvFor(p, PreviewGpus(p, {}));
     if (p.detached) {
-      // A detached actor gets a worker of its own that is not tied to the
-      // job's fork server, so it survives the driver.
-      auto r = p.reserved.IsNil() ? workers_.end() : workers_.find(p.reserved);
-      if (r == workers_.end()) {
-        p.reserved = StartWorker(job, /*detached=*/true, p.env);
+      if (DispatchDetached(p, job, env)) {
+        it = pending_.erase(it);
+      } else {
         ++it;
-        continue;
       }
-      if (!r->second->registered) {
-        ++it;
-        continue;
-      }
-      GrantLease(p, *r->second);
-      it = pending_.erase(it);
       continue;
     }
-    // Skip idle workers that died meanwhile.
-    auto &idle = job.idle[p.env_key];
-    while (!idle.empty() && !workers_.count(idle.front())) idle.pop_front();
-    if (idle.empty()) {
-      auto &n = need[{p.job_id, p.env_key}];
+    auto worker = pool_.TakeIdle(job.workers, EnvKey(env));
+    if (!worker) {
+      // A worker is started for it. Devices go to the requests in order:
+      // those waiting ahead of it will likely take the first free ones.
+      auto planned = WorkerEnvFor(p, PreviewGpus(p, waiting));
+      waiting.push_back(&p);
+      auto &n = need[{p.job_id, EnvKey(planned)}];
       n.count++;
-      n.env = p.env;
+      n.env = std::move(planned);
       ++it;
       continue;
     }
-    auto worker = workers_[idle.front()];
-    idle.pop_front();
     GrantLease(p, *worker);
     it = pending_.erase(it);
   }
   for (auto &[key, n] : need) {
-    auto &job = *jobs_[key.first];
-    while (job.starting_by_env[key.second] < n.count && StartingWorkers() < options_.max_starting_workers) {
-      MakeRoomForWorker(job, key.second);
-      if (StartWorker(job, false, n.env).IsNil()) break;  // none can start now
+    auto &job = jobs_[key.first]->workers;
+    while (job.starting_by_env[key.second] < n.count && pool_.CanStartMore()) {
+      WorkerID victim = pool_.IdleToMakeRoomFor(job, key.second);
+      if (!victim.IsNil()) KillWorkers({victim}, "idle, and a worker with other env_vars is needed");
+      if (pool_.Start(job, false, n.env).IsNil()) break;  // none can start now
     }
   }
 }
 
-void NodeService::MakeRoomForWorker(Job &job, const std::string &env_key) {
-  // Workers dedicated to other env_vars would pile up idle: past the
-  // prestarted pool's size, one of them goes for each worker started (as
-  // Ray's pool does with workers of other runtime envs).
-  if (static_cast<int>(workers_.size()) < std::max(1, options_.prestart_workers)) return;
-  for (auto &[key, ids] : job.idle) {
-    if (key == env_key) continue;
-    while (!ids.empty()) {
-      WorkerID victim = ids.front();
-      ids.pop_front();
-      if (workers_.count(victim)) {
-        KillWorkers({victim}, "idle, and a worker with other env_vars is needed");
-        return;
-      }
-    }
+bool NodeService::DispatchDetached(PendingLease &p, Job &job, const std::map<std::string, std::string> &env) {
+  // A detached actor gets a worker of its own that is not tied to the
+  // job's fork server, so it survives the driver.
+  auto r = p.reserved.IsNil() ? nullptr : pool_.Find(p.reserved);
+  if (r && r->registered && r->env_key != EnvKey(env)) {
+    // Started for devices that other leases took meanwhile.
+    KillWorkers({r->id}, "its devices went to another lease while it started");
+    r = nullptr;
   }
+  if (!r) {
+    p.reserved = pool_.Start(job.workers, /*detached=*/true, env);
+    return false;
+  }
+  if (!r->registered) return false;
+  GrantLease(p, *r);
+  return true;
 }
 
-bool NodeService::WorkersOnTheWay(const Job &job) const {
-  if (job.registered > 0) return false;  // here already
-  return job.starting > 0 || (job.expects_fork_server && !job.fork_server);
+std::vector<int> NodeService::PreviewGpus(const PendingLease &p,
+                                          const std::vector<const PendingLease *> &ahead) const {
+  if (options_.gpu_ids.empty() || !resources_.CanGrant(p.request)) return {};
+  NodeResources trial = resources_;
+  for (auto *q : ahead)
+    if (trial.CanGrant(q->request)) trial.Allocate(q->request, q->hold);
+  if (!trial.CanGrant(p.request)) trial = resources_;
+  return GpuIds(trial.Allocate(p.request, p.hold).gpus);
 }
+
+std::map<std::string, std::string> NodeService::WorkerEnvFor(const PendingLease &p,
+                                                             const std::vector<int> &gpus) const {
+  auto env = p.env;
+  // On a node with GPUs, work sees exactly the devices its lease holds, and
+  // work granted none sees none (as in Ray, CUDA_VISIBLE_DEVICES is empty for
+  // it), so that it cannot use a device another lease holds.
+  if (!options_.gpu_ids.empty()) {
+    std::string ids;
+    for (int id : gpus) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    env["CUDA_VISIBLE_DEVICES"] = ids;
+  }
+  return env;
+}
+
+bool NodeService::CanStillServe(PendingLease &p, Job &job) {
+  if (p.detached) {
+    auto r = p.reserved.IsNil() ? nullptr : pool_.Find(p.reserved);
+    return r && r->registered;
+  }
+  return pool_.HasIdle(job.workers, EnvKey(WorkerEnvFor(p, PreviewGpus(p, {}))));
+}
+
+bool NodeService::WorkersOnTheWay(const Job &job) const { return WorkerPool::WorkersOnTheWay(job.workers); }
 
 void NodeService::AnswerWorkerWaiters(Job &job) {
   proto::WaitForWorkersReply reply;
-  reply.set_num_workers(job.registered);
+  reply.set_num_workers(job.workers.registered);
   for (auto &[seq, waiter] : job.worker_waiters) waiter.first->Reply(waiter.second, reply);
   job.worker_waiters.clear();
 }
@@ -873,6 +797,10 @@ void NodeService::AnswerWorkerWaiters(Job &job) {
 void NodeService::GrantLease(PendingLease &req, Worker &worker) {
   worker.lease_id = next_lease_id_++;
   worker.grant = resources_.Allocate(req.request, req.hold);
+  // The worker was chosen for these devices (PreviewGpus): the same state
+  // gives the same grant.
+  if (EnvKey(WorkerEnvFor(req, GpuIds(worker.grant.gpus))) != worker.env_key)
+    LUMEN_LOG_ERROR("lease {} got devices its worker was not started with", worker.lease_id);
   auto holder = ClientOf(req.conn);
   worker.lease_holder = holder ? holder->id : 0;
   worker.actor = req.for_actor;
@@ -897,34 +825,30 @@ void NodeService::ReleaseLease(Worker &worker) {
 }
 
 void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
-  auto it = workers_.find(id);
-  if (it == workers_.end()) return;
-  auto w = it->second;
+  auto w = pool_.Find(id);
+  if (!w) return;
   LUMEN_LOG_INFO("worker {} (pid {}) gone: {}", id.Hex(), w->pid, why);
   ReleaseLease(*w);
   auto job = jobs_.find(w->job_id);
-  if (job != jobs_.end() && !w->registered) {
-    job->second->starting = std::max(0, job->second->starting - 1);
-    job->second->starting_by_env[w->env_key]--;
-    if (!WorkersOnTheWay(*job->second)) AnswerWorkerWaiters(*job->second);  // it died starting
-  }
+  pool_.Remove(id, job != jobs_.end() ? &job->second->workers : nullptr);
+  if (job != jobs_.end() && !w->registered && !WorkersOnTheWay(*job->second))
+    AnswerWorkerWaiters(*job->second);  // it died starting
   if (w->conn) w->conn->Close();
-  workers_.erase(it);
   TryDispatch();
 }
 
 void NodeService::KillWorkers(const std::vector<WorkerID> &ids, const std::string &why) {
   for (auto &id : ids) {
-    auto it = workers_.find(id);
-    if (it == workers_.end()) continue;
-    if (it->second->pid > 0) kill(it->second->pid, SIGKILL);
+    auto w = pool_.Find(id);
+    if (!w) continue;
+    if (w->pid > 0) kill(w->pid, SIGKILL);
     OnWorkerGone(id, why);  // releases its lease
   }
 }
 
 void NodeService::KillJobWorkers(uint32_t job_id) {
   std::vector<WorkerID> doomed;
-  for (auto &[id, w] : workers_)
+  for (auto &[id, w] : pool_.workers())
     if (w->job_id == job_id && !w->detached) doomed.push_back(id);
   KillWorkers(doomed, "job finished");
 }
@@ -935,7 +859,7 @@ void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
   // their resources taken) for good. What they run was that process's work,
   // so they are stopped, as Ray's raylet does.
   std::vector<WorkerID> orphaned;
-  for (auto &[id, w] : workers_)
+  for (auto &[id, w] : pool_.workers())
     if (w->lease_id != 0 && w->lease_holder == client->id && id != client->worker_id) orphaned.push_back(id);
   KillWorkers(orphaned, "its lease holder exited");
   if (client->kind == proto::WORKER) {
@@ -944,40 +868,20 @@ void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
     LUMEN_LOG_INFO("driver of job {} disconnected; stopping its workers", client->job_id);
     auto job = jobs_.find(client->job_id);
     if (job != jobs_.end()) {
-      if (job->second->fork_server) job->second->fork_server->Close();
+      if (job->second->workers.fork_server) job->second->workers.fork_server->Close();
       KillJobWorkers(client->job_id);
       jobs_.erase(job);
     }
   } else if (client->kind == proto::FORK_SERVER) {
     auto job = jobs_.find(client->job_id);
-    if (job != jobs_.end()) job->second->fork_server.reset();
-  }
-  TryDispatch();
-}
-
-void NodeService::WatchChildren() {
-  sigchld_ = std::make_unique<boost::asio::signal_set>(loop_.io(), SIGCHLD);
-  sigchld_->async_wait([this](const boost::system::error_code &ec, int) {
-    if (ec) return;
-    ReapChildren();
-    WatchChildren();
-  });
-  ReapChildren();  // anything that exited before the handler was installed
-}
-
-void NodeService::ReapChildren() {
-  int status = 0;
-  pid_t pid;
-  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    for (auto &[id, w] : workers_) {
-      if (w->pid == pid) {
-        auto why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                       : "exited with code " + std::to_string(WEXITSTATUS(status));
-        OnWorkerGone(id, why);
-        break;
-      }
+    if (job != jobs_.end() && job->second->workers.fork_server == client->conn.lock()) {
+      LUMEN_LOG_ERROR("the fork server (pid {}) of job {} died; its lease requests that need a worker fail",
+                      client->pid, client->job_id);
+      for (auto &id : pool_.OnForkServerLost(job->second->workers)) OnWorkerGone(id, "its fork server died");
+      AnswerWorkerWaiters(*job->second);
     }
   }
+  TryDispatch();
 }
 
 void NodeService::ScheduleLogPump() {
@@ -1009,7 +913,7 @@ void NodeService::PumpLogs() {
     }
     partial.erase(0, start);
   };
-  for (auto &[id, w] : workers_) {
+  for (auto &[id, w] : pool_.workers()) {
     if (!w->registered) continue;
     auto job = jobs_.find(w->job_id);
     if (job == jobs_.end()) continue;

@@ -3,10 +3,8 @@
 // workers to submitters. Tasks themselves never pass through it: a submitter
 // that holds a lease pushes tasks straight to the worker.
 //
-// Workers come from a job's fork server (a copy of the driver forked before it
-// started any thread, so a single-file program's RAY_REMOTE functions exist in
-// every worker), or, for jobs that name a code_search_path, from the generic
-// worker program that loads the user's shared libraries.
+// Its worker pool (worker_pool.h) starts the workers and keeps the idle ones;
+// this service decides which lease each serves.
 //
 // Threading: all state lives on the service's event-loop thread; RPC handlers,
 // timers and the SIGCHLD handler run there. The arena fd server has its own
@@ -15,7 +13,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <boost/asio/signal_set.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -27,12 +24,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/id.h"
 #include "object_store/arena.h"
 #include "object_store/object_store.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
 #include "scheduler/resources.h"
+#include "scheduler/worker_pool.h"
 
 namespace lumen::scheduler {
 
@@ -59,6 +58,10 @@ struct NodeServiceOptions {
   /// Workers starting at once, over all jobs (Ray's
   /// maximum_startup_concurrency); -1: the machine's cores.
   int max_starting_workers = -1;
+  /// Where the node reads the time its decisions depend on (the throttle on
+  /// LEASES_WANTED, how long a worker has been idle); its timers still fire
+  /// on the steady clock. A test passes a FakeClock.
+  Clock *clock = &Clock::Real();
 };
 
 class NodeService {
@@ -71,10 +74,14 @@ class NodeService {
   void WaitForShutdown();
   void Stop();
   const NodeID &node_id() const { return node_id_; }
+  /// Runs the idle-worker check now, on the loop thread, and returns when it
+  /// has (it also runs every kIdleCheckInterval): a test that moved the
+  /// FakeClock past the grace period sees its effect without waiting.
+  /// False if the loop did not run it (stopped or hung).
+  bool CheckIdleWorkers();
 
  private:
   struct Client;
-  struct Worker;
   struct Job;
   struct PendingLease;
 
@@ -88,15 +95,19 @@ class NodeService {
   void KillJobWorkers(uint32_t job_id);
   /// SIGKILLs the workers and forgets them now (leases released).
   void KillWorkers(const std::vector<WorkerID> &ids, const std::string &why);
-  /// Starts a worker for `job`; returns its id, or Nil if none can start now
-  /// (among them: max_starting_workers are starting already).
-  /// `env`: the runtime_env env_vars it serves (beyond the job's).
-  WorkerID StartWorker(Job &job, bool detached = false, const std::map<std::string, std::string> &env = {});
-  /// Before starting a worker for `env_key`: kills an idle worker of the job
-  /// dedicated to other env_vars once the pool has reached its size.
-  void MakeRoomForWorker(Job &job, const std::string &env_key);
-  int StartingWorkers() const;
   void TryDispatch();
+  /// For a job that can start no more workers: whether `p` can still be
+  /// served by one that is there (else it is refused at once).
+  bool CanStillServe(PendingLease &p, Job &job);
+  /// Grants a detached actor's lease once the worker started for it is up;
+  /// whether it was granted.
+  bool DispatchDetached(PendingLease &p, Job &job, const std::map<std::string, std::string> &env);
+  /// The GPU devices `p` would be granted now, once the requests `ahead` of
+  /// it have taken theirs (none if it cannot be granted now).
+  std::vector<int> PreviewGpus(const PendingLease &p, const std::vector<const PendingLease *> &ahead) const;
+  /// The environment of a worker that serves `p` with devices `gpus`: the
+  /// request's env_vars and CUDA_VISIBLE_DEVICES (the worker pool's key).
+  std::map<std::string, std::string> WorkerEnvFor(const PendingLease &p, const std::vector<int> &gpus) const;
   void GrantLease(PendingLease &req, Worker &worker);
   void ReleaseLease(Worker &worker);
   /// Placement-group bundles: reserves what fits, in arrival order.
@@ -105,8 +116,10 @@ class NodeService {
   /// Asks holders of leases other than `requester`'s to give idle workers
   /// back at once rather than after their idle grace period.
   void NotifyLeasesWanted(uint64_t requester);
-  void ReapChildren();
-  void WatchChildren();
+  /// Stops idle workers beyond the pool's size that have been idle for
+  /// kIdleWorkerGrace (by options_.clock), and schedules the next check.
+  void ReapIdleWorkers();
+  void ScheduleIdleCheck();
   void PumpLogs();
   void ScheduleLogPump();
   void RequestShutdown();
@@ -122,8 +135,8 @@ class NodeService {
   object_store::ArenaFdServer arena_server_;
   std::string arena_socket_;
   std::unique_ptr<object_store::ObjectStore> store_;
-  std::unique_ptr<boost::asio::signal_set> sigchld_;
   std::unique_ptr<boost::asio::steady_timer> log_timer_;
+  std::unique_ptr<boost::asio::steady_timer> idle_timer_;
 
   // Loop-thread state.
   NodeResources resources_;
@@ -132,12 +145,12 @@ class NodeService {
   uint64_t next_client_id_ = 1;
   uint64_t next_waiter_seq_ = 1;  // WAIT_FOR_WORKERS calls
   uint64_t next_lease_id_ = 1;
-  std::unordered_map<WorkerID, std::shared_ptr<Worker>> workers_;
+  WorkerPool pool_;
   std::unordered_map<uint64_t, WorkerID> leases_;
   std::map<uint32_t, std::shared_ptr<Job>> jobs_;
   std::list<std::shared_ptr<PendingLease>> pending_;
-  std::unordered_map<uint64_t, std::weak_ptr<rpc::Connection>> client_conns_;        // by client id
-  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> wanted_sent_;  // last LEASES_WANTED
+  std::unordered_map<uint64_t, std::weak_ptr<rpc::Connection>> client_conns_;  // by client id
+  std::unordered_map<uint64_t, Clock::TimePoint> wanted_sent_;  // last LEASES_WANTED, by client
 
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;

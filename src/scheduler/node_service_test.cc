@@ -3,7 +3,8 @@
 // peers over its real Unix socket: a fork server that records FORK_WORKER,
 // workers that register under the ids it was told (pid 0: no process for the
 // node to signal; a killed worker is one whose connection the node closes)
-// and lease holders that record their replies.
+// and lease holders that record their replies. The node reads a FakeClock:
+// time passes only when a test moves it.
 #include "scheduler/node_service.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "base/clock.h"
+#include "base/timeouts.h"
 #include "control/control_test_peers.h"
 
 namespace lumen::scheduler {
@@ -21,6 +24,7 @@ using control::testing::kToken;
 using control::testing::Recorded;
 
 constexpr uint32_t kJob = 1;
+constexpr int kForkServerPid = 4242;  // what the fake fork server says its pid is
 
 class NodeServiceTest : public control::testing::ControlServiceTest {
  protected:
@@ -34,16 +38,18 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     o.gpu_ids = {0, 1};
     o.store_capacity = 1 << 20;
     o.prestart_workers = 0;  // workers only for leases, so each one is the test's to start
+    o.clock = &clock_;
     node_address_ = "unix:" + o.session_dir + "/sockets/node";
     node_ = std::make_unique<NodeService>(o);
     ASSERT_TRUE(node_->Start().ok());
 
-    fork_dispatcher_.Register(proto::FORK_WORKER,
-                              [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
-                                proto::ForkWorkerRequest req;
-                                EXPECT_TRUE(rpc::ParseBody(body, &req));
-                                forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
-                              });
+    fork_dispatcher_.Register(
+        proto::FORK_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+          proto::ForkWorkerRequest req;
+          EXPECT_TRUE(rpc::ParseBody(body, &req));
+          forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
+          fork_envs_.Update([&](auto &v) { v[req.worker_id()] = {req.env().begin(), req.env().end()}; });
+        });
     fork_server_ = Register(proto::FORK_SERVER, &fork_dispatcher_);
   }
   void TearDown() override {
@@ -61,6 +67,7 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     req.set_kind(kind);
     req.set_job_id(kJob);
     req.set_worker_id(worker_id);
+    if (kind == proto::FORK_SERVER) req.set_pid(kForkServerPid);
     if (kind == proto::WORKER) {
       req.mutable_address()->set_worker_id(worker_id);
       req.mutable_address()->set_unix_path("/nonexistent/" + ToHex(worker_id));
@@ -90,11 +97,14 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
   };
   /// Asks for a lease; the reply lands in the returned record.
   std::shared_ptr<Recorded<LeaseResult>> RequestLease(rpc::Connection &holder,
-                                                      std::map<std::string, double> need) {
+                                                      std::map<std::string, double> need,
+                                                      bool for_actor = false) {
     auto result = std::make_shared<Recorded<LeaseResult>>();
     proto::WorkerLeaseRequest req;
     req.set_job_id(kJob);
     for (auto &[k, v] : need) (*req.mutable_resources()->mutable_amounts())[k] = v;
+    req.set_for_actor(for_actor);
+    if (for_actor) *req.mutable_hold() = req.resources();
     holder.Call(
         proto::REQUEST_WORKER_LEASE, req,
         [result](Status st, std::string_view body) {
@@ -132,17 +142,25 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     }
     EXPECT_EQ(Available(conn, resource), amount);
   }
+  /// How many idle workers the node keeps (a round trip, as Available).
+  int IdleWorkers(rpc::Connection &conn) {
+    proto::NodeStatsReply rep;
+    EXPECT_TRUE(conn.CallSync(proto::NODE_STATS, proto::NodeStatsRequest(), &rep).ok());
+    return rep.num_idle_workers();
+  }
   static void WaitClosed(const rpc::ConnectionPtr &conn) {
     auto until = std::chrono::steady_clock::now() + kDeadline;
     while (conn->IsOpen() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
     EXPECT_FALSE(conn->IsOpen()) << "the node did not close the worker's connection";
   }
 
+  FakeClock clock_;
   std::string node_address_;
   std::unique_ptr<NodeService> node_;
   rpc::Dispatcher fork_dispatcher_;
   rpc::ConnectionPtr fork_server_;
   Recorded<std::vector<std::string>> forks_;  // worker ids the node asked the fork server for
+  Recorded<std::map<std::string, std::map<std::string, std::string>>> fork_envs_;  // their env, by id
   std::map<std::string, rpc::ConnectionPtr> workers_by_id_;
   std::vector<rpc::ConnectionPtr> conns_;
 };
@@ -253,6 +271,41 @@ TEST_F(NodeServiceTest, GpuLeasesHoldDistinctDevicesAndGiveThemBack) {
   EXPECT_EQ(lc.reply.gpu_ids(0), la.reply.gpu_ids(0));  // the device given back
 }
 
+TEST_F(NodeServiceTest, AWorkerIsStartedWithTheDevicesOfTheLeaseItServes) {
+  auto driver = Register(proto::DRIVER);
+  // Two GPU leases asked for at once get workers started for distinct devices.
+  auto a = RequestLease(*driver, {{"GPU", 1}});
+  auto b = RequestLease(*driver, {{"GPU", 1}});
+  StartForkedWorker(1);
+  StartForkedWorker(2);
+  auto la = Await(*a), lb = Await(*b);
+  ASSERT_TRUE(la.reply.granted() && lb.reply.granted());
+  auto envs = fork_envs_.Get();
+  for (auto *l : {&la, &lb}) {
+    ASSERT_EQ(l->reply.gpu_ids_size(), 1);
+    EXPECT_EQ(envs[l->reply.worker().worker_id()]["CUDA_VISIBLE_DEVICES"],
+              std::to_string(l->reply.gpu_ids(0)));
+  }
+  EXPECT_NE(la.reply.gpu_ids(0), lb.reply.gpu_ids(0));
+  // Work without GPUs gets a worker that sees none (set, and empty, as in
+  // Ray), not one of those.
+  auto cpu = RequestLease(*driver, {{"CPU", 1}});
+  ReturnWorker(*driver, la.reply.lease_id());
+  StartForkedWorker(3);
+  auto lc = Await(*cpu);
+  ASSERT_TRUE(lc.reply.granted());
+  EXPECT_EQ(lc.reply.worker().worker_id(), forks_.Get().at(2));
+  envs = fork_envs_.Get();
+  ASSERT_TRUE(envs[forks_.Get().at(2)].count("CUDA_VISIBLE_DEVICES"));
+  EXPECT_EQ(envs[forks_.Get().at(2)]["CUDA_VISIBLE_DEVICES"], "");
+  // The GPU worker given back serves the next lease of its device.
+  auto again = RequestLease(*driver, {{"GPU", 1}});
+  auto lg = Await(*again);
+  ASSERT_TRUE(lg.reply.granted());
+  EXPECT_EQ(lg.reply.worker().worker_id(), la.reply.worker().worker_id());
+  EXPECT_EQ(forks_.Get().size(), 3u);
+}
+
 TEST_F(NodeServiceTest, BundlesAreReservedWhenAllFitAndReturnedOnRemoval) {
   auto control = Register(proto::TOOL);  // speaks for the control service
   auto driver = Register(proto::DRIVER);
@@ -307,6 +360,83 @@ TEST_F(NodeServiceTest, RemovingAGroupEndsTheWorkRunningInIt) {
   EXPECT_EQ(Available(*control, "CPU"), 2);
 }
 
+TEST_F(NodeServiceTest, LeasesThatNeedAWorkerAreRefusedOnceTheForkServerDies) {
+  auto driver = Register(proto::DRIVER);
+  auto before = RequestLease(*driver, {{"CPU", 1}});
+  forks_.WaitFor([](auto &v) { return !v.empty(); });  // asked for; never comes
+  fork_server_->Close();
+  auto task = RequestLease(*driver, {{"CPU", 1}});
+  auto actor = RequestLease(*driver, {{"CPU", 1}}, /*for_actor=*/true);
+  // The job can make no more workers: each request is refused at once,
+  // naming the loss, rather than left pending until the driver exits.
+  for (auto *r : {&before, &task, &actor}) {
+    auto l = Await(**r);
+    ASSERT_TRUE(l.answered) << "a lease request stayed pending after the fork server died";
+    ASSERT_TRUE(l.status.ok()) << l.status.ToString();
+    EXPECT_FALSE(l.reply.granted());
+    EXPECT_EQ(l.reply.refusal(), proto::LEASE_REFUSED);
+    EXPECT_NE(l.reply.error().find("fork server (pid " + std::to_string(kForkServerPid) + ") died"),
+              std::string::npos)
+        << l.reply.error();
+  }
+  // Nothing is left counted as starting: another request is refused too.
+  EXPECT_FALSE(Await(*RequestLease(*driver, {{"CPU", 2}})).reply.granted());
+}
+
+TEST_F(NodeServiceTest, AnIdleWorkerBeyondThePoolIsStoppedOnlyOnceItsGracePasses) {
+  auto driver = Register(proto::DRIVER);
+  auto busy = RequestLease(*driver, {{"CPU", 1}});
+  auto busy_worker = StartForkedWorker(1);
+  ASSERT_TRUE(Await(*busy).reply.granted());
+  auto lease = RequestLease(*driver, {{"CPU", 1}});
+  auto worker = StartForkedWorker(2);
+  auto l = Await(*lease);
+  ASSERT_TRUE(l.reply.granted());
+  ReturnWorker(*driver, l.reply.lease_id());
+  ASSERT_EQ(IdleWorkers(*driver), 1);  // returned (the pool keeps none: prestart 0)
+
+  clock_.Advance(kIdleWorkerGrace - std::chrono::milliseconds(1));
+  ASSERT_TRUE(node_->CheckIdleWorkers());
+  EXPECT_EQ(IdleWorkers(*driver), 1) << "stopped before its grace period passed";
+  EXPECT_TRUE(worker->IsOpen());
+
+  clock_.Advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(node_->CheckIdleWorkers());
+  WaitClosed(worker);
+  EXPECT_EQ(IdleWorkers(*driver), 0);
+  // A leased worker is never idle, however long it runs.
+  clock_.Advance(100 * kIdleWorkerGrace);
+  ASSERT_TRUE(node_->CheckIdleWorkers());
+  EXPECT_EQ(Available(*driver, "CPU"), 1);
+  EXPECT_TRUE(busy_worker->IsOpen());
+}
+
+TEST_F(NodeServiceTest, LeasesWantedIsSentToAHolderAtMostOncePerThrottlePeriod) {
+  Recorded<int> wanted;
+  rpc::Dispatcher holder_dispatcher;
+  holder_dispatcher.Register(
+      proto::LEASES_WANTED,
+      [&](const rpc::ConnectionPtr &, uint64_t, std::string_view) { wanted.Update([](int &n) { ++n; }); });
+  auto holder = Register(proto::DRIVER, &holder_dispatcher);
+  auto other = Register(proto::TOOL);
+  auto lease = RequestLease(*holder, {{"CPU", 2}});
+  StartForkedWorker(1);
+  ASSERT_TRUE(Await(*lease).reply.granted());
+  // Each round trip on `holder` comes after any notice sent to it before.
+  auto notices = [&] {
+    Available(*other, "CPU");  // `other`'s requests have been seen
+    Available(*holder, "CPU");
+    return wanted.Get();
+  };
+  RequestLease(*other, {{"CPU", 1}});
+  EXPECT_EQ(notices(), 1);
+  RequestLease(*other, {{"CPU", 1}});
+  EXPECT_EQ(notices(), 1) << "a second notice within the throttle period";
+  clock_.Advance(std::chrono::milliseconds(20));
+  RequestLease(*other, {{"CPU", 1}});
+  EXPECT_EQ(notices(), 2);
+}
+
 TEST_F(NodeServiceTest, ALeaseForAnUnknownJobFails) {
   auto tool = Register(proto::TOOL);
   auto result = std::make_shared<Recorded<LeaseResult>>();
@@ -323,6 +453,35 @@ TEST_F(NodeServiceTest, ALeaseForAnUnknownJobFails) {
       },
       kForever);
   EXPECT_EQ(Await(*result).status.code(), StatusCode::kNotFound);
+}
+
+
+// A driver hears of each worker of its job as it registers, so that it can
+// connect (and finish the handshake) before it has a task for it: whether
+// the worker registers after the driver or before.
+TEST_F(NodeServiceTest, TheDriverIsToldOfEachWorkerOfItsJob) {
+  Recorded<std::vector<std::string>> ready;  // unix paths the driver was told of
+  rpc::Dispatcher driver_dispatcher;
+  driver_dispatcher.Register(proto::WORKER_READY,
+                             [&](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+                               proto::Address a;
+                               EXPECT_TRUE(rpc::ParseBody(body, &a));
+                               ready.Update([&](auto &v) { v.push_back(a.unix_path()); });
+                             });
+  auto holder = Register(proto::TOOL);
+  auto early = RequestLease(*holder, {{"CPU", 1}});
+  ASSERT_NE(StartForkedWorker(1), nullptr);  // registers before the driver
+  ASSERT_TRUE(Await(*early).status.ok());
+
+  auto driver = Register(proto::DRIVER, &driver_dispatcher);
+  auto later = RequestLease(*driver, {{"CPU", 1}});
+  ASSERT_NE(StartForkedWorker(2), nullptr);  // registers after it
+  ASSERT_TRUE(Await(*later).status.ok());
+
+  ready.WaitFor([](auto &v) { return v.size() >= 2; });
+  auto forks = forks_.Get();
+  EXPECT_EQ(ready.Get(), (std::vector<std::string>{"/nonexistent/" + ToHex(forks[0]),
+                                                   "/nonexistent/" + ToHex(forks[1])}));
 }
 
 }  // namespace

@@ -23,8 +23,6 @@ namespace {
 // Gets expected to succeed wait this long: generous on a loaded two-core
 // machine, and a hang still ends as a clear RayTimeoutException.
 constexpr int kLongMs = 60000;
-// How long something that must stay pending is watched.
-constexpr int kPendingMs = 2000;
 
 const std::vector<std::string> kHeadArgs = {"--num-cpus=2", "--num-gpus=2", "--resources={\"accel\": 1}"};
 
@@ -60,8 +58,12 @@ std::vector<int64_t> Interval(int work_ms) {
   return {start, NowNs()};
 }
 
-// What a task sees of its GPUs: GetGpuIds() and CUDA_VISIBLE_DEVICES.
-std::vector<std::string> GpuView() { return {JoinIds(ray::GetGpuIds()), Env("CUDA_VISIBLE_DEVICES")}; }
+// What a task sees of its GPUs: GetGpuIds(), CUDA_VISIBLE_DEVICES, and
+// whether that is set at all (Ray sets it empty for work without GPUs).
+std::vector<std::string> GpuView() {
+  return {JoinIds(ray::GetGpuIds()), Env("CUDA_VISIBLE_DEVICES"),
+          std::getenv("CUDA_VISIBLE_DEVICES") ? "set" : "unset"};
+}
 
 // Each side creates its own file and waits for the other's: both return true
 // only if they run at the same time (each gives up after 20 s).
@@ -74,10 +76,17 @@ bool Rendezvous(std::string mine, std::string theirs) {
   return false;
 }
 
+// GpuView() of a task that ran at the same time as its partner (Rendezvous).
+std::vector<std::string> GpuViewTogether(std::string mine, std::string theirs) {
+  auto view = GpuView();
+  view.push_back(Rendezvous(mine, theirs) ? "together" : "alone");
+  return view;
+}
+
 // The env var in the task and the process it ran in.
 std::vector<std::string> EnvAndPid(std::string name) { return {Env(name), std::to_string(getpid())}; }
 
-RAY_REMOTE(Plus, Pid, Interval, GpuView, Rendezvous, EnvAndPid);
+RAY_REMOTE(Plus, Pid, Interval, GpuView, Rendezvous, GpuViewTogether, EnvAndPid);
 
 class GpuActor {
  public:
@@ -94,11 +103,41 @@ using lumen::testing::ClusterTest;
 class ResourcesTest : public ClusterTest {
  protected:
   void SetUp() override { StartCluster(kHeadArgs); }
+
+  // The node's log lines that contain every one of `needles`.
+  std::vector<std::string> NodeLogLines(const std::vector<std::string> &needles) const {
+    auto log =
+        session_ + "/logs/node-" + std::to_string(lumen::testing::ServicePids(session_).at("node")) + ".log";
+    std::ifstream in(log);
+    std::vector<std::string> found;
+    for (std::string line; std::getline(in, line);)
+      if (std::all_of(needles.begin(), needles.end(),
+                      [&](const std::string &n) { return line.find(n) != std::string::npos; }))
+        found.push_back(line);
+    return found;
+  }
+
+  /// The node's log lines with every one of `needles`, once there is one
+  /// (or the deadline, which only a hang reaches, passes).
+  std::vector<std::string> NodeLogLinesEventually(const std::vector<std::string> &needles) const {
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLongMs);
+         NodeLogLines(needles).empty() && std::chrono::steady_clock::now() < until;)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a file
+    return NodeLogLines(needles);
+  }
+
+  /// Waits until the node reports holding back a lease request that asks
+  /// for `resource` (it logs each once, when it first leaves it pending for
+  /// want of resources): the node has seen it and decided that it waits.
+  void ExpectHeldBack(const std::string &resource) {
+    EXPECT_FALSE(NodeLogLinesEventually({"lease request {", resource, "held back"}).empty())
+        << "the node never held back a request for " << resource;
+  }
 };
 
 template <typename T>
-bool StaysPending(ray::ObjectRef<T> ref, int ms = kPendingMs) {
-  auto w = ray::Wait(std::vector<ray::ObjectRef<T>>{ref}, 1, ms);
+bool IsPending(ray::ObjectRef<T> ref) {
+  auto w = ray::Wait(std::vector<ray::ObjectRef<T>>{ref}, 1, 0);
   return w.ready.empty() && w.unready.size() == 1;
 }
 
@@ -135,8 +174,10 @@ TEST_F(ResourcesTest, InfeasibleTasksStayPendingWhileOthersRun) {
   std::vector<ray::ObjectRef<int>> feasible;
   for (int i = 0; i < 4; ++i) feasible.push_back(ray::Task(Plus).Remote(i, 1));
   for (int i = 0; i < 4; ++i) EXPECT_EQ(*feasible[i].Get(kLongMs), i + 1);
-  auto w = ray::Wait(std::vector<ray::ObjectRef<int>>{too_many_cpus, unknown, too_many_accel, actor_call}, 1,
-                     kPendingMs);
+  // The node has seen each and keeps it: more than it has in total.
+  for (auto resource : {"CPU: 100", "no_such_resource: 1", "accel: 2", "GPU: 3"}) ExpectHeldBack(resource);
+  auto w =
+      ray::Wait(std::vector<ray::ObjectRef<int>>{too_many_cpus, unknown, too_many_accel, actor_call}, 1, 0);
   EXPECT_EQ(w.ready.size(), 0u);
   EXPECT_EQ(w.unready.size(), 4u);
   EXPECT_EQ(*ray::Task(Plus).SetResource("accel", 1).Remote(2, 2).Get(kLongMs), 4);  // still runs after them
@@ -169,9 +210,10 @@ TEST_F(ResourcesTest, OneUnitOfACustomResourceSerialisesItsTasks) {
 TEST_F(ResourcesTest, GpuIdsAreEmptyInTheDriverAndInCpuTasks) {
   EXPECT_TRUE(ray::GetGpuIds().empty());
   auto view = *ray::Task(GpuView).Remote().Get(kLongMs);
-  EXPECT_EQ(view[0], "") << "a CPU-only task saw GPU ids";
+  EXPECT_EQ(view, (std::vector<std::string>{"", "", "set"})) << "a CPU-only task saw GPUs";
   auto cpu_actor = ray::Actor(GpuActor::Create).Remote();
   EXPECT_EQ(*cpu_actor.Task(&GpuActor::Ids).Remote().Get(kLongMs), "");
+  EXPECT_EQ(*cpu_actor.Task(&GpuActor::Visible).Remote().Get(kLongMs), "");
   // A GPU task sees one device, in both views.
   auto gpu = *ray::Task(GpuView).SetResource("GPU", 1).Remote().Get(kLongMs);
   EXPECT_TRUE(gpu[0] == "0" || gpu[0] == "1") << gpu[0];
@@ -179,8 +221,22 @@ TEST_F(ResourcesTest, GpuIdsAreEmptyInTheDriverAndInCpuTasks) {
   auto both = *ray::Task(GpuView).SetResource("GPU", 2).Remote().Get(kLongMs);
   EXPECT_EQ(both[0], "0,1");
   EXPECT_EQ(both[1], "0,1");
-  // The next CPU task on a worker that ran GPU work sees none.
-  for (int i = 0; i < 4; ++i) EXPECT_EQ((*ray::Task(GpuView).Remote().Get(kLongMs))[0], "");
+  // CPU tasks after GPU work see none, whichever worker runs them.
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(*ray::Task(GpuView).Remote().Get(kLongMs), (std::vector<std::string>{"", "", "set"}));
+}
+
+TEST_F(ResourcesTest, GpuTasksRunningAtOnceSeeDistinctDevices) {
+  std::string dir = tmp_ + "/gpus";
+  std::filesystem::create_directories(dir);
+  auto x = ray::Task(GpuViewTogether).SetResource("GPU", 1).Remote(dir + "/x", dir + "/y");
+  auto y = ray::Task(GpuViewTogether).SetResource("GPU", 1).Remote(dir + "/y", dir + "/x");
+  auto vx = *x.Get(kLongMs), vy = *y.Get(kLongMs);
+  EXPECT_EQ(vx[3], "together");
+  EXPECT_EQ(vy[3], "together");
+  EXPECT_EQ(vx[1], vx[0]);
+  EXPECT_EQ(vy[1], vy[0]);
+  EXPECT_EQ(std::set<std::string>({vx[0], vy[0]}), std::set<std::string>({"0", "1"}));
 }
 
 TEST_F(ResourcesTest, GpuActorsGetDistinctDevicesAndAThirdWaitsForOne) {
@@ -195,7 +251,8 @@ TEST_F(ResourcesTest, GpuActorsGetDistinctDevicesAndAThirdWaitsForOne) {
   // Both devices are held for the actors' lives: a third waits.
   auto c = ray::Actor(GpuActor::Create).SetResource("GPU", 1).Remote();
   auto vc = c.Task(&GpuActor::Visible).Remote();
-  EXPECT_TRUE(StaysPending(vc)) << "a third GPU actor was placed with both devices held";
+  ExpectHeldBack("GPU: 1}");
+  EXPECT_TRUE(IsPending(vc)) << "a third GPU actor was placed with both devices held";
   EXPECT_EQ(*ray::Task(Plus).Remote(1, 1).Get(kLongMs), 2);  // CPU work still runs
 
   a.Kill();
@@ -203,7 +260,8 @@ TEST_F(ResourcesTest, GpuActorsGetDistinctDevicesAndAThirdWaitsForOne) {
   EXPECT_EQ(*c.Task(&GpuActor::Ids).Remote().Get(kLongMs), va);
   // Held again: even half a GPU waits until the next one is freed.
   auto task = ray::Task(GpuView).SetResource("GPU", 0.5).Remote();
-  EXPECT_TRUE(StaysPending(task, 300));
+  ExpectHeldBack("GPU: 0.5}");
+  EXPECT_TRUE(IsPending(task));
   b.Kill();
   auto view = *task.Get(kLongMs);
   EXPECT_EQ(view[0], vb);
@@ -294,7 +352,8 @@ TEST_F(ResourcesTest, GroupsThatDoNotFitStayPendingAndCanBeRemoved) {
   // Fits in sum (2 GPUs) but the node has 2 CPUs, not 3: all or nothing.
   ray::PlacementGroup partial = ray::CreatePlacementGroup(
       {"partial", {{{"GPU", 1}, {"CPU", 2}}, {{"GPU", 1}, {"CPU", 1}}}, ray::PlacementStrategy::PACK});
-  EXPECT_FALSE(huge.Wait(2));
+  ASSERT_FALSE(NodeLogLinesEventually({"placement group", "CPU: 10000", "stays pending"}).empty());
+  EXPECT_FALSE(huge.Wait(0));
   EXPECT_FALSE(spread.Wait(0));
   EXPECT_FALSE(partial.Wait(0));
   for (auto *pg : {&huge, &spread, &partial})
@@ -321,10 +380,13 @@ TEST_F(ResourcesTest, ActorAskingForMoreThanItsBundleStaysPending) {
   auto fits = ray::Actor(GpuActor::Create).SetResource("CPU", 1).SetPlacementGroup(pg, 0).Remote();
   auto big_call = big.Task(&GpuActor::Pid).Remote();
   EXPECT_GT(*fits.Task(&GpuActor::Pid).Remote().Get(kLongMs), 0);
-  EXPECT_TRUE(StaysPending(big_call)) << "an actor was placed with more than its bundle holds";
+  ExpectHeldBack("CPU_group_0_");
+  EXPECT_TRUE(IsPending(big_call)) << "an actor was placed with more than its bundle holds";
   // A bundle resource the group never reserved (GPU) keeps an actor pending too.
   auto gpu = ray::Actor(GpuActor::Create).SetResource("GPU", 1).SetPlacementGroup(pg, 0).Remote();
-  EXPECT_TRUE(StaysPending(gpu.Task(&GpuActor::Pid).Remote(), 200));
+  auto gpu_call = gpu.Task(&GpuActor::Pid).Remote();
+  ExpectHeldBack("GPU_group_0_");
+  EXPECT_TRUE(IsPending(gpu_call));
   ray::RemovePlacementGroup(pg.GetID());
 }
 
@@ -341,7 +403,9 @@ TEST_F(ResourcesTest, GpuBundleGivesItsDeviceToWorkInside) {
   // Outside the group only the other device is left.
   auto outside = *ray::Task(GpuView).SetResource("GPU", 1).Remote().Get(kLongMs);
   EXPECT_NE(outside[0], in_bundle[0]);
-  EXPECT_TRUE(StaysPending(ray::Task(GpuView).SetResource("GPU", 2).Remote(), 200));
+  auto both = ray::Task(GpuView).SetResource("GPU", 2).Remote();
+  ExpectHeldBack("GPU: 2}");
+  EXPECT_TRUE(IsPending(both));
   ray::RemovePlacementGroup(pg.GetID());
 }
 
