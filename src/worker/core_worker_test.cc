@@ -284,6 +284,43 @@ TEST_F(CoreWorkerTest, ATaskWhoseWorkerDiesIsRetriedOnAFreshWorker) {
   EXPECT_EQ(retried.task_id(), first->pushed().Get().at(0).task_id());
 }
 
+// A restartable actor's constructor runs again on every restart, from the
+// same arguments: its owner keeps them (a large one lives in the node's
+// store) until the actor is dead for good, and lets them go then.
+TEST_F(CoreWorkerTest, AnActorKeepsItsConstructorArgumentsUntilItIsDeadForGood) {
+  AddForkServer();
+  FakeWorker *first = AddWorker();
+  FakeWorker *second = AddWorker();
+  ObjectID arg = Put(512 * 1024);  // above the inline threshold: in the node's store
+  cw_->AddLocalReference(arg);
+  std::vector<SubmitArg> args(1);
+  args[0].ref = arg;
+  ActorOptions options;
+  options.max_restarts = 1;
+  auto actor = cw_->CreateActor("Make", "Thing", std::move(args), options);
+  ASSERT_TRUE(actor.ok()) << actor.status().ToString();
+  cw_->RemoveLocalReference(arg);  // the caller lets go: only the actor holds it
+  StartForkedWorker(1, *first);
+  ASSERT_TRUE(first->pushed().WaitFor([](auto &v) { return !v.empty(); }));
+
+  first->Die();  // a crash: the actor restarts, its constructor runs again
+  StartForkedWorker(2, *second);
+  ASSERT_TRUE(second->pushed().WaitFor([](auto &v) { return !v.empty(); }));
+  auto restarted = second->pushed().Get().at(0);
+  ASSERT_EQ(restarted.args_size(), 1);
+  EXPECT_EQ(restarted.args(0).object_id(), arg.Binary());
+  EXPECT_TRUE(restarted.args(0).in_plasma());
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);
+  EXPECT_EQ(StoreObjects(), 1u);
+  EXPECT_EQ(GetError(arg), proto::NO_ERROR);
+
+  second->Die();  // no restart left: dead for good, and the argument goes
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (cw_->NumTrackedObjects() != 0 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);
+  WaitStoreObjects(0);
+}
+
 // A result that could not be stored reaches its caller as what went wrong,
 // not always as a full object store.
 TEST(StoreFailureTypeTest, EachFailureKeepsItsOwnType) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
@@ -107,6 +108,22 @@ RAY_REMOTE(&Counter::Plus1, &Counter::Add, &Counter::GetCount, &Counter::GetPid,
 
 int Plus(int a, int b) { return a + b; }
 RAY_REMOTE(Plus);
+
+// An actor built from a large by-value argument (moved through the object
+// store, as Ray does above its inline limit): a restarted instance is built
+// from the same argument again.
+class Blob {
+ public:
+  explicit Blob(std::vector<uint8_t> data) : data_(std::move(data)) {}
+  static Blob *FactoryCreate(std::vector<uint8_t> data) { return new Blob(std::move(data)); }
+  uint64_t Size() { return data_.size(); }
+  uint64_t Checksum() { return std::accumulate(data_.begin(), data_.end(), uint64_t{0}); }
+  int GetPid() { return static_cast<int>(getpid()); }
+
+ private:
+  std::vector<uint8_t> data_;
+};
+RAY_REMOTE(Blob::FactoryCreate, &Blob::Size, &Blob::Checksum, &Blob::GetPid);
 
 using Clock = std::chrono::steady_clock;
 using ray::internal::RayActorException;
@@ -332,6 +349,37 @@ TEST_F(ActorFailureTest, CrashedActorRestartsUpToMaxRestarts) {
   EXPECT_THROW(actor.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
   for (int pid : {pid0, pid1, pid2}) EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kLongMs)) << pid;
+}
+
+TEST_F(ActorFailureTest, RestartedActorIsBuiltFromItsLargeConstructorArgumentAgain) {
+  StartCluster();
+  std::vector<uint8_t> data(256 * 1024);  // above the inline limit: it goes through the object store
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 3);
+  const uint64_t size = data.size();
+  const uint64_t checksum = std::accumulate(data.begin(), data.end(), uint64_t{0});
+  auto actor = ray::Actor(Blob::FactoryCreate).SetMaxRestarts(1).Remote(std::move(data));
+  // The caller keeps no reference to the stored argument: only the actor's
+  // creation does.
+  int pid0 = *actor.Task(&Blob::GetPid).Remote().Get(kLongMs);
+  EXPECT_EQ(*actor.Task(&Blob::Checksum).Remote().Get(kLongMs), checksum);
+  ASSERT_EQ(kill(pid0, SIGKILL), 0) << std::strerror(errno);
+  ASSERT_TRUE(WaitUntil([&] { return ProcessGone(pid0); }, kLongMs));
+  // The next calls run on the restarted instance (a call sent before the
+  // restart is known may fail with the old process).
+  int pid1 = -1;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        try {
+          pid1 = *actor.Task(&Blob::GetPid).Remote().Get(kLongMs);
+        } catch (const RayActorException &) {
+          pid1 = -1;
+        }
+        return pid1 > 0 && pid1 != pid0;
+      },
+      kLongMs))
+      << "the actor did not come back after its worker was killed";
+  EXPECT_EQ(*actor.Task(&Blob::Size).Remote().Get(kLongMs), size);
+  EXPECT_EQ(*actor.Task(&Blob::Checksum).Remote().Get(kLongMs), checksum);
 }
 
 TEST_F(ActorFailureTest, UnlimitedRestarts) {
