@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -124,6 +125,35 @@ class Blob {
   std::vector<uint8_t> data_;
 };
 RAY_REMOTE(Blob::FactoryCreate, &Blob::Size, &Blob::Checksum, &Blob::GetPid);
+
+// An actor whose destructor leaves a file, `dir`/<name>.destroyed, saying
+// whether a call (Hold) still ran on it then.
+class Witness {
+ public:
+  Witness(std::string dir, std::string name) : dir_(std::move(dir)), name_(std::move(name)) {}
+  ~Witness() { std::ofstream(dir_ + "/" + name_ + ".destroyed") << (holding_ == 0 ? "idle" : "busy"); }
+  static Witness *Make(std::string dir, std::string name) {
+    return new Witness(std::move(dir), std::move(name));
+  }
+  int GetPid() { return static_cast<int>(getpid()); }
+  void Exit() { ray::ExitActor(); }
+  // Writes `started`, waits (far longer than the test does) for `release`.
+  bool Hold(std::string started, std::string release) {
+    ++holding_;
+    std::ofstream(started) << "1";
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    while (!std::filesystem::exists(release) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    --holding_;
+    return true;
+  }
+
+ private:
+  std::string dir_;
+  std::string name_;
+  std::atomic<int> holding_{0};
+};
+RAY_REMOTE(Witness::Make, &Witness::GetPid, &Witness::Exit, &Witness::Hold);
 
 using Clock = std::chrono::steady_clock;
 using ray::internal::RayActorException;
@@ -295,6 +325,43 @@ TEST_F(ActorFailureTest, ExitActorEndsTheActorForGood) {
   EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid2); }, kLongMs));
   // Exiting one actor harms no one else.
   EXPECT_EQ(*NewCounter(1).Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
+}
+
+// As in Ray (whose exit_actor runs the actor's atexit handlers, and lets the
+// calls running on a threaded actor finish first), ray::ExitActor() destroys
+// the instance once its running calls are done; Kill ends the process at
+// once (SIGKILL), and no destructor runs, as with Ray's ray.kill.
+TEST_F(ActorFailureTest, ExitActorRunsTheDestructorAfterRunningCallsAndKillDoesNot) {
+  StartCluster();
+  auto exiting = ray::Actor(Witness::Make).SetMaxConcurrency(2).Remote(tmp_, std::string("exiting"));
+  auto killed = ray::Actor(Witness::Make).Remote(tmp_, std::string("killed"));
+  int exiting_pid = *exiting.Task(&Witness::GetPid).Remote().Get(kLongMs);
+  int killed_pid = *killed.Task(&Witness::GetPid).Remote().Get(kLongMs);
+
+  // Both of its threads hold a call; ExitActor runs on the first one freed,
+  // while the other still holds its call.
+  const std::string dir = tmp_ + "/";
+  auto first = exiting.Task(&Witness::Hold).Remote(dir + "started-1", dir + "release-1");
+  auto second = exiting.Task(&Witness::Hold).Remote(dir + "started-2", dir + "release-2");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return std::filesystem::exists(dir + "started-1") && std::filesystem::exists(dir + "started-2");
+      },
+      kLongMs));
+  auto exit = exiting.Task(&Witness::Exit).Remote();
+  std::ofstream(dir + "release-1") << "1";
+  EXPECT_THROW(exit.Get(kLongMs), RayActorException);
+  std::ofstream(dir + "release-2") << "1";  // the call left running may finish now; then the instance goes
+  EXPECT_TRUE(WaitUntil([&] { return std::filesystem::exists(dir + "exiting.destroyed"); }, kLongMs))
+      << "ray::ExitActor() did not destroy the actor's instance";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(exiting_pid); }, kLongMs));
+  std::string when;
+  std::ifstream(dir + "exiting.destroyed") >> when;
+  EXPECT_EQ(when, "idle") << "the instance was destroyed while a call still ran on it";
+
+  killed.Kill();
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(killed_pid); }, kLongMs));
+  EXPECT_FALSE(std::filesystem::exists(dir + "killed.destroyed"));
 }
 
 TEST_F(ActorFailureTest, CrashWithoutRestartsIsFinal) {
