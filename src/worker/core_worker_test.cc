@@ -392,6 +392,35 @@ TEST_F(CoreWorkerTest, AResultFailsWhenItsNestedObjectsOwnerCannotBeToldOfTheBor
   EXPECT_NE(payload.data().find("the owner refuses on purpose"), std::string::npos) << payload.data();
 }
 
+// An actor whose creation waits for an argument when the control service is
+// lost can never be created (CREATE_ACTOR has nowhere to go): it is dead,
+// and its calls fail, naming the control service, instead of waiting for ever.
+TEST_F(CoreWorkerTest, AnActorStillWaitingForItsArgumentsDiesWithTheControlService) {
+  // The argument is the result of a task that waits for a worker the node
+  // cannot start (no fork server): it is not ready when the service goes.
+  ObjectID pending = cw_->SubmitTask("f", {}, TaskOptions());
+  std::vector<SubmitArg> args(1);
+  args[0].ref = pending;
+  auto actor = cw_->CreateActor("Make", "Thing", std::move(args), ActorOptions());
+  ASSERT_TRUE(actor.ok()) << actor.status().ToString();
+  ObjectID call = cw_->SubmitActorTask(actor.value(), "Method", {}, TaskOptions());
+  cw_->AddLocalReference(call);
+
+  server_.reset();  // the control service is gone
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({call}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.at(0)->error, proto::ACTOR_DIED);
+  EXPECT_NE(out[0]->ErrorMessage().find("control service"), std::string::npos) << out[0]->ErrorMessage();
+  // Later calls and creations fail the same way, at once.
+  ObjectID later = cw_->SubmitActorTask(actor.value(), "Method", {}, TaskOptions());
+  cw_->AddLocalReference(later);
+  EXPECT_EQ(GetError(later), proto::ACTOR_DIED);
+  auto again = cw_->CreateActor("Make", "Thing", {}, ActorOptions());
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("control service"), std::string::npos) << again.status().ToString();
+}
+
 // A result that could not be stored reaches its caller as what went wrong,
 // not always as a full object store.
 TEST(StoreFailureTypeTest, EachFailureKeepsItsOwnType) {
