@@ -39,10 +39,13 @@ void FunctionManager::CheckNotRegisteredLocked(const std::string &name,
 }
 
 bool FunctionManager::RegisterFunction(const std::string &name, const std::string &pointer_key,
-                                       RemoteFunction invoker) {
+                                       RemoteFunction invoker, ActorDeleter deleter) {
   std::lock_guard<std::mutex> lock(mutex_);
   CheckNotRegisteredLocked(name, pointer_key);
   functions_.emplace(name, std::move(invoker));
+  if (deleter != nullptr) {
+    actor_deleters_.emplace(name, deleter);
+  }
   if (!pointer_key.empty()) {
     names_by_pointer_.emplace(pointer_key, name);
   }
@@ -70,6 +73,12 @@ const RemoteMemberFunction *FunctionManager::GetMemberFunction(const std::string
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = member_functions_.find(name);
   return it == member_functions_.end() ? nullptr : &it->second;
+}
+
+ActorDeleter FunctionManager::GetActorDeleter(const std::string &name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = actor_deleters_.find(name);
+  return it == actor_deleters_.end() ? nullptr : it->second;
 }
 
 std::string FunctionManager::GetFunctionNameByPointerKey(const std::string &pointer_key) const {

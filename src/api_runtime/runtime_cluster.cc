@@ -90,8 +90,11 @@ class ObjectBuffer : public ray::internal::Buffer {
   worker::RayObjectPtr obj_;
 };
 
-// The actor this worker hosts: the pointer its factory returned.
+// The actor this worker hosts: the pointer its factory returned, what
+// destroys it, and whether it ended through ray::ExitActor().
 std::atomic<uint64_t> g_actor_instance{0};
+std::atomic<ray::internal::ActorDeleter> g_actor_deleter{nullptr};
+std::atomic<bool> g_actor_exited{false};
 // GPU devices granted: to the running task (per executor thread), or to the
 // actor this process hosts (for its whole life). CUDA_VISIBLE_DEVICES is
 // never set here: the node starts a worker with the devices of the leases it
@@ -138,13 +141,17 @@ void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<wo
     case InvokeOutcome::kOk:
       result->data = std::move(out.data);
       for (auto &n : out.nested) result->nested.push_back(ObjectID::FromBinary(n));
-      if (creation) g_actor_instance = out.actor_instance;
+      if (creation) {
+        g_actor_deleter = out.actor_deleter;
+        g_actor_instance = out.actor_instance;
+      }
       break;
     case InvokeOutcome::kNotFound:
       result->error = proto::FUNCTION_NOT_FOUND;
       result->error_message = out.message;
       break;
     case InvokeOutcome::kActorExited:
+      g_actor_exited = true;
       result->error = proto::ACTOR_DIED;
       result->error_message = out.message;
       result->exit_worker = true;
@@ -495,6 +502,19 @@ void SetRuntime(std::shared_ptr<ClusterRuntime> rt) {
   g_runtime = std::move(rt);
 }
 
+// An actor that ended through ray::ExitActor() ends gracefully, as in Ray
+// (which runs its atexit handlers then): once the calls still running on its
+// other threads have finished, its instance is destroyed, on this thread,
+// with no runtime lock held and the runtime still up, since the destructor
+// is user code that may use the API. An actor killed (SIGKILL) or cut off
+// from its node ends without it, as Ray's ray.kill does.
+void DestroyExitedActor(worker::CoreWorker &core) {
+  if (!g_actor_exited || g_actor_instance == 0) return;
+  core.WaitForExecutors();
+  const uint64_t instance = g_actor_instance.exchange(0);
+  if (auto deleter = g_actor_deleter.load()) deleter(instance);
+}
+
 std::string NewNamespace() {
   // A random UUIDv4, as Ray gives each driver by default.
   std::string h = RandomHex(16);
@@ -565,6 +585,7 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   auto rt = std::make_shared<ClusterRuntime>(std::move(core.value()));
   SetRuntime(rt);
   rt->core().RunTaskLoop();
+  DestroyExitedActor(rt->core());
   SetRuntime(nullptr);
   std::fflush(nullptr);
   ShutdownProcessLogging();

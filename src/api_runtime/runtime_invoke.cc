@@ -45,6 +45,7 @@ void InvokeRegisteredFunction(InvokeKind kind, const std::string &name, uint64_t
     if (kind == InvokeKind::kActorCreation) {
       auto handle = msgpack::unpack(out->data.data(), out->data.size());
       out->actor_instance = handle.get().as<uint64_t>();
+      out->actor_deleter = fm.GetActorDeleter(name);
     }
     out->nested = ray::internal::EndNestedRefCapture();
     out->code = InvokeOutcome::kOk;

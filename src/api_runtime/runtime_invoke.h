@@ -36,8 +36,11 @@ struct InvokeOutcome {
   msgpack::sbuffer data;
   /// ObjectRef ids serialized inside data (nested references).
   std::vector<std::string> nested;
-  /// kActorCreation and kOk: the instance pointer the factory returned.
+  /// kActorCreation and kOk: the instance pointer the factory returned, and
+  /// what destroys it (nullptr: it cannot be, see ray::internal::ActorDeleterFor).
+  /// Whoever hosts the actor calls it once no method of it runs any more.
   uint64_t actor_instance = 0;
+  ray::internal::ActorDeleter actor_deleter = nullptr;
   std::string message;  // set unless kOk
 };
 

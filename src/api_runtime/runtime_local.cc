@@ -406,7 +406,11 @@ struct LocalActor {
   // Guarded by LocalModeRuntime::mu_.
   State state = State::kCreating;
   std::string death_cause;
+  // What the factory made; destroyed by the last of the actor's threads to
+  // leave (no method runs then), outside mu_: the destructor is user code
+  // that may call the API.
   uint64_t instance = 0;
+  ray::internal::ActorDeleter deleter = nullptr;
   std::deque<std::shared_ptr<LocalCall>> queue;
   std::vector<std::shared_ptr<LocalCall>> running;
   std::vector<std::thread> threads;
@@ -665,10 +669,14 @@ void LocalModeRuntime::RunActor(const std::shared_ptr<LocalActor> &actor,
     InvokeOutcome out;
     RunCall(*creation, 0, &out);
     lock.lock();
+    if (out.code == InvokeOutcome::kOk) {
+      // Kept even when the actor was killed meanwhile: it is destroyed below.
+      actor->instance = out.actor_instance;
+      actor->deleter = out.actor_deleter;
+    }
     if (actor->state == LocalActor::State::kCreating) {
       if (out.code == InvokeOutcome::kOk) {
         actor->state = LocalActor::State::kAlive;
-        actor->instance = out.actor_instance;
         for (int i = 1; i < actor->max_concurrency; ++i) {
           actor->live_threads++;
           actor->threads.emplace_back([this, actor] { RunActor(actor, nullptr); });
@@ -693,8 +701,17 @@ void LocalModeRuntime::RunActor(const std::shared_ptr<LocalActor> &actor,
     if (out.code == InvokeOutcome::kActorExited && actor->state != LocalActor::State::kDead)
       MarkActorDeadLocked(*actor, out.message);
   }
-  actor->live_threads--;
   t_current_actor = nullptr;
+  if (actor->live_threads == 1 && actor->instance != 0) {
+    // The last thread out: no method runs any more. Still counted while the
+    // destructor runs, so that no one reaps (joins) this thread meanwhile.
+    const uint64_t instance = std::exchange(actor->instance, 0);
+    const ray::internal::ActorDeleter deleter = actor->deleter;
+    lock.unlock();
+    if (deleter != nullptr) deleter(instance);
+    lock.lock();
+  }
+  actor->live_threads--;
 }
 
 void LocalModeRuntime::MarkActorDeadLocked(LocalActor &actor, const std::string &cause) {

@@ -207,6 +207,10 @@ class CoreWorker {
   // ---- worker mode ----
   /// Runs pushed tasks on this thread until the node tells us to exit or goes away.
   void RunTaskLoop();
+  /// After RunTaskLoop returned: waits until a threaded actor's extra
+  /// executors have finished the calls they were running (they end then), so
+  /// that nothing runs on the actor any more. Not from an executor thread.
+  void WaitForExecutors();
   /// Drivers: waits until the node has a registered worker for this job (its
   /// prestarted pool), at most `timeout`. Returns how many have registered.
   int WaitForWorkers(std::chrono::milliseconds timeout);

@@ -19,6 +19,15 @@ bool LendLoopEnabled() { return CurrentSettings().lend_loop; }
 
 void CoreWorker::RunTaskLoop() { ExecLoop(/*lead=*/LendLoopEnabled()); }
 
+void CoreWorker::WaitForExecutors() {
+  std::vector<std::thread> executors;
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    executors.swap(executors_);
+  }
+  for (auto &t : executors) t.join();
+}
+
 void CoreWorker::ExecLoop(bool lead) {
   auto have_work = [this] { return exit_requested_ || !exec_queue_.empty(); };
   for (;;) {

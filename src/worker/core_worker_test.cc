@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <thread>
 
 #include "control/control_test_peers.h"
 #include "scheduler/node_service.h"
@@ -282,6 +283,142 @@ TEST_F(CoreWorkerTest, ATaskWhoseWorkerDiesIsRetriedOnAFreshWorker) {
   auto retried = second->pushed().Get().at(0);
   EXPECT_EQ(retried.attempt(), 1);
   EXPECT_EQ(retried.task_id(), first->pushed().Get().at(0).task_id());
+}
+
+// A restartable actor's constructor runs again on every restart, from the
+// same arguments: its owner keeps them (a large one lives in the node's
+// store) until the actor is dead for good, and lets them go then.
+TEST_F(CoreWorkerTest, AnActorKeepsItsConstructorArgumentsUntilItIsDeadForGood) {
+  AddForkServer();
+  FakeWorker *first = AddWorker();
+  FakeWorker *second = AddWorker();
+  ObjectID arg = Put(512 * 1024);  // above the inline threshold: in the node's store
+  cw_->AddLocalReference(arg);
+  std::vector<SubmitArg> args(1);
+  args[0].ref = arg;
+  ActorOptions options;
+  options.max_restarts = 1;
+  auto actor = cw_->CreateActor("Make", "Thing", std::move(args), options);
+  ASSERT_TRUE(actor.ok()) << actor.status().ToString();
+  cw_->RemoveLocalReference(arg);  // the caller lets go: only the actor holds it
+  StartForkedWorker(1, *first);
+  ASSERT_TRUE(first->pushed().WaitFor([](auto &v) { return !v.empty(); }));
+
+  first->Die();  // a crash: the actor restarts, its constructor runs again
+  StartForkedWorker(2, *second);
+  ASSERT_TRUE(second->pushed().WaitFor([](auto &v) { return !v.empty(); }));
+  auto restarted = second->pushed().Get().at(0);
+  ASSERT_EQ(restarted.args_size(), 1);
+  EXPECT_EQ(restarted.args(0).object_id(), arg.Binary());
+  EXPECT_TRUE(restarted.args(0).in_plasma());
+  EXPECT_EQ(cw_->NumTrackedObjects(), 1u);
+  EXPECT_EQ(StoreObjects(), 1u);
+  EXPECT_EQ(GetError(arg), proto::NO_ERROR);
+
+  second->Die();  // no restart left: dead for good, and the argument goes
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (cw_->NumTrackedObjects() != 0 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  EXPECT_EQ(cw_->NumTrackedObjects(), 0u);
+  WaitStoreObjects(0);
+}
+
+// A task's result that holds a reference owned by a third process makes the
+// caller a borrower at that owner before the caller learns of it. When the
+// owner, still connected, cannot be told, the result fails: a caller holding
+// a ref its owner does not count could see the object freed under it.
+TEST_F(CoreWorkerTest, AResultFailsWhenItsNestedObjectsOwnerCannotBeToldOfTheBorrower) {
+  // The third process: owns `nested`, and refuses to count borrowers.
+  const WorkerID owner_id = WorkerID::FromRandom();
+  const ObjectID nested = ObjectID::ForTaskReturn(TaskID::Of(owner_id, 1), 1);
+  Recorded<std::vector<proto::BorrowRequest>> asked;
+  rpc::Dispatcher owner_dispatcher;
+  owner_dispatcher.Register(proto::ADD_BORROWER,
+                            [&](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                              proto::BorrowRequest req;
+                              EXPECT_TRUE(rpc::ParseBody(body, &req));
+                              asked.Update([&](auto &v) { v.push_back(req); });
+                              conn->ReplyError(call_id, Status::Internal("the owner refuses on purpose"));
+                            });
+  rpc::EventLoop owner_loop{"fake-owner"};
+  rpc::Server owner(owner_loop, kToken, &owner_dispatcher);
+  ASSERT_TRUE(owner.ListenUnix(cw_->session_dir() + "/sockets/w-" + owner_id.Hex().substr(0, 24)).ok());
+
+  // The process that runs the task: its result nests `nested`.
+  CoreWorkerOptions o;
+  o.is_driver = true;
+  o.node_address = "unix:" + cw_->session_dir() + "/sockets/node";
+  o.session_dir = cw_->session_dir();
+  o.control_address = address_;
+  o.token = kToken;
+  o.ray_namespace = "ns";
+  o.executor = [nested](const proto::TaskSpec &, const std::vector<ArgBytes> &, ExecResult *result) {
+    msgpack::pack(result->data, std::string("holds a ref"));
+    result->nested.push_back(nested);
+  };
+  auto runner = CoreWorker::Create(o);
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  std::thread exec([&] { runner.value()->RunTaskLoop(); });
+  struct Stop {
+    ~Stop() {
+      cw.Shutdown();  // ends its task loop
+      exec.join();
+    }
+    CoreWorker &cw;
+    std::thread &exec;
+  } stop{*runner.value(), exec};
+
+  auto caller = rpc::Connect(loop_, "unix:" + runner.value()->address().unix_path(), kToken, nullptr);
+  ASSERT_TRUE(caller.ok()) << caller.status().ToString();
+  proto::PushTaskRequest push;
+  auto &spec = *push.mutable_spec();
+  spec.set_task_id(TaskID::Of(cw_->worker_id(), 1).Binary());
+  spec.set_type(proto::NORMAL_TASK);
+  spec.mutable_function()->set_function_name("make_holder");
+  *spec.mutable_caller() = cw_->address();
+  proto::PushTaskReply reply;
+  Status st = caller.value()->CallSync(proto::PUSH_TASK, push, &reply);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto sent = asked.Get();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].object_ids_size(), 1);
+  EXPECT_EQ(sent[0].object_ids(0), nested.Binary());
+  EXPECT_EQ(sent[0].borrower().worker_id(), cw_->worker_id().Binary());
+  ASSERT_EQ(reply.returns_size(), 1);
+  const auto &payload = reply.returns(0).payload();
+  EXPECT_EQ(payload.error(), proto::OBJECT_LOST);
+  EXPECT_EQ(payload.nested_ids_size(), 0) << "the caller was handed a ref its owner does not count";
+  EXPECT_NE(payload.data().find(nested.Hex()), std::string::npos) << payload.data();
+  EXPECT_NE(payload.data().find("could not be told"), std::string::npos) << payload.data();
+  EXPECT_NE(payload.data().find("the owner refuses on purpose"), std::string::npos) << payload.data();
+}
+
+// An actor whose creation waits for an argument when the control service is
+// lost can never be created (CREATE_ACTOR has nowhere to go): it is dead,
+// and its calls fail, naming the control service, instead of waiting for ever.
+TEST_F(CoreWorkerTest, AnActorStillWaitingForItsArgumentsDiesWithTheControlService) {
+  // The argument is the result of a task that waits for a worker the node
+  // cannot start (no fork server): it is not ready when the service goes.
+  ObjectID pending = cw_->SubmitTask("f", {}, TaskOptions());
+  std::vector<SubmitArg> args(1);
+  args[0].ref = pending;
+  auto actor = cw_->CreateActor("Make", "Thing", std::move(args), ActorOptions());
+  ASSERT_TRUE(actor.ok()) << actor.status().ToString();
+  ObjectID call = cw_->SubmitActorTask(actor.value(), "Method", {}, TaskOptions());
+  cw_->AddLocalReference(call);
+
+  server_.reset();  // the control service is gone
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({call}, 60000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.at(0)->error, proto::ACTOR_DIED);
+  EXPECT_NE(out[0]->ErrorMessage().find("control service"), std::string::npos) << out[0]->ErrorMessage();
+  // Later calls and creations fail the same way, at once.
+  ObjectID later = cw_->SubmitActorTask(actor.value(), "Method", {}, TaskOptions());
+  cw_->AddLocalReference(later);
+  EXPECT_EQ(GetError(later), proto::ACTOR_DIED);
+  auto again = cw_->CreateActor("Make", "Thing", {}, ActorOptions());
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("control service"), std::string::npos) << again.status().ToString();
 }
 
 // A result that could not be stored reaches its caller as what went wrong,

@@ -33,6 +33,12 @@ void SetRuntime(std::shared_ptr<ray::internal::RayRuntime> runtime) {
   g_runtime = std::move(runtime);
 }
 
+FakeRuntime::~FakeRuntime() {
+  for (auto &[id, deleter] : actor_deleters_) {
+    if (deleter != nullptr) deleter(actors_[id]);
+  }
+}
+
 std::string FakeRuntime::NewId(const std::string &prefix) { return prefix + std::to_string(++next_id_); }
 
 std::string FakeRuntime::Store(msgpack::sbuffer buffer) {
@@ -144,6 +150,7 @@ std::string FakeRuntime::CreateActor(const ray::internal::RemoteFunctionHolder &
   uint64_t ptr = ray::internal::Serializer::Deserialize<uint64_t>(result.data(), result.size());
   std::string id = NewId("actor-");
   actors_[id] = ptr;
+  actor_deleters_[id] = ray::internal::FunctionManager::Instance().GetActorDeleter(fn.function_name);
   if (!options.name.empty()) {
     named_actors_[options.ray_namespace + "/" + options.name] = id;
   }

@@ -19,6 +19,9 @@ namespace lumen_test {
 
 class FakeRuntime : public ray::internal::RayRuntime {
  public:
+  /// Destroys the actor instances it made.
+  ~FakeRuntime() override;
+
   std::string Put(std::shared_ptr<msgpack::sbuffer> data,
                   const std::vector<std::string> &nested_ids) override;
   std::shared_ptr<ray::internal::Buffer> Get(const std::string &id, int timeout_ms) override;
@@ -76,6 +79,7 @@ class FakeRuntime : public ray::internal::RayRuntime {
   int next_id_ = 0;
   std::map<std::string, std::shared_ptr<msgpack::sbuffer>> objects_;
   std::map<std::string, uint64_t> actors_;
+  std::map<std::string, ray::internal::ActorDeleter> actor_deleters_;
   std::map<std::string, std::string> named_actors_;
   std::map<std::string, ray::PlacementGroup> groups_;
 };

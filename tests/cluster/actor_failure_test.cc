@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
@@ -107,6 +109,51 @@ RAY_REMOTE(&Counter::Plus1, &Counter::Add, &Counter::GetCount, &Counter::GetPid,
 
 int Plus(int a, int b) { return a + b; }
 RAY_REMOTE(Plus);
+
+// An actor built from a large by-value argument (moved through the object
+// store, as Ray does above its inline limit): a restarted instance is built
+// from the same argument again.
+class Blob {
+ public:
+  explicit Blob(std::vector<uint8_t> data) : data_(std::move(data)) {}
+  static Blob *FactoryCreate(std::vector<uint8_t> data) { return new Blob(std::move(data)); }
+  uint64_t Size() { return data_.size(); }
+  uint64_t Checksum() { return std::accumulate(data_.begin(), data_.end(), uint64_t{0}); }
+  int GetPid() { return static_cast<int>(getpid()); }
+
+ private:
+  std::vector<uint8_t> data_;
+};
+RAY_REMOTE(Blob::FactoryCreate, &Blob::Size, &Blob::Checksum, &Blob::GetPid);
+
+// An actor whose destructor leaves a file, `dir`/<name>.destroyed, saying
+// whether a call (Hold) still ran on it then.
+class Witness {
+ public:
+  Witness(std::string dir, std::string name) : dir_(std::move(dir)), name_(std::move(name)) {}
+  ~Witness() { std::ofstream(dir_ + "/" + name_ + ".destroyed") << (holding_ == 0 ? "idle" : "busy"); }
+  static Witness *Make(std::string dir, std::string name) {
+    return new Witness(std::move(dir), std::move(name));
+  }
+  int GetPid() { return static_cast<int>(getpid()); }
+  void Exit() { ray::ExitActor(); }
+  // Writes `started`, waits (far longer than the test does) for `release`.
+  bool Hold(std::string started, std::string release) {
+    ++holding_;
+    std::ofstream(started) << "1";
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    while (!std::filesystem::exists(release) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    --holding_;
+    return true;
+  }
+
+ private:
+  std::string dir_;
+  std::string name_;
+  std::atomic<int> holding_{0};
+};
+RAY_REMOTE(Witness::Make, &Witness::GetPid, &Witness::Exit, &Witness::Hold);
 
 using Clock = std::chrono::steady_clock;
 using ray::internal::RayActorException;
@@ -280,6 +327,43 @@ TEST_F(ActorFailureTest, ExitActorEndsTheActorForGood) {
   EXPECT_EQ(*NewCounter(1).Task(&Counter::Plus1).Remote().Get(kLongMs), 2);
 }
 
+// As in Ray (whose exit_actor runs the actor's atexit handlers, and lets the
+// calls running on a threaded actor finish first), ray::ExitActor() destroys
+// the instance once its running calls are done; Kill ends the process at
+// once (SIGKILL), and no destructor runs, as with Ray's ray.kill.
+TEST_F(ActorFailureTest, ExitActorRunsTheDestructorAfterRunningCallsAndKillDoesNot) {
+  StartCluster();
+  auto exiting = ray::Actor(Witness::Make).SetMaxConcurrency(2).Remote(tmp_, std::string("exiting"));
+  auto killed = ray::Actor(Witness::Make).Remote(tmp_, std::string("killed"));
+  int exiting_pid = *exiting.Task(&Witness::GetPid).Remote().Get(kLongMs);
+  int killed_pid = *killed.Task(&Witness::GetPid).Remote().Get(kLongMs);
+
+  // Both of its threads hold a call; ExitActor runs on the first one freed,
+  // while the other still holds its call.
+  const std::string dir = tmp_ + "/";
+  auto first = exiting.Task(&Witness::Hold).Remote(dir + "started-1", dir + "release-1");
+  auto second = exiting.Task(&Witness::Hold).Remote(dir + "started-2", dir + "release-2");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return std::filesystem::exists(dir + "started-1") && std::filesystem::exists(dir + "started-2");
+      },
+      kLongMs));
+  auto exit = exiting.Task(&Witness::Exit).Remote();
+  std::ofstream(dir + "release-1") << "1";
+  EXPECT_THROW(exit.Get(kLongMs), RayActorException);
+  std::ofstream(dir + "release-2") << "1";  // the call left running may finish now; then the instance goes
+  EXPECT_TRUE(WaitUntil([&] { return std::filesystem::exists(dir + "exiting.destroyed"); }, kLongMs))
+      << "ray::ExitActor() did not destroy the actor's instance";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(exiting_pid); }, kLongMs));
+  std::string when;
+  std::ifstream(dir + "exiting.destroyed") >> when;
+  EXPECT_EQ(when, "idle") << "the instance was destroyed while a call still ran on it";
+
+  killed.Kill();
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(killed_pid); }, kLongMs));
+  EXPECT_FALSE(std::filesystem::exists(dir + "killed.destroyed"));
+}
+
 TEST_F(ActorFailureTest, CrashWithoutRestartsIsFinal) {
   StartCluster();
   auto actor = ray::Actor(RAY_FUNC(Counter::FactoryCreate)).SetName("fragile").Remote();  // max_restarts 0
@@ -332,6 +416,37 @@ TEST_F(ActorFailureTest, CrashedActorRestartsUpToMaxRestarts) {
   EXPECT_THROW(actor.Task(&Counter::GetPid).Remote().Get(kLongMs), RayActorException);
   EXPECT_THROW(actor.Task(&Counter::Plus1).Remote().Get(kLongMs), RayActorException);
   for (int pid : {pid0, pid1, pid2}) EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kLongMs)) << pid;
+}
+
+TEST_F(ActorFailureTest, RestartedActorIsBuiltFromItsLargeConstructorArgumentAgain) {
+  StartCluster();
+  std::vector<uint8_t> data(256 * 1024);  // above the inline limit: it goes through the object store
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 3);
+  const uint64_t size = data.size();
+  const uint64_t checksum = std::accumulate(data.begin(), data.end(), uint64_t{0});
+  auto actor = ray::Actor(Blob::FactoryCreate).SetMaxRestarts(1).Remote(std::move(data));
+  // The caller keeps no reference to the stored argument: only the actor's
+  // creation does.
+  int pid0 = *actor.Task(&Blob::GetPid).Remote().Get(kLongMs);
+  EXPECT_EQ(*actor.Task(&Blob::Checksum).Remote().Get(kLongMs), checksum);
+  ASSERT_EQ(kill(pid0, SIGKILL), 0) << std::strerror(errno);
+  ASSERT_TRUE(WaitUntil([&] { return ProcessGone(pid0); }, kLongMs));
+  // The next calls run on the restarted instance (a call sent before the
+  // restart is known may fail with the old process).
+  int pid1 = -1;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        try {
+          pid1 = *actor.Task(&Blob::GetPid).Remote().Get(kLongMs);
+        } catch (const RayActorException &) {
+          pid1 = -1;
+        }
+        return pid1 > 0 && pid1 != pid0;
+      },
+      kLongMs))
+      << "the actor did not come back after its worker was killed";
+  EXPECT_EQ(*actor.Task(&Blob::Size).Remote().Get(kLongMs), size);
+  EXPECT_EQ(*actor.Task(&Blob::Checksum).Remote().Get(kLongMs), checksum);
 }
 
 TEST_F(ActorFailureTest, UnlimitedRestarts) {

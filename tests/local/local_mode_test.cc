@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -159,11 +160,61 @@ class Counter {
   int inside_ = 0;
 };
 
+// Which Tracked actors were destroyed, and what their destructor's call
+// into the API returned (-1: it threw).
+class Destroyed {
+ public:
+  void Note(const std::string &name, int api_result) {
+    std::lock_guard<std::mutex> lock(mu_);
+    results_[name] = api_result;
+    cv_.notify_all();
+  }
+  bool Has(const std::string &name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return results_.count(name) > 0;
+  }
+  // Waits until `name` was destroyed; its API result, or -2 if it never was.
+  int Wait(const std::string &name) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, kHangLimit, [&] { return results_.count(name) > 0; })) return -2;
+    return results_[name];
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, int> results_;
+};
+Destroyed g_destroyed;
+
+// An actor whose destructor says so, after using the API (it is user code
+// like any other: the runtime must not hold its own locks around it).
+class Tracked {
+ public:
+  explicit Tracked(std::string name) : name_(std::move(name)) {}
+  ~Tracked() {
+    int api_result;
+    try {
+      api_result = *ray::Task(Plus1).Remote(1).Get();
+    } catch (const std::exception &) {
+      api_result = -1;
+    }
+    g_destroyed.Note(name_, api_result);
+  }
+  static Tracked *Make(std::string name) { return new Tracked(std::move(name)); }
+  std::string Name() { return name_; }
+  void Exit() { ray::ExitActor(); }
+
+ private:
+  std::string name_;
+};
+
 RAY_REMOTE(Return1, Plus1, Plus, GetPid, Throws, WaitGate, Rendezvous4, SleepMs, GetVal, GetIntVal, GetList,
            ReadyCount, Depth, SumOfChildren, MakeRef, Namespace, ExitOutsideActor);
 RAY_REMOTE(Counter::FactoryCreate, Counter::FactoryThrows, &Counter::Add, &Counter::Get, &Counter::AddRef,
            &Counter::Exit, &Counter::Pid, &Counter::Ns, &Counter::Restarted, &Counter::Gated, &Counter::Latch,
            &Counter::CallOther);
+RAY_REMOTE(Tracked::Make, &Tracked::Name, &Tracked::Exit);
 
 void InitLocal() {
   ray::RayConfig config;
@@ -469,6 +520,28 @@ TEST_F(LocalModeTest, ExitActorEndsTheActor) {
   EXPECT_FALSE(ray::GetActor<Counter>("exiting"));
   // Outside an actor, ExitActor is an error of the calling task.
   EXPECT_THROW(ray::Task(ExitOutsideActor).Remote().Get(), RayTaskException);
+}
+
+// The instance a factory made is destroyed when its actor ends, once no
+// method of it runs: ExitActor, Kill (in this process there is no process to
+// kill with it) and Shutdown.
+TEST_F(LocalModeTest, AnActorsInstanceIsDestroyedWhenTheActorEnds) {
+  auto exiting = ray::Actor(Tracked::Make).Remote(std::string("exiting"));
+  auto killed = ray::Actor(Tracked::Make).Remote(std::string("killed"));
+  auto kept = ray::Actor(Tracked::Make).Remote(std::string("kept"));
+  EXPECT_EQ(*exiting.Task(&Tracked::Name).Remote().Get(), "exiting");
+  EXPECT_EQ(*killed.Task(&Tracked::Name).Remote().Get(), "killed");
+  EXPECT_EQ(*kept.Task(&Tracked::Name).Remote().Get(), "kept");
+
+  EXPECT_THROW(exiting.Task(&Tracked::Exit).Remote().Get(), RayActorException);
+  EXPECT_EQ(g_destroyed.Wait("exiting"), 2) << "-2: never destroyed; -1: the API failed in its destructor";
+  killed.Kill();
+  EXPECT_EQ(g_destroyed.Wait("killed"), 2) << "-2: never destroyed; -1: the API failed in its destructor";
+  EXPECT_FALSE(g_destroyed.Has("kept"));
+  // Shutdown returns once its actors' threads have left, the instance destroyed.
+  ray::Shutdown();
+  EXPECT_TRUE(g_destroyed.Has("kept"));
+  InitLocal();
 }
 
 TEST_F(LocalModeTest, PlacementGroups) {

@@ -53,6 +53,31 @@ using RemoteFunction = std::function<msgpack::sbuffer(const std::vector<ArgView>
 using RemoteMemberFunction =
     std::function<msgpack::sbuffer(uint64_t actor_ptr, const std::vector<ArgView> &args)>;
 
+/// Destroys an actor instance (the T* a factory returned, as uint64): runs
+/// T's destructor, which is user code.
+using ActorDeleter = void (*)(uint64_t actor_ptr);
+
+template <typename T>
+void DeleteActorInstance(uint64_t actor_ptr) {
+  delete reinterpret_cast<T *>(static_cast<uintptr_t>(actor_ptr));
+}
+
+/// The deleter for what a factory returning R makes; nullptr when R is not
+/// a pointer, or `delete` through it is not possible (no public destructor)
+/// or not safe (a polymorphic class whose destructor is not virtual: the
+/// object may be of a derived class). Such instances are never destroyed.
+template <typename R>
+constexpr ActorDeleter ActorDeleterFor() {
+  if constexpr (std::is_pointer<R>::value) {
+    using T = std::remove_cv_t<std::remove_pointer_t<R>>;
+    if constexpr (std::is_class<T>::value && std::is_destructible<T>::value &&
+                  (!std::is_polymorphic<T>::value || std::has_virtual_destructor<T>::value)) {
+      return &DeleteActorInstance<T>;
+    }
+  }
+  return nullptr;
+}
+
 // ---- invokers -------------------------------------------------------------
 
 template <typename D>
@@ -173,19 +198,25 @@ class FunctionManager {
     } else {
       static_assert(std::is_pointer<Fn>::value && std::is_function<std::remove_pointer_t<Fn>>::value,
                     "RAY_REMOTE accepts functions and member function pointers only");
-      return RegisterFunction(name, PointerKey(Fn(f)), MakeFunctionInvoker(Fn(f)));
+      return RegisterFunction(name, PointerKey(Fn(f)), MakeFunctionInvoker(Fn(f)),
+                              ActorDeleterFor<typename FunctionTraits<Fn>::ReturnType>());
     }
   }
 
   /// Non-template registration. pointer_key is PointerKey(f) (may be empty
   /// for a function with no in-process pointer, e.g. a test double).
-  bool RegisterFunction(const std::string &name, const std::string &pointer_key, RemoteFunction invoker);
+  /// `deleter`: for an actor factory, destroys the instances it makes.
+  bool RegisterFunction(const std::string &name, const std::string &pointer_key, RemoteFunction invoker,
+                        ActorDeleter deleter = nullptr);
   bool RegisterMemberFunction(const std::string &name, const std::string &pointer_key,
                               RemoteMemberFunction invoker);
 
   /// Worker side: the invoker registered under `name`, nullptr if unknown.
   const RemoteFunction *GetFunction(const std::string &name) const;
   const RemoteMemberFunction *GetMemberFunction(const std::string &name) const;
+  /// The deleter for instances of the actor factory registered under `name`,
+  /// nullptr if none (see ActorDeleterFor).
+  ActorDeleter GetActorDeleter(const std::string &name) const;
 
   /// Caller side: the registration key of `f`, or "" if it is not registered.
   template <typename F>
@@ -243,6 +274,7 @@ class FunctionManager {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, RemoteFunction> functions_;
   std::unordered_map<std::string, RemoteMemberFunction> member_functions_;
+  std::unordered_map<std::string, ActorDeleter> actor_deleters_;
   std::unordered_map<std::string, std::string> names_by_pointer_;
 };
 
