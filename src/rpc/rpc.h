@@ -352,4 +352,15 @@ class BlockingConnection {
   int fd_;
 };
 
+/// One frame on a blocking stream socket whose ends trust each other already
+/// (a socketpair made before a fork): the wire format above without the
+/// handshake. The driver sends its fork server's settings this way.
+Status WriteFrame(int fd, FrameType type, uint16_t method, uint64_t call_id,
+                  const google::protobuf::MessageLite &body);
+/// Reads one frame. kDisconnected if the peer closed before the frame's first
+/// byte; IoError saying what is wrong for a frame cut short, an unknown frame
+/// type or a body over `max_body`; TimedOut if the peer stays silent for
+/// `timeout_ms` (< 0: no limit) while a byte is awaited.
+StatusOr<BlockingConnection::Frame> ReadFrame(int fd, int timeout_ms = -1, uint32_t max_body = kMaxFrameBody);
+
 }  // namespace lumen::rpc
