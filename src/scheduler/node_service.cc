@@ -49,10 +49,6 @@ struct NodeService::Worker {
   uint64_t lease_holder = 0;   // the client (connection) the lease was granted to
   NodeResources::Grant grant;  // what the current lease holds
   ResourceSet lent_back;       // CPU returned to the node while the worker is blocked
-  // Tailing the worker's stdout/stderr files for the driver.
-  std::string out_path, err_path;
-  off_t out_off = 0, err_off = 0;
-  std::string out_partial, err_partial;
 };
 
 struct NodeService::Job {
@@ -212,10 +208,7 @@ Status NodeService::Start() {
   proto::RegisterNodeReply reply;
   LUMEN_RETURN_IF_ERROR(control_->CallSync(proto::REGISTER_NODE, info, &reply));
 
-  loop_.Post([this] {
-    WatchChildren();
-    ScheduleLogPump();
-  });
+  loop_.Post([this] { WatchChildren(); });
   LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), resources_.total().ToString(),
                  options_.store_capacity);
   return Status::OK();
@@ -251,7 +244,7 @@ void NodeService::Stop() {
     workers_.clear();
     for (auto &[id, job] : jobs_)
       if (job->fork_server) job->fork_server->Close();
-    if (log_timer_) log_timer_->cancel();
+    log_monitor_.Stop();
     if (sigchld_) sigchld_->cancel();
     done->set_value(std::move(children));
   });
@@ -294,6 +287,8 @@ void NodeService::RegisterHandlers() {
       job->expects_fork_server = req.has_fork_server();
       job->default_detached = req.default_detached();
       LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
+      for (auto &[id, w] : workers_)
+        if (w->registered && w->job_id == job->id) FollowWorkerLogs(*w);
     } else if (req.kind() == proto::FORK_SERVER) {
       auto &job = jobs_[req.job_id()];
       if (!job) job = std::make_shared<Job>();
@@ -313,9 +308,7 @@ void NodeService::RegisterHandlers() {
       w.conn = conn;
       w.address = req.address();
       w.address.set_node_id(node_id_.Binary());  // a worker that skipped the probe does not know it
-      auto logs = WorkerLogPrefix(options_.session_dir, w.pid);
-      w.out_path = logs + ".out";
-      w.err_path = logs + ".err";
+      FollowWorkerLogs(w);
       auto job = jobs_.find(w.job_id);
       if (job != jobs_.end()) {
         job->second->starting = std::max(0, job->second->starting - 1);
@@ -902,6 +895,7 @@ void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
     if (!WorkersOnTheWay(*job->second)) AnswerWorkerWaiters(*job->second);  // it died starting
   }
   if (w->conn) w->conn->Close();
+  log_monitor_.RemoveWorker(w->pid);  // what it wrote last still reaches the driver
   workers_.erase(it);
   TryDispatch();
 }
@@ -973,56 +967,24 @@ void NodeService::ReapChildren() {
   }
 }
 
-void NodeService::ScheduleLogPump() {
-  log_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io(), std::chrono::milliseconds(50));
-  log_timer_->async_wait([this](const boost::system::error_code &ec) {
-    if (ec) return;
-    PumpLogs();
-    ScheduleLogPump();
-  });
-}
-
-void NodeService::PumpLogs() {
-  // Forward new complete lines of each worker's stdout/stderr to its driver,
-  // which prints them prefixed with (pid=N), as Ray's log monitor does.
-  auto pump = [](const std::string &path, off_t &off, std::string &partial, std::vector<std::string> &lines) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    char buf[65536];
-    ssize_t n;
-    while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-      off += n;
-      partial.append(buf, static_cast<size_t>(n));
-    }
-    close(fd);
-    size_t start = 0, nl;
-    while ((nl = partial.find('\n', start)) != std::string::npos) {
-      lines.emplace_back(partial, start, nl - start);
-      start = nl + 1;
-    }
-    partial.erase(0, start);
-  };
-  for (auto &[id, w] : workers_) {
-    if (!w->registered) continue;
-    auto job = jobs_.find(w->job_id);
-    if (job == jobs_.end()) continue;
-    auto driver = job->second->driver.lock();
-    if (!driver) continue;
-    for (int is_err = 0; is_err < 2; ++is_err) {
-      std::vector<std::string> lines;
-      if (is_err) {
-        pump(w->err_path, w->err_off, w->err_partial, lines);
-      } else {
-        pump(w->out_path, w->out_off, w->out_partial, lines);
-      }
-      if (lines.empty()) continue;
-      proto::LogLines msg;
-      msg.set_pid(w->pid);
-      msg.set_is_err(is_err);
-      for (auto &l : lines) msg.add_lines(std::move(l));
-      driver->Notify(proto::LOG_LINES, msg);
-    }
-  }
+void NodeService::FollowWorkerLogs(const Worker &w) {
+  // What a worker prints is for its driver: followed once both are there
+  // (from the files' beginning, so nothing printed before is lost).
+  auto job = jobs_.find(w.job_id);
+  if (job == jobs_.end() || !job->second->driver.lock()) return;
+  const std::string logs = WorkerLogPrefix(options_.session_dir, w.pid);
+  log_monitor_.AddWorker(w.pid, logs + ".out", logs + ".err",
+                         [this, job_id = w.job_id, pid = w.pid](bool is_err, std::vector<std::string> lines) {
+                           auto job = jobs_.find(job_id);
+                           if (job == jobs_.end()) return;
+                           auto driver = job->second->driver.lock();
+                           if (!driver) return;  // a detached actor's, after its driver
+                           proto::LogLines msg;
+                           msg.set_pid(pid);
+                           msg.set_is_err(is_err);
+                           for (auto &l : lines) msg.add_lines(std::move(l));
+                           driver->Notify(proto::LOG_LINES, msg);
+                         });
 }
 
 }  // namespace lumen::scheduler

@@ -32,6 +32,7 @@
 #include "object_store/object_store.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
+#include "scheduler/log_monitor.h"
 #include "scheduler/resources.h"
 
 namespace lumen::scheduler {
@@ -107,8 +108,8 @@ class NodeService {
   void NotifyLeasesWanted(uint64_t requester);
   void ReapChildren();
   void WatchChildren();
-  void PumpLogs();
-  void ScheduleLogPump();
+  /// Forwards a registered worker's output to its job's driver (LogMonitor).
+  void FollowWorkerLogs(const Worker &w);
   void RequestShutdown();
   std::shared_ptr<Client> ClientOf(const rpc::ConnectionPtr &conn) const;
 
@@ -123,7 +124,7 @@ class NodeService {
   std::string arena_socket_;
   std::unique_ptr<object_store::ObjectStore> store_;
   std::unique_ptr<boost::asio::signal_set> sigchld_;
-  std::unique_ptr<boost::asio::steady_timer> log_timer_;
+  LogMonitor log_monitor_{loop_.io()};
 
   // Loop-thread state.
   NodeResources resources_;
