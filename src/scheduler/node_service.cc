@@ -115,14 +115,6 @@ std::string EnvKey(const std::map<std::string, std::string> &vars) {
   return vars.empty() ? std::string() : nlohmann::json(vars).dump();
 }
 
-template <typename Req>
-bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint64_t call_id) {
-  if (rpc::ParseBody(body, req)) return true;
-  LUMEN_LOG_ERROR("malformed request from {}", conn->PeerName());
-  if (call_id) conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
-  return false;
-}
-
 }  // namespace
 
 NodeService::NodeService(NodeServiceOptions options) : options_(std::move(options)) {
@@ -266,10 +258,10 @@ std::shared_ptr<NodeService::Client> NodeService::ClientOf(const rpc::Connection
 }
 
 void NodeService::RegisterHandlers() {
+  // Handlers name their request's type (rpc::Dispatcher parses it for them).
+  using namespace proto;
   dispatcher_.Register(proto::REGISTER_CLIENT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                      std::string_view body) {
-    proto::RegisterClientRequest req;
-    if (!Parse(body, &req, conn, call_id)) return;
+                                                      RegisterClientRequest &req) {
     auto client = ClientOf(conn);
     client->kind = req.kind();
     client->pid = req.pid();
@@ -346,9 +338,7 @@ void NodeService::RegisterHandlers() {
   });
 
   dispatcher_.Register(proto::REQUEST_WORKER_LEASE,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::WorkerLeaseRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, WorkerLeaseRequest &req) {
                          auto p = std::make_shared<PendingLease>();
                          p->conn = conn;
                          p->call_id = call_id;
@@ -364,9 +354,7 @@ void NodeService::RegisterHandlers() {
                        });
 
   dispatcher_.Register(proto::CANCEL_WORKER_LEASES,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::WorkerLeaseRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, WorkerLeaseRequest &req) {
                          ResourceSet shape = ResourceSet::FromProto(req.resources());
                          std::string env_key = EnvKey(EnvVarsOf(req.runtime_env()));
                          for (auto it = pending_.begin(); it != pending_.end();) {
@@ -385,9 +373,7 @@ void NodeService::RegisterHandlers() {
                        });
 
   dispatcher_.Register(proto::RETURN_WORKER,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ReturnWorkerRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ReturnWorkerRequest &req) {
                          auto it = leases_.find(req.lease_id());
                          if (it == leases_.end()) return;
                          auto w = workers_.find(it->second);
@@ -425,9 +411,7 @@ void NodeService::RegisterHandlers() {
   dispatcher_.Register(proto::NOTIFY_UNBLOCKED, blocked(false));
 
   dispatcher_.Register(proto::CREATE_OBJECT,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::CreateObjectRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, CreateObjectRequest &req) {
                          auto client = ClientOf(conn);
                          store_->Create(ObjectID::FromBinary(req.object_id()), req.data_size(),
                                         req.meta_size(), client->id, std::chrono::milliseconds(req.wait_ms()),
@@ -442,9 +426,7 @@ void NodeService::RegisterHandlers() {
                                         });
                        });
   dispatcher_.Register(proto::SEAL_OBJECT,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::SealObjectRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, SealObjectRequest &req) {
                          Status st = store_->Seal(ObjectID::FromBinary(req.object_id()), ClientOf(conn)->id);
                          if (!call_id) return;
                          if (st.ok()) {
@@ -454,16 +436,12 @@ void NodeService::RegisterHandlers() {
                          }
                        });
   dispatcher_.Register(proto::ABORT_OBJECT,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ObjectIdList req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ObjectIdList &req) {
                          for (auto &id : req.object_ids())
                            (void)store_->Abort(ObjectID::FromBinary(id), ClientOf(conn)->id);
                        });
   dispatcher_.Register(proto::GET_OBJECTS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::GetObjectsRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, GetObjectsRequest &req) {
                          proto::GetObjectsReply reply;
                          auto client = ClientOf(conn);
                          for (auto &id : req.object_ids()) {
@@ -478,24 +456,18 @@ void NodeService::RegisterHandlers() {
                          conn->Reply(call_id, reply);
                        });
   dispatcher_.Register(proto::RELEASE_OBJECTS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ObjectIdList req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ObjectIdList &req) {
                          auto client = ClientOf(conn);
                          for (auto &id : req.object_ids())
                            (void)store_->Release(ObjectID::FromBinary(id), client->id);
                        });
   dispatcher_.Register(proto::DELETE_OBJECTS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ObjectIdList req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ObjectIdList &req) {
                          for (auto &id : req.object_ids()) store_->Delete(ObjectID::FromBinary(id));
                        });
 
   dispatcher_.Register(proto::WORKER_EXITED,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::WorkerExited req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, WorkerExited &req) {
                          for (auto &[id, w] : workers_) {
                            if (w->pid == req.pid()) {
                              auto why = req.signal() ? "killed by signal " + std::to_string(req.signal())
@@ -509,9 +481,7 @@ void NodeService::RegisterHandlers() {
   // Lets ray::Init return once the job can run a task (its first prestarted
   // worker is up), so a first task does not wait for a worker to start.
   dispatcher_.Register(proto::WAIT_FOR_WORKERS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::WaitForWorkersRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, WaitForWorkersRequest &req) {
                          proto::WaitForWorkersReply reply;
                          auto it = jobs_.find(req.job_id());
                          if (it == jobs_.end() || !WorkersOnTheWay(*it->second) || req.timeout_ms() == 0) {
@@ -554,9 +524,7 @@ void NodeService::RegisterHandlers() {
                        });
 
   dispatcher_.Register(proto::RESERVE_BUNDLES,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::ReserveBundlesRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, ReserveBundlesRequest &req) {
                          if (resources_.HasGroup(req.group_id())) {
                            conn->Reply(call_id, proto::NodeEmpty());
                            return;
@@ -570,17 +538,13 @@ void NodeService::RegisterHandlers() {
                          TryDispatch();
                        });
   dispatcher_.Register(proto::RETURN_BUNDLES,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ReturnBundlesRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ReturnBundlesRequest &req) {
                          ReturnBundles(req.group_id());
                          TryDispatch();
                        });
 
   dispatcher_.Register(proto::KILL_WORKER,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::KillWorkerRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, KillWorkerRequest &req) {
                          auto it = workers_.find(WorkerID::FromBinary(req.worker_id()));
                          if (it == workers_.end()) return;
                          if (it->second->pid > 0) kill(it->second->pid, SIGKILL);
