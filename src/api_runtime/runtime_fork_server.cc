@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <iostream>
 #include <set>
-#include <sstream>
+#include <cstring>
 
 #include "base/child_process.h"
 #include "base/encoding.h"
@@ -23,30 +23,6 @@
 
 namespace lumen::api {
 namespace {
-
-bool WriteAll(int fd, const std::string &s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-std::string ReadAll(int fd) {
-  std::string s;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    s.append(buf, static_cast<size_t>(n));
-    if (s.find("\nEND\n") != std::string::npos) break;
-  }
-  return s;
-}
 
 // Before exiting for want of the node (see CoreWorkerOptions::fork_server_fd).
 // No SIGPIPE if the driver is gone too.
@@ -65,14 +41,17 @@ void TellDriverNodeLost(int control_fd) {
 
 [[noreturn]] void ForkServerMain(int control_fd) {
   // Wait for the driver to say where the node is (or to go away).
-  std::string msg = ReadAll(control_fd);
-  std::istringstream in(msg);
-  std::string node_socket, token, session_dir, job_str, ns, env_line, detached;
-  if (!std::getline(in, node_socket) || !std::getline(in, token) || !std::getline(in, session_dir) ||
-      !std::getline(in, job_str) || !std::getline(in, ns) || !std::getline(in, env_line) ||
-      !std::getline(in, detached))
-    _exit(0);
-  uint32_t job_id = static_cast<uint32_t>(std::stoul(job_str));
+  auto received = ReceiveForkServerSettings(control_fd);
+  if (!received.ok()) {
+    if (received.status().code() == StatusCode::kDisconnected) _exit(0);  // the driver gave up first
+    std::fprintf(stderr, "lumen: the fork server cannot start: %s\n", received.status().ToString().c_str());
+    _exit(1);
+  }
+  const proto::ForkServerSettings &settings = *received;
+  const std::string &node_socket = settings.node_socket();
+  const std::string &token = settings.token();
+  const std::string &session_dir = settings.session_dir();
+  const uint32_t job_id = settings.job_id();
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -92,7 +71,7 @@ void TellDriverNodeLost(int control_fd) {
   reg.set_job_id(job_id);
   // It may register before the driver does: its workers must learn the
   // job's default actor lifetime from the node all the same.
-  reg.set_default_detached(detached == "1");
+  reg.set_default_detached(settings.default_detached());
   constexpr uint64_t kRegisterCall = 1;
   if (!node.Send(rpc::FrameType::kRequest, proto::REGISTER_CLIENT, kRegisterCall, reg).ok()) _exit(1);
   // The node's object store, mapped here once (from the node's answer to our
@@ -167,7 +146,8 @@ void TellDriverNodeLost(int control_fd) {
         // others die with the fork server.
         if (!req.detached()) prctl(PR_SET_PDEATHSIG, SIGKILL);
         RedirectOutputToWorkerLogs(session_dir);
-        RunWorkerProcess(node_socket, token, session_dir, ToHex(req.worker_id()), job_id, ns, env_line,
+        RunWorkerProcess(node_socket, token, session_dir, ToHex(req.worker_id()), job_id,
+                         settings.ray_namespace(), settings.runtime_env(),
                          std::map<std::string, std::string>(req.env().begin(), req.env().end()),
                          std::move(store));
       }
@@ -205,16 +185,48 @@ ForkServerHandle ForkForkServer() {
   return h;
 }
 
+Status SendForkServerSettings(int fd, const proto::ForkServerSettings &settings) {
+  return rpc::WriteFrame(fd, rpc::FrameType::kOneway, proto::START_FORK_SERVER, 0, settings);
+}
+
+StatusOr<proto::ForkServerSettings> ReceiveForkServerSettings(int fd) {
+  // The driver may take a while to start the cluster: no limit on the wait
+  // for the first byte, only on the rest of the message.
+  pollfd p{fd, POLLIN, 0};
+  while (poll(&p, 1, -1) < 0)
+    if (errno != EINTR) return Status::IoError(std::string("poll: ") + std::strerror(errno));
+  auto frame =
+      rpc::ReadFrame(fd, static_cast<int>(std::chrono::milliseconds(kForkServerSettingsTimeout).count()),
+                     kMaxForkServerSettings);
+  if (!frame.ok()) {
+    if (frame.status().code() == StatusCode::kDisconnected) return frame.status();
+    return Status::IoError("reading the fork server's settings: " + frame.status().message());
+  }
+  if (frame->type != rpc::FrameType::kOneway || frame->method != proto::START_FORK_SERVER)
+    return Status::InvalidArgument("expected the fork server's settings, got frame type " +
+                                   std::to_string(static_cast<int>(frame->type)) + " method " +
+                                   std::to_string(frame->method));
+  proto::ForkServerSettings settings;
+  if (!rpc::ParseBody(frame->body, &settings))
+    return Status::InvalidArgument("malformed fork server settings");
+  if (settings.node_socket().empty() || settings.session_dir().empty())
+    return Status::InvalidArgument("the fork server's settings name no node socket or session directory");
+  return settings;
+}
+
 bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const std::string &token,
                      const std::string &session_dir, uint32_t job_id, const std::string &ray_namespace,
                      const std::string &runtime_env, bool default_detached) {
   if (h.control_fd < 0) return false;
-  std::string env = runtime_env;
-  for (auto &c : env)
-    if (c == '\n') c = ' ';
-  return WriteAll(h.control_fd, node_socket + "\n" + token + "\n" + session_dir + "\n" +
-                                    std::to_string(job_id) + "\n" + ray_namespace + "\n" + env + "\n" +
-                                    (default_detached ? "1" : "0") + "\nEND\n");
+  proto::ForkServerSettings settings;
+  settings.set_node_socket(node_socket);
+  settings.set_token(token);
+  settings.set_session_dir(session_dir);
+  settings.set_job_id(job_id);
+  settings.set_ray_namespace(ray_namespace);
+  settings.set_runtime_env(runtime_env);
+  settings.set_default_detached(default_detached);
+  return SendForkServerSettings(h.control_fd, settings).ok();
 }
 
 void StopForkServer(ForkServerHandle &h) {

@@ -15,6 +15,8 @@
 #include <string>
 
 #include "object_store/arena.h"
+#include "base/status.h"
+#include "protocol/node.pb.h"
 
 namespace lumen::api {
 
@@ -32,6 +34,15 @@ bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const 
                      const std::string &session_dir, uint32_t job_id, const std::string &ray_namespace,
                      const std::string &runtime_env, bool default_detached);
 void StopForkServer(ForkServerHandle &h);
+
+/// The settings are one protobuf frame (rpc::WriteFrame) on the socketpair
+/// between the driver and its fork server. Exposed for tests.
+constexpr uint32_t kMaxForkServerSettings = 1u << 20;  // a runtime_env's JSON fits many times over
+Status SendForkServerSettings(int fd, const proto::ForkServerSettings &settings);
+/// Waits for the driver's settings: kDisconnected if it closed its end
+/// first; a clear error for a message that is cut short (also one that
+/// stalls past kForkServerSettingsTimeout), malformed, or not the settings.
+StatusOr<proto::ForkServerSettings> ReceiveForkServerSettings(int fd);
 
 /// Runs in a freshly forked or exec'd worker, before it has any thread: sets
 /// the job's env_vars (`runtime_env`, its JSON) and then `env_vars` (those of

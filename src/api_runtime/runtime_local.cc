@@ -66,7 +66,10 @@ class LocalBuffer : public ray::internal::Buffer {
 
 /// The thread pool for normal tasks. Threads start on demand up to `size`
 /// runnable ones; a thread blocked in Get/Wait (Blocked/Unblocked) does not
-/// count, so another may start while work waits.
+/// count, so another may start while work waits. That growth is why this is
+/// not a fixed-size pool such as asio::thread_pool (the parallel copy's):
+/// tasks that wait on their own nested tasks would take every thread and
+/// deadlock it.
 class LocalTaskPool {
  public:
   explicit LocalTaskPool(size_t size) : size_(size) {}
@@ -413,6 +416,9 @@ struct LocalActor {
   ray::internal::ActorDeleter deleter = nullptr;
   std::deque<std::shared_ptr<LocalCall>> queue;
   std::vector<std::shared_ptr<LocalCall>> running;
+  // max_concurrency threads on this actor's queue, not a pool's: they end
+  // with the actor, and a method may shut the runtime down from one of them
+  // (which is then detached, not joined).
   std::vector<std::thread> threads;
   int live_threads = 0;
   std::condition_variable cv;

@@ -5,11 +5,12 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "base/mutex.h"
 
@@ -46,12 +47,16 @@ struct Piece {
   Countdown *done;
 };
 
+// The helpers are an asio thread_pool: a fixed set of threads on one queue
+// is all this needs. (The runtime's other sets of threads are not: local
+// mode's task pool grows while tasks block in Get, and an actor's executors
+// drain that actor's own queue and may end the process from inside.)
 class CopyPool {
  public:
   /// This process's pool, made on first use and after StopParallelCopyThreads.
   /// A child made by fork() does not have its parent's threads, so it makes
   /// its own; the parent's pool object is then leaked in the child on purpose
-  /// (its std::thread handles name threads that do not exist there).
+  /// (its thread handles name threads that do not exist there).
   static std::shared_ptr<CopyPool> Get() {
     MutexLock lock(CurrentMu());
     auto &cur = Current();
@@ -81,12 +86,12 @@ class CopyPool {
   /// Queues a piece for a helper; false once the pool is stopping (the
   /// caller then copies the piece itself).
   bool Run(const Piece &piece) {
-    {
-      MutexLock lock(mu_);
-      if (stop_) return false;
-      queue_.push_back(piece);
-    }
-    cv_.notify_one();
+    MutexLock lock(mu_);
+    if (stop_ || !helpers_) return false;
+    boost::asio::post(*helpers_, [piece] {
+      std::memcpy(piece.dst, piece.src, piece.n);
+      piece.done->Done();
+    });
     return true;
   }
 
@@ -94,7 +99,7 @@ class CopyPool {
   explicit CopyPool(pid_t owner) : owner_(owner) {
     unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     threads_ = std::min(hw, kMaxThreads);
-    for (unsigned i = 1; i < threads_; ++i) helpers_.emplace_back([this] { Serve(); });
+    if (threads_ > 1) helpers_ = std::make_unique<boost::asio::thread_pool>(threads_ - 1);
   }
 
   static Mutex &CurrentMu() {
@@ -106,39 +111,20 @@ class CopyPool {
     return *cur;
   }
 
-  // Helpers finish what is queued before they exit, so a copy in progress
-  // when the pool stops still completes.
+  // thread_pool::join runs what is queued before the helpers exit, so a copy
+  // in progress when the pool stops still completes.
   void Stop() {
     {
       MutexLock lock(mu_);
       stop_ = true;
     }
-    cv_.notify_all();
-    for (auto &t : helpers_) t.join();
-    helpers_.clear();
-  }
-
-  void Serve() {
-    for (;;) {
-      Piece p;
-      {
-        MutexLock lock(mu_);
-        cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return !queue_.empty() || stop_; });
-        if (queue_.empty()) return;  // stopping, nothing left
-        p = queue_.front();
-        queue_.pop_front();
-      }
-      std::memcpy(p.dst, p.src, p.n);
-      p.done->Done();
-    }
+    if (helpers_) helpers_->join();
   }
 
   const pid_t owner_;
-  unsigned threads_ = 1;
-  std::vector<std::thread> helpers_;
+  unsigned threads_ = 1;                               // the caller included
+  std::unique_ptr<boost::asio::thread_pool> helpers_;  // threads_ - 1 threads; set once
   Mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Piece> queue_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;
 };
 

@@ -59,6 +59,10 @@ inline constexpr std::chrono::milliseconds kFirstWorkerWait{2000};
 inline constexpr std::chrono::seconds kWaitForWorkersGrace{5};
 /// A service asked to stop (SIGTERM) flushes and exits; past this it is killed.
 inline constexpr std::chrono::seconds kServiceStopGrace{3};
+/// The driver writes its fork server's settings (a few hundred bytes) in one
+/// go: once their first byte has come, the rest must follow within this, or
+/// the fork server reports a broken driver instead of waiting for good.
+inline constexpr std::chrono::seconds kForkServerSettingsTimeout{10};
 /// The fork server has no state to save; past this it is killed.
 inline constexpr std::chrono::seconds kForkServerStopGrace{1};
 /// A process shutting down waits this long for its event loop to run the

@@ -16,25 +16,7 @@ int64_t NowMs() {
       .count();
 }
 
-// Registers a typed request handler: parses Req, calls fn(req, &reply), replies.
-template <typename Req, typename Rep, typename Fn>
-void Unary(rpc::Dispatcher &d, uint16_t method, Fn fn) {
-  d.Register(method, [fn](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-    Req req;
-    if (!rpc::ParseBody(body, &req)) {
-      if (call_id) conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
-      return;
-    }
-    Rep rep;
-    Status st = fn(conn, req, &rep);
-    if (!call_id) return;
-    if (st.ok()) {
-      conn->Reply(call_id, rep);
-    } else {
-      conn->ReplyError(call_id, st);
-    }
-  });
-}
+using rpc::Unary;
 
 }  // namespace
 
@@ -240,13 +222,7 @@ void ControlServer::RegisterHandlers() {
   // Answered once the actor's process is gone, so calls made after Kill()
   // returns see the actor dead (or restarting).
   dispatcher_.Register(KILL_ACTOR,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         KillActorRequest req;
-                         if (!rpc::ParseBody(body, &req)) {
-                           if (call_id)
-                             conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
-                           return;
-                         }
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, const KillActorRequest &req) {
                          actors_->Kill(req.actor_id(), req.no_restart(), [conn, call_id](Status st) {
                            if (!call_id) return;
                            if (st.ok()) {
@@ -281,20 +257,14 @@ void ControlServer::RegisterHandlers() {
         groups_->GetAll(rep);
         return Status::OK();
       });
-  dispatcher_.Register(WAIT_PLACEMENT_GROUP,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         WaitPlacementGroupRequest req;
-                         if (!rpc::ParseBody(body, &req)) {
-                           if (call_id)
-                             conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
-                           return;
-                         }
-                         groups_->Wait(req.group_id(), req.timeout_ms(), [conn, call_id](bool ready) {
-                           WaitPlacementGroupReply rep;
-                           rep.set_ready(ready);
-                           if (call_id) conn->Reply(call_id, rep);
-                         });
-                       });
+  dispatcher_.Register(WAIT_PLACEMENT_GROUP, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                    const WaitPlacementGroupRequest &req) {
+    groups_->Wait(req.group_id(), req.timeout_ms(), [conn, call_id](bool ready) {
+      WaitPlacementGroupReply rep;
+      rep.set_ready(ready);
+      if (call_id) conn->Reply(call_id, rep);
+    });
+  });
   Unary<ShutdownClusterRequest, Empty>(
       dispatcher_, SHUTDOWN_CLUSTER,
       [this](const rpc::ConnectionPtr &, const ShutdownClusterRequest &, Empty *) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/id.h"
+#include "control/control_test_peers.h"
 #include "protocol/control.pb.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
@@ -238,4 +239,42 @@ TEST_F(ControlServerTest, AReservationLostWithItsNodeIsPlacedOnAnotherNode) {
   driver.value()->Close();
 }
 
+namespace {
+
+// Every request is parsed before its handler runs: a malformed one is
+// answered with InvalidArgument, and the service goes on serving.
+TEST_F(ControlServerTest, MalformedRequestsAreRefusedAndTheServiceGoesOn) {
+  auto server = std::make_unique<ControlServer>(Options());
+  ASSERT_TRUE(server->Start().ok());
+  rpc::EventLoop loop("control-test-client");
+  auto conn = rpc::Connect(loop, "unix:" + Options().unix_path, kToken, nullptr);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  control::testing::ExpectMalformedRequestsRefused(**conn, {proto::REGISTER_NODE,
+                                                            proto::GET_ALL_NODES,
+                                                            proto::REGISTER_JOB,
+                                                            proto::JOB_FINISHED,
+                                                            proto::GET_ALL_JOBS,
+                                                            proto::KV_PUT,
+                                                            proto::KV_GET,
+                                                            proto::KV_DEL,
+                                                            proto::KV_KEYS,
+                                                            proto::REGISTER_ACTOR,
+                                                            proto::CREATE_ACTOR,
+                                                            proto::SUBSCRIBE_ACTOR,
+                                                            proto::GET_NAMED_ACTOR,
+                                                            proto::ACTOR_EXITING,
+                                                            proto::GET_ALL_ACTORS,
+                                                            proto::KILL_ACTOR,
+                                                            proto::CREATE_PLACEMENT_GROUP,
+                                                            proto::REMOVE_PLACEMENT_GROUP,
+                                                            proto::GET_PLACEMENT_GROUP,
+                                                            proto::GET_ALL_PLACEMENT_GROUPS,
+                                                            proto::WAIT_PLACEMENT_GROUP,
+                                                            proto::SHUTDOWN_CLUSTER});
+  proto::GetAllNodesReply nodes;
+  EXPECT_TRUE(conn.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes).ok());
+  conn.value()->Close();
+}
+
+}  // namespace
 }  // namespace lumen::control

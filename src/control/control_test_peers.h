@@ -20,6 +20,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -350,5 +351,29 @@ class ControlServiceTest : public ::testing::Test {
   std::vector<std::unique_ptr<FakeClient>> clients_;
   std::vector<std::unique_ptr<FakeWorker>> workers_;
 };
+
+/// A request body no message parses from (an over-long varint).
+inline const std::string kMalformedBody(11, '\xff');
+
+/// Calls `method` with kMalformedBody; returns the status of the answer (or
+/// kTimedOut after kDeadline if none comes).
+inline Status CallMalformed(rpc::Connection &conn, uint16_t method) {
+  auto answered = std::make_shared<std::promise<Status>>();
+  conn.CallRaw(
+      method, kMalformedBody, [answered](Status st, std::string_view) { answered->set_value(st); },
+      std::chrono::duration_cast<std::chrono::milliseconds>(kDeadline));
+  return answered->get_future().get();
+}
+
+/// Every method in `methods` answers a malformed request with InvalidArgument
+/// naming the problem.
+inline void ExpectMalformedRequestsRefused(rpc::Connection &conn, const std::vector<uint16_t> &methods) {
+  for (uint16_t method : methods) {
+    Status st = CallMalformed(conn, method);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << "method " << method << ": " << st.ToString();
+    EXPECT_NE(st.message().find("malformed"), std::string::npos)
+        << "method " << method << ": " << st.ToString();
+  }
+}
 
 }  // namespace lumen::control::testing

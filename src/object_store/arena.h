@@ -59,7 +59,7 @@ class Arena {
   Mutex prefault_mu_;
   std::condition_variable prefault_cv_;
   bool stop_prefault_ GUARDED_BY(prefault_mu_) = false;
-  std::thread prefault_;
+  std::thread prefault_;  // one background thread at SCHED_IDLE, not a pool's
 };
 
 /// Serves the arena's fd to local processes on a Unix socket. Each client

@@ -37,9 +37,11 @@ Status WriteAll(int fd, const char *data, size_t n) {
   return Status::OK();
 }
 
-// Reads exactly `n` bytes. `deadline_ms` < 0 waits forever. kDisconnected at EOF.
-Status ReadAll(int fd, char *data, size_t n, int timeout_ms) {
-  while (n > 0) {
+// Reads exactly `n` bytes; `*got` says how many arrived (also on failure).
+// `timeout_ms` < 0 waits forever. kDisconnected at EOF.
+Status ReadAll(int fd, char *data, size_t n, int timeout_ms, size_t *got) {
+  *got = 0;
+  while (*got < n) {
     if (timeout_ms >= 0) {
       pollfd p{fd, POLLIN, 0};
       int r = ::poll(&p, 1, timeout_ms);
@@ -49,15 +51,14 @@ Status ReadAll(int fd, char *data, size_t n, int timeout_ms) {
       }
       if (r == 0) return Status::TimedOut("timed out waiting for the peer");
     }
-    ssize_t got = ::recv(fd, data, n, 0);
-    if (got < 0) {
+    ssize_t r = ::recv(fd, data + *got, n - *got, 0);
+    if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == ECONNRESET) return Status::Disconnected(Errno("recv"));
       return Status::IoError(Errno("recv"));
     }
-    if (got == 0) return Status::Disconnected("peer closed the connection");
-    data += got;
-    n -= static_cast<size_t>(got);
+    if (r == 0) return Status::Disconnected("peer closed the connection");
+    *got += static_cast<size_t>(r);
   }
   return Status::OK();
 }
@@ -70,24 +71,6 @@ Status SendFrame(int fd, FrameType type, uint16_t method, uint64_t call_id, std:
                        call_id);
   frame.append(body.data(), body.size());
   return WriteAll(fd, frame.data(), frame.size());
-}
-
-StatusOr<BlockingConnection::Frame> ReadFrame(int fd, int timeout_ms, uint32_t max_body) {
-  char hdr[kFrameHeaderSize];
-  LUMEN_RETURN_IF_ERROR(ReadAll(fd, hdr, sizeof(hdr), timeout_ms));
-  detail::FrameHeader h = detail::DecodeHeader(hdr);
-  if (!detail::ValidFrameType(h.type))
-    return Status::IoError("protocol error: unknown frame type " + std::to_string(h.type));
-  if (h.body_len > max_body)
-    return Status::IoError("protocol error: frame body of " + std::to_string(h.body_len) +
-                           " bytes too large");
-  BlockingConnection::Frame f;
-  f.type = static_cast<FrameType>(h.type);
-  f.method = h.method;
-  f.call_id = h.call_id;
-  f.body.resize(h.body_len);
-  if (h.body_len) LUMEN_RETURN_IF_ERROR(ReadAll(fd, f.body.data(), h.body_len, timeout_ms));
-  return f;
 }
 
 StatusOr<int> ConnectSocket(const detail::ParsedAddress &a) {
@@ -142,6 +125,48 @@ StatusOr<int> ConnectSocket(const detail::ParsedAddress &a) {
 
 }  // namespace
 
+Status WriteFrame(int fd, FrameType type, uint16_t method, uint64_t call_id,
+                  const google::protobuf::MessageLite &body) {
+  size_t size = body.ByteSizeLong();
+  if (size > kMaxFrameBody) return Status::InvalidArgument("message exceeds the frame limit");
+  std::string frame;
+  frame.resize(kFrameHeaderSize + size);
+  detail::EncodeHeader(frame.data(), static_cast<uint32_t>(size), static_cast<uint16_t>(type), method,
+                       call_id);
+  body.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t *>(frame.data() + kFrameHeaderSize));
+  return WriteAll(fd, frame.data(), frame.size());
+}
+
+StatusOr<BlockingConnection::Frame> ReadFrame(int fd, int timeout_ms, uint32_t max_body) {
+  char hdr[kFrameHeaderSize];
+  size_t got = 0;
+  Status st = ReadAll(fd, hdr, sizeof(hdr), timeout_ms, &got);
+  if (!st.ok()) {
+    if (st.code() == StatusCode::kDisconnected && got > 0)
+      return Status::IoError("protocol error: the peer closed the connection inside a frame header (" +
+                             std::to_string(got) + " of " + std::to_string(kFrameHeaderSize) + " bytes)");
+    return st;
+  }
+  detail::FrameHeader h = detail::DecodeHeader(hdr);
+  if (!detail::ValidFrameType(h.type))
+    return Status::IoError("protocol error: unknown frame type " + std::to_string(h.type));
+  if (h.body_len > max_body)
+    return Status::IoError("protocol error: frame body of " + std::to_string(h.body_len) +
+                           " bytes too large");
+  BlockingConnection::Frame f;
+  f.type = static_cast<FrameType>(h.type);
+  f.method = h.method;
+  f.call_id = h.call_id;
+  f.body.resize(h.body_len);
+  if (h.body_len == 0) return f;
+  st = ReadAll(fd, f.body.data(), h.body_len, timeout_ms, &got);
+  if (st.code() == StatusCode::kDisconnected)
+    return Status::IoError("protocol error: the peer closed the connection inside a frame body (" +
+                           std::to_string(got) + " of " + std::to_string(h.body_len) + " bytes)");
+  LUMEN_RETURN_IF_ERROR(st);
+  return f;
+}
+
 StatusOr<std::unique_ptr<BlockingConnection>> BlockingConnection::Connect(const std::string &address,
                                                                           const std::string &token) {
   auto parsed = detail::ParseAddress(address);
@@ -182,14 +207,7 @@ BlockingConnection::~BlockingConnection() {
 Status BlockingConnection::Send(FrameType type, uint16_t method, uint64_t call_id,
                                 const google::protobuf::MessageLite &body) {
   if (fd_ < 0) return Status::Disconnected("connection closed");
-  size_t size = body.ByteSizeLong();
-  if (size > kMaxFrameBody) return Status::InvalidArgument("message exceeds the frame limit");
-  std::string frame;
-  frame.resize(kFrameHeaderSize + size);
-  detail::EncodeHeader(frame.data(), static_cast<uint32_t>(size), static_cast<uint16_t>(type), method,
-                       call_id);
-  body.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t *>(frame.data() + kFrameHeaderSize));
-  return WriteAll(fd_, frame.data(), frame.size());
+  return WriteFrame(fd_, type, method, call_id, body);
 }
 
 StatusOr<BlockingConnection::Frame> BlockingConnection::Receive() {

@@ -364,6 +364,15 @@ const Handler *Dispatcher::Find(uint16_t method) const {
   return it == handlers_.end() ? nullptr : &it->second;
 }
 
+bool ParseRequest(std::string_view body, google::protobuf::MessageLite *req, const ConnectionPtr &conn,
+                  uint64_t call_id) {
+  if (ParseBody(body, req)) return true;
+  LUMEN_LOG_ERROR("malformed {} from {}", req->GetTypeName(), conn->PeerName());
+  if (call_id)
+    conn->ReplyError(call_id, Status::InvalidArgument("malformed request: not a " + req->GetTypeName()));
+  return false;
+}
+
 bool ParseBody(std::string_view body, google::protobuf::MessageLite *msg) {
   if (body.size() > static_cast<size_t>(INT32_MAX)) return false;
   return msg->ParseFromArray(body.data(), static_cast<int>(body.size()));

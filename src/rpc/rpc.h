@@ -43,6 +43,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include <google/protobuf/message_lite.h>
@@ -209,12 +210,58 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 /// (Reply/ReplyError), now or later, from any thread.
 using Handler = std::function<void(const ConnectionPtr &conn, uint64_t call_id, std::string_view body)>;
 
+/// Parses a request's body into `req`. On malformed input it logs which
+/// message from which peer failed, answers a request (call_id > 0) with
+/// InvalidArgument, and returns false; a one-way message is dropped. Typed
+/// handlers (Dispatcher::Register) do this for their requests.
+bool ParseRequest(std::string_view body, google::protobuf::MessageLite *req, const ConnectionPtr &conn,
+                  uint64_t call_id);
+
+namespace detail {
+// The request type of a typed handler: its third parameter, without const
+// and reference. No `type` for anything else (a plain Handler, which takes
+// the body as std::string_view, or a generic lambda).
+template <typename T>
+struct ThirdParameter {};
+template <typename C, typename R, typename A, typename B, typename Q>
+struct ThirdParameter<R (C::*)(A, B, Q) const> {
+  using type = std::remove_cv_t<std::remove_reference_t<Q>>;
+};
+template <typename C, typename R, typename A, typename B, typename Q>
+struct ThirdParameter<R (C::*)(A, B, Q)> {
+  using type = std::remove_cv_t<std::remove_reference_t<Q>>;
+};
+template <typename Fn, typename = void>
+struct RequestOf {};
+template <typename Fn>
+struct RequestOf<Fn, std::void_t<decltype(&Fn::operator())>> : ThirdParameter<decltype(&Fn::operator())> {};
+}  // namespace detail
+
 /// Maps method numbers to handlers. Register everything before the first
 /// connection uses it, each method once (a second registration aborts: see
 /// rpc.cc); lookups are then lock-free.
+///
+/// Requests are parsed in one place: register a typed handler,
+///   d.Register(METHOD, [](const ConnectionPtr &conn, uint64_t call_id, proto::Req &req) {...});
+/// and the body is parsed as proto::Req first (the type comes from the
+/// handler's third parameter). A malformed body never reaches the handler:
+/// ParseRequest answers it with InvalidArgument. The handler answers a
+/// request itself, now or later, as a plain Handler does. Unary (below) also
+/// sends the reply. A plain Handler, which gets the raw body, is for methods
+/// whose body is empty or unused.
 class Dispatcher {
  public:
   void Register(uint16_t method, Handler handler);
+  template <typename Fn, typename Req = typename detail::RequestOf<Fn>::type,
+            std::enable_if_t<std::is_base_of_v<google::protobuf::MessageLite, Req>, int> = 0>
+  void Register(uint16_t method, Fn fn) {
+    Register(method, Handler([fn = std::move(fn)](const ConnectionPtr &conn, uint64_t call_id,
+                                                  std::string_view body) {
+               Req req;
+               if (!ParseRequest(body, &req, conn, call_id)) return;
+               fn(conn, call_id, req);
+             }));
+  }
   const Handler *Find(uint16_t method) const;
 
  private:
@@ -329,6 +376,24 @@ class DirectSendScope {
 /// Parses a protobuf body; false on malformed input.
 bool ParseBody(std::string_view body, google::protobuf::MessageLite *msg);
 
+/// Unary: a typed handler (Dispatcher::Register) whose `fn(const
+/// ConnectionPtr &conn, const Req &req, Rep *reply)` returns a Status; the
+/// request is answered with `reply` if it is OK, with the status otherwise
+/// (nothing is sent for a one-way message).
+template <typename Req, typename Rep, typename Fn>
+void Unary(Dispatcher &d, uint16_t method, Fn fn) {
+  d.Register(method, [fn = std::move(fn)](const ConnectionPtr &conn, uint64_t call_id, const Req &req) {
+    Rep rep;
+    Status st = fn(conn, req, &rep);
+    if (!call_id) return;
+    if (st.ok()) {
+      conn->Reply(call_id, rep);
+    } else {
+      conn->ReplyError(call_id, st);
+    }
+  });
+}
+
 /// A minimal blocking peer for single-threaded processes that must not start
 /// threads (the fork server). Same wire format and handshake.
 class BlockingConnection {
@@ -352,5 +417,16 @@ class BlockingConnection {
   explicit BlockingConnection(int fd) : fd_(fd) {}
   int fd_;
 };
+
+/// One frame on a blocking stream socket whose ends trust each other already
+/// (a socketpair made before a fork): the wire format above without the
+/// handshake. The driver sends its fork server's settings this way.
+Status WriteFrame(int fd, FrameType type, uint16_t method, uint64_t call_id,
+                  const google::protobuf::MessageLite &body);
+/// Reads one frame. kDisconnected if the peer closed before the frame's first
+/// byte; IoError saying what is wrong for a frame cut short, an unknown frame
+/// type or a body over `max_body`; TimedOut if the peer stays silent for
+/// `timeout_ms` (< 0: no limit) while a byte is awaited.
+StatusOr<BlockingConnection::Frame> ReadFrame(int fd, int timeout_ms = -1, uint32_t max_body = kMaxFrameBody);
 
 }  // namespace lumen::rpc

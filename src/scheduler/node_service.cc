@@ -76,18 +76,6 @@ struct NodeService::PendingLease {
 
 namespace {
 
-template <typename Req>
-bool Parse(std::string_view body, Req *req, const rpc::ConnectionPtr &conn, uint64_t call_id) {
-  if (rpc::ParseBody(body, req)) return true;
-  LUMEN_LOG_ERROR("malformed request from {}", conn->PeerName());
-  if (call_id) conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
-  return false;
-}
-
-}  // namespace
-
-namespace {
-
 NodeServiceOptions WithDefaults(NodeServiceOptions options) {
   if (options.unix_path.empty()) options.unix_path = options.session_dir + "/sockets/node";
   return options;
@@ -187,7 +175,6 @@ Status NodeService::Start() {
   loop_.Post([this] {
     pool_.WatchChildren(loop_.io(),
                         [this](const WorkerID &id, const std::string &why) { OnWorkerGone(id, why); });
-    ScheduleLogPump();
     ScheduleIdleCheck();
   });
   LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), resources_.total().ToString(),
@@ -219,7 +206,7 @@ void NodeService::Stop() {
     std::vector<pid_t> children = pool_.KillAll();
     for (auto &[id, job] : jobs_)
       if (job->workers.fork_server) job->workers.fork_server->Close();
-    if (log_timer_) log_timer_->cancel();
+    log_monitor_.Stop();
     if (idle_timer_) idle_timer_->cancel();
     done->set_value(std::move(children));
   });
@@ -241,10 +228,10 @@ std::shared_ptr<NodeService::Client> NodeService::ClientOf(const rpc::Connection
 }
 
 void NodeService::RegisterHandlers() {
+  // Handlers name their request's type (rpc::Dispatcher parses it for them).
+  using namespace proto;
   dispatcher_.Register(proto::REGISTER_CLIENT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
-                                                      std::string_view body) {
-    proto::RegisterClientRequest req;
-    if (!Parse(body, &req, conn, call_id)) return;
+                                                      RegisterClientRequest &req) {
     auto client = ClientOf(conn);
     client->kind = req.kind();
     client->pid = req.pid();
@@ -263,8 +250,11 @@ void NodeService::RegisterHandlers() {
       job->workers.expects_fork_server = req.has_fork_server();
       job->default_detached = req.default_detached();
       LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
-      for (auto &[id, w] : pool_.workers())
-        if (w->registered && w->job_id == req.job_id()) conn->Notify(proto::WORKER_READY, w->address);
+      for (auto &[id, w] : pool_.workers()) {
+        if (!w->registered || w->job_id != req.job_id()) continue;
+        conn->Notify(proto::WORKER_READY, w->address);
+        FollowWorkerLogs(*w);
+      }
     } else if (req.kind() == proto::FORK_SERVER) {
       auto &job = jobs_[req.job_id()];
       if (!job) job = std::make_shared<Job>();
@@ -287,6 +277,7 @@ void NodeService::RegisterHandlers() {
         return;
       }
       auto &w = *registered;
+      FollowWorkerLogs(w);
       if (job != jobs_.end()) {
         AnswerWorkerWaiters(*job->second);
         // The job's driver connects to it now, off the path of the task it
@@ -319,9 +310,7 @@ void NodeService::RegisterHandlers() {
   });
 
   dispatcher_.Register(proto::REQUEST_WORKER_LEASE,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::WorkerLeaseRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, WorkerLeaseRequest &req) {
                          auto p = std::make_shared<PendingLease>();
                          p->conn = conn;
                          p->call_id = call_id;
@@ -337,9 +326,7 @@ void NodeService::RegisterHandlers() {
                        });
 
   dispatcher_.Register(proto::CANCEL_WORKER_LEASES,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::WorkerLeaseRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, WorkerLeaseRequest &req) {
                          ResourceSet shape = ResourceSet::FromProto(req.resources());
                          std::string env_key = EnvKey(EnvVarsOf(req.runtime_env()));
                          for (auto it = pending_.begin(); it != pending_.end();) {
@@ -358,9 +345,7 @@ void NodeService::RegisterHandlers() {
                        });
 
   dispatcher_.Register(proto::RETURN_WORKER,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ReturnWorkerRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ReturnWorkerRequest &req) {
                          auto it = leases_.find(req.lease_id());
                          if (it == leases_.end()) return;
                          auto w = pool_.Find(it->second);
@@ -398,9 +383,7 @@ void NodeService::RegisterHandlers() {
   dispatcher_.Register(proto::NOTIFY_UNBLOCKED, blocked(false));
 
   dispatcher_.Register(proto::CREATE_OBJECT,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::CreateObjectRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, CreateObjectRequest &req) {
                          auto client = ClientOf(conn);
                          store_->Create(ObjectID::FromBinary(req.object_id()), req.data_size(),
                                         req.meta_size(), client->id, std::chrono::milliseconds(req.wait_ms()),
@@ -415,9 +398,7 @@ void NodeService::RegisterHandlers() {
                                         });
                        });
   dispatcher_.Register(proto::SEAL_OBJECT,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::SealObjectRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, SealObjectRequest &req) {
                          Status st = store_->Seal(ObjectID::FromBinary(req.object_id()), ClientOf(conn)->id);
                          if (!call_id) return;
                          if (st.ok()) {
@@ -427,16 +408,12 @@ void NodeService::RegisterHandlers() {
                          }
                        });
   dispatcher_.Register(proto::ABORT_OBJECT,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ObjectIdList req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ObjectIdList &req) {
                          for (auto &id : req.object_ids())
                            (void)store_->Abort(ObjectID::FromBinary(id), ClientOf(conn)->id);
                        });
   dispatcher_.Register(proto::GET_OBJECTS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::GetObjectsRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, GetObjectsRequest &req) {
                          proto::GetObjectsReply reply;
                          auto client = ClientOf(conn);
                          for (auto &id : req.object_ids()) {
@@ -451,24 +428,18 @@ void NodeService::RegisterHandlers() {
                          conn->Reply(call_id, reply);
                        });
   dispatcher_.Register(proto::RELEASE_OBJECTS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ObjectIdList req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ObjectIdList &req) {
                          auto client = ClientOf(conn);
                          for (auto &id : req.object_ids())
                            (void)store_->Release(ObjectID::FromBinary(id), client->id);
                        });
   dispatcher_.Register(proto::DELETE_OBJECTS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ObjectIdList req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ObjectIdList &req) {
                          for (auto &id : req.object_ids()) store_->Delete(ObjectID::FromBinary(id));
                        });
 
   dispatcher_.Register(proto::WORKER_EXITED,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::WorkerExited req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, WorkerExited &req) {
                          WorkerID id = pool_.FindByPid(req.pid());
                          if (id.IsNil()) return;
                          auto why = req.signal() ? "killed by signal " + std::to_string(req.signal())
@@ -479,9 +450,7 @@ void NodeService::RegisterHandlers() {
   // Lets ray::Init return once the job can run a task (its first prestarted
   // worker is up), so a first task does not wait for a worker to start.
   dispatcher_.Register(proto::WAIT_FOR_WORKERS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::WaitForWorkersRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, WaitForWorkersRequest &req) {
                          proto::WaitForWorkersReply reply;
                          auto it = jobs_.find(req.job_id());
                          if (it == jobs_.end() || !WorkersOnTheWay(*it->second) || req.timeout_ms() == 0) {
@@ -523,9 +492,7 @@ void NodeService::RegisterHandlers() {
                        });
 
   dispatcher_.Register(proto::RESERVE_BUNDLES,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::ReserveBundlesRequest req;
-                         if (!Parse(body, &req, conn, call_id)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, ReserveBundlesRequest &req) {
                          if (resources_.HasGroup(req.group_id())) {
                            conn->Reply(call_id, proto::NodeEmpty());
                            return;
@@ -539,17 +506,13 @@ void NodeService::RegisterHandlers() {
                          TryDispatch();
                        });
   dispatcher_.Register(proto::RETURN_BUNDLES,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::ReturnBundlesRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, ReturnBundlesRequest &req) {
                          ReturnBundles(req.group_id());
                          TryDispatch();
                        });
 
   dispatcher_.Register(proto::KILL_WORKER,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t, std::string_view body) {
-                         proto::KillWorkerRequest req;
-                         if (!Parse(body, &req, conn, 0)) return;
+                       [this](const rpc::ConnectionPtr &conn, uint64_t, KillWorkerRequest &req) {
                          auto w = pool_.Find(WorkerID::FromBinary(req.worker_id()));
                          if (w && w->pid > 0) kill(w->pid, SIGKILL);
                        });
@@ -834,6 +797,7 @@ void NodeService::OnWorkerGone(const WorkerID &id, const std::string &why) {
   if (job != jobs_.end() && !w->registered && !WorkersOnTheWay(*job->second))
     AnswerWorkerWaiters(*job->second);  // it died starting
   if (w->conn) w->conn->Close();
+  log_monitor_.RemoveWorker(w->pid);  // what it wrote last still reaches the driver
   TryDispatch();
 }
 
@@ -884,56 +848,24 @@ void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
   TryDispatch();
 }
 
-void NodeService::ScheduleLogPump() {
-  log_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io(), std::chrono::milliseconds(50));
-  log_timer_->async_wait([this](const boost::system::error_code &ec) {
-    if (ec) return;
-    PumpLogs();
-    ScheduleLogPump();
-  });
-}
-
-void NodeService::PumpLogs() {
-  // Forward new complete lines of each worker's stdout/stderr to its driver,
-  // which prints them prefixed with (pid=N), as Ray's log monitor does.
-  auto pump = [](const std::string &path, off_t &off, std::string &partial, std::vector<std::string> &lines) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    char buf[65536];
-    ssize_t n;
-    while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-      off += n;
-      partial.append(buf, static_cast<size_t>(n));
-    }
-    close(fd);
-    size_t start = 0, nl;
-    while ((nl = partial.find('\n', start)) != std::string::npos) {
-      lines.emplace_back(partial, start, nl - start);
-      start = nl + 1;
-    }
-    partial.erase(0, start);
-  };
-  for (auto &[id, w] : pool_.workers()) {
-    if (!w->registered) continue;
-    auto job = jobs_.find(w->job_id);
-    if (job == jobs_.end()) continue;
-    auto driver = job->second->driver.lock();
-    if (!driver) continue;
-    for (int is_err = 0; is_err < 2; ++is_err) {
-      std::vector<std::string> lines;
-      if (is_err) {
-        pump(w->err_path, w->err_off, w->err_partial, lines);
-      } else {
-        pump(w->out_path, w->out_off, w->out_partial, lines);
-      }
-      if (lines.empty()) continue;
-      proto::LogLines msg;
-      msg.set_pid(w->pid);
-      msg.set_is_err(is_err);
-      for (auto &l : lines) msg.add_lines(std::move(l));
-      driver->Notify(proto::LOG_LINES, msg);
-    }
-  }
+void NodeService::FollowWorkerLogs(const Worker &w) {
+  // What a worker prints is for its driver: followed once both are there
+  // (from the files' beginning, so nothing printed before is lost).
+  auto job = jobs_.find(w.job_id);
+  if (job == jobs_.end() || !job->second->driver.lock()) return;
+  const std::string logs = WorkerLogPrefix(options_.session_dir, w.pid);
+  log_monitor_.AddWorker(w.pid, logs + ".out", logs + ".err",
+                         [this, job_id = w.job_id, pid = w.pid](bool is_err, std::vector<std::string> lines) {
+                           auto job = jobs_.find(job_id);
+                           if (job == jobs_.end()) return;
+                           auto driver = job->second->driver.lock();
+                           if (!driver) return;  // a detached actor's, after its driver
+                           proto::LogLines msg;
+                           msg.set_pid(pid);
+                           msg.set_is_err(is_err);
+                           for (auto &l : lines) msg.add_lines(std::move(l));
+                           driver->Notify(proto::LOG_LINES, msg);
+                         });
 }
 
 }  // namespace lumen::scheduler

@@ -30,6 +30,7 @@
 #include "object_store/object_store.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
+#include "scheduler/log_monitor.h"
 #include "scheduler/resources.h"
 #include "scheduler/worker_pool.h"
 
@@ -120,8 +121,8 @@ class NodeService {
   /// kIdleWorkerGrace (by options_.clock), and schedules the next check.
   void ReapIdleWorkers();
   void ScheduleIdleCheck();
-  void PumpLogs();
-  void ScheduleLogPump();
+  /// Forwards a registered worker's output to its job's driver (LogMonitor).
+  void FollowWorkerLogs(const Worker &w);
   void RequestShutdown();
   std::shared_ptr<Client> ClientOf(const rpc::ConnectionPtr &conn) const;
 
@@ -135,8 +136,8 @@ class NodeService {
   object_store::ArenaFdServer arena_server_;
   std::string arena_socket_;
   std::unique_ptr<object_store::ObjectStore> store_;
-  std::unique_ptr<boost::asio::steady_timer> log_timer_;
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
+  LogMonitor log_monitor_{loop_.io()};
 
   // Loop-thread state.
   NodeResources resources_;

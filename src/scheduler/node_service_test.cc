@@ -484,5 +484,19 @@ TEST_F(NodeServiceTest, TheDriverIsToldOfEachWorkerOfItsJob) {
                                                    "/nonexistent/" + ToHex(forks[1])}));
 }
 
+// Every request is parsed before its handler runs: a malformed one is
+// answered with InvalidArgument (one-way kinds too, when sent as a request),
+// and the node goes on serving.
+TEST_F(NodeServiceTest, MalformedRequestsAreRefusedAndTheNodeGoesOn) {
+  auto client = Register(proto::DRIVER);
+  ASSERT_NE(client, nullptr);
+  control::testing::ExpectMalformedRequestsRefused(
+      *client, {proto::REGISTER_CLIENT, proto::REQUEST_WORKER_LEASE, proto::CANCEL_WORKER_LEASES,
+                proto::RETURN_WORKER, proto::CREATE_OBJECT, proto::SEAL_OBJECT, proto::ABORT_OBJECT,
+                proto::GET_OBJECTS, proto::RELEASE_OBJECTS, proto::DELETE_OBJECTS, proto::WORKER_EXITED,
+                proto::WAIT_FOR_WORKERS, proto::RESERVE_BUNDLES, proto::RETURN_BUNDLES, proto::KILL_WORKER});
+  EXPECT_EQ(Available(*client, "CPU"), 2);
+}
+
 }  // namespace
 }  // namespace lumen::scheduler

@@ -206,9 +206,6 @@ Worker *WorkerPool::OnRegistered(const WorkerID &id, int pid, rpc::ConnectionPtr
   w.pid = pid;
   w.conn = std::move(conn);
   w.address = address;
-  auto logs = WorkerLogPrefix(options_.session_dir, w.pid);
-  w.out_path = logs + ".out";
-  w.err_path = logs + ".err";
   if (job) {
     job->starting = std::max(0, job->starting - 1);
     job->starting_by_env[w.env_key]--;

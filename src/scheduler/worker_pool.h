@@ -69,10 +69,6 @@ struct Worker {
   uint64_t lease_holder = 0;   // the client (connection) the lease was granted to
   NodeResources::Grant grant;  // what the current lease holds
   ResourceSet lent_back;       // CPU returned to the node while the worker is blocked
-  // Tailing the worker's stdout/stderr files for the driver.
-  std::string out_path, err_path;
-  off_t out_off = 0, err_off = 0;
-  std::string out_partial, err_partial;
 };
 
 /// What the pool knows of one job: how its workers start and which are idle.

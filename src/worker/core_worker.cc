@@ -837,13 +837,10 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
 // ---------------------------------------------------------------- handlers
 
 void CoreWorker::RegisterHandlers() {
+  // Handlers name their request's type (rpc::Dispatcher parses it for them).
+  using namespace proto;
   dispatcher_.Register(proto::PUSH_TASK,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::PushTaskRequest req;
-                         if (!rpc::ParseBody(body, &req)) {
-                           conn->ReplyError(call_id, Status::InvalidArgument("malformed task"));
-                           return;
-                         }
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, PushTaskRequest &req) {
                          {
                            std::lock_guard<std::mutex> lock(exec_mu_);
                            exec_queue_.push_back(PushedTask{conn, call_id, std::move(*req.mutable_spec())});
@@ -851,12 +848,7 @@ void CoreWorker::RegisterHandlers() {
                          exec_cv_.notify_one();
                        });
   dispatcher_.Register(proto::GET_OBJECT_STATUS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-                         proto::GetObjectStatusRequest req;
-                         if (!rpc::ParseBody(body, &req)) {
-                           conn->ReplyError(call_id, Status::InvalidArgument("malformed request"));
-                           return;
-                         }
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, GetObjectStatusRequest &req) {
                          ObjectID id = ObjectID::FromBinary(req.object_id());
                          std::lock_guard<std::mutex> lock(mu_);
                          auto it = objects_.find(id);
@@ -877,9 +869,7 @@ void CoreWorker::RegisterHandlers() {
                          conn->Reply(call_id, rep);
                        });
   auto borrow = [this](bool add) {
-    return [this, add](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
-      proto::BorrowRequest req;
-      if (!rpc::ParseBody(body, &req)) return;
+    return [this, add](const rpc::ConnectionPtr &conn, uint64_t call_id, const BorrowRequest &req) {
       After after;
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -909,9 +899,7 @@ void CoreWorker::RegisterHandlers() {
     exec_cv_.notify_all();
   });
   dispatcher_.Register(proto::ACTOR_UPDATE,
-                       [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
-                         proto::ActorInfo info;
-                         if (!rpc::ParseBody(body, &info)) return;
+                       [this](const rpc::ConnectionPtr &, uint64_t, const ActorInfo &info) {
                          After after;
                          {
                            std::lock_guard<std::mutex> lock(mu_);
@@ -927,17 +915,13 @@ void CoreWorker::RegisterHandlers() {
     leases_wanted_until_ = Clock::now() + std::chrono::milliseconds(200);
     ReturnIdleLeasesLocked(Clock::duration::zero());  // leases idle right now go back at once
   });
-  dispatcher_.Register(proto::WORKER_READY, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+  dispatcher_.Register(proto::WORKER_READY, [this](const rpc::ConnectionPtr &, uint64_t, const Address &worker) {
     // A worker of this job started: connect now (the handshake runs on the
     // loop while nothing waits on it), so a task leased to it is pushed on a
     // connection that is ready. Pipelined: no wait on this thread.
-    proto::Address worker;
-    if (!rpc::ParseBody(body, &worker) || worker.unix_path().empty()) return;
-    (void)PeerConnection(worker.unix_path(), /*pipelined=*/true);
+    if (!worker.unix_path().empty()) (void)PeerConnection(worker.unix_path(), /*pipelined=*/true);
   });
-  dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
-    proto::LogLines msg;
-    if (!rpc::ParseBody(body, &msg)) return;
+  dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, const LogLines &msg) {
     if (options_.on_log_lines) {
       options_.on_log_lines(msg);
       return;

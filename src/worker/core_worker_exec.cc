@@ -121,6 +121,8 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
       result.exit_worker = true;  // a constructor that failed leaves a dead actor
     } else {
       // max_concurrency > 1: more executors on the same queue (any order).
+      // Threads of their own, not a pool's: they run ExecLoop beside the
+      // main thread, and one may end the process (Shutdown detaches it).
       std::lock_guard<std::mutex> lock(exec_mu_);
       for (int i = 1; i < spec.actor_creation().max_concurrency(); ++i)
         executors_.emplace_back([this] { ExecLoop(/*lead=*/false); });

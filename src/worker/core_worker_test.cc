@@ -432,5 +432,23 @@ TEST(StoreFailureTypeTest, EachFailureKeepsItsOwnType) {
   EXPECT_EQ(StoreFailureType(Status::TimedOut("call timed out")), proto::OBJECT_LOST);
 }
 
+// Every request the core worker serves is parsed before its handler runs:
+// a malformed one is answered with InvalidArgument (ADD_BORROWER used to
+// drop it unanswered, leaving the caller to its deadline).
+TEST_F(CoreWorkerTest, MalformedRequestsAreRefusedAndTheWorkerGoesOn) {
+  auto conn = rpc::Connect(loop_, "unix:" + cw_->address().unix_path(), kToken, nullptr);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  control::testing::ExpectMalformedRequestsRefused(
+      **conn, {proto::PUSH_TASK, proto::GET_OBJECT_STATUS, proto::ADD_BORROWER, proto::REMOVE_BORROWER,
+               proto::ACTOR_UPDATE, proto::LOG_LINES});
+  // Still serving: an object's status is answered.
+  ObjectID id = Put(16);
+  proto::GetObjectStatusRequest req;
+  req.set_object_id(id.Binary());
+  proto::GetObjectStatusReply rep;
+  ASSERT_TRUE(conn.value()->CallSync(proto::GET_OBJECT_STATUS, req, &rep).ok());
+  EXPECT_TRUE(rep.found());
+}
+
 }  // namespace
 }  // namespace lumen::worker
