@@ -121,8 +121,7 @@ class CoreWorkerTest : public control::testing::ControlServiceTest {
     return conn.value();
   }
 
-  bool fake_clock_ = false;  // set before SetUp: the core worker reads clock_
-  FakeClock clock_;          // outlives cw_
+  bool fake_clock_ = false;  // set before SetUp: the core worker reads clock_ too
   std::unique_ptr<scheduler::NodeService> node_;
   std::unique_ptr<CoreWorker> cw_;
   rpc::ConnectionPtr node_conn_;
