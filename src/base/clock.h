@@ -19,10 +19,11 @@
 //
 // Threading: Real() is stateless. FakeClock's Now/Advance/Set may be called
 // from any thread; listeners run on the thread that calls Advance or Set,
-// after the new time is visible, one Advance/Set at a time, and a Listener's
-// destructor waits for a run of its function in progress to end (so it must
-// not be destroyed from inside one). Listeners must not call Advance, Set or
-// OnAdvance themselves.
+// after the new time is visible, one Advance/Set at a time, under the
+// clock's lock. So a Listener's destructor waits for a run of its function in
+// progress to end, and the lock order is the clock's, then whatever a
+// listener takes: register and destroy a Listener without holding a lock its
+// function takes, and never call Advance, Set or OnAdvance from a listener.
 #pragma once
 
 #include <atomic>
