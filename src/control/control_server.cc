@@ -22,7 +22,7 @@ using rpc::Unary;
 
 ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(options)) {
   actors_ = std::make_unique<ActorManager>(loop_, options_.token, &dispatcher_);
-  groups_ = std::make_unique<PlacementGroupManager>(loop_, actors_.get());
+  groups_ = std::make_unique<PlacementGroupManager>(loop_, actors_.get(), *options_.clock);
   RegisterHandlers();
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/clock.h"
 #include "control/actor_manager.h"
 #include "control/placement_group_manager.h"
 #include "protocol/control.pb.h"
@@ -32,6 +33,9 @@ struct ControlServerOptions {
   int tcp_port = 0;  // 0 picks a free port
   std::string token;
   size_t max_finished_jobs = 1000;  // bounded tables: old finished jobs age out
+  /// What the service's decisions from elapsed time read (a placement
+  /// group's Wait timeout). Tests pass a FakeClock, which must outlive it.
+  Clock *clock = &Clock::Real();
 };
 
 class ControlServer {

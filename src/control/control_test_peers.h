@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/id.h"
 #include "control/control_server.h"
 #include "protocol/common.pb.h"
@@ -305,7 +306,9 @@ class FakeClient {
   Recorded<std::vector<proto::ActorInfo>> updates_;
 };
 
-/// A control service in a temporary folder, and the loop its fake peers use.
+/// A control service in a temporary folder, on a FakeClock (clock_: what it
+/// decides from elapsed time happens when the test moves it), and the loop
+/// its fake peers use.
 class ControlServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -315,6 +318,7 @@ class ControlServiceTest : public ::testing::Test {
     ControlServerOptions o;
     o.unix_path = dir_ + "/control.sock";
     o.token = kToken;
+    o.clock = &clock_;
     server_ = std::make_unique<ControlServer>(o);
     ASSERT_TRUE(server_->Start().ok());
     address_ = "unix:" + o.unix_path;
@@ -343,6 +347,7 @@ class ControlServiceTest : public ::testing::Test {
     return workers_.back().get();
   }
 
+  FakeClock clock_;  // outlives everything that reads it
   std::string dir_;
   std::string address_;
   std::unique_ptr<ControlServer> server_;

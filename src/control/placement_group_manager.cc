@@ -11,8 +11,11 @@ constexpr int kStrictSpread = 3;  // ray::PlacementStrategy::STRICT_SPREAD
 
 }  // namespace
 
-PlacementGroupManager::PlacementGroupManager(rpc::EventLoop &loop, ActorManager *actors)
-    : loop_(loop), actors_(actors) {}
+PlacementGroupManager::PlacementGroupManager(rpc::EventLoop &loop, ActorManager *actors, Clock &clock)
+    : loop_(loop), actors_(actors), clock_(clock) {
+  // The real clock never calls this; a FakeClock moved by a test does.
+  clock_wakeup_ = clock_.OnAdvance([this] { loop_.Post([this] { ExpireWaiters(); }); });
+}
 
 PlacementGroupManager::~PlacementGroupManager() = default;
 
@@ -142,16 +145,31 @@ void PlacementGroupManager::Wait(const std::string &group_id, int64_t timeout_ms
   }
   auto w = std::make_shared<Waiter>();
   w->done = std::move(done);
-  w->timer = std::make_unique<boost::asio::steady_timer>(loop_.io(), std::chrono::milliseconds(timeout_ms));
+  w->deadline = clock_.Now() + std::chrono::milliseconds(timeout_ms);
+  it->second->waiters.push_back(w);
+  Clock::TimePoint wake = clock_.WakeAt(w->deadline);
+  if (wake == Clock::TimePoint::max()) return;  // woken by the clock's OnAdvance
+  w->timer = std::make_unique<boost::asio::steady_timer>(loop_.io(), wake);
   std::weak_ptr<Waiter> weak = w;
-  w->timer->async_wait([weak](const boost::system::error_code &ec) {
-    auto w = weak.lock();
-    if (ec || !w || !w->done) return;
-    auto done = std::move(w->done);
-    w->done = nullptr;
-    done(false);
+  // Runs only while the waiter exists, so only while the manager does.
+  w->timer->async_wait([this, weak](const boost::system::error_code &ec) {
+    if (!ec && weak.lock()) ExpireWaiters();
   });
-  it->second->waiters.push_back(std::move(w));
+}
+
+void PlacementGroupManager::ExpireWaiters() {
+  const auto now = clock_.Now();
+  for (auto &[id, g] : groups_) {
+    auto waiters = g->waiters;  // a copy: answering must not invalidate the loop
+    for (auto &w : waiters) {
+      if (!w->done || now < w->deadline) continue;
+      if (w->timer) w->timer->cancel();
+      auto done = std::move(w->done);
+      w->done = nullptr;
+      done(false);
+    }
+    std::erase_if(g->waiters, [](const std::shared_ptr<Waiter> &w) { return !w->done; });
+  }
 }
 
 bool PlacementGroupManager::Get(const proto::GetPlacementGroupRequest &req,

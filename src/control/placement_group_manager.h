@@ -10,7 +10,11 @@
 // in Ray); STRICT_SPREAD needs a distinct node per bundle and stays PENDING
 // until there are enough.
 //
-// Threading: loop thread only (the control service's).
+// A Wait's timeout is read from the Clock the manager is given (a test moves
+// a FakeClock past it instead of sleeping).
+//
+// Threading: loop thread only (the control service's), and destroyed only
+// once that loop has stopped (a FakeClock's Advance posts to it).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +26,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "base/clock.h"
 #include "control/actor_manager.h"
 #include "protocol/common.pb.h"
 #include "protocol/control.pb.h"
@@ -31,7 +36,7 @@ namespace lumen::control {
 
 class PlacementGroupManager {
  public:
-  PlacementGroupManager(rpc::EventLoop &loop, ActorManager *actors);
+  PlacementGroupManager(rpc::EventLoop &loop, ActorManager *actors, Clock &clock = Clock::Real());
   ~PlacementGroupManager();
 
   void OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn);
@@ -39,7 +44,8 @@ class PlacementGroupManager {
   Status Create(const proto::PlacementGroupInfo &info);
   /// Harmless for an unknown or removed group.
   void Remove(const std::string &group_id);
-  /// `done(true)` once created; `done(false)` at the timeout or if removed.
+  /// `done(true)` once created; `done(false)` once `timeout_ms` has passed on
+  /// the clock, or if removed.
   void Wait(const std::string &group_id, int64_t timeout_ms, std::function<void(bool)> done);
   bool Get(const proto::GetPlacementGroupRequest &req, proto::PlacementGroupInfo *out) const;
   void GetAll(proto::GetAllPlacementGroupsReply *rep) const;
@@ -47,7 +53,8 @@ class PlacementGroupManager {
  private:
   struct Waiter {
     std::function<void(bool)> done;
-    std::unique_ptr<boost::asio::steady_timer> timer;
+    Clock::TimePoint deadline;
+    std::unique_ptr<boost::asio::steady_timer> timer;  // fires at the deadline (not for a FakeClock)
   };
   struct Group {
     proto::PlacementGroupInfo info;
@@ -61,9 +68,13 @@ class PlacementGroupManager {
 
   void Schedule(Group &g);
   void Finish(Group &g, bool ready);
+  /// Answers `false` to the waiters whose deadline has passed.
+  void ExpireWaiters();
 
   rpc::EventLoop &loop_;
   ActorManager *actors_;
+  Clock &clock_;
+  Clock::Listener clock_wakeup_;
   std::map<std::string, std::unique_ptr<Group>> groups_;              // by id
   std::map<std::pair<std::string, std::string>, std::string> names_;  // (namespace, name) -> id
   std::map<std::string, Node> nodes_;

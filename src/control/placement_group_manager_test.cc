@@ -67,8 +67,11 @@ std::future<bool> WaitGroup(rpc::Connection &conn, const std::string &id, int64_
 }
 
 bool Ready(std::future<bool> &f) {
-  EXPECT_EQ(f.wait_for(testing::kDeadline), std::future_status::ready) << "Wait was never answered";
-  return f.valid() && f.get();
+  if (f.wait_for(testing::kDeadline) != std::future_status::ready) {
+    ADD_FAILURE() << "Wait was never answered";
+    return false;
+  }
+  return f.get();
 }
 
 using PlacementGroupManagerTest = ControlServiceTest;
@@ -132,15 +135,29 @@ TEST_F(PlacementGroupManagerTest, RemovingAPendingGroupAnswersItsWaitersFalse) {
   EXPECT_EQ(GetGroup(client->conn(), g.group_id()).state(), proto::PG_REMOVED);
 }
 
-TEST_F(PlacementGroupManagerTest, WaitAnswersFalseAtItsTimeoutWhileStillPending) {
+// The timeout is the service's clock's: the last instant before it answers
+// nothing (a later call on the same connection is answered first), passing
+// it answers false, and a Wait with a later deadline stays open.
+TEST_F(PlacementGroupManagerTest, WaitAnswersFalseOnceItsTimeoutPassesWhileStillPending) {
   FakeNode *node = AddNode();
   auto *client = AddClient();
   auto g = Group(1);
   ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
-  node->WaitReservation(1);  // held by the node: never reserved in this test
-  auto waiting = WaitGroup(client->conn(), g.group_id(), /*timeout_ms=*/1);
-  EXPECT_FALSE(Ready(waiting));
+  auto r = node->WaitReservation(1);  // held by the node until the end
+  auto waiting = WaitGroup(client->conn(), g.group_id(), /*timeout_ms=*/60000);
+  auto longer = WaitGroup(client->conn(), g.group_id(), /*timeout_ms=*/120000);
+  EXPECT_EQ(GetGroup(client->conn(), g.group_id()).state(), proto::PG_PENDING);  // both Waits arrived
+  clock_.Advance(std::chrono::milliseconds(60000) - std::chrono::nanoseconds(1));
   EXPECT_EQ(GetGroup(client->conn(), g.group_id()).state(), proto::PG_PENDING);
+  EXPECT_EQ(waiting.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "answered before its timeout";
+
+  clock_.Advance(std::chrono::nanoseconds(1));
+  EXPECT_FALSE(Ready(waiting));
+  EXPECT_EQ(longer.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  // The group is still pending, and reserving it answers the other Wait.
+  node->Reserved(r);
+  EXPECT_TRUE(Ready(longer));
 }
 
 TEST_F(PlacementGroupManagerTest, RemovalEndsTheActorsPlacedInTheGroup) {

@@ -156,6 +156,14 @@ void Connection::KeepAlive() {
   if (ConnectionPtr self = impl_->Self()) impl_->RunOnLoop([self] { Impl::Of(self)->ArmKeepalive(); });
 }
 
+Connection::KeepaliveStats Connection::GetKeepaliveStats() const {
+  KeepaliveStats s;
+  s.pings_sent = impl_->pings_sent.load(std::memory_order_relaxed);
+  s.pongs_received = impl_->pongs_received.load(std::memory_order_relaxed);
+  s.pings_answered = impl_->pings_answered.load(std::memory_order_relaxed);
+  return s;
+}
+
 bool Connection::IsOpen() const { return !impl_->close_requested.load() && !impl_->closed.load(); }
 
 void Connection::SetCloseHandler(std::function<void(const Status &reason)> handler) {

@@ -177,6 +177,10 @@ struct Connection::Impl {
   uint64_t reads = 0;  // completed reads from the socket
   uint64_t reads_at_check = 0;
   int silent_checks = 0;
+  // Written on the loop thread, read anywhere (Connection::GetKeepaliveStats).
+  std::atomic<uint64_t> pings_sent{0};
+  std::atomic<uint64_t> pongs_received{0};
+  std::atomic<uint64_t> pings_answered{0};
 
   // Close handler.
   Mutex close_mu;
@@ -455,6 +459,7 @@ struct Connection::Impl {
     if (silent_checks > 0 && authenticated) {
       Status ignored;
       AppendRaw(FrameType::kPing, 0, 0, {}, &ignored);
+      pings_sent.fetch_add(1, std::memory_order_relaxed);
     }
     ScheduleKeepaliveCheck();
   }
@@ -747,9 +752,11 @@ struct Connection::Impl {
       case FrameType::kPing: {
         Status ignored;
         AppendRaw(FrameType::kPong, 0, 0, {}, &ignored);
+        pings_answered.fetch_add(1, std::memory_order_relaxed);
         return;
       }
       case FrameType::kPong:
+        pongs_received.fetch_add(1, std::memory_order_relaxed);
         return;  // arriving was its purpose (CheckKeepalive)
       case FrameType::kHello:
       case FrameType::kHelloAck:

@@ -306,6 +306,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// "unix:/path" or "tcp:host:port" of the peer, for logs.
   const std::string &PeerName() const;
 
+  /// Keepalive traffic so far (read from any thread): pings this side sent
+  /// and the answers to them that came back, and the peer's pings answered.
+  /// A test tells from it how many keepalive rounds have passed.
+  struct KeepaliveStats {
+    uint64_t pings_sent = 0;
+    uint64_t pongs_received = 0;
+    uint64_t pings_answered = 0;
+  };
+  KeepaliveStats GetKeepaliveStats() const;
+
   /// Free slot for the owner of the connection (e.g. which worker this is).
   std::shared_ptr<void> user_data;
 

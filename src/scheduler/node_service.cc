@@ -12,6 +12,7 @@
 #include <string_view>
 #include <thread>
 
+#include "base/child_process.h"
 #include "base/logging.h"
 #include "base/settings.h"
 #include "base/timeouts.h"

@@ -455,7 +455,6 @@ TEST_F(NodeServiceTest, ALeaseForAnUnknownJobFails) {
   EXPECT_EQ(Await(*result).status.code(), StatusCode::kNotFound);
 }
 
-
 // A driver hears of each worker of its job as it registers, so that it can
 // connect (and finish the handshake) before it has a task for it: whether
 // the worker registers after the driver or before.
@@ -480,8 +479,8 @@ TEST_F(NodeServiceTest, TheDriverIsToldOfEachWorkerOfItsJob) {
 
   ready.WaitFor([](auto &v) { return v.size() >= 2; });
   auto forks = forks_.Get();
-  EXPECT_EQ(ready.Get(), (std::vector<std::string>{"/nonexistent/" + ToHex(forks[0]),
-                                                   "/nonexistent/" + ToHex(forks[1])}));
+  EXPECT_EQ(ready.Get(),
+            (std::vector<std::string>{"/nonexistent/" + ToHex(forks[0]), "/nonexistent/" + ToHex(forks[1])}));
 }
 
 // Every request is parsed before its handler runs: a malformed one is

@@ -19,7 +19,17 @@ namespace lumen::worker {
 
 // ---------------------------------------------------------------- lifecycle
 
-CoreWorker::CoreWorker(CoreWorkerOptions options) : options_(std::move(options)) {
+CoreWorker::CoreWorker(CoreWorkerOptions options) : options_(std::move(options)), clock_(*options_.clock) {
+  // A FakeClock moving past a Get or Wait deadline must wake the caller:
+  // sleeping on ready_cv_, or leading the loop (the posted no-op makes it
+  // look at its deadline again). The real clock never calls this.
+  clock_wakeup_ = clock_.OnAdvance([this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_cv_.notify_all();
+    }
+    loop_.Post([] {});
+  });
   if (options_.fork_server_fd >= 0)
     fork_server_watch_ =
         std::make_unique<boost::asio::posix::stream_descriptor>(loop_.io(), options_.fork_server_fd);
@@ -322,6 +332,11 @@ rpc::ConnectionPtr CoreWorker::PeerConnection(const std::string &unix_path, bool
 size_t CoreWorker::NumTrackedObjects() {
   std::lock_guard<std::mutex> lock(mu_);
   return objects_.size();
+}
+
+uint64_t CoreWorker::NumWaitSleeps() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return wait_sleeps_;
 }
 
 // ---------------------------------------------------------------- references
@@ -651,7 +666,8 @@ template <typename Done>
 void CoreWorker::SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Done done) {
   const int budget = get_spin_.Next();
   if (budget == 0) return;
-  const auto until = Clock::now() + std::chrono::microseconds(budget);
+  // Spinning is bounded in CPU time, not a decision: the steady clock.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(budget);
   uint64_t seen = ready_seq_.load(std::memory_order_acquire);
   bool got = false;
   lock.unlock();
@@ -666,7 +682,7 @@ void CoreWorker::SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Do
       seen = ready_seq_.load(std::memory_order_acquire);
       lock.unlock();
     }
-    if (Clock::now() >= until) {
+    if (std::chrono::steady_clock::now() >= until) {
       lock.lock();
       got = done();
       break;
@@ -676,24 +692,26 @@ void CoreWorker::SpinBeforeBlockingLocked(std::unique_lock<std::mutex> &lock, Do
 }
 
 template <typename Done>
-void CoreWorker::LeadLoopLocked(std::unique_lock<std::mutex> &lock, Done done, Clock::time_point deadline) {
+void CoreWorker::LeadLoopLocked(std::unique_lock<std::mutex> &lock, Done done, Clock::TimePoint deadline) {
   const int budget = get_spin_.Next();
-  const auto start = Clock::now();
+  const auto start = std::chrono::steady_clock::now();
   lock.unlock();
   bool led = loop_.Lead(
       [&] {
+        if (clock_.Now() >= deadline) return true;
         std::lock_guard<std::mutex> hold(mu_);
         return done();
       },
-      deadline, std::chrono::microseconds(budget));
+      clock_.WakeAt(deadline), std::chrono::microseconds(budget));
   lock.lock();
   if (led && budget > 0)
-    get_spin_.Report(budget, done() && Clock::now() - start <= std::chrono::microseconds(budget));
+    get_spin_.Report(budget,
+                     done() && std::chrono::steady_clock::now() - start <= std::chrono::microseconds(budget));
 }
 
 Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std::vector<RayObjectPtr> *out) {
   auto deadline =
-      timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
+      timeout_ms < 0 ? Clock::TimePoint::max() : clock_.Now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock<std::mutex> lock(mu_);
   After after;
   for (auto &id : ids) {
@@ -729,7 +747,7 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
     if (it != objects_.end() && it->second->actor_result) LeadLoopLocked(lock, all_ready, deadline);
   }
   std::optional<rpc::EventLoop::WaitScope> waiting;
-  if (!all_ready() && timeout_ms != 0 && Clock::now() < deadline) {
+  if (!all_ready() && timeout_ms != 0 && clock_.Now() < deadline) {
     waiting.emplace(loop_);  // results arrive through the loop
     SpinBeforeBlockingLocked(lock, all_ready);
   }
@@ -741,12 +759,8 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
     while (!all_ready()) {
       size_t waiting_on = next;
       set_blocked_on(waiting_on, +1);
-      bool timed_out = false;
-      if (deadline == Clock::time_point::max()) {
-        ready_cv_.wait(lock);
-      } else {
-        timed_out = ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout;
-      }
+      ++wait_sleeps_;
+      bool timed_out = WaitUntil(clock_, ready_cv_, lock, deadline);
       set_blocked_on(waiting_on, -1);
       if (timed_out && !all_ready()) break;
     }
@@ -785,7 +799,7 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
 
 std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_objects, int64_t timeout_ms) {
   auto deadline =
-      timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeout_ms);
+      timeout_ms < 0 ? Clock::TimePoint::max() : clock_.Now() + std::chrono::milliseconds(timeout_ms);
   std::vector<bool> ready(ids.size(), false);
   std::unique_lock<std::mutex> lock(mu_);
   for (auto &id : ids) {
@@ -818,12 +832,8 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
       }
     };
     set_blocked(+1);
-    bool timed_out = false;
-    if (deadline == Clock::time_point::max()) {
-      ready_cv_.wait(lock);
-    } else {
-      timed_out = ready_cv_.wait_until(lock, deadline) == std::cv_status::timeout;
-    }
+    ++wait_sleeps_;
+    bool timed_out = WaitUntil(clock_, ready_cv_, lock, deadline);
     set_blocked(-1);  // `ready` is unchanged since set_blocked(+1)
     if (timed_out) {
       count();
@@ -912,15 +922,17 @@ void CoreWorker::RegisterHandlers() {
   dispatcher_.Register(proto::LEASES_WANTED, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
-    leases_wanted_until_ = Clock::now() + std::chrono::milliseconds(200);
-    ReturnIdleLeasesLocked(Clock::duration::zero());  // leases idle right now go back at once
+    leases_wanted_until_ = clock_.Now() + std::chrono::milliseconds(200);
+    ReturnIdleLeasesLocked(Clock::Duration::zero());  // leases idle right now go back at once
   });
-  dispatcher_.Register(proto::WORKER_READY, [this](const rpc::ConnectionPtr &, uint64_t, const Address &worker) {
-    // A worker of this job started: connect now (the handshake runs on the
-    // loop while nothing waits on it), so a task leased to it is pushed on a
-    // connection that is ready. Pipelined: no wait on this thread.
-    if (!worker.unix_path().empty()) (void)PeerConnection(worker.unix_path(), /*pipelined=*/true);
-  });
+  dispatcher_.Register(proto::WORKER_READY,
+                       [this](const rpc::ConnectionPtr &, uint64_t, const Address &worker) {
+                         // A worker of this job started: connect now (the handshake runs on the
+                         // loop while nothing waits on it), so a task leased to it is pushed on a
+                         // connection that is ready. Pipelined: no wait on this thread.
+                         if (!worker.unix_path().empty())
+                           (void)PeerConnection(worker.unix_path(), /*pipelined=*/true);
+                       });
   dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, const LogLines &msg) {
     if (options_.on_log_lines) {
       options_.on_log_lines(msg);

@@ -37,6 +37,7 @@
 
 #include <msgpack.hpp>
 
+#include "base/clock.h"
 #include "base/id.h"
 #include "base/serial_executor.h"
 #include "object_store/arena.h"
@@ -104,6 +105,10 @@ struct CoreWorkerOptions {
   /// worker skips the store hand-out (a connection and its handshake) on the
   /// way to its first task. Null: the worker asks the node for it.
   std::shared_ptr<object_store::Arena> arena;
+  /// What the worker's decisions from elapsed time read: Get and Wait
+  /// timeouts, the idle grace period of a lease, when a leased worker looks
+  /// stalled. Tests pass a FakeClock (which must outlive the core worker).
+  Clock *clock = &Clock::Real();
 };
 
 /// A stored value as read by Get: bytes (inline, or pinned in shared memory)
@@ -231,6 +236,9 @@ class CoreWorker {
   size_t inline_threshold() const { return inline_threshold_; }
   /// Number of objects this process tracks (owned or borrowed); for tests.
   size_t NumTrackedObjects();
+  /// How many times a Get or Wait caller has gone to sleep for its objects;
+  /// for tests, to see a caller woken before its deadline go back to sleep.
+  uint64_t NumWaitSleeps();
 
   /// Stops the event loop and closes connections. Idempotent.
   void Shutdown();
@@ -274,8 +282,7 @@ class CoreWorker {
   /// Runs the event loop on this thread (mu_ released) until `done` holds
   /// or `deadline` passes, if no other thread leads it. Returns with `lock` held.
   template <typename Done>
-  void LeadLoopLocked(std::unique_lock<std::mutex> &lock, Done done,
-                      std::chrono::steady_clock::time_point deadline);
+  void LeadLoopLocked(std::unique_lock<std::mutex> &lock, Done done, Clock::TimePoint deadline);
   void SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &payload,
                       std::vector<std::function<void()>> *after);
   void RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e);
@@ -313,7 +320,7 @@ class CoreWorker {
   void FinishTaskLocked(TaskEntry &task, std::vector<std::function<void()>> *after);
   void ReturnIdleLeases();
   /// Gives back leases with nothing in flight (and nothing queued) for at least `min_idle`.
-  void ReturnIdleLeasesLocked(std::chrono::steady_clock::duration min_idle);
+  void ReturnIdleLeasesLocked(Clock::Duration min_idle);
   /// Gives a lease back to the node; a failed worker is not reused.
   void ReturnLease(uint64_t lease_id, bool worker_failed);
 
@@ -344,13 +351,17 @@ class CoreWorker {
   proto::Address self_address_;
   size_t inline_threshold_ = 100 * 1024;
 
+  Clock &clock_;
   std::mutex mu_;
   std::condition_variable ready_cv_;
+  // Wakes Get and Wait callers when a FakeClock moves (see base/clock.h).
+  Clock::Listener clock_wakeup_;
   // Bumped whenever an object becomes ready, so a Get about to block can
   // spin on it without taking mu_ (see SpinBeforeBlockingLocked).
   std::atomic<uint64_t> ready_seq_{0};
-  AdaptiveSpin get_spin_;   // how long a blocking Get polls before sleeping
-  AdaptiveSpin idle_spin_;  // how long the idle executor polls for a next task
+  uint64_t wait_sleeps_ = 0;  // mu_: see NumWaitSleeps()
+  AdaptiveSpin get_spin_;     // how long a blocking Get polls before sleeping
+  AdaptiveSpin idle_spin_;    // how long the idle executor polls for a next task
   std::unordered_map<ObjectID, std::unique_ptr<ObjectEntry>> objects_;
   std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by unix path
   std::map<std::string, std::unique_ptr<SchedulingQueue>> queues_;
@@ -360,7 +371,7 @@ class CoreWorker {
   bool shutdown_ = false;
   std::set<std::string> warned_infeasible_;
   // Until then, other submitters wait for workers: idle leases go back at once.
-  std::chrono::steady_clock::time_point leases_wanted_until_{};
+  Clock::TimePoint leases_wanted_until_{};
 
   // Worker mode: tasks pushed to us, run in order by RunTaskLoop.
   struct PushedTask {

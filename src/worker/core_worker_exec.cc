@@ -44,14 +44,16 @@ void CoreWorker::ExecLoop(bool lead) {
         // ~15-20% for a smaller gain on sync tasks.
         lock.unlock();
         const int spin = idle_spin_.Next();
-        const auto start = Clock::now();
+        const auto start = std::chrono::steady_clock::now();
         bool led = loop_.Lead(
             [&] {
               std::lock_guard<std::mutex> hold(exec_mu_);
               return have_work();
             },
-            Clock::time_point::max(), std::chrono::microseconds(spin));
-        if (led && spin > 0) idle_spin_.Report(spin, Clock::now() - start <= std::chrono::microseconds(spin));
+            std::chrono::steady_clock::time_point::max(), std::chrono::microseconds(spin));
+        if (led && spin > 0)
+          idle_spin_.Report(spin,
+                            std::chrono::steady_clock::now() - start <= std::chrono::microseconds(spin));
         lock.lock();
       }
       exec_cv_.wait(lock, have_work);

@@ -19,8 +19,6 @@
 
 namespace lumen::worker {
 
-using Clock = std::chrono::steady_clock;
-
 inline void RunAll(After &after) {
   for (auto &fn : after) fn();
   after.clear();
@@ -52,8 +50,8 @@ struct CoreWorker::TaskEntry {
   std::vector<ObjectID> arg_refs;  // counted in `submitted` until the task ends
   int pending_deps = 0;
   int retries_left = 0;
-  Clock::time_point pushed_at;
-  bool maybe_long = false;  // its function was not known to be short when it was pushed
+  Clock::TimePoint pushed_at;  // read from CoreWorker::clock_, as every time here
+  bool maybe_long = false;     // its function was not known to be short when it was pushed
   std::string key;
   bool resolved = false;  // actor tasks: arguments ready, may be sent
   bool done = false;      // finished (result or error set)
@@ -84,11 +82,11 @@ struct CoreWorker::LeasedWorker {
   rpc::ConnectionPtr conn;
   std::vector<int> gpu_ids;  // devices the lease holds
   int in_flight = 0;
-  Clock::time_point idle_since = Clock::now();
+  Clock::TimePoint idle_since;
   // Its last sign of progress: the last reply, or the push that ended an
   // idle spell. A worker silent for much longer than tasks take is running
   // a long task (or is stopped): nothing more is pipelined onto it.
-  Clock::time_point last_progress = Clock::now();
+  Clock::TimePoint last_progress;
   int maybe_long = 0;  // tasks in flight of functions not known to be short when pushed
   std::vector<std::shared_ptr<TaskEntry>> running;
 };

@@ -206,9 +206,9 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
   if (q.avg_task_us >= 0)
     depth = static_cast<int>(std::clamp(kPipelineBudgetUs / std::max(q.avg_task_us, 1.0), 1.0,
                                         static_cast<double>(kMaxPipelineDepth)));
-  auto stalled_after = std::chrono::duration_cast<Clock::duration>(
+  auto stalled_after = std::chrono::duration_cast<Clock::Duration>(
       std::chrono::duration<double, std::micro>(std::max(kStalledFloorUs, kStalledFactor * q.avg_task_us)));
-  auto now = Clock::now();
+  auto now = clock_.Now();
   auto takes_more = [&](const LeasedWorker &w) {
     if (w.in_flight == 0) return true;
     return w.in_flight < depth && w.maybe_long == 0 && now - w.last_progress <= stalled_after;
@@ -295,6 +295,7 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
     w->address = rep.worker();
     w->conn = conn;
     w->gpu_ids.assign(rep.gpu_ids().begin(), rep.gpu_ids().end());
+    w->idle_since = w->last_progress = clock_.Now();
     q.workers[w->lease_id] = std::move(w);
     PumpLocked(q);
     return;
@@ -321,7 +322,7 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
 }
 
 void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
-  task->pushed_at = Clock::now();
+  task->pushed_at = clock_.Now();
   if (w.in_flight == 0) w.last_progress = task->pushed_at;
   auto fn = q.function_avg_us.find(task->spec.function().function_name());
   task->maybe_long = fn == q.function_avg_us.end() || fn->second >= kPipelineBudgetUs;
@@ -387,7 +388,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       FailQueuedIfLostLocked(q, &after);
       PumpLocked(q);
     } else {
-      auto now = Clock::now();
+      auto now = clock_.Now();
       // Queued behind others on its worker, the task started when the one
       // before it replied.
       auto started = task->pushed_at;
@@ -399,11 +400,11 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
         w.maybe_long -= task->maybe_long;
         auto rit = std::find(w.running.begin(), w.running.end(), task);
         if (rit != w.running.end()) w.running.erase(rit);
-        if (w.in_flight == 0) w.idle_since = Clock::now();
+        if (w.in_flight == 0) w.idle_since = clock_.Now();
         if (rep.worker_exiting()) {
           ReturnLease(lease_id, /*worker_failed=*/true);
           q.workers.erase(wit);
-        } else if (w.in_flight == 0 && q.tasks.empty() && Clock::now() < leases_wanted_until_) {
+        } else if (w.in_flight == 0 && q.tasks.empty() && clock_.Now() < leases_wanted_until_) {
           // Others wait for workers: no idle grace period.
           ReturnLease(lease_id, /*worker_failed=*/false);
           q.workers.erase(wit);
@@ -449,8 +450,8 @@ void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
   task.arg_refs.clear();
 }
 
-void CoreWorker::ReturnIdleLeasesLocked(Clock::duration min_idle) {
-  auto now = Clock::now();
+void CoreWorker::ReturnIdleLeasesLocked(Clock::Duration min_idle) {
+  auto now = clock_.Now();
   for (auto &[key, q] : queues_) {
     if (!q->tasks.empty()) continue;
     for (auto it = q->workers.begin(); it != q->workers.end();) {

@@ -3,13 +3,16 @@
 // service, and a fake borrower speaking to it over its real socket. An object
 // is freed (forgotten, and deleted from the node's store when it lives there)
 // exactly when its last reference goes: local refs, refs nested in other owned
-// objects, refs held by submitted tasks, and borrowers.
+// objects, refs held by submitted tasks, and borrowers. And the user's Get and
+// Wait timeouts, on a FakeClock: they end when the clock passes the deadline,
+// never before.
 #include "worker/core_worker.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <thread>
+#include <future>
 
 #include "control/control_test_peers.h"
 #include "scheduler/node_service.h"
@@ -44,6 +47,7 @@ class CoreWorkerTest : public control::testing::ControlServiceTest {
     o.control_address = address_;
     o.token = kToken;
     o.ray_namespace = "ns";
+    if (fake_clock_) o.clock = &clock_;
     auto cw = CoreWorker::Create(o);
     ASSERT_TRUE(cw.ok()) << cw.status().ToString();
     cw_ = std::move(cw.value());
@@ -118,6 +122,7 @@ class CoreWorkerTest : public control::testing::ControlServiceTest {
     return conn.value();
   }
 
+  bool fake_clock_ = false;  // set before SetUp: the core worker reads clock_ too
   std::unique_ptr<scheduler::NodeService> node_;
   std::unique_ptr<CoreWorker> cw_;
   rpc::ConnectionPtr node_conn_;
@@ -419,6 +424,153 @@ TEST_F(CoreWorkerTest, AnActorStillWaitingForItsArgumentsDiesWithTheControlServi
   auto again = cw_->CreateActor("Make", "Thing", {}, ActorOptions());
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.status().message().find("control service"), std::string::npos) << again.status().ToString();
+}
+
+/// Another worker, owner of objects the driver under test borrows: it holds
+/// each GET_OBJECT_STATUS until the test makes that object ready.
+class FakeOwner {
+ public:
+  explicit FakeOwner(const std::string &session_dir) {
+    dispatcher_.Register(proto::GET_OBJECT_STATUS,
+                         [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                           proto::GetObjectStatusRequest req;
+                           EXPECT_TRUE(rpc::ParseBody(body, &req));
+                           asked_.Update([&](auto &v) { v.push_back({conn, call_id, req.object_id()}); });
+                         });
+    server_ = std::make_unique<rpc::Server>(loop_, kToken, &dispatcher_);
+    // Where a core worker looks for an object's owner (CoreWorker::OwnerPath).
+    EXPECT_TRUE(server_->ListenUnix(session_dir + "/sockets/w-" + id_.Hex().substr(0, 24)).ok());
+  }
+  ~FakeOwner() {
+    server_->Stop();
+    loop_.Stop();
+  }
+  /// The `n`-th object this owner made (the return of its n-th task).
+  ObjectID Object(uint64_t n) const { return ObjectID::ForTaskReturn(TaskID::Of(id_, n), 1); }
+  /// Answers the borrower's request for `id` (once it has come) with a value.
+  void MakeReady(const ObjectID &id) {
+    asked_.WaitFor([&](auto &v) {
+      for (auto &a : v)
+        if (a.object_id == id.Binary()) return true;
+      return false;
+    });
+    for (auto &a : asked_.Get()) {
+      if (a.object_id != id.Binary()) continue;
+      proto::GetObjectStatusReply rep;
+      rep.set_found(true);
+      rep.mutable_payload()->set_data("value");
+      a.conn->Reply(a.call_id, rep);
+    }
+  }
+
+ private:
+  struct Asked {
+    rpc::ConnectionPtr conn;
+    uint64_t call_id;
+    std::string object_id;
+  };
+  WorkerID id_ = WorkerID::FromRandom();
+  rpc::EventLoop loop_{"fake-owner"};
+  rpc::Dispatcher dispatcher_;
+  std::unique_ptr<rpc::Server> server_;
+  Recorded<std::vector<Asked>> asked_;
+};
+
+class CoreWorkerTimeoutTest : public CoreWorkerTest {
+ protected:
+  CoreWorkerTimeoutTest() { fake_clock_ = true; }
+  void TearDown() override {
+    CoreWorkerTest::TearDown();
+    owner_.reset();
+  }
+  void SetUp() override {
+    CoreWorkerTest::SetUp();
+    owner_ = std::make_unique<FakeOwner>(cw_->session_dir());
+  }
+  /// Waits until Get/Wait callers have gone to sleep `n` times in all, or
+  /// `call` has returned (then the caller did not sleep again: it returned).
+  template <typename T>
+  void WaitForSleeps(uint64_t n, const std::future<T> &call) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (cw_->NumWaitSleeps() < n && call.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+           std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+    ASSERT_EQ(call.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+        << "returned before its deadline";
+    ASSERT_GE(cw_->NumWaitSleeps(), n) << "never went back to sleep";
+  }
+  std::unique_ptr<FakeOwner> owner_;
+};
+
+// Wait(refs, 3, 1 s) on a put object (ready), one that becomes ready before
+// the deadline and one that never does: neither the clock reaching the last
+// instant before the deadline (which wakes it: it goes back to sleep) nor the
+// second object becoming ready ends it; the clock passing the deadline does,
+// with exactly the two ready ones.
+TEST_F(CoreWorkerTimeoutTest, WaitReturnsTheReadySubsetOnceTheClockPassesTheDeadline) {
+  ObjectID put = Put(16);
+  cw_->AddLocalReference(put);
+  ObjectID later = owner_->Object(1);
+  ObjectID never = owner_->Object(2);
+  auto call = std::async(std::launch::async, [&] { return cw_->Wait({put, later, never}, 3, 1000); });
+  WaitForSleeps(1, call);
+  clock_.Advance(std::chrono::milliseconds(1000) - std::chrono::nanoseconds(1));
+  WaitForSleeps(2, call);
+  owner_->MakeReady(later);
+  // Once the core worker has it (this second caller returns), the first is
+  // still waiting for a third object.
+  EXPECT_EQ(cw_->Wait({later}, 1, -1), std::vector<bool>{true});
+  EXPECT_EQ(call.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  clock_.Advance(std::chrono::nanoseconds(1));
+  ASSERT_EQ(call.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_EQ(call.get(), (std::vector<bool>{true, true, false}));
+}
+
+// Enough objects becoming ready ends a Wait before its deadline.
+TEST_F(CoreWorkerTimeoutTest, WaitReturnsAsSoonAsEnoughAreReady) {
+  ObjectID put = Put(16);
+  cw_->AddLocalReference(put);
+  ObjectID later = owner_->Object(1);
+  ObjectID never = owner_->Object(2);
+  auto call = std::async(std::launch::async, [&] { return cw_->Wait({never, later, put}, 2, 1000); });
+  WaitForSleeps(1, call);
+  owner_->MakeReady(later);
+  ASSERT_EQ(call.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_EQ(call.get(), (std::vector<bool>{false, true, true}));
+}
+
+// A Get with a timeout fails with TimedOut once the clock passes its
+// deadline, and not at the last instant before it.
+TEST_F(CoreWorkerTimeoutTest, GetFailsWithTimedOutOnceTheClockPassesTheDeadline) {
+  ObjectID put = Put(16);
+  cw_->AddLocalReference(put);
+  ObjectID never = owner_->Object(1);
+  std::vector<RayObjectPtr> out;
+  auto call = std::async(std::launch::async, [&] { return cw_->Get({put, never}, 5000, &out); });
+  WaitForSleeps(1, call);
+  clock_.Advance(std::chrono::milliseconds(5000) - std::chrono::nanoseconds(1));
+  WaitForSleeps(2, call);
+  clock_.Advance(std::chrono::nanoseconds(1));
+  ASSERT_EQ(call.wait_for(kDeadline), std::future_status::ready);
+  Status st = call.get();
+  EXPECT_EQ(st.code(), StatusCode::kTimedOut) << st.ToString();
+  EXPECT_TRUE(out.empty());
+}
+
+// An object becoming ready before the deadline is what a Get returns.
+TEST_F(CoreWorkerTimeoutTest, GetReturnsWhatBecomesReadyBeforeTheDeadline) {
+  ObjectID later = owner_->Object(1);
+  std::vector<RayObjectPtr> out;
+  auto call = std::async(std::launch::async, [&] { return cw_->Get({later}, 5000, &out); });
+  WaitForSleeps(1, call);
+  clock_.Advance(std::chrono::milliseconds(4999));
+  WaitForSleeps(2, call);
+  owner_->MakeReady(later);
+  ASSERT_EQ(call.wait_for(kDeadline), std::future_status::ready);
+  Status st = call.get();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::string(out[0]->data, out[0]->size), "value");
 }
 
 // A result that could not be stored reaches its caller as what went wrong,
