@@ -12,7 +12,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/child_process.h"
 #include "base/logging.h"
 #include "base/settings.h"
 #include "protocol/node.pb.h"
