@@ -44,10 +44,10 @@ class FixedId {
   bool operator!=(const FixedId &o) const { return bytes_ != o.bytes_; }
   bool operator<(const FixedId &o) const { return bytes_ < o.bytes_; }
 
+  // The standard library's byte hash (8 bytes a step): ids are looked up on
+  // every reference count and Wait, where byte-wise FNV-1a showed in profiles.
   size_t Hash() const {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a: ids are random, any mix works
-    for (auto c : bytes_) h = (h ^ c) * 1099511628211ull;
-    return static_cast<size_t>(h);
+    return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char *>(bytes_.data()), N));
   }
 
  protected:

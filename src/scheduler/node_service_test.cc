@@ -111,7 +111,9 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
           result->Update([&](LeaseResult &r) {
             r.answered = true;
             r.status = st;
-            if (st.ok()) EXPECT_TRUE(rpc::ParseBody(body, &r.reply));
+            if (st.ok()) {
+              EXPECT_TRUE(rpc::ParseBody(body, &r.reply));
+            }
           });
         },
         kForever);

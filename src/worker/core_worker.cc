@@ -802,9 +802,16 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
       timeout_ms < 0 ? Clock::TimePoint::max() : clock_.Now() + std::chrono::milliseconds(timeout_ms);
   std::vector<bool> ready(ids.size(), false);
   std::unique_lock<std::mutex> lock(mu_);
-  for (auto &id : ids) {
-    auto &e = EntryLocked(id);
-    RequestFromOwnerLocked(id, e);
+  // The first count reads the entries just looked up (one lookup per id: a
+  // Wait is often called once per ready object on lists of thousands). Once
+  // the lock has been let go an entry may have been freed, so later counts
+  // look each id up again.
+  int first = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto &e = EntryLocked(ids[i]);
+    RequestFromOwnerLocked(ids[i], e);
+    ready[i] = e.ready;
+    first += ready[i];
   }
   auto count = [&] {
     int n = 0;
@@ -815,9 +822,10 @@ std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_obj
     }
     return n;
   };
+  if (first >= num_objects) return ready;
   bool blocked = false;
   std::optional<rpc::EventLoop::WaitScope> waiting;
-  if (count() < num_objects && timeout_ms != 0) waiting.emplace(loop_);
+  if (timeout_ms != 0) waiting.emplace(loop_);
   while (count() < num_objects) {
     if (in_task_ && !blocked) {
       blocked = true;

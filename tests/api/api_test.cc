@@ -467,6 +467,8 @@ TEST_F(ApiTest, NestedRefsAreCapturedByPut) {
   EXPECT_EQ(runtime_->put_nested_ids[both.ID()].size(), 2u);
 }
 
+// Copies of an ObjectRef share one local reference in the runtime: copying is
+// not a runtime call, and the reference goes with the last copy, whichever it is.
 TEST_F(ApiTest, ObjectRefReferenceCounting) {
   std::string id;
   {
@@ -475,22 +477,36 @@ TEST_F(ApiTest, ObjectRefReferenceCounting) {
     EXPECT_EQ(runtime_->ref_counts[id], 1);
     {
       auto copy = r;
-      EXPECT_EQ(runtime_->ref_counts[id], 2);
       ray::ObjectRef<int> assigned;
       assigned = copy;
-      EXPECT_EQ(runtime_->ref_counts[id], 3);
       assigned = assigned;  // self-assignment: no change
-      EXPECT_EQ(runtime_->ref_counts[id], 3);
       auto moved = std::move(assigned);
-      EXPECT_EQ(runtime_->ref_counts[id], 3);
       EXPECT_TRUE(assigned.ID().empty());
+      EXPECT_EQ(moved.ID(), id);
+      EXPECT_EQ(runtime_->ref_counts[id], 1);
+      EXPECT_EQ(runtime_->add_ref_calls, 1);
     }
     EXPECT_EQ(runtime_->ref_counts[id], 1);
-    auto decoded = ray::Put(r).Get();  // unpacking adds a reference
+    auto decoded = ray::Put(r).Get();  // unpacking makes a handle of its own
     EXPECT_EQ(runtime_->ref_counts[id], 2);
+    ray::ObjectRef<int> from_id(id);  // so does construction from an id
+    EXPECT_EQ(runtime_->ref_counts[id], 3);
   }
   EXPECT_EQ(runtime_->ref_counts.count(id), 0u);
   EXPECT_EQ(runtime_->add_ref_calls, runtime_->remove_ref_calls);
+
+  // The reference lives while any copy does, not only the first.
+  {
+    auto copy = std::make_unique<ray::ObjectRef<int>>();
+    {
+      auto original = ray::Put(3);
+      id = original.ID();
+      *copy = original;
+    }
+    EXPECT_EQ(runtime_->ref_counts[id], 1);
+    copy.reset();
+    EXPECT_EQ(runtime_->ref_counts.count(id), 0u);
+  }
 
   // Refs outliving the runtime are dropped silently.
   auto survivor = std::make_unique<ray::ObjectRef<int>>(ray::Put(2));

@@ -1,9 +1,14 @@
 // ray::ObjectRef<T>: a handle to an object in the object store.
 //
-// An ObjectRef holds only the object's binary id. Every live, non-empty copy
-// holds one local reference in the runtime (AddLocalReference on construction
-// from an id, copy and unpack; RemoveLocalReference on destruction and
-// reassignment). After Shutdown (null runtime) the bookkeeping is skipped.
+// Every non-empty ObjectRef made from an id (construction from an id, unpack)
+// holds one local reference in the runtime (AddLocalReference), shared by all
+// copies made from it: the copies share one LocalReference, so copying or
+// destroying an ObjectRef is an atomic count, not a call into the runtime; the
+// last copy to go calls RemoveLocalReference. The runtime thus sees the object
+// as referenced exactly while some copy lives, as Ray's per-copy counting does,
+// at the cost of a map lookup only where a handle is made or released (a Wait
+// on 1,000 refs copies every one of them into its result). After Shutdown
+// (null runtime) the bookkeeping is skipped.
 //
 // An ObjectRef is itself serializable: it encodes as a msgpack array holding
 // the id (the wire shape of MSGPACK_DEFINE(id_)) and reports the id to the
@@ -63,48 +68,41 @@ std::shared_ptr<T> GetFromRuntime(const std::string &id, int timeout_ms) {
   return Serializer::DeserializeResult<T>(buffer->Data(), buffer->Size());
 }
 
-/// The id-and-refcount part shared by ObjectRef<T> and ObjectRef<void>.
-class ObjectRefBase {
+/// One local reference in the runtime, held for as long as any ObjectRef
+/// copied from the same handle lives.
+class LocalReference {
  public:
-  ObjectRefBase() = default;
-  ObjectRefBase(const std::string &id) : id_(id) { AddLocalRef(id_); }
-  ObjectRefBase(const ObjectRefBase &other) : id_(other.id_) { AddLocalRef(id_); }
-  ObjectRefBase(ObjectRefBase &&other) noexcept : id_(std::move(other.id_)) { other.id_.clear(); }
-  ObjectRefBase &operator=(const ObjectRefBase &other) {
-    if (this != &other && id_ != other.id_) {
-      AddLocalRef(other.id_);
-      RemoveLocalRef(id_);
-      id_ = other.id_;
-    }
-    return *this;
-  }
-  ObjectRefBase &operator=(ObjectRefBase &&other) noexcept {
-    if (this != &other) {
-      try {
-        RemoveLocalRef(id_);
-      } catch (...) {
-      }
-      id_ = std::move(other.id_);
-      other.id_.clear();
-    }
-    return *this;
-  }
-  ~ObjectRefBase() {
+  explicit LocalReference(std::string id) : id_(std::move(id)) { AddLocalRef(id_); }
+  ~LocalReference() {
     try {
       RemoveLocalRef(id_);
     } catch (...) {
       // Never throw from a destructor (refs may die during shutdown).
     }
   }
+  LocalReference(const LocalReference &) = delete;
+  LocalReference &operator=(const LocalReference &) = delete;
 
-  /// The raw binary object id (not hex).
-  const std::string &ID() const { return id_; }
+  const std::string &id() const { return id_; }
+
+ private:
+  const std::string id_;
+};
+
+/// The id-and-refcount part shared by ObjectRef<T> and ObjectRef<void>.
+class ObjectRefBase {
+ public:
+  ObjectRefBase() = default;
+  ObjectRefBase(const std::string &id) : ref_(MakeReference(id)) {}
+
+  /// The raw binary object id (not hex); empty for a default-constructed ref.
+  const std::string &ID() const { return ref_ ? ref_->id() : EmptyId(); }
 
   template <typename Packer>
   void msgpack_pack(Packer &packer) const {
-    NoteSerializedObjectRef(id_);
+    NoteSerializedObjectRef(ID());
     packer.pack_array(1);
-    packer.pack(id_);
+    packer.pack(ID());
   }
 
   void msgpack_unpack(const msgpack::object &o) {
@@ -112,10 +110,8 @@ class ObjectRefBase {
       throw msgpack::type_error();
     }
     std::string id = o.via.array.ptr[0].as<std::string>();
-    if (id != id_) {
-      AddLocalRef(id);
-      RemoveLocalRef(id_);
-      id_ = std::move(id);
+    if (id != ID()) {
+      ref_ = MakeReference(id);
     }
   }
 
@@ -123,11 +119,23 @@ class ObjectRefBase {
     o->type = msgpack::type::ARRAY;
     o->via.array.size = 1;
     o->via.array.ptr = static_cast<msgpack::object *>(zone.allocate_align(sizeof(msgpack::object)));
-    o->via.array.ptr[0] = msgpack::object(id_, zone);
+    o->via.array.ptr[0] = msgpack::object(ID(), zone);
   }
 
- protected:
-  std::string id_;
+ private:
+  static std::shared_ptr<const LocalReference> MakeReference(const std::string &id) {
+    if (id.empty()) {
+      return nullptr;
+    }
+    return std::make_shared<const LocalReference>(id);
+  }
+  static const std::string &EmptyId() {
+    static const std::string empty;
+    return empty;
+  }
+
+  // Copies and moves are shared_ptr's: copies share the runtime reference.
+  std::shared_ptr<const LocalReference> ref_;
 };
 
 }  // namespace internal
@@ -144,11 +152,11 @@ class ObjectRef : public internal::ObjectRefBase {
   ObjectRef &operator=(ObjectRef &&) noexcept = default;
   ~ObjectRef() = default;
 
-  bool operator==(const ObjectRef<T> &other) const { return id_ == other.id_; }
+  bool operator==(const ObjectRef<T> &other) const { return ID() == other.ID(); }
 
   /// Blocks until the value is available; each call decodes a fresh copy.
-  std::shared_ptr<T> Get() const { return internal::GetFromRuntime<T>(id_, -1); }
-  std::shared_ptr<T> Get(const int &timeout_ms) const { return internal::GetFromRuntime<T>(id_, timeout_ms); }
+  std::shared_ptr<T> Get() const { return internal::GetFromRuntime<T>(ID(), -1); }
+  std::shared_ptr<T> Get(const int &timeout_ms) const { return internal::GetFromRuntime<T>(ID(), timeout_ms); }
 
   /// Marker used by the type traits.
   static bool IsObjectRef() { return true; }
@@ -165,12 +173,12 @@ class ObjectRef<void> : public internal::ObjectRefBase {
   ObjectRef &operator=(ObjectRef &&) noexcept = default;
   ~ObjectRef() = default;
 
-  bool operator==(const ObjectRef<void> &other) const { return id_ == other.id_; }
+  bool operator==(const ObjectRef<void> &other) const { return ID() == other.ID(); }
 
   /// Waits for the task to finish; throws if it failed.
   void Get() const { Get(-1); }
   void Get(const int &timeout_ms) const {
-    std::shared_ptr<internal::Buffer> buffer = internal::GetObjectBuffer(id_, timeout_ms);
+    std::shared_ptr<internal::Buffer> buffer = internal::GetObjectBuffer(ID(), timeout_ms);
     internal::Serializer::ThrowIfError(buffer->Data(), buffer->Size());
   }
 
