@@ -18,6 +18,7 @@
 
 #include "api_runtime/runtime_checks.h"
 #include "api_runtime/runtime_invoke.h"
+#include "base/join_threads.h"
 #include "base/parallel_copy.h"
 #include "base/status.h"
 
@@ -109,13 +110,7 @@ class LocalTaskPool {
       cv_.notify_all();
     }
     dropped.clear();
-    for (auto &t : threads) {
-      if (t.get_id() == std::this_thread::get_id()) {
-        t.detach();
-      } else {
-        t.join();
-      }
-    }
+    JoinAllButCaller(&threads);
   }
 
  private:
@@ -460,13 +455,7 @@ void LocalModeRuntime::Shutdown() {
   }
   objects_->FailAllPending(Status(StatusCode::kCancelled, kShutdownMessage));
   pool_->Shutdown();
-  for (auto &t : actor_threads) {
-    if (t.get_id() == std::this_thread::get_id()) {
-      t.detach();  // ray::Shutdown() from an actor method
-    } else {
-      t.join();
-    }
-  }
+  JoinAllButCaller(&actor_threads);  // ray::Shutdown() may run in an actor method
 }
 
 void LocalModeRuntime::CheckRunning() const {

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "base/cpu_relax.h"
+#include "base/join_threads.h"
 #include "base/logging.h"
 #include "base/settings.h"
 #include "protocol/control.pb.h"
@@ -244,13 +245,7 @@ void CoreWorker::Shutdown() {
     executors.swap(executors_);
   }
   exec_cv_.notify_all();
-  for (auto &t : executors) {
-    if (t.get_id() == std::this_thread::get_id()) {
-      t.detach();  // Shutdown called from an actor method: the process ends with it
-    } else {
-      t.join();
-    }
-  }
+  JoinAllButCaller(&executors);  // Shutdown may run in an actor method: the process ends with it
   helper_.Stop();
   if (options_.is_driver) {
     rpc::ConnectionPtr control;

@@ -156,7 +156,9 @@ class ObjectRef : public internal::ObjectRefBase {
 
   /// Blocks until the value is available; each call decodes a fresh copy.
   std::shared_ptr<T> Get() const { return internal::GetFromRuntime<T>(ID(), -1); }
-  std::shared_ptr<T> Get(const int &timeout_ms) const { return internal::GetFromRuntime<T>(ID(), timeout_ms); }
+  std::shared_ptr<T> Get(const int &timeout_ms) const {
+    return internal::GetFromRuntime<T>(ID(), timeout_ms);
+  }
 
   /// Marker used by the type traits.
   static bool IsObjectRef() { return true; }
