@@ -87,6 +87,19 @@ class NodeService {
   struct PendingLease;
 
   void RegisterHandlers();
+  void RegisterLeaseHandlers();
+  void RegisterObjectHandlers();
+  void RegisterWorkerAndNodeHandlers();
+  /// REGISTER_CLIENT from a driver, fork server or worker.
+  void HandleRegisterClient(const rpc::ConnectionPtr &conn, uint64_t call_id,
+                            proto::RegisterClientRequest &req);
+  /// The job's entry, made on first use by its driver or fork server.
+  Job &JobFor(uint32_t job_id);
+  void RegisterDriver(const rpc::ConnectionPtr &conn, const proto::RegisterClientRequest &req);
+  void RegisterForkServer(const rpc::ConnectionPtr &conn, const proto::RegisterClientRequest &req);
+  /// False if the worker is not one this node started.
+  bool RegisterWorker(const rpc::ConnectionPtr &conn, const Client &client,
+                      const proto::RegisterClientRequest &req);
   /// WAIT_FOR_WORKERS: whether a worker of the job is starting and none has
   /// registered yet (so a waiter should wait), and answering the waiters.
   bool WorkersOnTheWay(const Job &job) const;
