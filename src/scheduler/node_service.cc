@@ -721,6 +721,7 @@ void NodeService::TryDispatch() {
       continue;
     }
     GrantLease(p, *worker);
+    if (p.for_actor) pool_.Replenish(job.workers, *worker);  // it leaves the pool for good
     it = pending_.erase(it);
   }
   for (auto &[key, n] : need) {

@@ -28,6 +28,9 @@ constexpr int kForkServerPid = 4242;  // what the fake fork server says its pid 
 
 class NodeServiceTest : public control::testing::ControlServiceTest {
  protected:
+  // None by default: workers only for leases, so each one is the test's to start.
+  virtual int PrestartWorkers() const { return 0; }
+
   void SetUp() override {
     ControlServiceTest::SetUp();
     NodeServiceOptions o;
@@ -37,7 +40,7 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     o.resources = {{"CPU", 2}, {"GPU", 2}};
     o.gpu_ids = {0, 1};
     o.store_capacity = 1 << 20;
-    o.prestart_workers = 0;  // workers only for leases, so each one is the test's to start
+    o.prestart_workers = PrestartWorkers();
     o.clock = &clock_;
     node_address_ = "unix:" + o.session_dir + "/sockets/node";
     node_ = std::make_unique<NodeService>(o);
@@ -411,6 +414,31 @@ TEST_F(NodeServiceTest, AnIdleWorkerBeyondThePoolIsStoppedOnlyOnceItsGracePasses
   ASSERT_TRUE(node_->CheckIdleWorkers());
   EXPECT_EQ(Available(*driver, "CPU"), 1);
   EXPECT_TRUE(busy_worker->IsOpen());
+}
+
+class NodeServicePoolTest : public NodeServiceTest {
+ protected:
+  int PrestartWorkers() const override { return 1; }
+};
+
+// An actor keeps its worker for good: the pool starts one in its place, so
+// that the next actor does not wait for a worker to start. A task's lease
+// gives its worker back, so none is started for it.
+TEST_F(NodeServicePoolTest, AWorkerGivenToAnActorIsReplacedInThePool) {
+  auto driver = Register(proto::DRIVER);
+  ASSERT_TRUE(StartForkedWorker(1));  // the prestarted one
+  ASSERT_EQ(IdleWorkers(*driver), 1);
+  auto actor = RequestLease(*driver, {{"CPU", 1}}, /*for_actor=*/true);
+  ASSERT_TRUE(Await(*actor).reply.granted());
+  ASSERT_TRUE(StartForkedWorker(2)) << "no worker started in the actor's worker's place";
+  EXPECT_EQ(IdleWorkers(*driver), 1);
+
+  auto task = RequestLease(*driver, {{"CPU", 1}});
+  auto t = Await(*task);
+  ASSERT_TRUE(t.reply.granted());
+  ReturnWorker(*driver, t.reply.lease_id());
+  EXPECT_EQ(IdleWorkers(*driver), 1);
+  EXPECT_EQ(forks_.Get().size(), 2u) << "a worker started for a task's lease";
 }
 
 TEST_F(NodeServiceTest, LeasesWantedIsSentToAHolderAtMostOncePerThrottlePeriod) {

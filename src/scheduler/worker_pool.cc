@@ -66,6 +66,16 @@ void WorkerPool::Prestart(JobWorkers &job) {
     if (Start(job, /*detached=*/false, options_.base_env).IsNil()) break;
 }
 
+void WorkerPool::Replenish(JobWorkers &job, const Worker &taken) {
+  const std::string key = EnvKey(options_.base_env);
+  if (!job.prestarted || taken.env_key != key) return;
+  auto idle = job.idle.find(key);
+  const size_t waiting = idle == job.idle.end() ? 0 : idle->second.size();
+  const int starting = job.starting_by_env.count(key) ? job.starting_by_env.at(key) : 0;
+  for (int n = static_cast<int>(waiting) + starting; n < options_.prestart_workers; ++n)
+    if (Start(job, /*detached=*/false, options_.base_env).IsNil()) break;
+}
+
 WorkerID WorkerPool::Start(JobWorkers &job, bool detached, const std::map<std::string, std::string> &env) {
   // Those that wait start as others register (the node dispatches again then).
   if (!CanStartMore()) return WorkerID::Nil();

@@ -125,6 +125,12 @@ class WorkerPool {
   WorkerID Start(JobWorkers &job, bool detached = false, const std::map<std::string, std::string> &env = {});
   /// Prestarts a pool sized to the CPUs, once, when the job can make workers.
   void Prestart(JobWorkers &job);
+  /// `taken` has just been given to an actor for good. If it was of the
+  /// prestarted kind, starts workers of that kind until the job's idle and
+  /// starting ones are as many as the prestart size again, so the next actor
+  /// or task finds one waiting (those no work claims are stopped later by
+  /// IdleToReap).
+  void Replenish(JobWorkers &job, const Worker &taken);
   /// Before starting a worker for `env_key`: an idle worker of the job
   /// dedicated to other env_vars that should go once the pool has reached
   /// its size (Nil: none need go). The caller kills it.
