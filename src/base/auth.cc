@@ -63,8 +63,7 @@ Status CheckPeerIsSameUser(int fd, const std::string &what) {
 
 bool RateLimiter::Allow(uint64_t *dropped) {
   const int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count();
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
   MutexLock lock(mu_);
   if (now != window_) {
     window_ = now;

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/clock.h"
 #include "base/mutex.h"
 #include "base/status.h"
 
@@ -60,17 +61,19 @@ std::string_view AsBytes(const std::array<uint8_t, N> &bytes) {
 /// `what` (the socket's path) and the peer's uid and pid.
 Status CheckPeerIsSameUser(int fd, const std::string &what);
 
-/// Lets through at most `per_second` lines a second; the first line let
-/// through after some were dropped learns how many.
+/// Lets through at most `per_second` lines in each second of `clock`; the
+/// first line let through after some were dropped learns how many.
 class RateLimiter {
  public:
-  explicit RateLimiter(uint32_t per_second) : per_second_(per_second) {}
+  explicit RateLimiter(uint32_t per_second, const Clock &clock = Clock::Real())
+      : per_second_(per_second), clock_(clock) {}
   /// True if a line may be logged now; then `*dropped` is how many were
   /// refused since the last one allowed.
   bool Allow(uint64_t *dropped);
 
  private:
   const uint32_t per_second_;
+  const Clock &clock_;
   Mutex mu_;
   int64_t window_ GUARDED_BY(mu_) = -1;  // the second the counts are for
   uint32_t in_window_ GUARDED_BY(mu_) = 0;

@@ -58,16 +58,22 @@ TEST(PeerText, BoundsAndCleansWhatAPeerSent) {
 }
 
 TEST(RateLimiter, LetsAFewThroughThenCountsWhatItDropped) {
-  RateLimiter limiter(3);
+  FakeClock clock;
+  RateLimiter limiter(3, clock);
   uint64_t dropped = 99;
-  // Some second may end during the loop; what matters is that a burst is cut
-  // to the limit, and that the next line let through reports the drops.
-  int allowed = 0;
-  while (allowed < 1000 && limiter.Allow(&dropped)) ++allowed;
-  EXPECT_LE(allowed, 6);                       // at most two windows' worth if a second ended meanwhile
-  uint64_t refused = 1;                        // the call that ended the loop
-  while (!limiter.Allow(&dropped)) ++refused;  // until the next second
-  EXPECT_EQ(dropped, refused);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(limiter.Allow(&dropped)) << "line " << i;
+    EXPECT_EQ(dropped, 0u);
+  }
+  for (int i = 0; i < 100; ++i)
+    EXPECT_FALSE(limiter.Allow(&dropped)) << "line " << 3 + i << " in the same second";
+  clock.Advance(std::chrono::milliseconds(999));  // still the same second
+  EXPECT_FALSE(limiter.Allow(&dropped));
+  clock.Advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(limiter.Allow(&dropped));
+  EXPECT_EQ(dropped, 101u) << "the first line of the next second says how many were dropped";
+  ASSERT_TRUE(limiter.Allow(&dropped));
+  EXPECT_EQ(dropped, 0u);
 }
 
 // Binds an abstract Unix socket (no file permissions involved) and returns

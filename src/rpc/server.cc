@@ -372,6 +372,7 @@ StatusOr<ConnectionPtr> ConnectWith(EventLoop &loop, const Endpoints &endpoints,
       }
       Status st;
       if constexpr (std::is_same_v<Socket, tcp::socket>) {
+        (void)connected;  // the peer check below is for Unix sockets
         boost::system::error_code ignored;
         impl->socket.set_option(tcp::no_delay(true), ignored);
       } else if (!connected) {
