@@ -49,6 +49,7 @@
 #include <ray/api/actor_handle.h>
 #include <ray/api/actor_task_caller.h>
 #include <ray/api/arguments.h>
+#include <ray/api/buffer.h>  // Lumen extension: ray::Buffer<T>
 #include <ray/api/common_types.h>
 #include <ray/api/function_manager.h>
 #include <ray/api/logging.h>
@@ -140,7 +141,7 @@ std::vector<std::shared_ptr<T>> GetByIds(const std::vector<std::string> &ids, in
   std::vector<std::shared_ptr<T>> results;
   results.reserve(buffers.size());
   for (const auto &buffer : buffers) {
-    results.push_back(Serializer::DeserializeResult<T>(buffer->Data(), buffer->Size()));
+    results.push_back(DecodeObject<T>(buffer));
   }
   return results;
 }

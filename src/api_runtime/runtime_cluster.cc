@@ -7,6 +7,7 @@
 // shared (shared_ptr) and its methods are thread-safe because the core
 // worker's are.
 #include <dlfcn.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -121,7 +122,7 @@ void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<wo
   }
   std::vector<ray::internal::ArgView> views;
   views.reserve(args.size());
-  for (auto &a : args) views.push_back({a.data, a.size});
+  for (auto &a : args) views.push_back({a.data, a.size, a.object_id, a.owner});
   std::vector<int> gpus(spec.gpu_ids().begin(), spec.gpu_ids().end());
   if (creation) {
     std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
@@ -139,7 +140,18 @@ void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<wo
                            name, g_actor_instance.load(), views, &out);
   switch (out.code) {
     case InvokeOutcome::kOk:
-      result->data = std::move(out.data);
+      result->size = out.data.size();
+      // Runs after the call, from the core worker (StoreValue): a deferred
+      // writer serializes the value into the store's allocation.
+      result->write =
+          [data = std::make_shared<ray::internal::SerializedResult>(std::move(out.data))](char *dst) {
+            try {
+              data->WriteTo(dst);
+              return true;
+            } catch (...) {
+              return false;
+            }
+          };
       for (auto &n : out.nested) result->nested.push_back(ObjectID::FromBinary(n));
       if (creation) {
         g_actor_deleter = out.actor_deleter;
@@ -546,6 +558,20 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   }
 }
 
+// A worker's large allocations come from the heap and stay there when freed,
+// rather than each being a fresh mmap that the kernel zero-fills a page fault
+// at a time (glibc maps every block of 32 MiB or more, and returns it at free).
+// Tasks that decode the same large argument one after another then reuse the
+// memory the last one freed: for a 32 MiB array the faults cost more than the
+// copy. Free memory beyond kKeepFreeBytes at the top of the heap is still
+// given back.
+void KeepFreedMemoryMapped() {
+  constexpr int kKeepFreeBytes = 1 << 30;
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, kKeepFreeBytes);
+  mallopt(M_TOP_PAD, 64 << 20);  // grow the heap in large steps: fewer brk calls
+}
+
 }  // namespace
 
 [[noreturn]] void RunWorkerProcess(const std::string &node_socket, const std::string &token,
@@ -564,6 +590,7 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
         if (v.is_string()) setenv(k.c_str(), v.get<std::string>().c_str(), 1);
   }
   for (auto &[k, v] : env_vars) setenv(k.c_str(), v.c_str(), 1);
+  KeepFreedMemoryMapped();
   InitProcessLogging("worker", session_dir + "/logs");
   worker::CoreWorkerOptions opts;
   opts.is_driver = false;

@@ -43,7 +43,7 @@ void InvokeRegisteredFunction(InvokeKind kind, const std::string &name, uint64_t
       out->data = (*fn)(args);
     }
     if (kind == InvokeKind::kActorCreation) {
-      auto handle = msgpack::unpack(out->data.data(), out->data.size());
+      auto handle = msgpack::unpack(out->data.data(), out->data.size());  // a small uint64
       out->actor_instance = handle.get().as<uint64_t>();
       out->actor_deleter = fm.GetActorDeleter(name);
     }

@@ -33,7 +33,7 @@ struct InvokeOutcome {
     kActorExited,    // ray::ExitActor() was called
   };
   Code code = kOk;
-  msgpack::sbuffer data;
+  ray::internal::SerializedResult data;
   /// ObjectRef ids serialized inside data (nested references).
   std::vector<std::string> nested;
   /// kActorCreation and kOk: the instance pointer the factory returned, and

@@ -548,7 +548,7 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
   for (size_t i = 0; i < call.args.size() && failed.ok(); ++i) {
     const TaskArg &a = call.args[i];
     if (a.object_id.empty()) {
-      views.push_back({a.value->data(), a.value->size()});
+      views.push_back({a.value->data(), a.value->size(), {}, nullptr});
       continue;
     }
     std::vector<LocalObjectTable::Object> got;
@@ -556,7 +556,7 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
     if (failed.ok()) failed = got[0].error;
     if (failed.ok()) {
       resolved[i] = std::move(got[0]);
-      views.push_back({resolved[i].bytes->data(), resolved[i].bytes->size()});
+      views.push_back({resolved[i].bytes->data(), resolved[i].bytes->size(), a.object_id, resolved[i].bytes});
     }
   }
   {
@@ -582,7 +582,7 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
       if (call.return_id.empty()) {
         objects_->Unpin(out->nested);
       } else {
-        objects_->SetValue(call.return_id, std::string(out->data.data(), out->data.size()), out->nested);
+        objects_->SetValue(call.return_id, std::string(out->data.data(), out->data.size()), out->nested);  // NOLINT
       }
       break;
     case InvokeOutcome::kNotFound:

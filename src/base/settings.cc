@@ -35,6 +35,14 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
       s.peer_timeout_ms = ms;
     }
   }
+  if (const char *v = lookup("LUMEN_ARG_CACHE_BYTES")) {
+    int64_t bytes = 0;
+    const char *end = v + std::strlen(v);
+    auto [ptr, ec] = std::from_chars(v, end, bytes);
+    if (ec == std::errc() && ptr == end && ptr != v && bytes >= 0 && bytes <= (int64_t{1} << 40)) {
+      s.arg_cache_bytes = bytes;
+    }
+  }
   return s;
 }
 

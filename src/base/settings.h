@@ -30,6 +30,11 @@
 //                        is closed as dead (rpc::PeerTimeout). Default: 5000.
 //                        Anything else is ignored. Processes the runtime
 //                        starts inherit it.
+//   LUMEN_ARG_CACHE_BYTES  How many bytes of decoded task arguments a worker
+//                        keeps for later tasks that take the same object
+//                        (0 to 2^40; 0 turns the cache off; see
+//                        <ray/api/decode_support.h>). Default: 268435456 (256 MiB).
+//                        Anything else is ignored.
 //   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
 //                        info, warn, err, critical, off). Default: info.
 //
@@ -57,14 +62,15 @@ namespace lumen {
 inline constexpr char kClusterTokenVariable[] = "LUMEN_CLUSTER_TOKEN";
 
 struct Settings {
-  std::string cluster_token;    // LUMEN_CLUSTER_TOKEN; empty: unset
-  std::string tmpdir;           // LUMEN_TMPDIR; empty: unset
-  std::string bin_dir;          // LUMEN_BIN_DIR; empty: beside the library
-  bool exec_services = false;   // LUMEN_EXEC_SERVICES=1
-  bool lend_loop = true;        // LUMEN_LEND_LOOP (0: off)
-  int get_spin_us = 100;        // LUMEN_GET_SPIN_US
-  int64_t peer_timeout_ms = 0;  // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
-  std::string log_level;        // LUMEN_LOG_LEVEL; empty: info
+  std::string cluster_token;                     // LUMEN_CLUSTER_TOKEN; empty: unset
+  std::string tmpdir;                            // LUMEN_TMPDIR; empty: unset
+  std::string bin_dir;                           // LUMEN_BIN_DIR; empty: beside the library
+  bool exec_services = false;                    // LUMEN_EXEC_SERVICES=1
+  bool lend_loop = true;                         // LUMEN_LEND_LOOP (0: off)
+  int get_spin_us = 100;                         // LUMEN_GET_SPIN_US
+  int64_t peer_timeout_ms = 0;                   // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
+  std::string log_level;                         // LUMEN_LOG_LEVEL; empty: info
+  int64_t arg_cache_bytes = int64_t{256} << 20;  // LUMEN_ARG_CACHE_BYTES
 
   /// Parses the variables `lookup` returns (null: unset). A value that does
   /// not parse leaves the default.

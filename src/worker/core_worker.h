@@ -51,13 +51,18 @@ namespace lumen::worker {
 struct ExecResult {
   proto::ErrorType error = proto::NO_ERROR;
   std::string error_message;
-  msgpack::sbuffer data;         // serialized return value
+  /// The serialized return value: its size and what writes it (straight
+  /// into the store's allocation for a large one); false: serializing failed.
+  size_t size = 0;
+  std::function<bool(char *dst)> write;
   std::vector<ObjectID> nested;  // refs serialized inside the return value
   bool exit_worker = false;      // the task asked the worker to exit (ExitActor)
 };
 struct ArgBytes {
   const char *data;
   size_t size;
+  std::string object_id;              // a stored object's id; empty: carried in the task's message
+  std::shared_ptr<const void> owner;  // keeps the object's bytes where they are; null for message bytes
 };
 /// Runs a task's function: provided by the API layer, which knows the user's
 /// registered functions. Must not throw.

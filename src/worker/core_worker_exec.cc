@@ -90,7 +90,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
   args.reserve(spec.args_size());
   for (auto &arg : spec.args()) {
     if (!arg.is_ref()) {
-      args.push_back({arg.data().data(), arg.data().size()});
+      args.push_back({arg.data().data(), arg.data().size(), {}, nullptr});
       continue;
     }
     ObjectID id = ObjectID::FromBinary(arg.object_id());
@@ -102,7 +102,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
         obj->size = pin.value()->size();
         obj->pin = pin.value();
         held.push_back(obj);
-        args.push_back({obj->data, obj->size});
+        args.push_back({obj->data, obj->size, arg.object_id(), obj});
         continue;
       }
     }
@@ -114,7 +114,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
       break;
     }
     held.push_back(got[0]);
-    args.push_back({got[0]->data, got[0]->size});
+    args.push_back({got[0]->data, got[0]->size, arg.object_id(), got[0]});
   }
   if (result.error == proto::NO_ERROR) options_.executor(spec, args, &result);
   held.clear();
@@ -193,15 +193,10 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
         break;
       }
     }
-    const msgpack::sbuffer &data = result.data;
     Status st = borrowed;
     if (st.ok()) {
       st = StoreValue(
-          return_id, data.size(),
-          [&data](char *dst) {
-            ParallelCopy(dst, data.data(), data.size());
-            return true;
-          },
+          return_id, result.size, [&result](char *dst) { return !result.write || result.write(dst); },
           payload);
     }
     if (!borrowed.ok()) {

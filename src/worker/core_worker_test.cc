@@ -357,7 +357,13 @@ TEST_F(CoreWorkerTest, AResultFailsWhenItsNestedObjectsOwnerCannotBeToldOfTheBor
   o.token = kToken;
   o.ray_namespace = "ns";
   o.executor = [nested](const proto::TaskSpec &, const std::vector<ArgBytes> &, ExecResult *result) {
-    msgpack::pack(result->data, std::string("holds a ref"));
+    auto bytes = std::make_shared<msgpack::sbuffer>();
+    msgpack::pack(*bytes, std::string("holds a ref"));
+    result->size = bytes->size();
+    result->write = [bytes](char *dst) {
+      std::memcpy(dst, bytes->data(), bytes->size());
+      return true;
+    };
     result->nested.push_back(nested);
   };
   auto runner = CoreWorker::Create(o);

@@ -41,6 +41,12 @@ FakeRuntime::~FakeRuntime() {
 
 std::string FakeRuntime::NewId(const std::string &prefix) { return prefix + std::to_string(++next_id_); }
 
+msgpack::sbuffer FakeRuntime::Bytes(ray::internal::SerializedResult result) {
+  msgpack::sbuffer bytes;
+  bytes.write(result.data(), result.size());
+  return bytes;
+}
+
 std::string FakeRuntime::Store(msgpack::sbuffer buffer) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   std::string id = NewId("obj-");
@@ -109,9 +115,9 @@ std::vector<ray::internal::ArgView> FakeRuntime::ArgViews(const std::vector<ray:
       if (it == objects_.end()) {
         throw std::runtime_error("fake: missing dependency " + arg.object_id);
       }
-      views.push_back({it->second->data(), it->second->size()});
+      views.push_back({it->second->data(), it->second->size(), {}, nullptr});
     } else {
-      views.push_back({arg.value->data(), arg.value->size()});
+      views.push_back({arg.value->data(), arg.value->size(), {}, nullptr});
     }
   }
   return views;
@@ -129,7 +135,7 @@ std::string FakeRuntime::Call(const ray::internal::RemoteFunctionHolder &fn,
     return Store(ray::internal::Serializer::SerializeError(1, "unknown function " + fn.function_name));
   }
   try {
-    return Store((*invoker)(ArgViews(args)));
+    return Store(Bytes((*invoker)(ArgViews(args))));
   } catch (const std::exception &e) {
     return Store(ray::internal::Serializer::SerializeError(1, e.what()));
   }
@@ -146,7 +152,7 @@ std::string FakeRuntime::CreateActor(const ray::internal::RemoteFunctionHolder &
   if (invoker == nullptr) {
     throw std::runtime_error("fake: unknown factory " + fn.function_name);
   }
-  msgpack::sbuffer result = (*invoker)(ArgViews(args));
+  msgpack::sbuffer result = Bytes((*invoker)(ArgViews(args)));
   uint64_t ptr = ray::internal::Serializer::Deserialize<uint64_t>(result.data(), result.size());
   std::string id = NewId("actor-");
   actors_[id] = ptr;
@@ -173,7 +179,7 @@ std::string FakeRuntime::CallActor(const ray::internal::RemoteFunctionHolder &fn
     return Store(ray::internal::Serializer::SerializeError(1, "unknown method " + fn.function_name));
   }
   try {
-    return Store((*invoker)(actor->second, ArgViews(args)));
+    return Store(Bytes((*invoker)(actor->second, ArgViews(args))));
   } catch (const std::exception &e) {
     return Store(ray::internal::Serializer::SerializeError(1, e.what()));
   }

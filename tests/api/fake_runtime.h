@@ -73,6 +73,7 @@ class FakeRuntime : public ray::internal::RayRuntime {
  private:
   std::string NewId(const std::string &prefix);
   std::string Store(msgpack::sbuffer buffer);
+  static msgpack::sbuffer Bytes(ray::internal::SerializedResult result);
   std::vector<ray::internal::ArgView> ArgViews(const std::vector<ray::internal::TaskArg> &args);
 
   std::recursive_mutex mutex_;

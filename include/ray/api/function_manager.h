@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include <ray/api/decode_support.h>
 #include <ray/api/ray_exception.h>
 #include <ray/api/serializer.h>
 #include <ray/api/type_traits.h>
@@ -37,21 +38,71 @@
 namespace ray {
 namespace internal {
 
-/// One serialized argument (a msgpack object).
+/// One serialized argument (a msgpack object). A stored object passed by
+/// reference also has its id and what keeps its bytes where they are (the
+/// store's pin), so that the invoker can share one decoded value between the
+/// tasks that take it (decode_support.h) and a ray::Buffer can view it.
 struct ArgView {
+  ArgView(const char *data, size_t size, std::string object_id = {},
+          std::shared_ptr<const void> owner = nullptr)
+      : data(data), size(size), object_id(std::move(object_id)), owner(std::move(owner)) {}
+
   const char *data;
   size_t size;
+  std::string object_id;              // empty: a value carried in the task's message
+  std::shared_ptr<const void> owner;  // null: the bytes live only during the call
+};
+
+/// A remote call's serialized result. A small one is its bytes; a large one
+/// (kDeferredResultBytes or more) is its size and a writer that serializes the
+/// value straight into storage of that size, the object store's allocation, so
+/// that a large result is copied once, as ray::Put copies a value once.
+class SerializedResult {
+ public:
+  static constexpr size_t kDeferredResultBytes = 64 << 10;
+
+  SerializedResult() = default;
+  SerializedResult(msgpack::sbuffer bytes) : size_(bytes.size()), bytes_(std::move(bytes)) {}  // NOLINT
+  SerializedResult(size_t size, std::function<void(char *dst)> writer)
+      : size_(size), writer_(std::move(writer)) {}
+
+  size_t size() const { return size_; }
+  /// Writes exactly size() bytes to dst. A deferred writer runs user adaptors,
+  /// which may throw.
+  void WriteTo(char *dst) const {
+    if (writer_) {
+      writer_(dst);
+    } else if (size_ > 0) {
+      std::memcpy(dst, bytes_.data(), size_);
+    }
+  }
+  /// The bytes themselves (a deferred value is serialized into memory now).
+  const char *data() {
+    if (writer_) {
+      std::vector<char> staged(size_);
+      WriteTo(staged.data());
+      bytes_.clear();
+      bytes_.write(staged.data(), staged.size());
+      writer_ = nullptr;
+    }
+    return bytes_.data();
+  }
+
+ private:
+  size_t size_ = 0;
+  msgpack::sbuffer bytes_;
+  std::function<void(char *dst)> writer_;
 };
 
 /// Runs a registered free function (or actor factory) on serialized arguments
 /// and returns its serialized result. A factory returning T* returns the
 /// pointer as a msgpack uint64.
-using RemoteFunction = std::function<msgpack::sbuffer(const std::vector<ArgView> &args)>;
+using RemoteFunction = std::function<SerializedResult(const std::vector<ArgView> &args)>;
 
 /// Runs a registered member function. actor_ptr is the value the factory
 /// returned (T* as uint64).
 using RemoteMemberFunction =
-    std::function<msgpack::sbuffer(uint64_t actor_ptr, const std::vector<ArgView> &args)>;
+    std::function<SerializedResult(uint64_t actor_ptr, const std::vector<ArgView> &args)>;
 
 /// Destroys an actor instance (the T* a factory returned, as uint64): runs
 /// T's destructor, which is user code.
@@ -82,6 +133,8 @@ constexpr ActorDeleter ActorDeleterFor() {
 
 template <typename D>
 D DecodeArg(const ArgView &arg, size_t index) {
+  DecodeSource source{arg.data, arg.size, arg.owner};
+  ScopedDecodeSource scoped(arg.owner ? &source : nullptr);
   try {
     return Serializer::Deserialize<D>(arg.data, arg.size);
   } catch (const msgpack::type_error &e) {
@@ -90,14 +143,63 @@ D DecodeArg(const ArgView &arg, size_t index) {
   } catch (const msgpack::unpack_error &e) {
     throw std::invalid_argument("Arguments error: argument " + std::to_string(index) +
                                 " is not valid msgpack (" + e.what() + ")");
+  } catch (const std::bad_alloc &) {
+    throw std::invalid_argument("Arguments error: argument " + std::to_string(index) +
+                                " is not valid msgpack (it claims more memory than exists)");
   }
 }
 
-/// Decodes the arguments into a tuple of the parameters' decayed types.
+/// One decoded argument, held for the call. A parameter declared `const T&`
+/// that takes a stored object shares the decoded T with other tasks that take
+/// the same object (the decoded-argument cache: the object is immutable and
+/// the function cannot change the value); any other parameter gets a value of
+/// its own, moved into a by-value parameter.
+template <typename P>
+class ArgSlot {
+  using D = std::decay_t<P>;
+  static constexpr bool kShareable =
+      std::is_lvalue_reference<P>::value && std::is_const<std::remove_reference_t<P>>::value;
+
+ public:
+  ArgSlot(const ArgView &arg, size_t index) {
+    if constexpr (kShareable) {
+      if (!arg.object_id.empty()) {
+        shared_ = DecodeShared(arg, index);
+        return;
+      }
+    }
+    value_ = std::make_unique<D>(DecodeArg<D>(arg, index));
+  }
+
+  /// The argument as the parameter takes it.
+  P &&Forward() {
+    if constexpr (kShareable) {
+      if (shared_) return *shared_;
+    }
+    return static_cast<P &&>(*value_);
+  }
+
+ private:
+  static std::shared_ptr<const D> DecodeShared(const ArgView &arg, size_t index) {
+    if (auto found = FindDecodedArg(arg.object_id, typeid(D)))
+      return std::static_pointer_cast<const D>(found);
+    const uint64_t retains = DecodeRetainCount();
+    auto value = std::make_shared<const D>(DecodeArg<D>(arg, index));
+    // A value that holds references or pins would keep them for as long as
+    // it is cached: only self-contained values are shared.
+    if (DecodeRetainCount() == retains) KeepDecodedArg(arg.object_id, typeid(D), value, arg.size);
+    return value;
+  }
+
+  std::unique_ptr<D> value_;
+  std::shared_ptr<const D> shared_;
+};
+
+/// Decodes the arguments, one ArgSlot per parameter.
 template <typename ArgsTuple, size_t... I>
 auto DecodeArgs(const std::vector<ArgView> &args, std::index_sequence<I...>) {
-  return std::tuple<std::decay_t<std::tuple_element_t<I, ArgsTuple>>...>{
-      DecodeArg<std::decay_t<std::tuple_element_t<I, ArgsTuple>>>(args[I], I)...};
+  return std::tuple<ArgSlot<std::tuple_element_t<I, ArgsTuple>>...>{
+      ArgSlot<std::tuple_element_t<I, ArgsTuple>>(args[I], I)...};
 }
 
 inline msgpack::sbuffer PackNil() {
@@ -106,12 +208,29 @@ inline msgpack::sbuffer PackNil() {
   return buffer;
 }
 
+/// Serializes a call's result: sized first, then written into memory of
+/// exactly that size, or, when large, kept (moved, not copied) for the runtime
+/// to write where it stores the object.
 template <typename R>
-msgpack::sbuffer PackResult(const R &result) {
-  if constexpr (std::is_pointer<R>::value) {
+SerializedResult PackResult(R &&result) {
+  using V = std::decay_t<R>;
+  if constexpr (std::is_pointer<V>::value) {
     return Serializer::Serialize(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(result)));
   } else {
-    return Serializer::Serialize(result);
+    SizeCountingStream counter;
+    msgpack::pack(counter, result);
+    if constexpr (std::is_move_constructible<V>::value) {
+      if (counter.size >= SerializedResult::kDeferredResultBytes) {
+        auto held = std::make_shared<const V>(std::forward<R>(result));
+        return SerializedResult(counter.size, [held](char *dst) {
+          FixedBufferStream out{dst};
+          msgpack::pack(out, *held);
+        });
+      }
+    }
+    msgpack::sbuffer bytes(counter.size > 0 ? counter.size : 1);
+    msgpack::pack(bytes, result);
+    return bytes;
   }
 }
 
@@ -122,20 +241,20 @@ inline void CheckArgCount(const std::vector<ArgView> &args, size_t expected) {
 }
 
 template <typename F, typename ArgsTuple, size_t... I>
-msgpack::sbuffer CallFunction(F f, const std::vector<ArgView> &args, std::index_sequence<I...> seq) {
+SerializedResult CallFunction(F f, const std::vector<ArgView> &args, std::index_sequence<I...> seq) {
   auto decoded = DecodeArgs<ArgsTuple>(args, seq);
   (void)decoded;
   using R = typename FunctionTraits<F>::ReturnType;
   if constexpr (std::is_void<R>::value) {
-    f(std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...);
+    f(std::get<I>(decoded).Forward()...);
     return PackNil();
   } else {
-    return PackResult(f(std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...));
+    return PackResult(f(std::get<I>(decoded).Forward()...));
   }
 }
 
 template <typename F, typename ArgsTuple, size_t... I>
-msgpack::sbuffer CallMember(F f, uint64_t actor_ptr, const std::vector<ArgView> &args,
+SerializedResult CallMember(F f, uint64_t actor_ptr, const std::vector<ArgView> &args,
                             std::index_sequence<I...> seq) {
   using C = typename FunctionTraits<F>::ClassType;
   using R = typename FunctionTraits<F>::ReturnType;
@@ -144,9 +263,9 @@ msgpack::sbuffer CallMember(F f, uint64_t actor_ptr, const std::vector<ArgView> 
   (void)decoded;
   auto call = [&]() -> decltype(auto) {
     if constexpr (boost::callable_traits::is_rvalue_reference_member<F>::value) {
-      return (std::move(*self).*f)(std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...);
+      return (std::move(*self).*f)(std::get<I>(decoded).Forward()...);
     } else {
-      return ((*self).*f)(std::forward<std::tuple_element_t<I, ArgsTuple>>(std::get<I>(decoded))...);
+      return ((*self).*f)(std::get<I>(decoded).Forward()...);
     }
   };
   if constexpr (std::is_void<R>::value) {
@@ -162,7 +281,7 @@ template <typename F>
 RemoteFunction MakeFunctionInvoker(F f) {
   using ArgsTuple = typename FunctionTraits<F>::ArgsTuple;
   constexpr size_t kArity = FunctionTraits<F>::kArity;
-  return [f](const std::vector<ArgView> &args) -> msgpack::sbuffer {
+  return [f](const std::vector<ArgView> &args) -> SerializedResult {
     CheckArgCount(args, kArity);
     return CallFunction<F, ArgsTuple>(f, args, std::make_index_sequence<kArity>{});
   };
@@ -174,7 +293,7 @@ template <typename F>
 RemoteMemberFunction MakeMemberFunctionInvoker(F f) {
   using ArgsTuple = typename FunctionTraits<F>::ArgsTuple;
   constexpr size_t kArity = FunctionTraits<F>::kArity;
-  return [f](uint64_t actor_ptr, const std::vector<ArgView> &args) -> msgpack::sbuffer {
+  return [f](uint64_t actor_ptr, const std::vector<ArgView> &args) -> SerializedResult {
     CheckArgCount(args, kArity);
     return CallMember<F, ArgsTuple>(f, actor_ptr, args, std::make_index_sequence<kArity>{});
   };

@@ -27,6 +27,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <ray/api/decode_support.h>
 #include <ray/api/ray_runtime.h>
 #include <ray/api/serializer.h>
 
@@ -62,10 +63,19 @@ inline std::shared_ptr<Buffer> GetObjectBuffer(const std::string &id, int timeou
   return GetRayRuntime()->Get(id, timeout_ms);
 }
 
+/// Decodes a fetched object as a T. The buffer is the decode's source: a
+/// ray::Buffer<T> in the value may view its bytes and keep it (and so the
+/// object's pin) alive.
+template <typename T>
+std::shared_ptr<T> DecodeObject(const std::shared_ptr<Buffer> &buffer) {
+  DecodeSource source{buffer->Data(), buffer->Size(), buffer};
+  ScopedDecodeSource scoped(&source);
+  return Serializer::DeserializeResult<T>(buffer->Data(), buffer->Size());
+}
+
 template <typename T>
 std::shared_ptr<T> GetFromRuntime(const std::string &id, int timeout_ms) {
-  std::shared_ptr<Buffer> buffer = GetObjectBuffer(id, timeout_ms);
-  return Serializer::DeserializeResult<T>(buffer->Data(), buffer->Size());
+  return DecodeObject<T>(GetObjectBuffer(id, timeout_ms));
 }
 
 /// One local reference in the runtime, held for as long as any ObjectRef
@@ -110,6 +120,7 @@ class ObjectRefBase {
       throw msgpack::type_error();
     }
     std::string id = o.via.array.ptr[0].as<std::string>();
+    NoteDecodeRetains();  // the value now holds a reference
     if (id != ID()) {
       ref_ = MakeReference(id);
     }

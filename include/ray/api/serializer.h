@@ -20,6 +20,7 @@
 #include <utility>
 
 #include <ray/api/msgpack_adaptor.h>
+#include <ray/api/msgpack_arrays.h>
 #include <ray/api/ray_exception.h>
 
 namespace ray {
@@ -47,6 +48,13 @@ struct FixedBufferStream {
   }
 };
 
+/// For msgpack::unpack: strings, binaries and ext values are referenced in
+/// the caller's buffer instead of being copied into the unpack zone first, so
+/// a value is copied once, from the buffer into its C++ object (or not at all,
+/// for a ray::Buffer view). The buffer must outlive the object handle, which
+/// every caller here guarantees: the handle never leaves the function.
+inline bool ReferenceInBuffer(msgpack::type::object_type, size_t, void *) { return true; }
+
 class Serializer {
  public:
   template <typename T>
@@ -70,32 +78,39 @@ class Serializer {
   /// Decodes the first msgpack object of [data, data + size) as a T.
   template <typename T>
   static T Deserialize(const char *data, size_t size) {
-    msgpack::object_handle handle = msgpack::unpack(data, size);
-    return handle.get().as<T>();
+    size_t offset = 0;
+    return Deserialize<T>(data, size, &offset);
   }
 
   /// Decodes the msgpack object that starts at byte `offset`.
   template <typename T>
   static T Deserialize(const char *data, size_t size, size_t offset) {
-    msgpack::object_handle handle = msgpack::unpack(data, size, offset);
-    return handle.get().as<T>();
+    return Deserialize<T>(data, size, &offset);
   }
 
   /// Decodes the object at *offset and advances *offset past it.
   template <typename T>
   static T Deserialize(const char *data, size_t size, size_t *offset) {
-    msgpack::object_handle handle = msgpack::unpack(data, size, *offset);
+    msgpack::object_handle handle =
+        msgpack::unpack(data, size, *offset, ReferenceInBuffer, nullptr, LimitsFor(size));
     return handle.get().as<T>();
+  }
+
+  /// What a payload of `size` bytes can hold: every array element takes at
+  /// least a byte and every map entry two, so a header claiming more is
+  /// malformed and is refused before msgpack allocates room for it (a few
+  /// corrupt bytes must not ask for gigabytes). Nesting deeper than
+  /// kMaxDepth is refused too: decoding recurses per level.
+  static msgpack::unpack_limit LimitsFor(size_t size) {
+    constexpr size_t kMaxDepth = 1000;
+    const size_t n = size > 0xffffffffULL ? 0xffffffffULL : size;
+    return msgpack::unpack_limit(n, n / 2, n, n, n, kMaxDepth);
   }
 
   /// True if the buffer is an in-band error payload (nil followed by more).
   static bool HasError(const char *data, size_t size) {
-    if (data == nullptr || size <= 1) {
-      return false;
-    }
-    size_t offset = 0;
-    msgpack::object_handle first = msgpack::unpack(data, size, offset);
-    return first.get().type == msgpack::type::NIL && offset < size;
+    // msgpack nil is the single byte 0xc0; no value starts with it otherwise.
+    return data != nullptr && size > 1 && static_cast<unsigned char>(data[0]) == 0xc0;
   }
 
   /// Builds an in-band error payload: nil, then [error_type, message].
@@ -129,10 +144,22 @@ class Serializer {
   }
 
   /// Decodes a result, throwing for an in-band error payload first.
+  /// A malformed or truncated payload, or one that is not a T, throws
+  /// RayException naming the problem.
   template <typename T>
   static std::shared_ptr<T> DeserializeResult(const char *data, size_t size) {
     ThrowIfError(data, size);
-    return std::make_shared<T>(Deserialize<T>(data, size));
+    try {
+      return std::make_shared<T>(Deserialize<T>(data, size));
+    } catch (const msgpack::type_error &e) {
+      throw RayException(std::string("The object does not hold a value of the requested type (") + e.what() +
+                         ")");
+    } catch (const msgpack::unpack_error &e) {
+      throw RayException(std::string("The object's bytes are not a valid msgpack value (") + e.what() + ")");
+    } catch (const std::bad_alloc &) {
+      throw RayException(
+          "The object's bytes are not a valid msgpack value (it claims more memory than exists)");
+    }
   }
 };
 
