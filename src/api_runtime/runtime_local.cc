@@ -582,7 +582,7 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
       if (call.return_id.empty()) {
         objects_->Unpin(out->nested);
       } else {
-        objects_->SetValue(call.return_id, std::string(out->data.data(), out->data.size()), out->nested);  // NOLINT
+        objects_->SetValue(call.return_id, std::string(out->data.data(), out->data.size()), out->nested);
       }
       break;
     case InvokeOutcome::kNotFound:
