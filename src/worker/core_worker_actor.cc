@@ -167,7 +167,7 @@ ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string 
   auto task = NewTaskLocked(proto::ACTOR_TASK, function_name, options.name);
   auto &spec = task->spec;
   spec.set_actor_id(actor_id.Binary());
-  EntryLocked(task->return_id).actor_result = true;
+  EntryLocked(task->return_id).pushed_result = true;
   AddArgsLocked(args, *task);
   ActorClient *c;
   auto it = actor_clients_.find(actor_id);

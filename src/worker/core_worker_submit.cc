@@ -52,7 +52,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   // Work with its own env_vars runs on workers started with them: a queue
   // (and its leases) of its own.
   task->key = KeyOf(resources) + options.runtime_env;
-  EntryLocked(task->return_id);  // owned, pending
+  EntryLocked(task->return_id).pushed_result = true;  // owned, pending
   AddArgsLocked(args, *task);
 
   auto &q = queues_[task->key];
