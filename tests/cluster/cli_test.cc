@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -103,6 +104,42 @@ int Listen(int *fd_out) {
   getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
   *fd_out = fd;
   return ntohs(addr.sin_port);
+}
+
+// An IPv4 address of this machine's other than loopback; empty if none.
+std::string NonLoopbackAddress() {
+  ifaddrs *list = nullptr;
+  std::string found;
+  if (getifaddrs(&list) != 0) return found;
+  for (ifaddrs *a = list; a && found.empty(); a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+    auto *in = reinterpret_cast<sockaddr_in *>(a->ifa_addr);
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) continue;
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    found = text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+// True if a TCP connect to host:port is accepted.
+bool Accepts(const std::string &host, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  bool ok = connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// Everything the session's services logged.
+std::string SessionLogs(const fs::path &session) {
+  std::string all;
+  for (auto &entry : fs::directory_iterator(session / "logs")) all += ReadFile(entry.path());
+  return all;
 }
 
 class CliTest : public ::testing::Test {
@@ -326,6 +363,24 @@ TEST_F(CliTest, BlockStaysAndStopsOnSigterm) {
   ASSERT_EQ(waitpid(lumen, &status, 0), lumen);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(err);
   ExpectNothingLeft(session, pids);
+}
+
+TEST_F(CliTest, ListensOnLoopbackUnlessToldAndSaysSo) {
+  const std::string ip = NonLoopbackAddress();
+  if (ip.empty()) GTEST_SKIP() << "this machine has no IPv4 address but loopback";
+  const std::string local = StartHead("local");
+  const int local_port = std::stoi(local.substr(local.rfind(':') + 1));
+  EXPECT_EQ(local.rfind("127.0.0.1:", 0), 0u);
+  EXPECT_TRUE(Accepts("127.0.0.1", local_port));
+  EXPECT_FALSE(Accepts(ip, local_port));
+  EXPECT_EQ(SessionLogs(Session("local")).find("non-loopback"), std::string::npos);
+
+  const std::string open = StartHead("open", {"--node-ip-address=" + ip});
+  EXPECT_EQ(open, ip + ":" + open.substr(open.rfind(':') + 1));
+  EXPECT_TRUE(Accepts(ip, std::stoi(open.substr(open.rfind(':') + 1))));
+  EXPECT_NE(SessionLogs(Session("open")).find("a non-loopback address"), std::string::npos);
+  Result driver = RunProgram(LUMEN_CLI_DRIVER, {open});
+  EXPECT_NE(driver.out.find("RESULT 49"), std::string::npos) << driver.err;
 }
 
 // ---- bad input: one line, an exit code, nothing running
