@@ -28,6 +28,8 @@ int main(int argc, char **argv) {
   app.set_version_flag("--version", std::string("lumen ") + LUMEN_VERSION);
   app.require_subcommand(1);
 
+  // As Ray's CLI: a repeated option's last value wins.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   lumen::cli::StartFlags start;
   CLI::App *start_cmd = app.add_subcommand(
       "start",

@@ -335,6 +335,22 @@ TEST_F(CliTest, SecondNodeJoinsAppearsInStatusAndStopsAlone) {
   for (int pid : RecordedPids(Session("head"))) EXPECT_TRUE(Running(pid));
 }
 
+TEST_F(CliTest, StatusShowsPendingDemands) {
+  const std::string address = StartHead("head", {"--num-cpus=1"});  // the last --num-cpus wins
+  const std::string release = root_ + "/release";
+  pid_t driver =
+      Spawn(LUMEN_CLI_DRIVER, {address, "hold", release}, {}, root_ + "/hold.out", root_ + "/hold.err");
+  // One task holds the only CPU; the other waits for it at the node.
+  const std::string busy = StatusUntil("\\{'CPU': 1\\.0\\}: 1\\+ pending tasks");
+  EXPECT_NE(busy.find(" 1.0/1.0 CPU"), std::string::npos) << busy;
+  std::ofstream(release).put('x');
+  int status = 0;
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(root_ + "/hold.err");
+  EXPECT_NE(ReadFile(root_ + "/hold.out").find("HELD 2"), std::string::npos);
+  StatusUntil("Demands:\n \\(no resource demands\\)");
+}
+
 TEST_F(CliTest, ForceKillsAtOnce) {
   StartHead();
   const fs::path session = Session("head");
