@@ -80,5 +80,24 @@ TEST(ResolveConfigTest, RayHeadArgsFlagIsOneCommandLine) {
   EXPECT_EQ(h->resources.at("y"), 2);
 }
 
+TEST(ResolveConfigTest, AddressIsHostPortUnixOrAuto) {
+  unsetenv("RAY_ADDRESS");
+  for (const char *ok : {"127.0.0.1:6379", "auto", "unix:/tmp/x/sockets/control"}) {
+    ray::RayConfig config;
+    config.address = ok;
+    auto r = ResolveConfig(config, 0, nullptr);
+    ASSERT_TRUE(r.ok()) << ok << ": " << r.status().ToString();
+    EXPECT_EQ(r->address, ok);
+  }
+  ray::RayConfig config;
+  config.address = "nowhere";
+  EXPECT_FALSE(ResolveConfig(config, 0, nullptr).ok());
+  setenv("RAY_ADDRESS", "auto", 1);
+  auto from_env = ResolveConfig(ray::RayConfig(), 0, nullptr);
+  unsetenv("RAY_ADDRESS");
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->address, "auto");
+}
+
 }  // namespace
 }  // namespace lumen::api

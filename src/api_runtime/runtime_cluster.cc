@@ -30,6 +30,7 @@
 #include "api_runtime/runtime_checks.h"
 #include "api_runtime/runtime_config.h"
 #include "api_runtime/runtime_fork_server.h"
+#include "api_runtime/runtime_daemons.h"
 #include "api_runtime/runtime_head.h"
 #include "api_runtime/runtime_invoke.h"
 #include "api_runtime/runtime_local.h"
@@ -724,6 +725,14 @@ void Init(RayConfig &config, int argc, char **argv) {
   } else {
     // Join a running cluster: ask its control service for this machine's node.
     fork_fork_server();
+    if (rc.address == "auto") {  // Ray's address="auto": the cluster `lumen start` started here
+      auto local = LocalClusterAddress();
+      if (!local.ok()) {
+        StopForkServer(g_driver.fork_server);
+        throw internal::RayException("Init: " + local.status().message());
+      }
+      rc.address = *local;
+    }
     rpc::EventLoop loop("lumen-init");
     std::string addr = rc.address.rfind("unix:", 0) == 0 ? rc.address : "tcp:" + rc.address;
     auto cluster_token = TokenForAddress(addr);

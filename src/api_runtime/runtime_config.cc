@@ -85,8 +85,9 @@ StatusOr<ResolvedConfig> ResolveConfig(const ray::RayConfig &config, int argc, c
   if (r.address.empty() && !r.is_worker) {
     if (const char *env = std::getenv("RAY_ADDRESS")) r.address = env;
   }
-  if (!r.address.empty() && r.address.rfind("unix:", 0) != 0 && r.address.find(':') == std::string::npos)
-    return Status::InvalidArgument("address must be host:port, got '" + r.address + "'");
+  if (!r.address.empty() && r.address != "auto" && r.address.rfind("unix:", 0) != 0 &&
+      r.address.find(':') == std::string::npos)
+    return Status::InvalidArgument("address must be host:port or auto, got '" + r.address + "'");
   return r;
 }
 

@@ -15,7 +15,7 @@
 namespace lumen::api {
 
 struct ResolvedConfig {
-  std::string address;  // control service "host:port" (or "unix:/path"); empty = start a local head
+  std::string address;  // control service "host:port", "unix:/path" or "auto"; empty = start a local head
   bool local_mode = false;
   std::vector<std::string> code_search_path;
   std::vector<std::string> head_args;
@@ -42,6 +42,7 @@ struct HeadOptions {
   long long object_store_memory = -1;  // -1: 30% of memory
   int port = 0;                        // control service TCP port; 0 picks one
   std::string host = "127.0.0.1";
+  std::string temp_dir;  // the session's root (`lumen start --temp-dir`); empty: the default roots
 };
 StatusOr<HeadOptions> ParseHeadArgs(const std::vector<std::string> &args);
 

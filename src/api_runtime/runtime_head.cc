@@ -1,5 +1,7 @@
 #include "api_runtime/runtime_head.h"
 
+#include "api_runtime/runtime_daemons.h"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -250,21 +252,25 @@ std::vector<fs::path> MadeRoots() {
   return made;
 }
 
+// A root the user named (LUMEN_TMPDIR, `lumen start --temp-dir`): made
+// private if missing; an existing one is checked, never changed.
+StatusOr<fs::path> NamedRoot(const std::string &dir, const std::string &what) {
+  std::error_code ec;
+  fs::create_directories(fs::path(dir).parent_path(), ec);
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::IoError(what + ": cannot create " + dir + ": " + std::strerror(errno));
+  Status st = VerifyRoot(dir, /*ours=*/false);
+  if (!st.ok())
+    return Status::IoError(what + ": " + st.message() +
+                           "; name a folder of your own that only you can write to");
+  return fs::absolute(dir);
+}
+
 // The root a new session goes in (see CandidateRoots), verified; or why
 // there is none.
-StatusOr<fs::path> SessionRoot(bool embedded) {
-  if (const std::string &tmp = CurrentSettings().tmpdir; !tmp.empty()) {
-    // Made private if missing; an existing one is checked, never changed.
-    std::error_code ec;
-    fs::create_directories(fs::path(tmp).parent_path(), ec);
-    if (mkdir(tmp.c_str(), 0700) != 0 && errno != EEXIST)
-      return Status::IoError("LUMEN_TMPDIR: cannot create " + tmp + ": " + std::strerror(errno));
-    Status st = VerifyRoot(tmp, /*ours=*/false);
-    if (!st.ok())
-      return Status::IoError("LUMEN_TMPDIR: " + st.message() +
-                             "; point LUMEN_TMPDIR at a folder of your own that only you can write to");
-    return fs::path(tmp);
-  }
+StatusOr<fs::path> SessionRoot(bool embedded, const std::string &temp_dir = "") {
+  if (!temp_dir.empty()) return NamedRoot(temp_dir, "--temp-dir");
+  if (const std::string &tmp = CurrentSettings().tmpdir; !tmp.empty()) return NamedRoot(tmp, "LUMEN_TMPDIR");
   std::string refused;
   for (const fs::path &root : CandidateRoots(embedded)) {
     Status st = VerifyRoot(root, /*ours=*/true);
@@ -289,9 +295,12 @@ pid_t SessionDriverPid(const std::string &name) {
   return static_cast<pid_t>(std::atol(name.substr(begin + 1, end - begin - 1).c_str()));
 }
 
-bool DriverAlive(const std::string &session_name) {
-  pid_t pid = SessionDriverPid(session_name);
-  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+// A session is in use while the driver that made it runs, or (a session of
+// `lumen start`, whose starter exits at once) while a daemon it records runs.
+bool SessionInUse(const fs::path &session) {
+  pid_t pid = SessionDriverPid(session.filename().string());
+  if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)) return true;
+  return RecordedDaemonsRunning(session.string());
 }
 
 // Sessions under `root`, newest first.
@@ -312,7 +321,7 @@ std::vector<fs::path> SessionsIn(const fs::path &root) {
 void PruneSessions(const fs::path &root, const std::string &current, size_t keep) {
   size_t kept = 0;
   for (const fs::path &dir : SessionsIn(root)) {
-    if (dir == current || DriverAlive(dir.filename().string())) continue;
+    if (dir == current || SessionInUse(dir)) continue;
     if (kept < keep) {
       ++kept;
       continue;
@@ -349,12 +358,11 @@ Status NodeStartError(const HeadProcesses &head) {
 
 }  // namespace
 
-StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
-                                  const std::function<void()> &while_starting) {
-  HeadProcesses head;
-  auto root_or = SessionRoot(die_with_parent);
-  if (!root_or.ok()) return root_or.status();
-  const fs::path root = *root_or;
+namespace {
+
+// Makes `head`'s private session folder under `root` (with logs/ and
+// sockets/) and writes head.token to its token file (0600).
+Status CreateSession(const fs::path &root, HeadProcesses &head) {
   char stamp[64];
   std::time_t now = std::time(nullptr);
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", std::localtime(&now));
@@ -367,21 +375,83 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     if (mkdir(dir.c_str(), 0700) != 0)
       return Status::IoError("cannot create session folder " + dir + ": " + std::strerror(errno));
   }
-  head.token = RandomHex(32);
-  {
-    const std::string path = head.session_dir + "/token";
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 ||
-        write(fd, head.token.data(), head.token.size()) != static_cast<ssize_t>(head.token.size())) {
-      Status st = Status::IoError("cannot write " + path + ": " + std::strerror(errno));
-      if (fd >= 0) close(fd);
-      return st;
-    }
-    close(fd);
+  const std::string path = head.session_dir + "/token";
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, head.token.data(), head.token.size()) != static_cast<ssize_t>(head.token.size())) {
+    Status st = Status::IoError("cannot write " + path + ": " + std::strerror(errno));
+    if (fd >= 0) close(fd);
+    return st;
   }
+  close(fd);
+  head.node_socket = head.session_dir + "/sockets/node";
+  return Status::OK();
+}
+
+// Starts the node service of `head`'s session, registering with the control
+// service at `control_address`: the lumen_node program with `exec`, else a
+// fork of this process (which then must have no threads yet).
+void LaunchNode(const HeadOptions &options, const std::string &control_address, bool exec,
+                bool die_with_parent, HeadProcesses &head) {
+  const std::string bin = HelperProgramDir();
+  // The node starts alongside the control service and keeps trying to reach
+  // it (--control-wait-ms): starting them one after the other cost Init the
+  // whole start of the control service.
+  scheduler::NodeProcessOptions nopts;
+  nopts.session_dir = head.session_dir;
+  nopts.control_address = control_address;
+  nopts.control_wait_ms = static_cast<int>(kNodeControlWait.count());
+  nopts.unix_path = head.node_socket;
+  double cpus =
+      options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
+  if (cpus > 0) nopts.resources["CPU"] = cpus;
+  for (auto &[k, v] : options.resources) nopts.resources[k] = v;
+  nopts.store_bytes = options.object_store_memory > 0 ? options.object_store_memory : DefaultStoreBytes();
+  nopts.num_gpus = static_cast<int>(options.num_gpus);
+  nopts.worker_program = bin + "/lumen_worker";
+  head.node_ready_file = head.session_dir + "/node.ready";
+  nopts.ready_file = head.node_ready_file;
+  nopts.token = head.token;
+  const std::string log = head.session_dir + "/logs/node.out";
+  if (exec) {
+    nlohmann::json res(nopts.resources);
+    head.node_pid = Spawn(
+        {bin + "/lumen_node", "--session-dir=" + nopts.session_dir, "--control=" + nopts.control_address,
+         "--unix=" + nopts.unix_path, "--resources=" + res.dump(),
+         "--object-store-memory=" + std::to_string(nopts.store_bytes),
+         "--num-gpus=" + std::to_string(nopts.num_gpus), "--worker-program=" + nopts.worker_program,
+         "--ready-file=" + nopts.ready_file, "--control-wait-ms=" + std::to_string(nopts.control_wait_ms)},
+        head.token, log, die_with_parent);
+    return;
+  }
+  // The node also says "ready" on a pipe: waiting for it then ends at once.
+  int ready_pipe[2];
+  if (pipe2(ready_pipe, O_CLOEXEC) == 0) {
+    nopts.ready_fd = ready_pipe[1];
+    head.node_ready_fd = ready_pipe[0];
+  }
+  head.node_pid = ForkService(
+      "lumen_node", log, die_with_parent, [&] { return scheduler::RunNodeProcess(nopts); }, nopts.ready_fd);
+  if (nopts.ready_fd >= 0) close(nopts.ready_fd);
+}
+
+}  // namespace
+
+StatusOr<std::string> SessionRootFor(bool embedded, const std::string &temp_dir) {
+  auto root = SessionRoot(embedded, temp_dir);
+  if (!root.ok()) return root.status();
+  return root->string();
+}
+
+StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
+                                  const std::function<void()> &while_starting) {
+  HeadProcesses head;
+  auto root_or = SessionRoot(die_with_parent, options.temp_dir);
+  if (!root_or.ok()) return root_or.status();
+  const fs::path root = *root_or;
+  head.token = RandomHex(32);
+  LUMEN_RETURN_IF_ERROR(CreateSession(root, head));
   std::string bin = HelperProgramDir();
   head.control_unix = head.session_dir + "/sockets/control";
-  head.node_socket = head.session_dir + "/sockets/node";
   std::string port_file = head.session_dir + "/control.port";
   const bool exec = !die_with_parent || ExecServices();
   if (exec) {
@@ -400,49 +470,7 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     head.control_pid = ForkService("lumen_control", head.session_dir + "/logs/control.out", die_with_parent,
                                    [&] { return control::RunControlProcess(copts); });
   }
-
-  // The node starts alongside the control service and keeps trying to reach
-  // its Unix socket (--control-wait-ms): starting them one after the other
-  // cost Init the whole start of the control service.
-  scheduler::NodeProcessOptions nopts;
-  nopts.session_dir = head.session_dir;
-  nopts.control_address = "unix:" + head.control_unix;
-  nopts.control_wait_ms = static_cast<int>(kNodeControlWait.count());
-  nopts.unix_path = head.node_socket;
-  double cpus =
-      options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
-  if (cpus > 0) nopts.resources["CPU"] = cpus;
-  for (auto &[k, v] : options.resources) nopts.resources[k] = v;
-  nopts.store_bytes = options.object_store_memory > 0 ? options.object_store_memory : DefaultStoreBytes();
-  nopts.num_gpus = static_cast<int>(options.num_gpus);
-  nopts.worker_program = bin + "/lumen_worker";
-  std::string ready_file = head.session_dir + "/node.ready";
-  nopts.ready_file = ready_file;
-  nopts.token = head.token;
-  int wake_fd = -1;
-  if (exec) {
-    nlohmann::json res(nopts.resources);
-    head.node_pid =
-        Spawn({bin + "/lumen_node", "--session-dir=" + nopts.session_dir,
-               "--control=" + nopts.control_address, "--unix=" + nopts.unix_path, "--resources=" + res.dump(),
-               "--object-store-memory=" + std::to_string(nopts.store_bytes),
-               "--num-gpus=" + std::to_string(nopts.num_gpus), "--worker-program=" + nopts.worker_program,
-               "--ready-file=" + ready_file, "--control-wait-ms=" + std::to_string(nopts.control_wait_ms)},
-              head.token, head.session_dir + "/logs/node.out", die_with_parent);
-  } else {
-    // The node also says "ready" on a pipe: the wait below then ends at once.
-    int ready_pipe[2];
-    if (pipe2(ready_pipe, O_CLOEXEC) == 0) {
-      nopts.ready_fd = ready_pipe[1];
-      wake_fd = ready_pipe[0];
-    }
-    head.node_pid = ForkService(
-        "lumen_node", head.session_dir + "/logs/node.out", die_with_parent,
-        [&] { return scheduler::RunNodeProcess(nopts); }, nopts.ready_fd);
-    if (nopts.ready_fd >= 0) close(nopts.ready_fd);
-  }
-  head.node_ready_fd = wake_fd;
-  head.node_ready_file = ready_file;
+  LaunchNode(options, "unix:" + head.control_unix, exec, die_with_parent, head);
   if (while_starting) while_starting();
   // A stable pointer to the newest session, for tools (`lumen status`).
   // Drivers joining by address find their cluster's session by its port.
@@ -469,6 +497,23 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     return st;
   }
   return head;
+}
+
+StatusOr<HeadProcesses> StartNode(const HeadOptions &options, const std::string &control_address,
+                                  const std::string &token) {
+  HeadProcesses node;
+  auto root = SessionRoot(/*embedded=*/false, options.temp_dir);
+  if (!root.ok()) return root.status();
+  node.token = token;
+  LUMEN_RETURN_IF_ERROR(CreateSession(*root, node));
+  LaunchNode(options, control_address, /*exec=*/true, /*die_with_parent=*/false, node);
+  LinkLatest(*root, node.session_dir);
+  PruneSessions(*root, node.session_dir, /*keep=*/5);
+  if (Status ready = AwaitNodeReady(node); !ready.ok()) {
+    StopHead(node, /*keep_logs=*/true);
+    return ready;
+  }
+  return node;
 }
 
 Status AwaitNodeReady(HeadProcesses &head) {
@@ -532,11 +577,17 @@ StatusOr<std::string> TokenForAddress(const std::string &address) {
   for (const fs::path &root : roots) {
     if (!VerifyRoot(root, /*ours=*/false).ok()) continue;
     for (const fs::path &session : SessionsIn(root)) {
-      if (ReadSessionFile(session / "control.port") != port || !DriverAlive(session.filename().string()))
-        continue;
+      if (ReadSessionFile(session / "control.port") != port || !SessionInUse(session)) continue;
       std::string token = ReadSessionFile(session / "token");
       if (!token.empty()) return token;
     }
+  }
+  // Heads `lumen start` put under a --temp-dir of their own.
+  for (const std::string &session : StartedSessions()) {
+    if (ReadSessionFile(fs::path(session) / "control.port") != port || !RecordedDaemonsRunning(session))
+      continue;
+    std::string token = ReadSessionFile(fs::path(session) / "token");
+    if (!token.empty()) return token;
   }
   return Status::NotFound("no cluster of this user's on this machine listens on port " + port +
                           "; to join a cluster started elsewhere, set LUMEN_CLUSTER_TOKEN to its token");

@@ -33,7 +33,7 @@ struct HeadProcesses {
 std::string HelperProgramDir();
 
 /// Creates a private session folder (mode 0700) in a verified root of this
-/// user's ($LUMEN_TMPDIR, else /dev/shm/lumen-UID for an embedded cluster,
+/// user's (options.temp_dir, $LUMEN_TMPDIR, else /dev/shm/lumen-UID for an embedded cluster,
 /// $XDG_RUNTIME_DIR/lumen, /tmp/lumen-UID, a mkdtemp folder; a root someone
 /// else made is never used), a fresh cluster token, and starts both services.
 /// Sessions of drivers that are gone are pruned there beyond the newest 5. `die_with_parent` makes them exit
@@ -46,6 +46,18 @@ std::string HelperProgramDir();
 /// then calls AwaitNodeReady.
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
                                   const std::function<void()> &while_starting = {});
+
+/// Starts a node service alone (the lumen_node program, outliving the
+/// caller) in a session folder of its own under options.temp_dir or the
+/// default roots, holding `token`, that joins the cluster whose control
+/// service is at `control_address` ("tcp:host:port"). Returns once the node
+/// has registered there; on an error nothing of it is left running.
+StatusOr<HeadProcesses> StartNode(const HeadOptions &options, const std::string &control_address,
+                                  const std::string &token);
+
+/// The folder new sessions go in: `temp_dir` when given (made private if
+/// missing, else checked), else as StartHead picks it.
+StatusOr<std::string> SessionRootFor(bool embedded, const std::string &temp_dir);
 
 /// Waits until the node of a head StartHead returned is ready; an error
 /// (with the node's own last words) if it exited instead.

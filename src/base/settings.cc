@@ -16,6 +16,7 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
     if (const char *v = lookup(name)) *out = v;
   };
   text(kClusterTokenVariable, &s.cluster_token);
+  text("LUMEN_TOKEN", &s.join_token);
   text("LUMEN_TMPDIR", &s.tmpdir);
   text("LUMEN_BIN_DIR", &s.bin_dir);
   text("LUMEN_LOG_LEVEL", &s.log_level);

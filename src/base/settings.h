@@ -7,6 +7,11 @@
 //                        driver joining a cluster by address uses it instead
 //                        of the token of its own session at that address.
 //                        Default: unset.
+//   LUMEN_TOKEN          The token `lumen start --address` and `lumen status`
+//                        use for a cluster whose head is on another machine
+//                        (the head's <session>/token), when --token is not
+//                        given; a head on this machine is found without it.
+//                        Default: unset.
 //   LUMEN_TMPDIR         The one folder sessions live in (<tmpdir>/session_*,
 //                        and session_latest beside them); it must be this
 //                        user's and writable by nobody else (made 0700 if
@@ -63,6 +68,7 @@ inline constexpr char kClusterTokenVariable[] = "LUMEN_CLUSTER_TOKEN";
 
 struct Settings {
   std::string cluster_token;                     // LUMEN_CLUSTER_TOKEN; empty: unset
+  std::string join_token;                        // LUMEN_TOKEN; empty: unset
   std::string tmpdir;                            // LUMEN_TMPDIR; empty: unset
   std::string bin_dir;                           // LUMEN_BIN_DIR; empty: beside the library
   bool exec_services = false;                    // LUMEN_EXEC_SERVICES=1

@@ -59,6 +59,9 @@ inline constexpr std::chrono::milliseconds kFirstWorkerWait{2000};
 inline constexpr std::chrono::seconds kWaitForWorkersGrace{5};
 /// A service asked to stop (SIGTERM) flushes and exits; past this it is killed.
 inline constexpr std::chrono::seconds kServiceStopGrace{3};
+/// `lumen stop`: how long a daemon sent SIGKILL may take to be gone (its
+/// memory freed, its sockets closed) before stop reports it still running.
+inline constexpr std::chrono::seconds kDaemonGoneTimeout{30};
 /// The driver writes its fork server's settings (a few hundred bytes) in one
 /// go: once their first byte has come, the rest must follow within this, or
 /// the fork server reports a broken driver instead of waiting for good.

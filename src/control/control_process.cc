@@ -32,6 +32,14 @@ int RunControlProcess(const ControlProcessOptions &options) {
       std::cerr << "lumen_control: " << bound.status().ToString() << "\n";
       return 1;
     }
+    // Loopback unless the operator named an address (--node-ip-address):
+    // say so when this service can be reached from other machines.
+    const std::string &host = options.tcp_host;
+    if (host.rfind("127.", 0) != 0 && host != "localhost" && host != "::1")
+      LUMEN_LOG_WARN(
+          "listening on {}:{}, a non-loopback address: other machines can reach this service "
+          "(every connection must still prove the cluster token)",
+          host, *bound);
     if (!options.port_file.empty()) {
       // Renamed into place: a reader never sees a half-written file.
       std::ofstream tmp(options.port_file + ".tmp");

@@ -523,6 +523,11 @@ void NodeService::RegisterWorkerAndNodeHandlers() {
                          reply.set_store_objects(stats.num_objects);
                          for (auto &[id, w] : pool_.workers())
                            if (w->pid > 0) reply.add_worker_pids(w->pid);
+                         for (auto &p : pending_) {
+                           proto::PendingDemand *demand = reply.add_pending();
+                           p->request.ToProto(demand->mutable_shape());
+                           demand->set_for_actor(p->for_actor);
+                         }
                          if (call_id) conn->Reply(call_id, reply);
                        });
 

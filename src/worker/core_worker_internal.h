@@ -40,7 +40,7 @@ struct CoreWorker::ObjectEntry {
   std::vector<ObjectID> nested;     // refs inside this object
   std::vector<std::pair<rpc::ConnectionPtr, uint64_t>> status_waiters;
   std::vector<std::function<void()>> on_ready;
-  int blocked_waiters = 0;    // Get/Wait callers sleeping until this one is ready
+  int blocked_waiters = 0;     // Get/Wait callers sleeping until this one is ready
   bool pushed_result = false;  // a task or actor call pushed from here: Get reads its reply itself
 };
 

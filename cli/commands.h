@@ -1,0 +1,46 @@
+// The `lumen` command's verbs (start, stop, status), as Ray's `ray` CLI has
+// them. main.cc parses the command line; each verb here returns the
+// process's exit status: 0, 1 for a failure (after one line on stderr
+// saying why), 2 for a bad value (the same, as CLI11 does for a bad flag).
+//
+// Threading: the main thread only; `status` and `start --address` run an
+// rpc event loop of their own while they talk to the cluster.
+#pragma once
+
+#include <string>
+
+#include "api_runtime/runtime_config.h"
+#include "protocol/control.pb.h"
+
+namespace lumen::cli {
+
+struct StartFlags {
+  bool head = false;
+  std::string address;  // --address: the cluster to join
+  std::string token;    // --token
+  std::string port = "6379";
+  std::string num_cpus, num_gpus, resources, object_store_memory;
+  std::string node_ip_address;
+  std::string temp_dir;
+  bool block = false;
+};
+
+int RunStart(const StartFlags &flags);
+int RunStop(const std::string &temp_dir, bool force);
+int RunStatus(const std::string &address, const std::string &token);
+
+/// Prints "lumen <verb>: error: <message>" (one line) and returns `code`.
+int Fail(const char *verb, const std::string &message, int code = 1);
+
+/// The cluster token for `address` ("host:port"): `token` if given, else
+/// LUMEN_TOKEN, else LUMEN_CLUSTER_TOKEN or the token of a head on this
+/// machine that listens there.
+StatusOr<std::string> TokenFor(const std::string &address, const std::string &token);
+
+/// The node table of the control service at `address` ("host:port"): the
+/// proof that a Lumen control service holding `token` answers there. The
+/// error says which of nothing listening, a server that is not Lumen's, or
+/// a wrong token it met.
+StatusOr<proto::GetAllNodesReply> QueryNodes(const std::string &address, const std::string &token);
+
+}  // namespace lumen::cli

@@ -1,0 +1,101 @@
+// lumen: start, stop and inspect Lumen clusters (Ray's `ray start`, `ray
+// stop`, `ray status`). Parsing only; the verbs are in start.cc and
+// stop_status.cc.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <string>
+
+#include "base/settings.h"
+#include "cli/commands.h"
+
+namespace {
+
+// One line for a bad flag or value, whatever CLI11 would print (it adds a
+// hint line): scripts read the first line.
+std::string OneLine(std::string text) {
+  for (char &c : text)
+    if (c == '\n') c = ' ';
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"lumen: start, stop and inspect Lumen clusters (Ray's `ray start/stop/status`)", "lumen"};
+  app.set_version_flag("--version", std::string("lumen ") + LUMEN_VERSION);
+  app.require_subcommand(1);
+
+  // As Ray's CLI: a repeated option's last value wins.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  lumen::cli::StartFlags start;
+  CLI::App *start_cmd = app.add_subcommand(
+      "start",
+      "Start the services of a cluster on this machine: a head (--head) or a node joining one (--address)");
+  start_cmd->add_flag("--head", start.head, "start the control service and a node service");
+  start_cmd->add_option("--address", start.address, "HOST:PORT of the cluster's control service to join");
+  start_cmd->add_option(
+      "--token", start.token,
+      "the cluster's token (default: LUMEN_TOKEN, or found when the head is on this machine)");
+  start_cmd->add_option("--port", start.port, "the head's control service TCP port (0: any free one)")
+      ->capture_default_str();
+  start_cmd->add_option("--num-cpus", start.num_cpus, "CPUs this node offers (default: all cores)");
+  start_cmd->add_option("--num-gpus", start.num_gpus, "GPUs this node offers (default: detected)");
+  start_cmd->add_option("--resources", start.resources, "custom resources, a JSON object: '{\"disk\": 2}'");
+  start_cmd->add_option("--object-store-memory", start.object_store_memory,
+                        "bytes of the node's object store (default: 30% of memory)");
+  start_cmd->add_option("--node-ip-address", start.node_ip_address,
+                        "address to listen on (default: 127.0.0.1, reachable from this machine only)");
+  start_cmd->add_option("--temp-dir", start.temp_dir,
+                        "folder for this start's session (logs, sockets, token)");
+  start_cmd->add_flag("--block", start.block, "stay in the foreground; SIGINT/SIGTERM stop the services");
+  start_cmd->get_option("--head")->excludes("--address");
+
+  std::string stop_temp_dir;
+  bool force = false;
+  CLI::App *stop_cmd = app.add_subcommand("stop", "Stop what `lumen start` started on this machine");
+  stop_cmd->add_option("--temp-dir", stop_temp_dir, "stop only the services started with this --temp-dir");
+  stop_cmd->add_flag("-f,--force", force, "SIGKILL at once instead of SIGTERM");
+
+  std::string status_address, status_token;
+  CLI::App *status_cmd = app.add_subcommand("status", "Nodes, resource use and pending demands of a cluster");
+  status_cmd->add_option("--address", status_address,
+                         "HOST:PORT of the cluster (default: RAY_ADDRESS, else the one started here)");
+  status_cmd->add_option("--token", status_token, "the cluster's token (as for start)");
+
+  if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say that a command is missing
+    const std::string verb = argv[1];
+    if (verb != "start" && verb != "stop" && verb != "status") {
+      std::cerr << "lumen: error: unknown command '" << verb
+                << "' (commands: start, stop, status; see lumen --help)\n";
+      return 2;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion &e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError &e) {
+    std::string verb = "lumen";
+    for (CLI::App *sub : app.get_subcommands()) verb += " " + sub->get_name();
+    std::cerr << verb << ": error: " << OneLine(e.what()) << " (see " << verb << " --help)\n";
+    return 2;
+  }
+  // Each verb says what went wrong in one line of its own; the runtime's
+  // log lines (a refused handshake, ...) would only repeat it.
+  spdlog::set_level(spdlog::level::off);
+  if (start_cmd->parsed()) {
+    if (!start.head && start.address.empty())
+      return lumen::cli::Fail("start", "give --head to start a cluster, or --address=HOST:PORT to join one",
+                              2);
+    return lumen::cli::RunStart(start);
+  }
+  if (stop_cmd->parsed()) return lumen::cli::RunStop(stop_temp_dir, force);
+  return lumen::cli::RunStatus(status_address, status_token);
+}
