@@ -98,29 +98,37 @@ class ObjectBuffer : public ray::internal::Buffer {
 std::atomic<uint64_t> g_actor_instance{0};
 std::atomic<ray::internal::ActorDeleter> g_actor_deleter{nullptr};
 std::atomic<bool> g_actor_exited{false};
-// What a task or actor holds: its resources and GPU devices. CUDA_VISIBLE_DEVICES
-// is never set here: the node starts a worker with the devices of the leases
-// it serves in its environment (a worker serves only leases with those devices).
+// What the actor this process hosts holds for its whole life: its resources
+// and GPU devices (set by its creation task). CUDA_VISIBLE_DEVICES is never
+// set here: the node starts a worker with the devices of the leases it serves
+// in its environment (a worker serves only leases with those devices).
 struct Holding {
   std::vector<int> gpu_ids;
   ResourceMap resources;
 };
-// The task or actor method running on this executor thread (empty id: none),
-// and what the actor this process hosts holds for its whole life.
-thread_local std::string t_task_id;
-thread_local Holding t_task_holding;
 Mutex g_actor_holding_mu;
 Holding g_actor_holding GUARDED_BY(g_actor_holding_mu);
+// The task or actor method running on this executor thread (null: none),
+// which outlives its run: the context reads it only when asked, so running a
+// task costs no more than setting this.
+thread_local const proto::TaskSpec *t_running = nullptr;
 
 std::vector<int> CurrentGpuIds() {
-  if (!t_task_holding.gpu_ids.empty()) return t_task_holding.gpu_ids;
+  if (t_running && t_running->type() == proto::NORMAL_TASK && t_running->gpu_ids_size() > 0)
+    return std::vector<int>(t_running->gpu_ids().begin(), t_running->gpu_ids().end());
   MutexLock lock(g_actor_holding_mu);
   return g_actor_holding.gpu_ids;
 }
 
+std::string CurrentTaskId() { return t_running ? ToHex(t_running->task_id()) : std::string(); }
+
 ResourceMap CurrentAssignedResources(bool in_actor) {
-  if (t_task_id.empty()) return {};  // the driver, or a thread of the user's own
-  if (!in_actor) return t_task_holding.resources;
+  if (!t_running) return {};  // the driver, or a thread of the user's own
+  if (!in_actor) {
+    ResourceMap held;
+    for (auto &[resource, amount] : t_running->resources().amounts()) held[resource] = amount;
+    return held;
+  }
   MutexLock lock(g_actor_holding_mu);
   return g_actor_holding.resources;
 }
@@ -138,22 +146,17 @@ void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<wo
   std::vector<ray::internal::ArgView> views;
   views.reserve(args.size());
   for (auto &a : args) views.push_back({a.data, a.size});
-  Holding holding;
-  holding.gpu_ids.assign(spec.gpu_ids().begin(), spec.gpu_ids().end());
-  for (auto &[name, amount] : spec.resources().amounts()) holding.resources[name] = amount;
   if (creation) {
+    Holding holding;
+    holding.gpu_ids.assign(spec.gpu_ids().begin(), spec.gpu_ids().end());
+    for (auto &[resource, amount] : spec.resources().amounts()) holding.resources[resource] = amount;
     MutexLock lock(g_actor_holding_mu);
     g_actor_holding = std::move(holding);
-  } else if (!actor_task) {
-    t_task_holding = std::move(holding);
   }
-  t_task_id = ToHex(spec.task_id());
-  struct ClearTask {
-    ~ClearTask() {
-      t_task_holding = Holding();
-      t_task_id.clear();
-    }
-  } clear_task;
+  t_running = &spec;
+  struct ClearRunning {
+    ~ClearRunning() { t_running = nullptr; }
+  } clear_running;
   InvokeOutcome out;
   InvokeRegisteredFunction(actor_task ? InvokeKind::kActorMethod
                            : creation ? InvokeKind::kActorCreation
@@ -425,7 +428,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
     ray::internal::ContextIds ids;
     ids.job_id = JobIdHex(core_->job_id());
     ids.node_id = ToHex(core_->node_info().node_id());
-    ids.task_id = t_task_id;
+    ids.task_id = CurrentTaskId();
     if (!core_->current_actor_id().IsNil()) ids.actor_id = core_->current_actor_id().Hex();
     ids.worker_id = core_->worker_id().Hex();
     return ids;
