@@ -35,6 +35,11 @@ struct Context {
   MSGPACK_DEFINE(job, node, task, actor, worker, ray_namespace, restarted, assigned);
 };
 
+double Amount(const std::unordered_map<std::string, double> &m, const std::string &name) {
+  auto it = m.find(name);
+  return it == m.end() ? 0 : it->second;
+}
+
 Context Here() {
   const ray::RuntimeContext c = ray::GetRuntimeContext();
   Context out;
@@ -50,7 +55,15 @@ Context Here() {
 }
 
 Context TaskContext() { return Here(); }
-RAY_REMOTE(TaskContext);
+
+// The cluster views asked from inside a task: the node's id, and the CPUs
+// in all and free (a worker reaches the control service too).
+std::vector<std::string> ViewsFromATask() {
+  auto nodes = ray::Nodes();
+  return {nodes.empty() ? "" : nodes[0].node_id, std::to_string(ray::ClusterResources()["CPU"]),
+          std::to_string(Amount(ray::AvailableResources(), "CPU"))};
+}
+RAY_REMOTE(TaskContext, ViewsFromATask);
 
 class Probe {
  public:
@@ -76,11 +89,6 @@ std::string Hex(const std::string &bytes) {
 
 bool IsHex(const std::string &s, size_t bytes) {
   return s.size() == 2 * bytes && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-double Amount(const std::unordered_map<std::string, double> &m, const std::string &name) {
-  auto it = m.find(name);
-  return it == m.end() ? 0 : it->second;
 }
 
 /// Polls `pred` until it holds; false if only a hang could have kept it.
@@ -150,6 +158,13 @@ TEST_F(ContextTest, TaskSeesItsOwnTaskAndWhatItHolds) {
   EXPECT_EQ(gpu.assigned, (std::map<std::string, double>{{"CPU", 1}, {"GPU", 1}}));
   // Asked on the driver's thread afterwards: no task there.
   EXPECT_EQ(Here().task, "");
+
+  const auto views = *ray::Task(ViewsFromATask).Remote().Get(kLongMs);
+  EXPECT_EQ(views[0], d.node);
+  EXPECT_EQ(std::stod(views[1]), 4);
+  // The task holds one of the 4 CPUs (the driver may still hold idle leases
+  // of the tasks before, which it gives back after a grace period).
+  EXPECT_LE(std::stod(views[2]), 3);
 }
 
 TEST_F(ContextTest, ActorSeesItsIdInConstructorAndMethodsAndWhatItHolds) {
