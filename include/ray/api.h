@@ -2,7 +2,9 @@
 //
 // Include this one header. It provides ray::Init/Shutdown, Put/Get/Wait,
 // Task/Actor/GetActor, placement groups, namespaces, RAY_REMOTE/RAY_FUNC,
-// RAYLOG, RuntimeEnv and the ray::internal exception types, and pulls in
+// RAYLOG, RuntimeEnv and the ray::internal exception types, Lumen's
+// extensions GetRuntimeContext, Nodes, ClusterResources and AvailableResources
+// (<ray/api/runtime_context.h>) and GetGpuIds, and pulls in
 // msgpack, nlohmann/json and the boost headers user code relies on.
 // Metrics live in <ray/api/metric.h>, which is deliberately not included.
 //
@@ -61,6 +63,7 @@
 #include <ray/api/ray_remote.h>
 #include <ray/api/ray_runtime.h>
 #include <ray/api/ray_runtime_holder.h>
+#include <ray/api/runtime_context.h>
 #include <ray/api/runtime_env.h>
 #include <ray/api/serializer.h>
 #include <ray/api/static_check.h>

@@ -1,9 +1,11 @@
 // Out-of-line parts of the public headers other than the function registry:
-// RAYLOG's logger, the in-process metric recorders, PlacementGroup::Wait and
+// RAYLOG's logger, the in-process metric recorders, PlacementGroup::Wait, the
+// runtime context and cluster views (Lumen extensions, runtime_context.h) and
 // the serializer's large-buffer copy.
 #include <ray/api/logging.h>
 #include <ray/api/metric.h>
 #include <ray/api/ray_runtime.h>
+#include <ray/api/runtime_context.h>
 #include <ray/api/serializer.h>
 #include <ray/api/task_options.h>
 
@@ -211,6 +213,32 @@ bool PlacementGroup::Wait(int timeout_seconds) {
     return false;
   }
   return runtime->WaitPlacementGroupReady(id_, timeout_seconds);
+}
+
+// ---- runtime context and cluster views (Lumen extensions) ----
+
+std::string RuntimeContext::GetJobId() const { return internal::GetRayRuntime()->GetContextIds().job_id; }
+std::string RuntimeContext::GetNodeId() const { return internal::GetRayRuntime()->GetContextIds().node_id; }
+std::string RuntimeContext::GetTaskId() const { return internal::GetRayRuntime()->GetContextIds().task_id; }
+std::string RuntimeContext::GetActorId() const { return internal::GetRayRuntime()->GetContextIds().actor_id; }
+std::string RuntimeContext::GetWorkerId() const {
+  return internal::GetRayRuntime()->GetContextIds().worker_id;
+}
+std::string RuntimeContext::GetNamespace() const { return internal::GetRayRuntime()->GetNamespace(); }
+bool RuntimeContext::WasCurrentActorRestarted() const {
+  return internal::GetRayRuntime()->WasCurrentActorRestarted();
+}
+std::unordered_map<std::string, double> RuntimeContext::GetAssignedResources() const {
+  return internal::GetRayRuntime()->GetAssignedResources();
+}
+
+RuntimeContext GetRuntimeContext() { return RuntimeContext(); }
+std::vector<NodeInfo> Nodes() { return internal::GetRayRuntime()->GetNodes(); }
+std::unordered_map<std::string, double> ClusterResources() {
+  return internal::GetRayRuntime()->GetClusterResources();
+}
+std::unordered_map<std::string, double> AvailableResources() {
+  return internal::GetRayRuntime()->GetAvailableResources();
 }
 
 }  // namespace ray

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <ray/api.h>
@@ -34,8 +35,10 @@
 #include "api_runtime/runtime_head.h"
 #include "api_runtime/runtime_invoke.h"
 #include "api_runtime/runtime_local.h"
+#include "api_runtime/runtime_nodes.h"
 #include "base/encoding.h"
 #include "base/logging.h"
+#include "base/mutex.h"
 #include "base/resource_names.h"
 #include "base/settings.h"
 #include "base/timeouts.h"
@@ -97,18 +100,39 @@ class ObjectBuffer : public ray::internal::Buffer {
 std::atomic<uint64_t> g_actor_instance{0};
 std::atomic<ray::internal::ActorDeleter> g_actor_deleter{nullptr};
 std::atomic<bool> g_actor_exited{false};
-// GPU devices granted: to the running task (per executor thread), or to the
-// actor this process hosts (for its whole life). CUDA_VISIBLE_DEVICES is
-// never set here: the node starts a worker with the devices of the leases it
-// serves in its environment (a worker serves only leases with those devices).
-thread_local std::vector<int> t_task_gpu_ids;
-std::mutex g_actor_gpu_mu;
-std::vector<int> g_actor_gpu_ids;
+// What the actor this process hosts holds for its whole life: its resources
+// and GPU devices (set by its creation task). CUDA_VISIBLE_DEVICES is never
+// set here: the node starts a worker with the devices of the leases it serves
+// in its environment (a worker serves only leases with those devices).
+struct Holding {
+  std::vector<int> gpu_ids;
+  ResourceMap resources;
+};
+Mutex g_actor_holding_mu;
+Holding g_actor_holding GUARDED_BY(g_actor_holding_mu);
+// The task or actor method running on this executor thread (null: none),
+// which outlives its run: the context reads it only when asked, so running a
+// task costs no more than setting this.
+thread_local const proto::TaskSpec *t_running = nullptr;
 
 std::vector<int> CurrentGpuIds() {
-  if (!t_task_gpu_ids.empty()) return t_task_gpu_ids;
-  std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
-  return g_actor_gpu_ids;
+  if (t_running && t_running->type() == proto::NORMAL_TASK && t_running->gpu_ids_size() > 0)
+    return std::vector<int>(t_running->gpu_ids().begin(), t_running->gpu_ids().end());
+  MutexLock lock(g_actor_holding_mu);
+  return g_actor_holding.gpu_ids;
+}
+
+std::string CurrentTaskId() { return t_running ? ToHex(t_running->task_id()) : std::string(); }
+
+ResourceMap CurrentAssignedResources(bool in_actor) {
+  if (!t_running) return {};  // the driver, or a thread of the user's own
+  if (!in_actor) {
+    ResourceMap held;
+    for (auto &[resource, amount] : t_running->resources().amounts()) held[resource] = amount;
+    return held;
+  }
+  MutexLock lock(g_actor_holding_mu);
+  return g_actor_holding.resources;
 }
 
 void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
@@ -123,17 +147,23 @@ void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<wo
   }
   std::vector<ray::internal::ArgView> views;
   views.reserve(args.size());
+<<<<<<< HEAD
   for (auto &a : args) views.push_back({a.data, a.size, a.object_id, a.owner});
   std::vector<int> gpus(spec.gpu_ids().begin(), spec.gpu_ids().end());
+=======
+  for (auto &a : args) views.push_back({a.data, a.size});
+>>>>>>> h15-ctx
   if (creation) {
-    std::lock_guard<std::mutex> lock(g_actor_gpu_mu);
-    g_actor_gpu_ids = gpus;
-  } else if (!actor_task) {
-    t_task_gpu_ids = gpus;
+    Holding holding;
+    holding.gpu_ids.assign(spec.gpu_ids().begin(), spec.gpu_ids().end());
+    for (auto &[resource, amount] : spec.resources().amounts()) holding.resources[resource] = amount;
+    MutexLock lock(g_actor_holding_mu);
+    g_actor_holding = std::move(holding);
   }
-  struct ClearTaskGpus {
-    ~ClearTaskGpus() { t_task_gpu_ids.clear(); }
-  } clear_task_gpus;
+  t_running = &spec;
+  struct ClearRunning {
+    ~ClearRunning() { t_running = nullptr; }
+  } clear_running;
   InvokeOutcome out;
   InvokeRegisteredFunction(actor_task ? InvokeKind::kActorMethod
                            : creation ? InvokeKind::kActorCreation
@@ -412,6 +442,22 @@ class ClusterRuntime : public ray::internal::RayRuntime {
 
   std::vector<int> GetGpuIds() override { return CurrentGpuIds(); }
 
+  ray::internal::ContextIds GetContextIds() override {
+    ray::internal::ContextIds ids;
+    ids.job_id = JobIdHex(core_->job_id());
+    ids.node_id = ToHex(core_->node_info().node_id());
+    ids.task_id = CurrentTaskId();
+    if (!core_->current_actor_id().IsNil()) ids.actor_id = core_->current_actor_id().Hex();
+    ids.worker_id = core_->worker_id().Hex();
+    return ids;
+  }
+  ResourceMap GetAssignedResources() override {
+    return CurrentAssignedResources(!core_->current_actor_id().IsNil());
+  }
+  std::vector<ray::NodeInfo> GetNodes() override { return ToPublicNodes(AllNodes(false)); }
+  ResourceMap GetClusterResources() override { return SumTotals(AllNodes(true)); }
+  ResourceMap GetAvailableResources() override { return SumAvailable(AllNodes(true)); }
+
   std::string GetNamespace() override { return core_->ray_namespace(); }
   bool IsLocalMode() override { return false; }
 
@@ -422,6 +468,19 @@ class ClusterRuntime : public ray::internal::RayRuntime {
     auto control = core_->Control();
     if (!control.ok()) return control.status();
     return control.value()->CallSync(method, req, rep, timeout);
+  }
+
+  /// The control service's node table; `with_usage`: each alive node's
+  /// resources as it reports them now.
+  proto::GetAllNodesReply AllNodes(bool with_usage) {
+    proto::GetAllNodesRequest req;
+    req.set_with_usage(with_usage);
+    proto::GetAllNodesReply rep;
+    // Nodes that do not answer are left out by the control service after
+    // kNodeUsageTimeout: the call waits for that answer.
+    Status st = ControlCall(proto::GET_ALL_NODES, req, &rep, kNodeUsageTimeout + kDefaultCallTimeout);
+    if (!st.ok()) ThrowStatus(st, "Failed to list the cluster's nodes");
+    return rep;
   }
 
   ray::PlacementGroup GetGroup(const proto::GetPlacementGroupRequest &req) {
@@ -526,6 +585,18 @@ void DestroyExitedActor(worker::CoreWorker &core) {
   core.WaitForExecutors();
   const uint64_t instance = g_actor_instance.exchange(0);
   if (auto deleter = g_actor_deleter.load()) deleter(instance);
+}
+
+// Local mode's one node: what head_args would give a head started here,
+// without probing for GPUs (local mode hands none out).
+ResourceMap LocalModeResources(const HeadOptions &options) {
+  ResourceMap resources;
+  const double cpus =
+      options.num_cpus >= 0 ? options.num_cpus : static_cast<double>(std::thread::hardware_concurrency());
+  if (cpus > 0) resources["CPU"] = cpus;
+  if (options.num_gpus > 0) resources["GPU"] = options.num_gpus;
+  for (auto &[name, amount] : options.resources) resources[name] = amount;
+  return resources;
 }
 
 std::string NewNamespace() {
@@ -679,8 +750,8 @@ void Init(RayConfig &config, int argc, char **argv) {
     });
   }
   if (rc.local_mode) {  // everything in this process, on threads (runtime_local.h)
-    auto local =
-        std::make_shared<LocalModeRuntime>(rc.ray_namespace.empty() ? NewNamespace() : rc.ray_namespace);
+    auto local = std::make_shared<LocalModeRuntime>(
+        rc.ray_namespace.empty() ? NewNamespace() : rc.ray_namespace, LocalModeResources(*head_opts));
     std::lock_guard<std::mutex> l(g_runtime_mu);
     g_local_runtime = std::move(local);
     return;

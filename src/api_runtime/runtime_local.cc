@@ -392,7 +392,9 @@ struct LocalCall {
   std::string function_name;
   std::vector<TaskArg> args;
   std::vector<std::string> pinned;  // by-reference and nested argument ids
-  std::string return_id;            // empty for a constructor
+  TaskID task_id;
+  std::string return_id;  // empty for a constructor
+  ResourceMap resources;  // what a task asked for (a method: none of its own)
 };
 
 struct LocalActor {
@@ -401,6 +403,7 @@ struct LocalActor {
   std::string name;  // empty when unnamed
   std::string ray_namespace;
   int max_concurrency = 1;
+  ResourceMap resources;  // what it asked to hold for its life
   // Guarded by LocalModeRuntime::mu_.
   State state = State::kCreating;
   std::string death_cause;
@@ -422,12 +425,16 @@ struct LocalActor {
 namespace {
 // The actor whose method this thread runs (for ray::ExitActor()).
 thread_local LocalActor *t_current_actor = nullptr;
+// The call this thread runs, for the runtime context.
+thread_local const LocalCall *t_current_call = nullptr;
 }  // namespace
 
 // ------------------------------------------------------------------ runtime
 
-LocalModeRuntime::LocalModeRuntime(std::string ray_namespace)
-    : namespace_(std::move(ray_namespace)), pool_(std::make_unique<LocalTaskPool>(kTaskThreads)) {
+LocalModeRuntime::LocalModeRuntime(std::string ray_namespace, ResourceMap resources)
+    : namespace_(std::move(ray_namespace)),
+      resources_(std::move(resources)),
+      pool_(std::make_unique<LocalTaskPool>(kTaskThreads)) {
   LocalTaskPool *pool = pool_.get();
   objects_ = std::make_unique<LocalObjectTable>([pool](int delta) {
     if (!pool->OnPoolThread()) return;
@@ -463,10 +470,12 @@ void LocalModeRuntime::CheckRunning() const {
   if (shut_down_) throw RayException(std::string("Local mode: ") + kShutdownMessage);
 }
 
-std::string LocalModeRuntime::NewObjectId() {
+TaskID LocalModeRuntime::NewTaskId() {
   std::lock_guard<std::mutex> lock(mu_);
-  return ObjectID::ForTaskReturn(TaskID::Of(driver_id_, ++next_seq_), 1).Binary();
+  return TaskID::Of(driver_id_, ++next_seq_);
 }
+
+std::string LocalModeRuntime::NewObjectId() { return ObjectID::ForTaskReturn(NewTaskId(), 1).Binary(); }
 
 // ---- objects
 
@@ -532,8 +541,9 @@ std::shared_ptr<LocalCall> LocalModeRuntime::MakeCall(InvokeKind kind,
     for (auto &n : a.nested_ids) call->pinned.push_back(n);
   }
   objects_->Pin(call->pinned);
+  call->task_id = NewTaskId();
   if (call->kind != InvokeKind::kActorCreation) {
-    call->return_id = NewObjectId();
+    call->return_id = ObjectID::ForTaskReturn(call->task_id, 1).Binary();
     objects_->CreatePending(call->return_id);
   }
   return call;
@@ -562,7 +572,9 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
   {
     LocalObjectTable::DeferFrees defer(objects_.get());
     if (failed.ok()) {
+      t_current_call = &call;
       InvokeRegisteredFunction(call.kind, call.function_name, actor_instance, views, out);
+      t_current_call = nullptr;
       // Pin the refs inside the result before the function's own copies go.
       if (out->code == InvokeOutcome::kOk) objects_->Pin(out->nested);
     }
@@ -602,6 +614,8 @@ std::string LocalModeRuntime::Call(const ray::internal::RemoteFunctionHolder &fn
   CheckCppFunction(fn, "calls");
   CheckTaskCall(args, options);
   auto call = MakeCall(InvokeKind::kTask, fn, args);
+  call->resources.insert(options.resources.begin(), options.resources.end());
+  if (call->resources.empty()) call->resources["CPU"] = 1;  // a task's default, as on a cluster
   std::string id = call->return_id;
   pool_->Post([this, call] {
     InvokeOutcome out;
@@ -622,6 +636,7 @@ std::string LocalModeRuntime::CreateActor(const ray::internal::RemoteFunctionHol
   actor->name = options.name;
   actor->ray_namespace = options.ray_namespace.empty() ? namespace_ : options.ray_namespace;
   actor->max_concurrency = options.max_concurrency;
+  actor->resources.insert(options.resources.begin(), options.resources.end());
   auto creation = MakeCall(InvokeKind::kActorCreation, fn, args);
   std::vector<std::thread> reaped;
   {
@@ -769,6 +784,41 @@ void LocalModeRuntime::KillActor(const std::string &actor_id, bool) {
 void LocalModeRuntime::ExitActor() {
   if (!t_current_actor) throw std::logic_error("ray::ExitActor() can only be called from an actor method");
   throw IntentionalActorExit{};
+}
+
+// ---- runtime context and cluster views: this process is the one node
+
+ray::internal::ContextIds LocalModeRuntime::GetContextIds() {
+  ray::internal::ContextIds ids;
+  ids.job_id = JobIdHex(kLocalJobId);
+  ids.node_id = node_id_.Hex();
+  if (t_current_call) ids.task_id = t_current_call->task_id.Hex();
+  if (t_current_actor) ids.actor_id = ActorID::FromBinary(t_current_actor->id).Hex();
+  ids.worker_id = driver_id_.Hex();
+  return ids;
+}
+
+ResourceMap LocalModeRuntime::GetAssignedResources() {
+  if (!t_current_call) return {};
+  return t_current_actor ? t_current_actor->resources : t_current_call->resources;
+}
+
+std::vector<ray::NodeInfo> LocalModeRuntime::GetNodes() {
+  ray::NodeInfo node;
+  node.node_id = node_id_.Hex();
+  node.alive = true;
+  node.address = "127.0.0.1";
+  node.resources = resources_;
+  return {node};
+}
+
+// Nothing is taken from the node in local mode (tasks run on the pool
+// whatever they ask for), so all of it is always free.
+ResourceMap LocalModeRuntime::GetAvailableResources() {
+  ResourceMap available;
+  for (auto &[name, amount] : resources_)
+    if (amount > 0) available[name] = amount;
+  return available;
 }
 
 // ---- placement groups (a table only: nothing is reserved in local mode)

@@ -23,6 +23,9 @@
 // - Shutdown() marks every actor dead, fails every unfinished object (so
 //   blocked Gets return), drops queued tasks and joins every thread. Threads
 //   stuck in user code keep Shutdown waiting.
+// - The runtime context (runtime_context.h) describes one node, this process,
+//   with the resources given at construction; its ids are the driver's, and
+//   a task's or actor method's own id on the thread that runs it.
 // All public methods are thread-safe. Errors become the ray::internal exception
 // types at this API edge; the parts below it report Status.
 #pragma once
@@ -38,6 +41,7 @@
 #include <ray/api/ray_runtime.h>
 
 #include "api_runtime/runtime_invoke.h"
+#include "api_runtime/runtime_nodes.h"
 #include "base/id.h"
 
 namespace lumen::api {
@@ -50,9 +54,12 @@ struct LocalCall;
 class LocalModeRuntime : public ray::internal::RayRuntime {
  public:
   static constexpr size_t kTaskThreads = 10;
+  /// The job id the context reports: there is no control service to give one.
+  static constexpr uint32_t kLocalJobId = 1;
 
-  /// `ray_namespace` is the job namespace (never empty).
-  explicit LocalModeRuntime(std::string ray_namespace);
+  /// `ray_namespace` is the job namespace (never empty); `resources` what
+  /// the one node has.
+  LocalModeRuntime(std::string ray_namespace, ResourceMap resources);
   ~LocalModeRuntime() override;
   LocalModeRuntime(const LocalModeRuntime &) = delete;
   LocalModeRuntime &operator=(const LocalModeRuntime &) = delete;
@@ -97,6 +104,12 @@ class LocalModeRuntime : public ray::internal::RayRuntime {
   std::string GetNamespace() override { return namespace_; }
   bool IsLocalMode() override { return true; }
 
+  ray::internal::ContextIds GetContextIds() override;
+  ResourceMap GetAssignedResources() override;
+  std::vector<ray::NodeInfo> GetNodes() override;
+  ResourceMap GetClusterResources() override { return resources_; }
+  ResourceMap GetAvailableResources() override;
+
  private:
   /// Builds a call: takes the arguments, pins the objects they refer to and,
   /// unless it is a constructor, creates its pending return object.
@@ -110,11 +123,14 @@ class LocalModeRuntime : public ray::internal::RayRuntime {
   void RunActor(const std::shared_ptr<LocalActor> &actor, const std::shared_ptr<LocalCall> &creation);
   /// Marks an actor dead, frees its name and fails its queued and running calls.
   void MarkActorDeadLocked(LocalActor &actor, const std::string &cause);
+  TaskID NewTaskId();
   std::string NewObjectId();
   void CheckRunning() const;
 
   const std::string namespace_;
+  const ResourceMap resources_;
   const WorkerID driver_id_ = WorkerID::FromRandom();
+  const NodeID node_id_ = NodeID::FromRandom();
   std::unique_ptr<LocalObjectTable> objects_;
   std::unique_ptr<LocalTaskPool> pool_;
 

@@ -94,6 +94,11 @@ inline constexpr std::chrono::milliseconds kActorExitingTimeout{5000};
 /// A driver's JOB_FINISHED at Shutdown: a live control service answers at
 /// once, and a hung one should delay Shutdown little.
 inline constexpr std::chrono::seconds kJobFinishedTimeout{2};
+/// GET_ALL_NODES with usage: how long the control service waits for each
+/// node's resources (a live node answers at once, from its loop); one that
+/// has not answered by then is left out of the sum rather than holding up
+/// the answer.
+inline constexpr std::chrono::milliseconds kNodeUsageTimeout{5000};
 /// A full object store makes CREATE_OBJECT wait this long for space (other
 /// objects being freed) before failing with ObjectStoreFull...
 inline constexpr std::chrono::milliseconds kObjectStoreFullWait{10000};

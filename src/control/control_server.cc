@@ -6,6 +6,8 @@
 
 #include "base/id.h"
 #include "base/logging.h"
+#include "base/timeouts.h"
+#include "protocol/node.pb.h"
 
 namespace lumen::control {
 namespace {
@@ -97,6 +99,52 @@ void ControlServer::FinishJob(uint32_t job_id, const std::string &why) {
   }
 }
 
+// Usage is asked of the nodes on demand rather than pushed by them and kept
+// here: the answer is exact when it is given (a pushed view lags by its
+// coalescing interval), nothing is sent while nobody asks, and the node's
+// lease path stays free of reporting work. Callers (ray::AvailableResources,
+// status queries) are rare. Cross-node scheduling, which needs a standing
+// view, would keep one pushed by the nodes and could answer from it.
+void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint64_t call_id) {
+  struct Gather {
+    rpc::ConnectionPtr conn;
+    uint64_t call_id = 0;
+    proto::GetAllNodesReply reply;
+    int pending = 1;  // one for the loop below, so the reply waits until every node was asked
+    void Done() {
+      if (--pending == 0 && call_id) conn->Reply(call_id, reply);
+    }
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->conn = conn;
+  gather->call_id = call_id;
+  for (auto &[id, info] : nodes_) {
+    const int index = gather->reply.nodes_size();
+    *gather->reply.add_nodes() = info;
+    if (!info.alive()) continue;
+    auto it = node_conns_.find(id);
+    auto node = it == node_conns_.end() ? nullptr : it->second.lock();
+    if (!node) continue;
+    ++gather->pending;
+    node->Call(
+        proto::NODE_STATS, proto::NodeStatsRequest(),
+        [gather, index, id = id](Status st, std::string_view body) {
+          proto::NodeStatsReply stats;
+          if (st.ok() && rpc::ParseBody(body, &stats)) {
+            auto *usage = gather->reply.mutable_nodes(index)->mutable_usage();
+            *usage->mutable_total() = stats.total();
+            *usage->mutable_available() = stats.available();
+          } else {
+            LUMEN_LOG_WARN("node {} did not report its resources: {}", ToHex(id),
+                           st.ok() ? "malformed reply" : st.ToString());
+          }
+          gather->Done();
+        },
+        kNodeUsageTimeout);
+  }
+  gather->Done();
+}
+
 void ControlServer::RegisterHandlers() {
   using namespace proto;
   Unary<NodeInfo, RegisterNodeReply>(
@@ -107,17 +155,22 @@ void ControlServer::RegisterHandlers() {
         info.set_alive(true);
         info.set_start_time_ms(NowMs());
         nodes_[req.node_id()] = info;
+        node_conns_[req.node_id()] = conn;
         conn->user_data = std::make_shared<std::string>(req.node_id());
         LUMEN_LOG_INFO("node {} registered at {}", ToHex(req.node_id()), req.raylet_address());
         actors_->OnNodeRegistered(info, conn);
         groups_->OnNodeRegistered(info, conn);
         return Status::OK();
       });
-  Unary<GetAllNodesRequest, GetAllNodesReply>(
-      dispatcher_, GET_ALL_NODES,
-      [this](const rpc::ConnectionPtr &, const GetAllNodesRequest &, GetAllNodesReply *rep) {
-        for (auto &[id, info] : nodes_) *rep->add_nodes() = info;
-        return Status::OK();
+  dispatcher_.Register(
+      GET_ALL_NODES, [this](const rpc::ConnectionPtr &conn, uint64_t call_id, const GetAllNodesRequest &req) {
+        if (req.with_usage()) {
+          AnswerAllNodesWithUsage(conn, call_id);
+          return;
+        }
+        GetAllNodesReply rep;
+        for (auto &[id, info] : nodes_) *rep.add_nodes() = info;
+        if (call_id) conn->Reply(call_id, rep);
       });
   Unary<RegisterJobRequest, RegisterJobReply>(
       dispatcher_, REGISTER_JOB,

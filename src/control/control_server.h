@@ -2,6 +2,10 @@
 // actors (see actor_manager.h), placement groups and a key-value store. It is
 // never on the data path: tasks and objects go directly between workers.
 //
+// Resource usage (what is free on each node) is asked of the nodes when a
+// client wants it (GET_ALL_NODES with_usage), not kept here: see
+// AnswerAllNodesWithUsage.
+//
 // A job ends when its driver says so (JOB_FINISHED, sent at Shutdown) or when
 // the driver's connection closes without it; finished jobs stay listed, the
 // oldest aging out beyond `max_finished_jobs`.
@@ -54,6 +58,10 @@ class ControlServer {
   void OnConnectionClosed(const rpc::ConnectionPtr &conn);
   /// Marks the job finished (once) and ages out the oldest finished jobs.
   void FinishJob(uint32_t job_id, const std::string &why);
+  /// Answers `call_id` with every node, each alive one with its usage as the
+  /// node reports it now (NODE_STATS), once every node answered, failed or
+  /// ran past kNodeUsageTimeout.
+  void AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint64_t call_id);
 
   ControlServerOptions options_;
   rpc::EventLoop loop_{"lumen-control"};
@@ -63,7 +71,8 @@ class ControlServer {
   std::unique_ptr<PlacementGroupManager> groups_;
 
   // Loop-thread state.
-  std::map<std::string, proto::NodeInfo> nodes_;  // by binary node id
+  std::map<std::string, proto::NodeInfo> nodes_;                      // by binary node id
+  std::map<std::string, std::weak_ptr<rpc::Connection>> node_conns_;  // each node's registration connection
   std::map<uint32_t, proto::JobInfo> jobs_;
   std::map<rpc::Connection *, uint32_t> job_by_driver_;  // running jobs, by their driver's connection
   std::deque<uint32_t> finished_jobs_;                   // in the order they finished; bounded

@@ -276,5 +276,85 @@ TEST_F(ControlServerTest, MalformedRequestsAreRefusedAndTheServiceGoesOn) {
   conn.value()->Close();
 }
 
+// ---- the nodes' resource usage (GET_ALL_NODES with_usage)
+
+class NodeUsageTest : public control::testing::ControlServiceTest {
+ protected:
+  proto::GetAllNodesReply AllNodes(rpc::Connection &client, bool with_usage) {
+    proto::GetAllNodesRequest req;
+    req.set_with_usage(with_usage);
+    proto::GetAllNodesReply reply;
+    Status st = client.CallSync(proto::GET_ALL_NODES, req, &reply, kHangDeadline);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return reply;
+  }
+  static const proto::NodeInfo *Find(const proto::GetAllNodesReply &reply, const std::string &node_id) {
+    for (auto &n : reply.nodes())
+      if (n.node_id() == node_id) return &n;
+    return nullptr;
+  }
+  static double Amount(const proto::ResourceSet &set, const std::string &name) {
+    auto it = set.amounts().find(name);
+    return it == set.amounts().end() ? -1 : it->second;
+  }
+};
+
+// Asked for usage, the service asks each alive node now and reports what it
+// said; dead nodes stay listed without usage, and are not asked.
+TEST_F(NodeUsageTest, AliveNodesReportTheirUsageWhenAskedAndDeadOnesAreListedWithout) {
+  auto *busy = AddNode({{"CPU", 4}});
+  auto *gone = AddNode({{"CPU", 2}});
+  auto *client = AddClient();
+  busy->SetUsage({{"CPU", 4}, {"CPU_group_g", 1}}, {{"CPU", 1.5}});
+  gone->SetUsage({{"CPU", 2}}, {{"CPU", 2}});
+  gone->Close();
+  auto seen_dead = [&] {
+    const proto::GetAllNodesReply reply = AllNodes(client->conn(), false);
+    const proto::NodeInfo *n = Find(reply, gone->node_id());
+    return n && !n->alive();
+  };
+  auto deadline = std::chrono::steady_clock::now() + kHangDeadline;
+  while (!seen_dead() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(seen_dead()) << "the closed node was not marked dead";
+
+  const proto::GetAllNodesReply plain = AllNodes(client->conn(), false);
+  EXPECT_EQ(plain.nodes_size(), 2);
+  for (auto &n : plain.nodes()) EXPECT_FALSE(n.has_usage()) << "usage only when asked for";
+  EXPECT_EQ(busy->log().Get().stats_requests, 0);
+
+  const proto::GetAllNodesReply with = AllNodes(client->conn(), true);
+  ASSERT_EQ(with.nodes_size(), 2);
+  const proto::NodeInfo *b = Find(with, busy->node_id());
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(b->alive());
+  ASSERT_TRUE(b->has_usage());
+  EXPECT_EQ(Amount(b->usage().available(), "CPU"), 1.5);
+  EXPECT_EQ(Amount(b->usage().total(), "CPU_group_g"), 1);
+  EXPECT_EQ(Amount(b->total(), "CPU"), 4) << "the registered totals stay as they were";
+  const proto::NodeInfo *g = Find(with, gone->node_id());
+  ASSERT_NE(g, nullptr);
+  EXPECT_FALSE(g->alive());
+  EXPECT_FALSE(g->has_usage());
+  EXPECT_EQ(gone->log().Get().stats_requests, 0) << "a dead node is not asked";
+  EXPECT_EQ(busy->log().Get().stats_requests, 1);
+}
+
+// A node that cannot say is left without usage; the answer still comes, with
+// the nodes that could.
+TEST_F(NodeUsageTest, ANodeThatFailsToAnswerIsLeftOutAndTheOthersStillCount) {
+  auto *mute = AddNode({{"CPU", 4}});  // no usage set: NODE_STATS fails
+  auto *fine = AddNode({{"CPU", 2}});
+  auto *client = AddClient();
+  fine->SetUsage({{"CPU", 2}}, {{"CPU", 2}});
+  const proto::GetAllNodesReply with = AllNodes(client->conn(), true);
+  ASSERT_EQ(with.nodes_size(), 2);
+  EXPECT_FALSE(Find(with, mute->node_id())->has_usage());
+  EXPECT_TRUE(Find(with, mute->node_id())->alive());
+  ASSERT_TRUE(Find(with, fine->node_id())->has_usage());
+  EXPECT_EQ(Amount(Find(with, fine->node_id())->usage().available(), "CPU"), 2);
+  EXPECT_EQ(mute->log().Get().stats_requests, 1);
+}
+
 }  // namespace
 }  // namespace lumen::control

@@ -23,6 +23,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,7 @@ class FakeNode {
     std::vector<std::string> killed_workers;   // KILL_WORKER
     std::vector<uint64_t> returned_leases;     // RETURN_WORKER
     std::vector<std::string> returned_groups;  // RETURN_BUNDLES
+    int stats_requests = 0;                    // NODE_STATS
   };
 
   FakeNode(rpc::EventLoop &loop, const std::string &control_address, std::map<std::string, double> total) {
@@ -190,6 +192,23 @@ class FakeNode {
                            EXPECT_TRUE(rpc::ParseBody(body, &req));
                            log_.Update([&](Log &log) { log.returned_leases.push_back(req.lease_id()); });
                          });
+    // NODE_STATS: answered at once with what SetUsage gave (an error
+    // before, as from a node that cannot say).
+    dispatcher_.Register(proto::NODE_STATS,
+                         [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                           log_.Update([&](Log &log) { log.stats_requests++; });
+                           std::optional<proto::NodeStatsReply> stats;
+                           {
+                             std::lock_guard<std::mutex> lock(kill_mu_);
+                             stats = stats_;
+                           }
+                           if (!call_id) return;
+                           if (stats) {
+                             conn->Reply(call_id, *stats);
+                           } else {
+                             conn->ReplyError(call_id, Status::Internal("no usage set"));
+                           }
+                         });
     dispatcher_.Register(proto::RETURN_BUNDLES,
                          [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
                            proto::ReturnBundlesRequest req;
@@ -214,6 +233,14 @@ class FakeNode {
   void OnKill(std::function<void(const std::string &worker_id)> fn) {
     std::lock_guard<std::mutex> lock(kill_mu_);
     on_kill_ = std::move(fn);
+  }
+  /// What NODE_STATS reports from now on.
+  void SetUsage(std::map<std::string, double> total, std::map<std::string, double> available) {
+    proto::NodeStatsReply stats;
+    for (auto &[k, v] : total) (*stats.mutable_total()->mutable_amounts())[k] = v;
+    for (auto &[k, v] : available) (*stats.mutable_available()->mutable_amounts())[k] = v;
+    std::lock_guard<std::mutex> lock(kill_mu_);
+    stats_ = stats;
   }
 
   /// Waits for the n-th (1-based) lease request and returns it.
@@ -263,8 +290,9 @@ class FakeNode {
   rpc::ConnectionPtr conn_;
   proto::NodeInfo info_;
   Recorded<Log> log_;
-  std::mutex kill_mu_;
+  std::mutex kill_mu_;  // guards on_kill_ and stats_, set by the test thread
   std::function<void(const std::string &)> on_kill_;
+  std::optional<proto::NodeStatsReply> stats_;
 };
 
 /// A driver (or any client): its control connection, and every ACTOR_UPDATE

@@ -669,6 +669,35 @@ TEST_F(ApiTest, PlacementGroups) {
   EXPECT_THROW(ray::ExitActor(), std::logic_error);
 }
 
+// The Lumen extensions forward to the runtime: each accessor reports its own
+// field, not another's.
+TEST_F(ApiTest, RuntimeContextAndClusterViews) {
+  runtime_->context_ids = {"job", "node", "task", "actor", "worker"};
+  runtime_->assigned = {{"CPU", 2}};
+  ray::NodeInfo node;
+  node.node_id = "n1";
+  node.alive = true;
+  node.address = "127.0.0.1";
+  node.resources = {{"CPU", 4}};
+  runtime_->nodes = {node};
+  runtime_->cluster_resources = {{"CPU", 4}};
+  runtime_->available_resources = {{"CPU", 1.5}};
+  ray::RuntimeContext context = ray::GetRuntimeContext();
+  EXPECT_EQ(context.GetJobId(), "job");
+  EXPECT_EQ(context.GetNodeId(), "node");
+  EXPECT_EQ(context.GetTaskId(), "task");
+  EXPECT_EQ(context.GetActorId(), "actor");
+  EXPECT_EQ(context.GetWorkerId(), "worker");
+  EXPECT_EQ(context.GetNamespace(), "fake_namespace");
+  EXPECT_FALSE(context.WasCurrentActorRestarted());
+  EXPECT_EQ(context.GetAssignedResources(), runtime_->assigned);
+  ASSERT_EQ(ray::Nodes().size(), 1u);
+  EXPECT_EQ(ray::Nodes()[0].node_id, "n1");
+  EXPECT_EQ(ray::Nodes()[0].resources, node.resources);
+  EXPECT_EQ(ray::ClusterResources(), runtime_->cluster_resources);
+  EXPECT_EQ(ray::AvailableResources(), runtime_->available_resources);
+}
+
 TEST(ConfigTest, Defaults) {
   ray::RayConfig config;
   EXPECT_EQ(config.address, "");

@@ -117,6 +117,20 @@ void CompileOnlyShapes(int argc, char **argv) {
   ray::GetPlacementGroup("pg");
   ray::RemovePlacementGroup(pg.GetID());
   std::string ns = ray::GetNamespace();
+  // Lumen extensions (<ray/api/runtime_context.h>, included by <ray/api.h>).
+  const ray::RuntimeContext context = ray::GetRuntimeContext();
+  std::string ids = context.GetJobId() + context.GetNodeId() + context.GetTaskId() + context.GetActorId() +
+                    context.GetWorkerId() + context.GetNamespace();
+  std::unordered_map<std::string, double> assigned = context.GetAssignedResources();
+  for (const ray::NodeInfo &node : ray::Nodes()) {
+    if (node.alive && !node.node_id.empty() && !node.address.empty())
+      assigned.insert(node.resources.begin(), node.resources.end());
+  }
+  std::unordered_map<std::string, double> total = ray::ClusterResources();
+  std::unordered_map<std::string, double> available = ray::AvailableResources();
+  if (context.WasCurrentActorRestarted() || ids.empty() || total.size() < available.size()) {
+    std::cout << assigned.size();
+  }
   if (ray::WasCurrentActorRestarted()) {
     ray::ExitActor();
   }

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace lumen_test {
@@ -56,8 +57,20 @@ class FakeRuntime : public ray::internal::RayRuntime {
   std::string GetNamespace() override { return "fake_namespace"; }
   bool IsLocalMode() override { return local_mode; }
 
+  // The runtime context and cluster views report what the test set below.
+  ray::internal::ContextIds GetContextIds() override { return context_ids; }
+  std::unordered_map<std::string, double> GetAssignedResources() override { return assigned; }
+  std::vector<ray::NodeInfo> GetNodes() override { return nodes; }
+  std::unordered_map<std::string, double> GetClusterResources() override { return cluster_resources; }
+  std::unordered_map<std::string, double> GetAvailableResources() override { return available_resources; }
+
   // ---- observations for the tests ----
   bool local_mode = true;
+  ray::internal::ContextIds context_ids;
+  std::unordered_map<std::string, double> assigned;
+  std::vector<ray::NodeInfo> nodes;
+  std::unordered_map<std::string, double> cluster_resources;
+  std::unordered_map<std::string, double> available_resources;
   std::map<std::string, int> ref_counts;  // net local references per id
   int add_ref_calls = 0;
   int remove_ref_calls = 0;

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -633,6 +634,92 @@ TEST(LocalModeLifecycle, NamespaceAndInitShutdownInit) {
   EXPECT_NE(ns, "local_ns");
   EXPECT_EQ(*ray::Task(Plus1).Remote(1).Get(), 2);
   EXPECT_THROW(kept.Get(), UnreconstructableException);  // objects do not survive Shutdown
+  ray::Shutdown();
+}
+
+// ---- runtime context and cluster views (Lumen extensions)
+
+// Where GetRuntimeContext() is called: ids and what is held there.
+std::vector<std::string> ContextIds() {
+  const ray::RuntimeContext c = ray::GetRuntimeContext();
+  return {c.GetJobId(), c.GetNodeId(), c.GetTaskId(), c.GetActorId(), c.GetWorkerId(), c.GetNamespace()};
+}
+std::map<std::string, double> Assigned() {
+  auto held = ray::GetRuntimeContext().GetAssignedResources();
+  return std::map<std::string, double>(held.begin(), held.end());
+}
+RAY_REMOTE(ContextIds, Assigned);
+
+class ContextProbe {
+ public:
+  ContextProbe() : constructed_(ContextIds()) {}
+  static ContextProbe *Create() { return new ContextProbe(); }
+  std::vector<std::string> Ids() { return ContextIds(); }
+  std::vector<std::string> Constructed() { return constructed_; }
+  std::map<std::string, double> Held() { return Assigned(); }
+
+ private:
+  std::vector<std::string> constructed_;
+};
+RAY_REMOTE(ContextProbe::Create, &ContextProbe::Ids, &ContextProbe::Constructed, &ContextProbe::Held);
+
+enum { kJob, kNode, kTask, kActor, kWorker, kNamespace };
+
+// One node, this process, with the config's resources; the driver's ids
+// everywhere, and each task's and actor's own where it runs.
+TEST(LocalModeContext, OneNodeWithTheConfigsResourcesAndTheDriversIds) {
+  ray::Shutdown();  // whatever an earlier test left
+  ray::RayConfig config;
+  config.local_mode = true;
+  config.head_args = {"--num-cpus=3", "--resources={\"slot\": 2}"};
+  ray::Init(config);
+
+  const auto driver = ContextIds();
+  EXPECT_EQ(driver[kJob], "01000000");
+  EXPECT_EQ(driver[kNode].size(), 32u);
+  EXPECT_EQ(driver[kTask], "");
+  EXPECT_EQ(driver[kActor], "");
+  EXPECT_EQ(driver[kWorker].size(), 32u);
+  EXPECT_EQ(driver[kNamespace], ray::GetNamespace());
+  EXPECT_TRUE(Assigned().empty());
+  EXPECT_FALSE(ray::GetRuntimeContext().WasCurrentActorRestarted());
+
+  const auto nodes = ray::Nodes();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].node_id, driver[kNode]);
+  EXPECT_TRUE(nodes[0].alive);
+  EXPECT_EQ(nodes[0].address, "127.0.0.1");
+  const std::unordered_map<std::string, double> expected{{"CPU", 3}, {"slot", 2}};
+  EXPECT_EQ(nodes[0].resources, expected);
+  EXPECT_EQ(ray::ClusterResources(), expected);
+  EXPECT_EQ(ray::AvailableResources(), expected) << "local mode takes nothing from its node";
+
+  const auto a = *ray::Task(ContextIds).Remote().Get();
+  const auto b = *ray::Task(ContextIds).Remote().Get();
+  EXPECT_EQ(a[kJob], driver[kJob]);
+  EXPECT_EQ(a[kNode], driver[kNode]);
+  EXPECT_EQ(a[kWorker], driver[kWorker]) << "everything runs in the driver";
+  EXPECT_EQ(a[kTask].size(), 48u);
+  EXPECT_NE(a[kTask], b[kTask]);
+  EXPECT_EQ(a[kActor], "");
+  EXPECT_EQ(*ray::Task(Assigned).Remote().Get(), (std::map<std::string, double>{{"CPU", 1}}));
+  EXPECT_EQ(*ray::Task(Assigned).SetResource("CPU", 2).Remote().Get(),
+            (std::map<std::string, double>{{"CPU", 2}}));
+
+  auto probe = ray::Actor(ContextProbe::Create).Remote();
+  const auto constructed = *probe.Task(&ContextProbe::Constructed).Remote().Get();
+  const auto m1 = *probe.Task(&ContextProbe::Ids).Remote().Get();
+  const auto m2 = *probe.Task(&ContextProbe::Ids).Remote().Get();
+  EXPECT_EQ(m1[kActor].size(), 32u);
+  EXPECT_EQ(constructed[kActor], m1[kActor]);
+  EXPECT_EQ(constructed[kTask].size(), 48u);
+  EXPECT_NE(constructed[kTask], m1[kTask]);
+  EXPECT_NE(m1[kTask], m2[kTask]);
+  EXPECT_TRUE(probe.Task(&ContextProbe::Held).Remote().Get()->empty());
+  auto holder = ray::Actor(ContextProbe::Create).SetResource("slot", 1).Remote();
+  EXPECT_EQ(*holder.Task(&ContextProbe::Held).Remote().Get(), (std::map<std::string, double>{{"slot", 1}}));
+  EXPECT_NE(holder.Task(&ContextProbe::Ids).Remote().Get()->at(kActor), m1[kActor]);
+  EXPECT_EQ(ContextIds()[kActor], "") << "the driver's thread is in no actor";
   ray::Shutdown();
 }
 

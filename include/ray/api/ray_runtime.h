@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <ray/api/common_types.h>
+#include <ray/api/runtime_context.h>
 #include <ray/api/task_options.h>
 
 namespace ray {
@@ -139,6 +140,16 @@ class RayRuntime {
   virtual bool IsLocalMode() = 0;
   /// GPU device ids granted to the calling task or actor (empty elsewhere).
   virtual std::vector<int> GetGpuIds() { return {}; }
+
+  // ---- Lumen extensions (<ray/api/runtime_context.h>) ----
+  /// The calling process's ids and the calling thread's task, in hex.
+  virtual ContextIds GetContextIds() = 0;
+  /// What the task running on the calling thread holds (empty elsewhere).
+  virtual std::unordered_map<std::string, double> GetAssignedResources() = 0;
+  virtual std::vector<NodeInfo> GetNodes() = 0;
+  /// Summed over the alive nodes: their totals, or what is free on them now.
+  virtual std::unordered_map<std::string, double> GetClusterResources() = 0;
+  virtual std::unordered_map<std::string, double> GetAvailableResources() = 0;
 };
 
 /// The process-wide runtime, set by ray::Init and cleared by ray::Shutdown.
