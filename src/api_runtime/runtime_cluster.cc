@@ -147,12 +147,7 @@ void ExecuteRegisteredFunction(const proto::TaskSpec &spec, const std::vector<wo
   }
   std::vector<ray::internal::ArgView> views;
   views.reserve(args.size());
-<<<<<<< HEAD
   for (auto &a : args) views.push_back({a.data, a.size, a.object_id, a.owner});
-  std::vector<int> gpus(spec.gpu_ids().begin(), spec.gpu_ids().end());
-=======
-  for (auto &a : args) views.push_back({a.data, a.size});
->>>>>>> h15-ctx
   if (creation) {
     Holding holding;
     holding.gpu_ids.assign(spec.gpu_ids().begin(), spec.gpu_ids().end());
