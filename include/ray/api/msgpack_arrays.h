@@ -32,7 +32,6 @@
 #pragma once
 
 #include <msgpack.hpp>
-#include <sys/mman.h>
 
 #include <array>
 #include <cstddef>
@@ -103,27 +102,11 @@ inline bool IsTypedArray(const msgpack::object &o) {
   return o.type == msgpack::type::EXT && o.via.ext.type() == kTypedArrayExt;
 }
 
-/// Fresh memory for a large array is faulted in by the copy into it, a page
-/// at a time; asking for transparent huge pages (where the kernel offers them
-/// on request) makes that one fault per 2 MiB.
-constexpr size_t kHugePageHintBytes = size_t{8} << 20;
-inline void AdviseHugePages(const void *data, size_t bytes) {
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const uintptr_t first = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t last = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHuge - 1);
-  if (last > first) madvise(reinterpret_cast<void *>(first), last - first, MADV_HUGEPAGE);
-}
-
 /// Makes `v` hold the `count` elements at `src` (possibly unaligned) with one
 /// copy: assign() from aligned memory copies straight into fresh storage;
 /// otherwise the storage is zeroed by resize first.
 template <typename T, typename Alloc>
 void AssignElements(std::vector<T, Alloc> &v, const char *src, size_t count) {
-  if (count * sizeof(T) >= kHugePageHintBytes) {
-    v.clear();
-    v.reserve(count);
-    AdviseHugePages(v.data(), count * sizeof(T));
-  }
   if (reinterpret_cast<uintptr_t>(src) % alignof(T) == 0) {
     const T *first = reinterpret_cast<const T *>(src);
     v.assign(first, first + count);
