@@ -724,3 +724,25 @@ TEST(LocalModeContext, OneNodeWithTheConfigsResourcesAndTheDriversIds) {
 }
 
 }  // namespace
+
+namespace {
+bool BufferIsView(ray::Buffer<double> b) { return b.IsView() && b.size() == 1000 && b[999] == 999; }
+RAY_REMOTE(BufferIsView);
+}  // namespace
+
+// Local mode keeps objects in the driver's memory; a ray::Buffer reads them
+// there in place, as it reads the store on a cluster, and keeps them alive.
+TEST_F(LocalModeTest, BufferViewsObjectsInPlace) {
+  std::vector<double> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+  auto ref = ray::Put(v);
+  EXPECT_TRUE(*ray::Get(ray::Task(BufferIsView).Remote(ref)));
+  std::shared_ptr<ray::Buffer<double>> view;
+  {
+    ray::ObjectRef<ray::Buffer<double>> as_buffer(ref.ID());
+    view = ray::Get(as_buffer);
+  }
+  ref = ray::ObjectRef<std::vector<double>>();  // every reference gone: the view keeps the bytes
+  EXPECT_TRUE(view->IsView());
+  EXPECT_EQ(view->ToVector(), v);
+}
