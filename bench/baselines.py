@@ -12,7 +12,8 @@ SYSTEM is one of:
           Dask actors for actor calls
   ray     Ray (Python) on what `ray microbenchmark` does not measure: sync task
           and actor call latency p50/p99, actor creation, first task after
-          ray.init, ray.init to first result, idle worker RSS/PSS
+          ray.init, ray.init to first result, idle worker RSS/PSS, and
+          task_arg_gigabytes / single_client_get_gigabytes (a 1 GiB numpy array)
   ray-perf-quick
           Ray's own `ray microbenchmark` code (ray._private.ray_perf.main) with
           its timeit shortened like --quick (no 10 s settle sleep, 0.2 s
@@ -428,8 +429,35 @@ def run_ray():
         record("actor_create_sync_ms_p50", samples[len(samples) // 2], 0, "ms",
                "(create + first call, one at a time)")
         record("actor_create_sync_ms_p90", samples[min(len(samples) - 1, len(samples) * 9 // 10)], 0, "ms")
+        run_ray_large_values(ray)
     finally:
         ray.shutdown()
+
+
+def run_ray_large_values(ray):
+    """task_arg_gigabytes and single_client_get_gigabytes, as Lumen's
+    microbenchmarks measure them: a 1 GiB float64 array (ones: written pages)
+    ray.put once; a task summing it (numpy reads it in place from the object
+    store), and ray.get of it (a zero-copy view). GB/s = bytes / (task round
+    trip | get)."""
+    import numpy as np
+
+    @ray.remote
+    def sum_array(a):
+        return float(a.sum())
+
+    n = (1 << 30) // 8
+    ref = ray.put(np.full(n, 1.0))
+    gb = n * 8 / 1e9
+    note = "(1024 MiB float64 array, ray.put once)"
+
+    def task():
+        if ray.get(sum_array.remote(ref)) != n:
+            raise RuntimeError("a task summed the argument wrongly")
+
+    timeit("task_arg_gigabytes", task, gb, "GB/s", "(task summing a numpy array argument) " + note)
+    timeit("single_client_get_gigabytes", lambda: ray.get(ref), gb, "GB/s", "(ray.get: a numpy view) " + note)
+    del ref
 
 
 def run_ray_perf_quick():

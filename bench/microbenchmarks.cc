@@ -34,6 +34,10 @@
 // Start-up and footprint: worker_cold_start_ms (first task on a fresh cluster),
 // init_to_first_result_ms (ray::Init -> first result), idle_worker_rss_mb and
 // idle_worker_pss_mb (/proc of a worker waiting for work).
+// Large values (Lumen only; see RunLargeValueBenchmarks): task_arg_gigabytes
+// (a task summing a 1 GiB ray::Buffer<double> argument Put once; GB/s per task
+// round trip), single_client_get_gigabytes (ray::Get of it as a Buffer), and
+// their _vector variants (the same through std::vector<double>, which copies).
 //
 // --json writes Ray's microbenchmark JSON: {key: [mean, sd], "perf_metrics": [...]}
 // with Ray's keys (spaces, ':' and '-' -> '_', no parentheses), plus "units" and
@@ -188,6 +192,32 @@ RAY_REMOTE(MakeRefs);
 // The process id of the worker that runs it (for idle worker memory).
 static int WorkerPid() { return static_cast<int>(getpid()); }
 RAY_REMOTE(WorkerPid);
+
+// Large arguments and gets (Lumen only: they read through ray::Buffer<T>, a
+// Lumen extension; Ray's C++ headers have no <ray/api/buffer.h>). The sum has
+// four partial sums so that the adds keep up with memory, not their latency.
+#if __has_include(<ray/api/buffer.h>)
+#define LUMEN_BENCH_HAS_BUFFER 1
+static double SumDoubles(const double *p, size_t n) {
+  double s[4] = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s[0] += p[i];
+    s[1] += p[i + 1];
+    s[2] += p[i + 2];
+    s[3] += p[i + 3];
+  }
+  for (; i < n; ++i) s[0] += p[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+// task_arg_gigabytes: the argument read in place from the stored object.
+static double SumBuffer(ray::Buffer<double> a) { return SumDoubles(a.data(), a.size()); }
+// task_arg_gigabytes_vector: the plain way, a std::vector taken by value (by
+// value so that every task decodes its own copy; a const& argument would come
+// from the worker's cache of decoded arguments after the first task).
+static double SumVector(std::vector<double> a) { return SumDoubles(a.data(), a.size()); }
+RAY_REMOTE(SumBuffer, SumVector);
+#endif
 
 // ray_perf.py's multi_client_tasks_async `Actor.small_value_batch`: an actor
 // that submits n no-op tasks and Gets them all.
@@ -643,6 +673,61 @@ void RunMultiClientTasks(const ExtraSizes &z) {
   }
 }
 
+#ifdef LUMEN_BENCH_HAS_BUFFER
+// A 1 GiB std::vector<double> (1.0 everywhere: written, so no page is the
+// kernel's shared zero page) Put once, then:
+//   task_arg_gigabytes           a task summing it as a ray::Buffer<double>
+//   task_arg_gigabytes_vector    ... as a std::vector<double> taken by value
+//   single_client_get_gigabytes  ray::Get of it as a ray::Buffer<double>
+//   single_client_get_gigabytes_vector  ray::Get of it as a std::vector<double>
+// GB/s = the object's bytes / the time of one task round trip (submit, run,
+// Get the sum) or of one Get. The Buffer rows are numpy's counterparts in Ray
+// Python (an array read in place from shared memory); the vector rows copy.
+void RunLargeValueBenchmarks(const Durations &d, size_t bytes) {
+  if (!AnySelected({"task_arg_gigabytes", "single_client_get_gigabytes"})) return;
+  Guarded("task_arg_gigabytes", [&] {
+    const size_t n = bytes / sizeof(double);
+    const double gb = static_cast<double>(n * sizeof(double)) / 1e9;
+    const std::string note = "(" + std::to_string((n * sizeof(double)) >> 20) + " MiB of doubles, Put once)";
+    ray::ObjectRef<std::vector<double>> vec_ref = ray::Put(std::vector<double>(n, 1.0));
+    auto check = [n](double sum) {
+      if (sum != static_cast<double>(n)) throw std::runtime_error("a task summed the argument wrongly");
+    };
+    Timeit(
+        "task_arg_gigabytes",
+        [&] {
+          check(*ray::Task(SumBuffer).Remote(vec_ref).Get());
+          return gb;
+        },
+        d, "GB/s", "(task summing a ray::Buffer<double> argument) " + note);
+    Timeit(
+        "task_arg_gigabytes_vector",
+        [&] {
+          check(*ray::Task(SumVector).Remote(vec_ref).Get());
+          return gb;
+        },
+        d, "GB/s", "(task summing a std::vector<double> argument taken by value) " + note);
+    Timeit(
+        "single_client_get_gigabytes_vector",
+        [&] {
+          if (ray::Get(vec_ref)->size() != n) throw std::runtime_error("Get returned a wrong size");
+          return gb;
+        },
+        d, "GB/s", "(ray::Get as std::vector<double>) " + note);
+    // The same bytes Put as a Buffer (on the wire a Buffer<T> is a
+    // std::vector<T>), so that Get returns a view.
+    ray::ObjectRef<ray::Buffer<double>> buf_ref = ray::Put(ray::Buffer<double>(std::vector<double>(n, 1.0)));
+    Timeit(
+        "single_client_get_gigabytes",
+        [&] {
+          if (ray::Get(buf_ref)->size() != n) throw std::runtime_error("Get returned a wrong size");
+          return gb;
+        },
+        d, "GB/s", "(ray::Get as ray::Buffer<double>: a view) " + note);
+  });
+}
+#endif
+
 // A number from a "Name:   value kB" line of a /proc file, in kB (-1 if absent).
 long ProcKb(const std::string &path, const std::string &field) {
   std::ifstream f(path);
@@ -881,6 +966,10 @@ int main(int argc, char **argv) {
           big, "GB/s");
     }
   }
+
+#ifdef LUMEN_BENCH_HAS_BUFFER
+  RunLargeValueBenchmarks(big, size_t{1} << 30);
+#endif
 
   Latencies(
       "sync_task_latency_us", [] { ray::Task(Noop).Remote().Get(); }, latency_samples, latency_runs);
