@@ -63,13 +63,14 @@ void SetCurrentDecodeSource(const DecodeSource *source) { t_source = source; }
 void NoteDecodeRetains() { ++t_retains; }
 uint64_t DecodeRetainCount() { return t_retains; }
 
-std::shared_ptr<const void> FindDecodedArg(const std::string &object_id, const std::type_info &type) {
-  return lumen::DecodedArgCache::Instance().Find(object_id, std::type_index(type));
+std::shared_ptr<const void> FindDecodedArg(std::string_view object_id, const std::type_info &type) {
+  return lumen::DecodedArgCache::Instance().Find(std::string(object_id), std::type_index(type));
 }
 
-void KeepDecodedArg(const std::string &object_id, const std::type_info &type,
-                    std::shared_ptr<const void> value, size_t bytes) {
-  lumen::DecodedArgCache::Instance().Keep(object_id, std::type_index(type), std::move(value), bytes);
+void KeepDecodedArg(std::string_view object_id, const std::type_info &type, std::shared_ptr<const void> value,
+                    size_t bytes) {
+  lumen::DecodedArgCache::Instance().Keep(std::string(object_id), std::type_index(type), std::move(value),
+                                          bytes);
 }
 
 }  // namespace internal

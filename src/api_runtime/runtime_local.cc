@@ -594,7 +594,18 @@ void LocalModeRuntime::RunCall(LocalCall &call, uint64_t actor_instance, InvokeO
       if (call.return_id.empty()) {
         objects_->Unpin(out->nested);
       } else {
-        objects_->SetValue(call.return_id, std::string(out->data.data(), out->data.size()), out->nested);
+        // A large result is serialized here, as a cluster worker serializes
+        // it into the store: user adaptors run again and may throw.
+        std::string bytes(out->data.size(), '\0');
+        try {
+          out->data.WriteTo(bytes.data());
+          objects_->SetValue(call.return_id, std::move(bytes), out->nested);
+        } catch (const std::exception &e) {
+          objects_->Unpin(out->nested);
+          objects_->SetError(call.return_id,
+                             Status(StatusCode::kTaskError,
+                                    "Failed to store the result of " + call.function_name + ": " + e.what()));
+        }
       }
       break;
     case InvokeOutcome::kNotFound:

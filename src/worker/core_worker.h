@@ -61,7 +61,7 @@ struct ExecResult {
 struct ArgBytes {
   const char *data;
   size_t size;
-  std::string object_id;              // a stored object's id; empty: carried in the task's message
+  std::string_view object_id;  // a stored object's id (the spec's); empty: carried in the task's message
   std::shared_ptr<const void> owner;  // keeps the object's bytes where they are; null for message bytes
 };
 /// Runs a task's function: provided by the API layer, which knows the user's

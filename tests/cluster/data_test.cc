@@ -3,6 +3,7 @@
 // cache, and large results.
 #include <atomic>
 #include <numeric>
+#include <stdexcept>
 
 #include "cluster_test_util.h"
 
@@ -56,6 +57,15 @@ class Reader {
   int WithReference(const WithRef &w) { return w.values.empty() ? -1 : g_ticks.load(); }
 };
 
+// Serializes once, then throws: a large result is sized in the task and
+// written into the store afterwards, and that second pass fails.
+struct SecondPackThrows {
+  std::vector<double> values;
+};
+std::atomic<int> g_packs{0};
+SecondPackThrows MakeSecondPackThrows() { return SecondPackThrows{Ramp(1 << 14, 0)}; }  // 128 KiB
+
+RAY_REMOTE(MakeSecondPackThrows);
 RAY_REMOTE(Inspect, MakeRamp, DecodesByRef, DecodesByValue, Reader::Create, &Reader::ByRef, &Reader::ByValue,
            &Reader::WithReference);
 
@@ -77,6 +87,22 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
     const msgpack::object &operator()(const msgpack::object &o, Counted &c) const {
       ++g_decodes;
       o.convert(c.values);
+      return o;
+    }
+  };
+  template <>
+  struct pack<SecondPackThrows> {
+    template <typename Stream>
+    packer<Stream> &operator()(packer<Stream> &o, const SecondPackThrows &v) const {
+      if (++g_packs % 2 == 0) throw std::runtime_error("the second pass failed");
+      o.pack(v.values);
+      return o;
+    }
+  };
+  template <>
+  struct convert<SecondPackThrows> {
+    const msgpack::object &operator()(const msgpack::object &o, SecondPackThrows &v) const {
+      o.convert(v.values);
       return o;
     }
   };
@@ -152,6 +178,17 @@ TEST_F(DataTest, AViewKeepsItsObjectUntilItGoes) {
   view.reset();  // the last view goes: the object is freed
   auto again = ray::Put(Ramp(n, 0));
   EXPECT_EQ((*ray::Get(again))[n - 1], n - 1.0);
+}
+
+TEST_F(DataTest, AResultThatFailsToSerializeIntoTheStoreIsATaskError) {
+  StartCluster();
+  try {
+    ray::Get(ray::Task(MakeSecondPackThrows).Remote());
+    ADD_FAILURE() << "a result whose serialization threw was stored";
+  } catch (const ray::internal::RayTaskException &e) {
+    EXPECT_NE(std::string(e.what()).find("Failed to store the result of"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(*ray::Get(ray::Task(MakeRamp).Remote(uint64_t{3})), Ramp(3, 1));  // the worker goes on
 }
 
 TEST_F(DataTest, AnActorDecodesAConstReferenceArgumentOnce) {

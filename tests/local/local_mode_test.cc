@@ -727,8 +727,51 @@ TEST(LocalModeContext, OneNodeWithTheConfigsResourcesAndTheDriversIds) {
 
 namespace {
 bool BufferIsView(ray::Buffer<double> b) { return b.IsView() && b.size() == 1000 && b[999] == 999; }
-RAY_REMOTE(BufferIsView);
+
+// Serializes once, then throws (see DataTest in tests/cluster/data_test.cc).
+struct SecondPackThrows {
+  std::vector<double> values;
+};
+std::atomic<int> g_packs{0};
+SecondPackThrows MakeSecondPackThrows() { return SecondPackThrows{std::vector<double>(1 << 14, 1.0)}; }
+RAY_REMOTE(BufferIsView, MakeSecondPackThrows);
 }  // namespace
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <>
+  struct pack<SecondPackThrows> {
+    template <typename Stream>
+    packer<Stream> &operator()(packer<Stream> &o, const SecondPackThrows &v) const {
+      if (++g_packs % 2 == 0) throw std::runtime_error("the second pass failed");
+      o.pack(v.values);
+      return o;
+    }
+  };
+  template <>
+  struct convert<SecondPackThrows> {
+    const msgpack::object &operator()(const msgpack::object &o, SecondPackThrows &v) const {
+      o.convert(v.values);
+      return o;
+    }
+  };
+  }  // namespace adaptor
+}
+}  // namespace msgpack
+
+// A large result is serialized after the call (as a worker writes it into the
+// store); an adaptor that throws then fails the result, never the runtime.
+TEST_F(LocalModeTest, AResultThatFailsToSerializeIsATaskError) {
+  g_packs = 0;
+  try {
+    ray::Get(ray::Task(MakeSecondPackThrows).Remote());
+    ADD_FAILURE() << "a result whose serialization threw was stored";
+  } catch (const ray::internal::RayTaskException &e) {
+    EXPECT_NE(std::string(e.what()).find("the second pass failed"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(*ray::Get(ray::Task(Plus1).Remote(1)), 2);
+}
 
 // Local mode keeps objects in the driver's memory; a ray::Buffer reads them
 // there in place, as it reads the store on a cluster, and keeps them alive.

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <typeinfo>
 
 namespace ray {
@@ -55,9 +56,9 @@ class ScopedDecodeSource {
 void NoteDecodeRetains();
 uint64_t DecodeRetainCount();
 
-std::shared_ptr<const void> FindDecodedArg(const std::string &object_id, const std::type_info &type);
-void KeepDecodedArg(const std::string &object_id, const std::type_info &type,
-                    std::shared_ptr<const void> value, size_t bytes);
+std::shared_ptr<const void> FindDecodedArg(std::string_view object_id, const std::type_info &type);
+void KeepDecodedArg(std::string_view object_id, const std::type_info &type, std::shared_ptr<const void> value,
+                    size_t bytes);
 
 }  // namespace internal
 }  // namespace ray

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <typeinfo>
@@ -43,13 +44,13 @@ namespace internal {
 /// store's pin), so that the invoker can share one decoded value between the
 /// tasks that take it (decode_support.h) and a ray::Buffer can view it.
 struct ArgView {
-  ArgView(const char *data, size_t size, std::string object_id = {},
+  ArgView(const char *data, size_t size, std::string_view object_id = {},
           std::shared_ptr<const void> owner = nullptr)
-      : data(data), size(size), object_id(std::move(object_id)), owner(std::move(owner)) {}
+      : data(data), size(size), object_id(object_id), owner(std::move(owner)) {}
 
   const char *data;
   size_t size;
-  std::string object_id;              // empty: a value carried in the task's message
+  std::string_view object_id;         // empty: a value carried in the task's message; valid during the call
   std::shared_ptr<const void> owner;  // null: the bytes live only during the call
 };
 
