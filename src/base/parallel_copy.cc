@@ -1,5 +1,6 @@
 #include "base/parallel_copy.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,12 +41,34 @@ class Countdown {
   size_t left_ GUARDED_BY(mu_);
 };
 
+// A piece of work for one thread: a copy, or (src == nullptr) filling in the
+// page tables of dst for writing.
 struct Piece {
   char *dst;
   const char *src;
   size_t n;
   Countdown *done;
 };
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14+; older kernels take the loop below
+#endif
+
+void PopulateWrite(char *p, size_t n) {
+  if (n == 0 || madvise(p, n, MADV_POPULATE_WRITE) == 0) return;
+  // Adds zero to a byte of every page: a write fault per page, and contents
+  // unchanged (another thread may be writing the same pages).
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (size_t off = 0; off < n; off += page) __atomic_fetch_add(p + off, 0, __ATOMIC_RELAXED);
+}
+
+void RunPiece(const Piece &piece) {
+  if (piece.src) {
+    std::memcpy(piece.dst, piece.src, piece.n);
+  } else {
+    PopulateWrite(piece.dst, piece.n);
+  }
+}
 
 // The helpers are an asio thread_pool: a fixed set of threads on one queue
 // is all this needs. (The runtime's other sets of threads are not: local
@@ -89,7 +112,7 @@ class CopyPool {
     MutexLock lock(mu_);
     if (stop_ || !helpers_) return false;
     boost::asio::post(*helpers_, [piece] {
-      std::memcpy(piece.dst, piece.src, piece.n);
+      RunPiece(piece);
       piece.done->Done();
     });
     return true;
@@ -128,6 +151,30 @@ class CopyPool {
   bool stop_ GUARDED_BY(mu_) = false;
 };
 
+// Splits [dst, dst + n) into page-aligned pieces, one per thread; the caller
+// runs the first piece itself, helpers the rest.
+void RunSplit(char *dst, const char *src, size_t n) {
+  std::shared_ptr<CopyPool> pool = CopyPool::Get();
+  size_t pieces = std::min<size_t>(pool->threads(), n / (kParallelCopyMinBytes / 2));
+  if (pieces <= 1) {
+    RunPiece({dst, src, n, nullptr});
+    return;
+  }
+  size_t chunk = (n / pieces + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+  Countdown done(pieces - 1);
+  for (size_t i = 1; i < pieces; ++i) {
+    size_t off = i * chunk;
+    size_t len = i + 1 == pieces ? n - off : chunk;
+    Piece piece{dst + off, src ? src + off : nullptr, len, &done};
+    if (!pool->Run(piece)) {
+      RunPiece(piece);
+      done.Done();
+    }
+  }
+  RunPiece({dst, src, std::min(chunk, n), nullptr});
+  done.Wait();
+}
+
 }  // namespace
 
 void ParallelCopy(void *dst, const void *src, size_t n) {
@@ -135,27 +182,15 @@ void ParallelCopy(void *dst, const void *src, size_t n) {
     std::memcpy(dst, src, n);
     return;
   }
-  std::shared_ptr<CopyPool> pool = CopyPool::Get();
-  size_t pieces = std::min<size_t>(pool->threads(), n / (kParallelCopyMinBytes / 2));
-  if (pieces <= 1) {
-    std::memcpy(dst, src, n);
+  RunSplit(static_cast<char *>(dst), static_cast<const char *>(src), n);
+}
+
+void ParallelPopulateWrite(void *p, size_t n) {
+  if (n < kParallelCopyMinBytes) {
+    PopulateWrite(static_cast<char *>(p), n);
     return;
   }
-  size_t chunk = (n / pieces + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
-  auto *d = static_cast<char *>(dst);
-  auto *s = static_cast<const char *>(src);
-  Countdown done(pieces - 1);
-  // The caller copies the first piece itself, helpers the rest.
-  for (size_t i = 1; i < pieces; ++i) {
-    size_t off = i * chunk;
-    size_t len = i + 1 == pieces ? n - off : chunk;
-    if (!pool->Run({d + off, s + off, len, &done})) {
-      std::memcpy(d + off, s + off, len);
-      done.Done();
-    }
-  }
-  std::memcpy(d, s, std::min(chunk, n));
-  done.Wait();
+  RunSplit(static_cast<char *>(p), nullptr, n);
 }
 
 void StopParallelCopyThreads() { CopyPool::StopCurrent(); }

@@ -9,6 +9,18 @@
 #include <vector>
 
 namespace lumen {
+namespace {
+
+// A byte count in [0, max]; anything else leaves *out alone.
+void ParseBytes(const char *v, int64_t max, int64_t *out) {
+  if (v == nullptr) return;
+  int64_t bytes = 0;
+  const char *end = v + std::strlen(v);
+  auto [ptr, ec] = std::from_chars(v, end, bytes);
+  if (ec == std::errc() && ptr == end && ptr != v && bytes >= 0 && bytes <= max) *out = bytes;
+}
+
+}  // namespace
 
 Settings Settings::Parse(const std::function<const char *(const char *name)> &lookup) {
   Settings s;
@@ -36,14 +48,7 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
       s.peer_timeout_ms = ms;
     }
   }
-  if (const char *v = lookup("LUMEN_ARG_CACHE_BYTES")) {
-    int64_t bytes = 0;
-    const char *end = v + std::strlen(v);
-    auto [ptr, ec] = std::from_chars(v, end, bytes);
-    if (ec == std::errc() && ptr == end && ptr != v && bytes >= 0 && bytes <= (int64_t{1} << 40)) {
-      s.arg_cache_bytes = bytes;
-    }
-  }
+  ParseBytes(lookup("LUMEN_ARG_CACHE_BYTES"), int64_t{1} << 40, &s.arg_cache_bytes);
   return s;
 }
 

@@ -28,6 +28,7 @@ TEST(SettingsTest, DefaultsWhenNothingIsSet) {
   EXPECT_TRUE(s.lend_loop);
   EXPECT_EQ(s.get_spin_us, 100);
   EXPECT_EQ(s.log_level, "");
+  EXPECT_EQ(s.arg_cache_bytes, int64_t{256} << 20);
 }
 
 TEST(SettingsTest, EveryVariableIsRead) {
@@ -60,6 +61,14 @@ TEST(SettingsTest, AnUnparsableSpinBudgetKeepsTheDefault) {
     EXPECT_EQ(ParseFrom({{"LUMEN_GET_SPIN_US", bad}}).get_spin_us, 100) << "'" << bad << "'";
   EXPECT_EQ(ParseFrom({{"LUMEN_GET_SPIN_US", "100000"}}).get_spin_us, 100000);
   EXPECT_EQ(ParseFrom({{"LUMEN_GET_SPIN_US", "7"}}).get_spin_us, 7);
+}
+
+TEST(SettingsTest, ByteCountsTakeOnlyInRangeIntegers) {
+  EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "0"}}).arg_cache_bytes, 0);
+  EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "1048576"}}).arg_cache_bytes, 1 << 20);
+  EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "1099511627776"}}).arg_cache_bytes, int64_t{1} << 40);
+  for (const char *bad : {"", "-1", "1M", " 5", "1099511627777", "99999999999999999999"})
+    EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", bad}}).arg_cache_bytes, int64_t{256} << 20) << bad;
 }
 
 TEST(SettingsTest, ReloadHearsTheEnvironmentAndEarlierSnapshotsStayValid) {

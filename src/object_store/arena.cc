@@ -20,6 +20,7 @@
 
 #include "base/auth.h"
 #include "base/logging.h"
+#include "base/parallel_copy.h"
 
 namespace lumen::object_store {
 
@@ -50,12 +51,13 @@ size_t PageSize() {
 // to a first task's result on a 2-core machine, for a benefit that only the
 // first large puts see, and even at idle priority, running during start-up
 // they doubled the first task's latency (page zeroing and mmap_lock
-// contention). Pages written before the thread reaches them simply fault as
-// usual, and neither fallocate (mode 0 keeps existing data) nor populating
+// contention). A large write before the thread reaches its pages populates
+// them itself on several threads (PrepareWrite); a small one faults as
+// usual. Neither fallocate (mode 0 keeps existing data) nor populating
 // changes contents. The price: a node short of memory reports it in its log,
 // not at start.
 constexpr auto kPrefaultDelay = std::chrono::seconds(1);
-constexpr size_t kPrefaultChunk = 2 << 20;  // short mmap_lock holds; stop checks between chunks
+constexpr size_t kPrefaultChunk = Arena::kPopulateChunk;  // short mmap_lock holds; stop checks between chunks
 
 void PopulateRange(uint8_t *base, size_t bytes) {
 #ifndef MADV_POPULATE_WRITE
@@ -183,6 +185,7 @@ void Arena::StartPrefault(size_t bytes, bool allocate) {
         }
       } else {
         PopulateRange(base_ + off, n);
+        if (n == kPopulateChunk) MarkPopulated(off / kPopulateChunk);
       }
     }
   });
@@ -225,6 +228,40 @@ StatusOr<std::unique_ptr<Arena>> Arena::Attach(int fd, size_t capacity, size_t p
   // arena, gigabytes of it.
   arena->StartPrefault(populate_bytes < capacity ? populate_bytes : capacity, /*allocate=*/false);
   return arena;
+}
+
+Arena::Arena(int fd, uint8_t *base, size_t capacity)
+    : fd_(fd),
+      base_(base),
+      capacity_(capacity),
+      populated_(new std::atomic<uint64_t>[(capacity + 64 * kPopulateChunk - 1) / (64 * kPopulateChunk)]()) {}
+
+bool Arena::ChunkPopulated(size_t chunk) const {
+  return (populated_[chunk / 64].load(std::memory_order_relaxed) >> (chunk % 64)) & 1;
+}
+
+void Arena::MarkPopulated(size_t chunk) {
+  populated_[chunk / 64].fetch_or(uint64_t{1} << (chunk % 64), std::memory_order_relaxed);
+}
+
+void Arena::PrepareWrite(size_t offset, size_t size) {
+  if (size < kPrepareMinBytes || offset >= capacity_) return;
+  size = std::min(size, capacity_ - offset);
+  const size_t first = offset / kPopulateChunk, last = (offset + size - 1) / kPopulateChunk;
+  // Runs of chunks not yet populated, each populated in one call so that
+  // the work splits across threads.
+  for (size_t c = first; c <= last;) {
+    if (ChunkPopulated(c)) {
+      ++c;
+      continue;
+    }
+    size_t end = c;
+    while (end + 1 <= last && !ChunkPopulated(end + 1)) ++end;
+    const size_t from = c * kPopulateChunk, to = std::min((end + 1) * kPopulateChunk, capacity_);
+    ParallelPopulateWrite(base_ + from, to - from);
+    for (size_t k = c; k <= end; ++k) MarkPopulated(k);
+    c = end + 1;
+  }
 }
 
 void Arena::StopPrefault() {

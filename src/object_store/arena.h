@@ -6,8 +6,9 @@
 //
 // Threading: an Arena is immutable after construction, apart from one
 // background thread that prefaults its first pages at idle priority (see
-// Create and Attach) and is joined by the destructor; ArenaFdServer runs one
-// thread of its own.
+// Create and Attach) and is joined by the destructor, and a lock-free record
+// of the chunks this process has populated (PrepareWrite may be called from
+// any thread); ArenaFdServer runs one thread of its own.
 #pragma once
 
 #include <atomic>
@@ -49,9 +50,22 @@ class Arena {
   /// Thread-safe; the arena stays usable.
   void StopPrefault();
 
+  /// Before this process writes [offset, offset + size): fills in its page
+  /// tables, on several threads, for the chunks of the range it has not
+  /// populated yet (by an earlier PrepareWrite or Attach's background
+  /// populate), so the writer -- typically msgpack, one thread, value by
+  /// value -- does not take a page fault per 4 KiB. Below kPrepareMinBytes
+  /// it does nothing: a small write's faults cost less than populating its
+  /// whole chunk. Thread-safe; contents are unchanged.
+  void PrepareWrite(size_t offset, size_t size);
+  static constexpr size_t kPrepareMinBytes = 4u << 20;
+  static constexpr size_t kPopulateChunk = 2u << 20;
+
  private:
-  Arena(int fd, uint8_t *base, size_t capacity) : fd_(fd), base_(base), capacity_(capacity) {}
+  Arena(int fd, uint8_t *base, size_t capacity);
   void StartPrefault(size_t bytes, bool allocate);
+  bool ChunkPopulated(size_t chunk) const;
+  void MarkPopulated(size_t chunk);
   bool start_prefault_now_ GUARDED_BY(prefault_mu_) = false;
   int fd_;
   uint8_t *base_;
@@ -60,6 +74,10 @@ class Arena {
   std::condition_variable prefault_cv_;
   bool stop_prefault_ GUARDED_BY(prefault_mu_) = false;
   std::thread prefault_;  // one background thread at SCHED_IDLE, not a pool's
+  // A bit per kPopulateChunk: this process's page tables for it are filled.
+  // Set and read with relaxed atomics: a stale "no" only repeats a populate,
+  // which is harmless.
+  std::unique_ptr<std::atomic<uint64_t>[]> populated_;
 };
 
 /// Serves the arena's fd to local processes on a Unix socket. Each client

@@ -531,7 +531,7 @@ Status CoreWorker::StoreValue(const ObjectID &id, size_t size, const ValueWriter
     return Status::OK();
   }
   // Large: the writer fills the shared-memory allocation directly, so the
-  // value is copied once, into pages the node already faulted in.
+  // value is copied once, into pages whose page tables are filled first.
   proto::CreateObjectRequest req;
   req.set_object_id(id.Binary());
   req.set_data_size(size);
@@ -542,6 +542,7 @@ Status CoreWorker::StoreValue(const ObjectID &id, size_t size, const ValueWriter
     std::lock_guard<std::mutex> lock(mu_);
     return lost_.ok() ? created : lost_;
   }
+  arena_->PrepareWrite(rep.offset(), size);
   if (!write(reinterpret_cast<char *>(arena_->base() + rep.offset()))) {
     proto::ObjectIdList abort;
     abort.add_object_ids(id.Binary());
