@@ -17,6 +17,7 @@ PACKAGES=(
   clang-format            # style is enforced by scripts/check-format.sh
   clang llvm libclang-rt-dev  # sanitizer and lock-annotation builds (scripts/sanitize.sh): compiler,
                               # llvm-symbolizer, the sanitizer runtimes
+  gnuplot-nox             # Tune's learning-curve pictures (ray::tune::PlotLearningCurves)
   procps psmisc           # pgrep/ps used by the tests to check for leftover processes
 )
 
