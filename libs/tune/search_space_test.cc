@@ -293,9 +293,11 @@ TEST(SpaceTest, ResolvesNestedSpacesDomainsAndConstants) {
 }
 
 TEST(SpaceTest, SetReplacesInPlaceAndFromJsonNests) {
-  Space space{{"a", 1}, {"b", 2}};
+  Space space{{"a", 1}, {"b", 2}, {"none", nullptr}};
   space.Set("a", Uniform(0, 1)).Set("c", 3);
-  ASSERT_EQ(space.entries().size(), 3u);
+  ASSERT_EQ(space.entries().size(), 4u);
+  EXPECT_TRUE(space.entries()[2].second.is_constant());  // nullptr is JSON null
+  EXPECT_THROW(Space({{"x", DomainPtr()}}), TuneError);
   EXPECT_EQ(space.entries()[0].first, "a");
   EXPECT_TRUE(space.entries()[0].second.is_domain());
   Space from = Space::FromJson(Json{{"x", 1}, {"sub", {{"y", "z"}}}});

@@ -1,6 +1,7 @@
 // Space resolution (grid expansion, sampling, SampleFrom passes, presets) and
 // Config's dotted-path access.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "ray/tune/search_space.h"
@@ -87,7 +88,8 @@ std::vector<std::string> SplitPath(const std::string &path) {
 }
 
 bool IsIndex(const std::string &segment) {
-  return !segment.empty() && segment.size() < 10 && std::all_of(segment.begin(), segment.end(), ::isdigit);
+  return !segment.empty() && segment.size() < 10 &&
+         std::all_of(segment.begin(), segment.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
 }
 
 // Walks `path`; on failure returns null and, when `error` is given, says why.

@@ -21,6 +21,7 @@
 // between threads; sampling mutates only the Rng passed in.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -197,10 +198,13 @@ class SpaceValue {
             typename = std::enable_if_t<std::conjunction<
                 std::negation<std::is_same<std::decay_t<T>, SpaceValue>>,
                 std::negation<std::is_same<std::decay_t<T>, Space>>,
+                std::negation<std::is_same<std::decay_t<T>, std::nullptr_t>>,
                 std::negation<std::is_convertible<T, DomainPtr>>, std::is_constructible<Json, T>>::value>>
   SpaceValue(T &&constant) : constant_(std::forward<T>(constant)) {}  // NOLINT: implicit by design
-  SpaceValue(DomainPtr domain);                                       // NOLINT
-  SpaceValue(Space space);                                            // NOLINT
+  /// nullptr is JSON null, not a missing domain.
+  SpaceValue(std::nullptr_t) : constant_(nullptr) {}  // NOLINT
+  SpaceValue(DomainPtr domain);                       // NOLINT
+  SpaceValue(Space space);                            // NOLINT
 
   bool is_constant() const { return !domain_ && !space_; }
   bool is_domain() const { return domain_ != nullptr; }
