@@ -75,7 +75,8 @@ Suggestion BasicVariantGenerator::Suggest(const std::string &trial_id) {
       grid_index_ = 0;
       continue;
     }
-    Json config = space.Sample(rng_, grid_index_++);
+    if (grid_index_ == 0 && options_.constant_grid_search) fixed_ = space.SampleFixed(rng_);
+    Json config = space.Sample(rng_, grid_index_++, fixed_);
     live_.insert(trial_id);
     return Suggestion::Of(std::move(config));
   }
@@ -94,6 +95,7 @@ Json BasicVariantGenerator::Save() const {
   return Json{{"rng", internal::RngState(rng_)},
               {"sample", sample_},
               {"grid_index", grid_index_},
+              {"fixed", fixed_},
               {"live", live_},
               {"max_concurrent", options_.max_concurrent}};
 }
@@ -103,6 +105,7 @@ void BasicVariantGenerator::Restore(const Json &state) {
     internal::SetRngState(rng_, state.at("rng").get<std::string>());
     sample_ = state.at("sample").get<int64_t>();
     grid_index_ = state.at("grid_index").get<uint64_t>();
+    fixed_ = state.at("fixed");
     live_ = state.at("live").get<std::set<std::string>>();
     options_.max_concurrent = state.at("max_concurrent").get<int>();
   } catch (const nlohmann::json::exception &e) {

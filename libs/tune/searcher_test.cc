@@ -180,6 +180,36 @@ TEST(BasicVariantGeneratorTest, RestoreContinuesTheSameSequence) {
   EXPECT_THROW(restored.Restore(Json{{"rng", "garbage"}}), TuneError);
 }
 
+TEST(BasicVariantGeneratorTest, ConstantGridSearchKeepsSampledValuesOverTheGrid) {
+  BasicVariantOptions options = Seeded(6);
+  options.constant_grid_search = true;
+  BasicVariantGenerator gen(options);
+  Space space{{"g", GridSearch({1, 2, 3})},
+              {"x", Uniform(0, 1)},
+              {"fx", SampleFrom([](const Json &c) { return c.at("x").get<double>() * 10; })},
+              {"fg", SampleFrom([](const Json &c) { return c.at("g").get<int>() * 100; })}};
+  gen.SetSearchProperties(Props(space, 3));
+  int id = 0;
+  std::vector<Json> c = Drain(gen, &id, 4);
+  const Json state = Json::parse(gen.Save().dump());  // mid-way through the second sample
+  std::vector<Json> rest = Drain(gen, &id);
+  c.insert(c.end(), rest.begin(), rest.end());
+  ASSERT_EQ(c.size(), 9u);
+  for (size_t i = 0; i < 9; ++i) {
+    EXPECT_EQ(c[i]["x"], c[i - i % 3]["x"]) << i;  // constant within a sample
+    EXPECT_EQ(c[i]["fx"], c[i]["x"].get<double>() * 10);
+    EXPECT_EQ(c[i]["fg"], (static_cast<int>(i % 3) + 1) * 100);  // computed per grid point
+  }
+  EXPECT_NE(c[0]["x"], c[3]["x"]);
+  EXPECT_NE(c[3]["x"], c[6]["x"]);
+
+  BasicVariantGenerator restored(options);
+  restored.SetSearchProperties(Props(space, 3));
+  restored.Restore(state);
+  int id2 = 4;
+  EXPECT_EQ(Drain(restored, &id2), rest);
+}
+
 // ---------------------------------------------------------------------------
 
 // A searcher that suggests {"n": 0}, {"n": 1}, ... and records what it is told.

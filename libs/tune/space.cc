@@ -41,7 +41,10 @@ bool IsFunction(const Domain &domain) { return dynamic_cast<const FunctionDomain
 // yet (another function's) fails with TuneError or a json error and is retried
 // in the next pass, as Ray retries on its RecursiveDependencyError. A pass with
 // no progress means a cycle or a key that is not in the space.
-void ResolveFunctions(std::vector<const Space::Leaf *> pending, Json &config, Rng &rng) {
+// With `allow_unresolved`, functions still unresolved when progress stops are
+// left out instead (Ray's allow_fail, for constant grid search).
+void ResolveFunctions(std::vector<const Space::Leaf *> pending, Json &config, Rng &rng,
+                      bool allow_unresolved = false) {
   while (!pending.empty()) {
     std::vector<const Space::Leaf *> retry;
     std::string last_error;
@@ -60,6 +63,7 @@ void ResolveFunctions(std::vector<const Space::Leaf *> pending, Json &config, Rn
       }
     }
     if (retry.size() == pending.size()) {
+      if (allow_unresolved) return;
       throw TuneError(
           "SampleFrom at '" + JoinPath(retry.front()->path) +
           "' cannot be resolved (it reads a key that is not in the space, or functions depend on each "
@@ -68,6 +72,17 @@ void ResolveFunctions(std::vector<const Space::Leaf *> pending, Json &config, Rn
     }
     pending = std::move(retry);
   }
+}
+
+const Json *Find(const Json &root, const std::vector<std::string> &path) {
+  const Json *node = &root;
+  for (const std::string &key : path) {
+    if (!node->is_object()) return nullptr;
+    auto it = node->find(key);
+    if (it == node->end()) return nullptr;
+    node = &*it;
+  }
+  return node;
 }
 
 std::string Excerpt(const Json &value) {
@@ -190,7 +205,9 @@ uint64_t Space::GridSize() const {
   return size;
 }
 
-Json Space::Sample(Rng &rng, uint64_t grid_index) const {
+Json Space::Sample(Rng &rng, uint64_t grid_index) const { return Sample(rng, grid_index, Json::object()); }
+
+Json Space::Sample(Rng &rng, uint64_t grid_index, const Json &fixed) const {
   const std::vector<Leaf> leaves = Leaves();
   Json config = Json::object();
   FillConstants(*this, config);
@@ -199,6 +216,12 @@ Json Space::Sample(Rng &rng, uint64_t grid_index) const {
   for (const Leaf &leaf : leaves) {
     if (!leaf.value->is_domain()) continue;
     const Domain &domain = *leaf.value->domain();
+    if (!domain.IsGrid()) {
+      if (const Json *value = Find(fixed, leaf.path)) {
+        SetPath(config, leaf.path, *value);
+        continue;
+      }
+    }
     (domain.IsGrid() ? grids : IsFunction(domain) ? functions : domains).push_back(&leaf);
   }
   // Ray sorts the grid variables by path; the first one varies fastest.
@@ -215,6 +238,23 @@ Json Space::Sample(Rng &rng, uint64_t grid_index) const {
   }
   for (const Leaf *leaf : domains) SetPath(config, leaf->path, leaf->value->domain()->Sample(config, rng));
   ResolveFunctions(std::move(functions), config, rng);
+  return config;
+}
+
+Json Space::SampleFixed(Rng &rng) const {
+  Json config = Json::object();
+  FillConstants(*this, config);
+  const std::vector<Leaf> leaves = Leaves();
+  std::vector<const Leaf *> functions;
+  for (const Leaf &leaf : leaves) {
+    if (!leaf.value->is_domain() || leaf.value->domain()->IsGrid()) continue;
+    if (IsFunction(*leaf.value->domain())) {
+      functions.push_back(&leaf);
+    } else {
+      SetPath(config, leaf.path, leaf.value->domain()->Sample(config, rng));
+    }
+  }
+  ResolveFunctions(std::move(functions), config, rng, /*allow_unresolved=*/true);
   return config;
 }
 

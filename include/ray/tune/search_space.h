@@ -251,6 +251,12 @@ class Space {
   /// and the first varies fastest. Non-function domains are sampled in the
   /// order written, then SampleFrom functions (see SampleFrom).
   Json Sample(Rng &rng, uint64_t grid_index = 0) const;
+  /// Ray's constant_grid_search: the non-grid domains sampled once, before the
+  /// grid is known (SampleFrom functions that need a grid value are left out)...
+  Json SampleFixed(Rng &rng) const;
+  /// ...and grid point `grid_index` with every non-grid value found in `fixed`
+  /// taken from it; the rest is sampled as in Sample.
+  Json Sample(Rng &rng, uint64_t grid_index, const Json &fixed) const;
   /// Ray's preset (points_to_evaluate): `point`'s values replace the entries
   /// at their paths (objects recurse into sub-spaces and constant objects), so
   /// a preset grid key is no longer a grid. A path not in the space is a

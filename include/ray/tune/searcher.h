@@ -109,6 +109,10 @@ struct BasicVariantOptions {
   int max_concurrent = 0;
   /// Ray's random_state; unset: seeded from the OS (not reproducible).
   std::optional<uint64_t> seed;
+  /// Ray's constant_grid_search: sample the other domains once per sample and
+  /// keep them over its grid points (SampleFrom functions that read a grid
+  /// value are still computed per point). Off: sampled afresh per grid point.
+  bool constant_grid_search = false;
 };
 
 /// Ray's default search algorithm: every grid point of the space (the cross
@@ -139,6 +143,7 @@ class BasicVariantGenerator : public Searcher {
   // point inside it comes next.
   int64_t sample_ = 0;
   uint64_t grid_index_ = 0;
+  Json fixed_ = Json::object();  // constant_grid_search: this sample's non-grid values
   std::set<std::string> live_;
 };
 
