@@ -74,7 +74,8 @@ class TrialScheduler {
   virtual std::string DebugString() const = 0;
 
   /// All state as Json, and back. Restore expects the output of Save() of a
-  /// scheduler constructed with the same parameters.
+  /// scheduler constructed with the same parameters; the trials that state
+  /// knows are not added again afterwards.
   virtual Json Save() const = 0;
   virtual void Restore(const Json &state) = 0;
 
