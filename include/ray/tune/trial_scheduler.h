@@ -52,7 +52,10 @@ class TrialScheduler {
   virtual std::optional<Json> OnTrialAdd(const TrialView &trials, const TrialInfo &trial) = 0;
 
   /// A result of a RUNNING trial; the decision is applied before the trial's
-  /// next step. Called after the runner filled in the auto fields.
+  /// next step. Called after the runner filled in the auto fields, before it
+  /// records the result as the trial's last. With an exploit, a PAUSE must not
+  /// save the trial's own state: its next start restores the donor's
+  /// checkpoint with the new config.
   virtual Decision OnTrialResult(const TrialView &trials, const TrialInfo &trial, const Json &result) = 0;
 
   /// A RUNNING trial finished (its trainable returned, or a stopper or this
