@@ -1,0 +1,158 @@
+// Lumen extension (not part of Ray's C++ API): Lumen Tune's trainables, the
+// code a trial runs. Two flavours, as in Ray Tune 2.x:
+//
+// - the function API: `void Train(const ray::tune::Json &config)` that calls
+//   ray::tune::Report(metrics) or Report(metrics, checkpoint) once per
+//   iteration and ray::tune::GetCheckpoint() to resume;
+// - the class API: a subclass of ray::tune::Trainable (Setup / Step /
+//   SaveCheckpoint / LoadCheckpoint / ResetConfig / Cleanup), named with
+//   TrainableRef::Class<MyTrainable>().
+//
+// Every trial runs in an actor, in a worker process that is a copy of the
+// user's program (forked from the driver today, the same executable started
+// on another node later). So a trainable travels as a reference to code both
+// processes have -- the module (its build id and path) and the function's
+// offset in it -- never as a pointer value or a closure: TrainableRef accepts
+// only a plain function or a lambda without captures, and a capturing lambda
+// or a std::function does not compile. Pass data through the config.
+//
+// Threading: the function API's function runs on a thread of its own in the
+// trial's actor; Report and GetCheckpoint must be called from that thread.
+// A class trainable's methods are called one at a time, never concurrently.
+// See docs/tune-trainables.md.
+//
+// Public header: must stay valid C++17.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "ray/tune/types.h"
+
+namespace ray {
+namespace tune {
+
+/// A checkpoint is a directory, as in Ray 2.x. A checkpoint passed to Report
+/// is copied into the trial's own storage folder (checkpoint_000000, ...)
+/// before Report returns, so the user's directory may be deleted afterwards.
+class Checkpoint {
+ public:
+  static Checkpoint FromDirectory(std::string path) { return Checkpoint(std::move(path)); }
+  const std::string &path() const { return path_; }
+
+ private:
+  explicit Checkpoint(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+/// Reports one iteration's metrics from a function trainable and waits until
+/// the driver has taken the result and decided what the trial does next (Ray's
+/// semantics: one iteration per Report). When the decision is to stop the
+/// trial (a scheduler's STOP, a stopper, PAUSE), Report throws an exception
+/// private to Lumen Tune that ends the function; do not swallow it with
+/// `catch (...)` (it does not derive from std::exception). Throws TuneError
+/// when called outside a trial's function thread.
+void Report(const Json &metrics);
+void Report(const Json &metrics, const Checkpoint &checkpoint);
+
+/// The checkpoint to resume from: the latest one this trial reported, else
+/// the one the trial was started or restored from; none on a fresh start.
+std::optional<Checkpoint> GetCheckpoint();
+
+/// The class API (Ray's tune.Trainable). The runtime constructs it in the
+/// trial's actor with the default constructor, then calls Setup once.
+class Trainable {
+ public:
+  virtual ~Trainable() = default;
+  /// Once, before anything else, with the trial's config.
+  virtual void Setup(const Json &config) { (void)config; }
+  /// One iteration; returns its metrics. A result with "done": true ends the
+  /// trial.
+  virtual Json Step() = 0;
+  /// Writes the trainable's state into `dir` (an empty directory the runtime
+  /// made in the trial's folder).
+  virtual void SaveCheckpoint(const std::string &dir) { (void)dir; }
+  /// Reads back what SaveCheckpoint wrote, possibly in another process.
+  virtual void LoadCheckpoint(const std::string &dir) { (void)dir; }
+  /// Takes a new config without a restart (PBT's exploit); false: not
+  /// supported, and the runtime restarts the trial with the new config.
+  virtual bool ResetConfig(const Json &new_config) {
+    (void)new_config;
+    return false;
+  }
+  /// Once, when the trial ends for any reason but a crash.
+  virtual void Cleanup() {}
+};
+
+/// The factory a class trainable travels as: instantiated in the user's
+/// program, so the worker resolves it like a function.
+template <class T>
+Trainable *NewTrainable() {
+  static_assert(std::is_base_of<Trainable, T>::value,
+                "a class trainable must derive from ray::tune::Trainable");
+  return new T();
+}
+
+using TrainFunction = void (*)(const Json &config);
+using TrainableFactory = Trainable *(*)();
+
+/// A trainable as it travels to the trial's worker: which module (build id
+/// and path) and what offset in it, with what checks the worker can make that
+/// it found the same code (the symbol name when the module exports one, and a
+/// hash of the function's first bytes). Construct it from a function or with
+/// Class<T>(); construction fails with TuneError, in the driver, for code that
+/// is in no loaded module.
+class TrainableRef {
+ public:
+  /// A plain function, or a lambda without captures, taking the config.
+  template <class F, typename std::enable_if<!std::is_same<typename std::decay<F>::type, TrainableRef>::value,
+                                             int>::type = 0>
+  TrainableRef(const F &function) {  // NOLINT(google-explicit-constructor): Run(Train, ...) reads naturally
+    static_assert(std::is_convertible<typename std::decay<F>::type, TrainFunction>::value,
+                  "a Lumen Tune trainable must be a plain function `void(const ray::tune::Json &)` or a "
+                  "lambda without captures: the trial runs in another process, where a closure's captures "
+                  "and a std::function do not exist. Pass data through the config.");
+    TrainFunction fn = function;
+    *this = FromAddress(kFunction, reinterpret_cast<std::uintptr_t>(fn));
+  }
+
+  /// The class API: `TrainableRef::Class<MyTrainable>()`.
+  template <class T>
+  static TrainableRef Class() {
+    TrainableFactory factory = &NewTrainable<T>;
+    return FromAddress(kClass, reinterpret_cast<std::uintptr_t>(factory));
+  }
+
+  bool is_class() const { return kind_ == kClass; }
+  /// What travels (plain JSON) and its inverse; FromJson throws TuneError on
+  /// a malformed reference.
+  Json ToJson() const;
+  static TrainableRef FromJson(const Json &json);
+  /// "function Train in /path/prog" or similar, for errors and logs.
+  std::string Describe() const;
+
+  /// In the worker: the function or factory this reference names in the
+  /// calling process. Throws TuneError when the module is not loaded here or
+  /// the code at the offset is not the code the driver named.
+  TrainFunction ResolveFunction() const;
+  TrainableFactory ResolveFactory() const;
+
+ private:
+  enum Kind { kFunction, kClass };
+  TrainableRef() = default;
+  static TrainableRef FromAddress(Kind kind, std::uintptr_t address);
+  std::uintptr_t Resolve(Kind kind) const;
+
+  Kind kind_ = kFunction;
+  std::string module_path_;
+  std::string build_id_;  // hex; empty when the module has none
+  std::uint64_t offset_ = 0;
+  std::string symbol_;  // empty when the module does not export one
+  std::uint64_t code_hash_ = 0;
+};
+
+}  // namespace tune
+}  // namespace ray

@@ -1,0 +1,213 @@
+#include "trial_executor.h"
+
+#include <sstream>
+
+namespace ray {
+namespace tune {
+namespace internal {
+namespace {
+
+int Ms(std::chrono::milliseconds d) { return static_cast<int>(d.count()); }
+
+std::string Describe(const std::unordered_map<std::string, double> &resources) {
+  std::map<std::string, double> sorted(resources.begin(), resources.end());
+  std::ostringstream out;
+  out << "{";
+  const char *sep = "";
+  for (const auto &entry : sorted) {
+    out << sep << entry.first << ": " << entry.second;
+    sep = ", ";
+  }
+  out << "}";
+  return out.str();
+}
+
+TrialEvent ParseEvent(const std::string &trial_id, const std::string &text) {
+  Json event = Json::parse(text);
+  TrialEvent out;
+  out.trial_id = trial_id;
+  const std::string kind = event.at("kind").get<std::string>();
+  if (kind == "result" || kind == "done") {
+    out.kind = kind == "result" ? TrialEvent::Kind::kResult : TrialEvent::Kind::kDone;
+    out.metrics = event.at("metrics");
+    if (event.contains("checkpoint") && event["checkpoint"].is_string())
+      out.checkpoint = event["checkpoint"].get<std::string>();
+  } else if (kind == "error") {
+    out.kind = TrialEvent::Kind::kError;
+    out.error = event.at("error").get<std::string>();
+  } else {
+    // "stopped" reaches only a Next that Stop overtook, and Stop forgets the
+    // trial, so its Next is never waited on.
+    out.kind = TrialEvent::Kind::kError;
+    out.error = "the trial was stopped";
+  }
+  return out;
+}
+
+}  // namespace
+
+TrialExecutor::~TrialExecutor() {
+  for (auto &entry : trials_) {
+    try {
+      entry.second.actor.Kill();
+    } catch (const std::exception &) {
+      // The runtime may already be shut down; nothing is left to free then.
+    }
+  }
+}
+
+void TrialExecutor::CheckResources(const Resources &resources) {
+  auto wanted = resources.ToMap();
+  try {
+    ray::internal::CheckTaskOptions(wanted);
+  } catch (const ray::internal::RayException &e) {
+    throw TuneError(std::string("bad trial resources: ") + e.what());
+  }
+  std::ostringstream nodes;
+  for (const ray::NodeInfo &node : ray::Nodes()) {
+    if (!node.alive) continue;
+    bool fits = true;
+    for (const auto &entry : wanted) {
+      auto have = node.resources.find(entry.first);
+      if (have == node.resources.end() || have->second < entry.second) fits = false;
+    }
+    if (fits) return;
+    nodes << "\n  node " << node.node_id << ": " << Describe(node.resources);
+  }
+  throw TuneError("no node of the cluster can run a trial that needs " + Describe(wanted) +
+                  " (a trial runs on one node); the alive nodes have:" +
+                  (nodes.str().empty() ? std::string(" none") : nodes.str()));
+}
+
+void TrialExecutor::Start(const TrialStart &start) {
+  if (trials_.count(start.trial_id)) throw TuneError("trial " + start.trial_id + " is already running");
+  CheckResources(start.resources);
+  Json spec{{"trial_id", start.trial_id},
+            {"trial_dir", start.trial_dir},
+            {"trainable", start.trainable.ToJson()},
+            {"config", start.config},
+            {"restore_from", start.restore_from ? Json(*start.restore_from) : Json()}};
+  auto actor = ray::Actor(TrialActor::Create)
+                   .SetResources(start.resources.ToMap())
+                   .SetMaxConcurrency(2)
+                   .Remote(spec.dump());
+  Running running{actor, actor.Task(&TrialActor::Next).Remote()};
+  trials_.emplace(start.trial_id, std::move(running));
+}
+
+std::optional<TrialEvent> TrialExecutor::WaitAny(std::chrono::milliseconds timeout) {
+  std::vector<ray::ObjectRef<std::string>> refs;
+  std::map<std::string, std::string> trial_of;  // object id -> trial id
+  for (auto &entry : trials_) {
+    if (!entry.second.next) continue;
+    refs.push_back(*entry.second.next);
+    trial_of[entry.second.next->ID()] = entry.first;
+  }
+  if (refs.empty()) return std::nullopt;
+  auto waited = ray::Wait(refs, 1, Ms(timeout));
+  if (waited.ready.empty()) return std::nullopt;
+  const ray::ObjectRef<std::string> ready = waited.ready.front();
+  const std::string trial_id = trial_of.at(ready.ID());
+  trials_.at(trial_id).next.reset();
+  TrialEvent event;
+  try {
+    event = ParseEvent(trial_id, *ready.Get(Ms(kReadyResultTimeout)));
+  } catch (const ray::internal::RayActorException &e) {
+    // The worker died (a crash, SIGKILL, the node lost): the actor is gone.
+    trials_.erase(trial_id);
+    event.kind = TrialEvent::Kind::kError;
+    event.trial_id = trial_id;
+    event.error = std::string("the trial's actor died: ") + e.what();
+    return event;
+  } catch (const std::exception &e) {
+    event.kind = TrialEvent::Kind::kError;
+    event.trial_id = trial_id;
+    event.error = std::string("the trial's result could not be read: ") + e.what();
+  }
+  if (event.kind != TrialEvent::Kind::kResult) End(trial_id);
+  return event;
+}
+
+TrialExecutor::Running &TrialExecutor::Find(const std::string &trial_id, const char *what) {
+  auto it = trials_.find(trial_id);
+  if (it == trials_.end()) throw TuneError(std::string(what) + ": trial " + trial_id + " is not running");
+  return it->second;
+}
+
+TrialExecutor::Running &TrialExecutor::FindBetweenResults(const std::string &trial_id, const char *what) {
+  Running &running = Find(trial_id, what);
+  if (running.next)
+    throw TuneError(std::string(what) + ": trial " + trial_id +
+                    " is computing its next result; this is allowed only between results");
+  return running;
+}
+
+void TrialExecutor::Continue(const std::string &trial_id) {
+  Running &running = FindBetweenResults(trial_id, "Continue");
+  running.next = running.actor.Task(&TrialActor::Next).Remote();
+}
+
+void TrialExecutor::End(const std::string &trial_id) {
+  Running &running = trials_.at(trial_id);
+  try {
+    running.actor.Task(&TrialActor::Stop).Remote().Get(Ms(options_.stop_grace));
+  } catch (const ray::internal::RayException &) {
+    // Past the grace (user code that ignores the stop) or already dead: the
+    // kill below ends it either way.
+  }
+  running.actor.Kill();
+  trials_.erase(trial_id);
+}
+
+void TrialExecutor::Stop(const std::string &trial_id) {
+  Find(trial_id, "Stop");
+  End(trial_id);
+}
+
+std::optional<std::string> TrialExecutor::Pause(const std::string &trial_id) {
+  Running &running = Find(trial_id, "Pause");
+  std::optional<std::string> checkpoint;
+  try {
+    std::string path = *running.actor.Task(&TrialActor::Save).Remote().Get(Ms(kCheckpointTimeout));
+    if (!path.empty()) checkpoint = path;
+  } catch (const ray::internal::RayException &e) {
+    End(trial_id);
+    throw TuneError("pausing trial " + trial_id + ": saving its checkpoint failed: " + e.what());
+  }
+  End(trial_id);
+  return checkpoint;
+}
+
+std::optional<std::string> TrialExecutor::SaveCheckpoint(const std::string &trial_id) {
+  Running &running = FindBetweenResults(trial_id, "SaveCheckpoint");
+  std::string path;
+  try {
+    path = *running.actor.Task(&TrialActor::Save).Remote().Get(Ms(kCheckpointTimeout));
+  } catch (const ray::internal::RayException &e) {
+    throw TuneError("saving a checkpoint of trial " + trial_id + " failed: " + e.what());
+  }
+  if (path.empty()) return std::nullopt;
+  return path;
+}
+
+void TrialExecutor::Restore(const std::string &trial_id, const std::string &checkpoint_dir) {
+  Running &running = FindBetweenResults(trial_id, "Restore");
+  try {
+    running.actor.Task(&TrialActor::Restore).Remote(checkpoint_dir).Get(Ms(kCheckpointTimeout));
+  } catch (const ray::internal::RayException &e) {
+    throw TuneError("restoring trial " + trial_id + " from " + checkpoint_dir + " failed: " + e.what());
+  }
+}
+
+bool TrialExecutor::ResetConfig(const std::string &trial_id, const Json &config) {
+  Running &running = FindBetweenResults(trial_id, "ResetConfig");
+  try {
+    return *running.actor.Task(&TrialActor::ResetConfig).Remote(config.dump()).Get(Ms(kCheckpointTimeout));
+  } catch (const ray::internal::RayException &e) {
+    throw TuneError("resetting the config of trial " + trial_id + " failed: " + e.what());
+  }
+}
+
+}  // namespace internal
+}  // namespace tune
+}  // namespace ray
