@@ -59,7 +59,7 @@ std::optional<Json> AsyncHyperBandScheduler::OnTrialAdd(const TrialView &, const
       weights.push_back(std::exp(static_cast<double>(b.rungs.size()) - max_size));
       total += weights.back();
     }
-    const double u = internal::Uniform01(rng_);
+    const double u = internal::UniformUnit(rng_);
     double cumulative = 0;
     chosen = static_cast<int>(brackets_.size()) - 1;
     for (size_t i = 0; i < weights.size(); ++i) {

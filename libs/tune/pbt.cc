@@ -154,7 +154,7 @@ Json PopulationBasedTraining::ExploreNested(const Json &config, const Hyperparam
         const std::vector<Json> &values = mutation.values();
         // Ray draws first, then checks membership (numbers compare by value,
         // so 1 and 1.0 are the same element, as in Python).
-        const bool resample = internal::Uniform01(rng_) < options_.resample_probability;
+        const bool resample = internal::UniformUnit(rng_) < options_.resample_probability;
         auto pos = std::find(values.begin(), values.end(), old_value);
         if (resample || pos == values.end()) {
           out[key] = values[internal::RandomIndex(rng_, values.size())];
@@ -169,7 +169,7 @@ Json PopulationBasedTraining::ExploreNested(const Json &config, const Hyperparam
       case Mutation::Kind::kDomain:
       case Mutation::Kind::kFunction: {
         Json value;
-        if (internal::Uniform01(rng_) < options_.resample_probability) {
+        if (internal::UniformUnit(rng_) < options_.resample_probability) {
           value = mutation.Sample(rng_);
         } else {
           const double factor =

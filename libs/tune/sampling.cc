@@ -50,7 +50,7 @@ std::string RngState(const Rng &rng) {
 void SetRngState(Rng &rng, const std::string &state) {
   std::istringstream in(state);
   in >> rng;
-  if (in.fail()) throw TuneError("saved searcher state has a malformed random-generator state");
+  if (in.fail()) throw TuneError("saved state has a malformed random-generator state");
 }
 
 uint64_t RandomSeed() {

@@ -77,23 +77,9 @@ double PopulationStd(const std::vector<double> &values) {
   return std::sqrt(sum_sq / static_cast<double>(values.size()));
 }
 
-double Uniform01(Rng &rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
 size_t RandomIndex(Rng &rng, size_t n) {
-  size_t index = static_cast<size_t>(Uniform01(rng) * static_cast<double>(n));
+  size_t index = static_cast<size_t>(UniformUnit(rng) * static_cast<double>(n));
   return std::min(index, n - 1);
-}
-
-std::string RngState(const Rng &rng) {
-  std::ostringstream out;
-  out << rng;
-  return out.str();
-}
-
-void SetRngState(Rng &rng, const std::string &state) {
-  std::istringstream in(state);
-  in >> rng;
-  if (in.fail()) throw TuneError("saved scheduler state holds a malformed random state");
 }
 
 void RequireMetricAndMode(const char *scheduler, const std::optional<std::string> &metric,

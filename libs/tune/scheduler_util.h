@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ray/tune/types.h"
+#include "sampling.h"  // UniformUnit, RngState, SetRngState
 
 namespace ray {
 namespace tune {
@@ -37,16 +38,8 @@ double Median(std::vector<double> values);
 /// numpy.std with ddof 0 (population standard deviation).
 double PopulationStd(const std::vector<double> &values);
 
-/// A uniform double in [0, 1) from the top 53 bits of one draw: the same on
-/// every platform, unlike std::uniform_real_distribution.
-double Uniform01(Rng &rng);
-
 /// A uniform index in [0, n); n must be positive.
 size_t RandomIndex(Rng &rng, size_t n);
-
-/// The Rng's full state as text (Save) and back (Restore).
-std::string RngState(const Rng &rng);
-void SetRngState(Rng &rng, const std::string &state);
 
 /// Metric and mode as a scheduler holds them once set_search_properties ran.
 /// Throws TuneError naming `scheduler` when either is missing (Ray raises the

@@ -50,7 +50,7 @@ TEST(SchedulerUtilTest, ResultNumberReadsFlatAndNestedKeys) {
 TEST(SchedulerUtilTest, RandomDrawsAreInRangeAndStateRoundTrips) {
   Rng rng(7);
   for (int i = 0; i < 1000; ++i) {
-    const double u = Uniform01(rng);
+    const double u = UniformUnit(rng);
     ASSERT_GE(u, 0.0);
     ASSERT_LT(u, 1.0);
     ASSERT_LT(RandomIndex(rng, 3), 3u);

@@ -3,12 +3,15 @@
 // Modules are found with dl_iterate_phdr (the load bias is the same quantity
 // on both sides, for PIE and non-PIE code alike) and identified by their GNU
 // build id, falling back to the file's path when the linker wrote none.
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -233,6 +236,34 @@ TrainableRef TrainableRef::FromJson(const Json &json) {
   } catch (const TuneError &e) {
     throw TuneError(std::string("malformed trainable reference: ") + e.what());
   }
+}
+
+std::string TrainableRef::Name() const {
+  std::string name;
+  int status = -1;
+  char *demangled =
+      symbol_.empty() ? nullptr : abi::__cxa_demangle(symbol_.c_str(), nullptr, nullptr, &status);
+  if (demangled != nullptr && status == 0) {
+    name = demangled;
+    std::free(demangled);
+  } else {
+    name = symbol_;
+  }
+  if (kind_ == kClass) {
+    // "ray::tune::Trainable* ray::tune::NewTrainable<ns::MyTrainable>()": the
+    // template argument.
+    const size_t open = name.find('<'), close = name.rfind('>');
+    name = open != std::string::npos && close != std::string::npos && close > open
+               ? name.substr(open + 1, close - open - 1)
+               : std::string();
+  } else {
+    name = name.substr(0, name.find('('));  // "ns::Train(...)": drop the parameters
+  }
+  name = name.substr(name.rfind(':') == std::string::npos ? 0 : name.rfind(':') + 1);
+  std::string clean;
+  for (char c : name)
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') clean += c;
+  return clean.empty() ? "trainable" : clean;
 }
 
 std::string TrainableRef::Describe() const {

@@ -133,6 +133,9 @@ class TrainableRef {
   static TrainableRef FromJson(const Json &json);
   /// "function Train in /path/prog" or similar, for errors and logs.
   std::string Describe() const;
+  /// A short name for trial and experiment folders: the function's or the
+  /// class's name when the module exports its symbol, else "trainable".
+  std::string Name() const;
 
   /// In the worker: the function or factory this reference names in the
   /// calling process. Throws TuneError when the module is not loaded here or
