@@ -275,6 +275,15 @@ void TuneController::HandleResult(Trial &t, const Json &metrics,
     t.info.has_checkpoint = true;
   }
   Json result = metrics;
+  const std::string &metric = settings_.tune.metric;
+  if (!metric.empty() && !result.contains(metric) && !result.value(fields::kDone, false)) {
+    // Ray's strict metric checking: a typo in the metric would otherwise
+    // leave the scheduler and searcher deciding on nothing.
+    std::string keys;
+    for (auto it = metrics.begin(); it != metrics.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
+    throw TuneError("trial " + t.info.id + " returned a result without the metric \"" + metric +
+                    "\" that TuneConfig::metric names; it reported: " + keys);
+  }
   result[fields::kConfig] = t.info.config;
   searcher_->OnTrialResult(t.info.id, result);
   const bool stop = ShouldStop(t.info.id, result);

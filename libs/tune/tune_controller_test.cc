@@ -359,5 +359,21 @@ TEST_F(TuneControllerTest, PbtExploitsAndWritesItsPolicyLog) {
   EXPECT_LT(worst, 8);
 }
 
+TEST_F(TuneControllerTest, AnUnknownMetricEndsTheExperimentAtTheFirstResult) {
+  FakeBackend backend;
+  TuneConfig tc;
+  tc.metric = "accuracy";  // the trials report "loss"
+  tc.mode = "max";
+  tc.num_samples = 3;
+  TuneController c(Settings({{"x", 1}}, tc), backend);
+  try {
+    c.Run();
+    FAIL() << "no error";
+  } catch (const TuneError &e) {
+    EXPECT_NE(std::string(e.what()).find("\"accuracy\""), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("loss"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace ray::tune::internal
