@@ -12,7 +12,7 @@ scripts/install-deps.sh
 if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-ninja -C build -j2 matrix_filters keyword_search actors gpu_pool lumen_programs
+ninja -C build -j2 matrix_filters keyword_search actors gpu_pool tune_asha tune_pbt lumen_programs
 
 echo
 echo "=== matrix_filters ==="
@@ -26,3 +26,9 @@ build/bin/actors "$@"
 echo
 echo "=== gpu_pool ==="
 build/bin/gpu_pool "$@"
+echo
+echo "=== tune_asha ==="
+build/bin/tune_asha --plot "${TMPDIR:-/tmp}/tune_asha_curves.png" "$@"
+echo
+echo "=== tune_pbt ==="
+build/bin/tune_pbt "$@"

@@ -138,7 +138,7 @@ void TuneController::Validate() {
 
 std::string TuneController::NewTrialId() {
   char id[32];
-  std::snprintf(id, sizeof id, "%s_%05zu", id_prefix_.c_str(), trials_.size());
+  std::snprintf(id, sizeof id, "%s_%05zu", id_prefix_.c_str(), next_index_++);
   return id;
 }
 
@@ -517,6 +517,18 @@ void TuneController::Restore(const Json &state, bool resume_errored, bool restar
     }
     by_id_[t->info.id] = t.get();
     trials_.push_back(std::move(t));
+  }
+  // New ids go past every trial folder there is, including those of trials
+  // started after the state was last written, so no folder is reused.
+  next_index_ = trials_.size();
+  std::error_code ec;
+  for (const auto &entry : fs::directory_iterator(settings_.experiment_path, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t us = name.rfind('_');
+    if (!entry.is_directory() || us == std::string::npos) continue;
+    const std::string digits = name.substr(us + 1);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    next_index_ = std::max(next_index_, static_cast<size_t>(std::stoull(digits)) + 1);
   }
 }
 

@@ -123,6 +123,7 @@ class TuneController : public TrialView {
   std::map<std::string, Trial *> by_id_;
   std::string id_prefix_;
   int64_t suggested_ = 0;  // configs taken from the searcher
+  size_t next_index_ = 0;  // of the next trial id
   size_t pbt_entries_written_ = 0;
   bool searcher_finished_ = false;
   bool stop_all_ = false;
