@@ -12,7 +12,9 @@
 //
 // Next() answers with one event, as JSON text:
 //   {"kind": "result", "metrics": {...}, "checkpoint": path or null}
-//   {"kind": "done", "metrics": {...}}      the trainable finished
+//   {"kind": "done", "metrics": {...}, "checkpoint": path or null}
+//                                           the trainable finished (returned,
+//                                           or its result said "done": true)
 //   {"kind": "error", "error": "message"}   the trainable threw
 //   {"kind": "stopped"}                     Stop came first
 #pragma once
@@ -60,7 +62,7 @@ struct TrialPlace {
 };
 
 std::string ResultEvent(const Json &metrics, const std::optional<std::string> &checkpoint);
-std::string DoneEvent(const Json &metrics);
+std::string DoneEvent(const Json &metrics, const std::optional<std::string> &checkpoint = std::nullopt);
 std::string ErrorEvent(const std::string &message);
 std::string StoppedEvent();
 
