@@ -147,6 +147,8 @@ void FunctionHost::Report(const Json &metrics, const Checkpoint *checkpoint) {
   resumed_at_ = std::chrono::steady_clock::now();
 }
 
+// Ray's training session does the same: a reported checkpoint becomes the
+// one to resume from.
 std::optional<Checkpoint> FunctionHost::GetCheckpoint() {
   std::lock_guard<std::mutex> lock(mu_);
   if (latest_checkpoint_) return Checkpoint::FromDirectory(*latest_checkpoint_);

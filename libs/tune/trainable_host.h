@@ -19,7 +19,9 @@
 //   {"kind": "stopped"}                     Stop came first
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>

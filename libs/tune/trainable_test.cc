@@ -310,6 +310,25 @@ TEST(HostTest, AFunctionResultSayingDoneEndsTheTrial) {
   host.Stop();
 }
 
+void LatestCheckpointTrain(const Json &config) {
+  Json seen;
+  for (int i = 0; i < 2; ++i) {
+    auto checkpoint = GetCheckpoint();
+    seen = checkpoint ? Json(checkpoint->path()) : Json();
+    Report(Json{{"seen", seen}}, Checkpoint::FromDirectory(config.at("scratch")));
+  }
+}
+
+TEST(HostTest, GetCheckpointGivesTheLatestReportedOne) {
+  TempDir trial;
+  fs::create_directories(trial / "scratch");
+  FunctionHost host(LatestCheckpointTrain, Json{{"scratch", trial / "scratch"}}, TrialPlace{"t", trial / "t"},
+                    std::nullopt);
+  EXPECT_EQ(Parse(host.Next())["metrics"]["seen"], Json());
+  EXPECT_EQ(Parse(host.Next())["metrics"]["seen"], trial / "t/checkpoint_000000");
+  host.Stop();
+}
+
 void ThrowingTrain(const Json &) {
   Report(Json{{"x", 1}});
   throw std::runtime_error("diverged at step 2");
