@@ -30,7 +30,10 @@ std::string ResultEvent(const Json &metrics, const std::optional<std::string> &c
       {"kind", "result"}, {"metrics", metrics}, {"checkpoint", checkpoint ? Json(*checkpoint) : Json()}}
       .dump();
 }
-std::string DoneEvent(const Json &metrics) { return Json{{"kind", "done"}, {"metrics", metrics}}.dump(); }
+std::string DoneEvent(const Json &metrics, const std::optional<std::string> &checkpoint) {
+  return Json{{"kind", "done"}, {"metrics", metrics}, {"checkpoint", checkpoint ? Json(*checkpoint) : Json()}}
+      .dump();
+}
 std::string ErrorEvent(const std::string &message) {
   return Json{{"kind", "error"}, {"error", message}}.dump();
 }
@@ -131,7 +134,10 @@ void FunctionHost::Report(const Json &metrics, const Checkpoint *checkpoint) {
   std::unique_lock<std::mutex> lock(mu_);
   if (persisted) latest_checkpoint_ = persisted;
   last_result_ = result;
-  pending_ = ResultEvent(result, persisted);
+  // A result that says done ends the trial, as in Ray; the function then
+  // waits here until the driver stops it.
+  pending_ =
+      result.value(fields::kDone, false) ? DoneEvent(result, persisted) : ResultEvent(result, persisted);
   cv_.notify_all();
   // The driver's decision can take as long as the experiment's other trials
   // make it wait; Stop is the way out, so there is no deadline here.
@@ -141,6 +147,8 @@ void FunctionHost::Report(const Json &metrics, const Checkpoint *checkpoint) {
   resumed_at_ = std::chrono::steady_clock::now();
 }
 
+// Ray's training session does the same: a reported checkpoint becomes the
+// one to resume from.
 std::optional<Checkpoint> FunctionHost::GetCheckpoint() {
   std::lock_guard<std::mutex> lock(mu_);
   if (latest_checkpoint_) return Checkpoint::FromDirectory(*latest_checkpoint_);

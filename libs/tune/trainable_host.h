@@ -12,12 +12,16 @@
 //
 // Next() answers with one event, as JSON text:
 //   {"kind": "result", "metrics": {...}, "checkpoint": path or null}
-//   {"kind": "done", "metrics": {...}}      the trainable finished
+//   {"kind": "done", "metrics": {...}, "checkpoint": path or null}
+//                                           the trainable finished (returned,
+//                                           or its result said "done": true)
 //   {"kind": "error", "error": "message"}   the trainable threw
 //   {"kind": "stopped"}                     Stop came first
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -60,7 +64,7 @@ struct TrialPlace {
 };
 
 std::string ResultEvent(const Json &metrics, const std::optional<std::string> &checkpoint);
-std::string DoneEvent(const Json &metrics);
+std::string DoneEvent(const Json &metrics, const std::optional<std::string> &checkpoint = std::nullopt);
 std::string ErrorEvent(const std::string &message);
 std::string StoppedEvent();
 

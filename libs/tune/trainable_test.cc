@@ -293,6 +293,42 @@ TEST(HostTest, StopOvertakesAWaitingNext) {
   EXPECT_EQ(Parse(host.Next())["kind"], "stopped");
 }
 
+void DoneAtTwoTrain(const Json &) {
+  Report(Json{{"x", 1}});
+  Report(Json{{"x", 2}, {"done", true}});
+  Report(Json{{"x", 3}});
+}
+
+TEST(HostTest, AFunctionResultSayingDoneEndsTheTrial) {
+  TempDir trial;
+  FunctionHost host(DoneAtTwoTrain, Json::object(), TrialPlace{"t", trial / "t"}, std::nullopt);
+  EXPECT_EQ(Parse(host.Next())["kind"], "result");
+  Json done = Parse(host.Next());
+  EXPECT_EQ(done["kind"], "done");
+  EXPECT_EQ(done["metrics"]["x"], 2);
+  EXPECT_EQ(done["metrics"][fields::kTrainingIteration], 2);
+  host.Stop();
+}
+
+void LatestCheckpointTrain(const Json &config) {
+  Json seen;
+  for (int i = 0; i < 2; ++i) {
+    auto checkpoint = GetCheckpoint();
+    seen = checkpoint ? Json(checkpoint->path()) : Json();
+    Report(Json{{"seen", seen}}, Checkpoint::FromDirectory(config.at("scratch")));
+  }
+}
+
+TEST(HostTest, GetCheckpointGivesTheLatestReportedOne) {
+  TempDir trial;
+  fs::create_directories(trial / "scratch");
+  FunctionHost host(LatestCheckpointTrain, Json{{"scratch", trial / "scratch"}}, TrialPlace{"t", trial / "t"},
+                    std::nullopt);
+  EXPECT_EQ(Parse(host.Next())["metrics"]["seen"], Json());
+  EXPECT_EQ(Parse(host.Next())["metrics"]["seen"], trial / "t/checkpoint_000000");
+  host.Stop();
+}
+
 void ThrowingTrain(const Json &) {
   Report(Json{{"x", 1}});
   throw std::runtime_error("diverged at step 2");

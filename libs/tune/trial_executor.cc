@@ -1,5 +1,7 @@
 #include "trial_executor.h"
 
+#include <algorithm>
+#include <limits>
 #include <sstream>
 
 namespace ray {
@@ -7,7 +9,11 @@ namespace tune {
 namespace internal {
 namespace {
 
-int Ms(std::chrono::milliseconds d) { return static_cast<int>(d.count()); }
+// The runtime takes milliseconds as an int; longer waits are clamped.
+int Ms(std::chrono::milliseconds d) {
+  return static_cast<int>(
+      std::min<std::chrono::milliseconds::rep>(d.count(), std::numeric_limits<int>::max()));
+}
 
 std::string Describe(const std::unordered_map<std::string, double> &resources) {
   std::map<std::string, double> sorted(resources.begin(), resources.end());
@@ -109,6 +115,7 @@ std::optional<TrialEvent> TrialExecutor::WaitAny(std::chrono::milliseconds timeo
   const ray::ObjectRef<std::string> ready = waited.ready.front();
   const std::string trial_id = trial_of.at(ready.ID());
   trials_.at(trial_id).next.reset();
+  trials_.at(trial_id).reported = true;
   TrialEvent event;
   try {
     event = ParseEvent(trial_id, *ready.Get(Ms(kReadyResultTimeout)));
@@ -149,11 +156,13 @@ void TrialExecutor::Continue(const std::string &trial_id) {
 
 void TrialExecutor::End(const std::string &trial_id) {
   Running &running = trials_.at(trial_id);
-  try {
-    running.actor.Task(&TrialActor::Stop).Remote().Get(Ms(options_.stop_grace));
-  } catch (const ray::internal::RayException &) {
-    // Past the grace (user code that ignores the stop) or already dead: the
-    // kill below ends it either way.
+  if (running.reported) {
+    try {
+      running.actor.Task(&TrialActor::Stop).Remote().Get(Ms(options_.stop_grace));
+    } catch (const ray::internal::RayException &) {
+      // Past the grace (user code that ignores the stop) or already dead: the
+      // kill below ends it either way.
+    }
   }
   running.actor.Kill();
   trials_.erase(trial_id);

@@ -84,7 +84,9 @@ class TrialExecutor {
   /// Lets the trial go on to its next result (after a kResult).
   void Continue(const std::string &trial_id);
   /// Ends the trial: STOP reaches the trainable (Report throws; Cleanup),
-  /// then its actor is killed, at the latest after the stop grace.
+  /// then its actor is killed, at the latest after the stop grace. A trial
+  /// that has sent nothing yet is killed at once: its actor may still be
+  /// waiting for resources, and a graceful stop would wait out the grace.
   void Stop(const std::string &trial_id);
   /// Saves a checkpoint, then stops; returns the checkpoint (none: a function
   /// that never reported one).
@@ -107,6 +109,7 @@ class TrialExecutor {
   struct Running {
     ray::ActorHandle<TrialActor> actor;
     std::optional<ray::ObjectRef<std::string>> next;  // the outstanding Next
+    bool reported = false;                            // an event came back: the actor exists
   };
   Running &Find(const std::string &trial_id, const char *what);
   Running &FindBetweenResults(const std::string &trial_id, const char *what);

@@ -309,6 +309,17 @@ TEST_F(TuneTrialsTest, ClassTrainableStepsSavesRestoresResetsAndPauses) {
   EXPECT_TRUE(total == "14" || total == "24") << total;
 }
 
+TEST_F(TuneTrialsTest, AReferenceToOtherCodeErrsInTheWorkerWithoutRunningIt) {
+  TrialExecutor executor;
+  Json ref = TrainableRef(ThrowingTrain).ToJson();
+  ref["code_hash"] = ref["code_hash"].get<std::uint64_t>() ^ 1;  // as if the worker ran another build
+  executor.Start(Trial("w", TrainableRef::FromJson(ref), Json::object()));
+  TrialEvent event = Next(executor);
+  EXPECT_EQ(event.kind, TrialEvent::Kind::kError);
+  EXPECT_NE(event.error.find("resolved to different code"), std::string::npos) << event.error;
+  EXPECT_FALSE(executor.IsRunning("w"));
+}
+
 TEST_F(TuneTrialsTest, AResourceRequestNoNodeHasIsAClearError) {
   TrialExecutor executor;
   TrialStart big = Trial("big", ThrowingTrain, Json::object());
