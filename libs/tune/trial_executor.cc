@@ -87,16 +87,19 @@ void TrialExecutor::CheckResources(const Resources &resources) {
 
 void TrialExecutor::Start(const TrialStart &start) {
   if (trials_.count(start.trial_id)) throw TuneError("trial " + start.trial_id + " is already running");
-  CheckResources(start.resources);
+  auto wanted = start.resources.ToMap();
+  std::map<std::string, double> request(wanted.begin(), wanted.end());
+  if (!fitting_requests_.count(request)) {
+    CheckResources(start.resources);
+    fitting_requests_.insert(std::move(request));
+  }
   Json spec{{"trial_id", start.trial_id},
             {"trial_dir", start.trial_dir},
             {"trainable", start.trainable.ToJson()},
             {"config", start.config},
             {"restore_from", start.restore_from ? Json(*start.restore_from) : Json()}};
-  auto actor = ray::Actor(TrialActor::Create)
-                   .SetResources(start.resources.ToMap())
-                   .SetMaxConcurrency(2)
-                   .Remote(spec.dump());
+  auto actor =
+      ray::Actor(TrialActor::Create).SetResources(std::move(wanted)).SetMaxConcurrency(2).Remote(spec.dump());
   Running running{actor, actor.Task(&TrialActor::Next).Remote()};
   trials_.emplace(start.trial_id, std::move(running));
 }
