@@ -105,18 +105,25 @@ void TrialExecutor::Start(const TrialStart &start) {
 }
 
 std::optional<TrialEvent> TrialExecutor::WaitAny(std::chrono::milliseconds timeout) {
+  // Wait lists ready refs in the order given and this takes the first, so the
+  // order starts after the trial served last: with several results ready,
+  // every trial gets its turn, and a fast trial cannot starve the others.
   std::vector<ray::ObjectRef<std::string>> refs;
   std::map<std::string, std::string> trial_of;  // object id -> trial id
-  for (auto &entry : trials_) {
-    if (!entry.second.next) continue;
+  auto add = [&](const std::pair<const std::string, Running> &entry) {
+    if (!entry.second.next) return;
     refs.push_back(*entry.second.next);
     trial_of[entry.second.next->ID()] = entry.first;
-  }
+  };
+  auto split = trials_.upper_bound(last_served_);
+  std::for_each(split, trials_.end(), add);
+  std::for_each(trials_.begin(), split, add);
   if (refs.empty()) return std::nullopt;
   auto waited = ray::Wait(refs, 1, Ms(timeout));
   if (waited.ready.empty()) return std::nullopt;
   const ray::ObjectRef<std::string> ready = waited.ready.front();
   const std::string trial_id = trial_of.at(ready.ID());
+  last_served_ = trial_id;
   trials_.at(trial_id).next.reset();
   trials_.at(trial_id).reported = true;
   TrialEvent event;

@@ -120,6 +120,7 @@ class TrialExecutor {
 
   const ExecutorOptions options_;
   std::map<std::string, Running> trials_;
+  std::string last_served_;  // WaitAny's last trial: the next wait starts after it
   // Requests CheckResources passed: checked once each rather than once per
   // trial, which would cost a call to the control service per trial start.
   std::set<std::map<std::string, double>> fitting_requests_;
