@@ -87,33 +87,43 @@ void TrialExecutor::CheckResources(const Resources &resources) {
 
 void TrialExecutor::Start(const TrialStart &start) {
   if (trials_.count(start.trial_id)) throw TuneError("trial " + start.trial_id + " is already running");
-  CheckResources(start.resources);
+  auto wanted = start.resources.ToMap();
+  std::map<std::string, double> request(wanted.begin(), wanted.end());
+  if (!fitting_requests_.count(request)) {
+    CheckResources(start.resources);
+    fitting_requests_.insert(std::move(request));
+  }
   Json spec{{"trial_id", start.trial_id},
             {"trial_dir", start.trial_dir},
             {"trainable", start.trainable.ToJson()},
             {"config", start.config},
             {"restore_from", start.restore_from ? Json(*start.restore_from) : Json()}};
-  auto actor = ray::Actor(TrialActor::Create)
-                   .SetResources(start.resources.ToMap())
-                   .SetMaxConcurrency(2)
-                   .Remote(spec.dump());
+  auto actor =
+      ray::Actor(TrialActor::Create).SetResources(std::move(wanted)).SetMaxConcurrency(2).Remote(spec.dump());
   Running running{actor, actor.Task(&TrialActor::Next).Remote()};
   trials_.emplace(start.trial_id, std::move(running));
 }
 
 std::optional<TrialEvent> TrialExecutor::WaitAny(std::chrono::milliseconds timeout) {
+  // Wait lists ready refs in the order given and this takes the first, so the
+  // order starts after the trial served last: with several results ready,
+  // every trial gets its turn, and a fast trial cannot starve the others.
   std::vector<ray::ObjectRef<std::string>> refs;
   std::map<std::string, std::string> trial_of;  // object id -> trial id
-  for (auto &entry : trials_) {
-    if (!entry.second.next) continue;
+  auto add = [&](const std::pair<const std::string, Running> &entry) {
+    if (!entry.second.next) return;
     refs.push_back(*entry.second.next);
     trial_of[entry.second.next->ID()] = entry.first;
-  }
+  };
+  auto split = trials_.upper_bound(last_served_);
+  std::for_each(split, trials_.end(), add);
+  std::for_each(trials_.begin(), split, add);
   if (refs.empty()) return std::nullopt;
   auto waited = ray::Wait(refs, 1, Ms(timeout));
   if (waited.ready.empty()) return std::nullopt;
   const ray::ObjectRef<std::string> ready = waited.ready.front();
   const std::string trial_id = trial_of.at(ready.ID());
+  last_served_ = trial_id;
   trials_.at(trial_id).next.reset();
   trials_.at(trial_id).reported = true;
   TrialEvent event;

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <ray/api.h>
@@ -76,7 +77,8 @@ class TrialExecutor {
   static void CheckResources(const Resources &resources);
 
   /// Creates the trial's actor and asks for its first result. TuneError for a
-  /// trial id already running or resources no node has.
+  /// trial id already running or resources no node has (checked once per
+  /// distinct request).
   void Start(const TrialStart &start);
   /// The next event of any running trial, or none after `timeout` (or at
   /// once when no trial has a Next outstanding).
@@ -118,6 +120,10 @@ class TrialExecutor {
 
   const ExecutorOptions options_;
   std::map<std::string, Running> trials_;
+  std::string last_served_;  // WaitAny's last trial: the next wait starts after it
+  // Requests CheckResources passed: checked once each rather than once per
+  // trial, which would cost a call to the control service per trial start.
+  std::set<std::map<std::string, double>> fitting_requests_;
 };
 
 }  // namespace internal
