@@ -156,9 +156,10 @@ void AshaTimeToTarget(int k, double step_s, double target) {
   for (int i = 0; i < k; ++i) axis.push_back((i + 0.5) / k);
   const double t0 = Now();
   tune::ResultGrid grid =
-      tune::Tuner(Synthetic,
-                  {{"x", tune::Uniform(0, 1)}, {"y", tune::Uniform(0, 1)}, {"max_t", 27}, {"step_s", step_s}},
-                  tc, Quiet("asha"))
+      tune::Tuner(
+          Synthetic,
+          {{"x", tune::GridSearch(axis)}, {"y", tune::GridSearch(axis)}, {"max_t", 27}, {"step_s", step_s}},
+          tc, Quiet("asha"))
           .Fit();
   const double wall = Now() - t0;
   double first = -1;  // when the first result at or below the target came

@@ -62,9 +62,9 @@ class FakeBackend : public TrialBackend {
     auto f = fail_at.find(id);
     if (f != fail_at.end() && r.iter + 1 == f->second) {
       fail_at.erase(f);
-      running_.erase(id);
       e.kind = TrialEvent::Kind::kError;
       e.error = "boom at iteration " + std::to_string(r.iter + 1);
+      running_.erase(id);  // `r` dangles from here
       return e;
     }
     if (r.iter >= iterations) {
