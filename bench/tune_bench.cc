@@ -97,8 +97,9 @@ double PeakRssMb() {
 void TrialsPerSecond(int n) {
   tune::TuneConfig tc;
   tc.num_samples = n;
+  const tune::RunConfig rc = Quiet("trivial");  // clears the last run's folder first, untimed
   const double t0 = Now();
-  tune::ResultGrid grid = tune::Tuner(Trivial, {{"x", tune::Uniform(0, 1)}}, tc, Quiet("trivial")).Fit();
+  tune::ResultGrid grid = tune::Tuner(Trivial, {{"x", tune::Uniform(0, 1)}}, tc, rc).Fit();
   const double s = Now() - t0;
   if (grid.size() != static_cast<size_t>(n) || grid.num_errors())
     std::fprintf(stderr, "trivial: bad results\n");
@@ -125,8 +126,9 @@ void SleepOverhead(int n, double seconds) {
   const double cpus = total.count("CPU") ? total.at("CPU") : 1;
   tune::TuneConfig tc;
   tc.num_samples = n;
+  const tune::RunConfig rc = Quiet("sleep");
   const double t0 = Now();
-  tune::Tuner(Sleeper, {{"seconds", seconds}, {"x", tune::Uniform(0, 1)}}, tc, Quiet("sleep")).Fit();
+  tune::Tuner(Sleeper, {{"seconds", seconds}, {"x", tune::Uniform(0, 1)}}, tc, rc).Fit();
   const double wall = Now() - t0, ideal = std::ceil(n / cpus) * seconds;
   Emit("tune_sleep_trials_s", wall, "s");
   Emit("tune_sleep_ideal_s", ideal, "s");
@@ -154,12 +156,13 @@ void AshaTimeToTarget(int k, double step_s, double target) {
   tc.scheduler = std::make_shared<tune::AsyncHyperBandScheduler>(asha);
   std::vector<tune::Json> axis;
   for (int i = 0; i < k; ++i) axis.push_back((i + 0.5) / k);
+  const tune::RunConfig rc = Quiet("asha");
   const double t0 = Now();
   tune::ResultGrid grid =
       tune::Tuner(
           Synthetic,
           {{"x", tune::GridSearch(axis)}, {"y", tune::GridSearch(axis)}, {"max_t", 27}, {"step_s", step_s}},
-          tc, Quiet("asha"))
+          tc, rc)
           .Fit();
   const double wall = Now() - t0;
   double first = -1;  // when the first result at or below the target came
