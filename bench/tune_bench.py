@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -53,6 +52,16 @@ def run(fn, space, name, storage, **tune_config):
     tuner = tune.Tuner(fn, param_space=space, tune_config=tune.TuneConfig(**tune_config),
                        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0))
     return tuner.fit()
+
+
+def driver_rss_mb():
+    """RssAnon + RssFile of this process (not its shared memory), as tune_bench.cc reads it."""
+    kb = 0.0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                kb += float(line.split()[1])
+    return kb / 1024.0
 
 
 def percentile(values, q):
@@ -125,8 +134,9 @@ def main():
         # Ray Tune's driver at this many trials (Lumen's figure is at 10,000;
         # Ray Tune at ~1 trial/s would take hours): peak RSS of this process.
         n = 10 if args.quick else 100
-        run(trivial, {"x": tune.uniform(0, 1)}, "memory", storage, num_samples=n)
-        emit("tune_driver_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "MB", f"{n} trials")
+        grid = run(trivial, {"x": tune.uniform(0, 1)}, "memory", storage, num_samples=n)
+        emit("tune_driver_rss_mb", driver_rss_mb(), "MB", f"{n} trials")
+        del grid
     ray.shutdown()
     if args.json:
         with open(args.json, "w") as f:
