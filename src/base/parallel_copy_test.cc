@@ -5,7 +5,6 @@
 #include "base/parallel_copy.h"
 
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +13,8 @@
 #include <cstring>
 #include <thread>
 #include <vector>
+
+#include "base/page_map.h"
 
 namespace lumen {
 namespace {
@@ -110,23 +111,6 @@ TEST(ParallelCopyTest, ForkedChildCopiesWithItsOwnHelpers) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-}
-
-// Pages of [p, p + n) mapped in this process's page tables (pagemap's
-// "present" bit; fault counts would include a sanitizer's shadow memory).
-size_t PresentPages(const uint8_t *p, size_t n) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  int fd = open("/proc/self/pagemap", O_RDONLY);
-  if (fd < 0) return 0;
-  size_t present = 0;
-  for (size_t off = 0; off < n; off += page) {
-    uint64_t entry = 0;
-    const off_t at = static_cast<off_t>((reinterpret_cast<uintptr_t>(p) + off) / page * sizeof entry);
-    if (pread(fd, &entry, sizeof entry, at) == static_cast<ssize_t>(sizeof entry) && (entry >> 63) & 1)
-      ++present;
-  }
-  close(fd);
-  return present;
 }
 
 TEST(ParallelPopulateWriteTest, MapsEveryPageAndKeepsContents) {

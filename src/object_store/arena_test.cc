@@ -1,7 +1,6 @@
 #include "object_store/arena.h"
 
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <linux/sockios.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "base/auth.h"
+#include "base/page_map.h"
 #include "base/id.h"
 
 namespace lumen::object_store {
@@ -92,24 +92,6 @@ TEST(ArenaTest, BackgroundPrefaultAllocatesThePrefixAndKeepsWrites) {
     EXPECT_EQ((*b)->base()[off + 7], static_cast<uint8_t>(off >> 20)) << off;
   }
   EXPECT_EQ((*a)->base()[prefix - 1], 0x42);
-}
-
-// How many of the pages of [p, p + n) are mapped in this process's page
-// tables (/proc/self/pagemap's "present" bit). Not fault counts: a
-// sanitizer's shadow memory faults on its own.
-size_t PresentPages(const uint8_t *p, size_t n) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  int fd = open("/proc/self/pagemap", O_RDONLY);
-  if (fd < 0) return 0;
-  size_t present = 0;
-  for (size_t off = 0; off < n; off += page) {
-    uint64_t entry = 0;
-    const off_t at = static_cast<off_t>((reinterpret_cast<uintptr_t>(p) + off) / page * sizeof entry);
-    if (pread(fd, &entry, sizeof entry, at) == static_cast<ssize_t>(sizeof entry) && (entry >> 63) & 1)
-      ++present;
-  }
-  close(fd);
-  return present;
 }
 
 TEST(ArenaTest, PrepareWriteFillsPageTablesAndKeepsContents) {

@@ -25,6 +25,19 @@
 namespace lumen::testing {
 
 /// A fresh LUMEN_TMPDIR per test, so sessions never collide.
+/// Polls `done` every 10 ms until it holds or `deadline` passes (only a hang
+/// reaches it): for conditions in other processes that have nothing to block
+/// on (a file appearing, a pid going away).
+template <class F>
+bool PollUntil(F done, std::chrono::milliseconds deadline = std::chrono::milliseconds(60000)) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 inline std::string FreshTmpDir() {
   static int n = 0;
   auto dir = std::filesystem::temp_directory_path() /

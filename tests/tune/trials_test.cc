@@ -36,18 +36,6 @@ std::string Slurp(const std::string &path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// Polls `done` until it holds or kLong passes: for conditions in other
-// processes that have nothing to block on (a file appearing, a pid going).
-template <class F>
-bool WaitFor(F done) {
-  const auto until = std::chrono::steady_clock::now() + kLong;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 // ---- trainables (run in the trials' workers)
 
 // Writes its pid into config["rendezvous"], waits until config["trials"] pids
@@ -57,7 +45,7 @@ void RendezvousTrain(const Json &config) {
   const std::string dir = config.at("rendezvous");
   std::ofstream(dir + "/" + std::to_string(getpid())) << "here";
   const std::size_t trials = config.at("trials");
-  bool met = WaitFor([&] {
+  bool met = lumen::testing::PollUntil([&] {
     return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator())) >=
            trials;
   });
@@ -215,7 +203,7 @@ TEST_F(TuneTrialsTest, StopKillsATrainableThatIgnoresIt) {
   executor.Continue("x");  // the function now never reports again
   executor.Stop("x");
   EXPECT_FALSE(executor.IsRunning("x"));
-  EXPECT_TRUE(WaitFor([&] { return kill(pid, 0) != 0 && errno == ESRCH; }))
+  EXPECT_TRUE(lumen::testing::PollUntil([&] { return kill(pid, 0) != 0 && errno == ESRCH; }))
       << "worker " << pid << " lives on";
 }
 

@@ -29,18 +29,6 @@ namespace fs = std::filesystem;
 namespace tune = ray::tune;
 using tune::Json;
 
-constexpr std::chrono::milliseconds kLong{60000};  // only a hang reaches it
-
-template <class F>
-bool WaitFor(F done) {
-  const auto until = std::chrono::steady_clock::now() + kLong;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 size_t Lines(const fs::path &path) {
   std::ifstream in(path);
   size_t n = 0;
@@ -59,7 +47,8 @@ void Quadratic(const Json &config) {
   if (config.at("__index__").get<int>() < 2) {
     const std::string dir = config.at("rendezvous");
     std::ofstream(dir + "/" + std::to_string(getpid())) << "here";
-    met = WaitFor([&] { return std::distance(fs::directory_iterator(dir), fs::directory_iterator()) >= 2; });
+    met = lumen::testing::PollUntil(
+        [&] { return std::distance(fs::directory_iterator(dir), fs::directory_iterator()) >= 2; });
   }
   for (int t = 1; t <= config.at("max_t").get<int>(); ++t) {
     tune::Report({{"loss", (x - 0.3) * (x - 0.3) + 1.0 / t}, {"met", met}});
@@ -89,7 +78,8 @@ void CrashOnce(const Json &config) {
 void Gated(const Json &config) {
   if (config.at("i").get<int>() >= 3) {
     const std::string release = config.at("release");
-    if (!WaitFor([&] { return fs::exists(release); })) throw std::runtime_error("never released");
+    if (!lumen::testing::PollUntil([&] { return fs::exists(release); }))
+      throw std::runtime_error("never released");
   }
   for (int t = 1; t <= 5; ++t) tune::Report({{"loss", 1.0 / t + config.at("i").get<int>()}});
 }
@@ -150,7 +140,9 @@ TEST_F(TunerTest, AshaFindsTheOptimumCutsTrialsAndRunsThemInParallel) {
   for (const tune::Result &r : grid) {
     past1 += r.metrics_history.size() > 1;
     past3 += r.metrics_history.size() > 3;
-    if (r.config["__index__"].get<int>() < 2) EXPECT_TRUE(r.metrics_history.front()["met"].get<bool>());
+    if (r.config["__index__"].get<int>() < 2) {
+      EXPECT_TRUE(r.metrics_history.front()["met"].get<bool>());
+    }
   }
   // Rung 1 keeps about 1/3 (the first trials at a rung always pass; in grid
   // order the later ones are mostly worse, so few pass). Rung survival over
@@ -264,7 +256,7 @@ TEST_F(TunerTest, ARestoredExperimentDoesNotRerunFinishedTrials) {
       for (const Json &t : state["trials"]) done += t["status"] == "TERMINATED";
     return done;
   };
-  ASSERT_TRUE(WaitFor([&] { return finished_in_state() >= 3; }))
+  ASSERT_TRUE(lumen::testing::PollUntil([&] { return finished_in_state() >= 3; }))
       << "the child driver never finished 3 trials";
   kill(-child, SIGKILL);
   int status = 0;
