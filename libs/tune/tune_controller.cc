@@ -23,6 +23,8 @@ constexpr double kStateIntervalS = 1.0;
 // How long one wait for trial events lasts before the loop looks at the time
 // budget and the progress table again.
 constexpr std::chrono::milliseconds kEventWait{500};
+// Trials created ahead of the resources to run them (Ray's default floor).
+constexpr size_t kMaxPendingTrials = 16;
 
 TrialStatus ParseStatus(const std::string &name) {
   for (TrialStatus s : {TrialStatus::kPending, TrialStatus::kRunning, TrialStatus::kPaused,
@@ -179,6 +181,7 @@ bool TuneController::AddTrialFromSearcher() {
   t->info.id = id;
   t->info.config = s.config();
   t->info.status = TrialStatus::kPending;
+  counts_[static_cast<int>(TrialStatus::kPending)]++;
   t->dir = (fs::path(settings_.experiment_path) / (settings_.trainable_name + "_" + id)).string();
   Trial &trial = *t;
   by_id_[id] = t.get();
@@ -202,10 +205,23 @@ void TuneController::StartTrial(Trial &t) {
   }
   if (!t.logger) t.logger = std::make_unique<TrialLogger>(t.dir);
   backend_.Start(start);
-  t.info.status = TrialStatus::kRunning;
+  SetStatus(t, TrialStatus::kRunning);
+}
+
+void TuneController::SetStatus(Trial &t, TrialStatus status) {
+  counts_[static_cast<int>(t.info.status)]--;
+  counts_[static_cast<int>(status)]++;
+  t.info.status = status;
 }
 
 bool TuneController::FillSlots() {
+  // Trials are created ahead of the resources to run them, up to
+  // kMaxPendingTrials pending (Ray's TuneController does the same): a
+  // synchronous scheduler such as HyperBand places trials in brackets when
+  // they are added, and halves a bracket over the trials it holds.
+  const size_t max_pending = std::max<size_t>(kMaxPendingTrials, static_cast<size_t>(settings_.max_parallel));
+  while (!stop_all_ && Count(TrialStatus::kPending) < max_pending && AddTrialFromSearcher()) {
+  }
   bool started = false;
   while (!stop_all_ && backend_.NumRunning() < static_cast<size_t>(settings_.max_parallel)) {
     std::optional<std::string> next = scheduler_->ChooseTrialToRun(*this);
@@ -305,7 +321,7 @@ void TuneController::ApplyExploit(Trial &t, const Exploit &exploit, bool running
       // The trainable cannot take a new config in place: restart it with the
       // new config from the donor's checkpoint.
       backend_.Stop(t.info.id);
-      t.info.status = TrialStatus::kPending;
+      SetStatus(t, TrialStatus::kPending);
       t.start_from = donor.checkpoint;
       return;
     }
@@ -339,7 +355,7 @@ void TuneController::ApplyDecision(Trial &t, const Decision &decision, const Jso
         t.checkpoint = ckpt;
         t.info.has_checkpoint = true;
       }
-      t.info.status = TrialStatus::kPaused;
+      SetStatus(t, TrialStatus::kPaused);
       return;
     case Action::kStop:
       backend_.Stop(t.info.id);
@@ -368,13 +384,13 @@ void TuneController::ApplyOrders() {
 }
 
 void TuneController::Finish(Trial &t, const Json &result) {
-  t.info.status = TrialStatus::kTerminated;
+  SetStatus(t, TrialStatus::kTerminated);
   scheduler_->OnTrialComplete(*this, t.info, result);
   searcher_->OnTrialComplete(t.info.id, result, /*error=*/false);
 }
 
 void TuneController::Remove(Trial &t) {
-  t.info.status = TrialStatus::kTerminated;
+  SetStatus(t, TrialStatus::kTerminated);
   scheduler_->OnTrialRemove(*this, t.info);
   searcher_->OnTrialComplete(t.info.id, t.last_result.empty() ? Json() : t.last_result, /*error=*/false);
 }
@@ -390,10 +406,10 @@ void TuneController::Fail(Trial &t, const std::string &error) {
                      << " failures allowed), restarting" << (t.checkpoint ? " from its checkpoint" : "")
                      << ": " << error << "\n";
     }
-    t.info.status = TrialStatus::kPending;
+    SetStatus(t, TrialStatus::kPending);
     return;
   }
-  t.info.status = TrialStatus::kError;
+  SetStatus(t, TrialStatus::kError);
   t.error = error;
   t.logger->WriteError(error);
   scheduler_->OnTrialError(*this, t.info);
@@ -515,6 +531,7 @@ void TuneController::Restore(const Json &state, bool resume_errored, bool restar
         t->info.has_checkpoint = false;
       }
     }
+    counts_[static_cast<int>(t->info.status)]++;
     by_id_[t->info.id] = t.get();
     trials_.push_back(std::move(t));
   }
@@ -581,9 +598,7 @@ ResultGrid TuneController::Run() {
     }
     FillSlots();
     if (backend_.NumRunning() == 0) {
-      const bool waiting = std::any_of(trials_.begin(), trials_.end(), [](const auto &t) {
-        return t->info.status == TrialStatus::kPending || t->info.status == TrialStatus::kPaused;
-      });
+      const bool waiting = Count(TrialStatus::kPending) + Count(TrialStatus::kPaused) > 0;
       if (!waiting && searcher_finished_) break;
       if (waiting || !searcher_finished_) {
         // Nothing runs and nothing can start: the scheduler holds the rest

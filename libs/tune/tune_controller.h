@@ -111,6 +111,8 @@ class TuneController : public TrialView {
   Json StateJson() const;
   ResultGrid Results() const;
   Trial &Get(const std::string &trial_id);
+  void SetStatus(Trial &t, TrialStatus status);
+  size_t Count(TrialStatus status) const { return counts_[static_cast<int>(status)]; }
   std::string NewTrialId();
 
   ControllerSettings settings_;
@@ -120,6 +122,7 @@ class TuneController : public TrialView {
   std::vector<StopperPtr> stoppers_;
   std::optional<Mode> mode_;
   std::vector<std::unique_ptr<Trial>> trials_;  // in the order added
+  size_t counts_[5] = {};                       // trials by status (TrialStatus order)
   std::map<std::string, Trial *> by_id_;
   std::string id_prefix_;
   int64_t suggested_ = 0;  // configs taken from the searcher

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "ray/tune/async_hyperband.h"
+#include "ray/tune/hyperband.h"
 #include "ray/tune/pbt.h"
 
 namespace ray::tune::internal {
@@ -373,6 +374,30 @@ TEST_F(TuneControllerTest, AnUnknownMetricEndsTheExperimentAtTheFirstResult) {
     EXPECT_NE(std::string(e.what()).find("\"accuracy\""), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("loss"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(TuneControllerTest, HyperBandHalvesEveryBracket) {
+  FakeBackend backend;
+  backend.iterations = 27;
+  HyperBandScheduler::Options o;
+  o.max_t = 27;
+  o.reduction_factor = 3;
+  TuneConfig tc;
+  tc.metric = "loss";
+  tc.mode = "min";
+  tc.num_samples = 20;
+  tc.seed = 3;
+  tc.scheduler = std::make_shared<HyperBandScheduler>(o);
+  TuneController c(Settings({{"x", Uniform(0, 1)}}, tc), backend);
+  ResultGrid grid = c.Run();
+  ASSERT_EQ(grid.size(), 20u);
+  std::map<size_t, int> lengths;
+  for (const Result &r : grid) lengths[r.metrics_history.size()]++;
+  std::string seen;
+  for (auto &[len, n] : lengths) seen += std::to_string(n) + " trials of " + std::to_string(len) + "; ";
+  // Brackets of 4 (r 27), 6 (r 9) and 12 (r 3, here 10 trials): the last two
+  // halve, so far fewer than 20 trials run to 27.
+  EXPECT_LE(lengths[27], 10) << seen;
 }
 
 }  // namespace
