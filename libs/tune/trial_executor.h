@@ -57,17 +57,33 @@ struct TrialEvent {
   std::string error;
 };
 
+/// What the experiment loop (tune_controller.h) needs of the trials'
+/// execution: TrialExecutor's actors in a real run, a fake in its unit tests.
+class TrialBackend {
+ public:
+  virtual ~TrialBackend() = default;
+  virtual void Start(const TrialStart &start) = 0;
+  virtual std::optional<TrialEvent> WaitAny(std::chrono::milliseconds timeout) = 0;
+  virtual void Continue(const std::string &trial_id) = 0;
+  virtual void Stop(const std::string &trial_id) = 0;
+  virtual std::optional<std::string> Pause(const std::string &trial_id) = 0;
+  virtual std::optional<std::string> SaveCheckpoint(const std::string &trial_id) = 0;
+  virtual void Restore(const std::string &trial_id, const std::string &checkpoint_dir) = 0;
+  virtual bool ResetConfig(const std::string &trial_id, const Json &config) = 0;
+  virtual std::size_t NumRunning() const = 0;
+};
+
 struct ExecutorOptions {
   /// How long Stop waits for the trainable to end on its own before killing
   /// its actor.
   std::chrono::milliseconds stop_grace = kStopGrace;
 };
 
-class TrialExecutor {
+class TrialExecutor : public TrialBackend {
  public:
   explicit TrialExecutor(ExecutorOptions options = {}) : options_(options) {}
   /// Kills the actors of trials still running.
-  ~TrialExecutor();
+  ~TrialExecutor() override;
   TrialExecutor(const TrialExecutor &) = delete;
   TrialExecutor &operator=(const TrialExecutor &) = delete;
 
@@ -79,33 +95,33 @@ class TrialExecutor {
   /// Creates the trial's actor and asks for its first result. TuneError for a
   /// trial id already running or resources no node has (checked once per
   /// distinct request).
-  void Start(const TrialStart &start);
+  void Start(const TrialStart &start) override;
   /// The next event of any running trial, or none after `timeout` (or at
   /// once when no trial has a Next outstanding).
-  std::optional<TrialEvent> WaitAny(std::chrono::milliseconds timeout);
+  std::optional<TrialEvent> WaitAny(std::chrono::milliseconds timeout) override;
   /// Lets the trial go on to its next result (after a kResult).
-  void Continue(const std::string &trial_id);
+  void Continue(const std::string &trial_id) override;
   /// Ends the trial: STOP reaches the trainable (Report throws; Cleanup),
   /// then its actor is killed, at the latest after the stop grace. A trial
   /// that has sent nothing yet is killed at once: its actor may still be
   /// waiting for resources, and a graceful stop would wait out the grace.
-  void Stop(const std::string &trial_id);
+  void Stop(const std::string &trial_id) override;
   /// Saves a checkpoint, then stops; returns the checkpoint (none: a function
   /// that never reported one).
-  std::optional<std::string> Pause(const std::string &trial_id);
+  std::optional<std::string> Pause(const std::string &trial_id) override;
   /// A checkpoint now: the class API saves into a new checkpoint folder of the
   /// trial; the function API gives its latest reported one. Between results
   /// only.
-  std::optional<std::string> SaveCheckpoint(const std::string &trial_id);
+  std::optional<std::string> SaveCheckpoint(const std::string &trial_id) override;
   /// Continues the running trial from a checkpoint folder. Between results
   /// only; the trial's next result follows the checkpoint's iteration.
-  void Restore(const std::string &trial_id, const std::string &checkpoint_dir);
+  void Restore(const std::string &trial_id, const std::string &checkpoint_dir) override;
   /// A new config in place; false when the trainable does not support it
   /// (the runner then restarts the trial). Between results only.
-  bool ResetConfig(const std::string &trial_id, const Json &config);
+  bool ResetConfig(const std::string &trial_id, const Json &config) override;
 
   bool IsRunning(const std::string &trial_id) const { return trials_.count(trial_id) != 0; }
-  std::size_t NumRunning() const { return trials_.size(); }
+  std::size_t NumRunning() const override { return trials_.size(); }
 
  private:
   struct Running {

@@ -214,7 +214,7 @@ void TuneController::SetStatus(Trial &t, TrialStatus status) {
   t.info.status = status;
 }
 
-bool TuneController::FillSlots() {
+void TuneController::FillSlots() {
   // Trials are created ahead of the resources to run them, up to
   // kMaxPendingTrials pending (Ray's TuneController does the same): a
   // synchronous scheduler such as HyperBand places trials in brackets when
@@ -222,7 +222,6 @@ bool TuneController::FillSlots() {
   const size_t max_pending = std::max<size_t>(kMaxPendingTrials, static_cast<size_t>(settings_.max_parallel));
   while (!stop_all_ && Count(TrialStatus::kPending) < max_pending && AddTrialFromSearcher()) {
   }
-  bool started = false;
   while (!stop_all_ && backend_.NumRunning() < static_cast<size_t>(settings_.max_parallel)) {
     std::optional<std::string> next = scheduler_->ChooseTrialToRun(*this);
     if (!next) {
@@ -235,9 +234,7 @@ bool TuneController::FillSlots() {
                       TrialStatusName(t.info.status));
     }
     StartTrial(t);
-    started = true;
   }
-  return started;
 }
 
 bool TuneController::ShouldStop(const std::string &trial_id, const Json &result) {
@@ -419,11 +416,11 @@ void TuneController::Fail(Trial &t, const std::string &error) {
 
 void TuneController::StopEverything() {
   for (auto &t : trials_) {
+    // Pending and paused trials are left as they are: a restored experiment
+    // goes on with them.
     if (t->info.status == TrialStatus::kRunning) {
       backend_.Stop(t->info.id);
       Finish(*t, t->last_result);
-    } else if (t->info.status == TrialStatus::kPending || t->info.status == TrialStatus::kPaused) {
-      // Left as they are: a restored experiment goes on with them.
     }
   }
 }
@@ -599,17 +596,15 @@ ResultGrid TuneController::Run() {
     FillSlots();
     if (backend_.NumRunning() == 0) {
       const bool waiting = Count(TrialStatus::kPending) + Count(TrialStatus::kPaused) > 0;
-      if (!waiting && searcher_finished_) break;
-      if (waiting || !searcher_finished_) {
-        // Nothing runs and nothing can start: the scheduler holds the rest
-        // back, or the searcher has nothing now and no trial will end to
-        // change that. Ray would wait for ever; end here with the trials
-        // as they are.
-        if (settings_.out && settings_.run.verbose >= 1) {
-          *settings_.out << "Tune: no trial is running and none can start; ending the experiment.\n";
-        }
-        break;
+      // With nothing running the experiment is over: every trial ended and
+      // the searcher is finished, or nothing can start (the scheduler holds
+      // the rest back, or the searcher has nothing now and no trial will end
+      // to change that). Ray would wait for ever there; this ends with the
+      // trials as they are.
+      if ((waiting || !searcher_finished_) && settings_.out && settings_.run.verbose >= 1) {
+        *settings_.out << "Tune: no trial is running and none can start; ending the experiment.\n";
       }
+      break;
     }
     std::optional<TrialEvent> event = backend_.WaitAny(kEventWait);
     if (event) HandleEvent(*event);

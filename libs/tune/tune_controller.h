@@ -1,8 +1,8 @@
 // Lumen Tune (a Lumen extension), internal: the experiment's loop, Ray Tune's
 // TuneController. It owns the trials' bookkeeping and drives the searcher
 // (new configs), the stoppers and the scheduler (decisions) and a TrialBackend
-// (the trials themselves: TrialExecutor's actors in a real run, a fake in unit
-// tests), and writes the trial folders, the experiment's state and the
+// (trial_executor.h: the trials themselves, TrialExecutor's actors in a real
+// run, a fake in unit tests), and writes the trial folders, the experiment's state and the
 // progress table.
 //
 // The loop: start trials while there is room (the scheduler picks among the
@@ -35,22 +35,6 @@
 namespace ray {
 namespace tune {
 namespace internal {
-
-/// What the controller needs of the trials' execution (TrialExecutor's
-/// interface; see trial_executor.h for the protocol).
-class TrialBackend {
- public:
-  virtual ~TrialBackend() = default;
-  virtual void Start(const TrialStart &start) = 0;
-  virtual std::optional<TrialEvent> WaitAny(std::chrono::milliseconds timeout) = 0;
-  virtual void Continue(const std::string &trial_id) = 0;
-  virtual void Stop(const std::string &trial_id) = 0;
-  virtual std::optional<std::string> Pause(const std::string &trial_id) = 0;
-  virtual std::optional<std::string> SaveCheckpoint(const std::string &trial_id) = 0;
-  virtual void Restore(const std::string &trial_id, const std::string &checkpoint_dir) = 0;
-  virtual bool ResetConfig(const std::string &trial_id, const Json &config) = 0;
-  virtual size_t NumRunning() const = 0;
-};
 
 struct ControllerSettings {
   explicit ControllerSettings(TrainableRef t) : trainable(std::move(t)) {}
@@ -91,7 +75,7 @@ class TuneController : public TrialView {
   struct Trial;
 
   void Validate();
-  bool FillSlots();
+  void FillSlots();
   bool AddTrialFromSearcher();
   void StartTrial(Trial &t);
   void HandleEvent(const TrialEvent &event);

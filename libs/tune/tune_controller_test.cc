@@ -400,5 +400,29 @@ TEST_F(TuneControllerTest, HyperBandHalvesEveryBracket) {
   EXPECT_LE(lengths[27], 10) << seen;
 }
 
+// A searcher that never has a config: nothing will ever run.
+class NeverReady : public Searcher {
+ public:
+  bool SetSearchProperties(const SearchProperties &) override { return true; }
+  Suggestion Suggest(const std::string &) override { return Suggestion::NotNow(); }
+  void OnTrialComplete(const std::string &, const Json &, bool) override {}
+  Json Save() const override { return Json::object(); }
+  void Restore(const Json &) override {}
+};
+
+TEST_F(TuneControllerTest, AnExperimentWhereNothingCanStartEndsInsteadOfWaiting) {
+  FakeBackend backend;
+  TuneConfig tc;
+  tc.search_alg = std::make_shared<NeverReady>();
+  auto s = Settings({{"x", 1}}, tc);
+  std::ostringstream out;
+  s.out = &out;
+  s.run.verbose = 1;
+  TuneController c(std::move(s), backend);
+  EXPECT_EQ(c.Run().size(), 0u);
+  EXPECT_TRUE(backend.starts.empty());
+  EXPECT_NE(out.str().find("none can start"), std::string::npos) << out.str();
+}
+
 }  // namespace
 }  // namespace ray::tune::internal

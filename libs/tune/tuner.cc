@@ -24,29 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// TrialExecutor as the controller's backend.
-class ExecutorBackend : public internal::TrialBackend {
- public:
-  void Start(const internal::TrialStart &start) override { exec_.Start(start); }
-  std::optional<internal::TrialEvent> WaitAny(std::chrono::milliseconds timeout) override {
-    return exec_.WaitAny(timeout);
-  }
-  void Continue(const std::string &id) override { exec_.Continue(id); }
-  void Stop(const std::string &id) override { exec_.Stop(id); }
-  std::optional<std::string> Pause(const std::string &id) override { return exec_.Pause(id); }
-  std::optional<std::string> SaveCheckpoint(const std::string &id) override {
-    return exec_.SaveCheckpoint(id);
-  }
-  void Restore(const std::string &id, const std::string &dir) override { exec_.Restore(id, dir); }
-  bool ResetConfig(const std::string &id, const Json &config) override {
-    return exec_.ResetConfig(id, config);
-  }
-  size_t NumRunning() const override { return exec_.NumRunning(); }
-
- private:
-  internal::TrialExecutor exec_;
-};
-
 std::string DefaultStoragePath() {
   const char *home = std::getenv("HOME");
   return (fs::path(home && *home ? home : fs::temp_directory_path().string()) / "lumen_results").string();
@@ -125,7 +102,7 @@ ResultGrid Tuner::Fit() {
   settings.max_parallel = MaxParallel(tune_config_);
   settings.out = &std::cout;
   settings.out_is_terminal = isatty(STDOUT_FILENO) == 1;
-  ExecutorBackend backend;
+  internal::TrialExecutor backend;
   internal::TuneController controller(std::move(settings), backend);
   if (restoring_) {
     std::ifstream in(fs::path(experiment_path_) / internal::TuneController::kStateFile);
