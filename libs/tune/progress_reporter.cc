@@ -189,7 +189,7 @@ std::string ProgressReporter::Render(const ProgressSnapshot &snapshot) const {
 }
 
 void ProgressReporter::Report(const ProgressSnapshot &snapshot, double now_s, bool force) {
-  if (!force && reported_ && now_s - last_report_s_ < options_.max_report_frequency_s) return;
+  if (!force && !Due(now_s)) return;
   const std::string text = Render(snapshot);
   // Back over the previous report, then clear to the end of the screen.
   if (in_place_ && last_lines_ > 0) out_ << "\x1b[" << last_lines_ << "F\x1b[J";

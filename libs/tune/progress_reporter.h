@@ -63,6 +63,11 @@ class ProgressReporter {
   /// Prints the report if max_report_frequency_s has passed since the last
   /// one (by `now_s`, any monotonic seconds) or `force`.
   void Report(const ProgressSnapshot &snapshot, double now_s, bool force = false);
+  /// Whether Report would print now: the caller builds a snapshot (a copy of
+  /// every trial's row) only then.
+  bool Due(double now_s) const {
+    return !reported_ || now_s - last_report_s_ >= options_.max_report_frequency_s;
+  }
 
  private:
   std::vector<std::string> ParameterColumns(const std::vector<ProgressRow> &rows) const;

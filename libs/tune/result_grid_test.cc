@@ -111,7 +111,8 @@ TEST(TrialLoggerTest, WritesRaysFilesAndReadsBack) {
 }
 
 TEST(TrialLoggerTest, UnwritableFolderIsATuneError) {
-  EXPECT_THROW(internal::TrialLogger("/proc/lumen-cannot-be-here/trial"), TuneError);
+  internal::TrialLogger log("/proc/lumen-cannot-be-here/trial");  // touches nothing yet
+  EXPECT_THROW(log.WriteParams({{"x", 1}}), TuneError);
   EXPECT_THROW(ResultGrid::Load("/nonexistent/lumen/experiment"), TuneError);
 }
 

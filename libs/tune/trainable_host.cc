@@ -16,6 +16,21 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The trial whose code runs on this thread (GetContext): set on a function
+// trainable's thread for its life, and around each call into a Trainable.
+thread_local const TrialPlace *current_place = nullptr;
+
+class PlaceScope {
+ public:
+  explicit PlaceScope(const TrialPlace &place) : saved_(current_place) { current_place = &place; }
+  ~PlaceScope() { current_place = saved_; }
+  PlaceScope(const PlaceScope &) = delete;
+  PlaceScope &operator=(const PlaceScope &) = delete;
+
+ private:
+  const TrialPlace *saved_;
+};
+
 FunctionHost &CurrentHost() {
   if (current_host == nullptr)
     throw TuneError(
@@ -54,6 +69,7 @@ FunctionHost::~FunctionHost() { Stop(); }
 
 void FunctionHost::Run() {
   current_host = this;
+  PlaceScope in_trial(place_);
   std::optional<std::string> error;
   bool stopped = false;
   Json config;
@@ -214,6 +230,7 @@ ClassHost::ClassHost(TrainableFactory factory, Json config, TrialPlace place,
                      std::optional<std::string> restore_from)
     : place_(std::move(place)) {
   std::lock_guard<std::mutex> lock(trainable_mu_);
+  PlaceScope in_trial(place_);
   try {
     trainable_.reset(factory());
     trainable_->Setup(config);
@@ -231,8 +248,12 @@ ClassHost::ClassHost(TrainableFactory factory, Json config, TrialPlace place,
 std::string ClassHost::Next() {
   std::lock_guard<std::mutex> lock(trainable_mu_);
   if (closed_) return StoppedEvent();
-  if (error_) return ErrorEvent(*error_);
+  if (error_) {  // Setup failed
+    CloseLocked();
+    return ErrorEvent(*error_);
+  }
   if (done_) return StoppedEvent();
+  PlaceScope in_trial(place_);
   auto start = std::chrono::steady_clock::now();
   Json result;
   try {
@@ -240,30 +261,43 @@ std::string ClassHost::Next() {
     result = clock_.Fill(std::move(metrics), SecondsSince(start), UnixTime(), place_.trial_id);
   } catch (const std::exception &e) {
     error_ = e.what();
-    return ErrorEvent(*error_);
   } catch (...) {
     error_ = "Step threw an exception that is not a std::exception";
+  }
+  if (error_) {
+    CloseLocked();
     return ErrorEvent(*error_);
   }
   if (result.value(fields::kDone, false)) {
     done_ = true;
+    CloseLocked();
     return DoneEvent(result);
   }
   return ResultEvent(result, std::nullopt);
 }
 
-void ClassHost::Stop() {
-  std::lock_guard<std::mutex> lock(trainable_mu_);
+void ClassHost::CloseLocked() {
   if (closed_) return;
   closed_ = true;
+  PlaceScope in_trial(place_);
   // Cleanup runs for a trainable that set up, whatever came after (Ray's
-  // stop() also runs after an error).
-  if (trainable_) trainable_->Cleanup();
+  // stop() also runs after an error). Its own failure changes nothing: the
+  // trial is over either way.
+  try {
+    if (trainable_) trainable_->Cleanup();
+  } catch (...) {
+  }
+}
+
+void ClassHost::Stop() {
+  std::lock_guard<std::mutex> lock(trainable_mu_);
+  CloseLocked();
 }
 
 std::optional<std::string> ClassHost::Save() {
   std::lock_guard<std::mutex> lock(trainable_mu_);
   if (!trainable_ || closed_) throw TuneError("the trial's trainable is not running; nothing to save");
+  PlaceScope in_trial(place_);
   std::string dir = NewCheckpointDir(place_.trial_dir);
   trainable_->SaveCheckpoint(dir);
   WriteCheckpointMetadata(dir, clock_.Metadata());
@@ -273,6 +307,7 @@ std::optional<std::string> ClassHost::Save() {
 void ClassHost::Restore(const std::string &dir) {
   std::lock_guard<std::mutex> lock(trainable_mu_);
   if (!trainable_ || closed_) throw TuneError("the trial's trainable is not running; nothing to restore");
+  PlaceScope in_trial(place_);
   trainable_->LoadCheckpoint(dir);
   clock_.Restore(ReadCheckpointMetadata(dir));
   done_ = false;
@@ -281,6 +316,7 @@ void ClassHost::Restore(const std::string &dir) {
 bool ClassHost::ResetConfig(const Json &config) {
   std::lock_guard<std::mutex> lock(trainable_mu_);
   if (!trainable_ || closed_) throw TuneError("the trial's trainable is not running; nothing to reset");
+  PlaceScope in_trial(place_);
   if (!trainable_->ResetConfig(config)) return false;
   clock_.Reset();
   done_ = false;
@@ -296,6 +332,15 @@ void Report(const Json &metrics, const Checkpoint &checkpoint) {
 }
 
 std::optional<Checkpoint> GetCheckpoint() { return internal::CurrentHost().GetCheckpoint(); }
+
+TrialContext GetContext() {
+  const internal::TrialPlace *place = internal::current_place;
+  if (place == nullptr)
+    throw TuneError(
+        "ray::tune::GetContext works only in a trial: on a function trainable's thread or in a Trainable's "
+        "methods");
+  return TrialContext{place->trial_id, place->trial_dir, place->resources, place->placement_group};
+}
 
 }  // namespace tune
 }  // namespace ray

@@ -57,10 +57,13 @@ class TrainableHost {
   virtual bool ResetConfig(const Json &config) = 0;
 };
 
-/// Where a trial keeps its files and who it is.
+/// Where a trial keeps its files, who it is and what it holds: what
+/// GetContext() answers while the trial's code runs.
 struct TrialPlace {
   std::string trial_id;
   std::string trial_dir;
+  Resources resources;
+  ray::PlacementGroup placement_group;  // Empty() unless the resources name bundles
 };
 
 std::string ResultEvent(const Json &metrics, const std::optional<std::string> &checkpoint);
@@ -126,6 +129,10 @@ class ClassHost : public TrainableHost {
   bool ResetConfig(const Json &config) override;
 
  private:
+  // Ends the trainable once: Cleanup. Next calls it when the trial ends (done
+  // or an error), so the runner need not stop such a trial; Stop otherwise.
+  void CloseLocked();
+
   const TrialPlace place_;
   std::mutex trainable_mu_;
   std::unique_ptr<Trainable> trainable_;  // guarded by trainable_mu_

@@ -304,7 +304,7 @@ void CheckpointingTrain(const Json &config) {
 TEST(HostTest, FunctionReportsOneResultPerNextAndEndsDone) {
   TempDir trial;
   FunctionHost host(CheckpointingTrain, Json{{"iterations", 2}, {"scratch", trial / "scratch"}},
-                    TrialPlace{"t1", trial / "t1"}, std::nullopt);
+                    TrialPlace{"t1", trial / "t1", {}, {}}, std::nullopt);
   Json e1 = Parse(host.Next());
   EXPECT_EQ(e1["kind"], "result");
   EXPECT_EQ(e1["metrics"]["count"], 1);
@@ -321,8 +321,8 @@ TEST(HostTest, FunctionReportsOneResultPerNextAndEndsDone) {
 
 TEST(HostTest, StopReachesTheFunctionThroughReport) {
   TempDir trial;
-  FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch"}}, TrialPlace{"t", trial / "t"},
-                    std::nullopt);
+  FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch"}},
+                    TrialPlace{"t", trial / "t", {}, {}}, std::nullopt);
   EXPECT_EQ(Parse(host.Next())["kind"], "result");
   // The function is blocked in Report; Stop makes it throw and waits for it.
   host.Stop();
@@ -331,8 +331,8 @@ TEST(HostTest, StopReachesTheFunctionThroughReport) {
 
 TEST(HostTest, StopOvertakesAWaitingNext) {
   TempDir trial;
-  FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch"}}, TrialPlace{"t", trial / "t"},
-                    std::nullopt);
+  FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch"}},
+                    TrialPlace{"t", trial / "t", {}, {}}, std::nullopt);
   EXPECT_EQ(Parse(host.Next())["kind"], "result");
   std::string overtaken;
   std::thread next([&] { overtaken = host.Next(); });
@@ -352,7 +352,7 @@ void DoneAtTwoTrain(const Json &) {
 
 TEST(HostTest, AFunctionResultSayingDoneEndsTheTrial) {
   TempDir trial;
-  FunctionHost host(DoneAtTwoTrain, Json::object(), TrialPlace{"t", trial / "t"}, std::nullopt);
+  FunctionHost host(DoneAtTwoTrain, Json::object(), TrialPlace{"t", trial / "t", {}, {}}, std::nullopt);
   EXPECT_EQ(Parse(host.Next())["kind"], "result");
   Json done = Parse(host.Next());
   EXPECT_EQ(done["kind"], "done");
@@ -373,8 +373,8 @@ void LatestCheckpointTrain(const Json &config) {
 TEST(HostTest, GetCheckpointGivesTheLatestReportedOne) {
   TempDir trial;
   fs::create_directories(trial / "scratch");
-  FunctionHost host(LatestCheckpointTrain, Json{{"scratch", trial / "scratch"}}, TrialPlace{"t", trial / "t"},
-                    std::nullopt);
+  FunctionHost host(LatestCheckpointTrain, Json{{"scratch", trial / "scratch"}},
+                    TrialPlace{"t", trial / "t", {}, {}}, std::nullopt);
   EXPECT_EQ(Parse(host.Next())["metrics"]["seen"], Json());
   EXPECT_EQ(Parse(host.Next())["metrics"]["seen"], trial / "t/checkpoint_000000");
   host.Stop();
@@ -387,7 +387,7 @@ void ThrowingTrain(const Json &) {
 
 TEST(HostTest, AThrowingFunctionGivesItsMessage) {
   TempDir trial;
-  FunctionHost host(ThrowingTrain, Json::object(), TrialPlace{"t", trial / "t"}, std::nullopt);
+  FunctionHost host(ThrowingTrain, Json::object(), TrialPlace{"t", trial / "t", {}, {}}, std::nullopt);
   EXPECT_EQ(Parse(host.Next())["kind"], "result");
   Json error = Parse(host.Next());
   EXPECT_EQ(error["kind"], "error");
@@ -398,13 +398,13 @@ TEST(HostTest, FunctionRestoreContinuesFromTheCheckpoint) {
   TempDir trial;
   std::string checkpoint;
   {
-    FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch"}}, TrialPlace{"t", trial / "t"},
-                      std::nullopt);
+    FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch"}},
+                      TrialPlace{"t", trial / "t", {}, {}}, std::nullopt);
     for (int i = 0; i < 3; ++i) checkpoint = Parse(host.Next())["checkpoint"];
     host.Stop();
   }
-  FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch2"}}, TrialPlace{"t", trial / "t"},
-                    checkpoint);
+  FunctionHost host(CheckpointingTrain, Json{{"scratch", trial / "scratch2"}},
+                    TrialPlace{"t", trial / "t", {}, {}}, checkpoint);
   Json r = Parse(host.Next());
   EXPECT_EQ(r["metrics"]["count"], 4);
   EXPECT_EQ(r["metrics"][fields::kTrainingIteration], 4);
@@ -428,7 +428,8 @@ TEST(HostTest, FunctionRestoreContinuesFromTheCheckpoint) {
 TEST(HostTest, ClassStepsSavesLoadsAndResets) {
   TempDir trial;
   Counter::cleanups = 0;
-  ClassHost host(&NewTrainable<Counter>, Json{{"step", 2}}, TrialPlace{"c", trial / "c"}, std::nullopt);
+  ClassHost host(&NewTrainable<Counter>, Json{{"step", 2}}, TrialPlace{"c", trial / "c", {}, {}},
+                 std::nullopt);
   EXPECT_EQ(Parse(host.Next())["metrics"]["value"], 2);
   std::string saved = *host.Save();
   EXPECT_EQ(saved, trial / "c/checkpoint_000000");
@@ -448,7 +449,7 @@ TEST(HostTest, ClassStepsSavesLoadsAndResets) {
   EXPECT_EQ(Counter::cleanups, 1);
 
   // Restored at construction, from the checkpoint's record.
-  ClassHost again(&NewTrainable<Counter>, Json{{"step", 2}}, TrialPlace{"c", trial / "c"}, saved);
+  ClassHost again(&NewTrainable<Counter>, Json{{"step", 2}}, TrialPlace{"c", trial / "c", {}, {}}, saved);
   r = Parse(again.Next());
   EXPECT_EQ(r["metrics"]["value"], 4);
   EXPECT_EQ(r["metrics"][fields::kTrainingIteration], 2);
@@ -464,9 +465,9 @@ class Plain : public Trainable {
 
 TEST(HostTest, ClassWithoutResetAndFailingSetup) {
   TempDir trial;
-  ClassHost plain(&NewTrainable<Plain>, Json::object(), TrialPlace{"p", trial / "p"}, std::nullopt);
+  ClassHost plain(&NewTrainable<Plain>, Json::object(), TrialPlace{"p", trial / "p", {}, {}}, std::nullopt);
   EXPECT_FALSE(plain.ResetConfig(Json{{"a", 1}}));
-  ClassHost failing(&NewTrainable<Plain>, Json{{"fail_setup", true}}, TrialPlace{"f", trial / "f"},
+  ClassHost failing(&NewTrainable<Plain>, Json{{"fail_setup", true}}, TrialPlace{"f", trial / "f", {}, {}},
                     std::nullopt);
   Json e = Parse(failing.Next());
   EXPECT_EQ(e["kind"], "error");
@@ -476,13 +477,56 @@ TEST(HostTest, ClassWithoutResetAndFailingSetup) {
 TEST(HostTest, ClassStepReportingDoneEndsTheTrial) {
   TempDir trial;
   Counter::stop_at_three_ = true;
-  ClassHost host(&NewTrainable<Counter>, Json{{"step", 1}}, TrialPlace{"c", trial / "c"}, std::nullopt);
+  ClassHost host(&NewTrainable<Counter>, Json{{"step", 1}}, TrialPlace{"c", trial / "c", {}, {}},
+                 std::nullopt);
   EXPECT_EQ(Parse(host.Next())["kind"], "result");
   EXPECT_EQ(Parse(host.Next())["kind"], "result");
   Json done = Parse(host.Next());
   Counter::stop_at_three_ = false;
   EXPECT_EQ(done["kind"], "done");
   EXPECT_EQ(done["metrics"][fields::kTrainingIteration], 3);
+}
+
+// Reports what GetContext says on the function's thread.
+void ContextTrain(const Json &) {
+  TrialContext c = GetContext();
+  Report(Json{{"id", c.trial_id},
+              {"dir", c.trial_dir},
+              {"gpu", c.resources.gpu},
+              {"group", c.placement_group.GetID()}});
+}
+
+// Records what GetContext says in Setup and in Step.
+class ContextTrainable : public Trainable {
+ public:
+  void Setup(const Json &) override { setup_id_ = GetContext().trial_id; }
+  Json Step() override { return Json{{"setup_id", setup_id_}, {"step_dir", GetContext().trial_dir}}; }
+
+ private:
+  std::string setup_id_;
+};
+
+TEST(HostTest, GetContextAnswersInTheTrialsCodeOnly) {
+  TempDir trial;
+  Resources resources;
+  resources.gpu = 0.5;
+  TrialPlace place{"t9", trial / "t9", resources,
+                   ray::PlacementGroup("0123", {"", {{{"CPU", 1}}}, ray::PlacementStrategy::PACK})};
+  FunctionHost host(ContextTrain, Json::object(), place, std::nullopt);
+  Json m = Parse(host.Next())["metrics"];
+  EXPECT_EQ(m["id"], "t9");
+  EXPECT_EQ(m["dir"], trial / "t9");
+  EXPECT_EQ(m["gpu"], 0.5);
+  EXPECT_EQ(m["group"], "0123");
+  host.Stop();
+
+  ClassHost class_host(&NewTrainable<ContextTrainable>, Json::object(), place, std::nullopt);
+  Json step = Parse(class_host.Next())["metrics"];
+  EXPECT_EQ(step["setup_id"], "t9");
+  EXPECT_EQ(step["step_dir"], trial / "t9");
+
+  // Outside a trial's code, and after it, there is no context.
+  EXPECT_THROW(GetContext(), TuneError);
 }
 
 }  // namespace

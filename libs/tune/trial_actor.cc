@@ -4,6 +4,8 @@
 
 #include <ray/api.h>
 
+#include "trial_resources.h"
+
 namespace ray {
 namespace tune {
 namespace internal {
@@ -11,7 +13,17 @@ namespace internal {
 TrialActor *TrialActor::Create(std::string spec_text) {
   try {
     Json spec = Json::parse(spec_text);
-    TrialPlace place{spec.at("trial_id").get<std::string>(), spec.at("trial_dir").get<std::string>()};
+    TrialPlace place{spec.at("trial_id").get<std::string>(), spec.at("trial_dir").get<std::string>(),
+                     ResourcesFromJson(spec.at("resources")), ray::PlacementGroup()};
+    if (const Json &group = spec.at("placement_group"); !group.is_null()) {
+      // Rebuilt from what the driver created, not looked up: no call to the
+      // control service, and the same group the trial's actor was placed in.
+      ray::PlacementGroupCreationOptions options{"", {}, place.resources.strategy};
+      for (const auto &bundle : place.resources.bundles)
+        options.bundles.emplace_back(bundle.begin(), bundle.end());
+      place.placement_group = ray::PlacementGroup(group.get<std::string>(), std::move(options),
+                                                  ray::PlacementGroupState::CREATED);
+    }
     TrainableRef ref = TrainableRef::FromJson(spec.at("trainable"));
     std::optional<std::string> restore_from;
     if (!spec.at("restore_from").is_null()) restore_from = spec.at("restore_from").get<std::string>();

@@ -19,8 +19,10 @@ namespace internal {
 class TrialActor {
  public:
   /// `spec` is JSON text: {"trial_id", "trial_dir", "trainable" (a
-  /// TrainableRef's JSON), "config", "restore_from" (a folder or null)}. A
-  /// trainable that does not resolve here makes every Next an error event.
+  /// TrainableRef's JSON), "config", "restore_from" (a folder or null),
+  /// "resources" (trial_resources.h's JSON), "placement_group" (the trial's
+  /// group id, or null)}. A trainable that does not resolve here makes every
+  /// Next an error event.
   static TrialActor *Create(std::string spec);
 
   /// The next event (trainable_host.h).

@@ -1,5 +1,7 @@
 #include "trial_executor.h"
 
+#include "trial_resources.h"
+
 #include <algorithm>
 #include <limits>
 #include <sstream>
@@ -13,19 +15,6 @@ namespace {
 int Ms(std::chrono::milliseconds d) {
   return static_cast<int>(
       std::min<std::chrono::milliseconds::rep>(d.count(), std::numeric_limits<int>::max()));
-}
-
-std::string Describe(const std::unordered_map<std::string, double> &resources) {
-  std::map<std::string, double> sorted(resources.begin(), resources.end());
-  std::ostringstream out;
-  out << "{";
-  const char *sep = "";
-  for (const auto &entry : sorted) {
-    out << sep << entry.first << ": " << entry.second;
-    sep = ", ";
-  }
-  out << "}";
-  return out.str();
 }
 
 TrialEvent ParseEvent(const std::string &trial_id, const std::string &text) {
@@ -53,54 +42,49 @@ TrialEvent ParseEvent(const std::string &trial_id, const std::string &text) {
 }  // namespace
 
 TrialExecutor::~TrialExecutor() {
-  for (auto &entry : trials_) {
-    try {
-      entry.second.actor.Kill();
-    } catch (const std::exception &) {
-      // The runtime may already be shut down; nothing is left to free then.
-    }
-  }
-}
-
-void TrialExecutor::CheckResources(const Resources &resources) {
-  auto wanted = resources.ToMap();
-  try {
-    ray::internal::CheckTaskOptions(wanted);
-  } catch (const ray::internal::RayException &e) {
-    throw TuneError(std::string("bad trial resources: ") + e.what());
-  }
-  std::ostringstream nodes;
-  for (const ray::NodeInfo &node : ray::Nodes()) {
-    if (!node.alive) continue;
-    bool fits = true;
-    for (const auto &entry : wanted) {
-      auto have = node.resources.find(entry.first);
-      if (have == node.resources.end() || have->second < entry.second) fits = false;
-    }
-    if (fits) return;
-    nodes << "\n  node " << node.node_id << ": " << Describe(node.resources);
-  }
-  throw TuneError("no node of the cluster can run a trial that needs " + Describe(wanted) +
-                  " (a trial runs on one node); the alive nodes have:" +
-                  (nodes.str().empty() ? std::string(" none") : nodes.str()));
+  // Killed without a graceful stop, as an experiment that ended leaves them
+  // (the reaper's destructor waits until they are gone).
+  for (auto &entry : trials_) reaper_.Reap(entry.second.actor, /*graceful=*/false, entry.second.group_id);
 }
 
 void TrialExecutor::Start(const TrialStart &start) {
   if (trials_.count(start.trial_id)) throw TuneError("trial " + start.trial_id + " is already running");
-  auto wanted = start.resources.ToMap();
-  std::map<std::string, double> request(wanted.begin(), wanted.end());
-  if (!fitting_requests_.count(request)) {
-    CheckResources(start.resources);
-    fitting_requests_.insert(std::move(request));
+  const Json resources = ResourcesToJson(start.resources);
+  if (fitting_requests_.insert(resources.dump()).second) {
+    try {
+      CheckTrialResources(start.resources, ray::Nodes());
+    } catch (...) {
+      fitting_requests_.erase(resources.dump());
+      throw;
+    }
+  }
+  auto creator = ray::Actor(TrialActor::Create).SetResources(start.resources.ToMap()).SetMaxConcurrency(2);
+  std::optional<ray::PlacementGroup> group;
+  if (start.resources.UsesPlacementGroup()) {
+    // One group per trial, as Ray Tune's PlacementGroupFactory: the actor
+    // waits in bundle 0 until the group is reserved.
+    ray::PlacementGroupCreationOptions options{"", {}, start.resources.strategy};
+    for (const auto &bundle : start.resources.bundles)
+      options.bundles.emplace_back(bundle.begin(), bundle.end());
+    group = ray::CreatePlacementGroup(options);
+    creator.SetPlacementGroup(*group, 0);
   }
   Json spec{{"trial_id", start.trial_id},
             {"trial_dir", start.trial_dir},
             {"trainable", start.trainable.ToJson()},
             {"config", start.config},
-            {"restore_from", start.restore_from ? Json(*start.restore_from) : Json()}};
-  auto actor =
-      ray::Actor(TrialActor::Create).SetResources(std::move(wanted)).SetMaxConcurrency(2).Remote(spec.dump());
-  Running running{actor, actor.Task(&TrialActor::Next).Remote()};
+            {"restore_from", start.restore_from ? Json(*start.restore_from) : Json()},
+            {"resources", resources},
+            {"placement_group", group ? Json(group->GetID()) : Json()}};
+  ray::ActorHandle<TrialActor> actor;
+  try {
+    actor = creator.Remote(spec.dump());
+  } catch (...) {
+    if (group) ray::RemovePlacementGroup(group->GetID());
+    throw;
+  }
+  Running running{actor, actor.Task(&TrialActor::Next).Remote(), /*reported=*/false,
+                  group ? group->GetID() : std::string()};
   trials_.emplace(start.trial_id, std::move(running));
 }
 
@@ -130,8 +114,9 @@ std::optional<TrialEvent> TrialExecutor::WaitAny(std::chrono::milliseconds timeo
   try {
     event = ParseEvent(trial_id, *ready.Get(Ms(kReadyResultTimeout)));
   } catch (const ray::internal::RayActorException &e) {
-    // The worker died (a crash, SIGKILL, the node lost): the actor is gone.
-    trials_.erase(trial_id);
+    // The worker died (a crash, SIGKILL, the node lost): the actor is gone;
+    // its placement group, if any, is not.
+    End(trial_id, /*graceful=*/false);
     event.kind = TrialEvent::Kind::kError;
     event.trial_id = trial_id;
     event.error = std::string("the trial's actor died: ") + e.what();
@@ -141,7 +126,9 @@ std::optional<TrialEvent> TrialExecutor::WaitAny(std::chrono::milliseconds timeo
     event.trial_id = trial_id;
     event.error = std::string("the trial's result could not be read: ") + e.what();
   }
-  if (event.kind != TrialEvent::Kind::kResult) End(trial_id);
+  // The trainable has ended on its own (a class trainable ran Cleanup in
+  // Next): nothing is left for a graceful stop to do.
+  if (event.kind != TrialEvent::Kind::kResult) End(trial_id, /*graceful=*/false);
   return event;
 }
 
@@ -164,17 +151,9 @@ void TrialExecutor::Continue(const std::string &trial_id) {
   running.next = running.actor.Task(&TrialActor::Next).Remote();
 }
 
-void TrialExecutor::End(const std::string &trial_id) {
+void TrialExecutor::End(const std::string &trial_id, bool graceful) {
   Running &running = trials_.at(trial_id);
-  if (running.reported) {
-    try {
-      running.actor.Task(&TrialActor::Stop).Remote().Get(Ms(options_.stop_grace));
-    } catch (const ray::internal::RayException &) {
-      // Past the grace (user code that ignores the stop) or already dead: the
-      // kill below ends it either way.
-    }
-  }
-  running.actor.Kill();
+  reaper_.Reap(running.actor, graceful && running.reported, running.group_id);
   trials_.erase(trial_id);
 }
 

@@ -23,6 +23,7 @@
 
 #include <ray/api.h>
 
+#include "actor_reaper.h"
 #include "ray/tune/resources.h"
 #include "ray/tune/trainable.h"
 #include "timeouts.h"
@@ -81,20 +82,17 @@ struct ExecutorOptions {
 
 class TrialExecutor : public TrialBackend {
  public:
-  explicit TrialExecutor(ExecutorOptions options = {}) : options_(options) {}
-  /// Kills the actors of trials still running.
+  explicit TrialExecutor(ExecutorOptions options = {}) : reaper_(options.stop_grace) {}
+  /// Kills the actors of trials still running, and returns once every trial's
+  /// actor is gone.
   ~TrialExecutor() override;
   TrialExecutor(const TrialExecutor &) = delete;
   TrialExecutor &operator=(const TrialExecutor &) = delete;
 
-  /// TuneError unless some alive node has every resource `resources` asks
-  /// for (an impossible request would otherwise wait for ever), or when an
-  /// amount is malformed. The runner calls it before any trial starts.
-  static void CheckResources(const Resources &resources);
-
-  /// Creates the trial's actor and asks for its first result. TuneError for a
-  /// trial id already running or resources no node has (checked once per
-  /// distinct request).
+  /// Creates the trial's actor (in a placement group of its own when its
+  /// resources name bundles) and asks for its first result. TuneError for a
+  /// trial id already running or resources the cluster cannot meet
+  /// (CheckTrialResources, once per distinct request).
   void Start(const TrialStart &start) override;
   /// The next event of any running trial, or none after `timeout` (or at
   /// once when no trial has a Next outstanding).
@@ -105,6 +103,8 @@ class TrialExecutor : public TrialBackend {
   /// then its actor is killed, at the latest after the stop grace. A trial
   /// that has sent nothing yet is killed at once: its actor may still be
   /// waiting for resources, and a graceful stop would wait out the grace.
+  /// Returns at once: the trial is over for the runner, and its actor ends
+  /// in the background (actor_reaper.h).
   void Stop(const std::string &trial_id) override;
   /// Saves a checkpoint, then stops; returns the checkpoint (none: a function
   /// that never reported one).
@@ -120,6 +120,10 @@ class TrialExecutor : public TrialBackend {
   /// (the runner then restarts the trial). Between results only.
   bool ResetConfig(const std::string &trial_id, const Json &config) override;
 
+  /// Returns once the actors of every trial that ended are gone (their
+  /// graceful stops done or timed out, then killed).
+  void Drain() { reaper_.Drain(); }
+
   bool IsRunning(const std::string &trial_id) const { return trials_.count(trial_id) != 0; }
   std::size_t NumRunning() const override { return trials_.size(); }
 
@@ -128,18 +132,21 @@ class TrialExecutor : public TrialBackend {
     ray::ActorHandle<TrialActor> actor;
     std::optional<ray::ObjectRef<std::string>> next;  // the outstanding Next
     bool reported = false;                            // an event came back: the actor exists
+    std::string group_id;                             // the trial's placement group, if any
   };
   Running &Find(const std::string &trial_id, const char *what);
   Running &FindBetweenResults(const std::string &trial_id, const char *what);
-  // Graceful stop, then kill; forgets the trial.
-  void End(const std::string &trial_id);
+  // Hands the trial's actor to the reaper (a graceful stop if `graceful` and
+  // the actor has answered, then a kill) and forgets the trial.
+  void End(const std::string &trial_id, bool graceful = true);
 
-  const ExecutorOptions options_;
+  ActorReaper reaper_;
   std::map<std::string, Running> trials_;
   std::string last_served_;  // WaitAny's last trial: the next wait starts after it
-  // Requests CheckResources passed: checked once each rather than once per
-  // trial, which would cost a call to the control service per trial start.
-  std::set<std::map<std::string, double>> fitting_requests_;
+  // Requests (ResourcesToJson text) CheckTrialResources passed: checked once
+  // each rather than once per trial, which would cost a call to the control
+  // service per trial start.
+  std::set<std::string> fitting_requests_;
 };
 
 }  // namespace internal

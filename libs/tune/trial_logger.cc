@@ -47,7 +47,8 @@ std::vector<std::string> ReadCsvColumns(const fs::path &path) {
 
 }  // namespace
 
-TrialLogger::TrialLogger(std::string trial_dir) : dir_(std::move(trial_dir)) {
+void TrialLogger::Open() {
+  if (opened_) return;
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec || !fs::is_directory(dir_)) {
@@ -58,6 +59,7 @@ TrialLogger::TrialLogger(std::string trial_dir) : dir_(std::move(trial_dir)) {
     columns_ = ReadCsvColumns(csv);
     header_written_ = true;
   }
+  opened_ = true;
 }
 
 void TrialLogger::Append(std::ofstream &out, const char *name, const std::string &text) {
@@ -71,12 +73,14 @@ void TrialLogger::Append(std::ofstream &out, const char *name, const std::string
 }
 
 void TrialLogger::WriteParams(const Json &config) {
+  Open();
   std::ofstream out(fs::path(dir_) / "params.json", std::ios::trunc);
   out << config.dump(2) << "\n";
   if (!out) throw TuneError("cannot write " + (fs::path(dir_) / "params.json").string());
 }
 
 void TrialLogger::LogResult(const Json &result) {
+  Open();
   Append(results_, "result.json", result.dump() + "\n");
   Json without_config = result;
   if (without_config.is_object()) without_config.erase(fields::kConfig);
@@ -91,6 +95,7 @@ void TrialLogger::LogResult(const Json &result) {
 }
 
 void TrialLogger::WriteError(const std::string &message) {
+  Open();
   std::ofstream out(fs::path(dir_) / "error.txt", std::ios::trunc);
   out << message << "\n";
   if (!out) throw TuneError("cannot write " + (fs::path(dir_) / "error.txt").string());

@@ -7,11 +7,13 @@
 // lines behind for Tuner::Restore. As in Ray, progress.csv's columns are those
 // of the first result: keys first seen later go to result.json only.
 //
-// Threading: one TrialLogger per trial, used by the driver's thread.
+// Threading: one TrialLogger per trial, used by one thread at a time (the
+// experiment's FileWriter thread, file_writer.h).
 #pragma once
 
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ray/tune/types.h"
@@ -22,10 +24,10 @@ namespace internal {
 
 class TrialLogger {
  public:
-  /// Creates `trial_dir` (and its parents) if needed; TuneError if it cannot.
-  /// A folder that already has result.json (a restored trial) is appended
-  /// to, keeping progress.csv's columns.
-  explicit TrialLogger(std::string trial_dir);
+  /// Touches no file: the first write creates `trial_dir` (and its parents)
+  /// if needed, TuneError if it cannot. A folder that already has
+  /// progress.csv (a restored trial) is appended to, keeping its columns.
+  explicit TrialLogger(std::string trial_dir) : dir_(std::move(trial_dir)) {}
 
   const std::string &trial_dir() const { return dir_; }
   void WriteParams(const Json &config);
@@ -33,6 +35,7 @@ class TrialLogger {
   void WriteError(const std::string &message);
 
  private:
+  void Open();
   void Append(std::ofstream &out, const char *name, const std::string &text);
 
   std::string dir_;
@@ -40,6 +43,7 @@ class TrialLogger {
   std::ofstream csv_;
   std::vector<std::string> columns_;  // progress.csv's, once known
   bool header_written_ = false;
+  bool opened_ = false;
 };
 
 }  // namespace internal

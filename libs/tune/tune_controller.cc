@@ -52,7 +52,8 @@ void WriteFileAtomically(const fs::path &path, const std::string &text) {
 struct TuneController::Trial {
   TrialInfo info;
   std::string dir;
-  std::unique_ptr<TrialLogger> logger;
+  // Shared with the writer's queued jobs, which may run after the trial is gone.
+  std::shared_ptr<TrialLogger> logger;
   std::optional<std::string> checkpoint;  // latest, to restart or resume from
   Json last_result = Json::object();
   std::vector<Json> history;
@@ -187,8 +188,8 @@ bool TuneController::AddTrialFromSearcher() {
   by_id_[id] = t.get();
   trials_.push_back(std::move(t));
   if (auto changed = scheduler_->OnTrialAdd(*this, trial.info)) trial.info.config = *changed;
-  trial.logger = std::make_unique<TrialLogger>(trial.dir);
-  trial.logger->WriteParams(trial.info.config);
+  trial.logger = std::make_shared<TrialLogger>(trial.dir);
+  WriteParams(trial);
   ApplyOrders();
   return true;
 }
@@ -203,7 +204,7 @@ void TuneController::StartTrial(Trial &t) {
   } else if (t.checkpoint) {
     start.restore_from = t.checkpoint;
   }
-  if (!t.logger) t.logger = std::make_unique<TrialLogger>(t.dir);
+  if (!t.logger) t.logger = std::make_shared<TrialLogger>(t.dir);
   backend_.Start(start);
   SetStatus(t, TrialStatus::kRunning);
 }
@@ -245,7 +246,7 @@ bool TuneController::ShouldStop(const std::string &trial_id, const Json &result)
 
 void TuneController::RecordResult(Trial &t, Json result) {
   result[fields::kConfig] = t.info.config;
-  t.logger->LogResult(result);
+  writer_.Post([logger = t.logger, result] { logger->LogResult(result); });
   if (settings_.out && settings_.run.verbose >= 2) {
     *settings_.out << "Trial " << t.info.id << " reported " << result.dump() << "\n";
   }
@@ -311,7 +312,7 @@ void TuneController::ApplyExploit(Trial &t, const Exploit &exploit, bool running
   Trial &donor = Get(exploit.donor_id);
   if (!donor.checkpoint) return;  // PBT skips an exploit without a checkpoint (Ray)
   t.info.config = exploit.new_config;
-  t.logger->WriteParams(t.info.config);
+  WriteParams(t);
   if (running) {
     backend_.Restore(t.info.id, *donor.checkpoint);
     if (!backend_.ResetConfig(t.info.id, t.info.config)) {
@@ -408,7 +409,7 @@ void TuneController::Fail(Trial &t, const std::string &error) {
   }
   SetStatus(t, TrialStatus::kError);
   t.error = error;
-  t.logger->WriteError(error);
+  writer_.Post([logger = t.logger, error] { logger->WriteError(error); });
   scheduler_->OnTrialError(*this, t.info);
   searcher_->OnTrialComplete(t.info.id, t.last_result.empty() ? Json() : t.last_result, /*error=*/true);
   if (settings_.run.failure_config.fail_fast) stop_all_ = true;
@@ -458,27 +459,41 @@ Json TuneController::StateJson() const {
 // PBT's exploits as Ray writes them: every one appended to pbt_global.txt in
 // the experiment's folder, and each exploited trial's whole policy (its
 // donors' before its own) in pbt_policy_<trial id>.txt.
+void TuneController::WriteParams(Trial &t) {
+  writer_.Post([logger = t.logger, config = t.info.config] { logger->WriteParams(config); });
+}
+
 void TuneController::WritePbtPolicies() {
   auto *pbt = dynamic_cast<PopulationBasedTraining *>(scheduler_.get());
   if (pbt == nullptr || pbt->policy_log().size() == pbt_entries_written_) return;
   const auto &log = pbt->policy_log();
-  std::ofstream global(fs::path(settings_.experiment_path) / "pbt_global.txt", std::ios::app);
+  std::string global;
   std::set<std::string> targets;
   for (; pbt_entries_written_ < log.size(); ++pbt_entries_written_) {
-    global << log[pbt_entries_written_].ToJson().dump() << "\n";
+    global += log[pbt_entries_written_].ToJson().dump() + "\n";
     targets.insert(log[pbt_entries_written_].target);
   }
+  std::map<std::string, std::string> policies;  // target -> its file's text
   for (const auto &target : targets) {
-    std::string text;
-    for (const auto &entry : pbt->TrialPolicy(target)) text += entry.ToJson().dump() + "\n";
-    WriteFileAtomically(fs::path(settings_.experiment_path) / ("pbt_policy_" + target + ".txt"), text);
+    for (const auto &entry : pbt->TrialPolicy(target)) policies[target] += entry.ToJson().dump() + "\n";
   }
+  writer_.Post([dir = fs::path(settings_.experiment_path), global = std::move(global),
+                policies = std::move(policies)] {
+    std::ofstream out(dir / "pbt_global.txt", std::ios::app);
+    out << global;
+    out.flush();
+    if (!out) throw TuneError("cannot write " + (dir / "pbt_global.txt").string());
+    for (const auto &[target, text] : policies)
+      WriteFileAtomically(dir / ("pbt_policy_" + target + ".txt"), text);
+  });
 }
 
 void TuneController::WriteState(bool force) {
   const double now = settings_.now();
   if (!force && last_state_s_ >= 0 && now - last_state_s_ < kStateIntervalS) return;
-  WriteFileAtomically(fs::path(settings_.experiment_path) / kStateFile, StateJson().dump());
+  writer_.Post([path = fs::path(settings_.experiment_path) / kStateFile, text = StateJson().dump()] {
+    WriteFileAtomically(path, text);
+  });
   last_state_s_ = now;
 }
 
@@ -548,9 +563,12 @@ void TuneController::Restore(const Json &state, bool resume_errored, bool restar
 
 void TuneController::Report(bool force) {
   if (!reporter_) return;
+  const double now = settings_.now();
+  if (!force && !reporter_->Due(now)) return;
   ProgressSnapshot snap;
-  snap.elapsed_s = settings_.now() - started_s_;
+  snap.elapsed_s = now - started_s_;
   snap.scheduler_line = scheduler_->DebugString();
+  snap.resources_line = ResourcesLine();
   snap.logdir = settings_.experiment_path;
   snap.metric = settings_.tune.metric;
   snap.rows.reserve(trials_.size());
@@ -562,7 +580,23 @@ void TuneController::Report(bool force) {
     row.last_result = t->last_result;
     snap.rows.push_back(std::move(row));
   }
-  reporter_->Report(snap, settings_.now(), force);
+  reporter_->Report(snap, now, force);
+}
+
+std::string TuneController::ResourcesLine() const {
+  // Ray's "Logical resource usage": what the running trials hold of the
+  // cluster's CPUs and GPUs.
+  const auto held = settings_.tune.resources_per_trial.Total();
+  const double running = static_cast<double>(Count(TrialStatus::kRunning));
+  auto amount = [](const std::map<std::string, double> &m, const char *name) {
+    auto it = m.find(name);
+    return it == m.end() ? 0.0 : it->second;
+  };
+  char line[128];
+  std::snprintf(line, sizeof line, "%g/%g CPUs, %g/%g GPUs", running * amount(held, "CPU"),
+                amount(settings_.cluster_total, "CPU"), running * amount(held, "GPU"),
+                amount(settings_.cluster_total, "GPU"));
+  return line;
 }
 
 ResultGrid TuneController::Results() const {
@@ -613,6 +647,7 @@ ResultGrid TuneController::Run() {
     Report(/*force=*/false);
   }
   WriteState(/*force=*/true);
+  writer_.Flush();
   Report(/*force=*/true);
   return Results();
 }

@@ -29,6 +29,7 @@
 #include "progress_reporter.h"
 #include "ray/tune/result_grid.h"
 #include "ray/tune/tuner.h"
+#include "file_writer.h"
 #include "trial_executor.h"
 #include "trial_logger.h"
 
@@ -47,6 +48,9 @@ struct ControllerSettings {
   /// Trials that may run at once (from the cluster's resources and
   /// max_concurrent_trials); at least 1.
   int max_parallel = 1;
+  /// The cluster's resources when the experiment started (the progress
+  /// table's resource line).
+  std::map<std::string, double> cluster_total;
   /// Monotonic seconds; tests pass a fake.
   std::function<double()> now;
   std::ostream *out = nullptr;  // the progress table; null: none
@@ -89,9 +93,11 @@ class TuneController : public TrialView {
   void StopEverything();
   void RecordResult(Trial &t, Json result);
   bool ShouldStop(const std::string &trial_id, const Json &result);
+  void WriteParams(Trial &t);
   void WritePbtPolicies();
   void WriteState(bool force);
   void Report(bool force);
+  std::string ResourcesLine() const;
   Json StateJson() const;
   ResultGrid Results() const;
   Trial &Get(const std::string &trial_id);
@@ -117,6 +123,9 @@ class TuneController : public TrialView {
   double started_s_ = 0;
   double last_state_s_ = -1;
   std::unique_ptr<ProgressReporter> reporter_;
+  // Last: destroyed first, so its thread ends (running what is queued) while
+  // the rest is still whole.
+  FileWriter writer_;
 };
 
 }  // namespace internal

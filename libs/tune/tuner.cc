@@ -16,6 +16,7 @@
 #include <ray/api/runtime_context.h>
 
 #include "trial_executor.h"
+#include "trial_resources.h"
 #include "tune_controller.h"
 
 namespace ray {
@@ -40,15 +41,7 @@ std::string Timestamp() {
 
 // How many trials fit at once in the cluster's total resources.
 int MaxParallel(const TuneConfig &tc) {
-  const auto total = ray::ClusterResources();
-  double fit = std::numeric_limits<double>::infinity();
-  for (const auto &[name, amount] : tc.resources_per_trial.ToMap()) {
-    if (amount <= 0) continue;
-    auto it = total.find(name);
-    fit = std::min(fit, it == total.end() ? 0.0 : std::floor(it->second / amount + 1e-9));
-  }
-  int n =
-      std::isinf(fit) ? 64 : static_cast<int>(std::max(1.0, fit));  // a trial asking for nothing: 64 at once
+  int n = internal::TrialsThatFit(tc.resources_per_trial, ray::ClusterResources());
   if (tc.max_concurrent_trials > 0) n = std::min(n, tc.max_concurrent_trials);
   return n;
 }
@@ -88,7 +81,7 @@ Tuner Tuner::Restore(const std::string &path, TrainableRef trainable, Space para
 
 ResultGrid Tuner::Fit() {
   if (!ray::IsInitialized()) throw TuneError("call ray::Init() before running a Tune experiment");
-  internal::TrialExecutor::CheckResources(tune_config_.resources_per_trial);
+  internal::CheckTrialResources(tune_config_.resources_per_trial, ray::Nodes());
   std::error_code ec;
   fs::create_directories(experiment_path_, ec);
   if (ec) throw TuneError("cannot create the experiment folder " + experiment_path_ + ": " + ec.message());
@@ -100,6 +93,7 @@ ResultGrid Tuner::Fit() {
   settings.run = run_config_;
   settings.experiment_path = experiment_path_;
   settings.max_parallel = MaxParallel(tune_config_);
+  for (const auto &[name, amount] : ray::ClusterResources()) settings.cluster_total[name] = amount;
   settings.out = &std::cout;
   settings.out_is_terminal = isatty(STDOUT_FILENO) == 1;
   internal::TrialExecutor backend;

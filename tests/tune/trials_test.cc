@@ -95,10 +95,13 @@ class Accumulator : public ray::tune::Trainable {
   void Setup(const Json &config) override {
     step_ = config.at("step");
     cleanup_marker_ = config.at("cleanup_marker");
+    done_at_ = config.value("done_at", 0);
   }
   Json Step() override {
     total_ += step_;
-    return Json{{"total", total_}, {"pid", getpid()}};
+    Json result{{"total", total_}, {"pid", getpid()}};
+    if (done_at_ > 0 && total_ >= done_at_) result[fields::kDone] = true;
+    return result;
   }
   void SaveCheckpoint(const std::string &dir) override { std::ofstream(dir + "/total") << total_; }
   void LoadCheckpoint(const std::string &dir) override { std::ifstream(dir + "/total") >> total_; }
@@ -111,8 +114,36 @@ class Accumulator : public ray::tune::Trainable {
  private:
   int step_ = 0;
   int total_ = 0;
+  int done_at_ = 0;  // a result with this total or more says done
   std::string cleanup_marker_;
 };
+int OwnPid() { return static_cast<int>(getpid()); }
+
+// Sleeps in bundle 1 of its trial's group until the group's removal ends it.
+class Helper {
+ public:
+  static Helper *Create() { return new Helper(); }
+  int Pid() { return static_cast<int>(getpid()); }
+};
+
+// A trial in a placement group of its own: reports its context, runs a task
+// and starts a helper actor in bundle 1, and waits there to be stopped.
+void GroupTrain(const Json &) {
+  ray::tune::TrialContext context = ray::tune::GetContext();
+  const ray::PlacementGroup &group = context.placement_group;
+  int task_pid = *ray::Task(OwnPid).SetPlacementGroup(group, 1).Remote().Get();
+  auto helper = ray::Actor(Helper::Create).SetPlacementGroup(group, 1).SetResource("CPU", 1).Remote();
+  int helper_pid = *helper.Task(&Helper::Pid).Remote().Get();
+  for (int i = 0;; ++i)
+    ray::tune::Report(Json{{"trial_id", context.trial_id},
+                           {"trial_dir", context.trial_dir},
+                           {"group", group.GetID()},
+                           {"bundles", group.GetBundles().size()},
+                           {"strategy", static_cast<int>(context.resources.strategy)},
+                           {"pid", getpid()},
+                           {"task_pid", task_pid},
+                           {"helper_pid", helper_pid}});
+}
 
 class TuneTrialsTest : public lumen::testing::ClusterTest {
  protected:
@@ -188,6 +219,7 @@ TEST_F(TuneTrialsTest, StopReachesAFunctionThroughReport) {
   // frames unwind (the guard writes its marker) before the actor is killed.
   executor.Stop("s");
   EXPECT_FALSE(executor.IsRunning("s"));
+  executor.Drain();  // the actor ends in the background
   EXPECT_EQ(Slurp(marker), "unwound");
   EXPECT_FALSE(executor.WaitAny(std::chrono::milliseconds(0)).has_value());
 }
@@ -292,9 +324,26 @@ TEST_F(TuneTrialsTest, ClassTrainableStepsSavesRestoresResetsAndPauses) {
   ASSERT_TRUE(paused);
   EXPECT_EQ(*paused, trials_dir_ + "/c/checkpoint_000001");
   EXPECT_FALSE(executor.IsRunning("c"));
+  executor.Drain();  // the actor ends in the background
   EXPECT_EQ(Slurp(cleanup), "cleaned");
   const std::string total = Slurp(*paused + "/total");
   EXPECT_TRUE(total == "14" || total == "24") << total;
+}
+
+TEST_F(TuneTrialsTest, AClassTrainableThatSaysDoneIsCleanedUpWithoutAStop) {
+  TrialExecutor executor;
+  const std::string cleanup = tmp_ + "/cleanup";
+  executor.Start(Trial("d", TrainableRef::Class<Accumulator>(),
+                       Json{{"step", 1}, {"done_at", 2}, {"cleanup_marker", cleanup}}));
+  ASSERT_EQ(Next(executor).kind, TrialEvent::Kind::kResult);
+  executor.Continue("d");
+  TrialEvent done = Next(executor);
+  ASSERT_EQ(done.kind, TrialEvent::Kind::kDone) << done.error;
+  EXPECT_EQ(done.metrics["total"], 2);
+  EXPECT_FALSE(executor.IsRunning("d"));
+  // Cleanup ran in the step that said done, before the result came back.
+  EXPECT_EQ(Slurp(cleanup), "cleaned");
+  executor.Drain();
 }
 
 TEST_F(TuneTrialsTest, AReferenceToOtherCodeErrsInTheWorkerWithoutRunningIt) {
@@ -335,4 +384,62 @@ TEST_F(TuneTrialsTest, AResourceRequestNoNodeHasIsAClearError) {
   executor.Stop("two");
 }
 
+TEST_F(TuneTrialsTest, ATrialInAPlacementGroupPlacesItsOwnWorkInTheOtherBundles) {
+  TrialExecutor executor;
+  TrialStart start = Trial("g", GroupTrain, Json::object());
+  start.resources =
+      ray::tune::Resources::PlacementGroup({{{"CPU", 1}}, {{"CPU", 1}}}, ray::PlacementStrategy::STRICT_PACK);
+  executor.Start(start);
+  TrialEvent event = Next(executor);
+  ASSERT_EQ(event.kind, TrialEvent::Kind::kResult) << event.error;
+  const Json &m = event.metrics;
+  EXPECT_EQ(m["trial_id"], "g");
+  EXPECT_EQ(m["trial_dir"], trials_dir_ + "/g");
+  EXPECT_EQ(m["bundles"], 2);
+  EXPECT_EQ(m["strategy"], static_cast<int>(ray::PlacementStrategy::STRICT_PACK));
+  const std::string group = m["group"];
+  ASSERT_FALSE(group.empty());
+  EXPECT_NE(m["task_pid"], m["pid"]);
+  // Everything is reserved now: the group holds both CPUs.
+  EXPECT_EQ(ray::AvailableResources().count("CPU"), 0u);
+
+  // The trial ends: its actor, its group and what ran in the group go.
+  executor.Stop("g");
+  executor.Drain();
+  const int helper = m["helper_pid"];
+  EXPECT_TRUE(lumen::testing::PollUntil([&] { return kill(helper, 0) != 0 && errno == ESRCH; }))
+      << "the helper actor " << helper << " outlived its trial's group";
+  EXPECT_EQ(ray::GetPlacementGroupById(group).GetState(), ray::PlacementGroupState::REMOVED);
+  EXPECT_TRUE(lumen::testing::PollUntil([&] {
+    auto free = ray::AvailableResources();
+    return free.count("CPU") && free.at("CPU") == 2;
+  }));
+}
+
+TEST_F(TuneTrialsTest, PlacementGroupsTheClusterCannotHoldAreClearErrors) {
+  TrialExecutor executor;
+  auto bundles = [](std::vector<ray::tune::Resources::Bundle> b, ray::PlacementStrategy s) {
+    return ray::tune::Resources::PlacementGroup(std::move(b), s);
+  };
+  TrialStart spread = Trial("s", ThrowingTrain, Json::object());
+  spread.resources = bundles({{{"CPU", 1}}, {{"CPU", 1}}}, ray::PlacementStrategy::STRICT_SPREAD);
+  try {
+    executor.Start(spread);
+    ADD_FAILURE() << "two bundles on two nodes of a one-node cluster started";
+  } catch (const TuneError &e) {
+    EXPECT_NE(std::string(e.what()).find("STRICT_SPREAD"), std::string::npos) << e.what();
+  }
+  TrialStart too_much = Trial("m", ThrowingTrain, Json::object());
+  too_much.resources = bundles({{{"CPU", 2}}, {{"CPU", 1}}}, ray::PlacementStrategy::PACK);
+  EXPECT_THROW(executor.Start(too_much), TuneError);
+  TrialStart empty = Trial("e", ThrowingTrain, Json::object());
+  empty.resources = bundles({{{"CPU", 1}}, {}}, ray::PlacementStrategy::PACK);
+  EXPECT_THROW(executor.Start(empty), TuneError);
+  EXPECT_EQ(executor.NumRunning(), 0u);
+  // Nothing was reserved for them.
+  EXPECT_TRUE(ray::GetAllPlacementGroups().empty());
+}
+
 }  // namespace
+
+RAY_REMOTE(OwnPid, Helper::Create, &Helper::Pid);

@@ -84,6 +84,16 @@ void Gated(const Json &config) {
   for (int t = 1; t <= 5; ++t) tune::Report({{"loss", 1.0 / t + config.at("i").get<int>()}});
 }
 
+int Square(int x) { return x * x; }
+
+// Squares its config's x in a task in bundle 1 of its trial's placement group.
+void SquareInBundleOne(const Json &config) {
+  tune::TrialContext context = tune::GetContext();
+  const int x = config.at("x");
+  const int squared = *ray::Task(Square).SetPlacementGroup(context.placement_group, 1).Remote(x).Get();
+  tune::Report({{"loss", squared}, {"group", context.placement_group.GetID()}});
+}
+
 tune::Space GatedSpace(const std::string &release) {
   return {{"i", tune::GridSearch({0, 1, 2, 3, 4, 5})}, {"release", release}};
 }
@@ -209,6 +219,32 @@ TEST_F(TunerTest, BadSettingsFailBeforeAnyTrialStarts) {
   }
 }
 
+TEST_F(TunerTest, TrialsWithPlacementGroupBundlesRunAndGiveTheirGroupsBack) {
+  tune::TuneConfig tc;
+  tc.metric = "loss";
+  tc.mode = "min";
+  // Two CPUs a trial on a two-CPU node: one trial at a time.
+  tc.resources_per_trial = tune::Resources::PlacementGroup({{{"CPU", 1}}, {{"CPU", 1}}});
+  tune::ResultGrid grid =
+      tune::Tuner(SquareInBundleOne, {{"x", tune::GridSearch({-2, 1, 3})}}, tc, Run("bundles")).Fit();
+  ASSERT_EQ(grid.size(), 3u);
+  std::set<std::string> groups;
+  for (const tune::Result &r : grid) {
+    EXPECT_EQ(r.status, tune::TrialStatus::kTerminated) << r.trial_id << ": " << r.error.value_or("");
+    EXPECT_EQ(r.metrics["loss"], r.config["x"].get<int>() * r.config["x"].get<int>());
+    groups.insert(r.metrics["group"].get<std::string>());
+  }
+  EXPECT_EQ(groups.size(), 3u) << "a placement group per trial";
+  EXPECT_EQ(grid.GetBestResult().config["x"], 1);
+  for (const ray::PlacementGroup &g : ray::GetAllPlacementGroups())
+    EXPECT_EQ(g.GetState(), ray::PlacementGroupState::REMOVED) << g.GetID();
+
+  // A group no node can hold fails before any trial starts.
+  tc.resources_per_trial =
+      tune::Resources::PlacementGroup({{{"CPU", 1}}, {{"CPU", 1}}}, ray::PlacementStrategy::STRICT_SPREAD);
+  EXPECT_THROW(tune::Tuner(SquareInBundleOne, {{"x", 1}}, tc, Run("spread")).Fit(), tune::TuneError);
+}
+
 // Not a test on its own: the driver the next test starts and kills. It runs
 // only with LUMEN_TUNE_TEST_CHILD set (to the experiment's storage folder).
 TEST(TunerChild, DriverToKill) {
@@ -286,3 +322,5 @@ TEST_F(TunerTest, ARestoredExperimentDoesNotRerunFinishedTrials) {
 }
 
 }  // namespace
+
+RAY_REMOTE(Square);

@@ -16,6 +16,10 @@
 // only a plain function or a lambda without captures, and a capturing lambda
 // or a std::function does not compile. Pass data through the config.
 //
+// GetContext() says which trial the code runs for: its id, folder, resources
+// and placement group (where a trial that asked for bundles places its own
+// tasks and actors).
+//
 // Threading: the function API's function runs on a thread of its own in the
 // trial's actor; Report and GetCheckpoint must be called from that thread.
 // A class trainable's methods are called one at a time, never concurrently.
@@ -30,6 +34,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "ray/tune/resources.h"
 #include "ray/tune/types.h"
 
 namespace ray {
@@ -61,6 +66,24 @@ void Report(const Json &metrics, const Checkpoint &checkpoint);
 /// The checkpoint to resume from: the latest one this trial reported, else
 /// the one the trial was started or restored from; none on a fresh start.
 std::optional<Checkpoint> GetCheckpoint();
+
+/// Who the running trial is and what it holds (Ray's tune.get_context()).
+struct TrialContext {
+  std::string trial_id;
+  /// The trial's own folder: its result files and checkpoints.
+  std::string trial_dir;
+  /// What the experiment gave each trial (TuneConfig::resources_per_trial).
+  Resources resources;
+  /// The trial's placement group when its resources name bundles; Empty()
+  /// otherwise. Bundle 0 holds the trial's actor; the trainable places its
+  /// own tasks and actors in the others with SetPlacementGroup(group, i).
+  /// The group is removed, ending what still runs in it, when the trial ends.
+  ray::PlacementGroup placement_group;
+};
+
+/// The running trial's context, from a function trainable's thread or a
+/// Trainable's methods; TuneError anywhere else.
+TrialContext GetContext();
 
 /// The class API (Ray's tune.Trainable). The runtime constructs it in the
 /// trial's actor with the default constructor, then calls Setup once.
