@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
   ray::Init();
   if (wanted("trivial")) TrialsPerSecond(1000);
   if (wanted("report")) ReportLatency(2, quick ? 500 : 2000);
-  if (wanted("sleep")) SleepOverhead(quick ? 20 : 100, 1.0);
+  if (wanted("sleep")) SleepOverhead(quick ? 20 : 1000, 1.0);
   if (wanted("asha")) AshaTimeToTarget(quick ? 4 : 8, 0.01, 0.08);
   if (wanted("memory")) DriverMemory(quick ? 2000 : 10000);
   ray::Shutdown();
