@@ -110,6 +110,27 @@ TEST(TrialLoggerTest, WritesRaysFilesAndReadsBack) {
   EXPECT_EQ(grid.num_terminated(), 0u);
 }
 
+size_t OpenFiles() {
+  return static_cast<size_t>(
+      std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator()));
+}
+
+TEST(TrialLoggerTest, CloseFreesItsFilesAndTheNextWriteAppends) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/trial_b";
+  internal::TrialLogger log(dir);
+  const size_t before = OpenFiles();
+  log.LogResult({{"loss", 3.0}, {"training_iteration", 1}});
+  EXPECT_EQ(OpenFiles(), before + 2);  // result.json and progress.csv, kept open while the trial runs
+  log.Close();
+  EXPECT_EQ(OpenFiles(), before);
+  log.LogResult({{"loss", 2.0}, {"training_iteration", 2}});
+  log.Close();
+  EXPECT_EQ(ReadFile(dir + "/progress.csv"), "loss,training_iteration\n3.0,1\n2.0,2\n");
+  EXPECT_EQ(ReadFile(dir + "/result.json"),
+            "{\"loss\":3.0,\"training_iteration\":1}\n{\"loss\":2.0,\"training_iteration\":2}\n");
+}
+
 TEST(TrialLoggerTest, UnwritableFolderIsATuneError) {
   internal::TrialLogger log("/proc/lumen-cannot-be-here/trial");  // touches nothing yet
   EXPECT_THROW(log.WriteParams({{"x", 1}}), TuneError);

@@ -94,6 +94,11 @@ void TrialLogger::LogResult(const Json &result) {
   Append(csv_, "progress.csv", text + CsvRow(flat, columns_));
 }
 
+void TrialLogger::Close() {
+  if (results_.is_open()) results_.close();
+  if (csv_.is_open()) csv_.close();
+}
+
 void TrialLogger::WriteError(const std::string &message) {
   Open();
   std::ofstream out(fs::path(dir_) / "error.txt", std::ios::trunc);

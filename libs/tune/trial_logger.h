@@ -33,6 +33,8 @@ class TrialLogger {
   void WriteParams(const Json &config);
   void LogResult(const Json &result);
   void WriteError(const std::string &message);
+  /// Closes the open files; the next write opens them again (appending).
+  void Close();
 
  private:
   void Open();
