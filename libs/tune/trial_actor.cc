@@ -18,10 +18,7 @@ TrialActor *TrialActor::Create(std::string spec_text) {
     if (const Json &group = spec.at("placement_group"); !group.is_null()) {
       // Rebuilt from what the driver created, not looked up: no call to the
       // control service, and the same group the trial's actor was placed in.
-      ray::PlacementGroupCreationOptions options{"", {}, place.resources.strategy};
-      for (const auto &bundle : place.resources.bundles)
-        options.bundles.emplace_back(bundle.begin(), bundle.end());
-      place.placement_group = ray::PlacementGroup(group.get<std::string>(), std::move(options),
+      place.placement_group = ray::PlacementGroup(group.get<std::string>(), GroupOptions(place.resources),
                                                   ray::PlacementGroupState::CREATED);
     }
     TrainableRef ref = TrainableRef::FromJson(spec.at("trainable"));

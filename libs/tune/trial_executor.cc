@@ -50,23 +50,16 @@ TrialExecutor::~TrialExecutor() {
 void TrialExecutor::Start(const TrialStart &start) {
   if (trials_.count(start.trial_id)) throw TuneError("trial " + start.trial_id + " is already running");
   const Json resources = ResourcesToJson(start.resources);
-  if (fitting_requests_.insert(resources.dump()).second) {
-    try {
-      CheckTrialResources(start.resources, ray::Nodes());
-    } catch (...) {
-      fitting_requests_.erase(resources.dump());
-      throw;
-    }
+  if (const std::string key = resources.dump(); !fitting_requests_.count(key)) {
+    CheckTrialResources(start.resources, ray::Nodes());
+    fitting_requests_.insert(key);
   }
   auto creator = ray::Actor(TrialActor::Create).SetResources(start.resources.ToMap()).SetMaxConcurrency(2);
   std::optional<ray::PlacementGroup> group;
   if (start.resources.UsesPlacementGroup()) {
     // One group per trial, as Ray Tune's PlacementGroupFactory: the actor
     // waits in bundle 0 until the group is reserved.
-    ray::PlacementGroupCreationOptions options{"", {}, start.resources.strategy};
-    for (const auto &bundle : start.resources.bundles)
-      options.bundles.emplace_back(bundle.begin(), bundle.end());
-    group = ray::CreatePlacementGroup(options);
+    group = ray::CreatePlacementGroup(GroupOptions(start.resources));
     creator.SetPlacementGroup(*group, 0);
   }
   Json spec{{"trial_id", start.trial_id},

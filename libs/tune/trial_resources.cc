@@ -44,6 +44,19 @@ bool SpreadsOverNodes(const std::vector<Amounts> &bundles, const std::vector<con
   return true;
 }
 
+// "{CPU: 1, GPU: 0.5}": a request or a node's resources in an error.
+std::string DescribeResources(const std::map<std::string, double> &resources) {
+  std::ostringstream out;
+  out << "{";
+  const char *sep = "";
+  for (const auto &entry : resources) {
+    out << sep << entry.first << ": " << entry.second;
+    sep = ", ";
+  }
+  out << "}";
+  return out.str();
+}
+
 const char *StrategyName(ray::PlacementStrategy s) {
   switch (s) {
     case ray::PlacementStrategy::PACK:
@@ -67,18 +80,6 @@ std::string DescribeRequest(const Resources &r) {
 }
 
 }  // namespace
-
-std::string DescribeResources(const std::map<std::string, double> &resources) {
-  std::ostringstream out;
-  out << "{";
-  const char *sep = "";
-  for (const auto &entry : resources) {
-    out << sep << entry.first << ": " << entry.second;
-    sep = ", ";
-  }
-  out << "}";
-  return out.str();
-}
 
 void CheckTrialResources(const Resources &resources, const std::vector<ray::NodeInfo> &nodes) {
   std::vector<Amounts> bundles;
@@ -154,6 +155,12 @@ Resources ResourcesFromJson(const Json &json) {
   r.bundles = json.at("bundles").get<std::vector<Resources::Bundle>>();
   r.strategy = static_cast<ray::PlacementStrategy>(json.at("strategy").get<int>());
   return r;
+}
+
+ray::PlacementGroupCreationOptions GroupOptions(const Resources &resources) {
+  ray::PlacementGroupCreationOptions options{"", {}, resources.strategy};
+  for (const auto &bundle : resources.bundles) options.bundles.emplace_back(bundle.begin(), bundle.end());
+  return options;
 }
 
 int TrialsThatFit(const Resources &resources, const std::unordered_map<std::string, double> &cluster_total) {

@@ -35,8 +35,8 @@ int TrialsThatFit(const Resources &resources, const std::unordered_map<std::stri
 Json ResourcesToJson(const Resources &resources);
 Resources ResourcesFromJson(const Json &json);
 
-/// "{CPU: 1, GPU: 0.5}": a request or a node's resources in an error.
-std::string DescribeResources(const std::map<std::string, double> &resources);
+/// The placement group a trial asking for bundles reserves (unnamed).
+ray::PlacementGroupCreationOptions GroupOptions(const Resources &resources);
 
 }  // namespace internal
 }  // namespace tune

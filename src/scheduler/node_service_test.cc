@@ -238,6 +238,25 @@ TEST_F(NodeServiceTest, AWorkerThatDisconnectsGivesItsLeaseBack) {
   WaitAvailable(*driver, "CPU", 2);
 }
 
+// KILL_WORKER (the control service ending an actor) gives the lease back at
+// once: the worker's own connection is still open here, as a SIGKILLed
+// process's is while the kernel tears it down.
+TEST_F(NodeServiceTest, AKilledWorkerGivesItsLeaseBackBeforeItsConnectionCloses) {
+  auto control = Register(proto::TOOL);
+  auto driver = Register(proto::DRIVER);
+  auto lease = RequestLease(*driver, {{"CPU", 2}}, /*for_actor=*/true);
+  auto worker = StartForkedWorker(1);
+  auto granted = Await(*lease);
+  ASSERT_TRUE(granted.reply.granted());
+  auto waiting = RequestLease(*driver, {{"CPU", 1}});
+  proto::KillWorkerRequest kill;
+  kill.set_worker_id(granted.reply.worker().worker_id());
+  control->Notify(proto::KILL_WORKER, kill);
+  StartForkedWorker(2);
+  EXPECT_TRUE(Await(*waiting).reply.granted());
+  WaitClosed(worker);  // the node drops it
+}
+
 TEST_F(NodeServiceTest, AWorkerReturnedAsFailedIsNotReused) {
   auto driver = Register(proto::DRIVER);
   auto lease = RequestLease(*driver, {{"CPU", 1}});

@@ -24,7 +24,6 @@
 
 namespace lumen::testing {
 
-/// A fresh LUMEN_TMPDIR per test, so sessions never collide.
 /// Polls `done` every 10 ms until it holds or `deadline` passes (only a hang
 /// reaches it): for conditions in other processes that have nothing to block
 /// on (a file appearing, a pid going away).
@@ -38,6 +37,7 @@ bool PollUntil(F done, std::chrono::milliseconds deadline = std::chrono::millise
   return true;
 }
 
+/// A fresh LUMEN_TMPDIR per test, so sessions never collide.
 inline std::string FreshTmpDir() {
   static int n = 0;
   auto dir = std::filesystem::temp_directory_path() /
