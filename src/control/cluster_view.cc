@@ -43,7 +43,7 @@ void FetchNodeResources(const std::vector<NodeLink> &nodes,
                 PlacementNode{id, ToResourceMap(rep.total()), ToResourceMap(rep.available())};
           gather->Answered();
         },
-        kDefaultCallTimeout);
+        kNodeUsageTimeout);  // as GET_ALL_NODES with_usage: a silent node is left out
   }
   gather->Answered();
 }
