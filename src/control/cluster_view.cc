@@ -32,7 +32,8 @@ void FetchNodeResources(const std::vector<NodeLink> &nodes,
     if (conn && conn->IsOpen()) alive.emplace_back(i, conn);
   }
   gather->outstanding = alive.size() + 1;  // +1: answered below, once every call is sent
-  for (auto &[i, conn] : alive) {
+  for (auto &[index, conn] : alive) {
+    size_t i = index;  // a structured binding cannot be captured before clang 16
     std::string id = nodes[i].id;
     conn->Call(
         proto::NODE_STATS, proto::NodeEmpty(),
