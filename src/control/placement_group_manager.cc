@@ -24,8 +24,10 @@ PlacementGroupManager::~PlacementGroupManager() = default;
 
 void PlacementGroupManager::OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn) {
   nodes_[info.node_id()] = Node{info, conn};
-  for (auto &[id, g] : groups_)
+  for (auto &[id, g] : groups_) {
+    g->refused = false;  // a node refused it: the new one may not
     if (g->info.state() == proto::PG_PENDING && !g->requested) Schedule(*g);
+  }
 }
 
 Status PlacementGroupManager::Create(const proto::PlacementGroupInfo &info) {
@@ -109,6 +111,7 @@ void PlacementGroupManager::ReserveOnOne(Group &g, const std::string &node_id,
             // The node refused the request itself: asking it again would be
             // refused again. The group waits for another node to register.
             LUMEN_LOG_ERROR("placement group {}: node refused the reservation: {}", id, st.ToString());
+            g.refused = true;
             return;
           }
           // The node died (or stopped answering) before reserving: place the
@@ -278,7 +281,7 @@ void PlacementGroupManager::RetryLater() {
     if (ec) return;  // cancelled: the manager is going away
     retry_timer_.reset();
     for (auto &[id, g] : groups_)
-      if (g->info.state() == proto::PG_PENDING && !g->requested) Schedule(*g);
+      if (g->info.state() == proto::PG_PENDING && !g->requested && !g->refused) Schedule(*g);
   });
 }
 

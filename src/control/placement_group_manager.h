@@ -71,6 +71,7 @@ class PlacementGroupManager {
     bool requested = false;  // a reservation is in flight at a node (or the nodes are being asked)
     uint64_t attempt = 0;    // the current reservation across nodes; older answers are ignored
     bool reported = false;   // that it cannot be placed now was logged
+    bool refused = false;    // its one node refused it: tried again only when a node registers
   };
   struct Attempt;
   struct Node {
