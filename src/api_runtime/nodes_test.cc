@@ -36,21 +36,25 @@ TEST(JobIdHexTest, FourBytesLeastSignificantFirstAsRaySpellsThem) {
   EXPECT_EQ(JobIdHex(0x0a0b0c0d), "0d0c0b0a");
 }
 
-TEST(ToPublicNodesTest, EveryNodeWithHexIdAddressAndRegisteredTotals) {
+TEST(ToPublicNodesTest, EveryNodeWithHexIdAddressAndItsTotalsBundlesIncluded) {
   proto::GetAllNodesReply reply;
   proto::NodeInfo *alive = AddNode(&reply, true, {{"CPU", 4}, {"slot", 1}});
-  SetUsage(alive, {{"CPU", 8}}, {{"CPU", 1}});  // usage does not change what Nodes() lists
+  // What it reports now: its placement-group bundles' resources included.
+  SetUsage(alive, {{"CPU", 4}, {"slot", 1}, {"CPU_group_0_g", 1}, {"CPU_group_g", 1}}, {{"CPU", 1}});
+  AddNode(&reply, true, {{"CPU", 2}, {"GPU", 1}});  // did not report: its registered totals
   proto::NodeInfo *dead = AddNode(&reply, false, {{"CPU", 2}});
   auto nodes = ToPublicNodes(reply);
-  ASSERT_EQ(nodes.size(), 2u);
+  ASSERT_EQ(nodes.size(), 3u);
   EXPECT_EQ(nodes[0].node_id, ToHex(alive->node_id()));
   EXPECT_EQ(nodes[0].node_id.size(), 32u);
   EXPECT_TRUE(nodes[0].alive);
   EXPECT_EQ(nodes[0].address, "10.0.0.7");
-  EXPECT_EQ(nodes[0].resources, (ResourceMap{{"CPU", 4}, {"slot", 1}}));
-  EXPECT_EQ(nodes[1].node_id, ToHex(dead->node_id()));
-  EXPECT_FALSE(nodes[1].alive);
-  EXPECT_EQ(nodes[1].resources, (ResourceMap{{"CPU", 2}}));
+  EXPECT_EQ(nodes[0].resources,
+            (ResourceMap{{"CPU", 4}, {"slot", 1}, {"CPU_group_0_g", 1}, {"CPU_group_g", 1}}));
+  EXPECT_EQ(nodes[1].resources, (ResourceMap{{"CPU", 2}, {"GPU", 1}}));
+  EXPECT_EQ(nodes[2].node_id, ToHex(dead->node_id()));
+  EXPECT_FALSE(nodes[2].alive);
+  EXPECT_EQ(nodes[2].resources, (ResourceMap{{"CPU", 2}}));
 }
 
 TEST(SumTotalsTest, AliveNodesOnlyWithReportedTotalsWhenThereAreSome) {

@@ -449,7 +449,7 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   ResourceMap GetAssignedResources() override {
     return CurrentAssignedResources(!core_->current_actor_id().IsNil());
   }
-  std::vector<ray::NodeInfo> GetNodes() override { return ToPublicNodes(AllNodes(false)); }
+  std::vector<ray::NodeInfo> GetNodes() override { return ToPublicNodes(AllNodes(true)); }
   ResourceMap GetClusterResources() override { return SumTotals(AllNodes(true)); }
   ResourceMap GetAvailableResources() override { return SumAvailable(AllNodes(true)); }
 

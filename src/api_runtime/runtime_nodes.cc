@@ -26,7 +26,10 @@ std::vector<ray::NodeInfo> ToPublicNodes(const proto::GetAllNodesReply &reply) {
     info.node_id = ToHex(n.node_id());
     info.alive = n.alive();
     info.address = n.node_ip();
-    for (auto &[name, amount] : n.total().amounts()) info.resources[name] = amount;
+    // As ray.nodes(): what the node has now, its reserved placement-group
+    // bundles included, when it said; else what it registered with.
+    const auto &total = n.has_usage() ? n.usage().total() : n.total();
+    for (auto &[name, amount] : total.amounts()) info.resources[name] = amount;
     nodes.push_back(std::move(info));
   }
   return nodes;

@@ -2,6 +2,7 @@
 
 #include "base/id.h"
 #include "base/logging.h"
+#include "control/cluster_view.h"
 #include "base/timeouts.h"
 #include "protocol/node.pb.h"
 #include "protocol/worker.pb.h"
@@ -17,14 +18,6 @@ std::string RestartsText(int max_restarts) {
 
 }  // namespace
 
-bool ResourcesFit(const proto::ResourceSet &total, const proto::ResourceSet &need) {
-  for (auto &[name, amount] : need.amounts()) {
-    auto it = total.amounts().find(name);
-    if (amount > 0 && (it == total.amounts().end() || it->second + 1e-9 < amount)) return false;
-  }
-  return true;
-}
-
 struct ActorManager::Actor {
   proto::TaskSpec spec;  // the creation task; arguments resolved once `created`
   proto::ActorInfo info;
@@ -34,7 +27,9 @@ struct ActorManager::Actor {
   bool no_restart = false;  // killed for good, or exited on purpose
   // The current placement attempt; callbacks of older attempts are ignored.
   uint64_t generation = 0;
-  std::string node_id;
+  std::string node_id;    // the node asked for a lease; empty while none is
+  bool fetching = false;  // the nodes are being asked what they have free
+  bool reported = false;  // that it cannot be placed now was logged
   std::string worker_id;
   rpc::ConnectionPtr worker_conn;
   bool has_worker = false;  // a worker was leased for the current attempt
@@ -77,7 +72,7 @@ void ActorManager::OnNodeRegistered(const proto::NodeInfo &info, const rpc::Conn
   nodes_[info.node_id()] = Node{info, conn};
   // Actors that found no node may fit now.
   for (auto &[id, a] : actors_)
-    if (a->created && !a->has_worker && a->info.state() != proto::DEAD && a->node_id.empty()) Schedule(*a);
+    if (WaitsForANode(*a)) Place(*a);
 }
 
 ActorManager::Actor *ActorManager::Find(const std::string &actor_id) {
@@ -156,29 +151,7 @@ void ActorManager::Publish(Actor &a) {
   }
 }
 
-rpc::ConnectionPtr ActorManager::PickNode(const proto::ResourceSet &placement, std::string *node_id) {
-  // Prefer a node that could ever fit the actor; failing that, any live node
-  // (the lease then waits there, and the node warns that it cannot fit).
-  rpc::ConnectionPtr fallback;
-  std::string fallback_id;
-  for (auto &[id, n] : nodes_) {
-    auto conn = n.conn.lock();
-    if (!conn || !conn->IsOpen()) continue;
-    if (ResourcesFit(n.info.total(), placement)) {
-      *node_id = id;
-      return conn;
-    }
-    if (!fallback) {
-      fallback = conn;
-      fallback_id = id;
-    }
-  }
-  *node_id = fallback_id;
-  return fallback;
-}
-
 void ActorManager::Schedule(Actor &a) {
-  uint64_t generation = ++a.generation;
   a.has_worker = false;
   a.worker_conn.reset();
   a.worker_id.clear();
@@ -186,12 +159,71 @@ void ActorManager::Schedule(Actor &a) {
   a.info.set_pid(0);
   a.info.set_state(a.info.num_restarts() > 0 ? proto::RESTARTING : proto::PENDING_CREATION);
   Publish(a);
-  const auto &cs = a.spec.actor_creation();
-  auto node = PickNode(cs.placement_resources(), &a.node_id);
-  if (!node) {
-    a.node_id.clear();  // placed when a node registers
+  Place(a);
+}
+
+void ActorManager::Place(Actor &a) {
+  uint64_t generation = ++a.generation;
+  a.node_id.clear();  // until a node is chosen: placed again when a node registers
+  std::vector<NodeLink> alive;
+  for (auto &[id, n] : nodes_) {
+    auto conn = n.conn.lock();
+    if (conn && conn->IsOpen()) alive.push_back(NodeLink{id, conn});
+  }
+  if (alive.empty()) return;
+  if (alive.size() == 1) {
+    // Nothing to choose: the node holds the lease until the actor fits (and
+    // warns when it never can), at no extra round trip.
+    RequestLease(a, alive.front().id, generation);
     return;
   }
+  a.fetching = true;
+  std::string id = a.spec.actor_id();
+  FetchNodeResources(alive, [this, id, generation](std::vector<PlacementNode> nodes) {
+    Actor *a = Find(id);
+    if (!a || a->generation != generation) return;
+    a->fetching = false;
+    if (a->info.state() == proto::DEAD) return;
+    const auto &cs = a->spec.actor_creation();
+    auto placed = PlaceActor(nodes, ToResourceMap(cs.placement_resources()), a->spec.caller().node_id());
+    if (placed.outcome == PlacementOutcome::kPlaced) {
+      RequestLease(*a, placed.node, generation);
+      return;
+    }
+    if (!a->reported)
+      LUMEN_LOG_INFO("actor {} ({}) waits: {}", ToHex(id), a->info.class_name(),
+                     placed.outcome == PlacementOutcome::kInfeasible
+                         ? "no node has the resources it needs (it waits for a node that has)"
+                         : "no node has the resources it needs free now");
+    a->reported = true;
+    RetryLater();
+  });
+}
+
+void ActorManager::RetryLater() {
+  if (retry_timer_) return;  // armed already
+  retry_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io(), kPlacementRetryInterval);
+  retry_timer_->async_wait([this](const boost::system::error_code &ec) {
+    if (ec || stopping_) return;  // cancelled: the manager is going away
+    retry_timer_.reset();
+    for (auto &[id, a] : actors_)
+      if (WaitsForANode(*a) && !a->fetching) Place(*a);
+  });
+}
+
+bool ActorManager::WaitsForANode(const Actor &a) const {
+  return a.created && !a.has_worker && a.info.state() != proto::DEAD && a.node_id.empty();
+}
+
+void ActorManager::RequestLease(Actor &a, const std::string &node_id, uint64_t generation) {
+  auto it = nodes_.find(node_id);
+  auto node = it == nodes_.end() ? nullptr : it->second.conn.lock();
+  if (!node) {
+    RetryLater();
+    return;
+  }
+  a.node_id = node_id;
+  const auto &cs = a.spec.actor_creation();
   proto::WorkerLeaseRequest req;
   req.set_job_id(a.spec.job_id());
   *req.mutable_resources() = cs.placement_resources();

@@ -11,6 +11,14 @@
 // allows, else it is dead. A non-detached actor shares fate with its owner:
 // the owner's control connection closing kills it.
 //
+// Placement (Ray's default, hybrid policy; cluster_placement.h): with one
+// live node the lease goes there and waits for room; with several, the nodes
+// are asked what they have free (cluster_view.h) and the actor goes to a
+// node where its placement resources are free now, the owner's node while it
+// is less than half used, else the least used. When no node has room now the
+// actor stays PENDING_CREATION and is placed again after
+// kPlacementRetryInterval, or when a node registers, as Ray does.
+//
 // Threading: everything runs on the control service's event-loop thread,
 // except connecting to a new worker, which blocks and so runs on the
 // manager's helper thread and posts its result back to the loop.
@@ -26,15 +34,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "base/serial_executor.h"
 #include "protocol/common.pb.h"
 #include "protocol/control.pb.h"
 #include "rpc/rpc.h"
 
 namespace lumen::control {
-
-/// A node with `total` could ever hold `need` (placement, not what is free now).
-bool ResourcesFit(const proto::ResourceSet &total, const proto::ResourceSet &need);
 
 class ActorManager {
  public:
@@ -83,7 +90,14 @@ class ActorManager {
 
   Actor *Find(const std::string &actor_id);
   void Publish(Actor &a);
+  /// A new attempt: publishes PENDING_CREATION (or RESTARTING), then places.
   void Schedule(Actor &a);
+  /// Chooses a node (with several, by what they have free: cluster_placement.h)
+  /// and asks it for a lease; waits and retries when none has room.
+  void Place(Actor &a);
+  void RequestLease(Actor &a, const std::string &node_id, uint64_t generation);
+  void RetryLater();
+  bool WaitsForANode(const Actor &a) const;
   void OnLeaseReply(const std::string &actor_id, uint64_t generation, Status st, std::string_view body);
   void OnWorkerConnected(const std::string &actor_id, uint64_t generation, rpc::ConnectionPtr conn,
                          const Status &why);
@@ -93,7 +107,6 @@ class ActorManager {
   void MarkDead(Actor &a, const std::string &cause);
   void KillWorker(Actor &a);
   void RunGoneCallbacks(Actor &a);
-  rpc::ConnectionPtr PickNode(const proto::ResourceSet &placement, std::string *node_id);
   void ForgetOldDead();
 
   rpc::EventLoop &loop_;
@@ -107,7 +120,8 @@ class ActorManager {
   std::map<rpc::Connection *, std::set<std::string>> subscribed_by_;
   std::map<rpc::Connection *, std::string> actor_by_worker_conn_;
   std::map<std::string, Node> nodes_;
-  std::deque<std::string> dead_;  // oldest first; bounded
+  std::deque<std::string> dead_;                            // oldest first; bounded
+  std::unique_ptr<boost::asio::steady_timer> retry_timer_;  // armed while an actor waits for room
 
   bool stopped_ = false;                       // the thread that calls Stop()
   bool stopping_ = false;                      // loop thread: Stop() closed the worker connections

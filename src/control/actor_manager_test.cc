@@ -256,9 +256,13 @@ TEST_F(ActorManagerTest, AnActorWithNoNodeIsPlacedWhenANodeRegisters) {
   EXPECT_EQ(node->WaitLease(1).request.actor_id(), spec.actor_id());
 }
 
-TEST_F(ActorManagerTest, PlacementPrefersANodeWhoseTotalFits) {
+// With several nodes, the actor goes where its resources are free now (the
+// nodes are asked).
+TEST_F(ActorManagerTest, PlacementGoesToANodeWithTheResourcesFree) {
   FakeNode *small = AddNode({{"CPU", 1}});
   FakeNode *big = AddNode({{"CPU", 1}, {"GPU", 2}});
+  small->SetIdle({{"CPU", 1}});
+  big->SetIdle({{"CPU", 1}, {"GPU", 2}});
   auto *driver = AddClient();
   auto spec = ActorSpec();
   (*spec.mutable_actor_creation()->mutable_placement_resources()->mutable_amounts())["GPU"] = 1;
@@ -266,6 +270,53 @@ TEST_F(ActorManagerTest, PlacementPrefersANodeWhoseTotalFits) {
   Create(driver->conn(), spec);
   EXPECT_EQ(big->WaitLease(1).request.actor_id(), spec.actor_id());
   EXPECT_TRUE(small->log().Get().leases.empty());
+}
+
+// No node has room now: the actor stays pending (it does not fail), the
+// nodes are asked again, and it is placed once one has room.
+TEST_F(ActorManagerTest, AnActorWaitsWhileNoNodeHasRoomAndIsPlacedOnceOneHas) {
+  FakeNode *a = AddNode({{"CPU", 2}});
+  FakeNode *b = AddNode({{"CPU", 2}});
+  a->SetUsage({{"CPU", 2}}, {});
+  b->SetUsage({{"CPU", 2}}, {{"CPU", 0.5}});
+  auto *driver = AddClient();
+  auto spec = ActorSpec();
+  (*spec.mutable_actor_creation()->mutable_placement_resources()->mutable_amounts())["CPU"] = 1;
+  ASSERT_TRUE(Register(driver->conn(), spec).ok());
+  Create(driver->conn(), spec);
+  driver->WaitState(spec.actor_id(), proto::PENDING_CREATION);
+  // Asked more than once: it went on waiting after finding no room.
+  EXPECT_TRUE(b->log().WaitFor([](const FakeNode::Log &l) { return l.stats_requests >= 2; }));
+  EXPECT_TRUE(a->log().Get().leases.empty());
+  EXPECT_TRUE(b->log().Get().leases.empty());
+  b->SetUsage({{"CPU", 2}}, {{"CPU", 1}});
+  EXPECT_EQ(b->WaitLease(1).request.actor_id(), spec.actor_id());
+  EXPECT_TRUE(a->log().Get().leases.empty());
+}
+
+// The owner's node while it is less than half used (Ray's hybrid policy),
+// the least used node once it is busier.
+TEST_F(ActorManagerTest, AnActorGoesToItsOwnersNodeUntilItIsHalfUsed) {
+  FakeNode *a = AddNode({{"CPU", 4}});
+  FakeNode *b = AddNode({{"CPU", 4}});
+  a->SetIdle({{"CPU", 4}});
+  b->SetUsage({{"CPU", 4}}, {{"CPU", 3}});
+  auto *driver = AddClient();
+  auto first = ActorSpec();
+  first.mutable_caller()->set_node_id(b->node_id());
+  (*first.mutable_actor_creation()->mutable_placement_resources()->mutable_amounts())["CPU"] = 1;
+  ASSERT_TRUE(Register(driver->conn(), first).ok());
+  Create(driver->conn(), first);
+  EXPECT_EQ(b->WaitLease(1).request.actor_id(), first.actor_id());
+
+  b->SetUsage({{"CPU", 4}}, {{"CPU", 2}});  // half used
+  auto second = ActorSpec();
+  second.mutable_caller()->set_node_id(b->node_id());
+  (*second.mutable_actor_creation()->mutable_placement_resources()->mutable_amounts())["CPU"] = 1;
+  ASSERT_TRUE(Register(driver->conn(), second).ok());
+  Create(driver->conn(), second);
+  EXPECT_EQ(a->WaitLease(1).request.actor_id(), second.actor_id());
+  EXPECT_EQ(b->log().Get().leases.size(), 1u);
 }
 
 TEST_F(ActorManagerTest, TheOwnerLeavingEndsItsActorsButNotDetachedOnes) {

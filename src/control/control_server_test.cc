@@ -196,16 +196,32 @@ TEST_F(ControlServerTest, AReservationLostWithItsNodeIsPlacedOnAnotherNode) {
   rpc::EventLoop loop("control-test-client");
   const std::string addr = "unix:" + Options().unix_path;
 
-  // Two fake nodes: whichever is asked first dies without answering.
+  // Two fake nodes, both with room: whichever is asked to reserve first
+  // dies without answering. (With two nodes the group is prepared and
+  // committed; with the one left, it is reserved in one request.)
   std::atomic<int> asked{0};
   rpc::Dispatcher node_dispatcher;
-  node_dispatcher.Register(proto::RESERVE_BUNDLES,
-                           [&asked](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
-                             if (asked.fetch_add(1) == 0) {
-                               conn->Close();
-                             } else {
-                               conn->Reply(call_id, proto::Empty());
-                             }
+  auto reserve = [&asked](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+    if (asked.fetch_add(1) == 0) {
+      conn->Close();
+      return;
+    }
+    proto::PrepareBundlesReply prepared;  // a RESERVE_BUNDLES answer's body is ignored
+    prepared.set_prepared(true);
+    conn->Reply(call_id, prepared);
+  };
+  node_dispatcher.Register(proto::RESERVE_BUNDLES, reserve);
+  node_dispatcher.Register(proto::PREPARE_BUNDLES, reserve);
+  node_dispatcher.Register(proto::COMMIT_BUNDLES,
+                           [](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                             conn->Reply(call_id, proto::Empty());
+                           });
+  node_dispatcher.Register(proto::NODE_STATS,
+                           [](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                             proto::NodeStatsReply stats;
+                             (*stats.mutable_total()->mutable_amounts())["CPU"] = 4;
+                             (*stats.mutable_available()->mutable_amounts())["CPU"] = 4;
+                             conn->Reply(call_id, stats);
                            });
   std::vector<rpc::ConnectionPtr> nodes;
   for (int i = 0; i < 2; ++i) {

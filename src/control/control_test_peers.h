@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -153,10 +154,16 @@ class FakeNode {
   struct Log {
     std::vector<Lease> leases;
     std::vector<Reservation> reservations;
-    std::vector<std::string> killed_workers;   // KILL_WORKER
-    std::vector<uint64_t> returned_leases;     // RETURN_WORKER
-    std::vector<std::string> returned_groups;  // RETURN_BUNDLES
-    int stats_requests = 0;                    // NODE_STATS
+    std::vector<std::string> killed_workers;             // KILL_WORKER
+    std::vector<uint64_t> returned_leases;               // RETURN_WORKER
+    std::vector<std::string> returned_groups;            // RETURN_BUNDLES
+    int stats_requests = 0;                              // NODE_STATS
+    std::vector<proto::PrepareBundlesRequest> prepares;  // PREPARE_BUNDLES, answered at once
+    std::vector<std::string> committed_groups;           // COMMIT_BUNDLES of a group this node prepared
+    /// Groups this node holds bundles of now: prepared (successfully) and not
+    /// returned since, in the order the requests came.
+    std::set<std::string> holding;
+    const std::set<std::string> &Holding() const { return holding; }
   };
 
   FakeNode(rpc::EventLoop &loop, const std::string &control_address, std::map<std::string, double> total) {
@@ -209,11 +216,47 @@ class FakeNode {
                              conn->ReplyError(call_id, Status::Internal("no usage set"));
                            }
                          });
+    // PREPARE_BUNDLES: answered at once, prepared unless FailPrepares; only
+    // a successful prepare is logged. COMMIT_BUNDLES: answered at once, an
+    // error for a group not prepared here.
+    dispatcher_.Register(proto::PREPARE_BUNDLES,
+                         [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                           proto::PrepareBundlesRequest req;
+                           EXPECT_TRUE(rpc::ParseBody(body, &req));
+                           proto::PrepareBundlesReply rep;
+                           {
+                             std::lock_guard<std::mutex> lock(kill_mu_);
+                             rep.set_prepared(!fail_prepares_);
+                           }
+                           if (rep.prepared())
+                             log_.Update([&](Log &log) {
+                               log.prepares.push_back(req);
+                               log.holding.insert(req.group_id());
+                             });
+                           if (call_id) conn->Reply(call_id, rep);
+                         });
+    dispatcher_.Register(proto::COMMIT_BUNDLES,
+                         [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                           proto::CommitBundlesRequest req;
+                           EXPECT_TRUE(rpc::ParseBody(body, &req));
+                           bool held = log_.Get().Holding().count(req.group_id()) > 0;
+                           if (held)
+                             log_.Update([&](Log &log) { log.committed_groups.push_back(req.group_id()); });
+                           if (!call_id) return;
+                           if (held) {
+                             conn->Reply(call_id, proto::Empty());
+                           } else {
+                             conn->ReplyError(call_id, Status::NotFound("not prepared here"));
+                           }
+                         });
     dispatcher_.Register(proto::RETURN_BUNDLES,
                          [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
                            proto::ReturnBundlesRequest req;
                            EXPECT_TRUE(rpc::ParseBody(body, &req));
-                           log_.Update([&](Log &log) { log.returned_groups.push_back(req.group_id()); });
+                           log_.Update([&](Log &log) {
+                             log.returned_groups.push_back(req.group_id());
+                             log.holding.erase(req.group_id());
+                           });
                          });
     auto conn = rpc::Connect(loop, control_address, kToken, &dispatcher_);
     EXPECT_TRUE(conn.ok()) << conn.status().ToString();
@@ -242,6 +285,14 @@ class FakeNode {
     std::lock_guard<std::mutex> lock(kill_mu_);
     stats_ = stats;
   }
+
+  /// Whether PREPARE_BUNDLES answers "no room" from now on.
+  void FailPrepares(bool fail) {
+    std::lock_guard<std::mutex> lock(kill_mu_);
+    fail_prepares_ = fail;
+  }
+  /// What NODE_STATS reports: `total` with all of it free.
+  void SetIdle(std::map<std::string, double> total) { SetUsage(total, total); }
 
   /// Waits for the n-th (1-based) lease request and returns it.
   Lease WaitLease(size_t n) {
@@ -290,9 +341,10 @@ class FakeNode {
   rpc::ConnectionPtr conn_;
   proto::NodeInfo info_;
   Recorded<Log> log_;
-  std::mutex kill_mu_;  // guards on_kill_ and stats_, set by the test thread
+  std::mutex kill_mu_;  // guards on_kill_, stats_ and fail_prepares_, set by the test thread
   std::function<void(const std::string &)> on_kill_;
   std::optional<proto::NodeStatsReply> stats_;
+  bool fail_prepares_ = false;
 };
 
 /// A driver (or any client): its control connection, and every ACTOR_UPDATE

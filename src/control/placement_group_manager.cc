@@ -1,5 +1,8 @@
 #include "control/placement_group_manager.h"
 
+#include <set>
+
+#include "base/id.h"
 #include "base/logging.h"
 #include "base/timeouts.h"
 #include "protocol/node.pb.h"
@@ -21,8 +24,10 @@ PlacementGroupManager::~PlacementGroupManager() = default;
 
 void PlacementGroupManager::OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn) {
   nodes_[info.node_id()] = Node{info, conn};
-  for (auto &[id, g] : groups_)
+  for (auto &[id, g] : groups_) {
+    g->refused = false;  // a node refused it: the new one may not
     if (g->info.state() == proto::PG_PENDING && !g->requested) Schedule(*g);
+  }
 }
 
 Status PlacementGroupManager::Create(const proto::PlacementGroupInfo &info) {
@@ -46,37 +51,53 @@ Status PlacementGroupManager::Create(const proto::PlacementGroupInfo &info) {
   return Status::OK();
 }
 
+// One reservation across nodes: the node chosen for each bundle, and the
+// answers of the phase in progress.
+struct PlacementGroupManager::Attempt {
+  uint64_t id = 0;
+  std::vector<std::string> bundle_nodes;            // per bundle
+  std::map<std::string, std::vector<int>> by_node;  // node -> its bundles' indices
+  size_t outstanding = 0;
+  std::string failure;  // the first failed node's answer, empty while all succeed
+};
+
+rpc::ConnectionPtr PlacementGroupManager::NodeConn(const std::string &node_id) const {
+  auto it = nodes_.find(node_id);
+  auto conn = it == nodes_.end() ? nullptr : it->second.conn.lock();
+  return conn && conn->IsOpen() ? conn : nullptr;
+}
+
 void PlacementGroupManager::Schedule(Group &g) {
   std::vector<std::pair<std::string, rpc::ConnectionPtr>> alive;
-  for (auto &[id, n] : nodes_) {
-    auto conn = n.conn.lock();
-    if (conn && conn->IsOpen()) alive.emplace_back(id, conn);
-  }
+  for (auto &[id, n] : nodes_)
+    if (auto conn = NodeConn(id)) alive.emplace_back(id, conn);
   if (alive.empty()) return;  // scheduled when a node registers
   if (g.info.strategy() == kStrictSpread && static_cast<size_t>(g.info.bundles_size()) > alive.size()) {
-    LUMEN_LOG_INFO("placement group {} (STRICT_SPREAD, {} bundles) waits for as many nodes ({} now)",
-                   g.info.group_id(), g.info.bundles_size(), alive.size());
+    if (!g.reported)
+      LUMEN_LOG_INFO("placement group {} (STRICT_SPREAD, {} bundles) waits for as many nodes ({} now)",
+                     g.info.group_id(), g.info.bundles_size(), alive.size());
+    g.reported = true;
     return;
   }
-  // One node takes every bundle (the only choice with one node; PACK and
-  // STRICT_PACK want it anyway): the first whose total fits them all.
-  proto::ResourceSet sum;
-  for (auto &b : g.info.bundles())
-    for (auto &[k, v] : b.amounts()) (*sum.mutable_amounts())[k] += v;
-  auto chosen = alive.front();
-  for (auto &candidate : alive)
-    if (ResourcesFit(nodes_[candidate.first].info.total(), sum)) {
-      chosen = candidate;
-      break;
-    }
+  if (alive.size() == 1) {
+    ReserveOnOne(g, alive.front().first, alive.front().second);
+  } else {
+    PlaceAcross(g);
+  }
+}
+
+void PlacementGroupManager::ReserveOnOne(Group &g, const std::string &node_id,
+                                         const rpc::ConnectionPtr &conn) {
   g.requested = true;
-  g.info.set_node_id(chosen.first);
+  g.info.set_node_id(node_id);
+  g.info.clear_bundle_node_ids();
+  for (int i = 0; i < g.info.bundles_size(); ++i) g.info.add_bundle_node_ids(node_id);
   proto::ReserveBundlesRequest req;
   req.set_group_id(g.info.group_id());
   for (auto &b : g.info.bundles()) *req.add_bundles() = b;
   std::string id = g.info.group_id();
-  std::weak_ptr<rpc::Connection> node = chosen.second;
-  chosen.second->Call(
+  std::weak_ptr<rpc::Connection> node = conn;
+  conn->Call(
       proto::RESERVE_BUNDLES, req,
       [this, id, node](Status st, std::string_view) {
         auto it = groups_.find(id);
@@ -90,6 +111,7 @@ void PlacementGroupManager::Schedule(Group &g) {
             // The node refused the request itself: asking it again would be
             // refused again. The group waits for another node to register.
             LUMEN_LOG_ERROR("placement group {}: node refused the reservation: {}", id, st.ToString());
+            g.refused = true;
             return;
           }
           // The node died (or stopped answering) before reserving: place the
@@ -103,6 +125,164 @@ void PlacementGroupManager::Schedule(Group &g) {
         Finish(g, true);
       },
       kForever);
+}
+
+void PlacementGroupManager::PlaceAcross(Group &g) {
+  g.requested = true;
+  uint64_t attempt = ++g.attempt;
+  std::vector<NodeLink> links;
+  for (auto &[id, n] : nodes_) links.push_back(NodeLink{id, n.conn});
+  std::string id = g.info.group_id();
+  FetchNodeResources(links, [this, id, attempt](std::vector<PlacementNode> nodes) {
+    OnNodeResources(id, attempt, std::move(nodes));
+  });
+}
+
+void PlacementGroupManager::OnNodeResources(const std::string &group_id, uint64_t attempt,
+                                            std::vector<PlacementNode> nodes) {
+  auto it = groups_.find(group_id);
+  if (it == groups_.end() || it->second->attempt != attempt) return;
+  auto &g = *it->second;
+  if (g.info.state() != proto::PG_PENDING) {
+    g.requested = false;
+    return;
+  }
+  std::vector<ResourceMap> bundles;
+  for (auto &b : g.info.bundles()) bundles.push_back(ToResourceMap(b));
+  BundlePlacement placed = PlaceBundles(nodes, bundles, static_cast<BundleStrategy>(g.info.strategy()));
+  if (placed.outcome != PlacementOutcome::kPlaced) {
+    g.requested = false;
+    if (!g.reported)
+      LUMEN_LOG_INFO("placement group {} waits: {}", group_id,
+                     placed.outcome == PlacementOutcome::kInfeasible
+                         ? "no set of nodes could ever hold its bundles (it waits for more nodes)"
+                         : "its bundles do not fit in what the nodes have free now");
+    g.reported = true;
+    RetryLater();
+    return;
+  }
+  auto a = std::make_shared<Attempt>();
+  a->id = attempt;
+  a->bundle_nodes = placed.nodes;
+  for (size_t i = 0; i < placed.nodes.size(); ++i) a->by_node[placed.nodes[i]].push_back(static_cast<int>(i));
+  // Recorded now, so that a Remove while the reservation is in flight
+  // returns the bundles on every chosen node.
+  g.info.clear_bundle_node_ids();
+  for (auto &n : placed.nodes) g.info.add_bundle_node_ids(n);
+  Prepare(g, a);
+}
+
+void PlacementGroupManager::Prepare(Group &g, const std::shared_ptr<Attempt> &a) {
+  a->outstanding = a->by_node.size() + 1;  // +1: released once every request is sent
+  std::string id = g.info.group_id();
+  auto answered = [this, id, a] {
+    if (--a->outstanding > 0) return;
+    auto it = groups_.find(id);
+    if (it == groups_.end() || it->second->attempt != a->id) return;
+    auto &g = *it->second;
+    if (g.info.state() != proto::PG_PENDING) {
+      g.requested = false;  // removed meanwhile: Remove returned the bundles
+      return;
+    }
+    if (!a->failure.empty()) {
+      Abandon(g, *a, a->failure);
+      return;
+    }
+    Commit(g, a);
+  };
+  for (auto &[node_id, indices] : a->by_node) {
+    auto conn = NodeConn(node_id);
+    if (!conn) {
+      if (a->failure.empty()) a->failure = "node " + ToHex(node_id) + " is gone";
+      --a->outstanding;
+      continue;
+    }
+    proto::PrepareBundlesRequest req;
+    req.set_group_id(id);
+    for (int i : indices) {
+      auto *b = req.add_bundles();
+      b->set_index(i);
+      *b->mutable_resources() = g.info.bundles(i);
+    }
+    std::string node_hex = ToHex(node_id);
+    conn->Call(
+        proto::PREPARE_BUNDLES, req,
+        [a, answered, node_hex](Status st, std::string_view body) {
+          proto::PrepareBundlesReply rep;
+          if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed prepare reply");
+          if (a->failure.empty() && !st.ok()) a->failure = "node " + node_hex + ": " + st.ToString();
+          if (a->failure.empty() && !rep.prepared()) a->failure = "node " + node_hex + " no longer has room";
+          answered();
+        },
+        kDefaultCallTimeout);
+  }
+  answered();
+}
+
+void PlacementGroupManager::Commit(Group &g, const std::shared_ptr<Attempt> &a) {
+  a->outstanding = a->by_node.size() + 1;
+  std::string id = g.info.group_id();
+  auto answered = [this, id, a] {
+    if (--a->outstanding > 0) return;
+    auto it = groups_.find(id);
+    if (it == groups_.end() || it->second->attempt != a->id) return;
+    auto &g = *it->second;
+    g.requested = false;
+    if (g.info.state() != proto::PG_PENDING) return;  // removed meanwhile: Remove returned the bundles
+    if (!a->failure.empty()) {
+      Abandon(g, *a, a->failure);
+      return;
+    }
+    g.info.set_node_id(a->bundle_nodes.front());
+    g.info.set_state(proto::PG_CREATED);
+    LUMEN_LOG_INFO("placement group {} created on {} node(s)", id, a->by_node.size());
+    Finish(g, true);
+  };
+  for (auto &[node_id, indices] : a->by_node) {
+    auto conn = NodeConn(node_id);
+    if (!conn) {
+      if (a->failure.empty()) a->failure = "node " + ToHex(node_id) + " is gone";
+      --a->outstanding;
+      continue;
+    }
+    proto::CommitBundlesRequest req;
+    req.set_group_id(id);
+    std::string node_hex = ToHex(node_id);
+    conn->Call(
+        proto::COMMIT_BUNDLES, req,
+        [a, answered, node_hex](Status st, std::string_view) {
+          if (a->failure.empty() && !st.ok()) a->failure = "node " + node_hex + ": " + st.ToString();
+          answered();
+        },
+        kDefaultCallTimeout);
+  }
+  answered();
+}
+
+void PlacementGroupManager::Abandon(Group &g, const Attempt &a, const std::string &why) {
+  if (!g.reported)  // once per group: a node that keeps refusing is retried quietly
+    LUMEN_LOG_WARN(
+        "placement group {}: reservation failed ({}); cancelled on every chosen node, trying again",
+        g.info.group_id(), why);
+  g.reported = true;
+  proto::ReturnBundlesRequest req;
+  req.set_group_id(g.info.group_id());
+  for (auto &[node_id, indices] : a.by_node)
+    if (auto conn = NodeConn(node_id)) conn->Notify(proto::RETURN_BUNDLES, req);
+  g.info.clear_bundle_node_ids();
+  g.requested = false;
+  RetryLater();
+}
+
+void PlacementGroupManager::RetryLater() {
+  if (retry_timer_) return;  // armed already
+  retry_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io(), kPlacementRetryInterval);
+  retry_timer_->async_wait([this](const boost::system::error_code &ec) {
+    if (ec) return;  // cancelled: the manager is going away
+    retry_timer_.reset();
+    for (auto &[id, g] : groups_)
+      if (g->info.state() == proto::PG_PENDING && !g->requested && !g->refused) Schedule(*g);
+  });
 }
 
 void PlacementGroupManager::Finish(Group &g, bool ready) {
@@ -124,14 +304,13 @@ void PlacementGroupManager::Remove(const std::string &group_id) {
   g.info.set_state(proto::PG_REMOVED);
   if (!g.info.name().empty()) names_.erase({g.info.ray_namespace(), g.info.name()});
   actors_->OnPlacementGroupRemoved(group_id);
-  auto node = nodes_.find(g.info.node_id());
-  if (node != nodes_.end()) {
-    if (auto conn = node->second.conn.lock()) {
-      proto::ReturnBundlesRequest req;
-      req.set_group_id(group_id);
-      conn->Notify(proto::RETURN_BUNDLES, req);
-    }
-  }
+  // Every node chosen for a bundle, whether the group was created or its
+  // reservation is still in flight (a node that has not prepared ignores it).
+  std::set<std::string> holders(g.info.bundle_node_ids().begin(), g.info.bundle_node_ids().end());
+  proto::ReturnBundlesRequest req;
+  req.set_group_id(group_id);
+  for (auto &node_id : holders)
+    if (auto conn = NodeConn(node_id)) conn->Notify(proto::RETURN_BUNDLES, req);
   LUMEN_LOG_INFO("placement group {} removed", group_id);
   Finish(g, false);
 }

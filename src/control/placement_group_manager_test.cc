@@ -4,7 +4,9 @@
 // failed reservation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
+#include <set>
 
 #include "control/control_test_peers.h"
 
@@ -193,29 +195,128 @@ TEST_F(PlacementGroupManagerTest, AGroupWithNoNodeIsReservedWhenOneRegisters) {
   EXPECT_EQ(node->WaitReservation(1).request.group_id(), g.group_id());
 }
 
-TEST_F(PlacementGroupManagerTest, StrictSpreadWaitsForAsManyNodesAsBundles) {
-  FakeNode *first = AddNode();
-  auto *client = AddClient();
-  auto g = Group(2, "", kStrictSpread);
-  ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
-  // A second node's registration is what lets it go out; before it, nothing did.
-  EXPECT_EQ(GetGroup(client->conn(), g.group_id()).state(), proto::PG_PENDING);
-  EXPECT_TRUE(first->log().Get().reservations.empty());
-  FakeNode *second = AddNode();
-  first->log().WaitFor([&](const FakeNode::Log &l) {
-    return !l.reservations.empty() || !second->log().Get().reservations.empty();
+// ---- several nodes: the nodes say what they have free, the policy places
+// each bundle, and the bundles are prepared on every chosen node, then
+// committed.
+
+constexpr int kPack = 0;
+constexpr int kSpread = 1;
+
+/// True once `node` holds (prepared and committed, not returned) `group`.
+bool WaitCommitted(FakeNode *node, const std::string &group) {
+  return node->log().WaitFor([&](const FakeNode::Log &l) {
+    return l.Holding().count(group) &&
+           std::count(l.committed_groups.begin(), l.committed_groups.end(), group);
   });
 }
 
-TEST_F(PlacementGroupManagerTest, TheReservationGoesToANodeWhoseTotalFitsEveryBundle) {
+TEST_F(PlacementGroupManagerTest, StrictSpreadWaitsForAsManyNodesAsBundles) {
+  FakeNode *first = AddNode();
+  first->SetIdle({{"CPU", 4}});
+  auto *client = AddClient();
+  auto g = Group(2, "", kStrictSpread);
+  ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
+  auto waiting = WaitGroup(client->conn(), g.group_id(), 600000);
+  // A second node's registration is what lets it go out; before it, nothing did.
+  EXPECT_EQ(GetGroup(client->conn(), g.group_id()).state(), proto::PG_PENDING);
+  EXPECT_TRUE(first->log().Get().reservations.empty());
+  EXPECT_TRUE(first->log().Get().prepares.empty());
+  FakeNode *second = AddNode();
+  second->SetIdle({{"CPU", 4}});
+  ASSERT_TRUE(Ready(waiting));
+  EXPECT_TRUE(WaitCommitted(first, g.group_id()));
+  EXPECT_TRUE(WaitCommitted(second, g.group_id()));
+  auto info = GetGroup(client->conn(), g.group_id());
+  ASSERT_EQ(info.bundle_node_ids_size(), 2);
+  EXPECT_NE(info.bundle_node_ids(0), info.bundle_node_ids(1));
+  // Each node was asked for its one bundle, by its index in the group.
+  for (FakeNode *n : {first, second}) {
+    auto prepare = n->log().Get().prepares.back();
+    ASSERT_EQ(prepare.bundles_size(), 1);
+    int index = prepare.bundles(0).index();
+    EXPECT_EQ(info.bundle_node_ids(index), n->node_id());
+    EXPECT_EQ(prepare.bundles(0).resources().amounts().at("CPU"), 1 + index);
+  }
+}
+
+TEST_F(PlacementGroupManagerTest, PackPutsTheGroupOnOneNodeThatHasItFree) {
   FakeNode *small = AddNode({{"CPU", 2}});
   FakeNode *big = AddNode({{"CPU", 8}});
+  small->SetIdle({{"CPU", 2}});
+  big->SetIdle({{"CPU", 8}});
   auto *client = AddClient();
-  auto g = Group(3);  // 1 + 2 + 3 CPUs
+  auto g = Group(3, "", kPack);  // 1 + 2 + 3 CPUs
   ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
-  EXPECT_EQ(big->WaitReservation(1).request.group_id(), g.group_id());
-  EXPECT_TRUE(small->log().Get().reservations.empty());
+  auto waiting = WaitGroup(client->conn(), g.group_id(), 600000);
+  ASSERT_TRUE(Ready(waiting));
+  EXPECT_TRUE(WaitCommitted(big, g.group_id()));
+  EXPECT_EQ(big->log().Get().prepares.back().bundles_size(), 3);
+  EXPECT_TRUE(small->log().Get().prepares.empty());
   EXPECT_EQ(GetGroup(client->conn(), g.group_id()).node_id(), big->node_id());
+}
+
+TEST_F(PlacementGroupManagerTest, PackSpansNodesWhenNoneHasRoomForAll) {
+  FakeNode *a = AddNode({{"CPU", 8}});
+  FakeNode *b = AddNode({{"CPU", 8}});
+  a->SetUsage({{"CPU", 8}}, {{"CPU", 3}});
+  b->SetUsage({{"CPU", 8}}, {{"CPU", 3}});
+  auto *client = AddClient();
+  auto g = Group(3, "", kPack);  // 1 + 2 + 3 CPUs: no node has 6 free, two together have
+  ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
+  auto waiting = WaitGroup(client->conn(), g.group_id(), 600000);
+  ASSERT_TRUE(Ready(waiting));
+  EXPECT_TRUE(WaitCommitted(a, g.group_id()));
+  EXPECT_TRUE(WaitCommitted(b, g.group_id()));
+}
+
+TEST_F(PlacementGroupManagerTest, SpreadPutsBundlesOnDistinctNodesAndRemovalReturnsThemEverywhere) {
+  FakeNode *a = AddNode();
+  FakeNode *b = AddNode();
+  a->SetIdle({{"CPU", 4}});
+  b->SetIdle({{"CPU", 4}});
+  auto *client = AddClient();
+  auto g = Group(2, "", kSpread);
+  ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
+  auto waiting = WaitGroup(client->conn(), g.group_id(), 600000);
+  ASSERT_TRUE(Ready(waiting));
+  EXPECT_TRUE(WaitCommitted(a, g.group_id()));
+  EXPECT_TRUE(WaitCommitted(b, g.group_id()));
+  RemoveGroup(client->conn(), g.group_id());
+  for (FakeNode *n : {a, b})
+    EXPECT_TRUE(n->log().WaitFor([&](const FakeNode::Log &l) { return l.Holding().empty(); }));
+}
+
+// Ray's two-phase reservation: a node that cannot prepare its bundle makes
+// every other chosen node cancel its prepared bundles, nothing is committed
+// anywhere, and the group stays pending until a later attempt succeeds.
+TEST_F(PlacementGroupManagerTest, ANodeFailingPrepareLeavesNothingReservedAnywhere) {
+  FakeNode *a = AddNode();
+  FakeNode *b = AddNode();
+  FakeNode *c = AddNode();
+  for (FakeNode *n : {a, b, c}) n->SetIdle({{"CPU", 4}});
+  c->FailPrepares(true);  // it says it has room, but by the time it is asked it has not
+  auto *client = AddClient();
+  auto g = Group(3, "", kStrictSpread);
+  ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
+  auto waiting = WaitGroup(client->conn(), g.group_id(), 600000);
+  // a and b prepared their bundle, and were told to give it back.
+  for (FakeNode *n : {a, b})
+    EXPECT_TRUE(n->log().WaitFor([&](const FakeNode::Log &l) {
+      return !l.prepares.empty() &&
+             std::count(l.returned_groups.begin(), l.returned_groups.end(), g.group_id()) > 0;
+    }));
+  for (FakeNode *n : {a, b, c}) EXPECT_TRUE(n->log().Get().committed_groups.empty());
+  EXPECT_EQ(GetGroup(client->conn(), g.group_id()).state(), proto::PG_PENDING);
+
+  c->FailPrepares(false);  // room again: a later attempt reserves the group on all three
+  ASSERT_TRUE(Ready(waiting));
+  for (FakeNode *n : {a, b, c}) {
+    EXPECT_TRUE(WaitCommitted(n, g.group_id()));
+    auto log = n->log().Get();
+    // Every earlier prepare was cancelled: the node holds the group once.
+    EXPECT_EQ(log.Holding(), std::set<std::string>{g.group_id()});
+    EXPECT_EQ(log.committed_groups.size(), 1u);
+  }
 }
 
 TEST_F(PlacementGroupManagerTest, AFailedReservationIsTriedAgainWhenANodeRegisters) {
@@ -225,16 +326,10 @@ TEST_F(PlacementGroupManagerTest, AFailedReservationIsTriedAgainWhenANodeRegiste
   ASSERT_TRUE(CreateGroup(client->conn(), g).ok());
   node->ReservationFailed(node->WaitReservation(1), Status::Internal("bundle bookkeeping failed"));
   auto waiting = WaitGroup(client->conn(), g.group_id(), 600000);
+  node->SetIdle({{"CPU", 4}});
   FakeNode *other = AddNode();
-  // One of the live nodes gets the group again; reserving it there creates it.
-  FakeNode *retried = nullptr;
-  node->log().WaitFor([&](const FakeNode::Log &l) {
-    if (l.reservations.size() >= 2) retried = node;
-    if (!other->log().Get().reservations.empty()) retried = other;
-    return retried != nullptr;
-  });
-  ASSERT_NE(retried, nullptr);
-  retried->Reserved(retried->log().Get().reservations.back());
+  other->SetIdle({{"CPU", 4}});
+  // With two nodes, the group is placed and reserved in two phases.
   EXPECT_TRUE(Ready(waiting));
 }
 

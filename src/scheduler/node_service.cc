@@ -545,6 +545,28 @@ void NodeService::RegisterWorkerAndNodeHandlers() {
                          pending_bundles_.push_back(std::move(p));
                          TryDispatch();
                        });
+  // The two phases of a reservation across nodes: the control service has
+  // chosen this node from what it saw free, so a prepare that does not fit
+  // now fails at once (the control service cancels the group's other
+  // prepares and tries again later) instead of waiting here.
+  dispatcher_.Register(proto::PREPARE_BUNDLES, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                      proto::PrepareBundlesRequest &req) {
+    std::vector<NodeResources::IndexedBundle> bundles;
+    for (auto &b : req.bundles()) bundles.emplace_back(b.index(), ResourceSet::FromProto(b.resources()));
+    proto::PrepareBundlesReply reply;
+    reply.set_prepared(resources_.Prepare(req.group_id(), bundles));
+    if (reply.prepared())
+      LUMEN_LOG_INFO("prepared {} bundle(s) of placement group {}", bundles.size(), req.group_id());
+    if (call_id) conn->Reply(call_id, reply);
+  });
+  dispatcher_.Register(proto::COMMIT_BUNDLES, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                     proto::CommitBundlesRequest &req) {
+    bool ok = resources_.Commit(req.group_id());
+    if (ok) LUMEN_LOG_INFO("committed the bundles of placement group {}", req.group_id());
+    if (call_id && ok) conn->Reply(call_id, proto::NodeEmpty());
+    if (call_id && !ok) conn->ReplyError(call_id, Status::NotFound("placement group not prepared here"));
+    TryDispatch();  // work waiting for the group's names may run now
+  });
   dispatcher_.Register(proto::RETURN_BUNDLES,
                        [this](const rpc::ConnectionPtr &conn, uint64_t, ReturnBundlesRequest &req) {
                          ReturnBundles(req.group_id());

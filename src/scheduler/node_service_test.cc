@@ -542,7 +542,8 @@ TEST_F(NodeServiceTest, MalformedRequestsAreRefusedAndTheNodeGoesOn) {
       *client, {proto::REGISTER_CLIENT, proto::REQUEST_WORKER_LEASE, proto::CANCEL_WORKER_LEASES,
                 proto::RETURN_WORKER, proto::CREATE_OBJECT, proto::SEAL_OBJECT, proto::ABORT_OBJECT,
                 proto::GET_OBJECTS, proto::RELEASE_OBJECTS, proto::DELETE_OBJECTS, proto::WORKER_EXITED,
-                proto::WAIT_FOR_WORKERS, proto::RESERVE_BUNDLES, proto::RETURN_BUNDLES, proto::KILL_WORKER});
+                proto::WAIT_FOR_WORKERS, proto::RESERVE_BUNDLES, proto::RETURN_BUNDLES, proto::KILL_WORKER,
+                proto::PREPARE_BUNDLES, proto::COMMIT_BUNDLES});
   EXPECT_EQ(Available(*client, "CPU"), 2);
 }
 

@@ -253,11 +253,11 @@ bool NodeResources::ChooseBundles(const ResourceSet &need, std::map<std::string,
   bundle_of->clear();
   for (auto &[group, only] : any_only) {
     if (!only) continue;
-    int bundles = static_cast<int>(groups_.at(group).size());
     bool found = false;
-    for (int i = 0; i < bundles && !found; ++i) {
+    for (int i : groups_.at(group).indices) {
       (*bundle_of)[group] = i;
       found = CanGrantExactly(Expand(need, *bundle_of));
+      if (found) break;
     }
     if (!found) return false;
   }
@@ -304,43 +304,70 @@ bool NodeResources::CanReserve(const std::vector<ResourceSet> &bundles) const {
 }
 
 void NodeResources::Reserve(const std::string &group, const std::vector<ResourceSet> &bundles) {
-  auto &grants = groups_[group];
-  for (size_t i = 0; i < bundles.size(); ++i) {
-    Grant g = Allocate(bundles[i], bundles[i]);
-    ResourceSet indexed, wildcard;
-    for (auto &[name, v] : bundles[i].fixed()) {
-      indexed.SetFixed(GroupResourceName(name, static_cast<int>(i), group), v);
-      wildcard.SetFixed(GroupResourceName(name, -1, group), v);
-    }
-    total_.Add(indexed);
-    total_.Add(wildcard);
-    available_.Add(indexed);
-    available_.Add(wildcard);
-    if (!g.gpus.empty()) {
-      std::map<int, int64_t> share;
-      for (auto &[dev, amount] : g.gpus) share[dev] += amount;
-      gpu_pools_[GroupResourceName("GPU", static_cast<int>(i), group)] = GpuPool(share);
-    }
-    grants.push_back(std::move(g));
+  std::vector<IndexedBundle> indexed;
+  for (size_t i = 0; i < bundles.size(); ++i) indexed.emplace_back(static_cast<int>(i), bundles[i]);
+  Prepare(group, indexed);
+  Commit(group);
+}
+
+bool NodeResources::Prepare(const std::string &group, const std::vector<IndexedBundle> &bundles) {
+  if (groups_.count(group) || prepared_.count(group)) return true;
+  std::vector<ResourceSet> sets;
+  for (auto &[index, b] : bundles) sets.push_back(b);
+  if (!CanReserve(sets)) return false;
+  GroupGrants &g = prepared_[group];
+  for (auto &[index, b] : bundles) {
+    g.indices.push_back(index);
+    g.grants.push_back(Allocate(b, b));
   }
+  return true;
+}
+
+// The names a bundle's grant makes usable: <name>_group_<i>_<g> and <name>_group_<g>.
+static ResourceSet GroupNames(const ResourceSet &amounts, int index, const std::string &group) {
+  ResourceSet names;
+  for (auto &[name, v] : amounts.fixed()) {
+    names.SetFixed(GroupResourceName(name, index, group), v);
+    names.SetFixed(GroupResourceName(name, -1, group), v);
+  }
+  return names;
+}
+
+bool NodeResources::Commit(const std::string &group) {
+  if (groups_.count(group)) return true;
+  auto it = prepared_.find(group);
+  if (it == prepared_.end()) return false;
+  GroupGrants g = std::move(it->second);
+  prepared_.erase(it);
+  for (size_t k = 0; k < g.grants.size(); ++k) {
+    ResourceSet names = GroupNames(g.grants[k].amounts, g.indices[k], group);
+    total_.Add(names);
+    available_.Add(names);
+    if (!g.grants[k].gpus.empty()) {
+      std::map<int, int64_t> share;
+      for (auto &[dev, amount] : g.grants[k].gpus) share[dev] += amount;
+      gpu_pools_[GroupResourceName("GPU", g.indices[k], group)] = GpuPool(share);
+    }
+  }
+  groups_[group] = std::move(g);
+  return true;
 }
 
 void NodeResources::ReturnGroup(const std::string &group) {
+  if (auto p = prepared_.find(group); p != prepared_.end()) {
+    for (auto &grant : p->second.grants) Release(grant);
+    prepared_.erase(p);
+    return;
+  }
   auto it = groups_.find(group);
   if (it == groups_.end()) return;
-  for (size_t i = 0; i < it->second.size(); ++i) {
-    Grant &g = it->second[i];
-    ResourceSet indexed, wildcard;
-    for (auto &[name, v] : g.amounts.fixed()) {
-      indexed.SetFixed(GroupResourceName(name, static_cast<int>(i), group), v);
-      wildcard.SetFixed(GroupResourceName(name, -1, group), v);
-    }
-    total_.Subtract(indexed);
-    total_.Subtract(wildcard);
-    available_.Subtract(indexed);
-    available_.Subtract(wildcard);
-    gpu_pools_.erase(GroupResourceName("GPU", static_cast<int>(i), group));
-    Release(g);
+  GroupGrants &g = it->second;
+  for (size_t k = 0; k < g.grants.size(); ++k) {
+    ResourceSet names = GroupNames(g.grants[k].amounts, g.indices[k], group);
+    total_.Subtract(names);
+    available_.Subtract(names);
+    gpu_pools_.erase(GroupResourceName("GPU", g.indices[k], group));
+    Release(g.grants[k]);
   }
   groups_.erase(it);
 }

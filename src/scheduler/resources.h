@@ -99,12 +99,27 @@ class NodeResources {
   void Lend(const ResourceSet &r) { available_.Add(r); }
   void Unlend(const ResourceSet &r) { available_.Subtract(r); }
 
+  /// A bundle of a group, by its index in the whole group (a node may hold
+  /// only some of a group's bundles).
+  using IndexedBundle = std::pair<int, ResourceSet>;
+
   /// All bundles fit in what is free now.
   bool CanReserve(const std::vector<ResourceSet> &bundles) const;
-  /// Precondition: CanReserve(bundles).
+  /// Precondition: CanReserve(bundles). Prepare then Commit, bundles 0..n-1.
   void Reserve(const std::string &group, const std::vector<ResourceSet> &bundles);
+  /// Phase one of a reservation across nodes: takes the bundles' resources
+  /// out of what is free, all or nothing, without making the group's
+  /// resource names usable yet. False (nothing taken) if they do not fit
+  /// now. True at once for a group prepared or committed already.
+  bool Prepare(const std::string &group, const std::vector<IndexedBundle> &bundles);
+  /// Phase two: the prepared group's resource names (<name>_group_<i>_<g>,
+  /// <name>_group_<g>) appear in total and available. False if the group
+  /// was not prepared (nor committed already).
+  bool Commit(const std::string &group);
   bool HasGroup(const std::string &group) const { return groups_.count(group) > 0; }
-  /// Gives a group's resources back. Leases on them must be released first.
+  bool IsPrepared(const std::string &group) const { return prepared_.count(group) > 0; }
+  /// Gives a group's resources back, committed or only prepared (the
+  /// cancel of a reservation). Leases on them must be released first.
   void ReturnGroup(const std::string &group);
 
  private:
@@ -122,7 +137,12 @@ class NodeResources {
   ResourceSet total_;
   ResourceSet available_;
   std::map<std::string, GpuPool> gpu_pools_;  // "GPU", and per bundle "GPU_group_<i>_<group>"
-  std::map<std::string, std::vector<Grant>> groups_;
+  struct GroupGrants {
+    std::vector<int> indices;  // each bundle's index in the whole group
+    std::vector<Grant> grants;
+  };
+  std::map<std::string, GroupGrants> groups_;    // committed
+  std::map<std::string, GroupGrants> prepared_;  // prepared, not committed yet: only their amounts are taken
 };
 
 }  // namespace lumen::scheduler

@@ -157,6 +157,57 @@ TEST(NodeResourcesTest, BundlesAreAllOrNothing) {
   EXPECT_TRUE(node.CanGrant(Set({{"GPU", 2}})));
 }
 
+// Reservations across nodes: a node prepares some of a group's bundles (by
+// their index in the whole group), which takes their amounts but makes no
+// group name usable until the commit; a cancel of a prepared group gives
+// everything back.
+TEST(NodeResourcesTest, PrepareTakesTheAmountsCommitMakesTheNamesUsableCancelGivesBack) {
+  ResourceSet total = Set({{"CPU", 4}, {"GPU", 1}});
+  NodeResources node(total, {3});
+  EXPECT_FALSE(node.Prepare("big", {{0, Set({{"CPU", 3}})}, {2, Set({{"CPU", 2}})}}));
+  EXPECT_EQ(node.available(), total) << "a failed prepare takes nothing";
+  EXPECT_FALSE(node.Commit("big")) << "nothing prepared to commit";
+
+  ASSERT_TRUE(node.Prepare("g", {{1, Set({{"CPU", 1}, {"GPU", 1}})}, {3, Set({{"CPU", 2}})}}));
+  EXPECT_TRUE(node.IsPrepared("g"));
+  EXPECT_FALSE(node.HasGroup("g"));
+  EXPECT_DOUBLE_EQ(node.available().Get("CPU"), 1);
+  EXPECT_DOUBLE_EQ(node.total().Get("CPU_group_1_g"), 0) << "no name before the commit";
+  EXPECT_FALSE(node.CanGrant(Set({{"CPU_group_g", 1}})));
+  EXPECT_TRUE(node.Prepare("g", {{1, Set({{"CPU", 1}})}})) << "a repeated prepare changes nothing";
+  EXPECT_DOUBLE_EQ(node.available().Get("CPU"), 1);
+
+  ASSERT_TRUE(node.Commit("g"));
+  EXPECT_TRUE(node.HasGroup("g"));
+  EXPECT_FALSE(node.IsPrepared("g"));
+  EXPECT_DOUBLE_EQ(node.total().Get("CPU_group_1_g"), 1);
+  EXPECT_DOUBLE_EQ(node.total().Get("CPU_group_3_g"), 2);
+  EXPECT_DOUBLE_EQ(node.total().Get("CPU_group_0_g"), 0) << "bundle 0 is on another node";
+  EXPECT_DOUBLE_EQ(node.total().Get("CPU_group_g"), 3);
+  // An any-bundle request is served from the bundles this node holds.
+  ASSERT_TRUE(node.CanGrant(Set({{"CPU_group_g", 2}})));
+  auto any = node.Allocate(Set({{"CPU_group_g", 2}}), Set({{"CPU_group_g", 2}}));
+  EXPECT_DOUBLE_EQ(any.amounts.Get("CPU_group_3_g"), 2);
+  ASSERT_TRUE(node.CanGrant(Set({{"GPU_group_1_g", 1}})));
+  auto gpu = node.Allocate(Set({{"GPU_group_1_g", 1}}), Set({{"GPU_group_1_g", 1}}));
+  ASSERT_EQ(gpu.gpus.size(), 1u);
+  EXPECT_EQ(gpu.gpus[0].first, 3);
+  node.Release(any);
+  node.Release(gpu);
+  node.ReturnGroup("g");
+  EXPECT_EQ(node.total(), total);
+  EXPECT_EQ(node.available(), total);
+
+  ASSERT_TRUE(node.Prepare("h", {{0, Set({{"CPU", 4}, {"GPU", 1}})}}));
+  EXPECT_FALSE(node.CanGrant(Set({{"GPU", 1}})));
+  node.ReturnGroup("h");  // the cancel of a prepared group
+  EXPECT_FALSE(node.IsPrepared("h"));
+  EXPECT_FALSE(node.Commit("h"));
+  EXPECT_EQ(node.total(), total);
+  EXPECT_EQ(node.available(), total);
+  EXPECT_TRUE(node.CanGrant(Set({{"GPU", 1}})));
+}
+
 TEST(NodeResourcesTest, BundleAndAnyBundleRequestsShareTheGroupsReservation) {
   NodeResources node(Set({{"CPU", 4}}), {});
   node.Reserve("g", {Set({{"CPU", 1}}), Set({{"CPU", 1}})});

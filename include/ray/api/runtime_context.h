@@ -27,7 +27,9 @@ struct NodeInfo {
   bool alive = false;   // false once the node's service is gone
   /// The node's IP address (Ray's NodeManagerAddress).
   std::string address;
-  /// What the node has in all (not what is free), by resource name.
+  /// What the node has in all (not what is free), by resource name, the
+  /// resources of the placement-group bundles it holds included (as
+  /// ray.nodes() reports them: CPU_group_<i>_<group id>, CPU_group_<group id>).
   std::unordered_map<std::string, double> resources;
 };
 
