@@ -1,5 +1,5 @@
 // Summaries of repeated measurements, shared by the benchmark programs
-// (microbenchmarks.cc, floors.cc). Plain functions; no state.
+// (microbenchmarks, floors). Plain functions; no state.
 #pragma once
 
 #include <algorithm>
