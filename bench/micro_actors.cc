@@ -10,6 +10,7 @@
 #include "micro_groups.h"
 #include "micro_remote.h"
 
+using bench::Percentile;
 using micro::AnySelected;
 using micro::Clock;
 using micro::Durations;
@@ -19,7 +20,6 @@ using micro::Record;
 using micro::Selected;
 using micro::Since;
 using micro::Timeit;
-using bench::Percentile;
 
 namespace {
 

@@ -23,6 +23,9 @@ struct StartFlags {
   std::string node_ip_address;
   std::string temp_dir;
   bool block = false;
+  bool include_dashboard = true;             // a head's dashboard (lumen_dashboard)
+  std::string dashboard_host = "127.0.0.1";  // loopback unless told otherwise
+  int dashboard_port = -1;                   // -1: Ray's 8265, or any free port when it is taken
 };
 
 int RunStart(const StartFlags &flags);

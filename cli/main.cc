@@ -51,6 +51,17 @@ int main(int argc, char **argv) {
   start_cmd->add_option("--temp-dir", start.temp_dir,
                         "folder for this start's session (logs, sockets, token)");
   start_cmd->add_flag("--block", start.block, "stay in the foreground; SIGINT/SIGTERM stop the services");
+  start_cmd
+      ->add_option("--include-dashboard", start.include_dashboard,
+                   "start the dashboard (the state API over HTTP) with the head")
+      ->capture_default_str();
+  start_cmd->add_option("--dashboard-host", start.dashboard_host, "address the dashboard listens on")
+      ->capture_default_str();
+  start_cmd
+      ->add_option(
+          "--dashboard-port", start.dashboard_port,
+          "the dashboard's port (0: any free one; default: 8265, or any free one when 8265 is taken)")
+      ->check(CLI::Range(0, 65535));
   start_cmd->get_option("--head")->excludes("--address");
 
   std::string stop_temp_dir;

@@ -17,6 +17,8 @@ namespace lumen::cli {
 namespace {
 
 using api::HeadOptions;
+
+constexpr int kRayDashboardPort = 8265;
 using api::HeadProcesses;
 
 // The resource flags, checked as ray::Init's head_args are (same parser,
@@ -87,6 +89,9 @@ void PrintHeadBanner(const HeadProcesses &head, const std::string &address, bool
   if (loopback)
     std::cout << "  (this head listens on " << address.substr(0, address.rfind(':'))
               << " only; start it with --node-ip-address=<this machine's address> for other machines)\n";
+  if (!head.dashboard_address.empty())
+    std::cout << "\n  Dashboard: http://" << head.dashboard_address
+              << " (sign in with the token; the API takes it as Authorization: Bearer <token>)\n";
   std::cout << "\n  To connect a driver to this cluster, set RayConfig::address = \"" << address
             << "\" (or \"auto\" on this machine),\n"
             << "  or run it with --ray_address=" << address << " or RAY_ADDRESS=" << address << ".\n\n"
@@ -102,6 +107,18 @@ int StartHead(const StartFlags &flags, const HeadOptions &options) {
     return Fail("start", ready.message());
   }
   const std::string address = head->control_tcp;
+  if (flags.include_dashboard) {
+    // As Ray: the default port, or any free one when it is taken; a port
+    // asked for by name must be that one.
+    const bool by_default = flags.dashboard_port < 0;
+    Status started = api::StartDashboard(flags.dashboard_host,
+                                         by_default ? kRayDashboardPort : flags.dashboard_port, *head);
+    if (!started.ok() && by_default) started = api::StartDashboard(flags.dashboard_host, 0, *head);
+    if (!started.ok()) {
+      api::StopHead(*head, /*keep_logs=*/true);
+      return Fail("start", started.message());
+    }
+  }
   if (Status recorded = api::RecordDaemons(*head, "head", address); !recorded.ok()) {
     api::StopHead(*head, /*keep_logs=*/true);
     return Fail("start", recorded.message());

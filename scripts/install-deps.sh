@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev
   libcli11-dev
   nettle-dev              # HMAC-SHA256 for the cluster token handshake
+  libcpp-httplib-dev      # the dashboard's HTTP server (dashboard/) and the tests' HTTP client
   libgtest-dev libgmock-dev
   libbenchmark-dev
   clang-format            # style is enforced by scripts/check-format.sh

@@ -72,9 +72,11 @@ bool DaemonRunning(const DaemonProcess &process) {
 
 Status RecordDaemons(const HeadProcesses &started, const std::string &kind, const std::string &address) {
   nlohmann::json record{{"kind", kind}, {"address", address}, {"processes", nlohmann::json::array()}};
+  if (!started.dashboard_address.empty()) record["dashboard"] = started.dashboard_address;
   // The node first: stopping it first stops its workers before the control service goes.
-  for (auto [name, pid] :
-       {std::pair{"lumen_node", started.node_pid}, {"lumen_control", started.control_pid}}) {
+  for (auto [name, pid] : {std::pair{"lumen_node", started.node_pid},
+                           {"lumen_dashboard", started.dashboard_pid},
+                           {"lumen_control", started.control_pid}}) {
     if (pid <= 0) continue;
     record["processes"].push_back({{"name", name}, {"pid", pid}, {"start_ticks", ProcessStartTicks(pid)}});
   }
@@ -104,6 +106,7 @@ StatusOr<DaemonRecord> ReadDaemonRecord(const std::string &session_dir) {
   record.session_dir = session_dir;
   record.kind = j.value("kind", "");
   record.address = j.value("address", "");
+  record.dashboard = j.value("dashboard", "");
   for (auto &p : j.value("processes", nlohmann::json::array())) {
     DaemonProcess process;
     process.name = p.value("name", "");

@@ -27,8 +27,9 @@ struct DaemonProcess {
 
 struct DaemonRecord {
   std::string session_dir;
-  std::string kind;     // "head" or "node"
-  std::string address;  // the cluster's control service, "host:port"
+  std::string kind;       // "head" or "node"
+  std::string address;    // the cluster's control service, "host:port"
+  std::string dashboard;  // a head's dashboard, "host:port" (empty: none)
   std::vector<DaemonProcess> processes;
 };
 

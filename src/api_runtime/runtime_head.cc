@@ -516,6 +516,29 @@ StatusOr<HeadProcesses> StartNode(const HeadOptions &options, const std::string 
   return node;
 }
 
+Status StartDashboard(const std::string &host, int port, HeadProcesses &head) {
+  const std::string bin = HelperProgramDir();
+  const std::string port_file = head.session_dir + "/dashboard.port";
+  const std::string log = head.session_dir + "/logs/dashboard.out";
+  head.dashboard_pid = Spawn(
+      {bin + "/lumen_dashboard", "--session-dir=" + head.session_dir, "--control=unix:" + head.control_unix,
+       "--host=" + host, "--port=" + std::to_string(port), "--port-file=" + port_file},
+      head.token, log, /*die_with_parent=*/false);
+  if (!WaitForFile(port_file, {&head.dashboard_pid}, kControlStartTimeout)) {
+    if (head.dashboard_pid > 0) {
+      kill(head.dashboard_pid, SIGKILL);
+      waitpid(head.dashboard_pid, nullptr, 0);
+      head.dashboard_pid = -1;
+    }
+    return Status::IoError("the dashboard did not start" + LastLine(log) + " (see " + log + ")");
+  }
+  std::ifstream pf(port_file);
+  std::string bound;
+  pf >> bound;
+  head.dashboard_address = host + ":" + bound;
+  return Status::OK();
+}
+
 Status AwaitNodeReady(HeadProcesses &head) {
   bool ready = WaitForFile(head.node_ready_file, {&head.node_pid, &head.control_pid}, kNodeStartTimeout,
                            head.node_ready_fd);
@@ -537,6 +560,7 @@ void StopHead(HeadProcesses &head, bool keep_logs) {
   if (head.node_ready_fd >= 0) close(head.node_ready_fd);
   head.node_ready_fd = -1;
   stop(head.node_pid);  // first: it stops the workers
+  stop(head.dashboard_pid);
   stop(head.control_pid);
   if (head.session_dir.empty()) return;
   std::error_code ec;

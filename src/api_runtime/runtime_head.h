@@ -24,7 +24,9 @@ struct HeadProcesses {
   std::string node_socket;   // node service socket
   int control_pid = -1;
   int node_pid = -1;
-  int node_ready_fd = -1;  // until AwaitNodeReady: the node writes to it once ready
+  int dashboard_pid = -1;         // lumen start --head only (StartDashboard)
+  std::string dashboard_address;  // "host:port" once it serves
+  int node_ready_fd = -1;         // until AwaitNodeReady: the node writes to it once ready
   std::string node_ready_file;
 };
 
@@ -62,6 +64,13 @@ StatusOr<std::string> SessionRootFor(bool embedded, const std::string &temp_dir)
 /// Waits until the node of a head StartHead returned is ready; an error
 /// (with the node's own last words) if it exited instead.
 Status AwaitNodeReady(HeadProcesses &head);
+
+/// Starts the dashboard program (lumen_dashboard: the state API over HTTP)
+/// for `head`'s session on `host`:`port` (0: any free port) and returns once
+/// it serves, with `head.dashboard_pid` and `head.dashboard_address` set; or
+/// why it could not (the port in use, the program missing), with nothing of
+/// it left running. `lumen start --head` calls it; an embedded head has none.
+Status StartDashboard(const std::string &host, int port, HeadProcesses &head);
 
 /// Stops both services (SIGTERM, then SIGKILL after a grace period), waits for
 /// them, and removes the session folder; with `keep_logs` (a start that

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -28,6 +29,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace {
 namespace fs = std::filesystem;
@@ -272,7 +275,7 @@ TEST_F(CliTest, HeadServesDriversByAddressAutoFlagAndEnvironment) {
   ASSERT_FALSE(address.empty());
   const fs::path session = Session("head");
   const std::vector<int> pids = RecordedPids(session);
-  ASSERT_EQ(pids.size(), 2u);
+  ASSERT_EQ(pids.size(), 3u);  // the node, the dashboard, the control service
   for (int pid : pids) EXPECT_TRUE(Running(pid));
   struct stat st;
   ASSERT_EQ(stat((session / "token").c_str(), &st), 0);
@@ -299,7 +302,7 @@ TEST_F(CliTest, HeadServesDriversByAddressAutoFlagAndEnvironment) {
 
   Result stop = Run({"stop"});
   EXPECT_EQ(stop.rc, 0) << stop.err;
-  EXPECT_NE(stop.out.find("Stopped all 2 Lumen processes"), std::string::npos) << stop.out;
+  EXPECT_NE(stop.out.find("Stopped all 3 Lumen processes"), std::string::npos) << stop.out;
   ExpectNothingLeft(session, pids);
   Result again = Run({"stop"});
   EXPECT_NE(again.out.find("Did not find any active Lumen processes"), std::string::npos);
@@ -372,7 +375,7 @@ TEST_F(CliTest, BlockStaysAndStopsOnSigterm) {
   StatusUntil("Active:\n 1 node_");
   const fs::path session = Session("head");
   const std::vector<int> pids = RecordedPids(session);
-  ASSERT_EQ(pids.size(), 2u);
+  ASSERT_EQ(pids.size(), 3u);
   EXPECT_EQ(waitpid(lumen, nullptr, WNOHANG), 0);  // still in the foreground
   kill(lumen, SIGTERM);
   int status = 0;
@@ -397,6 +400,113 @@ TEST_F(CliTest, ListensOnLoopbackUnlessToldAndSaysSo) {
   EXPECT_NE(SessionLogs(Session("open")).find("a non-loopback address"), std::string::npos);
   Result driver = RunProgram(LUMEN_CLI_DRIVER, {open});
   EXPECT_NE(driver.out.find("RESULT 49"), std::string::npos) << driver.err;
+}
+
+// ---- the dashboard (lumen_dashboard): the state API over HTTP
+
+// The dashboard's "host:port" from a session's record.
+std::string DashboardOf(const fs::path &session) {
+  auto record = nlohmann::json::parse(ReadFile(session / "lumen.json"), nullptr, false);
+  return record.is_object() ? record.value("dashboard", "") : "";
+}
+
+httplib::Result HttpGet(const std::string &host_port, const std::string &path,
+                        const httplib::Headers &headers) {
+  const size_t colon = host_port.rfind(':');
+  httplib::Client client(host_port.substr(0, colon), std::stoi(host_port.substr(colon + 1)));
+  return client.Get(path.c_str(), headers);
+}
+
+TEST_F(CliTest, TheHeadsDashboardServesTheStateApiToTokenHoldersOnly) {
+  const std::string address = StartHead("head", {"--dashboard-port=0"});
+  const fs::path session = Session("head");
+  const std::string dashboard = DashboardOf(session);
+  ASSERT_FALSE(dashboard.empty());
+  EXPECT_EQ(dashboard.rfind("127.0.0.1:", 0), 0u);  // loopback unless told otherwise
+  const std::string token = ReadFile(session / "token");
+  const httplib::Headers auth{{"Authorization", "Bearer " + token}};
+
+  auto anonymous = HttpGet(dashboard, "/api/v0/nodes", {});
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  auto wrong = HttpGet(dashboard, "/api/v0/nodes", {{"Authorization", "Bearer 0123456789abcdef"}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto foreign = HttpGet(dashboard, "/api/v0/nodes",
+                         {{"Authorization", "Bearer " + token}, {"Origin", "http://evil.example"}});
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->status, 403);
+
+  auto nodes = HttpGet(dashboard, "/api/v0/nodes", auth);
+  ASSERT_TRUE(nodes);
+  ASSERT_EQ(nodes->status, 200) << nodes->body;
+  nlohmann::json rows = nlohmann::json::parse(nodes->body)["data"]["result"]["result"];
+  ASSERT_EQ(rows.size(), 1u) << nodes->body;
+  EXPECT_EQ(rows[0]["is_head_node"], true);
+  EXPECT_EQ(rows[0]["state"], "ALIVE");
+  EXPECT_EQ(rows[0]["resources_total"]["CPU"], 2.0);
+
+  // A driver's job, listed once it ends.
+  ASSERT_NE(RunProgram(LUMEN_CLI_DRIVER, {address}).out.find("RESULT 49"), std::string::npos);
+  auto jobs = HttpGet(dashboard,
+                      "/api/v0/jobs?filter_keys=status&filter_predicates=%3D&filter_values=SUCCEEDED", auth);
+  ASSERT_TRUE(jobs);
+  ASSERT_EQ(jobs->status, 200) << jobs->body;
+  nlohmann::json job_result = nlohmann::json::parse(jobs->body)["data"]["result"];
+  EXPECT_EQ(job_result["num_filtered"], 1) << jobs->body;
+  EXPECT_EQ(job_result["result"][0]["type"], "DRIVER");
+
+  auto bad = HttpGet(dashboard, "/api/v0/actors?limit=0", auth);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("limit"), std::string::npos);
+
+  const std::vector<int> pids = RecordedPids(session);
+  Result stop = Run({"stop"});
+  EXPECT_EQ(stop.rc, 0) << stop.err;
+  ExpectNothingLeft(session, pids);
+  EXPECT_FALSE(HttpGet(dashboard, "/api/v0/nodes", auth));  // nothing answers there now
+}
+
+TEST_F(CliTest, TheHeadPrintsTheDashboardsAddressOrStartsNoneWhenToldNot) {
+  Result with = Run({"start", "--head", "--port=0", "--dashboard-port=0", "--num-cpus=1",
+                     "--object-store-memory=100000000", "--temp-dir=" + root_ + "/with"});
+  ASSERT_EQ(with.rc, 0) << with.err;
+  EXPECT_NE(with.out.find("Dashboard: http://" + DashboardOf(Session("with"))), std::string::npos)
+      << with.out;
+
+  Result without = Run({"start", "--head", "--port=0", "--include-dashboard=false", "--num-cpus=1",
+                        "--object-store-memory=100000000", "--temp-dir=" + root_ + "/without"});
+  ASSERT_EQ(without.rc, 0) << without.err;
+  EXPECT_EQ(without.out.find("Dashboard:"), std::string::npos) << without.out;
+  EXPECT_EQ(DashboardOf(Session("without")), "");
+  EXPECT_EQ(RecordedPids(Session("without")).size(), 2u);
+}
+
+TEST_F(CliTest, ADashboardPortInUseFailsWhenAskedForAndIsSkippedByDefault) {
+  int fd = -1;
+  const int port = Listen(&fd);
+  Result r = Run({"start", "--head", "--port=0", "--dashboard-port=" + std::to_string(port),
+                  "--temp-dir=" + root_ + "/head"});
+  ExpectOneLineError(r, 1, "dashboard");
+  EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
+  EXPECT_NE(Run({"status"}).rc, 0);  // nothing recorded as started
+  close(fd);
+
+  // Ray's default port, taken (by this test, when it can): another is used.
+  int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(8265);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool taken_here =
+      bind(busy, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 && listen(busy, 4) == 0;
+  StartHead();
+  const std::string dashboard = DashboardOf(Session("head"));
+  ASSERT_FALSE(dashboard.empty());
+  EXPECT_NE(dashboard, "127.0.0.1:8265");  // taken, by this test or by someone else
+  if (!taken_here) std::cout << "(port 8265 was already taken on this machine)\n";
+  close(busy);
 }
 
 // ---- bad input: one line, an exit code, nothing running

@@ -1,0 +1,55 @@
+#include "dashboard/dashboard_process.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "base/logging.h"
+#include "base/service_process.h"
+#include "dashboard/control_state_source.h"
+#include "dashboard/dashboard_server.h"
+
+namespace lumen::dashboard {
+
+int RunDashboardProcess(const DashboardProcessOptions &options) {
+  sigset_t signals = BlockTerminationSignals();
+  InitProcessLogging("dashboard", options.session_dir + "/logs");
+  int rc = 0;
+  {
+    DashboardOptions opts;
+    opts.host = options.host;
+    opts.port = options.port;
+    opts.token = options.token;
+    opts.session_dir = options.session_dir;
+    opts.version = options.version;
+    DashboardServer server(opts,
+                           std::make_unique<ControlStateSource>(options.control_address, options.token));
+    auto bound = server.Start();
+    if (!bound.ok()) {
+      SPDLOG_ERROR("dashboard failed to start: {}", bound.status().ToString());
+      std::cerr << "lumen_dashboard: " << bound.status().message() << "\n";
+      rc = 1;
+    } else {
+      const std::string &host = options.host;
+      if (host.rfind("127.", 0) != 0 && host != "localhost" && host != "::1")
+        LUMEN_LOG_WARN(
+            "dashboard listening on {}:{}, a non-loopback address: other machines can reach it "
+            "(every request must still carry the cluster token)",
+            host, *bound);
+      LUMEN_LOG_INFO("dashboard serving on http://{}:{}", host, *bound);
+      if (!options.port_file.empty()) {
+        // Renamed into place: a reader never sees a half-written file.
+        std::ofstream tmp(options.port_file + ".tmp");
+        tmp << *bound << "\n";
+        tmp.close();
+        std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
+      }
+      ServeUntilStopped(signals, server);
+    }
+  }
+  ShutdownProcessLogging();
+  return rc;
+}
+
+}  // namespace lumen::dashboard

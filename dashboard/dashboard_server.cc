@@ -1,0 +1,237 @@
+#include "dashboard/dashboard_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
+
+#include "dashboard/list_query.h"
+#include "dashboard/state_rows.h"
+
+namespace lumen::dashboard {
+namespace {
+
+using Rows = std::vector<nlohmann::json>;
+
+// Ray's envelope for its dashboard's own endpoints (rest_response).
+nlohmann::json Envelope(bool ok, const std::string &msg, nlohmann::json data = nlohmann::json::object()) {
+  return {{"result", ok}, {"msg", msg}, {"data", std::move(data)}};
+}
+
+void SendJson(httplib::Response &res, int status, const nlohmann::json &body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+RequestFacts Facts(const httplib::Request &req) {
+  RequestFacts facts;
+  facts.authorization = req.get_header_value("Authorization");
+  facts.x_ray_authorization = req.get_header_value("X-Ray-Authorization");
+  facts.cookie = req.get_header_value("Cookie");
+  facts.host = req.get_header_value("Host");
+  facts.origin = req.get_header_value("Origin");
+  facts.sec_fetch_site = req.get_header_value("Sec-Fetch-Site");
+  return facts;
+}
+
+// The Host values a server bound to `host`:`port` answers to.
+std::vector<std::string> HostsFor(const std::string &host, int port) {
+  const std::string p = ":" + std::to_string(port);
+  if (host == "0.0.0.0" || host.empty()) return {"*" + p, "localhost" + p};
+  std::vector<std::string> hosts{host + p};
+  if (host.rfind("127.", 0) == 0 || host == "localhost") {
+    for (const char *alias : {"localhost", "127.0.0.1"})
+      if (host != alias) hosts.push_back(alias + p);
+  }
+  return hosts;
+}
+
+// Plain HTML, no script: the page asks for the token once and the server
+// keeps it in an HttpOnly cookie for the browser session.
+constexpr const char *kLoginPage = R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Lumen dashboard: sign in</title>
+<style>body{font-family:sans-serif;margin:4em auto;max-width:32em}input{width:100%;padding:.4em}</style>
+</head><body><h1>Lumen dashboard</h1>
+<p>%MESSAGE%</p>
+<form method="post" action="/login">
+<label for="token">Cluster token (the <code>token</code> file of the head's session folder)</label>
+<input id="token" name="token" type="password" autocomplete="current-password" autofocus>
+<p><button type="submit">Sign in</button></p>
+</form></body></html>
+)";
+
+std::string LoginPage(const std::string &message) {
+  std::string page = kLoginPage;
+  page.replace(page.find("%MESSAGE%"), 9, message);
+  return page;
+}
+
+constexpr const char *kIndexPage = R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Lumen dashboard</title>
+<style>body{font-family:sans-serif;margin:2em auto;max-width:48em}</style></head><body>
+<h1>Lumen dashboard</h1>
+<p>The state API (Ray's <code>/api/v0</code> shapes; filters: <code>filter_keys</code>,
+<code>filter_predicates</code> (<code>=</code> or <code>!=</code>), <code>filter_values</code>;
+<code>limit</code>; <code>detail</code>):</p>
+<ul>
+<li><a href="/api/v0/nodes">/api/v0/nodes</a></li>
+<li><a href="/api/v0/actors">/api/v0/actors</a></li>
+<li><a href="/api/v0/jobs">/api/v0/jobs</a></li>
+<li><a href="/api/v0/placement_groups">/api/v0/placement_groups</a></li>
+<li><a href="/api/version">/api/version</a></li>
+</ul></body></html>
+)";
+
+}  // namespace
+
+DashboardServer::DashboardServer(DashboardOptions options, std::unique_ptr<StateSource> source)
+    : options_(std::move(options)), source_(std::move(source)), http_(std::make_unique<httplib::Server>()) {
+  Route();
+}
+
+DashboardServer::~DashboardServer() {
+  Stop();
+  if (serving_.joinable()) serving_.join();
+}
+
+StatusOr<int> DashboardServer::Start() {
+  int port = options_.port;
+  if (port == 0) {
+    port = http_->bind_to_any_port(options_.host);
+  } else if (!http_->bind_to_port(options_.host, port)) {
+    port = -1;
+  }
+  if (port <= 0)
+    return Status::IoError("cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " +
+                           std::strerror(errno));
+  guard_ = std::make_unique<RequestGuard>(options_.token, HostsFor(options_.host, port));
+  serving_ = std::thread([this] {
+    http_->listen_after_bind();
+    serve_returned_ = true;
+  });
+  // cpp-httplib's stop() does nothing until the serving loop has begun: wait
+  // for that (a moment), so that a Stop right after Start is never lost.
+  while (!http_->is_running() && !serve_returned_) std::this_thread::yield();
+  return port;
+}
+
+void DashboardServer::WaitForShutdown() {
+  MutexLock lock(mu_);
+  stopped_cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return stopped_; });
+}
+
+void DashboardServer::Stop() {
+  http_->stop();
+  MutexLock lock(mu_);
+  stopped_ = true;
+  stopped_cv_.notify_all();
+}
+
+void DashboardServer::Route() {
+  // cpp-httplib's default is SO_REUSEPORT, which lets a second server (a
+  // second head, or another program of this user) bind the same port and take
+  // a share of the requests. SO_REUSEADDR only: a restart may reuse a port
+  // whose old connections linger in TIME_WAIT, and a port in use is an error.
+  http_->set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  http_->set_default_headers({{"Cache-Control", "no-store"},
+                              {"X-Content-Type-Options", "nosniff"},
+                              {"X-Frame-Options", "DENY"},
+                              {"Referrer-Policy", "no-referrer"}});
+  // Every request, before its route: the origin and the token.
+  http_->set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
+    switch (guard_->Check(Facts(req))) {
+      case Verdict::kAllowed:
+        return httplib::Server::HandlerResponse::Unhandled;
+      case Verdict::kForeignOrigin:
+        SendJson(res, 403,
+                 Envelope(false,
+                          "refused: a request from another site, or to a host name this "
+                          "dashboard does not serve"));
+        return httplib::Server::HandlerResponse::Handled;
+      case Verdict::kNoToken:
+        break;
+    }
+    if (req.path == "/login") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path.rfind("/api/", 0) == 0) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      SendJson(res, 401, Envelope(false, "the cluster token is required: Authorization: Bearer <token>"));
+    } else {
+      res.status = 303;
+      res.set_header("Location", "/login");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
+  http_->Get("/login", [](const httplib::Request &, httplib::Response &res) {
+    res.set_content(LoginPage("Sign in with the cluster's token."), "text/html; charset=utf-8");
+  });
+  http_->Post("/login", [this](const httplib::Request &req, httplib::Response &res) {
+    if (!guard_->TokenMatches(req.get_param_value("token"))) {
+      res.status = 401;
+      res.set_content(LoginPage("That is not this cluster's token."), "text/html; charset=utf-8");
+      return;
+    }
+    res.set_header("Set-Cookie", guard_->SessionCookie());
+    res.status = 303;
+    res.set_header("Location", "/");
+  });
+  http_->Get("/", [](const httplib::Request &, httplib::Response &res) {
+    res.set_content(kIndexPage, "text/html; charset=utf-8");
+  });
+
+  http_->Get("/api/version", [this](const httplib::Request &, httplib::Response &res) {
+    SendJson(res, 200,
+             {{"version", "lumen-1"},
+              {"ray_version", options_.version},
+              {"ray_commit", ""},
+              {"session_name", std::filesystem::path(options_.session_dir).filename().string()}});
+  });
+  http_->Get("/api/gcs_healthz", [this](const httplib::Request &, httplib::Response &res) {
+    auto nodes = source_->Jobs();  // the cheapest table: the control service's own
+    res.status = nodes.ok() ? 200 : 503;
+    res.set_content(nodes.ok() ? "success" : nodes.status().message(), "text/plain");
+  });
+
+  // The state API: rows from the source, the query applied, Ray's envelope.
+  auto list = [this](const ResourceSchema &schema, std::function<StatusOr<Rows>()> rows) {
+    return [this, &schema, rows = std::move(rows)](const httplib::Request &req, httplib::Response &res) {
+      auto query = ParseListQuery(req.params, schema.filterable);
+      if (!query.ok()) return SendJson(res, 400, Envelope(false, query.status().message()));
+      auto all = rows();
+      if (!all.ok()) return SendJson(res, 500, Envelope(false, all.status().message()));
+      ListResult result = ApplyListQuery(*query, std::move(*all), schema.summary_fields);
+      SendJson(res, 200, Envelope(true, "", {{"result", result.ToJson()}}));
+    };
+  };
+  http_->Get("/api/v0/nodes", list(NodeSchema(), [this]() -> StatusOr<Rows> {
+               auto reply = source_->Nodes();
+               if (!reply.ok()) return reply.status();
+               return NodeRows(*reply, options_.session_dir);
+             }));
+  http_->Get("/api/v0/actors", list(ActorSchema(), [this]() -> StatusOr<Rows> {
+               auto reply = source_->Actors();
+               if (!reply.ok()) return reply.status();
+               return ActorRows(*reply);
+             }));
+  http_->Get("/api/v0/jobs", list(JobSchema(), [this]() -> StatusOr<Rows> {
+               auto reply = source_->Jobs();
+               if (!reply.ok()) return reply.status();
+               return JobRows(*reply);
+             }));
+  http_->Get("/api/v0/placement_groups", list(PlacementGroupSchema(), [this]() -> StatusOr<Rows> {
+               auto reply = source_->PlacementGroups();
+               if (!reply.ok()) return reply.status();
+               return PlacementGroupRows(*reply);
+             }));
+}
+
+}  // namespace lumen::dashboard

@@ -1,0 +1,67 @@
+// The dashboard's HTTP server (Ray's dashboard head role): the state API
+// (`/api/v0/nodes|actors|jobs|placement_groups` with Ray's query parameters
+// and reply shapes), `/api/version`, `/api/gcs_healthz`, and the login page
+// that keeps the cluster token in a browser session. Every request passes a
+// RequestGuard first. Built on cpp-httplib.
+//
+// Threading: Start binds and serves on a thread of its own; each request runs
+// on one of cpp-httplib's pool threads, which call the StateSource
+// concurrently. Stop may be called from any thread, more than once.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/mutex.h"
+#include "base/status.h"
+#include "dashboard/request_guard.h"
+#include "dashboard/state_source.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace lumen::dashboard {
+
+/// Ray's default dashboard port.
+inline constexpr int kDefaultDashboardPort = 8265;
+
+struct DashboardOptions {
+  std::string host = "127.0.0.1";    // loopback unless told otherwise
+  int port = kDefaultDashboardPort;  // 0: any free port
+  std::string token;                 // the cluster's
+  std::string session_dir;           // the head's (its node is the head node)
+  std::string version;               // reported by /api/version
+};
+
+class DashboardServer {
+ public:
+  DashboardServer(DashboardOptions options, std::unique_ptr<StateSource> source);
+  ~DashboardServer();
+  DashboardServer(const DashboardServer &) = delete;
+  DashboardServer &operator=(const DashboardServer &) = delete;
+
+  /// Binds and starts serving; the bound port, or why it could not bind.
+  StatusOr<int> Start();
+  /// Blocks until Stop.
+  void WaitForShutdown();
+  void Stop();
+
+ private:
+  void Route();
+
+  const DashboardOptions options_;
+  std::unique_ptr<StateSource> source_;
+  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<RequestGuard> guard_;  // made at Start, once the port is known
+  std::thread serving_;
+  std::atomic<bool> serve_returned_{false};
+  Mutex mu_;
+  std::condition_variable stopped_cv_;
+  bool stopped_ GUARDED_BY(mu_) = false;
+};
+
+}  // namespace lumen::dashboard

@@ -1,0 +1,277 @@
+// The dashboard's HTTP server in process: real sockets and a real HTTP
+// client, the cluster's tables from a fake source.
+#include "dashboard/dashboard_server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+
+namespace lumen::dashboard {
+namespace {
+
+const std::string kToken(64, 'f');
+
+class FakeSource : public StateSource {
+ public:
+  std::atomic<bool> fail{false};
+
+  StatusOr<proto::GetAllNodesReply> Nodes() override {
+    if (fail) return Status::Disconnected("control service gone");
+    proto::GetAllNodesReply reply;
+    for (int i = 0; i < 2; ++i) {
+      proto::NodeInfo *n = reply.add_nodes();
+      n->set_node_id(std::string(28, static_cast<char>(i + 1)));
+      n->set_node_ip("127.0.0.1");
+      n->set_alive(true);
+      n->set_session_dir(i == 0 ? "/tmp/head-session" : "/tmp/other-session");
+      (*n->mutable_total()->mutable_amounts())["CPU"] = 2;
+    }
+    return reply;
+  }
+  StatusOr<proto::GetAllActorsReply> Actors() override {
+    if (fail) return Status::Disconnected("control service gone");
+    proto::GetAllActorsReply reply;
+    for (int i = 0; i < 30; ++i) {
+      proto::ActorInfo *a = reply.add_actors();
+      a->set_actor_id(std::string(16, static_cast<char>(i)));
+      a->set_state(i < 3 ? proto::ALIVE : proto::DEAD);
+      a->set_class_name("Counter");
+      a->set_job_id(1);
+      a->set_pid(100 + i);
+      if (i >= 3) a->set_death_cause("killed by ray::Kill");
+    }
+    return reply;
+  }
+  StatusOr<proto::GetAllJobsReply> Jobs() override {
+    if (fail) return Status::Disconnected("control service gone");
+    proto::GetAllJobsReply reply;
+    proto::JobInfo *j = reply.add_jobs();
+    j->set_job_id(1);
+    j->set_driver_pid(42);
+    return reply;
+  }
+  StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() override {
+    if (fail) return Status::Disconnected("control service gone");
+    proto::GetAllPlacementGroupsReply reply;
+    proto::PlacementGroupInfo *g = reply.add_groups();
+    g->set_group_id("abcd");
+    g->set_strategy(3);
+    g->set_state(proto::PG_CREATED);
+    (*g->add_bundles()->mutable_amounts())["CPU"] = 1;
+    g->add_bundle_node_ids(std::string(28, '\1'));
+    return reply;
+  }
+};
+
+class DashboardServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto source = std::make_unique<FakeSource>();
+    source_ = source.get();
+    DashboardOptions opts;
+    opts.port = 0;
+    opts.token = kToken;
+    opts.session_dir = "/tmp/head-session";
+    opts.version = "0.1.0";
+    server_ = std::make_unique<DashboardServer>(opts, std::move(source));
+    auto port = server_->Start();
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    port_ = *port;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+  }
+
+  httplib::Result Get(const std::string &path, httplib::Headers headers = {}) {
+    return client_->Get(path.c_str(), headers);
+  }
+  httplib::Result GetWithToken(const std::string &path) {
+    return Get(path, {{"Authorization", "Bearer " + kToken}});
+  }
+  static nlohmann::json Body(const httplib::Result &res) { return nlohmann::json::parse(res->body); }
+
+  FakeSource *source_ = nullptr;
+  std::unique_ptr<DashboardServer> server_;
+  int port_ = 0;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(DashboardServerTest, TheApiWantsTheToken) {
+  auto res = Get("/api/v0/nodes");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(Body(res)["result"], false);
+  res = Get("/api/v0/nodes", {{"Authorization", "Bearer " + std::string(64, 'e')}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  for (const char *path : {"/api/v0/actors", "/api/v0/jobs", "/api/v0/placement_groups", "/api/version"}) {
+    res = Get(path);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401) << path;
+  }
+}
+
+TEST_F(DashboardServerTest, APageWithoutTheTokenGoesToTheLoginPage) {
+  auto res = Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 303);
+  EXPECT_EQ(res->get_header_value("Location"), "/login");
+  res = Get("/login");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("<form method=\"post\" action=\"/login\">"), std::string::npos);
+}
+
+TEST_F(DashboardServerTest, TheLoginPageKeepsTheTokenInASessionCookie) {
+  auto wrong = client_->Post("/login", "token=" + std::string(64, 'e'), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_FALSE(wrong->has_header("Set-Cookie"));
+  auto right = client_->Post("/login", "token=" + kToken, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 303);
+  const std::string cookie = right->get_header_value("Set-Cookie");
+  ASSERT_FALSE(cookie.empty());
+  auto res = Get("/api/v0/jobs", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(DashboardServerTest, AnotherSitesRequestIsRefusedEvenWithTheToken) {
+  auto res =
+      Get("/api/v0/actors", {{"Authorization", "Bearer " + kToken}, {"Origin", "http://evil.example"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 403);
+  auto login = client_->Post("/login", {{"Origin", "http://evil.example"}}, "token=" + kToken,
+                             "application/x-www-form-urlencoded");
+  ASSERT_TRUE(login);
+  EXPECT_EQ(login->status, 403);
+  EXPECT_FALSE(login->has_header("Set-Cookie"));
+  res = Get("/api/v0/actors",
+            {{"Authorization", "Bearer " + kToken}, {"Origin", "http://127.0.0.1:" + std::to_string(port_)}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(DashboardServerTest, ListsHaveRaysEnvelopeAndFilterBeforeTheLimit) {
+  auto res =
+      GetWithToken("/api/v0/actors?filter_keys=state&filter_predicates=%3D&filter_values=ALIVE&limit=2");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  nlohmann::json body = Body(res);
+  EXPECT_EQ(body["result"], true);
+  const nlohmann::json &result = body["data"]["result"];
+  EXPECT_EQ(result["total"], 30);
+  EXPECT_EQ(result["num_filtered"], 3);
+  EXPECT_EQ(result["num_after_truncation"], 2);
+  ASSERT_EQ(result["result"].size(), 2u);
+  EXPECT_EQ(result["result"][0]["state"], "ALIVE");
+  EXPECT_EQ(result["result"][0]["class_name"], "Counter");
+  EXPECT_EQ(result["result"][0]["job_id"], "01000000");
+  EXPECT_FALSE(result["result"][0].contains("death_cause"));  // a detail field
+}
+
+TEST_F(DashboardServerTest, DetailAddsTheDetailFields) {
+  auto res =
+      GetWithToken("/api/v0/actors?detail=1&filter_keys=state&filter_predicates=%3D&filter_values=dead");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  const nlohmann::json rows = Body(res)["data"]["result"]["result"];
+  ASSERT_EQ(rows.size(), 27u);
+  EXPECT_EQ(rows[0]["death_cause"], "killed by ray::Kill");
+}
+
+TEST_F(DashboardServerTest, EveryResourceAnswersInRaysShape) {
+  auto nodes = GetWithToken("/api/v0/nodes?detail=true");
+  ASSERT_TRUE(nodes);
+  ASSERT_EQ(nodes->status, 200);
+  const nlohmann::json node_rows = Body(nodes)["data"]["result"]["result"];
+  ASSERT_EQ(node_rows.size(), 2u);
+  EXPECT_EQ(node_rows[0]["is_head_node"], true);  // its session is the head's
+  EXPECT_EQ(node_rows[1]["is_head_node"], false);
+  EXPECT_EQ(node_rows[0]["state"], "ALIVE");
+  EXPECT_EQ(node_rows[0]["resources_total"]["CPU"], 2);
+  std::string hex_ones;
+  for (int i = 0; i < 28; ++i) hex_ones += "01";
+  EXPECT_EQ(node_rows[0]["node_id"], hex_ones);
+
+  auto jobs = GetWithToken("/api/v0/jobs");
+  ASSERT_TRUE(jobs);
+  const nlohmann::json job = Body(jobs)["data"]["result"]["result"][0];
+  EXPECT_EQ(job["job_id"], "01000000");
+  EXPECT_EQ(job["type"], "DRIVER");
+  EXPECT_EQ(job["status"], "RUNNING");
+
+  auto groups = GetWithToken("/api/v0/placement_groups?detail=1");
+  ASSERT_TRUE(groups);
+  const nlohmann::json group = Body(groups)["data"]["result"]["result"][0];
+  EXPECT_EQ(group["placement_group_id"], "abcd");
+  EXPECT_EQ(group["state"], "CREATED");
+  EXPECT_EQ(group["strategy"], "STRICT_SPREAD");
+  EXPECT_EQ(group["bundles"][0]["unit_resources"]["CPU"], 1);
+
+  auto version = GetWithToken("/api/version");
+  ASSERT_TRUE(version);
+  EXPECT_EQ(Body(version)["ray_version"], "0.1.0");
+  EXPECT_EQ(Body(version)["session_name"], "head-session");
+}
+
+TEST_F(DashboardServerTest, BadParametersAreAClear400) {
+  for (const char *path : {"/api/v0/actors?limit=0", "/api/v0/actors?limit=abc",
+                           "/api/v0/nodes?filter_keys=colour&filter_predicates=%3D"
+                           "&filter_values=red",
+                           "/api/v0/jobs?filter_keys=status&filter_predicates=%3E&filter_values=RUNNING",
+                           "/api/v0/actors?detail=perhaps"}) {
+    auto res = GetWithToken(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 400) << path;
+    nlohmann::json body = Body(res);
+    EXPECT_EQ(body["result"], false);
+    EXPECT_FALSE(body["msg"].get<std::string>().empty()) << path;
+  }
+}
+
+TEST_F(DashboardServerTest, ALostControlServiceIsAnErrorNotAHang) {
+  source_->fail = true;
+  auto res = GetWithToken("/api/v0/actors");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_NE(Body(res)["msg"].get<std::string>().find("control service gone"), std::string::npos);
+  auto health = GetWithToken("/api/gcs_healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  source_->fail = false;
+  health = GetWithToken("/api/gcs_healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(DashboardServerLifeTest, StopRightAfterStartEndsTheServer) {
+  for (int i = 0; i < 20; ++i) {
+    DashboardOptions opts;
+    opts.port = 0;
+    opts.token = kToken;
+    DashboardServer server(opts, std::make_unique<FakeSource>());
+    ASSERT_TRUE(server.Start().ok());
+    server.Stop();
+    server.WaitForShutdown();
+  }  // the destructor joins the serving thread: a lost Stop would hang here
+}
+
+TEST(DashboardServerLifeTest, APortInUseIsAClearError) {
+  DashboardOptions opts;
+  opts.port = 0;
+  opts.token = kToken;
+  DashboardServer first(opts, std::make_unique<FakeSource>());
+  auto port = first.Start();
+  ASSERT_TRUE(port.ok());
+  opts.port = *port;
+  DashboardServer second(opts, std::make_unique<FakeSource>());
+  auto again = second.Start();
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find(std::to_string(*port)), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lumen::dashboard

@@ -1,0 +1,113 @@
+#include "dashboard/list_query.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace lumen::dashboard {
+namespace {
+
+std::vector<std::string> Values(const QueryParams &params, const std::string &name) {
+  std::vector<std::string> out;
+  auto [begin, end] = params.equal_range(name);
+  for (auto it = begin; it != end; ++it) out.push_back(it->second);
+  return out;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// A field as the text a filter compares with: strings as they are, booleans
+// as true/false, numbers as JSON writes them.
+std::string FieldText(const nlohmann::json &value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+bool Matches(const nlohmann::json &row, const ListFilter &filter) {
+  auto it = row.find(filter.key);
+  if (it == row.end() || it->is_null()) return !filter.equal;
+  const bool same = Lower(FieldText(*it)) == Lower(filter.value);
+  return same == filter.equal;
+}
+
+bool ParseBool(const std::string &text, bool *out) {
+  const std::string t = Lower(text);
+  if (t == "1" || t == "true") return *out = true, true;
+  if (t == "0" || t == "false" || t.empty()) return *out = false, true;
+  return false;
+}
+
+std::string Join(const std::vector<std::string> &names) {
+  std::string out;
+  for (const std::string &n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<std::string> &filterable) {
+  ListQuery query;
+  if (auto limits = Values(params, "limit"); !limits.empty()) {
+    const std::string &text = limits.back();
+    int limit = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    if (ec != std::errc() || end != text.data() + text.size() || limit < 1 || limit > kMaxListLimit)
+      return Status::InvalidArgument("limit must be a whole number from 1 to " +
+                                     std::to_string(kMaxListLimit) + ", got '" + text + "'");
+    query.limit = limit;
+  }
+  if (auto details = Values(params, "detail"); !details.empty() && !ParseBool(details.back(), &query.detail))
+    return Status::InvalidArgument("detail must be true or false, got '" + details.back() + "'");
+  const auto keys = Values(params, "filter_keys");
+  const auto predicates = Values(params, "filter_predicates");
+  const auto values = Values(params, "filter_values");
+  if (keys.size() != predicates.size() || keys.size() != values.size())
+    return Status::InvalidArgument(
+        "filter_keys, filter_predicates and filter_values must come in threes (got " +
+        std::to_string(keys.size()) + ", " + std::to_string(predicates.size()) + " and " +
+        std::to_string(values.size()) + ")");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (std::find(filterable.begin(), filterable.end(), keys[i]) == filterable.end())
+      return Status::InvalidArgument("cannot filter by '" + keys[i] + "'; the keys are: " + Join(filterable));
+    if (predicates[i] != "=" && predicates[i] != "!=")
+      return Status::InvalidArgument("a filter predicate is '=' or '!=', got '" + predicates[i] + "'");
+    query.filters.push_back({keys[i], predicates[i] == "=", values[i]});
+  }
+  return query;
+}
+
+nlohmann::json ListResult::ToJson() const {
+  return {{"total", total},
+          {"num_filtered", num_filtered},
+          {"num_after_truncation", static_cast<int64_t>(rows.size())},
+          {"result", rows},
+          {"partial_failure_warning", ""},
+          {"warnings", nullptr}};
+}
+
+ListResult ApplyListQuery(const ListQuery &query, std::vector<nlohmann::json> rows,
+                          const std::vector<std::string> &summary_fields) {
+  ListResult out;
+  out.total = static_cast<int64_t>(rows.size());
+  for (nlohmann::json &row : rows) {
+    if (!std::all_of(query.filters.begin(), query.filters.end(),
+                     [&](const ListFilter &f) { return Matches(row, f); }))
+      continue;
+    ++out.num_filtered;
+    if (static_cast<int64_t>(out.rows.size()) >= query.limit) continue;  // counted, not kept
+    if (query.detail || summary_fields.empty()) {
+      out.rows.push_back(std::move(row));
+      continue;
+    }
+    nlohmann::json cut = nlohmann::json::object();
+    for (const std::string &field : summary_fields) {
+      if (auto it = row.find(field); it != row.end()) cut[field] = std::move(*it);
+    }
+    out.rows.push_back(std::move(cut));
+  }
+  return out;
+}
+
+}  // namespace lumen::dashboard

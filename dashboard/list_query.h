@@ -1,0 +1,63 @@
+// The state API's list queries (Ray's `/api/v0/<resource>?limit=&filter_keys=
+// &filter_predicates=&filter_values=&detail=`): parsing the query string's
+// parameters into a ListQuery, and applying it to a resource's rows. Filters
+// are applied before the limit, so a filtered query finds every match however
+// many rows there are (Ray truncates first: ray-project/ray#33547).
+//
+// Threading: plain values and functions; no shared state.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace lumen::dashboard {
+
+/// Ray's limits: 100 rows unless asked, at most 10,000.
+inline constexpr int kDefaultListLimit = 100;
+inline constexpr int kMaxListLimit = 10000;
+
+struct ListFilter {
+  std::string key;
+  bool equal = true;  // "=" or "!="
+  std::string value;
+};
+
+struct ListQuery {
+  int limit = kDefaultListLimit;
+  bool detail = false;
+  std::vector<ListFilter> filters;  // ANDed
+};
+
+/// The parameters of one request: each name with its values in order
+/// (filter_keys and its partners repeat).
+using QueryParams = std::multimap<std::string, std::string>;
+
+/// Parses `params`; `filterable` names the keys a filter may use. An unknown
+/// key, a predicate other than "=" or "!=", filter lists of different
+/// lengths, or a limit that is not a number in [1, kMaxListLimit] is an
+/// InvalidArgument whose message says which.
+StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<std::string> &filterable);
+
+/// Ray's list reply (`data.result`): total, num_filtered, num_after_truncation,
+/// result, partial_failure_warning, warnings.
+struct ListResult {
+  int64_t total = 0;         // rows the source had
+  int64_t num_filtered = 0;  // rows that passed the filters
+  nlohmann::json rows = nlohmann::json::array();
+
+  nlohmann::json ToJson() const;
+};
+
+/// Filters `rows` (each a JSON object) by `query`, then keeps the first
+/// `query.limit`. A filter compares the row's field as text, ignoring case
+/// (Ray's since 2.7); a row without the field matches only "!=". Without
+/// `query.detail`, each kept row is cut to the fields in `summary_fields`
+/// (all of them when empty).
+ListResult ApplyListQuery(const ListQuery &query, std::vector<nlohmann::json> rows,
+                          const std::vector<std::string> &summary_fields);
+
+}  // namespace lumen::dashboard

@@ -1,0 +1,23 @@
+// Where the dashboard's state API reads the cluster's tables: the control
+// service in the dashboard process (ControlStateSource), a fake in tests.
+//
+// Threading: implementations are called from the HTTP server's worker
+// threads, several at once, and must be safe for that.
+#pragma once
+
+#include "base/status.h"
+#include "protocol/control.pb.h"
+
+namespace lumen::dashboard {
+
+class StateSource {
+ public:
+  virtual ~StateSource() = default;
+  /// Nodes with their resource use (asked of each alive node).
+  virtual StatusOr<proto::GetAllNodesReply> Nodes() = 0;
+  virtual StatusOr<proto::GetAllActorsReply> Actors() = 0;
+  virtual StatusOr<proto::GetAllJobsReply> Jobs() = 0;
+  virtual StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() = 0;
+};
+
+}  // namespace lumen::dashboard
