@@ -1,4 +1,4 @@
-// The `lumen` command's verbs (start, stop, status), as Ray's `ray` CLI has
+// The `lumen` command's verbs (start, stop, status, list, get), as Ray's `ray` CLI has
 // them. main.cc parses the command line; each verb here returns the
 // process's exit status: 0, 1 for a failure (after one line on stderr
 // saying why), 2 for a bad value (the same, as CLI11 does for a bad flag).
@@ -8,9 +8,11 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "api_runtime/runtime_config.h"
 #include "protocol/control.pb.h"
+#include "rpc/rpc.h"
 
 namespace lumen::cli {
 
@@ -28,7 +30,22 @@ struct StartFlags {
   int dashboard_port = -1;                   // -1: Ray's 8265, or any free port when it is taken
 };
 
+/// `lumen list <resource>` and `lumen get <resource> <id>`: Ray's state CLI
+/// over the dashboard's state API (list.cc).
+struct ListFlags {
+  std::string resource;  // nodes, actors, jobs, placement-groups
+  std::string id;        // get: the one to show
+  std::string address;   // the cluster (as for status)
+  std::string token;
+  std::vector<std::string> filters;  // KEY=VALUE or KEY!=VALUE
+  int limit = 100;
+  bool detail = false;
+  std::string format;  // table (list's default), json, yaml (get's default)
+};
+
 int RunStart(const StartFlags &flags);
+int RunList(const ListFlags &flags);
+int RunGet(const ListFlags &flags);
 int RunStop(const std::string &temp_dir, bool force);
 int RunStatus(const std::string &address, const std::string &token);
 
@@ -39,6 +56,16 @@ int Fail(const char *verb, const std::string &message, int code = 1);
 /// LUMEN_TOKEN, else LUMEN_CLUSTER_TOKEN or the token of a head on this
 /// machine that listens there.
 StatusOr<std::string> TokenFor(const std::string &address, const std::string &token);
+
+/// The cluster's control service address ("host:port"): `address_flag`,
+/// else RAY_ADDRESS, else (or for "auto") the head `lumen start` started here.
+StatusOr<std::string> ClusterAddress(const std::string &address_flag);
+
+/// A connection to the control service at `address` ("host:port") that
+/// proved `token`. The error says which of nothing listening, a server that
+/// is not Lumen's, or a wrong token it met.
+StatusOr<rpc::ConnectionPtr> ConnectControl(rpc::EventLoop &loop, const std::string &address,
+                                            const std::string &token);
 
 /// The node table of the control service at `address` ("host:port"): the
 /// proof that a Lumen control service holding `token` answers there. The

@@ -169,8 +169,8 @@ StatusOr<std::string> TokenFor(const std::string &address, const std::string &to
                           "its machine)");
 }
 
-StatusOr<proto::GetAllNodesReply> QueryNodes(const std::string &address, const std::string &token) {
-  rpc::EventLoop loop("lumen-cli");
+StatusOr<rpc::ConnectionPtr> ConnectControl(rpc::EventLoop &loop, const std::string &address,
+                                            const std::string &token) {
   auto conn = rpc::Connect(loop, "tcp:" + address, token, nullptr);
   if (!conn.ok()) {
     const Status &st = conn.status();
@@ -185,6 +185,13 @@ StatusOr<proto::GetAllNodesReply> QueryNodes(const std::string &address, const s
                                      "Lumen control service)");
     return Status::IoError("cannot reach a Lumen control service at " + address + ": " + st.message());
   }
+  return conn;
+}
+
+StatusOr<proto::GetAllNodesReply> QueryNodes(const std::string &address, const std::string &token) {
+  rpc::EventLoop loop("lumen-cli");
+  auto conn = ConnectControl(loop, address, token);
+  if (!conn.ok()) return conn.status();
   proto::GetAllNodesReply nodes;
   Status st = conn.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
   conn.value()->Close();
@@ -215,15 +222,18 @@ int RunStop(const std::string &temp_dir, bool force) {
   return 0;
 }
 
-int RunStatus(const std::string &address_flag, const std::string &token_flag) {
+StatusOr<std::string> ClusterAddress(const std::string &address_flag) {
   std::string address = address_flag;
   if (address.empty())
     if (const char *env = std::getenv("RAY_ADDRESS")) address = env;
-  if (address.empty() || address == "auto") {
-    auto local = api::LocalClusterAddress();
-    if (!local.ok()) return Fail("status", local.status().message());
-    address = *local;
-  }
+  if (address.empty() || address == "auto") return api::LocalClusterAddress();
+  return address;
+}
+
+int RunStatus(const std::string &address_flag, const std::string &token_flag) {
+  auto cluster = ClusterAddress(address_flag);
+  if (!cluster.ok()) return Fail("status", cluster.status().message());
+  const std::string &address = *cluster;
   auto token = TokenFor(address, token_flag);
   if (!token.ok()) return Fail("status", token.status().message());
   auto nodes = QueryNodes(address, *token);

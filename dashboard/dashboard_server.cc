@@ -17,14 +17,14 @@
 namespace lumen::dashboard {
 namespace {
 
-using Rows = std::vector<nlohmann::json>;
+using Rows = std::vector<Json>;
 
 // Ray's envelope for its dashboard's own endpoints (rest_response).
-nlohmann::json Envelope(bool ok, const std::string &msg, nlohmann::json data = nlohmann::json::object()) {
+Json Envelope(bool ok, const std::string &msg, Json data = Json::object()) {
   return {{"result", ok}, {"msg", msg}, {"data", std::move(data)}};
 }
 
-void SendJson(httplib::Response &res, int status, const nlohmann::json &body) {
+void SendJson(httplib::Response &res, int status, const Json &body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
 }
@@ -204,7 +204,11 @@ void DashboardServer::Route() {
   // The state API: rows from the source, the query applied, Ray's envelope.
   auto list = [this](const ResourceSchema &schema, std::function<StatusOr<Rows>()> rows) {
     return [this, &schema, rows = std::move(rows)](const httplib::Request &req, httplib::Response &res) {
-      auto query = ParseListQuery(req.params, schema.filterable);
+      const size_t mark = req.target.find('?');
+      auto query = ParseListQuery(
+          ParseQueryString(mark == std::string::npos ? std::string_view()
+                                                     : std::string_view(req.target).substr(mark + 1)),
+          schema.filterable);
       if (!query.ok()) return SendJson(res, 400, Envelope(false, query.status().message()));
       auto all = rows();
       if (!all.ok()) return SendJson(res, 500, Envelope(false, all.status().message()));

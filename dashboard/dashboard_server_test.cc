@@ -170,6 +170,8 @@ TEST_F(DashboardServerTest, ListsHaveRaysEnvelopeAndFilterBeforeTheLimit) {
   EXPECT_EQ(result["result"][0]["class_name"], "Counter");
   EXPECT_EQ(result["result"][0]["job_id"], "01000000");
   EXPECT_FALSE(result["result"][0].contains("death_cause"));  // a detail field
+  // Fields in Ray's schema order (the CLI's columns follow it), not sorted.
+  EXPECT_LT(res->body.find("\"state\""), res->body.find("\"job_id\""));
 }
 
 TEST_F(DashboardServerTest, DetailAddsTheDetailFields) {

@@ -21,11 +21,11 @@ std::string Lower(std::string s) {
 
 // A field as the text a filter compares with: strings as they are, booleans
 // as true/false, numbers as JSON writes them.
-std::string FieldText(const nlohmann::json &value) {
+std::string FieldText(const Json &value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
-bool Matches(const nlohmann::json &row, const ListFilter &filter) {
+bool Matches(const Json &row, const ListFilter &filter) {
   auto it = row.find(filter.key);
   if (it == row.end() || it->is_null()) return !filter.equal;
   const bool same = Lower(FieldText(*it)) == Lower(filter.value);
@@ -45,7 +45,49 @@ std::string Join(const std::vector<std::string> &names) {
   return out;
 }
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of one query component ("%3D" -> "=", "+" -> " "); a
+// malformed escape stays as it is.
+std::string Decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%' && i + 2 < text.size() && HexDigit(text[i + 1]) >= 0 &&
+               HexDigit(text[i + 2]) >= 0) {
+      out += static_cast<char>(HexDigit(text[i + 1]) * 16 + HexDigit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+QueryParams ParseQueryString(std::string_view query) {
+  QueryParams params;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (!pair.empty()) {
+      const size_t eq = pair.find('=');
+      params.emplace(Decode(pair.substr(0, eq)),
+                     eq == std::string_view::npos ? "" : Decode(pair.substr(eq + 1)));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return params;
+}
 
 StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<std::string> &filterable) {
   ListQuery query;
@@ -78,7 +120,7 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<
   return query;
 }
 
-nlohmann::json ListResult::ToJson() const {
+Json ListResult::ToJson() const {
   return {{"total", total},
           {"num_filtered", num_filtered},
           {"num_after_truncation", static_cast<int64_t>(rows.size())},
@@ -87,11 +129,11 @@ nlohmann::json ListResult::ToJson() const {
           {"warnings", nullptr}};
 }
 
-ListResult ApplyListQuery(const ListQuery &query, std::vector<nlohmann::json> rows,
+ListResult ApplyListQuery(const ListQuery &query, std::vector<Json> rows,
                           const std::vector<std::string> &summary_fields) {
   ListResult out;
   out.total = static_cast<int64_t>(rows.size());
-  for (nlohmann::json &row : rows) {
+  for (Json &row : rows) {
     if (!std::all_of(query.filters.begin(), query.filters.end(),
                      [&](const ListFilter &f) { return Matches(row, f); }))
       continue;
@@ -101,7 +143,7 @@ ListResult ApplyListQuery(const ListQuery &query, std::vector<nlohmann::json> ro
       out.rows.push_back(std::move(row));
       continue;
     }
-    nlohmann::json cut = nlohmann::json::object();
+    Json cut = Json::object();
     for (const std::string &field : summary_fields) {
       if (auto it = row.find(field); it != row.end()) cut[field] = std::move(*it);
     }

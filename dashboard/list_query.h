@@ -10,11 +10,16 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
 
 namespace lumen::dashboard {
+
+/// Rows keep their fields in the order they were made (Ray's schema order),
+/// which the CLI's table columns follow.
+using Json = nlohmann::ordered_json;
 
 /// Ray's limits: 100 rows unless asked, at most 10,000.
 inline constexpr int kDefaultListLimit = 100;
@@ -36,6 +41,12 @@ struct ListQuery {
 /// (filter_keys and its partners repeat).
 using QueryParams = std::multimap<std::string, std::string>;
 
+/// The parameters of a URL's query string ("a=1&b=%3D&a=2"), percent- and
+/// '+'-decoded, every pair kept: Ray's filters repeat a parameter, often with
+/// the same value ("filter_predicates==" twice), and cpp-httplib's own parser
+/// drops a pair it has seen, so two filters with one predicate would lose one.
+QueryParams ParseQueryString(std::string_view query);
+
 /// Parses `params`; `filterable` names the keys a filter may use. An unknown
 /// key, a predicate other than "=" or "!=", filter lists of different
 /// lengths, or a limit that is not a number in [1, kMaxListLimit] is an
@@ -47,9 +58,9 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<
 struct ListResult {
   int64_t total = 0;         // rows the source had
   int64_t num_filtered = 0;  // rows that passed the filters
-  nlohmann::json rows = nlohmann::json::array();
+  Json rows = Json::array();
 
-  nlohmann::json ToJson() const;
+  Json ToJson() const;
 };
 
 /// Filters `rows` (each a JSON object) by `query`, then keeps the first
@@ -57,7 +68,7 @@ struct ListResult {
 /// (Ray's since 2.7); a row without the field matches only "!=". Without
 /// `query.detail`, each kept row is cut to the fields in `summary_fields`
 /// (all of them when empty).
-ListResult ApplyListQuery(const ListQuery &query, std::vector<nlohmann::json> rows,
+ListResult ApplyListQuery(const ListQuery &query, std::vector<Json> rows,
                           const std::vector<std::string> &summary_fields);
 
 }  // namespace lumen::dashboard

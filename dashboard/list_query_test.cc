@@ -7,8 +7,8 @@ namespace {
 
 const std::vector<std::string> kKeys{"state", "name", "pid"};
 
-std::vector<nlohmann::json> Actors(int alive, int dead) {
-  std::vector<nlohmann::json> rows;
+std::vector<Json> Actors(int alive, int dead) {
+  std::vector<Json> rows;
   for (int i = 0; i < dead; ++i)
     rows.push_back({{"state", "DEAD"}, {"name", "d" + std::to_string(i)}, {"pid", i}});
   for (int i = 0; i < alive; ++i)
@@ -37,6 +37,28 @@ TEST(ListQueryTest, FiltersComeInThreesInOrder) {
   EXPECT_FALSE(q->filters[1].equal);
   EXPECT_EQ(q->limit, 7);
   EXPECT_TRUE(q->detail);
+}
+
+TEST(ListQueryTest, AQueryStringKeepsEveryRepeatedPairDecoded) {
+  QueryParams params = ParseQueryString(
+      "filter_keys=state&filter_predicates=%3D&filter_values=ALIVE&filter_keys=name&filter_predicates=%3D"
+      "&filter_values=a+b%2Fc&limit=5&&flag&bad=%zz%4");
+  auto count = [&](const std::string &key) { return params.count(key); };
+  EXPECT_EQ(count("filter_keys"), 2u);
+  EXPECT_EQ(count("filter_predicates"), 2u);  // the same value twice: both kept
+  auto values = params.equal_range("filter_values");
+  ASSERT_NE(values.first, values.second);
+  EXPECT_EQ(values.first->second, "ALIVE");
+  EXPECT_EQ(std::next(values.first)->second, "a b/c");
+  EXPECT_EQ(params.find("limit")->second, "5");
+  EXPECT_EQ(params.find("flag")->second, "");
+  EXPECT_EQ(params.find("bad")->second, "%zz%4");  // malformed escapes stay as they are
+  EXPECT_TRUE(ParseQueryString("").empty());
+  auto query = ParseListQuery(ParseQueryString("filter_keys=state&filter_predicates=%3D&filter_values=ALIVE"
+                                               "&filter_keys=name&filter_predicates=%3D&filter_values=x"),
+                              kKeys);
+  ASSERT_TRUE(query.ok()) << query.status().ToString();
+  EXPECT_EQ(query->filters.size(), 2u);
 }
 
 TEST(ListQueryTest, BadParametersSayWhatIsWrong) {
@@ -74,7 +96,7 @@ TEST(ListQueryTest, FiltersApplyBeforeTheLimit) {
   EXPECT_EQ(r.num_filtered, 10);
   ASSERT_EQ(r.rows.size(), 5u);
   for (const auto &row : r.rows) EXPECT_EQ(row["state"], "ALIVE");
-  nlohmann::json j = r.ToJson();
+  Json j = r.ToJson();
   EXPECT_EQ(j["num_after_truncation"], 5);
   EXPECT_EQ(j["num_filtered"], 10);
   EXPECT_EQ(j["total"], 20010);
@@ -90,7 +112,7 @@ TEST(ListQueryTest, ComparesAsTextIgnoringCaseAndNumbersByTheirDigits) {
 }
 
 TEST(ListQueryTest, AMissingFieldMatchesOnlyNotEqual) {
-  std::vector<nlohmann::json> rows{{{"name", "x"}}, {{"name", "y"}, {"state", "ALIVE"}}};
+  std::vector<Json> rows{{{"name", "x"}}, {{"name", "y"}, {"state", "ALIVE"}}};
   ListQuery eq;
   eq.filters.push_back({"state", true, "ALIVE"});
   EXPECT_EQ(ApplyListQuery(eq, rows, {}).num_filtered, 1);

@@ -7,8 +7,8 @@
 namespace lumen::dashboard {
 namespace {
 
-nlohmann::json Resources(const proto::ResourceSet &set) {
-  nlohmann::json out = nlohmann::json::object();
+Json Resources(const proto::ResourceSet &set) {
+  Json out = Json::object();
   for (const auto &[name, amount] : set.amounts()) out[name] = amount;
   return out;
 }
@@ -59,9 +59,7 @@ const char *StrategyName(int strategy) {
 }
 
 // A bytes id as hex, or null when it is empty (Ray's rows say null).
-nlohmann::json IdOrNull(const std::string &bytes) {
-  return bytes.empty() ? nlohmann::json(nullptr) : nlohmann::json(ToHex(bytes));
-}
+Json IdOrNull(const std::string &bytes) { return bytes.empty() ? Json(nullptr) : Json(ToHex(bytes)); }
 
 }  // namespace
 
@@ -92,22 +90,21 @@ const ResourceSchema &PlacementGroupSchema() {
   return schema;
 }
 
-std::vector<nlohmann::json> NodeRows(const proto::GetAllNodesReply &reply,
-                                     const std::string &head_session_dir) {
-  std::vector<nlohmann::json> rows;
+std::vector<Json> NodeRows(const proto::GetAllNodesReply &reply, const std::string &head_session_dir) {
+  std::vector<Json> rows;
   rows.reserve(reply.nodes_size());
   for (const proto::NodeInfo &n : reply.nodes()) {
-    nlohmann::json row{{"node_id", ToHex(n.node_id())},
-                       {"node_ip", n.node_ip()},
-                       {"is_head_node", !head_session_dir.empty() && n.session_dir() == head_session_dir},
-                       {"state", n.alive() ? "ALIVE" : "DEAD"},
-                       {"node_name", n.node_ip()},
-                       {"resources_total", Resources(n.total())},
-                       {"labels", nlohmann::json::object()},
-                       {"start_time_ms", n.start_time_ms()},
-                       {"end_time_ms", 0},
-                       {"pid", n.pid()},
-                       {"address", n.raylet_address()}};
+    Json row{{"node_id", ToHex(n.node_id())},
+             {"node_ip", n.node_ip()},
+             {"is_head_node", !head_session_dir.empty() && n.session_dir() == head_session_dir},
+             {"state", n.alive() ? "ALIVE" : "DEAD"},
+             {"node_name", n.node_ip()},
+             {"resources_total", Resources(n.total())},
+             {"labels", Json::object()},
+             {"start_time_ms", n.start_time_ms()},
+             {"end_time_ms", 0},
+             {"pid", n.pid()},
+             {"address", n.raylet_address()}};
     if (n.has_usage()) {
       row["resources_total"] = Resources(n.usage().total());
       row["resources_available"] = Resources(n.usage().available());
@@ -117,30 +114,29 @@ std::vector<nlohmann::json> NodeRows(const proto::GetAllNodesReply &reply,
   return rows;
 }
 
-std::vector<nlohmann::json> ActorRows(const proto::GetAllActorsReply &reply) {
-  std::vector<nlohmann::json> rows;
+std::vector<Json> ActorRows(const proto::GetAllActorsReply &reply) {
+  std::vector<Json> rows;
   rows.reserve(reply.actors_size());
   for (const proto::ActorInfo &a : reply.actors()) {
-    rows.push_back(
-        {{"actor_id", ToHex(a.actor_id())},
-         {"class_name", a.class_name()},
-         {"state", ActorStateName(a.state())},
-         {"job_id", api::JobIdHex(a.job_id())},
-         {"name", a.name()},
-         {"node_id", IdOrNull(a.address().node_id())},
-         {"pid", a.pid() > 0 ? nlohmann::json(a.pid()) : nlohmann::json(nullptr)},
-         {"ray_namespace", a.ray_namespace()},
-         {"is_detached", a.detached()},
-         {"num_restarts", a.num_restarts()},
-         {"max_restarts", a.max_restarts()},
-         {"death_cause", a.death_cause().empty() ? nlohmann::json(nullptr) : nlohmann::json(a.death_cause())},
-         {"worker_id", IdOrNull(a.address().worker_id())}});
+    rows.push_back({{"actor_id", ToHex(a.actor_id())},
+                    {"class_name", a.class_name()},
+                    {"state", ActorStateName(a.state())},
+                    {"job_id", api::JobIdHex(a.job_id())},
+                    {"name", a.name()},
+                    {"node_id", IdOrNull(a.address().node_id())},
+                    {"pid", a.pid() > 0 ? Json(a.pid()) : Json(nullptr)},
+                    {"ray_namespace", a.ray_namespace()},
+                    {"is_detached", a.detached()},
+                    {"num_restarts", a.num_restarts()},
+                    {"max_restarts", a.max_restarts()},
+                    {"death_cause", a.death_cause().empty() ? Json(nullptr) : Json(a.death_cause())},
+                    {"worker_id", IdOrNull(a.address().worker_id())}});
   }
   return rows;
 }
 
-std::vector<nlohmann::json> JobRows(const proto::GetAllJobsReply &reply) {
-  std::vector<nlohmann::json> rows;
+std::vector<Json> JobRows(const proto::GetAllJobsReply &reply) {
+  std::vector<Json> rows;
   rows.reserve(reply.jobs_size());
   for (const proto::JobInfo &j : reply.jobs()) {
     // As Ray's rows for jobs started by a driver (not submitted): RUNNING,
@@ -152,18 +148,18 @@ std::vector<nlohmann::json> JobRows(const proto::GetAllJobsReply &reply) {
          {"status", j.finished() ? "SUCCEEDED" : "RUNNING"},
          {"is_dead", j.finished()},
          {"start_time", j.start_time_ms()},
-         {"end_time", j.finished() ? nlohmann::json(j.end_time_ms()) : nlohmann::json(nullptr)},
+         {"end_time", j.finished() ? Json(j.end_time_ms()) : Json(nullptr)},
          {"driver_info", {{"pid", std::to_string(j.driver_pid())}, {"address", j.driver_address()}}},
          {"ray_namespace", j.ray_namespace()}});
   }
   return rows;
 }
 
-std::vector<nlohmann::json> PlacementGroupRows(const proto::GetAllPlacementGroupsReply &reply) {
-  std::vector<nlohmann::json> rows;
+std::vector<Json> PlacementGroupRows(const proto::GetAllPlacementGroupsReply &reply) {
+  std::vector<Json> rows;
   rows.reserve(reply.groups_size());
   for (const proto::PlacementGroupInfo &g : reply.groups()) {
-    nlohmann::json bundles = nlohmann::json::array();
+    Json bundles = Json::array();
     for (int i = 0; i < g.bundles_size(); ++i) {
       bundles.push_back({{"bundle_index", i},
                          {"node_id", i < g.bundle_node_ids_size() ? IdOrNull(g.bundle_node_ids(i)) : nullptr},

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dashboard/list_query.h"
 #include "protocol/control.pb.h"
 
 namespace lumen::dashboard {
@@ -26,10 +27,9 @@ const ResourceSchema &PlacementGroupSchema();
 
 /// `head_session_dir`: the head node's session folder (the node whose
 /// session it is, is the head).
-std::vector<nlohmann::json> NodeRows(const proto::GetAllNodesReply &reply,
-                                     const std::string &head_session_dir);
-std::vector<nlohmann::json> ActorRows(const proto::GetAllActorsReply &reply);
-std::vector<nlohmann::json> JobRows(const proto::GetAllJobsReply &reply);
-std::vector<nlohmann::json> PlacementGroupRows(const proto::GetAllPlacementGroupsReply &reply);
+std::vector<Json> NodeRows(const proto::GetAllNodesReply &reply, const std::string &head_session_dir);
+std::vector<Json> ActorRows(const proto::GetAllActorsReply &reply);
+std::vector<Json> JobRows(const proto::GetAllJobsReply &reply);
+std::vector<Json> PlacementGroupRows(const proto::GetAllPlacementGroupsReply &reply);
 
 }  // namespace lumen::dashboard

@@ -12,7 +12,8 @@ PACKAGES=(
   nlohmann-json3-dev
   libcli11-dev
   nettle-dev              # HMAC-SHA256 for the cluster token handshake
-  libcpp-httplib-dev      # the dashboard's HTTP server (dashboard/) and the tests' HTTP client
+  libcpp-httplib-dev      # the dashboard's HTTP server (dashboard/), lumen list's and the tests' HTTP client
+  libyaml-cpp-dev         # lumen list/get --format yaml
   libgtest-dev libgmock-dev
   libbenchmark-dev
   clang-format            # style is enforced by scripts/check-format.sh

@@ -7,6 +7,9 @@
 //   cli_driver <address> hold <file>
 //       runs two one-CPU tasks that each wait until <file> exists, so that on
 //       a one-CPU node the second is a pending demand until then
+//   cli_driver <address> actor <name> <file>
+//       creates an actor named <name>, prints "ACTOR READY" once it answers,
+//       and keeps it until <file> exists
 //
 // Exit status: 0 done, 1 any error (its message on stderr).
 #include <ray/api.h>
@@ -30,6 +33,16 @@ int HoldUntil(std::string file) {
 }
 RAY_REMOTE(HoldUntil);
 
+class Counter {
+ public:
+  static Counter *Create() { return new Counter(); }
+  int Add(int x) { return total_ += x; }
+
+ private:
+  int total_ = 0;
+};
+RAY_REMOTE(Counter::Create, &Counter::Add);
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -41,6 +54,11 @@ int main(int argc, char **argv) {
       auto first = ray::Task(HoldUntil).SetResource("CPU", 1).Remote(std::string(argv[3]));
       auto second = ray::Task(HoldUntil).SetResource("CPU", 1).Remote(std::string(argv[3]));
       std::cout << "HELD " << *first.Get() + *second.Get() << std::endl;
+    }
+    if (argc > 4 && std::string(argv[2]) == "actor") {
+      auto counter = ray::Actor(Counter::Create).SetName(argv[3]).Remote();
+      std::cout << "ACTOR READY " << *counter.Task(&Counter::Add).Remote(1).Get() << std::endl;
+      HoldUntil(argv[4]);
     }
     int result = *ray::Task(Square).Remote(7).Get();
     std::cout << "RESULT " << result << std::endl;

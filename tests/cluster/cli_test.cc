@@ -509,6 +509,77 @@ TEST_F(CliTest, ADashboardPortInUseFailsWhenAskedForAndIsSkippedByDefault) {
   close(busy);
 }
 
+TEST_F(CliTest, ListAndGetShowTheClusterThroughTheDashboard) {
+  const std::string address = StartHead("head", {"--dashboard-port=0"});
+  const std::string release = root_ + "/release", out = root_ + "/actor.out";
+  pid_t driver =
+      Spawn(LUMEN_CLI_DRIVER, {address, "actor", "lister", release}, {}, out, root_ + "/actor.err");
+  const auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (ReadFile(out).find("ACTOR READY") == std::string::npos && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_NE(ReadFile(out).find("ACTOR READY"), std::string::npos) << ReadFile(root_ + "/actor.err");
+
+  Result nodes = Run({"list", "nodes"});
+  ASSERT_EQ(nodes.rc, 0) << nodes.err;
+  EXPECT_NE(nodes.out.find("======== List: "), std::string::npos) << nodes.out;
+  EXPECT_NE(nodes.out.find("Total: 1"), std::string::npos) << nodes.out;
+  EXPECT_TRUE(std::regex_search(nodes.out, std::regex("\n +NODE_ID +NODE_IP +IS_HEAD_NODE +STATE")))
+      << nodes.out;
+  EXPECT_TRUE(std::regex_search(nodes.out, std::regex("\n0 +[0-9a-f]+ +127\\.0\\.0\\.1 +true +ALIVE")))
+      << nodes.out;
+
+  Result actors = Run({"list", "actors", "--filter", "name=lister", "-f", "state=alive", "--format", "json",
+                       "--address=" + address});
+  ASSERT_EQ(actors.rc, 0) << actors.err;
+  nlohmann::json rows = nlohmann::json::parse(actors.out);
+  ASSERT_EQ(rows.size(), 1u) << actors.out;
+  EXPECT_EQ(rows[0]["state"], "ALIVE");
+  EXPECT_FALSE(rows[0]["class_name"].get<std::string>().empty());
+  const std::string actor_id = rows[0]["actor_id"];
+
+  Result get = Run({"get", "actors", actor_id});
+  ASSERT_EQ(get.rc, 0) << get.err;
+  EXPECT_NE(get.out.find("actor_id: " + actor_id), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("name: lister"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("num_restarts: 0"), std::string::npos) << get.out;  // a detail field
+  Result missing = Run({"get", "actors", "00ff"});
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_EQ(missing.err, "lumen get: error: no actor_id 00ff\n");
+
+  std::ofstream(release).put('x');
+  int status = 0;
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  Result dead = Run({"list", "actors", "-f", "state!=ALIVE", "--format", "yaml"});
+  ASSERT_EQ(dead.rc, 0) << dead.err;
+  EXPECT_NE(dead.out.find("state: DEAD"), std::string::npos) << dead.out;  // its driver ended: so did it
+}
+
+TEST_F(CliTest, ListAndGetRejectBadInputInOneLine) {
+  StartHead("head", {"--dashboard-port=0"});
+  // The head keeps running here: only the exit code and the one line count.
+  auto ExpectOneLineError = [](const Result &r, int rc, const std::string &text) {
+    EXPECT_EQ(r.rc, rc) << r.err;
+    EXPECT_EQ(Lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find(text), std::string::npos) << r.err;
+  };
+  ExpectOneLineError(Run({"list", "widgets"}), 2, "unknown resource 'widgets'");
+  ExpectOneLineError(Run({"list", "actors", "-f", "colour=red"}), 2, "cannot filter by 'colour'");
+  ExpectOneLineError(Run({"list", "actors", "-f", "colour"}), 2, "KEY=VALUE");
+  ExpectOneLineError(Run({"list", "actors", "--limit=0"}), 2, "limit");
+  ExpectOneLineError(Run({"list", "actors", "--format=xml"}), 2, "xml");
+  ExpectOneLineError(Run({"get", "actors"}), 2, "id");
+  ExpectOneLineError(Run({"list", "nodes", "--token=0123456789abcdef"}), 1, "the token is wrong");
+}
+
+TEST_F(CliTest, ListSaysSoWhenTheClusterHasNoDashboard) {
+  StartHead("head", {"--include-dashboard=false"});
+  Result r = Run({"list", "nodes"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("has no dashboard"), std::string::npos) << r.err;
+}
+
 // ---- bad input: one line, an exit code, nothing running
 
 TEST_F(CliTest, BadFlagsAndValuesExitTwo) {
