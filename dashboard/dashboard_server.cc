@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "dashboard/cluster_metrics.h"
 #include "dashboard/list_query.h"
 #include "dashboard/state_rows.h"
 
@@ -161,7 +162,7 @@ void DashboardServer::Route() {
         break;
     }
     if (req.path == "/login") return httplib::Server::HandlerResponse::Unhandled;
-    if (req.path.rfind("/api/", 0) == 0) {
+    if (req.path.rfind("/api/", 0) == 0 || req.path == "/metrics") {  // programs: no login page
       res.set_header("WWW-Authenticate", "Bearer");
       SendJson(res, 401, Envelope(false, "the cluster token is required: Authorization: Bearer <token>"));
     } else {
@@ -199,6 +200,21 @@ void DashboardServer::Route() {
     auto nodes = source_->Jobs();  // the cheapest table: the control service's own
     res.status = nodes.ok() ? 200 : 503;
     res.set_content(nodes.ok() ? "success" : nodes.status().message(), "text/plain");
+  });
+
+  // Prometheus' scrape (with the token: `authorization` in its scrape config).
+  http_->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
+    auto nodes = source_->Nodes();
+    auto actors = nodes.ok() ? source_->Actors() : nodes.status();
+    auto groups = actors.ok() ? source_->PlacementGroups() : actors.status();
+    if (!groups.ok()) {
+      res.status = 503;
+      res.set_content(groups.status().message(), "text/plain");
+      return;
+    }
+    res.set_content(ClusterMetricsText(*nodes, *actors, *groups,
+                                       std::filesystem::path(options_.session_dir).filename().string()),
+                    "text/plain; version=0.0.4");
   });
 
   // The state API: rows from the source, the query applied, Ray's envelope.

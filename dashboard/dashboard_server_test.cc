@@ -105,7 +105,8 @@ TEST_F(DashboardServerTest, TheApiWantsTheToken) {
   res = Get("/api/v0/nodes", {{"Authorization", "Bearer " + std::string(64, 'e')}});
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 401);
-  for (const char *path : {"/api/v0/actors", "/api/v0/jobs", "/api/v0/placement_groups", "/api/version"}) {
+  for (const char *path :
+       {"/api/v0/actors", "/api/v0/jobs", "/api/v0/placement_groups", "/api/version", "/metrics"}) {
     res = Get(path);
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 401) << path;

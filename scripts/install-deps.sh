@@ -14,6 +14,8 @@ PACKAGES=(
   nettle-dev              # HMAC-SHA256 for the cluster token handshake
   libcpp-httplib-dev      # the dashboard's HTTP server (dashboard/), lumen list's and the tests' HTTP client
   libyaml-cpp-dev         # lumen list/get --format yaml
+  prometheus-cpp-dev      # the dashboard's /metrics (Prometheus text format)
+  prometheus              # promtool: the tests check /metrics with Prometheus' own parser
   libgtest-dev libgmock-dev
   libbenchmark-dev
   clang-format            # style is enforced by scripts/check-format.sh

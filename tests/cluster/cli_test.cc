@@ -26,6 +26,7 @@
 #include <iterator>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -507,6 +508,74 @@ TEST_F(CliTest, ADashboardPortInUseFailsWhenAskedForAndIsSkippedByDefault) {
   EXPECT_NE(dashboard, "127.0.0.1:8265");  // taken, by this test or by someone else
   if (!taken_here) std::cout << "(port 8265 was already taken on this machine)\n";
   close(busy);
+}
+
+TEST_F(CliTest, TheDashboardsMetricsAreValidPrometheusTextWithRaysNames) {
+  const std::string address = StartHead("head", {"--dashboard-port=0"});
+  const fs::path session = Session("head");
+  const std::string dashboard = DashboardOf(session);
+  const std::string release = root_ + "/release", out = root_ + "/actor.out";
+  pid_t driver =
+      Spawn(LUMEN_CLI_DRIVER, {address, "actor", "scraped", release}, {}, out, root_ + "/actor.err");
+  const auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (ReadFile(out).find("ACTOR READY") == std::string::npos && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_NE(ReadFile(out).find("ACTOR READY"), std::string::npos) << ReadFile(root_ + "/actor.err");
+
+  auto anonymous = HttpGet(dashboard, "/metrics", {});
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  auto res = HttpGet(dashboard, "/metrics", {{"Authorization", "Bearer " + ReadFile(session / "token")}});
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4");
+  EXPECT_TRUE(std::regex_search(res->body, std::regex("\nray_cluster_active_nodes\\{[^}]*\\} 1\n")))
+      << res->body;
+  EXPECT_TRUE(std::regex_search(res->body, std::regex("\nray_actors\\{[^}]*State=\"ALIVE\"[^}]*\\} 1\n")))
+      << res->body;
+  EXPECT_TRUE(
+      std::regex_search(res->body, std::regex("\nray_resources\\{[^}]*Name=\"CPU\"[^}]*State=\"USED\"")))
+      << res->body;
+
+  // Prometheus' own parser and linter: it must parse (exit 1 is a parse
+  // error); its only complaint may be Ray's CamelCase label names (SessionName,
+  // State, ...), kept for Ray's Grafana dashboards (exit 3).
+  const std::string scraped = root_ + "/metrics.txt";
+  std::ofstream(scraped) << res->body;
+  pid_t promtool = fork();
+  if (promtool == 0) {
+    int in = open(scraped.c_str(), O_RDONLY);
+    int err = open((root_ + "/promtool.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(in, 0);
+    dup2(err, 1);
+    dup2(err, 2);
+    execl("/usr/bin/promtool", "promtool", "check", "metrics", static_cast<char *>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(promtool, &status, 0), promtool);
+  ASSERT_TRUE(WIFEXITED(status));
+  const std::string lint = ReadFile(root_ + "/promtool.err");
+  ASSERT_NE(WEXITSTATUS(status), 127)
+      << "promtool is missing: scripts/install-deps.sh installs it (Debian's prometheus)";
+  EXPECT_TRUE(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3) << lint;
+  std::istringstream lines(lint);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_NE(line.find("label names should be written in 'snake_case'"), std::string::npos) << line;
+
+  // The scrape configuration in the repository, pointed at this cluster, is
+  // one Prometheus accepts.
+  std::string config = ReadFile(fs::path(LUMEN_SOURCE_DIR) / "dashboard" / "prometheus.yml");
+  config = std::regex_replace(config, std::regex("credentials_file: \\S+"),
+                              "credentials_file: " + (session / "token").string());
+  config = std::regex_replace(config, std::regex("127\\.0\\.0\\.1:8265"), dashboard);
+  ASSERT_NE(config.find(dashboard), std::string::npos) << config;
+  std::ofstream(root_ + "/prometheus.yml") << config;
+  Result check = RunProgram("/usr/bin/promtool", {"check", "config", root_ + "/prometheus.yml"});
+  EXPECT_EQ(check.rc, 0) << check.out << check.err;
+
+  std::ofstream(release).put('x');
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
 }
 
 TEST_F(CliTest, ListAndGetShowTheClusterThroughTheDashboard) {

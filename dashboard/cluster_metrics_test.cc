@@ -1,0 +1,59 @@
+#include "dashboard/cluster_metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+namespace lumen::dashboard {
+namespace {
+
+TEST(ClusterMetricsTest, RaysNamesFromTheTables) {
+  proto::GetAllNodesReply nodes;
+  for (int i = 0; i < 3; ++i) {
+    proto::NodeInfo *n = nodes.add_nodes();
+    n->set_node_id(std::string(16, static_cast<char>(i + 1)));
+    n->set_node_ip("127.0.0.1");
+    n->set_alive(i < 2);
+    (*n->mutable_usage()->mutable_total()->mutable_amounts())["CPU"] = 2;
+    (*n->mutable_usage()->mutable_available()->mutable_amounts())["CPU"] = i == 0 ? 0.5 : 2;
+  }
+  proto::GetAllActorsReply actors;
+  for (int i = 0; i < 5; ++i) {
+    proto::ActorInfo *a = actors.add_actors();
+    a->set_class_name(i < 4 ? "Counter" : "Cache");
+    a->set_state(i < 3 ? proto::ALIVE : proto::DEAD);
+  }
+  proto::GetAllPlacementGroupsReply groups;
+  groups.add_groups()->set_state(proto::PG_CREATED);
+  groups.add_groups()->set_state(proto::PG_PENDING);
+  groups.add_groups()->set_state(proto::PG_CREATED);
+
+  const std::string text = ClusterMetricsText(nodes, actors, groups, "session_x");
+  auto has = [&](const std::string &pattern) { return std::regex_search(text, std::regex(pattern)); };
+  EXPECT_TRUE(has("# TYPE ray_cluster_active_nodes gauge\n")) << text;
+  EXPECT_TRUE(has("\nray_cluster_active_nodes\\{SessionName=\"session_x\"\\} 2\n")) << text;
+  EXPECT_TRUE(has("\nray_cluster_failed_nodes\\{SessionName=\"session_x\"\\} 1\n")) << text;
+  // Node 1: 1.5 of 2 CPUs used; only alive nodes' resources.
+  EXPECT_TRUE(
+      has("\nray_resources\\{[^}]*Name=\"CPU\"[^}]*NodeId=\"(01){16}\"[^}]*State=\"USED\"[^}]*\\} 1.5\n"))
+      << text;
+  EXPECT_TRUE(has("\nray_resources\\{[^}]*NodeId=\"(01){16}\"[^}]*State=\"AVAILABLE\"[^}]*\\} 0.5\n"))
+      << text;
+  EXPECT_FALSE(has("NodeId=\"(03){16}\"")) << text;
+  EXPECT_TRUE(has("\nray_actors\\{SessionName=\"session_x\",Name=\"Counter\",State=\"ALIVE\"\\} 3\n"))
+      << text;
+  EXPECT_TRUE(has("\nray_actors\\{SessionName=\"session_x\",Name=\"Counter\",State=\"DEAD\"\\} 1\n")) << text;
+  EXPECT_TRUE(has("\nray_actors\\{SessionName=\"session_x\",Name=\"Cache\",State=\"DEAD\"\\} 1\n")) << text;
+  EXPECT_TRUE(has("\nray_placement_groups\\{SessionName=\"session_x\",State=\"CREATED\"\\} 2\n")) << text;
+  EXPECT_TRUE(has("\nray_placement_groups\\{SessionName=\"session_x\",State=\"PENDING\"\\} 1\n")) << text;
+}
+
+TEST(ClusterMetricsTest, LabelValuesAreEscaped) {
+  proto::GetAllActorsReply actors;
+  actors.add_actors()->set_class_name("Odd\"Name\\\n");
+  const std::string text = ClusterMetricsText({}, actors, {}, "s");
+  EXPECT_NE(text.find("Name=\"Odd\\\"Name\\\\\\n\""), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace lumen::dashboard
