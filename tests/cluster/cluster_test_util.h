@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -76,9 +77,20 @@ class ClusterTest : public ::testing::Test {
     ray::Init(config);
     session_ = SessionDir(tmp_);
   }
+  // A failed test keeps its folder: the services' logs (a sanitizer's report
+  // lands in the service's .out file) are what says why. Shutdown removes
+  // the session folder, so its logs are copied out first.
   void TearDown() override {
-    ray::Shutdown();
+    const bool keep = HasFailure();
     std::error_code ec;
+    if (keep && !session_.empty())
+      std::filesystem::copy(session_ + "/logs", tmp_ + "/kept-logs", std::filesystem::copy_options::recursive,
+                            ec);
+    ray::Shutdown();
+    if (keep) {
+      std::cerr << "[ kept the failed test's folder: " << tmp_ << " ]\n";
+      return;
+    }
     std::filesystem::remove_all(tmp_, ec);
   }
   std::string tmp_;
