@@ -501,14 +501,16 @@ class NodeServiceJobsTest : public NodeServiceTest {
  protected:
   /// Registers a job with the control service as a driver would, on a
   /// connection kept open (its closing would end the job). `program_file`
-  /// (empty: none) is named as the job's program, and uploaded if `upload`.
+  /// (empty: none) is named as the job's program, and uploaded if `upload`;
+  /// `code_search_path` (empty: none) is the job's one library folder.
   uint32_t RegisterJob(const std::string &program_file, std::vector<std::string> argv = {},
-                       bool upload = true) {
+                       bool upload = true, const std::string &code_search_path = "") {
     auto conn = rpc::Connect(loop_, address_, kToken, nullptr);
     EXPECT_TRUE(conn.ok());
     if (!conn.ok()) return 0;
     proto::RegisterJobRequest req;
     req.set_ray_namespace("ns");
+    if (!code_search_path.empty()) req.add_code_search_path(code_search_path);
     proto::JobProgram program;
     if (!program_file.empty()) {
       auto digest = DigestFile(program_file);
@@ -595,6 +597,15 @@ TEST_F(NodeServiceJobsTest, AJobThatShippedNoProgramIsRefusedSayingSo) {
   const uint32_t job = RegisterJob("");
   ASSERT_NE(job, kJob);
   EXPECT_NE(RefusalOf(job).find("did not ship its program"), std::string::npos);
+}
+
+TEST_F(NodeServiceJobsTest, AJobWithACodeSearchPathNeedsTheWorkerProgram) {
+  RegisterJob("");
+  // Its workers would be the generic worker program loading that path; this
+  // node has none (the fixture names no worker_program).
+  const uint32_t job = RegisterJob("", {}, false, "/opt/user/lib");
+  EXPECT_NE(RefusalOf(job).find("sets code_search_path, and this node has no worker program"),
+            std::string::npos);
 }
 
 TEST_F(NodeServiceJobsTest, AProgramTheControlServiceLacksIsRefusedSayingSo) {
