@@ -3,7 +3,7 @@
 // CurrentSettings() instead of reading the environment itself.
 //
 //   LUMEN_CLUSTER_TOKEN  The cluster token. Set by whoever starts a service or
-//                        a worker program for it (they exit without one); a
+//                        a worker or job program for it (they exit without one); a
 //                        driver joining a cluster by address uses it instead
 //                        of the token of its own session at that address.
 //                        Default: unset.
