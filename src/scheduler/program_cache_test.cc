@@ -35,6 +35,7 @@ std::string Program(size_t size) {
 // Serves `bytes` `piece` bytes at a time, answering later (as the control
 // service does) when `deferred`: the test runs the answers.
 struct FakeSource {
+  explicit FakeSource(std::string b) : bytes(std::move(b)) {}
   std::string bytes;
   size_t piece = 1000;
   bool deferred = false;
