@@ -44,6 +44,7 @@
 #include "base/timeouts.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker.h"
+#include "worker/program_upload.h"
 
 namespace lumen::api {
 namespace {
@@ -722,6 +723,11 @@ void Init(RayConfig &config, int argc, char **argv) {
   std::lock_guard<std::mutex> lock(g_init_mu);
   if (internal::GetRayRuntime()) return;  // a second Init is a no-op, as in Ray
   ReloadSettings();  // the environment as it is now: a driver may have changed it since the last Init
+  // A node other than the driver's started this program to be the job's
+  // fork server there: what ran before this call ran once on that node; the
+  // rest of the program never runs here.
+  if (const auto &s = CurrentSettings(); !s.node_fork_server.empty())
+    RunNodeForkServer(s.node_fork_server, s.cluster_token);
   auto resolved = ResolveConfig(config, argc, argv);
   if (!resolved.ok()) throw internal::RayException("Init: " + resolved.status().message());
   auto &rc = resolved.value();
@@ -842,6 +848,18 @@ void Init(RayConfig &config, int argc, char **argv) {
   opts.job_runtime_env = rc.runtime_env_json;
   opts.has_fork_server = use_fork_server && g_driver.fork_server.pid > 0;
   opts.default_detached = rc.detached_actors;
+  if (opts.has_fork_server && !g_driver.started_head) {
+    // Joining a cluster: nodes other than this one may run the job's code
+    // (its actors placed there), from a copy of this program.
+    auto program = worker::DescribeOwnProgram();
+    if (program.ok()) {
+      opts.program = std::move(*program);
+    } else {
+      LUMEN_LOG_WARN(
+          "cannot read this program to ship it to the cluster: {}; the job's code runs on this node only",
+          program.status().ToString());
+    }
+  }
   if (g_driver.started_head) {
     opts.session_dir = session_dir;
     opts.control_address = "unix:" + g_driver.head.control_unix;

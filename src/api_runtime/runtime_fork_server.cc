@@ -16,6 +16,7 @@
 
 #include "base/child_process.h"
 #include "base/encoding.h"
+#include "base/settings.h"
 #include "base/timeouts.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
@@ -25,8 +26,10 @@ namespace lumen::api {
 namespace {
 
 // Before exiting for want of the node (see CoreWorkerOptions::fork_server_fd).
-// No SIGPIPE if the driver is gone too.
+// No SIGPIPE if the driver is gone too. A fork server on a node other than
+// the driver's has no driver to tell (control_fd -1).
 void TellDriverNodeLost(int control_fd) {
+  if (control_fd < 0) return;
   const char byte = worker::kForkServerLostNode;
   (void)!send(control_fd, &byte, 1, MSG_NOSIGNAL);
 }
@@ -39,15 +42,9 @@ void TellDriverNodeLost(int control_fd) {
   _exit(0);
 }
 
-[[noreturn]] void ForkServerMain(int control_fd) {
-  // Wait for the driver to say where the node is (or to go away).
-  auto received = ReceiveForkServerSettings(control_fd);
-  if (!received.ok()) {
-    if (received.status().code() == StatusCode::kDisconnected) _exit(0);  // the driver gave up first
-    std::fprintf(stderr, "lumen: the fork server cannot start: %s\n", received.status().ToString().c_str());
-    _exit(1);
-  }
-  const proto::ForkServerSettings &settings = *received;
+// Serves `settings`' job on its node until the node or (control_fd >= 0)
+// the driver goes away.
+[[noreturn]] void ServeForkServer(const proto::ForkServerSettings &settings, int control_fd) {
   const std::string &node_socket = settings.node_socket();
   const std::string &token = settings.token();
   const std::string &session_dir = settings.session_dir();
@@ -83,6 +80,7 @@ void TellDriverNodeLost(int control_fd) {
 
   std::set<pid_t> children;
   for (;;) {
+    // poll ignores a negative fd: without a driver, only the node ends us.
     pollfd fds[3] = {{node.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {control_fd, POLLIN, 0}};
     if (poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
@@ -140,7 +138,7 @@ void TellDriverNodeLost(int control_fd) {
       if (pid == 0) {
         close(node.fd());
         close(sfd);
-        close(control_fd);
+        if (control_fd >= 0) close(control_fd);
         sigprocmask(SIG_UNBLOCK, &mask, nullptr);
         // A detached actor's worker must outlive the driver (and us); the
         // others die with the fork server.
@@ -156,7 +154,38 @@ void TellDriverNodeLost(int control_fd) {
   }
 }
 
+[[noreturn]] void ForkServerMain(int control_fd) {
+  // Wait for the driver to say where the node is (or to go away).
+  auto received = ReceiveForkServerSettings(control_fd);
+  if (!received.ok()) {
+    if (received.status().code() == StatusCode::kDisconnected) _exit(0);  // the driver gave up first
+    std::fprintf(stderr, "lumen: the fork server cannot start: %s\n", received.status().ToString().c_str());
+    _exit(1);
+  }
+  ServeForkServer(*received, control_fd);
+}
+
 }  // namespace
+
+void RunNodeForkServer(const std::string &settings_hex, const std::string &token) {
+  proto::ForkServerSettings settings;
+  auto bytes = FromHex(settings_hex);
+  if (!bytes || !settings.ParseFromString(*bytes) || settings.node_socket().empty() ||
+      settings.session_dir().empty() || token.empty()) {
+    std::fprintf(stderr, "lumen: %s does not hold a job's fork server settings (or %s is unset)\n",
+                 kNodeForkServerVariable, kClusterTokenVariable);
+    _exit(1);
+  }
+  settings.set_token(token);
+  // Its workers are forks of it: they must not see these (a worker that
+  // starts a program of its own would hand them on).
+  unsetenv(kNodeForkServerVariable);
+  unsetenv(kClusterTokenVariable);
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  ServeForkServer(settings, /*control_fd=*/-1);
+}
 
 ForkServerHandle ForkForkServer() {
   ForkServerHandle h;

@@ -28,6 +28,16 @@ struct ForkServerHandle {
 /// Forks the fork server. Returns in the driver; never returns in the child.
 ForkServerHandle ForkForkServer();
 
+/// In a job's program that a node other than the driver's started (its
+/// LUMEN_NODE_FORK_SERVER set: hex of `settings`, with the token in
+/// LUMEN_CLUSTER_TOKEN): serves as the job's fork server on that node, as
+/// the driver's fork-server child does on the driver's node, until the node
+/// closes its connection (the job ended, or the node stops); then kills its
+/// workers and exits the process. Called first thing in ray::Init, before
+/// any thread; an error (a malformed setting, a node it cannot reach) exits
+/// the process with status 1 after saying why on stderr.
+[[noreturn]] void RunNodeForkServer(const std::string &settings_hex, const std::string &token);
+
 /// Tells the fork server where the node is and which job it serves; it then
 /// registers with the node and serves worker requests.
 bool StartForkServer(ForkServerHandle &h, const std::string &node_socket, const std::string &token,

@@ -3,7 +3,7 @@
 // CurrentSettings() instead of reading the environment itself.
 //
 //   LUMEN_CLUSTER_TOKEN  The cluster token. Set by whoever starts a service or
-//                        a worker program for it (they exit without one); a
+//                        a worker or job program for it (they exit without one); a
 //                        driver joining a cluster by address uses it instead
 //                        of the token of its own session at that address.
 //                        Default: unset.
@@ -40,6 +40,12 @@
 //                        (0 to 2^40; 0 turns the cache off; see
 //                        <ray/api/decode_support.h>). Default: 268435456 (256 MiB).
 //                        Anything else is ignored.
+//   LUMEN_NODE_FORK_SERVER  Set by a node for a job program it starts (the
+//                        driver's executable, shipped to a node other than
+//                        the driver's): hex of a ForkServerSettings message.
+//                        ray::Init in that process then serves as the job's
+//                        fork server on that node, never returning, instead
+//                        of starting a driver. Default: unset (a driver).
 //   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
 //                        info, warn, err, critical, off). Default: info.
 //
@@ -65,6 +71,8 @@ namespace lumen {
 
 /// The variable a parent sets to hand a child process the cluster token.
 inline constexpr char kClusterTokenVariable[] = "LUMEN_CLUSTER_TOKEN";
+/// The variable a node sets to make a job's program its fork server there.
+inline constexpr char kNodeForkServerVariable[] = "LUMEN_NODE_FORK_SERVER";
 
 struct Settings {
   std::string cluster_token;                     // LUMEN_CLUSTER_TOKEN; empty: unset
@@ -76,6 +84,7 @@ struct Settings {
   int get_spin_us = 100;                         // LUMEN_GET_SPIN_US
   int64_t peer_timeout_ms = 0;                   // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
   std::string log_level;                         // LUMEN_LOG_LEVEL; empty: info
+  std::string node_fork_server;                  // LUMEN_NODE_FORK_SERVER; empty: unset
   int64_t arg_cache_bytes = int64_t{256} << 20;  // LUMEN_ARG_CACHE_BYTES
 
   /// Parses the variables `lookup` returns (null: unset). A value that does

@@ -28,6 +28,7 @@ TEST(SettingsTest, DefaultsWhenNothingIsSet) {
   EXPECT_TRUE(s.lend_loop);
   EXPECT_EQ(s.get_spin_us, 100);
   EXPECT_EQ(s.log_level, "");
+  EXPECT_EQ(s.node_fork_server, "");
   EXPECT_EQ(s.arg_cache_bytes, int64_t{256} << 20);
 }
 
@@ -38,8 +39,10 @@ TEST(SettingsTest, EveryVariableIsRead) {
                           {"LUMEN_EXEC_SERVICES", "1"},
                           {"LUMEN_LEND_LOOP", "0"},
                           {"LUMEN_GET_SPIN_US", "0"},
-                          {"LUMEN_LOG_LEVEL", "debug"}});
+                          {"LUMEN_LOG_LEVEL", "debug"},
+                          {"LUMEN_NODE_FORK_SERVER", "0a00"}});
   EXPECT_EQ(s.cluster_token, "tok");
+  EXPECT_EQ(s.node_fork_server, "0a00");
   EXPECT_EQ(s.tmpdir, "/x/y");
   EXPECT_EQ(s.bin_dir, "/opt/lumen/bin");
   EXPECT_TRUE(s.exec_services);

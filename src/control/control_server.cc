@@ -8,6 +8,7 @@
 #include "base/logging.h"
 #include "base/timeouts.h"
 #include "protocol/node.pb.h"
+#include "protocol/control.pb.h"
 
 namespace lumen::control {
 namespace {
@@ -91,6 +92,13 @@ void ControlServer::FinishJob(uint32_t job_id, const std::string &why) {
   it->second.set_finished(true);
   it->second.set_end_time_ms(NowMs());
   LUMEN_LOG_INFO("job {} finished: {}", job_id, why);
+  if (it->second.has_program()) programs_.Release(it->second.program().sha256());
+  // Nodes other than the driver's run the job's fork server and workers too
+  // (started from its program): they stop them now.
+  proto::JobEnded ended;
+  ended.set_job_id(job_id);
+  for (auto &[id, conn] : node_conns_)
+    if (auto node = conn.lock()) node->Notify(proto::JOB_ENDED, ended);
   // Bounded table: the jobs that finished first age out first.
   finished_jobs_.push_back(job_id);
   while (finished_jobs_.size() > options_.max_finished_jobs) {
@@ -181,6 +189,13 @@ void ControlServer::RegisterHandlers() {
         job.set_driver_pid(req.driver_pid());
         job.set_driver_address(req.driver_address());
         job.set_start_time_ms(NowMs());
+        *job.mutable_code_search_path() = req.code_search_path();
+        job.set_runtime_env(req.runtime_env());
+        job.set_default_detached(req.default_detached());
+        if (req.has_program() && req.program().sha256().size() == Sha256::kSize) {
+          *job.mutable_program() = req.program();
+          programs_.Retain(req.program().sha256(), req.program().size());
+        }
         jobs_[job.job_id()] = job;
         job_by_driver_[conn.get()] = job.job_id();
         rep->set_job_id(job.job_id());
@@ -202,6 +217,7 @@ void ControlServer::RegisterHandlers() {
         for (auto &[id, j] : jobs_) *rep->add_jobs() = j;
         return Status::OK();
       });
+  RegisterProgramHandlers();
   // The key-value store has no caller in the runtime yet: it is where
   // issue 18's status and dashboard keep what they publish, as Ray's do.
   Unary<KvPutRequest, KvPutReply>(
@@ -326,6 +342,48 @@ void ControlServer::RegisterHandlers() {
           shutdown_requested_ = true;
         }
         shutdown_cv_.notify_all();
+        return Status::OK();
+      });
+}
+
+// A node that gets a lease for a job it does not know asks for the job here,
+// then for its program (see ProgramStore).
+void ControlServer::RegisterProgramHandlers() {
+  using namespace proto;
+  Unary<GetJobRequest, GetJobReply>(
+      dispatcher_, GET_JOB, [this](const rpc::ConnectionPtr &, const GetJobRequest &req, GetJobReply *rep) {
+        auto it = jobs_.find(req.job_id());
+        if (it == jobs_.end()) return Status::OK();
+        rep->set_found(true);
+        *rep->mutable_job() = it->second;
+        return Status::OK();
+      });
+  Unary<JobProgram, HasProgramReply>(
+      dispatcher_, HAS_PROGRAM,
+      [this](const rpc::ConnectionPtr &, const JobProgram &req, HasProgramReply *rep) {
+        rep->set_found(programs_.Has(req.sha256()));
+        return Status::OK();
+      });
+  Unary<ProgramChunk, PutProgramChunkReply>(
+      dispatcher_, PUT_PROGRAM_CHUNK,
+      [this](const rpc::ConnectionPtr &, const ProgramChunk &req, PutProgramChunkReply *rep) {
+        auto complete = programs_.Put(req.sha256(), req.size(), req.offset(), req.data());
+        if (!complete.ok()) return complete.status();
+        if (*complete && req.offset() + req.data().size() == req.size())
+          LUMEN_LOG_INFO("holding program {} ({} bytes)", ToHex(req.sha256()), req.size());
+        rep->set_complete(*complete);
+        return Status::OK();
+      });
+  Unary<GetProgramChunkRequest, ProgramChunk>(
+      dispatcher_, GET_PROGRAM_CHUNK,
+      [this](const rpc::ConnectionPtr &, const GetProgramChunkRequest &req, ProgramChunk *rep) {
+        auto data =
+            programs_.Read(req.sha256(), req.offset(), std::min<uint32_t>(req.max_bytes(), kMaxProgramChunk));
+        if (!data.ok()) return data.status();
+        rep->set_sha256(req.sha256());
+        rep->set_size(programs_.SizeOf(req.sha256()));
+        rep->set_offset(req.offset());
+        rep->set_data(std::move(*data));
         return Status::OK();
       });
 }

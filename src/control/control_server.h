@@ -25,6 +25,7 @@
 
 #include "base/clock.h"
 #include "control/actor_manager.h"
+#include "control/program_store.h"
 #include "control/placement_group_manager.h"
 #include "protocol/control.pb.h"
 #include "rpc/rpc.h"
@@ -55,6 +56,7 @@ class ControlServer {
 
  private:
   void RegisterHandlers();
+  void RegisterProgramHandlers();
   void OnConnectionClosed(const rpc::ConnectionPtr &conn);
   /// Marks the job finished (once) and ages out the oldest finished jobs.
   void FinishJob(uint32_t job_id, const std::string &why);
@@ -77,6 +79,7 @@ class ControlServer {
   std::map<rpc::Connection *, uint32_t> job_by_driver_;  // running jobs, by their driver's connection
   std::deque<uint32_t> finished_jobs_;                   // in the order they finished; bounded
   uint32_t next_job_id_ = 1;
+  ProgramStore programs_;  // running jobs' programs, for the nodes that start them
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
 
   std::mutex shutdown_mu_;

@@ -17,6 +17,7 @@
 #include "base/settings.h"
 #include "base/timeouts.h"
 #include "protocol/control.pb.h"
+#include "scheduler/node_service_job.h"
 
 namespace lumen::scheduler {
 
@@ -41,15 +42,6 @@ struct NodeService::Client {
   int pid = 0;
   uint32_t job_id = 0;
   std::weak_ptr<rpc::Connection> conn;
-};
-
-struct NodeService::Job {
-  uint32_t id = 0;
-  std::weak_ptr<rpc::Connection> driver;
-  bool default_detached = false;  // the job's default actor lifetime
-  JobWorkers workers;             // the pool's record of the job
-  // WAIT_FOR_WORKERS calls not answered yet, by a sequence number (their timers' key).
-  std::map<uint64_t, std::pair<rpc::ConnectionPtr, uint64_t>> worker_waiters;
 };
 
 struct NodeService::PendingBundles {
@@ -99,7 +91,9 @@ WorkerPool::Options PoolOptions(const NodeServiceOptions &options) {
 }  // namespace
 
 NodeService::NodeService(NodeServiceOptions options)
-    : options_(WithDefaults(std::move(options))), pool_(PoolOptions(options_)) {
+    : options_(WithDefaults(std::move(options))),
+      pool_(PoolOptions(options_)),
+      programs_(options_.session_dir + "/programs") {
   resources_ = NodeResources(ResourceSet::FromMap(options_.resources), options_.gpu_ids);
   RegisterHandlers();
 }
@@ -174,8 +168,9 @@ Status NodeService::Start() {
   LUMEN_RETURN_IF_ERROR(control_->CallSync(proto::REGISTER_NODE, info, &reply));
 
   loop_.Post([this] {
-    pool_.WatchChildren(loop_.io(),
-                        [this](const WorkerID &id, const std::string &why) { OnWorkerGone(id, why); });
+    pool_.WatchChildren(
+        loop_.io(), [this](const WorkerID &id, const std::string &why) { OnWorkerGone(id, why); },
+        [this](pid_t pid, const std::string &why) { OnOtherChildExited(pid, why); });
     ScheduleIdleCheck();
   });
   LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), resources_.total().ToString(),
@@ -201,18 +196,35 @@ void NodeService::Stop() {
   // Kill every worker we know of; the fork servers die with their drivers.
   // The exec'd ones are our children: reaped here, on the caller's thread,
   // so that they are gone when Stop returns without the loop blocking.
-  auto done = std::make_shared<std::promise<std::vector<pid_t>>>();
+  // The job programs started here (fork servers of jobs whose driver is
+  // elsewhere) end when their connection closes, killing their workers:
+  // waited for too, so that nothing of a job remains once Stop returns.
+  struct Children {
+    std::vector<pid_t> workers;   // exec'd workers
+    std::vector<pid_t> programs;  // job programs
+  };
+  auto done = std::make_shared<std::promise<Children>>();
   auto fut = done->get_future();
   loop_.Post([this, done] {
-    std::vector<pid_t> children = pool_.KillAll();
+    Children children;
+    children.workers = pool_.KillAll();
     for (auto &[id, job] : jobs_)
       if (job->workers.fork_server) job->workers.fork_server->Close();
+    for (auto &[pid, job] : program_pids_) children.programs.push_back(pid);
     log_monitor_.Stop();
     if (idle_timer_) idle_timer_->cancel();
     done->set_value(std::move(children));
   });
-  if (fut.wait_for(kNodeStopWait) == std::future_status::ready)
-    for (pid_t pid : fut.get()) waitpid(pid, nullptr, 0);  // ECHILD if the loop reaped it first
+  if (fut.wait_for(kNodeStopWait) == std::future_status::ready) {
+    Children children = fut.get();
+    for (pid_t pid : children.workers) waitpid(pid, nullptr, 0);  // ECHILD if the loop reaped it first
+    for (pid_t pid : children.programs) {
+      if (!ReapWithin(pid, kForkServerStopGrace)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+  }
   if (server_) server_->Stop();
   if (control_) {
     control_->SetCloseHandler(nullptr);
@@ -331,6 +343,7 @@ void NodeService::RegisterHandlers() {
   RegisterLeaseHandlers();
   RegisterObjectHandlers();
   RegisterWorkerAndNodeHandlers();
+  RegisterJobHandlers();
 }
 
 // Leases of workers: requested, canceled, returned; a leased worker blocked
@@ -693,6 +706,12 @@ void NodeService::TryDispatch() {
       continue;
     }
     auto job_it = jobs_.find(p.job_id);
+    if (job_it == jobs_.end() && control_) {
+      // A job whose driver is on another node: its lease waits while this
+      // node learns the job and starts its fork server.
+      LearnJob(p.job_id);
+      job_it = jobs_.find(p.job_id);
+    }
     if (job_it == jobs_.end()) {
       p.conn->ReplyError(p.call_id, Status::NotFound("unknown job"));
       it = pending_.erase(it);

@@ -6,6 +6,11 @@
 // Its worker pool (worker_pool.h) starts the workers and keeps the idle ones;
 // this service decides which lease each serves.
 //
+// A job whose driver is on another node is learned from the control service
+// when a lease for it arrives, and its workers here come from the driver's
+// program, fetched once per content into a cache and started as the job's
+// fork server on this node (node_service_jobs.cc, program_cache.h).
+//
 // Threading: all state lives on the service's event-loop thread; RPC handlers,
 // timers and the SIGCHLD handler run there. The arena fd server has its own
 // accept thread and touches no state here.
@@ -28,9 +33,11 @@
 #include "base/id.h"
 #include "object_store/arena.h"
 #include "object_store/object_store.h"
+#include "protocol/control.pb.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
 #include "scheduler/log_monitor.h"
+#include "scheduler/program_cache.h"
 #include "scheduler/resources.h"
 #include "scheduler/worker_pool.h"
 
@@ -90,6 +97,7 @@ class NodeService {
   void RegisterLeaseHandlers();
   void RegisterObjectHandlers();
   void RegisterWorkerAndNodeHandlers();
+  void RegisterJobHandlers();
   /// REGISTER_CLIENT from a driver, fork server or worker.
   void HandleRegisterClient(const rpc::ConnectionPtr &conn, uint64_t call_id,
                             proto::RegisterClientRequest &req);
@@ -136,6 +144,20 @@ class NodeService {
   void ScheduleIdleCheck();
   /// Forwards a registered worker's output to its job's driver (LogMonitor).
   void FollowWorkerLogs(const Worker &w);
+
+  // Jobs whose driver is on another node (node_service_jobs.cc): learned
+  // from the control service when a lease for one arrives, their workers
+  // forked from the job's program, fetched and started here.
+  /// Records the job as on its way and asks the control service for it.
+  void LearnJob(uint32_t job_id);
+  void OnJobLearned(uint32_t job_id, Status st, const proto::GetJobReply &reply);
+  void StartJobProgram(uint32_t job_id, const std::string &path, const proto::JobProgram &program);
+  /// No worker can start for the job: its pending leases are refused with `why`.
+  void JobCannotStart(uint32_t job_id, const std::string &why);
+  /// The control service says the job ended: its fork server and workers go.
+  void OnJobEnded(uint32_t job_id);
+  /// A child that is not a worker exited (a job program started here).
+  void OnOtherChildExited(pid_t pid, const std::string &why);
   void RequestShutdown();
   std::shared_ptr<Client> ClientOf(const rpc::ConnectionPtr &conn) const;
 
@@ -162,6 +184,8 @@ class NodeService {
   WorkerPool pool_;
   std::unordered_map<uint64_t, WorkerID> leases_;
   std::map<uint32_t, std::shared_ptr<Job>> jobs_;
+  ProgramCache programs_;                   // job programs fetched here
+  std::map<pid_t, uint32_t> program_pids_;  // job programs started here (fork servers), to their jobs
   std::list<std::shared_ptr<PendingLease>> pending_;
   std::unordered_map<uint64_t, std::weak_ptr<rpc::Connection>> client_conns_;  // by client id
   std::unordered_map<uint64_t, Clock::TimePoint> wanted_sent_;  // last LEASES_WANTED, by client

@@ -10,10 +10,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <set>
 
 #include "base/clock.h"
 #include "base/timeouts.h"
+#include "base/encoding.h"
+#include "base/sha256.h"
 #include "control/control_test_peers.h"
 
 namespace lumen::scheduler {
@@ -486,22 +491,175 @@ TEST_F(NodeServiceTest, LeasesWantedIsSentToAHolderAtMostOncePerThrottlePeriod) 
   EXPECT_EQ(notices(), 2);
 }
 
-TEST_F(NodeServiceTest, ALeaseForAnUnknownJobFails) {
+// Jobs whose driver is elsewhere (node_service_jobs.cc): the node learns a
+// job it gets a lease for from the control service, fetches the job's
+// program once, starts it, and refuses the job's leases with the reason when
+// any of that fails. Real programs stand in for a driver's (/bin/true exits
+// at once, /bin/sleep waits): they never become fork servers, so every lease
+// here ends refused, naming why.
+class NodeServiceJobsTest : public NodeServiceTest {
+ protected:
+  /// Registers a job with the control service as a driver would, on a
+  /// connection kept open (its closing would end the job). `program_file`
+  /// (empty: none) is named as the job's program, and uploaded if `upload`;
+  /// `code_search_path` (empty: none) is the job's one library folder.
+  uint32_t RegisterJob(const std::string &program_file, std::vector<std::string> argv = {},
+                       bool upload = true, const std::string &code_search_path = "") {
+    auto conn = rpc::Connect(loop_, address_, kToken, nullptr);
+    EXPECT_TRUE(conn.ok());
+    if (!conn.ok()) return 0;
+    proto::RegisterJobRequest req;
+    req.set_ray_namespace("ns");
+    if (!code_search_path.empty()) req.add_code_search_path(code_search_path);
+    proto::JobProgram program;
+    if (!program_file.empty()) {
+      auto digest = DigestFile(program_file);
+      EXPECT_TRUE(digest.ok());
+      program.set_sha256(digest->sha256);
+      program.set_size(digest->size);
+      for (auto &a : argv) program.add_argv(a);
+      *req.mutable_program() = program;
+    }
+    proto::RegisterJobReply rep;
+    EXPECT_TRUE(conn.value()->CallSync(proto::REGISTER_JOB, req, &rep).ok());
+    if (!program_file.empty() && upload) {
+      // As a driver uploads its program (worker/program_upload.cc), in one piece.
+      std::ifstream in(program_file, std::ios::binary);
+      proto::ProgramChunk chunk;
+      chunk.set_sha256(program.sha256());
+      chunk.set_size(program.size());
+      chunk.set_data(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+      proto::PutProgramChunkReply put;
+      Status st = conn.value()->CallSync(proto::PUT_PROGRAM_CHUNK, chunk, &put);
+      EXPECT_TRUE(st.ok() && put.complete()) << st.ToString();
+    }
+    drivers_[rep.job_id()] = conn.value();
+    return rep.job_id();
+  }
+  void FinishJob(uint32_t job) {
+    proto::JobFinished req;
+    req.set_job_id(job);
+    proto::Empty rep;
+    EXPECT_TRUE(drivers_[job]->CallSync(proto::JOB_FINISHED, req, &rep).ok());
+  }
+  /// An actor's lease for `job`, as the control service asks for one; its
+  /// refusal's reason, or "" if it was not refused.
+  std::string RefusalOf(uint32_t job) {
+    auto tool = Register(proto::TOOL);
+    auto result = std::make_shared<Recorded<LeaseResult>>();
+    proto::WorkerLeaseRequest req;
+    req.set_job_id(job);
+    req.set_for_actor(true);
+    (*req.mutable_resources()->mutable_amounts())["CPU"] = 1;
+    tool->Call(
+        proto::REQUEST_WORKER_LEASE, req,
+        [result](Status st, std::string_view body) {
+          result->Update([&](LeaseResult &r) {
+            r.answered = true;
+            r.status = st;
+            if (st.ok()) EXPECT_TRUE(rpc::ParseBody(body, &r.reply));
+          });
+        },
+        kForever);
+    auto r = Await(*result);
+    EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    if (!r.status.ok() || r.reply.granted()) return "";
+    EXPECT_EQ(r.reply.refusal(), proto::LEASE_REFUSED);
+    return r.reply.error();
+  }
+  std::vector<std::string> CachedPrograms() const {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (auto &e : std::filesystem::directory_iterator(dir_ + "/session/programs", ec))
+      files.push_back(e.path().filename().string());
+    return files;
+  }
+  /// This process's children (the node runs in it, so the programs it
+  /// starts are ours).
+  static std::set<int> Children() {
+    std::set<int> pids;
+    for (auto &t : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream in(t.path() / "children");
+      for (int pid; in >> pid;) pids.insert(pid);
+    }
+    return pids;
+  }
+
+  std::map<uint32_t, rpc::ConnectionPtr> drivers_;
+};
+
+TEST_F(NodeServiceJobsTest, ALeaseForAJobTheControlServiceDoesNotKnowIsRefused) {
+  EXPECT_NE(RefusalOf(kJob + 41).find("the control service does not know job 42"), std::string::npos);
+}
+
+TEST_F(NodeServiceJobsTest, AJobThatShippedNoProgramIsRefusedSayingSo) {
+  RegisterJob("");  // job 1: the fixture's fork server serves it here
+  const uint32_t job = RegisterJob("");
+  ASSERT_NE(job, kJob);
+  EXPECT_NE(RefusalOf(job).find("did not ship its program"), std::string::npos);
+}
+
+TEST_F(NodeServiceJobsTest, AJobWithACodeSearchPathNeedsTheWorkerProgram) {
+  RegisterJob("");
+  // Its workers would be the generic worker program loading that path; this
+  // node has none (the fixture names no worker_program).
+  const uint32_t job = RegisterJob("", {}, false, "/opt/user/lib");
+  EXPECT_NE(RefusalOf(job).find("sets code_search_path, and this node has no worker program"),
+            std::string::npos);
+}
+
+TEST_F(NodeServiceJobsTest, AProgramTheControlServiceLacksIsRefusedSayingSo) {
+  RegisterJob("");
+  const uint32_t job = RegisterJob("/bin/true", {"true"}, /*upload=*/false);
+  EXPECT_NE(RefusalOf(job).find("does not hold the program"), std::string::npos);
+  EXPECT_TRUE(CachedPrograms().empty()) << "nothing half-fetched is left";
+}
+
+TEST_F(NodeServiceJobsTest, AProgramIsFetchedOnceVerifiedAndStarted) {
+  RegisterJob("");
+  auto digest = DigestFile("/bin/true");
+  ASSERT_TRUE(digest.ok());
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const uint32_t job = RegisterJob("/bin/true", {"true"});
+    // /bin/true ran (and exited before it could serve as the job's fork server).
+    EXPECT_NE(RefusalOf(job).find("exited with code 0 before it became the job's fork server"),
+              std::string::npos);
+    EXPECT_EQ(CachedPrograms(), std::vector<std::string>{ToHex(digest->sha256)}) << "one copy, both jobs";
+  }
+  auto cached = DigestFile(dir_ + "/session/programs/" + ToHex(digest->sha256));
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(cached->sha256, digest->sha256);
+}
+
+TEST_F(NodeServiceJobsTest, TheEndOfTheJobStopsItsProgram) {
+  RegisterJob("");
+  const auto before = Children();
+  const uint32_t job = RegisterJob("/bin/sleep", {"sleep", "600"});
   auto tool = Register(proto::TOOL);
-  auto result = std::make_shared<Recorded<LeaseResult>>();
   proto::WorkerLeaseRequest req;
-  req.set_job_id(kJob + 41);
+  req.set_job_id(job);
+  req.set_for_actor(true);
   (*req.mutable_resources()->mutable_amounts())["CPU"] = 1;
   tool->Call(
-      proto::REQUEST_WORKER_LEASE, req,
-      [result](Status st, std::string_view) {
-        result->Update([&](LeaseResult &r) {
-          r.answered = true;
-          r.status = st;
-        });
-      },
-      kForever);
-  EXPECT_EQ(Await(*result).status.code(), StatusCode::kNotFound);
+      proto::REQUEST_WORKER_LEASE, req, [](Status, std::string_view) {}, kForever);
+  auto started = [&] {
+    for (int pid : Children())
+      if (!before.count(pid)) return pid;
+    return 0;
+  };
+  int program = 0;
+  for (auto until = std::chrono::steady_clock::now() + kDeadline;
+       !program && std::chrono::steady_clock::now() < until;)
+    program = started();
+  ASSERT_NE(program, 0) << "the node did not start the job's program";
+  FinishJob(job);
+  bool gone = false;
+  for (auto until = std::chrono::steady_clock::now() + kDeadline;
+       !gone && std::chrono::steady_clock::now() < until;)
+    gone = !Children().count(program);
+  EXPECT_TRUE(gone) << "the job's program outlived the job";
+  EXPECT_NE(RefusalOf(job).find("has finished"), std::string::npos);
 }
 
 // A driver hears of each worker of its job as it registers, so that it can

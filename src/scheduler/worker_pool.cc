@@ -287,8 +287,10 @@ void WorkerPool::Remove(const WorkerID &id, JobWorkers *job) {
 }
 
 void WorkerPool::WatchChildren(boost::asio::io_context &io,
-                               std::function<void(const WorkerID &, const std::string &)> on_exit) {
+                               std::function<void(const WorkerID &, const std::string &)> on_exit,
+                               std::function<void(pid_t, const std::string &)> on_other) {
   on_exit_ = std::move(on_exit);
+  on_other_ = std::move(on_other);
   sigchld_ = std::make_unique<boost::asio::signal_set>(io, SIGCHLD);
   ArmChildWatch();
   ReapChildren();  // anything that exited before the handler was installed
@@ -307,10 +309,13 @@ void WorkerPool::ReapChildren() {
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     WorkerID id = FindByPid(pid);
-    if (id.IsNil()) continue;
     auto why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                                    : "exited with code " + std::to_string(WEXITSTATUS(status));
-    if (on_exit_) on_exit_(id, why);
+    if (id.IsNil()) {
+      if (on_other_) on_other_(pid, why);
+    } else if (on_exit_) {
+      on_exit_(id, why);
+    }
   }
 }
 

@@ -171,9 +171,11 @@ class WorkerPool {
   const std::unordered_map<WorkerID, std::shared_ptr<Worker>> &workers() const { return workers_; }
 
   /// Reaps exec'd workers as they exit, calling `on_exit(id, why)` for each
-  /// known worker among them (on the loop thread that runs `io`).
+  /// known worker among them and `on_other(pid, why)` for any other child
+  /// (on the loop thread that runs `io`).
   void WatchChildren(boost::asio::io_context &io,
-                     std::function<void(const WorkerID &, const std::string &)> on_exit);
+                     std::function<void(const WorkerID &, const std::string &)> on_exit,
+                     std::function<void(pid_t, const std::string &)> on_other = nullptr);
   /// SIGKILLs every worker, forgets them and stops the SIGCHLD watch.
   /// Returns the pids of the exec'd ones, for the caller to reap.
   std::vector<pid_t> KillAll();
@@ -188,6 +190,7 @@ class WorkerPool {
   std::unordered_map<WorkerID, std::shared_ptr<Worker>> workers_;
   std::unique_ptr<boost::asio::signal_set> sigchld_;
   std::function<void(const WorkerID &, const std::string &)> on_exit_;
+  std::function<void(pid_t, const std::string &)> on_other_;
 };
 
 }  // namespace lumen::scheduler

@@ -15,6 +15,7 @@
 #include "base/settings.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
+#include "worker/program_upload.h"
 
 namespace lumen::worker {
 
@@ -90,10 +91,22 @@ Status CoreWorker::Connect() {
       job.set_ray_namespace(options_.ray_namespace);
       job.set_driver_pid(getpid());
       job.set_driver_address(path);
+      for (auto &p : options_.code_search_path) job.add_code_search_path(p);
+      job.set_runtime_env(options_.job_runtime_env);
+      job.set_default_detached(options_.default_detached);
+      if (!options_.program.sha256().empty()) *job.mutable_program() = options_.program;
       proto::RegisterJobReply job_reply;
       LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::REGISTER_JOB, job, &job_reply));
       options_.job_id = job_reply.job_id();
       control_pid_ = job_reply.control_pid();
+      if (!options_.program.sha256().empty()) {
+        // Without it the job still runs here; a node that needs it refuses
+        // the job's leases, saying the control service lacks the program.
+        if (Status up = UploadProgram(*control.value(), options_.program); !up.ok())
+          LUMEN_LOG_WARN(
+              "could not ship this program to the cluster: {}; the job's code runs on this node only",
+              up.ToString());
+      }
     }
     if (options_.on_job_id) {
       options_.on_job_id(options_.job_id);

@@ -41,6 +41,7 @@
 #include "base/id.h"
 #include "base/serial_executor.h"
 #include "object_store/arena.h"
+#include "protocol/control.pb.h"
 #include "protocol/node.pb.h"
 #include "protocol/worker.pb.h"
 #include "rpc/rpc.h"
@@ -95,6 +96,10 @@ struct CoreWorkerOptions {
   bool has_fork_server = false;
   /// Drivers: the job's default actor lifetime (workers learn it from the node).
   bool default_detached = false;
+  /// Drivers: this program, registered with the job and uploaded to the
+  /// control service when it lacks it (program_upload.h), so that other
+  /// nodes can run the job's code. Unset (no sha256): not shipped.
+  proto::JobProgram program;
   /// Drivers: where worker output lines go (default: stdout/stderr with (pid=N)).
   std::function<void(const proto::LogLines &)> on_log_lines;
   /// Workers: runs pushed tasks.

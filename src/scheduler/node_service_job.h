@@ -1,0 +1,31 @@
+// NodeService's record of one job on this node (private to the node
+// service's files: node_service.cc, node_service_jobs.cc).
+//
+// Threading: the node service's loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "rpc/rpc.h"
+#include "scheduler/node_service.h"
+#include "scheduler/worker_pool.h"
+
+namespace lumen::scheduler {
+
+struct NodeService::Job {
+  uint32_t id = 0;
+  std::weak_ptr<rpc::Connection> driver;
+  bool default_detached = false;  // the job's default actor lifetime
+  JobWorkers workers;             // the pool's record of the job
+  // Its driver is on another node: known from the control service (asked
+  // once), ended by its JOB_ENDED.
+  bool learned = false;
+  int program_pid = 0;  // the job's program started here as its fork server
+  // WAIT_FOR_WORKERS calls not answered yet, by a sequence number (their timers' key).
+  std::map<uint64_t, std::pair<rpc::ConnectionPtr, uint64_t>> worker_waiters;
+};
+
+}  // namespace lumen::scheduler
