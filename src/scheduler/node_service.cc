@@ -116,8 +116,8 @@ Status NodeService::Start() {
   arena_socket_ = options_.session_dir + "/sockets/store";
   LUMEN_RETURN_IF_ERROR(arena_server_.Start(arena_socket_, options_.token, arena_->fd(), arena_->capacity(),
                                             options_.store_prefault));
-  peers_ = std::make_unique<object_manager::RpcNodePeers>(loop_, options_.token,
-                                                          [this](const NodeID &node) { return ResolveNode(node); });
+  peers_ = std::make_unique<object_manager::RpcNodePeers>(
+      loop_, options_.token, [this](const NodeID &node) { return ResolveNode(node); });
   object_manager::ObjectManagerOptions om;
   om.client_id = next_client_id_++;  // the store client pulls create and chunk reads pin as
   om.admission_wait = kObjectStoreFullWait;

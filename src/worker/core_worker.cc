@@ -613,7 +613,8 @@ StatusOr<RayObjectPtr> CoreWorker::MaterializeLocked(const ObjectID &id, ObjectE
   proto::ObjectPayload where = e.payload;  // e may go while unlocked
   lock.unlock();
   auto pin = PinPlasma(id);
-  if (!pin.ok() && pin.status().code() == StatusCode::kObjectLost && where.node_id() != node_info_.node_id()) {
+  if (!pin.ok() && pin.status().code() == StatusCode::kObjectLost &&
+      where.node_id() != node_info_.node_id()) {
     // Its copies are on other nodes: have this node pull one.
     Status fetched = FetchToLocal(id, where);
     pin = fetched.ok() ? PinPlasma(id) : StatusOr<std::shared_ptr<PlasmaPin>>(fetched);
