@@ -104,5 +104,9 @@ inline constexpr std::chrono::milliseconds kNodeUsageTimeout{5000};
 inline constexpr std::chrono::milliseconds kObjectStoreFullWait{10000};
 /// ...and the call itself gets this long, which covers that wait.
 inline constexpr std::chrono::milliseconds kCreateObjectTimeout{60000};
+/// PULL_OBJECT: a reader's node fetching an object from another node. It may
+/// first wait kObjectStoreFullWait for room, then moves up to gigabytes; a
+/// source that dies fails it sooner (the connection's peer timeout).
+inline constexpr std::chrono::milliseconds kPullObjectTimeout{600000};
 
 }  // namespace lumen

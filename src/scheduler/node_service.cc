@@ -110,6 +110,12 @@ Status NodeService::Start() {
   arena_socket_ = options_.session_dir + "/sockets/store";
   LUMEN_RETURN_IF_ERROR(arena_server_.Start(arena_socket_, options_.token, arena_->fd(), arena_->capacity(),
                                             options_.store_prefault));
+  peers_ = std::make_unique<object_manager::RpcNodePeers>(
+      loop_, options_.token, [this](const NodeID &node) { return ResolveNode(node); });
+  object_manager::ObjectManagerOptions om;
+  om.client_id = next_client_id_++;  // the store client pulls create and chunk reads pin as
+  om.admission_wait = kObjectStoreFullWait;
+  object_manager_ = std::make_unique<object_manager::ObjectManager>(*store_, arena_->base(), *peers_, om);
 
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
   server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
@@ -344,6 +350,7 @@ void NodeService::RegisterHandlers() {
   RegisterObjectHandlers();
   RegisterWorkerAndNodeHandlers();
   RegisterJobHandlers();
+  RegisterTransferHandlers();
 }
 
 // Leases of workers: requested, canceled, returned; a leased worker blocked

@@ -31,6 +31,8 @@
 
 #include "base/clock.h"
 #include "base/id.h"
+#include "object_manager/node_peers.h"
+#include "object_manager/object_manager.h"
 #include "object_store/arena.h"
 #include "object_store/object_store.h"
 #include "protocol/control.pb.h"
@@ -98,6 +100,11 @@ class NodeService {
   void RegisterObjectHandlers();
   void RegisterWorkerAndNodeHandlers();
   void RegisterJobHandlers();
+  /// Objects across nodes: PULL_OBJECT, PULL_OBJECT_CHUNK, DELETE_OBJECT_COPIES.
+  void RegisterTransferHandlers();
+  /// Blocking (the peers' helper thread): a live node's address, from the
+  /// control service's node table.
+  StatusOr<std::string> ResolveNode(const NodeID &node);
   /// REGISTER_CLIENT from a driver, fork server or worker.
   void HandleRegisterClient(const rpc::ConnectionPtr &conn, uint64_t call_id,
                             proto::RegisterClientRequest &req);
@@ -171,6 +178,9 @@ class NodeService {
   object_store::ArenaFdServer arena_server_;
   std::string arena_socket_;
   std::unique_ptr<object_store::ObjectStore> store_;
+  // Made in Start, before the node serves; gone before the store.
+  std::unique_ptr<object_manager::RpcNodePeers> peers_;
+  std::unique_ptr<object_manager::ObjectManager> object_manager_;
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   LogMonitor log_monitor_{loop_.io()};
 

@@ -410,6 +410,7 @@ void CoreWorker::MaybeFreeLocked(const ObjectID &id, After *after) {
       proto::ObjectIdList del;
       del.add_object_ids(id.Binary());
       node_->Notify(proto::DELETE_OBJECTS, del);
+      DeleteRemoteCopiesLocked(id, e.payload);
     }
     for (auto &w : e.status_waiters) {
       proto::GetObjectStatusReply rep;
@@ -448,6 +449,7 @@ void CoreWorker::SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &
       proto::ObjectIdList del;
       del.add_object_ids(id.Binary());
       node_->Notify(proto::DELETE_OBJECTS, del);
+      DeleteRemoteCopiesLocked(id, payload);
     }
     return;
   }
@@ -621,8 +623,15 @@ StatusOr<RayObjectPtr> CoreWorker::MaterializeLocked(const ObjectID &id, ObjectE
     obj->size = e.data->size();
     return RayObjectPtr(obj);
   }
+  proto::ObjectPayload where = e.payload;  // e may go while unlocked
   lock.unlock();
   auto pin = PinPlasma(id);
+  if (!pin.ok() && pin.status().code() == StatusCode::kObjectLost &&
+      where.node_id() != node_info_.node_id()) {
+    // Its copies are on other nodes: have this node pull one.
+    Status fetched = FetchToLocal(id, where);
+    pin = fetched.ok() ? PinPlasma(id) : StatusOr<std::shared_ptr<PlasmaPin>>(fetched);
+  }
   lock.lock();
   if (!pin.ok()) return pin.status();
   obj->data = pin.value()->data();
@@ -921,6 +930,7 @@ void CoreWorker::RegisterHandlers() {
   };
   dispatcher_.Register(proto::ADD_BORROWER, borrow(true));
   dispatcher_.Register(proto::REMOVE_BORROWER, borrow(false));
+  RegisterFetchHandlers();
   dispatcher_.Register(proto::EXIT_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     std::lock_guard<std::mutex> lock(exec_mu_);
     exit_requested_ = true;

@@ -300,6 +300,15 @@ class CoreWorker {
   StatusOr<RayObjectPtr> MaterializeLocked(const ObjectID &id, ObjectEntry &e,
                                            std::unique_lock<std::mutex> &lock);
   StatusOr<std::shared_ptr<PlasmaPin>> PinPlasma(const ObjectID &id);
+  // Objects across nodes (core_worker_fetch.cc).
+  /// Has the local node pull `id` from a node holding a copy (`where`'s
+  /// node_id, then copy_node_ids), one after another until one succeeds;
+  /// records the new copy with the owner. mu_ not held (blocks).
+  Status FetchToLocal(const ObjectID &id, const proto::ObjectPayload &where);
+  void RecordLocalCopy(const ObjectID &id);
+  /// The object is freed: has the nodes other than this one drop their copies.
+  void DeleteRemoteCopiesLocked(const ObjectID &id, const proto::ObjectPayload &payload);
+  void RegisterFetchHandlers();
   /// Stores a value for `id`: inline in `payload` when small, else in the
   /// node's shared-memory store (payload marked in_plasma).
   Status StoreValue(const ObjectID &id, size_t size, const ValueWriter &write, proto::ObjectPayload *payload);
