@@ -40,6 +40,12 @@
 //                        (0 to 2^40; 0 turns the cache off; see
 //                        <ray/api/decode_support.h>). Default: 268435456 (256 MiB).
 //                        Anything else is ignored.
+//   LUMEN_SCHEDULER_SPREAD_THRESHOLD  A node grants normal tasks' leases
+//                        itself while its resource utilization is below this
+//                        fraction (0 to 1), then spreads them to other nodes
+//                        (Ray's scheduler_spread_threshold; 0: always spread,
+//                        1: stay local while the node has room).
+//                        Default: 0.5. Anything else is ignored.
 //   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
 //                        info, warn, err, critical, off). Default: info.
 //
@@ -77,6 +83,7 @@ struct Settings {
   int64_t peer_timeout_ms = 0;                   // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
   std::string log_level;                         // LUMEN_LOG_LEVEL; empty: info
   int64_t arg_cache_bytes = int64_t{256} << 20;  // LUMEN_ARG_CACHE_BYTES
+  double spread_threshold = 0.5;                 // LUMEN_SCHEDULER_SPREAD_THRESHOLD
 
   /// Parses the variables `lookup` returns (null: unset). A value that does
   /// not parse leaves the default.

@@ -231,26 +231,82 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
     for (auto &[k, v] : q.resources) (*cancel.mutable_resources()->mutable_amounts())[k] = v;
     cancel.set_runtime_env(q.runtime_env);
     node_->Notify(proto::CANCEL_WORKER_LEASES, cancel);
+    for (auto &[address, node] : q.spill_nodes)
+      if (node->IsOpen()) node->Notify(proto::CANCEL_WORKER_LEASES, cancel);
   }
 }
 
 void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
   q.pending_leases++;
   q.cancel_sent = false;
+  SendLeaseRequestLocked(q, nullptr, 0);
+}
+
+void CoreWorker::SendLeaseRequestLocked(SchedulingQueue &q, const rpc::ConnectionPtr &node, int hops) {
   proto::WorkerLeaseRequest req;
   req.set_job_id(options_.job_id);
   for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
   req.set_requester_id(options_.worker_id.Binary());
   req.set_runtime_env(q.runtime_env);
+  req.set_spill_hops(hops);
   std::string key = q.key;
-  node_->Call(
-      proto::REQUEST_WORKER_LEASE, req,
-      [this, key](Status st, std::string_view body) { OnLeaseGranted(key, st, body); }, kForever);
+  (node ? node : node_)
+      ->Call(
+          proto::REQUEST_WORKER_LEASE, req,
+          [this, key, node, hops](Status st, std::string_view body) {
+            OnLeaseGranted(key, node, hops, st, body);
+          },
+          kForever);
 }
 
-void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_view body) {
+void CoreWorker::FollowSpillback(const std::string &key, const proto::WorkerLeaseReply &rep, int hops) {
+  // Connected here, on the loop thread, without waiting for the handshake:
+  // the request follows the hello.
+  auto node = PeerConnection(rep.spillback_address(), /*pipelined=*/true);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = queues_.find(key);
+  if (it == queues_.end()) return;
+  auto &q = *it->second;
+  if (q.tasks.empty() || shutdown_ || !lost_.ok()) {
+    q.pending_leases--;  // no longer needed (or never will be)
+    return;
+  }
+  if (!node) {
+    // Unreachable: our own node decides again (the hop count bounds this).
+    LUMEN_LOG_WARN("could not reach node {} at {} for a spilled lease; asking this node again",
+                   ToHex(rep.spillback_node_id()), rep.spillback_address());
+    SendLeaseRequestLocked(q, nullptr, hops + 1);
+    return;
+  }
+  q.spill_nodes[rep.spillback_address()] = node;
+  SendLeaseRequestLocked(q, node, hops + 1);
+}
+
+void CoreWorker::OnLeaseGranted(const std::string &key, const rpc::ConnectionPtr &node, int hops, Status st,
+                                std::string_view body) {
   proto::WorkerLeaseReply rep;
   if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
+  if (st.ok() && !rep.granted() && !rep.spillback_address().empty()) {
+    FollowSpillback(key, rep, hops);
+    return;
+  }
+  if (!st.ok() && node) {
+    // The node a request was spilled to failed it (or died): our own node
+    // decides again, without it once it is seen dead.
+    LUMEN_LOG_WARN("a spilled lease request failed at {}: {}; asking this node again", node->PeerName(),
+                   st.ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = queues_.find(key);
+    if (it == queues_.end()) return;
+    auto &q = *it->second;
+    if (q.tasks.empty() || shutdown_ || !lost_.ok()) {
+      q.pending_leases--;
+      PumpLocked(q);
+      return;
+    }
+    SendLeaseRequestLocked(q, nullptr, hops + 1);
+    return;
+  }
   if (st.ok() && !rep.granted()) {
     // Canceled (we asked), or refused: the node can never grant it, so
     // asking again would be refused again.
@@ -281,19 +337,20 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
     auto &q = *it->second;
     q.pending_leases--;
     if (!conn) {
-      ReturnLease(rep.lease_id(), /*worker_failed=*/true);
+      ReturnLease(rep.lease_id(), /*worker_failed=*/true, node);
       PumpLocked(q);
       return;
     }
     if (q.tasks.empty()) {
       // Granted after its tasks found other workers: give it straight back.
-      ReturnLease(rep.lease_id(), /*worker_failed=*/false);
+      ReturnLease(rep.lease_id(), /*worker_failed=*/false, node);
       return;
     }
     auto w = std::make_unique<LeasedWorker>();
     w->lease_id = rep.lease_id();
     w->address = rep.worker();
     w->conn = conn;
+    w->lease_node = node;
     w->gpu_ids.assign(rep.gpu_ids().begin(), rep.gpu_ids().end());
     w->idle_since = w->last_progress = clock_.Now();
     q.workers[w->lease_id] = std::move(w);
@@ -365,7 +422,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       std::vector<std::shared_ptr<TaskEntry>> lost;
       if (wit != q.workers.end()) {
         lost = std::move(wit->second->running);
-        ReturnLease(lease_id, /*worker_failed=*/true);
+        ReturnLease(lease_id, /*worker_failed=*/true, wit->second->lease_node);
         q.workers.erase(wit);
       } else {
         lost.push_back(task);
@@ -402,11 +459,11 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
         if (rit != w.running.end()) w.running.erase(rit);
         if (w.in_flight == 0) w.idle_since = clock_.Now();
         if (rep.worker_exiting()) {
-          ReturnLease(lease_id, /*worker_failed=*/true);
+          ReturnLease(lease_id, /*worker_failed=*/true, w.lease_node);
           q.workers.erase(wit);
         } else if (w.in_flight == 0 && q.tasks.empty() && clock_.Now() < leases_wanted_until_) {
           // Others wait for workers: no idle grace period.
-          ReturnLease(lease_id, /*worker_failed=*/false);
+          ReturnLease(lease_id, /*worker_failed=*/false, w.lease_node);
           q.workers.erase(wit);
         }
       }
@@ -423,11 +480,11 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
   RunAll(after);
 }
 
-void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed) {
+void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::ConnectionPtr &node) {
   proto::ReturnWorkerRequest ret;
   ret.set_lease_id(lease_id);
   ret.set_worker_failed(worker_failed);
-  node_->Notify(proto::RETURN_WORKER, ret);
+  (node ? node : node_)->Notify(proto::RETURN_WORKER, ret);
 }
 
 void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
@@ -457,7 +514,7 @@ void CoreWorker::ReturnIdleLeasesLocked(Clock::Duration min_idle) {
     for (auto it = q->workers.begin(); it != q->workers.end();) {
       auto &w = *it->second;
       if (w.in_flight == 0 && now - w.idle_since >= min_idle) {
-        ReturnLease(w.lease_id, /*worker_failed=*/false);
+        ReturnLease(w.lease_id, /*worker_failed=*/false, w.lease_node);
         it = q->workers.erase(it);
       } else {
         ++it;
