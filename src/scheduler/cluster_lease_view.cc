@@ -40,13 +40,16 @@ void ClusterLeaseView::Refresh(rpc::Connection &control, std::function<void()> u
       [this, updated = std::move(updated)](Status st, std::string_view body) {
         refreshing_ = false;
         proto::GetAllNodesReply reply;
-        if (st.ok() && rpc::ParseBody(body, &reply)) {
-          snapshot_ = SnapshotFromNodes(reply, self_id_, clock_->Now());
-          ++generation_;
-        } else {
+        if (!st.ok() || !rpc::ParseBody(body, &reply)) {
+          // Asked again by the next decision that needs it (the node's
+          // timer runs one every kClusterViewMaxAge while leases wait),
+          // not at once: a call that fails at once would spin.
           LUMEN_LOG_WARN("could not learn the other nodes' resources: {}",
                          st.ok() ? "malformed reply" : st.ToString());
+          return;
         }
+        snapshot_ = SnapshotFromNodes(reply, self_id_, clock_->Now());
+        ++generation_;
         updated();
       },
       // Past this the control service has left out the nodes that did not

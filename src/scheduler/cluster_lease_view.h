@@ -48,8 +48,9 @@ class ClusterLeaseView {
     return snapshot_.valid && snapshot_.nodes.empty() && clock_->Now() - snapshot_.as_of <= max_age;
   }
   /// Asks `control` for every node's resources now, unless a request is out
-  /// already; `updated` runs (loop thread) once a new view is in, or once
-  /// the request failed (the old view stays).
+  /// already; `updated` runs (loop thread) once a new view is in. A failed
+  /// request keeps the old view and runs nothing: the next decision that
+  /// needs a view asks again.
   void Refresh(rpc::Connection &control, std::function<void()> updated);
 
  private:

@@ -53,7 +53,9 @@ NodeService::LeasePlace NodeService::PlaceNormalLease(const ResourceSet &request
 
 void NodeService::RefreshClusterView() {
   if (!control_) return;
-  cluster_view_.Refresh(*control_, [this] { TryDispatch(); });
+  cluster_view_.Refresh(*control_, [this] {
+    if (!stopped_) TryDispatch();  // a failed call at Stop: nothing more to start
+  });
 }
 
 void NodeService::ArmClusterViewTimer() {
