@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "base/logging.h"
+#include "base/timeouts.h"
+#include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
 namespace lumen::worker {
@@ -31,6 +33,28 @@ std::string KeyOf(const std::map<std::string, double> &resources) {
   std::string key;
   for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
   return key;
+}
+
+// The first resource of `need` that `total` has too little of, and how much
+// it has (skipping placement-group names: bundles appear later); none if it fits.
+struct Shortfall {
+  std::string name;
+  double need = 0, have = 0;
+};
+template <class Map>
+std::optional<Shortfall> ShortOf(const Map &total, const std::map<std::string, double> &need) {
+  for (auto &[k, v] : need) {
+    if (k.find("_group_") != std::string::npos) continue;
+    auto it = total.find(k);
+    if (it == total.end() || it->second < v) return Shortfall{k, v, it == total.end() ? 0.0 : it->second};
+  }
+  return std::nullopt;
+}
+
+void PrintInfeasible(const std::string &what, const Shortfall &s) {
+  std::cerr << "Warning: " << (what[0] == 'a' ? "an " : "a ") << what << " requests " << s.name << "="
+            << s.need << " but no node in the cluster has that much (" << s.name << " total: " << s.have
+            << "). It stays pending until such a node joins.\n";
 }
 
 }  // namespace
@@ -86,18 +110,40 @@ std::shared_ptr<CoreWorker::TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType
 }
 
 void CoreWorker::WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources) {
-  // Warn once per resource shape when no node could ever run this (single-node view).
-  auto total = node_info_.total().amounts();
-  for (auto &[k, v] : resources) {
-    if (k.find("_group_") != std::string::npos) continue;  // placement-group bundles appear later
-    auto it = total.find(k);
-    if ((it == total.end() || it->second < v) && warned_infeasible_.insert(KeyOf(resources)).second) {
-      std::cerr << "Warning: " << (what[0] == 'a' ? "an " : "a ") << what << " requests " << k << "=" << v
-                << " but no node in the cluster has that much (" << k
-                << " total: " << (it == total.end() ? 0.0 : it->second)
-                << "). It stays pending until such a node joins.\n";
-    }
+  // Warn once per resource shape when no node could ever run this. This
+  // node's totals answer at once; when they fall short another node may
+  // have it (the lease is spilled there), so the control service's node
+  // table decides, on the loop thread when its answer comes.
+  auto short_here = ShortOf(node_info_.total().amounts(), resources);
+  if (!short_here || !warned_infeasible_.insert(KeyOf(resources)).second) return;
+  rpc::ConnectionPtr control;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);  // after mu_, as SendCreateActorLocked
+    control = control_;
   }
+  if (!control || !control->IsOpen()) {
+    PrintInfeasible(what, *short_here);  // no node table to ask: this node's view
+    return;
+  }
+  control->Call(
+      proto::GET_ALL_NODES, proto::GetAllNodesRequest(),
+      [what = std::string(what), resources, fallback = *short_here](Status st, std::string_view body) {
+        proto::GetAllNodesReply rep;
+        if (!st.ok() || !rpc::ParseBody(body, &rep)) {
+          PrintInfeasible(what, fallback);
+          return;
+        }
+        Shortfall most = fallback;  // the largest amount of it an alive node has
+        most.have = 0;
+        for (auto &node : rep.nodes()) {
+          if (!node.alive()) continue;
+          if (!ShortOf(node.total().amounts(), resources)) return;  // that node could run it
+          auto it = node.total().amounts().find(most.name);
+          if (it != node.total().amounts().end()) most.have = std::max(most.have, it->second);
+        }
+        PrintInfeasible(what, most);
+      },
+      kDefaultCallTimeout);
 }
 
 void CoreWorker::AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task) {

@@ -6,7 +6,8 @@
 //       prints "DRIVER <its node's id>" and "NODE <id> <1 if it has the
 //       resource 'special'>" for each node; exits 3 if its own node has
 //       "special" (nothing to spill). Else submits one task needing
-//       {CPU: 1, special: 1} (only one node has "special"), prints
+//       {CPU: 1, special: 1} (only one node has "special") and one needing
+//       {absent: 1} (no node has it), prints
 //       "SUBMITTED", then waits until the task returns (prints "RAN <the node
 //       id it ran on>") or until <dir>/stop exists (prints "PENDING").
 //   spillback_driver <address> spread <dir> <n>
@@ -63,6 +64,12 @@ int Pinned(const std::string &dir) {
   }
   if (own_node_has_it) return 3;
   auto ref = ray::Task(WhereAmI).SetResource("CPU", 1).SetResource("special", 1).Remote();
+  // No node has "absent": this one is warned about, and stays pending.
+  auto never = ray::Task(WhereAmI).SetResource("absent", 1).Remote();
+  // A call to the control service on the connection the submissions' checks
+  // for infeasible requests used: once it returns, any warning they were
+  // going to print is printed.
+  ray::Nodes();
   std::cout << "SUBMITTED" << std::endl;
   while (!fs::exists(dir + "/stop")) {
     if (ray::Wait(std::vector<ray::ObjectRef<std::string>>{ref}, 1, 50).ready.size() == 1) {

@@ -156,6 +156,7 @@ class SpillbackTest : public ::testing::Test {
     bool ran = false;
     std::string ran_on;
     std::string driver_out;
+    std::string driver_err;
   };
   Pinned RunPinned() {
     Pinned p;
@@ -179,6 +180,7 @@ class SpillbackTest : public ::testing::Test {
       StartSpecialNode();
     }
     p.driver_out = ReadFile(out);
+    p.driver_err = ReadFile(err);
     std::smatch m;
     if (std::regex_search(p.driver_out, m, std::regex("NODE (\\S+) 1"))) p.special_node = m[1].str();
     if (std::regex_search(p.driver_out, m, std::regex("RAN (\\S+)"))) {
@@ -211,8 +213,13 @@ TEST_F(SpillbackTest, ATaskNeedingAResourceOnlyAnotherNodeHasIsLeasedFromThatNod
   ASSERT_FALSE(p.special_node.empty()) << p.driver_out;
   const std::string logs = AllNodeLogs();
   EXPECT_NE(logs.find("spilled to node " + p.special_node), std::string::npos) << logs;
-  EXPECT_EQ(logs.find("more than this node has"), std::string::npos)
+  EXPECT_EQ(logs.find("{CPU: 1, special: 1} held back: more than this node has"), std::string::npos)
       << "not held as infeasible on the driver's node: " << logs;
+  EXPECT_EQ(p.driver_err.find("requests special=1"), std::string::npos)
+      << "the driver is not told it is infeasible: " << p.driver_err;
+  EXPECT_NE(p.driver_err.find("requests absent=1 but no node in the cluster has that much"),
+            std::string::npos)
+      << "a task no node can run is still warned about: " << p.driver_err;
   if (p.ran) {
     EXPECT_EQ(p.ran_on, p.special_node);
     return;
