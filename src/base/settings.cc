@@ -50,6 +50,12 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
     }
   }
   ParseBytes(lookup("LUMEN_ARG_CACHE_BYTES"), int64_t{1} << 40, &s.arg_cache_bytes);
+  if (const char *v = lookup("LUMEN_SCHEDULER_SPREAD_THRESHOLD")) {
+    double t = 0;
+    const char *end = v + std::strlen(v);
+    auto [ptr, ec] = std::from_chars(v, end, t);
+    if (ec == std::errc() && ptr == end && ptr != v && t >= 0 && t <= 1) s.spread_threshold = t;
+  }
   return s;
 }
 

@@ -46,6 +46,12 @@
 //                        ray::Init in that process then serves as the job's
 //                        fork server on that node, never returning, instead
 //                        of starting a driver. Default: unset (a driver).
+//   LUMEN_SCHEDULER_SPREAD_THRESHOLD  A node grants normal tasks' leases
+//                        itself while its resource utilization is below this
+//                        fraction (0 to 1), then spreads them to other nodes
+//                        (Ray's scheduler_spread_threshold; 0: always spread,
+//                        1: stay local while the node has room).
+//                        Default: 0.5. Anything else is ignored.
 //   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
 //                        info, warn, err, critical, off). Default: info.
 //
@@ -86,6 +92,7 @@ struct Settings {
   std::string log_level;                         // LUMEN_LOG_LEVEL; empty: info
   std::string node_fork_server;                  // LUMEN_NODE_FORK_SERVER; empty: unset
   int64_t arg_cache_bytes = int64_t{256} << 20;  // LUMEN_ARG_CACHE_BYTES
+  double spread_threshold = 0.5;                 // LUMEN_SCHEDULER_SPREAD_THRESHOLD
 
   /// Parses the variables `lookup` returns (null: unset). A value that does
   /// not parse leaves the default.

@@ -66,6 +66,16 @@ TEST(SettingsTest, AnUnparsableSpinBudgetKeepsTheDefault) {
   EXPECT_EQ(ParseFrom({{"LUMEN_GET_SPIN_US", "7"}}).get_spin_us, 7);
 }
 
+TEST(SettingsTest, TheSpreadThresholdTakesOnlyAFractionFromZeroToOne) {
+  EXPECT_EQ(ParseFrom({}).spread_threshold, 0.5);
+  EXPECT_EQ(ParseFrom({{"LUMEN_SCHEDULER_SPREAD_THRESHOLD", "0"}}).spread_threshold, 0);
+  EXPECT_EQ(ParseFrom({{"LUMEN_SCHEDULER_SPREAD_THRESHOLD", "0.75"}}).spread_threshold, 0.75);
+  EXPECT_EQ(ParseFrom({{"LUMEN_SCHEDULER_SPREAD_THRESHOLD", "1"}}).spread_threshold, 1);
+  for (const char *bad : {"", "-0.1", "1.5", " 0.3", "0.3x", "nan", "half"})
+    EXPECT_EQ(ParseFrom({{"LUMEN_SCHEDULER_SPREAD_THRESHOLD", bad}}).spread_threshold, 0.5)
+        << "'" << bad << "'";
+}
+
 TEST(SettingsTest, ByteCountsTakeOnlyInRangeIntegers) {
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "0"}}).arg_cache_bytes, 0);
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "1048576"}}).arg_cache_bytes, 1 << 20);

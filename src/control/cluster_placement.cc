@@ -7,7 +7,6 @@
 namespace lumen::control {
 namespace {
 
-constexpr double kEpsilon = 1e-9;
 // Steps of the exhaustive fallback search: far more than groups of a few
 // dozen bundles on a few dozen nodes take, small enough to stay quick.
 constexpr int kSearchBudget = 200000;
@@ -219,26 +218,6 @@ std::optional<Assignment> Assign(const std::vector<PlacementNode> &nodes,
 
 }  // namespace
 
-bool Fits(const ResourceMap &have, const ResourceMap &need) {
-  for (auto &[name, amount] : need) {
-    if (amount <= 0) continue;
-    auto it = have.find(name);
-    if (it == have.end() || it->second + kEpsilon < amount) return false;
-  }
-  return true;
-}
-
-double Utilization(const PlacementNode &node) {
-  double worst = 0;
-  for (auto &[name, total] : node.total) {
-    if (total <= 0) continue;
-    auto it = node.available.find(name);
-    double available = it == node.available.end() ? 0 : it->second;
-    worst = std::max(worst, (total - available) / total);
-  }
-  return worst;
-}
-
 ActorPlacement PlaceActor(const std::vector<PlacementNode> &nodes, const ResourceMap &need,
                           const std::string &preferred_node) {
   std::vector<const PlacementNode *> order;
@@ -246,16 +225,16 @@ ActorPlacement PlaceActor(const std::vector<PlacementNode> &nodes, const Resourc
     if (n.id == preferred_node) order.push_back(&n);
   for (auto &n : nodes)
     if (n.id != preferred_node) order.push_back(&n);
-  const PlacementNode *least_used = nullptr;
-  bool feasible = false;
-  for (const PlacementNode *n : order) {
-    feasible = feasible || Fits(n->total, need);
-    if (!Fits(n->available, need)) continue;
-    if (Utilization(*n) < kSpreadThreshold) return {PlacementOutcome::kPlaced, n->id};
-    if (!least_used || Utilization(*n) < Utilization(*least_used)) least_used = n;
+  auto choice = ChooseHybrid(order, need);
+  switch (choice.outcome) {
+    case HybridOutcome::kChosen:
+      return {PlacementOutcome::kPlaced, choice.node->id};
+    case HybridOutcome::kUnavailable:
+      return {PlacementOutcome::kUnavailable, ""};
+    case HybridOutcome::kInfeasible:
+      break;
   }
-  if (least_used) return {PlacementOutcome::kPlaced, least_used->id};
-  return {feasible ? PlacementOutcome::kUnavailable : PlacementOutcome::kInfeasible, ""};
+  return {PlacementOutcome::kInfeasible, ""};
 }
 
 BundlePlacement PlaceBundles(const std::vector<PlacementNode> &nodes, const std::vector<ResourceMap> &bundles,

@@ -4,11 +4,12 @@
 // placement-group managers gather the nodes' resources and carry out what
 // this decides (cluster_placement_test.cc checks it without processes).
 //
-// Actors follow Ray's default (hybrid) policy: among the nodes where the
-// actor's placement resources are free now, the owner's node first and then
-// the others in the order given, the first whose critical-resource
-// utilization is below kSpreadThreshold; when every such node is busier,
-// the least utilized one (so actors spread once nodes are half used).
+// Actors follow Ray's default (hybrid) policy (base/hybrid_policy.h, which
+// the nodes' lease spillback uses too): among the nodes where the actor's
+// placement resources are free now, the owner's node first and then the
+// others in the order given, the first whose critical-resource utilization
+// is below kSpreadThreshold; when every such node is busier, the least
+// utilized one (so actors spread once nodes are half used).
 //
 // Bundles follow Ray's placement strategies:
 // - STRICT_PACK: every bundle on one node (the fullest that fits: best fit).
@@ -33,15 +34,15 @@
 #include <string>
 #include <vector>
 
+#include "base/hybrid_policy.h"
+
 namespace lumen::control {
 
-using ResourceMap = std::map<std::string, double>;
-
-struct PlacementNode {
-  std::string id;
-  ResourceMap total;
-  ResourceMap available;
-};
+using lumen::ResourceMap;
+using PlacementNode = lumen::ResourceNode;
+using lumen::Fits;
+using lumen::kSpreadThreshold;
+using lumen::Utilization;
 
 /// The values of ray::PlacementStrategy (and of PlacementGroupInfo.strategy).
 enum class BundleStrategy { kPack = 0, kSpread = 1, kStrictPack = 2, kStrictSpread = 3 };
@@ -57,15 +58,6 @@ struct BundlePlacement {
   PlacementOutcome outcome = PlacementOutcome::kInfeasible;
   std::vector<std::string> nodes;  // when kPlaced: the node of bundle i
 };
-
-/// Ray's hybrid-policy threshold (scheduler_spread_threshold).
-inline constexpr double kSpreadThreshold = 0.5;
-
-/// `need` fits in `have` (amounts of zero or less need nothing).
-bool Fits(const ResourceMap &have, const ResourceMap &need);
-
-/// The largest used/total fraction over the node's resources (0 for none).
-double Utilization(const PlacementNode &node);
 
 ActorPlacement PlaceActor(const std::vector<PlacementNode> &nodes, const ResourceMap &need,
                           const std::string &preferred_node);

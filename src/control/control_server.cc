@@ -142,6 +142,7 @@ void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint
             auto *usage = gather->reply.mutable_nodes(index)->mutable_usage();
             *usage->mutable_total() = stats.total();
             *usage->mutable_available() = stats.available();
+            *usage->mutable_startable_jobs() = stats.startable_jobs();
           } else {
             LUMEN_LOG_WARN("node {} did not report its resources: {}", ToHex(id),
                            st.ok() ? "malformed reply" : st.ToString());

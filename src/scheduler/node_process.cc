@@ -11,6 +11,7 @@
 #include "base/open_files.h"
 #include "base/logging.h"
 #include "base/service_process.h"
+#include "base/settings.h"
 #include "scheduler/gpu_detect.h"
 #include "scheduler/node_service.h"
 
@@ -28,6 +29,7 @@ int RunNodeProcess(NodeProcessOptions options) {
   opts.control_wait = std::chrono::milliseconds(std::max(0, options.control_wait_ms));
   opts.unix_path = options.unix_path;
   opts.resources = options.resources;
+  opts.spread_threshold = CurrentSettings().spread_threshold;
   int num_gpus = options.num_gpus;
   if (opts.resources.count("GPU")) {
     // GPUs given as a plain resource amount: that many virtual devices.

@@ -65,6 +65,9 @@ struct NodeService::PendingLease {
   bool reported_waiting = false;           // reported as waiting for resources in use
   std::map<std::string, std::string> env;  // the request's runtime_env env_vars
   std::string env_key;                     // EnvKey(env)
+  int spill_hops = 0;                      // normal tasks: nodes that spilled it here already
+  int64_t decided_on_view = -1;            // the cluster view it was last kept here by (node_spillback.cc)
+  bool reported_unknown_job = false;       // spilled here for a job that cannot start workers here yet
 };
 
 namespace {
@@ -95,6 +98,7 @@ NodeService::NodeService(NodeServiceOptions options)
       pool_(PoolOptions(options_)),
       programs_(options_.session_dir + "/programs") {
   resources_ = NodeResources(ResourceSet::FromMap(options_.resources), options_.gpu_ids);
+  lease_policy_.spread_threshold = options_.spread_threshold;
   RegisterHandlers();
 }
 
@@ -219,6 +223,7 @@ void NodeService::Stop() {
     for (auto &[pid, job] : program_pids_) children.programs.push_back(pid);
     log_monitor_.Stop();
     if (idle_timer_) idle_timer_->cancel();
+    if (cluster_view_timer_) cluster_view_timer_->cancel();
     done->set_value(std::move(children));
   });
   if (fut.wait_for(kNodeStopWait) == std::future_status::ready) {
@@ -369,6 +374,7 @@ void NodeService::RegisterLeaseHandlers() {
                          p->detached = req.detached();
                          p->env = EnvVarsOf(req.runtime_env());
                          p->env_key = EnvKey(p->env);
+                         p->spill_hops = req.spill_hops();
                          pending_.push_back(std::move(p));
                          TryDispatch();
                        });
@@ -548,6 +554,7 @@ void NodeService::RegisterWorkerAndNodeHandlers() {
                            p->request.ToProto(demand->mutable_shape());
                            demand->set_for_actor(p->for_actor);
                          }
+                         for (uint32_t job : StartableJobs()) reply.add_startable_jobs(job);
                          if (call_id) conn->Reply(call_id, reply);
                        });
 
@@ -719,6 +726,17 @@ void NodeService::TryDispatch() {
       LearnJob(p.job_id);
       job_it = jobs_.find(p.job_id);
     }
+    if (job_it == jobs_.end() && p.spill_hops > 0) {
+      // Spilled here by another node for a job whose workers cannot start
+      // here yet: it waits until they can, rather than fail.
+      if (!p.reported_unknown_job)
+        LUMEN_LOG_INFO(
+            "lease request {} spilled here for job {}, which cannot start workers on this node yet",
+            p.request.ToString(), p.job_id);
+      p.reported_unknown_job = true;
+      ++it;
+      continue;
+    }
     if (job_it == jobs_.end()) {
       p.conn->ReplyError(p.call_id, Status::NotFound("unknown job"));
       it = pending_.erase(it);
@@ -733,6 +751,17 @@ void NodeService::TryDispatch() {
       p.conn->Reply(p.call_id, reply);
       it = pending_.erase(it);
       continue;
+    }
+    if (!p.for_actor) {
+      const LeasePlace place = PlaceLease(p);
+      if (place == LeasePlace::kMoved) {
+        it = pending_.erase(it);
+        continue;
+      }
+      if (place == LeasePlace::kWaitForView) {
+        ++it;
+        continue;
+      }
     }
     if (!resources_.total().Contains(p.request)) {
       if (!p.warned) {
@@ -790,6 +819,20 @@ void NodeService::TryDispatch() {
       if (pool_.Start(job, false, n.env).IsNil()) break;  // none can start now
     }
   }
+}
+
+NodeService::LeasePlace NodeService::PlaceLease(PendingLease &p) {
+  proto::WorkerLeaseReply spill;
+  LeasePlace place = PlaceNormalLease(p.request, p.job_id, p.spill_hops, p.decided_on_view, &spill);
+  if (place == LeasePlace::kMoved) p.conn->Reply(p.call_id, spill);
+  return place;
+}
+
+std::vector<uint32_t> NodeService::StartableJobs() const {
+  std::vector<uint32_t> out;
+  for (auto &[id, job] : jobs_)
+    if (job->workers.cannot_start.empty()) out.push_back(id);
+  return out;
 }
 
 bool NodeService::DispatchDetached(PendingLease &p, Job &job, const std::map<std::string, std::string> &env) {

@@ -38,6 +38,8 @@
 #include "protocol/control.pb.h"
 #include "protocol/node.pb.h"
 #include "rpc/rpc.h"
+#include "scheduler/cluster_lease_view.h"
+#include "scheduler/lease_policy.h"
 #include "scheduler/log_monitor.h"
 #include "scheduler/program_cache.h"
 #include "scheduler/resources.h"
@@ -58,6 +60,10 @@ struct NodeServiceOptions {
   int tcp_port = 0;
   std::map<std::string, double> resources;  // CPU, GPU, memory, custom
   std::vector<int> gpu_ids;                 // device indices behind resources["GPU"]
+  /// Normal leases: this node grants them itself while its utilization is
+  /// below this (Ray's scheduler_spread_threshold), then spreads them
+  /// across nodes (lease_policy.h). LUMEN_SCHEDULER_SPREAD_THRESHOLD.
+  double spread_threshold = kSpreadThreshold;
   size_t store_capacity = 0;
   size_t store_prefault = 0;
   std::string worker_program;  // generic worker for code_search_path jobs
@@ -125,6 +131,23 @@ class NodeService {
   /// SIGKILLs the workers and forgets them now (leases released).
   void KillWorkers(const std::vector<WorkerID> &ids, const std::string &why);
   void TryDispatch();
+  /// Where a normal task's lease request goes (node_spillback.cc): it stays
+  /// here (granted or queued as before), it was answered with SPILLBACK, or
+  /// it waits for a fresh view of the other nodes.
+  enum class LeasePlace { kHere, kMoved, kWaitForView };
+  LeasePlace PlaceLease(PendingLease &p);
+  /// PlaceLease's decision; when kMoved, `spill` is the SPILLBACK reply.
+  /// `decided_on_view`: the request's record of the view it was kept by.
+  LeasePlace PlaceNormalLease(const ResourceSet &request, uint32_t job_id, int spill_hops,
+                              int64_t &decided_on_view, proto::WorkerLeaseReply *spill);
+  /// Asks the control service for the other nodes' resources (one request
+  /// at a time), then dispatches again.
+  void RefreshClusterView();
+  /// While normal leases wait here, looks again at the other nodes every
+  /// kClusterViewMaxAge so they move once another node has room.
+  void ArmClusterViewTimer();
+  /// The jobs whose workers can start here (NODE_STATS.startable_jobs).
+  std::vector<uint32_t> StartableJobs() const;
   /// For a job that can start no more workers: whether `p` can still be
   /// served by one that is there (else it is refused at once).
   bool CanStillServe(PendingLease &p, Job &job);
@@ -199,6 +222,10 @@ class NodeService {
   std::list<std::shared_ptr<PendingLease>> pending_;
   std::unordered_map<uint64_t, std::weak_ptr<rpc::Connection>> client_conns_;  // by client id
   std::unordered_map<uint64_t, Clock::TimePoint> wanted_sent_;  // last LEASES_WANTED, by client
+  LeasePolicyOptions lease_policy_;
+  ClusterLeaseView cluster_view_{node_id_.Binary(), options_.clock};
+  std::unique_ptr<boost::asio::steady_timer> cluster_view_timer_;
+  bool cluster_view_timer_armed_ = false;
 
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;

@@ -330,7 +330,14 @@ class CoreWorker {
   void ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, std::vector<std::function<void()>> *after);
   void PumpLocked(SchedulingQueue &q);
   void RequestLeaseLocked(SchedulingQueue &q);
-  void OnLeaseGranted(const std::string &key, Status st, std::string_view body);
+  /// Sends one of `q`'s lease requests to `node` (null: this process's own
+  /// node), spilled `hops` times so far; pending_leases counts it already.
+  void SendLeaseRequestLocked(SchedulingQueue &q, const rpc::ConnectionPtr &node, int hops);
+  /// A lease reply from `node` (null: our own node), asked after `hops` spills.
+  void OnLeaseGranted(const std::string &key, const rpc::ConnectionPtr &node, int hops, Status st,
+                      std::string_view body);
+  /// A SPILLBACK reply: asks the node it names (loop thread, mu_ not held).
+  void FollowSpillback(const std::string &key, const proto::WorkerLeaseReply &rep, int hops);
   void PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task);
   void OnPushReply(const std::string &key, uint64_t lease_id, std::shared_ptr<TaskEntry> task, Status st,
                    std::string_view body);
@@ -341,7 +348,8 @@ class CoreWorker {
   /// Gives back leases with nothing in flight (and nothing queued) for at least `min_idle`.
   void ReturnIdleLeasesLocked(Clock::Duration min_idle);
   /// Gives a lease back to the node; a failed worker is not reused.
-  void ReturnLease(uint64_t lease_id, bool worker_failed);
+  /// Gives a lease back to the node that granted it (null: our own node).
+  void ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::ConnectionPtr &node = nullptr);
 
   // Actors (core_worker_actor.cc).
   /// The caller-side state of an actor, subscribing to its updates on first use.

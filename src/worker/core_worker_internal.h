@@ -80,7 +80,8 @@ struct CoreWorker::LeasedWorker {
   uint64_t lease_id = 0;
   proto::Address address;
   rpc::ConnectionPtr conn;
-  std::vector<int> gpu_ids;  // devices the lease holds
+  rpc::ConnectionPtr lease_node;  // the node that granted it, when another node spilled it there
+  std::vector<int> gpu_ids;       // devices the lease holds
   int in_flight = 0;
   Clock::TimePoint idle_since;
   // Its last sign of progress: the last reply, or the push that ended an
@@ -99,6 +100,9 @@ struct CoreWorker::SchedulingQueue {
   std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
   size_t pending_leases = 0;
   bool cancel_sent = false;  // pending requests were canceled since the last request
+  // Other nodes this queue's lease requests were spilled to (SPILLBACK), by
+  // address: a cancel goes to them too.
+  std::map<std::string, rpc::ConnectionPtr> spill_nodes;
   // EWMA of a task's time on its worker: from its push, or from the reply
   // before it when it was queued there behind others (so pipelining does
   // not inflate it).

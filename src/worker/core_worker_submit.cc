@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "base/logging.h"
+#include "base/timeouts.h"
+#include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
 namespace lumen::worker {
@@ -31,6 +33,28 @@ std::string KeyOf(const std::map<std::string, double> &resources) {
   std::string key;
   for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
   return key;
+}
+
+// The first resource of `need` that `total` has too little of, and how much
+// it has (skipping placement-group names: bundles appear later); none if it fits.
+struct Shortfall {
+  std::string name;
+  double need = 0, have = 0;
+};
+template <class Map>
+std::optional<Shortfall> ShortOf(const Map &total, const std::map<std::string, double> &need) {
+  for (auto &[k, v] : need) {
+    if (k.find("_group_") != std::string::npos) continue;
+    auto it = total.find(k);
+    if (it == total.end() || it->second < v) return Shortfall{k, v, it == total.end() ? 0.0 : it->second};
+  }
+  return std::nullopt;
+}
+
+void PrintInfeasible(const std::string &what, const Shortfall &s) {
+  std::cerr << "Warning: " << (what[0] == 'a' ? "an " : "a ") << what << " requests " << s.name << "="
+            << s.need << " but no node in the cluster has that much (" << s.name << " total: " << s.have
+            << "). It stays pending until such a node joins.\n";
 }
 
 }  // namespace
@@ -86,18 +110,40 @@ std::shared_ptr<CoreWorker::TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType
 }
 
 void CoreWorker::WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources) {
-  // Warn once per resource shape when no node could ever run this (single-node view).
-  auto total = node_info_.total().amounts();
-  for (auto &[k, v] : resources) {
-    if (k.find("_group_") != std::string::npos) continue;  // placement-group bundles appear later
-    auto it = total.find(k);
-    if ((it == total.end() || it->second < v) && warned_infeasible_.insert(KeyOf(resources)).second) {
-      std::cerr << "Warning: " << (what[0] == 'a' ? "an " : "a ") << what << " requests " << k << "=" << v
-                << " but no node in the cluster has that much (" << k
-                << " total: " << (it == total.end() ? 0.0 : it->second)
-                << "). It stays pending until such a node joins.\n";
-    }
+  // Warn once per resource shape when no node could ever run this. This
+  // node's totals answer at once; when they fall short another node may
+  // have it (the lease is spilled there), so the control service's node
+  // table decides, on the loop thread when its answer comes.
+  auto short_here = ShortOf(node_info_.total().amounts(), resources);
+  if (!short_here || !warned_infeasible_.insert(KeyOf(resources)).second) return;
+  rpc::ConnectionPtr control;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);  // after mu_, as SendCreateActorLocked
+    control = control_;
   }
+  if (!control || !control->IsOpen()) {
+    PrintInfeasible(what, *short_here);  // no node table to ask: this node's view
+    return;
+  }
+  control->Call(
+      proto::GET_ALL_NODES, proto::GetAllNodesRequest(),
+      [what = std::string(what), resources, fallback = *short_here](Status st, std::string_view body) {
+        proto::GetAllNodesReply rep;
+        if (!st.ok() || !rpc::ParseBody(body, &rep)) {
+          PrintInfeasible(what, fallback);
+          return;
+        }
+        Shortfall most = fallback;  // the largest amount of it an alive node has
+        most.have = 0;
+        for (auto &node : rep.nodes()) {
+          if (!node.alive()) continue;
+          if (!ShortOf(node.total().amounts(), resources)) return;  // that node could run it
+          auto it = node.total().amounts().find(most.name);
+          if (it != node.total().amounts().end()) most.have = std::max(most.have, it->second);
+        }
+        PrintInfeasible(what, most);
+      },
+      kDefaultCallTimeout);
 }
 
 void CoreWorker::AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task) {
@@ -231,26 +277,82 @@ void CoreWorker::PumpLocked(SchedulingQueue &q) {
     for (auto &[k, v] : q.resources) (*cancel.mutable_resources()->mutable_amounts())[k] = v;
     cancel.set_runtime_env(q.runtime_env);
     node_->Notify(proto::CANCEL_WORKER_LEASES, cancel);
+    for (auto &[address, node] : q.spill_nodes)
+      if (node->IsOpen()) node->Notify(proto::CANCEL_WORKER_LEASES, cancel);
   }
 }
 
 void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
   q.pending_leases++;
   q.cancel_sent = false;
+  SendLeaseRequestLocked(q, nullptr, 0);
+}
+
+void CoreWorker::SendLeaseRequestLocked(SchedulingQueue &q, const rpc::ConnectionPtr &node, int hops) {
   proto::WorkerLeaseRequest req;
   req.set_job_id(options_.job_id);
   for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
   req.set_requester_id(options_.worker_id.Binary());
   req.set_runtime_env(q.runtime_env);
+  req.set_spill_hops(hops);
   std::string key = q.key;
-  node_->Call(
-      proto::REQUEST_WORKER_LEASE, req,
-      [this, key](Status st, std::string_view body) { OnLeaseGranted(key, st, body); }, kForever);
+  (node ? node : node_)
+      ->Call(
+          proto::REQUEST_WORKER_LEASE, req,
+          [this, key, node, hops](Status st, std::string_view body) {
+            OnLeaseGranted(key, node, hops, st, body);
+          },
+          kForever);
 }
 
-void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_view body) {
+void CoreWorker::FollowSpillback(const std::string &key, const proto::WorkerLeaseReply &rep, int hops) {
+  // Connected here, on the loop thread, without waiting for the handshake:
+  // the request follows the hello.
+  auto node = PeerConnection(rep.spillback_address(), /*pipelined=*/true);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = queues_.find(key);
+  if (it == queues_.end()) return;
+  auto &q = *it->second;
+  if (q.tasks.empty() || shutdown_ || !lost_.ok()) {
+    q.pending_leases--;  // no longer needed (or never will be)
+    return;
+  }
+  if (!node) {
+    // Unreachable: our own node decides again (the hop count bounds this).
+    LUMEN_LOG_WARN("could not reach node {} at {} for a spilled lease; asking this node again",
+                   ToHex(rep.spillback_node_id()), rep.spillback_address());
+    SendLeaseRequestLocked(q, nullptr, hops + 1);
+    return;
+  }
+  q.spill_nodes[rep.spillback_address()] = node;
+  SendLeaseRequestLocked(q, node, hops + 1);
+}
+
+void CoreWorker::OnLeaseGranted(const std::string &key, const rpc::ConnectionPtr &node, int hops, Status st,
+                                std::string_view body) {
   proto::WorkerLeaseReply rep;
   if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
+  if (st.ok() && !rep.granted() && !rep.spillback_address().empty()) {
+    FollowSpillback(key, rep, hops);
+    return;
+  }
+  if (!st.ok() && node) {
+    // The node a request was spilled to failed it (or died): our own node
+    // decides again, without it once it is seen dead.
+    LUMEN_LOG_WARN("a spilled lease request failed at {}: {}; asking this node again", node->PeerName(),
+                   st.ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = queues_.find(key);
+    if (it == queues_.end()) return;
+    auto &q = *it->second;
+    if (q.tasks.empty() || shutdown_ || !lost_.ok()) {
+      q.pending_leases--;
+      PumpLocked(q);
+      return;
+    }
+    SendLeaseRequestLocked(q, nullptr, hops + 1);
+    return;
+  }
   if (st.ok() && !rep.granted()) {
     // Canceled (we asked), or refused: the node can never grant it, so
     // asking again would be refused again.
@@ -281,19 +383,20 @@ void CoreWorker::OnLeaseGranted(const std::string &key, Status st, std::string_v
     auto &q = *it->second;
     q.pending_leases--;
     if (!conn) {
-      ReturnLease(rep.lease_id(), /*worker_failed=*/true);
+      ReturnLease(rep.lease_id(), /*worker_failed=*/true, node);
       PumpLocked(q);
       return;
     }
     if (q.tasks.empty()) {
       // Granted after its tasks found other workers: give it straight back.
-      ReturnLease(rep.lease_id(), /*worker_failed=*/false);
+      ReturnLease(rep.lease_id(), /*worker_failed=*/false, node);
       return;
     }
     auto w = std::make_unique<LeasedWorker>();
     w->lease_id = rep.lease_id();
     w->address = rep.worker();
     w->conn = conn;
+    w->lease_node = node;
     w->gpu_ids.assign(rep.gpu_ids().begin(), rep.gpu_ids().end());
     w->idle_since = w->last_progress = clock_.Now();
     q.workers[w->lease_id] = std::move(w);
@@ -365,7 +468,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       std::vector<std::shared_ptr<TaskEntry>> lost;
       if (wit != q.workers.end()) {
         lost = std::move(wit->second->running);
-        ReturnLease(lease_id, /*worker_failed=*/true);
+        ReturnLease(lease_id, /*worker_failed=*/true, wit->second->lease_node);
         q.workers.erase(wit);
       } else {
         lost.push_back(task);
@@ -402,11 +505,11 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
         if (rit != w.running.end()) w.running.erase(rit);
         if (w.in_flight == 0) w.idle_since = clock_.Now();
         if (rep.worker_exiting()) {
-          ReturnLease(lease_id, /*worker_failed=*/true);
+          ReturnLease(lease_id, /*worker_failed=*/true, w.lease_node);
           q.workers.erase(wit);
         } else if (w.in_flight == 0 && q.tasks.empty() && clock_.Now() < leases_wanted_until_) {
           // Others wait for workers: no idle grace period.
-          ReturnLease(lease_id, /*worker_failed=*/false);
+          ReturnLease(lease_id, /*worker_failed=*/false, w.lease_node);
           q.workers.erase(wit);
         }
       }
@@ -423,11 +526,11 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
   RunAll(after);
 }
 
-void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed) {
+void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::ConnectionPtr &node) {
   proto::ReturnWorkerRequest ret;
   ret.set_lease_id(lease_id);
   ret.set_worker_failed(worker_failed);
-  node_->Notify(proto::RETURN_WORKER, ret);
+  (node ? node : node_)->Notify(proto::RETURN_WORKER, ret);
 }
 
 void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
@@ -457,7 +560,7 @@ void CoreWorker::ReturnIdleLeasesLocked(Clock::Duration min_idle) {
     for (auto it = q->workers.begin(); it != q->workers.end();) {
       auto &w = *it->second;
       if (w.in_flight == 0 && now - w.idle_since >= min_idle) {
-        ReturnLease(w.lease_id, /*worker_failed=*/false);
+        ReturnLease(w.lease_id, /*worker_failed=*/false, w.lease_node);
         it = q->workers.erase(it);
       } else {
         ++it;

@@ -608,5 +608,87 @@ TEST_F(CoreWorkerTest, MalformedRequestsAreRefusedAndTheWorkerGoesOn) {
   EXPECT_TRUE(rep.found());
 }
 
+// Normal tasks across nodes: a second node, B, has the resource "special"
+// that the driver's node lacks; B has its own fake fork server for the job.
+class CoreWorkerSpillbackTest : public CoreWorkerTest {
+ protected:
+  void SetUp() override {
+    CoreWorkerTest::SetUp();
+    if (HasFatalFailure()) return;
+    scheduler::NodeServiceOptions n;
+    n.session_dir = dir_ + "/b";
+    n.token = kToken;
+    n.control_address = address_;
+    n.resources = {{"CPU", 1}, {"special", 1}};
+    n.store_capacity = 1 << 20;
+    n.prestart_workers = 0;
+    node_b_ = std::make_unique<scheduler::NodeService>(n);
+    ASSERT_TRUE(node_b_->Start().ok());
+    b_address_ = "unix:" + n.session_dir + "/sockets/node";
+    b_fork_dispatcher_.Register(proto::FORK_WORKER,
+                                [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+                                  proto::ForkWorkerRequest req;
+                                  EXPECT_TRUE(rpc::ParseBody(body, &req));
+                                  b_forks_.Update([&](auto &v) { v.push_back(req.worker_id()); });
+                                });
+    RegisterOnB(proto::FORK_SERVER, &b_fork_dispatcher_, "", nullptr);
+  }
+  void TearDown() override {
+    if (cw_) cw_->Shutdown();
+    cw_.reset();
+    node_b_.reset();
+    CoreWorkerTest::TearDown();
+  }
+  rpc::ConnectionPtr RegisterOnB(proto::ClientKind kind, const rpc::Dispatcher *dispatcher,
+                                 const std::string &worker_id, const proto::Address *address) {
+    auto conn = rpc::Connect(loop_, b_address_, kToken, dispatcher);
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    if (!conn.ok()) return nullptr;
+    proto::RegisterClientRequest req;
+    req.set_kind(kind);
+    req.set_job_id(cw_->job_id());
+    req.set_worker_id(worker_id);
+    if (address) *req.mutable_address() = *address;
+    proto::RegisterClientReply rep;
+    EXPECT_TRUE(conn.value()->CallSync(proto::REGISTER_CLIENT, req, &rep).ok());
+    conns_.push_back(conn.value());
+    return conn.value();
+  }
+  static proto::NodeStatsReply Stats(rpc::Connection &conn) {
+    proto::NodeStatsReply rep;
+    EXPECT_TRUE(conn.CallSync(proto::NODE_STATS, proto::NodeStatsRequest(), &rep).ok());
+    return rep;
+  }
+
+  std::unique_ptr<scheduler::NodeService> node_b_;
+  std::string b_address_;
+  rpc::Dispatcher b_fork_dispatcher_;
+  Recorded<std::vector<std::string>> b_forks_;
+};
+
+// The driver's node answers SPILLBACK naming B; the core worker asks B, which
+// starts a worker there, and the task runs on it with B's resources held.
+TEST_F(CoreWorkerSpillbackTest, ATaskNeedingAResourceOnlyAnotherNodeHasRunsOnAWorkerLeasedThere) {
+  FakeWorker *worker = AddWorker(FakeWorker::Answer::kReturnValue);
+  TaskOptions options;
+  options.resources = {{"CPU", 1}, {"special", 1}};
+  ObjectID ret = cw_->SubmitTask("f", {}, options);
+  cw_->AddLocalReference(ret);
+  ASSERT_TRUE(b_forks_.WaitFor([](auto &v) { return !v.empty(); })) << "B starts a worker for it";
+  auto address = worker->Address();
+  RegisterOnB(proto::WORKER, nullptr, b_forks_.Get().at(0), &address);
+
+  EXPECT_EQ(GetError(ret), proto::NO_ERROR);
+  ASSERT_EQ(worker->pushed().Get().size(), 1u);
+  auto b_conn = rpc::Connect(loop_, b_address_, kToken, nullptr);
+  ASSERT_TRUE(b_conn.ok());
+  proto::NodeStatsReply b = Stats(**b_conn);
+  EXPECT_EQ(b.available().amounts().count("special"), 0u) << "B holds the lease (none of it is free)";
+  proto::NodeStatsReply a = Stats(*node_conn_);
+  EXPECT_EQ(a.available().amounts().at("CPU"), 1) << "the driver's node holds nothing";
+  EXPECT_EQ(a.pending_size(), 0);
+  cw_->RemoveLocalReference(ret);
+}
+
 }  // namespace
 }  // namespace lumen::worker

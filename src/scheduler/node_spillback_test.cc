@@ -1,0 +1,161 @@
+// Lease spillback between two node services in the test process, registered
+// with an in-process control service: node A (2 CPUs) and node B (2 CPUs
+// and the custom resource "special"). Lease holders are fake clients over
+// the nodes' real Unix sockets. No worker ever starts (no fork server): what
+// is checked is where each request is answered.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "control/control_test_peers.h"
+#include "scheduler/node_service.h"
+
+namespace lumen::scheduler {
+namespace {
+
+using control::testing::kToken;
+using control::testing::Recorded;
+
+constexpr uint32_t kJob = 1;
+
+class NodeSpillbackTest : public control::testing::ControlServiceTest {
+ protected:
+  void SetUp() override {
+    ControlServiceTest::SetUp();
+    a_ = StartNode("a", {{"CPU", 2}});
+    b_ = StartNode("b", {{"CPU", 2}, {"special", 1}});
+  }
+  void TearDown() override {
+    conns_.clear();
+    a_.reset();
+    b_.reset();
+    ControlServiceTest::TearDown();
+  }
+
+  std::unique_ptr<NodeService> StartNode(const std::string &name, std::map<std::string, double> resources) {
+    NodeServiceOptions o;
+    o.session_dir = dir_ + "/" + name;
+    o.token = kToken;
+    o.control_address = address_;
+    o.resources = std::move(resources);
+    o.store_capacity = 1 << 20;
+    o.prestart_workers = 0;
+    o.clock = &clock_;
+    auto node = std::make_unique<NodeService>(o);
+    EXPECT_TRUE(node->Start().ok());
+    return node;
+  }
+  static std::string Address(const std::string &name, const std::string &dir) {
+    return "unix:" + dir + "/" + name + "/sockets/node";
+  }
+
+  /// A client of the node `name`; `driver`: registered as the job's driver
+  /// there (so the node can start the job's workers, as far as it knows).
+  rpc::ConnectionPtr Connect(const std::string &name, bool driver) {
+    auto conn = rpc::Connect(loop_, Address(name, dir_), kToken, nullptr);
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    if (!conn.ok()) return nullptr;
+    conns_.push_back(conn.value());
+    if (driver) {
+      proto::RegisterClientRequest req;
+      req.set_kind(proto::DRIVER);
+      req.set_job_id(kJob);
+      proto::RegisterClientReply rep;
+      EXPECT_TRUE(conn.value()->CallSync(proto::REGISTER_CLIENT, req, &rep).ok());
+    }
+    return conn.value();
+  }
+
+  struct LeaseResult {
+    bool answered = false;
+    Status status;
+    proto::WorkerLeaseReply reply;
+  };
+  std::shared_ptr<Recorded<LeaseResult>> RequestLease(rpc::Connection &holder,
+                                                      std::map<std::string, double> need, int hops = 0) {
+    auto result = std::make_shared<Recorded<LeaseResult>>();
+    proto::WorkerLeaseRequest req;
+    req.set_job_id(kJob);
+    for (auto &[k, v] : need) (*req.mutable_resources()->mutable_amounts())[k] = v;
+    req.set_spill_hops(hops);
+    holder.Call(
+        proto::REQUEST_WORKER_LEASE, req,
+        [result](Status st, std::string_view body) {
+          result->Update([&](LeaseResult &r) {
+            r.answered = true;
+            r.status = st;
+            if (st.ok()) EXPECT_TRUE(rpc::ParseBody(body, &r.reply));
+          });
+        },
+        kForever);
+    return result;
+  }
+  static LeaseResult Await(Recorded<LeaseResult> &r) {
+    r.WaitFor([](const LeaseResult &l) { return l.answered; });
+    return r.Get();
+  }
+  /// NODE_STATS on `conn`: a round trip after which everything sent before
+  /// on it has been handled (and answered, if it was going to be at once).
+  proto::NodeStatsReply Stats(rpc::Connection &conn) {
+    proto::NodeStatsReply rep;
+    EXPECT_TRUE(conn.CallSync(proto::NODE_STATS, proto::NodeStatsRequest(), &rep).ok());
+    return rep;
+  }
+
+  std::unique_ptr<NodeService> a_, b_;
+  std::vector<rpc::ConnectionPtr> conns_;
+};
+
+TEST_F(NodeSpillbackTest, ARequestOnlyAnotherNodeCanRunIsAnsweredWithThatNode) {
+  auto driver = Connect("a", /*driver=*/true);
+  auto lease = RequestLease(*driver, {{"CPU", 1}, {"special", 1}});
+  LeaseResult r = Await(*lease);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_FALSE(r.reply.granted());
+  EXPECT_EQ(r.reply.spillback_node_id(), b_->node_id().Binary());
+  EXPECT_EQ(r.reply.spillback_address(), Address("b", dir_));
+  EXPECT_EQ(Stats(*driver).pending_size(), 0) << "not held on A as well";
+}
+
+TEST_F(NodeSpillbackTest, ASpilledLeaseOfAJobTheNodeDoesNotKnowWaitsThere) {
+  auto holder = Connect("b", /*driver=*/false);
+  auto lease = RequestLease(*holder, {{"CPU", 1}, {"special", 1}}, /*hops=*/1);
+  proto::NodeStatsReply stats = Stats(*holder);
+  EXPECT_FALSE(lease->Get().answered) << "not refused as an unknown job: " << lease->Get().status.ToString();
+  ASSERT_EQ(stats.pending_size(), 1);
+  EXPECT_EQ(stats.pending(0).shape().amounts().at("special"), 1);
+  // A request that was not spilled keeps failing for an unknown job.
+  EXPECT_FALSE(Await(*RequestLease(*holder, {{"CPU", 1}})).status.ok());
+}
+
+TEST_F(NodeSpillbackTest, AFullNodeAndThenAHalfUsedOneSpillToAnIdleNodeThatCanStartTheJobsWorkers) {
+  auto driver = Connect("a", /*driver=*/true);
+  Connect("b", /*driver=*/true);  // B can start the job's workers (as far as it knows)
+  auto control = Connect("a", /*driver=*/false);
+  auto reserve = [&](const std::string &group, int bundles) {
+    proto::ReserveBundlesRequest req;
+    req.set_group_id(group);
+    for (int i = 0; i < bundles; ++i) (*req.add_bundles()->mutable_amounts())["CPU"] = 1;
+    ASSERT_TRUE(control->CallSync(proto::RESERVE_BUNDLES, req, nullptr).ok());
+  };
+
+  // A's two CPUs reserved: A is full, B idle.
+  reserve("0123abcd", 2);
+  LeaseResult r = Await(*RequestLease(*driver, {{"CPU", 1}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_FALSE(r.reply.granted());
+  EXPECT_EQ(r.reply.spillback_node_id(), b_->node_id().Binary());
+
+  // One CPU of A's two reserved: A has room but is at 50%, not below it.
+  proto::ReturnBundlesRequest ret;
+  ret.set_group_id("0123abcd");
+  control->Notify(proto::RETURN_BUNDLES, ret);
+  reserve("4567cdef", 1);
+  r = Await(*RequestLease(*driver, {{"CPU", 1}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_FALSE(r.reply.granted());
+  EXPECT_EQ(r.reply.spillback_node_id(), b_->node_id().Binary());
+}
+
+}  // namespace
+}  // namespace lumen::scheduler
