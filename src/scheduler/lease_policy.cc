@@ -33,7 +33,7 @@ LeaseDecision DecideLease(const ResourceNode &local, bool fits_now, const Cluste
   // The nodes that may take it to spread load: this one first.
   std::vector<const ResourceNode *> order{&local};
   for (auto &n : view.nodes)
-    if (n.alive && n.startable_jobs.count(query.job_id)) order.push_back(&n.resources);
+    if (n.alive && (query.portable || n.startable_jobs.count(query.job_id))) order.push_back(&n.resources);
   // `fits_now` is the exact answer for this node (GPU devices, bundles):
   // the hybrid choice must not pick it when that says no.
   ResourceNode local_now = local;

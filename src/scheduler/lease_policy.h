@@ -68,6 +68,9 @@ struct LeaseQuery {
   ResourceMap need;  // what must be free to grant it
   uint32_t job_id = 0;
   int hops = 0;  // how many times it was spilled already
+  /// Every node can start the job's workers (its program is shipped), not
+  /// only those listing it in `startable_jobs`.
+  bool portable = false;
 };
 
 struct LeasePolicyOptions {

@@ -125,6 +125,17 @@ TEST(LeasePolicyTest, LoadIsSpreadOnlyToNodesThatCanStartTheJobsWorkers) {
   EXPECT_EQ(Decide(local, view, Need({{"CPU", 1}})), "local");
 }
 
+// A job whose program the control service holds starts its workers on any
+// node (that node learns the job at the lease): load spreads to nodes that
+// never saw it.
+TEST(LeasePolicyTest, APortableJobsLoadSpreadsToNodesThatHaveNotSeenIt) {
+  auto local = Node("A", {{"CPU", 4}}, {{"CPU", 1}});  // 75%
+  auto view = Fresh({Remote("B", {{"CPU", 4}}, {{"CPU", 4}}, /*alive=*/true, /*runs_job=*/false)});
+  LeaseQuery q = Need({{"CPU", 1}});
+  q.portable = true;
+  EXPECT_EQ(Decide(local, view, q), "B");
+}
+
 TEST(LeasePolicyTest, NothingFitsAnywhereIsInfeasible) {
   auto local = Node("A", {{"CPU", 4}}, {{"CPU", 4}});
   auto view = Fresh({Remote("B", {{"CPU", 8}}, {{"CPU", 8}})});

@@ -303,6 +303,7 @@ void NodeService::RegisterDriver(const rpc::ConnectionPtr &conn, const proto::Re
   job.workers.ray_namespace = req.ray_namespace();
   job.workers.runtime_env = req.job_runtime_env();
   job.workers.expects_fork_server = req.has_fork_server();
+  job.portable = req.ships_program();
   job.default_detached = req.default_detached();
   LUMEN_LOG_INFO("driver pid {} registered job {}", req.pid(), req.job_id());
   for (auto &[id, w] : pool_.workers()) {

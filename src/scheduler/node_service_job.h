@@ -23,6 +23,10 @@ struct NodeService::Job {
   // Its driver is on another node: known from the control service (asked
   // once), ended by its JOB_ENDED.
   bool learned = false;
+  // Its program is held by the control service (the driver said so, or this
+  // node learned the job with it): every node can start its workers, so load
+  // may spread to nodes that have not seen the job yet.
+  bool portable = false;
   int program_pid = 0;  // the job's program started here as its fork server
   // WAIT_FOR_WORKERS calls not answered yet, by a sequence number (their timers' key).
   std::map<uint64_t, std::pair<rpc::ConnectionPtr, uint64_t>> worker_waiters;

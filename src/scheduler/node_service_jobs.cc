@@ -130,6 +130,7 @@ void NodeService::OnJobLearned(uint32_t job_id, Status st, const proto::GetJobRe
                               "it joins a cluster by address), and the job sets no code_search_path: its "
                               "code runs only on its driver's node");
   const proto::JobProgram program = info.program();
+  job.portable = true;
   auto read = [this, sha = program.sha256()](uint64_t offset, ProgramCache::PieceCallback done) {
     if (!control_) return done(Status::Disconnected("the node has no control service connection"));
     proto::GetProgramChunkRequest req;

@@ -2,9 +2,10 @@
 // The decision is lease_policy.h's; this carries it out on the loop thread:
 // SPILLBACK replies, the view of the other nodes (cluster_lease_view.h) and
 // the timer that looks at it again while leases wait here.
+#include "base/encoding.h"
 #include "base/logging.h"
 #include "scheduler/node_service.h"
-#include "base/encoding.h"
+#include "scheduler/node_service_job.h"
 
 namespace lumen::scheduler {
 
@@ -25,6 +26,7 @@ NodeService::LeasePlace NodeService::PlaceNormalLease(const ResourceSet &request
   ResourceNode local{node_id_.Binary(), ToResourceMap(resources_.total()),
                      ToResourceMap(resources_.available())};
   LeaseQuery query{ToResourceMap(request), job_id, spill_hops};
+  if (auto job = jobs_.find(job_id); job != jobs_.end()) query.portable = job->second->portable;
   LeaseDecision d = DecideLease(local, fits_now, cluster_view_.snapshot(), query, now, lease_policy_);
   if (d.refresh_view) RefreshClusterView();
   switch (d.action) {

@@ -102,10 +102,13 @@ Status CoreWorker::Connect() {
       if (!options_.program.sha256().empty()) {
         // Without it the job still runs here; a node that needs it refuses
         // the job's leases, saying the control service lacks the program.
-        if (Status up = UploadProgram(*control.value(), options_.program); !up.ok())
+        if (Status up = UploadProgram(*control.value(), options_.program); !up.ok()) {
           LUMEN_LOG_WARN(
               "could not ship this program to the cluster: {}; the job's code runs on this node only",
               up.ToString());
+        } else {
+          program_shipped_ = true;
+        }
       }
     }
     if (options_.on_job_id) {
@@ -126,6 +129,7 @@ Status CoreWorker::Connect() {
   reg.set_ray_namespace(options_.ray_namespace);
   reg.set_has_fork_server(options_.has_fork_server);
   reg.set_default_detached(options_.default_detached);
+  reg.set_ships_program(program_shipped_);
   // Registration happens on a second connection-level call; the node keys the
   // client by connection, so re-registering upgrades the probe.
   LUMEN_RETURN_IF_ERROR(node_->CallSync(proto::REGISTER_CLIENT, reg, &node_info_));

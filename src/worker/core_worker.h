@@ -420,9 +420,10 @@ class CoreWorker {
   // Actor callers (mu_).
   std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
   std::mutex control_mu_;
-  rpc::ConnectionPtr control_;  // to the control service; owners' liveness signal
-  Status control_lost_;         // control_mu_: why control_ closed
-  int control_pid_ = 0;         // for messages; 0 when unknown
+  rpc::ConnectionPtr control_;    // to the control service; owners' liveness signal
+  Status control_lost_;           // control_mu_: why control_ closed
+  int control_pid_ = 0;           // for messages; 0 when unknown
+  bool program_shipped_ = false;  // the control service holds this driver's program (REGISTER_CLIENT says so)
 
   Status lost_;  // mu_: set by OnLost
   std::unique_ptr<boost::asio::posix::stream_descriptor> fork_server_watch_;

@@ -209,8 +209,11 @@ TEST_F(CodeEverywhereTest, ActorsRunTheDriversCodeOnOtherNodes) {
       pids.push_back(actors[resource].fork_server);
     }
     // main() up to ray::Init ran in the driver and once on each other node
-    // that runs an actor; the workers there (an actor and a task each) did not.
-    EXPECT_EQ(Count(ReadFile(Starts()), std::string(tag) + " "), 1 + other.size()) << ReadFile(Starts());
+    // that runs an actor (and at most once on a node the job's tasks spread
+    // to); the workers there (an actor and a task each) did not.
+    const size_t starts = Count(ReadFile(Starts()), std::string(tag) + " ");
+    EXPECT_GE(starts, 1 + other.size()) << ReadFile(Starts());
+    EXPECT_LE(starts, 3u) << "at most once per node: " << ReadFile(Starts());
     if (first_job.empty()) {
       first_job = pids;
       // The job ended with its driver: its fork servers and workers on the
@@ -218,14 +221,21 @@ TEST_F(CodeEverywhereTest, ActorsRunTheDriversCodeOnOtherNodes) {
       EXPECT_TRUE(AllGone(first_job)) << "a process of the finished job remains";
       continue;
     }
-    // Same program: each other node fetched it once, for the first job only;
-    // the driver's node and the head needed no copy.
+    // Same program: each node running an actor fetched it once, for the
+    // first job only. Another node fetched it at most once too (the job's
+    // tasks may spread to it, which then needs the program; the driver's
+    // node never does).
     for (const char *name : {"head", "node2", "node3"}) {
       SCOPED_TRACE(name);
       bool runs_it = false;
       for (auto &o : other) runs_it = runs_it || o.first == name;
-      EXPECT_EQ(Count(NodeLogs(name), "fetching program"), runs_it ? 1u : 0u);
-      EXPECT_EQ(CachedPrograms(name), runs_it ? 1u : 0u);
+      const size_t fetched = Count(NodeLogs(name), "fetching program");
+      if (runs_it) {
+        EXPECT_EQ(fetched, 1u);
+      } else {
+        EXPECT_LE(fetched, 1u);
+      }
+      EXPECT_EQ(CachedPrograms(name), fetched);
     }
     Result stopped = Run(LUMEN_CLI, {"stop"});
     ASSERT_EQ(stopped.rc, 0) << stopped.err;
