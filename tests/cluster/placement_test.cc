@@ -2,8 +2,8 @@
 // started with the built `lumen start` (each node its own --temp-dir, two
 // CPUs each), and a driver (placement_driver) that creates groups with each
 // strategy and reports, from ray::Nodes(), which node holds each bundle.
-// Work is not run in the bundles: a task on a node other than the driver's
-// cannot start yet; the reservation itself is what is checked.
+// The reservation itself is what is checked (work in bundles on other nodes
+// is cluster_code_everywhere_test's and cluster_spillback_test's subject).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>

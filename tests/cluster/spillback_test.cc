@@ -237,7 +237,7 @@ TEST_F(SpillbackTest, ATaskNeedingAResourceOnlyAnotherNodeHasIsLeasedFromThatNod
 // DISABLED: the spread does not converge reliably yet. Six one-CPU tasks that
 // must all run at once on three two-CPU nodes end with some of them waiting at
 // a busy node (a spilled lease queued where the view said there was room is
-// not moved on again), so the barrier times out in about half the runs. Open
+// not moved on again), so the barrier often times out. Open
 // in issue 15 point 5; run with --gtest_also_run_disabled_tests.
 TEST_F(SpillbackTest, DISABLED_TasksRunWhereTheirResourceIsAndSpreadWhenTheDriversNodeIsFull) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
