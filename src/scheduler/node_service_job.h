@@ -1,5 +1,5 @@
-// NodeService's record of one job on this node (private to the node
-// service's files: node_service.cc, node_service_jobs.cc).
+// NodeService's records of one job and of one client connection on this
+// node (private to the node service's files: node_service*.cc).
 //
 // Threading: the node service's loop thread only.
 #pragma once
@@ -9,11 +9,23 @@
 #include <memory>
 #include <utility>
 
+#include "base/id.h"
+#include "protocol/node.pb.h"
 #include "rpc/rpc.h"
 #include "scheduler/node_service.h"
 #include "scheduler/worker_pool.h"
 
 namespace lumen::scheduler {
+
+// A connection's client: who registered on it (REGISTER_CLIENT).
+struct NodeService::Client {
+  uint64_t id = 0;
+  proto::ClientKind kind = proto::TOOL;
+  WorkerID worker_id;
+  int pid = 0;
+  uint32_t job_id = 0;
+  std::weak_ptr<rpc::Connection> conn;
+};
 
 struct NodeService::Job {
   uint32_t id = 0;

@@ -244,6 +244,19 @@ class CliTest : public ::testing::Test {
     return r.out;
   }
 
+  // A driver (cli_driver's "actor" mode) holding an actor named `name` until
+  // `release` exists; returns once the actor has answered.
+  void StartActorDriver(const std::string &address, const std::string &name, const std::string &release,
+                        pid_t *driver) {
+    const std::string out = root_ + "/" + name + ".out", err = root_ + "/" + name + ".err";
+    *driver = Spawn(LUMEN_CLI_DRIVER, {address, "actor", name, release}, {}, out, err);
+    // The driver writes the line; there is nothing to block on but its file.
+    const auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (ReadFile(out).find("ACTOR READY") == std::string::npos && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_NE(ReadFile(out).find("ACTOR READY"), std::string::npos) << ReadFile(err);
+  }
+
   // A failed command: exit code `rc`, exactly one line on stderr containing
   // `text`, and no process left that names this test's folder.
   void ExpectOneLineError(const Result &r, int rc, const std::string &text) {
@@ -514,13 +527,9 @@ TEST_F(CliTest, TheDashboardsMetricsAreValidPrometheusTextWithRaysNames) {
   const std::string address = StartHead("head", {"--dashboard-port=0"});
   const fs::path session = Session("head");
   const std::string dashboard = DashboardOf(session);
-  const std::string release = root_ + "/release", out = root_ + "/actor.out";
-  pid_t driver =
-      Spawn(LUMEN_CLI_DRIVER, {address, "actor", "scraped", release}, {}, out, root_ + "/actor.err");
-  const auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (ReadFile(out).find("ACTOR READY") == std::string::npos && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_NE(ReadFile(out).find("ACTOR READY"), std::string::npos) << ReadFile(root_ + "/actor.err");
+  const std::string release = root_ + "/release";
+  pid_t driver = -1;
+  ASSERT_NO_FATAL_FAILURE(StartActorDriver(address, "scraped", release, &driver));
 
   auto anonymous = HttpGet(dashboard, "/metrics", {});
   ASSERT_TRUE(anonymous);
@@ -580,13 +589,9 @@ TEST_F(CliTest, TheDashboardsMetricsAreValidPrometheusTextWithRaysNames) {
 
 TEST_F(CliTest, ListAndGetShowTheClusterThroughTheDashboard) {
   const std::string address = StartHead("head", {"--dashboard-port=0"});
-  const std::string release = root_ + "/release", out = root_ + "/actor.out";
-  pid_t driver =
-      Spawn(LUMEN_CLI_DRIVER, {address, "actor", "lister", release}, {}, out, root_ + "/actor.err");
-  const auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (ReadFile(out).find("ACTOR READY") == std::string::npos && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_NE(ReadFile(out).find("ACTOR READY"), std::string::npos) << ReadFile(root_ + "/actor.err");
+  const std::string release = root_ + "/release";
+  pid_t driver = -1;
+  ASSERT_NO_FATAL_FAILURE(StartActorDriver(address, "lister", release, &driver));
 
   Result nodes = Run({"list", "nodes"});
   ASSERT_EQ(nodes.rc, 0) << nodes.err;

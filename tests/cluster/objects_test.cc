@@ -20,59 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "lumen_cli_test_util.h"
+
 namespace {
 namespace fs = std::filesystem;
+using lumen::testing::ReadFile;
+using lumen::testing::Result;
 
-std::string ReadFile(const fs::path &path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
-
-class ObjectsAcrossNodesTest : public ::testing::Test {
+class ObjectsAcrossNodesTest : public lumen::testing::CliClusterTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/lob-XXXXXX";  // short: Unix socket paths hold 107 bytes
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    setenv("LUMEN_TMPDIR", (root_ + "/reg").c_str(), 1);  // this test's record of what it started
-  }
-  void TearDown() override {
-    Run(LUMEN_CLI, {"stop", "--force"});
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-    unsetenv("LUMEN_TMPDIR");
-  }
-
-  // Runs a program to its end; output goes to files (daemons it starts must
-  // not hold a pipe of ours open).
-  Result Run(const std::string &program, const std::vector<std::string> &args) {
-    const std::string out = root_ + "/out." + std::to_string(runs_),
-                      err = root_ + "/err." + std::to_string(runs_);
-    ++runs_;
-    pid_t pid = fork();
-    if (pid == 0) {
-      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(o, 1);
-      dup2(e, 2);
-      std::vector<char *> argv{const_cast<char *>(program.c_str())};
-      for (const std::string &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(program.c_str(), argv.data());
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), ReadFile(out), ReadFile(err)};
-  }
-
-  std::string root_;
-  int runs_ = 0;
+  ObjectsAcrossNodesTest() : CliClusterTest("lob") {}
 };
 
 std::string Field(const std::string &out, const std::string &key) {
