@@ -17,6 +17,10 @@ int main(int argc, char **argv) {
   app.add_option("--control-wait-ms", opts.control_wait_ms,
                  "keep trying to reach the control service this long (it may be starting too)");
   app.add_option("--unix", opts.unix_path);
+  app.add_option("--node-ip", opts.node_ip,
+                 "this node's address: its TCP listener binds there (default loopback)");
+  app.add_flag("--worker-tcp", opts.worker_tcp,
+               "drivers and workers here also listen on TCP (a cluster that spans nodes)");
   app.add_option("--resources", resources, "JSON object of resource amounts, e.g. {\"CPU\": 2}");
   app.add_option("--object-store-memory", opts.store_bytes);
   app.add_option("--prefault-bytes", opts.prefault_bytes,

@@ -23,6 +23,7 @@ PACKAGES=(
                               # llvm-symbolizer, the sanitizer runtimes
   gnuplot-nox             # Tune's learning-curve pictures (ray::tune::PlotLearningCurves)
   procps psmisc           # pgrep/ps used by the tests to check for leftover processes
+  iproute2                # `ip netns`: the multi-node tests give each node its own network (as root)
 )
 
 missing=()

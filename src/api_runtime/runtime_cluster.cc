@@ -7,6 +7,8 @@
 // shared (shared_ptr) and its methods are thread-safe because the core
 // worker's are.
 #include <dlfcn.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -669,6 +671,8 @@ void KeepFreedMemoryMapped() {
   opts.ray_namespace = ray_namespace;
   opts.worker_id = WorkerID::FromBinary(FromHex(worker_id_hex).value_or(""));
   opts.arena = std::move(store);
+  // Read now: a forked worker's variables were set just above.
+  opts.tcp_host = Settings::FromEnvironment().worker_tcp_host;
   opts.executor = [](const proto::TaskSpec &spec, const std::vector<worker::ArgBytes> &args,
                      worker::ExecResult *result) { ExecuteRegisteredFunction(spec, args, result); };
   auto core = worker::CoreWorker::Create(std::move(opts));
@@ -702,8 +706,35 @@ std::shared_ptr<RayRuntime> GetRayRuntime() {
 }
 
 namespace {
-thread_local std::vector<std::vector<std::string>> t_capture;
+
+// Whether `ip` is an address of one of this machine's interfaces (in this
+// process's network namespace).
+bool IsLocalAddress(const std::string &ip) {
+  boost::system::error_code ec;
+  const auto wanted = boost::asio::ip::make_address(ip, ec);
+  if (ec) return false;
+  if (wanted.is_loopback()) return true;
+  ifaddrs *all = nullptr;
+  if (getifaddrs(&all) != 0) return false;
+  bool found = false;
+  for (ifaddrs *i = all; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET && wanted.is_v4()) {
+      auto *sin = reinterpret_cast<const sockaddr_in *>(i->ifa_addr);
+      found = boost::asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)) == wanted.to_v4();
+    } else if (i->ifa_addr->sa_family == AF_INET6 && wanted.is_v6()) {
+      auto *sin6 = reinterpret_cast<const sockaddr_in6 *>(i->ifa_addr);
+      boost::asio::ip::address_v6::bytes_type bytes;
+      std::memcpy(bytes.data(), sin6->sin6_addr.s6_addr, bytes.size());
+      found = boost::asio::ip::address_v6(bytes) == wanted.to_v6();
+    }
+  }
+  freeifaddrs(all);
+  return found;
 }
+
+thread_local std::vector<std::vector<std::string>> t_capture;
+}  // namespace
 void BeginNestedRefCapture() { t_capture.emplace_back(); }
 void NoteSerializedObjectRef(const std::string &id) {
   if (!t_capture.empty()) t_capture.back().push_back(id);
@@ -823,12 +854,18 @@ void Init(RayConfig &config, int argc, char **argv) {
     proto::GetAllNodesReply nodes;
     Status st = control.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
     control.value()->Close();
+    // This machine's node: one whose address is ours (several nodes on one
+    // machine share it: the first of them), else the first alive node.
+    const proto::NodeInfo *chosen = nullptr;
     for (auto &n : nodes.nodes()) {
       if (!n.alive()) continue;
-      node_socket =
-          n.raylet_address().rfind("unix:", 0) == 0 ? n.raylet_address().substr(5) : n.raylet_address();
-      session_dir = n.session_dir();
-      break;
+      if (!chosen || (!internal::IsLocalAddress(chosen->node_ip()) && internal::IsLocalAddress(n.node_ip())))
+        chosen = &n;
+    }
+    if (chosen) {
+      const std::string &raylet = chosen->raylet_address();
+      node_socket = raylet.rfind("unix:", 0) == 0 ? raylet.substr(5) : raylet;
+      session_dir = chosen->session_dir();
     }
     if (!st.ok() || node_socket.empty()) {
       StopForkServer(g_driver.fork_server);

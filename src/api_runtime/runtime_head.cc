@@ -411,16 +411,26 @@ void LaunchNode(const HeadOptions &options, const std::string &control_address, 
   head.node_ready_file = head.session_dir + "/node.ready";
   nopts.ready_file = head.node_ready_file;
   nopts.token = head.token;
+  nopts.node_ip = options.host;
+  // ray::Init's embedded head is one node: its processes keep to Unix
+  // sockets. `lumen start`'s nodes make a cluster others join.
+  nopts.worker_tcp = !die_with_parent;
   const std::string log = head.session_dir + "/logs/node.out";
   if (exec) {
     nlohmann::json res(nopts.resources);
-    head.node_pid = Spawn(
-        {bin + "/lumen_node", "--session-dir=" + nopts.session_dir, "--control=" + nopts.control_address,
-         "--unix=" + nopts.unix_path, "--resources=" + res.dump(),
-         "--object-store-memory=" + std::to_string(nopts.store_bytes),
-         "--num-gpus=" + std::to_string(nopts.num_gpus), "--worker-program=" + nopts.worker_program,
-         "--ready-file=" + nopts.ready_file, "--control-wait-ms=" + std::to_string(nopts.control_wait_ms)},
-        head.token, log, die_with_parent);
+    std::vector<std::string> argv = {bin + "/lumen_node",
+                                     "--session-dir=" + nopts.session_dir,
+                                     "--control=" + nopts.control_address,
+                                     "--unix=" + nopts.unix_path,
+                                     "--resources=" + res.dump(),
+                                     "--object-store-memory=" + std::to_string(nopts.store_bytes),
+                                     "--num-gpus=" + std::to_string(nopts.num_gpus),
+                                     "--worker-program=" + nopts.worker_program,
+                                     "--ready-file=" + nopts.ready_file,
+                                     "--control-wait-ms=" + std::to_string(nopts.control_wait_ms),
+                                     "--node-ip=" + nopts.node_ip};
+    if (nopts.worker_tcp) argv.push_back("--worker-tcp");
+    head.node_pid = Spawn(argv, head.token, log, die_with_parent);
     return;
   }
   // The node also says "ready" on a pipe: waiting for it then ends at once.

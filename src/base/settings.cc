@@ -33,6 +33,7 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
   text("LUMEN_BIN_DIR", &s.bin_dir);
   text("LUMEN_LOG_LEVEL", &s.log_level);
   text(kNodeForkServerVariable, &s.node_fork_server);
+  text(kWorkerTcpHostVariable, &s.worker_tcp_host);
   if (const char *v = lookup("LUMEN_EXEC_SERVICES")) s.exec_services = std::strcmp(v, "1") == 0;
   if (const char *v = lookup("LUMEN_LEND_LOOP")) s.lend_loop = std::strcmp(v, "0") != 0;
   if (const char *v = lookup("LUMEN_GET_SPIN_US")) {

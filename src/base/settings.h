@@ -46,6 +46,10 @@
 //                        ray::Init in that process then serves as the job's
 //                        fork server on that node, never returning, instead
 //                        of starting a driver. Default: unset (a driver).
+//   LUMEN_WORKER_TCP_HOST  Set by a node of a cluster that spans machines for
+//                        the workers it starts: they also listen on TCP at
+//                        this address (the node's IP), so that processes on
+//                        other nodes reach them. Default: unset (Unix only).
 //   LUMEN_SCHEDULER_SPREAD_THRESHOLD  A node grants normal tasks' leases
 //                        itself while its resource utilization is below this
 //                        fraction (0 to 1), then spreads them to other nodes
@@ -79,6 +83,8 @@ namespace lumen {
 inline constexpr char kClusterTokenVariable[] = "LUMEN_CLUSTER_TOKEN";
 /// The variable a node sets to make a job's program its fork server there.
 inline constexpr char kNodeForkServerVariable[] = "LUMEN_NODE_FORK_SERVER";
+/// The variable a node sets for its workers when they must listen on TCP too.
+inline constexpr char kWorkerTcpHostVariable[] = "LUMEN_WORKER_TCP_HOST";
 
 struct Settings {
   std::string cluster_token;                     // LUMEN_CLUSTER_TOKEN; empty: unset
@@ -91,6 +97,7 @@ struct Settings {
   int64_t peer_timeout_ms = 0;                   // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
   std::string log_level;                         // LUMEN_LOG_LEVEL; empty: info
   std::string node_fork_server;                  // LUMEN_NODE_FORK_SERVER; empty: unset
+  std::string worker_tcp_host;                   // LUMEN_WORKER_TCP_HOST; empty: Unix socket only
   int64_t arg_cache_bytes = int64_t{256} << 20;  // LUMEN_ARG_CACHE_BYTES
   double spread_threshold = 0.5;                 // LUMEN_SCHEDULER_SPREAD_THRESHOLD
 

@@ -265,8 +265,10 @@ void ActorManager::OnLeaseReply(const std::string &actor_id, uint64_t generation
   for (int id : rep.gpu_ids()) a->spec.add_gpu_ids(id);
   *a->info.mutable_address() = rep.worker();
   a->info.set_pid(rep.pid());
-  // Connecting blocks on the handshake: not on the loop thread.
-  std::string path = rep.worker().unix_path();
+  // Connecting blocks on the handshake: not on the loop thread. By TCP when
+  // the worker listens there (its node may be another machine's), never by
+  // a Unix path of another node's session.
+  std::string path = rep.worker().tcp().empty() ? rep.worker().unix_path() : "tcp:" + rep.worker().tcp();
   helper_.Post([this, actor_id, generation, path] {
     auto conn = rpc::Connect(loop_, path, token_, dispatcher_, kPeerConnectTimeout);
     rpc::ConnectionPtr c = conn.ok() ? conn.value() : nullptr;

@@ -35,7 +35,7 @@ int RunControlProcess(const ControlProcessOptions &options) {
     // Loopback unless the operator named an address (--node-ip-address):
     // say so when this service can be reached from other machines.
     const std::string &host = options.tcp_host;
-    if (host.rfind("127.", 0) != 0 && host != "localhost" && host != "::1")
+    if (!rpc::IsLoopbackHost(host))
       LUMEN_LOG_WARN(
           "listening on {}:{}, a non-loopback address: other machines can reach this service "
           "(every connection must still prove the cluster token)",

@@ -83,6 +83,7 @@ void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
   if (it != nodes_.end() && it->second.alive()) {
     it->second.set_alive(false);
     LUMEN_LOG_WARN("node {} disconnected; marked dead", ToHex(*node_id));
+    workers_.RemoveNode(*node_id);
   }
 }
 
@@ -219,6 +220,7 @@ void ControlServer::RegisterHandlers() {
         return Status::OK();
       });
   RegisterProgramHandlers();
+  RegisterWorkerDirectoryHandlers();
   // The key-value store has no caller in the runtime yet: it is where
   // issue 18's status and dashboard keep what they publish, as Ray's do.
   Unary<KvPutRequest, KvPutReply>(

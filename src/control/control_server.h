@@ -26,6 +26,7 @@
 #include "base/clock.h"
 #include "control/actor_manager.h"
 #include "control/program_store.h"
+#include "control/worker_directory.h"
 #include "control/placement_group_manager.h"
 #include "protocol/control.pb.h"
 #include "rpc/rpc.h"
@@ -57,6 +58,7 @@ class ControlServer {
  private:
   void RegisterHandlers();
   void RegisterProgramHandlers();
+  void RegisterWorkerDirectoryHandlers();  // control_server_workers.cc
   void OnConnectionClosed(const rpc::ConnectionPtr &conn);
   /// Marks the job finished (once) and ages out the oldest finished jobs.
   void FinishJob(uint32_t job_id, const std::string &why);
@@ -79,7 +81,8 @@ class ControlServer {
   std::map<rpc::Connection *, uint32_t> job_by_driver_;  // running jobs, by their driver's connection
   std::deque<uint32_t> finished_jobs_;                   // in the order they finished; bounded
   uint32_t next_job_id_ = 1;
-  ProgramStore programs_;  // running jobs' programs, for the nodes that start them
+  ProgramStore programs_;    // running jobs' programs, for the nodes that start them
+  WorkerDirectory workers_;  // where drivers and workers listen, published by their nodes
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
 
   std::mutex shutdown_mu_;

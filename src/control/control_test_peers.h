@@ -118,10 +118,18 @@ class FakeWorker {
   void Die() {
     if (server_) server_->Stop();
   }
+  /// Also listens on TCP (loopback), as a worker of a cluster that spans
+  /// nodes does: its Address() then carries it, for peers on other nodes.
+  void AlsoListenOnTcp() {
+    auto port = server_->ListenTcp("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    tcp_ = "127.0.0.1:" + std::to_string(*port);
+  }
   proto::Address Address() const {
     proto::Address a;
     a.set_worker_id(id_.Binary());
     a.set_unix_path(path_);
+    a.set_tcp(tcp_);
     return a;
   }
   const WorkerID &id() const { return id_; }
@@ -132,6 +140,7 @@ class FakeWorker {
   Answer answer_;
   WorkerID id_;
   std::string path_;
+  std::string tcp_;  // "host:port" once AlsoListenOnTcp
   rpc::EventLoop loop_{"fake-worker"};
   rpc::Dispatcher dispatcher_;
   std::unique_ptr<rpc::Server> server_;

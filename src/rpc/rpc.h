@@ -351,6 +351,10 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Whether binding `host` keeps a listener to this machine (127.x, ::1,
+/// localhost): anything else is reachable from other machines.
+bool IsLoopbackHost(const std::string &host);
+
 /// Connects to "unix:/path" or "tcp:host:port" (a bare "/path" means unix),
 /// performs the token handshake, and starts reading. Unauthenticated if a
 /// Unix socket's peer is another user or the server cannot prove the token. Blocking; do not call on
@@ -364,6 +368,9 @@ StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, con
 /// or another user's, fails it), and messages sent on the connection are
 /// queued and leave right behind the client's proof, with no further wait. A
 /// failed handshake closes the connection; calls made on it then fail.
+/// Also takes "tcp:IP:port" with a numeric IP: the TCP connect then
+/// completes on the loop, and a peer that is not there closes the connection
+/// (failing what was queued) instead of failing this call.
 /// Unlike Connect, may be called on the loop thread.
 StatusOr<ConnectionPtr> ConnectPipelined(EventLoop &loop, const std::string &unix_path,
                                          const std::string &token, const Dispatcher *dispatcher);

@@ -388,11 +388,44 @@ TEST_F(RpcTest, PipelinedConnectSendsCallsBehindTheHello) {
   (*from_loop)->Close();
 }
 
+// Across nodes: the same over TCP (a numeric address), also from the loop
+// thread; a TCP peer that is not there closes the connection and fails what
+// was queued on it.
+TEST_F(RpcTest, PipelinedTcpConnect) {
+  auto c = ConnectPipelined(client_loop_, TcpAddr(), kToken, nullptr);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)->PeerName(), TcpAddr());
+  for (int i = 0; i < 3; ++i) (*c)->Notify(kRecord, MakeMsg("r", i));
+  ExpectEcho(*c);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_EQ(recorded_, (std::vector<int>{0, 1, 2}));
+  }
+  (*c)->Close();
+  std::promise<StatusOr<ConnectionPtr>> made;
+  client_loop_.Post([&] { made.set_value(ConnectPipelined(client_loop_, TcpAddr(), kToken, nullptr)); });
+  auto from_loop = made.get_future().get();
+  ASSERT_TRUE(from_loop.ok()) << from_loop.status().ToString();
+  ExpectEcho(*from_loop);
+  (*from_loop)->Close();
+
+  // A port nobody listens on (bound, never listening, so no one else takes it).
+  boost::asio::ip::tcp::socket unused(client_loop_.io());
+  unused.open(boost::asio::ip::tcp::v4());
+  unused.bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+  const std::string nobody = "tcp:127.0.0.1:" + std::to_string(unused.local_endpoint().port());
+  auto gone = ConnectPipelined(client_loop_, nobody, kToken, nullptr);
+  ASSERT_TRUE(gone.ok()) << gone.status().ToString();
+  EXPECT_FALSE((*gone)->CallSync(kEcho, MakeMsg("x"), kHang).ok());
+  EXPECT_TRUE(WaitFor([&] { return !(*gone)->IsOpen(); }));
+}
+
 TEST_F(RpcTest, PipelinedConnectFailures) {
   // A peer that is not there fails the connect itself, at once.
   auto missing = ConnectPipelined(client_loop_, "unix:" + dir_ + "/missing.sock", kToken, nullptr);
   EXPECT_EQ(missing.status().code(), StatusCode::kIoError) << missing.status().ToString();
-  EXPECT_EQ(ConnectPipelined(client_loop_, TcpAddr(), kToken, nullptr).status().code(),
+  // TCP only by a numeric address: a name would need a blocking resolver.
+  EXPECT_EQ(ConnectPipelined(client_loop_, "tcp:localhost:1", kToken, nullptr).status().code(),
             StatusCode::kInvalidArgument);
   // A wrong token: the server closes, so the call queued behind the hello
   // fails and never runs.

@@ -431,12 +431,30 @@ StatusOr<ConnectionPtr> ConnectPipelined(EventLoop &loop, const std::string &uni
                                          const std::string &token, const Dispatcher *dispatcher) {
   auto parsed = detail::ParseAddress(unix_path);
   if (!parsed.ok()) return parsed.status();
-  if (!parsed->is_unix) return Status::InvalidArgument("ConnectPipelined takes a Unix socket: " + unix_path);
+  if (!parsed->is_unix) {
+    // TCP: only a numeric address, so nothing blocks on a resolver (this
+    // may run on the loop thread). The connect itself completes on the loop;
+    // a peer that is not there fails the calls queued behind the hello.
+    boost::system::error_code ec;
+    auto ip = asio::ip::make_address(parsed->host, ec);
+    if (ec)
+      return Status::InvalidArgument("ConnectPipelined takes a Unix socket or a numeric TCP address: " +
+                                     unix_path);
+    std::vector<tcp::endpoint> endpoints{tcp::endpoint(ip, static_cast<unsigned short>(parsed->port))};
+    return ConnectWith<tcp::socket>(loop, endpoints,
+                                    "tcp:" + parsed->host + ":" + std::to_string(parsed->port), token,
+                                    dispatcher, std::chrono::milliseconds(0),
+                                    /*wait_for_handshake=*/false);
+  }
   if (parsed->path.size() >= sizeof(sockaddr_un::sun_path))
     return Status::InvalidArgument("unix socket path too long: " + parsed->path);
   return ConnectWith<unix_socket::socket>(loop, unix_socket::endpoint(parsed->path), "unix:" + parsed->path,
                                           token, dispatcher, std::chrono::milliseconds(0),
                                           /*wait_for_handshake=*/false);
+}
+
+bool IsLoopbackHost(const std::string &host) {
+  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "::1";
 }
 
 StatusOr<ConnectionPtr> Connect(EventLoop &loop, const std::string &address, const std::string &token,

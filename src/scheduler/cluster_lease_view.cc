@@ -20,7 +20,7 @@ ClusterSnapshot SnapshotFromNodes(const proto::GetAllNodesReply &reply, const st
     if (info.node_id() == self_id) continue;
     RemoteNode n;
     n.resources.id = info.node_id();
-    n.address = info.raylet_address();
+    n.address = info.tcp_address();  // another node's: by TCP, never its Unix socket
     n.alive = info.alive() && info.has_usage();
     n.resources.total = ToMap(info.has_usage() ? info.usage().total() : info.total());
     if (info.has_usage()) n.resources.available = ToMap(info.usage().available());

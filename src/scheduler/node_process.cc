@@ -28,6 +28,9 @@ int RunNodeProcess(NodeProcessOptions options) {
   opts.control_address = options.control_address;
   opts.control_wait = std::chrono::milliseconds(std::max(0, options.control_wait_ms));
   opts.unix_path = options.unix_path;
+  opts.node_ip = options.node_ip;
+  opts.tcp_host = options.node_ip;
+  opts.worker_tcp = options.worker_tcp;
   opts.resources = options.resources;
   opts.spread_threshold = CurrentSettings().spread_threshold;
   int num_gpus = options.num_gpus;

@@ -24,6 +24,10 @@ struct NodeProcessOptions {
   std::string ready_file;  // written with the pid once serving
   int ready_fd = -1;       // if set, also gets a byte then, and is closed
   std::string token;
+  /// The node's address: its TCP listener is bound there, and with
+  /// `worker_tcp` its drivers' and workers' too (NodeServiceOptions).
+  std::string node_ip = "127.0.0.1";
+  bool worker_tcp = false;
 };
 
 /// Returns the process's exit status (0 after a clean stop).

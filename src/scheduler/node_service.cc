@@ -78,6 +78,7 @@ WorkerPool::Options PoolOptions(const NodeServiceOptions &options) {
   o.max_starting_workers = options.max_starting_workers;
   o.cpus = options.resources.count("CPU") ? options.resources.at("CPU") : 0;
   o.clock = options.clock;
+  if (options.worker_tcp) o.worker_tcp_host = options.node_ip;
   if (!options.gpu_ids.empty()) o.base_env["CUDA_VISIBLE_DEVICES"] = "";  // see WorkerEnvFor
   return o;
 }
@@ -122,12 +123,19 @@ Status NodeService::Start() {
     conn->SetCloseHandler([this, client](const Status &) {
       client_conns_.erase(client->id);
       wanted_sent_.erase(client->id);
+      UnpublishClient(*client);
       OnClientClosed(client);
     });
   });
   LUMEN_RETURN_IF_ERROR(server_->ListenUnix(options_.unix_path));
   auto port = server_->ListenTcp(options_.tcp_host, options_.tcp_port);
   if (!port.ok()) return port.status();
+  tcp_address_ = "tcp:" + options_.tcp_host + ":" + std::to_string(*port);
+  if (!rpc::IsLoopbackHost(options_.tcp_host))
+    LUMEN_LOG_WARN(
+        "listening on {}:{}, a non-loopback address: other machines can reach this node "
+        "(every connection must still prove the cluster token)",
+        options_.tcp_host, *port);
 
   // Register with the control service; if it goes away, the node shuts down.
   // The control service also calls us on this connection (actor leases, kills).
@@ -162,6 +170,7 @@ Status NodeService::Start() {
   info.set_node_id(node_id_.Binary());
   info.set_node_ip(options_.node_ip);
   info.set_raylet_address("unix:" + options_.unix_path);
+  info.set_tcp_address(tcp_address_);
   resources_.total().ToProto(info.mutable_total());
   info.set_pid(getpid());
   info.set_session_dir(options_.session_dir);

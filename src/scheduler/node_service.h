@@ -58,6 +58,10 @@ struct NodeServiceOptions {
   std::string unix_path;  // this service's socket (default: <session>/sockets/node)
   std::string tcp_host = "127.0.0.1";
   int tcp_port = 0;
+  /// The cluster spans nodes: this node's drivers and workers also listen on
+  /// TCP at `node_ip` and are published in the control service's worker
+  /// directory. Off for ray::Init's embedded head (Unix sockets only).
+  bool worker_tcp = false;
   std::map<std::string, double> resources;  // CPU, GPU, memory, custom
   std::vector<int> gpu_ids;                 // device indices behind resources["GPU"]
   /// Normal leases: this node grants them itself while its utilization is
@@ -121,6 +125,11 @@ class NodeService {
   /// False if the worker is not one this node started.
   bool RegisterWorker(const rpc::ConnectionPtr &conn, const Client &client,
                       const proto::RegisterClientRequest &req);
+  /// The worker directory (options_.worker_tcp): a driver's or worker's
+  /// address goes to the control service when it registers here, before it
+  /// is answered, and is taken back when its connection closes.
+  void PublishClient(const proto::Address &address);
+  void UnpublishClient(const Client &client);
   /// WAIT_FOR_WORKERS: whether a worker of the job is starting and none has
   /// registered yet (so a waiter should wait), and answering the waiters.
   bool WorkersOnTheWay(const Job &job) const;
@@ -200,6 +209,7 @@ class NodeService {
   std::unique_ptr<object_store::Arena> arena_;
   object_store::ArenaFdServer arena_server_;
   std::string arena_socket_;
+  std::string tcp_address_;  // "tcp:host:port", for other nodes (set in Start)
   std::unique_ptr<object_store::ObjectStore> store_;
   // Made in Start, before the node serves; gone before the store.
   std::unique_ptr<object_manager::RpcNodePeers> peers_;

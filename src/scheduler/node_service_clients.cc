@@ -24,6 +24,11 @@ void NodeService::HandleRegisterClient(const rpc::ConnectionPtr &conn, uint64_t 
     conn->ReplyError(call_id, Status::NotFound("unknown worker id"));
     return;
   }
+  if (req.kind() == proto::DRIVER || req.kind() == proto::WORKER) {
+    proto::Address address = req.address();
+    address.set_node_id(node_id_.Binary());
+    PublishClient(address);
+  }
   proto::RegisterClientReply reply;
   reply.set_node_id(node_id_.Binary());
   reply.set_arena_socket(arena_socket_);
@@ -33,6 +38,7 @@ void NodeService::HandleRegisterClient(const rpc::ConnectionPtr &conn, uint64_t 
   resources_.total().ToProto(reply.mutable_total());
   reply.set_inline_threshold(options_.inline_threshold);
   reply.set_pid(getpid());
+  if (options_.worker_tcp) reply.set_worker_tcp_host(options_.node_ip);
   if (auto job = jobs_.find(req.job_id()); job != jobs_.end())
     reply.set_job_default_detached(job->second->default_detached);
   conn->Reply(call_id, reply);
@@ -44,6 +50,27 @@ void NodeService::HandleRegisterClient(const rpc::ConnectionPtr &conn, uint64_t 
     if (!WorkersOnTheWay(job)) AnswerWorkerWaiters(job);  // none to wait for (no CPUs)
   }
   TryDispatch();
+}
+
+void NodeService::PublishClient(const proto::Address &address) {
+  // Only what others can reach by TCP: without it, a process on another
+  // node could not reach this one anyway.
+  if (!options_.worker_tcp || address.tcp().empty() || address.worker_id().size() != WorkerID::kSize) return;
+  if (!control_) {
+    LUMEN_LOG_WARN(
+        "worker {} registered before this node reached the control service; other nodes cannot find it",
+        ToHex(address.worker_id()));
+    return;
+  }
+  control_->Notify(proto::PUBLISH_WORKER_ADDRESS, address);
+}
+
+void NodeService::UnpublishClient(const Client &client) {
+  if (!options_.worker_tcp || !control_ || client.worker_id.IsNil()) return;
+  if (client.kind != proto::DRIVER && client.kind != proto::WORKER) return;
+  proto::Address gone;
+  gone.set_worker_id(client.worker_id.Binary());
+  control_->Notify(proto::REMOVE_WORKER_ADDRESS, gone);
 }
 
 NodeService::Job &NodeService::JobFor(uint32_t job_id) {

@@ -35,6 +35,8 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
  protected:
   // None by default: workers only for leases, so each one is the test's to start.
   virtual int PrestartWorkers() const { return 0; }
+  // A cluster that spans nodes: drivers and workers listen on TCP too.
+  virtual bool WorkerTcp() const { return false; }
 
   void SetUp() override {
     ControlServiceTest::SetUp();
@@ -47,6 +49,7 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     o.store_capacity = 1 << 20;
     o.prestart_workers = PrestartWorkers();
     o.clock = &clock_;
+    o.worker_tcp = WorkerTcp();
     node_address_ = "unix:" + o.session_dir + "/sockets/node";
     node_ = std::make_unique<NodeService>(o);
     ASSERT_TRUE(node_->Start().ok());
@@ -67,7 +70,7 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
 
   /// A client of the node of `kind`, registered for the test's job.
   rpc::ConnectionPtr Register(proto::ClientKind kind, const rpc::Dispatcher *dispatcher = nullptr,
-                              const std::string &worker_id = "") {
+                              const std::string &worker_id = "", const std::string &tcp = "") {
     auto conn = rpc::Connect(loop_, node_address_, kToken, dispatcher);
     EXPECT_TRUE(conn.ok()) << conn.status().ToString();
     if (!conn.ok()) return nullptr;
@@ -79,6 +82,10 @@ class NodeServiceTest : public control::testing::ControlServiceTest {
     if (kind == proto::WORKER) {
       req.mutable_address()->set_worker_id(worker_id);
       req.mutable_address()->set_unix_path("/nonexistent/" + ToHex(worker_id));
+    }
+    if (!tcp.empty()) {
+      req.mutable_address()->set_worker_id(worker_id);
+      req.mutable_address()->set_tcp(tcp);
     }
     proto::RegisterClientReply rep;
     Status st = conn.value()->CallSync(proto::REGISTER_CLIENT, req, &rep);
@@ -703,6 +710,97 @@ TEST_F(NodeServiceTest, MalformedRequestsAreRefusedAndTheNodeGoesOn) {
                 proto::WAIT_FOR_WORKERS, proto::RESERVE_BUNDLES, proto::RETURN_BUNDLES, proto::KILL_WORKER,
                 proto::PREPARE_BUNDLES, proto::COMMIT_BUNDLES});
   EXPECT_EQ(Available(*client, "CPU"), 2);
+}
+
+class NodeServiceWorkerTcpTest : public NodeServiceTest {
+ protected:
+  bool WorkerTcp() const override { return true; }
+
+  // The control service's answer to LOOKUP_WORKER for `worker_id`.
+  proto::LookupWorkerReply Lookup(const std::string &worker_id) {
+    if (!control_) {
+      auto conn = rpc::Connect(loop_, address_, kToken, nullptr);
+      EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+      if (!conn.ok()) return {};
+      control_ = conn.value();
+    }
+    proto::LookupWorkerRequest req;
+    req.set_worker_id(worker_id);
+    proto::LookupWorkerReply rep;
+    Status st = control_->CallSync(proto::LOOKUP_WORKER, req, &rep);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return rep;
+  }
+  // Asks until the directory's answer about `worker_id` is `found` (the
+  // node tells the control service one way, on its own connection).
+  bool LookupUntil(const std::string &worker_id, bool found) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (Lookup(worker_id).found() != found && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+    return Lookup(worker_id).found() == found;
+  }
+
+  rpc::ConnectionPtr control_;
+};
+
+// Issue 15 point 4: in a cluster that spans nodes, the node registers its
+// TCP address beside its Unix socket, tells its workers to listen on TCP,
+// and publishes each driver's and worker's address in the control service's
+// worker directory while it is connected.
+TEST_F(NodeServiceWorkerTcpTest, TheNodePublishesWhereItsWorkersListen) {
+  proto::GetAllNodesReply nodes;
+  {
+    auto conn = rpc::Connect(loop_, address_, kToken, nullptr);
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes).ok());
+  }
+  ASSERT_EQ(nodes.nodes_size(), 1);
+  EXPECT_EQ(nodes.nodes(0).raylet_address(), node_address_);
+  EXPECT_EQ(nodes.nodes(0).tcp_address().rfind("tcp:127.0.0.1:", 0), 0u) << nodes.nodes(0).tcp_address();
+
+  const std::string driver_id = WorkerID::FromRandom().Binary();
+  auto driver = Register(proto::DRIVER, nullptr, driver_id, "127.0.0.1:4001");
+  ASSERT_TRUE(LookupUntil(driver_id, true));
+  proto::LookupWorkerReply found = Lookup(driver_id);
+  EXPECT_EQ(found.address().tcp(), "127.0.0.1:4001");
+  EXPECT_EQ(found.address().node_id(), node_->node_id().Binary());
+
+  auto lease = RequestLease(*driver, {{"CPU", 1}});
+  forks_.WaitFor([](auto &v) { return v.size() >= 1; });
+  const std::string worker_id = forks_.Get()[0];
+  fork_envs_.WaitFor([&](auto &m) { return m.count(worker_id) > 0; });  // recorded after forks_
+  EXPECT_EQ(fork_envs_.Get()[worker_id]["LUMEN_WORKER_TCP_HOST"], "127.0.0.1");
+  auto worker = Register(proto::WORKER, nullptr, worker_id, "127.0.0.1:4002");
+  auto granted = Await(*lease);
+  ASSERT_TRUE(granted.reply.granted());
+  EXPECT_EQ(granted.reply.worker().tcp(), "127.0.0.1:4002");  // lease holders on other nodes use it
+  ASSERT_TRUE(LookupUntil(worker_id, true));
+  EXPECT_EQ(Lookup(worker_id).address().tcp(), "127.0.0.1:4002");
+
+  // Gone from the node: gone from the directory.
+  worker->Close();
+  EXPECT_TRUE(LookupUntil(worker_id, false));
+  EXPECT_TRUE(Lookup(driver_id).found());
+}
+
+// ray::Init's embedded head is one node: nothing listens on TCP but the
+// services, and nothing is published.
+TEST_F(NodeServiceTest, AOneNodeClusterPublishesNoWorkers) {
+  auto lease_holder = Register(proto::TOOL);
+  auto lease = RequestLease(*lease_holder, {{"CPU", 1}});
+  forks_.WaitFor([](auto &v) { return v.size() >= 1; });
+  const std::string worker_id = forks_.Get()[0];
+  fork_envs_.WaitFor([&](auto &m) { return m.count(worker_id) > 0; });  // recorded after forks_
+  EXPECT_EQ(fork_envs_.Get()[worker_id].count("LUMEN_WORKER_TCP_HOST"), 0u);
+  StartForkedWorker(1);
+  ASSERT_TRUE(Await(*lease).reply.granted());
+  auto conn = rpc::Connect(loop_, address_, kToken, nullptr);
+  ASSERT_TRUE(conn.ok());
+  proto::LookupWorkerRequest req;
+  req.set_worker_id(worker_id);
+  proto::LookupWorkerReply rep;
+  ASSERT_TRUE(conn.value()->CallSync(proto::LOOKUP_WORKER, req, &rep).ok());
+  EXPECT_FALSE(rep.found());
 }
 
 }  // namespace

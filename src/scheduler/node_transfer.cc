@@ -19,7 +19,9 @@ StatusOr<std::string> NodeService::ResolveNode(const NodeID &node) {
   for (const auto &n : reply.nodes()) {
     if (n.node_id() != node.Binary()) continue;
     if (!n.alive()) return Status(StatusCode::kDisconnected, "node " + node.Hex() + " is dead");
-    return n.raylet_address();
+    // Another node: by TCP, never by a Unix path in its session.
+    if (n.tcp_address().empty()) return Status::NotFound("node " + node.Hex() + " has no TCP address");
+    return n.tcp_address();
   }
   return Status::NotFound("node " + node.Hex() + " is not in the cluster's node table");
 }

@@ -94,6 +94,8 @@ WorkerID WorkerPool::Start(JobWorkers &job, bool detached, const std::map<std::s
     req.set_worker_id(w->id.Binary());
     req.set_detached(detached);
     req.mutable_env()->insert(env.begin(), env.end());
+    if (!options_.worker_tcp_host.empty())
+      (*req.mutable_env())[kWorkerTcpHostVariable] = options_.worker_tcp_host;
     job.fork_server->Notify(proto::FORK_WORKER, req);
   } else if (can_exec()) {
     if (!Exec(job, *w, env)) return WorkerID::Nil();
@@ -128,6 +130,7 @@ bool WorkerPool::Exec(JobWorkers &job, Worker &w, const std::map<std::string, st
   auto vars = EnvVarsOf(job.runtime_env);
   for (auto &[k, v] : env) vars[k] = v;
   vars[kClusterTokenVariable] = options_.token;
+  if (!options_.worker_tcp_host.empty()) vars[kWorkerTcpHostVariable] = options_.worker_tcp_host;
   std::vector<std::string> environment;
   for (char **e = environ; *e; ++e) {
     std::string_view entry(*e);

@@ -109,6 +109,9 @@ class WorkerPool {
     /// env_vars and holds no GPU is served with.
     std::map<std::string, std::string> base_env;
     Clock *clock = &Clock::Real();  // when workers go idle
+    /// Non-empty: workers also listen on TCP at this address (the node's
+    /// IP), told by kWorkerTcpHostVariable; not part of their env key.
+    std::string worker_tcp_host;
   };
 
   explicit WorkerPool(Options options);

@@ -75,6 +75,8 @@ Status CoreWorker::Connect() {
   self_address_.set_worker_id(options_.worker_id.Binary());
   self_address_.set_node_id(info.node_id());
   self_address_.set_unix_path(path);
+  LUMEN_RETURN_IF_ERROR(
+      ListenForOtherNodes(options_.tcp_host.empty() ? info.worker_tcp_host() : options_.tcp_host));
 
   if (options_.is_driver) {
     // The driver keeps a control connection: it owns the actors it creates
@@ -314,8 +316,9 @@ void CoreWorker::Shutdown() {
 
 std::string CoreWorker::OwnerPath(const WorkerID &owner) const {
   // Every core worker listens at a path derived from its id, so an object id
-  // alone (it embeds the owner's id) says where to ask about the object.
-  return session_dir_ + "/sockets/w-" + owner.Hex().substr(0, 24);
+  // alone (it embeds the owner's id) says where to ask about the object on
+  // this node (on another: PeerDirectory).
+  return WorkerSocketPath(session_dir_, owner);
 }
 
 int CoreWorker::WaitForWorkers(std::chrono::milliseconds timeout) {
@@ -327,7 +330,46 @@ int CoreWorker::WaitForWorkers(std::chrono::milliseconds timeout) {
   return st.ok() ? reply.num_workers() : 0;
 }
 
+Status CoreWorker::ListenForOtherNodes(const std::string &host) {
+  PeerDirectory::Lookup lookup;
+  if (!host.empty()) {
+    auto port = server_->ListenTcp(host, 0);
+    if (!port.ok()) return port.status();
+    self_address_.set_tcp(host + ":" + std::to_string(*port));
+    tcp_mode_ = true;
+    lookup = [this](const WorkerID &worker) -> StatusOr<proto::Address> {
+      auto control = Control();
+      if (!control.ok()) return control.status();
+      proto::LookupWorkerRequest req;
+      req.set_worker_id(worker.Binary());
+      proto::LookupWorkerReply rep;
+      LUMEN_RETURN_IF_ERROR(control.value()->CallSync(proto::LOOKUP_WORKER, req, &rep));
+      if (!rep.found()) return Status::NotFound("the cluster does not know worker " + worker.Hex());
+      return rep.address();
+    };
+  }
+  directory_ = std::make_unique<PeerDirectory>(session_dir_, std::move(lookup));
+  return Status::OK();
+}
+
+rpc::ConnectionPtr CoreWorker::OwnerConnection(const WorkerID &owner) {
+  // One node: every owner listens in this session folder, as always.
+  if (!tcp_mode_) return PeerConnection(OwnerPath(owner));
+  auto route = directory_->Resolve(owner, node_info_.node_id());
+  if (!route.ok()) {
+    LUMEN_LOG_DEBUG("owner {} cannot be reached: {}", owner.Hex(), route.status().ToString());
+    return nullptr;
+  }
+  return PeerConnection(*route);
+}
+
+std::string CoreWorker::RouteTo(const proto::Address &peer) const {
+  auto route = PeerDirectory::Route(peer, node_info_.node_id());
+  return route.ok() ? *route : std::string();
+}
+
 rpc::ConnectionPtr CoreWorker::PeerConnection(const std::string &unix_path, bool pipelined) {
+  if (unix_path.empty()) return nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = peers_.find(unix_path);
@@ -434,12 +476,11 @@ void CoreWorker::MaybeFreeLocked(const ObjectID &id, After *after) {
 }
 
 void CoreWorker::SendBorrowLocked(const ObjectID &id, bool add) {
-  std::string owner_path = OwnerPath(id.Owner());
   proto::BorrowRequest req;
   req.add_object_ids(id.Binary());
   *req.mutable_borrower() = self_address_;
-  helper_.Post([this, owner_path, req, add] {
-    auto conn = PeerConnection(owner_path);
+  helper_.Post([this, owner = id.Owner(), req, add] {
+    auto conn = OwnerConnection(owner);
     if (!conn) return;  // the owner is gone; nothing to tell it
     conn->Notify(add ? proto::ADD_BORROWER : proto::REMOVE_BORROWER, req);
   });
@@ -490,8 +531,7 @@ void CoreWorker::SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &
 void CoreWorker::RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e) {
   if (e.requested || e.ready || e.owned) return;
   e.requested = true;
-  std::string owner_path = OwnerPath(id.Owner());
-  helper_.Post([this, id, owner_path] {
+  helper_.Post([this, id] {
     auto fail = [this, id](const std::string &why) {
       After after;
       {
@@ -503,7 +543,7 @@ void CoreWorker::RequestFromOwnerLocked(const ObjectID &id, ObjectEntry &e) {
       }
       RunAll(after);
     };
-    auto conn = PeerConnection(owner_path);
+    auto conn = OwnerConnection(id.Owner());
     if (!conn) {
       fail("Failed to retrieve object " + id.Hex() + ": its owner is unreachable (it may have exited).");
       return;
@@ -962,8 +1002,8 @@ void CoreWorker::RegisterHandlers() {
                          // A worker of this job started: connect now (the handshake runs on the
                          // loop while nothing waits on it), so a task leased to it is pushed on a
                          // connection that is ready. Pipelined: no wait on this thread.
-                         if (!worker.unix_path().empty())
-                           (void)PeerConnection(worker.unix_path(), /*pipelined=*/true);
+                         // The node's own workers: the same route as a lease's (RouteTo).
+                         (void)PeerConnection(RouteTo(worker), /*pipelined=*/true);
                        });
   dispatcher_.Register(proto::LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, const LogLines &msg) {
     if (options_.on_log_lines) {

@@ -45,6 +45,7 @@
 #include "protocol/node.pb.h"
 #include "protocol/worker.pb.h"
 #include "rpc/rpc.h"
+#include "worker/peer_directory.h"
 
 namespace lumen::worker {
 
@@ -119,6 +120,11 @@ struct CoreWorkerOptions {
   /// timeouts, the idle grace period of a lease, when a leased worker looks
   /// stalled. Tests pass a FakeClock (which must outlive the core worker).
   Clock *clock = &Clock::Real();
+  /// Workers of a cluster that spans nodes: also listen on TCP at this
+  /// address (their node's IP, from LUMEN_WORKER_TCP_HOST), so that
+  /// processes on other nodes reach them. Drivers learn it from their node.
+  /// Empty: Unix socket only (ray::Init's embedded head).
+  std::string tcp_host;
 };
 
 /// A stored value as read by Get: bytes (inline, or pinned in shared memory)
@@ -315,6 +321,15 @@ class CoreWorker {
   /// Marks an id we own but no longer track as lost (it was freed).
   void MarkFreedLocked(const ObjectID &id, std::vector<std::function<void()>> *after);
   std::string OwnerPath(const WorkerID &owner) const;
+  /// The connection to the owner of objects `owner` made, by its Unix socket
+  /// on this node or by TCP on another (peer_directory.h); null when it
+  /// cannot be reached. Blocking: not on the loop thread.
+  rpc::ConnectionPtr OwnerConnection(const WorkerID &owner);
+  /// Listens on TCP at `host` (empty: not at all) and makes directory_.
+  Status ListenForOtherNodes(const std::string &host);
+  /// What to connect to for a peer known by its address; empty when it
+  /// cannot be reached from here.
+  std::string RouteTo(const proto::Address &peer) const;
   /// The cached connection to another core worker, made on first use.
   /// `pipelined`: do not wait for the handshake (rpc::ConnectPipelined); may
   /// then be called on the loop thread.
@@ -376,6 +391,9 @@ class CoreWorker {
   proto::RegisterClientReply node_info_;
   std::string session_dir_;
   proto::Address self_address_;
+  // Made in Connect, before anything routes to a peer; read-only after.
+  std::unique_ptr<PeerDirectory> directory_;
+  bool tcp_mode_ = false;  // this process listens on TCP: peers may be on other nodes
   size_t inline_threshold_ = 100 * 1024;
 
   Clock &clock_;
@@ -390,7 +408,7 @@ class CoreWorker {
   AdaptiveSpin get_spin_;     // how long a blocking Get polls before sleeping
   AdaptiveSpin idle_spin_;    // how long the idle executor polls for a next task
   std::unordered_map<ObjectID, std::unique_ptr<ObjectEntry>> objects_;
-  std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by unix path
+  std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by address (bare Unix path or tcp:)
   std::map<std::string, std::unique_ptr<SchedulingQueue>> queues_;
   uint64_t task_seq_ = 0;
   uint64_t put_seq_ = 0;

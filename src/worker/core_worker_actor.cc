@@ -255,7 +255,7 @@ void CoreWorker::PumpActorLocked(ActorClient &c, After *after) {
     c.connecting = true;
     ActorID id = c.id;
     int incarnation = c.incarnation;
-    std::string path = c.address.unix_path();
+    std::string path = RouteTo(c.address);
     helper_.Post([this, id, incarnation, path] {
       auto conn = PeerConnection(path);
       After after2;

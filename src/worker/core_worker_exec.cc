@@ -169,7 +169,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     Status borrowed;
     for (auto &n : remote) {
       if (n.Owner() == WorkerID::FromBinary(spec.caller().worker_id())) continue;  // the caller owns it
-      auto owner = PeerConnection(OwnerPath(n.Owner()));
+      auto owner = OwnerConnection(n.Owner());
       // An owner that is gone took the object with it: the caller's Get
       // of it reports that, as for any ref whose owner died.
       if (!owner) continue;

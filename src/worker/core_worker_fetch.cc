@@ -72,9 +72,8 @@ void CoreWorker::RecordLocalCopy(const ObjectID &id) {
   proto::ObjectCopies copy;
   copy.set_node_id(local);
   copy.add_object_ids(id.Binary());
-  std::string owner_path = OwnerPath(id.Owner());
-  helper_.Post([this, owner_path, copy] {
-    auto conn = PeerConnection(owner_path);
+  helper_.Post([this, owner = id.Owner(), copy] {
+    auto conn = OwnerConnection(owner);
     if (conn) conn->Notify(proto::ADD_OBJECT_COPY, copy);
   });
 }

@@ -376,7 +376,7 @@ void CoreWorker::OnLeaseGranted(const std::string &key, const rpc::ConnectionPtr
     // Pipelined: the task follows the hello on the new connection, here on
     // the loop thread, with no thread hop and no round trip for the
     // handshake (a worker's first task went from ~1.3 to ~0.7 ms).
-    auto conn = PeerConnection(rep.worker().unix_path(), /*pipelined=*/true);
+    auto conn = PeerConnection(RouteTo(rep.worker()), /*pipelined=*/true);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = queues_.find(key);
     if (it == queues_.end()) return;

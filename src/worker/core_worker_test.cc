@@ -666,10 +666,12 @@ class CoreWorkerSpillbackTest : public CoreWorkerTest {
   Recorded<std::vector<std::string>> b_forks_;
 };
 
-// The driver's node answers SPILLBACK naming B; the core worker asks B, which
-// starts a worker there, and the task runs on it with B's resources held.
+// The driver's node answers SPILLBACK naming B (by B's TCP address); the
+// core worker asks B, which starts a worker there, and the task runs on it
+// with B's resources held, pushed by TCP: B is another node.
 TEST_F(CoreWorkerSpillbackTest, ATaskNeedingAResourceOnlyAnotherNodeHasRunsOnAWorkerLeasedThere) {
   FakeWorker *worker = AddWorker(FakeWorker::Answer::kReturnValue);
+  worker->AlsoListenOnTcp();
   TaskOptions options;
   options.resources = {{"CPU", 1}, {"special", 1}};
   ObjectID ret = cw_->SubmitTask("f", {}, options);
