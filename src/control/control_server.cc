@@ -45,8 +45,8 @@ StatusOr<int> ControlServer::Start() {
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
   server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
     std::weak_ptr<rpc::Connection> weak = conn;
-    conn->SetCloseHandler([this, weak](const Status &) {
-      if (auto c = weak.lock()) OnConnectionClosed(c);
+    conn->SetCloseHandler([this, weak](const Status &why) {
+      if (auto c = weak.lock()) OnConnectionClosed(c, why);
     });
   });
   LUMEN_RETURN_IF_ERROR(server_->ListenUnix(options_.unix_path));
@@ -72,7 +72,7 @@ void ControlServer::WaitForShutdown() {
   shutdown_cv_.wait(lock, [this] { return shutdown_requested_; });
 }
 
-void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
+void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn, const Status &why) {
   actors_->OnConnectionClosed(conn);
   // A driver that goes without saying its job finished (killed, crashed):
   // its job is over all the same.
@@ -88,7 +88,13 @@ void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
   auto node_id = std::static_pointer_cast<std::string>(conn->user_data);
   auto it = nodes_.find(*node_id);
   if (it == nodes_.end() || node_conns_[*node_id].lock() != conn) return;  // an older registration's
-  OnNodeDead(*node_id, "its connection to the control service closed (its processes died or it was stopped)");
+  // The rpc layer says why: the peer closed it (its processes died, or it
+  // was stopped), or it stayed silent past rpc::PeerTimeout (cut off).
+  OnNodeDead(*node_id,
+             "its connection to the control service closed (" +
+                 (why.ok() || why.message().empty() ? std::string("its processes died or it was stopped")
+                                                    : why.message()) +
+                 ")");
 }
 
 void ControlServer::OnNodeDead(const std::string &node_id, const std::string &why) {

@@ -71,7 +71,7 @@ class ControlServer {
  private:
   void RegisterHandlers();
   void RegisterProgramHandlers();
-  void OnConnectionClosed(const rpc::ConnectionPtr &conn);
+  void OnConnectionClosed(const rpc::ConnectionPtr &conn, const Status &why);
   /// Marks the node dead (once): see the header comment.
   void OnNodeDead(const std::string &node_id, const std::string &why);
   /// Marks the job finished (once) and ages out the oldest finished jobs.

@@ -12,6 +12,11 @@
 // node that answers is never judged by a gap it could not fill (a busy
 // control service, or a test that moves its clock far at once).
 //
+// Over a real network the rpc layer watches a pending check too: a node
+// silent past rpc::PeerTimeout (5 s) has its connection closed, and is dead
+// by that, whichever comes first; so a death timeout longer than the peer
+// timeout (plus a period) does not delay detection further.
+//
 // Time is read from the Clock it is given: production passes Clock::Real()
 // and a steady timer ticks every `period`; a test passes a FakeClock, whose
 // every Advance runs a tick, so no test sleeps.
