@@ -93,9 +93,13 @@ void PrintStatus(const std::vector<NodeView> &nodes) {
   auto list = [](const char *title, const std::vector<const NodeView *> &of, const char *none) {
     std::cout << title << "\n";
     if (of.empty()) std::cout << " " << none << "\n";
-    for (const NodeView *n : of)
+    for (const NodeView *n : of) {
       std::cout << " 1 node_" << ToHex(n->info.node_id()) << " (" << n->info.node_ip() << ", pid "
-                << n->info.pid() << ")\n";
+                << n->info.pid() << ")";
+      // Why a dead node died (Ray lists it under "Recent failures").
+      if (!n->info.alive() && !n->info.death_reason().empty()) std::cout << ": " << n->info.death_reason();
+      std::cout << "\n";
+    }
   };
   list("Active:", alive, "(no active nodes)");
   list("Dead:", dead, "(no dead nodes)");

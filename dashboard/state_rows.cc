@@ -38,6 +38,8 @@ const char *GroupStateName(proto::PlacementGroupState state) {
       return "CREATED";
     case proto::PG_REMOVED:
       return "REMOVED";
+    case proto::PG_RESCHEDULING:
+      return "RESCHEDULING";
     default:
       return "UNKNOWN";
   }

@@ -496,9 +496,10 @@ class ClusterRuntime : public ray::internal::RayRuntime {
       std::unordered_map<std::string, double> bundle(b.amounts().begin(), b.amounts().end());
       options.bundles.push_back(std::move(bundle));
     }
-    auto state = info.state() == proto::PG_CREATED   ? ray::PlacementGroupState::CREATED
-                 : info.state() == proto::PG_REMOVED ? ray::PlacementGroupState::REMOVED
-                                                     : ray::PlacementGroupState::PENDING;
+    auto state = info.state() == proto::PG_CREATED        ? ray::PlacementGroupState::CREATED
+                 : info.state() == proto::PG_REMOVED      ? ray::PlacementGroupState::REMOVED
+                 : info.state() == proto::PG_RESCHEDULING ? ray::PlacementGroupState::RESCHEDULING
+                                                          : ray::PlacementGroupState::PENDING;
     return ray::PlacementGroup(info.group_id(), options, state);
   }
 

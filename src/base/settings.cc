@@ -50,6 +50,17 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
       s.peer_timeout_ms = ms;
     }
   }
+  auto milliseconds = [&](const char *name, int64_t min, int64_t *out) {
+    const char *v = lookup(name);
+    if (!v) return;
+    int64_t ms = 0;
+    const char *end = v + std::strlen(v);
+    auto [ptr, ec] = std::from_chars(v, end, ms);
+    if (ec == std::errc() && ptr == end && ptr != v && ms >= min && ms <= int64_t{24} * 3600 * 1000)
+      *out = ms;
+  };
+  milliseconds("LUMEN_NODE_DEATH_TIMEOUT_MS", 100, &s.node_death_timeout_ms);
+  milliseconds("LUMEN_HEALTH_CHECK_PERIOD_MS", 10, &s.health_check_period_ms);
   ParseBytes(lookup("LUMEN_ARG_CACHE_BYTES"), int64_t{1} << 40, &s.arg_cache_bytes);
   if (const char *v = lookup("LUMEN_SCHEDULER_SPREAD_THRESHOLD")) {
     double t = 0;

@@ -35,6 +35,16 @@
 //                        is closed as dead (rpc::PeerTimeout). Default: 5000.
 //                        Anything else is ignored. Processes the runtime
 //                        starts inherit it.
+//   LUMEN_NODE_DEATH_TIMEOUT_MS  How long (ms, 100 to one day) a node may
+//                        leave the control service's health check unanswered
+//                        before it is marked dead (Ray's health check period
+//                        times its failure threshold). A node whose processes
+//                        die is seen dead at once (its connection closes).
+//                        Default: 10000. Anything else is ignored.
+//   LUMEN_HEALTH_CHECK_PERIOD_MS  How often (ms, 10 to one day) the control
+//                        service checks each node (Ray's
+//                        health_check_period_ms). Default: 1000. Anything
+//                        else is ignored.
 //   LUMEN_ARG_CACHE_BYTES  How many bytes of decoded task arguments a worker
 //                        keeps for later tasks that take the same object
 //                        (0 to 2^40; 0 turns the cache off; see
@@ -95,6 +105,8 @@ struct Settings {
   bool lend_loop = true;                         // LUMEN_LEND_LOOP (0: off)
   int get_spin_us = 100;                         // LUMEN_GET_SPIN_US
   int64_t peer_timeout_ms = 0;                   // LUMEN_PEER_TIMEOUT_MS; 0: unset (the default applies)
+  int64_t node_death_timeout_ms = 10000;         // LUMEN_NODE_DEATH_TIMEOUT_MS
+  int64_t health_check_period_ms = 1000;         // LUMEN_HEALTH_CHECK_PERIOD_MS
   std::string log_level;                         // LUMEN_LOG_LEVEL; empty: info
   std::string node_fork_server;                  // LUMEN_NODE_FORK_SERVER; empty: unset
   std::string worker_tcp_host;                   // LUMEN_WORKER_TCP_HOST; empty: Unix socket only

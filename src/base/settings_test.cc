@@ -76,6 +76,20 @@ TEST(SettingsTest, TheSpreadThresholdTakesOnlyAFractionFromZeroToOne) {
         << "'" << bad << "'";
 }
 
+TEST(SettingsTest, TheNodeHealthCheckTimesTakeOnlyInRangeMilliseconds) {
+  Settings d = ParseFrom({});
+  EXPECT_EQ(d.node_death_timeout_ms, 10000);
+  EXPECT_EQ(d.health_check_period_ms, 1000);
+  Settings s = ParseFrom({{"LUMEN_NODE_DEATH_TIMEOUT_MS", "2500"}, {"LUMEN_HEALTH_CHECK_PERIOD_MS", "50"}});
+  EXPECT_EQ(s.node_death_timeout_ms, 2500);
+  EXPECT_EQ(s.health_check_period_ms, 50);
+  for (const char *bad : {"99", "-1", "abc", "10s", ""}) {
+    Settings b = ParseFrom({{"LUMEN_NODE_DEATH_TIMEOUT_MS", bad}, {"LUMEN_HEALTH_CHECK_PERIOD_MS", "9"}});
+    EXPECT_EQ(b.node_death_timeout_ms, 10000) << bad;
+    EXPECT_EQ(b.health_check_period_ms, 1000);
+  }
+}
+
 TEST(SettingsTest, ByteCountsTakeOnlyInRangeIntegers) {
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "0"}}).arg_cache_bytes, 0);
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "1048576"}}).arg_cache_bytes, 1 << 20);

@@ -36,6 +36,10 @@ struct ActorManager::Actor {
   // Why the last attempt failed when the worker itself did not say (it could
   // not be reached): the death cause names it, e.g. an open-file limit.
   std::string last_failure;
+  // Set when the actor's node died ("its node ... died: ..."): the death
+  // cause, if it has no restarts left, names it.
+  std::string node_death;
+  bool confirming_node = false;  // its worker is gone: asking its node whether it died too
   std::vector<std::function<void(Status)>> on_gone;
   std::map<rpc::Connection *, std::weak_ptr<rpc::Connection>> subscribers;
 };
@@ -73,6 +77,40 @@ void ActorManager::OnNodeRegistered(const proto::NodeInfo &info, const rpc::Conn
   // Actors that found no node may fit now.
   for (auto &[id, a] : actors_)
     if (WaitsForANode(*a)) Place(*a);
+}
+
+void ActorManager::OnNodeDead(const std::string &node_id, const std::string &cause) {
+  nodes_.erase(node_id);
+  dead_node_causes_[node_id] = cause;
+  if (stopping_) return;
+  std::vector<std::string> on_it;
+  for (auto &[id, a] : actors_)
+    if (a->node_id == node_id && a->info.state() != proto::DEAD) on_it.push_back(id);
+  for (auto &id : on_it) {
+    Actor *a = Find(id);
+    if (!a || a->node_id != node_id || a->info.state() == proto::DEAD) continue;
+    if (a->confirming_node) {  // its worker is gone already, and with no restarts left
+      a->node_death = cause;
+      continue;
+    }
+    if (!a->has_worker) {
+      // Its lease was asked of the dead node: ask another (a later answer
+      // belongs to an older attempt and is ignored).
+      LUMEN_LOG_INFO("actor {} ({}): placing it again, {}", ToHex(id), a->info.class_name(), cause);
+      Place(*a);
+      continue;
+    }
+    a->node_death = cause;
+    const uint64_t generation = a->generation;  // Close may run the close handler, which restarts it
+    // Its worker is gone with the node, whether or not the connection to it
+    // has closed yet (a node cut off from the network keeps it open).
+    if (a->worker_conn) {
+      auto conn = std::move(a->worker_conn);
+      actor_by_worker_conn_.erase(conn.get());
+      conn->Close();  // its close handler finds an older attempt, or this one already gone
+    }
+    OnWorkerGone(id, generation);
+  }
 }
 
 ActorManager::Actor *ActorManager::Find(const std::string &actor_id) {
@@ -152,6 +190,7 @@ void ActorManager::Publish(Actor &a) {
 }
 
 void ActorManager::Schedule(Actor &a) {
+  a.node_death.clear();
   a.has_worker = false;
   a.worker_conn.reset();
   a.worker_id.clear();
@@ -252,6 +291,12 @@ void ActorManager::OnLeaseReply(const std::string &actor_id, uint64_t generation
       ret.set_worker_failed(true);
       node->Notify(proto::RETURN_WORKER, ret);
     }
+    return;
+  }
+  if (!st.ok() && !stopping_ && (!node || !node->IsOpen())) {
+    // The node went away before answering (it died): another node may take it.
+    LUMEN_LOG_INFO("actor {}: its node went away before granting a lease; placing it again", ToHex(actor_id));
+    Place(*a);
     return;
   }
   if (!st.ok() || !rep.granted()) {
@@ -358,13 +403,52 @@ void ActorManager::OnWorkerGone(const std::string &actor_id, uint64_t generation
   } else if (!owner_alive) {
     MarkDead(*a, "The actor died because its owner (the driver or actor that created it) died.");
   } else {
-    MarkDead(*a,
-             "The actor died unexpectedly: its process exited or was killed, and it has no restarts left "
-             "(max_restarts=" +
-                 RestartsText(max) + ")." +
-                 (a->last_failure.empty() ? "" : " Last failure: " + a->last_failure + "."));
+    ConfirmNodeThenMarkDead(*a);
   }
   RunGoneCallbacks(*a);
+}
+
+// A worker's connection closing and its node's are two events: when a node
+// dies with its workers, the worker's may be seen first. So before an actor
+// with no restarts left is declared dead of its own process's death, its
+// node is asked whether it is alive; one that does not answer (its
+// connection closes) died, and the death cause names it.
+void ActorManager::ConfirmNodeThenMarkDead(Actor &a) {
+  auto it = nodes_.find(a.node_id);
+  auto node = it == nodes_.end() ? nullptr : it->second.conn.lock();
+  if (a.node_death.empty() && node && node->IsOpen()) {
+    a.confirming_node = true;
+    std::string id = a.info.actor_id(), node_id = a.node_id;
+    const uint64_t generation = a.generation;
+    node->Call(
+        proto::NODE_HEALTH_CHECK, proto::NodeEmpty(),
+        [this, id, node_id, generation](Status st, std::string_view) {
+          Actor *a = Find(id);
+          if (stopping_ || !a || a->generation != generation || a->info.state() == proto::DEAD) return;
+          a->confirming_node = false;
+          if (!st.ok() && a->node_death.empty()) a->node_death = DeadNodeCause(node_id);
+          MarkDeadWithNoRestartsLeft(*a);
+        },
+        kNodeUsageTimeout);
+    return;
+  }
+  if (a.node_death.empty() && !a.node_id.empty() && !node) a.node_death = DeadNodeCause(a.node_id);
+  MarkDeadWithNoRestartsLeft(a);
+}
+
+std::string ActorManager::DeadNodeCause(const std::string &node_id) const {
+  auto it = dead_node_causes_.find(node_id);
+  return it != dead_node_causes_.end() ? it->second : "its node " + ToHex(node_id) + " died";
+}
+
+void ActorManager::MarkDeadWithNoRestartsLeft(Actor &a) {
+  const std::string restarts = "(max_restarts=" + RestartsText(a.info.max_restarts()) + ")";
+  if (!a.node_death.empty()) {
+    MarkDead(a, "The actor died because " + a.node_death + "; it has no restarts left " + restarts + ".");
+    return;
+  }
+  MarkDead(a, "The actor died unexpectedly: its process exited or was killed, and it has no restarts left " +
+                  restarts + "." + (a.last_failure.empty() ? "" : " Last failure: " + a.last_failure + "."));
 }
 
 void ActorManager::RunGoneCallbacks(Actor &a) {

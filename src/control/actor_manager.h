@@ -9,7 +9,8 @@
 // When the actor's worker goes away (the manager holds a connection to it,
 // whose closing is the signal), the actor is restarted while max_restarts
 // allows, else it is dead. A non-detached actor shares fate with its owner:
-// the owner's control connection closing kills it.
+// the owner's control connection closing kills it. When a node dies
+// (OnNodeDead) its actors restart elsewhere or die naming the node's death.
 //
 // Placement (Ray's default, hybrid policy; cluster_placement.h): with one
 // live node the lease goes there and waits for room; with several, the nodes
@@ -57,6 +58,12 @@ class ActorManager {
 
   // ---- nodes ----
   void OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn);
+  /// The node died (`cause`: "its node <id> (<ip>) died: <why>"): no actor
+  /// is placed there again; each actor on it (alive, or being created there)
+  /// restarts on another node while max_restarts allows (its name kept), else
+  /// is DEAD with a death cause naming the node's death. An actor still
+  /// being created there is placed again without using a restart.
+  void OnNodeDead(const std::string &node_id, const std::string &cause);
 
   // ---- requests (loop thread) ----
   /// Records the actor and reserves its name; `owner` is the owner's control
@@ -105,6 +112,11 @@ class ActorManager {
   void OnWorkerGone(const std::string &actor_id, uint64_t generation);
   /// Marks the actor DEAD for good, frees its name and kills its worker.
   void MarkDead(Actor &a, const std::string &cause);
+  /// Its worker is gone and it has no restarts left: dead, of its node's
+  /// death if its node turns out dead too (see the .cc).
+  void ConfirmNodeThenMarkDead(Actor &a);
+  void MarkDeadWithNoRestartsLeft(Actor &a);
+  std::string DeadNodeCause(const std::string &node_id) const;
   void KillWorker(Actor &a);
   void RunGoneCallbacks(Actor &a);
   void ForgetOldDead();
@@ -120,6 +132,7 @@ class ActorManager {
   std::map<rpc::Connection *, std::set<std::string>> subscribed_by_;
   std::map<rpc::Connection *, std::string> actor_by_worker_conn_;
   std::map<std::string, Node> nodes_;
+  std::map<std::string, std::string> dead_node_causes_;     // by node id: "its node <id> (<ip>) died: <why>"
   std::deque<std::string> dead_;                            // oldest first; bounded
   std::unique_ptr<boost::asio::steady_timer> retry_timer_;  // armed while an actor waits for room
 

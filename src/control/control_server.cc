@@ -9,6 +9,7 @@
 #include "base/timeouts.h"
 #include "protocol/node.pb.h"
 #include "protocol/control.pb.h"
+#include "protocol/worker.pb.h"
 
 namespace lumen::control {
 namespace {
@@ -26,6 +27,9 @@ using rpc::Unary;
 ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(options)) {
   actors_ = std::make_unique<ActorManager>(loop_, options_.token, &dispatcher_);
   groups_ = std::make_unique<PlacementGroupManager>(loop_, actors_.get(), *options_.clock);
+  health_ = std::make_unique<NodeHealthChecker>(
+      loop_, *options_.clock, options_.health,
+      [this](const std::string &node_id, const std::string &why) { OnNodeDead(node_id, why); });
   RegisterHandlers();
 }
 
@@ -41,8 +45,8 @@ StatusOr<int> ControlServer::Start() {
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
   server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
     std::weak_ptr<rpc::Connection> weak = conn;
-    conn->SetCloseHandler([this, weak](const Status &) {
-      if (auto c = weak.lock()) OnConnectionClosed(c);
+    conn->SetCloseHandler([this, weak](const Status &why) {
+      if (auto c = weak.lock()) OnConnectionClosed(c, why);
     });
   });
   LUMEN_RETURN_IF_ERROR(server_->ListenUnix(options_.unix_path));
@@ -53,6 +57,7 @@ StatusOr<int> ControlServer::Start() {
 }
 
 void ControlServer::Stop() {
+  stopping_ = true;
   if (actors_) actors_->Stop();
   if (server_) server_->Stop();
   {
@@ -67,7 +72,7 @@ void ControlServer::WaitForShutdown() {
   shutdown_cv_.wait(lock, [this] { return shutdown_requested_; });
 }
 
-void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
+void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn, const Status &why) {
   actors_->OnConnectionClosed(conn);
   // A driver that goes without saying its job finished (killed, crashed):
   // its job is over all the same.
@@ -76,15 +81,49 @@ void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn) {
     job_by_driver_.erase(it);
     FinishJob(job_id, "its driver's connection closed");
   }
-  // A node service whose connection drops is considered dead.
+  node_subscribers_.erase(conn.get());
+  // A node service whose connection drops is dead: its processes died, or
+  // it was stopped.
   if (!conn->user_data) return;
   auto node_id = std::static_pointer_cast<std::string>(conn->user_data);
   auto it = nodes_.find(*node_id);
-  if (it != nodes_.end() && it->second.alive()) {
-    it->second.set_alive(false);
-    LUMEN_LOG_WARN("node {} disconnected; marked dead", ToHex(*node_id));
-    workers_.RemoveNode(*node_id);
+  if (it == nodes_.end() || node_conns_[*node_id].lock() != conn) return;  // an older registration's
+  // The rpc layer says why: the peer closed it (its processes died, or it
+  // was stopped), or it stayed silent past rpc::PeerTimeout (cut off).
+  OnNodeDead(*node_id,
+             "its connection to the control service closed (" +
+                 (why.ok() || why.message().empty() ? std::string("its processes died or it was stopped")
+                                                    : why.message()) +
+                 ")");
+}
+
+void ControlServer::OnNodeDead(const std::string &node_id, const std::string &why) {
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end() || !it->second.alive()) return;
+  proto::NodeInfo &info = it->second;
+  info.set_alive(false);
+  info.set_death_reason(why);
+  info.set_death_time_ms(NowMs());
+  health_->Remove(node_id);
+  workers_.RemoveNode(node_id);  // its drivers and workers went with it
+  if (stopping_) return;  // the whole cluster stops: nothing to restart or tell
+  LUMEN_LOG_WARN("node {} ({}) died: {}", ToHex(node_id), info.node_ip(), why);
+  const std::string cause = "its node " + ToHex(node_id) + " (" + info.node_ip() + ") died: " + why;
+  actors_->OnNodeDead(node_id, cause);
+  groups_->OnNodeDead(node_id);
+  proto::NodeInfo changed = info;
+  for (auto sub = node_subscribers_.begin(); sub != node_subscribers_.end();) {
+    auto conn = sub->second.lock();
+    if (!conn || !conn->IsOpen()) {
+      sub = node_subscribers_.erase(sub);
+      continue;
+    }
+    conn->Notify(proto::NODE_CHANGED, changed);
+    ++sub;
   }
+  // Cut off rather than gone: it must not go on as this node if it comes
+  // back (its registration is over; it is refused under this id).
+  if (auto conn = node_conns_[node_id].lock()) conn->Close();
 }
 
 void ControlServer::FinishJob(uint32_t job_id, const std::string &why) {
@@ -161,6 +200,10 @@ void ControlServer::RegisterHandlers() {
       dispatcher_, REGISTER_NODE,
       [this](const rpc::ConnectionPtr &conn, const NodeInfo &req, RegisterNodeReply *) {
         if (req.node_id().size() != NodeID::kSize) return Status::InvalidArgument("bad node id");
+        if (auto old = nodes_.find(req.node_id()); old != nodes_.end() && !old->second.alive())
+          return Status::AlreadyExists("node " + ToHex(req.node_id()) + " was marked dead (" +
+                                       old->second.death_reason() +
+                                       "); a node that comes back must restart as a new node");
         NodeInfo info = req;
         info.set_alive(true);
         info.set_start_time_ms(NowMs());
@@ -170,8 +213,14 @@ void ControlServer::RegisterHandlers() {
         LUMEN_LOG_INFO("node {} registered at {}", ToHex(req.node_id()), req.raylet_address());
         actors_->OnNodeRegistered(info, conn);
         groups_->OnNodeRegistered(info, conn);
+        health_->Add(req.node_id(), conn);
         return Status::OK();
       });
+  dispatcher_.Register(SUBSCRIBE_NODE_CHANGES,
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                         node_subscribers_[conn.get()] = conn;
+                         if (call_id) conn->Reply(call_id, Empty());
+                       });
   dispatcher_.Register(
       GET_ALL_NODES, [this](const rpc::ConnectionPtr &conn, uint64_t call_id, const GetAllNodesRequest &req) {
         if (req.with_usage()) {

@@ -6,6 +6,16 @@
 // client wants it (GET_ALL_NODES with_usage), not kept here: see
 // AnswerAllNodesWithUsage.
 //
+// A node is dead once its registration connection closes (its processes
+// died: seen at once) or once it leaves the health check unanswered for the
+// death timeout (node_health.h: cut off, or hung). Then, as in Ray: the node
+// table keeps it with alive false, the reason and the time; its actors
+// restart elsewhere or die naming the node's death (ActorManager); its
+// placement-group bundles are placed again (PlacementGroupManager); and every
+// connection that sent SUBSCRIBE_NODE_CHANGES (drivers, workers) is sent
+// NODE_CHANGED with its record. A dead node is never alive again: one that
+// comes back must restart and register as a new node (its old id is refused).
+//
 // A job ends when its driver says so (JOB_FINISHED, sent at Shutdown) or when
 // the driver's connection closes without it; finished jobs stay listed, the
 // oldest aging out beyond `max_finished_jobs`.
@@ -15,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -25,6 +36,7 @@
 
 #include "base/clock.h"
 #include "control/actor_manager.h"
+#include "control/node_health.h"
 #include "control/program_store.h"
 #include "control/worker_directory.h"
 #include "control/placement_group_manager.h"
@@ -42,6 +54,8 @@ struct ControlServerOptions {
   /// What the service's decisions from elapsed time read (a placement
   /// group's Wait timeout). Tests pass a FakeClock, which must outlive it.
   Clock *clock = &Clock::Real();
+  /// The nodes' health check (period, death timeout); read from the clock above.
+  NodeHealthOptions health = NodeHealthOptions::FromSettings();
 };
 
 class ControlServer {
@@ -59,7 +73,9 @@ class ControlServer {
   void RegisterHandlers();
   void RegisterProgramHandlers();
   void RegisterWorkerDirectoryHandlers();  // control_server_workers.cc
-  void OnConnectionClosed(const rpc::ConnectionPtr &conn);
+  void OnConnectionClosed(const rpc::ConnectionPtr &conn, const Status &why);
+  /// Marks the node dead (once): see the header comment.
+  void OnNodeDead(const std::string &node_id, const std::string &why);
   /// Marks the job finished (once) and ages out the oldest finished jobs.
   void FinishJob(uint32_t job_id, const std::string &why);
   /// Answers `call_id` with every node, each alive one with its usage as the
@@ -73,10 +89,13 @@ class ControlServer {
   std::unique_ptr<rpc::Server> server_;
   std::unique_ptr<ActorManager> actors_;
   std::unique_ptr<PlacementGroupManager> groups_;
+  std::unique_ptr<NodeHealthChecker> health_;
+  std::atomic<bool> stopping_{false};  // Stop() began: closing connections is no node's death
 
   // Loop-thread state.
   std::map<std::string, proto::NodeInfo> nodes_;                      // by binary node id
   std::map<std::string, std::weak_ptr<rpc::Connection>> node_conns_;  // each node's registration connection
+  std::map<rpc::Connection *, std::weak_ptr<rpc::Connection>> node_subscribers_;  // SUBSCRIBE_NODE_CHANGES
   std::map<uint32_t, proto::JobInfo> jobs_;
   std::map<rpc::Connection *, uint32_t> job_by_driver_;  // running jobs, by their driver's connection
   std::deque<uint32_t> finished_jobs_;                   // in the order they finished; bounded

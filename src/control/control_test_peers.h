@@ -42,6 +42,9 @@ namespace lumen::control::testing {
 inline const std::string kToken = "control-test-token";
 /// Only a hang reaches this.
 constexpr auto kDeadline = std::chrono::seconds(30);
+/// The control service's health check in ControlServiceTest, on its FakeClock.
+constexpr auto kHealthCheckPeriod = std::chrono::seconds(1);
+constexpr auto kNodeDeathTimeout = std::chrono::seconds(10);
 
 /// A mutex-guarded record with waiting on a condition of it.
 template <typename T>
@@ -163,10 +166,11 @@ class FakeNode {
   struct Log {
     std::vector<Lease> leases;
     std::vector<Reservation> reservations;
-    std::vector<std::string> killed_workers;             // KILL_WORKER
-    std::vector<uint64_t> returned_leases;               // RETURN_WORKER
-    std::vector<std::string> returned_groups;            // RETURN_BUNDLES
-    int stats_requests = 0;                              // NODE_STATS
+    std::vector<std::string> killed_workers;   // KILL_WORKER
+    std::vector<uint64_t> returned_leases;     // RETURN_WORKER
+    std::vector<std::string> returned_groups;  // RETURN_BUNDLES
+    int stats_requests = 0;                    // NODE_STATS
+    int health_checks = 0;                     // NODE_HEALTH_CHECK received (answered unless silent)
     std::vector<proto::PrepareBundlesRequest> prepares;  // PREPARE_BUNDLES, answered at once
     std::vector<std::string> committed_groups;           // COMMIT_BUNDLES of a group this node prepared
     /// Groups this node holds bundles of now: prepared (successfully) and not
@@ -224,6 +228,18 @@ class FakeNode {
                            } else {
                              conn->ReplyError(call_id, Status::Internal("no usage set"));
                            }
+                         });
+    // NODE_HEALTH_CHECK: answered at once unless Silence (a node cut off
+    // from the network: its connection stays open, nothing comes back).
+    dispatcher_.Register(proto::NODE_HEALTH_CHECK,
+                         [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                           bool silent;
+                           {
+                             std::lock_guard<std::mutex> lock(kill_mu_);
+                             silent = silent_;
+                           }
+                           if (call_id && !silent) conn->Reply(call_id, proto::NodeEmpty());
+                           log_.Update([&](Log &log) { log.health_checks++; });
                          });
     // PREPARE_BUNDLES: answered at once, prepared unless FailPrepares; only
     // a successful prepare is logged. COMMIT_BUNDLES: answered at once, an
@@ -295,6 +311,32 @@ class FakeNode {
     stats_ = stats;
   }
 
+  /// Whether health checks go unanswered from now on.
+  void Silence(bool silent) {
+    std::lock_guard<std::mutex> lock(kill_mu_);
+    silent_ = silent;
+  }
+  /// Waits until the node has received (and, unless silent, answered) `n` health checks.
+  void WaitHealthChecks(int n) {
+    log_.WaitFor([&](const Log &l) { return l.health_checks >= n; });
+  }
+  /// Registers again under the same node id on a new connection; the
+  /// control service's answer.
+  Status RegisterAgain(rpc::EventLoop &loop, const std::string &control_address) {
+    auto conn = rpc::Connect(loop, control_address, kToken, &dispatcher_);
+    if (!conn.ok()) return conn.status();
+    proto::RegisterNodeReply rep;
+    return conn.value()->CallSync(proto::REGISTER_NODE, info_, &rep);
+  }
+  bool Open() const { return conn_ && conn_->IsOpen(); }
+  /// GET_ALL_NODES on this node's own connection: once answered, everything
+  /// this node sent before (a health check's answer) has been handled.
+  proto::GetAllNodesReply Sync() {
+    proto::GetAllNodesReply rep;
+    EXPECT_TRUE(conn_->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &rep).ok());
+    return rep;
+  }
+
   /// Whether PREPARE_BUNDLES answers "no room" from now on.
   void FailPrepares(bool fail) {
     std::lock_guard<std::mutex> lock(kill_mu_);
@@ -354,6 +396,7 @@ class FakeNode {
   std::function<void(const std::string &)> on_kill_;
   std::optional<proto::NodeStatsReply> stats_;
   bool fail_prepares_ = false;
+  bool silent_ = false;
 };
 
 /// A driver (or any client): its control connection, and every ACTOR_UPDATE
@@ -367,12 +410,24 @@ class FakeClient {
                            EXPECT_TRUE(rpc::ParseBody(body, &info));
                            updates_.Update([&](auto &v) { v.push_back(info); });
                          });
+    dispatcher_.Register(proto::NODE_CHANGED,
+                         [this](const rpc::ConnectionPtr &, uint64_t, std::string_view body) {
+                           proto::NodeInfo info;
+                           EXPECT_TRUE(rpc::ParseBody(body, &info));
+                           node_changes_.Update([&](auto &v) { v.push_back(info); });
+                         });
     auto conn = rpc::Connect(loop, control_address, kToken, &dispatcher_);
     EXPECT_TRUE(conn.ok()) << conn.status().ToString();
     if (conn.ok()) conn_ = conn.value();
   }
   rpc::Connection &conn() { return *conn_; }
   Recorded<std::vector<proto::ActorInfo>> &updates() { return updates_; }
+  /// SUBSCRIBE_NODE_CHANGES, as a driver sends it (answered once recorded).
+  void SubscribeNodeChanges() {
+    EXPECT_TRUE(conn_->CallSync(proto::SUBSCRIBE_NODE_CHANGES, proto::Empty(), nullptr).ok());
+  }
+  /// NODE_CHANGED notifications received, in order.
+  Recorded<std::vector<proto::NodeInfo>> &node_changes() { return node_changes_; }
   /// Waits until an update for `actor_id` in `state` arrives; returns it.
   proto::ActorInfo WaitState(const std::string &actor_id, proto::ActorState state, int num_restarts = -1) {
     proto::ActorInfo found;
@@ -393,6 +448,7 @@ class FakeClient {
   rpc::Dispatcher dispatcher_;
   rpc::ConnectionPtr conn_;
   Recorded<std::vector<proto::ActorInfo>> updates_;
+  Recorded<std::vector<proto::NodeInfo>> node_changes_;
 };
 
 /// A control service in a temporary folder, on a FakeClock (clock_: what it
@@ -408,6 +464,8 @@ class ControlServiceTest : public ::testing::Test {
     o.unix_path = dir_ + "/control.sock";
     o.token = kToken;
     o.clock = &clock_;
+    o.health.period = kHealthCheckPeriod;
+    o.health.timeout = kNodeDeathTimeout;
     server_ = std::make_unique<ControlServer>(o);
     ASSERT_TRUE(server_->Start().ok());
     address_ = "unix:" + o.unix_path;

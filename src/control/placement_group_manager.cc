@@ -27,6 +27,7 @@ void PlacementGroupManager::OnNodeRegistered(const proto::NodeInfo &info, const 
   for (auto &[id, g] : groups_) {
     g->refused = false;  // a node refused it: the new one may not
     if (g->info.state() == proto::PG_PENDING && !g->requested) Schedule(*g);
+    if (g->info.state() == proto::PG_RESCHEDULING && !g->requested) Reschedule(*g);
   }
 }
 
@@ -65,6 +66,88 @@ rpc::ConnectionPtr PlacementGroupManager::NodeConn(const std::string &node_id) c
   auto it = nodes_.find(node_id);
   auto conn = it == nodes_.end() ? nullptr : it->second.conn.lock();
   return conn && conn->IsOpen() ? conn : nullptr;
+}
+
+bool PlacementGroupManager::Placing(const Group &g) {
+  return g.info.state() == proto::PG_PENDING || g.info.state() == proto::PG_RESCHEDULING;
+}
+
+void PlacementGroupManager::OnNodeDead(const std::string &node_id) {
+  nodes_.erase(node_id);
+  for (auto &[id, gp] : groups_) {
+    Group &g = *gp;
+    // A group still PENDING there: its reservation's calls fail with the
+    // node's connection, and it is tried again (Abandon, ReserveOnOne).
+    if (g.info.state() != proto::PG_CREATED && g.info.state() != proto::PG_RESCHEDULING) continue;
+    int lost = 0;
+    for (auto &n : *g.info.mutable_bundle_node_ids())
+      if (n == node_id) {
+        n.clear();
+        ++lost;
+      }
+    if (lost == 0) continue;
+    LUMEN_LOG_WARN("placement group {}: {} bundle(s) were on node {}, which died; placing them again", id,
+                   lost, ToHex(node_id));
+    g.info.set_state(proto::PG_RESCHEDULING);
+    g.reported = false;
+    if (!g.requested) Reschedule(g);
+  }
+}
+
+void PlacementGroupManager::Reschedule(Group &g) {
+  std::set<std::string> holders;
+  for (auto &n : g.info.bundle_node_ids())
+    if (!n.empty()) holders.insert(n);
+  std::vector<NodeLink> links;
+  for (auto &[id, n] : nodes_)
+    if (!holders.count(id) && NodeConn(id)) links.push_back(NodeLink{id, n.conn});
+  if (links.empty()) {  // tried again when a node registers
+    if (!g.reported)
+      LUMEN_LOG_INFO("placement group {} waits for a node that holds none of its bundles", g.info.group_id());
+    g.reported = true;
+    return;
+  }
+  g.requested = true;
+  uint64_t attempt = ++g.attempt;
+  std::string id = g.info.group_id();
+  FetchNodeResources(links, [this, id, attempt](std::vector<PlacementNode> nodes) {
+    OnRescheduleResources(id, attempt, std::move(nodes));
+  });
+}
+
+void PlacementGroupManager::OnRescheduleResources(const std::string &group_id, uint64_t attempt,
+                                                  std::vector<PlacementNode> nodes) {
+  auto it = groups_.find(group_id);
+  if (it == groups_.end() || it->second->attempt != attempt) return;
+  auto &g = *it->second;
+  if (g.info.state() != proto::PG_RESCHEDULING) {
+    g.requested = false;
+    return;
+  }
+  std::vector<int> lost;
+  std::vector<ResourceMap> bundles;
+  for (int i = 0; i < g.info.bundles_size(); ++i)
+    if (g.info.bundle_node_ids(i).empty()) {
+      lost.push_back(i);
+      bundles.push_back(ToResourceMap(g.info.bundles(i)));
+    }
+  BundlePlacement placed = PlaceBundles(nodes, bundles, static_cast<BundleStrategy>(g.info.strategy()));
+  if (placed.outcome != PlacementOutcome::kPlaced) {
+    g.requested = false;
+    if (!g.reported)
+      LUMEN_LOG_INFO("placement group {} waits: its lost bundles fit on no other node now", group_id);
+    g.reported = true;
+    RetryLater();
+    return;
+  }
+  auto a = std::make_shared<Attempt>();
+  a->id = attempt;
+  a->bundle_nodes = placed.nodes;
+  for (size_t k = 0; k < placed.nodes.size(); ++k) {
+    a->by_node[placed.nodes[k]].push_back(lost[k]);
+    g.info.set_bundle_node_ids(lost[k], placed.nodes[k]);  // so a Remove meanwhile returns them
+  }
+  Prepare(g, a);
 }
 
 void PlacementGroupManager::Schedule(Group &g) {
@@ -180,7 +263,7 @@ void PlacementGroupManager::Prepare(Group &g, const std::shared_ptr<Attempt> &a)
     auto it = groups_.find(id);
     if (it == groups_.end() || it->second->attempt != a->id) return;
     auto &g = *it->second;
-    if (g.info.state() != proto::PG_PENDING) {
+    if (!Placing(g)) {
       g.requested = false;  // removed meanwhile: Remove returned the bundles
       return;
     }
@@ -228,14 +311,20 @@ void PlacementGroupManager::Commit(Group &g, const std::shared_ptr<Attempt> &a) 
     if (it == groups_.end() || it->second->attempt != a->id) return;
     auto &g = *it->second;
     g.requested = false;
-    if (g.info.state() != proto::PG_PENDING) return;  // removed meanwhile: Remove returned the bundles
+    if (!Placing(g)) return;  // removed meanwhile: Remove returned the bundles
     if (!a->failure.empty()) {
       Abandon(g, *a, a->failure);
       return;
     }
-    g.info.set_node_id(a->bundle_nodes.front());
+    for (auto &n : g.info.bundle_node_ids())
+      if (n.empty()) {  // another node died while these were reserved: place the rest
+        Reschedule(g);
+        return;
+      }
+    g.info.set_node_id(g.info.bundle_node_ids(0));
+    LUMEN_LOG_INFO("placement group {} {} on {} node(s)", id,
+                   g.info.state() == proto::PG_RESCHEDULING ? "created again" : "created", a->by_node.size());
     g.info.set_state(proto::PG_CREATED);
-    LUMEN_LOG_INFO("placement group {} created on {} node(s)", id, a->by_node.size());
     Finish(g, true);
   };
   for (auto &[node_id, indices] : a->by_node) {
@@ -269,7 +358,14 @@ void PlacementGroupManager::Abandon(Group &g, const Attempt &a, const std::strin
   req.set_group_id(g.info.group_id());
   for (auto &[node_id, indices] : a.by_node)
     if (auto conn = NodeConn(node_id)) conn->Notify(proto::RETURN_BUNDLES, req);
-  g.info.clear_bundle_node_ids();
+  if (g.info.state() == proto::PG_RESCHEDULING) {
+    // Only this attempt's bundles: the others stay reserved where they are
+    // (the attempt chose none of their nodes).
+    for (auto &[node_id, indices] : a.by_node)
+      for (int i : indices) g.info.set_bundle_node_ids(i, "");
+  } else {
+    g.info.clear_bundle_node_ids();
+  }
   g.requested = false;
   RetryLater();
 }
@@ -280,8 +376,10 @@ void PlacementGroupManager::RetryLater() {
   retry_timer_->async_wait([this](const boost::system::error_code &ec) {
     if (ec) return;  // cancelled: the manager is going away
     retry_timer_.reset();
-    for (auto &[id, g] : groups_)
+    for (auto &[id, g] : groups_) {
       if (g->info.state() == proto::PG_PENDING && !g->requested && !g->refused) Schedule(*g);
+      if (g->info.state() == proto::PG_RESCHEDULING && !g->requested) Reschedule(*g);
+    }
   });
 }
 
@@ -318,7 +416,7 @@ void PlacementGroupManager::Remove(const std::string &group_id) {
 void PlacementGroupManager::Wait(const std::string &group_id, int64_t timeout_ms,
                                  std::function<void(bool)> done) {
   auto it = groups_.find(group_id);
-  if (it == groups_.end() || it->second->info.state() != proto::PG_PENDING) {
+  if (it == groups_.end() || !Placing(*it->second)) {
     done(it != groups_.end() && it->second->info.state() == proto::PG_CREATED);
     return;
   }

@@ -18,6 +18,13 @@
 // now (or whose reservation failed) stays PENDING and is tried again after
 // kPlacementRetryInterval, or when a node registers.
 //
+// When a node dies (OnNodeDead) a CREATED group with bundles there goes
+// RESCHEDULING: those bundles alone are placed again, by the same policy and
+// two phases, on nodes that hold none of the group's other bundles (a node
+// keeps one reservation per group), and the group is CREATED again once they
+// are committed (Ray's rescheduling). The actors in those bundles restart
+// there through the actor manager (their placement waits for the bundle).
+//
 // A Wait's timeout is read from the Clock the manager is given (a test moves
 // a FakeClock past it instead of sleeping).
 //
@@ -49,6 +56,9 @@ class PlacementGroupManager {
   ~PlacementGroupManager();
 
   void OnNodeRegistered(const proto::NodeInfo &info, const rpc::ConnectionPtr &conn);
+  /// The node died: nothing is placed there again, and its bundles of
+  /// created groups are placed again (see above).
+  void OnNodeDead(const std::string &node_id);
   /// AlreadyExists when the name is taken in its namespace.
   Status Create(const proto::PlacementGroupInfo &info);
   /// Harmless for an unknown or removed group.
@@ -80,6 +90,12 @@ class PlacementGroupManager {
   };
 
   void Schedule(Group &g);
+  /// A RESCHEDULING group: places its bundles that have no node (an empty
+  /// bundle_node_ids entry) again.
+  void Reschedule(Group &g);
+  void OnRescheduleResources(const std::string &group_id, uint64_t attempt, std::vector<PlacementNode> nodes);
+  /// PENDING or RESCHEDULING: a reservation may be made for it.
+  static bool Placing(const Group &g);
   /// The one live node takes every bundle (it holds the request until they fit).
   void ReserveOnOne(Group &g, const std::string &node_id, const rpc::ConnectionPtr &conn);
   /// Several live nodes: ask them what is free, then place and reserve.

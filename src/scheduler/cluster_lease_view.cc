@@ -30,6 +30,10 @@ ClusterSnapshot SnapshotFromNodes(const proto::GetAllNodesReply &reply, const st
   return out;
 }
 
+void ClusterLeaseView::Deduct(const std::string &node_id, const ResourceMap &need) {
+  BookOnNode(snapshot_, node_id, need);
+}
+
 void ClusterLeaseView::Refresh(rpc::Connection &control, std::function<void()> updated) {
   if (refreshing_) return;
   refreshing_ = true;

@@ -47,6 +47,9 @@ class ClusterLeaseView {
   bool FreshAndAlone(Clock::Duration max_age) const {
     return snapshot_.valid && snapshot_.nodes.empty() && clock_->Now() - snapshot_.as_of <= max_age;
   }
+  /// Books `need` on node `node_id` in this view (a request was sent there):
+  /// decisions on the same view see its room taken.
+  void Deduct(const std::string &node_id, const ResourceMap &need);
   /// Asks `control` for every node's resources now, unless a request is out
   /// already; `updated` runs (loop thread) once a new view is in. A failed
   /// request keeps the old view and runs nothing: the next decision that

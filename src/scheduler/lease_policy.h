@@ -10,16 +10,25 @@
 // 1. This node grants it at once while it fits what is free here and this
 //    node's utilization is below the spread threshold (the fast path: no
 //    view is read, nothing waits).
-// 2. At the hop bound (kMaxLeaseSpills) it stays here: queued if this node's
-//    total fits it, else held as infeasible here. So a request chased by
-//    views that keep changing settles after a few hops instead of bouncing.
-// 3. A view older than its maximum age is never trusted to move work: the
+// 2. A request spilled here already (hops > 0) that fits what is free here
+//    is granted here, whatever this node's utilization: the node that
+//    spilled it chose this one to spread load, and a second spread decision
+//    on another (as stale) view would only chase it around (Ray's spilled
+//    requests are grant-or-reject where they land).
+// 3. At the hop bound (kMaxLeaseSpills) it is no longer moved to spread
+//    load: queued here if this node's total fits it, else held as infeasible
+//    here, unless a fresh view shows another node with it free now, which
+//    takes it (a request queued at a node that turned out busy, because the
+//    view that sent it here was stale, must not wait while another node has
+//    room). Past kMaxLeaseMoves it stays here whatever the view says. So a
+//    request chased by views that keep changing settles instead of bouncing.
+// 4. A view older than its maximum age is never trusted to move work: the
 //    request is granted here if it fits what is free, else the view is
 //    refreshed first (kRefreshView) and the request decided again then.
-// 4. Among this node and the live nodes that can start the job's workers,
+// 5. Among this node and the live nodes that can start the job's workers,
 //    the hybrid choice (base/hybrid_policy.h, the one the control service
 //    places actors with; this node first, so ties stay here).
-// 5. None has it free now: it waits here if this node could ever fit it;
+// 6. None has it free now: it waits here if this node could ever fit it;
 //    else it goes to another live node that could (one that has it free now
 //    by the hybrid choice, else the least utilized one whose total fits it),
 //    even one that cannot start the job's workers yet, since only there can
@@ -41,8 +50,12 @@
 
 namespace lumen::scheduler {
 
-/// How many times one lease request may be spilled from node to node.
+/// How many times one lease request may be spilled from node to node to
+/// spread load (step 3 of the decision).
 inline constexpr int kMaxLeaseSpills = 4;
+/// How many times in all it may be moved: past kMaxLeaseSpills only to a
+/// node a fresh view shows with it free now.
+inline constexpr int kMaxLeaseMoves = 16;
 
 /// How old a view of the other nodes may be when it moves a request.
 inline constexpr std::chrono::milliseconds kClusterViewMaxAge{100};
@@ -76,6 +89,7 @@ struct LeaseQuery {
 struct LeasePolicyOptions {
   double spread_threshold = kSpreadThreshold;
   int max_spills = kMaxLeaseSpills;
+  int max_moves = kMaxLeaseMoves;
   Clock::Duration max_view_age = kClusterViewMaxAge;
 };
 
@@ -101,12 +115,19 @@ ResourceMap ToResourceMap(const ResourceSet &r);
 /// computed on the fixed-point sets without building maps (the fast path).
 double FixedUtilization(const ResourceSet &total, const ResourceSet &available);
 
-/// Step 1 alone (the fast path): this node, with `utilization`, grants the
-/// request now without a view. `fits_now` is the node's own exact check
-/// (GPU devices and bundles included).
-inline bool GrantsLocally(double utilization, bool fits_now, const LeasePolicyOptions &options) {
-  return fits_now && utilization < options.spread_threshold;
+/// Steps 1 and 2 alone (the fast path): this node, with `utilization`,
+/// grants a request spilled `hops` times now without a view. `fits_now` is
+/// the node's own exact check (GPU devices and bundles included).
+inline bool GrantsLocally(double utilization, bool fits_now, const LeasePolicyOptions &options,
+                          int hops = 0) {
+  return fits_now && (hops > 0 || utilization < options.spread_threshold);
 }
+
+/// Takes `need` from what `view` says node `node_id` has free: a request
+/// was sent there, so the next decisions on the same view see its room
+/// taken (as Ray's scheduler books resources on remote nodes). Without it
+/// one view would send every waiting request to the same idle node.
+void BookOnNode(ClusterSnapshot &view, const std::string &node_id, const ResourceMap &need);
 
 /// The whole decision. `fits_now`: as above.
 LeaseDecision DecideLease(const ResourceNode &local, bool fits_now, const ClusterSnapshot &view,

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace lumen::scheduler {
 namespace {
 
@@ -172,12 +174,37 @@ TEST(LeasePolicyTest, AStaleViewNeverMovesWork) {
   EXPECT_EQ(Decide(full, view, Need({{"CPU", 1}})), "B");
 }
 
-TEST(LeasePolicyTest, AtTheHopBoundTheRequestStays) {
+TEST(LeasePolicyTest, ASpilledRequestThatFitsIsGrantedWhereItLandsWhateverItsUtilization) {
+  auto above = Node("A", {{"CPU", 2}}, {{"CPU", 1}});  // 50%: not below the threshold, has room
+  auto view = Fresh({Remote("B", {{"CPU", 2}}, {{"CPU", 2}})});
+  EXPECT_EQ(Decide(above, view, Need({{"CPU", 1}})), "B") << "its first node spreads it";
+  EXPECT_EQ(Decide(above, view, Need({{"CPU", 1}}, 1)), "local") << "spilled here: not chased on";
+  EXPECT_TRUE(GrantsLocally(0.5, true, {}, /*hops=*/1));
+  EXPECT_FALSE(GrantsLocally(0.5, false, {}, /*hops=*/1));
+}
+
+// A request that reached the spreading bound at a node that turned out busy
+// (the view that sent it there was stale) moves on to a node that a fresh
+// view shows with room now; it waits here only while none has.
+TEST(LeasePolicyTest, AtTheHopBoundAQueuedRequestMovesOnlyToANodeWithRoomNow) {
   auto full = Node("A", {{"CPU", 4}}, {{"CPU", 0}});
-  auto view = Fresh({Remote("B", {{"CPU", 4}, {"special", 1}}, {{"CPU", 4}, {"special", 1}})});
-  EXPECT_EQ(Decide(full, view, Need({{"CPU", 1}}, kMaxLeaseSpills - 1)), "B");
-  EXPECT_EQ(Decide(full, view, Need({{"CPU", 1}}, kMaxLeaseSpills)), "local") << "queued here";
-  EXPECT_EQ(Decide(full, view, Need({{"special", 1}}, kMaxLeaseSpills)), "infeasible") << "held here";
+  auto idle_b = Remote("B", {{"CPU", 4}, {"special", 1}}, {{"CPU", 4}, {"special", 1}});
+  auto busy_b = Remote("B", {{"CPU", 4}, {"special", 1}}, {{"CPU", 0}, {"special", 0}});
+  EXPECT_EQ(Decide(full, Fresh({idle_b}), Need({{"CPU", 1}}, kMaxLeaseSpills - 1)), "B");
+  EXPECT_EQ(Decide(full, Fresh({idle_b}), Need({{"CPU", 1}}, kMaxLeaseSpills)), "B");
+  EXPECT_EQ(Decide(full, Fresh({busy_b}), Need({{"CPU", 1}}, kMaxLeaseSpills)), "local") << "queued here";
+  EXPECT_EQ(Decide(full, Fresh({idle_b}), Need({{"special", 1}}, kMaxLeaseSpills)), "B");
+  EXPECT_EQ(Decide(full, Fresh({busy_b}), Need({{"special", 1}}, kMaxLeaseSpills)), "infeasible")
+      << "held here";
+  // A stale view does not move it; a fresh one is asked for.
+  auto stale = Fresh({idle_b});
+  stale.as_of = kNow - kClusterViewMaxAge - std::chrono::milliseconds(1);
+  auto d = DecideLease(full, false, stale, Need({{"CPU", 1}}, kMaxLeaseSpills), kNow);
+  EXPECT_EQ(Where(d), "local");
+  EXPECT_TRUE(d.refresh_view);
+  // Past the bound on all moves it stays whatever the view says.
+  EXPECT_EQ(Decide(full, Fresh({idle_b}), Need({{"CPU", 1}}, kMaxLeaseMoves)), "local");
+  EXPECT_EQ(Decide(full, Fresh({idle_b}), Need({{"special", 1}}, kMaxLeaseMoves)), "infeasible");
 }
 
 TEST(LeasePolicyTest, BusyButFeasibleHereWaitsHereUnlessOnlyARemoteCanEverRunIt) {
@@ -188,6 +215,24 @@ TEST(LeasePolicyTest, BusyButFeasibleHereWaitsHereUnlessOnlyARemoteCanEverRunIt)
   EXPECT_EQ(Decide(full, Fresh({busy_b}), Need({{"CPU", 6}})), "B");
   // Neither of two such nodes has 6 free: the less utilized, C (50%), over B (100%).
   EXPECT_EQ(Decide(full, Fresh({busy_b, Remote("C", {{"CPU", 8}}, {{"CPU", 4}})}), Need({{"CPU", 6}})), "C");
+}
+
+// Requests decided one after another on the same view: each one sent to a
+// node takes its room in the view, so the next goes to another node instead
+// of all of them to the first idle one.
+TEST(LeasePolicyTest, RequestsSpilledOnOneViewBookTheirNodesRoom) {
+  auto full = Node("A", {{"CPU", 2}}, {{"CPU", 0}});
+  auto view = Fresh({Remote("B", {{"CPU", 2}}, {{"CPU", 2}}), Remote("C", {{"CPU", 2}}, {{"CPU", 2}})});
+  std::map<std::string, int> sent;
+  for (int i = 0; i < 4; ++i) {
+    auto d = DecideLease(full, false, view, Need({{"CPU", 1}}), kNow);
+    ASSERT_EQ(d.action, LeaseAction::kSpill);
+    ++sent[d.node->resources.id];
+    BookOnNode(view, d.node->resources.id, {{"CPU", 1}});
+  }
+  EXPECT_EQ(sent["B"], 2);
+  EXPECT_EQ(sent["C"], 2);
+  EXPECT_EQ(Decide(full, view, Need({{"CPU", 1}})), "local") << "no room left anywhere: waits here";
 }
 
 TEST(LeasePolicyTest, TheNodesOwnExactCheckOverridesItsMaps) {

@@ -441,6 +441,12 @@ void NodeService::RegisterWorkerAndNodeHandlers() {
                          });
                        });
 
+  // The control service's health check (control/node_health.h): answered
+  // from this loop, so a hung loop is seen as a dead node.
+  dispatcher_.Register(proto::NODE_HEALTH_CHECK,
+                       [](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                         if (call_id) conn->Reply(call_id, proto::NodeEmpty());
+                       });
   dispatcher_.Register(proto::NODE_STATS,
                        [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
                          proto::NodeStatsReply reply;

@@ -14,7 +14,8 @@ NodeService::LeasePlace NodeService::PlaceNormalLease(const ResourceSet &request
                                                       proto::WorkerLeaseReply *spill) {
   const bool fits_now = resources_.CanGrant(request);
   // The fast path: this node has room and is below the threshold.
-  if (GrantsLocally(FixedUtilization(resources_.total(), resources_.available()), fits_now, lease_policy_))
+  if (GrantsLocally(FixedUtilization(resources_.total(), resources_.available()), fits_now, lease_policy_,
+                    spill_hops))
     return LeasePlace::kHere;
   // Alone in the cluster (as a driver's own head is): nowhere to move it.
   if (cluster_view_.FreshAndAlone(lease_policy_.max_view_age)) return LeasePlace::kHere;
@@ -50,6 +51,10 @@ NodeService::LeasePlace NodeService::PlaceNormalLease(const ResourceSet &request
   spill->set_granted(false);
   spill->set_spillback_node_id(d.node->resources.id);
   spill->set_spillback_address(d.node->address);
+  // The next requests decided on this view see that node's room taken, as
+  // Ray's scheduler books remote resources: else one view would send every
+  // queued request to the same node.
+  cluster_view_.Deduct(d.node->resources.id, query.need);
   return LeasePlace::kMoved;
 }
 

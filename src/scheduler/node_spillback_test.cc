@@ -157,6 +157,9 @@ TEST_F(NodeSpillbackTest, AFullNodeAndThenAHalfUsedOneSpillToAnIdleNodeThatCanSt
   ret.set_group_id("0123abcd");
   control->Notify(proto::RETURN_BUNDLES, ret);
   reserve("4567cdef", 1);
+  // A new view: the one the first request was spilled on has B's CPU booked
+  // for it (it would send this one nowhere better than A).
+  clock_.Advance(kClusterViewMaxAge + std::chrono::milliseconds(1));
   r = Await(*RequestLease(*driver, {{"CPU", 1}}));
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_FALSE(r.reply.granted());

@@ -184,6 +184,7 @@ void CoreWorker::AdoptControlLocked(rpc::ConnectionPtr conn) {
     OnLost(std::move(lost));
   });
   control_->KeepAlive();
+  control_->Notify(proto::SUBSCRIBE_NODE_CHANGES, proto::Empty());  // NODE_CHANGED: core_worker_nodes.cc
 }
 
 Status CoreWorker::NodeLost(const std::string &why) const {
@@ -975,6 +976,7 @@ void CoreWorker::RegisterHandlers() {
   dispatcher_.Register(proto::ADD_BORROWER, borrow(true));
   dispatcher_.Register(proto::REMOVE_BORROWER, borrow(false));
   RegisterFetchHandlers();
+  RegisterNodeHandlers();
   dispatcher_.Register(proto::EXIT_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     std::lock_guard<std::mutex> lock(exec_mu_);
     exit_requested_ = true;

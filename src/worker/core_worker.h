@@ -256,6 +256,17 @@ class CoreWorker {
   /// for tests, to see a caller woken before its deadline go back to sleep.
   uint64_t NumWaitSleeps();
 
+  // ---- nodes (core_worker_nodes.cc) ----
+  /// Runs once for each node of the cluster that dies, as the control
+  /// service reports it (NODE_CHANGED; heard once this process is connected
+  /// to the control service, which a driver is from Create on and a worker
+  /// from its first actor or control call). On the event-loop thread, with
+  /// no lock of this core worker held: it may take them, and must not block.
+  /// The hook for what a node's death means to this process's tasks and
+  /// objects (retry, lineage reconstruction).
+  using NodeDeathHandler = std::function<void(const NodeID &node_id, const proto::NodeInfo &info)>;
+  void AddNodeDeathHandler(NodeDeathHandler handler);
+
   /// Stops the event loop and closes connections. Idempotent.
   void Shutdown();
 
@@ -315,6 +326,9 @@ class CoreWorker {
   /// The object is freed: has the nodes other than this one drop their copies.
   void DeleteRemoteCopiesLocked(const ObjectID &id, const proto::ObjectPayload &payload);
   void RegisterFetchHandlers();
+  /// NODE_CHANGED: a driver prints one warning line per dead node; the
+  /// NodeDeathHandlers run.
+  void RegisterNodeHandlers();
   /// Stores a value for `id`: inline in `payload` when small, else in the
   /// node's shared-memory store (payload marked in_plasma).
   Status StoreValue(const ObjectID &id, size_t size, const ValueWriter &write, proto::ObjectPayload *payload);
@@ -437,6 +451,9 @@ class CoreWorker {
 
   // Actor callers (mu_).
   std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
+  std::mutex node_death_mu_;  // the two below
+  std::vector<std::shared_ptr<NodeDeathHandler>> node_death_handlers_;
+  std::set<std::string> dead_nodes_;  // binary ids whose death was handled
   std::mutex control_mu_;
   rpc::ConnectionPtr control_;    // to the control service; owners' liveness signal
   Status control_lost_;           // control_mu_: why control_ closed
