@@ -84,7 +84,9 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     actor_creator_ = conn;
   }
   const uint64_t posted_before = loop_.PostCount();
-  task_events_.RecordAt(spec, proto::RUNNING, SelfPlace(), /*with_facts=*/true);
+  // Where and when it runs; its facts and its end are its submitter's to
+  // record (one event per call here: this is the per-call path).
+  task_events_.RecordAt(spec, proto::RUNNING, SelfPlace(), /*with_facts=*/false);
   TaskEventRecorder::ScopedCurrentTask current(TaskID::FromBinary(spec.task_id()));
   ExecResult result;
   std::vector<ArgBytes> args;
@@ -224,8 +226,6 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     }
   }
   reply.set_worker_exiting(result.exit_worker);
-  task_events_.RecordEnd(spec, payload->error(),
-                         payload->error() == proto::NO_ERROR ? std::string() : payload->data());
   if (normal) in_task_ = false;
   // What the task sent (tasks it submitted, objects it freed) goes out before
   // its reply, even when the loop thread was not awake to send it.

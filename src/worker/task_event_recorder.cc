@@ -48,7 +48,7 @@ void TaskEventRecorder::AddFacts(const proto::TaskSpec &spec, Event *e) {
   e->type = spec.type();
   e->name = spec.name();
   e->function_name = spec.function().function_name();
-  e->actor_id = spec.actor_id();
+  if (!spec.actor_id().empty()) e->actor_id = ActorID::FromBinary(spec.actor_id());
 }
 
 void TaskEventRecorder::Push(Event e) {
@@ -104,7 +104,9 @@ proto::TaskEventBatch TaskEventRecorder::TakeBatch() {
     MutexLock lock(mu_);
     events.swap(events_);
     dropped.swap(dropped_);
-    events_.reserve(std::min<size_t>(max_buffered_, std::max<size_t>(events.size(), 1024)));
+    // Small: a busy second's buffer grows as it fills rather than being
+    // allocated (and its pages touched) up front every second.
+    events_.reserve(std::min<size_t>(max_buffered_, 1024));
   }
   proto::TaskEventBatch batch;
   batch.mutable_events()->Reserve(static_cast<int>(events.size()));
@@ -119,7 +121,7 @@ proto::TaskEventBatch TaskEventRecorder::TakeBatch() {
       out->set_type(e.type);
       out->set_name(std::move(e.name));
       out->set_function_name(std::move(e.function_name));
-      out->set_actor_id(std::move(e.actor_id));
+      if (!e.actor_id.IsNil()) out->set_actor_id(e.actor_id.Binary());
       if (!e.parent.IsNil()) out->set_parent_task_id(e.parent.Binary());
     }
     if (!e.place.node.IsNil()) out->set_node_id(e.place.node.Binary());

@@ -1,7 +1,7 @@
 // A process's record of what its tasks went through (issue 18's task events):
 // the submitter records a task's submission, its wait for arguments and for a
-// worker, its push and its end; the executor records when it ran and how it
-// ended, with where (node, worker, pid). Events go into a small buffer and
+// worker, its push and its end (with the error's text); the executor records
+// when it ran, with where (node, worker, pid). Events go into a small buffer and
 // leave in batches (TakeBatch, called off the per-call path by the core
 // worker's flush timer and at shutdown) for the control service, which merges
 // them per task attempt (control/task_event_store.h).
@@ -85,7 +85,7 @@ class TaskEventRecorder {
     proto::TaskType type = proto::NORMAL_TASK;
     std::string name;
     std::string function_name;
-    std::string actor_id;
+    ActorID actor_id;
     TaskID parent;
     TaskPlace place;
     proto::ErrorType error_type = proto::NO_ERROR;
