@@ -1,4 +1,4 @@
-// The `lumen` command's verbs (start, stop, status, list, get), as Ray's `ray` CLI has
+// The `lumen` command's verbs (start, stop, status, list, get, summary), as Ray's `ray` CLI has
 // them. main.cc parses the command line; each verb here returns the
 // process's exit status: 0, 1 for a failure (after one line on stderr
 // saying why), 2 for a bad value (the same, as CLI11 does for a bad flag).
@@ -33,7 +33,7 @@ struct StartFlags {
 /// `lumen list <resource>` and `lumen get <resource> <id>`: Ray's state CLI
 /// over the dashboard's state API (list.cc).
 struct ListFlags {
-  std::string resource;  // nodes, actors, jobs, placement-groups
+  std::string resource;  // nodes, actors, jobs, placement-groups, tasks, workers, objects
   std::string id;        // get: the one to show
   std::string address;   // the cluster (as for status)
   std::string token;
@@ -46,6 +46,8 @@ struct ListFlags {
 int RunStart(const StartFlags &flags);
 int RunList(const ListFlags &flags);
 int RunGet(const ListFlags &flags);
+/// `lumen summary tasks`: counts by function and state (Ray's `ray summary tasks`).
+int RunSummary(const ListFlags &flags);
 int RunStop(const std::string &temp_dir, bool force);
 int RunStatus(const std::string &address, const std::string &token);
 

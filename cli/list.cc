@@ -1,4 +1,5 @@
-// `lumen list` and `lumen get`: Ray's state CLI (`ray list`, `ray get`) on
+// `lumen list`, `lumen get` and `lumen summary tasks`: Ray's state CLI
+// (`ray list`, `ray get`, `ray summary`) on
 // the dashboard's state API. The dashboard is found through the cluster's
 // control service (lumen_dashboard publishes its address there), the request
 // carries the cluster token, and the rows come back in Ray's schema order,
@@ -36,6 +37,9 @@ constexpr Resource kResources[] = {
     {"actors", "actors", "actor_id", "Actors"},
     {"jobs", "jobs", "job_id", "Jobs"},
     {"placement-groups", "placement_groups", "placement_group_id", "Placement Groups"},
+    {"tasks", "tasks", "task_id", "Tasks"},
+    {"workers", "workers", "worker_id", "Workers"},
+    {"objects", "objects", "object_id", "Objects"},
 };
 
 const Resource *FindResource(const std::string &name) {
@@ -88,7 +92,8 @@ Status AddFilter(const std::string &filter, httplib::Params &params) {
 
 // GET /api/v0/<resource> with the flags' query; the reply's data.result.
 // A 400 (a bad filter or limit) is an InvalidArgument.
-StatusOr<Json> Query(const Resource &resource, const ListFlags &flags, const httplib::Params &params) {
+StatusOr<Json> Query(const Resource &resource, const ListFlags &flags, const httplib::Params &params,
+                     const std::string &suffix = "") {
   auto cluster = ClusterAddress(flags.address);
   if (!cluster.ok()) return cluster.status();
   auto token = TokenFor(*cluster, flags.token);
@@ -99,7 +104,8 @@ StatusOr<Json> Query(const Resource &resource, const ListFlags &flags, const htt
   httplib::Client client(dashboard->substr(0, colon), std::stoi(dashboard->substr(colon + 1)));
   client.set_connection_timeout(std::chrono::seconds(10));
   client.set_read_timeout(std::chrono::seconds(30));  // Ray's state CLI: --timeout 30
-  const std::string path = httplib::append_query_params(std::string("/api/v0/") + resource.api_path, params);
+  const std::string path =
+      httplib::append_query_params(std::string("/api/v0/") + resource.api_path + suffix, params);
   auto res = client.Get(path.c_str(), {{"Authorization", "Bearer " + *token}});
   if (!res)
     return Status::IoError("cannot reach the dashboard at " + *dashboard + ": " +
@@ -232,7 +238,9 @@ int RunGet(const ListFlags &flags) {
   const Resource *resource = FindResource(flags.resource);
   if (!resource)
     return Fail("get", "unknown resource '" + flags.resource + "'; the resources are: " + ResourceNames(), 2);
-  httplib::Params params{{"limit", "2"},
+  // A task's id names each of its attempts: they are all shown.
+  const bool tasks = std::string(resource->cli_name) == "tasks";
+  httplib::Params params{{"limit", tasks ? "10000" : "2"},
                          {"detail", "true"},
                          {"filter_keys", resource->id_key},
                          {"filter_predicates", "="},
@@ -241,10 +249,59 @@ int RunGet(const ListFlags &flags) {
   if (!result.ok()) return QueryFailed("get", result.status());
   const Json &rows = (*result)["result"];
   if (rows.empty()) return Fail("get", std::string("no ") + resource->id_key + " " + flags.id);
+  const Json &shown = tasks ? rows : rows[0];
   if (flags.format == "json") {
-    std::cout << rows[0].dump(2) << "\n";
+    std::cout << shown.dump(2) << "\n";
   } else {
-    PrintYaml(rows[0]);
+    PrintYaml(shown);
+  }
+  return 0;
+}
+
+int RunSummary(const ListFlags &flags) {
+  const Resource *resource = FindResource(flags.resource);
+  if (!resource || std::string(resource->cli_name) != "tasks")
+    return Fail("summary", "unknown resource '" + flags.resource + "'; the resources are: tasks", 2);
+  httplib::Params params;
+  for (const std::string &filter : flags.filters)
+    if (Status st = AddFilter(filter, params); !st.ok()) return Fail("summary", st.message(), 2);
+  auto result = Query(*resource, flags, params, "/summarize");
+  if (!result.ok()) return QueryFailed("summary", result.status());
+  const Json &cluster = (*result)["result"]["node_id_to_summary"]["cluster"];
+  if (flags.format == "json") {
+    std::cout << cluster.dump(2) << "\n";
+    return 0;
+  }
+  if (flags.format == "yaml") {
+    PrintYaml(cluster);
+    return 0;
+  }
+  // Ray's layout: a banner, the stats as YAML, then a row per function.
+  std::cout << "======== Tasks Summary: " << Now() << " ========\n"
+            << "Stats:\n------------------------------------\n"
+            << "total_actor_scheduled: " << cluster.value("total_actor_scheduled", 0) << "\n"
+            << "total_actor_tasks: " << cluster.value("total_actor_tasks", 0) << "\n"
+            << "total_tasks: " << cluster.value("total_tasks", 0) << "\n\n"
+            << "Table (group by func_name):\n------------------------------------\n";
+  std::vector<std::vector<std::string>> cells{{"", "FUNC_OR_CLASS_NAME", "STATE_COUNTS", "TYPE"}};
+  size_t index = 0;
+  for (auto it = cluster["summary"].begin(); it != cluster["summary"].end(); ++it) {
+    std::string counts;
+    for (auto c = it.value()["state_counts"].begin(); c != it.value()["state_counts"].end(); ++c)
+      counts += (counts.empty() ? "" : ", ") + c.key() + ": " + c.value().dump();
+    cells.push_back({std::to_string(index++), it.key(), counts, it.value().value("type", "")});
+  }
+  std::vector<size_t> width(4, 0);
+  for (const auto &line : cells)
+    for (size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], line[c].size());
+  for (const auto &line : cells) {
+    std::string text;
+    for (size_t c = 0; c < line.size(); ++c) {
+      text += line[c];
+      if (c + 1 < line.size()) text += std::string(width[c] - line[c].size() + 2, ' ');
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    std::cout << text << "\n";
   }
   return 0;
 }

@@ -79,13 +79,15 @@ int main(int argc, char **argv) {
   // Ray's state CLI, on the dashboard's state API.
   lumen::cli::ListFlags list, get;
   auto state_options = [](CLI::App *cmd, lumen::cli::ListFlags &flags) {
-    cmd->add_option("resource", flags.resource, "nodes, actors, jobs or placement-groups")->required();
+    cmd->add_option("resource", flags.resource,
+                    "nodes, actors, jobs, placement-groups, tasks, workers or objects")
+        ->required();
     cmd->add_option("--address", flags.address,
                     "HOST:PORT of the cluster (default: RAY_ADDRESS, else the one started here)");
     cmd->add_option("--token", flags.token, "the cluster's token (as for start)");
   };
-  CLI::App *list_cmd =
-      app.add_subcommand("list", "List the cluster's nodes, actors, jobs or placement groups");
+  CLI::App *list_cmd = app.add_subcommand(
+      "list", "List the cluster's nodes, actors, jobs, placement groups, tasks, workers or objects");
   state_options(list_cmd, list);
   list_cmd->add_option("-f,--filter", list.filters, "KEY=VALUE or KEY!=VALUE; repeat to AND them")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -93,17 +95,30 @@ int main(int argc, char **argv) {
   list_cmd->add_flag("--detail", list.detail, "every field (YAML unless --format says otherwise)");
   list_cmd->add_option("--format", list.format, "table (default), json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
-  CLI::App *get_cmd = app.add_subcommand("get", "Show one node, actor, job or placement group, every field");
+  CLI::App *get_cmd = app.add_subcommand(
+      "get", "Show one node, actor, job, placement group or task (each attempt), every field");
   state_options(get_cmd, get);
   get_cmd->add_option("id", get.id, "its id (hex)")->required();
   get_cmd->add_option("--format", get.format, "yaml (default) or json")
       ->check(CLI::IsMember({"yaml", "json"}));
+  lumen::cli::ListFlags summary;
+  CLI::App *summary_cmd =
+      app.add_subcommand("summary", "Tasks counted by function and state (Ray's ray summary)");
+  summary_cmd->add_option("resource", summary.resource, "tasks")->required()->check(CLI::IsMember({"tasks"}));
+  summary_cmd->add_option("--address", summary.address,
+                          "HOST:PORT of the cluster (default: RAY_ADDRESS, else the one started here)");
+  summary_cmd->add_option("--token", summary.token, "the cluster's token (as for start)");
+  summary_cmd->add_option("-f,--filter", summary.filters, "KEY=VALUE or KEY!=VALUE; count only those tasks")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  summary_cmd->add_option("--format", summary.format, "table (default), json or yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}));
 
   if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say that a command is missing
     const std::string verb = argv[1];
-    if (verb != "start" && verb != "stop" && verb != "status" && verb != "list" && verb != "get") {
+    if (verb != "start" && verb != "stop" && verb != "status" && verb != "list" && verb != "get" &&
+        verb != "summary") {
       std::cerr << "lumen: error: unknown command '" << verb
-                << "' (commands: start, stop, status, list, get; see lumen --help)\n";
+                << "' (commands: start, stop, status, list, get, summary; see lumen --help)\n";
       return 2;
     }
   }
@@ -133,5 +148,6 @@ int main(int argc, char **argv) {
   if (stop_cmd->parsed()) return lumen::cli::RunStop(stop_temp_dir, force);
   if (list_cmd->parsed()) return lumen::cli::RunList(list);
   if (get_cmd->parsed()) return lumen::cli::RunGet(get);
+  if (summary_cmd->parsed()) return lumen::cli::RunSummary(summary);
   return lumen::cli::RunStatus(status_address, status_token);
 }

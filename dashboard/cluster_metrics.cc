@@ -10,6 +10,7 @@
 
 #include "base/encoding.h"
 #include "dashboard/state_rows.h"
+#include "dashboard/task_rows.h"
 
 namespace lumen::dashboard {
 namespace {
@@ -32,7 +33,7 @@ std::map<Labels, double> CountBy(const std::vector<Json> &rows,
 
 std::string ClusterMetricsText(const proto::GetAllNodesReply &nodes, const proto::GetAllActorsReply &actors,
                                const proto::GetAllPlacementGroupsReply &groups,
-                               const std::string &session_name) {
+                               const proto::GetTaskEventsReply &tasks, const std::string &session_name) {
   prometheus::Registry registry;
   const Labels session{{"SessionName", session_name}};
 
@@ -93,6 +94,17 @@ std::string ClusterMetricsText(const proto::GetAllNodesReply &nodes, const proto
                            .Register(registry);
   for (const auto &[labels, count] : CountBy(PlacementGroupRows(groups), {{"State", "state"}}))
     group_states.Add(labels).Set(count);
+
+  // Tasks by their latest attempt's state and their name (Ray's ray_tasks,
+  // from one table here rather than summed over processes' deltas).
+  auto &task_states = prometheus::BuildGauge()
+                          .Name("ray_tasks")
+                          .Help("Tasks by state and name (their latest attempt), from the task events kept")
+                          .Labels(session)
+                          .Register(registry);
+  for (const auto &[labels, count] :
+       CountBy(LatestAttempts(TaskRows(tasks)), {{"State", "state"}, {"Name", "name"}}))
+    task_states.Add(labels).Set(count);
 
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry.Collect());

@@ -1,6 +1,6 @@
 // The cluster's metrics in Prometheus' text format, with Ray's metric names
 // and labels (ray_cluster_active_nodes, ray_resources, ray_actors,
-// ray_placement_groups, ...), made at each scrape from the control service's
+// ray_placement_groups, ray_tasks from the task events, ...), made at each scrape from the control service's
 // tables, so the numbers are as fresh as the tables and nothing is kept
 // between scrapes. prometheus-cpp builds the families and writes the text.
 //
@@ -16,6 +16,6 @@ namespace lumen::dashboard {
 /// `session_name`: the head's session folder's name (Ray's SessionName label).
 std::string ClusterMetricsText(const proto::GetAllNodesReply &nodes, const proto::GetAllActorsReply &actors,
                                const proto::GetAllPlacementGroupsReply &groups,
-                               const std::string &session_name);
+                               const proto::GetTaskEventsReply &tasks, const std::string &session_name);
 
 }  // namespace lumen::dashboard

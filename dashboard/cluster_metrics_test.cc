@@ -28,7 +28,22 @@ TEST(ClusterMetricsTest, RaysNamesFromTheTables) {
   groups.add_groups()->set_state(proto::PG_PENDING);
   groups.add_groups()->set_state(proto::PG_CREATED);
 
-  const std::string text = ClusterMetricsText(nodes, actors, groups, "session_x");
+  proto::GetTaskEventsReply tasks;
+  auto add_task = [&](char id, int attempt, proto::TaskState state, const std::string &name) {
+    proto::TaskRecord *t = tasks.add_tasks();
+    t->set_task_id(std::string(24, id));
+    t->set_attempt(attempt);
+    t->set_state(state);
+    t->set_name(name);
+    t->set_function_name(name);
+  };
+  add_task(1, 0, proto::FINISHED, "Plus");
+  add_task(2, 0, proto::FINISHED, "Plus");
+  add_task(3, 0, proto::FAILED, "Plus");  // retried: its latest attempt counts
+  add_task(3, 1, proto::RUNNING, "Plus");
+  add_task(4, 0, proto::FAILED, "Boom");
+
+  const std::string text = ClusterMetricsText(nodes, actors, groups, tasks, "session_x");
   auto has = [&](const std::string &pattern) { return std::regex_search(text, std::regex(pattern)); };
   EXPECT_TRUE(has("# TYPE ray_cluster_active_nodes gauge\n")) << text;
   EXPECT_TRUE(has("\nray_cluster_active_nodes\\{SessionName=\"session_x\"\\} 2\n")) << text;
@@ -46,12 +61,17 @@ TEST(ClusterMetricsTest, RaysNamesFromTheTables) {
   EXPECT_TRUE(has("\nray_actors\\{SessionName=\"session_x\",Name=\"Cache\",State=\"DEAD\"\\} 1\n")) << text;
   EXPECT_TRUE(has("\nray_placement_groups\\{SessionName=\"session_x\",State=\"CREATED\"\\} 2\n")) << text;
   EXPECT_TRUE(has("\nray_placement_groups\\{SessionName=\"session_x\",State=\"PENDING\"\\} 1\n")) << text;
+  EXPECT_TRUE(has("# TYPE ray_tasks gauge\n")) << text;
+  EXPECT_TRUE(has("\nray_tasks\\{SessionName=\"session_x\",Name=\"Plus\",State=\"FINISHED\"\\} 2\n")) << text;
+  EXPECT_TRUE(has("\nray_tasks\\{SessionName=\"session_x\",Name=\"Plus\",State=\"RUNNING\"\\} 1\n")) << text;
+  EXPECT_TRUE(has("\nray_tasks\\{SessionName=\"session_x\",Name=\"Boom\",State=\"FAILED\"\\} 1\n")) << text;
+  EXPECT_FALSE(has("Name=\"Plus\",State=\"FAILED\"")) << text;
 }
 
 TEST(ClusterMetricsTest, LabelValuesAreEscaped) {
   proto::GetAllActorsReply actors;
   actors.add_actors()->set_class_name("Odd\"Name\\\n");
-  const std::string text = ClusterMetricsText({}, actors, {}, "s");
+  const std::string text = ClusterMetricsText({}, actors, {}, {}, "s");
   EXPECT_NE(text.find("Name=\"Odd\\\"Name\\\\\\n\""), std::string::npos) << text;
 }
 

@@ -62,4 +62,22 @@ StatusOr<proto::GetAllPlacementGroupsReply> ControlStateSource::PlacementGroups(
   return reply;
 }
 
+StatusOr<proto::GetTaskEventsReply> ControlStateSource::Tasks() {
+  proto::GetTaskEventsRequest request;
+  request.set_all_jobs(true);
+  proto::GetTaskEventsReply reply;
+  LUMEN_RETURN_IF_ERROR(Call(proto::GET_TASK_EVENTS, request, &reply));
+  return reply;
+}
+
+StatusOr<proto::GetAllNodesReply> ControlStateSource::NodeFacts(bool workers, bool objects) {
+  proto::GetAllNodesRequest request;
+  request.set_with_usage(true);
+  request.set_with_workers(workers);
+  request.set_with_objects(objects);
+  proto::GetAllNodesReply reply;
+  LUMEN_RETURN_IF_ERROR(Call(proto::GET_ALL_NODES, request, &reply));
+  return reply;
+}
+
 }  // namespace lumen::dashboard

@@ -25,6 +25,8 @@ class ControlStateSource : public StateSource {
   StatusOr<proto::GetAllActorsReply> Actors() override;
   StatusOr<proto::GetAllJobsReply> Jobs() override;
   StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() override;
+  StatusOr<proto::GetTaskEventsReply> Tasks() override;
+  StatusOr<proto::GetAllNodesReply> NodeFacts(bool workers, bool objects) override;
 
  private:
   /// One call, connecting first if needed; after a failed call on an

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "dashboard/cluster_metrics.h"
 #include "dashboard/list_query.h"
 #include "dashboard/state_rows.h"
+#include "dashboard/task_rows.h"
 
 namespace lumen::dashboard {
 namespace {
@@ -28,6 +30,13 @@ Json Envelope(bool ok, const std::string &msg, Json data = Json::object()) {
 void SendJson(httplib::Response &res, int status, const Json &body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
+}
+
+// The query string's parameters, every repeated pair kept (see ParseQueryString).
+QueryParams RequestParams(const httplib::Request &req) {
+  const size_t mark = req.target.find('?');
+  return ParseQueryString(mark == std::string::npos ? std::string_view()
+                                                    : std::string_view(req.target).substr(mark + 1));
 }
 
 RequestFacts Facts(const httplib::Request &req) {
@@ -85,6 +94,9 @@ constexpr const char *kIndexPage = R"(<!doctype html>
 <li><a href="/api/v0/actors">/api/v0/actors</a></li>
 <li><a href="/api/v0/jobs">/api/v0/jobs</a></li>
 <li><a href="/api/v0/placement_groups">/api/v0/placement_groups</a></li>
+<li><a href="/api/v0/tasks">/api/v0/tasks</a> (<a href="/api/v0/tasks/summarize">summarize</a>)</li>
+<li><a href="/api/v0/workers">/api/v0/workers</a></li>
+<li><a href="/api/v0/objects">/api/v0/objects</a></li>
 <li><a href="/api/version">/api/version</a></li>
 </ul></body></html>
 )";
@@ -207,24 +219,21 @@ void DashboardServer::Route() {
     auto nodes = source_->Nodes();
     auto actors = nodes.ok() ? source_->Actors() : nodes.status();
     auto groups = actors.ok() ? source_->PlacementGroups() : actors.status();
-    if (!groups.ok()) {
+    auto tasks = groups.ok() ? source_->Tasks() : groups.status();
+    if (!tasks.ok()) {
       res.status = 503;
-      res.set_content(groups.status().message(), "text/plain");
+      res.set_content(tasks.status().message(), "text/plain");
       return;
     }
-    res.set_content(ClusterMetricsText(*nodes, *actors, *groups,
+    res.set_content(ClusterMetricsText(*nodes, *actors, *groups, *tasks,
                                        std::filesystem::path(options_.session_dir).filename().string()),
                     "text/plain; version=0.0.4");
   });
 
   // The state API: rows from the source, the query applied, Ray's envelope.
-  auto list = [this](const ResourceSchema &schema, std::function<StatusOr<Rows>()> rows) {
-    return [this, &schema, rows = std::move(rows)](const httplib::Request &req, httplib::Response &res) {
-      const size_t mark = req.target.find('?');
-      auto query = ParseListQuery(
-          ParseQueryString(mark == std::string::npos ? std::string_view()
-                                                     : std::string_view(req.target).substr(mark + 1)),
-          schema.filterable);
+  auto list = [](const ResourceSchema &schema, std::function<StatusOr<Rows>()> rows) {
+    return [&schema, rows = std::move(rows)](const httplib::Request &req, httplib::Response &res) {
+      auto query = ParseListQuery(RequestParams(req), schema.filterable);
       if (!query.ok()) return SendJson(res, 400, Envelope(false, query.status().message()));
       auto all = rows();
       if (!all.ok()) return SendJson(res, 500, Envelope(false, all.status().message()));
@@ -251,6 +260,53 @@ void DashboardServer::Route() {
                auto reply = source_->PlacementGroups();
                if (!reply.ok()) return reply.status();
                return PlacementGroupRows(*reply);
+             }));
+  RouteTasksWorkersObjects();
+}
+
+void DashboardServer::RouteTasksWorkersObjects() {
+  // A list of rows from `rows` with the query applied (as Route's list).
+  auto list = [](const ResourceSchema &schema, std::function<StatusOr<Rows>()> rows) {
+    return [&schema, rows = std::move(rows)](const httplib::Request &req, httplib::Response &res) {
+      auto query = ParseListQuery(RequestParams(req), schema.filterable);
+      if (!query.ok()) return SendJson(res, 400, Envelope(false, query.status().message()));
+      auto all = rows();
+      if (!all.ok()) return SendJson(res, 500, Envelope(false, all.status().message()));
+      ListResult result = ApplyListQuery(*query, std::move(*all), schema.summary_fields);
+      SendJson(res, 200, Envelope(true, "", {{"result", result.ToJson()}}));
+    };
+  };
+  auto tasks = [this]() -> StatusOr<Rows> {
+    auto reply = source_->Tasks();
+    if (!reply.ok()) return reply.status();
+    return TaskRows(*reply);
+  };
+  http_->Get("/api/v0/tasks", list(TaskSchema(), tasks));
+  // Counts by function and state; filters as for the list (before counting),
+  // and no limit: every matching task is counted.
+  http_->Get("/api/v0/tasks/summarize", [tasks](const httplib::Request &req, httplib::Response &res) {
+    auto query = ParseListQuery(RequestParams(req), TaskSchema().filterable);
+    if (!query.ok()) return SendJson(res, 400, Envelope(false, query.status().message()));
+    auto all = tasks();
+    if (!all.ok()) return SendJson(res, 500, Envelope(false, all.status().message()));
+    const int64_t total = static_cast<int64_t>(all->size());
+    query->limit = std::numeric_limits<int>::max();
+    query->detail = true;
+    ListResult kept = ApplyListQuery(*query, std::move(*all), {});
+    Rows rows;
+    rows.reserve(kept.rows.size());
+    for (Json &row : kept.rows) rows.push_back(std::move(row));
+    SendJson(res, 200, Envelope(true, "", {{"result", SummarizeTasks(rows, total)}}));
+  });
+  http_->Get("/api/v0/workers", list(WorkerSchema(), [this]() -> StatusOr<Rows> {
+               auto reply = source_->NodeFacts(/*workers=*/true, /*objects=*/false);
+               if (!reply.ok()) return reply.status();
+               return WorkerRows(*reply);
+             }));
+  http_->Get("/api/v0/objects", list(ObjectSchema(), [this]() -> StatusOr<Rows> {
+               auto reply = source_->NodeFacts(/*workers=*/false, /*objects=*/true);
+               if (!reply.ok()) return reply.status();
+               return ObjectRows(*reply);
              }));
 }
 

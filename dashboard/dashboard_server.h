@@ -52,6 +52,8 @@ class DashboardServer {
 
  private:
   void Route();
+  /// /api/v0/tasks (and tasks/summarize), workers, objects (dashboard_tasks.cc).
+  void RouteTasksWorkersObjects();
 
   const DashboardOptions options_;
   std::unique_ptr<StateSource> source_;

@@ -63,6 +63,67 @@ class FakeSource : public StateSource {
     g->add_bundle_node_ids(std::string(28, '\1'));
     return reply;
   }
+  // 25 tasks of "Plus" (FINISHED but the last 3, FAILED, the first of those
+  // retried and RUNNING now), and one actor creation and one call of "Counter".
+  StatusOr<proto::GetTaskEventsReply> Tasks() override {
+    if (fail) return Status::Disconnected("control service gone");
+    proto::GetTaskEventsReply reply;
+    auto add = [&](int id, int attempt, proto::TaskState state, const std::string &fn, proto::TaskType type) {
+      proto::TaskRecord *t = reply.add_tasks();
+      t->set_task_id(std::string(24, static_cast<char>(id)));
+      t->set_attempt(attempt);
+      t->set_job_id(1);
+      t->set_state(state);
+      t->set_name(fn);
+      t->set_function_name(fn);
+      t->set_type(type);
+      t->set_worker_pid(200 + id);
+      (*t->mutable_state_time_ns())[proto::PENDING_ARGS_AVAIL] = 1000000000LL * id;
+      if (state == proto::FAILED) {
+        t->set_error_type(proto::TASK_EXECUTION_EXCEPTION);
+        t->set_error_message("std::runtime_error: boom " + std::to_string(id));
+      }
+    };
+    for (int i = 1; i <= 25; ++i)
+      add(i, 0, i <= 22 ? proto::FINISHED : proto::FAILED, "Plus", proto::NORMAL_TASK);
+    add(23, 1, proto::RUNNING, "Plus", proto::NORMAL_TASK);
+    add(30, 0, proto::FINISHED, "Counter", proto::ACTOR_CREATION_TASK);
+    add(31, 0, proto::FINISHED, "Counter::Add", proto::ACTOR_TASK);
+    (*reply.mutable_dropped_per_job())[1] = 4;
+    return reply;
+  }
+  // Two nodes: the first with a driver and two workers (one gone) and an
+  // object pinned by a reader; the second with one worker and no objects.
+  StatusOr<proto::GetAllNodesReply> NodeFacts(bool workers, bool objects) override {
+    auto reply = Nodes();
+    if (!reply.ok()) return reply;
+    for (int i = 0; i < reply->nodes_size(); ++i) {
+      proto::NodeUsage *usage = reply->mutable_nodes(i)->mutable_usage();
+      auto add = [&](int pid, bool driver, bool alive) {
+        proto::NodeWorkerInfo *w = usage->add_workers();
+        w->set_worker_id(std::string(16, static_cast<char>(pid % 256)));
+        w->set_pid(pid);
+        w->set_job_id(1);
+        w->set_is_driver(driver);
+        w->set_alive(alive);
+      };
+      if (workers && i == 0) {
+        add(42, true, true);
+        add(43, false, true);
+        add(44, false, false);
+      }
+      if (workers && i == 1) add(50, false, true);
+      if (objects && i == 0) {
+        proto::NodeObjectInfo *o = usage->add_objects();
+        o->set_object_id(std::string(28, '\7'));
+        o->set_size(1 << 20);
+        o->set_sealed(true);
+        o->set_pins(1);
+        o->set_creator_pid(43);
+      }
+    }
+    return reply;
+  }
 };
 
 class DashboardServerTest : public ::testing::Test {
@@ -274,6 +335,120 @@ TEST(DashboardServerLifeTest, APortInUseIsAClearError) {
   auto again = second.Start();
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.status().message().find(std::to_string(*port)), std::string::npos);
+}
+
+TEST_F(DashboardServerTest, TasksListEachAttemptFilteredBeforeTheLimit) {
+  auto res =
+      GetWithToken("/api/v0/tasks?filter_keys=state&filter_predicates=%3D&filter_values=failed&limit=2");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const nlohmann::json result = Body(res)["data"]["result"];
+  EXPECT_EQ(result["total"], 28);
+  EXPECT_EQ(result["num_filtered"], 3);
+  ASSERT_EQ(result["result"].size(), 2u);
+  const nlohmann::json &t = result["result"][0];
+  EXPECT_EQ(t["state"], "FAILED");
+  EXPECT_EQ(t["func_or_class_name"], "Plus");
+  EXPECT_EQ(t["type"], "NORMAL_TASK");
+  EXPECT_EQ(t["error_type"], "TASK_EXECUTION_EXCEPTION");
+  EXPECT_EQ(t["job_id"], "01000000");
+  EXPECT_EQ(t["worker_pid"], 223);
+  EXPECT_FALSE(t.contains("error_message"));  // a detail field
+
+  res = GetWithToken("/api/v0/tasks?detail=1&filter_keys=worker_pid&filter_predicates=%3D&filter_values=225");
+  ASSERT_TRUE(res);
+  const nlohmann::json rows = Body(res)["data"]["result"]["result"];
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["error_message"], "std::runtime_error: boom 25");
+  EXPECT_EQ(rows[0]["creation_time_ms"], 25000);
+  EXPECT_EQ(rows[0]["events"][0]["state"], "PENDING_ARGS_AVAIL");
+
+  // A retry is a row of its own, with its attempt number.
+  res = GetWithToken("/api/v0/tasks?filter_keys=attempt_number&filter_predicates=%3D&filter_values=1");
+  ASSERT_TRUE(res);
+  const nlohmann::json retry = Body(res)["data"]["result"]["result"];
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(retry[0]["state"], "RUNNING");
+}
+
+TEST_F(DashboardServerTest, TheTaskSummaryCountsEachTasksLatestAttemptByFunctionAndState) {
+  auto res = GetWithToken("/api/v0/tasks/summarize");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const nlohmann::json cluster = Body(res)["data"]["result"]["result"]["node_id_to_summary"]["cluster"];
+  EXPECT_EQ(cluster["summary_by"], "func_name");
+  EXPECT_EQ(cluster["total_tasks"], 27);  // 28 attempts of 27 tasks
+  EXPECT_EQ(cluster["total_actor_tasks"], 1);
+  EXPECT_EQ(cluster["total_actor_scheduled"], 1);
+  const nlohmann::json plus = cluster["summary"]["Plus"]["state_counts"];
+  EXPECT_EQ(plus["FINISHED"], 22);
+  EXPECT_EQ(plus["FAILED"], 2);
+  EXPECT_EQ(plus["RUNNING"], 1);
+  EXPECT_EQ(cluster["summary"]["Counter"]["type"], "ACTOR_CREATION_TASK");
+
+  // Filters apply before counting.
+  res = GetWithToken("/api/v0/tasks/summarize?filter_keys=state&filter_predicates=%3D&filter_values=FAILED");
+  ASSERT_TRUE(res);
+  const nlohmann::json failed = Body(res)["data"]["result"]["result"]["node_id_to_summary"]["cluster"];
+  EXPECT_EQ(failed["total_tasks"], 3);
+  EXPECT_EQ(failed["summary"]["Plus"]["state_counts"]["FAILED"], 3);
+  res = GetWithToken("/api/v0/tasks/summarize?filter_keys=colour&filter_predicates=%3D&filter_values=red");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+}
+
+TEST_F(DashboardServerTest, WorkersAndObjectsComeFromEveryNode) {
+  auto res = GetWithToken("/api/v0/workers");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const nlohmann::json workers = Body(res)["data"]["result"]["result"];
+  ASSERT_EQ(workers.size(), 4u);
+  EXPECT_EQ(workers[0]["worker_type"], "DRIVER");
+  EXPECT_EQ(workers[0]["pid"], 42);
+  EXPECT_EQ(workers[1]["worker_type"], "WORKER");
+  EXPECT_EQ(workers[2]["is_alive"], false);
+  EXPECT_NE(workers[0]["node_id"], workers[3]["node_id"]);
+  res = GetWithToken("/api/v0/workers?filter_keys=worker_type&filter_predicates=%3D&filter_values=DRIVER");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(Body(res)["data"]["result"]["num_filtered"], 1);
+
+  res = GetWithToken("/api/v0/objects?detail=1");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const nlohmann::json objects = Body(res)["data"]["result"]["result"];
+  ASSERT_EQ(objects.size(), 1u);
+  EXPECT_EQ(objects[0]["object_size"], 1 << 20);
+  EXPECT_EQ(objects[0]["reference_type"], "PINNED_IN_MEMORY");
+  EXPECT_EQ(objects[0]["pid"], 43);
+  std::string sevens;
+  for (int i = 0; i < 28; ++i) sevens += "07";
+  EXPECT_EQ(objects[0]["object_id"], sevens);
+}
+
+TEST_F(DashboardServerTest, TheNewResourcesRefuseBadParametersAndWantTheToken) {
+  for (const char *path : {"/api/v0/tasks?limit=0",
+                           "/api/v0/workers?filter_keys=colour&filter_predicates=%3D"
+                           "&filter_values=red",
+                           "/api/v0/objects?limit=x"}) {
+    auto res = GetWithToken(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 400) << path;
+  }
+  for (const char *path :
+       {"/api/v0/tasks", "/api/v0/tasks/summarize", "/api/v0/workers", "/api/v0/objects"}) {
+    auto res = Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 401) << path;
+  }
+}
+
+TEST_F(DashboardServerTest, MetricsCountTasksByStateAndName) {
+  auto res = GetWithToken("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("ray_tasks{SessionName=\"head-session\",Name=\"Plus\",State=\"FINISHED\"} 22"),
+            std::string::npos)
+      << res->body;
 }
 
 }  // namespace

@@ -18,6 +18,11 @@ class StateSource {
   virtual StatusOr<proto::GetAllActorsReply> Actors() = 0;
   virtual StatusOr<proto::GetAllJobsReply> Jobs() = 0;
   virtual StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() = 0;
+  /// Every job's task attempts from the task events.
+  virtual StatusOr<proto::GetTaskEventsReply> Tasks() = 0;
+  /// Nodes as Nodes(), each alive one with its processes (`workers`) and the
+  /// objects in its store (`objects`) in its usage.
+  virtual StatusOr<proto::GetAllNodesReply> NodeFacts(bool workers, bool objects) = 0;
 };
 
 }  // namespace lumen::dashboard

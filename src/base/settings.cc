@@ -68,6 +68,13 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
     auto [ptr, ec] = std::from_chars(v, end, t);
     if (ec == std::errc() && ptr == end && ptr != v && t >= 0 && t <= 1) s.spread_threshold = t;
   }
+  if (const char *v = lookup("LUMEN_TASK_EVENTS")) s.task_events = std::strcmp(v, "0") != 0;
+  if (const char *v = lookup("LUMEN_TASK_EVENTS_BUFFER")) {
+    int64_t n = 0;
+    const char *end = v + std::strlen(v);
+    auto [ptr, ec] = std::from_chars(v, end, n);
+    if (ec == std::errc() && ptr == end && ptr != v && n >= 1 && n <= 10000000) s.task_events_buffer = n;
+  }
   return s;
 }
 

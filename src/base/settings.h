@@ -66,6 +66,14 @@
 //                        (Ray's scheduler_spread_threshold; 0: always spread,
 //                        1: stay local while the node has room).
 //                        Default: 0.5. Anything else is ignored.
+//   LUMEN_TASK_EVENTS    "0": core workers record no task events (the state
+//                        API's tasks, `lumen list tasks`, the ray_tasks
+//                        metric stay empty). Default: on.
+//   LUMEN_TASK_EVENTS_BUFFER  How many task events (1 to 10000000) a process
+//                        keeps between two batches (one a second); more are
+//                        dropped and counted. Default: 10000, Ray's batch
+//                        (task_events_send_batch_size): what one process
+//                        sends per second. Anything else is ignored.
 //   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
 //                        info, warn, err, critical, off). Default: info.
 //
@@ -112,6 +120,8 @@ struct Settings {
   std::string worker_tcp_host;                   // LUMEN_WORKER_TCP_HOST; empty: Unix socket only
   int64_t arg_cache_bytes = int64_t{256} << 20;  // LUMEN_ARG_CACHE_BYTES
   double spread_threshold = 0.5;                 // LUMEN_SCHEDULER_SPREAD_THRESHOLD
+  bool task_events = true;                       // LUMEN_TASK_EVENTS (0: off)
+  int64_t task_events_buffer = 10000;            // LUMEN_TASK_EVENTS_BUFFER
 
   /// Parses the variables `lookup` returns (null: unset). A value that does
   /// not parse leaves the default.

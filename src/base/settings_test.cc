@@ -90,6 +90,16 @@ TEST(SettingsTest, TheNodeHealthCheckTimesTakeOnlyInRangeMilliseconds) {
   }
 }
 
+TEST(SettingsTest, TaskEventsAreOnUnlessZeroAndTheBufferTakesOnlyInRangeCounts) {
+  EXPECT_TRUE(ParseFrom({}).task_events);
+  EXPECT_FALSE(ParseFrom({{"LUMEN_TASK_EVENTS", "0"}}).task_events);
+  EXPECT_TRUE(ParseFrom({{"LUMEN_TASK_EVENTS", "1"}}).task_events);
+  EXPECT_EQ(ParseFrom({}).task_events_buffer, 10000);
+  EXPECT_EQ(ParseFrom({{"LUMEN_TASK_EVENTS_BUFFER", "5"}}).task_events_buffer, 5);
+  for (const char *bad : {"", "0", "-1", "10000001", "5k"})
+    EXPECT_EQ(ParseFrom({{"LUMEN_TASK_EVENTS_BUFFER", bad}}).task_events_buffer, 10000) << bad;
+}
+
 TEST(SettingsTest, ByteCountsTakeOnlyInRangeIntegers) {
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "0"}}).arg_cache_bytes, 0);
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "1048576"}}).arg_cache_bytes, 1 << 20);

@@ -91,6 +91,12 @@ inline constexpr std::chrono::milliseconds kKillActorTimeout{60000};
 /// ACTOR_EXITING tells the control service not to restart an actor that
 /// exits on purpose; the worker exits afterwards either way.
 inline constexpr std::chrono::milliseconds kActorExitingTimeout{5000};
+/// Task events (issue 18): how often a core worker sends what its tasks went
+/// through to the control service; the state API lags by about this much.
+inline constexpr std::chrono::milliseconds kTaskEventFlushInterval{1000};
+/// The last batch of task events at Shutdown: answered at once by a live
+/// control service; a hung one should delay Shutdown little.
+inline constexpr std::chrono::milliseconds kTaskEventFlushTimeout{2000};
 /// A driver's JOB_FINISHED at Shutdown: a live control service answers at
 /// once, and a hung one should delay Shutdown little.
 inline constexpr std::chrono::seconds kJobFinishedTimeout{2};

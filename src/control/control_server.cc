@@ -30,7 +30,9 @@ ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(
   health_ = std::make_unique<NodeHealthChecker>(
       loop_, *options_.clock, options_.health,
       [this](const std::string &node_id, const std::string &why) { OnNodeDead(node_id, why); });
+  task_events_ = std::make_unique<TaskEventStore>(options_.task_events);
   RegisterHandlers();
+  RegisterTaskEventHandlers();
 }
 
 ControlServer::~ControlServer() {
@@ -153,7 +155,11 @@ void ControlServer::FinishJob(uint32_t job_id, const std::string &why) {
 // lease path stays free of reporting work. Callers (ray::AvailableResources,
 // status queries) are rare. Cross-node scheduling, which needs a standing
 // view, would keep one pushed by the nodes and could answer from it.
-void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint64_t call_id) {
+void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                            const proto::GetAllNodesRequest &request) {
+  proto::NodeStatsRequest stats_request;
+  stats_request.set_with_workers(request.with_workers());
+  stats_request.set_with_objects(request.with_objects());
   struct Gather {
     rpc::ConnectionPtr conn;
     uint64_t call_id = 0;
@@ -175,7 +181,7 @@ void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint
     if (!node) continue;
     ++gather->pending;
     node->Call(
-        proto::NODE_STATS, proto::NodeStatsRequest(),
+        proto::NODE_STATS, stats_request,
         [gather, index, id = id](Status st, std::string_view body) {
           proto::NodeStatsReply stats;
           if (st.ok() && rpc::ParseBody(body, &stats)) {
@@ -183,6 +189,8 @@ void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint
             *usage->mutable_total() = stats.total();
             *usage->mutable_available() = stats.available();
             *usage->mutable_startable_jobs() = stats.startable_jobs();
+            *usage->mutable_workers() = stats.workers();
+            *usage->mutable_objects() = stats.objects();
           } else {
             LUMEN_LOG_WARN("node {} did not report its resources: {}", ToHex(id),
                            st.ok() ? "malformed reply" : st.ToString());
@@ -224,7 +232,7 @@ void ControlServer::RegisterHandlers() {
   dispatcher_.Register(
       GET_ALL_NODES, [this](const rpc::ConnectionPtr &conn, uint64_t call_id, const GetAllNodesRequest &req) {
         if (req.with_usage()) {
-          AnswerAllNodesWithUsage(conn, call_id);
+          AnswerAllNodesWithUsage(conn, call_id, req);
           return;
         }
         GetAllNodesReply rep;

@@ -39,6 +39,7 @@
 #include "control/node_health.h"
 #include "control/program_store.h"
 #include "control/worker_directory.h"
+#include "control/task_event_store.h"
 #include "control/placement_group_manager.h"
 #include "protocol/control.pb.h"
 #include "rpc/rpc.h"
@@ -51,6 +52,8 @@ struct ControlServerOptions {
   int tcp_port = 0;  // 0 picks a free port
   std::string token;
   size_t max_finished_jobs = 1000;  // bounded tables: old finished jobs age out
+  /// Task attempts kept from task events (the oldest dropped first).
+  TaskEventLimits task_events{/*max_total=*/200000, /*max_per_job=*/100000};
   /// What the service's decisions from elapsed time read (a placement
   /// group's Wait timeout). Tests pass a FakeClock, which must outlive it.
   Clock *clock = &Clock::Real();
@@ -76,12 +79,15 @@ class ControlServer {
   void OnConnectionClosed(const rpc::ConnectionPtr &conn, const Status &why);
   /// Marks the node dead (once): see the header comment.
   void OnNodeDead(const std::string &node_id, const std::string &why);
+  /// ADD_TASK_EVENTS, GET_TASK_EVENTS (control_server_events.cc).
+  void RegisterTaskEventHandlers();
   /// Marks the job finished (once) and ages out the oldest finished jobs.
   void FinishJob(uint32_t job_id, const std::string &why);
   /// Answers `call_id` with every node, each alive one with its usage as the
   /// node reports it now (NODE_STATS), once every node answered, failed or
   /// ran past kNodeUsageTimeout.
-  void AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint64_t call_id);
+  void AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint64_t call_id,
+                               const proto::GetAllNodesRequest &request);
 
   ControlServerOptions options_;
   rpc::EventLoop loop_{"lumen-control"};
@@ -102,6 +108,7 @@ class ControlServer {
   uint32_t next_job_id_ = 1;
   ProgramStore programs_;    // running jobs' programs, for the nodes that start them
   WorkerDirectory workers_;  // where drivers and workers listen, published by their nodes
+  std::unique_ptr<TaskEventStore> task_events_;  // tasks' state changes, for the state API
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
 
   std::mutex shutdown_mu_;

@@ -1,5 +1,6 @@
 #include "object_store/object_store.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -264,6 +265,17 @@ StoreStats ObjectStore::Stats() const {
   for (const auto &p : pending_)
     if (!p->done) ++s.num_pending_creates;
   return s;
+}
+
+std::vector<ObjectListing> ObjectStore::List(size_t max) const {
+  std::vector<ObjectListing> out;
+  out.reserve(std::min(max, objects_.size()));
+  for (const auto &[id, e] : objects_) {
+    if (out.size() >= max) break;
+    out.push_back(
+        {id, e->info.data_size + e->info.meta_size, e->sealed, e->deleted, e->total_pins, e->creator});
+  }
+  return out;
 }
 
 }  // namespace lumen::object_store

@@ -25,6 +25,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "base/id.h"
 #include "base/status.h"
@@ -39,6 +40,16 @@ struct ObjectInfo {
   size_t offset = 0;     // within the arena
   size_t data_size = 0;  // bytes of serialized value
   size_t meta_size = 0;  // bytes of metadata, stored right after the data
+};
+
+/// One object as ObjectStore::List reports it (the state API's objects).
+struct ObjectListing {
+  ObjectID id;
+  size_t size = 0;  // data and metadata
+  bool sealed = false;
+  bool deleted = false;  // freed by its owner, waiting for its last pin
+  size_t pins = 0;       // readers' pins (Get minus Release)
+  ClientId creator = 0;
 };
 
 struct StoreStats {
@@ -80,6 +91,8 @@ class ObjectStore {
 
   bool Contains(const ObjectID &id) const;
   StoreStats Stats() const;
+  /// At most `max` of the objects, in no particular order.
+  std::vector<ObjectListing> List(size_t max) const;
 
  private:
   struct Entry;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace lumen::object_store {
@@ -55,6 +56,29 @@ TEST_F(ObjectStoreTest, Lifecycle) {
   EXPECT_EQ(store_.Stats().num_objects, 0u);
   EXPECT_EQ(store_.Stats().used, 0u);
   store_.Delete(id);  // idempotent
+}
+
+TEST_F(ObjectStoreTest, ListReportsEachObjectsSizeStatePinsAndCreator) {
+  auto sealed = ObjectID::FromRandom(), open = ObjectID::FromRandom();
+  MustCreate(sealed, 1000, 24, 1);
+  ASSERT_TRUE(store_.Seal(sealed, 1).ok());
+  ASSERT_TRUE(store_.Get(sealed, 2).ok());
+  MustCreate(open, 10, 0, 3);
+  auto all = store_.List(100);
+  ASSERT_EQ(all.size(), 2u);
+  std::sort(all.begin(), all.end(), [&](auto &a, auto &b) { return a.id == sealed && !(b.id == sealed); });
+  EXPECT_EQ(all[0].id, sealed);
+  EXPECT_EQ(all[0].size, 1024u);
+  EXPECT_TRUE(all[0].sealed);
+  EXPECT_EQ(all[0].pins, 1u);
+  EXPECT_EQ(all[0].creator, 1u);
+  EXPECT_EQ(all[1].id, open);
+  EXPECT_FALSE(all[1].sealed);
+  EXPECT_EQ(all[1].creator, 3u);
+  store_.Delete(sealed);  // pinned: stays, marked deleted
+  for (auto &o : store_.List(100))
+    if (o.id == sealed) EXPECT_TRUE(o.deleted);
+  EXPECT_EQ(store_.List(1).size(), 1u);
 }
 
 TEST_F(ObjectStoreTest, UnknownAndDuplicate) {

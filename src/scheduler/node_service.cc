@@ -448,7 +448,9 @@ void NodeService::RegisterWorkerAndNodeHandlers() {
                          if (call_id) conn->Reply(call_id, proto::NodeEmpty());
                        });
   dispatcher_.Register(proto::NODE_STATS,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view) {
+                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, std::string_view body) {
+                         proto::NodeStatsRequest request;  // empty (older callers): usage only
+                         (void)rpc::ParseBody(body, &request);
                          proto::NodeStatsReply reply;
                          resources_.total().ToProto(reply.mutable_total());
                          resources_.available().ToProto(reply.mutable_available());
@@ -468,6 +470,8 @@ void NodeService::RegisterWorkerAndNodeHandlers() {
                            demand->set_for_actor(p->for_actor);
                          }
                          for (uint32_t job : StartableJobs()) reply.add_startable_jobs(job);
+                         if (request.with_workers()) AddWorkersTo(&reply);
+                         if (request.with_objects()) AddObjectsTo(&reply);
                          if (call_id) conn->Reply(call_id, reply);
                        });
 

@@ -199,6 +199,10 @@ class NodeService {
   void OnOtherChildExited(pid_t pid, const std::string &why);
   void RequestShutdown();
   std::shared_ptr<Client> ClientOf(const rpc::ConnectionPtr &conn) const;
+  /// The state API's per-node facts (node_service_state.cc): this node's
+  /// drivers and workers, and the objects in its store.
+  void AddWorkersTo(proto::NodeStatsReply *reply) const;
+  void AddObjectsTo(proto::NodeStatsReply *reply) const;
 
   NodeServiceOptions options_;
   NodeID node_id_ = NodeID::FromRandom();

@@ -21,7 +21,11 @@ namespace lumen::worker {
 
 // ---------------------------------------------------------------- lifecycle
 
-CoreWorker::CoreWorker(CoreWorkerOptions options) : options_(std::move(options)), clock_(*options_.clock) {
+CoreWorker::CoreWorker(CoreWorkerOptions options)
+    : options_(std::move(options)),
+      clock_(*options_.clock),
+      task_events_(CurrentSettings().task_events, static_cast<size_t>(CurrentSettings().task_events_buffer)),
+      pid_(getpid()) {
   // A FakeClock moving past a Get or Wait deadline must wake the caller:
   // sleeping on ready_cv_, or leading the loop (the posted no-op makes it
   // look at its deadline again). The real clock never calls this.
@@ -150,8 +154,10 @@ Status CoreWorker::Connect() {
   }
 
   idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
+  event_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
   loop_.Post([this] {
     ReturnIdleLeases();
+    ArmTaskEventFlush();
     if (fork_server_watch_) WatchForkServer();
   });
   node_->SetCloseHandler([this](const Status &why) {
@@ -267,6 +273,7 @@ void CoreWorker::Shutdown() {
   exec_cv_.notify_all();
   JoinAllButCaller(&executors);  // Shutdown may run in an actor method: the process ends with it
   helper_.Stop();
+  FlushTaskEvents(/*wait=*/true);  // before JOB_FINISHED: the job's last events are in when it ends
   if (options_.is_driver) {
     rpc::ConnectionPtr control;
     {
@@ -309,6 +316,7 @@ void CoreWorker::Shutdown() {
   loop_.Stop();
   // With the loop stopped, its timer and watch go from this thread.
   idle_timer_.reset();
+  event_timer_.reset();
   fork_server_watch_.reset();
   std::lock_guard<std::mutex> lock(mu_);
   objects_.clear();

@@ -46,6 +46,7 @@
 #include "protocol/worker.pb.h"
 #include "rpc/rpc.h"
 #include "worker/peer_directory.h"
+#include "worker/task_event_recorder.h"
 
 namespace lumen::worker {
 
@@ -391,6 +392,16 @@ class CoreWorker {
   /// Sends CREATE_ACTOR; without a control connection the actor is dead at once.
   void SendCreateActorLocked(TaskEntry &task, After *after);
 
+  // Task events (core_worker_events.cc): sent every kTaskEventFlushInterval
+  // from the helper thread, and once more at Shutdown.
+  void ArmTaskEventFlush();
+  /// Sends what the recorder holds; `wait`: for the answer (Shutdown). mu_ not held.
+  void FlushTaskEvents(bool wait);
+  /// This process as the place an attempt runs.
+  TaskPlace SelfPlace() const;
+  /// The attempt ended as its reply's first return says.
+  void RecordReplyLocked(const TaskEntry &task, const proto::PushTaskReply &reply);
+
   // Execution (worker mode). In an actor, the thread that runs RunTaskLoop
   // leads the event loop while idle; extra executors of a threaded actor do not.
   void ExecLoop(bool lead);
@@ -462,6 +473,10 @@ class CoreWorker {
 
   Status lost_;  // mu_: set by OnLost
   std::unique_ptr<boost::asio::posix::stream_descriptor> fork_server_watch_;
+
+  TaskEventRecorder task_events_;
+  std::unique_ptr<boost::asio::steady_timer> event_timer_;
+  const int32_t pid_;
 
   // Work that may block on connecting to another process runs here, never
   // on the event loop (it would wait on itself).

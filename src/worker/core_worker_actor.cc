@@ -120,6 +120,7 @@ StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, cons
     slot->known = true;
     slot->creation = task;
     AddArgsLocked(args, *task);
+    task_events_.RecordWithFacts(task->spec, proto::PENDING_ARGS_AVAIL, task->parent);
     ResolveAndQueueLocked(task, &after);
   }
   RunAll(after);
@@ -186,6 +187,7 @@ ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string 
   }
   spec.set_actor_seq(c->next_seq++);
   c->pending.push_back(task);
+  task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
   ResolveAndQueueLocked(task, &after);
   PumpActorLocked(*c, &after);
   lock.unlock();
@@ -201,6 +203,8 @@ void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &in
       c.death_cause = info.death_cause();
       c.conn.reset();  // calls in flight fail as the worker's connection closes
       if (c.creation) {
+        // Never alive: its creation failed (else the executor said FINISHED).
+        if (c.incarnation < 0) task_events_.RecordEnd(c.creation->spec, proto::ACTOR_DIED, c.death_cause);
         FinishTaskLocked(*c.creation, after);  // the constructor's arguments may go
         c.creation.reset();
       }
@@ -208,6 +212,7 @@ void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &in
     case proto::ALIVE:
       if (info.num_restarts() <= c.dead_incarnation) return;  // stale: that incarnation failed
       if (info.num_restarts() != c.incarnation) {
+        if (c.incarnation < 0 && c.creation) task_events_.RecordEnd(c.creation->spec, proto::NO_ERROR, {});
         c.incarnation = info.num_restarts();
         c.address = info.address();
         c.conn.reset();
@@ -294,6 +299,10 @@ void CoreWorker::PumpActorLocked(ActorClient &c, After *after) {
 
 void CoreWorker::SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task) {
   c.in_flight++;
+  task_events_.RecordAt(
+      task->spec, proto::SUBMITTED_TO_WORKER,
+      {NodeID::FromBinary(c.address.node_id()), WorkerID::FromBinary(c.address.worker_id()), 0},
+      /*with_facts=*/false);
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   // A lone call is latency-bound: write it now rather than via the loop.
@@ -334,6 +343,7 @@ void CoreWorker::OnActorTaskReply(const ActorID &id, int incarnation, std::share
                      &after);
       if (c) PumpActorLocked(*c, &after);  // after a loss, the calls not sent fail too
     } else {
+      RecordReplyLocked(*task, rep);
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
       FinishTaskLocked(*task, &after);

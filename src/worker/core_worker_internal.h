@@ -55,6 +55,7 @@ struct CoreWorker::TaskEntry {
   std::string key;
   bool resolved = false;  // actor tasks: arguments ready, may be sent
   bool done = false;      // finished (result or error set)
+  TaskID parent;          // the task that submitted it (nil: the driver's main thread)
 };
 
 /// A caller's view of one actor: its state as last published by the control

@@ -87,6 +87,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
     q->runtime_env = options.runtime_env;
     WarnIfInfeasibleLocked("task", resources);
   }
+  task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
   ResolveAndQueueLocked(task, &after);
   lock.unlock();
   RunAll(after);
@@ -106,6 +107,7 @@ std::shared_ptr<CoreWorker::TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType
   spec.mutable_function()->set_function_name(function_name);
   *spec.mutable_caller() = self_address_;
   spec.set_name(name);
+  task->parent = TaskEventRecorder::CurrentTask();
   return task;
 }
 
@@ -225,11 +227,13 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
     return;
   }
   if (spec.type() == proto::ACTOR_CREATION_TASK) {
+    task_events_.Record(spec, proto::PENDING_NODE_ASSIGNMENT);  // the control service places it
     SendCreateActorLocked(*task, after);
     return;
   }
   auto qit = queues_.find(task->key);
   if (qit == queues_.end()) return;
+  task_events_.Record(spec, proto::PENDING_NODE_ASSIGNMENT);
   qit->second->tasks.push_back(task);
   FailQueuedIfLostLocked(*qit->second, after);
   PumpLocked(*qit->second);
@@ -432,6 +436,10 @@ void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr
   w.maybe_long += task->maybe_long;
   w.in_flight++;
   w.running.push_back(task);
+  task_events_.RecordAt(
+      task->spec, proto::SUBMITTED_TO_WORKER,
+      {NodeID::FromBinary(w.address.node_id()), WorkerID::FromBinary(w.address.worker_id()), 0},
+      /*with_facts=*/false);
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   for (int id : w.gpu_ids) req.mutable_spec()->add_gpu_ids(id);
@@ -478,7 +486,12 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
           q.tasks.push_front(t);  // failed below with the loss that killed the worker
         } else if (t->retries_left > 0) {
           t->retries_left--;
+          // A retry is a new attempt: this one failed with its worker.
+          task_events_.RecordEnd(
+              t->spec, proto::WORKER_DIED,
+              "The worker died while executing the task (" + st.ToString() + "); retried.");
           t->spec.set_attempt(t->spec.attempt() + 1);
+          task_events_.RecordWithFacts(t->spec, proto::PENDING_NODE_ASSIGNMENT, t->parent);
           q.tasks.push_front(t);
         } else {
           FailTaskLocked(*t, proto::WORKER_DIED,
@@ -517,6 +530,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
       auto [fn, first] = q.function_avg_us.try_emplace(task->spec.function().function_name(), us);
       if (!first) fn->second = 0.8 * fn->second + 0.2 * us;
+      RecordReplyLocked(*task, rep);
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
       FinishTaskLocked(*task, &after);
@@ -535,6 +549,7 @@ void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::C
 
 void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
                                 After *after) {
+  task_events_.RecordEnd(task.spec, type, message);
   proto::ObjectPayload p;
   p.set_error(type);
   p.set_data(message);

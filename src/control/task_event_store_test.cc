@@ -1,0 +1,143 @@
+// TaskEventStore: events of one attempt merge into one record (latest state,
+// first time of each state, where it ran, its error); attempts are bounded
+// per job and in total, the oldest dropped first, with per-job drop counts.
+#include "control/task_event_store.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace lumen::control {
+namespace {
+
+std::string TaskId(int n) {
+  std::string id(24, '\0');
+  id[0] = static_cast<char>(n & 0xff);
+  id[1] = static_cast<char>((n >> 8) & 0xff);
+  id[23] = 1;
+  return id;
+}
+
+proto::TaskEvent Event(int task, uint32_t job, proto::TaskState state, int64_t t, int attempt = 0) {
+  proto::TaskEvent e;
+  e.set_task_id(TaskId(task));
+  e.set_attempt(attempt);
+  e.set_job_id(job);
+  e.set_state(state);
+  e.set_time_ns(t);
+  return e;
+}
+
+proto::TaskEventBatch Batch(std::initializer_list<proto::TaskEvent> events) {
+  proto::TaskEventBatch b;
+  for (const auto &e : events) *b.add_events() = e;
+  return b;
+}
+
+proto::GetTaskEventsRequest AllJobs() {
+  proto::GetTaskEventsRequest r;
+  r.set_all_jobs(true);
+  return r;
+}
+
+TEST(TaskEventStoreTest, MergesTheSubmittersAndTheExecutorsEventsInEitherOrder) {
+  TaskEventStore store;
+  auto facts = Event(1, 7, proto::PENDING_ARGS_AVAIL, 100);
+  facts.set_function_name("Plus");
+  facts.set_type(proto::NORMAL_TASK);
+  auto running = Event(1, 7, proto::RUNNING, 300);
+  running.set_node_id("node");
+  running.set_worker_id("worker");
+  running.set_worker_pid(4242);
+  auto failed = Event(1, 7, proto::FAILED, 400);
+  failed.set_error_type(proto::TASK_EXECUTION_EXCEPTION);
+  failed.set_error_message("boom");
+  // The executor's batch (RUNNING, FAILED) arrives before the submitter's.
+  store.Add(Batch({running, failed}));
+  store.Add(Batch({facts, Event(1, 7, proto::SUBMITTED_TO_WORKER, 200)}));
+
+  auto reply = store.Get(AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 1);
+  const auto &r = reply.tasks(0);
+  EXPECT_EQ(r.state(), proto::FAILED);
+  EXPECT_EQ(r.function_name(), "Plus");
+  EXPECT_EQ(r.name(), "Plus");  // no name option: the function's
+  EXPECT_EQ(r.worker_pid(), 4242);
+  EXPECT_EQ(r.node_id(), "node");
+  EXPECT_EQ(r.error_type(), proto::TASK_EXECUTION_EXCEPTION);
+  EXPECT_EQ(r.error_message(), "boom");
+  EXPECT_EQ(r.state_time_ns().at(proto::PENDING_ARGS_AVAIL), 100);
+  EXPECT_EQ(r.state_time_ns().at(proto::SUBMITTED_TO_WORKER), 200);
+  EXPECT_EQ(r.state_time_ns().at(proto::RUNNING), 300);
+  EXPECT_EQ(r.state_time_ns().at(proto::FAILED), 400);
+}
+
+TEST(TaskEventStoreTest, ARetryIsANewAttempt) {
+  TaskEventStore store;
+  auto lost = Event(1, 1, proto::FAILED, 10, /*attempt=*/0);
+  lost.set_error_type(proto::WORKER_DIED);
+  store.Add(Batch({Event(1, 1, proto::RUNNING, 5, 0), lost, Event(1, 1, proto::FINISHED, 20, 1)}));
+  auto reply = store.Get(AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 2);
+  EXPECT_EQ(reply.tasks(0).attempt(), 0);
+  EXPECT_EQ(reply.tasks(0).state(), proto::FAILED);
+  EXPECT_EQ(reply.tasks(1).attempt(), 1);
+  EXPECT_EQ(reply.tasks(1).state(), proto::FINISHED);
+}
+
+TEST(TaskEventStoreTest, APerJobBoundDropsThatJobsOldestAndCountsThem) {
+  TaskEventStore store({/*max_total=*/100, /*max_per_job=*/3});
+  for (int i = 0; i < 5; ++i) store.Add(Batch({Event(i, 1, proto::FINISHED, i)}));
+  store.Add(Batch({Event(100, 2, proto::FINISHED, 0)}));
+  EXPECT_EQ(store.size(), 4u);
+  EXPECT_EQ(store.Dropped(1), 2);
+  EXPECT_EQ(store.Dropped(2), 0);
+  proto::GetTaskEventsRequest job1;
+  job1.set_job_id(1);
+  auto reply = store.Get(job1);
+  ASSERT_EQ(reply.tasks_size(), 3);
+  EXPECT_EQ(reply.tasks(0).task_id(), TaskId(2));  // 0 and 1 went first
+  EXPECT_EQ(reply.tasks(2).task_id(), TaskId(4));
+  EXPECT_EQ(reply.dropped_per_job().at(1), 2);
+  EXPECT_EQ(reply.dropped_per_job().count(2), 0u);
+}
+
+TEST(TaskEventStoreTest, TheTotalBoundDropsTheOldestOfAllJobs) {
+  TaskEventStore store({/*max_total=*/3, /*max_per_job=*/100});
+  store.Add(Batch({Event(1, 1, proto::FINISHED, 0)}));
+  store.Add(Batch({Event(2, 2, proto::FINISHED, 0)}));
+  store.Add(Batch({Event(3, 1, proto::FINISHED, 0)}));
+  store.Add(Batch({Event(4, 2, proto::FINISHED, 0)}));  // task 1 (job 1) is the oldest
+  store.Add(Batch({Event(5, 2, proto::FINISHED, 0)}));  // then task 2 (job 2)
+  EXPECT_EQ(store.size(), 3u);
+  EXPECT_EQ(store.Dropped(1), 1);
+  EXPECT_EQ(store.Dropped(2), 1);
+  auto reply = store.Get(AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 3);
+  EXPECT_EQ(reply.tasks(0).task_id(), TaskId(3));
+  EXPECT_EQ(reply.tasks(1).task_id(), TaskId(4));
+  EXPECT_EQ(reply.tasks(2).task_id(), TaskId(5));
+  EXPECT_EQ(reply.dropped_total(), 2);
+}
+
+TEST(TaskEventStoreTest, LaterEventsOfAKeptAttemptDoNotCountAsNew) {
+  TaskEventStore store({/*max_total=*/2, /*max_per_job=*/2});
+  store.Add(Batch({Event(1, 1, proto::PENDING_ARGS_AVAIL, 0), Event(2, 1, proto::PENDING_ARGS_AVAIL, 0)}));
+  store.Add(Batch(
+      {Event(1, 1, proto::RUNNING, 1), Event(2, 1, proto::FINISHED, 2), Event(1, 1, proto::FINISHED, 3)}));
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.Dropped(1), 0);
+}
+
+TEST(TaskEventStoreTest, DropsReportedBySendersAreCountedPerJob) {
+  TaskEventStore store;
+  proto::TaskEventBatch b;
+  (*b.mutable_dropped_per_job())[3] = 5;
+  store.Add(b);
+  store.Add(b);
+  EXPECT_EQ(store.Dropped(3), 10);
+  EXPECT_EQ(store.Get(AllJobs()).dropped_per_job().at(3), 10);
+}
+
+}  // namespace
+}  // namespace lumen::control

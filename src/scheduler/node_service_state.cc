@@ -1,0 +1,49 @@
+// What the state API asks of each node (NODE_STATS with_workers /
+// with_objects): its processes and the objects in its store. Read on the
+// loop thread from the tables the node keeps anyway; nothing is tracked for it.
+#include "scheduler/node_service.h"
+#include "scheduler/node_service_job.h"
+
+namespace lumen::scheduler {
+
+// The most objects one node lists: the state API shows at most 10,000 rows.
+constexpr size_t kMaxListedObjects = 10000;
+
+void NodeService::AddWorkersTo(proto::NodeStatsReply *reply) const {
+  for (const auto &[id, job] : jobs_) {
+    auto driver = job->driver.lock();
+    if (!driver || !driver->user_data) continue;  // the driver is on another node, or gone
+    auto client = ClientOf(driver);
+    proto::NodeWorkerInfo *w = reply->add_workers();
+    w->set_worker_id(client->worker_id.Binary());
+    w->set_pid(client->pid);
+    w->set_job_id(id);
+    w->set_is_driver(true);
+    w->set_alive(driver->IsOpen());
+  }
+  for (const auto &[id, worker] : pool_.workers()) {
+    proto::NodeWorkerInfo *w = reply->add_workers();
+    w->set_worker_id(id.Binary());
+    w->set_pid(worker->pid);
+    w->set_job_id(worker->job_id);
+    w->set_alive(worker->registered && worker->conn && worker->conn->IsOpen());
+    w->set_actor(worker->actor);
+    w->set_leased(worker->lease_id != 0);
+  }
+}
+
+void NodeService::AddObjectsTo(proto::NodeStatsReply *reply) const {
+  for (const object_store::ObjectListing &o : store_->List(kMaxListedObjects)) {
+    proto::NodeObjectInfo *out = reply->add_objects();
+    out->set_object_id(o.id.Binary());
+    out->set_size(o.size);
+    out->set_sealed(o.sealed);
+    out->set_pins(o.pins);
+    out->set_deleted(o.deleted);
+    auto conn = client_conns_.find(o.creator);
+    if (conn != client_conns_.end())
+      if (auto c = conn->second.lock(); c && c->user_data) out->set_creator_pid(ClientOf(c)->pid);
+  }
+}
+
+}  // namespace lumen::scheduler
