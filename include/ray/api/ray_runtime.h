@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -150,6 +151,13 @@ class RayRuntime {
   /// Summed over the alive nodes: their totals, or what is free on them now.
   virtual std::unordered_map<std::string, double> GetClusterResources() = 0;
   virtual std::unordered_map<std::string, double> GetAvailableResources() = 0;
+
+  // ---- Lumen extension (<ray/api/internal_kv.h>) ----
+  // Not pure: a runtime without a store (a test's fake) throws RayException.
+  virtual bool KvPut(const std::string &ns, const std::string &key, const std::string &value, bool overwrite);
+  virtual std::optional<std::string> KvGet(const std::string &ns, const std::string &key);
+  virtual int KvDel(const std::string &ns, const std::string &key);
+  virtual std::vector<std::string> KvKeys(const std::string &ns, const std::string &prefix);
 };
 
 /// The process-wide runtime, set by ray::Init and cleared by ray::Shutdown.
