@@ -104,9 +104,17 @@ void Join(int world_size, int rank, const GroupOptions &options, const std::stri
       store.DeleteOwnKeys();
       throw;
     }
-    // Once this member is connected every other member has read its key
-    // (each pair is made from both ends' keys): it can go, so a group made
-    // again under this name later meets afresh.
+    // After a barrier every member has finished connecting, so each has
+    // read every key (a member's own connection can complete before its
+    // peer has read that member's key: Gloo accepts a pair's connection
+    // first). Only then may the keys go, so that a group made again under
+    // this name later meets afresh.
+    try {
+      group->Barrier();
+    } catch (...) {
+      store.DeleteOwnKeys();
+      throw;
+    }
     store.DeleteOwnKeys();
     registry.Fill(group_name, std::move(group));
   } catch (...) {

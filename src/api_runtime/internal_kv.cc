@@ -1,26 +1,10 @@
-// <ray/api/internal_kv.h>: the public functions, and what a runtime without a
-// store answers. The runtimes (cluster, local mode) hold the store itself.
+// <ray/api/internal_kv.h>: the public functions. The runtimes (cluster, local
+// mode) hold the store itself.
 #include <ray/api/internal_kv.h>
 #include <ray/api/ray_exception.h>
 #include <ray/api/ray_runtime.h>
 
 namespace ray {
-namespace internal {
-namespace {
-
-[[noreturn]] void NoStore() {
-  throw RayException("this runtime has no key-value store (ray::experimental::InternalKv*)");
-}
-
-}  // namespace
-
-bool RayRuntime::KvPut(const std::string &, const std::string &, const std::string &, bool) { NoStore(); }
-std::optional<std::string> RayRuntime::KvGet(const std::string &, const std::string &) { NoStore(); }
-int RayRuntime::KvDel(const std::string &, const std::string &) { NoStore(); }
-std::vector<std::string> RayRuntime::KvKeys(const std::string &, const std::string &) { NoStore(); }
-
-}  // namespace internal
-
 namespace experimental {
 namespace {
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <ray/api/common_types.h>
+#include <ray/api/ray_exception.h>
 #include <ray/api/runtime_context.h>
 #include <ray/api/task_options.h>
 
@@ -153,11 +154,17 @@ class RayRuntime {
   virtual std::unordered_map<std::string, double> GetAvailableResources() = 0;
 
   // ---- Lumen extension (<ray/api/internal_kv.h>) ----
-  // Not pure: a runtime without a store (a test's fake) throws RayException.
-  virtual bool KvPut(const std::string &ns, const std::string &key, const std::string &value, bool overwrite);
-  virtual std::optional<std::string> KvGet(const std::string &ns, const std::string &key);
-  virtual int KvDel(const std::string &ns, const std::string &key);
-  virtual std::vector<std::string> KvKeys(const std::string &ns, const std::string &prefix);
+  // Not pure, and defined here (the class keeps no key function, as before):
+  // a runtime without a store (a test's fake) throws.
+  virtual bool KvPut(const std::string &, const std::string &, const std::string &, bool) { NoKvStore(); }
+  virtual std::optional<std::string> KvGet(const std::string &, const std::string &) { NoKvStore(); }
+  virtual int KvDel(const std::string &, const std::string &) { NoKvStore(); }
+  virtual std::vector<std::string> KvKeys(const std::string &, const std::string &) { NoKvStore(); }
+
+ private:
+  [[noreturn]] static void NoKvStore() {
+    throw RayException("this runtime has no key-value store (ray::experimental::InternalKv*)");
+  }
 };
 
 /// The process-wide runtime, set by ray::Init and cleared by ray::Shutdown.
