@@ -32,6 +32,11 @@ build/bin/tune_asha --plot "${TMPDIR:-/tmp}/tune_asha_curves.png" "$@"
 echo
 echo "=== tune_pbt ==="
 build/bin/tune_pbt "$@"
+if [ -x build/bin/train_mlp ]; then
+  echo
+  echo "=== train_mlp (Lumen Train, libtorch) ==="
+  build/bin/train_mlp "$@"
+fi
 echo
 echo "=== a cluster started with lumen, seen through the state CLI and its dashboard ==="
 # A head of its own (its own --temp-dir, stopped by that), as `ray start --head`

@@ -15,6 +15,8 @@ PACKAGES=(
   libcpp-httplib-dev      # the dashboard's HTTP server (dashboard/), lumen list's and the tests' HTTP client
   libyaml-cpp-dev         # lumen list/get --format yaml
   prometheus-cpp-dev      # the dashboard's /metrics (Prometheus text format)
+  libgloo-dev             # Lumen collectives (libs/collective): Gloo's CPU all-reduce over TCP
+  libtorch-dev            # Lumen Train's libtorch integration (lumen::train_torch; optional to the build)
   prometheus              # promtool: the tests check /metrics with Prometheus' own parser
   libgtest-dev libgmock-dev
   libbenchmark-dev

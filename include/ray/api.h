@@ -54,6 +54,7 @@
 #include <ray/api/buffer.h>  // Lumen extension: ray::Buffer<T>
 #include <ray/api/common_types.h>
 #include <ray/api/function_manager.h>
+#include <ray/api/internal_kv.h>  // Lumen extension: ray::experimental::InternalKv*
 #include <ray/api/logging.h>
 #include <ray/api/msgpack_adaptor.h>
 #include <ray/api/object_ref.h>

@@ -459,6 +459,47 @@ class ClusterRuntime : public ray::internal::RayRuntime {
   std::string GetNamespace() override { return core_->ray_namespace(); }
   bool IsLocalMode() override { return false; }
 
+  bool KvPut(const std::string &ns, const std::string &key, const std::string &value,
+             bool overwrite) override {
+    proto::KvPutRequest req;
+    req.set_ns(ns);
+    req.set_key(key);
+    req.set_value(value);
+    req.set_overwrite(overwrite);
+    proto::KvPutReply rep;
+    Status st = ControlCall(proto::KV_PUT, req, &rep);
+    if (!st.ok()) ThrowStatus(st, "Failed to put a key in the KV store");
+    return rep.added();
+  }
+  std::optional<std::string> KvGet(const std::string &ns, const std::string &key) override {
+    proto::KvGetRequest req;
+    req.set_ns(ns);
+    req.set_key(key);
+    proto::KvGetReply rep;
+    Status st = ControlCall(proto::KV_GET, req, &rep);
+    if (!st.ok()) ThrowStatus(st, "Failed to get a key from the KV store");
+    if (!rep.found()) return std::nullopt;
+    return std::move(*rep.mutable_value());
+  }
+  int KvDel(const std::string &ns, const std::string &key) override {
+    proto::KvDelRequest req;
+    req.set_ns(ns);
+    req.set_key(key);
+    proto::KvDelReply rep;
+    Status st = ControlCall(proto::KV_DEL, req, &rep);
+    if (!st.ok()) ThrowStatus(st, "Failed to delete a key from the KV store");
+    return rep.deleted();
+  }
+  std::vector<std::string> KvKeys(const std::string &ns, const std::string &prefix) override {
+    proto::KvKeysRequest req;
+    req.set_ns(ns);
+    req.set_prefix(prefix);
+    proto::KvKeysReply rep;
+    Status st = ControlCall(proto::KV_KEYS, req, &rep);
+    if (!st.ok()) ThrowStatus(st, "Failed to list keys of the KV store");
+    return {rep.keys().begin(), rep.keys().end()};
+  }
+
  private:
   Status ControlCall(uint16_t method, const google::protobuf::MessageLite &req,
                      google::protobuf::MessageLite *rep,

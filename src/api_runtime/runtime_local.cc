@@ -832,6 +832,38 @@ ResourceMap LocalModeRuntime::GetAvailableResources() {
   return available;
 }
 
+// ---- the internal KV store: a table in this process
+
+bool LocalModeRuntime::KvPut(const std::string &ns, const std::string &key, const std::string &value,
+                             bool overwrite) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, added] = kv_.try_emplace({ns, key}, value);
+  if (!added && overwrite) it->second = value;
+  return added;
+}
+
+std::optional<std::string> LocalModeRuntime::KvGet(const std::string &ns, const std::string &key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = kv_.find({ns, key});
+  if (it == kv_.end()) return std::nullopt;
+  return it->second;
+}
+
+int LocalModeRuntime::KvDel(const std::string &ns, const std::string &key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(kv_.erase({ns, key}));
+}
+
+std::vector<std::string> LocalModeRuntime::KvKeys(const std::string &ns, const std::string &prefix) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> keys;
+  for (auto it = kv_.lower_bound({ns, prefix});
+       it != kv_.end() && it->first.first == ns && it->first.second.compare(0, prefix.size(), prefix) == 0;
+       ++it)
+    keys.push_back(it->first.second);
+  return keys;
+}
+
 // ---- placement groups (a table only: nothing is reserved in local mode)
 
 ray::PlacementGroup LocalModeRuntime::CreatePlacementGroup(

@@ -107,6 +107,11 @@ class LocalModeRuntime : public ray::internal::RayRuntime {
   ray::internal::ContextIds GetContextIds() override;
   ResourceMap GetAssignedResources() override;
   std::vector<ray::NodeInfo> GetNodes() override;
+  bool KvPut(const std::string &ns, const std::string &key, const std::string &value,
+             bool overwrite) override;
+  std::optional<std::string> KvGet(const std::string &ns, const std::string &key) override;
+  int KvDel(const std::string &ns, const std::string &key) override;
+  std::vector<std::string> KvKeys(const std::string &ns, const std::string &prefix) override;
   ResourceMap GetClusterResources() override { return resources_; }
   ResourceMap GetAvailableResources() override;
 
@@ -140,6 +145,7 @@ class LocalModeRuntime : public ray::internal::RayRuntime {
   std::unordered_map<std::string, std::shared_ptr<LocalActor>> actors_;     // dead ones stay as tombstones
   std::map<std::pair<std::string, std::string>, std::string> actor_names_;  // (namespace, name) -> id
   std::map<std::string, ray::PlacementGroup> groups_;                       // by id, removed ones too
+  std::map<std::pair<std::string, std::string>, std::string> kv_;           // (ns, key) -> value
 };
 
 }  // namespace lumen::api

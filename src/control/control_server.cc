@@ -278,8 +278,8 @@ void ControlServer::RegisterHandlers() {
       });
   RegisterProgramHandlers();
   RegisterWorkerDirectoryHandlers();
-  // The key-value store has no caller in the runtime yet: it is where
-  // issue 18's status and dashboard keep what they publish, as Ray's do.
+  // The key-value store: where the dashboard publishes its address and where
+  // ray::experimental::InternalKv* (collectives' rendezvous) keep their keys.
   Unary<KvPutRequest, KvPutReply>(
       dispatcher_, KV_PUT, [this](const rpc::ConnectionPtr &, const KvPutRequest &req, KvPutReply *rep) {
         auto &table = kv_[req.ns()];

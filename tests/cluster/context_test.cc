@@ -4,6 +4,7 @@
 // node table, and the free resources following what an actor holds.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <string>
@@ -63,7 +64,13 @@ std::vector<std::string> ViewsFromATask() {
   return {nodes.empty() ? "" : nodes[0].node_id, std::to_string(ray::ClusterResources()["CPU"]),
           std::to_string(Amount(ray::AvailableResources(), "CPU"))};
 }
-RAY_REMOTE(TaskContext, ViewsFromATask);
+// What another process reads of the cluster's KV store, and what it writes.
+std::string KvReadAndWrite(std::string key) {
+  auto value = ray::experimental::InternalKvGet(key, "ctx");
+  ray::experimental::InternalKvPut(key + "-seen", value.value_or("<none>"), true, "ctx");
+  return value.value_or("<none>");
+}
+RAY_REMOTE(TaskContext, ViewsFromATask, KvReadAndWrite);
 
 class Probe {
  public:
@@ -237,6 +244,29 @@ TEST_F(ContextTest, AvailableResourcesFollowWhatAnActorHolds) {
   // sees them go.
   EXPECT_TRUE(WaitUntil([] { return Amount(ray::AvailableResources(), "slot") == 2; }))
       << "the slots were not given back";
+}
+
+// ray::experimental::InternalKv*: one store for every process of the cluster,
+// with namespaces apart from each other.
+TEST_F(ContextTest, TheInternalKvStoreIsSharedByEveryProcessAndKeepsNamespacesApart) {
+  StartCluster();
+  namespace kv = ray::experimental;
+  EXPECT_TRUE(kv::InternalKvPut("k", "v1", true, "ctx"));
+  EXPECT_FALSE(kv::InternalKvPut("k", "v2", false, "ctx"));  // exists: kept
+  EXPECT_EQ(kv::InternalKvGet("k", "ctx").value_or(""), "v1");
+  EXPECT_FALSE(kv::InternalKvPut("k", "v3", true, "ctx"));  // exists: overwritten
+  EXPECT_FALSE(kv::InternalKvGet("k").has_value());         // another namespace
+  EXPECT_EQ(*ray::Task(KvReadAndWrite).Remote("k").Get(60000), "v3");
+  EXPECT_EQ(kv::InternalKvGet("k-seen", "ctx").value_or(""), "v3");
+  kv::InternalKvPut("other", "x", true, "ctx");
+  auto keys = kv::InternalKvList("k", "ctx");
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{"k", "k-seen"}));
+  EXPECT_EQ(kv::InternalKvDel("k", "ctx"), 1);
+  EXPECT_EQ(kv::InternalKvDel("k", "ctx"), 0);
+  EXPECT_FALSE(kv::InternalKvExists("k", "ctx"));
+  // Lumen's own keys (the dashboard's namespace "lumen") are not a user's.
+  EXPECT_TRUE(kv::InternalKvList("", "lumen").empty());
 }
 
 }  // namespace

@@ -260,6 +260,21 @@ TEST_F(LocalModeTest, IsLocalModeAndInitTwiceIsANoOp) {
   EXPECT_TRUE(ray::IsInitialized());
 }
 
+TEST_F(LocalModeTest, TheInternalKvStoreIsATableInTheProcess) {
+  namespace kv = ray::experimental;
+  EXPECT_TRUE(kv::InternalKvPut("a/1", "x", true, "local"));
+  EXPECT_FALSE(kv::InternalKvPut("a/1", "y", false, "local"));
+  EXPECT_EQ(kv::InternalKvGet("a/1", "local").value_or(""), "x");
+  kv::InternalKvPut("a/2", "z", true, "local");
+  kv::InternalKvPut("b/1", "z", true, "local");
+  EXPECT_EQ(kv::InternalKvList("a/", "local").size(), 2u);
+  EXPECT_FALSE(kv::InternalKvExists("a/1", "elsewhere"));
+  EXPECT_EQ(kv::InternalKvDel("a/1", "local"), 1);
+  EXPECT_FALSE(kv::InternalKvGet("a/1", "local").has_value());
+  kv::InternalKvDel("a/2", "local");
+  kv::InternalKvDel("b/1", "local");
+}
+
 TEST_F(LocalModeTest, PutGetAndStaticGet) {
   auto ref = ray::Put(1);
   EXPECT_EQ(*ref.Get(), 1);

@@ -13,7 +13,7 @@ ninja -C "$WORK/build" > "$WORK/build.log"
 LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/consumer"
 LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/template_consumer"
 # The acceptance suite, compiled against the installed headers and library.
-for t in tasks failure actors actor_failure resources api_edge cli tune; do
+for t in tasks failure actors actor_failure resources api_edge cli tune collective train; do
   "$WORK/build/acceptance_$t" --gtest_brief=1
 done
-echo "package check: 10 passed, 0 failed"
+echo "package check: 12 passed, 0 failed"

@@ -14,11 +14,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <ray/api/common_types.h>
+#include <ray/api/ray_exception.h>
 #include <ray/api/runtime_context.h>
 #include <ray/api/task_options.h>
 
@@ -150,6 +152,19 @@ class RayRuntime {
   /// Summed over the alive nodes: their totals, or what is free on them now.
   virtual std::unordered_map<std::string, double> GetClusterResources() = 0;
   virtual std::unordered_map<std::string, double> GetAvailableResources() = 0;
+
+  // ---- Lumen extension (<ray/api/internal_kv.h>) ----
+  // Not pure, and defined here (the class keeps no key function, as before):
+  // a runtime without a store (a test's fake) throws.
+  virtual bool KvPut(const std::string &, const std::string &, const std::string &, bool) { NoKvStore(); }
+  virtual std::optional<std::string> KvGet(const std::string &, const std::string &) { NoKvStore(); }
+  virtual int KvDel(const std::string &, const std::string &) { NoKvStore(); }
+  virtual std::vector<std::string> KvKeys(const std::string &, const std::string &) { NoKvStore(); }
+
+ private:
+  [[noreturn]] static void NoKvStore() {
+    throw RayException("this runtime has no key-value store (ray::experimental::InternalKv*)");
+  }
 };
 
 /// The process-wide runtime, set by ray::Init and cleared by ray::Shutdown.
