@@ -73,24 +73,29 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
   for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
   task->retries_left = options.max_retries;
-  // Work with its own env_vars runs on workers started with them: a queue
-  // (and its leases) of its own.
-  task->key = KeyOf(resources) + options.runtime_env;
+  task->key = QueueLocked(resources, options.runtime_env).key;
   EntryLocked(task->return_id).pushed_result = true;  // owned, pending
   AddArgsLocked(args, *task);
-
-  auto &q = queues_[task->key];
-  if (!q) {
-    q = std::make_unique<SchedulingQueue>();
-    q->key = task->key;
-    q->resources = resources;
-    q->runtime_env = options.runtime_env;
-    WarnIfInfeasibleLocked("task", resources);
-  }
   ResolveAndQueueLocked(task, &after);
   lock.unlock();
   RunAll(after);
   return task->return_id;
+}
+
+CoreWorker::SchedulingQueue &CoreWorker::QueueLocked(const std::map<std::string, double> &resources,
+                                                     const std::string &runtime_env) {
+  // Work with its own env_vars runs on workers started with them: a queue
+  // (and its leases) of its own.
+  std::string key = KeyOf(resources) + runtime_env;
+  auto &q = queues_[key];
+  if (!q) {
+    q = std::make_unique<SchedulingQueue>();
+    q->key = key;
+    q->resources = resources;
+    q->runtime_env = runtime_env;
+    WarnIfInfeasibleLocked("task", resources);
+  }
+  return *q;
 }
 
 std::shared_ptr<CoreWorker::TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type,
@@ -519,6 +524,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       if (!first) fn->second = 0.8 * fn->second + 0.2 * us;
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
+      KeepLineageLocked(*task, &after);
       FinishTaskLocked(*task, &after);
       PumpLocked(q);
     }
