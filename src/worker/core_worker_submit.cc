@@ -471,7 +471,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       // read yet. Its loss explains the worker's, and ends the retries.
       CheckForkServerLocked(&after);
       std::vector<std::shared_ptr<TaskEntry>> lost;
+      std::string where;  // the worker's node, which may have died with it
       if (wit != q.workers.end()) {
+        if (!wit->second->address.node_id().empty())
+          where = " on node " + ToHex(wit->second->address.node_id());
         lost = std::move(wit->second->running);
         ReturnLease(lease_id, /*worker_failed=*/true, wit->second->lease_node);
         q.workers.erase(wit);
@@ -487,9 +490,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
           q.tasks.push_front(t);
         } else {
           FailTaskLocked(*t, proto::WORKER_DIED,
-                         "The worker died unexpectedly while executing task '" +
+                         "The worker" + where + " died unexpectedly while executing task '" +
                              t->spec.function().function_name() + "' (" + st.ToString() +
-                             "); retries exhausted.",
+                             "); retries exhausted (max_retries=" + std::to_string(t->spec.max_retries()) +
+                             ").",
                          &after);
         }
       }

@@ -2,20 +2,23 @@
 // at the address it is given, whose three nodes have the custom resource
 // `lin` and each a `lin_<name>` of its own; B and C are the nodes other than
 // the driver's (B not the head). While actors hold the `lin` of the driver's
-// node and of C, a task needing `lin` makes a large object on B and a long
+// node and of C, tasks needing `lin` make two large objects on B and a long
 // task starts on B; an actor on B (by B's `lin_<name>`) Puts an object there
 // and hands the driver its ref. Then C's `lin` is freed and the driver tells
 // the test (file "ready" in <dir>), which SIGKILLs node B and says so (file
-// "killed"). The driver then reads the large object (rebuilt on C by
-// re-running its task), the long task's result (retried on C), and the
-// actor's Put object (its owner died with B: unreconstructable). Public API only.
+// "killed"). The driver then reads the first large object (rebuilt on C by
+// re-running its task), the long task's result (retried on C), the second
+// large object through a task off B (its worker finds the copy lost and tells
+// the owner, which makes it again), and the actor's Put object (its owner
+// died with B: unreconstructable). Public API only.
 //
 //   node_death_driver <address> <bytes> <dir>
 //
 // Prints "NODE_C <id>", "NODE_B <id>", "KILL <name>" (B's temp dir is
-// <root>/<name>), "EXPECTED <checksum>", then "BIG <bytes> <checksum>",
-// "LONG <node id>", "PUT_LOST <message>" (or "PUT_READ" if it was read).
-// Each run of the task that makes the large object creates <dir>/made_<node id>.
+// <root>/<name>), "EXPECTED <checksum>", "EXPECTED_ARG <checksum>", then
+// "BIG <bytes> <checksum>", "LONG <node id>", "ARG_READ <checksum>", and
+// "PUT_LOST <message>" (or "PUT_READ" if it was read). Each run of the task
+// that makes a large object creates <dir>/made_<seed>_<node id> (seeds 5, 6).
 // Exit status: 0 done, 1 any error (on stderr).
 #include <ray/api.h>
 #include <unistd.h>
@@ -41,14 +44,17 @@ uint64_t Checksum(const std::vector<uint8_t> &v) {
   return h ^ v.size();
 }
 
-// Says where it ran by creating <dir>/made_<node id>.
+// Says where it ran by creating <dir>/made_<seed>_<node id>.
 std::vector<uint8_t> Make(uint64_t bytes, int seed, std::string dir) {
-  std::ofstream(dir + "/made_" + ray::GetRuntimeContext().GetNodeId()) << "made";
+  std::ofstream(dir + "/made_" + std::to_string(seed) + "_" + ray::GetRuntimeContext().GetNodeId()) << "made";
   std::vector<uint8_t> v(bytes);
   for (uint64_t i = 0; i < bytes; i++) v[i] = ByteAt(i, seed);
   return v;
 }
 RAY_REMOTE(Make);
+
+std::string ArgChecksum(const std::vector<uint8_t> &v) { return std::to_string(Checksum(v)); }
+RAY_REMOTE(ArgChecksum);
 
 // Runs until <dir>/killed exists (the test creates it once node B is dead):
 // on B it is still running when B dies; retried on C, it returns at once.
@@ -126,10 +132,14 @@ int main(int argc, char **argv) {
     std::vector<uint8_t> expected(bytes);
     for (uint64_t i = 0; i < bytes; i++) expected[i] = ByteAt(i, kSeed);
     std::cout << "EXPECTED " << Checksum(expected) << std::endl;
+    for (uint64_t i = 0; i < bytes; i++) expected[i] = ByteAt(i, kSeed + 1);
+    std::cout << "EXPECTED_ARG " << Checksum(expected) << std::endl;
     expected = {};
 
     auto big = ray::Task(Make).SetResource("lin", 1).Remote(bytes, kSeed, dir);
     ray::Wait(std::vector<ray::ObjectRef<std::vector<uint8_t>>>{big}, 1, -1);  // made on B, not read
+    auto arg = ray::Task(Make).SetResource("lin", 1).Remote(bytes, kSeed + 1, dir);
+    ray::Wait(std::vector<ray::ObjectRef<std::vector<uint8_t>>>{arg}, 1, -1);  // made on B, not read
     auto lng = ray::Task(Long).SetResource("lin", 1).Remote(dir);
     if (!WaitForFile(dir + "/long_started")) throw std::runtime_error("the long task did not start");
     auto put = (*holder.Task(&Holder::PutBig).Remote(bytes).Get()).at(0);
@@ -137,6 +147,9 @@ int main(int argc, char **argv) {
     std::ofstream(dir + "/ready") << "ready";
     if (!WaitForFile(dir + "/killed")) throw std::runtime_error("the test did not kill node B");
 
+    // First read by a task (not on B, which is gone): its worker finds the
+    // copy lost and has the owner (this driver) make it again.
+    std::cout << "ARG_READ " << *ray::Task(ArgChecksum).Remote(arg).Get() << std::endl;
     auto got = big.Get();
     std::cout << "BIG " << got->size() << " " << Checksum(*got) << std::endl;
     std::cout << "LONG " << *lng.Get() << std::endl;

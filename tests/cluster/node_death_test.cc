@@ -6,7 +6,9 @@
 // the head), and B SIGKILLed (`lumen stop --force --temp-dir=B`) while they
 // are there. Then, as in Ray: the driver reads the large object (rebuilt on
 // C by re-running the task that made it; the bytes are checked), the running
-// task is retried on C and its result returned, and the Put object, whose
+// task is retried on C and its result returned, a task elsewhere reads a
+// second lost object (its worker tells the owner, which makes it again on
+// C), and the Put object, whose
 // owner died with B, raises UnreconstructableException saying so. Nothing hangs.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -109,13 +111,19 @@ TEST_F(NodeDeathTest, LostObjectsAreRebuiltRunningTasksRetriedAndALostOwnersPutI
   ASSERT_NE(node_b, node_c);
 
   // The large object: made on B, lost with it, made again on C.
-  EXPECT_TRUE(fs::exists(dir + "/made_" + node_b)) << o;
-  EXPECT_TRUE(fs::exists(dir + "/made_" + node_c)) << o << e;
+  EXPECT_TRUE(fs::exists(dir + "/made_5_" + node_b)) << o;
+  EXPECT_TRUE(fs::exists(dir + "/made_5_" + node_c)) << o << e;
   const std::string expected = Field(o, "EXPECTED");
   ASSERT_FALSE(expected.empty()) << o;
   EXPECT_EQ(Field(o, "BIG"), std::to_string(kBytes) + " " + expected) << o << e;
   // The long task: running on B when it died, retried on C.
   EXPECT_EQ(Field(o, "LONG"), node_c) << o << e;
+  // The second object, lost with B, read by a task elsewhere: its worker
+  // told the owner, which made it again on C.
+  EXPECT_TRUE(fs::exists(dir + "/made_6_" + node_c)) << o << e;
+  const std::string expected_arg = Field(o, "EXPECTED_ARG");
+  ASSERT_FALSE(expected_arg.empty()) << o;
+  EXPECT_EQ(Field(o, "ARG_READ"), expected_arg) << o << e;
   // The actor's Put: its owner died with B.
   const std::string lost = Field(o, "PUT_LOST");
   EXPECT_NE(lost.find("owner"), std::string::npos) << o << e;
