@@ -173,9 +173,10 @@ bool CoreWorker::RecoverFromFailedReadLocked(const ObjectID &id, bool unreachabl
   holders.insert(holders.end(), p.copy_node_ids().begin(), p.copy_node_ids().end());
   lock.unlock();
   std::vector<std::string> dead;
-  for (auto give_up = clock_.Now() + kLostCopyConfirm;;) {
+  // Counted, not timed by clock_: a test's FakeClock must not make this wait forever.
+  for (int tries = static_cast<int>(kLostCopyConfirm / kLostCopyRecheck);;) {
     dead = DeadNodesOf(holders);
-    if (dead.size() == holders.size() || clock_.Now() >= give_up) break;
+    if (dead.size() == holders.size() || --tries <= 0) break;
     std::this_thread::sleep_for(kLostCopyRecheck);  // the control service may not have seen the death yet
   }
   lock.lock();

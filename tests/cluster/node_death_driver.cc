@@ -147,9 +147,11 @@ int main(int argc, char **argv) {
     std::ofstream(dir + "/ready") << "ready";
     if (!WaitForFile(dir + "/killed")) throw std::runtime_error("the test did not kill node B");
 
-    // First read by a task (not on B, which is gone): its worker finds the
-    // copy lost and has the owner (this driver) make it again.
-    std::cout << "ARG_READ " << *ray::Task(ArgChecksum).Remote(arg).Get() << std::endl;
+    // First read by a task (on the driver's node: until processes are reached
+    // by network address, issue 15 point 4, a worker on another node cannot
+    // reach its owner): its worker finds the copy lost and has the owner
+    // (this driver) make it again.
+    std::cout << "ARG_READ " << *ray::Task(ArgChecksum).SetResource(mine, 1).Remote(arg).Get() << std::endl;
     auto got = big.Get();
     std::cout << "BIG " << got->size() << " " << Checksum(*got) << std::endl;
     std::cout << "LONG " << *lng.Get() << std::endl;

@@ -74,7 +74,7 @@ bool WaitForFileWhile(const std::string &path, pid_t pid) {
 TEST_F(NodeDeathTest, LostObjectsAreRebuiltRunningTasksRetriedAndALostOwnersPutIsUnreconstructable) {
   constexpr uint64_t kBytes = 64ull << 20;
   Result head = Run(
-      LUMEN_CLI, {"start", "--head", "--port=0", "--num-cpus=2", "--resources={\"lin\": 1, \"lin_head\": 1}",
+      LUMEN_CLI, {"start", "--head", "--port=0", "--num-cpus=2", "--resources={\"lin\": 1, \"lin_head\": 2}",
                   "--object-store-memory=400000000", "--temp-dir=" + root_ + "/head"});
   ASSERT_EQ(head.rc, 0) << head.err;
   std::smatch m;
@@ -82,7 +82,7 @@ TEST_F(NodeDeathTest, LostObjectsAreRebuiltRunningTasksRetriedAndALostOwnersPutI
   const std::string address = m[1].str();
   for (const char *node : {"b", "c"}) {
     Result joined = Run(LUMEN_CLI, {"start", "--address=" + address, "--num-cpus=2",
-                                    std::string("--resources={\"lin\": 1, \"lin_") + node + "\": 1}",
+                                    std::string("--resources={\"lin\": 1, \"lin_") + node + "\": 2}",
                                     "--object-store-memory=400000000", "--temp-dir=" + root_ + "/" + node});
     ASSERT_EQ(joined.rc, 0) << joined.err;
   }
