@@ -12,7 +12,9 @@
 // the owner, which makes it again), and the actor's Put object (its owner
 // died with B: unreconstructable). Public API only.
 //
-//   node_death_driver <address> <bytes> <dir>
+//   node_death_driver <address> <bytes> <dir> [borrower]
+//
+// Without "borrower", the second object is not read (ARG_READ not printed).
 //
 // Prints "NODE_C <id>", "NODE_B <id>", "KILL <name>" (B's temp dir is
 // <root>/<name>), "EXPECTED <checksum>", "EXPECTED_ARG <checksum>", then
@@ -95,6 +97,7 @@ int main(int argc, char **argv) {
   }
   const uint64_t bytes = std::stoull(argv[2]);
   const std::string dir = argv[3];
+  const bool borrower = argc > 4 && std::string(argv[4]) == "borrower";
   constexpr int kSeed = 5;
   ray::RayConfig config;
   config.address = argv[1];
@@ -151,7 +154,8 @@ int main(int argc, char **argv) {
     // by network address, issue 15 point 4, a worker on another node cannot
     // reach its owner): its worker finds the copy lost and has the owner
     // (this driver) make it again.
-    std::cout << "ARG_READ " << *ray::Task(ArgChecksum).SetResource(mine, 1).Remote(arg).Get() << std::endl;
+    if (borrower)
+      std::cout << "ARG_READ " << *ray::Task(ArgChecksum).SetResource(mine, 1).Remote(arg).Get() << std::endl;
     auto got = big.Get();
     std::cout << "BIG " << got->size() << " " << Checksum(*got) << std::endl;
     std::cout << "LONG " << *lng.Get() << std::endl;
