@@ -114,5 +114,12 @@ inline constexpr std::chrono::milliseconds kCreateObjectTimeout{60000};
 /// first wait kObjectStoreFullWait for room, then moves up to gigabytes; a
 /// source that dies fails it sooner (the connection's peer timeout).
 inline constexpr std::chrono::milliseconds kPullObjectTimeout{600000};
+/// A reader that could pull an object from none of its copies asks the
+/// control service whether their nodes died (it sees a node whose processes
+/// died at once, but may hear of it just after the pull failed): it asks
+/// again every kLostCopyRecheck, for at most kLostCopyConfirm, before the
+/// pull's error stands.
+inline constexpr std::chrono::milliseconds kLostCopyConfirm{5000};
+inline constexpr std::chrono::milliseconds kLostCopyRecheck{100};
 
 }  // namespace lumen

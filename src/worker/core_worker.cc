@@ -461,6 +461,7 @@ void CoreWorker::MaybeFreeLocked(const ObjectID &id, After *after) {
   if (e.owned && !e.ready && !e.on_ready.empty()) return;  // a dependent task still waits on it
   std::vector<ObjectID> nested = std::move(e.nested);
   if (e.owned) {
+    recovery_.OnObjectFreed(id);
     if (e.ready && e.payload.in_plasma()) {
       proto::ObjectIdList del;
       del.add_object_ids(id.Binary());
@@ -668,6 +669,8 @@ StatusOr<std::shared_ptr<CoreWorker::PlasmaPin>> CoreWorker::PinPlasma(const Obj
 
 StatusOr<RayObjectPtr> CoreWorker::MaterializeLocked(const ObjectID &id, ObjectEntry &e,
                                                      std::unique_lock<std::mutex> &lock) {
+  // Lost and being made again since Get saw it ready: Get waits anew.
+  if (!e.ready) return Status(StatusCode::kObjectLost, "object " + id.Hex() + " is being made again");
   auto obj = std::make_shared<RayObject>();
   obj->error = e.payload.error();
   if (!e.payload.in_plasma() || obj->error != proto::NO_ERROR) {
@@ -791,9 +794,11 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
     auto &e = EntryLocked(id);
     RequestFromOwnerLocked(id, e);
   }
-  // Objects never become unready again, so one pass over `ids` suffices:
-  // `next` is the first id not yet seen ready. Only that id's entry counts
-  // this caller as blocked, so SetReadyLocked wakes us for it alone.
+  // An object becomes unready again only when it was lost and is being made
+  // again (RecoverFromFailedReadLocked), which starts the wait over: so one
+  // pass over `ids` per wait suffices. `next` is the first id not yet seen
+  // ready. Only that id's entry counts this caller as blocked, so
+  // SetReadyLocked wakes us for it alone.
   size_t next = 0;
   auto all_ready = [&] {
     for (; next < ids.size(); ++next) {
@@ -807,66 +812,78 @@ Status CoreWorker::Get(const std::vector<ObjectID> &ids, int64_t timeout_ms, std
     auto it = objects_.find(ids[i]);
     if (it != objects_.end()) it->second->blocked_waiters += delta;
   };
-  bool blocked = false;
-  // A normal task blocked in Get must tell the node (it lends its CPU back),
-  // so it waits below. Other callers waiting for the result of a task or an
-  // actor call pushed from here serve the loop meanwhile, so the reply is read
-  // by the thread that waits for it: one wake-up instead of two (with task
-  // workers leading their own loop too, sync_task_latency_us p50 34 -> 12 us
-  // and single_client_tasks_sync 20k -> 64k tasks/s here).
-  if (!all_ready() && timeout_ms != 0 && !in_task_ && LendLoopEnabled()) {
-    auto it = objects_.find(ids[next]);
-    if (it != objects_.end() && it->second->pushed_result) LeadLoopLocked(lock, all_ready, deadline);
-  }
-  std::optional<rpc::EventLoop::WaitScope> waiting;
-  if (!all_ready() && timeout_ms != 0 && clock_.Now() < deadline) {
-    waiting.emplace(loop_);  // results arrive through the loop
-    SpinBeforeBlockingLocked(lock, all_ready);
-  }
-  if (!all_ready()) {
-    if (in_task_) {
-      blocked = true;
-      node_->Notify(proto::NOTIFY_BLOCKED, proto::BlockedNotice());
+  for (;;) {
+    bool blocked = false;
+    // A normal task blocked in Get must tell the node (it lends its CPU back),
+    // so it waits below. Other callers waiting for the result of a task or an
+    // actor call pushed from here serve the loop meanwhile, so the reply is read
+    // by the thread that waits for it: one wake-up instead of two (with task
+    // workers leading their own loop too, sync_task_latency_us p50 34 -> 12 us
+    // and single_client_tasks_sync 20k -> 64k tasks/s here).
+    if (!all_ready() && timeout_ms != 0 && !in_task_ && LendLoopEnabled()) {
+      auto it = objects_.find(ids[next]);
+      if (it != objects_.end() && it->second->pushed_result) LeadLoopLocked(lock, all_ready, deadline);
     }
-    while (!all_ready()) {
-      size_t waiting_on = next;
-      set_blocked_on(waiting_on, +1);
-      ++wait_sleeps_;
-      bool timed_out = WaitUntil(clock_, ready_cv_, lock, deadline);
-      set_blocked_on(waiting_on, -1);
-      if (timed_out && !all_ready()) break;
+    std::optional<rpc::EventLoop::WaitScope> waiting;
+    if (!all_ready() && timeout_ms != 0 && clock_.Now() < deadline) {
+      waiting.emplace(loop_);  // results arrive through the loop
+      SpinBeforeBlockingLocked(lock, all_ready);
     }
-    if (blocked) node_->Notify(proto::NOTIFY_UNBLOCKED, proto::BlockedNotice());
-  }
-  if (!all_ready()) {
-    // Drop the placeholder entries Get made for ids nobody references.
-    for (auto &id : ids) MaybeFreeLocked(id, &after);
+    if (!all_ready()) {
+      if (in_task_) {
+        blocked = true;
+        node_->Notify(proto::NOTIFY_BLOCKED, proto::BlockedNotice());
+      }
+      while (!all_ready()) {
+        size_t waiting_on = next;
+        set_blocked_on(waiting_on, +1);
+        ++wait_sleeps_;
+        bool timed_out = WaitUntil(clock_, ready_cv_, lock, deadline);
+        set_blocked_on(waiting_on, -1);
+        if (timed_out && !all_ready()) break;
+      }
+      if (blocked) node_->Notify(proto::NOTIFY_UNBLOCKED, proto::BlockedNotice());
+    }
+    if (!all_ready()) {
+      // Drop the placeholder entries Get made for ids nobody references.
+      for (auto &id : ids) MaybeFreeLocked(id, &after);
+      lock.unlock();
+      RunAll(after);
+      return Status::TimedOut("Get timed out: some object(s) not ready after " + std::to_string(timeout_ms) +
+                              " ms");
+    }
+    out->clear();
+    out->reserve(ids.size());
+    Status result;
+    bool again = false;
+    for (auto &id : ids) {
+      auto it = objects_.find(id);
+      if (it == objects_.end()) {
+        result = Status(StatusCode::kObjectLost, "object " + id.Hex() + " was freed");
+        break;
+      }
+      auto obj = MaterializeLocked(id, *it->second, lock);
+      if (!obj.ok()) {
+        // Every copy failed to pull: made again if their nodes died.
+        const StatusCode code = obj.status().code();
+        again = (code == StatusCode::kObjectLost || code == StatusCode::kDisconnected) &&
+                RecoverFromFailedReadLocked(id, code == StatusCode::kDisconnected, lock, &after);
+        result = code == StatusCode::kDisconnected ? Status(StatusCode::kObjectLost, obj.status().message())
+                                                   : obj.status();
+        break;
+      }
+      out->push_back(obj.value());
+    }
+    if (again) {
+      next = 0;
+      continue;
+    }
+    // Every way out runs what became runnable meanwhile (tasks whose
+    // arguments were marked ready above): dropped, they would never run.
     lock.unlock();
     RunAll(after);
-    return Status::TimedOut("Get timed out: some object(s) not ready after " + std::to_string(timeout_ms) +
-                            " ms");
+    return result;
   }
-  out->clear();
-  out->reserve(ids.size());
-  Status result;
-  for (auto &id : ids) {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) {
-      result = Status(StatusCode::kObjectLost, "object " + id.Hex() + " was freed");
-      break;
-    }
-    auto obj = MaterializeLocked(id, *it->second, lock);
-    if (!obj.ok()) {
-      result = obj.status();
-      break;
-    }
-    out->push_back(obj.value());
-  }
-  // Every way out runs what became runnable meanwhile (tasks whose
-  // arguments were marked ready above): dropped, they would never run.
-  lock.unlock();
-  RunAll(after);
-  return result;
 }
 
 std::vector<bool> CoreWorker::Wait(const std::vector<ObjectID> &ids, int num_objects, int64_t timeout_ms) {
@@ -985,6 +1002,7 @@ void CoreWorker::RegisterHandlers() {
   dispatcher_.Register(proto::REMOVE_BORROWER, borrow(false));
   RegisterFetchHandlers();
   RegisterNodeHandlers();
+  RegisterRecoveryHandlers();
   dispatcher_.Register(proto::EXIT_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     std::lock_guard<std::mutex> lock(exec_mu_);
     exit_requested_ = true;

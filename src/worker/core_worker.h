@@ -47,6 +47,7 @@
 #include "rpc/rpc.h"
 #include "worker/peer_directory.h"
 #include "worker/task_event_recorder.h"
+#include "worker/object_recovery.h"
 
 namespace lumen::worker {
 
@@ -267,6 +268,19 @@ class CoreWorker {
   /// objects (retry, lineage reconstruction).
   using NodeDeathHandler = std::function<void(const NodeID &node_id, const proto::NodeInfo &info)>;
   void AddNodeDeathHandler(NodeDeathHandler handler);
+  /// The node `node_id` (NodeID binary) died: the copies of objects this
+  /// process owns that were there are forgotten, and objects left with no
+  /// copy are made again from their lineage (the task that made them re-run,
+  /// recursively through lost arguments, out of its max_retries) or, when
+  /// that cannot be (a Put, an exhausted task, lineage not kept), fail with
+  /// OBJECT_LOST saying why (UnreconstructableException at the API). Running
+  /// tasks on that node need no call: their workers' connections close, and
+  /// they are retried. Any thread but with mu_ not held (takes it);
+  /// idempotent; cheap for a node that held nothing of ours. Called from Get
+  /// when every copy failed to pull and the control service says their
+  /// nodes are dead, from a borrower's NODES_DEAD, and by whoever learns of a
+  /// node's death (the control service's node-death publication).
+  void OnNodeDead(const std::string &node_id);
 
   /// Stops the event loop and closes connections. Idempotent.
   void Shutdown();
@@ -321,7 +335,8 @@ class CoreWorker {
   // Objects across nodes (core_worker_fetch.cc).
   /// Has the local node pull `id` from a node holding a copy (`where`'s
   /// node_id, then copy_node_ids), one after another until one succeeds;
-  /// records the new copy with the owner. mu_ not held (blocks).
+  /// records the new copy with the owner. mu_ not held (blocks). Disconnected
+  /// when no node it asked answered that it lacks the object (they may be dead).
   Status FetchToLocal(const ObjectID &id, const proto::ObjectPayload &where);
   void RecordLocalCopy(const ObjectID &id);
   /// The object is freed: has the nodes other than this one drop their copies.
@@ -330,6 +345,29 @@ class CoreWorker {
   /// NODE_CHANGED: a driver prints one warning line per dead node; the
   /// NodeDeathHandlers run.
   void RegisterNodeHandlers();
+  // Lost objects (core_worker_recovery.cc; decisions in ObjectRecovery).
+  /// A normal task finished with its return in a node's store: keeps its
+  /// lineage (and recovers the return at once if that node is known dead).
+  void KeepLineageLocked(const TaskEntry &task, After *after);
+  /// Forgets `node_id`'s copies of owned objects; recovers those left with none.
+  void DropNodeLocked(const std::string &node_id, After *after);
+  /// Makes `id` (owned, every copy gone) again, or fails it, saying `why` it was lost.
+  void RecoverLocked(const ObjectID &id, const std::string &why, After *after);
+  ObjectRecovery::ObjectState RecoveryStateLocked(const ObjectID &id);
+  /// Makes a ready object pending again (its nested refs released).
+  void ResetObjectLocked(const ObjectID &id, After *after);
+  /// Queues the task `r` again to make its return.
+  void ResubmitLocked(ObjectRecovery::Resubmit r, After *after);
+  /// Get could not read `id` from any copy: when their nodes are dead (the
+  /// control service's node table says so), recovers it (owner) or tells
+  /// the owner and asks it again (borrower), and returns true: wait for it
+  /// anew. False: the read's error stands. Releases `lock` meanwhile.
+  /// `unreachable`: the pulls failed for want of the nodes, not the object.
+  bool RecoverFromFailedReadLocked(const ObjectID &id, bool unreachable, std::unique_lock<std::mutex> &lock,
+                                   After *after);
+  /// Which of `nodes` the control service's node table says are dead (or does not know). Blocks.
+  std::vector<std::string> DeadNodesOf(const std::vector<std::string> &nodes);
+  void RegisterRecoveryHandlers();
   /// Stores a value for `id`: inline in `payload` when small, else in the
   /// node's shared-memory store (payload marked in_plasma).
   Status StoreValue(const ObjectID &id, size_t size, const ValueWriter &write, proto::ObjectPayload *payload);
@@ -358,6 +396,9 @@ class CoreWorker {
                                            const std::string &name);
   void WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources);
   void ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, std::vector<std::function<void()>> *after);
+  /// The scheduling queue of tasks needing `resources` and `runtime_env`, made on first use.
+  SchedulingQueue &QueueLocked(const std::map<std::string, double> &resources,
+                               const std::string &runtime_env);
   void PumpLocked(SchedulingQueue &q);
   void RequestLeaseLocked(SchedulingQueue &q);
   /// Sends one of `q`'s lease requests to `node` (null: this process's own
@@ -464,7 +505,7 @@ class CoreWorker {
   std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
   std::mutex node_death_mu_;  // the two below
   std::vector<std::shared_ptr<NodeDeathHandler>> node_death_handlers_;
-  std::set<std::string> dead_nodes_;  // binary ids whose death was handled
+  std::set<std::string> reported_dead_nodes_;  // binary ids whose NODE_CHANGED was handled
   std::mutex control_mu_;
   rpc::ConnectionPtr control_;    // to the control service; owners' liveness signal
   Status control_lost_;           // control_mu_: why control_ closed
@@ -472,6 +513,9 @@ class CoreWorker {
   bool program_shipped_ = false;  // the control service holds this driver's program (REGISTER_CLIENT says so)
 
   Status lost_;  // mu_: set by OnLost
+  // mu_: lineage of owned task returns in node stores, and nodes seen dead.
+  ObjectRecovery recovery_;
+  std::set<std::string> dead_nodes_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> fork_server_watch_;
 
   TaskEventRecorder task_events_;

@@ -35,6 +35,7 @@ Status CoreWorker::FetchToLocal(const ObjectID &id, const proto::ObjectPayload &
   if (sources.empty())
     return Status(StatusCode::kObjectLost, "object " + id.Hex() + " is not in the local object store");
   Status last;
+  bool unreachable = true;  // no source answered that it lacks the object
   for (auto &source : sources) {
     proto::PullObjectRequest req;
     req.set_object_id(id.Binary());
@@ -46,10 +47,13 @@ Status CoreWorker::FetchToLocal(const ObjectID &id, const proto::ObjectPayload &
       return Status::OK();
     }
     if (last.code() == StatusCode::kObjectStoreFull) break;  // another copy would not fit either
+    if (last.code() == StatusCode::kNotFound) unreachable = false;
   }
-  return Status(last.code() == StatusCode::kObjectStoreFull ? last.code() : StatusCode::kObjectLost,
-                "object " + id.Hex() + " could not be fetched from any of its " +
-                    std::to_string(sources.size()) + " copies on other nodes: " + last.message());
+  StatusCode code = last.code() == StatusCode::kObjectStoreFull ? last.code()
+                    : unreachable                               ? StatusCode::kDisconnected
+                                                                : StatusCode::kObjectLost;
+  return Status(code, "object " + id.Hex() + " could not be fetched from any of its " +
+                          std::to_string(sources.size()) + " copies on other nodes: " + last.message());
 }
 
 void CoreWorker::RecordLocalCopy(const ObjectID &id) {

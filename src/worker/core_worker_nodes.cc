@@ -2,8 +2,8 @@
 // connection that subscribed (SUBSCRIBE_NODE_CHANGES, sent when this process
 // adopts its control connection) NODE_CHANGED with the dead node's record. A
 // driver prints one warning line per dead node, as Ray's driver does; then
-// the NodeDeathHandlers run: what the death means to this process's tasks
-// and objects is theirs to decide. A node's death is handled once, however
+// the owner recovers what it lost there (OnNodeDead, core_worker_recovery.cc)
+// and the NodeDeathHandlers run. A node's death is handled once, however
 // often it is reported.
 #include <iostream>
 
@@ -24,13 +24,16 @@ void CoreWorker::RegisterNodeHandlers() {
         std::vector<std::shared_ptr<NodeDeathHandler>> handlers;
         {
           std::lock_guard<std::mutex> lock(node_death_mu_);
-          if (!dead_nodes_.insert(info.node_id()).second) return;  // handled already
+          if (!reported_dead_nodes_.insert(info.node_id()).second) return;  // handled already
           handlers = node_death_handlers_;
         }
         const std::string line =
             "Lumen: node " + ToHex(info.node_id()) + " (" + info.node_ip() + ") died: " + info.death_reason();
         LUMEN_LOG_WARN("{}", line);
         if (options_.is_driver) std::cerr << line << std::endl;
+        // The owner's part first: objects whose copies were there are made
+        // again (or fail) before anything else hears of it.
+        OnNodeDead(info.node_id());
         const NodeID id = NodeID::FromBinary(info.node_id());
         for (auto &h : handlers) (*h)(id, info);
       });

@@ -73,25 +73,30 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
   for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
   task->retries_left = options.max_retries;
-  // Work with its own env_vars runs on workers started with them: a queue
-  // (and its leases) of its own.
-  task->key = KeyOf(resources) + options.runtime_env;
+  task->key = QueueLocked(resources, options.runtime_env).key;
   EntryLocked(task->return_id).pushed_result = true;  // owned, pending
   AddArgsLocked(args, *task);
-
-  auto &q = queues_[task->key];
-  if (!q) {
-    q = std::make_unique<SchedulingQueue>();
-    q->key = task->key;
-    q->resources = resources;
-    q->runtime_env = options.runtime_env;
-    WarnIfInfeasibleLocked("task", resources);
-  }
   task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
   ResolveAndQueueLocked(task, &after);
   lock.unlock();
   RunAll(after);
   return task->return_id;
+}
+
+CoreWorker::SchedulingQueue &CoreWorker::QueueLocked(const std::map<std::string, double> &resources,
+                                                     const std::string &runtime_env) {
+  // Work with its own env_vars runs on workers started with them: a queue
+  // (and its leases) of its own.
+  std::string key = KeyOf(resources) + runtime_env;
+  auto &q = queues_[key];
+  if (!q) {
+    q = std::make_unique<SchedulingQueue>();
+    q->key = key;
+    q->resources = resources;
+    q->runtime_env = runtime_env;
+    WarnIfInfeasibleLocked("task", resources);
+  }
+  return *q;
 }
 
 std::shared_ptr<CoreWorker::TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type,
@@ -474,7 +479,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       // read yet. Its loss explains the worker's, and ends the retries.
       CheckForkServerLocked(&after);
       std::vector<std::shared_ptr<TaskEntry>> lost;
+      std::string where;  // the worker's node, which may have died with it
       if (wit != q.workers.end()) {
+        if (!wit->second->address.node_id().empty())
+          where = " on node " + ToHex(wit->second->address.node_id());
         lost = std::move(wit->second->running);
         ReturnLease(lease_id, /*worker_failed=*/true, wit->second->lease_node);
         q.workers.erase(wit);
@@ -495,9 +503,10 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
           q.tasks.push_front(t);
         } else {
           FailTaskLocked(*t, proto::WORKER_DIED,
-                         "The worker died unexpectedly while executing task '" +
+                         "The worker" + where + " died unexpectedly while executing task '" +
                              t->spec.function().function_name() + "' (" + st.ToString() +
-                             "); retries exhausted.",
+                             "); retries exhausted (max_retries=" + std::to_string(t->spec.max_retries()) +
+                             ").",
                          &after);
         }
       }
@@ -533,6 +542,7 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
       RecordReplyLocked(*task, rep);
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
+      KeepLineageLocked(*task, &after);
       FinishTaskLocked(*task, &after);
       PumpLocked(q);
     }

@@ -268,7 +268,16 @@ TEST_F(ClusterTest, InfeasibleTaskStaysPending) {
 
 TEST_F(ClusterTest, WorkerKilledMidTaskRaisesWorkerExceptionAfterRetry) {
   StartCluster();
-  EXPECT_THROW(ray::Task(KillSelf).Remote().Get(), ray::internal::RayWorkerException);
+  try {
+    ray::Task(KillSelf).Remote().Get();
+    ADD_FAILURE() << "a task whose worker always dies returned";
+  } catch (const ray::internal::RayWorkerException &e) {
+    // The message names the task, the node its worker died on, and the retries.
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'KillSelf'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("on node " + ray::GetRuntimeContext().GetNodeId()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("retries exhausted (max_retries=1)"), std::string::npos) << msg;
+  }
   // One retry (Ray's C++ default): a task killed once then succeeds.
   EXPECT_EQ(*ray::Task(KillOnce).Remote(tmp_ + "/marker").Get(), 7);
   EXPECT_EQ(*ray::Task(Plus).Remote(3, 4).Get(), 7);  // the node replaced the workers
