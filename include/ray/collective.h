@@ -16,6 +16,10 @@
 // in the members still waiting, never hangs, and the group is broken: later
 // calls throw at once until it is destroyed and made again.
 //
+// Joining a group makes the process ignore SIGPIPE (unless it has a handler
+// for it): a member that dies must fail the others' operations, not kill
+// them.
+//
 // Backends: Gloo over TCP (CPU memory). NCCL (GPU memory) is not available
 // yet and is refused with a clear error.
 //

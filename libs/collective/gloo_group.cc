@@ -14,6 +14,7 @@
 #include <gloo/types.h>
 #include <ray/api/ray_exception.h>
 
+#include <csignal>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -118,7 +119,19 @@ const char *Name(ReduceOp op) {
   return "?";
 }
 
+// Gloo writes to its sockets with writev(2), which raises SIGPIPE when the
+// member at the other end has gone; by default that kills this process
+// instead of failing the operation. Like Python (torch.distributed's usual
+// host), the process then ignores SIGPIPE, unless someone installed a handler.
+namespace {
+void IgnoreSigpipeUnlessHandled() {
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+}
+}  // namespace
+
 std::unique_ptr<GlooGroup> GlooGroup::Connect(const Options &options, gloo::rendezvous::Store &store) {
+  IgnoreSigpipeUnlessHandled();
   if (options.world_size < 1)
     throw RayException("collective group '" + options.name + "': world size must be >= 1");
   if (options.rank < 0 || options.rank >= options.world_size)

@@ -32,8 +32,10 @@ void CoreWorker::RegisterNodeHandlers() {
         LUMEN_LOG_WARN("{}", line);
         if (options_.is_driver) std::cerr << line << std::endl;
         // The owner's part first: objects whose copies were there are made
-        // again (or fail) before anything else hears of it.
-        OnNodeDead(info.node_id());
+        // again (or fail) before anything else hears of it. This process's
+        // own node is another matter: losing it fails the job here (OnLost),
+        // every object with it, naming the node service.
+        if (info.node_id() != node_info_.node_id()) OnNodeDead(info.node_id());
         const NodeID id = NodeID::FromBinary(info.node_id());
         for (auto &h : handlers) (*h)(id, info);
       });
