@@ -108,7 +108,7 @@ void ControlServer::OnNodeDead(const std::string &node_id, const std::string &wh
   info.set_death_time_ms(NowMs());
   health_->Remove(node_id);
   workers_.RemoveNode(node_id);  // its drivers and workers went with it
-  if (stopping_) return;  // the whole cluster stops: nothing to restart or tell
+  if (stopping_) return;         // the whole cluster stops: nothing to restart or tell
   LUMEN_LOG_WARN("node {} ({}) died: {}", ToHex(node_id), info.node_ip(), why);
   const std::string cause = "its node " + ToHex(node_id) + " (" + info.node_ip() + ") died: " + why;
   actors_->OnNodeDead(node_id, cause);

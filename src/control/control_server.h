@@ -106,8 +106,8 @@ class ControlServer {
   std::map<rpc::Connection *, uint32_t> job_by_driver_;  // running jobs, by their driver's connection
   std::deque<uint32_t> finished_jobs_;                   // in the order they finished; bounded
   uint32_t next_job_id_ = 1;
-  ProgramStore programs_;    // running jobs' programs, for the nodes that start them
-  WorkerDirectory workers_;  // where drivers and workers listen, published by their nodes
+  ProgramStore programs_;                        // running jobs' programs, for the nodes that start them
+  WorkerDirectory workers_;                      // where drivers and workers listen, published by their nodes
   std::unique_ptr<TaskEventStore> task_events_;  // tasks' state changes, for the state API
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
 
