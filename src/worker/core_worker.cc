@@ -23,8 +23,8 @@ namespace lumen::worker {
 
 CoreWorker::CoreWorker(CoreWorkerOptions options)
     : options_(std::move(options)),
-      clock_(*options_.clock),
       task_events_(CurrentSettings().task_events, static_cast<size_t>(CurrentSettings().task_events_buffer)),
+      clock_(*options_.clock),
       pid_(getpid()) {
   // A FakeClock moving past a Get or Wait deadline must wake the caller:
   // sleeping on ready_cv_, or leading the loop (the posted no-op makes it

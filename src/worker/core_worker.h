@@ -449,6 +449,10 @@ class CoreWorker {
   void ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, proto::TaskSpec spec);
 
   CoreWorkerOptions options_;
+  // Before loop_, so it outlives it: connections still queued on the loop
+  // when it is destroyed fail their calls then, and failing a task records
+  // its end.
+  TaskEventRecorder task_events_;
   rpc::EventLoop loop_{"lumen-core"};
   rpc::Dispatcher dispatcher_;
   std::unique_ptr<rpc::Server> server_;
@@ -518,7 +522,6 @@ class CoreWorker {
   std::set<std::string> dead_nodes_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> fork_server_watch_;
 
-  TaskEventRecorder task_events_;
   std::unique_ptr<boost::asio::steady_timer> event_timer_;
   const int32_t pid_;
 
