@@ -35,9 +35,12 @@ class Where {
  public:
   static Where *Create() { return new Where(); }
   std::string NodeId() { return ray::GetRuntimeContext().GetNodeId(); }
-  // A task submitted from here runs on this actor's node (leased from it):
-  // the program's code runs there in a second worker too.
-  int SquareThere(int x) { return *ray::Task(Square).Remote(x).Get(kTimeoutMs); }
+  // A task submitted from here that runs on this actor's node (it takes the
+  // other half of the node's custom resource, so it cannot spread): the
+  // program's code runs there in a second worker too.
+  int SquareThere(int x, std::string resource) {
+    return *ray::Task(Square).SetResource(resource, 0.5).Remote(x).Get(kTimeoutMs);
+  }
   int Pid() { return static_cast<int>(getpid()); }
   int ParentPid() { return static_cast<int>(getppid()); }
 };
@@ -73,10 +76,10 @@ int main(int argc, char **argv) {
     for (const char *resource : {"a", "b"})
       std::cout << "NODE " << resource << " " << NodeWith(resource) << std::endl;
     for (const char *resource : {"a", "b"}) {
-      auto actor = ray::Actor(Where::Create).SetResource(resource, 1).Remote();
+      auto actor = ray::Actor(Where::Create).SetResource(resource, 0.5).Remote();
       try {
         const std::string node = *actor.Task(&Where::NodeId).Remote().Get(kTimeoutMs);
-        const int square = *actor.Task(&Where::SquareThere).Remote(7).Get(kTimeoutMs);
+        const int square = *actor.Task(&Where::SquareThere).Remote(7, std::string(resource)).Get(kTimeoutMs);
         const int pid = *actor.Task(&Where::Pid).Remote().Get(kTimeoutMs);
         const int parent = *actor.Task(&Where::ParentPid).Remote().Get(kTimeoutMs);
         std::cout << "ACTOR " << resource << " " << node << " " << square << " " << pid << " " << parent
