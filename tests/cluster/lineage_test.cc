@@ -36,24 +36,6 @@ class LineageTest : public lumen::testing::CliClusterTest {
   LineageTest() : CliClusterTest("lnd") {}
   // Starts the cluster and the driver, kills node B, checks what the driver read.
   void RunScenario(bool borrower);
-
-  // Starts a program with its output in files, not waiting for it.
-  pid_t Spawn(const std::string &program, const std::vector<std::string> &args, const std::string &out,
-              const std::string &err) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(o, 1);
-      dup2(e, 2);
-      std::vector<char *> argv{const_cast<char *>(program.c_str())};
-      for (const std::string &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(program.c_str(), argv.data());
-      _exit(127);
-    }
-    return pid;
-  }
 };
 
 std::string Field(const std::string &out, const std::string &key) {

@@ -57,6 +57,15 @@ class CliClusterTest : public ::testing::Test {
     const std::string out = root_ + "/out." + std::to_string(runs_),
                       err = root_ + "/err." + std::to_string(runs_);
     ++runs_;
+    pid_t pid = Spawn(program, args, out, err);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), ReadFile(out), ReadFile(err)};
+  }
+
+  /// Starts `program` with its stdout and stderr in files, not waiting for it.
+  static pid_t Spawn(const std::string &program, const std::vector<std::string> &args, const std::string &out,
+                     const std::string &err) {
     pid_t pid = fork();
     if (pid == 0) {
       int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -69,9 +78,7 @@ class CliClusterTest : public ::testing::Test {
       execv(program.c_str(), argv.data());
       _exit(127);
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), ReadFile(out), ReadFile(err)};
+    return pid;
   }
 
   std::string root_;
