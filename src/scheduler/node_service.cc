@@ -113,6 +113,8 @@ Status NodeService::Start() {
   om.admission_wait = kObjectStoreFullWait;
   object_manager_ = std::make_unique<object_manager::ObjectManager>(*store_, arena_->base(), *peers_, om);
 
+  // A FakeClock never fires the cluster view timer by itself: its moves do.
+  clock_wakeup_ = options_.clock->OnAdvance([this] { loop_.Post([this] { OnClockAdvanced(); }); });
   server_ = std::make_unique<rpc::Server>(loop_, options_.token, &dispatcher_);
   server_->SetConnectHandler([this](const rpc::ConnectionPtr &conn) {
     auto client = std::make_shared<Client>();
@@ -203,6 +205,7 @@ void NodeService::WaitForShutdown() {
 
 void NodeService::Stop() {
   if (stopped_.exchange(true)) return;
+  clock_wakeup_.Reset();  // nothing more posted by the clock
   // Kill every worker we know of; the fork servers die with their drivers.
   // The exec'd ones are our children: reaped here, on the caller's thread,
   // so that they are gone when Stop returns without the loop blocking.

@@ -152,9 +152,12 @@ class NodeService {
   /// Asks the control service for the other nodes' resources (one request
   /// at a time), then dispatches again.
   void RefreshClusterView();
-  /// While normal leases wait here, looks again at the other nodes every
-  /// kClusterViewMaxAge so they move once another node has room.
+  /// While normal leases wait here, looks again at the other nodes once the
+  /// view they were kept by is stale (kClusterViewMaxAge, by options_.clock),
+  /// so they move once another node has room.
   void ArmClusterViewTimer();
+  /// A FakeClock moved: runs the cluster view timer if it is due by then.
+  void OnClockAdvanced();
   /// The jobs whose workers can start here (NODE_STATS.startable_jobs).
   std::vector<uint32_t> StartableJobs() const;
   /// For a job that can start no more workers: whether `p` can still be
@@ -240,6 +243,8 @@ class NodeService {
   ClusterLeaseView cluster_view_{node_id_.Binary(), options_.clock};
   std::unique_ptr<boost::asio::steady_timer> cluster_view_timer_;
   bool cluster_view_timer_armed_ = false;
+  Clock::TimePoint cluster_view_due_;  // when the armed timer is due, by options_.clock
+  Clock::Listener clock_wakeup_;       // a FakeClock's moves run the timer (never the real clock's)
 
   std::mutex shutdown_mu_;
   std::condition_variable shutdown_cv_;

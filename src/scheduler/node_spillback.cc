@@ -21,8 +21,15 @@ NodeService::LeasePlace NodeService::PlaceNormalLease(const ResourceSet &request
   if (cluster_view_.FreshAndAlone(lease_policy_.max_view_age)) return LeasePlace::kHere;
   const auto now = options_.clock->Now();
   const auto generation = static_cast<int64_t>(cluster_view_.generation());
-  if (now - cluster_view_.snapshot().as_of <= lease_policy_.max_view_age && decided_on_view == generation)
-    return LeasePlace::kHere;  // decided on this view already
+  if (now - cluster_view_.snapshot().as_of <= lease_policy_.max_view_age && decided_on_view == generation) {
+    // Decided on this view already; looked at again once it is stale. A
+    // timer armed before this view came in fires before then: this re-arms
+    // it, else the request would wait here until some other event (a
+    // lease returned) while another node has room (a spillback test's six
+    // tasks waited 60 s for the sixth so, one run in ~20 on a busy machine).
+    ArmClusterViewTimer();
+    return LeasePlace::kHere;
+  }
 
   ResourceNode local{node_id_.Binary(), ToResourceMap(resources_.total()),
                      ToResourceMap(resources_.available())};
@@ -67,17 +74,31 @@ void NodeService::RefreshClusterView() {
 
 void NodeService::ArmClusterViewTimer() {
   // Each run dispatches again, which re-arms it while normal leases are
-  // still kept here (their decisions read a view that is stale by then, so
-  // they ask for a fresh one).
+  // still kept here. Due when the current view goes stale (a decision on it
+  // could not move anything before that), else kClusterViewMaxAge from now
+  // (a refresh is out, or failed and is asked again then).
   if (cluster_view_timer_armed_ || stopped_) return;
   cluster_view_timer_armed_ = true;
+  const auto now = options_.clock->Now();
+  const auto &view = cluster_view_.snapshot();
+  const bool fresh = view.valid && now - view.as_of <= lease_policy_.max_view_age;
+  // Just past the age at which PlaceNormalLease stops trusting it.
+  cluster_view_due_ = (fresh ? view.as_of : now) + lease_policy_.max_view_age + std::chrono::milliseconds(1);
+  const Clock::TimePoint wake = options_.clock->WakeAt(cluster_view_due_);
+  if (wake == Clock::TimePoint::max()) return;  // a FakeClock: clock_wakeup_ runs it when moved
   if (!cluster_view_timer_) cluster_view_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
-  cluster_view_timer_->expires_after(lease_policy_.max_view_age);
+  cluster_view_timer_->expires_at(wake);
   cluster_view_timer_->async_wait([this](const boost::system::error_code &ec) {
-    if (ec) return;
+    if (ec || stopped_) return;
     cluster_view_timer_armed_ = false;
     TryDispatch();
   });
+}
+
+void NodeService::OnClockAdvanced() {
+  if (!cluster_view_timer_armed_ || stopped_ || options_.clock->Now() < cluster_view_due_) return;
+  cluster_view_timer_armed_ = false;
+  TryDispatch();
 }
 
 }  // namespace lumen::scheduler

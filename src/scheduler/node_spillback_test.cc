@@ -166,5 +166,51 @@ TEST_F(NodeSpillbackTest, AFullNodeAndThenAHalfUsedOneSpillToAnIdleNodeThatCanSt
   EXPECT_EQ(r.reply.spillback_node_id(), b_->node_id().Binary());
 }
 
+// No node has room when the request comes, so it is kept on A; B frees up
+// later. Once the view A kept it by is stale (here: once the fake clock is
+// moved past its age, with no real timer involved), A looks again and sends
+// it to B. It used to wait on A until a lease was returned there: a timer
+// armed before that view came in fired while it was still fresh, and
+// nothing armed it again.
+TEST_F(NodeSpillbackTest, ARequestKeptWhileNoNodeHasRoomMovesToANodeThatFreesUpLater) {
+  auto driver = Connect("a", /*driver=*/true);
+  Connect("b", /*driver=*/true);  // B can start the job's workers (as far as it knows)
+  auto control_a = Connect("a", /*driver=*/false);
+  auto control_b = Connect("b", /*driver=*/false);
+  auto reserve = [](rpc::Connection &node, const std::string &group) {
+    proto::ReserveBundlesRequest req;
+    req.set_group_id(group);
+    for (int i = 0; i < 2; ++i) (*req.add_bundles()->mutable_amounts())["CPU"] = 1;
+    ASSERT_TRUE(node.CallSync(proto::RESERVE_BUNDLES, req, nullptr).ok());
+  };
+  reserve(*control_a, "0123abcd");
+  reserve(*control_b, "4567cdef");
+
+  auto lease = RequestLease(*driver, {{"CPU", 1}});
+  // Kept on A, decided on a view in which B is full: until that view is in,
+  // the request is answered by nothing (the NODE_STATS round trips only
+  // order this test after A's handling of it).
+  EXPECT_EQ(Stats(*driver).pending_size(), 1);
+  proto::ReturnBundlesRequest ret;
+  ret.set_group_id("4567cdef");
+  control_b->Notify(proto::RETURN_BUNDLES, ret);
+  EXPECT_EQ(Stats(*control_b).available().amounts().at("CPU"), 2) << "B is free now";
+
+  // Time moves on (a fake clock never wakes a timer by itself): whichever
+  // view A decided on goes stale, and A looks again.
+  // Each round trip to A orders the test after A's handling of the move
+  // (a refresh of the view takes a few).
+  const auto deadline = std::chrono::steady_clock::now() + control::testing::kDeadline;
+  while (!lease->Get().answered && std::chrono::steady_clock::now() < deadline) {
+    clock_.Advance(kClusterViewMaxAge + std::chrono::milliseconds(2));
+    Stats(*driver);
+  }
+  LeaseResult r = lease->Get();
+  ASSERT_TRUE(r.answered) << "still kept on A while B has room";
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_FALSE(r.reply.granted());
+  EXPECT_EQ(r.reply.spillback_node_id(), b_->node_id().Binary());
+}
+
 }  // namespace
 }  // namespace lumen::scheduler
