@@ -84,6 +84,7 @@ class FakeWorker {
     kConstructorThrows,  // the return carries the constructor's exception
     kReturnValue,        // a normal task's return value, inline ("result")
     kNever,              // no reply: the task is in flight until the worker dies
+    kCreateOnly,         // an actor's creation task answered (kOk), its calls never
   };
 
   FakeWorker(const std::string &dir, Answer answer = Answer::kOk) : answer_(answer) {
@@ -95,6 +96,7 @@ class FakeWorker {
           EXPECT_TRUE(rpc::ParseBody(body, &req));
           pushed_.Update([&](auto &v) { v.push_back(req.spec()); });
           if (answer_ == Answer::kNever) return;
+          if (answer_ == Answer::kCreateOnly && req.spec().type() != proto::ACTOR_CREATION_TASK) return;
           proto::PushTaskReply rep;
           if (answer_ == Answer::kReturnValue) {
             // Index 1: a task's first return, as the core worker numbers them.

@@ -430,6 +430,12 @@ class CoreWorker {
   void SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task);
   void OnActorTaskReply(const ActorID &id, int incarnation, std::shared_ptr<TaskEntry> task, Status st,
                         std::string_view body);
+  /// Fails the calls of `c` that wait for news of the actor (its
+  /// awaiting_death_info): with `cause` when given, else each with its own
+  /// connection error.
+  void ResolveDeathInfoWaitsLocked(ActorClient &c, const std::string *cause, After *after);
+  /// Fails those whose wait is over (ReturnIdleLeases' tick).
+  void ExpireDeathInfoWaitsLocked(After *after);
   /// Sends CREATE_ACTOR; without a control connection the actor is dead at once.
   void SendCreateActorLocked(TaskEntry &task, After *after);
 
@@ -507,7 +513,8 @@ class CoreWorker {
 
   // Actor callers (mu_).
   std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
-  std::mutex node_death_mu_;  // the two below
+  size_t awaiting_death_info_ = 0;  // calls in ActorClient::awaiting_death_info, all actors
+  std::mutex node_death_mu_;        // the two below
   std::vector<std::shared_ptr<NodeDeathHandler>> node_death_handlers_;
   std::set<std::string> reported_dead_nodes_;  // binary ids whose NODE_CHANGED was handled
   std::mutex control_mu_;

@@ -7,10 +7,26 @@
 #include <optional>
 
 #include "base/logging.h"
+#include "base/settings.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
 namespace lumen::worker {
+namespace {
+
+// How long a call whose connection to its actor failed waits for the
+// control service's news of the actor before failing with the connection's
+// error (Ray's timeout_ms_task_wait_for_death_info, 1 s there). Long enough
+// for the control service to see a node that was cut off dead
+// (LUMEN_NODE_DEATH_TIMEOUT_MS, after a health check period), so that such a
+// call names the node's death; a process that crashed is reported within
+// milliseconds, and its calls wait no longer than that.
+Clock::Duration DeathInfoWait() {
+  const Settings &s = CurrentSettings();
+  return std::chrono::milliseconds(s.node_death_timeout_ms + 2 * s.health_check_period_ms);
+}
+
+}  // namespace
 
 StatusOr<rpc::ConnectionPtr> CoreWorker::Control() {
   {
@@ -197,6 +213,10 @@ ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string 
 
 void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &info, After *after) {
   c.known = true;
+  // News of another incarnation than the one that was called: the calls
+  // waiting for it fail now (a DEAD actor's, with its cause, below).
+  if (info.state() != proto::DEAD && !(info.state() == proto::ALIVE && info.num_restarts() == c.incarnation))
+    ResolveDeathInfoWaitsLocked(c, nullptr, after);
   switch (info.state()) {
     case proto::DEAD:
       c.state = proto::DEAD;
@@ -243,6 +263,7 @@ void CoreWorker::PumpActorLocked(ActorClient &c, After *after) {
     }
   }
   if (c.state == proto::DEAD) {
+    ResolveDeathInfoWaitsLocked(c, &c.death_cause, after);
     auto pending = std::move(c.pending);
     c.pending.clear();
     for (auto &t : pending) {
@@ -334,13 +355,19 @@ void CoreWorker::OnActorTaskReply(const ActorID &id, int incarnation, std::share
         c->conn.reset();
         if (c->state == proto::ALIVE) c->state = proto::RESTARTING;  // until the control service says
       }
-      std::string cause = c && c->state == proto::DEAD && !c->death_cause.empty()
-                              ? c->death_cause
-                              : "The actor's process exited or was killed (" + st.ToString() + ").";
-      FailTaskLocked(*task, proto::ACTOR_DIED,
-                     "The actor died before finishing the call to " + task->spec.function().function_name() +
-                         ". " + cause,
-                     &after);
+      const std::string prefix =
+          "The actor died before finishing the call to " + task->spec.function().function_name() + ". ";
+      const std::string conn_error = "The actor's process exited or was killed (" + st.ToString() + ").";
+      if (c && c->state != proto::DEAD && c->incarnation == incarnation && lost_.ok() && !shutdown_) {
+        // The control service has not said yet: a worker that crashed is
+        // reported at once, a node cut off only once its death is seen.
+        c->awaiting_death_info.push_back({task, prefix + conn_error, clock_.Now() + DeathInfoWait()});
+        ++awaiting_death_info_;
+      } else {
+        std::string cause =
+            c && c->state == proto::DEAD && !c->death_cause.empty() ? c->death_cause : conn_error;
+        FailTaskLocked(*task, proto::ACTOR_DIED, prefix + cause, &after);
+      }
       if (c) PumpActorLocked(*c, &after);  // after a loss, the calls not sent fail too
     } else {
       RecordReplyLocked(*task, rep);
@@ -350,6 +377,40 @@ void CoreWorker::OnActorTaskReply(const ActorID &id, int incarnation, std::share
     }
   }
   RunAll(after);
+}
+
+void CoreWorker::ResolveDeathInfoWaitsLocked(ActorClient &c, const std::string *cause, After *after) {
+  if (c.awaiting_death_info.empty()) return;
+  auto waits = std::move(c.awaiting_death_info);
+  c.awaiting_death_info.clear();
+  awaiting_death_info_ -= waits.size();
+  for (auto &w : waits) {
+    if (w.task->done) continue;
+    const std::string message = cause && !cause->empty()
+                                    ? "The actor died before finishing the call to " +
+                                          w.task->spec.function().function_name() + ". " + *cause
+                                    : w.message;
+    FailTaskLocked(*w.task, proto::ACTOR_DIED, message, after);
+  }
+}
+
+void CoreWorker::ExpireDeathInfoWaitsLocked(After *after) {
+  if (awaiting_death_info_ == 0) return;
+  const auto now = clock_.Now();
+  for (auto &[id, c] : actor_clients_) {
+    auto &waits = c->awaiting_death_info;
+    for (auto it = waits.begin(); it != waits.end();) {
+      if (now < it->deadline && lost_.ok() && !shutdown_) {
+        ++it;
+        continue;
+      }
+      auto task = std::move(it->task);
+      std::string message = std::move(it->message);
+      it = waits.erase(it);
+      --awaiting_death_info_;
+      if (!task->done) FailTaskLocked(*task, proto::ACTOR_DIED, message, after);
+    }
+  }
 }
 
 StatusOr<ActorID> CoreWorker::GetNamedActor(const std::string &name, const std::string &ray_namespace) {

@@ -75,6 +75,17 @@ struct CoreWorker::ActorClient {
   int in_flight = 0;
   std::deque<std::shared_ptr<TaskEntry>> pending;
   std::shared_ptr<TaskEntry> creation;  // owner: holds the constructor's argument refs
+  // Calls whose connection to the actor failed before the control service
+  // said what became of it (Ray's wait for death info): failed with its
+  // death cause once it does, so that a call lost with a node that was cut
+  // off names the node's death, or with the connection's error at
+  // `deadline` (kDeathInfoWait).
+  struct AwaitingDeathInfo {
+    std::shared_ptr<TaskEntry> task;
+    std::string message;  // the connection's error, as the call would fail with it
+    Clock::TimePoint deadline;
+  };
+  std::vector<AwaitingDeathInfo> awaiting_death_info;
 };
 
 struct CoreWorker::LeasedWorker {

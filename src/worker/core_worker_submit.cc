@@ -595,11 +595,14 @@ void CoreWorker::ReturnIdleLeasesLocked(Clock::Duration min_idle) {
 }
 
 void CoreWorker::ReturnIdleLeases() {
+  After after;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     ReturnIdleLeasesLocked(std::chrono::milliseconds(kLeaseIdleMs));
+    ExpireDeathInfoWaitsLocked(&after);  // the same tick: nothing to do unless a call waits
   }
+  RunAll(after);
   idle_timer_->expires_after(std::chrono::milliseconds(kLeaseIdleMs / 2));
   idle_timer_->async_wait([this](const boost::system::error_code &ec) {
     if (!ec) ReturnIdleLeases();

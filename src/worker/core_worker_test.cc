@@ -327,6 +327,35 @@ TEST_F(CoreWorkerTest, AnActorKeepsItsConstructorArgumentsUntilItIsDeadForGood) 
   WaitStoreObjects(0);
 }
 
+// A call in flight when its actor's connection closes fails with what the
+// control service says became of the actor (here: dead, no restarts left),
+// not with the connection's error: the caller waits for that news (Ray's
+// wait for death info), as a call lost with a node that was cut off must
+// name the node's death, which the control service learns later than the
+// caller's connection breaks.
+TEST_F(CoreWorkerTest, ACallLostWithItsActorFailsWithTheControlServicesDeathCause) {
+  AddForkServer();
+  FakeWorker *worker = AddWorker(FakeWorker::Answer::kCreateOnly);
+  ActorOptions options;
+  options.max_restarts = 0;
+  auto actor = cw_->CreateActor("Make", "Thing", {}, options);
+  ASSERT_TRUE(actor.ok()) << actor.status().ToString();
+  StartForkedWorker(1, *worker);
+  ObjectID call = cw_->SubmitActorTask(actor.value(), "Thing::Work", {}, TaskOptions());
+  ASSERT_TRUE(worker->pushed().WaitFor([](auto &v) { return v.size() >= 2; })) << "the call is in flight";
+
+  worker->Die();
+  std::vector<RayObjectPtr> out;
+  Status st = cw_->Get({call}, 30000, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->error, proto::ACTOR_DIED);
+  const std::string message = out[0]->inline_data ? *out[0]->inline_data : "";
+  EXPECT_NE(message.find("before finishing the call to Thing::Work"), std::string::npos) << message;
+  EXPECT_NE(message.find("no restarts left"), std::string::npos)
+      << "the control service's cause: " << message;
+}
+
 // A task's result that holds a reference owned by a third process makes the
 // caller a borrower at that owner before the caller learns of it. When the
 // owner, still connected, cannot be told, the result fails: a caller holding

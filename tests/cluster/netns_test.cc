@@ -12,12 +12,23 @@
 // tests' part, worker/peer_directory_test.cc; cutting a link off is the
 // way to prove it end to end.)
 //
+// A second test cuts one node off (its link down: no packets either way,
+// its processes still running) in the middle of work, with the driver of
+// node_death_test: the cluster must see it dead by itself (no connection
+// is closed by a dying process) and go on as after a crash.
+//
 // Without root or `ip netns`, it skips, saying why.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lumen_cli_test_util.h"
@@ -25,13 +36,21 @@
 
 namespace {
 using lumen::testing::NetnsCluster;
+using lumen::testing::ReadFile;
 using lumen::testing::Result;
+
+// Only a hang reaches it.
+constexpr auto kDeadline = std::chrono::seconds(150);
 
 class NetnsTest : public lumen::testing::CliClusterTest {
  protected:
   NetnsTest() : CliClusterTest("lns") {}
 
   void TearDown() override {
+    if (driver_ > 0) {
+      kill(driver_, SIGKILL);
+      waitpid(driver_, nullptr, 0);
+    }
     // The services first (their records are on the shared file system),
     // then the namespaces they ran in.
     CliClusterTest::TearDown();
@@ -44,7 +63,39 @@ class NetnsTest : public lumen::testing::CliClusterTest {
     return Run(program, args);
   }
 
+  // Starts the head in namespace 0; returns its cluster address (empty on failure, with a test failure).
+  std::string StartHead(const std::string &resources) {
+    Result head = RunIn(
+        0, {LUMEN_CLI, "start", "--head", "--port=0", "--num-cpus=2", "--node-ip-address=" + cluster_->ip(0),
+            "--resources=" + resources, "--object-store-memory=300000000", "--temp-dir=" + root_ + "/n0"});
+    EXPECT_EQ(head.rc, 0) << head.out << head.err;
+    std::smatch m;
+    if (!std::regex_search(head.out, m, std::regex("Cluster address: (\\S+)"))) {
+      ADD_FAILURE() << head.out;
+      return "";
+    }
+    return m[1].str();
+  }
+  // Starts a node in namespace `i` that joins `address`.
+  void Join(int i, const std::string &address, const std::string &resources) {
+    Result joined =
+        RunIn(i, {LUMEN_CLI, "start", "--address=" + address, "--num-cpus=2",
+                  "--node-ip-address=" + cluster_->ip(i), "--resources=" + resources,
+                  "--object-store-memory=300000000", "--temp-dir=" + root_ + "/n" + std::to_string(i)});
+    ASSERT_EQ(joined.rc, 0) << joined.out << joined.err;
+  }
+  template <class F>
+  static bool PollUntil(F done) {
+    const auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+
   std::unique_ptr<NetnsCluster> cluster_;
+  pid_t driver_ = 0;
 };
 
 std::string Field(const std::string &out, const std::string &key) {
@@ -94,6 +145,66 @@ TEST_F(NetnsTest, WorkObjectsAndCallbacksCrossNodesOverTcp) {
   const std::string expected = Field(r.out, "EXPECTED");
   ASSERT_FALSE(expected.empty()) << r.out;
   EXPECT_EQ(Field(r.out, "BIG_READ"), node_of["netns_c"] + " " + expected) << r.out;
+}
+
+// Node 1 holds an actor with a restart left (needing "pin", which node 2
+// has too), one with none (needing "solo", node 1's alone) and a bundle of a
+// STRICT_SPREAD group; then its link goes down. Nothing tells the cluster:
+// the control service's health checks (or the connections' keepalive) must.
+// The first actor then answers from node 2, the second raises
+// RayActorException naming the node's death, the group is placed again, the
+// driver prints one warning line and `lumen status` lists node 1 dead.
+TEST_F(NetnsTest, ANodeCutOffFromTheNetworkIsSeenDeadAndItsActorsRestartElsewhere) {
+  if (std::string why = NetnsCluster::Unavailable(); !why.empty()) GTEST_SKIP() << why;
+  cluster_ = std::make_unique<NetnsCluster>(3);
+  if (!cluster_->ok()) GTEST_SKIP() << "cannot make network namespaces here: " << cluster_->error();
+  const std::string work = root_ + "/work", out = root_ + "/driver.out", err = root_ + "/driver.err";
+  std::filesystem::create_directories(work);
+  const std::string address = StartHead("{}");
+  ASSERT_FALSE(address.empty());
+
+  // The driver joins while the head is the only node: its own node survives.
+  auto [ip, args] = cluster_->In(0, {LUMEN_NODE_DEATH_DRIVER, address, work});
+  driver_ = Spawn(ip, args, out, err);
+  auto said = [&](const std::string &what) { return ReadFile(out).find(what) != std::string::npos; };
+  ASSERT_TRUE(PollUntil([&] { return said("JOINED") || waitpid(driver_, nullptr, WNOHANG) == driver_; }))
+      << ReadFile(err);
+  ASSERT_TRUE(said("JOINED")) << ReadFile(err);
+  ASSERT_NO_FATAL_FAILURE(Join(1, address, "{\"pin\": 1, \"solo\": 1}"));
+  std::ofstream(work + "/victim-up");
+  ASSERT_TRUE(PollUntil([&] { return said("READY") || waitpid(driver_, nullptr, WNOHANG) == driver_; }))
+      << ReadFile(err);
+  ASSERT_TRUE(said("READY")) << ReadFile(out) << ReadFile(err);
+  std::smatch m;
+  const std::string ready = ReadFile(out);
+  ASSERT_TRUE(std::regex_search(ready, m, std::regex("VICTIM (\\S+) (\\S+)"))) << ready;
+  const std::string victim = m[1].str();
+  ASSERT_EQ(m[2].str(), victim) << "both actors are on node 1";
+
+  ASSERT_NO_FATAL_FAILURE(Join(2, address, "{\"pin\": 1}"));
+  ASSERT_TRUE(cluster_->SetLinkUp(1, false)) << cluster_->error();
+  std::ofstream(work + "/killed");
+
+  int status = 0;
+  ASSERT_TRUE(PollUntil([&] { return waitpid(driver_, &status, WNOHANG) == driver_; }))
+      << ReadFile(out) << ReadFile(err);
+  driver_ = 0;
+  const std::string o = ReadFile(out), e = ReadFile(err);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << o << e;
+  ASSERT_TRUE(std::regex_search(o, m, std::regex("SURVIVOR (\\S+)"))) << o;
+  EXPECT_NE(m[1].str(), victim) << "the restarted actor answers from node 2";
+  ASSERT_TRUE(std::regex_search(o, m, std::regex("SOLO_ERROR ([^\n]*)"))) << o;
+  EXPECT_NE(m[1].str().find("its node " + victim), std::string::npos) << m[1].str();
+  EXPECT_NE(m[1].str().find("died"), std::string::npos) << m[1].str();
+  EXPECT_NE(o.find("GROUP 1"), std::string::npos) << "the group is created again: " << o;
+  const std::string warning = "Lumen: node " + victim + " (";
+  size_t count = 0;
+  for (size_t at = e.find(warning); at != std::string::npos; at = e.find(warning, at + 1)) ++count;
+  EXPECT_EQ(count, 1u) << "one warning line: " << e;
+
+  Result st = RunIn(0, {LUMEN_CLI, "status", "--address=" + address});
+  ASSERT_EQ(st.rc, 0) << st.err;
+  EXPECT_TRUE(std::regex_search(st.out, std::regex("Dead:\n 1 node_" + victim))) << st.out;
 }
 
 }  // namespace
