@@ -133,6 +133,7 @@ void ControlServer::FinishJob(uint32_t job_id, const std::string &why) {
   if (it == jobs_.end() || it->second.finished()) return;
   it->second.set_finished(true);
   it->second.set_end_time_ms(NowMs());
+  driver_of_job_.erase(job_id);
   LUMEN_LOG_INFO("job {} finished: {}", job_id, why);
   if (it->second.has_program()) programs_.Release(it->second.program().sha256());
   // Nodes other than the driver's run the job's fork server and workers too
@@ -257,6 +258,7 @@ void ControlServer::RegisterHandlers() {
         }
         jobs_[job.job_id()] = job;
         job_by_driver_[conn.get()] = job.job_id();
+        driver_of_job_[job.job_id()] = conn;
         rep->set_job_id(job.job_id());
         rep->set_control_pid(getpid());
         return Status::OK();
@@ -269,6 +271,11 @@ void ControlServer::RegisterHandlers() {
                               FinishJob(req.job_id(), "its driver shut down");
                               return Status::OK();
                             });
+  dispatcher_.Register(FORWARD_LOG_LINES, [this](const rpc::ConnectionPtr &, uint64_t, const LogLines &msg) {
+    auto it = driver_of_job_.find(msg.job_id());
+    if (it == driver_of_job_.end()) return;  // a finished job's (a detached actor's), or unknown
+    if (auto driver = it->second.lock()) driver->Notify(LOG_LINES, msg);
+  });
   // No caller yet: the state API (issue 18) lists jobs and actors with these.
   Unary<GetAllJobsRequest, GetAllJobsReply>(
       dispatcher_, GET_ALL_JOBS,

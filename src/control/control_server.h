@@ -104,7 +104,8 @@ class ControlServer {
   std::map<rpc::Connection *, std::weak_ptr<rpc::Connection>> node_subscribers_;  // SUBSCRIBE_NODE_CHANGES
   std::map<uint32_t, proto::JobInfo> jobs_;
   std::map<rpc::Connection *, uint32_t> job_by_driver_;  // running jobs, by their driver's connection
-  std::deque<uint32_t> finished_jobs_;                   // in the order they finished; bounded
+  std::map<uint32_t, std::weak_ptr<rpc::Connection>> driver_of_job_;  // the other way (FORWARD_LOG_LINES)
+  std::deque<uint32_t> finished_jobs_;                                // in the order they finished; bounded
   uint32_t next_job_id_ = 1;
   ProgramStore programs_;                        // running jobs' programs, for the nodes that start them
   WorkerDirectory workers_;                      // where drivers and workers listen, published by their nodes

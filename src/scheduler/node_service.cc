@@ -907,22 +907,33 @@ void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
 
 void NodeService::FollowWorkerLogs(const Worker &w) {
   // What a worker prints is for its driver: followed once both are there
-  // (from the files' beginning, so nothing printed before is lost).
+  // (from the files' beginning, so nothing printed before is lost). A
+  // driver on another node gets it through the control service.
   auto job = jobs_.find(w.job_id);
-  if (job == jobs_.end() || !job->second->driver.lock()) return;
+  if (job == jobs_.end()) return;
+  const bool remote_driver = job->second->learned && control_;
+  if (!remote_driver && !job->second->driver.lock()) return;
   const std::string logs = WorkerLogPrefix(options_.session_dir, w.pid);
-  log_monitor_.AddWorker(w.pid, logs + ".out", logs + ".err",
-                         [this, job_id = w.job_id, pid = w.pid](bool is_err, std::vector<std::string> lines) {
-                           auto job = jobs_.find(job_id);
-                           if (job == jobs_.end()) return;
-                           auto driver = job->second->driver.lock();
-                           if (!driver) return;  // a detached actor's, after its driver
-                           proto::LogLines msg;
-                           msg.set_pid(pid);
-                           msg.set_is_err(is_err);
-                           for (auto &l : lines) msg.add_lines(std::move(l));
-                           driver->Notify(proto::LOG_LINES, msg);
-                         });
+  log_monitor_.AddWorker(
+      w.pid, logs + ".out", logs + ".err",
+      [this, job_id = w.job_id, pid = w.pid, remote_driver](bool is_err, std::vector<std::string> lines) {
+        auto job = jobs_.find(job_id);
+        if (job == jobs_.end()) return;
+        proto::LogLines msg;
+        msg.set_pid(pid);
+        msg.set_is_err(is_err);
+        for (auto &l : lines) msg.add_lines(std::move(l));
+        if (remote_driver) {
+          if (!control_) return;
+          msg.set_job_id(job_id);
+          msg.set_node_ip(options_.node_ip);
+          control_->Notify(proto::FORWARD_LOG_LINES, msg);
+          return;
+        }
+        auto driver = job->second->driver.lock();
+        if (!driver) return;  // a detached actor's, after its driver
+        driver->Notify(proto::LOG_LINES, msg);
+      });
 }
 
 }  // namespace lumen::scheduler

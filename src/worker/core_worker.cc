@@ -1039,7 +1039,11 @@ void CoreWorker::RegisterHandlers() {
       return;
     }
     auto &os = msg.is_err() ? std::cerr : std::cout;
-    for (auto &line : msg.lines()) os << "(pid=" << msg.pid() << ") " << line << "\n";
+    // As Ray prefixes a worker's output on another node with its IP.
+    const std::string prefix = msg.node_ip().empty()
+                                   ? "(pid=" + std::to_string(msg.pid()) + ") "
+                                   : "(pid=" + std::to_string(msg.pid()) + ", ip=" + msg.node_ip() + ") ";
+    for (auto &line : msg.lines()) os << prefix << line << "\n";
     os.flush();
   });
 }

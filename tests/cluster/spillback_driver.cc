@@ -15,6 +15,12 @@
 //       at once (each waits in a barrier of files in <dir> for the others),
 //       and prints "RAN <node id>" for each.
 //
+//   spillback_driver <address> echo <dir>
+//       runs a task needing {"special": 1}, which prints "ECHO <its node id>"
+//       on its stdout, prints "RAN <node id>" once it has run, and waits for
+//       <dir>/stop (the test reads this driver's output meanwhile: the
+//       task's line, forwarded from its node through the control service).
+//
 // Exit status: 0 done, 1 any error (its message on stderr), 3 see pinned,
 // 64 bad usage.
 #include <ray/api.h>
@@ -52,6 +58,29 @@ std::string Barrier(std::string dir, int n) {
   }
 }
 RAY_REMOTE(Barrier);
+
+std::string Echo() {
+  std::cout << "ECHO " << ray::GetRuntimeContext().GetNodeId() << std::endl;
+  return ray::GetRuntimeContext().GetNodeId();
+}
+RAY_REMOTE(Echo);
+
+bool OwnNodeHasSpecial() {
+  const std::string self = ray::GetRuntimeContext().GetNodeId();
+  for (auto &node : ray::Nodes())
+    if (node.alive && node.node_id == self && node.resources.count("special")) return true;
+  return false;
+}
+
+int EchoMode(const std::string &dir) {
+  if (OwnNodeHasSpecial()) return 3;
+  auto ref = ray::Task(Echo).SetResource("CPU", 1).SetResource("special", 1).Remote();
+  std::cout << "RAN " << *ray::Get(ref) << std::endl;
+  const auto until = std::chrono::steady_clock::now() + kBarrierDeadline;
+  while (!fs::exists(dir + "/stop") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return 0;
+}
 
 int Pinned(const std::string &dir) {
   const std::string self = ray::GetRuntimeContext().GetNodeId();
@@ -92,7 +121,7 @@ int Spread(const std::string &dir, int n) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    std::cerr << "usage: spillback_driver <address> pinned|spread <dir> [n]" << std::endl;
+    std::cerr << "usage: spillback_driver <address> pinned|spread|echo <dir> [n]" << std::endl;
     return 64;
   }
   const std::string mode = argv[2], dir = argv[3];
@@ -100,7 +129,9 @@ int main(int argc, char **argv) {
   config.address = argv[1];
   try {
     ray::Init(config);
-    int rc = mode == "pinned" ? Pinned(dir) : Spread(dir, argc > 4 ? std::stoi(argv[4]) : 6);
+    int rc = mode == "pinned" ? Pinned(dir)
+             : mode == "echo" ? EchoMode(dir)
+                              : Spread(dir, argc > 4 ? std::stoi(argv[4]) : 6);
     ray::Shutdown();
     return rc;
   } catch (const std::exception &e) {

@@ -261,4 +261,42 @@ TEST_F(SpillbackTest, TasksRunWhereTheirResourceIsAndSpreadWhenTheDriversNodeIsF
   for (auto &[node, count] : per_node) EXPECT_EQ(count, 2) << node;
 }
 
+// What a worker on another node prints reaches the driver (the node's log
+// monitor sends it through the control service), prefixed with the
+// worker's pid and its node's IP, as Ray prints it.
+TEST_F(SpillbackTest, WhatAWorkerOnAnotherNodePrintsReachesTheDriverWithThatNodesIp) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  std::string out, err;
+  std::smatch m;
+  for (int attempt = 0;; ++attempt) {
+    driver_ = Spawn(LUMEN_SPILLBACK_DRIVER, {address_, "echo", root_ + "/work"}, &out, &err);
+    int status = 0;
+    bool exited = false;
+    ASSERT_TRUE(PollUntil([&] {
+      if (waitpid(driver_, &status, WNOHANG) == driver_) exited = true;
+      return exited || ReadFile(out).find("RAN ") != std::string::npos;
+    })) << ReadFile(err);
+    if (!exited) break;
+    driver_ = 0;
+    // Joined through the node with "special": that node is replaced (see RunPinned).
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3 && attempt < 20)
+        << ReadFile(out) << ReadFile(err);
+    ASSERT_EQ(Run(LUMEN_CLI, {"stop", "--force", "--temp-dir=" + root_ + "/" + special_}).rc, 0);
+    ASSERT_NO_FATAL_FAILURE(StartSpecialNode());
+  }
+  const std::string ran = ReadFile(out);
+  ASSERT_TRUE(std::regex_search(ran, m, std::regex("RAN (\\S+)"))) << ran;
+  const std::regex forwarded("\\(pid=[0-9]+, ip=127\\.0\\.0\\.1\\) ECHO " + m[1].str());
+  EXPECT_TRUE(PollUntil([&] {
+    const std::string said = ReadFile(out);
+    return std::regex_search(said, forwarded);
+  })) << ReadFile(out)
+      << ReadFile(err);
+  std::ofstream(root_ + "/work/stop");
+  int status = 0;
+  ASSERT_EQ(waitpid(driver_, &status, 0), driver_);
+  driver_ = 0;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(err);
+}
+
 }  // namespace
