@@ -155,9 +155,11 @@ Status CoreWorker::Connect() {
 
   idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
   event_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
+  metric_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
   loop_.Post([this] {
     ReturnIdleLeases();
     ArmTaskEventFlush();
+    ArmMetricFlush();
     if (fork_server_watch_) WatchForkServer();
   });
   node_->SetCloseHandler([this](const Status &why) {
@@ -274,6 +276,7 @@ void CoreWorker::Shutdown() {
   JoinAllButCaller(&executors);  // Shutdown may run in an actor method: the process ends with it
   helper_.Stop();
   FlushTaskEvents(/*wait=*/true);  // before JOB_FINISHED: the job's last events are in when it ends
+  FlushMetrics(/*wait=*/true);     // likewise its last metric changes
   if (options_.is_driver) {
     rpc::ConnectionPtr control;
     {
@@ -317,6 +320,7 @@ void CoreWorker::Shutdown() {
   // With the loop stopped, its timer and watch go from this thread.
   idle_timer_.reset();
   event_timer_.reset();
+  metric_timer_.reset();
   fork_server_watch_.reset();
   std::lock_guard<std::mutex> lock(mu_);
   objects_.clear();
