@@ -81,7 +81,8 @@ TEST(MetricStoreTest, HistogramBucketsSumAndCountAddUp) {
   store.Add(HistogramBatch(1, {1, 10}, {1, 0, 2}, 40));
   store.Add(HistogramBatch(1, {1, 10}, {0, 3, 1}, 25));
   store.Add(HistogramBatch(1, {1, 10}, {1, 1}, 3));  // malformed: two buckets for two bounds
-  const proto::MetricSeries &s = store.Get().families(0).series(0);
+  const proto::GetMetricsReply reply = store.Get();
+  const proto::MetricSeries &s = reply.families(0).series(0);
   EXPECT_EQ(std::vector<uint64_t>(s.bucket_counts().begin(), s.bucket_counts().end()),
             (std::vector<uint64_t>{1, 3, 3}));
   EXPECT_EQ(s.count(), 7u);
