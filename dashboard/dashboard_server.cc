@@ -246,6 +246,7 @@ void DashboardServer::Route() {
     std::set<std::string> taken;
     for (const auto &f : families) taken.insert(f.name);
     for (auto &f : UserMetricFamilies(*metrics, session, taken)) families.push_back(std::move(f));
+    families.push_back(DroppedSeriesFamily(*metrics, session));
     res.set_content(MetricsText(families), "text/plain; version=0.0.4");
   });
 

@@ -166,6 +166,7 @@ class FakeSource : public StateSource {
     s->set_node_id(std::string(28, '\1'));
     reply.mutable_control()->set_component("gcs");
     reply.mutable_control()->set_rss_bytes(5000000);
+    reply.set_dropped_series(4);
     return reply;
   }
 };
@@ -520,6 +521,8 @@ TEST_F(DashboardServerTest, MetricsShowProcessesAndUserMetrics) {
           "NodeId=\"" +
           node1 + "\",route=\"/a\"} 7\n"))
       << res->body;
+  EXPECT_TRUE(has("# TYPE lumen_metrics_dropped_series_total counter\n")) << res->body;
+  EXPECT_TRUE(has("lumen_metrics_dropped_series_total{SessionName=\"head-session\"} 4\n")) << res->body;
 }
 
 // The Grafana dashboard in the repository charts only families /metrics serves.

@@ -141,6 +141,16 @@ std::vector<MetricFamily> UserMetricFamilies(const proto::GetMetricsReply &metri
   return out;
 }
 
+MetricFamily DroppedSeriesFamily(const proto::GetMetricsReply &metrics, const std::string &session_name) {
+  ClientMetric dropped;
+  dropped.label = {Label("SessionName", session_name)};
+  dropped.counter.value = static_cast<double>(metrics.dropped_series());
+  return {"lumen_metrics_dropped_series_total",
+          "User metrics' tag sets refused: over the bounds, or under a name another kind holds",
+          MetricType::Counter,
+          {dropped}};
+}
+
 std::vector<MetricFamily> ComponentFamilies(const proto::GetAllNodesReply &nodes,
                                             const std::vector<proto::ProcessStats> &head,
                                             const std::string &session_name) {

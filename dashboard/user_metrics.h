@@ -33,6 +33,11 @@ std::vector<prometheus::MetricFamily> UserMetricFamilies(const proto::GetMetrics
                                                          const std::string &session_name,
                                                          const std::set<std::string> &taken);
 
+/// lumen_metrics_dropped_series_total (a Lumen metric, not Ray's): user
+/// metrics' tag sets refused by the bounds or for a conflicting kind.
+prometheus::MetricFamily DroppedSeriesFamily(const proto::GetMetricsReply &metrics,
+                                             const std::string &session_name);
+
 /// ray_component_cpu_percentage, ray_component_rss_mb, ray_component_uss_mb
 /// and ray_component_mem_shared_bytes: per node and Component, the sum over
 /// its processes (`nodes` asked with processes); `head` are processes with
