@@ -6,15 +6,16 @@
 // Each process keeps what it records per tag set: Gauge the last value,
 // Counter and Sum the running total (they only go up: a negative increase is
 // ignored), Histogram its bucket counts, sum and count (and the last value,
-// for GetRecordedValue). The changes leave the process about once a second,
-// off the recording thread, for the control service, which adds them up over
-// every driver and worker of the cluster; the head's dashboard serves the
-// result on /metrics with Ray's names: `ray_<name>` (characters Prometheus
-// does not allow become '_'), Counter and Sum as counters `ray_<name>_total`,
-// Histogram with its buckets, `_sum` and `_count`, the tags as labels plus
-// Ray's SessionName, Component, JobId and NodeId (docs/dashboard.md,
-// "Metrics"). Recording is a lookup and an addition under the metric's own
-// lock: no I/O. All methods are thread-safe.
+// for GetRecordedValue). In a cluster (not in local mode, where they stay in
+// the process) the changes leave about once a second, off the recording
+// thread, for the control service, which adds them up over every driver and
+// worker of the cluster; the head's dashboard serves the result on /metrics
+// with Ray's names: `ray_<name>` (characters Prometheus does not allow become
+// '_'), Counter and Sum as counters `ray_<name>_total`, Histogram with its
+// buckets, `_sum` and `_count`, the tags as labels plus Ray's SessionName,
+// Component, JobId and NodeId (docs/dashboard.md, "Metrics"). Recording is a
+// lookup and an addition under the metric's own lock: no I/O. All methods
+// are thread-safe.
 //
 // Public header: must stay valid C++17.
 #pragma once
