@@ -15,6 +15,7 @@
 #include "base/settings.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
+#include "worker/metric_recorder.h"
 #include "worker/program_upload.h"
 
 namespace lumen::worker {
@@ -156,6 +157,7 @@ Status CoreWorker::Connect() {
   idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
   event_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
   metric_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
+  MetricRegistry::Instance().AddExporter();  // dropped metrics' last changes now wait for a batch
   loop_.Post([this] {
     ReturnIdleLeases();
     ArmTaskEventFlush();
@@ -277,6 +279,7 @@ void CoreWorker::Shutdown() {
   helper_.Stop();
   FlushTaskEvents(/*wait=*/true);  // before JOB_FINISHED: the job's last events are in when it ends
   FlushMetrics(/*wait=*/true);     // likewise its last metric changes
+  if (metric_timer_) MetricRegistry::Instance().RemoveExporter();
   if (options_.is_driver) {
     rpc::ConnectionPtr control;
     {

@@ -212,6 +212,29 @@ MetricRegistry &MetricRegistry::Instance() {
 void MetricRegistry::Add(std::shared_ptr<MetricCell> cell) {
   std::lock_guard<std::mutex> lock(mu_);
   cells_.push_back(std::move(cell));
+  if (cells_.size() >= prune_at_) {
+    PruneLocked();
+    prune_at_ = std::max<size_t>(64, 2 * cells_.size());
+  }
+}
+
+void MetricRegistry::PruneLocked() {
+  const bool sending = exporters_ > 0;
+  cells_.erase(std::remove_if(cells_.begin(), cells_.end(),
+                              [sending](const std::shared_ptr<MetricCell> &c) {
+                                return c.use_count() == 1 && (!sending || !c->HasChanges());
+                              }),
+               cells_.end());
+}
+
+void MetricRegistry::AddExporter() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++exporters_;
+}
+
+void MetricRegistry::RemoveExporter() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --exporters_;
 }
 
 MetricBatchChanges MetricRegistry::TakeBatch() {

@@ -140,7 +140,14 @@ class MetricRegistry {
  public:
   static MetricRegistry &Instance();
 
+  /// Registers a cell. Now and then (as the list doubles) it also lets go of
+  /// cells whose metric is gone and that have nothing left to send, or
+  /// anything at all while nobody sends (local mode): metrics made and
+  /// dropped in a loop must not pile up.
   void Add(std::shared_ptr<MetricCell> cell);
+  /// A core worker that sends batches starts or stops doing so.
+  void AddExporter();
+  void RemoveExporter();
   /// The changes of every cell since the last batch; cells whose metric is
   /// gone leave after their last changes. No metrics: nothing changed.
   MetricBatchChanges TakeBatch();
@@ -151,8 +158,13 @@ class MetricRegistry {
   size_t NumCells();
 
  private:
+  /// Drops the cells nobody else holds (see Add). mu_ held.
+  void PruneLocked();
+
   std::mutex mu_;
   std::vector<std::shared_ptr<MetricCell>> cells_;
+  size_t prune_at_ = 64;  // mu_: the next size at which Add prunes
+  int exporters_ = 0;     // mu_
 };
 
 }  // namespace lumen::worker

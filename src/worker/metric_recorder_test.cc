@@ -170,5 +170,30 @@ TEST(MetricRegistryTest, BatchesEveryCellAndLetsGoOfDeadOnesAfterTheirLastChange
   EXPECT_TRUE(registry.TakeBatch().metrics.empty());
 }
 
+TEST(MetricRegistryTest, MetricsMadeAndDroppedInALoopDoNotPileUp) {
+  MetricRegistry &registry = MetricRegistry::Instance();
+  (void)registry.TakeBatch();
+  for (int i = 0; i < 10000; ++i) {  // nobody sends (local mode): even changed ones go
+    auto cell = std::make_shared<MetricCell>("loop", "", "", MetricKind::kCounter);
+    registry.Add(cell);
+    cell->Record(1, {});
+  }
+  EXPECT_LT(registry.NumCells(), 1000u);
+
+  registry.AddExporter();  // a core worker sends: a dropped metric's changes wait for it
+  auto kept = std::make_shared<MetricCell>("last", "", "", MetricKind::kCounter);
+  registry.Add(kept);
+  kept->Record(4, {});
+  kept.reset();
+  for (int i = 0; i < 1000; ++i)
+    registry.Add(std::make_shared<MetricCell>("idle", "", "", MetricKind::kGauge));
+  EXPECT_LT(registry.NumCells(), 1000u);
+  bool sent = false;
+  for (const MetricChanges &m : registry.TakeBatch().metrics)
+    sent |= m.name == "last" && m.series[0].value == 4;
+  EXPECT_TRUE(sent);
+  registry.RemoveExporter();
+}
+
 }  // namespace
 }  // namespace lumen::worker
