@@ -31,9 +31,11 @@ std::map<Labels, double> CountBy(const std::vector<Json> &rows,
 
 }  // namespace
 
-std::string ClusterMetricsText(const proto::GetAllNodesReply &nodes, const proto::GetAllActorsReply &actors,
-                               const proto::GetAllPlacementGroupsReply &groups,
-                               const proto::GetTaskEventsReply &tasks, const std::string &session_name) {
+std::vector<prometheus::MetricFamily> ClusterMetricFamilies(const proto::GetAllNodesReply &nodes,
+                                                            const proto::GetAllActorsReply &actors,
+                                                            const proto::GetAllPlacementGroupsReply &groups,
+                                                            const proto::GetTaskEventsReply &tasks,
+                                                            const std::string &session_name) {
   prometheus::Registry registry;
   const Labels session{{"SessionName", session_name}};
 
@@ -106,9 +108,19 @@ std::string ClusterMetricsText(const proto::GetAllNodesReply &nodes, const proto
        CountBy(LatestAttempts(TaskRows(tasks)), {{"State", "state"}, {"Name", "name"}}))
     task_states.Add(labels).Set(count);
 
+  return registry.Collect();
+}
+
+std::string MetricsText(const std::vector<prometheus::MetricFamily> &families) {
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry.Collect());
+  prometheus::TextSerializer().Serialize(out, families);
   return out.str();
+}
+
+std::string ClusterMetricsText(const proto::GetAllNodesReply &nodes, const proto::GetAllActorsReply &actors,
+                               const proto::GetAllPlacementGroupsReply &groups,
+                               const proto::GetTaskEventsReply &tasks, const std::string &session_name) {
+  return MetricsText(ClusterMetricFamilies(nodes, actors, groups, tasks, session_name));
 }
 
 }  // namespace lumen::dashboard

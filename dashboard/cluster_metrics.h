@@ -7,13 +7,26 @@
 // Threading: a plain function; no state.
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <string>
+#include <vector>
 
 #include "protocol/control.pb.h"
 
 namespace lumen::dashboard {
 
 /// `session_name`: the head's session folder's name (Ray's SessionName label).
+std::vector<prometheus::MetricFamily> ClusterMetricFamilies(const proto::GetAllNodesReply &nodes,
+                                                            const proto::GetAllActorsReply &actors,
+                                                            const proto::GetAllPlacementGroupsReply &groups,
+                                                            const proto::GetTaskEventsReply &tasks,
+                                                            const std::string &session_name);
+
+/// Families in Prometheus' text format (version 0.0.4).
+std::string MetricsText(const std::vector<prometheus::MetricFamily> &families);
+
+/// ClusterMetricFamilies as text.
 std::string ClusterMetricsText(const proto::GetAllNodesReply &nodes, const proto::GetAllActorsReply &actors,
                                const proto::GetAllPlacementGroupsReply &groups,
                                const proto::GetTaskEventsReply &tasks, const std::string &session_name);

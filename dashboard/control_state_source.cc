@@ -80,4 +80,19 @@ StatusOr<proto::GetAllNodesReply> ControlStateSource::NodeFacts(bool workers, bo
   return reply;
 }
 
+StatusOr<proto::GetAllNodesReply> ControlStateSource::NodeProcesses() {
+  proto::GetAllNodesRequest request;
+  request.set_with_usage(true);
+  request.set_with_processes(true);
+  proto::GetAllNodesReply reply;
+  LUMEN_RETURN_IF_ERROR(Call(proto::GET_ALL_NODES, request, &reply));
+  return reply;
+}
+
+StatusOr<proto::GetMetricsReply> ControlStateSource::Metrics() {
+  proto::GetMetricsReply reply;
+  LUMEN_RETURN_IF_ERROR(Call(proto::GET_METRICS, proto::GetMetricsRequest(), &reply));
+  return reply;
+}
+
 }  // namespace lumen::dashboard

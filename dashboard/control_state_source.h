@@ -27,6 +27,8 @@ class ControlStateSource : public StateSource {
   StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() override;
   StatusOr<proto::GetTaskEventsReply> Tasks() override;
   StatusOr<proto::GetAllNodesReply> NodeFacts(bool workers, bool objects) override;
+  StatusOr<proto::GetAllNodesReply> NodeProcesses() override;
+  StatusOr<proto::GetMetricsReply> Metrics() override;
 
  private:
   /// One call, connecting first if needed; after a failed call on an

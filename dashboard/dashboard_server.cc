@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "dashboard/list_query.h"
 #include "dashboard/state_rows.h"
 #include "dashboard/task_rows.h"
+#include "dashboard/user_metrics.h"
 
 namespace lumen::dashboard {
 namespace {
@@ -214,20 +217,37 @@ void DashboardServer::Route() {
     res.set_content(nodes.ok() ? "success" : nodes.status().message(), "text/plain");
   });
 
-  // Prometheus' scrape (with the token: `authorization` in its scrape config).
+  // Prometheus' scrape (with the token: `authorization` in its scrape config):
+  // the cluster's tables, its processes' CPU and memory, the user metrics.
   http_->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
-    auto nodes = source_->Nodes();
+    auto nodes = source_->NodeProcesses();
     auto actors = nodes.ok() ? source_->Actors() : nodes.status();
     auto groups = actors.ok() ? source_->PlacementGroups() : actors.status();
     auto tasks = groups.ok() ? source_->Tasks() : groups.status();
-    if (!tasks.ok()) {
+    auto metrics = tasks.ok() ? source_->Metrics() : tasks.status();
+    if (!metrics.ok()) {
       res.status = 503;
-      res.set_content(tasks.status().message(), "text/plain");
+      res.set_content(metrics.status().message(), "text/plain");
       return;
     }
-    res.set_content(ClusterMetricsText(*nodes, *actors, *groups, *tasks,
-                                       std::filesystem::path(options_.session_dir).filename().string()),
-                    "text/plain; version=0.0.4");
+    const std::string session = std::filesystem::path(options_.session_dir).filename().string();
+    auto families = ClusterMetricFamilies(*nodes, *actors, *groups, *tasks, session);
+    proto::ProcessStats self;  // this process: Ray's "dashboard" component
+    self.set_pid(getpid());
+    self.set_component("dashboard");
+    if (auto cpu = cpu_.Percent(getpid()); cpu.ok()) self.set_cpu_percent(*cpu);
+    if (auto mem = ReadProcessMemory(getpid()); mem.ok()) {
+      self.set_rss_bytes(mem->rss_bytes);
+      self.set_uss_bytes(mem->uss_bytes);
+      self.set_shared_bytes(mem->shared_bytes);
+    }
+    std::vector<proto::ProcessStats> head{metrics->control(), self};
+    for (auto &f : ComponentFamilies(*nodes, head, session)) families.push_back(std::move(f));
+    std::set<std::string> taken;
+    for (const auto &f : families) taken.insert(f.name);
+    for (auto &f : UserMetricFamilies(*metrics, session, taken)) families.push_back(std::move(f));
+    families.push_back(DroppedSeriesFamily(*metrics, session));
+    res.set_content(MetricsText(families), "text/plain; version=0.0.4");
   });
 
   // The state API: rows from the source, the query applied, Ray's envelope.

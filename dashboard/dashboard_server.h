@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "base/process_stats.h"
 #include "base/status.h"
 #include "dashboard/request_guard.h"
 #include "dashboard/state_source.h"
@@ -57,6 +58,7 @@ class DashboardServer {
 
   const DashboardOptions options_;
   std::unique_ptr<StateSource> source_;
+  CpuSampler cpu_;  // this process's CPU between two scrapes of /metrics
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<RequestGuard> guard_;  // made at Start, once the port is known
   std::thread serving_;

@@ -6,7 +6,9 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 namespace lumen::dashboard {
 namespace {
@@ -122,6 +124,49 @@ class FakeSource : public StateSource {
         o->set_creator_pid(43);
       }
     }
+    return reply;
+  }
+  // Each node with a node service and two workers (pids 100+, 200+).
+  StatusOr<proto::GetAllNodesReply> NodeProcesses() override {
+    auto reply = Nodes();
+    if (!reply.ok()) return reply;
+    for (int i = 0; i < reply->nodes_size(); ++i) {
+      proto::NodeUsage *usage = reply->mutable_nodes(i)->mutable_usage();
+      *usage->mutable_total() = reply->nodes(i).total();  // all free, as the node reports it
+      *usage->mutable_available() = reply->nodes(i).total();
+      auto add = [&](int pid, const std::string &component, double cpu, uint64_t rss) {
+        proto::ProcessStats *p = usage->add_processes();
+        p->set_pid(pid);
+        p->set_component(component);
+        p->set_cpu_percent(cpu);
+        p->set_rss_bytes(rss);
+        p->set_uss_bytes(rss / 2);
+        p->set_shared_bytes(rss / 4);
+      };
+      add(100 * (i + 1), "raylet", 1.5, 20000000);
+      add(100 * (i + 1) + 1, "core_worker", 50, 10000000);
+      add(100 * (i + 1) + 2, "core_worker", 25, 30000000);
+    }
+    return reply;
+  }
+  // A counter recorded by job 1 on the first node, and the control service.
+  StatusOr<proto::GetMetricsReply> Metrics() override {
+    if (fail) return Status::Disconnected("control service gone");
+    proto::GetMetricsReply reply;
+    proto::MetricFamily *f = reply.add_families();
+    f->set_name("requests");
+    f->set_description("Requests served");
+    f->set_kind(proto::METRIC_COUNTER);
+    proto::MetricSeries *s = f->add_series();
+    proto::MetricTag *tag = s->add_tags();
+    tag->set_key("route");
+    tag->set_value("/a");
+    s->set_value(7);
+    s->set_job_id(1);
+    s->set_node_id(std::string(28, '\1'));
+    reply.mutable_control()->set_component("gcs");
+    reply.mutable_control()->set_rss_bytes(5000000);
+    reply.set_dropped_series(4);
     return reply;
   }
 };
@@ -449,6 +494,56 @@ TEST_F(DashboardServerTest, MetricsCountTasksByStateAndName) {
   EXPECT_NE(res->body.find("ray_tasks{SessionName=\"head-session\",Name=\"Plus\",State=\"FINISHED\"} 22"),
             std::string::npos)
       << res->body;
+}
+
+// The processes' use per node and component, and the user metrics, beside
+// the tables' metrics.
+TEST_F(DashboardServerTest, MetricsShowProcessesAndUserMetrics) {
+  auto res = GetWithToken("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  std::string node1;  // the first node's id in hex
+  for (int i = 0; i < 28; ++i) node1 += "01";
+  auto has = [&](const std::string &text) { return res->body.find(text) != std::string::npos; };
+  EXPECT_TRUE(has("# TYPE ray_component_cpu_percentage gauge\n")) << res->body;
+  // Node 1's two workers add up.
+  EXPECT_TRUE(
+      has("ray_component_cpu_percentage{SessionName=\"head-session\",Component=\"core_worker\",NodeId=\"" +
+          node1 + "\",instance=\"127.0.0.1\"} 75\n"))
+      << res->body;
+  EXPECT_TRUE(has("ray_component_rss_mb{SessionName=\"head-session\",Component=\"gcs\"} 5\n")) << res->body;
+  EXPECT_TRUE(has("ray_component_cpu_percentage{SessionName=\"head-session\",Component=\"dashboard\"}"))
+      << res->body;
+  EXPECT_TRUE(has("# HELP ray_requests_total Requests served\n# TYPE ray_requests_total counter\n"))
+      << res->body;
+  EXPECT_TRUE(
+      has("ray_requests_total{SessionName=\"head-session\",Component=\"core_worker\",JobId=\"01000000\","
+          "NodeId=\"" +
+          node1 + "\",route=\"/a\"} 7\n"))
+      << res->body;
+  EXPECT_TRUE(has("# TYPE lumen_metrics_dropped_series_total counter\n")) << res->body;
+  EXPECT_TRUE(has("lumen_metrics_dropped_series_total{SessionName=\"head-session\"} 4\n")) << res->body;
+}
+
+// The Grafana dashboard in the repository charts only families /metrics serves.
+TEST_F(DashboardServerTest, TheGrafanaDashboardQueriesServedFamilies) {
+  std::ifstream file(std::string(LUMEN_SOURCE_DIR) + "/dashboard/grafana/lumen_default_dashboard.json");
+  ASSERT_TRUE(file) << "dashboard/grafana/lumen_default_dashboard.json";
+  nlohmann::json dashboard = nlohmann::json::parse(file, nullptr, false);
+  ASSERT_TRUE(dashboard.is_object());
+  auto res = GetWithToken("/metrics");
+  ASSERT_TRUE(res);
+  const std::regex metric("ray_[a-z_]+");
+  int queries = 0;
+  for (const nlohmann::json &panel : dashboard["panels"])
+    for (const nlohmann::json &target : panel["targets"]) {
+      const std::string expr = target["expr"];
+      ++queries;
+      for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it)
+        EXPECT_NE(res->body.find("# TYPE " + it->str() + " "), std::string::npos)
+            << panel["title"] << ": " << it->str() << " is not served";
+    }
+  EXPECT_GE(queries, 10);
 }
 
 }  // namespace

@@ -23,6 +23,11 @@ class StateSource {
   /// Nodes as Nodes(), each alive one with its processes (`workers`) and the
   /// objects in its store (`objects`) in its usage.
   virtual StatusOr<proto::GetAllNodesReply> NodeFacts(bool workers, bool objects) = 0;
+  /// Nodes as Nodes(), each alive one with its processes' CPU and memory
+  /// (`processes` in its usage).
+  virtual StatusOr<proto::GetAllNodesReply> NodeProcesses() = 0;
+  /// The user metrics' sums, and the control service's own process.
+  virtual StatusOr<proto::GetMetricsReply> Metrics() = 0;
 };
 
 }  // namespace lumen::dashboard

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "base/parallel_copy.h"
+#include "worker/metric_recorder.h"
 
 namespace ray {
 
@@ -116,67 +117,54 @@ bool IsLevelEnabled(RayLoggerLevel level) {
 }
 
 // ---- metrics ----
+// Each metric's state is a cell of the process's registry
+// (worker/metric_recorder.h), which the core worker's flush timer sends on.
 
-struct Metric::State {
-  std::string name;
-  std::string description;
-  std::string unit;
-  std::vector<std::string> tag_keys;
-  bool accumulate = false;
-  mutable std::mutex mutex;
-  std::map<std::map<std::string, std::string>, double> values;
+struct Metric::State : lumen::worker::MetricCell {
+  using MetricCell::MetricCell;
 };
 
 namespace {
-std::map<std::string, std::string> SortedTags(const std::unordered_map<std::string, std::string> &tags) {
-  return std::map<std::string, std::string>(tags.begin(), tags.end());
+lumen::worker::MetricKind CellKind(int kind) {
+  switch (kind) {
+    case 1:
+      return lumen::worker::MetricKind::kCounter;
+    case 2:
+      return lumen::worker::MetricKind::kSum;
+    case 3:
+      return lumen::worker::MetricKind::kHistogram;
+    default:
+      return lumen::worker::MetricKind::kGauge;
+  }
 }
 }  // namespace
 
 Metric::Metric(const std::string &name, const std::string &description, const std::string &unit,
-               const std::vector<std::string> &tag_keys, bool accumulate)
-    : state_(std::make_shared<State>()) {
-  state_->name = name;
-  state_->description = description;
-  state_->unit = unit;
-  state_->tag_keys = tag_keys;
-  state_->accumulate = accumulate;
+               const std::vector<std::string> &tag_keys, Kind kind, const std::vector<double> &boundaries)
+    : state_(std::make_shared<State>(name, description, unit, CellKind(static_cast<int>(kind)), boundaries)) {
+  (void)tag_keys;  // tags are whatever each Record names, as in Ray's C++ API
+  lumen::worker::MetricRegistry::Instance().Add(state_);
 }
 
 Metric::~Metric() {}
 
-std::string Metric::GetName() const { return state_->name; }
+std::string Metric::GetName() const { return state_->name(); }
 
 void Metric::Record(double value, const std::unordered_map<std::string, std::string> &tags) {
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  auto key = SortedTags(tags);
-  if (state_->accumulate) {
-    state_->values[key] += value;
-  } else {
-    state_->values[key] = value;
-  }
+  state_->Record(value, tags);
 }
 
 bool Metric::GetRecordedValue(const std::unordered_map<std::string, std::string> &tags, double *value) const {
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  auto it = state_->values.find(SortedTags(tags));
-  if (it == state_->values.end()) {
-    return false;
-  }
-  if (value != nullptr) {
-    *value = it->second;
-  }
-  return true;
+  return state_->Value(tags, value);
 }
 
 std::map<std::map<std::string, std::string>, double> Metric::GetRecordedValues() const {
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  return state_->values;
+  return state_->Values();
 }
 
 Gauge::Gauge(const std::string &name, const std::string &description, const std::string &unit,
              const std::vector<std::string> &tag_keys)
-    : Metric(name, description, unit, tag_keys, /*accumulate=*/false) {}
+    : Metric(name, description, unit, tag_keys, Kind::kGauge) {}
 
 void Gauge::Set(double value, const std::unordered_map<std::string, std::string> &tags) {
   Record(value, tags);
@@ -184,15 +172,26 @@ void Gauge::Set(double value, const std::unordered_map<std::string, std::string>
 
 Histogram::Histogram(const std::string &name, const std::string &description, const std::string &unit,
                      const std::vector<double> boundaries, const std::vector<std::string> &tag_keys)
-    : Metric(name, description, unit, tag_keys, /*accumulate=*/false), boundaries_(boundaries) {}
+    : Metric(name, description, unit, tag_keys, Kind::kHistogram, boundaries),
+      boundaries_(lumen::worker::MetricCell::SortedBoundaries(boundaries)) {}
 
 void Histogram::Observe(double value, const std::unordered_map<std::string, std::string> &tags) {
   Record(value, tags);
 }
 
+bool Histogram::GetRecordedCounts(const std::unordered_map<std::string, std::string> &tags,
+                                  std::vector<uint64_t> *bucket_counts, double *sum, uint64_t *count) const {
+  lumen::worker::MetricCell::HistogramCounts counts;
+  if (!state_->Histogram(tags, &counts)) return false;
+  if (bucket_counts != nullptr) *bucket_counts = std::move(counts.buckets);
+  if (sum != nullptr) *sum = counts.sum;
+  if (count != nullptr) *count = counts.count;
+  return true;
+}
+
 Counter::Counter(const std::string &name, const std::string &description, const std::string &unit,
                  const std::vector<std::string> &tag_keys)
-    : Metric(name, description, unit, tag_keys, /*accumulate=*/true) {}
+    : Metric(name, description, unit, tag_keys, Kind::kCounter) {}
 
 void Counter::Inc(double value, const std::unordered_map<std::string, std::string> &tags) {
   Record(value, tags);
@@ -200,7 +199,7 @@ void Counter::Inc(double value, const std::unordered_map<std::string, std::strin
 
 Sum::Sum(const std::string &name, const std::string &description, const std::string &unit,
          const std::vector<std::string> &tag_keys)
-    : Metric(name, description, unit, tag_keys, /*accumulate=*/true) {}
+    : Metric(name, description, unit, tag_keys, Kind::kSum) {}
 
 // ---- placement groups ----
 

@@ -46,6 +46,7 @@
 #include "base/timeouts.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker.h"
+#include "worker/metric_recorder.h"
 #include "worker/program_upload.h"
 
 namespace lumen::api {
@@ -703,6 +704,9 @@ void KeepFreedMemoryMapped() {
   }
   for (auto &[k, v] : env_vars) setenv(k.c_str(), v.c_str(), 1);
   KeepFreedMemoryMapped();
+  // What the parent (the fork server, or the driver before ray::Init)
+  // recorded is its own: only this worker's changes leave from here.
+  worker::MetricRegistry::Instance().DiscardChanges();
   InitProcessLogging("worker", session_dir + "/logs");
   worker::CoreWorkerOptions opts;
   opts.is_driver = false;

@@ -94,6 +94,10 @@ inline constexpr std::chrono::milliseconds kActorExitingTimeout{5000};
 /// Task events (issue 18): how often a core worker sends what its tasks went
 /// through to the control service; the state API lags by about this much.
 inline constexpr std::chrono::milliseconds kTaskEventFlushInterval{1000};
+/// User metrics: how often a process sends its changes (Ray's
+/// metrics_report_interval_ms is 10 s; one small batch a second per process
+/// that records any keeps /metrics close behind the programs).
+inline constexpr std::chrono::milliseconds kMetricFlushInterval{1000};
 /// The last batch of task events at Shutdown: answered at once by a live
 /// control service; a hung one should delay Shutdown little.
 inline constexpr std::chrono::milliseconds kTaskEventFlushTimeout{2000};

@@ -24,7 +24,8 @@ using rpc::Unary;
 
 }  // namespace
 
-ControlServer::ControlServer(ControlServerOptions options) : options_(std::move(options)) {
+ControlServer::ControlServer(ControlServerOptions options)
+    : options_(std::move(options)), metrics_(options_.metrics) {
   actors_ = std::make_unique<ActorManager>(loop_, options_.token, &dispatcher_);
   groups_ = std::make_unique<PlacementGroupManager>(loop_, actors_.get(), *options_.clock);
   health_ = std::make_unique<NodeHealthChecker>(
@@ -136,6 +137,7 @@ void ControlServer::FinishJob(uint32_t job_id, const std::string &why) {
   driver_of_job_.erase(job_id);
   LUMEN_LOG_INFO("job {} finished: {}", job_id, why);
   if (it->second.has_program()) programs_.Release(it->second.program().sha256());
+  metrics_.JobEnded(job_id, NowMs());
   // Nodes other than the driver's run the job's fork server and workers too
   // (started from its program): they stop them now.
   proto::JobEnded ended;
@@ -161,6 +163,7 @@ void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint
   proto::NodeStatsRequest stats_request;
   stats_request.set_with_workers(request.with_workers());
   stats_request.set_with_objects(request.with_objects());
+  stats_request.set_with_processes(request.with_processes());
   struct Gather {
     rpc::ConnectionPtr conn;
     uint64_t call_id = 0;
@@ -192,6 +195,7 @@ void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint
             *usage->mutable_startable_jobs() = stats.startable_jobs();
             *usage->mutable_workers() = stats.workers();
             *usage->mutable_objects() = stats.objects();
+            *usage->mutable_processes() = stats.processes();
           } else {
             LUMEN_LOG_WARN("node {} did not report its resources: {}", ToHex(id),
                            st.ok() ? "malformed reply" : st.ToString());

@@ -35,10 +35,12 @@
 #include <unordered_map>
 
 #include "base/clock.h"
+#include "base/process_stats.h"
 #include "control/actor_manager.h"
 #include "control/node_health.h"
 #include "control/program_store.h"
 #include "control/worker_directory.h"
+#include "control/metric_store.h"
 #include "control/task_event_store.h"
 #include "control/placement_group_manager.h"
 #include "protocol/control.pb.h"
@@ -54,6 +56,8 @@ struct ControlServerOptions {
   size_t max_finished_jobs = 1000;  // bounded tables: old finished jobs age out
   /// Task attempts kept from task events (the oldest dropped first).
   TaskEventLimits task_events{/*max_total=*/200000, /*max_per_job=*/100000};
+  /// User metrics' series kept (metric_store.h).
+  MetricLimits metrics;
   /// What the service's decisions from elapsed time read (a placement
   /// group's Wait timeout). Tests pass a FakeClock, which must outlive it.
   Clock *clock = &Clock::Real();
@@ -79,7 +83,8 @@ class ControlServer {
   void OnConnectionClosed(const rpc::ConnectionPtr &conn, const Status &why);
   /// Marks the node dead (once): see the header comment.
   void OnNodeDead(const std::string &node_id, const std::string &why);
-  /// ADD_TASK_EVENTS, GET_TASK_EVENTS (control_server_events.cc).
+  /// ADD_TASK_EVENTS, GET_TASK_EVENTS, ADD_METRICS, GET_METRICS
+  /// (control_server_events.cc).
   void RegisterTaskEventHandlers();
   /// Marks the job finished (once) and ages out the oldest finished jobs.
   void FinishJob(uint32_t job_id, const std::string &why);
@@ -110,6 +115,8 @@ class ControlServer {
   ProgramStore programs_;                        // running jobs' programs, for the nodes that start them
   WorkerDirectory workers_;                      // where drivers and workers listen, published by their nodes
   std::unique_ptr<TaskEventStore> task_events_;  // tasks' state changes, for the state API
+  MetricStore metrics_;                          // user metrics' sums, for /metrics
+  CpuSampler cpu_;                               // this process's CPU between two GET_METRICS
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
 
   std::mutex shutdown_mu_;

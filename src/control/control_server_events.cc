@@ -1,9 +1,23 @@
-// The control service's task events (issue 18): batches from core workers
-// merged into the bounded TaskEventStore, read back by the state API.
+// The control service's task events and user metrics (issue 18): batches
+// from core workers merged into the bounded TaskEventStore and MetricStore,
+// read back by the dashboard (the state API, /metrics).
+#include <unistd.h>
+
+#include <chrono>
+
 #include "control/control_server.h"
 #include "protocol/control.pb.h"
 
 namespace lumen::control {
+namespace {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 void ControlServer::RegisterTaskEventHandlers() {
   rpc::Unary<proto::TaskEventBatch, proto::Empty>(
@@ -17,6 +31,30 @@ void ControlServer::RegisterTaskEventHandlers() {
       [this](const rpc::ConnectionPtr &, const proto::GetTaskEventsRequest &request,
              proto::GetTaskEventsReply *reply) {
         *reply = task_events_->Get(request);
+        return Status::OK();
+      });
+  rpc::Unary<proto::MetricBatch, proto::Empty>(
+      dispatcher_, proto::ADD_METRICS,
+      [this](const rpc::ConnectionPtr &, const proto::MetricBatch &batch, proto::Empty *) {
+        metrics_.Expire(WallMs());
+        metrics_.Add(batch);
+        return Status::OK();
+      });
+  rpc::Unary<proto::GetMetricsRequest, proto::GetMetricsReply>(
+      dispatcher_, proto::GET_METRICS,
+      [this](const rpc::ConnectionPtr &, const proto::GetMetricsRequest &, proto::GetMetricsReply *reply) {
+        metrics_.Expire(WallMs());
+        *reply = metrics_.Get();
+        // This process's own use, for ray_component_* (Component "gcs").
+        proto::ProcessStats *self = reply->mutable_control();
+        self->set_pid(getpid());
+        self->set_component("gcs");
+        if (auto cpu = cpu_.Percent(getpid()); cpu.ok()) self->set_cpu_percent(*cpu);
+        if (auto mem = ReadProcessMemory(getpid()); mem.ok()) {
+          self->set_rss_bytes(mem->rss_bytes);
+          self->set_uss_bytes(mem->uss_bytes);
+          self->set_shared_bytes(mem->shared_bytes);
+        }
         return Status::OK();
       });
 }

@@ -141,6 +141,52 @@ TEST_F(ControlServerTest, AJobEndsWhenItsDriverSaysSo) {
   EXPECT_GE(jobs[job].end_time_ms(), jobs[job].start_time_ms());
 }
 
+// User metrics: a driver's and a worker's changes (two connections) add up;
+// GET_METRICS says the control service's own use; an ended job's series go
+// once its retention (here none) has passed.
+TEST_F(ControlServerTest, MetricsFromTwoProcessesAddUpUntilTheirJobEnds) {
+  ControlServerOptions options = Options();
+  options.metrics.finished_job_retention_ms = 0;
+  ControlServer server(options);
+  ASSERT_TRUE(server.Start().ok());
+  rpc::EventLoop loop("control-test-client");
+  const std::string addr = "unix:" + options.unix_path;
+  auto driver = rpc::Connect(loop, addr, kToken, nullptr);
+  auto worker = rpc::Connect(loop, addr, kToken, nullptr);
+  ASSERT_TRUE(driver.ok() && worker.ok());
+  const uint32_t job = RegisterJob(*driver.value());
+  auto send = [&](rpc::Connection &from, double value) {
+    proto::MetricBatch batch;
+    batch.set_job_id(job);
+    batch.set_node_id("node");
+    proto::MetricFamily *f = batch.add_families();
+    f->set_name("hits");
+    f->set_kind(proto::METRIC_COUNTER);
+    f->add_series()->set_value(value);
+    proto::Empty ack;
+    ASSERT_TRUE(from.CallSync(proto::ADD_METRICS, batch, &ack).ok());
+  };
+  send(*driver.value(), 2);
+  send(*worker.value(), 3);
+  worker.value()->Close();  // the worker is gone: what it sent stays
+  proto::GetMetricsReply reply;
+  ASSERT_TRUE(driver.value()->CallSync(proto::GET_METRICS, proto::GetMetricsRequest(), &reply).ok());
+  ASSERT_EQ(reply.families_size(), 1);
+  ASSERT_EQ(reply.families(0).series_size(), 1);
+  EXPECT_EQ(reply.families(0).series(0).value(), 5);
+  EXPECT_EQ(reply.families(0).series(0).job_id(), job);
+  EXPECT_EQ(reply.control().component(), "gcs");
+  EXPECT_EQ(reply.control().pid(), getpid());
+  EXPECT_GT(reply.control().rss_bytes(), 0u);
+
+  proto::JobFinished finished;
+  finished.set_job_id(job);
+  proto::Empty ack;
+  ASSERT_TRUE(driver.value()->CallSync(proto::JOB_FINISHED, finished, &ack).ok());
+  ASSERT_TRUE(driver.value()->CallSync(proto::GET_METRICS, proto::GetMetricsRequest(), &reply).ok());
+  EXPECT_EQ(reply.families_size(), 0);
+}
+
 TEST_F(ControlServerTest, AJobEndsWhenItsDriverGoesWithoutSaying) {
   ControlServer server(Options());
   ASSERT_TRUE(server.Start().ok());

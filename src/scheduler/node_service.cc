@@ -475,6 +475,7 @@ void NodeService::RegisterWorkerAndNodeHandlers() {
                          for (uint32_t job : StartableJobs()) reply.add_startable_jobs(job);
                          if (request.with_workers()) AddWorkersTo(&reply);
                          if (request.with_objects()) AddObjectsTo(&reply);
+                         if (request.with_processes()) AddProcessesTo(&reply);
                          if (call_id) conn->Reply(call_id, reply);
                        });
 

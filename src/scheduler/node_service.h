@@ -31,6 +31,7 @@
 
 #include "base/clock.h"
 #include "base/id.h"
+#include "base/process_stats.h"
 #include "object_manager/node_peers.h"
 #include "object_manager/object_manager.h"
 #include "object_store/arena.h"
@@ -206,8 +207,13 @@ class NodeService {
   /// drivers and workers, and the objects in its store.
   void AddWorkersTo(proto::NodeStatsReply *reply) const;
   void AddObjectsTo(proto::NodeStatsReply *reply) const;
+  /// Ray's ray_component_* facts: CPU and memory of this node service, its
+  /// fork servers, drivers and workers, read from /proc (cpu_ keeps each
+  /// pid's previous reading).
+  void AddProcessesTo(proto::NodeStatsReply *reply);
 
   NodeServiceOptions options_;
+  CpuSampler cpu_;
   NodeID node_id_ = NodeID::FromRandom();
   rpc::EventLoop loop_{"lumen-node"};
   rpc::Dispatcher dispatcher_;

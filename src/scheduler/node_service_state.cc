@@ -1,6 +1,14 @@
 // What the state API asks of each node (NODE_STATS with_workers /
-// with_objects): its processes and the objects in its store. Read on the
-// loop thread from the tables the node keeps anyway; nothing is tracked for it.
+// with_objects / with_processes): its processes, the objects in its store,
+// and its processes' CPU and memory. Read on the loop thread from the tables
+// the node keeps anyway (and /proc); nothing is tracked for it but each
+// process's previous CPU reading.
+#include <unistd.h>
+
+#include <set>
+#include <utility>
+#include <vector>
+
 #include "scheduler/node_service.h"
 #include "scheduler/node_service_job.h"
 
@@ -44,6 +52,35 @@ void NodeService::AddObjectsTo(proto::NodeStatsReply *reply) const {
     if (conn != client_conns_.end())
       if (auto c = conn->second.lock(); c && c->user_data) out->set_creator_pid(ClientOf(c)->pid);
   }
+}
+
+void NodeService::AddProcessesTo(proto::NodeStatsReply *reply) {
+  std::vector<std::pair<pid_t, const char *>> processes{{getpid(), "raylet"}};
+  for (const auto &[id, weak] : client_conns_) {
+    auto conn = weak.lock();
+    if (!conn || !conn->user_data) continue;
+    auto client = ClientOf(conn);
+    if (client->pid <= 0) continue;
+    if (client->kind == proto::FORK_SERVER) processes.emplace_back(client->pid, "fork_server");
+    if (client->kind == proto::DRIVER) processes.emplace_back(client->pid, "driver");
+  }
+  for (const auto &[id, worker] : pool_.workers())
+    if (worker->pid > 0) processes.emplace_back(worker->pid, "core_worker");
+  std::set<pid_t> seen;
+  for (const auto &[pid, component] : processes) {
+    if (!seen.insert(pid).second) continue;
+    auto memory = ReadProcessMemory(pid);
+    auto cpu = cpu_.Percent(pid);
+    if (!memory.ok() || !cpu.ok()) continue;  // it ended meanwhile
+    proto::ProcessStats *p = reply->add_processes();
+    p->set_pid(pid);
+    p->set_component(component);
+    p->set_cpu_percent(*cpu);
+    p->set_rss_bytes(memory->rss_bytes);
+    p->set_uss_bytes(memory->uss_bytes);
+    p->set_shared_bytes(memory->shared_bytes);
+  }
+  cpu_.Retain(seen);
 }
 
 }  // namespace lumen::scheduler

@@ -8,6 +8,7 @@
 #include "scheduler/node_service.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -206,6 +207,29 @@ TEST_F(NodeServiceTest, GrantsLeasesWhileResourcesFitAndQueuesTheRest) {
   ASSERT_TRUE(l3.reply.granted());
   EXPECT_EQ(l3.reply.worker().worker_id(), l1.reply.worker().worker_id());  // reused, not a new fork
   EXPECT_EQ(forks_.Get().size(), 2u);
+}
+
+// NODE_STATS with_processes: the node's own process (Ray's "raylet") and its
+// clients' from /proc; a client whose pid names no process (the fake fork
+// server's) is left out rather than reported as zeros.
+TEST_F(NodeServiceTest, ProcessStatsNameTheNodeAndLeaveOutProcessesThatAreGone) {
+  auto driver = Register(proto::DRIVER);
+  proto::NodeStatsRequest request;
+  request.set_with_processes(true);
+  proto::NodeStatsReply rep;
+  ASSERT_TRUE(driver->CallSync(proto::NODE_STATS, request, &rep).ok());
+  bool node_listed = false;
+  for (const proto::ProcessStats &p : rep.processes()) {
+    EXPECT_GT(p.rss_bytes(), 0u) << p.component();
+    EXPECT_GE(p.cpu_percent(), 0) << p.component();
+    EXPECT_LE(p.uss_bytes(), p.rss_bytes()) << p.component();
+    if (p.pid() == kForkServerPid) EXPECT_EQ(access("/proc/4242", F_OK), 0) << "a pid that names nothing";
+    node_listed |= p.component() == "raylet" && p.pid() == getpid();
+  }
+  EXPECT_TRUE(node_listed) << rep.processes_size();
+  proto::NodeStatsReply plain;  // not asked: none
+  ASSERT_TRUE(driver->CallSync(proto::NODE_STATS, proto::NodeStatsRequest(), &plain).ok());
+  EXPECT_EQ(plain.processes_size(), 0);
 }
 
 TEST_F(NodeServiceTest, CancelAnswersTheHoldersPendingRequestsOfThatShape) {

@@ -15,6 +15,7 @@
 #include "base/settings.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
+#include "worker/metric_recorder.h"
 #include "worker/program_upload.h"
 
 namespace lumen::worker {
@@ -155,9 +156,12 @@ Status CoreWorker::Connect() {
 
   idle_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
   event_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
+  metric_timer_ = std::make_unique<boost::asio::steady_timer>(loop_.io());
+  MetricRegistry::Instance().AddExporter();  // dropped metrics' last changes now wait for a batch
   loop_.Post([this] {
     ReturnIdleLeases();
     ArmTaskEventFlush();
+    ArmMetricFlush();
     if (fork_server_watch_) WatchForkServer();
   });
   node_->SetCloseHandler([this](const Status &why) {
@@ -274,6 +278,8 @@ void CoreWorker::Shutdown() {
   JoinAllButCaller(&executors);  // Shutdown may run in an actor method: the process ends with it
   helper_.Stop();
   FlushTaskEvents(/*wait=*/true);  // before JOB_FINISHED: the job's last events are in when it ends
+  FlushMetrics(/*wait=*/true);     // likewise its last metric changes
+  if (metric_timer_) MetricRegistry::Instance().RemoveExporter();
   if (options_.is_driver) {
     rpc::ConnectionPtr control;
     {
@@ -317,6 +323,7 @@ void CoreWorker::Shutdown() {
   // With the loop stopped, its timer and watch go from this thread.
   idle_timer_.reset();
   event_timer_.reset();
+  metric_timer_.reset();
   fork_server_watch_.reset();
   std::lock_guard<std::mutex> lock(mu_);
   objects_.clear();

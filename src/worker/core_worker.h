@@ -444,6 +444,10 @@ class CoreWorker {
   void ArmTaskEventFlush();
   /// Sends what the recorder holds; `wait`: for the answer (Shutdown). mu_ not held.
   void FlushTaskEvents(bool wait);
+  /// User metrics (metric_recorder.h): the process's changes, sent every
+  /// kMetricFlushInterval from the helper thread and once more at Shutdown.
+  void ArmMetricFlush();
+  void FlushMetrics(bool wait);
   /// This process as the place an attempt runs.
   TaskPlace SelfPlace() const;
   /// The attempt ended as its reply's first return says.
@@ -530,6 +534,7 @@ class CoreWorker {
   std::unique_ptr<boost::asio::posix::stream_descriptor> fork_server_watch_;
 
   std::unique_ptr<boost::asio::steady_timer> event_timer_;
+  std::unique_ptr<boost::asio::steady_timer> metric_timer_;
   const int32_t pid_;
 
   // Work that may block on connecting to another process runs here, never

@@ -768,6 +768,18 @@ TEST(MetricTest, RecordsInProcess) {
   histogram.Observe(7, {{"k", "v"}});
   ASSERT_TRUE(histogram.GetRecordedValue({{"k", "v"}}, &value));
   EXPECT_EQ(value, 7);
+  histogram.Observe(100, {{"k", "v"}});
+  histogram.Observe(1000, {{"k", "v"}});
+  std::vector<uint64_t> buckets;
+  double total = 0;
+  uint64_t count = 0;
+  ASSERT_TRUE(histogram.GetRecordedCounts({{"k", "v"}}, &buckets, &total, &count));
+  EXPECT_EQ(buckets, (std::vector<uint64_t>{0, 1, 1, 1}));  // le=1, le=10, le=100, above
+  EXPECT_EQ(total, 1107);
+  EXPECT_EQ(count, 3u);
+  EXPECT_FALSE(histogram.GetRecordedCounts({{"k", "w"}}, &buckets, &total, &count));
+  ASSERT_TRUE(histogram.GetRecordedValue({{"k", "v"}}, &value));
+  EXPECT_EQ(value, 1000);
   ray::Sum sum("sum", "s", "u");
   sum.Record(1, {});
   sum.Record(1, {});
