@@ -215,8 +215,11 @@ void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &in
   c.known = true;
   // News of another incarnation than the one that was called: the calls
   // waiting for it fail now (a DEAD actor's, with its cause, below).
-  if (info.state() != proto::DEAD && !(info.state() == proto::ALIVE && info.num_restarts() == c.incarnation))
+  if (info.state() != proto::DEAD &&
+      !(info.state() == proto::ALIVE && info.num_restarts() == c.incarnation)) {
+    c.told_gone = std::max(c.told_gone, c.incarnation);
     ResolveDeathInfoWaitsLocked(c, nullptr, after);
+  }
   switch (info.state()) {
     case proto::DEAD:
       c.state = proto::DEAD;
@@ -358,7 +361,8 @@ void CoreWorker::OnActorTaskReply(const ActorID &id, int incarnation, std::share
       const std::string prefix =
           "The actor died before finishing the call to " + task->spec.function().function_name() + ". ";
       const std::string conn_error = "The actor's process exited or was killed (" + st.ToString() + ").";
-      if (c && c->state != proto::DEAD && c->incarnation == incarnation && lost_.ok() && !shutdown_) {
+      if (c && c->state != proto::DEAD && c->incarnation == incarnation && c->told_gone < incarnation &&
+          lost_.ok() && !shutdown_) {
         // The control service has not said yet: a worker that crashed is
         // reported at once, a node cut off only once its death is seen.
         c->awaiting_death_info.push_back({task, prefix + conn_error, clock_.Now() + DeathInfoWait()});

@@ -68,6 +68,7 @@ struct CoreWorker::ActorClient {
   proto::Address address;
   int incarnation = -1;       // num_restarts of `address`
   int dead_incarnation = -1;  // the newest incarnation seen failing
+  int told_gone = -1;         // the newest incarnation the control service said is gone
   rpc::ConnectionPtr conn;
   bool connecting = false;
   std::string death_cause;
