@@ -99,6 +99,7 @@ Net ModelOf(const std::string &state) {
 
 // One process: the batches the given ranks take at each step, combined.
 Net Serial(int epochs, double lr, std::vector<int> ranks, int world_size) {
+  torch::AutoGradMode grad(true);  // callers may hold a NoGradGuard
   torch::manual_seed(100);
   Net net;
   torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(lr).momentum(0.5));
@@ -179,7 +180,7 @@ TEST_F(TorchTrainerTest, WithoutDdpEachWorkerTrainsAloneOnItsShard) {
 }
 
 TEST_F(TorchTrainerTest, SaveAndLoadCarryTheWholeStateToAnotherTrainer) {
-  StartCluster({"--num-cpus=2"});
+  StartCluster({"--num-cpus=4"});  // two trainers of two workers at once
   const std::string path = tmp_ + "/mlp.pt";
   tt::TorchTrainer first(tt::OperatorClass<MlpOperator>(), Options(2));
   first.Train();
