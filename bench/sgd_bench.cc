@@ -94,8 +94,8 @@ int main(int argc, char **argv) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
   }
-  const int64_t samples = quick ? 4096 : 16384, global_batch = 256;
-  const int epochs = quick ? 3 : 7;
+  const int64_t samples = quick ? 4096 : 8192, global_batch = 256;
+  const int epochs = quick ? 3 : 5;
 
   ray::RayConfig config;
   config.head_args = {"--num-cpus=2"};

@@ -7,8 +7,8 @@
 //     void Setup(const ray::train::Json &config) override {
 //       Net net;
 //       auto opt = std::make_shared<torch::optim::SGD>(net->parameters(), config.value("lr", 0.1));
-//       Register(net, opt, [](const torch::Tensor &out, const torch::Tensor &y) { return torch::mse_loss(out,
-//       y); }); RegisterData({MakeInputs(), MakeTargets()}, {MakeValInputs(), MakeValTargets()}, 32);
+//       Register(net, opt, torch::nn::MSELoss());
+//       RegisterData({inputs, targets}, {val_inputs, val_targets}, /*batch_size=*/32);
 //     }
 //   };
 //   ...
@@ -38,9 +38,9 @@
 // Failures: a worker that dies during Train() (or a collective that fails
 // because of it) tears the group down; with max_retries the group is started
 // again, given the state the epoch started from, and the epoch runs again, up
-// to max_retries times; then Train throws. A user exception in the operator
-// is not retried: Train throws it at once (the group is restarted from the
-// epoch's start state when one was kept, else the trainer is closed).
+// to max_retries times; then Train throws and the trainer is shut down. A
+// user exception in the operator is not retried: Train throws it at once,
+// and the trainer is shut down too (its workers may be mid-collective).
 //
 // Threading: a TorchTrainer is used from one thread. An operator's methods run
 // on its worker's actor thread, one at a time.
