@@ -36,6 +36,9 @@ if [ -x build/bin/train_mlp ]; then
   echo
   echo "=== train_mlp (Lumen Train, libtorch) ==="
   build/bin/train_mlp "$@"
+  echo
+  echo "=== train_sgd (the RaySGD API: TorchTrainer, then AsTrainable in Tune) ==="
+  build/bin/train_sgd "$@"
 fi
 echo
 echo "=== a cluster started with lumen, seen through the state CLI and its dashboard ==="

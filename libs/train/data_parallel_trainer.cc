@@ -8,15 +8,14 @@
 #include <ray/api.h>
 #include <ray/train.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
-#include <random>
 
 #include "run_storage.h"
 #include "train_worker.h"
+#include "worker_group.h"
 
 namespace ray {
 namespace train {
@@ -29,24 +28,6 @@ using ray::internal::RayException;
 // How long a worker group may wait for its bundles before Fit gives up: long
 // enough for resources that are busy to come free, short of a hang.
 constexpr int64_t kPlacementTimeoutSeconds = 300;
-constexpr int kLongMs = 600000;  // a worker's answer to a setup call (a hang only)
-
-ray::PlacementStrategy Strategy(const std::string &name) {
-  if (name == "PACK") return ray::PlacementStrategy::PACK;
-  if (name == "SPREAD") return ray::PlacementStrategy::SPREAD;
-  if (name == "STRICT_PACK") return ray::PlacementStrategy::STRICT_PACK;
-  if (name == "STRICT_SPREAD") return ray::PlacementStrategy::STRICT_SPREAD;
-  throw RayException(
-      "ScalingConfig::placement_strategy must be PACK, SPREAD, STRICT_PACK or STRICT_SPREAD, not '" + name +
-      "'");
-}
-
-std::unordered_map<std::string, double> WorkerResources(const ScalingConfig &s) {
-  auto r = s.resources_per_worker;
-  if (!r.count("CPU")) r["CPU"] = 1;
-  if (s.use_gpu && !r.count("GPU")) r["GPU"] = 1;
-  return r;
-}
 
 std::string DefaultStorage() {
   const char *home = std::getenv("HOME");
@@ -60,26 +41,26 @@ std::string DefaultName() {
   return buf;
 }
 
-std::string ResourcesText(const std::unordered_map<std::string, double> &r) {
-  std::string s;
-  for (auto &[k, v] : r) s += (s.empty() ? "" : ", ") + k + ": " + std::to_string(v);
-  return "{" + s + "}";
-}
-
 // One worker group's life: placed, started, run, torn down.
 class Attempt {
  public:
   Attempt(const ScalingConfig &scaling, const RunConfig &run, const RunStorage &storage, int number)
-      : scaling_(scaling), run_(run), storage_(storage), number_(number) {}
-  ~Attempt() { TearDown(); }
+      : run_(run), storage_(storage), number_(number), group_(scaling, "DataParallelTrainer") {}
 
   /// "" when every worker's function returned; else the first failure.
   std::string Run(const TrainLoopRef &loop, const Json &config) {
-    Place();
-    Start();
+    group_.Place(kPlacementTimeoutSeconds);
+    const auto checkpoint = storage_.LatestCheckpoint();
+    group_.Start(run_.name + "/" + std::to_string(number_),
+                 {{"run_dir", storage_.dir()},
+                  {"name", run_.name},
+                  {"iteration", static_cast<int>(storage_.ReadResults().size())},
+                  {"checkpoint", checkpoint ? Json(*checkpoint) : Json(nullptr)},
+                  {"num_to_keep", run_.checkpoint_config.num_to_keep}});
+    auto &workers = group_.workers();
     std::vector<ray::ObjectRef<std::string>> runs;
     const std::string loop_text = loop.ToJson().dump(), config_text = config.dump();
-    for (auto &w : workers_) runs.push_back(w.Task(&TrainWorker::Run).Remote(loop_text, config_text));
+    for (auto &w : workers) runs.push_back(w.Task(&TrainWorker::Run).Remote(loop_text, config_text));
     std::vector<bool> done(runs.size(), false);
     for (size_t finished = 0; finished < runs.size();) {
       std::vector<ray::ObjectRef<std::string>> pending;
@@ -108,85 +89,10 @@ class Attempt {
   }
 
  private:
-  void Place() {
-    const auto resources = WorkerResources(scaling_);
-    ray::PlacementGroupCreationOptions options;
-    options.name = "";
-    options.strategy = Strategy(scaling_.placement_strategy);
-    options.bundles.assign(scaling_.num_workers, resources);
-    group_ = ray::CreatePlacementGroup(options);
-    if (!group_.Wait(kPlacementTimeoutSeconds))
-      throw RayException("DataParallelTrainer: cannot place " + std::to_string(scaling_.num_workers) +
-                         " workers each holding " + ResourcesText(resources) + " (" +
-                         scaling_.placement_strategy + "): the cluster does not have them free");
-    for (int i = 0; i < scaling_.num_workers; ++i)
-      workers_.push_back(
-          ray::Actor(TrainWorker::Create).SetPlacementGroup(group_, i).SetResources(resources).Remote());
-  }
-
-  void Start() {
-    std::vector<ray::ObjectRef<std::string>> where;
-    for (auto &w : workers_) where.push_back(w.Task(&TrainWorker::Where).Remote());
-    std::vector<std::string> nodes, addresses;
-    for (auto &w : where) {
-      auto j = Json::parse(*w.Get(kLongMs));
-      nodes.push_back(j.at("node_id"));
-      addresses.push_back(j.at("address"));
-    }
-    const auto ranks = internal::AssignRanks(nodes);
-    size_t rank0 = 0;
-    while (ranks[rank0].world_rank != 0) ++rank0;
-    const int port = *workers_[rank0].Task(&TrainWorker::FreePort).Remote().Get(kLongMs);
-    std::random_device rd;
-    const std::string group =
-        "train/" + run_.name + "/" + std::to_string(number_) + "/" + std::to_string(rd());
-    const auto checkpoint = storage_.LatestCheckpoint();
-    const int iteration = static_cast<int>(storage_.ReadResults().size());
-    std::vector<ray::ObjectRef<bool>> started;
-    for (size_t i = 0; i < workers_.size(); ++i) {
-      Json setup = {{"rank",
-                     {{"world_rank", ranks[i].world_rank},
-                      {"local_rank", ranks[i].local_rank},
-                      {"local_world_size", ranks[i].local_world_size},
-                      {"node_rank", ranks[i].node_rank}}},
-                    {"world_size", scaling_.num_workers},
-                    {"master_addr", addresses[rank0]},
-                    {"master_port", port},
-                    {"group", group},
-                    {"run_dir", storage_.dir()},
-                    {"name", run_.name},
-                    {"iteration", iteration},
-                    {"checkpoint", checkpoint ? Json(*checkpoint) : Json(nullptr)},
-                    {"num_to_keep", run_.checkpoint_config.num_to_keep}};
-      started.push_back(workers_[i].Task(&TrainWorker::Start).Remote(setup.dump()));
-    }
-    for (auto &s : started) s.Get(kLongMs);
-  }
-
-  void TearDown() {
-    for (auto &w : workers_) {
-      try {
-        w.Kill();
-      } catch (const std::exception &) {
-        // Already gone: what a failed attempt leaves.
-      }
-    }
-    workers_.clear();
-    if (!group_.Empty()) {
-      try {
-        ray::RemovePlacementGroup(group_.GetID());
-      } catch (const std::exception &) {
-      }
-      group_ = ray::PlacementGroup();
-    }
-  }
-
-  const ScalingConfig &scaling_;
   const RunConfig &run_;
   const RunStorage &storage_;
   const int number_;
-  ray::PlacementGroup group_;
-  std::vector<ray::ActorHandle<TrainWorker>> workers_;
+  internal::WorkerGroup group_;
 };
 
 }  // namespace
@@ -200,7 +106,7 @@ DataParallelTrainer::DataParallelTrainer(TrainLoopRef train_loop_per_worker, Jso
 
 Result DataParallelTrainer::Fit() {
   if (scaling_.num_workers < 1) throw RayException("ScalingConfig::num_workers must be at least 1");
-  Strategy(scaling_.placement_strategy);
+  internal::StrategyNamed(scaling_.placement_strategy);
   if (run_.failure_config.max_failures < -1)
     throw RayException("FailureConfig::max_failures must be -1 (no limit) or more");
   if (run_.name.empty()) run_.name = DefaultName();

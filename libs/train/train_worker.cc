@@ -9,9 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "run_storage.h"
 
@@ -30,6 +33,15 @@ struct Session {
   std::optional<std::string> checkpoint;  // where to resume from
   int num_to_keep = 0;
 };
+
+std::mutex &ServicesMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, WorkerService> &Services() {
+  static std::map<std::string, WorkerService> services;
+  return services;
+}
 
 Session *g_session = nullptr;               // the worker's, between Start and its end
 thread_local Session *t_session = nullptr;  // set while the training function runs
@@ -122,8 +134,10 @@ bool TrainWorker::Start(std::string setup_text) {
   SetEnv("MASTER_ADDR", setup.at("master_addr").get<std::string>());
   SetEnv("MASTER_PORT", std::to_string(setup.at("master_port").get<int>()));
 
-  ray::collective::InitCollectiveGroup(c.world_size, c.world_rank, ray::collective::Backend::kGloo,
-                                       c.collective_group);
+  ray::collective::GroupOptions options;
+  if (setup.contains("collective_timeout_ms"))
+    options.timeout = std::chrono::milliseconds(setup.at("collective_timeout_ms").get<int64_t>());
+  ray::collective::InitCollectiveGroup(c.world_size, c.world_rank, options, c.collective_group);
   delete g_session;
   g_session = session.release();
   return true;
@@ -142,6 +156,36 @@ std::string TrainWorker::Run(std::string loop, std::string config) {
   } catch (const std::exception &e) {
     return "rank " + std::to_string(g_session->context.world_rank) + ": " + e.what();
   }
+}
+
+std::string TrainWorker::Call(std::string service, std::string request) {
+  if (!g_session) return "ethe worker was not started";
+  WorkerService fn = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(ServicesMutex());
+    auto it = Services().find(service);
+    if (it != Services().end()) fn = it->second;
+  }
+  if (!fn)
+    return "eno worker service '" + service + "' in this process (is its library linked into the program?)";
+  try {
+    t_session = g_session;
+    struct Clear {
+      ~Clear() { t_session = nullptr; }
+    } clear;
+    return "o" + fn(request);
+  } catch (const std::exception &e) {
+    return "erank " + std::to_string(g_session->context.world_rank) + ": " + e.what();
+  } catch (...) {
+    return "erank " + std::to_string(g_session->context.world_rank) +
+           ": an exception that is no std::exception";
+  }
+}
+
+bool RegisterWorkerService(const std::string &name, WorkerService service) {
+  std::lock_guard<std::mutex> lock(ServicesMutex());
+  Services()[name] = service;
+  return true;
 }
 
 int TrainWorker::Pid() { return static_cast<int>(getpid()); }
@@ -164,4 +208,5 @@ TrainContext GetContext() { return internal::Current("GetContext").context; }
 
 RAY_REMOTE(ray::train::internal::TrainWorker::Create, &ray::train::internal::TrainWorker::Where,
            &ray::train::internal::TrainWorker::FreePort, &ray::train::internal::TrainWorker::Start,
-           &ray::train::internal::TrainWorker::Run, &ray::train::internal::TrainWorker::Pid);
+           &ray::train::internal::TrainWorker::Run, &ray::train::internal::TrainWorker::Call,
+           &ray::train::internal::TrainWorker::Pid);

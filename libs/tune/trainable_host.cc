@@ -339,7 +339,8 @@ TrialContext GetContext() {
     throw TuneError(
         "ray::tune::GetContext works only in a trial: on a function trainable's thread or in a Trainable's "
         "methods");
-  return TrialContext{place->trial_id, place->trial_dir, place->resources, place->placement_group};
+  return TrialContext{place->trial_id, place->trial_dir, place->resources, place->placement_group,
+                      place->parameters};
 }
 
 }  // namespace tune

@@ -64,6 +64,7 @@ struct TrialPlace {
   std::string trial_dir;
   Resources resources;
   ray::PlacementGroup placement_group;  // Empty() unless the resources name bundles
+  Json parameters;                      // the trainable's WithParameters
 };
 
 std::string ResultEvent(const Json &metrics, const std::optional<std::string> &checkpoint);

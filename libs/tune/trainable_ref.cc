@@ -211,12 +211,14 @@ TrainableFactory TrainableRef::ResolveFactory() const {
 }
 
 Json TrainableRef::ToJson() const {
-  return Json{{"kind", kind_ == kClass ? "class" : "function"},
-              {"module", module_path_},
-              {"build_id", build_id_},
-              {"offset", offset_},
-              {"symbol", symbol_},
-              {"code_hash", code_hash_}};
+  Json out{{"kind", kind_ == kClass ? "class" : "function"},
+           {"module", module_path_},
+           {"build_id", build_id_},
+           {"offset", offset_},
+           {"symbol", symbol_},
+           {"code_hash", code_hash_}};
+  if (!parameters_.is_null()) out["parameters"] = parameters_;
+  return out;
 }
 
 TrainableRef TrainableRef::FromJson(const Json &json) {
@@ -230,6 +232,7 @@ TrainableRef TrainableRef::FromJson(const Json &json) {
     ref.offset_ = json.at("offset").get<std::uint64_t>();
     ref.symbol_ = json.at("symbol").get<std::string>();
     ref.code_hash_ = json.at("code_hash").get<std::uint64_t>();
+    if (json.contains("parameters")) ref.parameters_ = json.at("parameters");
     return ref;
   } catch (const Json::exception &e) {
     throw TuneError(std::string("malformed trainable reference: ") + e.what());

@@ -22,6 +22,7 @@ TrialActor *TrialActor::Create(std::string spec_text) {
                                                   ray::PlacementGroupState::CREATED);
     }
     TrainableRef ref = TrainableRef::FromJson(spec.at("trainable"));
+    place.parameters = ref.parameters();
     std::optional<std::string> restore_from;
     if (!spec.at("restore_from").is_null()) restore_from = spec.at("restore_from").get<std::string>();
     Json config = spec.at("config");

@@ -53,6 +53,18 @@ Tuner::Tuner(TrainableRef trainable, Space param_space, TuneConfig tune_config, 
       param_space_(std::move(param_space)),
       tune_config_(std::move(tune_config)),
       run_config_(std::move(run_config)) {
+  if (const Resources *own = trainable_.resources()) {
+    // Ray's tune.with_resources: the trainable says what a trial holds; a
+    // TuneConfig that says something else as well is a contradiction.
+    const Resources &given = tune_config_.resources_per_trial;
+    const bool given_is_default =
+        given.cpu == 1 && given.gpu == 0 && given.custom.empty() && given.bundles.empty();
+    if (!given_is_default)
+      throw TuneError(
+          "the trainable " + trainable_.Describe() +
+          " says what each trial holds (WithResources); leave TuneConfig::resources_per_trial unset");
+    tune_config_.resources_per_trial = *own;
+  }
   if (run_config_.storage_path.empty()) run_config_.storage_path = DefaultStoragePath();
   if (run_config_.name.empty()) run_config_.name = trainable_.Name() + "_" + Timestamp();
   experiment_path_ = (fs::path(run_config_.storage_path) / run_config_.name).string();

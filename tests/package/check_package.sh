@@ -13,7 +13,12 @@ ninja -C "$WORK/build" > "$WORK/build.log"
 LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/consumer"
 LUMEN_TMPDIR="$WORK/tmp" "$WORK/build/template_consumer"
 # The acceptance suite, compiled against the installed headers and library.
-for t in tasks failure actors actor_failure resources api_edge cli tune collective train; do
+suites="tasks failure actors actor_failure resources api_edge cli tune collective train"
+# The RaySGD API, when the package has lumen::train_torch (libtorch was found).
+if [ -x "$WORK/build/acceptance_train_torch" ]; then suites="$suites train_torch"; fi
+passed=2
+for t in $suites; do
   "$WORK/build/acceptance_$t" --gtest_brief=1
+  passed=$((passed + 1))
 done
-echo "package check: 12 passed, 0 failed"
+echo "package check: $passed passed, 0 failed"

@@ -18,7 +18,12 @@
 //
 // GetContext() says which trial the code runs for: its id, folder, resources
 // and placement group (where a trial that asked for bundles places its own
-// tasks and actors).
+// tasks and actors), and the parameters bound to the trainable.
+//
+// A reference can carry what the trainable needs besides its config, as Ray's
+// tune.with_parameters and tune.with_resources wrap a trainable:
+// WithParameters binds JSON that every trial reads from GetContext(), and
+// WithResources says what each trial holds when TuneConfig does not.
 //
 // Threading: the function API's function runs on a thread of its own in the
 // trial's actor; Report and GetCheckpoint must be called from that thread.
@@ -72,13 +77,16 @@ struct TrialContext {
   std::string trial_id;
   /// The trial's own folder: its result files and checkpoints.
   std::string trial_dir;
-  /// What the experiment gave each trial (TuneConfig::resources_per_trial).
+  /// What the experiment gave each trial (TuneConfig::resources_per_trial,
+  /// or the trainable's WithResources).
   Resources resources;
   /// The trial's placement group when its resources name bundles; Empty()
   /// otherwise. Bundle 0 holds the trial's actor; the trainable places its
   /// own tasks and actors in the others with SetPlacementGroup(group, i).
   /// The group is removed, ending what still runs in it, when the trial ends.
   ray::PlacementGroup placement_group;
+  /// What TrainableRef::WithParameters bound (null when nothing).
+  Json parameters;
 };
 
 /// The running trial's context, from a function trainable's thread or a
@@ -150,6 +158,27 @@ class TrainableRef {
   }
 
   bool is_class() const { return kind_ == kClass; }
+
+  /// Lumen's tune.with_parameters: a copy carrying `parameters`, which every
+  /// trial reads as GetContext().parameters (Ray passes them as arguments; a
+  /// C++ trainable's signature is fixed). They travel with the reference.
+  TrainableRef WithParameters(Json parameters) const {
+    TrainableRef copy = *this;
+    copy.parameters_ = std::move(parameters);
+    return copy;
+  }
+  const Json &parameters() const { return parameters_; }
+  /// Lumen's tune.with_resources: a copy saying what each trial holds. The
+  /// Tuner uses it when TuneConfig::resources_per_trial is left at its
+  /// default, and refuses a TuneConfig that says otherwise (as Ray does).
+  TrainableRef WithResources(Resources resources) const {
+    TrainableRef copy = *this;
+    copy.resources_ = std::move(resources);
+    copy.has_resources_ = true;
+    return copy;
+  }
+  /// The resources WithResources set, if any.
+  const Resources *resources() const { return has_resources_ ? &resources_ : nullptr; }
   /// What travels (plain JSON) and its inverse; FromJson throws TuneError on
   /// a malformed reference.
   Json ToJson() const;
@@ -178,6 +207,9 @@ class TrainableRef {
   std::uint64_t offset_ = 0;
   std::string symbol_;  // empty when the module does not export one
   std::uint64_t code_hash_ = 0;
+  Json parameters_;      // WithParameters; travels in ToJson
+  Resources resources_;  // WithResources; the driver's only
+  bool has_resources_ = false;
 };
 
 }  // namespace tune
