@@ -75,7 +75,10 @@ bool OwnNodeHasSpecial() {
 int EchoMode(const std::string &dir) {
   if (OwnNodeHasSpecial()) return 3;
   auto ref = ray::Task(Echo).SetResource("CPU", 1).SetResource("special", 1).Remote();
-  std::cout << "RAN " << *ray::Get(ref) << std::endl;
+  // Got before anything is written: the task's forwarded line, printed by
+  // another thread while Get waits, must not land inside this one.
+  const std::string node = *ray::Get(ref);
+  std::cout << "RAN " << node << std::endl;
   const auto until = std::chrono::steady_clock::now() + kBarrierDeadline;
   while (!fs::exists(dir + "/stop") && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
