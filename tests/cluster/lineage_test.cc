@@ -127,8 +127,6 @@ TEST_F(LineageTest, LostObjectsAreRebuiltRunningTasksRetriedAndALostOwnersPutIsU
 // (Disabled for a while: under load about 1 run in 12 failed, before the
 // owner also heard of node deaths through NODE_CHANGED; since then 64 of 64
 // under a load of 7-10 and 8 of 8 under ASan.)
-TEST_F(LineageTest, ALostArgumentReadByATaskIsMadeAgainByItsOwner) {
-  RunScenario(/*borrower=*/true);
-}
+TEST_F(LineageTest, ALostArgumentReadByATaskIsMadeAgainByItsOwner) { RunScenario(/*borrower=*/true); }
 
 }  // namespace
