@@ -12,11 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace lumen::testing {
@@ -24,6 +26,18 @@ namespace lumen::testing {
 inline std::string ReadFile(const std::filesystem::path &path) {
   std::ifstream in(path);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// Polls `done` until it holds; false once `deadline` passed, which only a
+/// real hang reaches (a cluster test waits for a condition, never for a time).
+template <class F>
+bool PollUntil(F done, std::chrono::milliseconds deadline = std::chrono::seconds(120)) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 /// What a program run to its end did.

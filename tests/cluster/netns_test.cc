@@ -36,11 +36,9 @@
 
 namespace {
 using lumen::testing::NetnsCluster;
+using lumen::testing::PollUntil;
 using lumen::testing::ReadFile;
 using lumen::testing::Result;
-
-// Only a hang reaches it.
-constexpr auto kDeadline = std::chrono::seconds(150);
 
 class NetnsTest : public lumen::testing::CliClusterTest {
  protected:
@@ -83,15 +81,6 @@ class NetnsTest : public lumen::testing::CliClusterTest {
                   "--node-ip-address=" + cluster_->ip(i), "--resources=" + resources,
                   "--object-store-memory=300000000", "--temp-dir=" + root_ + "/n" + std::to_string(i)});
     ASSERT_EQ(joined.rc, 0) << joined.out << joined.err;
-  }
-  template <class F>
-  static bool PollUntil(F done) {
-    const auto until = std::chrono::steady_clock::now() + kDeadline;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > until) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
   }
 
   std::unique_ptr<NetnsCluster> cluster_;

@@ -26,21 +26,9 @@
 
 namespace {
 namespace fs = std::filesystem;
+using lumen::testing::PollUntil;
 using lumen::testing::ReadFile;
 using lumen::testing::Result;
-
-// Only a hang reaches it.
-constexpr auto kDeadline = std::chrono::seconds(120);
-
-template <class F>
-bool PollUntil(F done) {
-  const auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
 
 class NodeDeathTest : public lumen::testing::CliClusterTest {
  protected:

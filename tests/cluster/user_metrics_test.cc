@@ -27,11 +27,9 @@
 
 namespace {
 namespace fs = std::filesystem;
+using lumen::testing::PollUntil;
 using lumen::testing::ReadFile;
 using lumen::testing::Result;
-
-// Only a real hang reaches it.
-constexpr auto kDeadline = std::chrono::seconds(90);
 
 class UserMetricsTest : public lumen::testing::CliClusterTest {
  protected:
@@ -43,16 +41,6 @@ class UserMetricsTest : public lumen::testing::CliClusterTest {
       waitpid(driver_pid_, nullptr, 0);
     }
     CliClusterTest::TearDown();
-  }
-
-  // Polls `check` until it holds or the deadline passed.
-  static bool Eventually(const std::function<bool()> &check) {
-    const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (check()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return check();
   }
 
   // /metrics with `token` (none: without credentials); the status and body.
@@ -94,7 +82,7 @@ TEST_F(UserMetricsTest, DriverAndTaskValuesAddUpOnTheHeadsMetrics) {
   const std::string release = root_ + "/release";
   const std::string out = root_ + "/driver.out", err = root_ + "/driver.err";
   driver_pid_ = Spawn(LUMEN_METRICS_DRIVER, {address, release}, out, err);
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(PollUntil([&] {
     if (ReadFile(out).find("READY 2") != std::string::npos) return true;
     if (waitpid(driver_pid_, nullptr, WNOHANG) != driver_pid_) return false;
     driver_pid_ = -1;  // it ended early: the assertion below says how
@@ -116,7 +104,7 @@ TEST_F(UserMetricsTest, DriverAndTaskValuesAddUpOnTheHeadsMetrics) {
            Matches(text, "\nray_lumen_test_latency_count" + labels + "\\} 3\n") &&
            Matches(text, "\nray_lumen_test_depth" + labels + ",queue=\"q1\"\\} 7\n");
   };
-  ASSERT_TRUE(Eventually(all_there)) << text << ReadFile(err);
+  ASSERT_TRUE(PollUntil(all_there)) << text << ReadFile(err);
   EXPECT_TRUE(Matches(text,
                       "# HELP ray_lumen_test_requests_total Requests served in the test\n"
                       "# TYPE ray_lumen_test_requests_total counter\n"))
