@@ -3,6 +3,8 @@
 // read back by the dashboard (the state API, /metrics).
 #include <unistd.h>
 
+#include <google/protobuf/arena.h>
+
 #include <chrono>
 
 #include "control/control_server.h"
@@ -20,12 +22,17 @@ int64_t WallMs() {
 }  // namespace
 
 void ControlServer::RegisterTaskEventHandlers() {
-  rpc::Unary<proto::TaskEventBatch, proto::Empty>(
-      dispatcher_, proto::ADD_TASK_EVENTS,
-      [this](const rpc::ConnectionPtr &, const proto::TaskEventBatch &batch, proto::Empty *) {
-        task_events_->Add(batch);
-        return Status::OK();
-      });
+  // Parsed on an arena, not as Unary's message on the stack: a batch is up to
+  // a second of a busy caller's attempts, thousands of small messages that
+  // are all freed at once here.
+  dispatcher_.Register(proto::ADD_TASK_EVENTS, rpc::Handler([this](const rpc::ConnectionPtr &conn,
+                                                                   uint64_t call_id, std::string_view body) {
+                         google::protobuf::Arena arena;
+                         auto *batch = google::protobuf::Arena::CreateMessage<proto::TaskEventBatch>(&arena);
+                         if (!rpc::ParseRequest(body, batch, conn, call_id)) return;
+                         task_events_->Add(*batch);
+                         if (call_id) conn->Reply(call_id, proto::Empty());
+                       }));
   rpc::Unary<proto::GetTaskEventsRequest, proto::GetTaskEventsReply>(
       dispatcher_, proto::GET_TASK_EVENTS,
       [this](const rpc::ConnectionPtr &, const proto::GetTaskEventsRequest &request,

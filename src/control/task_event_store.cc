@@ -7,11 +7,7 @@
 namespace lumen::control {
 namespace {
 
-std::string KeyOf(const std::string &task_id, int32_t attempt) {
-  std::string key = task_id;
-  key.append(reinterpret_cast<const char *>(&attempt), sizeof(attempt));
-  return key;
-}
+bool KnownState(int state) { return state > proto::TASK_STATE_NIL && state < proto::TaskState_ARRAYSIZE; }
 
 }  // namespace
 
@@ -22,45 +18,69 @@ void TaskEventStore::Add(const proto::TaskEventBatch &batch) {
     dropped_[job] += n;
     dropped_total_ += n;
   }
-  for (const proto::TaskEvent &event : batch.events()) Merge(event);
+  const Place sender{NodeID::FromBinary(batch.node_id()), WorkerID::FromBinary(batch.worker_id()),
+                     batch.pid()};
+  for (const proto::TaskEvent &event : batch.events()) Merge(event, sender);
 }
 
-void TaskEventStore::Merge(const proto::TaskEvent &event) {
-  if (event.task_id().empty()) return;
-  std::string key = KeyOf(event.task_id(), event.attempt());
+TaskEventStore::Name TaskEventStore::Intern(const std::string &s) {
+  auto it = names_.find(std::string_view(s));
+  if (it != names_.end()) return it->second;
+  if (names_.size() >= 2 * std::max<size_t>(names_swept_at_, 512)) {
+    // Names no record holds (their attempts were dropped) go; the table stays
+    // within twice what the kept records name.
+    for (auto n = names_.begin(); n != names_.end();) n = n->second.use_count() == 1 ? names_.erase(n) : ++n;
+    names_swept_at_ = names_.size();
+  }
+  auto name = std::make_shared<const std::string>(s);
+  names_.emplace(std::string_view(*name), name);
+  return name;
+}
+
+void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
+  if (event.task_id().size() != TaskID::kSize) return;  // not an attempt of any task
+  const Key key{TaskID::FromBinary(event.task_id()), event.attempt()};
   auto [it, fresh] = records_.try_emplace(key);
-  proto::TaskRecord &r = it->second.record;
+  Record &r = it->second;
   if (fresh) {
-    it->second.seq = next_seq_++;
-    r.set_task_id(event.task_id());
-    r.set_attempt(event.attempt());
-    r.set_job_id(event.job_id());
-    order_[event.job_id()].push_back(key);
+    r.seq = next_seq_++;
+    r.job = event.job_id();
+    order_[r.job].push_back(key);
   }
   // The latest state wins: events of one attempt come from two processes
   // whose batches arrive in either order. FAILED (6) outranks FINISHED (5):
-  // a result that ran but could not be delivered failed.
-  if (event.state() > r.state()) r.set_state(event.state());
-  auto &times = *r.mutable_state_time_ns();
-  auto t = times.find(event.state());
-  if (t == times.end() || event.time_ns() < t->second) times[event.state()] = event.time_ns();
-  if (!event.function_name().empty()) {
-    r.set_type(event.type());
-    r.set_name(event.name().empty() ? event.function_name() : event.name());
-    r.set_function_name(event.function_name());
-    r.set_actor_id(event.actor_id());
+  // a result that ran but could not be delivered failed. Each state keeps
+  // the first time it was entered.
+  const int n = std::min(event.states_size(), event.times_ns_size());
+  for (int i = 0; i < n; ++i) {
+    const int state = event.states(i);
+    if (!KnownState(state)) continue;  // from a newer peer: nothing here to keep it in
+    if (state > r.state) r.state = static_cast<proto::TaskState>(state);
+    int64_t &entered = r.entered_ns[state];
+    if (entered == 0 || event.times_ns(i) < entered) entered = event.times_ns(i);
   }
-  if (!event.parent_task_id().empty()) r.set_parent_task_id(event.parent_task_id());
-  if (!event.node_id().empty()) r.set_node_id(event.node_id());
-  if (!event.worker_id().empty()) r.set_worker_id(event.worker_id());
-  if (event.worker_pid() > 0) r.set_worker_pid(event.worker_pid());
+  if (!event.function_name().empty()) {
+    r.type = event.type();
+    if (!r.function_name || *r.function_name != event.function_name())
+      r.function_name = Intern(event.function_name());
+    if (!event.name().empty() && (!r.name || *r.name != event.name())) r.name = Intern(event.name());
+    r.actor = ActorID::FromBinary(event.actor_id());
+  }
+  if (!event.parent_task_id().empty()) r.parent = TaskID::FromBinary(event.parent_task_id());
+  if (event.at_sender()) {
+    if (!sender.node.IsNil()) r.node = sender.node;
+    if (!sender.worker.IsNil()) r.worker = sender.worker;
+    if (sender.pid > 0) r.pid = sender.pid;
+  }
+  if (!event.node_id().empty()) r.node = NodeID::FromBinary(event.node_id());
+  if (!event.worker_id().empty()) r.worker = WorkerID::FromBinary(event.worker_id());
+  if (event.worker_pid() > 0) r.pid = event.worker_pid();
   if (event.error_type() != proto::NO_ERROR) {
-    r.set_error_type(event.error_type());
-    if (r.error_message().empty() || !event.error_message().empty())
-      r.set_error_message(event.error_message());
+    r.error_type = event.error_type();
+    if (r.error_message.empty() || !event.error_message().empty()) r.error_message = event.error_message();
   }
   if (!fresh) return;
-  if (order_[event.job_id()].size() > limits_.max_per_job) DropOldest(event.job_id());
+  if (order_[r.job].size() > limits_.max_per_job) DropOldest(r.job);
   while (records_.size() > limits_.max_total) {
     // The oldest attempt of all is the oldest of some job: the front with
     // the smallest sequence number (few jobs: a scan of the fronts).
@@ -94,17 +114,42 @@ int64_t TaskEventStore::Dropped(uint32_t job) const {
   return it == dropped_.end() ? 0 : it->second;
 }
 
+void TaskEventStore::ToProto(const Key &key, const Record &r, proto::TaskRecord *out) {
+  out->set_task_id(key.task.Binary());
+  out->set_attempt(key.attempt);
+  out->set_job_id(r.job);
+  out->set_state(r.state);
+  if (r.function_name) {
+    out->set_type(r.type);
+    out->set_function_name(*r.function_name);
+    out->set_name(r.name ? *r.name : *r.function_name);
+    if (!r.actor.IsNil()) out->set_actor_id(r.actor.Binary());
+  }
+  if (!r.parent.IsNil()) out->set_parent_task_id(r.parent.Binary());
+  if (!r.node.IsNil()) out->set_node_id(r.node.Binary());
+  if (!r.worker.IsNil()) out->set_worker_id(r.worker.Binary());
+  if (r.pid > 0) out->set_worker_pid(r.pid);
+  if (r.error_type != proto::NO_ERROR) {
+    out->set_error_type(r.error_type);
+    out->set_error_message(r.error_message);
+  }
+  auto &times = *out->mutable_state_time_ns();
+  for (int s = 0; s < proto::TaskState_ARRAYSIZE; ++s)
+    if (r.entered_ns[s] != 0) times[s] = r.entered_ns[s];
+}
+
 proto::GetTaskEventsReply TaskEventStore::Get(const proto::GetTaskEventsRequest &request) const {
   proto::GetTaskEventsReply reply;
   // Oldest first across jobs: merge the jobs' orders by sequence number.
-  std::vector<const Entry *> entries;
+  std::vector<std::pair<const Key *, const Record *>> entries;
   for (const auto &[job, keys] : order_) {
     if (!request.all_jobs() && job != request.job_id()) continue;
-    for (const std::string &key : keys) entries.push_back(&records_.at(key));
+    for (const Key &key : keys) entries.emplace_back(&key, &records_.at(key));
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry *a, const Entry *b) { return a->seq < b->seq; });
+  std::sort(entries.begin(), entries.end(),
+            [](const auto &a, const auto &b) { return a.second->seq < b.second->seq; });
   reply.mutable_tasks()->Reserve(static_cast<int>(entries.size()));
-  for (const Entry *e : entries) *reply.add_tasks() = e->record;
+  for (const auto &[key, record] : entries) ToProto(*key, *record, reply.add_tasks());
   for (const auto &[job, n] : dropped_) {
     if (!request.all_jobs() && job != request.job_id()) continue;
     (*reply.mutable_dropped_per_job())[job] = n;

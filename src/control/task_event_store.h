@@ -7,15 +7,24 @@
 // dropped, and each job counts what it lost, together with the events its
 // processes dropped before sending.
 //
+// Merging is on the path of every call the cluster makes (a busy caller sends
+// ~60k attempts a second), so a record is a plain struct, not the message Get
+// returns: fixed-size ids, the states' times in an array, and the task's names
+// shared by every attempt of that function (interned) instead of copied.
+//
 // Threading: not thread-safe; the control service's loop thread owns it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
+#include "base/id.h"
 #include "protocol/control.pb.h"
 
 namespace lumen::control {
@@ -38,22 +47,56 @@ class TaskEventStore {
   int64_t Dropped(uint32_t job) const;
 
  private:
-  struct Entry {
-    proto::TaskRecord record;
-    uint64_t seq = 0;  // insertion order, across jobs
+  struct Key {
+    TaskID task;
+    int32_t attempt = 0;
+    bool operator==(const Key &o) const { return attempt == o.attempt && task == o.task; }
   };
-  void Merge(const proto::TaskEvent &event);
+  struct KeyHash {
+    size_t operator()(const Key &k) const { return k.task.Hash() ^ static_cast<size_t>(k.attempt); }
+  };
+  using Name = std::shared_ptr<const std::string>;
+  struct Record {
+    uint64_t seq = 0;  // insertion order, across jobs
+    uint32_t job = 0;
+    proto::TaskState state = proto::TASK_STATE_NIL;  // the latest reached
+    proto::TaskType type = proto::NORMAL_TASK;
+    proto::ErrorType error_type = proto::NO_ERROR;
+    int32_t pid = 0;
+    std::array<int64_t, proto::TaskState_ARRAYSIZE> entered_ns{};  // 0: not entered
+    Name function_name;                                            // null: no facts yet
+    Name name;                                                     // null: the function's
+    ActorID actor;
+    TaskID parent;
+    NodeID node;
+    WorkerID worker;
+    std::string error_message;
+  };
+  // Where a batch's sender runs (for its events with at_sender).
+  struct Place {
+    NodeID node;
+    WorkerID worker;
+    int32_t pid = 0;
+  };
+
+  void Merge(const proto::TaskEvent &event, const Place &sender);
+  /// The one copy of `s` that every record naming it shares.
+  Name Intern(const std::string &s);
   /// Drops the oldest attempt of `job`.
   void DropOldest(uint32_t job);
+  static void ToProto(const Key &key, const Record &r, proto::TaskRecord *out);
 
   const TaskEventLimits limits_;
-  // Key: task id bytes + attempt (4 bytes).
-  std::unordered_map<std::string, Entry> records_;
+  std::unordered_map<Key, Record, KeyHash> records_;
   // Each job's keys in insertion order: a drop takes a front.
-  std::map<uint32_t, std::deque<std::string>> order_;
+  std::map<uint32_t, std::deque<Key>> order_;
   std::map<uint32_t, int64_t> dropped_;
   int64_t dropped_total_ = 0;
   uint64_t next_seq_ = 0;
+  // Interned names; those no record holds any more are swept out when the
+  // table has doubled since the last sweep.
+  std::unordered_map<std::string_view, Name> names_;
+  size_t names_swept_at_ = 0;
 };
 
 }  // namespace lumen::control

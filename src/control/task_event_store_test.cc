@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "base/id.h"
+
 namespace lumen::control {
 namespace {
 
@@ -23,8 +25,8 @@ proto::TaskEvent Event(int task, uint32_t job, proto::TaskState state, int64_t t
   e.set_task_id(TaskId(task));
   e.set_attempt(attempt);
   e.set_job_id(job);
-  e.set_state(state);
-  e.set_time_ns(t);
+  e.add_states(state);
+  e.add_times_ns(t);
   return e;
 }
 
@@ -45,9 +47,11 @@ TEST(TaskEventStoreTest, MergesTheSubmittersAndTheExecutorsEventsInEitherOrder) 
   auto facts = Event(1, 7, proto::PENDING_ARGS_AVAIL, 100);
   facts.set_function_name("Plus");
   facts.set_type(proto::NORMAL_TASK);
+  const NodeID node = NodeID::FromRandom();
+  const WorkerID worker = WorkerID::FromRandom();
   auto running = Event(1, 7, proto::RUNNING, 300);
-  running.set_node_id("node");
-  running.set_worker_id("worker");
+  running.set_node_id(node.Binary());
+  running.set_worker_id(worker.Binary());
   running.set_worker_pid(4242);
   auto failed = Event(1, 7, proto::FAILED, 400);
   failed.set_error_type(proto::TASK_EXECUTION_EXCEPTION);
@@ -63,7 +67,8 @@ TEST(TaskEventStoreTest, MergesTheSubmittersAndTheExecutorsEventsInEitherOrder) 
   EXPECT_EQ(r.function_name(), "Plus");
   EXPECT_EQ(r.name(), "Plus");  // no name option: the function's
   EXPECT_EQ(r.worker_pid(), 4242);
-  EXPECT_EQ(r.node_id(), "node");
+  EXPECT_EQ(r.node_id(), node.Binary());
+  EXPECT_EQ(r.worker_id(), worker.Binary());
   EXPECT_EQ(r.error_type(), proto::TASK_EXECUTION_EXCEPTION);
   EXPECT_EQ(r.error_message(), "boom");
   EXPECT_EQ(r.state_time_ns().at(proto::PENDING_ARGS_AVAIL), 100);
@@ -137,6 +142,82 @@ TEST(TaskEventStoreTest, DropsReportedBySendersAreCountedPerJob) {
   store.Add(b);
   EXPECT_EQ(store.Dropped(3), 10);
   EXPECT_EQ(store.Get(AllJobs()).dropped_per_job().at(3), 10);
+}
+
+TEST(TaskEventStoreTest, AnEventWithSeveralStatesKeepsEachTimeAndTheLatestState) {
+  TaskEventStore store;
+  auto e = Event(1, 1, proto::PENDING_ARGS_AVAIL, 10);
+  e.add_states(proto::SUBMITTED_TO_WORKER);
+  e.add_times_ns(20);
+  e.add_states(proto::FINISHED);
+  e.add_times_ns(30);
+  e.set_function_name("Plus");
+  e.set_name("plus-1");
+  store.Add(Batch({e}));
+  const auto r = store.Get(AllJobs()).tasks(0);
+  EXPECT_EQ(r.state(), proto::FINISHED);
+  EXPECT_EQ(r.name(), "plus-1");
+  EXPECT_EQ(r.function_name(), "Plus");
+  EXPECT_EQ(r.state_time_ns().at(proto::PENDING_ARGS_AVAIL), 10);
+  EXPECT_EQ(r.state_time_ns().at(proto::SUBMITTED_TO_WORKER), 20);
+  EXPECT_EQ(r.state_time_ns().at(proto::FINISHED), 30);
+  EXPECT_EQ(r.state_time_ns().count(proto::RUNNING), 0u);
+}
+
+TEST(TaskEventStoreTest, AnEventAtItsSenderRunsWhereTheBatchSaysItsSenderIs) {
+  TaskEventStore store;
+  proto::TaskEventBatch b;
+  const NodeID node = NodeID::FromRandom();
+  const WorkerID worker = WorkerID::FromRandom();
+  b.set_node_id(node.Binary());
+  b.set_worker_id(worker.Binary());
+  b.set_pid(77);
+  auto here = Event(1, 1, proto::RUNNING, 5);
+  here.set_at_sender(true);
+  *b.add_events() = here;
+  *b.add_events() = Event(2, 1, proto::RUNNING, 6);  // not at the sender: nowhere known
+  store.Add(b);
+  const auto reply = store.Get(AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 2);
+  EXPECT_EQ(reply.tasks(0).node_id(), node.Binary());
+  EXPECT_EQ(reply.tasks(0).worker_id(), worker.Binary());
+  EXPECT_EQ(reply.tasks(0).worker_pid(), 77);
+  EXPECT_TRUE(reply.tasks(1).node_id().empty());
+  EXPECT_EQ(reply.tasks(1).worker_pid(), 0);
+}
+
+TEST(TaskEventStoreTest, MalformedEventsAreSkippedAndTheRestKept) {
+  TaskEventStore store;
+  auto short_id = Event(1, 1, proto::RUNNING, 5);
+  short_id.set_task_id("abc");
+  auto unknown_state = Event(2, 1, proto::RUNNING, 5);
+  unknown_state.add_states(static_cast<proto::TaskState>(99));  // from a newer sender
+  unknown_state.add_times_ns(6);
+  auto uneven = Event(3, 1, proto::PENDING_ARGS_AVAIL, 5);
+  uneven.add_states(proto::FINISHED);  // no time for it
+  auto bad_node = Event(4, 1, proto::RUNNING, 5);
+  bad_node.set_node_id("node");
+  store.Add(Batch({short_id, unknown_state, uneven, bad_node}));
+  const auto reply = store.Get(AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 3);
+  EXPECT_EQ(reply.tasks(0).task_id(), TaskId(2));
+  EXPECT_EQ(reply.tasks(0).state(), proto::RUNNING);
+  EXPECT_EQ(reply.tasks(1).state(), proto::PENDING_ARGS_AVAIL);
+  EXPECT_TRUE(reply.tasks(2).node_id().empty());
+}
+
+TEST(TaskEventStoreTest, ManyAttemptsOfManyFunctionsKeepTheirNamesAfterOthersAreDropped) {
+  TaskEventStore store({/*max_total=*/100, /*max_per_job=*/100});
+  // 5000 attempts, each of its own function: most are dropped, and with them
+  // (swept) the names only they held; the kept ones still name theirs.
+  for (int i = 0; i < 5000; ++i) {
+    auto e = Event(i, 1, proto::FINISHED, 1 + i);
+    e.set_function_name("f" + std::to_string(i));
+    store.Add(Batch({e}));
+  }
+  const auto reply = store.Get(AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 100);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(reply.tasks(i).function_name(), "f" + std::to_string(4900 + i));
 }
 
 }  // namespace

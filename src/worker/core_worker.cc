@@ -143,6 +143,7 @@ Status CoreWorker::Connect() {
   if (!options_.is_driver) options_.default_detached = node_info_.job_default_detached();
   if (node_info_.inline_threshold()) inline_threshold_ = node_info_.inline_threshold();
   self_address_.set_node_id(node_info_.node_id());
+  task_events_.SetSelfPlace(SelfPlace());
 
   if (options_.arena && options_.arena->capacity() == node_info_.arena_capacity()) {
     arena_ = std::move(options_.arena);

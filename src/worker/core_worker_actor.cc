@@ -325,8 +325,7 @@ void CoreWorker::SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> 
   c.in_flight++;
   task_events_.RecordAt(
       task->spec, proto::SUBMITTED_TO_WORKER,
-      {NodeID::FromBinary(c.address.node_id()), WorkerID::FromBinary(c.address.worker_id()), 0},
-      /*with_facts=*/false);
+      {NodeID::FromBinary(c.address.node_id()), WorkerID::FromBinary(c.address.worker_id()), 0});
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   // A lone call is latency-bound: write it now rather than via the loop.

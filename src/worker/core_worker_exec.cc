@@ -86,7 +86,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
   const uint64_t posted_before = loop_.PostCount();
   // Where and when it runs; its facts and its end are its submitter's to
   // record (one event per call here: this is the per-call path).
-  task_events_.RecordAt(spec, proto::RUNNING, SelfPlace(), /*with_facts=*/false);
+  task_events_.RecordHere(spec, proto::RUNNING);
   TaskEventRecorder::ScopedCurrentTask current(TaskID::FromBinary(spec.task_id()));
   ExecResult result;
   std::vector<ArgBytes> args;

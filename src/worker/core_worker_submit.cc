@@ -443,8 +443,7 @@ void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr
   w.running.push_back(task);
   task_events_.RecordAt(
       task->spec, proto::SUBMITTED_TO_WORKER,
-      {NodeID::FromBinary(w.address.node_id()), WorkerID::FromBinary(w.address.worker_id()), 0},
-      /*with_facts=*/false);
+      {NodeID::FromBinary(w.address.node_id()), WorkerID::FromBinary(w.address.worker_id()), 0});
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   for (int id : w.gpu_ids) req.mutable_spec()->add_gpu_ids(id);

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <unordered_map>
 #include <utility>
 
 namespace lumen::worker {
@@ -43,16 +45,20 @@ TaskEventRecorder::Event TaskEventRecorder::Base(const proto::TaskSpec &spec, pr
   return e;
 }
 
-void TaskEventRecorder::AddFacts(const proto::TaskSpec &spec, Event *e) {
-  e->has_facts = true;
+const std::string *TaskEventRecorder::InternLocked(const std::string &s) {
+  auto it = names_.find(std::string_view(s));
+  if (it == names_.end()) it = names_.insert(s).first;
+  return &*it;
+}
+
+void TaskEventRecorder::AddFactsLocked(const proto::TaskSpec &spec, Event *e) {
   e->type = spec.type();
-  e->name = spec.name();
-  e->function_name = spec.function().function_name();
+  e->function_name = InternLocked(spec.function().function_name());
+  if (!spec.name().empty()) e->name = InternLocked(spec.name());
   if (!spec.actor_id().empty()) e->actor_id = ActorID::FromBinary(spec.actor_id());
 }
 
-void TaskEventRecorder::Push(Event e) {
-  MutexLock lock(mu_);
+void TaskEventRecorder::PushLocked(Event e) {
   if (events_.size() >= max_buffered_) {
     ++dropped_[e.job_id];
     return;
@@ -64,23 +70,39 @@ void TaskEventRecorder::RecordWithFacts(const proto::TaskSpec &spec, proto::Task
                                         const TaskID &parent) {
   if (!enabled_) return;
   Event e = Base(spec, state);
-  AddFacts(spec, &e);
   e.parent = parent;
-  Push(std::move(e));
+  MutexLock lock(mu_);
+  AddFactsLocked(spec, &e);
+  PushLocked(std::move(e));
 }
 
 void TaskEventRecorder::Record(const proto::TaskSpec &spec, proto::TaskState state) {
   if (!enabled_) return;
-  Push(Base(spec, state));
+  Event e = Base(spec, state);
+  MutexLock lock(mu_);
+  PushLocked(std::move(e));
 }
 
-void TaskEventRecorder::RecordAt(const proto::TaskSpec &spec, proto::TaskState state, const TaskPlace &place,
-                                 bool with_facts) {
+void TaskEventRecorder::RecordAt(const proto::TaskSpec &spec, proto::TaskState state,
+                                 const TaskPlace &place) {
   if (!enabled_) return;
   Event e = Base(spec, state);
-  if (with_facts) AddFacts(spec, &e);
   e.place = place;
-  Push(std::move(e));
+  MutexLock lock(mu_);
+  PushLocked(std::move(e));
+}
+
+void TaskEventRecorder::RecordHere(const proto::TaskSpec &spec, proto::TaskState state) {
+  if (!enabled_) return;
+  Event e = Base(spec, state);
+  e.here = true;
+  MutexLock lock(mu_);
+  PushLocked(std::move(e));
+}
+
+void TaskEventRecorder::SetSelfPlace(const TaskPlace &place) {
+  MutexLock lock(mu_);
+  self_ = place;
 }
 
 void TaskEventRecorder::RecordEnd(const proto::TaskSpec &spec, proto::ErrorType error,
@@ -89,7 +111,8 @@ void TaskEventRecorder::RecordEnd(const proto::TaskSpec &spec, proto::ErrorType 
   Event e = Base(spec, error == proto::NO_ERROR ? proto::FINISHED : proto::FAILED);
   e.error_type = error;
   if (error != proto::NO_ERROR) e.error_message = message;
-  Push(std::move(e));
+  MutexLock lock(mu_);
+  PushLocked(std::move(e));
 }
 
 size_t TaskEventRecorder::NumBuffered() {
@@ -97,41 +120,73 @@ size_t TaskEventRecorder::NumBuffered() {
   return events_.size();
 }
 
-proto::TaskEventBatch TaskEventRecorder::TakeBatch() {
+void TaskEventRecorder::Fold(const Event &e, proto::TaskEvent *out) {
+  out->add_states(e.state);
+  out->add_times_ns(e.time_ns);
+  if (e.function_name != nullptr) {
+    out->set_type(e.type);
+    out->set_function_name(*e.function_name);
+    if (e.name != nullptr) out->set_name(*e.name);
+    if (!e.actor_id.IsNil()) out->set_actor_id(e.actor_id.Binary());
+    if (!e.parent.IsNil()) out->set_parent_task_id(e.parent.Binary());
+  }
+  if (e.here) out->set_at_sender(true);
+  if (!e.place.node.IsNil()) out->set_node_id(e.place.node.Binary());
+  if (!e.place.worker.IsNil()) out->set_worker_id(e.place.worker.Binary());
+  if (e.place.pid > 0) out->set_worker_pid(e.place.pid);
+  if (e.error_type != proto::NO_ERROR) {
+    out->set_error_type(e.error_type);
+    out->set_error_message(e.error_message);
+  }
+}
+
+bool TaskEventRecorder::TakeBatch(proto::TaskEventBatch *batch) {
   std::vector<Event> events;
+  NameSet names;  // what `events` point to: alive until they are folded
   std::map<uint32_t, int64_t> dropped;
+  TaskPlace self;
   {
     MutexLock lock(mu_);
     events.swap(events_);
+    names.swap(names_);
     dropped.swap(dropped_);
+    self = self_;
     // Small: a busy second's buffer grows as it fills rather than being
     // allocated (and its pages touched) up front every second.
     events_.reserve(std::min<size_t>(max_buffered_, 1024));
   }
-  proto::TaskEventBatch batch;
-  batch.mutable_events()->Reserve(static_cast<int>(events.size()));
-  for (Event &e : events) {
-    proto::TaskEvent *out = batch.add_events();
-    out->set_task_id(e.task_id.Binary());
-    out->set_attempt(e.attempt);
-    out->set_job_id(e.job_id);
-    out->set_state(e.state);
-    out->set_time_ns(e.time_ns);
-    if (e.has_facts) {
-      out->set_type(e.type);
-      out->set_name(std::move(e.name));
-      out->set_function_name(std::move(e.function_name));
-      if (!e.actor_id.IsNil()) out->set_actor_id(e.actor_id.Binary());
-      if (!e.parent.IsNil()) out->set_parent_task_id(e.parent.Binary());
+  if (events.empty() && dropped.empty()) return false;
+  // One message per attempt, in the order of each attempt's first event.
+  struct Attempt {
+    TaskID id;
+    int32_t attempt;
+    bool operator==(const Attempt &o) const { return attempt == o.attempt && id == o.id; }
+  };
+  struct AttemptHash {
+    size_t operator()(const Attempt &a) const { return a.id.Hash() ^ static_cast<size_t>(a.attempt); }
+  };
+  std::unordered_map<Attempt, proto::TaskEvent *, AttemptHash> by_attempt;
+  by_attempt.reserve(events.size());
+  bool any_here = false;
+  batch->mutable_events()->Reserve(static_cast<int>(events.size()));
+  for (const Event &e : events) {
+    auto [it, fresh] = by_attempt.try_emplace(Attempt{e.task_id, e.attempt}, nullptr);
+    if (fresh) {
+      it->second = batch->add_events();
+      it->second->set_task_id(e.task_id.Binary());
+      it->second->set_attempt(e.attempt);
+      it->second->set_job_id(e.job_id);
     }
-    if (!e.place.node.IsNil()) out->set_node_id(e.place.node.Binary());
-    if (!e.place.worker.IsNil()) out->set_worker_id(e.place.worker.Binary());
-    out->set_worker_pid(e.place.pid);
-    out->set_error_type(e.error_type);
-    out->set_error_message(std::move(e.error_message));
+    Fold(e, it->second);
+    any_here = any_here || e.here;
   }
-  for (auto &[job, n] : dropped) (*batch.mutable_dropped_per_job())[job] = n;
-  return batch;
+  if (any_here) {
+    if (!self.node.IsNil()) batch->set_node_id(self.node.Binary());
+    if (!self.worker.IsNil()) batch->set_worker_id(self.worker.Binary());
+    batch->set_pid(self.pid);
+  }
+  for (auto &[job, n] : dropped) (*batch->mutable_dropped_per_job())[job] = n;
+  return true;
 }
 
 }  // namespace lumen::worker

@@ -1,17 +1,19 @@
 // A process's record of what its tasks went through (issue 18's task events):
 // the submitter records a task's submission, its wait for arguments and for a
 // worker, its push and its end (with the error's text); the executor records
-// when it ran, with where (node, worker, pid). Events go into a small buffer and
-// leave in batches (TakeBatch, called off the per-call path by the core
-// worker's flush timer and at shutdown) for the control service, which merges
-// them per task attempt (control/task_event_store.h).
+// when it ran (RecordHere: where is this process, said once per batch). Events
+// go into a buffer and leave in batches (TakeBatch, called off the per-call
+// path by the core worker's flush timer and at shutdown) for the control
+// service, which merges them per task attempt (control/task_event_store.h).
 //
-// Cheap on the per-call path: an event is a plain struct appended to a
-// vector under the recorder's own lock (held for the append only, never
-// while anything waits); the task's facts (names, ids) are copied on its
-// first event only; building messages happens in TakeBatch. A full buffer
-// drops new events and counts them per job; the count travels with the next
-// batch.
+// Cheap on the per-call path, because a busy caller makes ~60k calls a
+// second and every event is paid for three times (recorded here, sent, merged
+// by the control service): an event is a plain struct appended to a vector
+// under the recorder's own lock (held for the append only); the task's names
+// are interned, not copied, so a call allocates nothing; building messages
+// happens in TakeBatch, which also folds an attempt's events of one batch
+// into one message. A full buffer drops new events and counts them per job;
+// the count travels with the next batch.
 //
 // Threading: every method is safe from any thread.
 #pragma once
@@ -19,6 +21,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "base/id.h"
@@ -48,17 +52,22 @@ class TaskEventRecorder {
       EXCLUDES(mu_);
   /// A later state change of the attempt.
   void Record(const proto::TaskSpec &spec, proto::TaskState state) EXCLUDES(mu_);
-  /// A state change with where it happens (SUBMITTED_TO_WORKER, RUNNING),
-  /// with facts when `with_facts` (the executor's first event).
-  void RecordAt(const proto::TaskSpec &spec, proto::TaskState state, const TaskPlace &place, bool with_facts)
-      EXCLUDES(mu_);
+  /// A state change with where it happens (SUBMITTED_TO_WORKER: the worker
+  /// the submitter pushed it to).
+  void RecordAt(const proto::TaskSpec &spec, proto::TaskState state, const TaskPlace &place) EXCLUDES(mu_);
+  /// A state change in this process (the executor's RUNNING): at the place
+  /// given to SetSelfPlace, which the batch carries once.
+  void RecordHere(const proto::TaskSpec &spec, proto::TaskState state) EXCLUDES(mu_);
+  /// Where this process is (its node, worker id and pid), once known.
+  void SetSelfPlace(const TaskPlace &place) EXCLUDES(mu_);
   /// The attempt ended: FINISHED when `error` is NO_ERROR, else FAILED with it.
   void RecordEnd(const proto::TaskSpec &spec, proto::ErrorType error, const std::string &message)
       EXCLUDES(mu_);
 
-  /// Everything recorded since the last batch, and what was dropped; empty
-  /// (no events, no drops) when there is nothing to send.
-  proto::TaskEventBatch TakeBatch() EXCLUDES(mu_);
+  /// Everything recorded since the last batch, one message per attempt, and
+  /// what was dropped, into `batch` (empty, possibly arena-allocated); false
+  /// (and `batch` left empty) when there is nothing to send.
+  bool TakeBatch(proto::TaskEventBatch *batch) EXCLUDES(mu_);
   /// Events waiting for the next batch; for tests.
   size_t NumBuffered() EXCLUDES(mu_);
 
@@ -75,30 +84,43 @@ class TaskEventRecorder {
   };
 
  private:
+  // Names seen since the last batch; an event points into it. Node-based:
+  // what an event points to stays where it is as the set grows.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  using NameSet = std::unordered_set<std::string, NameHash, std::equal_to<>>;
+
   struct Event {
     TaskID task_id;
     int32_t attempt = 0;
     uint32_t job_id = 0;
     proto::TaskState state = proto::TASK_STATE_NIL;
-    int64_t time_ns = 0;
-    bool has_facts = false;
+    bool here = false;  // at this process's place
     proto::TaskType type = proto::NORMAL_TASK;
-    std::string name;
-    std::string function_name;
+    proto::ErrorType error_type = proto::NO_ERROR;
+    int64_t time_ns = 0;
+    // The task's facts: set on its first event only (function_name non-null).
+    const std::string *function_name = nullptr;
+    const std::string *name = nullptr;  // null: no name option
     ActorID actor_id;
     TaskID parent;
     TaskPlace place;
-    proto::ErrorType error_type = proto::NO_ERROR;
     std::string error_message;
   };
   static Event Base(const proto::TaskSpec &spec, proto::TaskState state);
-  static void AddFacts(const proto::TaskSpec &spec, Event *e);
-  void Push(Event e) EXCLUDES(mu_);
+  void AddFactsLocked(const proto::TaskSpec &spec, Event *e) REQUIRES(mu_);
+  const std::string *InternLocked(const std::string &s) REQUIRES(mu_);
+  void PushLocked(Event e) REQUIRES(mu_);
+  static void Fold(const Event &e, proto::TaskEvent *out);
 
   const bool enabled_;
   const size_t max_buffered_;
   Mutex mu_;
   std::vector<Event> events_ GUARDED_BY(mu_);
+  NameSet names_ GUARDED_BY(mu_);
+  TaskPlace self_ GUARDED_BY(mu_);
   std::map<uint32_t, int64_t> dropped_ GUARDED_BY(mu_);  // per job, since the last batch
 };
 

@@ -1,6 +1,7 @@
-// TaskEventRecorder: events leave in batches with the task's facts on the
-// first one only; a full buffer drops and counts per job; off records nothing;
-// the current task of a thread is its submissions' parent.
+// TaskEventRecorder: events leave in batches, one message per attempt with the
+// task's facts and every state in order; what runs here names its place once
+// per batch; a full buffer drops and counts per job; off records nothing; the
+// current task of a thread is its submissions' parent.
 #include "worker/task_event_recorder.h"
 
 #include <gtest/gtest.h>
@@ -20,32 +21,110 @@ proto::TaskSpec Spec(uint64_t seq, uint32_t job, const std::string &fn) {
   return spec;
 }
 
-TEST(TaskEventRecorderTest, BatchesCarryEveryEventOnceWithFactsOnTheFirst) {
+// The recorder's batch, as the core worker takes it.
+proto::TaskEventBatch Take(TaskEventRecorder &recorder) {
+  proto::TaskEventBatch batch;
+  recorder.TakeBatch(&batch);
+  return batch;
+}
+
+// Every state change of `e`, in order.
+std::vector<proto::TaskState> States(const proto::TaskEvent &e) {
+  std::vector<proto::TaskState> out;
+  for (int s : e.states()) out.push_back(static_cast<proto::TaskState>(s));
+  return out;
+}
+
+TEST(TaskEventRecorderTest, AnAttemptsEventsOfOneBatchLeaveAsOneMessageWithFactsAndEveryStateInOrder) {
   TaskEventRecorder recorder(true, 100);
   auto spec = Spec(1, 4, "Plus");
+  spec.set_name("plus-1");
   TaskID parent = TaskID::Of(WorkerID::FromRandom(), 9);
   recorder.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, parent);
   recorder.Record(spec, proto::PENDING_NODE_ASSIGNMENT);
   const TaskPlace place{NodeID::FromRandom(), WorkerID::FromRandom(), 0};
-  recorder.RecordAt(spec, proto::SUBMITTED_TO_WORKER, place, false);
+  recorder.RecordAt(spec, proto::SUBMITTED_TO_WORKER, place);
   recorder.RecordEnd(spec, proto::TASK_EXECUTION_EXCEPTION, "boom");
   EXPECT_EQ(recorder.NumBuffered(), 4u);
 
-  auto batch = recorder.TakeBatch();
-  ASSERT_EQ(batch.events_size(), 4);
-  EXPECT_EQ(batch.events(0).function_name(), "Plus");
-  EXPECT_EQ(batch.events(0).parent_task_id(), parent.Binary());
-  EXPECT_EQ(batch.events(0).job_id(), 4u);
-  EXPECT_TRUE(batch.events(1).function_name().empty());
-  EXPECT_EQ(batch.events(2).worker_id(), place.worker.Binary());
-  EXPECT_EQ(batch.events(2).node_id(), place.node.Binary());
-  EXPECT_EQ(batch.events(2).worker_pid(), 0);
-  EXPECT_EQ(batch.events(3).state(), proto::FAILED);
-  EXPECT_EQ(batch.events(3).error_message(), "boom");
-  for (int i = 1; i < 4; ++i) EXPECT_GE(batch.events(i).time_ns(), batch.events(i - 1).time_ns());
-  // Taken: the next batch is empty.
-  EXPECT_EQ(recorder.TakeBatch().events_size(), 0);
+  auto batch = Take(recorder);
+  ASSERT_EQ(batch.events_size(), 1);
+  const auto &e = batch.events(0);
+  EXPECT_EQ(e.task_id(), spec.task_id());
+  EXPECT_EQ(e.job_id(), 4u);
+  EXPECT_EQ(e.function_name(), "Plus");
+  EXPECT_EQ(e.name(), "plus-1");
+  EXPECT_EQ(e.parent_task_id(), parent.Binary());
+  EXPECT_EQ(e.worker_id(), place.worker.Binary());
+  EXPECT_EQ(e.node_id(), place.node.Binary());
+  EXPECT_EQ(e.worker_pid(), 0);
+  EXPECT_FALSE(e.at_sender());
+  EXPECT_EQ(States(e),
+            (std::vector<proto::TaskState>{proto::PENDING_ARGS_AVAIL, proto::PENDING_NODE_ASSIGNMENT,
+                                           proto::SUBMITTED_TO_WORKER, proto::FAILED}));
+  ASSERT_EQ(e.times_ns_size(), 4);
+  for (int i = 1; i < 4; ++i) EXPECT_GE(e.times_ns(i), e.times_ns(i - 1));
+  EXPECT_EQ(e.error_type(), proto::TASK_EXECUTION_EXCEPTION);
+  EXPECT_EQ(e.error_message(), "boom");
+  // Taken: there is no next batch.
+  proto::TaskEventBatch next;
+  EXPECT_FALSE(recorder.TakeBatch(&next));
+  EXPECT_EQ(next.events_size(), 0);
   EXPECT_EQ(recorder.NumBuffered(), 0u);
+}
+
+TEST(TaskEventRecorderTest, AttemptsInterleavedKeepTheirOwnMessagesInTheOrderTheyBegan) {
+  TaskEventRecorder recorder(true, 100);
+  auto a = Spec(1, 1, "f"), b = Spec(2, 1, "g"), a_retry = Spec(1, 1, "f");
+  a_retry.set_attempt(1);
+  recorder.RecordWithFacts(a, proto::PENDING_ARGS_AVAIL, TaskID());
+  recorder.RecordWithFacts(b, proto::PENDING_ARGS_AVAIL, TaskID());
+  recorder.RecordEnd(a, proto::WORKER_DIED, "lost");
+  recorder.RecordWithFacts(a_retry, proto::PENDING_ARGS_AVAIL, TaskID());
+  recorder.RecordEnd(b, proto::NO_ERROR, "ignored: no error");
+  auto batch = Take(recorder);
+  ASSERT_EQ(batch.events_size(), 3);
+  EXPECT_EQ(batch.events(0).task_id(), a.task_id());
+  EXPECT_EQ(batch.events(0).attempt(), 0);
+  EXPECT_EQ(States(batch.events(0)),
+            (std::vector<proto::TaskState>{proto::PENDING_ARGS_AVAIL, proto::FAILED}));
+  EXPECT_EQ(batch.events(1).function_name(), "g");
+  EXPECT_EQ(States(batch.events(1)),
+            (std::vector<proto::TaskState>{proto::PENDING_ARGS_AVAIL, proto::FINISHED}));
+  EXPECT_TRUE(batch.events(1).error_message().empty());
+  EXPECT_EQ(batch.events(2).attempt(), 1);
+  EXPECT_EQ(States(batch.events(2)), (std::vector<proto::TaskState>{proto::PENDING_ARGS_AVAIL}));
+}
+
+TEST(TaskEventRecorderTest, WhatRunsHereIsAtTheSendersPlaceWhichTheBatchSaysOnce) {
+  TaskEventRecorder recorder(true, 100);
+  const TaskPlace self{NodeID::FromRandom(), WorkerID::FromRandom(), 4242};
+  recorder.SetSelfPlace(self);
+  recorder.RecordHere(Spec(1, 1, "f"), proto::RUNNING);
+  recorder.RecordHere(Spec(2, 1, "f"), proto::RUNNING);
+  auto batch = Take(recorder);
+  ASSERT_EQ(batch.events_size(), 2);
+  for (const auto &e : batch.events()) {
+    EXPECT_TRUE(e.at_sender());
+    EXPECT_TRUE(e.node_id().empty());
+    EXPECT_TRUE(e.function_name().empty());  // the executor leaves the facts to the submitter
+  }
+  EXPECT_EQ(batch.node_id(), self.node.Binary());
+  EXPECT_EQ(batch.worker_id(), self.worker.Binary());
+  EXPECT_EQ(batch.pid(), 4242);
+}
+
+TEST(TaskEventRecorderTest, NamesOutliveTheBatchTheyWereInternedFor) {
+  TaskEventRecorder recorder(true, 100);
+  std::string long_name(200, 'x');
+  recorder.RecordWithFacts(Spec(1, 1, long_name), proto::PENDING_ARGS_AVAIL, TaskID());
+  // Recorded while the first batch is being built: its name must not point
+  // into the table the first batch took.
+  auto first = Take(recorder);
+  recorder.RecordWithFacts(Spec(2, 1, long_name), proto::PENDING_ARGS_AVAIL, TaskID());
+  auto second = Take(recorder);
+  EXPECT_EQ(first.events(0).function_name(), long_name);
+  EXPECT_EQ(second.events(0).function_name(), long_name);
 }
 
 TEST(TaskEventRecorderTest, AFullBufferDropsAndCountsPerJobUntilTheNextBatch) {
@@ -54,13 +133,13 @@ TEST(TaskEventRecorderTest, AFullBufferDropsAndCountsPerJobUntilTheNextBatch) {
   recorder.Record(Spec(10, 1, "f"), proto::FINISHED);
   recorder.Record(Spec(11, 2, "f"), proto::FINISHED);
   recorder.Record(Spec(12, 2, "f"), proto::FINISHED);
-  auto batch = recorder.TakeBatch();
+  auto batch = Take(recorder);
   EXPECT_EQ(batch.events_size(), 3);
   EXPECT_EQ(batch.dropped_per_job().at(1), 1);
   EXPECT_EQ(batch.dropped_per_job().at(2), 2);
   // Counted once: room again, nothing dropped since.
   recorder.Record(Spec(13, 1, "f"), proto::FINISHED);
-  auto next = recorder.TakeBatch();
+  auto next = Take(recorder);
   EXPECT_EQ(next.events_size(), 1);
   EXPECT_TRUE(next.dropped_per_job().empty());
 }
@@ -70,7 +149,7 @@ TEST(TaskEventRecorderTest, OffRecordsNothing) {
   recorder.RecordWithFacts(Spec(1, 1, "f"), proto::PENDING_ARGS_AVAIL, TaskID());
   recorder.RecordEnd(Spec(1, 1, "f"), proto::NO_ERROR, "");
   EXPECT_EQ(recorder.NumBuffered(), 0u);
-  EXPECT_EQ(recorder.TakeBatch().events_size(), 0);
+  EXPECT_EQ(Take(recorder).events_size(), 0);
 }
 
 TEST(TaskEventRecorderTest, TheCurrentTaskIsPerThreadAndRestored) {
@@ -98,9 +177,9 @@ TEST(TaskEventRecorderTest, ConcurrentRecordersAndATakerLoseNothing) {
       for (int i = 0; i < kEach; ++i) recorder.Record(Spec(t * kEach + i, 1, "f"), proto::FINISHED);
     });
   int taken = 0;
-  for (int i = 0; i < 50; ++i) taken += recorder.TakeBatch().events_size();
+  for (int i = 0; i < 50; ++i) taken += Take(recorder).events_size();
   for (auto &t : threads) t.join();
-  taken += recorder.TakeBatch().events_size();
+  taken += Take(recorder).events_size();
   EXPECT_EQ(taken, kThreads * kEach);
 }
 
