@@ -1,5 +1,6 @@
-// Private to the core worker: the state types shared by its three source
-// files (core_worker.cc: lifecycle, references, objects, handlers;
+// Private to the core worker: the state types shared by its source
+// files (core_worker.cc: lifecycle, peers, handlers; core_worker_objects.cc:
+// references and values; core_worker_get.cc: Get and Wait;
 // core_worker_submit.cc: leases and task submission; core_worker_exec.cc:
 // running pushed tasks). All fields are guarded by CoreWorker::mu_.
 #pragma once

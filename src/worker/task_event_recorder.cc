@@ -64,11 +64,20 @@ void TaskEventRecorder::PushLocked(Event e) {
     return;
   }
   events_.push_back(std::move(e));
+  if (events_.size() >= max_buffered_) full_.store(true, std::memory_order_relaxed);
+}
+
+bool TaskEventRecorder::DroppedForFull(const proto::TaskSpec &spec) {
+  if (!full_.load(std::memory_order_relaxed)) return false;
+  MutexLock lock(mu_);
+  if (events_.size() < max_buffered_) return false;  // a batch was just taken
+  ++dropped_[spec.job_id()];
+  return true;
 }
 
 void TaskEventRecorder::RecordWithFacts(const proto::TaskSpec &spec, proto::TaskState state,
                                         const TaskID &parent) {
-  if (!enabled_) return;
+  if (!enabled_ || DroppedForFull(spec)) return;
   Event e = Base(spec, state);
   e.parent = parent;
   MutexLock lock(mu_);
@@ -77,7 +86,7 @@ void TaskEventRecorder::RecordWithFacts(const proto::TaskSpec &spec, proto::Task
 }
 
 void TaskEventRecorder::Record(const proto::TaskSpec &spec, proto::TaskState state) {
-  if (!enabled_) return;
+  if (!enabled_ || DroppedForFull(spec)) return;
   Event e = Base(spec, state);
   MutexLock lock(mu_);
   PushLocked(std::move(e));
@@ -85,7 +94,7 @@ void TaskEventRecorder::Record(const proto::TaskSpec &spec, proto::TaskState sta
 
 void TaskEventRecorder::RecordAt(const proto::TaskSpec &spec, proto::TaskState state,
                                  const TaskPlace &place) {
-  if (!enabled_) return;
+  if (!enabled_ || DroppedForFull(spec)) return;
   Event e = Base(spec, state);
   e.place = place;
   MutexLock lock(mu_);
@@ -93,7 +102,7 @@ void TaskEventRecorder::RecordAt(const proto::TaskSpec &spec, proto::TaskState s
 }
 
 void TaskEventRecorder::RecordHere(const proto::TaskSpec &spec, proto::TaskState state) {
-  if (!enabled_) return;
+  if (!enabled_ || DroppedForFull(spec)) return;
   Event e = Base(spec, state);
   e.here = true;
   MutexLock lock(mu_);
@@ -107,7 +116,7 @@ void TaskEventRecorder::SetSelfPlace(const TaskPlace &place) {
 
 void TaskEventRecorder::RecordEnd(const proto::TaskSpec &spec, proto::ErrorType error,
                                   const std::string &message) {
-  if (!enabled_) return;
+  if (!enabled_ || DroppedForFull(spec)) return;
   Event e = Base(spec, error == proto::NO_ERROR ? proto::FINISHED : proto::FAILED);
   e.error_type = error;
   if (error != proto::NO_ERROR) e.error_message = message;
@@ -151,6 +160,7 @@ bool TaskEventRecorder::TakeBatch(proto::TaskEventBatch *batch) {
     names.swap(names_);
     dropped.swap(dropped_);
     self = self_;
+    full_.store(false, std::memory_order_relaxed);
     // Small: a busy second's buffer grows as it fills rather than being
     // allocated (and its pages touched) up front every second.
     events_.reserve(std::min<size_t>(max_buffered_, 1024));

@@ -18,6 +18,7 @@
 // Threading: every method is safe from any thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -113,11 +114,16 @@ class TaskEventRecorder {
   void AddFactsLocked(const proto::TaskSpec &spec, Event *e) REQUIRES(mu_);
   const std::string *InternLocked(const std::string &s) REQUIRES(mu_);
   void PushLocked(Event e) REQUIRES(mu_);
+  /// True (and the drop counted) when the buffer is full: a busy caller
+  /// fills it within a fraction of a second and then drops most of its
+  /// events, so a drop skips reading the clock and building the event.
+  bool DroppedForFull(const proto::TaskSpec &spec) EXCLUDES(mu_);
   static void Fold(const Event &e, proto::TaskEvent *out);
 
   const bool enabled_;
   const size_t max_buffered_;
   Mutex mu_;
+  std::atomic<bool> full_{false};  // events_ holds max_buffered_ (a hint: checked again under mu_)
   std::vector<Event> events_ GUARDED_BY(mu_);
   NameSet names_ GUARDED_BY(mu_);
   TaskPlace self_ GUARDED_BY(mu_);
