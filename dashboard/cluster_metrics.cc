@@ -4,6 +4,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 #include <utility>
@@ -27,6 +28,55 @@ std::map<Labels, double> CountBy(const std::vector<Json> &rows,
     counts[labels] += 1;
   }
   return counts;
+}
+
+// Each alive node's machine (when it reported one) and object store: Ray's
+// ray_node_* and ray_object_store_* gauges, per node (instance: its address).
+void AddNodeFamilies(const proto::GetAllNodesReply &nodes, const Labels &session,
+                     prometheus::Registry &registry) {
+  auto gauge = [&](const char *name, const char *help) -> prometheus::Family<prometheus::Gauge> & {
+    return prometheus::BuildGauge().Name(name).Help(help).Labels(session).Register(registry);
+  };
+  auto &cpu = gauge("ray_node_cpu_utilization", "CPU use of the node's machine, all cores (percent)");
+  auto &cores = gauge("ray_node_cpu_count", "Cores of the node's machine");
+  auto &mem_used =
+      gauge("ray_node_mem_used", "Memory in use on the node's machine (bytes): total minus available");
+  auto &mem_total = gauge("ray_node_mem_total", "Memory of the node's machine (bytes)");
+  auto &mem_available = gauge("ray_node_mem_available", "Memory available on the node's machine (bytes)");
+  auto &mem_shared = gauge("ray_node_mem_shared_bytes", "Shared memory on the node's machine (bytes)");
+  auto &disk_used = gauge("ray_node_disk_usage", "Disk used where the node keeps its session (bytes)");
+  auto &disk_free = gauge("ray_node_disk_free", "Disk free where the node keeps its session (bytes)");
+  auto &store = gauge("ray_object_store_memory", "Object store memory in use, by location (bytes)");
+  auto &store_used = gauge("ray_object_store_used_memory", "Object store memory in use (bytes)");
+  auto &store_available = gauge("ray_object_store_available_memory", "Object store memory free (bytes)");
+  auto &store_objects = gauge("ray_object_store_num_local_objects", "Objects in the node's object store");
+  for (const proto::NodeInfo &n : nodes.nodes()) {
+    if (!n.alive() || !n.has_usage()) continue;
+    const Labels node{{"instance", n.node_ip()}, {"NodeId", ToHex(n.node_id())}};
+    const proto::NodeUsage &u = n.usage();
+    if (u.store_capacity() > 0) {
+      Labels shm = node;
+      shm["Location"] =
+          "MMAP_SHM";  // the node's shared-memory arena; Lumen neither spills nor falls back to disk
+      store.Add(shm).Set(static_cast<double>(u.store_used()));
+      store_used.Add(node).Set(static_cast<double>(u.store_used()));
+      store_available.Add(node).Set(
+          static_cast<double>(u.store_capacity() - std::min(u.store_used(), u.store_capacity())));
+      store_objects.Add(node).Set(static_cast<double>(u.store_objects()));
+    }
+    if (!u.has_machine()) continue;
+    const proto::MachineStats &m = u.machine();
+    cpu.Add(node).Set(m.cpu_percent());
+    cores.Add(node).Set(m.cpu_count());
+    mem_used.Add(node).Set(
+        static_cast<double>(m.mem_total_bytes() - std::min(m.mem_available_bytes(), m.mem_total_bytes())));
+    mem_total.Add(node).Set(static_cast<double>(m.mem_total_bytes()));
+    mem_available.Add(node).Set(static_cast<double>(m.mem_available_bytes()));
+    mem_shared.Add(node).Set(static_cast<double>(m.mem_shared_bytes()));
+    disk_used.Add(node).Set(
+        static_cast<double>(m.disk_total_bytes() - std::min(m.disk_free_bytes(), m.disk_total_bytes())));
+    disk_free.Add(node).Set(static_cast<double>(m.disk_free_bytes()));
+  }
 }
 
 }  // namespace
@@ -80,6 +130,8 @@ std::vector<prometheus::MetricFamily> ClusterMetricFamilies(const proto::GetAllN
       resources.Add(free).Set(available);
     }
   }
+
+  AddNodeFamilies(nodes, session, registry);
 
   auto &actor_states = prometheus::BuildGauge()
                            .Name("ray_actors")

@@ -68,6 +68,50 @@ TEST(ClusterMetricsTest, RaysNamesFromTheTables) {
   EXPECT_FALSE(has("Name=\"Plus\",State=\"FAILED\"")) << text;
 }
 
+TEST(ClusterMetricsTest, EachNodesMachineAndObjectStore) {
+  proto::GetAllNodesReply nodes;
+  for (int i = 0; i < 3; ++i) {
+    proto::NodeInfo *n = nodes.add_nodes();
+    n->set_node_id(std::string(16, static_cast<char>(i + 1)));
+    n->set_node_ip("10.0.0." + std::to_string(i + 1));
+    n->set_alive(i != 2);
+    proto::NodeUsage *u = n->mutable_usage();
+    u->set_store_capacity(1000);
+    u->set_store_used(250 * (i + 1));
+    u->set_store_objects(3 * (i + 1));
+    if (i == 1) continue;  // node 2 reported no machine (an older node, or /proc unreadable)
+    proto::MachineStats *m = u->mutable_machine();
+    m->set_cpu_percent(37.5);
+    m->set_cpu_count(8);
+    m->set_mem_total_bytes(16000);
+    m->set_mem_available_bytes(12000);
+    m->set_mem_shared_bytes(500);
+    m->set_disk_total_bytes(90000);
+    m->set_disk_free_bytes(60000);
+  }
+  const std::string text = ClusterMetricsText(nodes, {}, {}, {}, "s");
+  auto value = [&](const std::string &metric, const std::string &node_ip) -> std::string {
+    std::smatch m;
+    const std::regex re("\n" + metric + "\\{[^}]*instance=\"" + node_ip + "\"[^}]*\\} ([0-9.e+]+)\n");
+    return std::regex_search(text, m, re) ? m[1].str() : "absent";
+  };
+  EXPECT_EQ(value("ray_node_cpu_utilization", "10.0.0.1"), "37.5") << text;
+  EXPECT_EQ(value("ray_node_cpu_count", "10.0.0.1"), "8");
+  EXPECT_EQ(value("ray_node_mem_used", "10.0.0.1"), "4000");
+  EXPECT_EQ(value("ray_node_mem_total", "10.0.0.1"), "16000");
+  EXPECT_EQ(value("ray_node_mem_available", "10.0.0.1"), "12000");
+  EXPECT_EQ(value("ray_node_mem_shared_bytes", "10.0.0.1"), "500");
+  EXPECT_EQ(value("ray_node_disk_usage", "10.0.0.1"), "30000");
+  EXPECT_EQ(value("ray_node_disk_free", "10.0.0.1"), "60000");
+  EXPECT_EQ(value("ray_object_store_memory", "10.0.0.1"), "250");
+  EXPECT_NE(text.find("Location=\"MMAP_SHM\""), std::string::npos) << text;
+  EXPECT_EQ(value("ray_object_store_used_memory", "10.0.0.2"), "500");
+  EXPECT_EQ(value("ray_object_store_available_memory", "10.0.0.2"), "500");
+  EXPECT_EQ(value("ray_object_store_num_local_objects", "10.0.0.2"), "6");
+  EXPECT_EQ(value("ray_node_cpu_utilization", "10.0.0.2"), "absent") << "no machine reported";
+  EXPECT_EQ(value("ray_object_store_used_memory", "10.0.0.3"), "absent") << "a dead node";
+}
+
 TEST(ClusterMetricsTest, LabelValuesAreEscaped) {
   proto::GetAllActorsReply actors;
   actors.add_actors()->set_class_name("Odd\"Name\\\n");

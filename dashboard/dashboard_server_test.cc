@@ -126,7 +126,7 @@ class FakeSource : public StateSource {
     }
     return reply;
   }
-  // Each node with a node service and two workers (pids 100+, 200+).
+  // Each node with a node service and two workers (pids 100+, 200+), its store and machine.
   StatusOr<proto::GetAllNodesReply> NodeProcesses() override {
     auto reply = Nodes();
     if (!reply.ok()) return reply;
@@ -146,6 +146,16 @@ class FakeSource : public StateSource {
       add(100 * (i + 1), "raylet", 1.5, 20000000);
       add(100 * (i + 1) + 1, "core_worker", 50, 10000000);
       add(100 * (i + 1) + 2, "core_worker", 25, 30000000);
+      usage->set_store_capacity(1 << 30);
+      usage->set_store_used(1 << 20);
+      usage->set_store_objects(1);
+      proto::MachineStats *machine = usage->mutable_machine();
+      machine->set_cpu_percent(40);
+      machine->set_cpu_count(2);
+      machine->set_mem_total_bytes(uint64_t{24} << 30);
+      machine->set_mem_available_bytes(uint64_t{20} << 30);
+      machine->set_disk_total_bytes(uint64_t{250} << 30);
+      machine->set_disk_free_bytes(uint64_t{60} << 30);
     }
     return reply;
   }

@@ -196,6 +196,10 @@ void ControlServer::AnswerAllNodesWithUsage(const rpc::ConnectionPtr &conn, uint
             *usage->mutable_workers() = stats.workers();
             *usage->mutable_objects() = stats.objects();
             *usage->mutable_processes() = stats.processes();
+            if (stats.has_machine()) *usage->mutable_machine() = stats.machine();
+            usage->set_store_used(stats.store_used());
+            usage->set_store_capacity(stats.store_capacity());
+            usage->set_store_objects(stats.store_objects());
           } else {
             LUMEN_LOG_WARN("node {} did not report its resources: {}", ToHex(id),
                            st.ok() ? "malformed reply" : st.ToString());

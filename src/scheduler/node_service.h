@@ -31,6 +31,7 @@
 
 #include "base/clock.h"
 #include "base/id.h"
+#include "base/machine_stats.h"
 #include "base/process_stats.h"
 #include "object_manager/node_peers.h"
 #include "object_manager/object_manager.h"
@@ -209,11 +210,12 @@ class NodeService {
   void AddObjectsTo(proto::NodeStatsReply *reply) const;
   /// Ray's ray_component_* facts: CPU and memory of this node service, its
   /// fork servers, drivers and workers, read from /proc (cpu_ keeps each
-  /// pid's previous reading).
+  /// pid's previous reading), and ray_node_*'s: the machine's (machine_).
   void AddProcessesTo(proto::NodeStatsReply *reply);
 
   NodeServiceOptions options_;
   CpuSampler cpu_;
+  MachineSampler machine_;
   NodeID node_id_ = NodeID::FromRandom();
   rpc::EventLoop loop_{"lumen-node"};
   rpc::Dispatcher dispatcher_;

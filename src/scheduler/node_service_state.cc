@@ -1,8 +1,8 @@
 // What the state API asks of each node (NODE_STATS with_workers /
 // with_objects / with_processes): its processes, the objects in its store,
-// and its processes' CPU and memory. Read on the loop thread from the tables
-// the node keeps anyway (and /proc); nothing is tracked for it but each
-// process's previous CPU reading.
+// its processes' CPU and memory, and its machine's. Read on the loop thread
+// from the tables the node keeps anyway (and /proc); nothing is tracked for
+// it but the previous CPU readings.
 #include <unistd.h>
 
 #include <set>
@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "scheduler/node_service.h"
+
+#include "base/logging.h"
 #include "scheduler/node_service_job.h"
 
 namespace lumen::scheduler {
@@ -81,6 +83,21 @@ void NodeService::AddProcessesTo(proto::NodeStatsReply *reply) {
     p->set_shared_bytes(memory->shared_bytes);
   }
   cpu_.Retain(seen);
+  // The machine's, for ray_node_*: the disk is the one the session's logs
+  // and sockets are on.
+  auto machine = machine_.Read(options_.session_dir.empty() ? "/" : options_.session_dir);
+  if (!machine.ok()) {
+    LUMEN_LOG_DEBUG("machine stats: {}", machine.status().ToString());
+    return;
+  }
+  proto::MachineStats *m = reply->mutable_machine();
+  m->set_cpu_percent(machine->cpu_percent);
+  m->set_cpu_count(machine->cpu_count);
+  m->set_mem_total_bytes(machine->mem_total_bytes);
+  m->set_mem_available_bytes(machine->mem_available_bytes);
+  m->set_mem_shared_bytes(machine->mem_shared_bytes);
+  m->set_disk_total_bytes(machine->disk_total_bytes);
+  m->set_disk_free_bytes(machine->disk_free_bytes);
 }
 
 }  // namespace lumen::scheduler

@@ -33,6 +33,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lumen_cli_test_util.h"
+
 namespace {
 namespace fs = std::filesystem;
 
@@ -545,6 +547,24 @@ TEST_F(CliTest, TheDashboardsMetricsAreValidPrometheusTextWithRaysNames) {
   EXPECT_TRUE(
       std::regex_search(res->body, std::regex("\nray_resources\\{[^}]*Name=\"CPU\"[^}]*State=\"USED\"")))
       << res->body;
+  // The node's machine and object store (ray_node_*, ray_object_store_*), as its node service read them.
+  EXPECT_TRUE(std::regex_search(res->body, std::regex("\nray_node_cpu_count\\{[^}]*\\} " +
+                                                      std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + "\n")))
+      << res->body;
+  std::smatch mem;
+  ASSERT_TRUE(std::regex_search(res->body, mem, std::regex("\nray_node_mem_total\\{[^}]*\\} ([0-9.e+]+)\n")))
+      << res->body;
+  EXPECT_NEAR(std::stod(mem[1]), static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE),
+              64 << 20);
+  EXPECT_TRUE(std::regex_search(res->body, std::regex("\nray_node_cpu_utilization\\{[^}]*\\} [0-9]")))
+      << res->body;
+  EXPECT_TRUE(std::regex_search(res->body, std::regex("\nray_node_disk_free\\{[^}]*\\} [1-9]"))) << res->body;
+  EXPECT_TRUE(std::regex_search(
+      res->body, std::regex("\nray_object_store_memory\\{[^}]*Location=\"MMAP_SHM\"[^}]*\\} [0-9]")))
+      << res->body;
+  EXPECT_TRUE(
+      std::regex_search(res->body, std::regex("\nray_object_store_available_memory\\{[^}]*\\} [1-9]")))
+      << res->body;
 
   // Prometheus' own parser and linter: it must parse (exit 1 is a parse
   // error); its only complaint may be Ray's CamelCase label names (SessionName,
@@ -569,10 +589,8 @@ TEST_F(CliTest, TheDashboardsMetricsAreValidPrometheusTextWithRaysNames) {
       << "promtool is missing: scripts/install-deps.sh installs it (Debian's prometheus)";
   EXPECT_TRUE(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3) << lint;
   std::istringstream lines(lint);
-  for (std::string line; std::getline(lines, line);)  // or the units in Ray's ray_component_rss_mb, _uss_mb
-    EXPECT_TRUE(line.find("label names should be written in 'snake_case'") != std::string::npos ||
-                line.find("ss_mb metric names should not contain abbreviated units") != std::string::npos)
-        << line;
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_TRUE(lumen::testing::IsLintOfRaysOwnNames(line)) << line;
 
   // The scrape configuration in the repository, pointed at this cluster, is
   // one Prometheus accepts.

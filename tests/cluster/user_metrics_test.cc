@@ -144,10 +144,7 @@ TEST_F(UserMetricsTest, DriverAndTaskValuesAddUpOnTheHeadsMetrics) {
   EXPECT_TRUE(check.rc == 0 || check.rc == 3) << check.out;
   std::istringstream lines(check.out);
   for (std::string line; std::getline(lines, line);)
-    EXPECT_TRUE(line.find("label names should be written in 'snake_case'") != std::string::npos ||
-                std::regex_match(line, std::regex("ray_component_[ru]ss_mb metric names should not contain "
-                                                  "abbreviated units")))
-        << line;
+    EXPECT_TRUE(lumen::testing::IsLintOfRaysOwnNames(line)) << line;
 
   // The driver shuts down (its job ends, its worker goes): its counters keep
   // their totals rather than vanish or drop.
