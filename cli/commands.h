@@ -1,5 +1,5 @@
-// The `lumen` command's verbs (start, stop, status, list, get, summary), as Ray's `ray` CLI has
-// them. main.cc parses the command line; each verb here returns the
+// The `lumen` command's verbs (start, stop, status, list, get, summary, job, logs, timeline,
+// memory), as Ray's `ray` CLI has them. main.cc parses the command line; each verb here returns the
 // process's exit status: 0, 1 for a failure (after one line on stderr
 // saying why), 2 for a bad value (the same, as CLI11 does for a bad flag).
 //
@@ -42,6 +42,26 @@ struct ListFlags {
   bool detail = false;
   std::string format;  // table (list's default), json, yaml (get's default)
 };
+
+/// `lumen job ...`: Ray's Jobs CLI on the dashboard's Job Submission API (job.cc).
+struct JobFlags {
+  std::string address;  // the cluster (as for status), or the dashboard as http://HOST:PORT
+  std::string token;
+  std::string id;  // status, logs, stop, delete: the submission id
+  // submit:
+  std::vector<std::string> entrypoint;  // the command after `--`, run as this argv
+  std::string working_dir, runtime_env_json, metadata_json, submission_id;
+  bool no_wait = false;  // submit, stop
+  bool follow = false;   // logs
+  std::string format;    // list: table (default) or json
+};
+
+int RunJobSubmit(const JobFlags &flags);
+int RunJobStatus(const JobFlags &flags);
+int RunJobLogs(const JobFlags &flags);
+int RunJobStop(const JobFlags &flags);
+int RunJobList(const JobFlags &flags);
+int RunJobDelete(const JobFlags &flags);
 
 int RunStart(const StartFlags &flags);
 int RunList(const ListFlags &flags);

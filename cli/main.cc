@@ -113,12 +113,53 @@ int main(int argc, char **argv) {
   summary_cmd->add_option("--format", summary.format, "table (default), json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
 
+  // Ray's Jobs CLI.
+  lumen::cli::JobFlags job;
+  CLI::App *job_cmd =
+      app.add_subcommand("job", "Submit, inspect and stop jobs: commands the head runs (Ray's ray job)");
+  job_cmd->require_subcommand(1);
+  auto job_target = [&job](CLI::App *cmd) {
+    cmd->add_option("--address", job.address,
+                    "HOST:PORT of the cluster (default: RAY_ADDRESS, else the one started here), or the "
+                    "dashboard's http://HOST:PORT");
+    cmd->add_option("--token", job.token, "the cluster's token (as for start)");
+  };
+  CLI::App *job_submit = job_cmd->add_subcommand(
+      "submit",
+      "Run a command on the head as a job: lumen job submit [options] -- COMMAND [ARGS...] (no shell)");
+  job_target(job_submit);
+  job_submit->add_option("--working-dir", job.working_dir,
+                         "the job's folder on the head (default: the session's)");
+  job_submit->add_option("--runtime-env-json", job.runtime_env_json,
+                         "runtime_env as JSON: {\"working_dir\": ..., \"env_vars\": {...}}");
+  job_submit->add_option("--metadata-json", job.metadata_json, "metadata as a JSON object of strings");
+  job_submit->add_option("--submission-id", job.submission_id, "the job's id (default: raysubmit_<random>)");
+  job_submit->add_flag("--no-wait", job.no_wait, "return once submitted instead of following its log");
+  job_submit->add_option("entrypoint", job.entrypoint, "the command and its arguments, after --")
+      ->expected(-1);
+  CLI::App *job_status = job_cmd->add_subcommand("status", "A job's status and its message");
+  CLI::App *job_logs = job_cmd->add_subcommand("logs", "A job's output (stdout and stderr)");
+  job_logs->add_flag("-f,--follow", job.follow, "keep printing what it writes until it ends");
+  CLI::App *job_stop =
+      job_cmd->add_subcommand("stop", "Stop a job: SIGTERM to its process group, then SIGKILL");
+  job_stop->add_flag("--no-wait", job.no_wait, "return without waiting for it to end");
+  CLI::App *job_delete =
+      job_cmd->add_subcommand("delete", "Forget a job that has ended (its log file stays)");
+  for (CLI::App *cmd : {job_status, job_logs, job_stop, job_delete}) {
+    job_target(cmd);
+    cmd->add_option("id", job.id, "the job's submission id")->required();
+  }
+  CLI::App *job_list = job_cmd->add_subcommand("list", "Every job the head knows of");
+  job_target(job_list);
+  job_list->add_option("--format", job.format, "table (default) or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
   if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say that a command is missing
     const std::string verb = argv[1];
     if (verb != "start" && verb != "stop" && verb != "status" && verb != "list" && verb != "get" &&
-        verb != "summary") {
+        verb != "summary" && verb != "job") {
       std::cerr << "lumen: error: unknown command '" << verb
-                << "' (commands: start, stop, status, list, get, summary; see lumen --help)\n";
+                << "' (commands: start, stop, status, list, get, summary, job; see lumen --help)\n";
       return 2;
     }
   }
@@ -149,5 +190,11 @@ int main(int argc, char **argv) {
   if (list_cmd->parsed()) return lumen::cli::RunList(list);
   if (get_cmd->parsed()) return lumen::cli::RunGet(get);
   if (summary_cmd->parsed()) return lumen::cli::RunSummary(summary);
+  if (job_submit->parsed()) return lumen::cli::RunJobSubmit(job);
+  if (job_status->parsed()) return lumen::cli::RunJobStatus(job);
+  if (job_logs->parsed()) return lumen::cli::RunJobLogs(job);
+  if (job_stop->parsed()) return lumen::cli::RunJobStop(job);
+  if (job_list->parsed()) return lumen::cli::RunJobList(job);
+  if (job_delete->parsed()) return lumen::cli::RunJobDelete(job);
   return lumen::cli::RunStatus(status_address, status_token);
 }
