@@ -63,6 +63,29 @@ int RunJobStop(const JobFlags &flags);
 int RunJobList(const JobFlags &flags);
 int RunJobDelete(const JobFlags &flags);
 
+/// `lumen logs`, `lumen timeline`, `lumen memory` (observe.cc).
+struct ObserveFlags {
+  std::string address;  // as for JobFlags
+  std::string token;
+  // logs:
+  std::string filename;  // a file of the head's logs/ (or part of its name); empty: list them
+  long tail = 1000;      // lines; -1: all
+  bool follow = false;
+  // timeline:
+  std::string output;  // the trace file (default: a new one in the temp folder)
+  std::string job_id;  // hex; empty: every job
+  // memory:
+  std::string group_by = "NODE_ADDRESS";  // or OWNER
+  std::string sort_by = "OBJECT_SIZE";    // or PID, REFERENCE_TYPE
+  std::string units = "B";                // B, KB, MB, GB
+  bool stats_only = false;
+  int num_entries = -1;  // rows per group; -1: all
+};
+
+int RunLogs(const ObserveFlags &flags);
+int RunTimeline(const ObserveFlags &flags);
+int RunMemory(const ObserveFlags &flags);
+
 int RunStart(const StartFlags &flags);
 int RunList(const ListFlags &flags);
 int RunGet(const ListFlags &flags);

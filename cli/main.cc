@@ -154,12 +154,47 @@ int main(int argc, char **argv) {
   job_list->add_option("--format", job.format, "table (default) or json")
       ->check(CLI::IsMember({"table", "json"}));
 
+  // Ray's `ray logs`, `ray timeline`, `ray memory`.
+  lumen::cli::ObserveFlags observe;
+  auto observe_target = [&observe](CLI::App *cmd) {
+    cmd->add_option("--address", observe.address,
+                    "HOST:PORT of the cluster (default: RAY_ADDRESS, else the one started here)");
+    cmd->add_option("--token", observe.token, "the cluster's token (as for start)");
+  };
+  CLI::App *logs_cmd =
+      app.add_subcommand("logs", "List the head's log files, or print one (its last lines, or follow it)");
+  observe_target(logs_cmd);
+  logs_cmd->add_option("filename", observe.filename, "a log file (or part of its name); none: list them all");
+  logs_cmd->add_option("--tail", observe.tail, "lines from its end (-1: all)")->capture_default_str();
+  logs_cmd->add_flag("-f,--follow", observe.follow, "keep printing what is appended");
+  CLI::App *timeline_cmd =
+      app.add_subcommand("timeline", "Write the task timeline as Chrome trace JSON (open it in Perfetto)");
+  observe_target(timeline_cmd);
+  timeline_cmd->add_option("--output", observe.output, "the file to write (default: one in the temp folder)");
+  timeline_cmd->add_option("--job-id", observe.job_id, "one job's tasks only (its hex id)");
+  CLI::App *memory_cmd =
+      app.add_subcommand("memory", "Objects in the cluster's stores, per node (or owner), with their sizes");
+  observe_target(memory_cmd);
+  memory_cmd->add_option("--group-by", observe.group_by, "NODE_ADDRESS or OWNER")
+      ->check(CLI::IsMember({"NODE_ADDRESS", "OWNER"}))
+      ->capture_default_str();
+  memory_cmd->add_option("--sort-by", observe.sort_by, "OBJECT_SIZE, PID or REFERENCE_TYPE")
+      ->check(CLI::IsMember({"OBJECT_SIZE", "PID", "REFERENCE_TYPE"}))
+      ->capture_default_str();
+  memory_cmd->add_option("--units", observe.units, "B, KB, MB or GB")
+      ->check(CLI::IsMember({"B", "KB", "MB", "GB"}))
+      ->capture_default_str();
+  memory_cmd->add_flag("--stats-only", observe.stats_only, "the summaries only");
+  memory_cmd->add_option("--num-entries", observe.num_entries, "objects shown per group (default: all)");
+
   if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say that a command is missing
     const std::string verb = argv[1];
     if (verb != "start" && verb != "stop" && verb != "status" && verb != "list" && verb != "get" &&
-        verb != "summary" && verb != "job") {
-      std::cerr << "lumen: error: unknown command '" << verb
-                << "' (commands: start, stop, status, list, get, summary, job; see lumen --help)\n";
+        verb != "summary" && verb != "job" && verb != "logs" && verb != "timeline" && verb != "memory") {
+      std::cerr
+          << "lumen: error: unknown command '" << verb
+          << "' (commands: start, stop, status, list, get, summary, job, logs, timeline, memory; see lumen "
+             "--help)\n";
       return 2;
     }
   }
@@ -196,5 +231,8 @@ int main(int argc, char **argv) {
   if (job_stop->parsed()) return lumen::cli::RunJobStop(job);
   if (job_list->parsed()) return lumen::cli::RunJobList(job);
   if (job_delete->parsed()) return lumen::cli::RunJobDelete(job);
+  if (logs_cmd->parsed()) return lumen::cli::RunLogs(observe);
+  if (timeline_cmd->parsed()) return lumen::cli::RunTimeline(observe);
+  if (memory_cmd->parsed()) return lumen::cli::RunMemory(observe);
   return lumen::cli::RunStatus(status_address, status_token);
 }

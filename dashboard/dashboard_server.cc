@@ -19,6 +19,7 @@
 #include "dashboard/job_manager.h"
 #include "dashboard/job_routes.h"
 #include "dashboard/log_routes.h"
+#include "dashboard/timeline.h"
 #include "dashboard/list_query.h"
 #include "dashboard/state_rows.h"
 #include "dashboard/task_rows.h"
@@ -305,6 +306,7 @@ void DashboardServer::Route() {
         return "head";
       },
       stopping_);
+  RouteTimeline(*http_, [this] { return source_->Tasks(); });
 }
 
 void DashboardServer::RouteTasksWorkersObjects() {

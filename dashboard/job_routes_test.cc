@@ -286,6 +286,7 @@ TEST(LogTailTest, LastLinesWithAndWithoutAFinalNewline) {
 TEST(LogCategoryTest, RaysGroups) {
   EXPECT_EQ(LogCategory("worker-ab-01-7.out"), "worker_out");
   EXPECT_EQ(LogCategory("worker-ab-01-7.err"), "worker_err");
+  EXPECT_EQ(LogCategory("worker-7.log"), "core_worker");
   EXPECT_EQ(LogCategory("job-driver-raysubmit_x.log"), "job_driver");
   EXPECT_EQ(LogCategory("node-123.log"), "node");
   EXPECT_EQ(LogCategory("dashboard.out"), "dashboard");

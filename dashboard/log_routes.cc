@@ -92,7 +92,8 @@ std::string LogCategory(const std::string &filename) {
     const size_t n = std::strlen(suffix);
     return filename.size() >= n && filename.compare(filename.size() - n, n, suffix) == 0;
   };
-  if (filename.rfind("worker-", 0) == 0) return ends_with(".err") ? "worker_err" : "worker_out";
+  if (filename.rfind("worker-", 0) == 0)
+    return ends_with(".err") ? "worker_err" : ends_with(".out") ? "worker_out" : "core_worker";
   if (filename.rfind("job-driver-", 0) == 0) return "job_driver";
   const size_t cut = filename.find_first_of("-.");
   return cut == std::string::npos || cut == 0 ? "other" : filename.substr(0, cut);

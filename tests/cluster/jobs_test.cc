@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include <cstdio>
+#include <fstream>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -185,10 +186,97 @@ TEST_F(JobsTest, BadInputIsOneLineWithItsExitCode) {
   ASSERT_EQ(Lumen({"job", "submit", "--no-wait", "--submission-id=twice", "--", "true"}).rc, 0);
   ExpectOneLineError(Lumen({"job", "submit", "--submission-id=twice", "--", "true"}), 2, "already exists");
   ExpectOneLineError(Run(LUMEN_CLI, {"job", "list", "--address=http://127.0.0.1:1"}), 2, "--token");
+  Result no_verb = Run(LUMEN_CLI, {"job"});
+  EXPECT_EQ(no_verb.rc, 2);
+  EXPECT_EQ(Lines(no_verb.err), 1u) << no_verb.err;
+  // One line per verb in `lumen --help`.
+  Result help = Run(LUMEN_CLI, {"--help"});
+  EXPECT_EQ(help.rc, 0);
+  for (const char *verb : {"job", "logs", "timeline", "memory"})
+    EXPECT_TRUE(std::regex_search(help.out, std::regex(std::string("\n  ") + verb + " +\\S")))
+        << verb << help.out;
   // A command that cannot run is a job that failed to start.
   Result missing = Lumen({"job", "submit", "--", "no-such-program-lumen"});
   EXPECT_EQ(missing.rc, 1) << missing.out << missing.err;
   EXPECT_NE(missing.out.find("not found in PATH"), std::string::npos) << missing.out;
+}
+
+TEST_F(JobsTest, LogsTimelineAndMemoryShowWhatAJobDid) {
+  // events_driver as a job: 5 Square tasks, a failing Boom, an actor, and a
+  // 2 MiB object it keeps until `release` exists.
+  const std::string release = root_ + "/release";
+  ASSERT_EQ(Lumen({"job", "submit", "--no-wait", "--submission-id=events", "--", LUMEN_EVENTS_DRIVER,
+                   address_, release})
+                .rc,
+            0);
+  ASSERT_TRUE(PollUntil([&] {
+    Json logs = Api("/api/jobs/events/logs");
+    return logs.is_object() && logs["logs"].get<std::string>().find("READY 3") != std::string::npos;
+  }));
+
+  Result listed = Lumen({"logs"});
+  EXPECT_EQ(listed.rc, 0) << listed.err;
+  EXPECT_NE(listed.out.find("job_driver:\n  job-driver-events.log\n"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("control.out"), std::string::npos) << listed.out;
+  Result printed = Lumen({"logs", "job-driver-events.log", "--tail=-1"});
+  EXPECT_EQ(printed.rc, 0) << printed.err;
+  EXPECT_NE(printed.out.find("READY 3"), std::string::npos) << printed.out;
+  ExpectOneLineError(Lumen({"logs", "../token"}), 2, "must be the name of a file in the logs folder");
+  ExpectOneLineError(Lumen({"logs", "no-such-log"}), 1, "no log file of the head's matches 'no-such-log'");
+
+  // The timeline: each task's run, once its events have arrived.
+  const std::string trace_file = root_ + "/trace.json";
+  Json trace;
+  auto runs = [&](const std::string &name) {
+    std::vector<Json> out;
+    for (const Json &e : trace)
+      if (e.value("ph", "") == "X" && e.value("name", "") == name) out.push_back(e);
+    return out;
+  };
+  ASSERT_TRUE(PollUntil([&] {
+    Result written = Lumen({"timeline", "--output=" + trace_file});
+    if (written.rc != 0 || written.out.find("Trace file written to " + trace_file) == std::string::npos)
+      return false;
+    trace = Json::parse(ReadFile(trace_file), nullptr, false);
+    return trace.is_array() && runs("Square").size() == 5 && runs("Boom").size() == 1;
+  })) << trace.dump(1);
+  EXPECT_EQ(runs("Boom")[0]["cname"], "terrible");
+  EXPECT_NE(runs("Boom")[0]["args"]["error_message"].get<std::string>().find("boom: 7"), std::string::npos);
+  size_t begins = 0, ends = 0, names = 0;
+  for (const Json &e : trace) {
+    ASSERT_TRUE(e.contains("ph") && e.contains("pid") && e["pid"].is_number_integer()) << e.dump();
+    const std::string ph = e["ph"];
+    if (ph == "X") {
+      EXPECT_TRUE(e["ts"].is_number() && e["dur"].is_number() && e["dur"].get<double>() >= 0) << e.dump();
+      EXPECT_TRUE(e["tid"].is_number_integer()) << e.dump();
+      EXPECT_EQ(e["args"]["state"], e["name"] == "Boom" ? "FAILED" : "FINISHED") << e.dump();
+    }
+    begins += ph == "b";
+    ends += ph == "e";
+    names += ph == "M" && e["name"] == "process_name";
+  }
+  EXPECT_GT(begins, 0u);
+  EXPECT_EQ(begins, ends);
+  EXPECT_EQ(names, 1u);  // one node
+
+  // The object, in `lumen memory`.
+  Result memory = Lumen({"memory", "--units=MB"});
+  EXPECT_EQ(memory.rc, 0) << memory.err;
+  EXPECT_NE(memory.out.find("======== Object references status:"), std::string::npos) << memory.out;
+  EXPECT_NE(memory.out.find("--- Summary for node address: 127.0.0.1"), std::string::npos) << memory.out;
+  EXPECT_TRUE(std::regex_search(memory.out, std::regex("2\\.00 MB\\s+LOCAL_REFERENCE\\s+[0-9a-f]{56}")))
+      << memory.out;
+  EXPECT_NE(memory.out.find("Object store memory usage 2.00 MB, 1 objects"), std::string::npos) << memory.out;
+  Result by_owner = Lumen({"memory", "--group-by=OWNER", "--stats-only"});
+  EXPECT_EQ(by_owner.rc, 0) << by_owner.err;
+  EXPECT_NE(by_owner.out.find("--- Summary for owner worker: "), std::string::npos) << by_owner.out;
+  EXPECT_EQ(by_owner.out.find("Object Ref"), std::string::npos) << by_owner.out;
+  Result bad_units = Lumen({"memory", "--units=TB"});
+  EXPECT_EQ(bad_units.rc, 2);
+  EXPECT_EQ(Lines(bad_units.err), 1u) << bad_units.err;
+
+  std::ofstream(release) << "go\n";
+  ASSERT_TRUE(PollUntil([&] { return Status("events") == "SUCCEEDED"; }));
 }
 
 }  // namespace
