@@ -295,7 +295,8 @@ void DashboardServer::Route() {
                return PlacementGroupRows(*reply);
              }));
   RouteTasksWorkersObjects();
-  RouteJobs(*http_, *jobs_, stopping_);
+  RouteJobs(
+      *http_, *jobs_, [this] { return source_->Jobs(); }, stopping_);
   RouteLogs(
       *http_, options_.session_dir + "/logs",
       [this]() -> std::string {  // the head's node: the one whose session this is

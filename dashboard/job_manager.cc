@@ -449,6 +449,14 @@ StatusOr<bool> JobManager::Stop(const std::string &submission_id) {
   return StopLocked(*it->second);
 }
 
+void JobManager::NoteDriver(const std::string &submission_id, const std::string &job_id_hex, int driver_pid) {
+  MutexLock lock(mu_);
+  auto it = jobs_.find(submission_id);
+  if (it == jobs_.end() || !it->second->info.driver_job_id.empty()) return;
+  it->second->info.driver_job_id = job_id_hex;
+  it->second->info.driver_pid = driver_pid;
+}
+
 Status JobManager::Delete(const std::string &submission_id) {
   MutexLock lock(mu_);
   auto it = jobs_.find(submission_id);

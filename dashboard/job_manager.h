@@ -66,6 +66,10 @@ struct JobInfo {
   std::string runtime_env_json;
   std::string submitter;
   std::string log_path;
+  // The cluster job its driver registered (found by the driver's process,
+  // job_routes.cc), once known: Ray's job_id and driver_info.
+  std::string driver_job_id;  // hex; empty: none seen yet
+  int driver_pid = 0;
 };
 
 struct JobManagerOptions {
@@ -100,6 +104,9 @@ class JobManager {
   /// Forgets a job that has ended (its log file stays). InvalidArgument if it
   /// still runs, NotFound for an unknown id.
   Status Delete(const std::string &submission_id);
+  /// Records that the job's driver registered cluster job `job_id_hex` from
+  /// process `driver_pid`; the first one recorded stays.
+  void NoteDriver(const std::string &submission_id, const std::string &job_id_hex, int driver_pid);
   /// Blocks until the job has ended or `timeout` passed; the job as it then is.
   StatusOr<JobInfo> Wait(const std::string &submission_id, std::chrono::milliseconds timeout) const;
 

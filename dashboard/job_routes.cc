@@ -2,11 +2,13 @@
 
 #include <httplib.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
 #include <utility>
 
+#include "api_runtime/runtime_nodes.h"
 #include "dashboard/log_routes.h"
 
 namespace lumen::dashboard {
@@ -82,6 +84,43 @@ StatusOr<std::string> JobId(const httplib::Request &req) {
   return id;
 }
 
+// The process group of `pid`; 0 if it is gone.
+int ProcessGroupOf(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  char state = 0;
+  int ppid = 0, pgrp = 0;
+  if (close == std::string::npos ||
+      std::sscanf(stat.c_str() + close + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
+    return 0;
+  return pgrp;
+}
+
+// Finds the cluster job of each submitted job whose driver is not known yet:
+// the one whose driver is the job's process or (while it lives) one of its
+// group. Best effort: without the control service the jobs stay unlinked.
+void LinkDrivers(JobManager &jobs, const std::function<StatusOr<proto::GetAllJobsReply>()> &drivers) {
+  std::vector<JobInfo> unlinked;
+  for (JobInfo &job : jobs.List())
+    if (job.pid > 0 && job.driver_job_id.empty()) unlinked.push_back(std::move(job));
+  if (unlinked.empty()) return;
+  auto cluster = drivers();
+  if (!cluster.ok()) return;
+  for (const proto::JobInfo &driver : cluster->jobs()) {
+    if (driver.driver_pid() <= 0) continue;
+    const int pid = driver.driver_pid();
+    int group = -1;  // read once, only if needed
+    for (const JobInfo &job : unlinked) {
+      if (pid != job.pid) {
+        if (group < 0) group = driver.finished() ? 0 : ProcessGroupOf(pid);
+        if (group != job.pid) continue;
+      }
+      jobs.NoteDriver(job.submission_id, api::JobIdHex(driver.job_id()), pid);
+    }
+  }
+}
+
 }  // namespace
 
 StatusOr<JobRequest> ParseJobRequest(const std::string &body, const std::string &submitter) {
@@ -143,9 +182,12 @@ StatusOr<JobRequest> ParseJobRequest(const std::string &body, const std::string 
 Json JobDetails(const JobInfo &job) {
   Json runtime_env = Json::parse(job.runtime_env_json, nullptr, false);
   Json details{{"type", "SUBMISSION"},
-               {"job_id", nullptr},
+               {"job_id", job.driver_job_id.empty() ? Json(nullptr) : Json(job.driver_job_id)},
                {"submission_id", job.submission_id},
-               {"driver_info", nullptr},
+               {"driver_info", job.driver_job_id.empty() ? Json(nullptr)
+                                                         : Json{{"id", job.driver_job_id},
+                                                                {"node_ip_address", nullptr},
+                                                                {"pid", std::to_string(job.driver_pid)}}},
                {"status", JobStatusName(job.status)},
                {"entrypoint", job.entrypoint},
                {"message", job.message},
@@ -170,7 +212,8 @@ Json JobDetails(const JobInfo &job) {
   return details;
 }
 
-void RouteJobs(httplib::Server &http, JobManager &jobs, const std::atomic<bool> &stopping) {
+void RouteJobs(httplib::Server &http, JobManager &jobs,
+               std::function<StatusOr<proto::GetAllJobsReply>()> drivers, const std::atomic<bool> &stopping) {
   auto submit = [&jobs](const httplib::Request &req, httplib::Response &res) {
     auto request = ParseJobRequest(req.body, req.remote_addr + ":" + std::to_string(req.remote_port));
     if (!request.ok()) return SendText(res, 400, request.status().message());
@@ -178,7 +221,8 @@ void RouteJobs(httplib::Server &http, JobManager &jobs, const std::atomic<bool> 
     if (!id.ok()) return SendText(res, HttpStatus(id.status()), id.status().message());
     SendJson(res, {{"submission_id", *id}, {"job_id", nullptr}});
   };
-  auto list = [&jobs](const httplib::Request &, httplib::Response &res) {
+  auto list = [&jobs, drivers](const httplib::Request &, httplib::Response &res) {
+    LinkDrivers(jobs, drivers);
     Json all = Json::array();
     for (const JobInfo &job : jobs.List()) all.push_back(JobDetails(job));
     SendJson(res, all);
@@ -187,7 +231,8 @@ void RouteJobs(httplib::Server &http, JobManager &jobs, const std::atomic<bool> 
   http.Post("/api/jobs", submit);
   http.Get("/api/jobs/", list);
   http.Get("/api/jobs", list);
-  http.Get(R"(/api/jobs/([^/]+))", [&jobs](const httplib::Request &req, httplib::Response &res) {
+  http.Get(R"(/api/jobs/([^/]+))", [&jobs, drivers](const httplib::Request &req, httplib::Response &res) {
+    LinkDrivers(jobs, drivers);
     auto id = JobId(req);
     auto job = id.ok() ? jobs.Get(*id) : StatusOr<JobInfo>(id.status());
     if (!job.ok()) return SendText(res, HttpStatus(job.status()), job.status().message());

@@ -18,12 +18,14 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "base/status.h"
 #include "dashboard/job_manager.h"
+#include "protocol/control.pb.h"
 
 namespace httplib {
 class Server;
@@ -39,6 +41,10 @@ StatusOr<JobRequest> ParseJobRequest(const std::string &body, const std::string 
 /// Ray's JobDetails for one job, with Lumen's extra fields.
 nlohmann::ordered_json JobDetails(const JobInfo &job);
 
-void RouteJobs(httplib::Server &http, JobManager &jobs, const std::atomic<bool> &stopping);
+/// `drivers`: the cluster's jobs (the control service's), where a submitted
+/// job's driver is found once it has called ray::Init(): the driver is the
+/// job's process, or a process of its group.
+void RouteJobs(httplib::Server &http, JobManager &jobs,
+               std::function<StatusOr<proto::GetAllJobsReply>()> drivers, const std::atomic<bool> &stopping);
 
 }  // namespace lumen::dashboard

@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -36,7 +37,16 @@ class NoCluster : public StateSource {
     return reply;
   }
   StatusOr<proto::GetAllActorsReply> Actors() override { return Status::Disconnected("none"); }
-  StatusOr<proto::GetAllJobsReply> Jobs() override { return Status::Disconnected("none"); }
+  // One cluster job, number 5, whose driver is process `driver_pid` (none: no job).
+  StatusOr<proto::GetAllJobsReply> Jobs() override {
+    proto::GetAllJobsReply reply;
+    if (driver_pid > 0) {
+      proto::JobInfo *j = reply.add_jobs();
+      j->set_job_id(5);
+      j->set_driver_pid(driver_pid);
+    }
+    return reply;
+  }
   StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() override {
     return Status::Disconnected("none");
   }
@@ -45,6 +55,7 @@ class NoCluster : public StateSource {
   StatusOr<proto::GetAllNodesReply> NodeProcesses() override { return Status::Disconnected("none"); }
   StatusOr<proto::GetMetricsReply> Metrics() override { return Status::Disconnected("none"); }
   std::string session_dir;
+  std::atomic<int> driver_pid{0};
 };
 
 class JobRoutesTest : public ::testing::Test {
@@ -56,6 +67,7 @@ class JobRoutesTest : public ::testing::Test {
     fs::create_directories(dir_ + "/logs");
     auto source = std::make_unique<NoCluster>();
     source->session_dir = dir_;
+    source_ = source.get();
     DashboardOptions opts;
     opts.port = 0;
     opts.token = kToken;
@@ -98,6 +110,7 @@ class JobRoutesTest : public ::testing::Test {
   }
 
   std::string dir_;
+  NoCluster *source_ = nullptr;
   std::unique_ptr<DashboardServer> server_;
   std::unique_ptr<httplib::Client> client_;
   int port_ = 0;
@@ -175,6 +188,24 @@ TEST_F(JobRoutesTest, ALongJobIsTailedWhileItRunsAndStopped) {
   auto again = Post("/api/jobs/long/stop", "");
   ASSERT_TRUE(again);
   EXPECT_EQ(Json::parse(again->body)["stopped"], false);
+}
+
+TEST_F(JobRoutesTest, TheClusterJobOfAJobsDriverIsItsJobId) {
+  auto res = Post("/api/jobs/", R"({"entrypoint": ["sleep", "1000"], "submission_id": "linked"})");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  Json job = Json::parse(Get("/api/jobs/linked")->body);
+  EXPECT_TRUE(job["job_id"].is_null()) << job.dump();  // no driver has registered
+  EXPECT_TRUE(job["driver_info"].is_null()) << job.dump();
+  const int pid = job["driver_pid"];
+  source_->driver_pid = pid;  // now its process has: it is cluster job 5
+  job = Json::parse(Get("/api/jobs/linked")->body);
+  EXPECT_EQ(job["job_id"], "05000000") << job.dump();
+  EXPECT_EQ(job["driver_info"]["pid"], std::to_string(pid)) << job.dump();
+  source_->driver_pid = 0;  // the link stays
+  EXPECT_EQ(Json::parse(Get("/api/jobs/")->body)[0]["job_id"], "05000000");
+  ASSERT_EQ(Post("/api/jobs/linked/stop", "")->status, 200);
+  EXPECT_EQ(Ended("linked")["status"], "STOPPED");
 }
 
 TEST_F(JobRoutesTest, BadRequestsAreClear400sAndUnknownJobs404s) {
@@ -260,6 +291,49 @@ TEST_F(JobRoutesTest, LogFilesAreListedTailedAndFollowedButNothingOutsideTheFold
                                return streamed.find("c3\n") == std::string::npos;  // then hang up
                              });
   EXPECT_EQ(streamed, "c2\nc3\n");
+}
+
+TEST_F(JobRoutesTest, OnlyAFewStreamsAreOpenAtOnce) {
+  const std::string file = dir_ + "/logs/busy.out";
+  std::ofstream(file) << "x\n";
+  std::atomic<int> open{0};
+  std::atomic<bool> release{false};
+  std::vector<std::thread> followers;
+  for (int i = 0; i < kMaxLogStreams; ++i)
+    followers.emplace_back([&] {
+      httplib::Client client("127.0.0.1", port_);
+      bool counted = false;
+      client.Get("/api/v0/logs/stream?filename=busy.out", Auth(), [&](const char *, size_t) {
+        if (!counted) ++open;
+        counted = true;
+        return !release.load();  // hang up at the next data once released
+      });
+    });
+  const auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (open < kMaxLogStreams && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(open.load(), kMaxLogStreams);
+  auto refused = Get("/api/v0/logs/stream?filename=busy.out");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_NE(refused->body.find("log streams are open already"), std::string::npos) << refused->body;
+  EXPECT_EQ(Get("/api/v0/logs/file?filename=busy.out")->status, 200);  // the API still answers
+  release = true;
+  std::ofstream(file, std::ios::app) << "y\n";
+  for (std::thread &t : followers) t.join();
+  // Their slots come back once the server sees them gone.
+  int status = 0;
+  while (status != 200 && std::chrono::steady_clock::now() < until) {
+    httplib::Client client("127.0.0.1", port_);
+    auto res = client.Get(
+        "/api/v0/logs/stream?filename=busy.out", Auth(),
+        [&](const httplib::Response &r) {
+          status = r.status;
+          return r.status == 200;
+        },
+        [](const char *, size_t) { return false; });
+  }
+  EXPECT_EQ(status, 200);
 }
 
 TEST(LogTailTest, LastLinesWithAndWithoutAFinalNewline) {

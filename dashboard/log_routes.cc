@@ -115,42 +115,53 @@ StatusOr<std::string> LogFilePath(const std::string &dir, const std::string &fil
 
 void StreamFile(httplib::Response &res, const std::string &path, off_t offset, std::string prefix,
                 std::function<bool()> ended, const std::atomic<bool> &stopping) {
+  // Each stream holds one of the server's few request threads for as long as
+  // it lasts: enough of them stay for the API.
+  static std::atomic<int> open_streams{0};
+  if (open_streams.fetch_add(1) >= kMaxLogStreams) {
+    open_streams.fetch_sub(1);
+    return SendText(
+        res, 503,
+        std::to_string(kMaxLogStreams) + " log streams are open already: close one, or read without follow");
+  }
   res.status = 200;
-  res.set_chunked_content_provider("text/plain; charset=utf-8",
-                                   [path, offset, prefix = std::move(prefix), ended = std::move(ended),
-                                    &stopping](size_t, httplib::DataSink &sink) mutable {
-                                     if (!prefix.empty()) {
-                                       if (!sink.write(prefix.data(), prefix.size())) return false;
-                                       prefix.clear();
-                                     }
-                                     // Whether it had ended is asked before reading, so that what was
-                                     // written last is read before the stream ends.
-                                     const bool over = ended();
-                                     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                                     bool wrote = false;
-                                     if (fd >= 0) {
-                                       char buffer[64 * 1024];
-                                       ssize_t n;
-                                       while ((n = pread(fd, buffer, sizeof(buffer), offset)) > 0) {
-                                         if (!sink.write(buffer, static_cast<size_t>(n))) {
-                                           close(fd);
-                                           return false;
-                                         }
-                                         offset += n;
-                                         wrote = true;
-                                       }
-                                       close(fd);
-                                     }
-                                     if (over || stopping.load()) {
-                                       sink.done();
-                                       return true;
-                                     }
-                                     if (!wrote) {
-                                       if (!sink.is_writable()) return false;
-                                       std::this_thread::sleep_for(kFollowPoll);
-                                     }
-                                     return true;
-                                   });
+  res.set_chunked_content_provider(
+      "text/plain; charset=utf-8",
+      [path, offset, prefix = std::move(prefix), ended = std::move(ended), &stopping](
+          size_t, httplib::DataSink &sink) mutable {
+        if (!prefix.empty()) {
+          if (!sink.write(prefix.data(), prefix.size())) return false;
+          prefix.clear();
+        }
+        // Whether it had ended is asked before reading, so that what was
+        // written last is read before the stream ends.
+        const bool over = ended();
+        const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        bool wrote = false;
+        if (fd >= 0) {
+          char buffer[64 * 1024];
+          ssize_t n;
+          while ((n = pread(fd, buffer, sizeof(buffer), offset)) > 0) {
+            if (!sink.write(buffer, static_cast<size_t>(n))) {
+              close(fd);
+              return false;
+            }
+            offset += n;
+            wrote = true;
+          }
+          close(fd);
+        }
+        if (over || stopping.load()) {
+          sink.done();
+          return true;
+        }
+        if (!wrote) {
+          if (!sink.is_writable()) return false;
+          std::this_thread::sleep_for(kFollowPoll);
+        }
+        return true;
+      },
+      [](bool) { open_streams.fetch_sub(1); });
 }
 
 void RouteLogs(httplib::Server &http, std::string logs_dir, std::function<std::string()> node_id,

@@ -42,9 +42,14 @@ std::string LogCategory(const std::string &filename);
 /// ".."); NotFound unless it names a regular file (not a link) in `dir`. Its path.
 StatusOr<std::string> LogFilePath(const std::string &dir, const std::string &filename);
 
+/// How many streams (log follows, job log tails) may be open at once: each
+/// holds a request thread of the server's (cpp-httplib's pool has 8 or more).
+inline constexpr int kMaxLogStreams = 4;
+
 /// Streams `prefix`, then the file at `path` from `offset`, as a chunked
 /// text/plain body: whatever is appended, until `ended()` holds and the file
-/// is drained, the client goes, or `stopping` is set.
+/// is drained, the client goes, or `stopping` is set. A 503 when
+/// kMaxLogStreams are open already.
 void StreamFile(httplib::Response &res, const std::string &path, off_t offset, std::string prefix,
                 std::function<bool()> ended, const std::atomic<bool> &stopping);
 
