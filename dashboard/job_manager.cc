@@ -17,11 +17,16 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "dashboard/log_routes.h"
 
 extern char **environ;
 
 namespace lumen::dashboard {
 namespace {
+
+// How much of a failed job's log its message carries.
+constexpr long kFailureLogLines = 20;
+constexpr size_t kFailureLogBytes = 4000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -244,7 +249,9 @@ std::string JoinCommandLine(const std::vector<std::string> &argv) {
   return out;
 }
 
-JobManager::JobManager(JobManagerOptions options) : options_(std::move(options)) {}
+JobManager::JobManager(JobManagerOptions options) : options_(std::move(options)) {
+  launcher_ = std::thread([this] { LaunchLoop(); });
+}
 
 JobManager::~JobManager() { Shutdown(); }
 
@@ -291,13 +298,37 @@ StatusOr<std::string> JobManager::Submit(JobRequest request) {
   info.message = "Job has not started yet.";
   LUMEN_LOG_INFO("job {} submitted from {}: {} (in {})", info.submission_id,
                  info.submitter.empty() ? "(unknown)" : info.submitter, info.entrypoint, info.working_dir);
-  Launch(*job, request);
   const std::string id = info.submission_id;
+  Job *pending = job.get();
+  pending->request = std::make_unique<JobRequest>(std::move(request));
   jobs_.emplace(id, std::move(job));
   order_.push_back(id);
-  ForgetOldFinished();
+  to_launch_.push_back(pending);
   changed_.notify_all();
+  // PENDING until the launcher has started it (a moment).
+  changed_.wait(lock.native(), [pending] { return pending->launched; });
+  pending->request.reset();
+  ForgetOldFinished();
   return id;
+}
+
+void JobManager::LaunchLoop() {
+  MutexLock lock(mu_);
+  for (;;) {
+    changed_.wait(lock.native(), [this]() REQUIRES(mu_) { return !to_launch_.empty() || launcher_done_; });
+    if (to_launch_.empty()) return;
+    Job *job = to_launch_.front();
+    to_launch_.erase(to_launch_.begin());
+    if (job->stop_requested) {  // stopped while it waited
+      job->info.status = JobStatus::kStopped;
+      job->info.message = "Job was stopped before it started.";
+      job->info.end_time_ms = NowMs();
+    } else {
+      Launch(*job, *job->request);
+    }
+    job->launched = true;
+    changed_.notify_all();
+  }
 }
 
 void JobManager::Launch(Job &job, const JobRequest &request) {
@@ -389,15 +420,23 @@ void JobManager::WaitForExit(const std::string &submission_id, pid_t pid) {
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       info.status = JobStatus::kSucceeded;
       info.message = "Job finished successfully.";
-    } else if (WIFEXITED(status)) {
-      info.status = JobStatus::kFailed;
-      info.message = "Job entrypoint command failed with exit code " + std::to_string(WEXITSTATUS(status));
     } else {
       info.status = JobStatus::kFailed;
-      info.message = "Job entrypoint command was killed by signal " + std::to_string(WTERMSIG(status)) +
-                     " (" + strsignal(WTERMSIG(status)) + ")";
+      info.message =
+          WIFEXITED(status)
+              ? "Job entrypoint command failed with exit code " + std::to_string(WEXITSTATUS(status))
+              : "Job entrypoint command was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                    strsignal(WTERMSIG(status)) + ")";
+      // As Ray's: what it said last, which usually says why.
+      if (auto tail = ReadLogTail(info.log_path, kFailureLogLines); tail.ok() && !tail->text.empty()) {
+        std::string text = tail->text;
+        if (text.size() > kFailureLogBytes) text = text.substr(text.size() - kFailureLogBytes);
+        info.message +=
+            ", last available logs (truncated to " + std::to_string(kFailureLogLines) + " lines):\n" + text;
+      }
     }
-    LUMEN_LOG_INFO("job {} {}: {}", submission_id, JobStatusName(info.status), info.message);
+    LUMEN_LOG_INFO("job {} {}: {}", submission_id, JobStatusName(info.status),
+                   info.message.substr(0, info.message.find('\n')));
   }
   changed_.notify_all();
 }
@@ -405,6 +444,7 @@ void JobManager::WaitForExit(const std::string &submission_id, pid_t pid) {
 bool JobManager::StopLocked(Job &job) {
   if (IsTerminal(job.info.status) || job.stop_requested) return !IsTerminal(job.info.status);
   job.stop_requested = true;
+  if (job.info.pid <= 0) return true;  // not started yet: the launcher will not start it
   job.killer = std::thread([this, id = job.info.submission_id, pgid = job.info.pid] { Escalate(id, pgid); });
   return true;
 }
@@ -412,17 +452,19 @@ bool JobManager::StopLocked(Job &job) {
 void JobManager::Escalate(const std::string &submission_id, pid_t pgid) {
   kill(-pgid, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + options_.stop_grace;
-  MutexLock lock(mu_);
-  // Nothing says when the last process of a group exits: look every 20 ms.
+  // Nothing says when the last process of a group exits: look every 20 ms
+  // (without mu_: the look reads /proc).
   while (GroupAlive(pgid) && std::chrono::steady_clock::now() < deadline)
-    changed_.wait_for(lock.native(), std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (GroupAlive(pgid)) {
     LUMEN_LOG_INFO("job {}: its processes outlived SIGTERM by {} ms; SIGKILL", submission_id,
                    options_.stop_grace.count());
     kill(-pgid, SIGKILL);
   }
-  jobs_.at(submission_id)->killed = true;
-  lock.Unlock();
+  {
+    MutexLock lock(mu_);
+    jobs_.at(submission_id)->killed = true;
+  }
   changed_.notify_all();
 }
 
@@ -461,7 +503,7 @@ Status JobManager::Delete(const std::string &submission_id) {
   MutexLock lock(mu_);
   auto it = jobs_.find(submission_id);
   if (it == jobs_.end()) return Status::NotFound("Job " + submission_id + " does not exist");
-  if (!IsTerminal(it->second->info.status))
+  if (!IsTerminal(it->second->info.status) || it->second->request)  // (its Submit has not returned yet)
     return Status::InvalidArgument("Job " + submission_id + " is " + JobStatusName(it->second->info.status) +
                                    ": stop it before deleting it");
   Erase(submission_id);
@@ -494,6 +536,11 @@ void JobManager::Shutdown() {
     if (job->waiter.joinable()) job->waiter.join();
     if (job->killer.joinable()) job->killer.join();
   }
+  // Only now may the thread that forked the jobs end (see the header).
+  launcher_done_ = true;
+  changed_.notify_all();
+  lock.Unlock();
+  if (launcher_.joinable() && launcher_.get_id() != std::this_thread::get_id()) launcher_.join();
 }
 
 void JobManager::Erase(const std::string &submission_id) {
@@ -507,10 +554,12 @@ void JobManager::Erase(const std::string &submission_id) {
 
 void JobManager::ForgetOldFinished() {
   size_t finished = 0;
-  for (const auto &[id, job] : jobs_) finished += IsTerminal(job->info.status) ? 1 : 0;
+  // A job whose Submit has not returned yet (its request still held) stays.
+  auto forgettable = [](const Job &job) { return IsTerminal(job.info.status) && !job.request; };
+  for (const auto &[id, job] : jobs_) finished += forgettable(*job) ? 1 : 0;
   for (size_t i = 0; i < order_.size() && finished > options_.max_finished_jobs;) {
     const std::string id = order_[i];
-    if (IsTerminal(jobs_.at(id)->info.status)) {
+    if (forgettable(*jobs_.at(id))) {
       Erase(id);
       --finished;
     } else {

@@ -8,9 +8,14 @@
 // after a grace period. Each submission is recorded with when and from where.
 //
 // Threading: every method may be called from any thread (the dashboard's
-// request threads). Each running job has a thread of its own that waits for
-// its process; a stop has another that escalates to SIGKILL. The destructor
-// stops every job still running (SIGTERM, then SIGKILL) and joins them all.
+// request threads). Jobs are forked on a launcher thread of the manager's,
+// which lives until every job has ended: a job's first process gets SIGKILL
+// when the thread that forked it exits (PR_SET_PDEATHSIG, so that a
+// dashboard killed outright takes its jobs with it), and a request thread may
+// exit before a graceful stop. Each running job has a thread of its own that
+// waits for its process; a stop has another that escalates to SIGKILL. The
+// destructor stops every job still running (SIGTERM, then SIGKILL) and joins
+// every thread.
 #pragma once
 
 #include <sys/types.h>
@@ -118,7 +123,9 @@ class JobManager {
   struct Job {
     JobInfo info;
     bool stop_requested = false;
-    bool killed = false;  // the stop's escalation is over (its SIGKILL sent if one was due)
+    bool killed = false;                  // the stop's escalation is over (its SIGKILL sent if one was due)
+    std::unique_ptr<JobRequest> request;  // until the launcher has started it
+    bool launched = false;
     // Neither thread touches the job after it is terminal, so a terminal
     // job's threads can be joined with mu_ held.
     std::thread waiter;  // waits for the process; sets the terminal status
@@ -128,6 +135,8 @@ class JobManager {
   /// Joins a terminal job's threads and forgets it.
   void Erase(const std::string &submission_id) REQUIRES(mu_);
 
+  /// The launcher thread: launches the submitted jobs, in turn.
+  void LaunchLoop();
   /// Forks and execs the job's process; fills `job.info` with the outcome.
   void Launch(Job &job, const JobRequest &request) REQUIRES(mu_);
   void WaitForExit(const std::string &submission_id, pid_t pid);
@@ -143,6 +152,9 @@ class JobManager {
   bool shutting_down_ GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<Job>> jobs_ GUARDED_BY(mu_);
   std::vector<std::string> order_ GUARDED_BY(mu_);  // submission order
+  std::vector<Job *> to_launch_ GUARDED_BY(mu_);    // submitted, for the launcher
+  bool launcher_done_ GUARDED_BY(mu_) = false;      // every job has ended: the launcher returns
+  std::thread launcher_;
 };
 
 /// Splits an entrypoint string into an argv the way a POSIX shell splits

@@ -131,7 +131,8 @@ TEST_F(JobManagerTest, AFailingCommandIsFailedWithItsExitCode) {
   const JobInfo job = Finished(*id);
   EXPECT_EQ(job.status, JobStatus::kFailed);
   EXPECT_EQ(job.driver_exit_code.value_or(-1), 7);
-  EXPECT_NE(job.message.find("exit code 7"), std::string::npos) << job.message;
+  EXPECT_NE(job.message.find("exit code 7, last available logs"), std::string::npos) << job.message;
+  EXPECT_NE(job.message.find("\nabout to fail\n"), std::string::npos) << job.message;
   EXPECT_NE(ReadFile(job.log_path).find("about to fail"), std::string::npos);
 }
 
