@@ -276,6 +276,18 @@ TEST_F(JobRoutesTest, LogFilesAreListedTailedAndFollowedButNothingOutsideTheFold
     EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
   }
   EXPECT_EQ(Get("/api/v0/logs/file?filename=nothing.out")->status, 404);
+  // A pattern, or a part of a name.
+  Json matched = Json::parse(Get("/api/v0/logs?glob=worker-*.out")->body)["data"]["result"][node];
+  EXPECT_EQ(matched, Json({{"worker_out", {"worker-abc-01000000-77.out"}}})) << matched.dump();
+  matched = Json::parse(Get("/api/v0/logs?glob=ontro")->body)["data"]["result"][node];
+  EXPECT_EQ(matched, Json({{"control", {"control.out"}}})) << matched.dump();
+  // Only the head's node is served here.
+  EXPECT_EQ(Get("/api/v0/logs?node_id=" + node)->status, 200);
+  EXPECT_EQ(Get("/api/v0/logs?node_id=abcd")->status, 404);
+  auto elsewhere = Get("/api/v0/logs/file?filename=control.out&node_id=abcd");
+  ASSERT_TRUE(elsewhere);
+  EXPECT_EQ(elsewhere->status, 404);
+  EXPECT_NE(elsewhere->body.find("only the head node's log files"), std::string::npos) << elsewhere->body;
   EXPECT_EQ(Get("/api/v0/logs/file?filename=control.out&lines=many")->status, 400);
 
   // Following: the tail, then what is appended.

@@ -1,6 +1,7 @@
 #include "dashboard/log_routes.h"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <httplib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,15 @@ StatusOr<long> LinesParam(const httplib::Request &req) {
     return Status::InvalidArgument("lines must be a count of lines, or -1 for all of them; got '" + text +
                                    "'");
   return lines;
+}
+
+// NotFound if the request names a node (Ray's node_id) other than the head's:
+// the files of other nodes stay on their machines.
+Status OnlyTheHead(const httplib::Request &req, const std::string &head) {
+  const std::string node = req.get_param_value("node_id");
+  if (node.empty() || node == head) return Status::OK();
+  return Status::NotFound("only the head node's log files (node " + head + ") are served; node " + node +
+                          "'s are in its session folder on its machine");
 }
 
 bool Truthy(const std::string &value) { return value == "1" || value == "true" || value == "True"; }
@@ -167,23 +177,30 @@ void StreamFile(httplib::Response &res, const std::string &path, off_t offset, s
 void RouteLogs(httplib::Server &http, std::string logs_dir, std::function<std::string()> node_id,
                const std::atomic<bool> &stopping) {
   http.Get("/api/v0/logs", [logs_dir, node_id](const httplib::Request &req, httplib::Response &res) {
+    const std::string head = node_id();
+    if (Status st = OnlyTheHead(req, head); !st.ok())
+      return SendEnvelope(res, 404, false, st.message(), nullptr);
     const std::string glob = req.has_param("glob") ? req.get_param_value("glob") : "";
+    const bool pattern = glob.find_first_of("*?[") != std::string::npos;
     std::map<std::string, std::set<std::string>> by_category;
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(logs_dir, ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
       if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
       const std::string name = it->path().filename().string();
-      // Ray's glob is a shell pattern; a substring is what its users type.
-      if (!glob.empty() && name.find(glob) == std::string::npos) continue;
+      // Ray's glob is a shell pattern; without a wildcard, a part of the name.
+      if (!glob.empty() &&
+          (pattern ? fnmatch(glob.c_str(), name.c_str(), 0) != 0 : name.find(glob) == std::string::npos))
+        continue;
       by_category[LogCategory(name)].insert(name);
     }
     Json categories = Json::object();
     for (auto &[category, names] : by_category) categories[category] = names;
-    SendEnvelope(res, 200, true, "", {{"result", {{node_id(), categories}}}});
+    SendEnvelope(res, 200, true, "", {{"result", {{head, categories}}}});
   });
-  auto file = [logs_dir, &stopping](bool follow) {
-    return [logs_dir, &stopping, follow](const httplib::Request &req, httplib::Response &res) {
+  auto file = [logs_dir, node_id, &stopping](bool follow) {
+    return [logs_dir, node_id, &stopping, follow](const httplib::Request &req, httplib::Response &res) {
+      if (Status st = OnlyTheHead(req, node_id()); !st.ok()) return SendText(res, 404, st.message());
       auto path = LogFilePath(logs_dir, req.get_param_value("filename"));
       if (!path.ok())
         return SendText(res, path.status().code() == StatusCode::kNotFound ? 404 : 400,

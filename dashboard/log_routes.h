@@ -5,7 +5,8 @@
 //   GET /api/v0/logs/file?filename=F&lines=N   the last N lines (all: -1; default 1000) as text/plain
 //   GET /api/v0/logs/stream?filename=F&lines=N those lines, then what is appended, as a chunked stream
 // A filename naming anything but a plain file directly in logs/ (a path, "..",
-// a link) is a 400; one that does not exist a 404.
+// a link) is a 400; one that does not exist a 404, as is a node_id other than
+// the head's. `glob` is a shell pattern, or without a wildcard a part of the name.
 //
 // Threading: the handlers run on cpp-httplib's pool threads and share no
 // state; a stream polls its file until its client goes or `stopping` is set.
