@@ -4,14 +4,18 @@
 // address and token the job is given and runs a task there: SUCCEEDED, its
 // output in the job's log; a driver that fails: FAILED with its exit code;
 // a long one (its tasks holding the cluster) stopped: STOPPED and its
-// process group gone. `lumen logs` lists and prints the head's log files,
+// process group gone; a job's log followed until it ends. `lumen logs`,
+// `lumen timeline` and `lumen memory` show what a job (events_driver) did,
 // and every bad input is one line on stderr with its exit code.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <cstdio>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -172,6 +176,34 @@ TEST_F(JobsTest, StoppingALongDriverEndsItsWholeProcessGroup) {
   Result deleted = Lumen({"job", "delete", "driver-long"});
   EXPECT_EQ(deleted.rc, 0) << deleted.err;
   ExpectOneLineError(Lumen({"job", "status", "driver-long"}), 1, "Job driver-long does not exist");
+}
+
+TEST_F(JobsTest, FollowingPrintsWhatIsWrittenUntilTheJobEnds) {
+  const std::string go = root_ + "/go";
+  ASSERT_EQ(Lumen({"job", "submit", "--no-wait", "--submission-id=talker", "--", "sh", "-c",
+                   "echo one; while [ ! -e " + go + " ]; do sleep 0.05; done; echo two"})
+                .rc,
+            0);
+  // `lumen job logs --follow` and `lumen logs FILE --follow`, both running.
+  const std::string job_out = root_ + "/job-follow.out", file_out = root_ + "/file-follow.out";
+  const pid_t job_follow = Spawn(LUMEN_CLI, {"job", "logs", "talker", "--follow", "--address=" + address_},
+                                 job_out, root_ + "/job-follow.err");
+  const pid_t file_follow =
+      Spawn(LUMEN_CLI, {"logs", "job-driver-talker.log", "--follow", "--address=" + address_}, file_out,
+            root_ + "/file-follow.err");
+  ASSERT_TRUE(PollUntil([&] { return ReadFile(job_out) == "one\n" && ReadFile(file_out) == "one\n"; }))
+      << ReadFile(job_out) << ReadFile(file_out);
+  std::ofstream(go) << "\n";
+  // The job's follow ends with the job; the file's goes on until stopped.
+  int status = -1;
+  ASSERT_EQ(waitpid(job_follow, &status, 0), job_follow);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(ReadFile(job_out), "one\ntwo\n");
+  ASSERT_TRUE(PollUntil([&] { return ReadFile(file_out) == "one\ntwo\n"; })) << ReadFile(file_out);
+  EXPECT_EQ(waitpid(file_follow, &status, WNOHANG), 0);  // still following
+  kill(file_follow, SIGTERM);
+  EXPECT_EQ(waitpid(file_follow, &status, 0), file_follow);
+  EXPECT_EQ(Status("talker"), "SUCCEEDED");
 }
 
 TEST_F(JobsTest, BadInputIsOneLineWithItsExitCode) {
