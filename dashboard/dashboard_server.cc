@@ -287,7 +287,7 @@ void DashboardServer::Route() {
   http_->Get("/api/v0/jobs", list(JobSchema(), [this]() -> StatusOr<Rows> {
                auto reply = source_->Jobs();
                if (!reply.ok()) return reply.status();
-               return JobRows(*reply);
+               return WithSubmittedJobs(JobRows(*reply), *reply, *jobs_);
              }));
   http_->Get("/api/v0/placement_groups", list(PlacementGroupSchema(), [this]() -> StatusOr<Rows> {
                auto reply = source_->PlacementGroups();

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -99,15 +100,13 @@ int ProcessGroupOf(int pid) {
 
 // Finds the cluster job of each submitted job whose driver is not known yet:
 // the one whose driver is the job's process or (while it lives) one of its
-// group. Best effort: without the control service the jobs stay unlinked.
-void LinkDrivers(JobManager &jobs, const std::function<StatusOr<proto::GetAllJobsReply>()> &drivers) {
+// group.
+void LinkDrivers(JobManager &jobs, const proto::GetAllJobsReply &cluster) {
   std::vector<JobInfo> unlinked;
   for (JobInfo &job : jobs.List())
     if (job.pid > 0 && job.driver_job_id.empty()) unlinked.push_back(std::move(job));
   if (unlinked.empty()) return;
-  auto cluster = drivers();
-  if (!cluster.ok()) return;
-  for (const proto::JobInfo &driver : cluster->jobs()) {
+  for (const proto::JobInfo &driver : cluster.jobs()) {
     if (driver.driver_pid() <= 0) continue;
     const int pid = driver.driver_pid();
     int group = -1;  // read once, only if needed
@@ -119,6 +118,16 @@ void LinkDrivers(JobManager &jobs, const std::function<StatusOr<proto::GetAllJob
       jobs.NoteDriver(job.submission_id, api::JobIdHex(driver.job_id()), pid);
     }
   }
+}
+
+// As LinkDrivers, asking `drivers` for the cluster's jobs only if some
+// submitted job needs it. Best effort: without the control service the jobs
+// stay unlinked.
+void LinkDrivers(JobManager &jobs, const std::function<StatusOr<proto::GetAllJobsReply>()> &drivers) {
+  bool needed = false;
+  for (const JobInfo &job : jobs.List()) needed |= job.pid > 0 && job.driver_job_id.empty();
+  if (!needed) return;
+  if (auto cluster = drivers(); cluster.ok()) LinkDrivers(jobs, *cluster);
 }
 
 }  // namespace
@@ -210,6 +219,37 @@ Json JobDetails(const JobInfo &job) {
   details["working_dir"] = job.working_dir;
   details["log_file"] = "job-driver-" + job.submission_id + ".log";
   return details;
+}
+
+std::vector<Json> WithSubmittedJobs(std::vector<Json> rows, const proto::GetAllJobsReply &drivers,
+                                    JobManager &jobs) {
+  LinkDrivers(jobs, drivers);
+  for (const JobInfo &job : jobs.List()) {
+    auto row = job.driver_job_id.empty() ? rows.end()
+                                         : std::find_if(rows.begin(), rows.end(), [&job](const Json &r) {
+                                             return r.value("job_id", "") == job.driver_job_id;
+                                           });
+    if (row == rows.end()) {
+      rows.push_back({{"job_id", job.driver_job_id.empty() ? Json(nullptr) : Json(job.driver_job_id)},
+                      {"submission_id", nullptr},
+                      {"type", "SUBMISSION"},
+                      {"status", nullptr},
+                      {"is_dead", false},
+                      {"start_time", nullptr},
+                      {"end_time", nullptr},
+                      {"driver_info", nullptr},
+                      {"ray_namespace", nullptr}});
+      row = rows.end() - 1;
+    }
+    (*row)["submission_id"] = job.submission_id;
+    (*row)["type"] = "SUBMISSION";
+    (*row)["status"] = JobStatusName(job.status);
+    (*row)["is_dead"] = IsTerminal(job.status);
+    (*row)["start_time"] = job.submission_time_ms;
+    (*row)["end_time"] = job.end_time_ms ? Json(job.end_time_ms) : Json(nullptr);
+    (*row)["entrypoint"] = job.entrypoint;
+  }
+  return rows;
 }
 
 void RouteJobs(httplib::Server &http, JobManager &jobs,

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,15 @@ StatusOr<JobRequest> ParseJobRequest(const std::string &body, const std::string 
 
 /// Ray's JobDetails for one job, with Lumen's extra fields.
 nlohmann::ordered_json JobDetails(const JobInfo &job);
+
+/// The state API's job rows (`rows`, JobRows of `drivers`: the drivers the
+/// control service knows) with the submitted jobs merged in, as Ray's
+/// /api/v0/jobs lists both: the row of a submitted job's driver becomes the
+/// job's SUBMISSION row (its submission_id, status and times); a submitted
+/// job whose driver has not registered gets a row of its own (no job_id).
+std::vector<nlohmann::ordered_json> WithSubmittedJobs(std::vector<nlohmann::ordered_json> rows,
+                                                      const proto::GetAllJobsReply &drivers,
+                                                      JobManager &jobs);
 
 /// `drivers`: the cluster's jobs (the control service's), where a submitted
 /// job's driver is found once it has called ray::Init(): the driver is the

@@ -197,13 +197,31 @@ TEST_F(JobRoutesTest, TheClusterJobOfAJobsDriverIsItsJobId) {
   Json job = Json::parse(Get("/api/jobs/linked")->body);
   EXPECT_TRUE(job["job_id"].is_null()) << job.dump();  // no driver has registered
   EXPECT_TRUE(job["driver_info"].is_null()) << job.dump();
+  Json rows = Json::parse(Get("/api/v0/jobs")->body)["data"]["result"]["result"];
+  ASSERT_EQ(rows.size(), 1u) << rows.dump(1);
+  EXPECT_TRUE(rows[0]["job_id"].is_null()) << rows.dump(1);
+  EXPECT_EQ(rows[0]["type"], "SUBMISSION");
   const int pid = job["driver_pid"];
   source_->driver_pid = pid;  // now its process has: it is cluster job 5
   job = Json::parse(Get("/api/jobs/linked")->body);
   EXPECT_EQ(job["job_id"], "05000000") << job.dump();
   EXPECT_EQ(job["driver_info"]["pid"], std::to_string(pid)) << job.dump();
+  // The state API lists it once: the driver's row is the submission's.
+  rows = Json::parse(Get("/api/v0/jobs?detail=true")->body)["data"]["result"]["result"];
+  ASSERT_EQ(rows.size(), 1u) << rows.dump(1);
+  EXPECT_EQ(rows[0]["job_id"], "05000000");
+  EXPECT_EQ(rows[0]["submission_id"], "linked");
+  EXPECT_EQ(rows[0]["type"], "SUBMISSION");
+  EXPECT_EQ(rows[0]["status"], "RUNNING");
   source_->driver_pid = 0;  // the link stays
   EXPECT_EQ(Json::parse(Get("/api/jobs/")->body)[0]["job_id"], "05000000");
+  // Without its driver's row (the control service had none), a submitted job
+  // still has a row of its own.
+  rows = Json::parse(Get("/api/v0/jobs?filter_keys=type&filter_predicates=%3D&filter_values=SUBMISSION")
+                         ->body)["data"]["result"]["result"];
+  ASSERT_EQ(rows.size(), 1u) << rows.dump(1);
+  EXPECT_EQ(rows[0]["job_id"], "05000000") << rows.dump(1);
+  EXPECT_EQ(rows[0]["submission_id"], "linked");
   ASSERT_EQ(Post("/api/jobs/linked/stop", "")->status, 200);
   EXPECT_EQ(Ended("linked")["status"], "STOPPED");
 }

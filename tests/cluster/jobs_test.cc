@@ -128,6 +128,14 @@ TEST_F(JobsTest, ASubmittedDriverRunsTasksOnTheClusterAndSucceeds) {
         Api("/api/v0/tasks?filter_keys=func_or_class_name&filter_predicates=%3D&filter_values=Square");
     return tasks.is_object() && tasks["data"]["result"]["num_filtered"] == 1;
   }));
+  // The state API's jobs: its driver's row is the submission's.
+  Result state = Lumen({"list", "jobs", "--filter", "type=SUBMISSION", "--format", "json"});
+  EXPECT_EQ(state.rc, 0) << state.err;
+  Json rows = Json::parse(state.out, nullptr, false);
+  ASSERT_TRUE(rows.is_array() && rows.size() == 1) << state.out;
+  EXPECT_EQ(rows[0]["submission_id"], "driver-ok") << state.out;
+  EXPECT_EQ(rows[0]["job_id"], "01000000") << state.out;
+  EXPECT_EQ(rows[0]["status"], "SUCCEEDED") << state.out;
   Result list = Lumen({"job", "list"});
   EXPECT_EQ(list.rc, 0) << list.err;
   EXPECT_TRUE(std::regex_search(list.out, std::regex("driver-ok\\s+SUCCEEDED"))) << list.out;
