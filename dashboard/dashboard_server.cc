@@ -18,11 +18,11 @@
 #include "dashboard/cluster_metrics.h"
 #include "dashboard/job_manager.h"
 #include "dashboard/job_routes.h"
-#include "dashboard/log_routes.h"
-#include "dashboard/timeline.h"
 #include "dashboard/list_query.h"
+#include "dashboard/log_routes.h"
 #include "dashboard/state_rows.h"
 #include "dashboard/task_rows.h"
+#include "dashboard/timeline.h"
 #include "dashboard/user_metrics.h"
 
 namespace lumen::dashboard {
