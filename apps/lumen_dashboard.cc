@@ -13,6 +13,8 @@ int main(int argc, char **argv) {
   app.add_option("--session-dir", opts.session_dir)->required();
   app.add_option("--control", opts.control_address, "the control service: unix:/path or tcp:host:port")
       ->required();
+  app.add_option("--cluster-address", opts.cluster_address,
+                 "host:port of the control service, given to submitted jobs as RAY_ADDRESS");
   app.add_option("--host", opts.host, "address to bind (loopback unless told otherwise)");
   app.add_option("--port", opts.port, "port to bind (0: any free port)")->check(CLI::Range(0, 65535));
   app.add_option("--port-file", opts.port_file, "written with the bound port once serving");

@@ -1,5 +1,5 @@
-// The `lumen` command's verbs (start, stop, status, list, get, summary), as Ray's `ray` CLI has
-// them. main.cc parses the command line; each verb here returns the
+// The `lumen` command's verbs (start, stop, status, list, get, summary, job, logs, timeline,
+// memory), as Ray's `ray` CLI has them. main.cc parses the command line; each verb here returns the
 // process's exit status: 0, 1 for a failure (after one line on stderr
 // saying why), 2 for a bad value (the same, as CLI11 does for a bad flag).
 //
@@ -42,6 +42,49 @@ struct ListFlags {
   bool detail = false;
   std::string format;  // table (list's default), json, yaml (get's default)
 };
+
+/// `lumen job ...`: Ray's Jobs CLI on the dashboard's Job Submission API (job.cc).
+struct JobFlags {
+  std::string address;  // the cluster (as for status), or the dashboard as http://HOST:PORT
+  std::string token;
+  std::string id;  // status, logs, stop, delete: the submission id
+  // submit:
+  std::vector<std::string> entrypoint;  // the command after `--`, run as this argv
+  std::string working_dir, runtime_env_json, metadata_json, submission_id;
+  bool no_wait = false;  // submit, stop
+  bool follow = false;   // logs
+  std::string format;    // list: table (default) or json
+};
+
+int RunJobSubmit(const JobFlags &flags);
+int RunJobStatus(const JobFlags &flags);
+int RunJobLogs(const JobFlags &flags);
+int RunJobStop(const JobFlags &flags);
+int RunJobList(const JobFlags &flags);
+int RunJobDelete(const JobFlags &flags);
+
+/// `lumen logs`, `lumen timeline`, `lumen memory` (observe.cc).
+struct ObserveFlags {
+  std::string address;  // as for JobFlags
+  std::string token;
+  // logs:
+  std::string filename;  // a file of the head's logs/ (or part of its name); empty: list them
+  long tail = 1000;      // lines; -1: all
+  bool follow = false;
+  // timeline:
+  std::string output;  // the trace file (default: a new one in the temp folder)
+  std::string job_id;  // hex; empty: every job
+  // memory:
+  std::string group_by = "NODE_ADDRESS";  // or OWNER
+  std::string sort_by = "OBJECT_SIZE";    // or PID, REFERENCE_TYPE
+  std::string units = "B";                // B, KB, MB, GB
+  bool stats_only = false;
+  int num_entries = -1;  // rows per group; -1: all
+};
+
+int RunLogs(const ObserveFlags &flags);
+int RunTimeline(const ObserveFlags &flags);
+int RunMemory(const ObserveFlags &flags);
 
 int RunStart(const StartFlags &flags);
 int RunList(const ListFlags &flags);

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "dashboard/dashboard_address.h"
+#include "cli/dashboard_client.h"
 
 namespace lumen::cli {
 namespace {
@@ -54,28 +54,6 @@ std::string ResourceNames() {
   return out;
 }
 
-// The dashboard's "host:port", from the control service's KV store.
-StatusOr<std::string> DashboardAddress(const std::string &cluster, const std::string &token) {
-  rpc::EventLoop loop("lumen-cli");
-  auto conn = ConnectControl(loop, cluster, token);
-  if (!conn.ok()) return conn.status();
-  proto::KvGetRequest get;
-  get.set_ns(dashboard::kDashboardKvNamespace);
-  get.set_key(dashboard::kDashboardKvKey);
-  proto::KvGetReply reply;
-  Status st = (*conn)->CallSync(proto::KV_GET, get, &reply);
-  (*conn)->Close();
-  if (!st.ok())
-    return Status::IoError("the control service at " + cluster + " did not answer: " + st.message());
-  if (!reply.found())
-    return Status::NotFound("the cluster at " + cluster +
-                            " has no dashboard (its head was started with --include-dashboard=false)");
-  std::string address = reply.value();
-  // A dashboard on every address: reach it where the control service is.
-  if (address.rfind("0.0.0.0:", 0) == 0) address = cluster.substr(0, cluster.rfind(':')) + address.substr(7);
-  return address;
-}
-
 // KEY=VALUE or KEY!=VALUE as the API's three parameters.
 Status AddFilter(const std::string &filter, httplib::Params &params) {
   const size_t ne = filter.find("!=");
@@ -94,28 +72,21 @@ Status AddFilter(const std::string &filter, httplib::Params &params) {
 // A 400 (a bad filter or limit) is an InvalidArgument.
 StatusOr<Json> Query(const Resource &resource, const ListFlags &flags, const httplib::Params &params,
                      const std::string &suffix = "") {
-  auto cluster = ClusterAddress(flags.address);
-  if (!cluster.ok()) return cluster.status();
-  auto token = TokenFor(*cluster, flags.token);
-  if (!token.ok()) return token.status();
-  auto dashboard = DashboardAddress(*cluster, *token);
+  auto dashboard = FindDashboard(flags.address, flags.token);
   if (!dashboard.ok()) return dashboard.status();
-  const size_t colon = dashboard->rfind(':');
-  httplib::Client client(dashboard->substr(0, colon), std::stoi(dashboard->substr(colon + 1)));
-  client.set_connection_timeout(std::chrono::seconds(10));
-  client.set_read_timeout(std::chrono::seconds(30));  // Ray's state CLI: --timeout 30
+  auto client = dashboard->Client();
   const std::string path =
       httplib::append_query_params(std::string("/api/v0/") + resource.api_path + suffix, params);
-  auto res = client.Get(path.c_str(), {{"Authorization", "Bearer " + *token}});
+  auto res = client->Get(path.c_str(), dashboard->Auth());
   if (!res)
-    return Status::IoError("cannot reach the dashboard at " + *dashboard + ": " +
+    return Status::IoError("cannot reach the dashboard at " + dashboard->address + ": " +
                            httplib::to_string(res.error()));
   Json body = Json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   const std::string msg = body.is_object() ? body.value("msg", "") : "";
   if (res->status == 400) return Status::InvalidArgument(msg);
   if (res->status != 200 || !body.is_object() || !body.contains("data"))
-    return Status::IoError("the dashboard at " + *dashboard + " answered " + std::to_string(res->status) +
-                           (msg.empty() ? "" : ": " + msg));
+    return Status::IoError("the dashboard at " + dashboard->address + " answered " +
+                           std::to_string(res->status) + (msg.empty() ? "" : ": " + msg));
   return body["data"]["result"];
 }
 

@@ -21,6 +21,109 @@ std::string OneLine(std::string text) {
   return text;
 }
 
+// `lumen job submit|status|logs|stop|list|delete` (Ray's Jobs CLI).
+struct JobVerbs {
+  CLI::App *submit, *status, *logs, *stop, *list, *remove;
+  /// The exit status of the verb that was parsed; -1 if none was.
+  int RunParsed(const lumen::cli::JobFlags &job) const {
+    if (submit->parsed()) return lumen::cli::RunJobSubmit(job);
+    if (status->parsed()) return lumen::cli::RunJobStatus(job);
+    if (logs->parsed()) return lumen::cli::RunJobLogs(job);
+    if (stop->parsed()) return lumen::cli::RunJobStop(job);
+    if (list->parsed()) return lumen::cli::RunJobList(job);
+    if (remove->parsed()) return lumen::cli::RunJobDelete(job);
+    return -1;
+  }
+};
+
+JobVerbs AddJobVerbs(CLI::App &app, lumen::cli::JobFlags &job) {
+  CLI::App *job_cmd =
+      app.add_subcommand("job", "Submit, inspect and stop jobs: commands the head runs (Ray's ray job)");
+  job_cmd->require_subcommand(1);
+  auto job_target = [&job](CLI::App *cmd) {
+    cmd->add_option("--address", job.address,
+                    "HOST:PORT of the cluster (default: RAY_ADDRESS, else the one started here), or the "
+                    "dashboard's http://HOST:PORT");
+    cmd->add_option("--token", job.token, "the cluster's token (as for start)");
+  };
+  CLI::App *job_submit = job_cmd->add_subcommand(
+      "submit",
+      "Run a command on the head as a job: lumen job submit [options] -- COMMAND [ARGS...] (no shell)");
+  job_target(job_submit);
+  job_submit->add_option("--working-dir", job.working_dir,
+                         "the job's folder on the head (default: the session's)");
+  job_submit->add_option("--runtime-env-json", job.runtime_env_json,
+                         "runtime_env as JSON: {\"working_dir\": ..., \"env_vars\": {...}}");
+  job_submit->add_option("--metadata-json", job.metadata_json, "metadata as a JSON object of strings");
+  job_submit->add_option("--submission-id", job.submission_id, "the job's id (default: raysubmit_<random>)");
+  job_submit->add_flag("--no-wait", job.no_wait, "return once submitted instead of following its log");
+  job_submit->add_option("entrypoint", job.entrypoint, "the command and its arguments, after --")
+      ->expected(-1);
+  CLI::App *job_status = job_cmd->add_subcommand("status", "A job's status and its message");
+  CLI::App *job_logs = job_cmd->add_subcommand("logs", "A job's output (stdout and stderr)");
+  job_logs->add_flag("-f,--follow", job.follow, "keep printing what it writes until it ends");
+  CLI::App *job_stop =
+      job_cmd->add_subcommand("stop", "Stop a job: SIGTERM to its process group, then SIGKILL");
+  job_stop->add_flag("--no-wait", job.no_wait, "return without waiting for it to end");
+  CLI::App *job_delete =
+      job_cmd->add_subcommand("delete", "Forget a job that has ended (its log file stays)");
+  for (CLI::App *cmd : {job_status, job_logs, job_stop, job_delete}) {
+    job_target(cmd);
+    cmd->add_option("id", job.id, "the job's submission id")->required();
+  }
+  CLI::App *job_list = job_cmd->add_subcommand("list", "Every job the head knows of");
+  job_target(job_list);
+  job_list->add_option("--format", job.format, "table (default) or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  return {job_submit, job_status, job_logs, job_stop, job_list, job_delete};
+}
+
+// `lumen logs`, `lumen timeline`, `lumen memory` (Ray's `ray logs|timeline|memory`).
+struct ObserveVerbs {
+  CLI::App *logs, *timeline, *memory;
+  /// The exit status of the verb that was parsed; -1 if none was.
+  int RunParsed(const lumen::cli::ObserveFlags &observe) const {
+    if (logs->parsed()) return lumen::cli::RunLogs(observe);
+    if (timeline->parsed()) return lumen::cli::RunTimeline(observe);
+    if (memory->parsed()) return lumen::cli::RunMemory(observe);
+    return -1;
+  }
+};
+
+ObserveVerbs AddObserveVerbs(CLI::App &app, lumen::cli::ObserveFlags &observe) {
+  auto observe_target = [&observe](CLI::App *cmd) {
+    cmd->add_option("--address", observe.address,
+                    "HOST:PORT of the cluster (default: RAY_ADDRESS, else the one started here)");
+    cmd->add_option("--token", observe.token, "the cluster's token (as for start)");
+  };
+  CLI::App *logs_cmd =
+      app.add_subcommand("logs", "List the head's log files, or print one (its last lines, or follow it)");
+  observe_target(logs_cmd);
+  logs_cmd->add_option("filename", observe.filename, "a log file (or part of its name); none: list them all");
+  logs_cmd->add_option("--tail", observe.tail, "lines from its end (-1: all)")->capture_default_str();
+  logs_cmd->add_flag("-f,--follow", observe.follow, "keep printing what is appended");
+  CLI::App *timeline_cmd =
+      app.add_subcommand("timeline", "Write the task timeline as Chrome trace JSON (open it in Perfetto)");
+  observe_target(timeline_cmd);
+  timeline_cmd->add_option("--output", observe.output, "the file to write (default: one in the temp folder)");
+  timeline_cmd->add_option("--job-id", observe.job_id, "one job's tasks only (its hex id)");
+  CLI::App *memory_cmd =
+      app.add_subcommand("memory", "Objects in the cluster's stores, per node (or owner), with their sizes");
+  observe_target(memory_cmd);
+  memory_cmd->add_option("--group-by", observe.group_by, "NODE_ADDRESS or OWNER")
+      ->check(CLI::IsMember({"NODE_ADDRESS", "OWNER"}))
+      ->capture_default_str();
+  memory_cmd->add_option("--sort-by", observe.sort_by, "OBJECT_SIZE, PID or REFERENCE_TYPE")
+      ->check(CLI::IsMember({"OBJECT_SIZE", "PID", "REFERENCE_TYPE"}))
+      ->capture_default_str();
+  memory_cmd->add_option("--units", observe.units, "B, KB, MB or GB")
+      ->check(CLI::IsMember({"B", "KB", "MB", "GB"}))
+      ->capture_default_str();
+  memory_cmd->add_flag("--stats-only", observe.stats_only, "the summaries only");
+  memory_cmd->add_option("--num-entries", observe.num_entries, "objects shown per group (default: all)");
+  return {logs_cmd, timeline_cmd, memory_cmd};
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -113,12 +216,19 @@ int main(int argc, char **argv) {
   summary_cmd->add_option("--format", summary.format, "table (default), json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
 
+  lumen::cli::JobFlags job;
+  const JobVerbs jobs = AddJobVerbs(app, job);
+  lumen::cli::ObserveFlags observe;
+  const ObserveVerbs observing = AddObserveVerbs(app, observe);
+
   if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say that a command is missing
     const std::string verb = argv[1];
     if (verb != "start" && verb != "stop" && verb != "status" && verb != "list" && verb != "get" &&
-        verb != "summary") {
-      std::cerr << "lumen: error: unknown command '" << verb
-                << "' (commands: start, stop, status, list, get, summary; see lumen --help)\n";
+        verb != "summary" && verb != "job" && verb != "logs" && verb != "timeline" && verb != "memory") {
+      std::cerr
+          << "lumen: error: unknown command '" << verb
+          << "' (commands: start, stop, status, list, get, summary, job, logs, timeline, memory; see lumen "
+             "--help)\n";
       return 2;
     }
   }
@@ -149,5 +259,7 @@ int main(int argc, char **argv) {
   if (list_cmd->parsed()) return lumen::cli::RunList(list);
   if (get_cmd->parsed()) return lumen::cli::RunGet(get);
   if (summary_cmd->parsed()) return lumen::cli::RunSummary(summary);
+  if (int rc = jobs.RunParsed(job); rc >= 0) return rc;
+  if (int rc = observing.RunParsed(observe); rc >= 0) return rc;
   return lumen::cli::RunStatus(status_address, status_token);
 }

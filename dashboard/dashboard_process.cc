@@ -45,6 +45,7 @@ int RunDashboardProcess(const DashboardProcessOptions &options) {
     opts.token = options.token;
     opts.session_dir = options.session_dir;
     opts.version = options.version;
+    opts.cluster_address = options.cluster_address;
     DashboardServer server(opts,
                            std::make_unique<ControlStateSource>(options.control_address, options.token));
     auto bound = server.Start();

@@ -13,6 +13,7 @@ namespace lumen::dashboard {
 struct DashboardProcessOptions {
   std::string session_dir;      // the head's session folder (logs go to its logs/)
   std::string control_address;  // "unix:/path" or "tcp:host:port"
+  std::string cluster_address;  // "host:port" for drivers (submitted jobs' RAY_ADDRESS)
   std::string host = "127.0.0.1";
   int port = 8265;        // 0: any free port
   std::string port_file;  // written with the bound port once serving

@@ -14,10 +14,15 @@
 #include <utility>
 #include <vector>
 
+#include "base/encoding.h"
 #include "dashboard/cluster_metrics.h"
+#include "dashboard/job_manager.h"
+#include "dashboard/job_routes.h"
 #include "dashboard/list_query.h"
+#include "dashboard/log_routes.h"
 #include "dashboard/state_rows.h"
 #include "dashboard/task_rows.h"
+#include "dashboard/timeline.h"
 #include "dashboard/user_metrics.h"
 
 namespace lumen::dashboard {
@@ -108,6 +113,13 @@ constexpr const char *kIndexPage = R"(<!doctype html>
 
 DashboardServer::DashboardServer(DashboardOptions options, std::unique_ptr<StateSource> source)
     : options_(std::move(options)), source_(std::move(source)), http_(std::make_unique<httplib::Server>()) {
+  JobManagerOptions jobs;
+  jobs.logs_dir = options_.session_dir + "/logs";
+  jobs.default_working_dir = options_.session_dir;
+  jobs.cluster_address = options_.cluster_address;
+  jobs.token = options_.token;
+  jobs.stop_grace = options_.job_stop_grace;
+  jobs_ = std::make_unique<JobManager>(std::move(jobs));
   Route();
 }
 
@@ -143,6 +155,7 @@ void DashboardServer::WaitForShutdown() {
 }
 
 void DashboardServer::Stop() {
+  stopping_ = true;
   http_->stop();
   MutexLock lock(mu_);
   stopped_ = true;
@@ -274,7 +287,7 @@ void DashboardServer::Route() {
   http_->Get("/api/v0/jobs", list(JobSchema(), [this]() -> StatusOr<Rows> {
                auto reply = source_->Jobs();
                if (!reply.ok()) return reply.status();
-               return JobRows(*reply);
+               return WithSubmittedJobs(JobRows(*reply), *reply, *jobs_);
              }));
   http_->Get("/api/v0/placement_groups", list(PlacementGroupSchema(), [this]() -> StatusOr<Rows> {
                auto reply = source_->PlacementGroups();
@@ -282,6 +295,19 @@ void DashboardServer::Route() {
                return PlacementGroupRows(*reply);
              }));
   RouteTasksWorkersObjects();
+  RouteJobs(
+      *http_, *jobs_, [this] { return source_->Jobs(); }, stopping_);
+  RouteLogs(
+      *http_, options_.session_dir + "/logs",
+      [this]() -> std::string {  // the head's node: the one whose session this is
+        auto nodes = source_->Nodes();
+        if (nodes.ok())
+          for (const proto::NodeInfo &n : nodes->nodes())
+            if (n.session_dir() == options_.session_dir) return ToHex(n.node_id());
+        return "head";
+      },
+      stopping_);
+  RouteTimeline(*http_, [this] { return source_->Tasks(); });
 }
 
 void DashboardServer::RouteTasksWorkersObjects() {

@@ -1,6 +1,7 @@
 // The dashboard's HTTP server (Ray's dashboard head role): the state API
 // (`/api/v0/nodes|actors|jobs|placement_groups` with Ray's query parameters
-// and reply shapes), `/api/version`, `/api/gcs_healthz`, and the login page
+// and reply shapes), the Job Submission API (job_routes.h), log files
+// (log_routes.h), `/api/version`, `/api/gcs_healthz`, and the login page
 // that keeps the cluster token in a browser session. Every request passes a
 // RequestGuard first. Built on cpp-httplib.
 //
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <string>
@@ -27,6 +29,8 @@ class Server;
 
 namespace lumen::dashboard {
 
+class JobManager;
+
 /// Ray's default dashboard port.
 inline constexpr int kDefaultDashboardPort = 8265;
 
@@ -36,6 +40,12 @@ struct DashboardOptions {
   std::string token;                 // the cluster's
   std::string session_dir;           // the head's (its node is the head node)
   std::string version;               // reported by /api/version
+
+  // Submitted jobs (job_manager.h): their RAY_ADDRESS ("host:port"), and
+  // how long a stopped one has between SIGTERM and SIGKILL (less than the
+  // 3 s `lumen stop` gives the dashboard itself).
+  std::string cluster_address;
+  std::chrono::milliseconds job_stop_grace{2000};
 };
 
 class DashboardServer {
@@ -61,6 +71,8 @@ class DashboardServer {
   CpuSampler cpu_;  // this process's CPU between two scrapes of /metrics
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<RequestGuard> guard_;  // made at Start, once the port is known
+  std::unique_ptr<JobManager> jobs_;     // submitted jobs (job_routes.h); stopped when this is destroyed
+  std::atomic<bool> stopping_{false};    // ends the log streams, so that the serving thread can stop
   std::thread serving_;
   std::atomic<bool> serve_returned_{false};
   Mutex mu_;

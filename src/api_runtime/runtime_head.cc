@@ -530,10 +530,10 @@ Status StartDashboard(const std::string &host, int port, HeadProcesses &head) {
   const std::string bin = HelperProgramDir();
   const std::string port_file = head.session_dir + "/dashboard.port";
   const std::string log = head.session_dir + "/logs/dashboard.out";
-  head.dashboard_pid = Spawn(
-      {bin + "/lumen_dashboard", "--session-dir=" + head.session_dir, "--control=unix:" + head.control_unix,
-       "--host=" + host, "--port=" + std::to_string(port), "--port-file=" + port_file},
-      head.token, log, /*die_with_parent=*/false);
+  head.dashboard_pid = Spawn({bin + "/lumen_dashboard", "--session-dir=" + head.session_dir,
+                              "--control=unix:" + head.control_unix, "--cluster-address=" + head.control_tcp,
+                              "--host=" + host, "--port=" + std::to_string(port), "--port-file=" + port_file},
+                             head.token, log, /*die_with_parent=*/false);
   if (!WaitForFile(port_file, {&head.dashboard_pid}, kControlStartTimeout)) {
     if (head.dashboard_pid > 0) {
       kill(head.dashboard_pid, SIGKILL);
