@@ -1,7 +1,8 @@
 // The dashboard's HTTP server (Ray's dashboard head role): the state API
 // (`/api/v0/nodes|actors|jobs|placement_groups` with Ray's query parameters
-// and reply shapes), `/api/version`, `/api/gcs_healthz`, and the login page
-// that keeps the cluster token in a browser session. Every request passes a
+// and reply shapes), `/api/version`, `/api/gcs_healthz`, the login page
+// that keeps the cluster token in a browser session, and the web UI
+// (client_routes.h). Every request passes a
 // RequestGuard first. Built on cpp-httplib.
 //
 // Threading: Start binds and serves on a thread of its own; each request runs
@@ -36,6 +37,7 @@ struct DashboardOptions {
   std::string token;                 // the cluster's
   std::string session_dir;           // the head's (its node is the head node)
   std::string version;               // reported by /api/version
+  std::string client_dir;            // the web UI's built files (FindClientDir); "": none
 };
 
 class DashboardServer {
