@@ -7,6 +7,7 @@
 
 #include "base/logging.h"
 #include "base/service_process.h"
+#include "dashboard/client_routes.h"
 #include "dashboard/control_state_source.h"
 #include "dashboard/dashboard_address.h"
 #include "protocol/control.pb.h"
@@ -46,6 +47,7 @@ int RunDashboardProcess(const DashboardProcessOptions &options) {
     opts.session_dir = options.session_dir;
     opts.version = options.version;
     opts.cluster_address = options.cluster_address;
+    opts.client_dir = FindClientDir();
     DashboardServer server(opts,
                            std::make_unique<ControlStateSource>(options.control_address, options.token));
     auto bound = server.Start();

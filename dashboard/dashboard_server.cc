@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/encoding.h"
+#include "dashboard/client_routes.h"
 #include "dashboard/cluster_metrics.h"
 #include "dashboard/job_manager.h"
 #include "dashboard/job_routes.h"
@@ -90,25 +91,6 @@ std::string LoginPage(const std::string &message) {
   return page;
 }
 
-constexpr const char *kIndexPage = R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Lumen dashboard</title>
-<style>body{font-family:sans-serif;margin:2em auto;max-width:48em}</style></head><body>
-<h1>Lumen dashboard</h1>
-<p>The state API (Ray's <code>/api/v0</code> shapes; filters: <code>filter_keys</code>,
-<code>filter_predicates</code> (<code>=</code> or <code>!=</code>), <code>filter_values</code>;
-<code>limit</code>; <code>detail</code>):</p>
-<ul>
-<li><a href="/api/v0/nodes">/api/v0/nodes</a></li>
-<li><a href="/api/v0/actors">/api/v0/actors</a></li>
-<li><a href="/api/v0/jobs">/api/v0/jobs</a></li>
-<li><a href="/api/v0/placement_groups">/api/v0/placement_groups</a></li>
-<li><a href="/api/v0/tasks">/api/v0/tasks</a> (<a href="/api/v0/tasks/summarize">summarize</a>)</li>
-<li><a href="/api/v0/workers">/api/v0/workers</a></li>
-<li><a href="/api/v0/objects">/api/v0/objects</a></li>
-<li><a href="/api/version">/api/version</a></li>
-</ul></body></html>
-)";
-
 }  // namespace
 
 DashboardServer::DashboardServer(DashboardOptions options, std::unique_ptr<StateSource> source)
@@ -171,10 +153,16 @@ void DashboardServer::Route() {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // A reply's headers and body go out in separate writes: with Nagle on, the
+  // body waits for the client's delayed ACK (~40 ms on Linux) on a kept-alive
+  // connection, which the UI's pages pay on each of their requests.
+  http_->set_tcp_nodelay(true);
+  // Referrer-Policy same-origin, not no-referrer: under no-referrer a browser
+  // sends "Origin: null" with the login form's POST, which the guard refuses.
   http_->set_default_headers({{"Cache-Control", "no-store"},
                               {"X-Content-Type-Options", "nosniff"},
                               {"X-Frame-Options", "DENY"},
-                              {"Referrer-Policy", "no-referrer"}});
+                              {"Referrer-Policy", "same-origin"}});
   // Every request, before its route: the origin and the token.
   http_->set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
     switch (guard_->Check(Facts(req))) {
@@ -213,9 +201,7 @@ void DashboardServer::Route() {
     res.status = 303;
     res.set_header("Location", "/");
   });
-  http_->Get("/", [](const httplib::Request &, httplib::Response &res) {
-    res.set_content(kIndexPage, "text/html; charset=utf-8");
-  });
+  RouteClient(*http_, *source_, options_.client_dir);  // the web UI (client_routes.h)
 
   http_->Get("/api/version", [this](const httplib::Request &, httplib::Response &res) {
     SendJson(res, 200,

@@ -1,8 +1,9 @@
 // The dashboard's HTTP server (Ray's dashboard head role): the state API
 // (`/api/v0/nodes|actors|jobs|placement_groups` with Ray's query parameters
 // and reply shapes), the Job Submission API (job_routes.h), log files
-// (log_routes.h), `/api/version`, `/api/gcs_healthz`, and the login page
-// that keeps the cluster token in a browser session. Every request passes a
+// (log_routes.h), `/api/version`, `/api/gcs_healthz`, the login page that
+// keeps the cluster token in a browser session, and the web UI
+// (client_routes.h). Every request passes a
 // RequestGuard first. Built on cpp-httplib.
 //
 // Threading: Start binds and serves on a thread of its own; each request runs
@@ -46,6 +47,7 @@ struct DashboardOptions {
   // 3 s `lumen stop` gives the dashboard itself).
   std::string cluster_address;
   std::chrono::milliseconds job_stop_grace{2000};
+  std::string client_dir;            // the web UI's built files (FindClientDir); "": none
 };
 
 class DashboardServer {

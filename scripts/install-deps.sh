@@ -26,7 +26,13 @@ PACKAGES=(
   gnuplot-nox             # Tune's learning-curve pictures (ray::tune::PlotLearningCurves)
   procps psmisc           # pgrep/ps used by the tests to check for leftover processes
   iproute2                # `ip netns`: the multi-node tests give each node its own network (as root)
+  chromium fonts-liberation  # the dashboard UI's browser tests (playwright-core drives Debian's chromium)
 )
+# Node.js and npm build the dashboard's web UI (dashboard/client; Vite needs Node 20.19 or newer).
+# A machine that has them from elsewhere (NodeSource's nodejs bundles npm) keeps its own.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

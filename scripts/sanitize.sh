@@ -7,7 +7,8 @@
 #                                      -Werror): the unit tests, where the runtime's threads meet
 # Each uses its own build folder (build-asan, build-tsan; BUILD_DIR overrides). Lumen Train's libtorch
 # part (lumen::train_torch) is left out: libtorch itself is not instrumented, and its threads (OpenMP)
-# would be invisible to TSan. Line tables only
+# would be invisible to TSan. So is the dashboard's web UI (TypeScript: nothing to sanitize, and its
+# browser test runs in the plain build). Line tables only
 # (-g1) and -O1: symbolized reports at a fraction of a full debug build's compile time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,7 +43,7 @@ if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cc
 if [ ! -f "$dir/build.ninja" ]; then
   cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLUMEN_BUILD_BENCH=OFF -DLUMEN_BUILD_EXAMPLES=OFF \
-    -DLUMEN_WITH_TORCH=OFF \
+    -DLUMEN_WITH_TORCH=OFF -DLUMEN_BUILD_DASHBOARD_UI=OFF \
     "${launcher[@]}" "${flags[@]}"
 fi
 ninja -C "$dir" -j"$(nproc)"

@@ -17,6 +17,15 @@ suites="tasks failure actors actor_failure resources api_edge cli tune collectiv
 # The RaySGD API, when the package has lumen::train_torch (libtorch was found).
 if [ -x "$WORK/build/acceptance_train_torch" ]; then suites="$suites train_torch"; fi
 passed=2
+# The dashboard's web UI, where the build has it, installed where lumen_dashboard looks for it
+# (share/lumen/dashboard beside bin/, client_routes.h).
+if [ -f "$BUILD_DIR/share/lumen/dashboard/index.html" ]; then
+  if [ ! -f "$WORK/prefix/share/lumen/dashboard/index.html" ] || [ ! -x "$WORK/prefix/bin/lumen_dashboard" ]; then
+    echo "package check: the dashboard's web UI is not installed beside bin/lumen_dashboard" >&2
+    exit 1
+  fi
+  passed=$((passed + 1))
+fi
 for t in $suites; do
   "$WORK/build/acceptance_$t" --gtest_brief=1
   passed=$((passed + 1))

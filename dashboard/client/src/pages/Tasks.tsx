@@ -1,0 +1,204 @@
+// Tasks: counts by function and state (the summary), and a list filtered on
+// the server (state, function, job, type, node) with each failed task's error.
+import { useState } from 'preact/hooks';
+import type { Filter } from '../api';
+import { list, summarizeTasks } from '../api';
+import { shortId, time } from '../format';
+import { usePoll } from '../poll';
+import type { TaskRow } from '../types';
+import { Badge, Loaded, Section, Table } from '../ui';
+
+const STATES = [
+  '',
+  'PENDING_ARGS_AVAIL',
+  'PENDING_NODE_ASSIGNMENT',
+  'SUBMITTED_TO_WORKER',
+  'RUNNING',
+  'FINISHED',
+  'FAILED',
+];
+const TYPES = ['', 'NORMAL_TASK', 'ACTOR_CREATION_TASK', 'ACTOR_TASK'];
+const LIMITS = [100, 1000, 10000];
+
+interface TaskFilters {
+  state: string;
+  func: string;
+  job: string;
+  type: string;
+  limit: number;
+}
+
+function filtersOf(f: TaskFilters): Filter[] {
+  const out: Filter[] = [];
+  if (f.state) out.push({ key: 'state', predicate: '=', value: f.state });
+  if (f.func.trim()) out.push({ key: 'func_or_class_name', predicate: '=', value: f.func.trim() });
+  if (f.job.trim()) out.push({ key: 'job_id', predicate: '=', value: f.job.trim() });
+  if (f.type) out.push({ key: 'type', predicate: '=', value: f.type });
+  return out;
+}
+
+function Summary(props: { setFunc: (name: string) => void }) {
+  const polled = usePoll((signal) => summarizeTasks({}, signal), []);
+  return (
+    <Section title="Counts by function and state" testId="task-summary">
+      <Loaded polled={polled}>
+        {(s) => (
+          <>
+            <p class="muted">
+              {s.total_tasks} tasks, {s.total_actor_tasks} actor tasks, {s.total_actor_scheduled} actors scheduled
+            </p>
+            <Table
+              columns={[
+                {
+                  title: 'Function or class',
+                  cell: (e) => (
+                    <a href="#/tasks" onClick={(ev) => (ev.preventDefault(), props.setFunc(e.func_or_class_name))}>
+                      {e.func_or_class_name}
+                    </a>
+                  ),
+                },
+                { title: 'Type', cell: (e) => e.type },
+                {
+                  title: 'States',
+                  cell: (e) =>
+                    Object.entries(e.state_counts).map(([state, n]) => (
+                      <span key={state} class="count">
+                        <Badge state={state} /> {n}
+                      </span>
+                    )),
+                },
+              ]}
+              rows={Object.values(s.summary)}
+              rowKey={(e) => `${e.func_or_class_name}/${e.type}`}
+              empty="no tasks recorded"
+            />
+          </>
+        )}
+      </Loaded>
+    </Section>
+  );
+}
+
+export function Tasks(props: { params: URLSearchParams }) {
+  const [f, setF] = useState<TaskFilters>({
+    state: props.params.get('state') ?? '',
+    func: props.params.get('func') ?? '',
+    job: '',
+    type: '',
+    limit: 100,
+  });
+  // Text fields apply when the form is sent, not on each key.
+  const [draft, setDraft] = useState({ func: f.func, job: f.job });
+  const filters = filtersOf(f);
+  const polled = usePoll(
+    (signal) => list<TaskRow>('tasks', { detail: true, limit: f.limit, filters }, signal),
+    [JSON.stringify(filters), f.limit],
+  );
+  const set = (patch: Partial<TaskFilters>) => setF({ ...f, ...patch });
+  return (
+    <>
+      <Summary setFunc={(func) => (setDraft({ ...draft, func }), set({ func }))} />
+      <Section title="Tasks" testId="task-list">
+        <form
+          class="toolbar"
+          onSubmit={(e) => {
+            e.preventDefault();
+            set({ func: draft.func, job: draft.job });
+          }}
+        >
+          <label>
+            State{' '}
+            <select
+              name="state"
+              value={f.state}
+              onChange={(e) => set({ state: (e.target as HTMLSelectElement).value })}
+            >
+              {STATES.map((s) => (
+                <option key={s} value={s}>
+                  {s || 'any'}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Type{' '}
+            <select value={f.type} onChange={(e) => set({ type: (e.target as HTMLSelectElement).value })}>
+              {TYPES.map((s) => (
+                <option key={s} value={s}>
+                  {s || 'any'}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Function{' '}
+            <input
+              name="func"
+              value={draft.func}
+              onInput={(e) => setDraft({ ...draft, func: (e.target as HTMLInputElement).value })}
+            />
+          </label>
+          <label>
+            Job{' '}
+            <input
+              name="job"
+              size={10}
+              value={draft.job}
+              onInput={(e) => setDraft({ ...draft, job: (e.target as HTMLInputElement).value })}
+            />
+          </label>
+          <label>
+            Show{' '}
+            <select value={f.limit} onChange={(e) => set({ limit: Number((e.target as HTMLSelectElement).value) })}>
+              {LIMITS.map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit">Apply</button>
+        </form>
+        <Loaded polled={polled}>
+          {(d) => (
+            <>
+              <p class="muted" data-testid="task-count">
+                {d.num_after_truncation} shown of {d.num_filtered} matching ({d.total} task attempts)
+              </p>
+              <Table
+                testId="tasks"
+                columns={[
+                  { title: 'Task', cell: (t) => <code title={t.task_id}>{shortId(t.task_id)}</code> },
+                  { title: 'Attempt', cell: (t) => t.attempt_number, numeric: true },
+                  { title: 'Function', cell: (t) => t.func_or_class_name },
+                  { title: 'Type', cell: (t) => t.type },
+                  { title: 'State', cell: (t) => <Badge state={t.state} /> },
+                  { title: 'Job', cell: (t) => t.job_id },
+                  { title: 'Node', cell: (t) => shortId(t.node_id) },
+                  { title: 'PID', cell: (t) => t.worker_pid ?? '', numeric: true },
+                  { title: 'Created', cell: (t) => time(t.creation_time_ms) },
+                  {
+                    title: 'Error',
+                    cell: (t) =>
+                      t.error_type || t.error_message ? (
+                        <details class="error-text" open={f.state === 'FAILED'}>
+                          <summary>{t.error_type ?? 'error'}</summary>
+                          <pre>{t.error_message ?? ''}</pre>
+                        </details>
+                      ) : (
+                        ''
+                      ),
+                  },
+                ]}
+                rows={d.result}
+                rowKey={(t) => `${t.task_id}:${t.attempt_number}`}
+                rowClass={(t) => (t.state === 'FAILED' ? 'failed' : undefined)}
+                empty="no task matches"
+              />
+            </>
+          )}
+        </Loaded>
+      </Section>
+    </>
+  );
+}
