@@ -52,6 +52,16 @@ before(async () => {
   cluster.startHead();
   driver = cluster.spawn(process.env.LUMEN_UI_DRIVER, [cluster.address, path.join(cluster.root, 'release')]);
   await cluster.waitForOutput(driver, 'READY');
+  // A submitted job (Ray's Jobs API), run to its end.
+  const submitted = cluster.run(process.env.LUMEN_CLI, [
+    'job',
+    'submit',
+    '--submission-id=ui-job',
+    '--',
+    '/bin/echo',
+    'hello from the submitted job',
+  ]);
+  if (submitted.rc !== 0) throw new Error(`lumen job submit failed (${submitted.rc}): ${submitted.err}${submitted.out}`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -166,21 +176,22 @@ test('the objects page shows the store use and the largest object with its holde
   await shot('objects');
 });
 
-test('the jobs page lists the driver job', async () => {
+test('the jobs page lists the driver job and the submitted job with its logs', async () => {
   await go('/jobs');
   await page.getByTestId('driver-jobs').getByText(String(driver.pid)).waitFor();
-  // Submitted jobs: Ray's Jobs API where this dashboard serves it, a clear note where not.
-  await page
-    .getByTestId('submitted-jobs')
-    .locator('table, p.muted')
-    .first()
-    .waitFor();
+  const submitted = page.getByTestId('submitted-jobs');
+  const row = submitted.locator('tr', { hasText: 'ui-job' });
+  await row.getByText('SUCCEEDED').waitFor();
+  await row.getByRole('link', { name: 'ui-job' }).click();
+  await page.getByTestId('job-logs').getByText('hello from the submitted job').waitFor();
   await shot('jobs');
 });
 
-test('the logs page lists the log files or says the dashboard does not serve them', async () => {
+test('the logs page lists the log files and shows one', async () => {
   await go('/logs');
-  await page.locator('[data-testid=log-files], [data-testid=logs-unavailable]').first().waitFor();
+  const files = page.getByTestId('log-files');
+  await files.getByRole('link', { name: 'job-driver-ui-job.log' }).click();
+  await page.getByText('hello from the submitted job').first().waitFor();
   await shot('logs');
 });
 

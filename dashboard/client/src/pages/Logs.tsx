@@ -43,6 +43,16 @@ function Viewer(props: { node: string; file: string }) {
   );
 }
 
+// The files by category: the reply keys them by node id first (Lumen's
+// dashboard does, for the node asked about); a flat {category: files} is taken as is.
+function byCategory(result: Record<string, string[] | Record<string, string[]>>, node: string) {
+  const nested = result[node];
+  if (nested && !Array.isArray(nested)) return nested;
+  const flat: Record<string, string[]> = {};
+  for (const [key, value] of Object.entries(result)) if (Array.isArray(value)) flat[key] = value;
+  return flat;
+}
+
 export function Logs(props: { params: URLSearchParams }) {
   const nodes = usePoll((signal) => list<NodeRow>('nodes', { limit: 10000 }, signal), [], 5000);
   const [node, setNode] = useState(props.params.get('node') ?? '');
@@ -53,7 +63,7 @@ export function Logs(props: { params: URLSearchParams }) {
     (signal) =>
       chosen
         ? optional(() =>
-            getJson<{ data: { result: Record<string, string[]> } }>(
+            getJson<{ data: { result: Record<string, string[] | Record<string, string[]>> } }>(
               `/api/v0/logs?node_id=${encodeURIComponent(chosen)}`,
               signal,
             ),
@@ -90,7 +100,7 @@ export function Logs(props: { params: URLSearchParams }) {
           ) : (
             <div class="logs">
               <div class="file-list" data-testid="log-files">
-                {Object.entries(reply.data.result).map(([category, names]) => {
+                {Object.entries(byCategory(reply.data.result, chosen)).map(([category, names]) => {
                   const shown = names.filter((n) => !match || n.includes(match));
                   return shown.length === 0 ? null : (
                     <div key={category}>
