@@ -136,7 +136,7 @@ StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, cons
     slot->known = true;
     slot->creation = task;
     AddArgsLocked(args, *task);
-    task_events_.RecordWithFacts(task->spec, proto::PENDING_ARGS_AVAIL, task->parent);
+    task->events_kept = task_events_.RecordWithFacts(task->spec, proto::PENDING_ARGS_AVAIL, task->parent);
     ResolveAndQueueLocked(task, &after);
   }
   RunAll(after);
@@ -203,7 +203,7 @@ ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string 
   }
   spec.set_actor_seq(c->next_seq++);
   c->pending.push_back(task);
-  task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
+  task->events_kept = task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
   ResolveAndQueueLocked(task, &after);
   PumpActorLocked(*c, &after);
   lock.unlock();
@@ -227,7 +227,8 @@ void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &in
       c.conn.reset();  // calls in flight fail as the worker's connection closes
       if (c.creation) {
         // Never alive: its creation failed (else the executor said FINISHED).
-        if (c.incarnation < 0) task_events_.RecordEnd(c.creation->spec, proto::ACTOR_DIED, c.death_cause);
+        if (c.incarnation < 0)
+          task_events_.RecordEnd(c.creation->spec, proto::ACTOR_DIED, c.death_cause, c.creation->events_kept);
         FinishTaskLocked(*c.creation, after);  // the constructor's arguments may go
         c.creation.reset();
       }
@@ -235,7 +236,8 @@ void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &in
     case proto::ALIVE:
       if (info.num_restarts() <= c.dead_incarnation) return;  // stale: that incarnation failed
       if (info.num_restarts() != c.incarnation) {
-        if (c.incarnation < 0 && c.creation) task_events_.RecordEnd(c.creation->spec, proto::NO_ERROR, {});
+        if (c.incarnation < 0 && c.creation)
+          task_events_.RecordEnd(c.creation->spec, proto::NO_ERROR, {}, c.creation->events_kept);
         c.incarnation = info.num_restarts();
         c.address = info.address();
         c.conn.reset();
@@ -325,7 +327,8 @@ void CoreWorker::SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> 
   c.in_flight++;
   task_events_.RecordAt(
       task->spec, proto::SUBMITTED_TO_WORKER,
-      {NodeID::FromBinary(c.address.node_id()), WorkerID::FromBinary(c.address.worker_id()), 0});
+      {NodeID::FromBinary(c.address.node_id()), WorkerID::FromBinary(c.address.worker_id()), 0},
+      task->events_kept);
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   // A lone call is latency-bound: write it now rather than via the loop.

@@ -124,11 +124,12 @@ TaskPlace CoreWorker::SelfPlace() const {
 void CoreWorker::RecordReplyLocked(const TaskEntry &task, const proto::PushTaskReply &reply) {
   if (!task_events_.enabled()) return;
   if (reply.returns_size() == 0) {
-    task_events_.RecordEnd(task.spec, proto::NO_ERROR, {});
+    task_events_.RecordEnd(task.spec, proto::NO_ERROR, {}, task.events_kept);
     return;
   }
   const proto::ObjectPayload &p = reply.returns(0).payload();
-  task_events_.RecordEnd(task.spec, p.error(), p.error() == proto::NO_ERROR ? std::string() : p.data());
+  task_events_.RecordEnd(task.spec, p.error(), p.error() == proto::NO_ERROR ? std::string() : p.data(),
+                         task.events_kept);
 }
 
 }  // namespace lumen::worker

@@ -84,9 +84,9 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     actor_creator_ = conn;
   }
   const uint64_t posted_before = loop_.PostCount();
-  // Where and when it runs; its facts and its end are its submitter's to
-  // record (one event per call here: this is the per-call path).
-  task_events_.RecordHere(spec, proto::RUNNING);
+  // Where and when it runs, and (after the reply) how it ended: a record of
+  // its own, complete even when the submitter dropped the attempt's events.
+  const bool events_kept = task_events_.RecordHere(spec, proto::RUNNING);
   TaskEventRecorder::ScopedCurrentTask current(TaskID::FromBinary(spec.task_id()));
   ExecResult result;
   std::vector<ArgBytes> args;
@@ -241,6 +241,9 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
     }
     conn->Reply(call_id, reply);
   }
+  const proto::ObjectPayload &ended = reply.returns(0).payload();
+  task_events_.RecordHereEnd(spec, ended.error(),
+                             ended.error() == proto::NO_ERROR ? std::string() : ended.data(), events_kept);
   if (result.exit_worker) {
     {
       std::lock_guard<std::mutex> lock(exec_mu_);

@@ -54,9 +54,10 @@ struct CoreWorker::TaskEntry {
   Clock::TimePoint pushed_at;  // read from CoreWorker::clock_, as every time here
   bool maybe_long = false;     // its function was not known to be short when it was pushed
   std::string key;
-  bool resolved = false;  // actor tasks: arguments ready, may be sent
-  bool done = false;      // finished (result or error set)
-  TaskID parent;          // the task that submitted it (nil: the driver's main thread)
+  bool resolved = false;     // actor tasks: arguments ready, may be sent
+  bool done = false;         // finished (result or error set)
+  TaskID parent;             // the task that submitted it (nil: the driver's main thread)
+  bool events_kept = false;  // its attempt's task events are recorded (TaskEventRecorder)
 };
 
 /// A caller's view of one actor: its state as last published by the control

@@ -76,7 +76,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   task->key = QueueLocked(resources, options.runtime_env).key;
   EntryLocked(task->return_id).pushed_result = true;  // owned, pending
   AddArgsLocked(args, *task);
-  task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
+  task->events_kept = task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
   ResolveAndQueueLocked(task, &after);
   lock.unlock();
   RunAll(after);
@@ -232,13 +232,14 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
     return;
   }
   if (spec.type() == proto::ACTOR_CREATION_TASK) {
-    task_events_.Record(spec, proto::PENDING_NODE_ASSIGNMENT);  // the control service places it
+    task_events_.Record(spec, proto::PENDING_NODE_ASSIGNMENT,
+                        task->events_kept);  // the control service places it
     SendCreateActorLocked(*task, after);
     return;
   }
   auto qit = queues_.find(task->key);
   if (qit == queues_.end()) return;
-  task_events_.Record(spec, proto::PENDING_NODE_ASSIGNMENT);
+  task_events_.Record(spec, proto::PENDING_NODE_ASSIGNMENT, task->events_kept);
   qit->second->tasks.push_back(task);
   FailQueuedIfLostLocked(*qit->second, after);
   PumpLocked(*qit->second);
@@ -443,7 +444,8 @@ void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr
   w.running.push_back(task);
   task_events_.RecordAt(
       task->spec, proto::SUBMITTED_TO_WORKER,
-      {NodeID::FromBinary(w.address.node_id()), WorkerID::FromBinary(w.address.worker_id()), 0});
+      {NodeID::FromBinary(w.address.node_id()), WorkerID::FromBinary(w.address.worker_id()), 0},
+      task->events_kept);
   proto::PushTaskRequest req;
   *req.mutable_spec() = task->spec;
   for (int id : w.gpu_ids) req.mutable_spec()->add_gpu_ids(id);
@@ -494,11 +496,11 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
         } else if (t->retries_left > 0) {
           t->retries_left--;
           // A retry is a new attempt: this one failed with its worker.
-          task_events_.RecordEnd(
-              t->spec, proto::WORKER_DIED,
-              "The worker died while executing the task (" + st.ToString() + "); retried.");
+          task_events_.RecordEnd(t->spec, proto::WORKER_DIED,
+                                 "The worker died while executing the task (" + st.ToString() + "); retried.",
+                                 t->events_kept);
           t->spec.set_attempt(t->spec.attempt() + 1);
-          task_events_.RecordWithFacts(t->spec, proto::PENDING_NODE_ASSIGNMENT, t->parent);
+          t->events_kept = task_events_.RecordWithFacts(t->spec, proto::PENDING_NODE_ASSIGNMENT, t->parent);
           q.tasks.push_front(t);
         } else {
           FailTaskLocked(*t, proto::WORKER_DIED,
@@ -558,7 +560,7 @@ void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::C
 
 void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
                                 After *after) {
-  task_events_.RecordEnd(task.spec, type, message);
+  task_events_.RecordEnd(task.spec, type, message, task.events_kept);
   proto::ObjectPayload p;
   p.set_error(type);
   p.set_data(message);

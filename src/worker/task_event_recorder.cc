@@ -59,10 +59,6 @@ void TaskEventRecorder::AddFactsLocked(const proto::TaskSpec &spec, Event *e) {
 }
 
 void TaskEventRecorder::PushLocked(Event e) {
-  if (events_.size() >= max_buffered_) {
-    ++dropped_[e.job_id];
-    return;
-  }
   events_.push_back(std::move(e));
   if (events_.size() >= max_buffered_) full_.store(true, std::memory_order_relaxed);
 }
@@ -75,36 +71,51 @@ bool TaskEventRecorder::DroppedForFull(const proto::TaskSpec &spec) {
   return true;
 }
 
-void TaskEventRecorder::RecordWithFacts(const proto::TaskSpec &spec, proto::TaskState state,
+void TaskEventRecorder::CountDropped(const proto::TaskSpec &spec) {
+  MutexLock lock(mu_);
+  ++dropped_[spec.job_id()];
+}
+
+bool TaskEventRecorder::PushFirst(Event e, const proto::TaskSpec &spec, bool with_facts) {
+  MutexLock lock(mu_);
+  if (events_.size() >= max_buffered_) {
+    ++dropped_[e.job_id];
+    return false;
+  }
+  if (with_facts) AddFactsLocked(spec, &e);
+  PushLocked(std::move(e));
+  return true;
+}
+
+bool TaskEventRecorder::RecordWithFacts(const proto::TaskSpec &spec, proto::TaskState state,
                                         const TaskID &parent) {
-  if (!enabled_ || DroppedForFull(spec)) return;
+  if (!enabled_ || DroppedForFull(spec)) return false;
   Event e = Base(spec, state);
   e.parent = parent;
-  MutexLock lock(mu_);
-  AddFactsLocked(spec, &e);
-  PushLocked(std::move(e));
+  return PushFirst(std::move(e), spec, /*with_facts=*/true);
 }
 
-void TaskEventRecorder::Record(const proto::TaskSpec &spec, proto::TaskState state) {
-  if (!enabled_ || DroppedForFull(spec)) return;
-  Event e = Base(spec, state);
-  MutexLock lock(mu_);
-  PushLocked(std::move(e));
-}
-
-void TaskEventRecorder::RecordAt(const proto::TaskSpec &spec, proto::TaskState state,
-                                 const TaskPlace &place) {
-  if (!enabled_ || DroppedForFull(spec)) return;
-  Event e = Base(spec, state);
-  e.place = place;
-  MutexLock lock(mu_);
-  PushLocked(std::move(e));
-}
-
-void TaskEventRecorder::RecordHere(const proto::TaskSpec &spec, proto::TaskState state) {
-  if (!enabled_ || DroppedForFull(spec)) return;
+bool TaskEventRecorder::RecordHere(const proto::TaskSpec &spec, proto::TaskState state) {
+  if (!enabled_ || DroppedForFull(spec)) return false;
   Event e = Base(spec, state);
   e.here = true;
+  return PushFirst(std::move(e), spec, /*with_facts=*/true);
+}
+
+void TaskEventRecorder::Record(const proto::TaskSpec &spec, proto::TaskState state, bool kept) {
+  if (!enabled_) return;
+  if (!kept) return CountDropped(spec);
+  Event e = Base(spec, state);
+  MutexLock lock(mu_);
+  PushLocked(std::move(e));
+}
+
+void TaskEventRecorder::RecordAt(const proto::TaskSpec &spec, proto::TaskState state, const TaskPlace &place,
+                                 bool kept) {
+  if (!enabled_) return;
+  if (!kept) return CountDropped(spec);
+  Event e = Base(spec, state);
+  e.place = place;
   MutexLock lock(mu_);
   PushLocked(std::move(e));
 }
@@ -115,9 +126,22 @@ void TaskEventRecorder::SetSelfPlace(const TaskPlace &place) {
 }
 
 void TaskEventRecorder::RecordEnd(const proto::TaskSpec &spec, proto::ErrorType error,
-                                  const std::string &message) {
-  if (!enabled_ || DroppedForFull(spec)) return;
+                                  const std::string &message, bool kept) {
+  if (!enabled_) return;
+  if (!kept) return CountDropped(spec);
   Event e = Base(spec, error == proto::NO_ERROR ? proto::FINISHED : proto::FAILED);
+  e.error_type = error;
+  if (error != proto::NO_ERROR) e.error_message = message;
+  MutexLock lock(mu_);
+  PushLocked(std::move(e));
+}
+
+void TaskEventRecorder::RecordHereEnd(const proto::TaskSpec &spec, proto::ErrorType error,
+                                      const std::string &message, bool kept) {
+  if (!enabled_) return;
+  if (!kept) return CountDropped(spec);
+  Event e = Base(spec, error == proto::NO_ERROR ? proto::FINISHED : proto::FAILED);
+  e.here = true;
   e.error_type = error;
   if (error != proto::NO_ERROR) e.error_message = message;
   MutexLock lock(mu_);

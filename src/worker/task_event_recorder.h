@@ -47,23 +47,35 @@ class TaskEventRecorder {
 
   bool enabled() const { return enabled_; }
 
-  /// The first event of an attempt in this process: with the task's facts.
+  // An attempt is kept or dropped whole in each process: its first event
+  // here decides (dropped when the buffer is full), and its later events
+  // follow that decision, so that no attempt is shown stuck in a state whose
+  // end was dropped. Kept attempts' later events may pass the buffer's bound
+  // (by at most the attempts in flight).
+
+  /// The submitter's first event of an attempt, with the task's facts.
   /// `parent`: the task running on the submitting thread (nil: none).
-  void RecordWithFacts(const proto::TaskSpec &spec, proto::TaskState state, const TaskID &parent)
+  /// Whether the attempt is kept (pass it to the later events).
+  bool RecordWithFacts(const proto::TaskSpec &spec, proto::TaskState state, const TaskID &parent)
       EXCLUDES(mu_);
-  /// A later state change of the attempt.
-  void Record(const proto::TaskSpec &spec, proto::TaskState state) EXCLUDES(mu_);
+  /// A later state change of a kept (or dropped) attempt.
+  void Record(const proto::TaskSpec &spec, proto::TaskState state, bool kept) EXCLUDES(mu_);
   /// A state change with where it happens (SUBMITTED_TO_WORKER: the worker
   /// the submitter pushed it to).
-  void RecordAt(const proto::TaskSpec &spec, proto::TaskState state, const TaskPlace &place) EXCLUDES(mu_);
-  /// A state change in this process (the executor's RUNNING): at the place
-  /// given to SetSelfPlace, which the batch carries once.
-  void RecordHere(const proto::TaskSpec &spec, proto::TaskState state) EXCLUDES(mu_);
+  void RecordAt(const proto::TaskSpec &spec, proto::TaskState state, const TaskPlace &place, bool kept)
+      EXCLUDES(mu_);
+  /// The attempt ended: FINISHED when `error` is NO_ERROR, else FAILED with it.
+  void RecordEnd(const proto::TaskSpec &spec, proto::ErrorType error, const std::string &message, bool kept)
+      EXCLUDES(mu_);
+  /// The executor's first event (RUNNING), with the task's facts, at the
+  /// place given to SetSelfPlace, which the batch carries once: its record
+  /// stands alone if the submitter dropped the attempt. Whether it is kept.
+  bool RecordHere(const proto::TaskSpec &spec, proto::TaskState state) EXCLUDES(mu_);
+  /// The executor's end of the attempt (as RecordEnd), here.
+  void RecordHereEnd(const proto::TaskSpec &spec, proto::ErrorType error, const std::string &message,
+                     bool kept) EXCLUDES(mu_);
   /// Where this process is (its node, worker id and pid), once known.
   void SetSelfPlace(const TaskPlace &place) EXCLUDES(mu_);
-  /// The attempt ended: FINISHED when `error` is NO_ERROR, else FAILED with it.
-  void RecordEnd(const proto::TaskSpec &spec, proto::ErrorType error, const std::string &message)
-      EXCLUDES(mu_);
 
   /// Everything recorded since the last batch, one message per attempt, and
   /// what was dropped, into `batch` (empty, possibly arena-allocated); false
@@ -113,11 +125,15 @@ class TaskEventRecorder {
   static Event Base(const proto::TaskSpec &spec, proto::TaskState state);
   void AddFactsLocked(const proto::TaskSpec &spec, Event *e) REQUIRES(mu_);
   const std::string *InternLocked(const std::string &s) REQUIRES(mu_);
-  void PushLocked(Event e) REQUIRES(mu_);
+  void PushLocked(Event e) REQUIRES(mu_);  // past the bound too: the attempt is kept
   /// True (and the drop counted) when the buffer is full: a busy caller
   /// fills it within a fraction of a second and then drops most of its
   /// events, so a drop skips reading the clock and building the event.
   bool DroppedForFull(const proto::TaskSpec &spec) EXCLUDES(mu_);
+  /// Counts a later event of a dropped attempt.
+  void CountDropped(const proto::TaskSpec &spec) EXCLUDES(mu_);
+  /// A first event: pushed and true unless the buffer is full.
+  bool PushFirst(Event e, const proto::TaskSpec &spec, bool with_facts) EXCLUDES(mu_);
   static void Fold(const Event &e, proto::TaskEvent *out);
 
   const bool enabled_;

@@ -40,11 +40,11 @@ TEST(TaskEventRecorderTest, AnAttemptsEventsOfOneBatchLeaveAsOneMessageWithFacts
   auto spec = Spec(1, 4, "Plus");
   spec.set_name("plus-1");
   TaskID parent = TaskID::Of(WorkerID::FromRandom(), 9);
-  recorder.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, parent);
-  recorder.Record(spec, proto::PENDING_NODE_ASSIGNMENT);
+  ASSERT_TRUE(recorder.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, parent));
+  recorder.Record(spec, proto::PENDING_NODE_ASSIGNMENT, true);
   const TaskPlace place{NodeID::FromRandom(), WorkerID::FromRandom(), 0};
-  recorder.RecordAt(spec, proto::SUBMITTED_TO_WORKER, place);
-  recorder.RecordEnd(spec, proto::TASK_EXECUTION_EXCEPTION, "boom");
+  recorder.RecordAt(spec, proto::SUBMITTED_TO_WORKER, place, true);
+  recorder.RecordEnd(spec, proto::TASK_EXECUTION_EXCEPTION, "boom", true);
   EXPECT_EQ(recorder.NumBuffered(), 4u);
 
   auto batch = Take(recorder);
@@ -79,9 +79,9 @@ TEST(TaskEventRecorderTest, AttemptsInterleavedKeepTheirOwnMessagesInTheOrderThe
   a_retry.set_attempt(1);
   recorder.RecordWithFacts(a, proto::PENDING_ARGS_AVAIL, TaskID());
   recorder.RecordWithFacts(b, proto::PENDING_ARGS_AVAIL, TaskID());
-  recorder.RecordEnd(a, proto::WORKER_DIED, "lost");
+  recorder.RecordEnd(a, proto::WORKER_DIED, "lost", true);
   recorder.RecordWithFacts(a_retry, proto::PENDING_ARGS_AVAIL, TaskID());
-  recorder.RecordEnd(b, proto::NO_ERROR, "ignored: no error");
+  recorder.RecordEnd(b, proto::NO_ERROR, "ignored: no error", true);
   auto batch = Take(recorder);
   ASSERT_EQ(batch.events_size(), 3);
   EXPECT_EQ(batch.events(0).task_id(), a.task_id());
@@ -100,18 +100,43 @@ TEST(TaskEventRecorderTest, WhatRunsHereIsAtTheSendersPlaceWhichTheBatchSaysOnce
   TaskEventRecorder recorder(true, 100);
   const TaskPlace self{NodeID::FromRandom(), WorkerID::FromRandom(), 4242};
   recorder.SetSelfPlace(self);
-  recorder.RecordHere(Spec(1, 1, "f"), proto::RUNNING);
-  recorder.RecordHere(Spec(2, 1, "f"), proto::RUNNING);
+  const auto one = Spec(1, 1, "f"), two = Spec(2, 1, "f");
+  const bool kept = recorder.RecordHere(one, proto::RUNNING);
+  recorder.RecordHereEnd(one, proto::NO_ERROR, {}, kept);
+  recorder.RecordHereEnd(two, proto::TASK_EXECUTION_EXCEPTION, "boom",
+                         recorder.RecordHere(two, proto::RUNNING));
   auto batch = Take(recorder);
   ASSERT_EQ(batch.events_size(), 2);
   for (const auto &e : batch.events()) {
     EXPECT_TRUE(e.at_sender());
     EXPECT_TRUE(e.node_id().empty());
-    EXPECT_TRUE(e.function_name().empty());  // the executor leaves the facts to the submitter
+    EXPECT_EQ(e.function_name(), "f");  // a record of its own, should the submitter drop the attempt
   }
+  EXPECT_EQ(States(batch.events(0)), (std::vector<proto::TaskState>{proto::RUNNING, proto::FINISHED}));
+  EXPECT_EQ(States(batch.events(1)), (std::vector<proto::TaskState>{proto::RUNNING, proto::FAILED}));
+  EXPECT_EQ(batch.events(1).error_message(), "boom");
   EXPECT_EQ(batch.node_id(), self.node.Binary());
   EXPECT_EQ(batch.worker_id(), self.worker.Binary());
   EXPECT_EQ(batch.pid(), 4242);
+}
+
+TEST(TaskEventRecorderTest, AnAttemptIsKeptOrDroppedWholeWhenTheBufferFills) {
+  TaskEventRecorder recorder(true, 2);
+  auto a = Spec(1, 1, "f"), b = Spec(2, 1, "f"), c = Spec(3, 1, "f");
+  const bool a_kept = recorder.RecordWithFacts(a, proto::PENDING_ARGS_AVAIL, TaskID());
+  const bool b_kept = recorder.RecordWithFacts(b, proto::PENDING_ARGS_AVAIL, TaskID());
+  const bool c_kept = recorder.RecordWithFacts(c, proto::PENDING_ARGS_AVAIL, TaskID());  // full
+  EXPECT_TRUE(a_kept);
+  EXPECT_TRUE(b_kept);
+  EXPECT_FALSE(c_kept);
+  // The kept attempts end past the bound; the dropped one's end is dropped too.
+  for (auto [spec, kept] : {std::pair{a, a_kept}, {b, b_kept}, {c, c_kept}})
+    recorder.RecordEnd(spec, proto::NO_ERROR, {}, kept);
+  auto batch = Take(recorder);
+  ASSERT_EQ(batch.events_size(), 2);
+  for (const auto &e : batch.events())
+    EXPECT_EQ(States(e), (std::vector<proto::TaskState>{proto::PENDING_ARGS_AVAIL, proto::FINISHED}));
+  EXPECT_EQ(batch.dropped_per_job().at(1), 2);  // c's two events
 }
 
 TEST(TaskEventRecorderTest, NamesOutliveTheBatchTheyWereInternedFor) {
@@ -129,16 +154,16 @@ TEST(TaskEventRecorderTest, NamesOutliveTheBatchTheyWereInternedFor) {
 
 TEST(TaskEventRecorderTest, AFullBufferDropsAndCountsPerJobUntilTheNextBatch) {
   TaskEventRecorder recorder(true, 3);
-  for (int i = 0; i < 3; ++i) recorder.Record(Spec(i, 1, "f"), proto::FINISHED);
-  recorder.Record(Spec(10, 1, "f"), proto::FINISHED);
-  recorder.Record(Spec(11, 2, "f"), proto::FINISHED);
-  recorder.Record(Spec(12, 2, "f"), proto::FINISHED);
+  for (int i = 0; i < 3; ++i) recorder.RecordWithFacts(Spec(i, 1, "f"), proto::PENDING_ARGS_AVAIL, TaskID());
+  EXPECT_FALSE(recorder.RecordWithFacts(Spec(10, 1, "f"), proto::PENDING_ARGS_AVAIL, TaskID()));
+  EXPECT_FALSE(recorder.RecordWithFacts(Spec(11, 2, "f"), proto::PENDING_ARGS_AVAIL, TaskID()));
+  EXPECT_FALSE(recorder.RecordHere(Spec(12, 2, "f"), proto::RUNNING));
   auto batch = Take(recorder);
   EXPECT_EQ(batch.events_size(), 3);
   EXPECT_EQ(batch.dropped_per_job().at(1), 1);
   EXPECT_EQ(batch.dropped_per_job().at(2), 2);
   // Counted once: room again, nothing dropped since.
-  recorder.Record(Spec(13, 1, "f"), proto::FINISHED);
+  EXPECT_TRUE(recorder.RecordWithFacts(Spec(13, 1, "f"), proto::PENDING_ARGS_AVAIL, TaskID()));
   auto next = Take(recorder);
   EXPECT_EQ(next.events_size(), 1);
   EXPECT_TRUE(next.dropped_per_job().empty());
@@ -146,8 +171,9 @@ TEST(TaskEventRecorderTest, AFullBufferDropsAndCountsPerJobUntilTheNextBatch) {
 
 TEST(TaskEventRecorderTest, OffRecordsNothing) {
   TaskEventRecorder recorder(false, 100);
-  recorder.RecordWithFacts(Spec(1, 1, "f"), proto::PENDING_ARGS_AVAIL, TaskID());
-  recorder.RecordEnd(Spec(1, 1, "f"), proto::NO_ERROR, "");
+  EXPECT_FALSE(recorder.RecordWithFacts(Spec(1, 1, "f"), proto::PENDING_ARGS_AVAIL, TaskID()));
+  recorder.RecordEnd(Spec(1, 1, "f"), proto::NO_ERROR, "", true);
+  EXPECT_FALSE(recorder.RecordHere(Spec(1, 1, "f"), proto::RUNNING));
   EXPECT_EQ(recorder.NumBuffered(), 0u);
   EXPECT_EQ(Take(recorder).events_size(), 0);
 }
@@ -174,13 +200,23 @@ TEST(TaskEventRecorderTest, ConcurrentRecordersAndATakerLoseNothing) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&recorder, t] {
-      for (int i = 0; i < kEach; ++i) recorder.Record(Spec(t * kEach + i, 1, "f"), proto::FINISHED);
+      for (int i = 0; i < kEach; ++i) {
+        const auto spec = Spec(t * kEach + i, 1, "f");
+        recorder.RecordEnd(spec, proto::NO_ERROR, {},
+                           recorder.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, {}));
+      }
     });
+  // Every state change, whichever batch it went in (an attempt's two may be split).
+  auto states = [](const proto::TaskEventBatch &b) {
+    int n = 0;
+    for (const auto &e : b.events()) n += e.states_size();
+    return n;
+  };
   int taken = 0;
-  for (int i = 0; i < 50; ++i) taken += Take(recorder).events_size();
+  for (int i = 0; i < 50; ++i) taken += states(Take(recorder));
   for (auto &t : threads) t.join();
-  taken += Take(recorder).events_size();
-  EXPECT_EQ(taken, kThreads * kEach);
+  taken += states(Take(recorder));
+  EXPECT_EQ(taken, 2 * kThreads * kEach);
 }
 
 }  // namespace
