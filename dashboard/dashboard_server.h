@@ -47,7 +47,7 @@ struct DashboardOptions {
   // 3 s `lumen stop` gives the dashboard itself).
   std::string cluster_address;
   std::chrono::milliseconds job_stop_grace{2000};
-  std::string client_dir;            // the web UI's built files (FindClientDir); "": none
+  std::string client_dir;  // the web UI's built files (FindClientDir); "": none
 };
 
 class DashboardServer {
