@@ -99,7 +99,8 @@ bool TaskEventRecorder::RecordHere(const proto::TaskSpec &spec, proto::TaskState
   if (!enabled_ || DroppedForFull(spec)) return false;
   Event e = Base(spec, state);
   e.here = true;
-  return PushFirst(std::move(e), spec, /*with_facts=*/true);
+  // The facts go with the end (RecordHereEnd), after the reply: not on the call's path.
+  return PushFirst(std::move(e), spec, /*with_facts=*/false);
 }
 
 void TaskEventRecorder::Record(const proto::TaskSpec &spec, proto::TaskState state, bool kept) {
@@ -145,6 +146,7 @@ void TaskEventRecorder::RecordHereEnd(const proto::TaskSpec &spec, proto::ErrorT
   e.error_type = error;
   if (error != proto::NO_ERROR) e.error_message = message;
   MutexLock lock(mu_);
+  AddFactsLocked(spec, &e);
   PushLocked(std::move(e));
 }
 

@@ -67,11 +67,11 @@ class TaskEventRecorder {
   /// The attempt ended: FINISHED when `error` is NO_ERROR, else FAILED with it.
   void RecordEnd(const proto::TaskSpec &spec, proto::ErrorType error, const std::string &message, bool kept)
       EXCLUDES(mu_);
-  /// The executor's first event (RUNNING), with the task's facts, at the
-  /// place given to SetSelfPlace, which the batch carries once: its record
-  /// stands alone if the submitter dropped the attempt. Whether it is kept.
+  /// The executor's first event (RUNNING), at the place given to
+  /// SetSelfPlace, which the batch carries once. Whether it is kept.
   bool RecordHere(const proto::TaskSpec &spec, proto::TaskState state) EXCLUDES(mu_);
-  /// The executor's end of the attempt (as RecordEnd), here.
+  /// The executor's end of the attempt (as RecordEnd), here, with the task's
+  /// facts: its record stands alone if the submitter dropped the attempt.
   void RecordHereEnd(const proto::TaskSpec &spec, proto::ErrorType error, const std::string &message,
                      bool kept) EXCLUDES(mu_);
   /// Where this process is (its node, worker id and pid), once known.
