@@ -14,10 +14,17 @@ export class HttpError extends Error {
   }
 }
 
+// A page polls several endpoints at once, and each gets the 401: only the
+// first goes to the login form, since a second navigation would abort it.
+let leaving = false;
+
 async function request(path: string, signal?: AbortSignal): Promise<Response> {
   const res = await fetch(path, { credentials: 'same-origin', signal });
   if (res.status === 401) {
-    window.location.assign('/login');
+    if (!leaving) {
+      leaving = true;
+      window.location.assign('/login');
+    }
     throw new HttpError(401, 'signed out: the cluster token is required');
   }
   if (!res.ok) {
