@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -80,6 +81,36 @@ std::string ReplyMessage(const httplib::Response &res) {
   if (newline != std::string::npos) text.resize(newline);
   if (text.empty()) text = "HTTP " + std::to_string(res.status);
   return text;
+}
+
+Status StreamToStdout(const DashboardTarget &dashboard, const std::string &path) {
+  auto client = dashboard.Client();
+  client->set_read_timeout(std::chrono::hours(24 * 365));  // a stream may be quiet for long
+  int status = 0;
+  std::string error;
+  auto res = client->Get(
+      path.c_str(), dashboard.Auth(),
+      [&](const httplib::Response &response) {
+        status = response.status;
+        return true;
+      },
+      [&](const char *data, size_t n) {
+        if (status != 200) {
+          error.append(data, n);
+        } else {
+          std::cout.write(data, static_cast<std::streamsize>(n));
+          std::cout.flush();
+        }
+        return true;
+      });
+  if (!res)
+    return Status::IoError("lost the dashboard at " + dashboard.address + ": " +
+                           httplib::to_string(res.error()));
+  const std::string first = error.substr(0, error.find('\n'));
+  if (status == 400) return Status::InvalidArgument(first);
+  if (status == 404) return Status::NotFound(first);
+  if (status != 200) return Status::IoError("the dashboard answered " + std::to_string(status));
+  return Status::OK();
 }
 
 }  // namespace lumen::cli

@@ -37,4 +37,10 @@ StatusOr<DashboardTarget> FindDashboard(const std::string &address_flag, const s
 /// one-line errors.
 std::string ReplyMessage(const httplib::Response &res);
 
+/// GETs `path` and copies its body to stdout as it arrives, until the server
+/// ends it (a job's log until the job ends, a followed file until
+/// interrupted). A reply other than 200 is an error: 400 InvalidArgument,
+/// 404 NotFound (with the body's first line), else IoError.
+Status StreamToStdout(const DashboardTarget &dashboard, const std::string &path);
+
 }  // namespace lumen::cli

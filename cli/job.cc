@@ -23,7 +23,6 @@ using Json = nlohmann::ordered_json;
 constexpr char kRule[] = "-------------------------------------------------------";
 
 // A stream (a job's log) may be quiet for as long as the job runs.
-constexpr auto kStreamReadTimeout = std::chrono::hours(24 * 365);
 
 bool Terminal(const std::string &status) {
   return status == "SUCCEEDED" || status == "FAILED" || status == "STOPPED";
@@ -57,30 +56,7 @@ int Failed(const char *verb, const Status &st) {
 
 // Streams the job's log to stdout until the job ends.
 Status Tail(const DashboardTarget &dashboard, const std::string &id) {
-  auto client = dashboard.Client();
-  client->set_read_timeout(kStreamReadTimeout);
-  int status = 0;
-  std::string error;
-  auto res = client->Get(("/api/jobs/" + id + "/logs/tail").c_str(), dashboard.Auth(),
-                         [&](const httplib::Response &response) {
-                           status = response.status;
-                           return true;
-                         },
-                         [&](const char *data, size_t n) {
-                           if (status != 200) {
-                             error.append(data, n);
-                           } else {
-                             std::cout.write(data, static_cast<std::streamsize>(n));
-                             std::cout.flush();
-                           }
-                           return true;
-                         });
-  if (!res)
-    return Status::IoError("lost the dashboard at " + dashboard.address + ": " +
-                           httplib::to_string(res.error()));
-  if (status == 404) return Status::NotFound(error.substr(0, error.find('\n')));
-  if (status != 200) return Status::IoError("the dashboard answered " + std::to_string(status));
-  return Status::OK();
+  return StreamToStdout(dashboard, "/api/jobs/" + id + "/logs/tail");
 }
 
 std::string Time(const Json &ms) {

@@ -22,7 +22,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 // A stream may be quiet for as long as the file does not grow.
-constexpr auto kStreamReadTimeout = std::chrono::hours(24 * 365);
 
 int Failed(const char *verb, const Status &st) {
   return Fail(verb, st.message(), st.code() == StatusCode::kInvalidArgument ? 2 : 1);
@@ -63,35 +62,9 @@ std::string Stamp(const char *format) {
 
 // Streams the file's tail and then what is appended, until interrupted.
 Status Follow(const DashboardTarget &dashboard, const std::string &filename, long lines) {
-  auto client = dashboard.Client();
-  client->set_read_timeout(kStreamReadTimeout);
-  int status = 0;
-  std::string error;
-  const std::string path = httplib::append_query_params(
-      "/api/v0/logs/stream", {{"filename", filename}, {"lines", std::to_string(lines)}});
-  auto res = client->Get(
-      path.c_str(), dashboard.Auth(),
-      [&](const httplib::Response &response) {
-        status = response.status;
-        return true;
-      },
-      [&](const char *data, size_t n) {
-        if (status != 200) {
-          error.append(data, n);
-        } else {
-          std::cout.write(data, static_cast<std::streamsize>(n));
-          std::cout.flush();
-        }
-        return true;
-      });
-  if (!res)
-    return Status::IoError("lost the dashboard at " + dashboard.address + ": " +
-                           httplib::to_string(res.error()));
-  const std::string first = error.substr(0, error.find('\n'));
-  if (status == 400) return Status::InvalidArgument(first);
-  if (status == 404) return Status::NotFound(first);
-  if (status != 200) return Status::IoError("the dashboard answered " + std::to_string(status));
-  return Status::OK();
+  return StreamToStdout(
+      dashboard, httplib::append_query_params("/api/v0/logs/stream",
+                                              {{"filename", filename}, {"lines", std::to_string(lines)}}));
 }
 
 // "1.50 MiB" for `bytes` in `units` (B, KB, MB, GB: Ray's --units, powers of 1024).

@@ -46,8 +46,9 @@ const char *ErrorTypeName(proto::ErrorType type) {
   }
 }
 
-// Ray's TaskStatus names.
-const char *TaskStateName(proto::TaskState state) {
+}  // namespace
+
+const char *TaskStateName(int state) {
   switch (state) {
     case proto::PENDING_ARGS_AVAIL:
       return "PENDING_ARGS_AVAIL";
@@ -65,6 +66,8 @@ const char *TaskStateName(proto::TaskState state) {
       return "NIL";
   }
 }
+
+namespace {
 
 int64_t Ms(int64_t ns) { return ns / 1000000; }
 

@@ -17,6 +17,9 @@
 
 namespace lumen::dashboard {
 
+/// Ray's TaskStatus name of a task state ("NIL" for none or one not known).
+const char *TaskStateName(int state);
+
 const ResourceSchema &TaskSchema();
 const ResourceSchema &WorkerSchema();
 const ResourceSchema &ObjectSchema();

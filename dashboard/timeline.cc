@@ -11,31 +11,14 @@
 
 #include "api_runtime/runtime_nodes.h"
 #include "base/encoding.h"
+#include "dashboard/task_rows.h"
 
 namespace lumen::dashboard {
 namespace {
 
-using Json = nlohmann::json;
-
-// Ray's TaskStatus names for the states a phase can be.
-const char *StateName(int state) {
-  switch (state) {
-    case proto::PENDING_ARGS_AVAIL:
-      return "PENDING_ARGS_AVAIL";
-    case proto::PENDING_NODE_ASSIGNMENT:
-      return "PENDING_NODE_ASSIGNMENT";
-    case proto::SUBMITTED_TO_WORKER:
-      return "SUBMITTED_TO_WORKER";
-    case proto::RUNNING:
-      return "RUNNING";
-    case proto::FINISHED:
-      return "FINISHED";
-    case proto::FAILED:
-      return "FAILED";
-    default:
-      return "NIL";
-  }
-}
+// The trace is plain nlohmann::json (what timeline.h returns); the state API's Json (list_query.h) is
+// ordered_json.
+using TraceJson = nlohmann::json;
 
 double Micros(int64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
@@ -43,7 +26,7 @@ double Micros(int64_t ns) { return static_cast<double>(ns) / 1000.0; }
 // order they are met; 0 is the process of attempts no node took.
 class Tracks {
  public:
-  int Node(const std::string &node_id, Json &events) {
+  int Node(const std::string &node_id, TraceJson &events) {
     auto [it, fresh] = nodes_.try_emplace(node_id, static_cast<int>(nodes_.size()) + 1);
     if (fresh)
       events.push_back({{"name", "process_name"},
@@ -52,7 +35,7 @@ class Tracks {
                         {"args", {{"name", "Node " + ToHex(node_id).substr(0, 12)}}}});
     return it->second;
   }
-  int Worker(int pid, const std::string &worker_id, int worker_pid, Json &events) {
+  int Worker(int pid, const std::string &worker_id, int worker_pid, TraceJson &events) {
     auto [it, fresh] = workers_.try_emplace({pid, worker_id}, static_cast<int>(workers_.size()) + 1);
     if (fresh)
       events.push_back(
@@ -73,8 +56,8 @@ class Tracks {
 
 }  // namespace
 
-Json ChromeTrace(const proto::GetTaskEventsReply &tasks, const std::string &job_id_hex, int64_t now_ns) {
-  Json events = Json::array();
+TraceJson ChromeTrace(const proto::GetTaskEventsReply &tasks, const std::string &job_id_hex, int64_t now_ns) {
+  TraceJson events = TraceJson::array();
   Tracks tracks;
   bool unscheduled = false;
   for (const proto::TaskRecord &t : tasks.tasks()) {
@@ -85,11 +68,11 @@ Json ChromeTrace(const proto::GetTaskEventsReply &tasks, const std::string &job_
     std::sort(phases.begin(), phases.end());
     const std::string name = t.function_name().empty() ? t.name() : t.function_name();
     const std::string task_id = ToHex(t.task_id());
-    Json args{{"task_id", task_id},
-              {"attempt_number", t.attempt()},
-              {"job_id", api::JobIdHex(t.job_id())},
-              {"func_or_class_name", name},
-              {"state", StateName(t.state())}};
+    TraceJson args{{"task_id", task_id},
+                   {"attempt_number", t.attempt()},
+                   {"job_id", api::JobIdHex(t.job_id())},
+                   {"func_or_class_name", name},
+                   {"state", TaskStateName(t.state())}};
     if (!t.actor_id().empty()) args["actor_id"] = ToHex(t.actor_id());
     if (!t.error_message().empty()) args["error_message"] = t.error_message();
     int pid = 0;
@@ -106,9 +89,9 @@ Json ChromeTrace(const proto::GetTaskEventsReply &tasks, const std::string &job_
       const int state = phases[i].second;
       if (state == proto::FINISHED || state == proto::FAILED) break;  // an end, not a phase
       const int64_t end = i + 1 < phases.size() ? phases[i + 1].first : std::max(now_ns, phases[i].first);
-      const Json common{
-          {"name", StateName(state)}, {"cat", "task_state"}, {"id", async_id}, {"pid", pid}, {"tid", 0}};
-      Json begin = common, finish = common;
+      const TraceJson common{
+          {"name", TaskStateName(state)}, {"cat", "task_state"}, {"id", async_id}, {"pid", pid}, {"tid", 0}};
+      TraceJson begin = common, finish = common;
       begin["ph"] = "b";
       begin["ts"] = Micros(phases[i].first);
       begin["args"] = {{"task", name}, {"task_id", task_id}, {"attempt_number", t.attempt()}};
@@ -147,14 +130,15 @@ void RouteTimeline(httplib::Server &http, std::function<StatusOr<proto::GetTaskE
     if (job.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
       res.status = 400;
       res.set_content(
-          Json{{"result", false}, {"msg", "job_id must be a job's hex id, got '" + job + "'"}}.dump(),
+          TraceJson{{"result", false}, {"msg", "job_id must be a job's hex id, got '" + job + "'"}}.dump(),
           "application/json");
       return;
     }
     auto reply = tasks();
     if (!reply.ok()) {
       res.status = 500;
-      res.set_content(Json{{"result", false}, {"msg", reply.status().message()}}.dump(), "application/json");
+      res.set_content(TraceJson{{"result", false}, {"msg", reply.status().message()}}.dump(),
+                      "application/json");
       return;
     }
     const auto now = std::chrono::system_clock::now();
