@@ -183,14 +183,26 @@ bool TaskEventRecorder::TakeBatch(proto::TaskEventBatch *batch) {
   {
     MutexLock lock(mu_);
     events.swap(events_);
+    // The next second's buffer is the one the last batch emptied: a busy
+    // caller's appends then reuse its memory instead of growing a new
+    // vector (reallocating and touching fresh pages) every second.
+    events_.swap(spare_);
+    if (events_.capacity() == 0) events_.reserve(std::min<size_t>(max_buffered_, 1024));
     names.swap(names_);
     dropped.swap(dropped_);
     self = self_;
     full_.store(false, std::memory_order_relaxed);
-    // Small: a busy second's buffer grows as it fills rather than being
-    // allocated (and its pages touched) up front every second.
-    events_.reserve(std::min<size_t>(max_buffered_, 1024));
   }
+  // Handed back for reuse once folded (below, or now when there is nothing).
+  struct GiveBack {
+    TaskEventRecorder *self;
+    std::vector<Event> *events;
+    ~GiveBack() {
+      events->clear();
+      MutexLock lock(self->mu_);
+      if (self->spare_.capacity() < events->capacity()) self->spare_.swap(*events);
+    }
+  } give_back{this, &events};
   if (events.empty() && dropped.empty()) return false;
   // One message per attempt, in the order of each attempt's first event.
   struct Attempt {

@@ -141,6 +141,7 @@ class TaskEventRecorder {
   Mutex mu_;
   std::atomic<bool> full_{false};  // events_ holds max_buffered_ (a hint: checked again under mu_)
   std::vector<Event> events_ GUARDED_BY(mu_);
+  std::vector<Event> spare_ GUARDED_BY(mu_);  // empty: the last batch's, kept for its capacity
   NameSet names_ GUARDED_BY(mu_);
   TaskPlace self_ GUARDED_BY(mu_);
   std::map<uint32_t, int64_t> dropped_ GUARDED_BY(mu_);  // per job, since the last batch
