@@ -7,8 +7,6 @@
 // shared (shared_ptr) and its methods are thread-safe because the core
 // worker's are.
 #include <dlfcn.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -36,6 +34,7 @@
 #include "api_runtime/runtime_daemons.h"
 #include "api_runtime/runtime_head.h"
 #include "api_runtime/runtime_invoke.h"
+#include "api_runtime/runtime_join.h"
 #include "api_runtime/runtime_local.h"
 #include "api_runtime/runtime_nodes.h"
 #include "base/encoding.h"
@@ -615,6 +614,50 @@ void SetRuntime(std::shared_ptr<ClusterRuntime> rt) {
   g_runtime = std::move(rt);
 }
 
+// The driver's core worker: attached to `node_socket`, with the fork server
+// (when there is one) started for its job once the job has an id, and, when
+// it joined a cluster, a copy of this program for other nodes to run.
+worker::CoreWorkerOptions DriverOptions(const ResolvedConfig &rc, bool use_fork_server,
+                                        const std::string &token, const std::string &node_socket,
+                                        const std::string &session_dir) {
+  worker::CoreWorkerOptions opts;
+  opts.is_driver = true;
+  opts.node_address = node_socket;
+  opts.token = token;
+  opts.ray_namespace = rc.ray_namespace;
+  opts.code_search_path = rc.code_search_path;
+  opts.job_runtime_env = rc.runtime_env_json;
+  opts.has_fork_server = use_fork_server && g_driver.fork_server.pid > 0;
+  opts.default_detached = rc.detached_actors;
+  if (opts.has_fork_server && !g_driver.started_head) {
+    // Joining a cluster: nodes other than this one may run the job's code
+    // (its actors placed there), from a copy of this program.
+    auto program = worker::DescribeOwnProgram();
+    if (program.ok()) {
+      opts.program = std::move(*program);
+    } else {
+      LUMEN_LOG_WARN(
+          "cannot read this program to ship it to the cluster: {}; the job's code runs on this node only",
+          program.status().ToString());
+    }
+  }
+  if (g_driver.started_head) {
+    opts.session_dir = session_dir;
+    opts.control_address = "unix:" + g_driver.head.control_unix;
+  }
+  if (opts.has_fork_server) {
+    // The core worker learns of the fork server's exit from its own copy of
+    // the start socket, which reads end-of-file then.
+    opts.fork_server_pid = g_driver.fork_server.pid;
+    opts.fork_server_fd = fcntl(g_driver.fork_server.control_fd, F_DUPFD_CLOEXEC, 0);
+    opts.on_job_id = [node_socket, token, session_dir, ns = rc.ray_namespace, env = rc.runtime_env_json,
+                      detached = rc.detached_actors](uint32_t job_id) {
+      StartForkServer(g_driver.fork_server, node_socket, token, session_dir, job_id, ns, env, detached);
+    };
+  }
+  return opts;
+}
+
 // An actor that ended through ray::ExitActor() ends gracefully, as in Ray
 // (which runs its atexit handlers then): once the calls still running on its
 // other threads have finished, its instance is destroyed, on this thread,
@@ -752,33 +795,6 @@ std::shared_ptr<RayRuntime> GetRayRuntime() {
 }
 
 namespace {
-
-// Whether `ip` is an address of one of this machine's interfaces (in this
-// process's network namespace).
-bool IsLocalAddress(const std::string &ip) {
-  boost::system::error_code ec;
-  const auto wanted = boost::asio::ip::make_address(ip, ec);
-  if (ec) return false;
-  if (wanted.is_loopback()) return true;
-  ifaddrs *all = nullptr;
-  if (getifaddrs(&all) != 0) return false;
-  bool found = false;
-  for (ifaddrs *i = all; i && !found; i = i->ifa_next) {
-    if (!i->ifa_addr) continue;
-    if (i->ifa_addr->sa_family == AF_INET && wanted.is_v4()) {
-      auto *sin = reinterpret_cast<const sockaddr_in *>(i->ifa_addr);
-      found = boost::asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)) == wanted.to_v4();
-    } else if (i->ifa_addr->sa_family == AF_INET6 && wanted.is_v6()) {
-      auto *sin6 = reinterpret_cast<const sockaddr_in6 *>(i->ifa_addr);
-      boost::asio::ip::address_v6::bytes_type bytes;
-      std::memcpy(bytes.data(), sin6->sin6_addr.s6_addr, bytes.size());
-      found = boost::asio::ip::address_v6(bytes) == wanted.to_v6();
-    }
-  }
-  freeifaddrs(all);
-  return found;
-}
-
 thread_local std::vector<std::vector<std::string>> t_capture;
 }  // namespace
 void BeginNestedRefCapture() { t_capture.emplace_back(); }
@@ -874,90 +890,19 @@ void Init(RayConfig &config, int argc, char **argv) {
   } else {
     // Join a running cluster: ask its control service for this machine's node.
     fork_fork_server();
-    if (rc.address == "auto") {  // Ray's address="auto": the cluster `lumen start` started here
-      auto local = LocalClusterAddress();
-      if (!local.ok()) {
-        StopForkServer(g_driver.fork_server);
-        throw internal::RayException("Init: " + local.status().message());
-      }
-      rc.address = *local;
-    }
-    rpc::EventLoop loop("lumen-init");
-    std::string addr = rc.address.rfind("unix:", 0) == 0 ? rc.address : "tcp:" + rc.address;
-    auto cluster_token = TokenForAddress(addr);
-    if (!cluster_token.ok()) {
+    auto joined = JoinCluster(rc.address);
+    if (!joined.ok()) {
       StopForkServer(g_driver.fork_server);
-      throw internal::RayException("Init: cannot join the cluster at " + rc.address + ": " +
-                                   cluster_token.status().message());
+      throw internal::RayException("Init: " + joined.status().message());
     }
-    token = *cluster_token;
-    auto control = rpc::Connect(loop, addr, token, nullptr);
-    if (!control.ok()) {
-      StopForkServer(g_driver.fork_server);
-      throw internal::RayException("Init: cannot reach the cluster at " + rc.address + ": " +
-                                   control.status().ToString());
-    }
-    proto::GetAllNodesReply nodes;
-    Status st = control.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
-    control.value()->Close();
-    // This machine's node: one whose address is ours (several nodes on one
-    // machine share it: the first of them), else the first alive node.
-    const proto::NodeInfo *chosen = nullptr;
-    for (auto &n : nodes.nodes()) {
-      if (!n.alive()) continue;
-      if (!chosen || (!internal::IsLocalAddress(chosen->node_ip()) && internal::IsLocalAddress(n.node_ip())))
-        chosen = &n;
-    }
-    if (chosen) {
-      const std::string &raylet = chosen->raylet_address();
-      node_socket = raylet.rfind("unix:", 0) == 0 ? raylet.substr(5) : raylet;
-      session_dir = chosen->session_dir();
-    }
-    if (!st.ok() || node_socket.empty()) {
-      StopForkServer(g_driver.fork_server);
-      throw internal::RayException("Init: the cluster at " + rc.address +
-                                   " has no live node on this machine");
-    }
+    token = joined->token;
+    node_socket = joined->node_socket;
+    session_dir = joined->session_dir;
   }
   InitProcessLogging("driver", session_dir + "/logs");
 
   if (rc.ray_namespace.empty()) rc.ray_namespace = NewNamespace();
-  worker::CoreWorkerOptions opts;
-  opts.is_driver = true;
-  opts.node_address = node_socket;
-  opts.token = token;
-  opts.ray_namespace = rc.ray_namespace;
-  opts.code_search_path = rc.code_search_path;
-  opts.job_runtime_env = rc.runtime_env_json;
-  opts.has_fork_server = use_fork_server && g_driver.fork_server.pid > 0;
-  opts.default_detached = rc.detached_actors;
-  if (opts.has_fork_server && !g_driver.started_head) {
-    // Joining a cluster: nodes other than this one may run the job's code
-    // (its actors placed there), from a copy of this program.
-    auto program = worker::DescribeOwnProgram();
-    if (program.ok()) {
-      opts.program = std::move(*program);
-    } else {
-      LUMEN_LOG_WARN(
-          "cannot read this program to ship it to the cluster: {}; the job's code runs on this node only",
-          program.status().ToString());
-    }
-  }
-  if (g_driver.started_head) {
-    opts.session_dir = session_dir;
-    opts.control_address = "unix:" + g_driver.head.control_unix;
-  }
-  if (opts.has_fork_server) {
-    // The core worker learns of the fork server's exit from its own copy of
-    // the start socket, which reads end-of-file then.
-    opts.fork_server_pid = g_driver.fork_server.pid;
-    opts.fork_server_fd = fcntl(g_driver.fork_server.control_fd, F_DUPFD_CLOEXEC, 0);
-    opts.on_job_id = [&](uint32_t job_id) {
-      StartForkServer(g_driver.fork_server, node_socket, token, session_dir, job_id, rc.ray_namespace,
-                      rc.runtime_env_json, rc.detached_actors);
-    };
-  }
-  auto core = worker::CoreWorker::Create(std::move(opts));
+  auto core = worker::CoreWorker::Create(DriverOptions(rc, use_fork_server, token, node_socket, session_dir));
   // A node that failed while starting explains a failed registration best.
   Status node = g_driver.started_head ? AwaitNodeReady(g_driver.head) : Status::OK();
   if (!core.ok() || !node.ok()) {

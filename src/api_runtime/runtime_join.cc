@@ -1,0 +1,75 @@
+#include "api_runtime/runtime_join.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <cstring>
+
+#include "api_runtime/runtime_daemons.h"
+#include "api_runtime/runtime_head.h"
+#include "protocol/control.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::api {
+
+bool IsLocalAddress(const std::string &ip) {
+  boost::system::error_code ec;
+  const auto wanted = boost::asio::ip::make_address(ip, ec);
+  if (ec) return false;
+  if (wanted.is_loopback()) return true;
+  ifaddrs *all = nullptr;
+  if (getifaddrs(&all) != 0) return false;
+  bool found = false;
+  for (ifaddrs *i = all; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET && wanted.is_v4()) {
+      auto *sin = reinterpret_cast<const sockaddr_in *>(i->ifa_addr);
+      found = boost::asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)) == wanted.to_v4();
+    } else if (i->ifa_addr->sa_family == AF_INET6 && wanted.is_v6()) {
+      auto *sin6 = reinterpret_cast<const sockaddr_in6 *>(i->ifa_addr);
+      boost::asio::ip::address_v6::bytes_type bytes;
+      std::memcpy(bytes.data(), sin6->sin6_addr.s6_addr, bytes.size());
+      found = boost::asio::ip::address_v6(bytes) == wanted.to_v6();
+    }
+  }
+  freeifaddrs(all);
+  return found;
+}
+
+StatusOr<JoinedNode> JoinCluster(const std::string &address) {
+  std::string target = address;
+  if (target == "auto") {  // Ray's address="auto": the cluster `lumen start` started here
+    auto local = LocalClusterAddress();
+    if (!local.ok()) return local.status();
+    target = *local;
+  }
+  JoinedNode joined;
+  const std::string addr = target.rfind("unix:", 0) == 0 ? target : "tcp:" + target;
+  auto token = TokenForAddress(addr);
+  if (!token.ok())
+    return Status::InvalidArgument("cannot join the cluster at " + target + ": " + token.status().message());
+  joined.token = *token;
+  rpc::EventLoop loop("lumen-init");
+  auto control = rpc::Connect(loop, addr, joined.token, nullptr);
+  if (!control.ok())
+    return Status::Disconnected("cannot reach the cluster at " + target + ": " + control.status().ToString());
+  proto::GetAllNodesReply nodes;
+  Status st = control.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
+  control.value()->Close();
+  const proto::NodeInfo *chosen = nullptr;
+  for (const auto &n : nodes.nodes()) {
+    if (!n.alive()) continue;
+    if (!chosen || (!IsLocalAddress(chosen->node_ip()) && IsLocalAddress(n.node_ip()))) chosen = &n;
+  }
+  if (chosen) {
+    const std::string &raylet = chosen->raylet_address();
+    joined.node_socket = raylet.rfind("unix:", 0) == 0 ? raylet.substr(5) : raylet;
+    joined.session_dir = chosen->session_dir();
+  }
+  if (!st.ok() || joined.node_socket.empty())
+    return Status::NotFound("the cluster at " + target + " has no live node on this machine");
+  return joined;
+}
+
+}  // namespace lumen::api
