@@ -131,6 +131,19 @@ class SpillbackTest : public ::testing::Test {
     ASSERT_EQ(joined.rc, 0) << joined.err;
   }
 
+  // How many nodes `lumen status` lists as active (-1: it failed).
+  int ActiveNodes() {
+    Result status = Run(LUMEN_CLI, {"status", "--address=" + address_});
+    if (status.rc != 0) return -1;
+    const size_t active = status.out.find("Active:\n"), dead = status.out.find("Dead:");
+    if (active == std::string::npos || dead == std::string::npos) return -1;
+    int n = 0;
+    for (size_t at = status.out.find(" node_", active); at != std::string::npos && at < dead;
+         at = status.out.find(" node_", at + 1))
+      ++n;
+    return n;
+  }
+
   // Every node service's log lines.
   std::string AllNodeLogs() { return NodeLog("head") + NodeLog("node3") + NodeLog(special_); }
 
@@ -161,6 +174,7 @@ class SpillbackTest : public ::testing::Test {
   Pinned RunPinned() {
     Pinned p;
     std::string out, err;
+    int last_status = 0;
     // A driver joins the cluster through one of its nodes, whichever the
     // control service lists first: when that is the node with "special"
     // (nothing to spill), that node is replaced by a new one.
@@ -174,9 +188,13 @@ class SpillbackTest : public ::testing::Test {
       })) << ReadFile(out)
           << ReadFile(err);
       if (exited) driver_ = 0;
+      last_status = status;
       if (!exited || !WIFEXITED(status) || WEXITSTATUS(status) != 3 || attempt == 20) break;
       Result stopped = Run(LUMEN_CLI, {"stop", "--force", "--temp-dir=" + root_ + "/" + special_});
       EXPECT_EQ(stopped.rc, 0) << stopped.err;
+      // Until the control service has seen it die, it still lists the
+      // stopped node alive, and the next driver could pick it and fail.
+      EXPECT_TRUE(PollUntil([&] { return ActiveNodes() == 2; }));
       StartSpecialNode();
     }
     p.driver_out = ReadFile(out);
@@ -187,7 +205,9 @@ class SpillbackTest : public ::testing::Test {
       p.ran = true;
       p.ran_on = m[1].str();
     }
-    EXPECT_TRUE(driver_ > 0 || p.ran) << p.driver_out << ReadFile(err);
+    EXPECT_TRUE(driver_ > 0 || p.ran)
+        << "the driver exited (" << last_status << ") without running its task\n"
+        << p.driver_out << ReadFile(err);
     return p;
   }
 
