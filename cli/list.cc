@@ -150,6 +150,14 @@ void PrintTable(const Resource &resource, const Json &result) {
               << result.value("num_filtered", 0) << "; raise --limit to see more)\n";
 }
 
+// The reply's warnings (tasks: what the bounds dropped), on stderr in every
+// format, as Ray's CLI prints them.
+void PrintWarnings(const Resource &resource, const Json &result) {
+  if (auto w = result.find("warnings"); w != result.end() && w->is_array())
+    for (const Json &text : *w)
+      if (text.is_string()) std::cerr << "(" << resource.cli_name << ": " << text.get<std::string>() << ")\n";
+}
+
 void EmitYaml(YAML::Emitter &out, const Json &value) {
   if (value.is_object()) {
     out << YAML::BeginMap;
@@ -202,6 +210,7 @@ int RunList(const ListFlags &flags) {
   } else {
     PrintTable(*resource, *result);
   }
+  PrintWarnings(*resource, *result);
   return 0;
 }
 

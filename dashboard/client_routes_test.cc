@@ -27,7 +27,9 @@ class ProcessSource : public StateSource {
   StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() override {
     return Status::Disconnected("not here");
   }
-  StatusOr<proto::GetTaskEventsReply> Tasks() override { return Status::Disconnected("not here"); }
+  StatusOr<proto::GetTaskEventsReply> Tasks(const proto::GetTaskEventsRequest &) override {
+    return Status::Disconnected("not here");
+  }
   StatusOr<proto::GetAllNodesReply> NodeFacts(bool, bool) override {
     return Status::Disconnected("not here");
   }

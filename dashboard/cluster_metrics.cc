@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "base/encoding.h"
+#include "control/task_query.h"
 #include "dashboard/state_rows.h"
 #include "dashboard/task_rows.h"
 
@@ -156,9 +157,11 @@ std::vector<prometheus::MetricFamily> ClusterMetricFamilies(const proto::GetAllN
                           .Help("Tasks by state and name (their latest attempt), from the task events kept")
                           .Labels(session)
                           .Register(registry);
-  for (const auto &[labels, count] :
-       CountBy(LatestAttempts(TaskRows(tasks)), {{"State", "state"}, {"Name", "name"}}))
-    task_states.Add(labels).Set(count);
+  std::map<Labels, double> task_counts;
+  for (const proto::TaskCount &c : tasks.counts())
+    task_counts[{{"State", control::TaskStateName(c.state())}, {"Name", c.name()}}] +=
+        static_cast<double>(c.count());
+  for (const auto &[labels, count] : task_counts) task_states.Add(labels).Set(count);
 
   return registry.Collect();
 }

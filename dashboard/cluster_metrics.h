@@ -16,7 +16,8 @@
 
 namespace lumen::dashboard {
 
-/// `session_name`: the head's session folder's name (Ray's SessionName label).
+/// `session_name`: the head's session folder's name (Ray's SessionName label);
+/// `tasks`: the control service's task summary (its `counts`).
 std::vector<prometheus::MetricFamily> ClusterMetricFamilies(const proto::GetAllNodesReply &nodes,
                                                             const proto::GetAllActorsReply &actors,
                                                             const proto::GetAllPlacementGroupsReply &groups,

@@ -28,20 +28,19 @@ TEST(ClusterMetricsTest, RaysNamesFromTheTables) {
   groups.add_groups()->set_state(proto::PG_PENDING);
   groups.add_groups()->set_state(proto::PG_CREATED);
 
+  // The control service's summary: tasks by their latest attempt
+  // (control/task_event_store.h), one retried task RUNNING again.
   proto::GetTaskEventsReply tasks;
-  auto add_task = [&](char id, int attempt, proto::TaskState state, const std::string &name) {
-    proto::TaskRecord *t = tasks.add_tasks();
-    t->set_task_id(std::string(24, id));
-    t->set_attempt(attempt);
-    t->set_state(state);
-    t->set_name(name);
-    t->set_function_name(name);
+  auto add_count = [&](proto::TaskState state, const std::string &name, int64_t n) {
+    proto::TaskCount *c = tasks.add_counts();
+    c->set_function_name(name);
+    c->set_name(name);
+    c->set_state(state);
+    c->set_count(n);
   };
-  add_task(1, 0, proto::FINISHED, "Plus");
-  add_task(2, 0, proto::FINISHED, "Plus");
-  add_task(3, 0, proto::FAILED, "Plus");  // retried: its latest attempt counts
-  add_task(3, 1, proto::RUNNING, "Plus");
-  add_task(4, 0, proto::FAILED, "Boom");
+  add_count(proto::FINISHED, "Plus", 2);
+  add_count(proto::RUNNING, "Plus", 1);
+  add_count(proto::FAILED, "Boom", 1);
 
   const std::string text = ClusterMetricsText(nodes, actors, groups, tasks, "session_x");
   auto has = [&](const std::string &pattern) { return std::regex_search(text, std::regex(pattern)); };

@@ -62,9 +62,7 @@ StatusOr<proto::GetAllPlacementGroupsReply> ControlStateSource::PlacementGroups(
   return reply;
 }
 
-StatusOr<proto::GetTaskEventsReply> ControlStateSource::Tasks() {
-  proto::GetTaskEventsRequest request;
-  request.set_all_jobs(true);
+StatusOr<proto::GetTaskEventsReply> ControlStateSource::Tasks(const proto::GetTaskEventsRequest &request) {
   proto::GetTaskEventsReply reply;
   LUMEN_RETURN_IF_ERROR(Call(proto::GET_TASK_EVENTS, request, &reply));
   return reply;

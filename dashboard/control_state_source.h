@@ -25,7 +25,7 @@ class ControlStateSource : public StateSource {
   StatusOr<proto::GetAllActorsReply> Actors() override;
   StatusOr<proto::GetAllJobsReply> Jobs() override;
   StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() override;
-  StatusOr<proto::GetTaskEventsReply> Tasks() override;
+  StatusOr<proto::GetTaskEventsReply> Tasks(const proto::GetTaskEventsRequest &request) override;
   StatusOr<proto::GetAllNodesReply> NodeFacts(bool workers, bool objects) override;
   StatusOr<proto::GetAllNodesReply> NodeProcesses() override;
   StatusOr<proto::GetMetricsReply> Metrics() override;

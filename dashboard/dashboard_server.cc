@@ -48,6 +48,26 @@ QueryParams RequestParams(const httplib::Request &req) {
                                                     : std::string_view(req.target).substr(mark + 1));
 }
 
+// The control service's task query for a state API query: every job, its
+// filters, then its page, or the counts (`summary`), or every match
+// (`whole`: the timeline).
+proto::GetTaskEventsRequest TaskRequest(const ListQuery &query, bool summary, bool whole = false) {
+  proto::GetTaskEventsRequest request;
+  request.set_all_jobs(true);
+  for (const ListFilter &f : query.filters) {
+    proto::TaskFilter *filter = request.add_filters();
+    filter->set_key(f.key);
+    filter->set_equal(f.equal);
+    filter->set_value(f.value);
+  }
+  request.set_summary(summary);
+  if (!summary && !whole) {
+    request.set_offset(query.offset);
+    request.set_limit(query.limit);
+  }
+  return request;
+}
+
 RequestFacts Facts(const httplib::Request &req) {
   RequestFacts facts;
   facts.authorization = req.get_header_value("Authorization");
@@ -222,7 +242,7 @@ void DashboardServer::Route() {
     auto nodes = source_->NodeProcesses();
     auto actors = nodes.ok() ? source_->Actors() : nodes.status();
     auto groups = actors.ok() ? source_->PlacementGroups() : actors.status();
-    auto tasks = groups.ok() ? source_->Tasks() : groups.status();
+    auto tasks = groups.ok() ? source_->Tasks(TaskRequest({}, /*summary=*/true)) : groups.status();
     auto metrics = tasks.ok() ? source_->Metrics() : tasks.status();
     if (!metrics.ok()) {
       res.status = 503;
@@ -293,7 +313,8 @@ void DashboardServer::Route() {
         return "head";
       },
       stopping_);
-  RouteTimeline(*http_, [this] { return source_->Tasks(); });
+  RouteTimeline(*http_,
+                [this] { return source_->Tasks(TaskRequest({}, /*summary=*/false, /*whole=*/true)); });
 }
 
 void DashboardServer::RouteTasksWorkersObjects() {
@@ -308,27 +329,30 @@ void DashboardServer::RouteTasksWorkersObjects() {
       SendJson(res, 200, Envelope(true, "", {{"result", result.ToJson()}}));
     };
   };
-  auto tasks = [this]() -> StatusOr<Rows> {
-    auto reply = source_->Tasks();
-    if (!reply.ok()) return reply.status();
-    return TaskRows(*reply);
-  };
-  http_->Get("/api/v0/tasks", list(TaskSchema(), tasks));
-  // Counts by function and state; filters as for the list (before counting),
-  // and no limit: every matching task is counted.
-  http_->Get("/api/v0/tasks/summarize", [tasks](const httplib::Request &req, httplib::Response &res) {
+  // Tasks are filtered, paged and counted where the records are (the
+  // control service): a page of a million attempts costs a page.
+  http_->Get("/api/v0/tasks", [this](const httplib::Request &req, httplib::Response &res) {
     auto query = ParseListQuery(RequestParams(req), TaskSchema().filterable);
     if (!query.ok()) return SendJson(res, 400, Envelope(false, query.status().message()));
-    auto all = tasks();
-    if (!all.ok()) return SendJson(res, 500, Envelope(false, all.status().message()));
-    const int64_t total = static_cast<int64_t>(all->size());
-    query->limit = std::numeric_limits<int>::max();
-    query->detail = true;
-    ListResult kept = ApplyListQuery(*query, std::move(*all), {});
-    Rows rows;
-    rows.reserve(kept.rows.size());
-    for (Json &row : kept.rows) rows.push_back(std::move(row));
-    SendJson(res, 200, Envelope(true, "", {{"result", SummarizeTasks(rows, total)}}));
+    auto reply = source_->Tasks(TaskRequest(*query, /*summary=*/false));
+    if (!reply.ok()) return SendJson(res, 500, Envelope(false, reply.status().message()));
+    ListResult result;
+    result.total = reply->total();
+    result.num_filtered = reply->num_filtered();
+    for (Json &row : TaskRows(*reply))
+      result.rows.push_back(SummaryRow(std::move(row), query->detail, TaskSchema().summary_fields));
+    result.warnings = TaskWarnings(*reply);
+    result.num_dropped = reply->dropped_total();
+    SendJson(res, 200, Envelope(true, "", {{"result", result.ToJson()}}));
+  });
+  // Counts by function and state; filters as for the list (before counting),
+  // and no limit: every matching task is counted.
+  http_->Get("/api/v0/tasks/summarize", [this](const httplib::Request &req, httplib::Response &res) {
+    auto query = ParseListQuery(RequestParams(req), TaskSchema().filterable);
+    if (!query.ok()) return SendJson(res, 400, Envelope(false, query.status().message()));
+    auto reply = source_->Tasks(TaskRequest(*query, /*summary=*/true));
+    if (!reply.ok()) return SendJson(res, 500, Envelope(false, reply.status().message()));
+    SendJson(res, 200, Envelope(true, "", {{"result", SummarizeTasks(*reply)}}));
   });
   http_->Get("/api/v0/workers", list(WorkerSchema(), [this]() -> StatusOr<Rows> {
                auto reply = source_->NodeFacts(/*workers=*/true, /*objects=*/false);

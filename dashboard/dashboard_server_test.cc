@@ -2,6 +2,8 @@
 // client, the cluster's tables from a fake source.
 #include "dashboard/dashboard_server.h"
 
+#include "control/task_event_store.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -66,24 +68,29 @@ class FakeSource : public StateSource {
     return reply;
   }
   // 25 tasks of "Plus" (FINISHED but the last 3, FAILED, the first of those
-  // retried and RUNNING now), and one actor creation and one call of "Counter".
-  StatusOr<proto::GetTaskEventsReply> Tasks() override {
+  // retried and RUNNING now), and one actor creation and one call of
+  // "Counter": task events in the control service's own table, which
+  // answers the query as the control service does.
+  StatusOr<proto::GetTaskEventsReply> Tasks(const proto::GetTaskEventsRequest &request) override {
     if (fail) return Status::Disconnected("control service gone");
-    proto::GetTaskEventsReply reply;
+    control::TaskEventStore store;
+    proto::TaskEventBatch batch;
     auto add = [&](int id, int attempt, proto::TaskState state, const std::string &fn, proto::TaskType type) {
-      proto::TaskRecord *t = reply.add_tasks();
-      t->set_task_id(std::string(24, static_cast<char>(id)));
-      t->set_attempt(attempt);
-      t->set_job_id(1);
-      t->set_state(state);
-      t->set_name(fn);
-      t->set_function_name(fn);
-      t->set_type(type);
-      t->set_worker_pid(200 + id);
-      (*t->mutable_state_time_ns())[proto::PENDING_ARGS_AVAIL] = 1000000000LL * id;
+      proto::TaskEvent *e = batch.add_events();
+      e->set_task_id(std::string(24, static_cast<char>(id)));
+      e->set_attempt(attempt);
+      e->set_job_id(1);
+      e->add_states(proto::PENDING_ARGS_AVAIL);
+      e->add_times_ns(1000000000LL * id);
+      e->add_states(state);
+      e->add_times_ns(1000000000LL * id + 1);
+      e->set_name(fn);
+      e->set_function_name(fn);
+      e->set_type(type);
+      e->set_worker_pid(200 + id);
       if (state == proto::FAILED) {
-        t->set_error_type(proto::TASK_EXECUTION_EXCEPTION);
-        t->set_error_message("std::runtime_error: boom " + std::to_string(id));
+        e->set_error_type(proto::TASK_EXECUTION_EXCEPTION);
+        e->set_error_message("std::runtime_error: boom " + std::to_string(id));
       }
     };
     for (int i = 1; i <= 25; ++i)
@@ -91,8 +98,9 @@ class FakeSource : public StateSource {
     add(23, 1, proto::RUNNING, "Plus", proto::NORMAL_TASK);
     add(30, 0, proto::FINISHED, "Counter", proto::ACTOR_CREATION_TASK);
     add(31, 0, proto::FINISHED, "Counter::Add", proto::ACTOR_TASK);
-    (*reply.mutable_dropped_per_job())[1] = 4;
-    return reply;
+    (*batch.mutable_dropped_per_job())[1] = 4;
+    store.Add(batch);
+    return store.Get(request);
   }
   // Two nodes: the first with a driver and two workers (one gone) and an
   // object pinned by a reader; the second with one worker and no objects.
@@ -424,6 +432,35 @@ TEST_F(DashboardServerTest, TasksListEachAttemptFilteredBeforeTheLimit) {
   const nlohmann::json retry = Body(res)["data"]["result"]["result"];
   ASSERT_EQ(retry.size(), 1u);
   EXPECT_EQ(retry[0]["state"], "RUNNING");
+}
+
+// Pages of the whole match, in order, and what the bounds dropped.
+TEST_F(DashboardServerTest, TasksPageWithAnOffsetAndSayWhatWasDropped) {
+  auto res = GetWithToken("/api/v0/tasks?limit=10&offset=20");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const nlohmann::json result = Body(res)["data"]["result"];
+  EXPECT_EQ(result["total"], 28);
+  EXPECT_EQ(result["num_filtered"], 28);
+  ASSERT_EQ(result["result"].size(), 8u);  // the 21st to the 28th
+  std::string task21;
+  for (int i = 0; i < 24; ++i) task21 += "15";
+  EXPECT_EQ(result["result"][0]["task_id"], task21);
+  EXPECT_EQ(result["result"][7]["func_or_class_name"], "Counter::Add");
+  EXPECT_EQ(result["num_dropped"], 4);
+  ASSERT_TRUE(result["warnings"].is_array());
+  EXPECT_NE(result["warnings"][0].get<std::string>().find("4 task attempts"), std::string::npos);
+
+  res = GetWithToken("/api/v0/tasks?offset=28");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(Body(res)["data"]["result"]["result"].size(), 0u);
+  for (const char *path :
+       {"/api/v0/tasks?offset=-1", "/api/v0/tasks?offset=x", "/api/v0/actors?offset=1.5"}) {
+    res = GetWithToken(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 400) << path;
+    EXPECT_NE(res->body.find("offset"), std::string::npos) << res->body;
+  }
 }
 
 TEST_F(DashboardServerTest, TheTaskSummaryCountsEachTasksLatestAttemptByFunctionAndState) {

@@ -50,7 +50,9 @@ class NoCluster : public StateSource {
   StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() override {
     return Status::Disconnected("none");
   }
-  StatusOr<proto::GetTaskEventsReply> Tasks() override { return Status::Disconnected("none"); }
+  StatusOr<proto::GetTaskEventsReply> Tasks(const proto::GetTaskEventsRequest &) override {
+    return Status::Disconnected("none");
+  }
   StatusOr<proto::GetAllNodesReply> NodeFacts(bool, bool) override { return Status::Disconnected("none"); }
   StatusOr<proto::GetAllNodesReply> NodeProcesses() override { return Status::Disconnected("none"); }
   StatusOr<proto::GetMetricsReply> Metrics() override { return Status::Disconnected("none"); }

@@ -100,6 +100,12 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<
                                      std::to_string(kMaxListLimit) + ", got '" + text + "'");
     query.limit = limit;
   }
+  if (auto offsets = Values(params, "offset"); !offsets.empty()) {
+    const std::string &text = offsets.back();
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), query.offset);
+    if (ec != std::errc() || end != text.data() + text.size() || query.offset < 0)
+      return Status::InvalidArgument("offset must be a whole number, 0 or more, got '" + text + "'");
+  }
   if (auto details = Values(params, "detail"); !details.empty() && !ParseBool(details.back(), &query.detail))
     return Status::InvalidArgument("detail must be true or false, got '" + details.back() + "'");
   const auto keys = Values(params, "filter_keys");
@@ -121,12 +127,23 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<
 }
 
 Json ListResult::ToJson() const {
-  return {{"total", total},
-          {"num_filtered", num_filtered},
-          {"num_after_truncation", static_cast<int64_t>(rows.size())},
-          {"result", rows},
-          {"partial_failure_warning", ""},
-          {"warnings", nullptr}};
+  Json out = {{"total", total},
+              {"num_filtered", num_filtered},
+              {"num_after_truncation", static_cast<int64_t>(rows.size())},
+              {"result", rows},
+              {"partial_failure_warning", ""},
+              {"warnings", warnings}};
+  if (num_dropped) out["num_dropped"] = *num_dropped;
+  return out;
+}
+
+Json SummaryRow(Json row, bool detail, const std::vector<std::string> &summary_fields) {
+  if (detail || summary_fields.empty()) return row;
+  Json cut = Json::object();
+  for (const std::string &field : summary_fields) {
+    if (auto it = row.find(field); it != row.end()) cut[field] = std::move(*it);
+  }
+  return cut;
 }
 
 ListResult ApplyListQuery(const ListQuery &query, std::vector<Json> rows,
@@ -137,17 +154,9 @@ ListResult ApplyListQuery(const ListQuery &query, std::vector<Json> rows,
     if (!std::all_of(query.filters.begin(), query.filters.end(),
                      [&](const ListFilter &f) { return Matches(row, f); }))
       continue;
-    ++out.num_filtered;
-    if (static_cast<int64_t>(out.rows.size()) >= query.limit) continue;  // counted, not kept
-    if (query.detail || summary_fields.empty()) {
-      out.rows.push_back(std::move(row));
-      continue;
-    }
-    Json cut = Json::object();
-    for (const std::string &field : summary_fields) {
-      if (auto it = row.find(field); it != row.end()) cut[field] = std::move(*it);
-    }
-    out.rows.push_back(std::move(cut));
+    const int64_t index = out.num_filtered++;
+    if (index < query.offset || static_cast<int64_t>(out.rows.size()) >= query.limit) continue;  // counted
+    out.rows.push_back(SummaryRow(std::move(row), query.detail, summary_fields));
   }
   return out;
 }

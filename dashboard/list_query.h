@@ -7,7 +7,9 @@
 // Threading: plain values and functions; no shared state.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -33,6 +35,7 @@ struct ListFilter {
 
 struct ListQuery {
   int limit = kDefaultListLimit;
+  int64_t offset = 0;  // matching rows skipped before the limit (a Lumen addition: paging)
   bool detail = false;
   std::vector<ListFilter> filters;  // ANDed
 };
@@ -49,8 +52,8 @@ QueryParams ParseQueryString(std::string_view query);
 
 /// Parses `params`; `filterable` names the keys a filter may use. An unknown
 /// key, a predicate other than "=" or "!=", filter lists of different
-/// lengths, or a limit that is not a number in [1, kMaxListLimit] is an
-/// InvalidArgument whose message says which.
+/// lengths, a limit that is not a number in [1, kMaxListLimit] or an offset
+/// that is not a whole number is an InvalidArgument whose message says which.
 StatusOr<ListQuery> ParseListQuery(const QueryParams &params, const std::vector<std::string> &filterable);
 
 /// Ray's list reply (`data.result`): total, num_filtered, num_after_truncation,
@@ -59,16 +62,21 @@ struct ListResult {
   int64_t total = 0;         // rows the source had
   int64_t num_filtered = 0;  // rows that passed the filters
   Json rows = Json::array();
+  Json warnings = nullptr;             // a list of texts, or null
+  std::optional<int64_t> num_dropped;  // rows the source no longer has (tasks), a Lumen addition
 
   Json ToJson() const;
 };
 
-/// Filters `rows` (each a JSON object) by `query`, then keeps the first
-/// `query.limit`. A filter compares the row's field as text, ignoring case
+/// Filters `rows` (each a JSON object) by `query`, then skips `query.offset`
+/// and keeps the next `query.limit`. A filter compares the row's field as text, ignoring case
 /// (Ray's since 2.7); a row without the field matches only "!=". Without
 /// `query.detail`, each kept row is cut to the fields in `summary_fields`
 /// (all of them when empty).
 ListResult ApplyListQuery(const ListQuery &query, std::vector<Json> rows,
                           const std::vector<std::string> &summary_fields);
+
+/// `row` cut to `summary_fields` unless `detail` (or no fields are named).
+Json SummaryRow(Json row, bool detail, const std::vector<std::string> &summary_fields);
 
 }  // namespace lumen::dashboard

@@ -102,6 +102,27 @@ TEST(ListQueryTest, FiltersApplyBeforeTheLimit) {
   EXPECT_EQ(j["total"], 20010);
 }
 
+TEST(ListQueryTest, AnOffsetSkipsMatchesBeforeTheLimit) {
+  QueryParams params{{"offset", "7"},
+                     {"limit", "2"},
+                     {"filter_keys", "state"},
+                     {"filter_predicates", "="},
+                     {"filter_values", "alive"}};
+  auto q = ParseListQuery(params, {"state"});
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(q->offset, 7);
+  ListResult r = ApplyListQuery(*q, Actors(/*alive=*/10, /*dead=*/5), {});
+  EXPECT_EQ(r.num_filtered, 10);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0]["state"], "ALIVE");
+  q->offset = 9;
+  EXPECT_EQ(ApplyListQuery(*q, Actors(10, 5), {}).rows.size(), 1u);
+  q->offset = 10;
+  EXPECT_EQ(ApplyListQuery(*q, Actors(10, 5), {}).rows.size(), 0u);
+  EXPECT_FALSE(ParseListQuery({{"offset", "-3"}}, {}).ok());
+  EXPECT_FALSE(ParseListQuery({{"offset", "3x"}}, {}).ok());
+}
+
 TEST(ListQueryTest, ComparesAsTextIgnoringCaseAndNumbersByTheirDigits) {
   ListQuery q;
   q.filters.push_back({"state", true, "alive"});

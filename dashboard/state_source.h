@@ -18,8 +18,9 @@ class StateSource {
   virtual StatusOr<proto::GetAllActorsReply> Actors() = 0;
   virtual StatusOr<proto::GetAllJobsReply> Jobs() = 0;
   virtual StatusOr<proto::GetAllPlacementGroupsReply> PlacementGroups() = 0;
-  /// Every job's task attempts from the task events.
-  virtual StatusOr<proto::GetTaskEventsReply> Tasks() = 0;
+  /// Task attempts from the task events, the request's query applied where
+  /// they are kept (control/task_event_store.h).
+  virtual StatusOr<proto::GetTaskEventsReply> Tasks(const proto::GetTaskEventsRequest &request) = 0;
   /// Nodes as Nodes(), each alive one with its processes (`workers`) and the
   /// objects in its store (`objects`) in its usage.
   virtual StatusOr<proto::GetAllNodesReply> NodeFacts(bool workers, bool objects) = 0;

@@ -1,84 +1,21 @@
 #include "dashboard/task_rows.h"
 
-#include <map>
-#include <unordered_map>
-
 #include "api_runtime/runtime_nodes.h"
 #include "base/encoding.h"
+#include "control/task_query.h"
 
 namespace lumen::dashboard {
 namespace {
 
 Json IdOrNull(const std::string &bytes) { return bytes.empty() ? Json(nullptr) : Json(ToHex(bytes)); }
 
-const char *TaskTypeName(proto::TaskType type) {
-  switch (type) {
-    case proto::ACTOR_CREATION_TASK:
-      return "ACTOR_CREATION_TASK";
-    case proto::ACTOR_TASK:
-      return "ACTOR_TASK";
-    default:
-      return "NORMAL_TASK";
-  }
-}
-
-// Ray's error type names (its ErrorType enum) where Lumen's match them.
-const char *ErrorTypeName(proto::ErrorType type) {
-  switch (type) {
-    case proto::TASK_EXECUTION_EXCEPTION:
-      return "TASK_EXECUTION_EXCEPTION";
-    case proto::WORKER_DIED:
-      return "WORKER_DIED";
-    case proto::ACTOR_DIED:
-      return "ACTOR_DIED";
-    case proto::OBJECT_LOST:
-      return "OBJECT_LOST";
-    case proto::FUNCTION_NOT_FOUND:
-      return "FUNCTION_NOT_FOUND";
-    case proto::OBJECT_STORE_FULL:
-      return "OUT_OF_MEMORY";
-    case proto::RUNTIME_ENV_FAILED:
-      return "RUNTIME_ENV_SETUP_FAILED";
-    case proto::ACTOR_UNAVAILABLE:
-      return "ACTOR_UNAVAILABLE";
-    default:
-      return "";
-  }
-}
-
-}  // namespace
-
-const char *TaskStateName(int state) {
-  switch (state) {
-    case proto::PENDING_ARGS_AVAIL:
-      return "PENDING_ARGS_AVAIL";
-    case proto::PENDING_NODE_ASSIGNMENT:
-      return "PENDING_NODE_ASSIGNMENT";
-    case proto::SUBMITTED_TO_WORKER:
-      return "SUBMITTED_TO_WORKER";
-    case proto::RUNNING:
-      return "RUNNING";
-    case proto::FINISHED:
-      return "FINISHED";
-    case proto::FAILED:
-      return "FAILED";
-    default:
-      return "NIL";
-  }
-}
-
-namespace {
-
 int64_t Ms(int64_t ns) { return ns / 1000000; }
 
 }  // namespace
 
 const ResourceSchema &TaskSchema() {
-  static const ResourceSchema schema{
-      {"task_id", "attempt_number", "name", "state", "job_id", "actor_id", "type", "func_or_class_name",
-       "parent_task_id", "node_id", "worker_id", "worker_pid", "error_type"},
-      {"task_id", "attempt_number", "name", "state", "job_id", "actor_id", "type", "func_or_class_name",
-       "parent_task_id", "node_id", "worker_id", "worker_pid", "error_type"}};
+  // Filtered where the records are (control/task_query.h): its keys.
+  static const ResourceSchema schema{control::TaskFilterKeys(), control::TaskFilterKeys()};
   return schema;
 }
 
@@ -108,19 +45,19 @@ std::vector<Json> TaskRows(const proto::GetTaskEventsReply &reply) {
     for (int s = proto::PENDING_ARGS_AVAIL; s <= proto::FAILED; ++s) {
       auto it = times.find(s);
       if (it != times.end())
-        events.push_back(
-            {{"state", TaskStateName(static_cast<proto::TaskState>(s))}, {"created_ms", Ms(it->second)}});
+        events.push_back({{"state", control::TaskStateName(static_cast<proto::TaskState>(s))},
+                          {"created_ms", Ms(it->second)}});
     }
     Json end = at(proto::FINISHED);
     if (end.is_null()) end = at(proto::FAILED);
-    const char *error = ErrorTypeName(t.error_type());
+    const char *error = control::TaskErrorTypeName(t.error_type());
     rows.push_back({{"task_id", ToHex(t.task_id())},
                     {"attempt_number", t.attempt()},
                     {"name", t.name()},
-                    {"state", TaskStateName(t.state())},
+                    {"state", control::TaskStateName(t.state())},
                     {"job_id", api::JobIdHex(t.job_id())},
                     {"actor_id", IdOrNull(t.actor_id())},
-                    {"type", TaskTypeName(t.type())},
+                    {"type", control::TaskTypeName(t.type())},
                     {"func_or_class_name", t.function_name()},
                     {"parent_task_id", IdOrNull(t.parent_task_id())},
                     {"node_id", IdOrNull(t.node_id())},
@@ -178,50 +115,40 @@ std::vector<Json> ObjectRows(const proto::GetAllNodesReply &reply) {
   return rows;
 }
 
-std::vector<Json> LatestAttempts(const std::vector<Json> &rows) {
-  std::unordered_map<std::string, size_t> latest;  // task id -> index in rows
-  std::vector<size_t> order;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const std::string id = rows[i].value("task_id", "");
-    auto [it, fresh] = latest.try_emplace(id, i);
-    if (fresh) {
-      order.push_back(i);
-    } else if (rows[i].value("attempt_number", 0) > rows[it->second].value("attempt_number", 0)) {
-      it->second = i;
-    }
-  }
-  std::vector<Json> out;
-  out.reserve(order.size());
-  for (size_t first : order) out.push_back(rows[latest[rows[first].value("task_id", "")]]);
-  return out;
-}
-
-Json SummarizeTasks(const std::vector<Json> &rows, int64_t total) {
-  std::vector<Json> tasks = LatestAttempts(rows);
+Json SummarizeTasks(const proto::GetTaskEventsReply &reply) {
   Json summary = Json::object();
-  int64_t actor_tasks = 0, actor_scheduled = 0;
-  for (const Json &t : tasks) {
-    const std::string name = t.value("func_or_class_name", "");
-    const std::string type = t.value("type", "");
-    Json &entry = summary[name];
+  int64_t tasks = 0, actor_tasks = 0, actor_scheduled = 0;
+  for (const proto::TaskCount &c : reply.counts()) {
+    const std::string type = control::TaskTypeName(c.type());
+    Json &entry = summary[c.function_name()];
     if (entry.is_null())
-      entry = {{"func_or_class_name", name}, {"type", type}, {"state_counts", Json::object()}};
-    Json &count = entry["state_counts"][t.value("state", "")];
-    count = count.is_null() ? 1 : count.get<int64_t>() + 1;
-    actor_tasks += type == "ACTOR_TASK";
-    actor_scheduled += type == "ACTOR_CREATION_TASK";
+      entry = {{"func_or_class_name", c.function_name()}, {"type", type}, {"state_counts", Json::object()}};
+    Json &count = entry["state_counts"][control::TaskStateName(c.state())];
+    count = (count.is_null() ? 0 : count.get<int64_t>()) + c.count();
+    tasks += c.count();
+    actor_tasks += type == "ACTOR_TASK" ? c.count() : 0;
+    actor_scheduled += type == "ACTOR_CREATION_TASK" ? c.count() : 0;
   }
   Json cluster = {{"summary", std::move(summary)},
-                  {"total_tasks", static_cast<int64_t>(tasks.size())},
+                  {"total_tasks", tasks},
                   {"total_actor_tasks", actor_tasks},
                   {"total_actor_scheduled", actor_scheduled},
                   {"summary_by", "func_name"}};
-  return {{"total", total},
-          {"num_after_truncation", static_cast<int64_t>(rows.size())},
-          {"num_filtered", static_cast<int64_t>(rows.size())},
+  return {{"total", reply.total()},
+          {"num_after_truncation", reply.num_filtered()},
+          {"num_filtered", reply.num_filtered()},
+          {"num_dropped", reply.dropped_total()},
           {"result", {{"node_id_to_summary", {{"cluster", std::move(cluster)}}}}},
           {"partial_failure_warning", nullptr},
-          {"warnings", nullptr}};
+          {"warnings", TaskWarnings(reply)}};
+}
+
+Json TaskWarnings(const proto::GetTaskEventsReply &reply) {
+  if (reply.dropped_total() <= 0) return nullptr;
+  return Json::array({std::to_string(reply.dropped_total()) +
+                      " task attempts are not shown: the control service keeps a bounded number of them "
+                      "(the oldest go first), and processes drop events when they make them faster than "
+                      "they can send them"});
 }
 
 }  // namespace lumen::dashboard

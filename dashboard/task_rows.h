@@ -17,9 +17,6 @@
 
 namespace lumen::dashboard {
 
-/// Ray's TaskStatus name of a task state ("NIL" for none or one not known).
-const char *TaskStateName(int state);
-
 const ResourceSchema &TaskSchema();
 const ResourceSchema &WorkerSchema();
 const ResourceSchema &ObjectSchema();
@@ -29,12 +26,13 @@ std::vector<Json> TaskRows(const proto::GetTaskEventsReply &reply);
 std::vector<Json> WorkerRows(const proto::GetAllNodesReply &reply);
 std::vector<Json> ObjectRows(const proto::GetAllNodesReply &reply);
 
-/// Ray's `tasks/summarize` result (grouped by function name): each task's
-/// latest attempt among `rows` (rows from TaskRows, filtered) counted by
-/// state. `total`: the rows before filtering.
-Json SummarizeTasks(const std::vector<Json> &rows, int64_t total);
+/// Ray's `tasks/summarize` result (grouped by function name) from the
+/// control service's summary (`counts`: each task's latest matching attempt
+/// by function, name, type and state), with `num_dropped` (a Lumen
+/// addition): the attempts the bounds and the processes dropped.
+Json SummarizeTasks(const proto::GetTaskEventsReply &reply);
 
-/// The latest attempt of each task among `rows` (TaskRows' order kept).
-std::vector<Json> LatestAttempts(const std::vector<Json> &rows);
+/// The list reply's `warnings` for tasks: what was dropped, or null.
+Json TaskWarnings(const proto::GetTaskEventsReply &reply);
 
 }  // namespace lumen::dashboard

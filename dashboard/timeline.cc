@@ -11,6 +11,7 @@
 
 #include "api_runtime/runtime_nodes.h"
 #include "base/encoding.h"
+#include "control/task_query.h"
 #include "dashboard/task_rows.h"
 
 namespace lumen::dashboard {
@@ -72,7 +73,7 @@ TraceJson ChromeTrace(const proto::GetTaskEventsReply &tasks, const std::string 
                    {"attempt_number", t.attempt()},
                    {"job_id", api::JobIdHex(t.job_id())},
                    {"func_or_class_name", name},
-                   {"state", TaskStateName(t.state())}};
+                   {"state", control::TaskStateName(t.state())}};
     if (!t.actor_id().empty()) args["actor_id"] = ToHex(t.actor_id());
     if (!t.error_message().empty()) args["error_message"] = t.error_message();
     int pid = 0;
@@ -89,8 +90,11 @@ TraceJson ChromeTrace(const proto::GetTaskEventsReply &tasks, const std::string 
       const int state = phases[i].second;
       if (state == proto::FINISHED || state == proto::FAILED) break;  // an end, not a phase
       const int64_t end = i + 1 < phases.size() ? phases[i + 1].first : std::max(now_ns, phases[i].first);
-      const TraceJson common{
-          {"name", TaskStateName(state)}, {"cat", "task_state"}, {"id", async_id}, {"pid", pid}, {"tid", 0}};
+      const TraceJson common{{"name", control::TaskStateName(state)},
+                             {"cat", "task_state"},
+                             {"id", async_id},
+                             {"pid", pid},
+                             {"tid", 0}};
       TraceJson begin = common, finish = common;
       begin["ph"] = "b";
       begin["ts"] = Micros(phases[i].first);

@@ -69,12 +69,18 @@ Settings Settings::Parse(const std::function<const char *(const char *name)> &lo
     if (ec == std::errc() && ptr == end && ptr != v && t >= 0 && t <= 1) s.spread_threshold = t;
   }
   if (const char *v = lookup("LUMEN_TASK_EVENTS")) s.task_events = std::strcmp(v, "0") != 0;
-  if (const char *v = lookup("LUMEN_TASK_EVENTS_BUFFER")) {
+  // A count in [1, max] sets *out; anything else leaves the default.
+  auto count = [&lookup](const char *name, int64_t max, int64_t *out) {
+    const char *v = lookup(name);
+    if (!v) return;
     int64_t n = 0;
     const char *end = v + std::strlen(v);
     auto [ptr, ec] = std::from_chars(v, end, n);
-    if (ec == std::errc() && ptr == end && ptr != v && n >= 1 && n <= 10000000) s.task_events_buffer = n;
-  }
+    if (ec == std::errc() && ptr == end && ptr != v && n >= 1 && n <= max) *out = n;
+  };
+  count("LUMEN_TASK_EVENTS_BUFFER", 10000000, &s.task_events_buffer);
+  count("LUMEN_TASK_EVENTS_MAX", 100000000, &s.task_events_max);
+  count("LUMEN_TASK_EVENTS_MAX_PER_JOB", 100000000, &s.task_events_max_per_job);
   return s;
 }
 

@@ -74,6 +74,11 @@
 //                        dropped and counted. Default: 10000, Ray's batch
 //                        (task_events_send_batch_size): what one process
 //                        sends per second. Anything else is ignored.
+//   LUMEN_TASK_EVENTS_MAX  How many task attempts (1 to 100000000) the
+//                        control service keeps, all jobs together, the oldest
+//                        dropped first (Ray's task_events_max_num_task_in_gcs).
+//                        Default: 200000. Anything else is ignored.
+//   LUMEN_TASK_EVENTS_MAX_PER_JOB  The same, per job. Default: 100000.
 //   LUMEN_LOG_LEVEL      spdlog level of the session's log files (trace, debug,
 //                        info, warn, err, critical, off). Default: info.
 //
@@ -122,6 +127,8 @@ struct Settings {
   double spread_threshold = 0.5;                 // LUMEN_SCHEDULER_SPREAD_THRESHOLD
   bool task_events = true;                       // LUMEN_TASK_EVENTS (0: off)
   int64_t task_events_buffer = 10000;            // LUMEN_TASK_EVENTS_BUFFER
+  int64_t task_events_max = 200000;              // LUMEN_TASK_EVENTS_MAX
+  int64_t task_events_max_per_job = 100000;      // LUMEN_TASK_EVENTS_MAX_PER_JOB
 
   /// Parses the variables `lookup` returns (null: unset). A value that does
   /// not parse leaves the default.

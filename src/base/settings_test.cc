@@ -100,6 +100,17 @@ TEST(SettingsTest, TaskEventsAreOnUnlessZeroAndTheBufferTakesOnlyInRangeCounts) 
     EXPECT_EQ(ParseFrom({{"LUMEN_TASK_EVENTS_BUFFER", bad}}).task_events_buffer, 10000) << bad;
 }
 
+TEST(SettingsTest, TheControlServicesTaskBoundsTakeOnlyInRangeCounts) {
+  EXPECT_EQ(ParseFrom({}).task_events_max, 200000);
+  EXPECT_EQ(ParseFrom({}).task_events_max_per_job, 100000);
+  EXPECT_EQ(ParseFrom({{"LUMEN_TASK_EVENTS_MAX", "1000000"}}).task_events_max, 1000000);
+  EXPECT_EQ(ParseFrom({{"LUMEN_TASK_EVENTS_MAX_PER_JOB", "50"}}).task_events_max_per_job, 50);
+  for (const char *bad : {"", "0", "-1", "100000001", "1e6"}) {
+    EXPECT_EQ(ParseFrom({{"LUMEN_TASK_EVENTS_MAX", bad}}).task_events_max, 200000) << bad;
+    EXPECT_EQ(ParseFrom({{"LUMEN_TASK_EVENTS_MAX_PER_JOB", bad}}).task_events_max_per_job, 100000) << bad;
+  }
+}
+
 TEST(SettingsTest, ByteCountsTakeOnlyInRangeIntegers) {
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "0"}}).arg_cache_bytes, 0);
   EXPECT_EQ(ParseFrom({{"LUMEN_ARG_CACHE_BYTES", "1048576"}}).arg_cache_bytes, 1 << 20);

@@ -55,7 +55,7 @@ struct ControlServerOptions {
   std::string token;
   size_t max_finished_jobs = 1000;  // bounded tables: old finished jobs age out
   /// Task attempts kept from task events (the oldest dropped first).
-  TaskEventLimits task_events{/*max_total=*/200000, /*max_per_job=*/100000};
+  TaskEventLimits task_events = TaskEventLimits::FromSettings();
   /// User metrics' series kept (metric_store.h).
   MetricLimits metrics;
   /// What the service's decisions from elapsed time read (a placement

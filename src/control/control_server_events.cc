@@ -37,7 +37,9 @@ void ControlServer::RegisterTaskEventHandlers() {
       dispatcher_, proto::GET_TASK_EVENTS,
       [this](const rpc::ConnectionPtr &, const proto::GetTaskEventsRequest &request,
              proto::GetTaskEventsReply *reply) {
-        *reply = task_events_->Get(request);
+        auto got = task_events_->Get(request);
+        if (!got.ok()) return got.status();
+        *reply = std::move(*got);
         return Status::OK();
       });
   rpc::Unary<proto::MetricBatch, proto::Empty>(

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <tuple>
 #include <vector>
+
+#include "base/settings.h"
 
 namespace lumen::control {
 namespace {
@@ -10,6 +14,11 @@ namespace {
 bool KnownState(int state) { return state > proto::TASK_STATE_NIL && state < proto::TaskState_ARRAYSIZE; }
 
 }  // namespace
+
+TaskEventLimits TaskEventLimits::FromSettings() {
+  const Settings &s = CurrentSettings();
+  return {static_cast<size_t>(s.task_events_max), static_cast<size_t>(s.task_events_max_per_job)};
+}
 
 TaskEventStore::TaskEventStore(TaskEventLimits limits) : limits_(limits) {}
 
@@ -23,7 +32,7 @@ void TaskEventStore::Add(const proto::TaskEventBatch &batch) {
   for (const proto::TaskEvent &event : batch.events()) Merge(event, sender);
 }
 
-TaskEventStore::Name TaskEventStore::Intern(const std::string &s) {
+TaskAttempt::Name TaskEventStore::Intern(const std::string &s) {
   auto it = names_.find(std::string_view(s));
   if (it != names_.end()) return it->second;
   if (names_.size() >= 2 * std::max<size_t>(names_swept_at_, 512)) {
@@ -40,12 +49,19 @@ TaskEventStore::Name TaskEventStore::Intern(const std::string &s) {
 void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
   if (event.task_id().size() != TaskID::kSize) return;  // not an attempt of any task
   const Key key{TaskID::FromBinary(event.task_id()), event.attempt()};
+  // A late event (the other process's batch) of an attempt the bounds just
+  // dropped: it would come back as a new, partial record, newest of all,
+  // and push out another.
+  if (!recently_dropped_.empty() && recently_dropped_.count(key)) return;
   auto [it, fresh] = records_.try_emplace(key);
-  Record &r = it->second;
+  TaskAttempt &r = it->second;
   if (fresh) {
     r.seq = next_seq_++;
     r.job = event.job_id();
-    order_[r.job].push_back(key);
+    order_[r.job].push_back(&*it);
+    if (key.attempt > 0)
+      if (auto earlier = records_.find(Key{key.task, key.attempt - 1}); earlier != records_.end())
+        earlier->second.retried = true;
   }
   // The latest state wins: events of one attempt come from two processes
   // whose batches arrive in either order. FAILED (6) outranks FINISHED (5):
@@ -88,7 +104,7 @@ void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
     uint64_t oldest = std::numeric_limits<uint64_t>::max();
     for (auto &[job, keys] : order_) {
       if (keys.empty()) continue;
-      uint64_t seq = records_.at(keys.front()).seq;
+      uint64_t seq = keys.front()->second.seq;
       if (seq < oldest) {
         oldest = seq;
         oldest_job = job;
@@ -102,8 +118,15 @@ void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
 void TaskEventStore::DropOldest(uint32_t job) {
   auto it = order_.find(job);
   if (it == order_.end() || it->second.empty()) return;
-  records_.erase(it->second.front());
+  const Key key = it->second.front()->first;
   it->second.pop_front();
+  records_.erase(key);
+  if (recently_dropped_order_.size() >= kRememberDropped) {
+    recently_dropped_.erase(recently_dropped_order_.front());
+    recently_dropped_order_.pop_front();
+  }
+  recently_dropped_.insert(key);
+  recently_dropped_order_.push_back(key);
   if (it->second.empty()) order_.erase(it);
   ++dropped_[job];
   ++dropped_total_;
@@ -114,7 +137,7 @@ int64_t TaskEventStore::Dropped(uint32_t job) const {
   return it == dropped_.end() ? 0 : it->second;
 }
 
-void TaskEventStore::ToProto(const Key &key, const Record &r, proto::TaskRecord *out) {
+void TaskEventStore::ToProto(const Key &key, const TaskAttempt &r, proto::TaskRecord *out) {
   out->set_task_id(key.task.Binary());
   out->set_attempt(key.attempt);
   out->set_job_id(r.job);
@@ -138,18 +161,87 @@ void TaskEventStore::ToProto(const Key &key, const Record &r, proto::TaskRecord 
     if (r.entered_ns[s] != 0) times[s] = r.entered_ns[s];
 }
 
-proto::GetTaskEventsReply TaskEventStore::Get(const proto::GetTaskEventsRequest &request) const {
-  proto::GetTaskEventsReply reply;
-  // Oldest first across jobs: merge the jobs' orders by sequence number.
-  std::vector<std::pair<const Key *, const Record *>> entries;
-  for (const auto &[job, keys] : order_) {
-    if (!request.all_jobs() && job != request.job_id()) continue;
-    for (const Key &key : keys) entries.emplace_back(&key, &records_.at(key));
+void TaskEventStore::ForEachInOrder(const proto::GetTaskEventsRequest &request,
+                                    const std::function<void(const Entry &)> &visit) const {
+  std::vector<const std::deque<const Entry *> *> jobs;
+  for (const auto &[job, entries] : order_)
+    if (request.all_jobs() || job == request.job_id()) jobs.push_back(&entries);
+  if (jobs.size() == 1) {
+    for (const Entry *e : *jobs.front()) visit(*e);
+    return;
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const auto &a, const auto &b) { return a.second->seq < b.second->seq; });
-  reply.mutable_tasks()->Reserve(static_cast<int>(entries.size()));
-  for (const auto &[key, record] : entries) ToProto(*key, *record, reply.add_tasks());
+  // Oldest first across jobs: each job's order is by sequence number, so a
+  // merge of their fronts (few jobs: a scan) gives the table's.
+  std::vector<size_t> next(jobs.size(), 0);
+  for (;;) {
+    size_t pick = jobs.size();
+    uint64_t oldest = std::numeric_limits<uint64_t>::max();
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      if (next[j] == jobs[j]->size()) continue;
+      const uint64_t seq = (*jobs[j])[next[j]]->second.seq;
+      if (seq < oldest) {
+        oldest = seq;
+        pick = j;
+      }
+    }
+    if (pick == jobs.size()) return;
+    visit(*(*jobs[pick])[next[pick]++]);
+  }
+}
+
+bool TaskEventStore::LaterAttemptMatches(const Key &key, const TaskMatcher &matcher) const {
+  for (Key later{key.task, key.attempt + 1};; ++later.attempt) {
+    auto it = records_.find(later);
+    if (it == records_.end()) return false;
+    if (matcher.Matches(later.task, later.attempt, it->second)) return true;
+  }
+}
+
+StatusOr<proto::GetTaskEventsReply> TaskEventStore::Get(const proto::GetTaskEventsRequest &request) const {
+  auto matcher = TaskMatcher::Make(request.filters());
+  if (!matcher.ok()) return matcher.status();
+  if (request.offset() < 0 || request.limit() < 0)
+    return Status::InvalidArgument("a task query's offset and limit are not negative");
+  proto::GetTaskEventsReply reply;
+  int64_t total = 0, matched = 0;
+  // Summary: tasks by (function, name, type, state) of their latest matching
+  // attempt. Names are interned, so their addresses stand for them.
+  using CountKey = std::tuple<const std::string *, const std::string *, int, int>;
+  std::map<CountKey, int64_t> counts;
+  CountKey last_key{};
+  int64_t *last_count = nullptr;
+  ForEachInOrder(request, [&](const Entry &e) {
+    ++total;
+    const auto &[key, r] = e;
+    if (!matcher->empty() && !matcher->Matches(key.task, key.attempt, r)) return;
+    const int64_t index = matched++;
+    if (request.summary()) {
+      if (r.retried && LaterAttemptMatches(key, *matcher)) return;
+      const std::string *function = r.function_name.get();
+      const std::string *name = function ? (r.name ? r.name.get() : function) : nullptr;
+      const CountKey k{function, name, function ? r.type : proto::NORMAL_TASK, r.state};
+      // Neighbours mostly share a function and state: one map lookup per run.
+      if (!last_count || k != last_key) {
+        last_key = k;
+        last_count = &counts[k];
+      }
+      ++*last_count;
+      return;
+    }
+    if (index < request.offset()) return;
+    if (request.limit() > 0 && reply.tasks_size() >= request.limit()) return;
+    ToProto(key, r, reply.add_tasks());
+  });
+  for (const auto &[k, n] : counts) {
+    proto::TaskCount *c = reply.add_counts();
+    if (const std::string *function = std::get<0>(k)) c->set_function_name(*function);
+    if (const std::string *name = std::get<1>(k)) c->set_name(*name);
+    c->set_type(static_cast<proto::TaskType>(std::get<2>(k)));
+    c->set_state(static_cast<proto::TaskState>(std::get<3>(k)));
+    c->set_count(n);
+  }
+  reply.set_total(total);
+  reply.set_num_filtered(matched);
   for (const auto &[job, n] : dropped_) {
     if (!request.all_jobs() && job != request.job_id()) continue;
     (*reply.mutable_dropped_per_job())[job] = n;

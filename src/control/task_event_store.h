@@ -18,13 +18,17 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "base/id.h"
+#include "base/status.h"
+#include "control/task_query.h"
 #include "protocol/control.pb.h"
 
 namespace lumen::control {
@@ -32,6 +36,9 @@ namespace lumen::control {
 struct TaskEventLimits {
   size_t max_total = 100000;    // attempts kept, all jobs together
   size_t max_per_job = 100000;  // attempts kept per job
+
+  /// LUMEN_TASK_EVENTS_MAX and LUMEN_TASK_EVENTS_MAX_PER_JOB (base/settings.h).
+  static TaskEventLimits FromSettings();
 };
 
 class TaskEventStore {
@@ -39,8 +46,11 @@ class TaskEventStore {
   explicit TaskEventStore(TaskEventLimits limits = {});
 
   void Add(const proto::TaskEventBatch &batch);
-  /// The attempts of `request.job_id` (all jobs with `all_jobs`), oldest first.
-  proto::GetTaskEventsReply Get(const proto::GetTaskEventsRequest &request) const;
+  /// The attempts of `request.job_id` (all jobs with `all_jobs`), oldest
+  /// first, with the request's filters, offset and limit applied, or their
+  /// counts (`summary`); a filter with an unknown key, or a negative offset
+  /// or limit, is an InvalidArgument.
+  StatusOr<proto::GetTaskEventsReply> Get(const proto::GetTaskEventsRequest &request) const;
 
   size_t size() const { return records_.size(); }
   /// Attempts dropped for `job`, by the bounds here or by its processes.
@@ -55,23 +65,10 @@ class TaskEventStore {
   struct KeyHash {
     size_t operator()(const Key &k) const { return k.task.Hash() ^ static_cast<size_t>(k.attempt); }
   };
-  using Name = std::shared_ptr<const std::string>;
-  struct Record {
-    uint64_t seq = 0;  // insertion order, across jobs
-    uint32_t job = 0;
-    proto::TaskState state = proto::TASK_STATE_NIL;  // the latest reached
-    proto::TaskType type = proto::NORMAL_TASK;
-    proto::ErrorType error_type = proto::NO_ERROR;
-    int32_t pid = 0;
-    std::array<int64_t, proto::TaskState_ARRAYSIZE> entered_ns{};  // 0: not entered
-    Name function_name;                                            // null: no facts yet
-    Name name;                                                     // null: the function's
-    ActorID actor;
-    TaskID parent;
-    NodeID node;
-    WorkerID worker;
-    std::string error_message;
-  };
+  using Records = std::unordered_map<Key, TaskAttempt, KeyHash>;
+  // An entry of records_: its address stays put as the table grows, so the
+  // orders below hold it instead of a key to look up again.
+  using Entry = Records::value_type;
   // Where a batch's sender runs (for its events with at_sender).
   struct Place {
     NodeID node;
@@ -81,21 +78,34 @@ class TaskEventStore {
 
   void Merge(const proto::TaskEvent &event, const Place &sender);
   /// The one copy of `s` that every record naming it shares.
-  Name Intern(const std::string &s);
+  TaskAttempt::Name Intern(const std::string &s);
   /// Drops the oldest attempt of `job`.
   void DropOldest(uint32_t job);
-  static void ToProto(const Key &key, const Record &r, proto::TaskRecord *out);
+  /// Calls `visit` with each kept attempt of the request's job (or all
+  /// jobs), oldest first.
+  void ForEachInOrder(const proto::GetTaskEventsRequest &request,
+                      const std::function<void(const Entry &)> &visit) const;
+  /// Whether a later attempt of `key`'s task is kept and matches.
+  bool LaterAttemptMatches(const Key &key, const TaskMatcher &matcher) const;
+  static void ToProto(const Key &key, const TaskAttempt &r, proto::TaskRecord *out);
 
   const TaskEventLimits limits_;
-  std::unordered_map<Key, Record, KeyHash> records_;
-  // Each job's keys in insertion order: a drop takes a front.
-  std::map<uint32_t, std::deque<Key>> order_;
+  Records records_;
+  // Each job's attempts in insertion order: a drop takes a front.
+  std::map<uint32_t, std::deque<const Entry *>> order_;
   std::map<uint32_t, int64_t> dropped_;
   int64_t dropped_total_ = 0;
   uint64_t next_seq_ = 0;
+  // The attempts dropped last, so that their late events (from the other
+  // process, up to a batch interval later) do not bring them back: about
+  // two seconds of the busiest callers' drops (~60k attempts a second),
+  // ~15 MB when full.
+  static constexpr size_t kRememberDropped = 1 << 17;
+  std::unordered_set<Key, KeyHash> recently_dropped_;
+  std::deque<Key> recently_dropped_order_;
   // Interned names; those no record holds any more are swept out when the
   // table has doubled since the last sweep.
-  std::unordered_map<std::string_view, Name> names_;
+  std::unordered_map<std::string_view, TaskAttempt::Name> names_;
   size_t names_swept_at_ = 0;
 };
 

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <utility>
 
 #include "base/id.h"
 
@@ -42,6 +44,12 @@ proto::GetTaskEventsRequest AllJobs() {
   return r;
 }
 
+proto::GetTaskEventsReply Got(const TaskEventStore &store, const proto::GetTaskEventsRequest &request) {
+  auto reply = store.Get(request);
+  EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+  return reply.ok() ? *reply : proto::GetTaskEventsReply();
+}
+
 TEST(TaskEventStoreTest, MergesTheSubmittersAndTheExecutorsEventsInEitherOrder) {
   TaskEventStore store;
   auto facts = Event(1, 7, proto::PENDING_ARGS_AVAIL, 100);
@@ -60,7 +68,7 @@ TEST(TaskEventStoreTest, MergesTheSubmittersAndTheExecutorsEventsInEitherOrder) 
   store.Add(Batch({running, failed}));
   store.Add(Batch({facts, Event(1, 7, proto::SUBMITTED_TO_WORKER, 200)}));
 
-  auto reply = store.Get(AllJobs());
+  auto reply = Got(store, AllJobs());
   ASSERT_EQ(reply.tasks_size(), 1);
   const auto &r = reply.tasks(0);
   EXPECT_EQ(r.state(), proto::FAILED);
@@ -82,7 +90,7 @@ TEST(TaskEventStoreTest, ARetryIsANewAttempt) {
   auto lost = Event(1, 1, proto::FAILED, 10, /*attempt=*/0);
   lost.set_error_type(proto::WORKER_DIED);
   store.Add(Batch({Event(1, 1, proto::RUNNING, 5, 0), lost, Event(1, 1, proto::FINISHED, 20, 1)}));
-  auto reply = store.Get(AllJobs());
+  auto reply = Got(store, AllJobs());
   ASSERT_EQ(reply.tasks_size(), 2);
   EXPECT_EQ(reply.tasks(0).attempt(), 0);
   EXPECT_EQ(reply.tasks(0).state(), proto::FAILED);
@@ -99,7 +107,7 @@ TEST(TaskEventStoreTest, APerJobBoundDropsThatJobsOldestAndCountsThem) {
   EXPECT_EQ(store.Dropped(2), 0);
   proto::GetTaskEventsRequest job1;
   job1.set_job_id(1);
-  auto reply = store.Get(job1);
+  auto reply = Got(store, job1);
   ASSERT_EQ(reply.tasks_size(), 3);
   EXPECT_EQ(reply.tasks(0).task_id(), TaskId(2));  // 0 and 1 went first
   EXPECT_EQ(reply.tasks(2).task_id(), TaskId(4));
@@ -117,7 +125,7 @@ TEST(TaskEventStoreTest, TheTotalBoundDropsTheOldestOfAllJobs) {
   EXPECT_EQ(store.size(), 3u);
   EXPECT_EQ(store.Dropped(1), 1);
   EXPECT_EQ(store.Dropped(2), 1);
-  auto reply = store.Get(AllJobs());
+  auto reply = Got(store, AllJobs());
   ASSERT_EQ(reply.tasks_size(), 3);
   EXPECT_EQ(reply.tasks(0).task_id(), TaskId(3));
   EXPECT_EQ(reply.tasks(1).task_id(), TaskId(4));
@@ -141,7 +149,7 @@ TEST(TaskEventStoreTest, DropsReportedBySendersAreCountedPerJob) {
   store.Add(b);
   store.Add(b);
   EXPECT_EQ(store.Dropped(3), 10);
-  EXPECT_EQ(store.Get(AllJobs()).dropped_per_job().at(3), 10);
+  EXPECT_EQ(Got(store, AllJobs()).dropped_per_job().at(3), 10);
 }
 
 TEST(TaskEventStoreTest, AnEventWithSeveralStatesKeepsEachTimeAndTheLatestState) {
@@ -154,7 +162,7 @@ TEST(TaskEventStoreTest, AnEventWithSeveralStatesKeepsEachTimeAndTheLatestState)
   e.set_function_name("Plus");
   e.set_name("plus-1");
   store.Add(Batch({e}));
-  const auto r = store.Get(AllJobs()).tasks(0);
+  const auto r = Got(store, AllJobs()).tasks(0);
   EXPECT_EQ(r.state(), proto::FINISHED);
   EXPECT_EQ(r.name(), "plus-1");
   EXPECT_EQ(r.function_name(), "Plus");
@@ -177,7 +185,7 @@ TEST(TaskEventStoreTest, AnEventAtItsSenderRunsWhereTheBatchSaysItsSenderIs) {
   *b.add_events() = here;
   *b.add_events() = Event(2, 1, proto::RUNNING, 6);  // not at the sender: nowhere known
   store.Add(b);
-  const auto reply = store.Get(AllJobs());
+  const auto reply = Got(store, AllJobs());
   ASSERT_EQ(reply.tasks_size(), 2);
   EXPECT_EQ(reply.tasks(0).node_id(), node.Binary());
   EXPECT_EQ(reply.tasks(0).worker_id(), worker.Binary());
@@ -198,7 +206,7 @@ TEST(TaskEventStoreTest, MalformedEventsAreSkippedAndTheRestKept) {
   auto bad_node = Event(4, 1, proto::RUNNING, 5);
   bad_node.set_node_id("node");
   store.Add(Batch({short_id, unknown_state, uneven, bad_node}));
-  const auto reply = store.Get(AllJobs());
+  const auto reply = Got(store, AllJobs());
   ASSERT_EQ(reply.tasks_size(), 3);
   EXPECT_EQ(reply.tasks(0).task_id(), TaskId(2));
   EXPECT_EQ(reply.tasks(0).state(), proto::RUNNING);
@@ -215,9 +223,124 @@ TEST(TaskEventStoreTest, ManyAttemptsOfManyFunctionsKeepTheirNamesAfterOthersAre
     e.set_function_name("f" + std::to_string(i));
     store.Add(Batch({e}));
   }
-  const auto reply = store.Get(AllJobs());
+  const auto reply = Got(store, AllJobs());
   ASSERT_EQ(reply.tasks_size(), 100);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(reply.tasks(i).function_name(), "f" + std::to_string(4900 + i));
+}
+
+// The other process's events of an attempt come up to a batch later: once
+// the bound dropped the attempt, they do not bring it back.
+TEST(TaskEventStoreTest, LateEventsOfADroppedAttemptDoNotBringItBack) {
+  TaskEventStore store({/*max_total=*/3, /*max_per_job=*/3});
+  for (int i = 0; i < 5; ++i) store.Add(Batch({Event(i, 1, proto::SUBMITTED_TO_WORKER, 1 + i)}));
+  store.Add(Batch({Event(0, 1, proto::FINISHED, 10), Event(1, 1, proto::FINISHED, 11)}));  // late
+  const auto reply = Got(store, AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 3);
+  EXPECT_EQ(reply.tasks(0).task_id(), TaskId(2));
+  EXPECT_EQ(reply.tasks(2).task_id(), TaskId(4));
+  EXPECT_EQ(reply.dropped_total(), 2);
+}
+
+// The state API's queries are answered here: filters first, then the
+// offset and the limit, with the counts of the whole match.
+TEST(TaskEventStoreTest, AQueryFiltersThenPagesAndCountsEveryMatch) {
+  TaskEventStore store;
+  for (int i = 0; i < 50; ++i) {
+    auto e = Event(i, 1, i % 5 == 0 ? proto::RUNNING : proto::FINISHED, 1 + i);
+    e.set_function_name(i % 2 == 0 ? "Even" : "Odd");
+    store.Add(Batch({e}));
+  }
+  proto::GetTaskEventsRequest request = AllJobs();
+  proto::TaskFilter *f = request.add_filters();
+  f->set_key("state");
+  f->set_equal(true);
+  f->set_value("running");  // any case
+  request.set_offset(3);
+  request.set_limit(4);
+  auto reply = Got(store, request);
+  EXPECT_EQ(reply.total(), 50);
+  EXPECT_EQ(reply.num_filtered(), 10);
+  ASSERT_EQ(reply.tasks_size(), 4);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(reply.tasks(i).task_id(), TaskId(5 * (3 + i)));
+
+  // The last page is short; past the end, nothing.
+  request.set_offset(8);
+  EXPECT_EQ(Got(store, request).tasks_size(), 2);
+  request.set_offset(10);
+  EXPECT_EQ(Got(store, request).tasks_size(), 0);
+  EXPECT_EQ(Got(store, request).num_filtered(), 10);
+
+  // Two filters AND; "!=" too.
+  request.set_offset(0);
+  request.set_limit(0);
+  proto::TaskFilter *g = request.add_filters();
+  g->set_key("func_or_class_name");
+  g->set_equal(false);
+  g->set_value("EVEN");
+  reply = Got(store, request);
+  ASSERT_EQ(reply.tasks_size(), 5);  // 5, 15, 25, 35, 45
+  EXPECT_EQ(reply.tasks(0).task_id(), TaskId(5));
+  EXPECT_EQ(reply.tasks(4).task_id(), TaskId(45));
+}
+
+TEST(TaskEventStoreTest, ABadQueryIsAnInvalidArgument) {
+  TaskEventStore store;
+  proto::GetTaskEventsRequest request = AllJobs();
+  request.add_filters()->set_key("colour");
+  EXPECT_EQ(store.Get(request).status().code(), StatusCode::kInvalidArgument);
+  request = AllJobs();
+  request.set_offset(-1);
+  EXPECT_EQ(store.Get(request).status().code(), StatusCode::kInvalidArgument);
+}
+
+// The summary counts each task once, by its latest matching attempt.
+TEST(TaskEventStoreTest, TheSummaryCountsEachTasksLatestMatchingAttempt) {
+  TaskEventStore store;
+  auto named = [](int task, proto::TaskState state, int attempt, const char *fn) {
+    auto e = Event(task, 1, state, 10 + task, attempt);
+    e.set_function_name(fn);
+    return e;
+  };
+  store.Add(Batch({named(1, proto::FINISHED, 0, "Plus"), named(2, proto::FAILED, 0, "Plus"),
+                   named(2, proto::FAILED, 1, "Plus"), named(2, proto::RUNNING, 2, "Plus"),
+                   named(3, proto::FAILED, 0, "Boom")}));
+  proto::GetTaskEventsRequest request = AllJobs();
+  request.set_summary(true);
+  auto reply = Got(store, request);
+  EXPECT_EQ(reply.total(), 5);
+  EXPECT_EQ(reply.tasks_size(), 0);
+  std::map<std::pair<std::string, int>, int64_t> counts;
+  for (const auto &c : reply.counts()) counts[{c.function_name(), c.state()}] += c.count();
+  EXPECT_EQ(counts, (std::map<std::pair<std::string, int>, int64_t>{{{"Plus", proto::FINISHED}, 1},
+                                                                    {{"Plus", proto::RUNNING}, 1},
+                                                                    {{"Boom", proto::FAILED}, 1}}));
+
+  // Only FAILED attempts: task 2's latest of those is attempt 1.
+  proto::TaskFilter *f = request.add_filters();
+  f->set_key("state");
+  f->set_equal(true);
+  f->set_value("FAILED");
+  reply = Got(store, request);
+  EXPECT_EQ(reply.num_filtered(), 3);
+  counts.clear();
+  for (const auto &c : reply.counts()) counts[{c.function_name(), c.state()}] += c.count();
+  EXPECT_EQ(counts, (std::map<std::pair<std::string, int>, int64_t>{{{"Plus", proto::FAILED}, 1},
+                                                                    {{"Boom", proto::FAILED}, 1}}));
+}
+
+// Across jobs the order is the order of arrival; one job's query sees its own.
+TEST(TaskEventStoreTest, AttemptsOfSeveralJobsComeOldestFirst) {
+  TaskEventStore store;
+  for (int i = 0; i < 12; ++i) store.Add(Batch({Event(i, 1 + i % 3, proto::FINISHED, 1 + i)}));
+  auto reply = Got(store, AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 12);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(reply.tasks(i).task_id(), TaskId(i));
+  proto::GetTaskEventsRequest job2;
+  job2.set_job_id(2);
+  reply = Got(store, job2);
+  EXPECT_EQ(reply.total(), 4);
+  ASSERT_EQ(reply.tasks_size(), 4);
+  EXPECT_EQ(reply.tasks(3).task_id(), TaskId(10));
 }
 
 }  // namespace

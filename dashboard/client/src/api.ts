@@ -56,7 +56,9 @@ export interface ListResult<R = Row> {
   num_filtered: number;
   num_after_truncation: number;
   result: R[];
-  warnings?: unknown;
+  warnings?: string[] | null;
+  /** Tasks only (a Lumen addition): attempts the control service no longer keeps. */
+  num_dropped?: number;
 }
 
 interface Envelope<T> {
@@ -74,6 +76,8 @@ export interface Filter {
 export interface ListOptions {
   filters?: Filter[];
   limit?: number;
+  /** Matching rows skipped before the limit (a Lumen addition: paging). */
+  offset?: number;
   detail?: boolean;
 }
 
@@ -86,6 +90,7 @@ export function listQuery(options: ListOptions = {}): string {
     params.append('filter_values', f.value);
   }
   if (options.limit !== undefined) params.set('limit', String(options.limit));
+  if (options.offset) params.set('offset', String(options.offset));
   if (options.detail) params.set('detail', '1');
   const text = params.toString();
   return text ? `?${text}` : '';

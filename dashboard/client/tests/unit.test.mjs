@@ -83,4 +83,6 @@ test('list queries use Ray parameter names, one triple per filter, with values e
   assert.equal(q.get('limit'), '1000');
   assert.equal(q.get('detail'), '1');
   assert.equal(listQuery({ limit: 5 }), '?limit=5');
+  assert.equal(listQuery({ limit: 100, offset: 200 }), '?limit=100&offset=200');
+  assert.equal(listQuery({ offset: 0 }), '');
 });

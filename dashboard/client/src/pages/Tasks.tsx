@@ -26,6 +26,7 @@ interface TaskFilters {
   job: string;
   type: string;
   limit: number;
+  offset: number; // matching attempts before this page (oldest first)
 }
 
 function filtersOf(f: TaskFilters): Filter[] {
@@ -79,6 +80,32 @@ function Summary(props: { setFunc: (name: string) => void }) {
   );
 }
 
+// Pages of the matching attempts, oldest first; "Newest" is the last page.
+function Pager(props: { offset: number; limit: number; matching: number; go: (offset: number) => void }) {
+  const { offset, limit, matching, go } = props;
+  const last = Math.max(0, Math.floor((matching - 1) / limit) * limit);
+  if (matching <= limit && offset === 0) return null;
+  return (
+    <p class="toolbar" data-testid="task-pager">
+      <button type="button" disabled={offset === 0} onClick={() => go(0)}>
+        Oldest
+      </button>
+      <button type="button" disabled={offset === 0} onClick={() => go(Math.max(0, offset - limit))}>
+        Previous
+      </button>
+      <span class="muted">
+        page {Math.floor(offset / limit) + 1} of {Math.floor(last / limit) + 1}
+      </span>
+      <button type="button" disabled={offset >= last} onClick={() => go(Math.min(last, offset + limit))}>
+        Next
+      </button>
+      <button type="button" disabled={offset >= last} onClick={() => go(last)}>
+        Newest
+      </button>
+    </p>
+  );
+}
+
 export function Tasks(props: { params: URLSearchParams }) {
   const [f, setF] = useState<TaskFilters>({
     state: props.params.get('state') ?? '',
@@ -86,15 +113,17 @@ export function Tasks(props: { params: URLSearchParams }) {
     job: '',
     type: '',
     limit: 100,
+    offset: 0,
   });
   // Text fields apply when the form is sent, not on each key.
   const [draft, setDraft] = useState({ func: f.func, job: f.job });
   const filters = filtersOf(f);
   const polled = usePoll(
-    (signal) => list<TaskRow>('tasks', { detail: true, limit: f.limit, filters }, signal),
-    [JSON.stringify(filters), f.limit],
+    (signal) => list<TaskRow>('tasks', { detail: true, limit: f.limit, offset: f.offset, filters }, signal),
+    [JSON.stringify(filters), f.limit, f.offset],
   );
-  const set = (patch: Partial<TaskFilters>) => setF({ ...f, ...patch });
+  // A new filter or page size starts again at the first page.
+  const set = (patch: Partial<TaskFilters>) => setF({ ...f, offset: 0, ...patch });
   return (
     <>
       <Summary setFunc={(func) => (setDraft({ ...draft, func }), set({ func }))} />
@@ -163,8 +192,18 @@ export function Tasks(props: { params: URLSearchParams }) {
           {(d) => (
             <>
               <p class="muted" data-testid="task-count">
-                {d.num_after_truncation} shown of {d.num_filtered} matching ({d.total} task attempts)
+                {d.num_after_truncation > 0
+                  ? `${f.offset + 1}–${f.offset + d.num_after_truncation} shown`
+                  : 'none shown'}{' '}
+                of {d.num_filtered} matching ({d.total} task attempts kept
+                {d.num_dropped ? `, ${d.num_dropped} dropped` : ''})
               </p>
+              <Pager
+                offset={f.offset}
+                limit={f.limit}
+                matching={d.num_filtered}
+                go={(offset) => setF({ ...f, offset })}
+              />
               <Table
                 testId="tasks"
                 columns={[
