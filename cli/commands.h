@@ -68,7 +68,8 @@ struct ObserveFlags {
   std::string address;  // as for JobFlags
   std::string token;
   // logs:
-  std::string filename;  // a file of the head's logs/ (or part of its name); empty: list them
+  std::string filename;  // a log file (or part of its name); empty: list them
+  std::string node_id;   // hex: that node's files only; empty: every node's
   long tail = 1000;      // lines; -1: all
   bool follow = false;
   // timeline:

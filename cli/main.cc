@@ -97,11 +97,14 @@ ObserveVerbs AddObserveVerbs(CLI::App &app, lumen::cli::ObserveFlags &observe) {
     cmd->add_option("--token", observe.token, "the cluster's token (as for start)");
   };
   CLI::App *logs_cmd =
-      app.add_subcommand("logs", "List the head's log files, or print one (its last lines, or follow it)");
+      app.add_subcommand("logs", "List the cluster's log files, or print one (its last lines, or follow it)");
   observe_target(logs_cmd);
   logs_cmd->add_option("filename", observe.filename, "a log file (or part of its name); none: list them all");
   logs_cmd->add_option("--tail", observe.tail, "lines from its end (-1: all)")->capture_default_str();
   logs_cmd->add_flag("-f,--follow", observe.follow, "keep printing what is appended");
+  logs_cmd->add_option(
+      "--node-id", observe.node_id,
+      "one node's files (its hex id; default: every node's, the head's where a name is on several)");
   CLI::App *timeline_cmd =
       app.add_subcommand("timeline", "Write the task timeline as Chrome trace JSON (open it in Perfetto)");
   observe_target(timeline_cmd);

@@ -61,10 +61,12 @@ std::string Stamp(const char *format) {
 }
 
 // Streams the file's tail and then what is appended, until interrupted.
-Status Follow(const DashboardTarget &dashboard, const std::string &filename, long lines) {
-  return StreamToStdout(
-      dashboard, httplib::append_query_params("/api/v0/logs/stream",
-                                              {{"filename", filename}, {"lines", std::to_string(lines)}}));
+Status Follow(const DashboardTarget &dashboard, const std::string &node, const std::string &filename,
+              long lines) {
+  return StreamToStdout(dashboard,
+                        httplib::append_query_params(
+                            "/api/v0/logs/stream",
+                            {{"node_id", node}, {"filename", filename}, {"lines", std::to_string(lines)}}));
 }
 
 // "1.50 MiB" for `bytes` in `units` (B, KB, MB, GB: Ray's --units, powers of 1024).
@@ -111,38 +113,51 @@ int RunLogs(const ObserveFlags &flags) {
   if (!dashboard.ok()) return Failed("logs", dashboard.status());
   // A path is no file of the logs folder: the dashboard says so (a 400).
   const bool path = flags.filename.find('/') != std::string::npos || flags.filename == "..";
-  // The files whose names contain the argument; one of them (or the one
-  // named exactly) is printed, several are listed.
-  auto listing =
-      FetchJson(*dashboard, httplib::append_query_params("/api/v0/logs", {{"glob", flags.filename}}));
+  // The files whose names contain the argument, on every node (or the one
+  // named); one of them (or the one named exactly) is printed, several are
+  // listed. A name on several nodes is the head's unless --node-id says.
+  httplib::Params params{{"glob", flags.filename}};
+  if (!flags.node_id.empty()) params.emplace("node_id", flags.node_id);
+  auto listing = FetchJson(*dashboard, httplib::append_query_params("/api/v0/logs", params));
   if (!listing.ok()) return Failed("logs", listing.status());
   const Json &nodes = (*listing)["data"]["result"];
-  std::vector<std::string> matches;
+  struct Match {
+    std::string node, name;
+  };
+  std::vector<Match> matches;
   for (auto node = nodes.begin(); node != nodes.end(); ++node)
     for (auto category = node.value().begin(); category != node.value().end(); ++category)
-      for (const Json &name : category.value()) matches.push_back(name.get<std::string>());
+      for (const Json &name : category.value()) matches.push_back({node.key(), name.get<std::string>()});
   if (!flags.filename.empty()) {
-    const bool exact = path || std::find(matches.begin(), matches.end(), flags.filename) != matches.end();
-    if (exact || matches.size() == 1) {
-      const std::string file = exact ? flags.filename : matches[0];
+    std::vector<Match> pick;
+    for (const Match &m : matches)
+      if (m.name == flags.filename) pick.push_back(m);
+    if (pick.empty()) pick = matches;
+    if (path) pick = {Match{flags.node_id, flags.filename}};
+    if (pick.size() == 1) {
       if (flags.follow) {
-        Status st = Follow(*dashboard, file, flags.tail);
+        Status st = Follow(*dashboard, pick[0].node, pick[0].name, flags.tail);
         return st.ok() ? 0 : Failed("logs", st);
       }
-      auto text = Fetch(
-          *dashboard, httplib::append_query_params(
-                          "/api/v0/logs/file", {{"filename", file}, {"lines", std::to_string(flags.tail)}}));
+      auto text = Fetch(*dashboard, httplib::append_query_params("/api/v0/logs/file",
+                                                                 {{"node_id", pick[0].node},
+                                                                  {"filename", pick[0].name},
+                                                                  {"lines", std::to_string(flags.tail)}}));
       if (!text.ok()) return Failed("logs", text.status());
       std::cout << *text << std::flush;
       return 0;
     }
-    if (matches.empty())
-      return Fail("logs",
-                  "no log file of the head's matches '" + flags.filename + "' (lumen logs lists them)");
-    if (flags.follow)
+    if (pick.empty())
+      return Fail("logs", "no log file matches '" + flags.filename + "' (lumen logs lists them)");
+    if (std::all_of(pick.begin(), pick.end(), [&](const Match &m) { return m.name == pick[0].name; }))
       return Fail(
           "logs",
-          std::to_string(matches.size()) + " files match '" + flags.filename + "': name one to follow", 2);
+          "'" + pick[0].name + "' is on " + std::to_string(pick.size()) + " nodes: name one with --node-id",
+          2);
+    if (flags.follow)
+      return Fail("logs",
+                  std::to_string(pick.size()) + " files match '" + flags.filename + "': name one to follow",
+                  2);
   }
   for (auto node = nodes.begin(); node != nodes.end(); ++node) {
     std::cout << "=== node_id: " << node.key() << " ===\n";

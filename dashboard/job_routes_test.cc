@@ -301,13 +301,24 @@ TEST_F(JobRoutesTest, LogFilesAreListedTailedAndFollowedButNothingOutsideTheFold
   EXPECT_EQ(matched, Json({{"worker_out", {"worker-abc-01000000-77.out"}}})) << matched.dump();
   matched = Json::parse(Get("/api/v0/logs?glob=ontro")->body)["data"]["result"][node];
   EXPECT_EQ(matched, Json({{"control", {"control.out"}}})) << matched.dump();
-  // Only the head's node is served here.
+  // Another node's files, from the copy the head keeps of them
+  // (control/node_log_store.h), listed under its id and served by it.
+  fs::create_directories(dir_ + "/logs/nodes/0b0b");
+  std::ofstream(dir_ + "/logs/nodes/0b0b/worker-far.out") << "far\n";
+  Json all = Json::parse(Get("/api/v0/logs")->body)["data"]["result"];
+  EXPECT_EQ(all["0b0b"]["worker_out"], Json::array({"worker-far.out"})) << all.dump();
+  EXPECT_TRUE(all.contains(node));
+  EXPECT_EQ(Get("/api/v0/logs/file?filename=worker-far.out&node_id=0B0B")->body, "far\n");
+  Json one = Json::parse(Get("/api/v0/logs?node_id=0b0b")->body)["data"]["result"];
+  EXPECT_EQ(one.size(), 1u);
   EXPECT_EQ(Get("/api/v0/logs?node_id=" + node)->status, 200);
   EXPECT_EQ(Get("/api/v0/logs?node_id=abcd")->status, 404);
   auto elsewhere = Get("/api/v0/logs/file?filename=control.out&node_id=abcd");
   ASSERT_TRUE(elsewhere);
   EXPECT_EQ(elsewhere->status, 404);
-  EXPECT_NE(elsewhere->body.find("only the head node's log files"), std::string::npos) << elsewhere->body;
+  EXPECT_NE(elsewhere->body.find("no log files of node abcd"), std::string::npos) << elsewhere->body;
+  EXPECT_EQ(Get("/api/v0/logs/file?filename=worker-far.out&node_id=..%2F..")->status, 400);
+  EXPECT_EQ(Get("/api/v0/logs/file?filename=..%2Fcontrol.out&node_id=0b0b")->status, 400);
   EXPECT_EQ(Get("/api/v0/logs/file?filename=control.out&lines=many")->status, 400);
 
   // Following: the tail, then what is appended.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -51,13 +52,43 @@ StatusOr<long> LinesParam(const httplib::Request &req) {
   return lines;
 }
 
-// NotFound if the request names a node (Ray's node_id) other than the head's:
-// the files of other nodes stay on their machines.
-Status OnlyTheHead(const httplib::Request &req, const std::string &head) {
-  const std::string node = req.get_param_value("node_id");
-  if (node.empty() || node == head) return Status::OK();
-  return Status::NotFound("only the head node's log files (node " + head + ") are served; node " + node +
-                          "'s are in its session folder on its machine");
+// The folder of the node the request names (Ray's node_id; none: the
+// head's): the head's own logs/, or the copy of another node's files kept
+// under logs/nodes/<id>/ (control/node_log_store.h). NotFound for a node with
+// no files here; InvalidArgument for an id that is not hex.
+StatusOr<std::string> NodeLogsDir(const httplib::Request &req, const std::string &head,
+                                  const std::string &logs_dir) {
+  std::string node = req.get_param_value("node_id");
+  if (node.empty() || node == head) return logs_dir;
+  if (node.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    return Status::InvalidArgument("node_id must be a node's hex id, got '" + node + "'");
+  std::transform(node.begin(), node.end(), node.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string dir = logs_dir + "/nodes/" + node;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec) || std::filesystem::is_symlink(dir, ec))
+    return Status::NotFound("no log files of node " + node + " are kept on the head (the head's node is " +
+                            head + ")");
+  return dir;
+}
+
+// The files of `dir` whose names match `glob` (a shell pattern; without a
+// wildcard, a part of the name), by category.
+Json LogListing(const std::string &dir, const std::string &glob) {
+  const bool pattern = glob.find_first_of("*?[") != std::string::npos;
+  std::map<std::string, std::set<std::string>> by_category;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    const std::string name = it->path().filename().string();
+    if (!glob.empty() &&
+        (pattern ? fnmatch(glob.c_str(), name.c_str(), 0) != 0 : name.find(glob) == std::string::npos))
+      continue;
+    by_category[LogCategory(name)].insert(name);
+  }
+  Json categories = Json::object();
+  for (auto &[category, names] : by_category) categories[category] = names;
+  return categories;
 }
 
 bool Truthy(const std::string &value) { return value == "1" || value == "true" || value == "True"; }
@@ -176,32 +207,36 @@ void StreamFile(httplib::Response &res, const std::string &path, off_t offset, s
 
 void RouteLogs(httplib::Server &http, std::string logs_dir, std::function<std::string()> node_id,
                const std::atomic<bool> &stopping) {
+  // Every node's files: the head's, and those of the other nodes whose
+  // copies the head keeps (alive or dead).
   http.Get("/api/v0/logs", [logs_dir, node_id](const httplib::Request &req, httplib::Response &res) {
     const std::string head = node_id();
-    if (Status st = OnlyTheHead(req, head); !st.ok())
-      return SendEnvelope(res, 404, false, st.message(), nullptr);
     const std::string glob = req.has_param("glob") ? req.get_param_value("glob") : "";
-    const bool pattern = glob.find_first_of("*?[") != std::string::npos;
-    std::map<std::string, std::set<std::string>> by_category;
-    std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(logs_dir, ec);
-         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-      if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-      const std::string name = it->path().filename().string();
-      // Ray's glob is a shell pattern; without a wildcard, a part of the name.
-      if (!glob.empty() &&
-          (pattern ? fnmatch(glob.c_str(), name.c_str(), 0) != 0 : name.find(glob) == std::string::npos))
-        continue;
-      by_category[LogCategory(name)].insert(name);
+    Json nodes = Json::object();
+    if (req.has_param("node_id")) {
+      auto dir = NodeLogsDir(req, head, logs_dir);
+      if (!dir.ok())
+        return SendEnvelope(res, dir.status().code() == StatusCode::kNotFound ? 404 : 400, false,
+                            dir.status().message(), nullptr);
+      const std::string id = *dir == logs_dir ? head : std::filesystem::path(*dir).filename().string();
+      nodes[id] = LogListing(*dir, glob);
+    } else {
+      nodes[head] = LogListing(logs_dir, glob);
+      std::error_code ec;
+      for (auto it = std::filesystem::directory_iterator(logs_dir + "/nodes", ec);
+           !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+        if (it->is_directory(ec) && !it->is_symlink(ec))
+          nodes[it->path().filename().string()] = LogListing(it->path().string(), glob);
     }
-    Json categories = Json::object();
-    for (auto &[category, names] : by_category) categories[category] = names;
-    SendEnvelope(res, 200, true, "", {{"result", {{head, categories}}}});
+    SendEnvelope(res, 200, true, "", {{"result", nodes}});
   });
   auto file = [logs_dir, node_id, &stopping](bool follow) {
     return [logs_dir, node_id, &stopping, follow](const httplib::Request &req, httplib::Response &res) {
-      if (Status st = OnlyTheHead(req, node_id()); !st.ok()) return SendText(res, 404, st.message());
-      auto path = LogFilePath(logs_dir, req.get_param_value("filename"));
+      auto dir = NodeLogsDir(req, node_id(), logs_dir);
+      if (!dir.ok())
+        return SendText(res, dir.status().code() == StatusCode::kNotFound ? 404 : 400,
+                        dir.status().message());
+      auto path = LogFilePath(*dir, req.get_param_value("filename"));
       if (!path.ok())
         return SendText(res, path.status().code() == StatusCode::kNotFound ? 404 : 400,
                         path.status().message());

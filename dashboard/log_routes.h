@@ -1,12 +1,16 @@
-// Log files over HTTP (Ray's `/api/v0/logs` shapes), for the head's node:
-// the files of its session's logs/ folder, which every Lumen process of the
-// head writes into.
-//   GET /api/v0/logs                           {result, msg, data: {result: {node_id: {category: [files]}}}}
-//   GET /api/v0/logs/file?filename=F&lines=N   the last N lines (all: -1; default 1000) as text/plain
-//   GET /api/v0/logs/stream?filename=F&lines=N those lines, then what is appended, as a chunked stream
-// A filename naming anything but a plain file directly in logs/ (a path, "..",
-// a link) is a 400; one that does not exist a 404, as is a node_id other than
-// the head's. `glob` is a shell pattern, or without a wildcard a part of the name.
+// Log files over HTTP (Ray's `/api/v0/logs` shapes), of every node: the head's
+// from its session's logs/ folder, which every Lumen process of the head
+// writes into, and each other node's from the copy the head keeps under
+// logs/nodes/<node id>/ (shipped by the node: scheduler/log_shipper.h), which
+// stays readable once the node is gone.
+//   GET /api/v0/logs[?node_id=ID]                {result, msg, data: {result: {node_id: {category:
+//   [files]}}}} GET /api/v0/logs/file?filename=F&lines=N[&node_id=ID]   the last N lines (all: -1; default
+//   1000) as text/plain GET /api/v0/logs/stream?filename=F&lines=N[&node_id=ID] those lines, then what is
+//   appended, as a chunked stream
+// Without node_id: the head's node. A filename naming anything but a plain
+// file directly in the node's folder (a path, "..", a link) is a 400; one that
+// does not exist a 404, as is a node with no files on the head.
+// `glob` is a shell pattern, or without a wildcard a part of the name.
 //
 // Threading: the handlers run on cpp-httplib's pool threads and share no
 // state; a stream polls its file until its client goes or `stopping` is set.
@@ -54,7 +58,7 @@ inline constexpr int kMaxLogStreams = 4;
 void StreamFile(httplib::Response &res, const std::string &path, off_t offset, std::string prefix,
                 std::function<bool()> ended, const std::atomic<bool> &stopping);
 
-/// `node_id`: the head node's id (hex), the key of the listing.
+/// `node_id`: the head node's id (hex), the key of its files in the listing.
 void RouteLogs(httplib::Server &http, std::string logs_dir, std::function<std::string()> node_id,
                const std::atomic<bool> &stopping);
 

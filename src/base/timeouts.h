@@ -72,6 +72,8 @@ inline constexpr std::chrono::seconds kForkServerStopGrace{1};
 /// last clean-up; a loop that does not answer is stopped anyway.
 inline constexpr std::chrono::seconds kCoreWorkerStopWait{2};
 inline constexpr std::chrono::seconds kNodeStopWait{5};
+// How long a stopping node waits for its last log files to reach the head.
+inline constexpr std::chrono::seconds kNodeLogFlushWait{2};
 
 // ---- the node's worker pool
 

@@ -21,6 +21,7 @@ int RunControlProcess(const ControlProcessOptions &options) {
   opts.tcp_host = options.tcp_host;
   opts.tcp_port = options.tcp_port;
   opts.token = options.token;
+  opts.session_dir = options.session_dir;
   {
     // Destroyed before logging ends, like any object: its destructor stops
     // the loop before the tables go, and is exercised with clients still

@@ -32,6 +32,9 @@ ControlServer::ControlServer(ControlServerOptions options)
       loop_, *options_.clock, options_.health,
       [this](const std::string &node_id, const std::string &why) { OnNodeDead(node_id, why); });
   task_events_ = std::make_unique<TaskEventStore>(options_.task_events);
+  node_logs_ =
+      std::make_unique<NodeLogStore>(options_.session_dir.empty() ? "" : options_.session_dir + "/logs",
+                                     options_.session_dir, options_.node_log_bytes);
   RegisterHandlers();
   RegisterTaskEventHandlers();
 }

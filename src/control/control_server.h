@@ -41,6 +41,7 @@
 #include "control/program_store.h"
 #include "control/worker_directory.h"
 #include "control/metric_store.h"
+#include "control/node_log_store.h"
 #include "control/task_event_store.h"
 #include "control/placement_group_manager.h"
 #include "protocol/control.pb.h"
@@ -58,6 +59,11 @@ struct ControlServerOptions {
   TaskEventLimits task_events = TaskEventLimits::FromSettings();
   /// User metrics' series kept (metric_store.h).
   MetricLimits metrics;
+  /// This service's session folder: other nodes' log files are kept under
+  /// its logs/nodes/ (node_log_store.h). Empty: none are kept.
+  std::string session_dir;
+  /// Bytes of one node's log files kept there.
+  int64_t node_log_bytes = int64_t{1} << 30;
   /// What the service's decisions from elapsed time read (a placement
   /// group's Wait timeout). Tests pass a FakeClock, which must outlive it.
   Clock *clock = &Clock::Real();
@@ -116,6 +122,7 @@ class ControlServer {
   WorkerDirectory workers_;                      // where drivers and workers listen, published by their nodes
   std::unique_ptr<TaskEventStore> task_events_;  // tasks' state changes, for the state API
   MetricStore metrics_;                          // user metrics' sums, for /metrics
+  std::unique_ptr<NodeLogStore> node_logs_;      // other nodes' log files, on the head
   CpuSampler cpu_;                               // this process's CPU between two GET_METRICS
   std::unordered_map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
 

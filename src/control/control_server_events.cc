@@ -7,6 +7,8 @@
 
 #include <chrono>
 
+#include "base/encoding.h"
+#include "base/logging.h"
 #include "control/control_server.h"
 #include "protocol/control.pb.h"
 
@@ -40,6 +42,18 @@ void ControlServer::RegisterTaskEventHandlers() {
         auto got = task_events_->Get(request);
         if (!got.ok()) return got.status();
         *reply = std::move(*got);
+        return Status::OK();
+      });
+  rpc::Unary<proto::NodeLogBatch, proto::NodeLogReply>(
+      dispatcher_, proto::SHIP_NODE_LOGS,
+      [this](const rpc::ConnectionPtr &, const proto::NodeLogBatch &batch, proto::NodeLogReply *reply) {
+        auto wanted = node_logs_->Add(batch);
+        if (!wanted.ok()) {
+          LUMEN_LOG_WARN("node logs from {} not kept: {}", ToHex(batch.node_id()),
+                         wanted.status().ToString());
+          return wanted.status();
+        }
+        reply->set_wanted(*wanted);
         return Status::OK();
       });
   rpc::Unary<proto::MetricBatch, proto::Empty>(

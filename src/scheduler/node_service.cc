@@ -184,10 +184,38 @@ Status NodeService::Start() {
         loop_.io(), [this](const WorkerID &id, const std::string &why) { OnWorkerGone(id, why); },
         [this](pid_t pid, const std::string &why) { OnOtherChildExited(pid, why); });
     ScheduleIdleCheck();
+    StartLogShipper();
   });
   LUMEN_LOG_INFO("node {} up: resources {}, store {} bytes", node_id_.Hex(), resources_.total().ToString(),
                  options_.store_capacity);
   return Status::OK();
+}
+
+void NodeService::StartLogShipper() {
+  log_shipper_ = std::make_unique<LogShipper>(
+      loop_.io(), node_id_.Binary(), options_.session_dir,
+      [this](const proto::NodeLogBatch &batch, std::function<void(StatusOr<bool>)> done) {
+        control_->Call(proto::SHIP_NODE_LOGS, batch, [done](Status st, std::string_view body) {
+          proto::NodeLogReply reply;
+          if (st.ok() && !rpc::ParseBody(body, &reply))
+            st = Status::Internal("malformed SHIP_NODE_LOGS reply");
+          if (!st.ok()) return done(st);
+          done(reply.wanted());
+        });
+      });
+  log_shipper_->Start();
+}
+
+void NodeService::FlushLogs() {
+  auto flushed = std::make_shared<std::promise<void>>();
+  auto fut = flushed->get_future();
+  loop_.Post([this, flushed] {
+    if (!log_shipper_ || !control_) return flushed->set_value();
+    log_shipper_->Stop();
+    log_shipper_->Flush([flushed] { flushed->set_value(); });
+  });
+  // Bounded: a control service that does not answer does not hold the stop.
+  (void)fut.wait_for(kNodeLogFlushWait);
 }
 
 void NodeService::RequestShutdown() {
@@ -239,6 +267,9 @@ void NodeService::Stop() {
       }
     }
   }
+  // What the node and its workers wrote last reaches the head before the
+  // connection goes.
+  if (control_) FlushLogs();
   if (server_) server_->Stop();
   if (control_) {
     control_->SetCloseHandler(nullptr);

@@ -43,6 +43,7 @@
 #include "scheduler/cluster_lease_view.h"
 #include "scheduler/lease_policy.h"
 #include "scheduler/log_monitor.h"
+#include "scheduler/log_shipper.h"
 #include "scheduler/program_cache.h"
 #include "scheduler/resources.h"
 #include "scheduler/worker_pool.h"
@@ -108,6 +109,10 @@ class NodeService {
   struct PendingLease;
 
   void RegisterHandlers();
+  /// Starts shipping this node's logs to the control service (on the loop).
+  void StartLogShipper();
+  /// Ships what is left of them; returns when done or after a bound.
+  void FlushLogs();
   void RegisterLeaseHandlers();
   void RegisterObjectHandlers();
   void RegisterWorkerAndNodeHandlers();
@@ -231,6 +236,7 @@ class NodeService {
   std::unique_ptr<object_manager::ObjectManager> object_manager_;
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   LogMonitor log_monitor_{loop_.io()};
+  std::unique_ptr<LogShipper> log_shipper_;  // made on the loop once registered
 
   // Loop-thread state.
   NodeResources resources_;

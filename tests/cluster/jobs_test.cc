@@ -264,7 +264,7 @@ TEST_F(JobsTest, LogsTimelineAndMemoryShowWhatAJobDid) {
   EXPECT_EQ(printed.rc, 0) << printed.err;
   EXPECT_NE(printed.out.find("READY 3"), std::string::npos) << printed.out;
   ExpectOneLineError(Lumen({"logs", "../token"}), 2, "must be the name of a file in the logs folder");
-  ExpectOneLineError(Lumen({"logs", "no-such-log"}), 1, "no log file of the head's matches 'no-such-log'");
+  ExpectOneLineError(Lumen({"logs", "no-such-log"}), 1, "no log file matches 'no-such-log'");
 
   // The timeline: each task's run, once its events have arrived.
   const std::string trace_file = root_ + "/trace.json";
@@ -321,6 +321,61 @@ TEST_F(JobsTest, LogsTimelineAndMemoryShowWhatAJobDid) {
 
   std::ofstream(release) << "go\n";
   ASSERT_TRUE(PollUntil([&] { return Status("events") == "SUCCEEDED"; }));
+}
+
+// A node's log files reach the head, and stay readable there once the node
+// is gone: a second node runs a task (spillback_driver's echo: it prints
+// "ECHO <node id>"), is killed, and its folder removed, as when its machine
+// is lost; the task's output is still served by the head's log API and
+// `lumen logs --node-id`.
+TEST_F(JobsTest, ADeadNodesLogsStayReadableFromTheHead) {
+  Result joined =
+      Run(LUMEN_CLI, {"start", "--address=" + address_, "--num-cpus=1", "--resources={\"special\": 1}",
+                      "--object-store-memory=100000000", "--temp-dir=" + root_ + "/far"});
+  ASSERT_EQ(joined.rc, 0) << joined.err;
+  fs::create_directories(root_ + "/work");
+  const std::string out = root_ + "/echo.out", err = root_ + "/echo.err";
+  pid_t driver = Spawn(LUMEN_SPILLBACK_DRIVER, {address_, "echo", root_ + "/work"}, out, err);
+  std::smatch m;
+  std::string printed;
+  ASSERT_TRUE(PollUntil([&] {
+    printed = ReadFile(out);
+    return std::regex_search(printed, m, std::regex("RAN (\\S+)"));
+  })) << printed
+      << ReadFile(err);
+  const std::string node = m[1].str();
+
+  // Which of the node's files has the task's line, once shipped (each
+  // second): found through the head's listing of that node.
+  auto file_with_echo = [&]() -> std::string {
+    Json listing = Api("/api/v0/logs?node_id=" + node);
+    if (!listing.is_object()) return "";
+    for (const Json &name : listing["data"]["result"][node].value("worker_out", Json::array())) {
+      Result text = Lumen({"logs", "--node-id", node, name.get<std::string>()});
+      if (text.rc == 0 && text.out.find("ECHO " + node) != std::string::npos) return name.get<std::string>();
+    }
+    return "";
+  };
+  std::string file;
+  ASSERT_TRUE(PollUntil([&] { return !(file = file_with_echo()).empty(); })) << Api("/api/v0/logs").dump(1);
+  std::ofstream(root_ + "/work/stop");
+  int status = 0;
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
+
+  // The node killed, its folder gone: the head still has its files.
+  Result stopped = Run(LUMEN_CLI, {"stop", "--force", "--temp-dir=" + root_ + "/far"});
+  ASSERT_EQ(stopped.rc, 0) << stopped.err;
+  fs::remove_all(root_ + "/far");
+  Result logs = Lumen({"logs", "--node-id", node, file});
+  EXPECT_EQ(logs.rc, 0) << logs.err;
+  EXPECT_NE(logs.out.find("ECHO " + node), std::string::npos) << logs.out;
+  Result listed = Lumen({"logs"});
+  EXPECT_EQ(listed.rc, 0) << listed.err;
+  EXPECT_NE(listed.out.find("=== node_id: " + node + " ==="), std::string::npos) << listed.out;
+  // Its own node log too, by a pattern on that node.
+  Result own = Lumen({"logs", "--node-id", node, "node-*.log"});
+  EXPECT_EQ(own.rc, 0) << own.err;
+  EXPECT_NE(own.out.find("up: resources"), std::string::npos) << own.out;
 }
 
 }  // namespace
