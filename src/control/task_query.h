@@ -43,7 +43,7 @@ struct TaskAttempt {
   proto::TaskType type = proto::NORMAL_TASK;
   proto::ErrorType error_type = proto::NO_ERROR;
   int32_t pid = 0;
-  bool retried = false;  // a later attempt of the task was recorded
+  bool retried = false;                                          // a later attempt of the task was recorded
   std::array<int64_t, proto::TaskState_ARRAYSIZE> entered_ns{};  // 0: not entered
   Name function_name;                                            // null: no facts yet
   Name name;                                                     // null: the function's
