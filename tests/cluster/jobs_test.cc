@@ -324,7 +324,7 @@ TEST_F(JobsTest, LogsTimelineAndMemoryShowWhatAJobDid) {
 }
 
 // A node's log files reach the head, and stay readable there once the node
-// is gone: a second node runs a task (spillback_driver's echo: it prints
+// is gone: a second node runs a task (spillback_driver's echo-anywhere: it prints
 // "ECHO <node id>"), is killed, and its folder removed, as when its machine
 // is lost; the task's output is still served by the head's log API and
 // `lumen logs --node-id`.
@@ -335,7 +335,7 @@ TEST_F(JobsTest, ADeadNodesLogsStayReadableFromTheHead) {
   ASSERT_EQ(joined.rc, 0) << joined.err;
   fs::create_directories(root_ + "/work");
   const std::string out = root_ + "/echo.out", err = root_ + "/echo.err";
-  pid_t driver = Spawn(LUMEN_SPILLBACK_DRIVER, {address_, "echo", root_ + "/work"}, out, err);
+  pid_t driver = Spawn(LUMEN_SPILLBACK_DRIVER, {address_, "echo-anywhere", root_ + "/work"}, out, err);
   std::smatch m;
   std::string printed;
   ASSERT_TRUE(PollUntil([&] {

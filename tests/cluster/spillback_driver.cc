@@ -19,7 +19,11 @@
 //       runs a task needing {"special": 1}, which prints "ECHO <its node id>"
 //       on its stdout, prints "RAN <node id>" once it has run, and waits for
 //       <dir>/stop (the test reads this driver's output meanwhile: the
-//       task's line, forwarded from its node through the control service).
+//       task's line, forwarded from its node through the control service);
+//       exits 3 if its own node has "special" (nothing forwarded).
+//   spillback_driver <address> echo-anywhere <dir>
+//       the same wherever the driver's own node is (jobs_test: the task's
+//       output in the log files of the node with "special").
 //
 // Exit status: 0 done, 1 any error (its message on stderr), 3 see pinned,
 // 64 bad usage.
@@ -72,8 +76,8 @@ bool OwnNodeHasSpecial() {
   return false;
 }
 
-int EchoMode(const std::string &dir) {
-  if (OwnNodeHasSpecial()) return 3;
+int EchoMode(const std::string &dir, bool anywhere) {
+  if (!anywhere && OwnNodeHasSpecial()) return 3;
   auto ref = ray::Task(Echo).SetResource("CPU", 1).SetResource("special", 1).Remote();
   // Got before anything is written: the task's forwarded line, printed by
   // another thread while Get waits, must not land inside this one.
@@ -124,7 +128,7 @@ int Spread(const std::string &dir, int n) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    std::cerr << "usage: spillback_driver <address> pinned|spread|echo <dir> [n]" << std::endl;
+    std::cerr << "usage: spillback_driver <address> pinned|spread|echo|echo-anywhere <dir> [n]" << std::endl;
     return 64;
   }
   const std::string mode = argv[2], dir = argv[3];
@@ -132,9 +136,10 @@ int main(int argc, char **argv) {
   config.address = argv[1];
   try {
     ray::Init(config);
-    int rc = mode == "pinned" ? Pinned(dir)
-             : mode == "echo" ? EchoMode(dir)
-                              : Spread(dir, argc > 4 ? std::stoi(argv[4]) : 6);
+    int rc = mode == "pinned"          ? Pinned(dir)
+             : mode == "echo"          ? EchoMode(dir, /*anywhere=*/false)
+             : mode == "echo-anywhere" ? EchoMode(dir, /*anywhere=*/true)
+                                       : Spread(dir, argc > 4 ? std::stoi(argv[4]) : 6);
     ray::Shutdown();
     return rc;
   } catch (const std::exception &e) {
