@@ -121,16 +121,21 @@ TEST_F(TaskEventsTest, TasksWorkersAndObjectsOfARunningDriverAreListed) {
   ASSERT_TRUE(Eventually([&] { return ReadFile(driver_out_).find("READY 3") != std::string::npos; }))
       << ReadFile(driver_out_) << ReadFile(driver_err_);
 
-  // Every task has ended, as its events say (they lag by about a second).
+  // Every task has ended, as its events say (they lag by about a second),
+  // and both sides of each have reported: the executor's batch (where it
+  // ran, its end) and the submitter's (when it was created) arrive in
+  // either order.
   Json tasks;
   auto all_ended = [&] {
     tasks = Api("/api/v0/tasks?detail=1");
     auto failed = Rows(tasks, "state", "FAILED");
     auto creation = Rows(tasks, "type", "ACTOR_CREATION_TASK");
+    auto squares = Rows(tasks, "func_or_class_name", "Square");
+    const bool submitted = std::all_of(squares.begin(), squares.end(),
+                                       [](const Json &t) { return !t["creation_time_ms"].is_null(); });
     // The actor's worker says where it ran (its pid) in its own batch.
-    return Rows(tasks, "func_or_class_name", "Square").size() == 5 &&
-           Rows(tasks, "state", "FINISHED").size() == 8 && failed.size() == 1 && creation.size() == 1 &&
-           !creation[0]["worker_pid"].is_null();
+    return squares.size() == 5 && submitted && Rows(tasks, "state", "FINISHED").size() == 8 &&
+           failed.size() == 1 && creation.size() == 1 && !creation[0]["worker_pid"].is_null();
   };
   ASSERT_TRUE(Eventually(all_ended)) << tasks.dump(1);
   const Json boom = Rows(tasks, "state", "FAILED")[0];
