@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <functional>
 #include <map>
+#include <queue>
 #include <tuple>
 #include <vector>
 
@@ -171,21 +173,18 @@ void TaskEventStore::ForEachInOrder(const proto::GetTaskEventsRequest &request,
     return;
   }
   // Oldest first across jobs: each job's order is by sequence number, so a
-  // merge of their fronts (few jobs: a scan) gives the table's.
+  // merge of their fronts (a heap: a long-lived cluster has run many jobs)
+  // gives the table's.
+  using Front = std::pair<uint64_t, size_t>;  // (sequence number, job), smallest on top
+  std::priority_queue<Front, std::vector<Front>, std::greater<>> fronts;
   std::vector<size_t> next(jobs.size(), 0);
-  for (;;) {
-    size_t pick = jobs.size();
-    uint64_t oldest = std::numeric_limits<uint64_t>::max();
-    for (size_t j = 0; j < jobs.size(); ++j) {
-      if (next[j] == jobs[j]->size()) continue;
-      const uint64_t seq = (*jobs[j])[next[j]]->second.seq;
-      if (seq < oldest) {
-        oldest = seq;
-        pick = j;
-      }
-    }
-    if (pick == jobs.size()) return;
-    visit(*(*jobs[pick])[next[pick]++]);
+  for (size_t j = 0; j < jobs.size(); ++j)
+    if (!jobs[j]->empty()) fronts.push({jobs[j]->front()->second.seq, j});
+  while (!fronts.empty()) {
+    const size_t j = fronts.top().second;
+    fronts.pop();
+    visit(*(*jobs[j])[next[j]++]);
+    if (next[j] < jobs[j]->size()) fronts.push({(*jobs[j])[next[j]]->second.seq, j});
   }
 }
 

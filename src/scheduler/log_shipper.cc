@@ -53,10 +53,12 @@ bool LogShipper::NextBatch(proto::NodeLogBatch *batch) const {
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(logs_dir_, ec);
        !ec && it != std::filesystem::directory_iterator() && room > 0; it.increment(ec)) {
-    if (it->is_symlink(ec) || !it->is_regular_file(ec)) continue;
     const std::string name = it->path().filename().string();
     auto found = shipped_.find(name);
     const int64_t from = found == shipped_.end() ? 0 : found->second;
+    // A node keeps a file per worker stream: only those that grew are opened.
+    struct stat seen {};
+    if (lstat(it->path().c_str(), &seen) != 0 || !S_ISREG(seen.st_mode) || seen.st_size <= from) continue;
     const int fd = open(it->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) continue;
     struct stat st {};
