@@ -60,7 +60,9 @@ void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
   if (fresh) {
     r.seq = next_seq_++;
     r.job = event.job_id();
-    order_[r.job].push_back(&*it);
+    auto &order = order_[r.job];
+    if (order.empty()) fronts_.insert({r.seq, r.job});
+    order.push_back(&*it);
     if (key.attempt > 0)
       if (auto earlier = records_.find(Key{key.task, key.attempt - 1}); earlier != records_.end())
         earlier->second.retried = true;
@@ -99,21 +101,10 @@ void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
   }
   if (!fresh) return;
   if (order_[r.job].size() > limits_.max_per_job) DropOldest(r.job);
-  while (records_.size() > limits_.max_total) {
+  while (records_.size() > limits_.max_total && !fronts_.empty()) {
     // The oldest attempt of all is the oldest of some job: the front with
-    // the smallest sequence number (few jobs: a scan of the fronts).
-    uint32_t oldest_job = 0;
-    uint64_t oldest = std::numeric_limits<uint64_t>::max();
-    for (auto &[job, keys] : order_) {
-      if (keys.empty()) continue;
-      uint64_t seq = keys.front()->second.seq;
-      if (seq < oldest) {
-        oldest = seq;
-        oldest_job = job;
-      }
-    }
-    if (oldest == std::numeric_limits<uint64_t>::max()) break;
-    DropOldest(oldest_job);
+    // the smallest sequence number.
+    DropOldest(fronts_.begin()->second);
   }
 }
 
@@ -121,7 +112,9 @@ void TaskEventStore::DropOldest(uint32_t job) {
   auto it = order_.find(job);
   if (it == order_.end() || it->second.empty()) return;
   const Key key = it->second.front()->first;
+  fronts_.erase({it->second.front()->second.seq, job});
   it->second.pop_front();
+  if (!it->second.empty()) fronts_.insert({it->second.front()->second.seq, job});
   records_.erase(key);
   if (recently_dropped_order_.size() >= kRememberDropped) {
     recently_dropped_.erase(recently_dropped_order_.front());

@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -93,6 +94,9 @@ class TaskEventStore {
   Records records_;
   // Each job's attempts in insertion order: a drop takes a front.
   std::map<uint32_t, std::deque<const Entry *>> order_;
+  // Each job's front (its oldest attempt) by sequence number: the table's
+  // oldest is the first, however many jobs a long-lived cluster has run.
+  std::set<std::pair<uint64_t, uint32_t>> fronts_;
   std::map<uint32_t, int64_t> dropped_;
   int64_t dropped_total_ = 0;
   uint64_t next_seq_ = 0;

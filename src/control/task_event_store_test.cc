@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/id.h"
 
@@ -239,6 +241,34 @@ TEST(TaskEventStoreTest, LateEventsOfADroppedAttemptDoNotBringItBack) {
   EXPECT_EQ(reply.tasks(0).task_id(), TaskId(2));
   EXPECT_EQ(reply.tasks(2).task_id(), TaskId(4));
   EXPECT_EQ(reply.dropped_total(), 2);
+}
+
+// Both bounds over many jobs, against a plain model of the rules: a new
+// attempt past its job's bound drops that job's oldest; past the total
+// bound, the oldest of all.
+TEST(TaskEventStoreTest, TheBoundsOverManyJobsKeepWhatAPlainModelKeeps) {
+  TaskEventStore store({/*max_total=*/40, /*max_per_job=*/5});
+  std::vector<std::pair<int, uint32_t>> model;  // (task, job), oldest first
+  std::map<uint32_t, int64_t> dropped;
+  uint32_t rng = 12345;
+  for (int task = 0; task < 2000; ++task) {
+    rng = rng * 1103515245 + 12345;
+    const uint32_t job = 1 + (rng >> 16) % 50;
+    store.Add(Batch({Event(task, job, proto::FINISHED, 1 + task)}));
+    model.push_back({task, job});
+    if (std::count_if(model.begin(), model.end(), [&](const auto &m) { return m.second == job; }) > 5) {
+      model.erase(std::find_if(model.begin(), model.end(), [&](const auto &m) { return m.second == job; }));
+      ++dropped[job];
+    }
+    while (model.size() > 40) {
+      ++dropped[model.front().second];
+      model.erase(model.begin());
+    }
+  }
+  const auto reply = Got(store, AllJobs());
+  ASSERT_EQ(reply.tasks_size(), static_cast<int>(model.size()));
+  for (size_t i = 0; i < model.size(); ++i) EXPECT_EQ(reply.tasks(i).task_id(), TaskId(model[i].first)) << i;
+  for (const auto &[job, n] : dropped) EXPECT_EQ(store.Dropped(job), n) << job;
 }
 
 // The state API's queries are answered here: filters first, then the
