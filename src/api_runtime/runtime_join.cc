@@ -4,7 +4,9 @@
 #include <netinet/in.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "api_runtime/runtime_daemons.h"
 #include "api_runtime/runtime_head.h"
@@ -57,15 +59,25 @@ StatusOr<JoinedNode> JoinCluster(const std::string &address) {
   proto::GetAllNodesReply nodes;
   Status st = control.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
   control.value()->Close();
-  const proto::NodeInfo *chosen = nullptr;
-  for (const auto &n : nodes.nodes()) {
-    if (!n.alive()) continue;
-    if (!chosen || (!IsLocalAddress(chosen->node_ip()) && IsLocalAddress(n.node_ip()))) chosen = &n;
-  }
-  if (chosen) {
-    const std::string &raylet = chosen->raylet_address();
-    joined.node_socket = raylet.rfind("unix:", 0) == 0 ? raylet.substr(5) : raylet;
-    joined.session_dir = chosen->session_dir();
+  // This machine's nodes first (several nodes on one machine share its
+  // address: in the order listed), then the others. A node that died a
+  // moment ago is still listed alive until the control service has seen it
+  // go: one that does not answer is passed over for the next.
+  std::vector<const proto::NodeInfo *> candidates;
+  for (const auto &n : nodes.nodes())
+    if (n.alive()) candidates.push_back(&n);
+  std::stable_partition(candidates.begin(), candidates.end(),
+                        [](const proto::NodeInfo *n) { return IsLocalAddress(n->node_ip()); });
+  for (const proto::NodeInfo *n : candidates) {
+    const std::string &raylet = n->raylet_address();
+    const std::string socket = raylet.rfind("unix:", 0) == 0 ? raylet.substr(5) : raylet;
+    auto probe =
+        rpc::Connect(loop, socket.rfind("tcp:", 0) == 0 ? socket : "unix:" + socket, joined.token, nullptr);
+    if (!probe.ok()) continue;
+    (*probe)->Close();
+    joined.node_socket = socket;
+    joined.session_dir = n->session_dir();
+    break;
   }
   if (!st.ok() || joined.node_socket.empty())
     return Status::NotFound("the cluster at " + target + " has no live node on this machine");

@@ -20,9 +20,10 @@ struct JoinedNode {
 
 /// Asks the cluster at `address` ("auto": the one `lumen start` started on
 /// this machine; "unix:PATH"; "HOST:PORT") for its nodes and picks this
-/// machine's: one whose address is an address of this machine (several
-/// nodes on one machine share it: the first listed), else the first alive.
-/// An error says what failed (no token, no answer, no live node).
+/// machine's: the first alive one listed whose address is an address of
+/// this machine, else the first alive, passing over a node that does not
+/// answer (one just died, not yet seen dead). An error says what failed (no
+/// token, no answer, no live node).
 StatusOr<JoinedNode> JoinCluster(const std::string &address);
 
 /// Whether `ip` is an address of one of this machine's interfaces (in this

@@ -1,0 +1,76 @@
+// JoinCluster: a driver joining a running cluster takes this machine's first
+// alive node that answers, passing over one the control service still lists
+// alive though it is gone (it died a moment ago and its death is not seen
+// yet), and says so when none answers.
+#include "api_runtime/runtime_join.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/settings.h"
+#include "control/control_test_peers.h"
+
+namespace lumen::api {
+namespace {
+
+class JoinClusterTest : public control::testing::ControlServiceTest {
+ protected:
+  void SetUp() override {
+    ControlServiceTest::SetUp();
+    setenv("LUMEN_CLUSTER_TOKEN", control::testing::kToken.c_str(), 1);
+    ReloadSettings();
+  }
+  void TearDown() override {
+    for (auto &c : registered_) c->Close();
+    unsetenv("LUMEN_CLUSTER_TOKEN");
+    ReloadSettings();
+    ControlServiceTest::TearDown();
+  }
+
+  // A node registered with the control service (alive while its connection
+  // is open) whose node service is at `raylet`.
+  void Register(const std::string &ip, const std::string &raylet, const std::string &session) {
+    auto conn = rpc::Connect(loop_, address_, control::testing::kToken, nullptr);
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    proto::NodeInfo info;
+    info.set_node_id(NodeID::FromRandom().Binary());
+    info.set_node_ip(ip);
+    info.set_raylet_address(raylet);
+    info.set_session_dir(session);
+    proto::RegisterNodeReply rep;
+    ASSERT_TRUE(conn.value()->CallSync(proto::REGISTER_NODE, info, &rep).ok());
+    registered_.push_back(conn.value());
+  }
+
+  std::vector<rpc::ConnectionPtr> registered_;
+};
+
+TEST_F(JoinClusterTest, ANodeThatDoesNotAnswerIsPassedOverForTheNextOfThisMachine) {
+  rpc::Dispatcher dispatcher;
+  rpc::Server live(loop_, control::testing::kToken, &dispatcher);
+  const std::string socket = dir_ + "/live-node.sock";
+  ASSERT_TRUE(live.ListenUnix(socket).ok());
+  Register("127.0.0.1", "unix:" + dir_ + "/gone-node.sock", dir_ + "/gone");  // listed first, gone
+  Register("127.0.0.1", "unix:" + socket, dir_ + "/live");
+  auto joined = JoinCluster(address_);
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  EXPECT_EQ(joined->node_socket, socket);
+  EXPECT_EQ(joined->session_dir, dir_ + "/live");
+  EXPECT_EQ(joined->token, control::testing::kToken);
+  live.Stop();
+}
+
+TEST_F(JoinClusterTest, NoNodeThatAnswersIsAClearError) {
+  Register("127.0.0.1", "unix:" + dir_ + "/gone-node.sock", dir_ + "/gone");
+  auto joined = JoinCluster(address_);
+  ASSERT_FALSE(joined.ok());
+  EXPECT_NE(joined.status().message().find("has no live node on this machine"), std::string::npos)
+      << joined.status().ToString();
+}
+
+}  // namespace
+}  // namespace lumen::api
