@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "dashboard_api_util.h"
 #include "lumen_cli_test_util.h"
 
 namespace {
@@ -61,38 +62,19 @@ class StateScaleTest : public lumen::testing::CliClusterTest {
   }
 
   bool Eventually(const std::function<bool()> &check) {
-    const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (check()) return true;
-      if (driver_pid_ > 0 && waitpid(driver_pid_, nullptr, WNOHANG) == driver_pid_) {
-        driver_pid_ = -1;
-        return check();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+    return lumen::testing::EventuallyWhileDriverRuns(&driver_pid_, kDeadline, check);
   }
 
   // The reply's data.result (null on any failure); prints how long it took.
   Json Api(const std::string &path) {
-    const size_t colon = dashboard_.rfind(':');
-    httplib::Client client(dashboard_.substr(0, colon), std::stoi(dashboard_.substr(colon + 1)));
-    client.set_read_timeout(std::chrono::seconds(120));
-    const auto start = std::chrono::steady_clock::now();
-    auto res = client.Get(path.c_str(), {{"Authorization", "Bearer " + token_}});
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "  " << ms << " ms  GET " << path << (res ? "" : " (no reply)") << "\n";
-    if (!res || res->status != 200) return Json();
-    return Json::parse(res->body, nullptr, false)["data"]["result"];
+    double ms = 0;
+    auto body = lumen::testing::DashboardGet(dashboard_, token_, path, &ms);
+    std::cout << "  " << ms << " ms  GET " << path << (body ? "" : " (failed)") << "\n";
+    if (!body) return Json();
+    return Json::parse(*body, nullptr, false)["data"]["result"];
   }
 
-  std::string Metrics() {
-    const size_t colon = dashboard_.rfind(':');
-    httplib::Client client(dashboard_.substr(0, colon), std::stoi(dashboard_.substr(colon + 1)));
-    auto res = client.Get("/metrics", {{"Authorization", "Bearer " + token_}});
-    return res && res->status == 200 ? res->body : "";
-  }
+  std::string Metrics() { return lumen::testing::DashboardGet(dashboard_, token_, "/metrics").value_or(""); }
 
   std::string dashboard_, token_;
   pid_t driver_pid_ = -1;

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "dashboard_api_util.h"
 #include "lumen_cli_test_util.h"
 
 namespace {
@@ -69,24 +70,13 @@ class TaskEventsTest : public lumen::testing::CliClusterTest {
 
   // Polls `check` until it holds or the driver exited or the deadline passed.
   bool Eventually(const std::function<bool()> &check) {
-    const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (check()) return true;
-      if (driver_pid_ > 0 && waitpid(driver_pid_, nullptr, WNOHANG) == driver_pid_) {
-        driver_pid_ = -1;
-        return check();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+    return lumen::testing::EventuallyWhileDriverRuns(&driver_pid_, kDeadline, check);
   }
 
   Json Api(const std::string &path) {
-    const size_t colon = dashboard_.rfind(':');
-    httplib::Client client(dashboard_.substr(0, colon), std::stoi(dashboard_.substr(colon + 1)));
-    auto res = client.Get(path.c_str(), {{"Authorization", "Bearer " + token_}});
-    if (!res || res->status != 200) return Json();
-    return Json::parse(res->body, nullptr, false)["data"]["result"];
+    auto body = lumen::testing::DashboardGet(dashboard_, token_, path);
+    if (!body) return Json();
+    return Json::parse(*body, nullptr, false)["data"]["result"];
   }
 
   std::string dashboard_, token_;
