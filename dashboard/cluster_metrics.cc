@@ -47,6 +47,38 @@ void AddNodeFamilies(const proto::GetAllNodesReply &nodes, const Labels &session
   auto &mem_shared = gauge("ray_node_mem_shared_bytes", "Shared memory on the node's machine (bytes)");
   auto &disk_used = gauge("ray_node_disk_usage", "Disk used where the node keeps its session (bytes)");
   auto &disk_free = gauge("ray_node_disk_free", "Disk free where the node keeps its session (bytes)");
+  // Traffic: totals since the machine booted, and speeds since the node was
+  // last asked (each scrape asks).
+  struct Traffic {
+    prometheus::Family<prometheus::Gauge> &family;
+    double (*value)(const proto::MachineStats &);
+  };
+  const Traffic traffic[] = {
+      {gauge("ray_node_network_received", "Bytes the node's machine received, all interfaces but loopback"),
+       [](const proto::MachineStats &m) { return static_cast<double>(m.net_received_bytes()); }},
+      {gauge("ray_node_network_sent", "Bytes the node's machine sent, all interfaces but loopback"),
+       [](const proto::MachineStats &m) { return static_cast<double>(m.net_sent_bytes()); }},
+      {gauge("ray_node_network_receive_speed", "Bytes a second the node's machine receives"),
+       [](const proto::MachineStats &m) { return m.net_receive_speed(); }},
+      {gauge("ray_node_network_send_speed", "Bytes a second the node's machine sends"),
+       [](const proto::MachineStats &m) { return m.net_send_speed(); }},
+      {gauge("ray_node_disk_io_read", "Bytes read from the node's machine's disks"),
+       [](const proto::MachineStats &m) { return static_cast<double>(m.disk_read_bytes()); }},
+      {gauge("ray_node_disk_io_write", "Bytes written to the node's machine's disks"),
+       [](const proto::MachineStats &m) { return static_cast<double>(m.disk_written_bytes()); }},
+      {gauge("ray_node_disk_io_read_count", "Reads from the node's machine's disks"),
+       [](const proto::MachineStats &m) { return static_cast<double>(m.disk_reads()); }},
+      {gauge("ray_node_disk_io_write_count", "Writes to the node's machine's disks"),
+       [](const proto::MachineStats &m) { return static_cast<double>(m.disk_writes()); }},
+      {gauge("ray_node_disk_io_read_speed", "Bytes a second read from the node's machine's disks"),
+       [](const proto::MachineStats &m) { return m.disk_read_speed(); }},
+      {gauge("ray_node_disk_io_write_speed", "Bytes a second written to the node's machine's disks"),
+       [](const proto::MachineStats &m) { return m.disk_write_speed(); }},
+      {gauge("ray_node_disk_read_iops", "Reads a second from the node's machine's disks"),
+       [](const proto::MachineStats &m) { return m.disk_read_iops(); }},
+      {gauge("ray_node_disk_write_iops", "Writes a second to the node's machine's disks"),
+       [](const proto::MachineStats &m) { return m.disk_write_iops(); }},
+  };
   auto &store = gauge("ray_object_store_memory", "Object store memory in use, by location (bytes)");
   auto &store_used = gauge("ray_object_store_used_memory", "Object store memory in use (bytes)");
   auto &store_available = gauge("ray_object_store_available_memory", "Object store memory free (bytes)");
@@ -77,6 +109,7 @@ void AddNodeFamilies(const proto::GetAllNodesReply &nodes, const Labels &session
     disk_used.Add(node).Set(
         static_cast<double>(m.disk_total_bytes() - std::min(m.disk_free_bytes(), m.disk_total_bytes())));
     disk_free.Add(node).Set(static_cast<double>(m.disk_free_bytes()));
+    for (const Traffic &t : traffic) t.family.Add(node).Set(t.value(m));
   }
 }
 

@@ -87,6 +87,13 @@ TEST(ClusterMetricsTest, EachNodesMachineAndObjectStore) {
     m->set_mem_shared_bytes(500);
     m->set_disk_total_bytes(90000);
     m->set_disk_free_bytes(60000);
+    m->set_net_received_bytes(7000);
+    m->set_net_sent_bytes(3000);
+    m->set_net_receive_speed(125.5);
+    m->set_disk_read_bytes(4096);
+    m->set_disk_writes(12);
+    m->set_disk_write_speed(2048);
+    m->set_disk_read_iops(3.5);
   }
   const std::string text = ClusterMetricsText(nodes, {}, {}, {}, "s");
   auto value = [&](const std::string &metric, const std::string &node_ip) -> std::string {
@@ -102,6 +109,15 @@ TEST(ClusterMetricsTest, EachNodesMachineAndObjectStore) {
   EXPECT_EQ(value("ray_node_mem_shared_bytes", "10.0.0.1"), "500");
   EXPECT_EQ(value("ray_node_disk_usage", "10.0.0.1"), "30000");
   EXPECT_EQ(value("ray_node_disk_free", "10.0.0.1"), "60000");
+  EXPECT_EQ(value("ray_node_network_received", "10.0.0.1"), "7000");
+  EXPECT_EQ(value("ray_node_network_sent", "10.0.0.1"), "3000");
+  EXPECT_EQ(value("ray_node_network_receive_speed", "10.0.0.1"), "125.5");
+  EXPECT_EQ(value("ray_node_network_send_speed", "10.0.0.1"), "0");
+  EXPECT_EQ(value("ray_node_disk_io_read", "10.0.0.1"), "4096");
+  EXPECT_EQ(value("ray_node_disk_io_write_count", "10.0.0.1"), "12");
+  EXPECT_EQ(value("ray_node_disk_io_write_speed", "10.0.0.1"), "2048");
+  EXPECT_EQ(value("ray_node_disk_read_iops", "10.0.0.1"), "3.5");
+  EXPECT_EQ(value("ray_node_network_received", "10.0.0.2"), "absent") << "no machine reported";
   EXPECT_EQ(value("ray_object_store_memory", "10.0.0.1"), "250");
   EXPECT_NE(text.find("Location=\"MMAP_SHM\""), std::string::npos) << text;
   EXPECT_EQ(value("ray_object_store_used_memory", "10.0.0.2"), "500");

@@ -59,5 +59,49 @@ TEST(MachineStatsTest, AFolderThatIsNotThereIsAnError) {
   EXPECT_FALSE(ReadMemoryAndDisk("/no/such/folder/here").ok());
 }
 
+TEST(MachineStatsTest, NetworkTrafficSumsEveryInterfaceButLoopback) {
+  const std::string dev =
+      "Inter-|   Receive                                                |  Transmit\n"
+      " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo "
+      "colls "
+      "carrier compressed\n"
+      "    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n"
+      "  eth0: 2000 20 0 0 0 0 0 0 300 3 0 0 0 0 0 0\n"
+      "  eth1:50 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n";
+  const NetTotals t = ParseNetDev(dev);
+  EXPECT_EQ(t.received_bytes, 2050u);
+  EXPECT_EQ(t.sent_bytes, 307u);
+  EXPECT_EQ(ParseNetDev("garbage\nno: numbers here\n").received_bytes, 0u);
+}
+
+TEST(MachineStatsTest, DiskTrafficSumsWholeDisksInSectorsOf512Bytes) {
+  const std::string stats =
+      "   8       0 sda 100 5 2000 50 40 2 800 30 0 60 80\n"
+      "   8       1 sda1 90 5 1800 45 35 2 700 25 0 55 70\n"
+      "   7       0 loop0 9 0 18 1 0 0 0 0 0 1 1\n"
+      " 259       0 nvme0n1 10 0 8 1 4 0 16 1 0 2 2\n"
+      "   8      16 short 1 2\n";
+  const DiskTotals t = ParseDiskStats(
+      stats, [](const std::string &name) { return name == "sda" || name == "nvme0n1" || name == "short"; });
+  EXPECT_EQ(t.reads, 110u);
+  EXPECT_EQ(t.writes, 44u);
+  EXPECT_EQ(t.read_bytes, (2000u + 8u) * 512);
+  EXPECT_EQ(t.written_bytes, (800u + 16u) * 512);
+}
+
+// This machine's own counters: totals only grow, and the second reading has
+// speeds (0 or more).
+TEST(MachineStatsTest, TrafficTotalsNeverShrinkBetweenReadings) {
+  MachineSampler sampler;
+  auto first = sampler.Read("/");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = sampler.Read("/");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_GE(second->net_received_bytes, first->net_received_bytes);
+  EXPECT_GE(second->disk_read_bytes, first->disk_read_bytes);
+  EXPECT_GE(second->net_receive_speed, 0);
+  EXPECT_GE(second->disk_write_iops, 0);
+}
+
 }  // namespace
 }  // namespace lumen

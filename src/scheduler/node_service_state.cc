@@ -98,6 +98,18 @@ void NodeService::AddProcessesTo(proto::NodeStatsReply *reply) {
   m->set_mem_shared_bytes(machine->mem_shared_bytes);
   m->set_disk_total_bytes(machine->disk_total_bytes);
   m->set_disk_free_bytes(machine->disk_free_bytes);
+  m->set_net_received_bytes(machine->net_received_bytes);
+  m->set_net_sent_bytes(machine->net_sent_bytes);
+  m->set_disk_read_bytes(machine->disk_read_bytes);
+  m->set_disk_written_bytes(machine->disk_written_bytes);
+  m->set_disk_reads(machine->disk_reads);
+  m->set_disk_writes(machine->disk_writes);
+  m->set_net_receive_speed(machine->net_receive_speed);
+  m->set_net_send_speed(machine->net_send_speed);
+  m->set_disk_read_speed(machine->disk_read_speed);
+  m->set_disk_write_speed(machine->disk_write_speed);
+  m->set_disk_read_iops(machine->disk_read_iops);
+  m->set_disk_write_iops(machine->disk_write_iops);
 }
 
 }  // namespace lumen::scheduler

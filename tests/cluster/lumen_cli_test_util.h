@@ -105,7 +105,8 @@ class CliClusterTest : public ::testing::Test {
 /// Whether a line of `promtool check metrics` is a lint complaint about a
 /// name Lumen keeps because it is Ray's (Ray's Grafana dashboards query
 /// them): CamelCase labels (SessionName, State, ...), the units in
-/// ray_component_rss_mb / _uss_mb, and the suffixes of ray_node_cpu_count and
+/// ray_component_rss_mb / _uss_mb, and the suffixes of ray_node_cpu_count,
+/// ray_node_disk_io_read_count, ray_node_disk_io_write_count and
 /// ray_node_mem_total. Anything else promtool says is a real problem.
 inline bool IsLintOfRaysOwnNames(const std::string &line) {
   return line.find("label names should be written in 'snake_case'") != std::string::npos ||
@@ -114,7 +115,15 @@ inline bool IsLintOfRaysOwnNames(const std::string &line) {
          line.rfind(
              "ray_node_cpu_count non-histogram and non-summary metrics should not have \"_count\" suffix",
              0) == 0 ||
-         line.rfind("ray_node_mem_total non-counter metrics should not have \"_total\" suffix", 0) == 0;
+         line.rfind("ray_node_mem_total non-counter metrics should not have \"_total\" suffix", 0) == 0 ||
+         line.rfind(
+             "ray_node_disk_io_read_count non-histogram and non-summary metrics should not have "
+             "\"_count\" suffix",
+             0) == 0 ||
+         line.rfind(
+             "ray_node_disk_io_write_count non-histogram and non-summary metrics should not have "
+             "\"_count\" suffix",
+             0) == 0;
 }
 
 }  // namespace lumen::testing
