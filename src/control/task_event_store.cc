@@ -51,11 +51,14 @@ TaskAttempt::Name TaskEventStore::Intern(const std::string &s) {
 void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
   if (event.task_id().size() != TaskID::kSize) return;  // not an attempt of any task
   const Key key{TaskID::FromBinary(event.task_id()), event.attempt()};
-  // A late event (the other process's batch) of an attempt the bounds just
-  // dropped: it would come back as a new, partial record, newest of all,
-  // and push out another.
-  if (!recently_dropped_.empty() && recently_dropped_.count(key)) return;
   auto [it, fresh] = records_.try_emplace(key);
+  // A late event (the other process's batch) of an attempt the bounds just
+  // dropped would bring it back as a new, partial record, newest of all,
+  // pushing out another. Asked of new records only: not on every event.
+  if (fresh && !recently_dropped_.empty() && recently_dropped_.count(key)) {
+    records_.erase(it);
+    return;
+  }
   TaskAttempt &r = it->second;
   if (fresh) {
     r.seq = next_seq_++;

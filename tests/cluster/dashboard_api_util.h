@@ -9,25 +9,26 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
+
+#include "lumen_cli_test_util.h"
 
 namespace lumen::testing {
 
 /// GET `path` from the dashboard at `dashboard` ("host:port") with `token`:
-/// the body of a 200, or nothing (no reply, or another status). Sets
-/// `*elapsed_ms` to how long it took, when given.
+/// the body of a 200, or nothing (no reply, or another status).
 inline std::optional<std::string> DashboardGet(const std::string &dashboard, const std::string &token,
-                                               const std::string &path, double *elapsed_ms = nullptr) {
+                                               const std::string &path) {
   const size_t colon = dashboard.rfind(':');
   httplib::Client client(dashboard.substr(0, colon), std::stoi(dashboard.substr(colon + 1)));
   client.set_read_timeout(std::chrono::seconds(120));
-  const auto start = std::chrono::steady_clock::now();
   auto res = client.Get(path.c_str(), {{"Authorization", "Bearer " + token}});
-  if (elapsed_ms)
-    *elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (!res || res->status != 200) return std::nullopt;
   return res->body;
 }
@@ -35,6 +36,25 @@ inline std::optional<std::string> DashboardGet(const std::string &dashboard, con
 /// Polls `check` until it holds, the driver `*driver_pid` exited (then
 /// `*driver_pid` is -1 and `check` has one last try), or `deadline` passed,
 /// which only a hang reaches: the state API lags its events by about a second.
+/// What `lumen start --head --temp-dir=<temp_dir>` printed (`printed`) and
+/// recorded in its session: the cluster address, the token and the
+/// dashboard's "host:port"; a field it could not find is empty.
+struct StartedHead {
+  std::string address, token, dashboard;
+};
+inline StartedHead ReadStartedHead(const std::string &printed, const std::filesystem::path &temp_dir) {
+  StartedHead head;
+  std::smatch m;
+  if (std::regex_search(printed, m, std::regex("Cluster address: (\\S+)"))) head.address = m[1].str();
+  std::error_code ec;
+  const std::filesystem::path session = std::filesystem::canonical(temp_dir / "session_latest", ec);
+  if (ec) return head;
+  head.token = ReadFile(session / "token");
+  nlohmann::json record = nlohmann::json::parse(ReadFile(session / "lumen.json"), nullptr, false);
+  if (record.is_object()) head.dashboard = record.value("dashboard", "");
+  return head;
+}
+
 inline bool EventuallyWhileDriverRuns(pid_t *driver_pid, std::chrono::steady_clock::duration deadline,
                                       const std::function<bool()> &check) {
   const auto until = std::chrono::steady_clock::now() + deadline;

@@ -96,15 +96,13 @@ TEST_F(TaskEventsTest, TasksWorkersAndObjectsOfARunningDriverAreListed) {
   Result started = Run(LUMEN_CLI, {"start", "--head", "--port=0", "--num-cpus=2", "--dashboard-port=0",
                                    "--object-store-memory=100000000", "--temp-dir=" + root_ + "/head"});
   ASSERT_EQ(started.rc, 0) << started.err;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(started.out, m, std::regex("Cluster address: (\\S+)"))) << started.out;
-  const std::string address = m[1].str();
-  const fs::path session = fs::canonical(fs::path(root_) / "head" / "session_latest");
-  token_ = ReadFile(session / "token");
-  Json record = Json::parse(ReadFile(session / "lumen.json"), nullptr, false);
-  ASSERT_TRUE(record.is_object());
-  dashboard_ = record.value("dashboard", "");
-  ASSERT_FALSE(dashboard_.empty());
+  const lumen::testing::StartedHead head =
+      lumen::testing::ReadStartedHead(started.out, fs::path(root_) / "head");
+  ASSERT_FALSE(head.address.empty()) << started.out;
+  ASSERT_FALSE(head.dashboard.empty());
+  const std::string address = head.address;
+  token_ = head.token;
+  dashboard_ = head.dashboard;
 
   const std::string release = root_ + "/release";
   StartDriver({address, release});
