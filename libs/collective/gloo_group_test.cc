@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <latch>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -237,9 +238,14 @@ TEST(GlooGroupTest, AMemberThatGoesAwayMakesTheOthersThrowAndBreaksTheGroup) {
   gloo::rendezvous::HashStore store;
   std::vector<std::thread> threads;
   std::vector<std::string> first(3), second(3);
+  // Every member has finished connecting before one leaves: a member whose
+  // own connect is done may still be the peer another is handshaking with,
+  // and leaving then fails that other's Connect, not its operation.
+  std::latch connected(3);
   for (int r = 0; r < 3; ++r) {
     threads.emplace_back([&, r] {
       auto group = GlooGroup::Connect(Member(3, r), store);
+      connected.arrive_and_wait();
       if (r == 2) return;  // gone: its group (and sockets) destroyed here
       std::vector<float> data(1 << 16, 1.0f);
       try {
