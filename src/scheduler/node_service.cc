@@ -925,7 +925,9 @@ void NodeService::OnClientClosed(const std::shared_ptr<Client> &client) {
       KillJobWorkers(client->job_id);
       jobs_.erase(job);
     }
-  } else if (client->kind == proto::FORK_SERVER) {
+  } else if (client->kind == proto::FORK_SERVER && !stopped_) {
+    // (While stopping, the node closed it itself: its lease requests are not
+    // refused for a fork server's death; the node's own end tells the driver.)
     auto job = jobs_.find(client->job_id);
     if (job != jobs_.end() && job->second->workers.fork_server == client->conn.lock()) {
       LUMEN_LOG_ERROR("the fork server (pid {}) of job {} died; its lease requests that need a worker fail",
