@@ -1,6 +1,8 @@
 // Connection: the public methods over Connection::Impl.
 #include "rpc/connection_impl.h"
 
+#include <poll.h>
+
 #include "base/settings.h"
 
 namespace lumen::rpc {
@@ -165,6 +167,15 @@ Connection::KeepaliveStats Connection::GetKeepaliveStats() const {
 }
 
 bool Connection::IsOpen() const { return !impl_->close_requested.load() && !impl_->closed.load(); }
+
+bool Connection::PeerHasClosed() const {
+  const int fd = impl_->NativeFd();
+  if (fd < 0) return true;  // closed on this side
+  // POLLRDHUP: the peer's shutdown shows even behind unread data, where a
+  // peeking read would only see the data.
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 void Connection::SetCloseHandler(std::function<void(const Status &reason)> handler) {
   bool run_now = false;

@@ -301,6 +301,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Closes the socket; pending calls fail with kDisconnected.
   void Close();
   bool IsOpen() const;
+  /// Whether the peer has closed its end, though this side may not have read
+  /// up to the end of file yet (data it sent before may still wait): a poll,
+  /// no read. Loop thread only.
+  bool PeerHasClosed() const;
   /// Runs once when the connection closes for any reason (on the loop thread).
   void SetCloseHandler(std::function<void(const Status &reason)> handler);
   /// "unix:/path" or "tcp:host:port" of the peer, for logs.

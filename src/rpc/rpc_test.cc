@@ -294,6 +294,51 @@ TEST_F(RpcTest, BlockingConnectionServesServerRequests) {
   EXPECT_EQ(got_name, "from server");
 }
 
+// A peer's close shows at once, behind data not read yet too: before the
+// loop has read up to the end of file, which is when the close handler runs.
+TEST_F(RpcTest, PeerHasClosedShowsBeforeTheEndOfFileIsRead) {
+  for (const auto &addr : {UnixAddr(), TcpAddr()}) {
+    ConnectionPtr server_side;
+    std::mutex m;
+    server_->SetConnectHandler([&](const ConnectionPtr &c) {
+      std::lock_guard<std::mutex> lock(m);
+      server_side = c;
+    });
+    auto bc = BlockingConnection::Connect(addr, kToken);
+    ASSERT_TRUE(bc.ok());
+    ASSERT_TRUE(WaitFor([&] {
+      std::lock_guard<std::mutex> lock(m);
+      return server_side != nullptr;
+    }));
+    std::atomic<int> closes{0};
+    server_side->SetCloseHandler([&](const Status &) { ++closes; });
+    std::promise<bool> while_open;
+    server_loop_.Post([&] { while_open.set_value(server_side->PeerHasClosed()); });
+    EXPECT_FALSE(while_open.get_future().get()) << addr;
+
+    // The loop is held while the peer sends its last message and leaves.
+    std::promise<void> left;
+    std::promise<std::pair<bool, int>> seen;
+    server_loop_.Post([&] {
+      left.get_future().wait();
+      bool closed = WaitFor([&] { return server_side->PeerHasClosed(); });
+      seen.set_value({closed, closes.load()});
+    });
+    ASSERT_TRUE((*bc)->Send(FrameType::kOneway, kRecord, 0, MakeMsg("last", 42)).ok());
+    bc->reset();
+    left.set_value();
+    auto [closed, closes_then] = seen.get_future().get();
+    EXPECT_TRUE(closed) << addr;
+    EXPECT_EQ(closes_then, 0) << addr;  // the end of file was not read yet
+    // Then the loop reads the message and the end of file.
+    EXPECT_TRUE(WaitFor([&] { return closes == 1; })) << addr;
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSERT_FALSE(recorded_.empty());
+    EXPECT_EQ(recorded_.back(), 42);
+    recorded_.clear();
+  }
+}
+
 // ---- server lifecycle ----
 
 TEST_F(RpcTest, StopUnlinksSocketAndClosesConnections) {

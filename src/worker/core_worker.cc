@@ -182,12 +182,7 @@ Status CoreWorker::Connect() {
 void CoreWorker::AdoptControlLocked(rpc::ConnectionPtr conn) {
   control_ = std::move(conn);
   control_->SetCloseHandler([this](const Status &why) {
-    Status lost(
-        StatusCode::kWorkerDied,
-        "The control service" +
-            (control_pid_ > 0 ? " (pid " + std::to_string(control_pid_) + ")" : std::string()) +
-            " died or stopped responding (" + why.message() +
-            "); this job cannot go on without it (a restarted control service is not reconnected to).");
+    Status lost = ControlLost(why.message());
     {
       std::lock_guard<std::mutex> lock(control_mu_);
       if (control_lost_.ok()) control_lost_ = lost;
@@ -198,7 +193,21 @@ void CoreWorker::AdoptControlLocked(rpc::ConnectionPtr conn) {
   control_->Notify(proto::SUBSCRIBE_NODE_CHANGES, proto::Empty());  // NODE_CHANGED: core_worker_nodes.cc
 }
 
-Status CoreWorker::NodeLost(const std::string &why) const {
+Status CoreWorker::ControlLost(const std::string &why) const {
+  return Status(
+      StatusCode::kWorkerDied,
+      "The control service" +
+          (control_pid_ > 0 ? " (pid " + std::to_string(control_pid_) + ")" : std::string()) +
+          " died or stopped responding (" + why +
+          "); this job cannot go on without it (a restarted control service is not reconnected to).");
+}
+
+Status CoreWorker::NodeLost(const std::string &why) {
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);  // after mu_ where that is held
+    // Its end of file, ready before the node's, may not have been read yet.
+    if (control_ && control_->PeerHasClosed()) return ControlLost("it closed the connection");
+  }
   const int pid = node_info_.pid();
   return Status(StatusCode::kWorkerDied,
                 "The node service" + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +

@@ -304,7 +304,11 @@ class CoreWorker {
   /// Whether the fork server is gone, and why, without waiting: a worker
   /// that died with it may be seen before its end of file. Sets lost_.
   void CheckForkServerLocked(After *after);
-  Status NodeLost(const std::string &why) const;
+  /// The node's loss, or the control service's where that connection has
+  /// closed as well: the node stops when it loses the control service, and
+  /// the first loss is the one to report. Loop thread; mu_ may be held.
+  Status NodeLost(const std::string &why);
+  Status ControlLost(const std::string &why) const;
   /// After a loss: fails the tasks waiting in `q` for a worker.
   void FailQueuedIfLostLocked(SchedulingQueue &q, After *after);
   /// Fails the tasks waiting in `q` for a worker: they cannot run, because `why`.
