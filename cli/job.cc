@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/dashboard_client.h"
+#include "dashboard/working_dir_package.h"
 
 namespace lumen::cli {
 namespace {
@@ -77,10 +78,8 @@ Status BuildSubmission(const JobFlags &flags, Json *body) {
     runtime_env = Json::parse(flags.runtime_env_json, nullptr, /*allow_exceptions=*/false);
     if (!runtime_env.is_object()) return Status::InvalidArgument("--runtime-env-json must be a JSON object");
   }
-  if (!flags.working_dir.empty()) {
-    // The folder is the head's: a relative one is taken from here.
-    runtime_env["working_dir"] = std::filesystem::absolute(flags.working_dir).lexically_normal().string();
-  }
+  if (!flags.working_dir.empty())
+    runtime_env["working_dir"] = flags.working_dir;  // uploaded by UploadWorkingDir
   (*body)["entrypoint"] = flags.entrypoint;
   if (!runtime_env.empty()) (*body)["runtime_env"] = runtime_env;
   if (!flags.submission_id.empty()) (*body)["submission_id"] = flags.submission_id;
@@ -92,6 +91,51 @@ Status BuildSubmission(const JobFlags &flags, Json *body) {
   return Status::OK();
 }
 
+// A working_dir that is a folder here (not a URI) travels as Ray's does: zipped
+// (less runtime_env.excludes), uploaded unless the head has the same package
+// already, and named by its URI in the submission.
+Status UploadWorkingDir(const DashboardTarget &dashboard, Json *body) {
+  if (!body->contains("runtime_env")) return Status::OK();
+  Json &env = (*body)["runtime_env"];
+  if (!env.contains("working_dir") || !env["working_dir"].is_string()) return Status::OK();
+  const std::string dir = env["working_dir"].get<std::string>();
+  if (dir.find("://") != std::string::npos) return Status::OK();  // a package already
+  std::vector<std::string> excludes;
+  if (env.contains("excludes")) {
+    const Json &list = env["excludes"];
+    if (!list.is_array()) return Status::InvalidArgument("runtime_env.excludes must be a list of strings");
+    for (const Json &p : list) {
+      if (!p.is_string()) return Status::InvalidArgument("runtime_env.excludes must be a list of strings");
+      excludes.push_back(p.get<std::string>());
+    }
+  }
+  auto package = dashboard::PackDirectory(dir, excludes);
+  if (!package.ok()) return package.status();
+  const std::string path = "/api/packages/gcs/" + package->name;
+  const std::string uri = std::string(dashboard::kPackageScheme) + package->name;
+  auto client = dashboard.Client();
+  httplib::Result has = client->Get(path.c_str(), dashboard.Auth());
+  if (!has)
+    return Status::IoError("cannot reach the dashboard at " + dashboard.address + ": " +
+                           httplib::to_string(has.error()));
+  if (has->status == 200) {
+    std::cout << "Package " << uri << " is on the head already.\n";
+  } else if (has->status == 404) {
+    std::cout << "Uploading package " << uri << " (" << package->files << " files, " << package->zip.size()
+              << " bytes zipped) from local folder '" << dir << "'.\n";
+    httplib::Result put = client->Put(path.c_str(), dashboard.Auth(), package->zip, "application/zip");
+    if (!put) return Status::IoError("uploading " + uri + ": " + httplib::to_string(put.error()));
+    if (put->status != 200)
+      return Status::IoError("uploading " + uri + ": the dashboard answered " + std::to_string(put->status) +
+                             ": " + ReplyMessage(*put));
+  } else {
+    return Status::IoError("the dashboard at " + dashboard.address + " answered " +
+                           std::to_string(has->status) + ": " + ReplyMessage(*has));
+  }
+  env["working_dir"] = uri;
+  return Status::OK();
+}
+
 }  // namespace
 
 int RunJobSubmit(const JobFlags &flags) {
@@ -99,6 +143,7 @@ int RunJobSubmit(const JobFlags &flags) {
   if (Status st = BuildSubmission(flags, &body); !st.ok()) return Fail("job submit", st.message(), 2);
   auto dashboard = FindDashboard(flags.address, flags.token);
   if (!dashboard.ok()) return Failed("job submit", dashboard.status());
+  if (Status st = UploadWorkingDir(*dashboard, &body); !st.ok()) return Failed("job submit", st);
   auto reply = Call(*dashboard, "POST", "/api/jobs/", body.dump());
   if (!reply.ok()) return Failed("job submit", reply.status());
   const std::string id = (*reply).value("submission_id", "");

@@ -51,9 +51,11 @@ JobVerbs AddJobVerbs(CLI::App &app, lumen::cli::JobFlags &job) {
       "Run a command on the head as a job: lumen job submit [options] -- COMMAND [ARGS...] (no shell)");
   job_target(job_submit);
   job_submit->add_option("--working-dir", job.working_dir,
-                         "the job's folder on the head (default: the session's)");
-  job_submit->add_option("--runtime-env-json", job.runtime_env_json,
-                         "runtime_env as JSON: {\"working_dir\": ..., \"env_vars\": {...}}");
+                         "a local folder, zipped and uploaded for the job to run in (or a gcs:// package "
+                         "URI; default: the head's session folder)");
+  job_submit->add_option(
+      "--runtime-env-json", job.runtime_env_json,
+      "runtime_env as JSON: {\"working_dir\": ..., \"excludes\": [...], \"env_vars\": {...}}");
   job_submit->add_option("--metadata-json", job.metadata_json, "metadata as a JSON object of strings");
   job_submit->add_option("--submission-id", job.submission_id, "the job's id (default: raysubmit_<random>)");
   job_submit->add_flag("--no-wait", job.no_wait, "return once submitted instead of following its log");

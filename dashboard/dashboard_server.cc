@@ -122,6 +122,7 @@ DashboardServer::DashboardServer(DashboardOptions options, std::unique_ptr<State
   jobs.token = options_.token;
   jobs.stop_grace = options_.job_stop_grace;
   jobs_ = std::make_unique<JobManager>(std::move(jobs));
+  packages_ = std::make_unique<PackageStore>(options_.session_dir + "/runtime_resources");
   Route();
 }
 
@@ -302,7 +303,7 @@ void DashboardServer::Route() {
              }));
   RouteTasksWorkersObjects();
   RouteJobs(
-      *http_, *jobs_, [this] { return source_->Jobs(); }, stopping_);
+      *http_, *jobs_, *packages_, [this] { return source_->Jobs(); }, stopping_);
   RouteLogs(
       *http_, options_.session_dir + "/logs",
       [this]() -> std::string {  // the head's node: the one whose session this is

@@ -21,6 +21,7 @@
 #include "base/mutex.h"
 #include "base/process_stats.h"
 #include "base/status.h"
+#include "dashboard/package_store.h"
 #include "dashboard/request_guard.h"
 #include "dashboard/state_source.h"
 
@@ -72,9 +73,10 @@ class DashboardServer {
   std::unique_ptr<StateSource> source_;
   CpuSampler cpu_;  // this process's CPU between two scrapes of /metrics
   std::unique_ptr<httplib::Server> http_;
-  std::unique_ptr<RequestGuard> guard_;  // made at Start, once the port is known
-  std::unique_ptr<JobManager> jobs_;     // submitted jobs (job_routes.h); stopped when this is destroyed
-  std::atomic<bool> stopping_{false};    // ends the log streams, so that the serving thread can stop
+  std::unique_ptr<RequestGuard> guard_;     // made at Start, once the port is known
+  std::unique_ptr<JobManager> jobs_;        // submitted jobs (job_routes.h); stopped when this is destroyed
+  std::unique_ptr<PackageStore> packages_;  // uploaded working_dir packages (job_routes.h)
+  std::atomic<bool> stopping_{false};       // ends the log streams, so that the serving thread can stop
   std::thread serving_;
   std::atomic<bool> serve_returned_{false};
   Mutex mu_;

@@ -60,13 +60,21 @@ Status ParseRuntimeEnv(const Json &env, JobRequest *request) {
   for (auto it = env.begin(); it != env.end(); ++it) {
     if (it.key() == "working_dir") {
       if (!it.value().is_string())
-        return Status::InvalidArgument("runtime_env.working_dir must be a string (a folder on the head)");
+        return Status::InvalidArgument(
+            "runtime_env.working_dir must be a string (a folder on the head, or gcs://<an uploaded "
+            "package>)");
       request->working_dir = it.value().get<std::string>();
     } else if (it.key() == "env_vars") {
       LUMEN_RETURN_IF_ERROR(StringMap(it.value(), "runtime_env.env_vars", &request->env_vars));
+    } else if (it.key() == "excludes") {
+      // What the submitter left out of its working_dir package: used there,
+      // kept here only to be shown.
+      if (!it.value().is_array() ||
+          !std::all_of(it.value().begin(), it.value().end(), [](const Json &p) { return p.is_string(); }))
+        return Status::InvalidArgument("runtime_env.excludes must be a list of strings");
     } else {
       return Status::InvalidArgument("runtime_env." + it.key() +
-                                     " is not supported by Lumen (working_dir and env_vars are)");
+                                     " is not supported by Lumen (working_dir, excludes and env_vars are)");
     }
   }
   request->runtime_env_json = env.dump();
@@ -128,6 +136,43 @@ void LinkDrivers(JobManager &jobs, const std::function<StatusOr<proto::GetAllJob
   for (const JobInfo &job : jobs.List()) needed |= job.pid > 0 && job.driver_job_id.empty();
   if (!needed) return;
   if (auto cluster = drivers(); cluster.ok()) LinkDrivers(jobs, *cluster);
+}
+
+// Ray's package API: GET says whether the head has a package (200, or 404),
+// PUT uploads one (the zip as the body, streamed to a file; 413 if too big).
+void RoutePackages(httplib::Server &http, PackageStore &packages) {
+  constexpr char kPath[] = R"(/api/packages/([^/]+)/([^/]+))";
+  auto check = [](const httplib::Request &req, httplib::Response &res) {
+    if (req.matches[1] != "gcs") {
+      SendText(res, 400,
+               "unknown package protocol '" + std::string(req.matches[1]) + "' (Lumen keeps gcs:// only)");
+      return false;
+    }
+    if (!ValidPackageName(std::string(req.matches[2]))) {
+      SendText(res, 400, "'" + std::string(req.matches[2]) + "' is not a package name (_ray_pkg_<hex>.zip)");
+      return false;
+    }
+    return true;
+  };
+  http.Get(kPath, [&packages, check](const httplib::Request &req, httplib::Response &res) {
+    if (!check(req, res)) return;
+    if (packages.Has(std::string(req.matches[2]))) return SendText(res, 200, "package exists");
+    SendText(res, 404, "package not found");
+  });
+  http.Put(kPath, [&packages, check](const httplib::Request &req, httplib::Response &res,
+                                     const httplib::ContentReader &reader) {
+    if (!check(req, res)) return;
+    if (req.get_header_value<uint64_t>("Content-Length") > packages.max_bytes())
+      return SendText(res, 413,
+                      "the package is over the " + std::to_string(packages.max_bytes() >> 20) +
+                          " MiB a package may hold");
+    Status st = packages.Put(std::string(req.matches[2]), [&reader](const auto &sink) {
+      return reader([&sink](const char *data, size_t size) { return sink(data, size); });
+    });
+    if (st.code() == StatusCode::kInvalidArgument) return SendText(res, 413, st.message());
+    if (!st.ok()) return SendText(res, 500, st.message());
+    SendText(res, 200, "package uploaded");
+  });
 }
 
 }  // namespace
@@ -252,11 +297,18 @@ std::vector<Json> WithSubmittedJobs(std::vector<Json> rows, const proto::GetAllJ
   return rows;
 }
 
-void RouteJobs(httplib::Server &http, JobManager &jobs,
+void RouteJobs(httplib::Server &http, JobManager &jobs, PackageStore &packages,
                std::function<StatusOr<proto::GetAllJobsReply>()> drivers, const std::atomic<bool> &stopping) {
-  auto submit = [&jobs](const httplib::Request &req, httplib::Response &res) {
+  RoutePackages(http, packages);
+  auto submit = [&jobs, &packages](const httplib::Request &req, httplib::Response &res) {
     auto request = ParseJobRequest(req.body, req.remote_addr + ":" + std::to_string(req.remote_port));
     if (!request.ok()) return SendText(res, 400, request.status().message());
+    if (request->working_dir.find("://") != std::string::npos) {
+      auto dir = packages.WorkingDirOf(request->working_dir);  // unpacked here, on the first job of a package
+      if (!dir.ok())
+        return SendText(res, dir.status().code() == StatusCode::kIoError ? 500 : 400, dir.status().message());
+      request->working_dir = *dir;
+    }
     auto id = jobs.Submit(std::move(*request));
     if (!id.ok()) return SendText(res, HttpStatus(id.status()), id.status().message());
     SendJson(res, {{"submission_id", *id}, {"job_id", nullptr}});

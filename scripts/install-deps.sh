@@ -13,6 +13,7 @@ PACKAGES=(
   libcli11-dev
   nettle-dev              # HMAC-SHA256 for the cluster token handshake
   libcpp-httplib-dev      # the dashboard's HTTP server (dashboard/), lumen list's and the tests' HTTP client
+  libarchive-dev          # zip of working_dir packages (lumen job submit --working-dir, the dashboard)
   libyaml-cpp-dev         # lumen list/get --format yaml
   prometheus-cpp-dev      # the dashboard's /metrics (Prometheus text format)
   libgloo-dev             # Lumen collectives (libs/collective): Gloo's CPU all-reduce over TCP
