@@ -32,9 +32,9 @@ ControlServer::ControlServer(ControlServerOptions options)
       loop_, *options_.clock, options_.health,
       [this](const std::string &node_id, const std::string &why) { OnNodeDead(node_id, why); });
   task_events_ = std::make_unique<TaskEventStore>(options_.task_events);
-  node_logs_ =
-      std::make_unique<NodeLogStore>(options_.session_dir.empty() ? "" : options_.session_dir + "/logs",
-                                     options_.session_dir, options_.node_log_bytes);
+  node_logs_ = std::make_unique<NodeLogStore>(
+      options_.session_dir.empty() ? "" : options_.session_dir + "/logs", options_.session_dir,
+      options_.node_log_bytes, options_.node_log_total_bytes);
   RegisterHandlers();
   RegisterTaskEventHandlers();
 }
@@ -112,7 +112,8 @@ void ControlServer::OnNodeDead(const std::string &node_id, const std::string &wh
   info.set_death_time_ms(NowMs());
   health_->Remove(node_id);
   workers_.RemoveNode(node_id);  // its drivers and workers went with it
-  if (stopping_) return;         // the whole cluster stops: nothing to restart or tell
+  node_logs_->OnNodeDead(node_id);
+  if (stopping_) return;  // the whole cluster stops: nothing to restart or tell
   LUMEN_LOG_WARN("node {} ({}) died: {}", ToHex(node_id), info.node_ip(), why);
   const std::string cause = "its node " + ToHex(node_id) + " (" + info.node_ip() + ") died: " + why;
   actors_->OnNodeDead(node_id, cause);

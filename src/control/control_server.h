@@ -62,8 +62,10 @@ struct ControlServerOptions {
   /// This service's session folder: other nodes' log files are kept under
   /// its logs/nodes/ (node_log_store.h). Empty: none are kept.
   std::string session_dir;
-  /// Bytes of one node's log files kept there.
+  /// Bytes of one node's log files kept there, and of all nodes' (the
+  /// first to die lose theirs first).
   int64_t node_log_bytes = int64_t{1} << 30;
+  int64_t node_log_total_bytes = int64_t{8} << 30;
   /// What the service's decisions from elapsed time read (a placement
   /// group's Wait timeout). Tests pass a FakeClock, which must outlive it.
   Clock *clock = &Clock::Real();

@@ -10,6 +10,7 @@
 
 #include "base/encoding.h"
 #include "base/id.h"
+#include "base/logging.h"
 
 namespace lumen::control {
 namespace {
@@ -21,10 +22,37 @@ bool PlainName(const std::string &name) {
 
 }  // namespace
 
-NodeLogStore::NodeLogStore(std::string logs_dir, std::string own_session_dir, int64_t max_bytes_per_node)
+NodeLogStore::NodeLogStore(std::string logs_dir, std::string own_session_dir, int64_t max_bytes_per_node,
+                           int64_t max_total_bytes)
     : logs_dir_(std::move(logs_dir)),
       own_session_dir_(std::move(own_session_dir)),
-      max_bytes_per_node_(max_bytes_per_node) {}
+      max_bytes_per_node_(max_bytes_per_node),
+      max_total_bytes_(max_total_bytes) {}
+
+void NodeLogStore::OnNodeDead(const std::string &node_id) {
+  const std::string node = ToHex(node_id);
+  if (std::find(dead_.begin(), dead_.end(), node) == dead_.end()) dead_.push_back(node);
+}
+
+bool NodeLogStore::MakeRoom(int64_t needed, const std::string &writer) {
+  while (total_ + needed > max_total_bytes_) {
+    auto victim = std::find_if(dead_.begin(), dead_.end(), [&](const std::string &n) { return n != writer; });
+    if (victim == dead_.end()) return false;
+    const std::string node = *victim;
+    dead_.erase(victim);
+    std::error_code ec;
+    std::filesystem::remove_all(NodeDir(node), ec);
+    if (ec) LUMEN_LOG_WARN("cannot remove the logs of dead node {}: {}", node, ec.message());
+    if (auto it = sizes_.find(node); it != sizes_.end()) {
+      for (const auto &[file, n] : it->second) total_ -= n;
+      sizes_.erase(it);
+    }
+    removed_.insert(node);
+    LUMEN_LOG_INFO("removed the logs of dead node {}: the head keeps {} bytes of nodes' logs at most", node,
+                   max_total_bytes_);
+  }
+  return true;
+}
 
 std::string NodeLogStore::NodeDir(const std::string &node_hex) const {
   return logs_dir_ + "/nodes/" + node_hex;
@@ -40,6 +68,7 @@ StatusOr<bool> NodeLogStore::Add(const proto::NodeLogBatch &batch) {
       return Status::InvalidArgument("a node log chunk names no plain file in its logs folder: '" +
                                      c.filename() + "'");
   const std::string node = ToHex(batch.node_id());
+  if (removed_.count(node)) return false;  // late words of a dead node whose files went
   const std::string dir = NodeDir(node);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -53,7 +82,7 @@ StatusOr<bool> NodeLogStore::Add(const proto::NodeLogBatch &batch) {
     // Only what grows the file counts against the bound; past it, nothing
     // more of this node is written.
     const int64_t growth = std::max<int64_t>(0, end - size);
-    if (kept + growth > max_bytes_per_node_) continue;
+    if (kept + growth > max_bytes_per_node_ || !MakeRoom(growth, node)) continue;
     const std::string path = dir + "/" + c.filename();
     const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return Status::IoError("cannot open " + path + ": " + std::strerror(errno));
@@ -71,6 +100,7 @@ StatusOr<bool> NodeLogStore::Add(const proto::NodeLogBatch &batch) {
     }
     close(fd);
     kept += growth;
+    total_ += growth;
     size = std::max(size, end);
   }
   return true;
