@@ -1,12 +1,14 @@
-// JoinCluster: a driver joining a running cluster takes this machine's first
-// alive node that answers, passing over one the control service still lists
-// alive though it is gone (it died a moment ago and its death is not seen
-// yet), and says so when none answers.
+// JoinCluster: a driver joining a running cluster takes this machine's
+// longest-running alive node that answers (the head's, or the first started:
+// not whichever the node table lists first), passing over one the control
+// service still lists alive though it is gone (it died a moment ago and its
+// death is not seen yet), and says so when none answers.
 #include "api_runtime/runtime_join.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +64,31 @@ TEST_F(JoinClusterTest, ANodeThatDoesNotAnswerIsPassedOverForTheNextOfThisMachin
   EXPECT_EQ(joined->session_dir, dir_ + "/live");
   EXPECT_EQ(joined->token, control::testing::kToken);
   live.Stop();
+}
+
+TEST_F(JoinClusterTest, OfSeveralNodesOfThisMachineTheLongestRunningIsTaken) {
+  rpc::Dispatcher dispatcher;
+  std::vector<std::unique_ptr<rpc::Server>> servers;
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  for (int i = 0; i < 4; ++i) {
+    servers.push_back(std::make_unique<rpc::Server>(loop_, control::testing::kToken, &dispatcher));
+    const std::string socket = dir_ + "/node-" + std::to_string(i) + ".sock";
+    ASSERT_TRUE(servers.back()->ListenUnix(socket).ok());
+    // Registered in turn, each a millisecond (the table's unit) after the last;
+    // the table lists them by their random ids.
+    const auto registered = now_ms();
+    Register("127.0.0.1", "unix:" + socket, dir_ + "/node-" + std::to_string(i));
+    while (now_ms() == registered) {
+    }
+  }
+  auto joined = JoinCluster(address_);
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  EXPECT_EQ(joined->session_dir, dir_ + "/node-0");
+  for (auto &s : servers) s->Stop();
 }
 
 TEST_F(JoinClusterTest, NoNodeThatAnswersIsAClearError) {

@@ -59,13 +59,18 @@ StatusOr<JoinedNode> JoinCluster(const std::string &address) {
   proto::GetAllNodesReply nodes;
   Status st = control.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
   control.value()->Close();
-  // This machine's nodes first (several nodes on one machine share its
-  // address: in the order listed), then the others. A node that died a
-  // moment ago is still listed alive until the control service has seen it
-  // go: one that does not answer is passed over for the next.
+  // This machine's nodes first, the longest running first (of several
+  // nodes on one machine, the head's or else the first started: the same
+  // one every time), then the others. A node that died a moment ago is
+  // still listed alive until the control service has seen it go: one that
+  // does not answer is passed over for the next.
   std::vector<const proto::NodeInfo *> candidates;
   for (const auto &n : nodes.nodes())
     if (n.alive()) candidates.push_back(&n);
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const proto::NodeInfo *a, const proto::NodeInfo *b) {
+                     return a->start_time_ms() < b->start_time_ms();
+                   });
   std::stable_partition(candidates.begin(), candidates.end(),
                         [](const proto::NodeInfo *n) { return IsLocalAddress(n->node_ip()); });
   for (const proto::NodeInfo *n : candidates) {
