@@ -7,7 +7,6 @@
 // shared (shared_ptr) and its methods are thread-safe because the core
 // worker's are.
 #include <dlfcn.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #include <ray/api.h>
 #include <ray/api/internal_api.h>
 
+#include "base/heap_tuning.h"
 #include "base/open_files.h"
 #include "base/parallel_copy.h"
 #include "api_runtime/runtime_checks.h"
@@ -714,20 +714,6 @@ void LoadCodeSearchPath(const std::vector<std::string> &paths) {
   }
 }
 
-// A worker's large allocations come from the heap and stay there when freed,
-// rather than each being a fresh mmap that the kernel zero-fills a page fault
-// at a time (glibc maps every block of 32 MiB or more, and returns it at free).
-// Tasks that decode the same large argument one after another then reuse the
-// memory the last one freed: for a 32 MiB array the faults cost more than the
-// copy. Free memory beyond kKeepFreeBytes at the top of the heap is still
-// given back.
-void KeepFreedMemoryMapped() {
-  constexpr int kKeepFreeBytes = 1 << 30;
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, kKeepFreeBytes);
-  mallopt(M_TOP_PAD, 64 << 20);  // grow the heap in large steps: fewer brk calls
-}
-
 }  // namespace
 
 [[noreturn]] void RunWorkerProcess(const std::string &node_socket, const std::string &token,
@@ -746,7 +732,7 @@ void KeepFreedMemoryMapped() {
         if (v.is_string()) setenv(k.c_str(), v.get<std::string>().c_str(), 1);
   }
   for (auto &[k, v] : env_vars) setenv(k.c_str(), v.c_str(), 1);
-  KeepFreedMemoryMapped();
+  KeepFreedMemoryMapped(size_t{1} << 30);  // base/heap_tuning.h: tasks decoding large arguments in turn
   // What the parent (the fork server, or the driver before ray::Init)
   // recorded is its own: only this worker's changes leave from here.
   worker::MetricRegistry::Instance().DiscardChanges();

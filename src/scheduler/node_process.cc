@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "base/heap_tuning.h"
 #include "base/open_files.h"
 #include "base/logging.h"
 #include "base/service_process.h"
@@ -19,6 +20,9 @@ namespace lumen::scheduler {
 
 int RunNodeProcess(NodeProcessOptions options) {
   sigset_t signals = BlockTerminationSignals();
+  // Object chunks (8 MiB) are allocated and freed by the thousand: served
+  // into a reply, read into a connection's buffer (base/heap_tuning.h).
+  KeepFreedMemoryMapped(size_t{256} << 20);
   InitProcessLogging("node", options.session_dir + "/logs");
   if (auto raised = RaiseOpenFileLimit(); !raised.ok())
     LUMEN_LOG_WARN("keeping the open-file limit: {}", raised.status().ToString());
