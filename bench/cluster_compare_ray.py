@@ -57,7 +57,7 @@ def main():
 
     transfer = []
     for r in range(rounds):
-        ref = ray.put(np.full(GIB, r, dtype=np.uint8))
+        ref = ray.put(np.full(GIB // 8, r, dtype=np.int64))
         start = time.perf_counter()
         ray.get(size.options(resources={"B": 0.001}).remote(ref))
         transfer.append(GIB / 1e9 / (time.perf_counter() - start))
@@ -66,7 +66,7 @@ def main():
 
     broadcast = []
     for r in range(rounds):
-        ref = ray.put(np.full(GIB, r + 10, dtype=np.uint8))
+        ref = ray.put(np.full(GIB // 8, r + 10, dtype=np.int64))
         start = time.perf_counter()
         ray.get([size.options(resources={"B": 0.001}).remote(ref), size.options(resources={"C": 0.001}).remote(ref)])
         broadcast.append(time.perf_counter() - start)

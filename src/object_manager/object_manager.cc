@@ -67,6 +67,16 @@ ObjectManager::~ObjectManager() {
 }
 
 StatusOr<std::string> ObjectManager::ServeChunk(const proto::PullObjectChunkRequest &req) {
+  std::string body;
+  Status st = ServeChunk(req, [&body](std::string_view header, std::string_view bytes) {
+    body.reserve(header.size() + bytes.size());
+    body.append(header).append(bytes);
+  });
+  if (!st.ok()) return st;
+  return body;
+}
+
+Status ObjectManager::ServeChunk(const proto::PullObjectChunkRequest &req, const ChunkSink &reply) {
   if (req.object_id().size() != ObjectID::kSize)
     return Status::InvalidArgument("PULL_OBJECT_CHUNK: object id of " +
                                    std::to_string(req.object_id().size()) + " bytes, not " +
@@ -78,14 +88,15 @@ StatusOr<std::string> ObjectManager::ServeChunk(const proto::PullObjectChunkRequ
   auto info = store_.Get(id, options_.client_id);
   if (!info.ok()) return Status::NotFound("object " + id.Hex() + " is not in this node's object store");
   const uint64_t total = info->data_size + info->meta_size;
-  StatusOr<std::string> out = std::string();
+  Status out;
   if (req.offset() > total || req.length() > total - req.offset()) {
     out = Status::InvalidArgument("PULL_OBJECT_CHUNK: bytes [" + std::to_string(req.offset()) + ", +" +
                                   std::to_string(req.length()) + ") lie outside object " + id.Hex() + " of " +
                                   std::to_string(total) + " bytes");
   } else {
     const char *at = reinterpret_cast<const char *>(arena_base_) + info->offset + req.offset();
-    out = EncodeChunkReply({info->data_size, info->meta_size}, std::string_view(at, req.length()));
+    const std::string header = EncodeChunkReply({info->data_size, info->meta_size}, {});
+    reply(header, std::string_view(at, req.length()));  // while the store pins it
   }
   (void)store_.Release(id, options_.client_id);
   return out;

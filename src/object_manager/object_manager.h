@@ -100,8 +100,13 @@ class ObjectManager {
   /// A pull of `id` already under way is joined, whatever its source.
   void Pull(const ObjectID &id, const NodeID &source, DoneCallback done);
 
-  /// The serving side of PULL_OBJECT_CHUNK: the reply's body (see
-  /// ChunkHeader) for a range of one of this node's sealed objects.
+  /// The serving side of PULL_OBJECT_CHUNK for a range of one of this
+  /// node's sealed objects: calls `reply` with the reply's body in two parts,
+  /// the encoded ChunkHeader and the bytes in place in the store (valid
+  /// during the call only), so that they are copied once, into the reply.
+  using ChunkSink = std::function<void(std::string_view header, std::string_view bytes)>;
+  Status ServeChunk(const proto::PullObjectChunkRequest &req, const ChunkSink &reply);
+  /// The same, as one body (see ChunkHeader).
   StatusOr<std::string> ServeChunk(const proto::PullObjectChunkRequest &req);
 
   /// Pulls waiting for space, and pulls reading chunks.

@@ -133,6 +133,23 @@ void Connection::ReplyRaw(uint64_t call_id, std::string body) {
   }
 }
 
+void Connection::ReplyParts(uint64_t call_id, std::initializer_list<std::string_view> parts) {
+  size_t size = 0;
+  for (std::string_view p : parts) size += p.size();
+  if (size > kMaxFrameBody) {
+    ReplyError(call_id, Status::InvalidArgument("message of " + std::to_string(size) +
+                                                " bytes exceeds the frame limit"));
+    return;
+  }
+  const bool sent = impl_->AppendFrame(FrameType::kResponse, 0, call_id, size, [&](char *out) {
+    for (std::string_view p : parts) {
+      if (!p.empty()) std::memcpy(out, p.data(), p.size());
+      out += p.size();
+    }
+  });
+  if (!sent) LUMEN_LOG_DEBUG("rpc: dropping reply to {}: the connection is closed", impl_->peer);
+}
+
 void Connection::ReplyError(uint64_t call_id, const Status &status) {
   lumen::rpc::ErrorReply err;
   err.set_code(static_cast<int32_t>(status.ok() ? StatusCode::kInternal : status.code()));

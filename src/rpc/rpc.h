@@ -38,6 +38,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -292,6 +293,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Notify(uint16_t method, const google::protobuf::MessageLite &message);
   void Reply(uint64_t call_id, const google::protobuf::MessageLite &response);
   void ReplyRaw(uint64_t call_id, std::string body);
+  /// A reply whose body is `parts` one after another, copied once, straight
+  /// into the outgoing frame: a large body need not be assembled first.
+  void ReplyParts(uint64_t call_id, std::initializer_list<std::string_view> parts);
   void ReplyError(uint64_t call_id, const Status &status);
 
   /// Watches the peer even while no call is pending (see PeerTimeout): for a

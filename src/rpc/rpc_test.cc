@@ -25,6 +25,20 @@ TEST_F(RpcTest, EchoOverTcp) {
   c->Close();
 }
 
+TEST_F(RpcTest, AReplysPartsArriveAsOneBody) {
+  auto c = MustConnect(UnixAddr());
+  for (const std::string &body : {std::string(), std::string("abc"), std::string(9 << 20, 'z')}) {
+    std::promise<std::pair<Status, std::string>> got;
+    c->CallRaw(kEchoInParts, body, [&](Status st, std::string_view reply) {
+      got.set_value({st, std::string(reply)});
+    });
+    auto [st, reply] = got.get_future().get();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(reply, "<" + body + ">");
+  }
+  c->Close();
+}
+
 TEST_F(RpcTest, ErrorReplyCarriesCodeAndMessage) {
   auto c = MustConnect(UnixAddr());
   auto r = c->CallSync(kFail, MakeMsg("x"), kHang);

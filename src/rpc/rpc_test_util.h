@@ -58,6 +58,7 @@ constexpr uint16_t kRecord = 4;
 constexpr uint16_t kCloseMe = 5;
 constexpr uint16_t kThrow = 6;
 constexpr uint16_t kClientEcho = 10;
+constexpr uint16_t kEchoInParts = 11;  // replies "<" + body + ">" in three parts
 
 const std::string kToken = "s3cret-token";
 // How long a test waits for something that must happen: only a hang reaches it.
@@ -90,6 +91,9 @@ class RpcTest : public ::testing::Test {
 
     dispatcher_.Register(kEcho, [](const ConnectionPtr &c, uint64_t id, std::string_view body) {
       c->ReplyRaw(id, std::string(body));
+    });
+    dispatcher_.Register(kEchoInParts, [](const ConnectionPtr &c, uint64_t id, std::string_view body) {
+      c->ReplyParts(id, {"<", body, std::string_view(), ">"});
     });
     dispatcher_.Register(kFail, [](const ConnectionPtr &c, uint64_t id, std::string_view) {
       c->ReplyError(id, Status::NotFound("nope, not here"));

@@ -28,14 +28,14 @@ StatusOr<std::string> NodeService::ResolveNode(const NodeID &node) {
 
 void NodeService::RegisterTransferHandlers() {
   using namespace proto;
-  dispatcher_.Register(proto::PULL_OBJECT_CHUNK,
-                       [this](const rpc::ConnectionPtr &conn, uint64_t call_id, PullObjectChunkRequest &req) {
-                         if (!object_manager_)
-                           return conn->ReplyError(call_id, Status::Internal("the node is starting"));
-                         auto chunk = object_manager_->ServeChunk(req);
-                         if (!chunk.ok()) return conn->ReplyError(call_id, chunk.status());
-                         conn->ReplyRaw(call_id, std::move(chunk).value());
-                       });
+  dispatcher_.Register(proto::PULL_OBJECT_CHUNK, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
+                                                        PullObjectChunkRequest &req) {
+    if (!object_manager_) return conn->ReplyError(call_id, Status::Internal("the node is starting"));
+    Status served = object_manager_->ServeChunk(req, [&](std::string_view header, std::string_view bytes) {
+      conn->ReplyParts(call_id, {header, bytes});  // copied once, into the frame
+    });
+    if (!served.ok()) conn->ReplyError(call_id, served);
+  });
   dispatcher_.Register(
       proto::PULL_OBJECT, [this](const rpc::ConnectionPtr &conn, uint64_t call_id, PullObjectRequest &req) {
         if (req.object_id().size() != ObjectID::kSize || req.source_node_id().size() != NodeID::kSize)
