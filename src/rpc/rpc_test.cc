@@ -25,7 +25,7 @@ TEST_F(RpcTest, EchoOverTcp) {
   c->Close();
 }
 
-TEST_F(RpcTest, AReplysPartsArriveAsOneBody) {
+TEST_F(RpcTest, AReplyInPartsArrivesAsOneBody) {
   auto c = MustConnect(UnixAddr());
   for (const std::string &body : {std::string(), std::string("abc"), std::string(9 << 20, 'z')}) {
     std::promise<std::pair<Status, std::string>> got;
