@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_figures.h"
 #include "bench_stats.h"
 
 extern char **environ;
@@ -52,19 +53,11 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-struct Figure {
-  std::string key;
-  double value;
-  double sd;
-  std::string unit;
-};
-std::vector<Figure> g_figures;
+bench::Figures g_figures;
 
 void Report(const std::string &key, const std::vector<double> &samples, const std::string &unit) {
   const auto [median, sd] = bench::MedianSd(samples);
-  g_figures.push_back({key, median, sd, unit});
-  std::printf("%-32s %12.3f +- %-8.3f %s\n", key.c_str(), median, sd, unit.c_str());
-  std::fflush(stdout);
+  g_figures.Report(key, median, sd, unit);
 }
 
 // ---- the loopback TCP floor ----
@@ -209,16 +202,6 @@ void Measure(const Options &o) {
   Report("node_death_to_actor_answer_ms", {Seconds(start) * 1000}, "ms");
 }
 
-void WriteJson(const std::string &path) {
-  std::ofstream out(path);
-  out << "{";
-  for (const Figure &f : g_figures) out << "\"" << f.key << "\": [" << f.value << ", " << f.sd << "], ";
-  out << "\"units\": {";
-  for (size_t i = 0; i < g_figures.size(); ++i)
-    out << (i ? ", " : "") << "\"" << g_figures[i].key << "\": \"" << g_figures[i].unit << "\"";
-  out << "}}\n";
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -254,7 +237,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "cluster_bench: %s\n", e.what());
     return 1;
   }
-  if (!o.json.empty()) WriteJson(o.json);
+  if (!o.json.empty() && !g_figures.WriteJson(o.json)) return 1;
   ray::Shutdown();
   return 0;
 }

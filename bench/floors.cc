@@ -27,25 +27,17 @@
 #include <utility>
 #include <vector>
 
+#include "bench_figures.h"
 #include "bench_stats.h"
 
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Figure {
-  std::string key;
-  double value;
-  double sd;
-  std::string unit;
-};
-
-std::vector<Figure> g_figures;
+bench::Figures g_figures;
 
 void Report(const std::string &key, double value, double sd, const std::string &unit) {
-  g_figures.push_back({key, value, sd, unit});
-  std::printf("%-28s %12.2f +- %-8.2f %s\n", key.c_str(), value, sd, unit.c_str());
-  std::fflush(stdout);
+  g_figures.Report(key, value, sd, unit);
 }
 
 bool WriteAll(int fd, const char *p, size_t n) {
@@ -152,18 +144,6 @@ int main(int argc, char **argv) {
   }
   UdsRoundTrip(quick ? 5000 : 20000);
   Bandwidth(quick ? 3 : 8);
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    f << "{\n";
-    for (const Figure &g : g_figures) f << "  \"" << g.key << "\": [" << g.value << ", " << g.sd << "],\n";
-    f << "  \"units\": {";
-    for (size_t i = 0; i < g_figures.size(); ++i)
-      f << (i ? ", " : "") << "\"" << g_figures[i].key << "\": \"" << g_figures[i].unit << "\"";
-    f << "}\n}\n";
-    if (!f) {
-      std::fprintf(stderr, "could not write %s\n", json_path.c_str());
-      return 1;
-    }
-  }
+  if (!json_path.empty() && !g_figures.WriteJson(json_path)) return 1;
   return 0;
 }

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_figures.h"
 #include "bench_stats.h"
 
 using Clock = std::chrono::steady_clock;
@@ -31,16 +32,10 @@ using Tags = std::unordered_map<std::string, std::string>;
 
 namespace {
 
-struct Figure {
-  std::string key;
-  double value, sd;
-};
-std::vector<Figure> g_figures;
+bench::Figures g_figures;
 
 void Report(const std::string &key, std::pair<double, double> median_sd) {
-  g_figures.push_back({key, median_sd.first, median_sd.second});
-  std::printf("%-34s %10.1f +- %-7.1f ns\n", key.c_str(), median_sd.first, median_sd.second);
-  std::fflush(stdout);
+  g_figures.Report(key, median_sd.first, median_sd.second, "ns");
 }
 
 // ns per call of `record` over `calls` calls on each of `threads` threads
@@ -107,19 +102,6 @@ int main(int argc, char **argv) {
            Measure(threads, calls / threads, runs, [&](int t) { counter.Inc(1, own[t]); }));
   }
 
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    f << "{";
-    for (const Figure &fig : g_figures)
-      f << "\"" << fig.key << "\": [" << fig.value << ", " << fig.sd << "], ";
-    f << "\"units\": {";
-    for (size_t i = 0; i < g_figures.size(); ++i)
-      f << (i ? ", " : "") << "\"" << g_figures[i].key << "\": \"ns\"";
-    f << "}}\n";
-    if (!f) {
-      std::fprintf(stderr, "could not write %s\n", json_path.c_str());
-      return 1;
-    }
-  }
+  if (!json_path.empty() && !g_figures.WriteJson(json_path)) return 1;
   return 0;
 }
