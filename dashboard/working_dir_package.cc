@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -65,6 +66,49 @@ bool Excluded(const std::vector<std::string> &patterns, const std::string &rel, 
   return false;
 }
 
+// The patterns of the .gitignore in `dir`, if it has one: one a line, less
+// blank lines, comments and trailing blanks. A "!" line (git's re-include) is
+// left out: what an earlier pattern excludes stays excluded.
+std::vector<std::string> ReadGitignore(const fs::path &dir) {
+  std::vector<std::string> patterns;
+  std::ifstream in(dir / ".gitignore");
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+      line.pop_back();
+    if (line.empty() || line[0] == '#' || line[0] == '!') continue;
+    patterns.push_back(line);
+  }
+  return patterns;
+}
+
+// Patterns by the folder they apply under ("" the root): `excludes` and each
+// folder's .gitignore, whose patterns are relative to its own folder.
+class Ignores {
+ public:
+  Ignores(const std::vector<std::string> &excludes, const fs::path &root) {
+    by_folder_[""] = excludes;
+    Read(root, "");
+  }
+  void Read(const fs::path &dir, const std::string &rel) {
+    for (std::string &p : ReadGitignore(dir)) by_folder_[rel].push_back(std::move(p));
+  }
+  bool Match(const std::string &rel, bool is_dir) const {
+    for (const auto &[base, patterns] : by_folder_) {
+      if (base.empty()) {
+        if (Excluded(patterns, rel, is_dir)) return true;
+      } else if (rel.size() > base.size() && rel.compare(0, base.size(), base) == 0 &&
+                 rel[base.size()] == '/') {
+        if (Excluded(patterns, rel.substr(base.size() + 1), is_dir)) return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> by_folder_;
+};
+
 struct Item {
   std::string rel;  // from the folder, '/'-separated
   fs::path path;
@@ -76,6 +120,7 @@ struct Item {
 // What PackDirectory takes: the folder's entries, sorted, excludes applied.
 StatusOr<std::vector<Item>> ListFolder(const fs::path &root, const std::vector<std::string> &excludes) {
   std::vector<Item> items;
+  Ignores ignores(excludes, root);
   std::error_code ec;
   fs::recursive_directory_iterator it(root, ec), end;
   if (ec) return Status::InvalidArgument("cannot read " + root.string() + ": " + ec.message());
@@ -89,13 +134,14 @@ StatusOr<std::vector<Item>> ListFolder(const fs::path &root, const std::vector<s
     const fs::file_status target = it->status(ec);  // what a symlink leads to
     if (fs::is_directory(link)) {
       item.is_dir = true;
-      if (Excluded(excludes, item.rel, true)) {
+      if (ignores.Match(item.rel, true)) {
         it.disable_recursion_pending();
         continue;
       }
+      ignores.Read(path, item.rel);  // before its contents, which the iterator visits next
       item.mode = 0755;
     } else if (fs::is_regular_file(target)) {
-      if (Excluded(excludes, item.rel, false)) continue;
+      if (ignores.Match(item.rel, false)) continue;
       item.mode = TravelMode(target);
       item.size = fs::file_size(path, ec);
       if (ec) return Status::InvalidArgument("cannot read " + path.string() + ": " + ec.message());

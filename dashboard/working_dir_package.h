@@ -35,11 +35,14 @@ struct Package {
 };
 
 /// Zips the files under `dir` (following symlinks to files, not to folders),
-/// leaving out those that `excludes` match: gitignore-style patterns as in
-/// Ray's runtime_env `excludes` (a pattern without '/' matches a name at any
-/// depth, one with '/' the path from `dir`; a trailing '/' matches folders
-/// only; '*', '?' and [...] as in fnmatch). InvalidArgument if `dir` is not a
-/// folder or its files total over `max_bytes`.
+/// leaving out those that `excludes` match, and those that the .gitignore
+/// files in `dir` and its folders match (as Ray does): gitignore-style
+/// patterns as in Ray's runtime_env `excludes` (a pattern without '/' matches
+/// a name at any depth, one with '/' the path from `dir` or from its
+/// .gitignore's folder; a trailing '/' matches folders only; '*', '?' and
+/// [...] as in fnmatch; a .gitignore's "!" lines are not followed).
+/// InvalidArgument if `dir` is not a folder or its files total over
+/// `max_bytes`.
 StatusOr<Package> PackDirectory(const std::string &dir, const std::vector<std::string> &excludes,
                                 uint64_t max_bytes = kMaxPackageBytes);
 

@@ -143,6 +143,29 @@ TEST_F(WorkingDirPackageTest, WhatIsPackedUnpacksTheSameWithItsModes) {
   EXPECT_EQ(package->file_bytes, 300000u + 18 + 7 + 18);
 }
 
+TEST_F(WorkingDirPackageTest, GitignoreFilesLeaveOutWhatTheyNameUnderTheirFolder) {
+  const fs::path dir = root_ / "repo";
+  WriteFile(dir / ".gitignore", "# build output\n*.o\n\nbuild/\n/top.txt   \n!keep.o\n");
+  WriteFile(dir / "main.cc", "int main() {}");
+  WriteFile(dir / "main.o", "obj");
+  WriteFile(dir / "keep.o", "obj");  // "!" lines are not followed: still left out
+  WriteFile(dir / "build/out", "x");
+  WriteFile(dir / "top.txt", "x");
+  WriteFile(dir / "sub/top.txt", "kept: /top.txt is the root's only");
+  WriteFile(dir / "sub/.gitignore", "local.txt\n/only-here.txt\n");
+  WriteFile(dir / "sub/local.txt", "x");
+  WriteFile(dir / "sub/only-here.txt", "x");
+  WriteFile(dir / "sub/deeper/local.txt", "x");
+  WriteFile(dir / "sub/deeper/only-here.txt", "kept: anchored to sub/");
+  WriteFile(dir / "local.txt", "kept: sub/.gitignore is sub's");
+  auto package = PackDirectory(dir, {});
+  ASSERT_TRUE(package.ok()) << package.status().ToString();
+  auto out = Unpack(package->zip);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(Tree(*out), (std::set<std::string>{".gitignore", "local.txt", "main.cc", "sub/", "sub/.gitignore",
+                                               "sub/deeper/", "sub/deeper/only-here.txt", "sub/top.txt"}));
+}
+
 TEST_F(WorkingDirPackageTest, TheNameFollowsTheContentAndTheModes) {
   const fs::path dir = MakeFolder();
   auto first = PackDirectory(dir, {});
