@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <yaml-cpp/yaml.h>
 
 #include "cli/commands.h"
 #include "cli/dashboard_client.h"
@@ -70,10 +71,45 @@ std::string Time(const Json &ms) {
   return out.str();
 }
 
+// A YAML value as JSON: mappings, sequences, null, and every other scalar as
+// a string (runtime_env's values are strings; a number stays as written).
+Json YamlToJson(const YAML::Node &node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      Json out = Json::object();
+      for (const auto &kv : node) out[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      Json out = Json::array();
+      for (const auto &item : node) out.push_back(YamlToJson(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar:
+      return node.as<std::string>();
+    default:
+      return nullptr;
+  }
+}
+
+// Ray's --runtime-env FILE: the YAML file's mapping.
+Status ReadRuntimeEnvFile(const std::string &path, Json *runtime_env) {
+  try {
+    *runtime_env = YamlToJson(YAML::LoadFile(path));
+  } catch (const YAML::Exception &e) {
+    return Status::InvalidArgument("--runtime-env " + path + ": " + e.what());
+  }
+  if (!runtime_env->is_object())
+    return Status::InvalidArgument("--runtime-env " + path + " must hold a YAML mapping");
+  return Status::OK();
+}
+
 Status BuildSubmission(const JobFlags &flags, Json *body) {
   if (flags.entrypoint.empty())
     return Status::InvalidArgument("give the command after --: lumen job submit -- CMD ...");
   Json runtime_env = Json::object();
+  if (!flags.runtime_env_file.empty())
+    LUMEN_RETURN_IF_ERROR(ReadRuntimeEnvFile(flags.runtime_env_file, &runtime_env));
   if (!flags.runtime_env_json.empty()) {
     runtime_env = Json::parse(flags.runtime_env_json, nullptr, /*allow_exceptions=*/false);
     if (!runtime_env.is_object()) return Status::InvalidArgument("--runtime-env-json must be a JSON object");

@@ -56,6 +56,10 @@ JobVerbs AddJobVerbs(CLI::App &app, lumen::cli::JobFlags &job) {
   job_submit->add_option(
       "--runtime-env-json", job.runtime_env_json,
       "runtime_env as JSON: {\"working_dir\": ..., \"excludes\": [...], \"env_vars\": {...}}");
+  job_submit
+      ->add_option("--runtime-env", job.runtime_env_file,
+                   "runtime_env as a YAML file (its values read as strings)")
+      ->excludes("--runtime-env-json");
   job_submit->add_option("--metadata-json", job.metadata_json, "metadata as a JSON object of strings");
   job_submit->add_option("--submission-id", job.submission_id, "the job's id (default: raysubmit_<random>)");
   job_submit->add_flag("--no-wait", job.no_wait, "return once submitted instead of following its log");

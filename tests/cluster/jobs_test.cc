@@ -186,13 +186,19 @@ TEST_F(JobsTest, AWorkingDirIsUploadedOnceAndItsJobsRunInTheHeadsCopy) {
             fs::canonical(session_ / "runtime_resources" / "working_dir_files"));
   EXPECT_FALSE(fs::exists(fs::path(copy) / "secret.key"));
 
-  // The same folder again: the head has the package, nothing is uploaded,
-  // and the job runs in the same copy.
-  Result second = Lumen(
-      {"job", "submit", "--submission-id=pkg-2", "--working-dir=" + work.string(), env, "--", "./run.sh"});
+  // The same folder again, its runtime_env from a YAML file (Ray's
+  // --runtime-env): the head has the package, nothing is uploaded, and the job
+  // runs in the same copy.
+  const std::string yaml = root_ + "/runtime_env.yaml";
+  std::ofstream(yaml) << "working_dir: " << work.string()
+                      << "\nexcludes:\n  - \"*.key\"\nenv_vars:\n  LEVEL: 3\n";
+  Result second =
+      Lumen({"job", "submit", "--submission-id=pkg-2", "--runtime-env=" + yaml, "--", "./run.sh"});
   EXPECT_EQ(second.rc, 0) << second.out << second.err;
   EXPECT_NE(second.out.find("is on the head already"), std::string::npos) << second.out;
-  EXPECT_EQ(Api("/api/jobs/pkg-2").value("working_dir", ""), copy);
+  Json second_job = Api("/api/jobs/pkg-2");
+  EXPECT_EQ(second_job.value("working_dir", ""), copy);
+  EXPECT_EQ(second_job["runtime_env"]["env_vars"]["LEVEL"], "3") << second_job.dump();
 
   // The package API needs the token, and takes package names only.
   const size_t colon = dashboard_.rfind(':');
@@ -282,6 +288,13 @@ TEST_F(JobsTest, BadInputIsOneLineWithItsExitCode) {
   ExpectOneLineError(Lumen({"job", "submit", "--runtime-env-json={\"pip\": [\"x\"]}", "--", "true"}), 2,
                      "runtime_env.pip is not supported");
   ExpectOneLineError(Lumen({"job", "submit", "--runtime-env-json=[", "--", "true"}), 2, "JSON object");
+  const std::string yaml = root_ + "/bad.yaml";
+  std::ofstream(yaml) << "- a list\n- not a mapping\n";
+  ExpectOneLineError(Lumen({"job", "submit", "--runtime-env=" + yaml, "--", "true"}), 2, "YAML mapping");
+  ExpectOneLineError(Lumen({"job", "submit", "--runtime-env=" + root_ + "/none.yaml", "--", "true"}), 2,
+                     "--runtime-env");
+  ExpectOneLineError(Lumen({"job", "submit", "--runtime-env=" + yaml, "--runtime-env-json={}", "--", "true"}),
+                     2, "excludes");
   ExpectOneLineError(Lumen({"job", "submit", "--submission-id=../x", "--", "true"}), 2, "submission_id");
   ExpectOneLineError(Lumen({"job", "submit", "--working-dir=" + root_ + "/none", "--", "true"}), 2,
                      "is not a folder");
