@@ -52,9 +52,9 @@ struct JobFlags {
   std::vector<std::string> entrypoint;  // the command after `--`, run as this argv
   std::string working_dir, runtime_env_json, metadata_json, submission_id;
   std::string runtime_env_file;  // --runtime-env: runtime_env as a YAML file
-  bool no_wait = false;  // submit, stop
-  bool follow = false;   // logs
-  std::string format;    // list: table (default) or json
+  bool no_wait = false;          // submit, stop
+  bool follow = false;           // logs
+  std::string format;            // list: table (default) or json
 };
 
 int RunJobSubmit(const JobFlags &flags);
