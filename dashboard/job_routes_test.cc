@@ -3,9 +3,13 @@
 // processes; the body parser and the log tail reader on their own.
 #include "dashboard/job_routes.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +20,7 @@
 
 #include "dashboard/dashboard_server.h"
 #include "dashboard/log_routes.h"
+#include "dashboard/working_dir_package.h"
 
 namespace lumen::dashboard {
 namespace {
@@ -269,6 +274,55 @@ TEST_F(JobRoutesTest, BadRequestsAreClear400sAndUnknownJobs404s) {
   ASSERT_TRUE(anonymous);
   EXPECT_EQ(anonymous->status, 401);
   EXPECT_EQ(Json::parse(Get("/api/jobs/")->body).size(), 1u);  // "dup" only
+}
+
+// The package routes' failures: a bad protocol or name is a 400, a body
+// announced over the limit a 413 before any of it is read, and a job whose
+// package is no zip (or was never uploaded) a 400 that says so.
+TEST_F(JobRoutesTest, PackageUploadsAndTheirJobsRefuseWhatCannotBeRun) {
+  const std::string name = "_ray_pkg_00ab.zip";
+  EXPECT_EQ(client_->Get("/api/packages/s3/" + name, Auth())->status, 400);
+  EXPECT_EQ(client_->Put("/api/packages/gcs/x.zip", Auth(), "PK", "application/zip")->status, 400);
+  EXPECT_EQ(Get("/api/packages/gcs/" + name)->status, 404);
+
+  // A raw request: only a Content-Length over the limit, no body behind it.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+  const std::string request =
+      "PUT /api/packages/gcs/" + name + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) +
+      "\r\nAuthorization: Bearer " + kToken +
+      "\r\nContent-Type: application/zip\r\nContent-Length: " + std::to_string(kMaxPackageBytes + 1) +
+      "\r\n\r\n";
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string reply(4096, '\0');
+  const ssize_t n = read(fd, reply.data(), reply.size());
+  close(fd);
+  ASSERT_GT(n, 0);
+  reply.resize(static_cast<size_t>(n));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 413", 0), 0u) << reply;
+  EXPECT_EQ(Get("/api/packages/gcs/" + name)->status, 404);  // nothing kept
+
+  ASSERT_EQ(client_->Put("/api/packages/gcs/" + name, Auth(), "not a zip", "application/zip")->status, 200);
+  EXPECT_EQ(Get("/api/packages/gcs/" + name)->status, 200);
+  auto bad = Post("/api/jobs/",
+                  R"({"entrypoint": "true", "runtime_env": {"working_dir": "gcs://)" + name + R"("}})");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("not a readable zip"), std::string::npos) << bad->body;
+  auto missing = Post("/api/jobs/",
+                      R"({"entrypoint": "true", "runtime_env": {"working_dir": "gcs://_ray_pkg_ff.zip"}})");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_NE(missing->body.find("was not uploaded"), std::string::npos) << missing->body;
+  auto other =
+      Post("/api/jobs/", R"({"entrypoint": "true", "runtime_env": {"working_dir": "https://x/y.zip"}})");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 400);
+  EXPECT_NE(other->body.find("neither a folder on the head nor a package"), std::string::npos) << other->body;
 }
 
 TEST_F(JobRoutesTest, LogFilesAreListedTailedAndFollowedButNothingOutsideTheFolder) {

@@ -66,16 +66,6 @@ ObjectManager::~ObjectManager() {
     if (pull->admitted) (void)store_.Abort(id, options_.client_id);
 }
 
-StatusOr<std::string> ObjectManager::ServeChunk(const proto::PullObjectChunkRequest &req) {
-  std::string body;
-  Status st = ServeChunk(req, [&body](std::string_view header, std::string_view bytes) {
-    body.reserve(header.size() + bytes.size());
-    body.append(header).append(bytes);
-  });
-  if (!st.ok()) return st;
-  return body;
-}
-
 Status ObjectManager::ServeChunk(const proto::PullObjectChunkRequest &req, const ChunkSink &reply) {
   if (req.object_id().size() != ObjectID::kSize)
     return Status::InvalidArgument("PULL_OBJECT_CHUNK: object id of " +

@@ -106,8 +106,6 @@ class ObjectManager {
   /// during the call only), so that they are copied once, into the reply.
   using ChunkSink = std::function<void(std::string_view header, std::string_view bytes)>;
   Status ServeChunk(const proto::PullObjectChunkRequest &req, const ChunkSink &reply);
-  /// The same, as one body (see ChunkHeader).
-  StatusOr<std::string> ServeChunk(const proto::PullObjectChunkRequest &req);
 
   /// Pulls waiting for space, and pulls reading chunks.
   size_t NumQueued() const { return num_queued_; }
