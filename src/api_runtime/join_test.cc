@@ -78,10 +78,12 @@ TEST_F(JoinClusterTest, OfSeveralNodesOfThisMachineTheLongestRunningIsTaken) {
     servers.push_back(std::make_unique<rpc::Server>(loop_, control::testing::kToken, &dispatcher));
     const std::string socket = dir_ + "/node-" + std::to_string(i) + ".sock";
     ASSERT_TRUE(servers.back()->ListenUnix(socket).ok());
-    // Registered in turn, each a millisecond (the table's unit) after the last;
-    // the table lists them by their random ids.
-    const auto registered = now_ms();
+    // Registered in turn, each in a later millisecond (the table's unit) than
+    // the last: the clock is read once the registration is answered, so the
+    // control service stamped it at or before that reading, and the next one
+    // waits for the clock to pass it. The table lists them by their random ids.
     Register("127.0.0.1", "unix:" + socket, dir_ + "/node-" + std::to_string(i));
+    const auto registered = now_ms();
     while (now_ms() == registered) {
     }
   }
