@@ -63,6 +63,22 @@ const char *StrategyName(int strategy) {
 // A bytes id as hex, or null when it is empty (Ray's rows say null).
 Json IdOrNull(const std::string &bytes) { return bytes.empty() ? Json(nullptr) : Json(ToHex(bytes)); }
 
+// An actor's state changes, oldest first, shaped as a task row's `events`
+// (state and created_ms), with where its worker was and why it died or
+// restarted.
+Json ActorEvents(const proto::ActorInfo &a) {
+  Json events = Json::array();
+  for (const proto::ActorStateTransition &t : a.state_transitions()) {
+    events.push_back({{"state", ActorStateName(t.state())},
+                      {"created_ms", t.time_ns() / 1000000},
+                      {"node_id", IdOrNull(t.node_id())},
+                      {"worker_id", IdOrNull(t.worker_id())},
+                      {"pid", t.pid() > 0 ? Json(t.pid()) : Json(nullptr)},
+                      {"cause", t.cause().empty() ? Json(nullptr) : Json(t.cause())}});
+  }
+  return events;
+}
+
 }  // namespace
 
 const ResourceSchema &NodeSchema() {
@@ -132,7 +148,9 @@ std::vector<Json> ActorRows(const proto::GetAllActorsReply &reply) {
                     {"num_restarts", a.num_restarts()},
                     {"max_restarts", a.max_restarts()},
                     {"death_cause", a.death_cause().empty() ? Json(nullptr) : Json(a.death_cause())},
-                    {"worker_id", IdOrNull(a.address().worker_id())}});
+                    {"worker_id", IdOrNull(a.address().worker_id())},
+                    {"events", ActorEvents(a)},
+                    {"num_events_dropped", a.num_state_transitions_dropped()}});
   }
   return rows;
 }

@@ -1,5 +1,7 @@
 #include "control/actor_manager.h"
 
+#include <chrono>
+
 #include "base/id.h"
 #include "base/logging.h"
 #include "control/cluster_view.h"
@@ -42,6 +44,10 @@ struct ActorManager::Actor {
   bool confirming_node = false;  // its worker is gone: asking its node whether it died too
   std::vector<std::function<void(Status)>> on_gone;
   std::map<rpc::Connection *, std::weak_ptr<rpc::Connection>> subscribers;
+  // The states it entered (the state API's history), the latest
+  // kMaxTransitions: an actor restarted without end keeps its recent past.
+  std::deque<proto::ActorStateTransition> transitions;
+  int32_t transitions_dropped = 0;
 };
 
 ActorManager::ActorManager(rpc::EventLoop &loop, std::string token, const rpc::Dispatcher *dispatcher)
@@ -133,7 +139,6 @@ Status ActorManager::Register(const rpc::ConnectionPtr &owner, const proto::Task
   a->spec = spec;
   auto &info = a->info;
   info.set_actor_id(spec.actor_id());
-  info.set_state(proto::DEPENDENCIES_UNREADY);
   info.set_name(cs.name());
   info.set_ray_namespace(cs.ray_namespace());
   info.set_job_id(spec.job_id());
@@ -145,6 +150,7 @@ Status ActorManager::Register(const rpc::ConnectionPtr &owner, const proto::Task
   owned_by_[owner.get()].insert(spec.actor_id());
   a->subscribers[owner.get()] = owner;
   subscribed_by_[owner.get()].insert(spec.actor_id());
+  EnterState(*a, proto::DEPENDENCIES_UNREADY);
   actors_[spec.actor_id()] = std::move(a);
   return Status::OK();
 }
@@ -190,13 +196,22 @@ void ActorManager::Publish(Actor &a) {
 }
 
 void ActorManager::Schedule(Actor &a) {
+  // Entered before the old incarnation's address is cleared: a restart's
+  // transition says where the incarnation that died ran, and why it died.
+  if (a.info.num_restarts() > 0) {
+    EnterState(a, proto::RESTARTING,
+               !a.node_death.empty()     ? a.node_death
+               : !a.last_failure.empty() ? a.last_failure
+                                         : "its process exited or was killed");
+  } else {
+    EnterState(a, proto::PENDING_CREATION);
+  }
   a.node_death.clear();
   a.has_worker = false;
   a.worker_conn.reset();
   a.worker_id.clear();
   a.info.clear_address();
   a.info.set_pid(0);
-  a.info.set_state(a.info.num_restarts() > 0 ? proto::RESTARTING : proto::PENDING_CREATION);
   Publish(a);
   Place(a);
 }
@@ -376,7 +391,7 @@ void ActorManager::OnCreationReply(const std::string &actor_id, uint64_t generat
     MarkDead(*a, "The actor died because its constructor failed: " + rep.returns(0).payload().data());
     return;
   }
-  a->info.set_state(proto::ALIVE);
+  EnterState(*a, proto::ALIVE);
   LUMEN_LOG_INFO("actor {} ({}) alive in pid {}", ToHex(actor_id), a->info.class_name(), a->info.pid());
   Publish(*a);
 }
@@ -459,7 +474,7 @@ void ActorManager::RunGoneCallbacks(Actor &a) {
 
 void ActorManager::MarkDead(Actor &a, const std::string &cause) {
   if (a.info.state() == proto::DEAD) return;
-  a.info.set_state(proto::DEAD);
+  EnterState(a, proto::DEAD, cause);
   a.info.set_death_cause(cause);
   auto &cs = a.spec.actor_creation();
   if (!cs.name().empty()) {
@@ -567,8 +582,31 @@ void ActorManager::OnPlacementGroupRemoved(const std::string &group_id) {
   }
 }
 
+void ActorManager::EnterState(Actor &a, proto::ActorState state, const std::string &cause) {
+  a.info.set_state(state);
+  if (!a.transitions.empty() && a.transitions.back().state() == state) return;  // placed again, same state
+  if (a.transitions.size() == kMaxTransitions) {
+    a.transitions.pop_front();
+    ++a.transitions_dropped;
+  }
+  proto::ActorStateTransition &t = a.transitions.emplace_back();
+  t.set_state(state);
+  t.set_time_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count());
+  t.set_node_id(a.info.address().node_id());
+  t.set_worker_id(a.info.address().worker_id());
+  t.set_pid(a.info.pid());
+  t.set_cause(cause);
+}
+
 void ActorManager::GetAll(proto::GetAllActorsReply *rep) const {
-  for (auto &[id, a] : actors_) *rep->add_actors() = a->info;
+  for (auto &[id, a] : actors_) {
+    proto::ActorInfo *info = rep->add_actors();
+    *info = a->info;
+    info->mutable_state_transitions()->Add(a->transitions.begin(), a->transitions.end());
+    info->set_num_state_transitions_dropped(a->transitions_dropped);
+  }
 }
 
 }  // namespace lumen::control

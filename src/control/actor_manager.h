@@ -117,9 +117,14 @@ class ActorManager {
   void ConfirmNodeThenMarkDead(Actor &a);
   void MarkDeadWithNoRestartsLeft(Actor &a);
   std::string DeadNodeCause(const std::string &node_id) const;
+  /// Sets the actor's state and records the transition (where its worker
+  /// is now, and `cause`) unless the state is the one it is in.
+  void EnterState(Actor &a, proto::ActorState state, const std::string &cause = {});
   void KillWorker(Actor &a);
   void RunGoneCallbacks(Actor &a);
   void ForgetOldDead();
+
+  static constexpr size_t kMaxTransitions = 64;
 
   rpc::EventLoop &loop_;
   std::string token_;

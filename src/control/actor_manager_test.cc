@@ -4,6 +4,8 @@
 // names, kills and fate-sharing with the owner.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "control/control_test_peers.h"
 
 namespace lumen::control {
@@ -130,6 +132,50 @@ TEST_F(ActorManagerTest, RestartsWhileMaxRestartsAllowsThenDiesWithACause) {
   EXPECT_NE(dead.death_cause().find("max_restarts=1"), std::string::npos) << dead.death_cause();
   // No third placement was asked for.
   EXPECT_EQ(node->log().Get().leases.size(), 2u);
+
+  // The state API's history: every state entered, in order, with where the
+  // worker was; a restart names the incarnation that died. Handle holders
+  // are never sent it.
+  EXPECT_EQ(dead.state_transitions_size(), 0);
+  proto::ActorInfo listed = Lookup(driver->conn(), spec.actor_id());
+  std::vector<proto::ActorState> states;
+  for (const auto &t : listed.state_transitions()) states.push_back(t.state());
+  EXPECT_EQ(states,
+            (std::vector<proto::ActorState>{proto::DEPENDENCIES_UNREADY, proto::PENDING_CREATION,
+                                            proto::ALIVE, proto::RESTARTING, proto::ALIVE, proto::DEAD}));
+  ASSERT_EQ(listed.state_transitions_size(), 6);
+  const auto &t = listed.state_transitions();
+  EXPECT_TRUE(t[1].worker_id().empty());
+  EXPECT_EQ(t[2].worker_id(), first->id().Binary());
+  EXPECT_EQ(t[2].pid(), 4242);
+  EXPECT_EQ(t[3].worker_id(), first->id().Binary());
+  EXPECT_FALSE(t[3].cause().empty());
+  EXPECT_EQ(t[4].worker_id(), second->id().Binary());
+  EXPECT_EQ(t[5].worker_id(), second->id().Binary());
+  EXPECT_EQ(t[5].cause(), listed.death_cause());
+  for (int i = 1; i < t.size(); ++i) EXPECT_LE(t[i - 1].time_ns(), t[i].time_ns());
+  EXPECT_GT(t[0].time_ns(), 1600000000LL * 1000000000LL);  // Unix time, not a steady clock's
+  EXPECT_EQ(listed.num_state_transitions_dropped(), 0);
+}
+
+TEST_F(ActorManagerTest, AnActorRestartedWithoutEndKeepsItsLatestStateChanges) {
+  FakeNode *node = AddNode();
+  auto *driver = AddClient();
+  auto spec = ActorSpec("", /*max_restarts=*/-1);
+  ASSERT_TRUE(Register(driver->conn(), spec).ok());
+  Create(driver->conn(), spec);
+  constexpr int kRestarts = 40;  // 3 + 2 a restart: past the 64 kept
+  for (int i = 0; i <= kRestarts; ++i) {
+    FakeWorker *worker = AddWorker();
+    node->Grant(node->WaitLease(i + 1), *worker, i + 1);
+    driver->WaitState(spec.actor_id(), proto::ALIVE, i);
+    if (i < kRestarts) worker->Die();
+  }
+  proto::ActorInfo listed = Lookup(driver->conn(), spec.actor_id());
+  ASSERT_EQ(listed.state_transitions_size(), 64);
+  EXPECT_EQ(listed.num_state_transitions_dropped(), 3 + 2 * kRestarts - 64);
+  EXPECT_EQ(listed.state_transitions(63).state(), proto::ALIVE);
+  EXPECT_EQ(listed.state_transitions(62).state(), proto::RESTARTING);
 }
 
 TEST_F(ActorManagerTest, ANamedActorsNameIsReservedAndFreedWhenItIsKilled) {

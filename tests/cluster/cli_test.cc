@@ -636,6 +636,18 @@ TEST_F(CliTest, ListAndGetShowTheClusterThroughTheDashboard) {
   EXPECT_NE(get.out.find("actor_id: " + actor_id), std::string::npos) << get.out;
   EXPECT_NE(get.out.find("name: lister"), std::string::npos) << get.out;
   EXPECT_NE(get.out.find("num_restarts: 0"), std::string::npos) << get.out;  // a detail field
+  // Its state changes, oldest first, the live one with its worker's pid.
+  Result got = Run({"get", "actors", actor_id, "--format", "json"});
+  ASSERT_EQ(got.rc, 0) << got.err;
+  const nlohmann::json actor = nlohmann::json::parse(got.out);
+  std::vector<std::string> states;
+  for (const auto &e : actor.at("events")) states.push_back(e.at("state"));
+  EXPECT_EQ(states, (std::vector<std::string>{"DEPENDENCIES_UNREADY", "PENDING_CREATION", "ALIVE"}))
+      << got.out;
+  EXPECT_EQ(actor["events"][2]["pid"], actor["pid"]) << got.out;
+  EXPECT_EQ(actor["events"][2]["node_id"], actor["node_id"]) << got.out;
+  EXPECT_LE(actor["events"][0]["created_ms"].get<int64_t>(), actor["events"][2]["created_ms"].get<int64_t>());
+  EXPECT_EQ(actor["num_events_dropped"], 0) << got.out;
   Result missing = Run({"get", "actors", "00ff"});
   EXPECT_EQ(missing.rc, 1);
   EXPECT_EQ(missing.err, "lumen get: error: no actor_id 00ff\n");
@@ -647,6 +659,13 @@ TEST_F(CliTest, ListAndGetShowTheClusterThroughTheDashboard) {
   Result dead = Run({"list", "actors", "-f", "state!=ALIVE", "--format", "yaml"});
   ASSERT_EQ(dead.rc, 0) << dead.err;
   EXPECT_NE(dead.out.find("state: DEAD"), std::string::npos) << dead.out;  // its driver ended: so did it
+  Result ended = Run({"get", "actors", actor_id, "--format", "json"});
+  ASSERT_EQ(ended.rc, 0) << ended.err;
+  const nlohmann::json ended_actor = nlohmann::json::parse(ended.out);
+  const nlohmann::json &last = ended_actor.at("events").back();
+  EXPECT_EQ(last["state"], "DEAD") << ended.out;
+  EXPECT_TRUE(last["cause"].is_string()) << ended.out;
+  EXPECT_EQ(last["cause"], ended_actor["death_cause"]) << ended.out;
 }
 
 TEST_F(CliTest, ListAndGetRejectBadInputInOneLine) {

@@ -49,6 +49,18 @@ export interface ActorRow {
   max_restarts: number;
   death_cause: string | null;
   worker_id: string | null;
+  events: ActorEvent[];
+  num_events_dropped: number;
+}
+
+/** A state an actor entered: when, where its worker was, and why (DEAD, RESTARTING). */
+export interface ActorEvent {
+  state: string;
+  created_ms: number;
+  node_id: string | null;
+  worker_id: string | null;
+  pid: number | null;
+  cause: string | null;
 }
 
 export interface TaskRow {

@@ -141,8 +141,10 @@ test('the actors page shows the named actor with its state, pid and namespace', 
   await go('/actors');
   const actors = page.getByTestId('actors');
   const named = actors.locator('tr', { hasText: 'ui-counter' });
-  await named.getByText('ALIVE').waitFor();
+  await named.getByText('ALIVE', { exact: true }).waitFor();
   await named.getByText('UiCounter').waitFor();
+  // The states it went through, oldest first (the state API's events).
+  await named.getByText('DEPENDENCIES_UNREADY → PENDING_CREATION → ALIVE', { exact: true }).waitFor();
   await named.getByText('ui-test').waitFor();
   const pid = Number(await named.locator('td.num').first().innerText());
   assert.ok(pid > 0, `pid ${pid}`);

@@ -1,13 +1,27 @@
-// Every actor: state, class, name, namespace, pid, node, restarts, and why a
-// dead one died. Filtered by state on the server.
+// Every actor: state, class, name, namespace, pid, node, restarts, why a
+// dead one died, and the states it went through. Filtered by state on the
+// server.
 import { useState } from 'preact/hooks';
 import { list } from '../api';
-import { shortId } from '../format';
+import { shortId, time } from '../format';
 import { usePoll } from '../poll';
-import type { ActorRow } from '../types';
+import type { ActorEvent, ActorRow } from '../types';
 import { Badge, Loaded, Table } from '../ui';
 
 const STATES = ['', 'ALIVE', 'PENDING_CREATION', 'RESTARTING', 'DEAD', 'DEPENDENCIES_UNREADY'];
+
+/** The states in one line; each one's time, pid and cause on hover. */
+function History(props: { events: ActorEvent[]; dropped: number }) {
+  const detail = props.events
+    .map((e) => [time(e.created_ms), e.state, e.pid ? `pid ${e.pid}` : '', e.cause ?? ''].filter(Boolean).join('  '))
+    .join('\n');
+  const states = props.events.map((e) => e.state).join(' → ');
+  return (
+    <span class="muted history" title={detail}>
+      {props.dropped > 0 ? `… ${states}` : states}
+    </span>
+  );
+}
 
 export function Actors() {
   const [state, setState] = useState('');
@@ -52,6 +66,7 @@ export function Actors() {
                 { title: 'Node', cell: (a) => shortId(a.node_id) },
                 { title: 'Restarts', cell: (a) => `${a.num_restarts} / ${a.max_restarts < 0 ? '∞' : a.max_restarts}` },
                 { title: 'Death cause', cell: (a) => <span class="error-text">{a.death_cause ?? ''}</span> },
+                { title: 'History', cell: (a) => <History events={a.events ?? []} dropped={a.num_events_dropped ?? 0} /> },
               ]}
               rows={d.result}
               rowKey={(a) => a.actor_id}
