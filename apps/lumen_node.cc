@@ -21,6 +21,8 @@ int main(int argc, char **argv) {
                  "this node's address: its TCP listener binds there (default loopback)");
   app.add_flag("--worker-tcp", opts.worker_tcp,
                "drivers and workers here also listen on TCP (a cluster that spans nodes)");
+  app.add_flag("--for-driver", opts.for_driver,
+               "the node of a driver on a machine with no other node of the cluster (ends with it)");
   app.add_option("--resources", resources, "JSON object of resource amounts, e.g. {\"CPU\": 2}");
   app.add_option("--object-store-memory", opts.store_bytes);
   app.add_option("--prefault-bytes", opts.prefault_bytes,

@@ -95,7 +95,7 @@ void PrintStatus(const std::vector<NodeView> &nodes) {
     if (of.empty()) std::cout << " " << none << "\n";
     for (const NodeView *n : of) {
       std::cout << " 1 node_" << ToHex(n->info.node_id()) << " (" << n->info.node_ip() << ", pid "
-                << n->info.pid() << ")";
+                << n->info.pid() << (n->info.for_driver() ? ", a driver's" : "") << ")";
       // Why a dead node died (Ray lists it under "Recent failures").
       if (!n->info.alive() && !n->info.death_reason().empty()) std::cout << ": " << n->info.death_reason();
       std::cout << "\n";

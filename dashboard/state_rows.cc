@@ -115,6 +115,7 @@ std::vector<Json> NodeRows(const proto::GetAllNodesReply &reply, const std::stri
     Json row{{"node_id", ToHex(n.node_id())},
              {"node_ip", n.node_ip()},
              {"is_head_node", !head_session_dir.empty() && n.session_dir() == head_session_dir},
+             {"is_driver_node", n.for_driver()},  // a Lumen addition: a driver's own node
              {"state", n.alive() ? "ALIVE" : "DEAD"},
              {"node_name", n.node_ip()},
              {"resources_total", Resources(n.total())},

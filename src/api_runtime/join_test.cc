@@ -101,5 +101,32 @@ TEST_F(JoinClusterTest, NoNodeThatAnswersIsAClearError) {
       << joined.status().ToString();
 }
 
+TEST_F(JoinClusterTest, AClusterWithNoNodeOnThisMachineSaysHowTheDriversNodeJoins) {
+  Register("10.213.255.7", "tcp:10.213.255.7:1", dir_ + "/elsewhere");  // not an address of this machine
+  auto joined = JoinCluster(address_);
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  EXPECT_TRUE(joined->node_socket.empty());
+  EXPECT_EQ(joined->control_address, address_);
+  EXPECT_EQ(joined->local_ip, "127.0.0.1");  // a Unix control address: this machine
+  EXPECT_EQ(joined->token, control::testing::kToken);
+}
+
+TEST_F(JoinClusterTest, AClusterWithNoLiveNodeIsAClearError) {
+  auto joined = JoinCluster(address_);
+  ASSERT_FALSE(joined.ok());
+  EXPECT_NE(joined.status().message().find("has no live node"), std::string::npos)
+      << joined.status().ToString();
+}
+
+TEST(LocalAddressTowardTest, IsTheAddressTheRouteLeavesFrom) {
+  auto loopback = LocalAddressToward("127.0.0.1");
+  ASSERT_TRUE(loopback.ok()) << loopback.status().ToString();
+  EXPECT_EQ(*loopback, "127.0.0.1");
+  auto named = LocalAddressToward("localhost");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_TRUE(IsLocalAddress(*named)) << *named;
+  EXPECT_FALSE(LocalAddressToward("no-such-host.invalid").ok());
+}
+
 }  // namespace
 }  // namespace lumen::api

@@ -603,8 +603,9 @@ std::mutex g_runtime_mu;
 std::shared_ptr<ClusterRuntime> g_runtime;
 std::shared_ptr<LocalModeRuntime> g_local_runtime;  // set instead of g_runtime in local mode
 struct DriverState {
-  bool started_head = false;
-  HeadProcesses head;
+  bool started_head = false;  // the embedded head (no address)
+  bool started_node = false;  // a node of the driver's in the cluster it joined (none on this machine)
+  HeadProcesses head;         // either
   ForkServerHandle fork_server;
 };
 DriverState g_driver;
@@ -884,6 +885,25 @@ void Init(RayConfig &config, int argc, char **argv) {
     token = joined->token;
     node_socket = joined->node_socket;
     session_dir = joined->session_dir;
+    if (node_socket.empty()) {
+      // No node of the cluster on this machine: one for this driver, with
+      // no resources (work goes to the others), holding the driver's
+      // objects and serving them to the others over TCP, and gone with it.
+      HeadOptions node_opts;
+      node_opts.num_cpus = 0;
+      node_opts.num_gpus = 0;
+      node_opts.host = joined->local_ip;
+      auto node = StartNode(node_opts, joined->control_address, token, /*die_with_parent=*/true);
+      if (!node.ok()) {
+        StopForkServer(g_driver.fork_server);
+        throw internal::RayException("Init: this machine has no node of the cluster at " + rc.address +
+                                     ", and one for this driver could not start: " + node.status().message());
+      }
+      g_driver.started_node = true;
+      g_driver.head = node.value();
+      node_socket = g_driver.head.node_socket;
+      session_dir = g_driver.head.session_dir;
+    }
   }
   InitProcessLogging("driver", session_dir + "/logs");
 
@@ -894,7 +914,8 @@ void Init(RayConfig &config, int argc, char **argv) {
   if (!core.ok() || !node.ok()) {
     if (core.ok()) core.value()->Shutdown();
     StopForkServer(g_driver.fork_server);
-    if (g_driver.started_head) StopHead(g_driver.head, /*keep_logs=*/true);  // the error points at them
+    if (g_driver.started_head || g_driver.started_node)
+      StopHead(g_driver.head, /*keep_logs=*/true);  // the error points at them
     g_driver = DriverState();
     if (!node.ok()) throw internal::RayException("Init: could not start a local cluster: " + node.message());
     throw internal::RayException("Init: cannot connect to the local node: " + core.status().ToString());
@@ -935,7 +956,7 @@ void Shutdown() {
   if (!rt) return;  // Shutdown twice is harmless
   rt->Shutdown();
   StopForkServer(g_driver.fork_server);
-  if (g_driver.started_head) StopHead(g_driver.head);
+  if (g_driver.started_head || g_driver.started_node) StopHead(g_driver.head);
   g_driver = DriverState();
   lumen::ShutdownProcessLogging();
 }

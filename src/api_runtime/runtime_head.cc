@@ -391,7 +391,7 @@ Status CreateSession(const fs::path &root, HeadProcesses &head) {
 // service at `control_address`: the lumen_node program with `exec`, else a
 // fork of this process (which then must have no threads yet).
 void LaunchNode(const HeadOptions &options, const std::string &control_address, bool exec,
-                bool die_with_parent, HeadProcesses &head) {
+                bool die_with_parent, bool in_cluster, HeadProcesses &head) {
   const std::string bin = HelperProgramDir();
   // The node starts alongside the control service and keeps trying to reach
   // it (--control-wait-ms): starting them one after the other cost Init the
@@ -413,8 +413,9 @@ void LaunchNode(const HeadOptions &options, const std::string &control_address, 
   nopts.token = head.token;
   nopts.node_ip = options.host;
   // ray::Init's embedded head is one node: its processes keep to Unix
-  // sockets. `lumen start`'s nodes make a cluster others join.
-  nopts.worker_tcp = !die_with_parent;
+  // sockets. `lumen start`'s nodes, and a driver's node joining a cluster,
+  // are part of a cluster others reach over TCP.
+  nopts.worker_tcp = in_cluster;
   const std::string log = head.session_dir + "/logs/node.out";
   if (exec) {
     nlohmann::json res(nopts.resources);
@@ -430,6 +431,7 @@ void LaunchNode(const HeadOptions &options, const std::string &control_address, 
                                      "--control-wait-ms=" + std::to_string(nopts.control_wait_ms),
                                      "--node-ip=" + nopts.node_ip};
     if (nopts.worker_tcp) argv.push_back("--worker-tcp");
+    if (in_cluster && die_with_parent) argv.push_back("--for-driver");  // a driver's own node (StartNode)
     head.node_pid = Spawn(argv, head.token, log, die_with_parent);
     return;
   }
@@ -480,7 +482,8 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
     head.control_pid = ForkService("lumen_control", head.session_dir + "/logs/control.out", die_with_parent,
                                    [&] { return control::RunControlProcess(copts); });
   }
-  LaunchNode(options, "unix:" + head.control_unix, exec, die_with_parent, head);
+  LaunchNode(options, "unix:" + head.control_unix, exec, die_with_parent, /*in_cluster=*/!die_with_parent,
+             head);
   if (while_starting) while_starting();
   // A stable pointer to the newest session, for tools (`lumen status`).
   // Drivers joining by address find their cluster's session by its port.
@@ -510,13 +513,13 @@ StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_pare
 }
 
 StatusOr<HeadProcesses> StartNode(const HeadOptions &options, const std::string &control_address,
-                                  const std::string &token) {
+                                  const std::string &token, bool die_with_parent) {
   HeadProcesses node;
-  auto root = SessionRoot(/*embedded=*/false, options.temp_dir);
+  auto root = SessionRoot(/*embedded=*/die_with_parent, options.temp_dir);
   if (!root.ok()) return root.status();
   node.token = token;
   LUMEN_RETURN_IF_ERROR(CreateSession(*root, node));
-  LaunchNode(options, control_address, /*exec=*/true, /*die_with_parent=*/false, node);
+  LaunchNode(options, control_address, /*exec=*/true, die_with_parent, /*in_cluster=*/true, node);
   LinkLatest(*root, node.session_dir);
   PruneSessions(*root, node.session_dir, /*keep=*/5);
   if (Status ready = AwaitNodeReady(node); !ready.ok()) {
@@ -587,6 +590,8 @@ void StopHead(HeadProcesses &head, bool keep_logs) {
 
 StatusOr<std::string> TokenForAddress(const std::string &address) {
   if (const std::string &t = CurrentSettings().cluster_token; !t.empty()) return t;
+  if (const std::string &t = CurrentSettings().join_token; !t.empty())
+    return t;  // LUMEN_TOKEN, as `lumen` takes it
   std::string a = address;
   if (a.rfind("unix:", 0) == 0) {
     // <session>/sockets/control
@@ -624,7 +629,7 @@ StatusOr<std::string> TokenForAddress(const std::string &address) {
     if (!token.empty()) return token;
   }
   return Status::NotFound("no cluster of this user's on this machine listens on port " + port +
-                          "; to join a cluster started elsewhere, set LUMEN_CLUSTER_TOKEN to its token");
+                          "; to join a cluster started elsewhere, set LUMEN_TOKEN to its token");
 }
 
 }  // namespace lumen::api

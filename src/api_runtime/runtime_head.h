@@ -49,13 +49,16 @@ std::string HelperProgramDir();
 StatusOr<HeadProcesses> StartHead(const HeadOptions &options, bool die_with_parent,
                                   const std::function<void()> &while_starting = {});
 
-/// Starts a node service alone (the lumen_node program, outliving the
-/// caller) in a session folder of its own under options.temp_dir or the
-/// default roots, holding `token`, that joins the cluster whose control
-/// service is at `control_address` ("tcp:host:port"). Returns once the node
-/// has registered there; on an error nothing of it is left running.
+/// Starts a node service alone (the lumen_node program) in a session folder
+/// of its own under options.temp_dir or the default roots, holding `token`,
+/// that joins the cluster whose control service is at `control_address`
+/// ("tcp:host:port"). It outlives the caller (`lumen start --address`), or
+/// with `die_with_parent` exits with it and goes in the embedded sessions'
+/// root (a driver's node on a machine with none of the cluster's). Returns
+/// once the node has registered there; on an error nothing of it is left
+/// running.
 StatusOr<HeadProcesses> StartNode(const HeadOptions &options, const std::string &control_address,
-                                  const std::string &token);
+                                  const std::string &token, bool die_with_parent = false);
 
 /// The folder new sessions go in: `temp_dir` when given (made private if
 /// missing, else checked), else as StartHead picks it.
@@ -79,8 +82,9 @@ void StopHead(HeadProcesses &head, bool keep_logs = false);
 
 /// The token of the cluster whose control service is at `address`
 /// ("host:port", "tcp:host:port", "unix:<session>/sockets/control"):
-/// $LUMEN_CLUSTER_TOKEN when set, else the token in the session folder of
-/// this user's, on this machine, whose control service listens there.
+/// $LUMEN_CLUSTER_TOKEN or $LUMEN_TOKEN when set, else the token in the
+/// session folder of this user's, on this machine, whose control service
+/// listens there.
 StatusOr<std::string> TokenForAddress(const std::string &address);
 
 }  // namespace lumen::api

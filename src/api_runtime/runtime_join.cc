@@ -3,7 +3,9 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -71,8 +73,28 @@ StatusOr<JoinedNode> JoinCluster(const std::string &address) {
                    [](const proto::NodeInfo *a, const proto::NodeInfo *b) {
                      return a->start_time_ms() < b->start_time_ms();
                    });
-  std::stable_partition(candidates.begin(), candidates.end(),
-                        [](const proto::NodeInfo *n) { return IsLocalAddress(n->node_ip()); });
+  if (!st.ok())
+    return Status::Disconnected("cannot list the nodes of the cluster at " + target + ": " + st.ToString());
+  if (candidates.empty()) return Status::NotFound("the cluster at " + target + " has no live node");
+  // Only this machine's: a node elsewhere cannot share its store with the
+  // driver (the store is shared memory).
+  candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                  [](const proto::NodeInfo *n) { return !IsLocalAddress(n->node_ip()); }),
+                   candidates.end());
+  if (candidates.empty()) {
+    joined.control_address = addr;
+    if (addr.rfind("unix:", 0) == 0) {  // the control service is on this machine, its nodes elsewhere
+      joined.local_ip = "127.0.0.1";
+      return joined;
+    }
+    const std::string host = target.substr(0, target.rfind(':'));
+    auto local = LocalAddressToward(host);
+    if (!local.ok())
+      return Status::Disconnected("cannot tell this machine's address toward the cluster at " + target +
+                                  ": " + local.status().message());
+    joined.local_ip = *local;
+    return joined;
+  }
   for (const proto::NodeInfo *n : candidates) {
     const std::string &raylet = n->raylet_address();
     const std::string socket = raylet.rfind("unix:", 0) == 0 ? raylet.substr(5) : raylet;
@@ -84,9 +106,30 @@ StatusOr<JoinedNode> JoinCluster(const std::string &address) {
     joined.session_dir = n->session_dir();
     break;
   }
-  if (!st.ok() || joined.node_socket.empty())
-    return Status::NotFound("the cluster at " + target + " has no live node on this machine");
+  if (joined.node_socket.empty())
+    return Status::NotFound("the cluster at " + target + " has no live node on this machine that answers");
   return joined;
+}
+
+StatusOr<std::string> LocalAddressToward(const std::string &host) {
+  namespace ip = boost::asio::ip;
+  boost::asio::io_context io;
+  boost::system::error_code ec;
+  std::string name = host;
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  ip::udp::resolver resolver(io);
+  auto endpoints = resolver.resolve(name, "9", ec);  // any port: nothing is sent
+  if (ec || endpoints.empty()) return Status::NotFound("cannot resolve " + host + ": " + ec.message());
+  // A datagram socket connected to the host sends nothing, but the kernel
+  // picks the route and so the address this machine would send from.
+  ip::udp::socket socket(io);
+  const ip::udp::endpoint to = *endpoints.begin();
+  socket.open(to.protocol(), ec);
+  if (!ec) socket.connect(to, ec);
+  if (ec) return Status::Disconnected("no route to " + host + ": " + ec.message());
+  const ip::udp::endpoint local = socket.local_endpoint(ec);
+  if (ec) return Status::Disconnected("no address toward " + host + ": " + ec.message());
+  return local.address().to_string();
 }
 
 }  // namespace lumen::api

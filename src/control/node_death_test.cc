@@ -88,6 +88,29 @@ bool PollUntil(F done) {
 
 using NodeDeathTest = ControlServiceTest;
 
+// The node a driver starts on a machine with no other (NodeInfo.for_driver)
+// ends with its driver: recorded as that, not as a node that failed.
+TEST_F(NodeDeathTest, ADriversOwnNodeEndsAsItsDriverDoesNotAsAFailure) {
+  FakeClient *driver = AddClient();
+  driver->SubscribeNodeChanges();
+  auto conn = rpc::Connect(loop_, address_, testing::kToken, nullptr);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  proto::NodeInfo info;
+  info.set_node_id(NodeID::FromRandom().Binary());
+  info.set_raylet_address("unix:/nonexistent/driver-node.sock");
+  info.set_for_driver(true);
+  proto::RegisterNodeReply rep;
+  ASSERT_TRUE(conn.value()->CallSync(proto::REGISTER_NODE, info, &rep).ok());
+  EXPECT_TRUE(NodeRecord(driver->conn(), info.node_id()).for_driver());
+
+  conn.value()->Close();
+  proto::NodeInfo told = WaitDeath(*driver, info.node_id());
+  EXPECT_TRUE(told.for_driver());
+  EXPECT_NE(told.death_reason().find("the node of a driver"), std::string::npos) << told.death_reason();
+  EXPECT_EQ(told.death_reason().find("connection to the control service closed"), std::string::npos)
+      << told.death_reason();
+}
+
 TEST_F(NodeDeathTest, ANodeWhoseConnectionClosesIsDeadAtOnceAndSubscribersAreToldOnce) {
   FakeNode *a = AddNode();
   FakeNode *b = AddNode();

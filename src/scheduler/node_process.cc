@@ -35,6 +35,7 @@ int RunNodeProcess(NodeProcessOptions options) {
   opts.node_ip = options.node_ip;
   opts.tcp_host = options.node_ip;
   opts.worker_tcp = options.worker_tcp;
+  opts.for_driver = options.for_driver;
   opts.resources = options.resources;
   opts.spread_threshold = CurrentSettings().spread_threshold;
   int num_gpus = options.num_gpus;

@@ -28,6 +28,7 @@ struct NodeProcessOptions {
   /// `worker_tcp` its drivers' and workers' too (NodeServiceOptions).
   std::string node_ip = "127.0.0.1";
   bool worker_tcp = false;
+  bool for_driver = false;  // NodeServiceOptions::for_driver
 };
 
 /// Returns the process's exit status (0 after a clean stop).

@@ -176,6 +176,7 @@ Status NodeService::Start() {
   resources_.total().ToProto(info.mutable_total());
   info.set_pid(getpid());
   info.set_session_dir(options_.session_dir);
+  info.set_for_driver(options_.for_driver);
   proto::RegisterNodeReply reply;
   LUMEN_RETURN_IF_ERROR(control_->CallSync(proto::REGISTER_NODE, info, &reply));
 

@@ -65,6 +65,9 @@ struct NodeServiceOptions {
   /// TCP at `node_ip` and are published in the control service's worker
   /// directory. Off for ray::Init's embedded head (Unix sockets only).
   bool worker_tcp = false;
+  /// A driver's own node on a machine with no other of the cluster's
+  /// (NodeInfo.for_driver): its end is the driver's, not a failure.
+  bool for_driver = false;
   std::map<std::string, double> resources;  // CPU, GPU, memory, custom
   std::vector<int> gpu_ids;                 // device indices behind resources["GPU"]
   /// Normal leases: this node grants them itself while its utilization is

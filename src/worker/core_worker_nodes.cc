@@ -29,8 +29,14 @@ void CoreWorker::RegisterNodeHandlers() {
         }
         const std::string line =
             "Lumen: node " + ToHex(info.node_id()) + " (" + info.node_ip() + ") died: " + info.death_reason();
-        LUMEN_LOG_WARN("{}", line);
-        if (options_.is_driver) std::cerr << line << std::endl;
+        // A driver's own node (on a machine with no other) ends with its
+        // driver: the others' drivers are not warned of that.
+        if (info.for_driver()) {
+          LUMEN_LOG_INFO("{}", line);
+        } else {
+          LUMEN_LOG_WARN("{}", line);
+          if (options_.is_driver) std::cerr << line << std::endl;
+        }
         // The owner's part first: objects whose copies were there are made
         // again (or fail) before anything else hears of it. This process's
         // own node is another matter: losing it fails the job here (OnLost),

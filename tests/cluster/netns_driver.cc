@@ -15,6 +15,8 @@
 //   ACTOR_OWNED <value>            the driver read an object the actor owns
 //   EXPECTED <checksum>            of the large object the actor makes
 //   BIG_READ <node id> <checksum>  a task needing netns_c read it
+//   DRIVER_READ <checksum>         and the driver read it too
+//   NODES <n>                      the alive nodes, after all that
 // Exit status: 0 done, 1 any error (its message on stderr).
 #include <ray/api.h>
 
@@ -100,6 +102,10 @@ int main(int argc, char **argv) {
     auto big = keeper.Task(&Keeper::Make).Remote(bytes);
     std::cout << "BIG_READ " << *ray::Task(ReadBig).SetResource("netns_c", 0.5).Remote(big).Get()
               << std::endl;
+    std::cout << "DRIVER_READ " << Checksum(*big.Get()) << std::endl;
+    size_t alive = 0;
+    for (auto &node : ray::Nodes()) alive += node.alive ? 1 : 0;
+    std::cout << "NODES " << alive << std::endl;
     ray::Shutdown();
   } catch (const std::exception &e) {
     std::cerr << "netns_driver: " << e.what() << std::endl;

@@ -12,7 +12,13 @@
 // tests' part, worker/peer_directory_test.cc; cutting a link off is the
 // way to prove it end to end.)
 //
-// A second test cuts one node off (its link down: no packets either way,
+// Another runs the same driver in a namespace of its own, where no node of
+// the cluster is (as on a machine that only runs drivers), with the token
+// from LUMEN_TOKEN: Init starts a node for it there (no resources; its
+// store holds the driver's objects), the same work runs, and that node goes
+// with the driver.
+//
+// A third test cuts one node off (its link down: no packets either way,
 // its processes still running) in the middle of work, with the driver of
 // node_death_test: the cluster must see it dead by itself (no connection
 // is closed by a dying process) and go on as after a crash.
@@ -134,6 +140,59 @@ TEST_F(NetnsTest, WorkObjectsAndCallbacksCrossNodesOverTcp) {
   const std::string expected = Field(r.out, "EXPECTED");
   ASSERT_FALSE(expected.empty()) << r.out;
   EXPECT_EQ(Field(r.out, "BIG_READ"), node_of["netns_c"] + " " + expected) << r.out;
+  EXPECT_EQ(Field(r.out, "DRIVER_READ"), expected) << r.out;
+  EXPECT_EQ(Field(r.out, "NODES"), "3") << r.out;
+}
+
+TEST_F(NetnsTest, ADriverOnAMachineWithNoNodeGetsOneOfItsOwnForItsLife) {
+  if (std::string why = NetnsCluster::Unavailable(); !why.empty()) GTEST_SKIP() << why;
+  cluster_ = std::make_unique<NetnsCluster>(4);
+  if (!cluster_->ok()) GTEST_SKIP() << "cannot make network namespaces here: " << cluster_->error();
+  const std::string address = StartHead("{\"netns_a\": 1}");
+  ASSERT_FALSE(address.empty());
+  ASSERT_NO_FATAL_FAILURE(Join(1, address, "{\"netns_b\": 1}"));
+  ASSERT_NO_FATAL_FAILURE(Join(2, address, "{\"netns_c\": 1}"));
+  const std::string token = ReadFile(root_ + "/n0/session_latest/token");
+  ASSERT_FALSE(token.empty());
+
+  // Its own session root: nothing of the head's is found there, so the token
+  // can only come from LUMEN_TOKEN.
+  const std::string driver_root = root_ + "/driver-tmp";
+  std::filesystem::create_directories(driver_root);
+  std::filesystem::permissions(driver_root, std::filesystem::perms::owner_all);
+  Result r = RunIn(3, {"/usr/bin/env", "LUMEN_TOKEN=" + token, "LUMEN_TMPDIR=" + driver_root,
+                       LUMEN_NETNS_DRIVER, address, std::to_string(48ull << 20)});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  std::map<std::string, std::string> node_of;
+  for (const char *n : {"a", "b", "c"}) {
+    const std::string resource = std::string("netns_") + n;
+    node_of[resource] = Field(r.out, "NODE " + resource);
+    ASSERT_FALSE(node_of[resource].empty()) << r.out;
+    EXPECT_EQ(Field(r.out, "RAN " + resource), node_of[resource]) << r.out;
+  }
+  EXPECT_EQ(Field(r.out, "ACTOR_NODE"), node_of["netns_b"]) << r.out;
+  EXPECT_EQ(Field(r.out, "BORROWED"), "42") << "the actor read objects in the driver's node: " << r.out;
+  EXPECT_EQ(Field(r.out, "ACTOR_OWNED"), "7") << r.out;
+  const std::string expected = Field(r.out, "EXPECTED");
+  ASSERT_FALSE(expected.empty()) << r.out;
+  EXPECT_EQ(Field(r.out, "BIG_READ"), node_of["netns_c"] + " " + expected) << r.out;
+  EXPECT_EQ(Field(r.out, "DRIVER_READ"), expected) << "pulled into the driver's node: " << r.out;
+  EXPECT_EQ(Field(r.out, "NODES"), "4") << "the three and the driver's: " << r.out;
+
+  // The driver's node went with it: the cluster is back to three nodes,
+  // the status says whose node ended and why, and nothing of it runs in the
+  // driver's session root.
+  ASSERT_TRUE(PollUntil([&] {
+    Result st = RunIn(0, {LUMEN_CLI, "status", "--address=" + address});
+    return st.rc == 0 && std::regex_search(st.out, std::regex("Active:\n( [^\n]*\n){3}(?! )"));
+  })) << RunIn(0, {LUMEN_CLI, "status", "--address=" + address}).out;
+  Result st = RunIn(0, {LUMEN_CLI, "status", "--address=" + address});
+  EXPECT_TRUE(
+      std::regex_search(st.out, std::regex("Dead:\n 1 node_[0-9a-f]+ \\(" + cluster_->ip(3) +
+                                           ", pid [0-9]+, a driver's\\): it was the node of a driver")))
+      << st.out;
+  Result left = Run("/usr/bin/pgrep", {"-f", driver_root});
+  EXPECT_NE(left.rc, 0) << "still running: " << left.out;
 }
 
 // Node 1 holds an actor with a restart left (needing "pin", which node 2
