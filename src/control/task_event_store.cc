@@ -55,9 +55,12 @@ void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
   // A late event (the other process's batch) of an attempt the bounds just
   // dropped would bring it back as a new, partial record, newest of all,
   // pushing out another. Asked of new records only: not on every event.
-  if (fresh && !recently_dropped_.empty() && recently_dropped_.count(key)) {
-    records_.erase(it);
-    return;
+  if (fresh && !recently_dropped_.empty()) {
+    ForgetOldDrops();
+    if (recently_dropped_.count(key)) {
+      records_.erase(it);
+      return;
+    }
   }
   TaskAttempt &r = it->second;
   if (fresh) {
@@ -81,6 +84,8 @@ void TaskEventStore::Merge(const proto::TaskEvent &event, const Place &sender) {
     if (state > r.state) r.state = static_cast<proto::TaskState>(state);
     int64_t &entered = r.entered_ns[state];
     if (entered == 0 || event.times_ns(i) < entered) entered = event.times_ns(i);
+    if (state == proto::FINISHED || state == proto::FAILED)
+      (event.at_sender() ? r.executor_ended : r.submitter_ended) = true;
   }
   if (!event.function_name().empty()) {
     r.type = event.type();
@@ -115,19 +120,31 @@ void TaskEventStore::DropOldest(uint32_t job) {
   auto it = order_.find(job);
   if (it == order_.end() || it->second.empty()) return;
   const Key key = it->second.front()->first;
-  fronts_.erase({it->second.front()->second.seq, job});
+  const TaskAttempt &dropped = it->second.front()->second;
+  const bool more_to_come = !(dropped.submitter_ended && dropped.executor_ended);
+  fronts_.erase({dropped.seq, job});
   it->second.pop_front();
   if (!it->second.empty()) fronts_.insert({it->second.front()->second.seq, job});
   records_.erase(key);
-  if (recently_dropped_order_.size() >= kRememberDropped) {
-    recently_dropped_.erase(recently_dropped_order_.front());
-    recently_dropped_order_.pop_front();
+  if (more_to_come) {
+    if (recently_dropped_order_.size() >= kRememberDropped) {
+      recently_dropped_.erase(recently_dropped_order_.front().first);
+      recently_dropped_order_.pop_front();
+    }
+    recently_dropped_.insert(key);
+    recently_dropped_order_.emplace_back(key, next_seq_);
   }
-  recently_dropped_.insert(key);
-  recently_dropped_order_.push_back(key);
   if (it->second.empty()) order_.erase(it);
   ++dropped_[job];
   ++dropped_total_;
+}
+
+void TaskEventStore::ForgetOldDrops() {
+  while (!recently_dropped_order_.empty() &&
+         next_seq_ - recently_dropped_order_.front().second > kRememberDropped) {
+    recently_dropped_.erase(recently_dropped_order_.front().first);
+    recently_dropped_order_.pop_front();
+  }
 }
 
 int64_t TaskEventStore::Dropped(uint32_t job) const {

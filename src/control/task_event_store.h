@@ -54,6 +54,8 @@ class TaskEventStore {
   StatusOr<proto::GetTaskEventsReply> Get(const proto::GetTaskEventsRequest &request) const;
 
   size_t size() const { return records_.size(); }
+  /// Dropped attempts remembered against their late events; for tests.
+  size_t NumRememberedDropped() const { return recently_dropped_.size(); }
   /// Attempts dropped for `job`, by the bounds here or by its processes.
   int64_t Dropped(uint32_t job) const;
 
@@ -101,12 +103,18 @@ class TaskEventStore {
   int64_t dropped_total_ = 0;
   uint64_t next_seq_ = 0;
   // The attempts dropped last, so that their late events (from the other
-  // process, up to a batch interval later) do not bring them back: about
-  // two seconds of the busiest callers' drops (~60k attempts a second),
-  // ~15 MB when full.
+  // process, up to a batch interval later) do not bring them back, each
+  // until kRememberDropped more attempts were recorded after its drop: about
+  // two seconds of the busiest callers' (~60k attempts a second), ~15 MB
+  // at most. An attempt whose submitter and executor have both sent its end
+  // has no late events to come and is not remembered: with every event
+  // kept, that is nearly all of them, and merging then pays for no lookups
+  // in this set (the largest cost it had).
   static constexpr size_t kRememberDropped = 1 << 17;
   std::unordered_set<Key, KeyHash> recently_dropped_;
-  std::deque<Key> recently_dropped_order_;
+  std::deque<std::pair<Key, uint64_t>> recently_dropped_order_;  // with next_seq_ at the drop
+  /// Forgets the remembered drops older than kRememberDropped attempts.
+  void ForgetOldDrops();
   // Interned names; those no record holds any more are swept out when the
   // table has doubled since the last sweep.
   std::unordered_map<std::string_view, TaskAttempt::Name> names_;

@@ -20,6 +20,7 @@ std::string TaskId(int n) {
   std::string id(24, '\0');
   id[0] = static_cast<char>(n & 0xff);
   id[1] = static_cast<char>((n >> 8) & 0xff);
+  id[2] = static_cast<char>((n >> 16) & 0xff);
   id[23] = 1;
   return id;
 }
@@ -241,6 +242,50 @@ TEST(TaskEventStoreTest, LateEventsOfADroppedAttemptDoNotBringItBack) {
   EXPECT_EQ(reply.tasks(0).task_id(), TaskId(2));
   EXPECT_EQ(reply.tasks(2).task_id(), TaskId(4));
   EXPECT_EQ(reply.dropped_total(), 2);
+}
+
+proto::TaskEvent AtSender(proto::TaskEvent e) {
+  e.set_at_sender(true);
+  return e;
+}
+
+// An attempt whose submitter and executor have both sent its end has no late
+// events to come: dropping it remembers nothing. One still missing a side's
+// end is remembered, and that side's late event does not bring it back.
+TEST(TaskEventStoreTest, OnlyADroppedAttemptWithASideStillToReportIsRemembered) {
+  TaskEventStore store({/*max_total=*/1, /*max_per_job=*/1});
+  store.Add(Batch({Event(1, 1, proto::FINISHED, 1), AtSender(Event(1, 1, proto::FINISHED, 2))}));
+  store.Add(Batch({Event(2, 1, proto::FINISHED, 3)}));  // drops 1: both sides ended
+  EXPECT_EQ(store.NumRememberedDropped(), 0u);
+  store.Add(Batch({Event(3, 1, proto::SUBMITTED_TO_WORKER, 4)}));  // drops 2: its executor's end is due
+  EXPECT_EQ(store.NumRememberedDropped(), 1u);
+  store.Add(Batch({AtSender(Event(2, 1, proto::FINISHED, 5))}));  // that late end
+  const auto reply = Got(store, AllJobs());
+  ASSERT_EQ(reply.tasks_size(), 1);
+  EXPECT_EQ(reply.tasks(0).task_id(), TaskId(3));
+  EXPECT_EQ(reply.dropped_total(), 2);
+}
+
+// A remembered drop is forgotten once 2^17 more attempts were recorded after
+// it (about two seconds of the busiest callers): the set does not keep old
+// drops for ever when the later ones need no remembering.
+TEST(TaskEventStoreTest, ARememberedDropIsForgottenAfterEnoughLaterAttempts) {
+  TaskEventStore store({/*max_total=*/1, /*max_per_job=*/1});
+  store.Add(Batch({Event(0, 1, proto::SUBMITTED_TO_WORKER, 1)}));
+  constexpr int kLater = (1 << 17) + 3;  // attempts 2 to 2^17 + 2 came after the drop, then one more
+  proto::TaskEventBatch batch;
+  for (int i = 1; i <= kLater; ++i) {
+    *batch.add_events() = Event(i, 1, proto::FINISHED, 1 + i);
+    *batch.add_events() = AtSender(Event(i, 1, proto::FINISHED, 1 + i));
+    if (i == 1) {
+      store.Add(batch);  // drops 0, remembered
+      batch.Clear();
+      EXPECT_EQ(store.NumRememberedDropped(), 1u);
+    }
+  }
+  store.Add(batch);
+  EXPECT_EQ(store.NumRememberedDropped(), 0u);
+  EXPECT_EQ(store.size(), 1u);
 }
 
 // Both bounds over many jobs, against a plain model of the rules: a new

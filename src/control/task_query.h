@@ -43,7 +43,12 @@ struct TaskAttempt {
   proto::TaskType type = proto::NORMAL_TASK;
   proto::ErrorType error_type = proto::NO_ERROR;
   int32_t pid = 0;
-  bool retried = false;                                          // a later attempt of the task was recorded
+  bool retried = false;  // a later attempt of the task was recorded
+  // Each side's end (FINISHED or FAILED) was merged: its submitter's (an
+  // event not at its sender), its executor's (at its sender). Neither sends
+  // anything more about the attempt then.
+  bool submitter_ended = false;
+  bool executor_ended = false;
   std::array<int64_t, proto::TaskState_ARRAYSIZE> entered_ns{};  // 0: not entered
   Name function_name;                                            // null: no facts yet
   Name name;                                                     // null: the function's
