@@ -85,6 +85,8 @@ class FakeWorker {
     kReturnValue,        // a normal task's return value, inline ("result")
     kNever,              // no reply: the task is in flight until the worker dies
     kCreateOnly,         // an actor's creation task answered (kOk), its calls never
+    kDropCallers,        // as kCreateOnly, and each call's connection closed: the caller's link
+                         // breaks while the worker (and the actor manager's link to it) lives on
   };
 
   FakeWorker(const std::string &dir, Answer answer = Answer::kOk) : answer_(answer) {
@@ -97,6 +99,10 @@ class FakeWorker {
           pushed_.Update([&](auto &v) { v.push_back(req.spec()); });
           if (answer_ == Answer::kNever) return;
           if (answer_ == Answer::kCreateOnly && req.spec().type() != proto::ACTOR_CREATION_TASK) return;
+          if (answer_ == Answer::kDropCallers && req.spec().type() != proto::ACTOR_CREATION_TASK) {
+            conn->Close();
+            return;
+          }
           proto::PushTaskReply rep;
           if (answer_ == Answer::kReturnValue) {
             // Index 1: a task's first return, as the core worker numbers them.

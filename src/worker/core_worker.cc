@@ -419,6 +419,11 @@ uint64_t CoreWorker::NumWaitSleeps() {
   return wait_sleeps_;
 }
 
+size_t CoreWorker::NumCallsAwaitingDeathInfo() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return awaiting_death_info_;
+}
+
 // ---------------------------------------------------------------- handlers
 
 void CoreWorker::RegisterHandlers() {

@@ -257,6 +257,9 @@ class CoreWorker {
   /// How many times a Get or Wait caller has gone to sleep for its objects;
   /// for tests, to see a caller woken before its deadline go back to sleep.
   uint64_t NumWaitSleeps();
+  /// Calls whose connection to their actor broke, waiting for the control
+  /// service's news of the actor; for tests.
+  size_t NumCallsAwaitingDeathInfo();
 
   // ---- nodes (core_worker_nodes.cc) ----
   /// Runs once for each node of the cluster that dies, as the control

@@ -14,6 +14,7 @@
 #include <thread>
 #include <future>
 
+#include "base/settings.h"
 #include "control/control_test_peers.h"
 #include "scheduler/node_service.h"
 #include "worker/core_worker_internal.h"
@@ -536,6 +537,42 @@ class CoreWorkerTimeoutTest : public CoreWorkerTest {
   }
   std::unique_ptr<FakeOwner> owner_;
 };
+
+// A call whose connection to its actor breaks while the control service has
+// no news of the actor (its worker and the actor manager's link to it live
+// on) waits for news as long as a node's death takes to be seen, then fails
+// with the connection's error: not at once, and never a hang.
+TEST_F(CoreWorkerTimeoutTest, ACallLostWithNoNewsOfItsActorFailsWithTheConnectionsErrorOnceTheWaitEnds) {
+  AddForkServer();
+  FakeWorker *worker = AddWorker(FakeWorker::Answer::kDropCallers);
+  ActorOptions options;
+  options.max_restarts = 0;
+  auto actor = cw_->CreateActor("Make", "Thing", {}, options);
+  ASSERT_TRUE(actor.ok()) << actor.status().ToString();
+  StartForkedWorker(1, *worker);
+  ObjectID call = cw_->SubmitActorTask(actor.value(), "Thing::Work", {}, TaskOptions());
+  cw_->AddLocalReference(call);  // held, as a caller's ObjectRef holds it, until it fails
+  ASSERT_TRUE(worker->pushed().WaitFor([](auto &v) { return v.size() >= 2; }))
+      << "the call reached the actor";
+
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (cw_->NumCallsAwaitingDeathInfo() == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  ASSERT_EQ(cw_->NumCallsAwaitingDeathInfo(), 1u) << "the lost call waits for news of its actor";
+  std::vector<RayObjectPtr> out;
+  EXPECT_FALSE(cw_->Get({call}, 0, &out).ok()) << "not failed before the wait ends";
+
+  const lumen::Settings &s = lumen::CurrentSettings();
+  clock_.Advance(std::chrono::milliseconds(s.node_death_timeout_ms + 2 * s.health_check_period_ms + 1));
+  Status st = cw_->Get({call}, -1, &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->error, proto::ACTOR_DIED);
+  const std::string message = out[0]->inline_data ? *out[0]->inline_data : "";
+  EXPECT_NE(message.find("before finishing the call to Thing::Work"), std::string::npos) << message;
+  EXPECT_NE(message.find("process exited or was killed"), std::string::npos) << message;
+  EXPECT_EQ(cw_->NumCallsAwaitingDeathInfo(), 0u);
+}
 
 // Wait(refs, 3, 1 s) on a put object (ready), one that becomes ready before
 // the deadline and one that never does: neither the clock reaching the last
