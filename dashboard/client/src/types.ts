@@ -4,6 +4,7 @@ export interface NodeRow {
   node_id: string;
   node_ip: string;
   is_head_node: boolean;
+  is_driver_node?: boolean; // a driver's own node, on a machine with no other of the cluster's
   state: string;
   resources_total: Record<string, number>;
   resources_available?: Record<string, number>;

@@ -98,7 +98,7 @@ export function Nodes(props: { params: URLSearchParams }) {
           {d.nodes
             .filter((n) => !only || n.node_id === only)
             .map((n) => (
-              <Section key={n.node_id} title={`Node ${n.node_ip}${n.is_head_node ? ' (head)' : ''}`} testId="node">
+              <Section key={n.node_id} title={`Node ${n.node_ip}${n.is_head_node ? ' (head)' : ''}${n.is_driver_node ? " (a driver's)" : ''}`} testId="node">
                 <p>
                   <Badge state={n.state} /> <code>{n.node_id}</code> · node service pid {n.pid} · started{' '}
                   {time(n.start_time_ms)}
