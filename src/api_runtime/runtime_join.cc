@@ -121,15 +121,18 @@ StatusOr<std::string> LocalAddressToward(const std::string &host) {
   auto endpoints = resolver.resolve(name, "9", ec);  // any port: nothing is sent
   if (ec || endpoints.empty()) return Status::NotFound("cannot resolve " + host + ": " + ec.message());
   // A datagram socket connected to the host sends nothing, but the kernel
-  // picks the route and so the address this machine would send from.
-  ip::udp::socket socket(io);
-  const ip::udp::endpoint to = *endpoints.begin();
-  socket.open(to.protocol(), ec);
-  if (!ec) socket.connect(to, ec);
-  if (ec) return Status::Disconnected("no route to " + host + ": " + ec.message());
-  const ip::udp::endpoint local = socket.local_endpoint(ec);
-  if (ec) return Status::Disconnected("no address toward " + host + ": " + ec.message());
-  return local.address().to_string();
+  // picks the route and so the address this machine would send from. A
+  // name may resolve to several addresses (IPv6 and IPv4): the first with a
+  // route.
+  for (const auto &entry : endpoints) {
+    ip::udp::socket socket(io);
+    socket.open(entry.endpoint().protocol(), ec);
+    if (!ec) socket.connect(entry.endpoint(), ec);
+    if (ec) continue;
+    const ip::udp::endpoint local = socket.local_endpoint(ec);
+    if (!ec) return local.address().to_string();
+  }
+  return Status::Disconnected("no route to " + host + ": " + ec.message());
 }
 
 }  // namespace lumen::api
