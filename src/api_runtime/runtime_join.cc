@@ -61,6 +61,8 @@ StatusOr<JoinedNode> JoinCluster(const std::string &address) {
   proto::GetAllNodesReply nodes;
   Status st = control.value()->CallSync(proto::GET_ALL_NODES, proto::GetAllNodesRequest(), &nodes);
   control.value()->Close();
+  if (!st.ok())
+    return Status::Disconnected("cannot list the nodes of the cluster at " + target + ": " + st.ToString());
   // This machine's nodes first, the longest running first (of several
   // nodes on one machine, the head's or else the first started: the same
   // one every time), then the others. A node that died a moment ago is
@@ -73,8 +75,6 @@ StatusOr<JoinedNode> JoinCluster(const std::string &address) {
                    [](const proto::NodeInfo *a, const proto::NodeInfo *b) {
                      return a->start_time_ms() < b->start_time_ms();
                    });
-  if (!st.ok())
-    return Status::Disconnected("cannot list the nodes of the cluster at " + target + ": " + st.ToString());
   if (candidates.empty()) return Status::NotFound("the cluster at " + target + " has no live node");
   // Only this machine's: a node elsewhere cannot share its store with the
   // driver (the store is shared memory).

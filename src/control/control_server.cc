@@ -96,19 +96,16 @@ void ControlServer::OnConnectionClosed(const rpc::ConnectionPtr &conn, const Sta
   if (it == nodes_.end() || node_conns_[*node_id].lock() != conn) return;  // an older registration's
   // The rpc layer says why: the peer closed it (its processes died, or it
   // was stopped), or it stayed silent past rpc::PeerTimeout (cut off).
-  const bool closed = why.ok() || why.message().empty();
-  // A driver's own node closes its connection when the driver ends (its
-  // Shutdown, or the node dying with it); silence past the peer timeout is
-  // a failure like any node's.
-  if (it->second.for_driver() &&
-      (closed || why.message().find("closed the connection") != std::string::npos)) {
-    OnNodeDead(*node_id,
-               "it was the node of a driver on a machine with no other node, and that driver ended");
-    return;
-  }
-  OnNodeDead(*node_id, "its connection to the control service closed (" +
-                           (closed ? std::string("its processes died or it was stopped") : why.message()) +
-                           ")");
+  // A driver's own node ends with its driver: the reason says whose node it
+  // was (its connection's error still tells an orderly end from a cut-off).
+  OnNodeDead(
+      *node_id,
+      std::string(it->second.for_driver() ? "it was the node of a driver on a machine with no other node; "
+                                          : "") +
+          "its connection to the control service closed (" +
+          (why.ok() || why.message().empty() ? std::string("its processes died or it was stopped")
+                                             : why.message()) +
+          ")");
 }
 
 void ControlServer::OnNodeDead(const std::string &node_id, const std::string &why) {

@@ -89,8 +89,9 @@ bool PollUntil(F done) {
 using NodeDeathTest = ControlServiceTest;
 
 // The node a driver starts on a machine with no other (NodeInfo.for_driver)
-// ends with its driver: recorded as that, not as a node that failed.
-TEST_F(NodeDeathTest, ADriversOwnNodeEndsAsItsDriverDoesNotAsAFailure) {
+// ends with its driver: its death reason says whose node it was, then why
+// its connection closed, as any node's does.
+TEST_F(NodeDeathTest, ADriversOwnNodesDeathSaysWhoseNodeItWas) {
   FakeClient *driver = AddClient();
   driver->SubscribeNodeChanges();
   auto conn = rpc::Connect(loop_, address_, testing::kToken, nullptr);
@@ -106,8 +107,8 @@ TEST_F(NodeDeathTest, ADriversOwnNodeEndsAsItsDriverDoesNotAsAFailure) {
   conn.value()->Close();
   proto::NodeInfo told = WaitDeath(*driver, info.node_id());
   EXPECT_TRUE(told.for_driver());
-  EXPECT_NE(told.death_reason().find("the node of a driver"), std::string::npos) << told.death_reason();
-  EXPECT_EQ(told.death_reason().find("connection to the control service closed"), std::string::npos)
+  EXPECT_EQ(told.death_reason().rfind("it was the node of a driver", 0), 0u) << told.death_reason();
+  EXPECT_NE(told.death_reason().find("connection to the control service closed"), std::string::npos)
       << told.death_reason();
 }
 
