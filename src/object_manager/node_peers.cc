@@ -72,6 +72,20 @@ void RpcNodePeers::Call(const NodeID &node, uint16_t method, const google::proto
   });
 }
 
+void RpcNodePeers::CallInto(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &request,
+                            rpc::ReplySink sink, rpc::ResponseCallback cb) {
+  std::shared_ptr<google::protobuf::MessageLite> copy(request.New());  // the connection may come later
+  copy->CheckTypeAndMergeFrom(request);
+  WithConnection(node,
+                 [method, copy, sink, cb = std::move(cb)](const StatusOr<rpc::ConnectionPtr> &conn) mutable {
+                   if (!conn.ok()) {
+                     cb(conn.status(), {});
+                     return;
+                   }
+                   conn.value()->CallInto(method, *copy, sink, std::move(cb));
+                 });
+}
+
 void RpcNodePeers::Notify(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &message) {
   std::shared_ptr<google::protobuf::MessageLite> copy(message.New());
   copy->CheckTypeAndMergeFrom(message);

@@ -38,6 +38,9 @@ class RpcNodePeers : public NodePeers {
 
   void Call(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &request,
             rpc::ResponseCallback cb) override;
+  /// Reads the reply straight into the sink (rpc::Connection::CallInto).
+  void CallInto(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &request,
+                rpc::ReplySink sink, rpc::ResponseCallback cb) override;
   void Notify(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &message) override;
 
  private:

@@ -20,6 +20,7 @@ struct ObjectManager::PullState {
   uint64_t next_offset = 0;  // first byte not yet asked for
   uint64_t received = 0;
   int in_flight = 0;
+  Status failure;  // a chunk failed: no more are asked for; Finish once in_flight is 0
 };
 
 namespace {
@@ -55,6 +56,19 @@ StatusOr<ChunkHeader> DecodeChunkHeader(std::string_view body) {
   return h;
 }
 
+void NodePeers::CallInto(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &request,
+                         rpc::ReplySink sink, rpc::ResponseCallback cb) {
+  Call(node, method, request, [sink, cb = std::move(cb)](Status st, std::string_view body) {
+    if (st.ok() && body.size() != sink.prefix + sink.size) {
+      return cb(Status::InvalidArgument("reply of " + std::to_string(body.size()) + " bytes, not the " +
+                                        std::to_string(sink.prefix + sink.size) + " expected"),
+                {});
+    }
+    if (st.ok() && sink.size) std::memcpy(sink.dest, body.data() + sink.prefix, sink.size);
+    cb(std::move(st), st.ok() ? body.substr(0, sink.prefix) : std::string_view());
+  });
+}
+
 ObjectManager::ObjectManager(object_store::ObjectStore &store, uint8_t *arena_base, NodePeers &peers,
                              ObjectManagerOptions options)
     : store_(store), arena_base_(arena_base), peers_(peers), options_(options) {}
@@ -85,11 +99,34 @@ Status ObjectManager::ServeChunk(const proto::PullObjectChunkRequest &req, const
                                   std::to_string(total) + " bytes");
   } else {
     const char *at = reinterpret_cast<const char *>(arena_base_) + info->offset + req.offset();
-    const std::string header = EncodeChunkReply({info->data_size, info->meta_size}, {});
-    reply(header, std::string_view(at, req.length()));  // while the store pins it
+    // The store's pin from Get above is the reply's: released once sent.
+    reply(EncodeChunkReply({info->data_size, info->meta_size}, {}), std::string_view(at, req.length()),
+          PinForReply(id));
+    return out;
   }
   (void)store_.Release(id, options_.client_id);
   return out;
+}
+
+std::shared_ptr<const void> ObjectManager::PinForReply(const ObjectID &id) {
+  // Dropping the pin runs this object's destructor, wherever that happens.
+  class Pin {
+   public:
+    explicit Pin(std::function<void()> release) : release_(std::move(release)) {}
+    Pin(const Pin &) = delete;
+    Pin &operator=(const Pin &) = delete;
+    ~Pin() { release_(); }
+
+   private:
+    std::function<void()> release_;
+  };
+  std::weak_ptr<int> alive = alive_;
+  std::function<void()> release = [this, alive, id] {
+    if (!alive.expired()) (void)store_.Release(id, options_.client_id);
+  };
+  if (!options_.run_on_manager_thread) return std::make_shared<const Pin>(std::move(release));
+  return std::make_shared<const Pin>(
+      [run = options_.run_on_manager_thread, release = std::move(release)] { run(release); });
 }
 
 void ObjectManager::Pull(const ObjectID &id, const NodeID &source, DoneCallback done) {
@@ -161,7 +198,7 @@ void ObjectManager::OnAdmitted(const PullPtr &pull, StatusOr<object_store::Objec
 void ObjectManager::Pump() {
   for (auto it = active_.begin(); it != active_.end() && chunks_in_flight_ < options_.max_chunks_in_flight;) {
     const PullPtr pull = *it;
-    if (pull->next_offset >= pull->total) {
+    if (pull->next_offset >= pull->total || !pull->failure.ok()) {
       ++it;
       continue;
     }
@@ -175,13 +212,15 @@ void ObjectManager::Pump() {
     req.set_offset(offset);
     req.set_length(length);
     std::weak_ptr<int> alive = alive_;
-    // The callback may run before Call returns (a peer that fails at once),
-    // and then changes active_: restart the walk rather than keep `it`.
-    peers_.Call(pull->source, proto::PULL_OBJECT_CHUNK, req,
-                [this, alive, pull, offset, length](Status st, std::string_view body) {
-                  if (alive.expired()) return;
-                  OnChunk(pull, offset, length, std::move(st), body);
-                });
+    const rpc::ReplySink sink{kChunkHeaderSize, reinterpret_cast<char *>(arena_base_ + pull->offset + offset),
+                              length};
+    // The callback may run before the call returns (a peer that fails at
+    // once), and then changes active_: restart the walk rather than keep `it`.
+    peers_.CallInto(pull->source, proto::PULL_OBJECT_CHUNK, req, sink,
+                    [this, alive, pull, offset, length](Status st, std::string_view body) {
+                      if (alive.expired()) return;
+                      OnChunk(pull, offset, length, std::move(st), body);
+                    });
     it = active_.begin();
   }
 }
@@ -190,30 +229,30 @@ void ObjectManager::OnChunk(const PullPtr &pull, uint64_t offset, uint64_t lengt
                             std::string_view body) {
   pull->in_flight--;
   chunks_in_flight_--;
-  if (pull->done) {
+  if (pull->done) {  // unreachable: a pull with chunks outstanding is never finished
     Pump();
     return;
   }
   Status bad;
   if (!status.ok()) {
-    bad = status;
+    bad = status.code() == StatusCode::kInvalidArgument
+              ? Status::InvalidArgument("chunk at " + std::to_string(offset) + ": " + status.message())
+              : status;
   } else if (auto header = DecodeChunkHeader(body); !header.ok()) {
     bad = header.status();
   } else if (header->data_size != pull->header.data_size || header->meta_size != pull->header.meta_size) {
     bad = Status::InvalidArgument("the object's sizes changed between chunks");
-  } else if (body.size() - kChunkHeaderSize != length) {
-    bad = Status::InvalidArgument("chunk at " + std::to_string(offset) + " has " +
-                                  std::to_string(body.size() - kChunkHeaderSize) + " bytes, not " +
-                                  std::to_string(length));
+  } else {
+    pull->received += length;  // in place already (NodePeers::CallInto)
   }
-  if (!bad.ok()) {
-    Finish(pull, Failure(pull, bad));
-    Pump();
-    return;
+  if (!bad.ok() && pull->failure.ok()) pull->failure = Failure(pull, bad);
+  if (!pull->failure.ok()) {
+    // Bytes of the other outstanding chunks may still be landing in the
+    // allocation: it is given back only once they have all ended.
+    if (pull->in_flight == 0) Finish(pull, pull->failure);
+  } else if (pull->received == pull->total) {
+    Finish(pull, Status::OK());
   }
-  std::memcpy(arena_base_ + pull->offset + offset, body.data() + kChunkHeaderSize, length);
-  pull->received += length;
-  if (pull->received == pull->total) Finish(pull, Status::OK());
   Pump();
 }
 

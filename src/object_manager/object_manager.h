@@ -18,9 +18,16 @@
 // store, and since a pull takes all its space at once, pulls never hold part
 // of the store each while waiting for more (no deadlock between them).
 // Admitted pulls then read their chunks, oldest pull first, with at most
-// `max_chunks_in_flight` chunk calls outstanding over all pulls, write them in
-// place and seal the object. Requests for an object already being pulled join
-// that pull.
+// `max_chunks_in_flight` chunk calls outstanding over all pulls, and seal the
+// object. Requests for an object already being pulled join that pull.
+//
+// No copies in user space: a source writes a chunk to its socket from where
+// it lies in its arena (the store pins the object until the bytes have
+// left), and the receiver's connection reads it straight into the object's
+// allocation (NodePeers::CallInto). Because a chunk's bytes land in the
+// allocation while its call is outstanding, a pull that fails stops asking
+// for more and fails only once its outstanding chunk calls have ended; only
+// then is the allocation given back.
 //
 // Threading: not thread-safe. Everything -- Pull, ServeChunk, the transport's
 // callbacks, the store -- runs on one thread (the node's event loop).
@@ -54,6 +61,14 @@ class NodePeers {
   /// manager's thread, with the reply's body or why there is none.
   virtual void Call(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &request,
                     rpc::ResponseCallback cb) = 0;
+  /// A call whose reply's body is `sink.prefix` bytes that `cb` gets and
+  /// then exactly `sink.size` bytes that land in `sink.dest` (see
+  /// rpc::ReplySink): OK means they are there; a reply of another length
+  /// fails. Nothing is written to `sink.dest` after `cb` has run. This
+  /// default makes an ordinary Call and copies; transports that can read
+  /// into the memory directly override it.
+  virtual void CallInto(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &request,
+                        rpc::ReplySink sink, rpc::ResponseCallback cb);
   /// One-way message to `node`; dropped if it cannot be reached.
   virtual void Notify(const NodeID &node, uint16_t method, const google::protobuf::MessageLite &message) = 0;
 };
@@ -69,11 +84,17 @@ struct ObjectManagerOptions {
   std::chrono::milliseconds admission_wait{10000};
   /// The store client the manager creates, seals and reads objects as.
   object_store::ClientId client_id = 0;
+  /// How a served chunk's pin, dropped by the transport once the bytes are
+  /// written (on any thread), gets its release run on the manager's thread.
+  /// Unset: the release runs where the pin is dropped (a single-threaded
+  /// transport, as in tests).
+  std::function<void(std::function<void()>)> run_on_manager_thread;
 };
 
 /// A PULL_OBJECT_CHUNK reply is not a protobuf: a 16-byte header (the whole
 /// object's data and metadata sizes, u64 little-endian) and then the range's
-/// bytes, so an 8 MiB chunk is copied once on each side.
+/// bytes, so that they go from arena to socket to arena with no copy in
+/// between.
 struct ChunkHeader {
   uint64_t data_size = 0;
   uint64_t meta_size = 0;
@@ -102,9 +123,11 @@ class ObjectManager {
 
   /// The serving side of PULL_OBJECT_CHUNK for a range of one of this
   /// node's sealed objects: calls `reply` with the reply's body in two parts,
-  /// the encoded ChunkHeader and the bytes in place in the store (valid
-  /// during the call only), so that they are copied once, into the reply.
-  using ChunkSink = std::function<void(std::string_view header, std::string_view bytes)>;
+  /// the encoded ChunkHeader and the bytes in place in the store, and a pin
+  /// that keeps those bytes there (the object pinned in the store) until it
+  /// is dropped (rpc::Connection::ReplyPinned).
+  using ChunkSink =
+      std::function<void(std::string header, std::string_view bytes, std::shared_ptr<const void> pin)>;
   Status ServeChunk(const proto::PullObjectChunkRequest &req, const ChunkSink &reply);
 
   /// Pulls waiting for space, and pulls reading chunks.
@@ -117,6 +140,8 @@ class ObjectManager {
   void OnHeader(const PullPtr &pull, Status status, std::string_view body);
   void OnAdmitted(const PullPtr &pull, StatusOr<object_store::ObjectInfo> info);
   void OnChunk(const PullPtr &pull, uint64_t offset, uint64_t length, Status status, std::string_view body);
+  /// A pin for ServeChunk's reply: releases `id` on the manager's thread.
+  std::shared_ptr<const void> PinForReply(const ObjectID &id);
   /// Issues chunk calls, oldest admitted pull first, up to the limit.
   void Pump();
   void Finish(const PullPtr &pull, Status status);

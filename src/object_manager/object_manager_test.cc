@@ -16,8 +16,9 @@ namespace {
 // A chunk reply's body in one piece, as it arrives over a connection.
 StatusOr<std::string> ServeWhole(ObjectManager &manager, const proto::PullObjectChunkRequest &req) {
   std::string body;
-  Status st = manager.ServeChunk(
-      req, [&body](std::string_view header, std::string_view bytes) { body.append(header).append(bytes); });
+  Status st =
+      manager.ServeChunk(req, [&body](std::string header, std::string_view bytes,
+                                      std::shared_ptr<const void>) { body.append(header).append(bytes); });
   if (!st.ok()) return st;
   return body;
 }
@@ -305,7 +306,9 @@ TEST_F(ObjectManagerTest, ASourceThatDiesMidPullFailsItAndAnotherCopyServes) {
   EXPECT_NE((*done)->message().find(b_.Hex()), std::string::npos) << (*done)->message();
   EXPECT_NE((*done)->message().find(id.Hex()), std::string::npos);
   EXPECT_EQ((*joined)->code(), StatusCode::kDisconnected);
-  // Nothing half written is left, and chunks still in flight are dropped.
+  // The failure was reported once no chunk was outstanding; nothing half
+  // written is left.
+  EXPECT_EQ(peers_.in_flight, 0);
   RunUntil([] { return false; });
   EXPECT_FALSE(a.store.Contains(id));
   EXPECT_EQ(a.store.Stats().used, 0u);
@@ -314,6 +317,65 @@ TEST_F(ObjectManagerTest, ASourceThatDiesMidPullFailsItAndAnotherCopyServes) {
   RunUntil([&] { return retry->has_value(); });
   ASSERT_TRUE(retry->has_value() && (*retry)->ok()) << (*retry)->ToString();
   EXPECT_EQ(Read(a, id)->first, Pattern(9999, 5));
+}
+
+// Chunks are read straight into the pull's allocation while their calls are
+// outstanding, so a pull whose chunk failed asks for no more, and gives its
+// space back (and tells its waiters) only once the others have ended.
+TEST_F(ObjectManagerTest, AFailedPullGivesBackItsSpaceOnlyOnceItsOutstandingChunksHaveEnded) {
+  Node &a = AddNode(a_, 1 << 20);
+  Node &b = AddNode(b_, 1 << 20);
+  ObjectID id = ObjectID::FromRandom();
+  Store(b, id, Pattern(9999, 4));
+  peers_.die_after_chunks[b_] = 0;  // the first chunk reply fails
+  auto done = StartPull(a, id, b_);
+  RunUntil([&] { return peers_.chunk_calls == 4; });  // the sizes came; four chunks asked for
+  ASSERT_EQ(peers_.in_flight, 4);
+  io_.restart();
+  ASSERT_EQ(io_.run_one(), 1u);  // the failed reply
+  EXPECT_FALSE(done->has_value());
+  EXPECT_GT(a.store.Stats().used, 0u);  // three chunks may still land there
+  RunUntil([&] { return done->has_value(); });
+  ASSERT_TRUE(done->has_value());
+  EXPECT_EQ((*done)->code(), StatusCode::kDisconnected) << (*done)->ToString();
+  EXPECT_EQ(peers_.in_flight, 0);
+  EXPECT_EQ(peers_.chunk_calls, 4);  // none asked for after the failure
+  EXPECT_EQ(a.store.Stats().used, 0u);
+  EXPECT_FALSE(a.store.Contains(id));
+}
+
+// A served chunk's bytes stay pinned in the source's store until the reply
+// drops its pin (the bytes have left); the release runs on the manager's
+// thread, here the test's loop.
+TEST_F(ObjectManagerTest, AServedChunkKeepsItsObjectUntilTheReplyDropsItsPin) {
+  ObjectManagerOptions o;
+  o.run_on_manager_thread = [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); };
+  Node &b = AddNode(b_, 1 << 20, o);
+  ObjectID id = ObjectID::FromRandom();
+  Store(b, id, Pattern(5000, 6));
+  proto::PullObjectChunkRequest req;
+  req.set_object_id(id.Binary());
+  req.set_offset(1000);
+  req.set_length(2000);
+  std::shared_ptr<const void> pin;
+  std::string_view bytes;
+  ASSERT_TRUE(b.manager
+                  ->ServeChunk(req,
+                               [&](std::string header, std::string_view b, std::shared_ptr<const void> p) {
+                                 EXPECT_EQ(header.size(), kChunkHeaderSize);
+                                 bytes = b;
+                                 pin = std::move(p);
+                               })
+                  .ok());
+  ASSERT_TRUE(pin);
+  b.store.Delete(id);  // its owner is done with it while the reply is being written
+  RunUntil([] { return false; });
+  EXPECT_GT(b.store.Stats().used, 0u);
+  EXPECT_EQ(bytes, std::string_view(Pattern(5000, 6)).substr(1000, 2000));
+  pin.reset();
+  EXPECT_GT(b.store.Stats().used, 0u);  // released on the manager's thread, not here
+  RunUntil([&] { return b.store.Stats().used == 0; });
+  EXPECT_EQ(b.store.Stats().used, 0u);
 }
 
 TEST_F(ObjectManagerTest, ASourceWithoutTheObjectOrUnknownFailsClearly) {

@@ -48,6 +48,26 @@ void Connection::CallRaw(uint16_t method, std::string body, ResponseCallback cb,
   });
 }
 
+void Connection::CallInto(uint16_t method, const google::protobuf::MessageLite &request, ReplySink sink,
+                          ResponseCallback cb, std::chrono::milliseconds timeout) {
+  if (!sink.dest && sink.size) {
+    impl_->FailCallback(
+        std::move(cb),
+        Status::InvalidArgument("a reply sink of " + std::to_string(sink.size) + " bytes with no memory"));
+    return;
+  }
+  if (!sink.dest) {  // nothing to read into: an ordinary call that checks the length
+    static char none;
+    sink.dest = &none;
+  }
+  impl_->StartCall(
+      std::move(cb), timeout,
+      [&](uint64_t id, Status *error) {
+        return impl_->AppendMessage(FrameType::kRequest, method, id, request, error);
+      },
+      sink);
+}
+
 DirectSendScope::DirectSendScope() : previous_(t_direct_send) { t_direct_send = true; }
 DirectSendScope::~DirectSendScope() { t_direct_send = previous_; }
 
@@ -133,21 +153,16 @@ void Connection::ReplyRaw(uint64_t call_id, std::string body) {
   }
 }
 
-void Connection::ReplyParts(uint64_t call_id, std::initializer_list<std::string_view> parts) {
-  size_t size = 0;
-  for (std::string_view p : parts) size += p.size();
-  if (size > kMaxFrameBody) {
-    ReplyError(call_id, Status::InvalidArgument("message of " + std::to_string(size) +
+void Connection::ReplyPinned(uint64_t call_id, std::string head, std::string_view payload,
+                             std::shared_ptr<const void> pin) {
+  if (head.size() + payload.size() > kMaxFrameBody) {
+    pin.reset();
+    ReplyError(call_id, Status::InvalidArgument("message of " + std::to_string(head.size() + payload.size()) +
                                                 " bytes exceeds the frame limit"));
     return;
   }
-  const bool sent = impl_->AppendFrame(FrameType::kResponse, 0, call_id, size, [&](char *out) {
-    for (std::string_view p : parts) {
-      if (!p.empty()) std::memcpy(out, p.data(), p.size());
-      out += p.size();
-    }
-  });
-  if (!sent) LUMEN_LOG_DEBUG("rpc: dropping reply to {}: the connection is closed", impl_->peer);
+  if (!impl_->AppendPinned(call_id, head, payload, pin))
+    LUMEN_LOG_DEBUG("rpc: dropping reply to {}: the connection is closed", impl_->peer);
 }
 
 void Connection::ReplyError(uint64_t call_id, const Status &status) {

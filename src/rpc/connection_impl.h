@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <future>
+#include <limits>
 #include <vector>
 
 #include "base/encoding.h"
@@ -34,6 +35,10 @@ using unix_socket = asio::local::stream_protocol;
 namespace detail {
 
 inline constexpr size_t kReadChunk = 64 * 1024;
+// A reply for a call with a ReplySink is read straight into the sink once
+// its body is at least this long and not yet all in the read buffer; below
+// that the one copy out of the buffer costs less than the extra reads.
+inline constexpr size_t kDirectReadMin = 64 * 1024;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(10);
 constexpr size_t kKeepBufferCapacity = 4 << 20;
 // The peer is checked this many times per PeerTimeout(): pinged at each
@@ -109,6 +114,21 @@ struct Connection::Impl {
   struct Pending {
     ResponseCallback cb;
     Clock::time_point deadline;
+    ReplySink sink;  // dest == nullptr: none
+  };
+  // One piece of the outgoing stream: bytes owned here, or bytes lying
+  // elsewhere (ReplyPinned) that `pin` keeps valid until they are written.
+  struct OutPiece {
+    std::string owned;
+    std::string_view external;
+    std::shared_ptr<const void> pin;
+  };
+  // A reply being read straight into its call's ReplySink (loop thread).
+  struct DirectRead {
+    char *dest = nullptr;
+    size_t left = 0;     // bytes still to read into dest
+    std::string prefix;  // the body's first sink.prefix bytes, for the callback
+    ResponseCallback cb;
   };
 
   Impl(EventLoop &loop, Role role, std::string peer, const Dispatcher *dispatcher)
@@ -123,7 +143,8 @@ struct Connection::Impl {
 
   // Socket operations, implemented per socket type.
   virtual void StartRead() = 0;
-  virtual void StartWrite() = 0;  // writes `writing`
+  virtual void StartWrite() = 0;       // writes `writing`, or `writing_pieces` when it has any
+  virtual void StartDirectRead() = 0;  // reads into `direct`
   virtual void CloseSocket() = 0;
   virtual int NativeFd() = 0;
 
@@ -154,9 +175,14 @@ struct Connection::Impl {
   // Outgoing.
   Mutex out_mu;
   std::string out_buf GUARDED_BY(out_mu);  // frames waiting to be written
+  // Pieces queued before out_buf, while a pinned payload waits to be written
+  // (empty otherwise: then out_buf alone is the queue).
+  std::vector<OutPiece> out_pieces GUARDED_BY(out_mu);
   bool write_in_flight GUARDED_BY(out_mu) = false;
   bool out_closed GUARDED_BY(out_mu) = false;
-  std::string writing;  // the batch being written (loop thread)
+  std::string writing;                         // the batch being written (loop thread)
+  std::vector<OutPiece> writing_pieces;        // or this one, holding pins (loop thread)
+  std::vector<asio::const_buffer> write_bufs;  // writing_pieces as one writev (loop thread)
 
   // Calls.
   std::atomic<uint64_t> next_call_id{1};
@@ -190,6 +216,8 @@ struct Connection::Impl {
 
   // Incoming.
   ReadBuffer rbuf;
+  DirectRead direct;                  // loop thread
+  bool direct_active = false;         // loop thread: the socket is read into `direct`
   bool in_dispatch = false;           // loop thread: inside ParseFrames
   bool flush_after_dispatch = false;  // loop thread
 
@@ -222,22 +250,52 @@ struct Connection::Impl {
       detail::EncodeHeader(p, static_cast<uint32_t>(size), static_cast<uint16_t>(type), method, call_id);
       write_body(p + kFrameHeaderSize);
       if (!write_in_flight) {
-        if (t_direct_send && at == 0 && TrySendNow()) return true;
+        if (t_direct_send && at == 0 && out_pieces.empty() && TrySendNow()) return true;
         write_in_flight = true;
         need_flush = true;
       }
     }
-    if (need_flush) {
-      if (loop.InLoopThread() && in_dispatch) {
-        // Replying from a handler: flush once after the whole read is parsed.
-        flush_after_dispatch = true;
-        return true;
-      }
-      ConnectionPtr self = Self();
-      if (!self) return true;  // being destroyed
-      loop.Post([self = std::move(self)] { Impl::Of(self)->Flush(); });
-    }
+    if (need_flush) ScheduleFlush();
     return true;
+  }
+
+  // Appends a response frame whose body is `head` then `payload`, the payload
+  // written from where it lies (see Connection::ReplyPinned). Returns false
+  // if the connection is closed (the pin is then released by the caller).
+  bool AppendPinned(uint64_t call_id, const std::string &head, std::string_view payload,
+                    std::shared_ptr<const void> &pin) {
+    bool need_flush = false;
+    {
+      MutexLock lock(out_mu);
+      if (out_closed) return false;
+      size_t at = out_buf.size();
+      out_buf.resize(at + kFrameHeaderSize + head.size());
+      char *p = out_buf.data() + at;
+      detail::EncodeHeader(p, static_cast<uint32_t>(head.size() + payload.size()),
+                           static_cast<uint16_t>(FrameType::kResponse), 0, call_id);
+      if (!head.empty()) std::memcpy(p + kFrameHeaderSize, head.data(), head.size());
+      out_pieces.push_back(OutPiece{std::move(out_buf), {}, nullptr});
+      out_buf = std::string();
+      if (!payload.empty()) out_pieces.push_back(OutPiece{{}, payload, std::move(pin)});
+      if (!write_in_flight) {
+        write_in_flight = true;
+        need_flush = true;
+      }
+    }
+    if (need_flush) ScheduleFlush();
+    return true;
+  }
+
+  // A write is due (write_in_flight was just set): the loop flushes.
+  void ScheduleFlush() {
+    if (loop.InLoopThread() && in_dispatch) {
+      // Replying from a handler: flush once after the whole read is parsed.
+      flush_after_dispatch = true;
+      return;
+    }
+    ConnectionPtr self = Self();
+    if (!self) return;  // being destroyed
+    loop.Post([self = std::move(self)] { Impl::Of(self)->Flush(); });
   }
 
   // out_mu held, no write in flight. Sends out_buf straight from the calling
@@ -296,21 +354,41 @@ struct Connection::Impl {
   // Loop thread: write everything queued so far in one go.
   void Flush() {
     if (closed.load(std::memory_order_acquire)) return;
+    std::vector<OutPiece> written;  // their pins go once out_mu is released
+    written.swap(writing_pieces);
     {
       MutexLock lock(out_mu);
       writing.clear();
       if (writing.capacity() > kKeepBufferCapacity) std::string().swap(writing);
-      writing.swap(out_buf);
-      if (writing.empty()) {
-        write_in_flight = false;
-        return;
+      if (!out_pieces.empty()) {
+        writing_pieces.swap(out_pieces);
+        if (!out_buf.empty()) writing_pieces.push_back(OutPiece{std::move(out_buf), {}, nullptr});
+        out_buf = std::string();
+      } else {
+        writing.swap(out_buf);
+        if (writing.empty()) {
+          write_in_flight = false;
+          return;
+        }
       }
     }
+    written.clear();
     StartWrite();
+  }
+
+  // Loop thread: the buffers of `writing_pieces`, for one scatter-gather write.
+  const std::vector<asio::const_buffer> &WriteBuffers() {
+    write_bufs.clear();
+    for (const OutPiece &piece : writing_pieces) {
+      if (!piece.owned.empty()) write_bufs.emplace_back(piece.owned.data(), piece.owned.size());
+      if (!piece.external.empty()) write_bufs.emplace_back(piece.external.data(), piece.external.size());
+    }
+    return write_bufs;
   }
 
   void OnWriteDone(const boost::system::error_code &ec) {
     if (ec) {
+      writing_pieces.clear();  // the socket is done with them
       if (ec != asio::error::operation_aborted)
         DoClose(Status::Disconnected("write to " + peer + " failed: " + ec.message()));
       return;
@@ -325,7 +403,8 @@ struct Connection::Impl {
   }
 
   template <typename AppendFn>
-  void StartCall(ResponseCallback cb, std::chrono::milliseconds timeout, AppendFn &&append) {
+  void StartCall(ResponseCallback cb, std::chrono::milliseconds timeout, AppendFn &&append,
+                 ReplySink sink = {}) {
     uint64_t id = next_call_id.fetch_add(1, std::memory_order_relaxed);
     auto deadline = Clock::now() + timeout;
     bool need_arm = false;
@@ -336,7 +415,7 @@ struct Connection::Impl {
         FailCallback(std::move(cb), Status::Disconnected("connection to " + peer + " is closed"));
         return;
       }
-      pending.emplace(id, Pending{std::move(cb), deadline});
+      pending.emplace(id, Pending{std::move(cb), deadline, sink});
       if (deadline < min_deadline) min_deadline = deadline;
       if (!sweep_armed) {
         sweep_armed = true;
@@ -434,10 +513,10 @@ struct Connection::Impl {
 
   void CheckKeepalive() {
     if (closed.load()) return;
-    bool waiting;
+    bool waiting = direct_active;
     {
       MutexLock lock(pending_mu);
-      waiting = !pending.empty();
+      waiting = waiting || !pending.empty();
     }
     if (!waiting && !keep_alive.load()) {
       keepalive_armed = false;
@@ -469,11 +548,14 @@ struct Connection::Impl {
   void DoClose(Status reason) {
     if (closed.exchange(true)) return;
     close_requested = true;
+    std::vector<OutPiece> unsent;  // their pins go once out_mu is released
     {
       MutexLock lock(out_mu);
       out_closed = true;
       out_buf.clear();
+      unsent.swap(out_pieces);
     }
+    unsent.clear();
     CloseSocket();
     boost::system::error_code ec;
     sweep_timer.cancel(ec);
@@ -503,6 +585,8 @@ struct Connection::Impl {
 
   // The calls learn why the connection closed (a peer that stopped
   // responding reads differently from one that went away).
+  // Also the call whose reply was being read into its sink. Loop thread, or
+  // any thread once the loop has stopped (~Connection).
   void FailAllPending(const Status &reason) {
     std::unordered_map<uint64_t, Pending> failed;
     {
@@ -510,23 +594,31 @@ struct Connection::Impl {
       pending_closed = true;
       failed.swap(pending);
     }
-    if (failed.empty()) return;
+    ResponseCallback reading;
+    if (direct_active) {
+      direct_active = false;
+      reading = std::move(direct.cb);
+      direct = DirectRead();
+    }
+    if (failed.empty() && !reading) return;
     Status st = Status::Disconnected("connection to " + peer + " closed" +
                                      (reason.message().empty() ? std::string() : ": " + reason.message()));
+    if (reading) reading(st, {});
     for (auto &[id, p] : failed) p.cb(st, {});
   }
 
   // ---- incoming ----
 
+  void OnReadError(const boost::system::error_code &ec) {
+    if (ec == asio::error::eof || ec == asio::error::connection_reset)
+      DoClose(Status::Disconnected("peer " + peer + " closed the connection"));
+    else if (ec != asio::error::operation_aborted)
+      DoClose(Status::Disconnected("read from " + peer + " failed: " + ec.message()));
+  }
+
   void OnRead(const boost::system::error_code &ec, size_t n) {
     if (closed.load()) return;
-    if (ec) {
-      if (ec == asio::error::eof || ec == asio::error::connection_reset)
-        DoClose(Status::Disconnected("peer " + peer + " closed the connection"));
-      else if (ec != asio::error::operation_aborted)
-        DoClose(Status::Disconnected("read from " + peer + " failed: " + ec.message()));
-      return;
-    }
+    if (ec) return OnReadError(ec);
     rbuf.end += n;
     reads++;
     ConnectionPtr self = Self();
@@ -534,14 +626,84 @@ struct Connection::Impl {
     in_dispatch = true;
     size_t need = ParseFrames(self);
     in_dispatch = false;
+    FlushAfterDispatch();
+    if (closed.load()) return;
+    if (direct_active) return StartDirectRead();
+    rbuf.MaybeShrink();
+    rbuf.Reserve(std::max(kReadChunk, need));
+    StartRead();
+  }
+
+  void FlushAfterDispatch() {
     if (flush_after_dispatch) {
       flush_after_dispatch = false;
       Flush();
     }
+  }
+
+  // Loop thread: `n` more bytes of the reply read into its sink.
+  void OnDirectRead(const boost::system::error_code &ec, size_t n) {
     if (closed.load()) return;
-    rbuf.MaybeShrink();
-    rbuf.Reserve(std::max(kReadChunk, need));
+    if (ec) return OnReadError(ec);
+    reads++;
+    direct.dest += n;
+    direct.left -= n;
+    if (direct.left > 0) return StartDirectRead();
+    FinishDirectRead();
+    if (closed.load()) return;
+    rbuf.Reserve(kReadChunk);
     StartRead();
+  }
+
+  // The whole reply is in the sink: the call succeeds with the prefix.
+  void FinishDirectRead() {
+    direct_active = false;
+    ResponseCallback cb = std::move(direct.cb);
+    std::string prefix = std::move(direct.prefix);
+    direct = DirectRead();
+    in_dispatch = true;  // what the callback sends leaves in one write
+    RunResponseCallback(cb, Status::OK(), prefix);
+    in_dispatch = false;
+    FlushAfterDispatch();
+  }
+
+  void RunResponseCallback(const ResponseCallback &cb, Status st, std::string_view body) {
+    try {
+      cb(std::move(st), body);
+    } catch (const std::exception &e) {
+      LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw: {}", peer, e.what());
+    } catch (...) {
+      LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw", peer);
+    }
+  }
+
+  // A reply frame whose header has arrived but not all its body: if its call
+  // has a sink the body fits, takes the call and starts reading into the
+  // sink (direct_active), and returns 0; returns how many more bytes the
+  // prefix needs to be buffered first; returns SIZE_MAX to parse it the
+  // usual way. `avail` counts the header.
+  size_t MaybeReadIntoSink(const detail::FrameHeader &h, size_t avail) {
+    Pending call;
+    {
+      MutexLock lock(pending_mu);
+      auto it = pending.find(h.call_id);
+      if (it == pending.end() || !it->second.sink.dest) return SIZE_MAX;
+      const ReplySink &sink = it->second.sink;
+      if (h.body_len != sink.prefix + sink.size) return SIZE_MAX;  // fails in HandleFrame
+      if (avail < kFrameHeaderSize + sink.prefix) return kFrameHeaderSize + sink.prefix - avail;
+      call = std::move(it->second);
+      pending.erase(it);
+    }
+    const char *body = rbuf.data() + rbuf.begin + kFrameHeaderSize;
+    const size_t have = avail - kFrameHeaderSize - call.sink.prefix;  // < sink.size: the frame is incomplete
+    direct.prefix.assign(body, call.sink.prefix);
+    if (have) std::memcpy(call.sink.dest, body + call.sink.prefix, have);
+    direct.dest = call.sink.dest + have;
+    direct.left = call.sink.size - have;
+    direct.cb = std::move(call.cb);
+    direct_active = true;
+    rbuf.begin = rbuf.end = 0;  // everything buffered belonged to this frame
+    return 0;
   }
 
   void ProtocolError(const std::string &what) {
@@ -618,7 +780,14 @@ struct Connection::Impl {
                       std::to_string(limit));
         return 0;
       }
-      if (avail < kFrameHeaderSize + h.body_len) return kFrameHeaderSize + h.body_len - avail;
+      if (avail < kFrameHeaderSize + h.body_len) {
+        if (h.type == static_cast<uint16_t>(FrameType::kResponse) && authenticated &&
+            h.body_len >= kDirectReadMin) {
+          size_t need = MaybeReadIntoSink(h, avail);
+          if (need != SIZE_MAX) return need;
+        }
+        return kFrameHeaderSize + h.body_len - avail;
+      }
       std::string_view body(p + kFrameHeaderSize, h.body_len);
       rbuf.begin += kFrameHeaderSize + h.body_len;
       HandleFrame(self, h, body);
@@ -715,11 +884,13 @@ struct Connection::Impl {
       case FrameType::kResponse:
       case FrameType::kError: {
         ResponseCallback cb;
+        ReplySink sink;
         {
           MutexLock lock(pending_mu);
           auto it = pending.find(h.call_id);
           if (it != pending.end()) {
             cb = std::move(it->second.cb);
+            sink = it->second.sink;
             pending.erase(it);
           }
         }
@@ -739,14 +910,19 @@ struct Connection::Impl {
             st = Status(static_cast<StatusCode>(code), err.message());
           }
           body = {};
+        } else if (sink.dest) {
+          // A reply small enough to have been buffered whole: one copy here.
+          if (body.size() != sink.prefix + sink.size) {
+            st = Status::InvalidArgument("reply from " + peer + " has " + std::to_string(body.size()) +
+                                         " bytes, not the " + std::to_string(sink.prefix + sink.size) +
+                                         " its call expects");
+            body = {};
+          } else {
+            if (sink.size) std::memcpy(sink.dest, body.data() + sink.prefix, sink.size);
+            body = body.substr(0, sink.prefix);
+          }
         }
-        try {
-          cb(std::move(st), body);
-        } catch (const std::exception &e) {
-          LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw: {}", peer, e.what());
-        } catch (...) {
-          LUMEN_LOG_ERROR("rpc: response callback for a call to {} threw", peer);
-        }
+        RunResponseCallback(cb, std::move(st), body);
         return;
       }
       case FrameType::kPing: {
@@ -767,6 +943,15 @@ struct Connection::Impl {
 };
 
 namespace detail {
+
+// How much one write system call may take: all of it. asio's default,
+// transfer_all, caps each call at 64 KiB, so an 8 MiB object chunk took 128
+// calls and 128 trips through the loop; the kernel takes what its buffer holds.
+struct WriteAsMuchAsFits {
+  size_t operator()(const boost::system::error_code &ec, size_t) const {
+    return ec ? 0 : std::numeric_limits<size_t>::max();
+  }
+};
 
 template <typename Socket>
 struct SocketImpl final : Connection::Impl {
@@ -792,10 +977,23 @@ struct SocketImpl final : Connection::Impl {
   void StartWrite() override {
     ConnectionPtr self = Self();
     if (!self) return;
-    asio::async_write(socket, asio::buffer(writing),
-                      [self = std::move(self)](const boost::system::error_code &ec, size_t) {
-                        Impl::Of(self)->OnWriteDone(ec);
-                      });
+    auto done = [self = std::move(self)](const boost::system::error_code &ec, size_t) {
+      Impl::Of(self)->OnWriteDone(ec);
+    };
+    if (!writing_pieces.empty()) {
+      asio::async_write(socket, WriteBuffers(), WriteAsMuchAsFits(), std::move(done));
+    } else {
+      asio::async_write(socket, asio::buffer(writing), WriteAsMuchAsFits(), std::move(done));
+    }
+  }
+
+  void StartDirectRead() override {
+    ConnectionPtr self = Self();
+    if (!self) return;
+    socket.async_read_some(asio::buffer(direct.dest, direct.left),
+                           [self = std::move(self)](const boost::system::error_code &ec, size_t n) {
+                             Impl::Of(self)->OnDirectRead(ec, n);
+                           });
   }
 
   int NativeFd() override { return socket.is_open() ? socket.native_handle() : -1; }

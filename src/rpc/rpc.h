@@ -38,7 +38,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -273,6 +272,18 @@ class Dispatcher {
 /// deadline passed, connection closed). Runs on the loop thread.
 using ResponseCallback = std::function<void(Status status, std::string_view body)>;
 
+/// Where a call's large reply goes (Connection::CallInto): the first `prefix`
+/// bytes of the body are handed to the callback as usual, and the `size`
+/// bytes after them are read from the socket straight into `dest`, with no
+/// buffer in between. The memory must stay valid and untouched by anyone
+/// else until the callback has run; the connection writes into it only
+/// between the reply's arrival and the callback, never after.
+struct ReplySink {
+  size_t prefix = 0;
+  char *dest = nullptr;
+  size_t size = 0;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   ~Connection();
@@ -290,12 +301,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
                   google::protobuf::MessageLite *reply,
                   std::chrono::milliseconds timeout = kDefaultCallTimeout);
 
+  /// A call whose reply lands in `sink` (see ReplySink): `cb` gets OK and the
+  /// prefix only when the reply's body was exactly prefix + size bytes and
+  /// the rest is in `sink.dest`; a reply of any other length fails the call
+  /// with InvalidArgument (what it wrote to `dest` then means nothing). For
+  /// bulk data (object chunks): no copy on this side beyond the kernel's.
+  void CallInto(uint16_t method, const google::protobuf::MessageLite &request, ReplySink sink,
+                ResponseCallback cb, std::chrono::milliseconds timeout = kDefaultCallTimeout);
+
   void Notify(uint16_t method, const google::protobuf::MessageLite &message);
   void Reply(uint64_t call_id, const google::protobuf::MessageLite &response);
   void ReplyRaw(uint64_t call_id, std::string body);
-  /// A reply whose body is `parts` one after another, copied once, straight
-  /// into the outgoing frame: a large body need not be assembled first.
-  void ReplyParts(uint64_t call_id, std::initializer_list<std::string_view> parts);
+  /// A reply whose body is `head` and then `payload`, written to the socket
+  /// from where `payload` lies (scatter-gather), never copied in user space.
+  /// `pin` is held until those bytes have left or the connection is gone, and
+  /// must keep them valid and unchanged until then; it is released on
+  /// whatever thread finishes with it.
+  void ReplyPinned(uint64_t call_id, std::string head, std::string_view payload,
+                   std::shared_ptr<const void> pin);
   void ReplyError(uint64_t call_id, const Status &status);
 
   /// Watches the peer even while no call is pending (see PeerTimeout): for a

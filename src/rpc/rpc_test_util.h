@@ -58,7 +58,10 @@ constexpr uint16_t kRecord = 4;
 constexpr uint16_t kCloseMe = 5;
 constexpr uint16_t kThrow = 6;
 constexpr uint16_t kClientEcho = 10;
-constexpr uint16_t kEchoInParts = 11;  // replies "<" + body + ">" in three parts
+// Replies "<" + body + ">": "<" is the head of a ReplyPinned, body + ">" its
+// payload, held by a pin the fixture watches (pins_).
+constexpr uint16_t kEchoPinned = 11;
+constexpr uint16_t kEchoPinnedThenClose = 12;  // the same, 64 MiB of '#' after the body, then closes
 
 const std::string kToken = "s3cret-token";
 // How long a test waits for something that must happen: only a hang reaches it.
@@ -92,9 +95,19 @@ class RpcTest : public ::testing::Test {
     dispatcher_.Register(kEcho, [](const ConnectionPtr &c, uint64_t id, std::string_view body) {
       c->ReplyRaw(id, std::string(body));
     });
-    dispatcher_.Register(kEchoInParts, [](const ConnectionPtr &c, uint64_t id, std::string_view body) {
-      c->ReplyParts(id, {"<", body, std::string_view(), ">"});
+    dispatcher_.Register(kEchoPinned, [this](const ConnectionPtr &c, uint64_t id, std::string_view body) {
+      auto payload = std::make_shared<const std::string>(std::string(body) + ">");
+      WatchPin(payload);
+      c->ReplyPinned(id, "<", *payload, payload);
     });
+    dispatcher_.Register(
+        kEchoPinnedThenClose, [this](const ConnectionPtr &c, uint64_t id, std::string_view body) {
+          auto payload =
+              std::make_shared<const std::string>(std::string(body) + std::string(64 << 20, '#') + ">");
+          WatchPin(payload);
+          c->ReplyPinned(id, "<", *payload, payload);
+          c->Close();
+        });
     dispatcher_.Register(kFail, [](const ConnectionPtr &c, uint64_t id, std::string_view) {
       c->ReplyError(id, Status::NotFound("nope, not here"));
     });
@@ -121,6 +134,18 @@ class RpcTest : public ::testing::Test {
   void TearDown() override {
     server_.reset();
     std::filesystem::remove_all(dir_);
+  }
+
+  void WatchPin(const std::shared_ptr<const void> &pin) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pins_.push_back(pin);
+  }
+  // Pins ReplyPinned still holds.
+  size_t LivePins() {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (auto &p : pins_) n += !p.expired();
+    return n;
   }
 
   std::string UnixAddr() const { return "unix:" + sock_path_; }
@@ -150,6 +175,7 @@ class RpcTest : public ::testing::Test {
   std::atomic<int> black_holed_{0};
   std::mutex mu_;
   std::vector<int> recorded_;
+  std::vector<std::weak_ptr<const void>> pins_;
 };
 
 // Every log line of this binary also goes through one distributing sink, to

@@ -111,6 +111,8 @@ Status NodeService::Start() {
   object_manager::ObjectManagerOptions om;
   om.client_id = next_client_id_++;  // the store client pulls create and chunk reads pin as
   om.admission_wait = kObjectStoreFullWait;
+  // A served chunk's pin is dropped where its connection finishes the write.
+  om.run_on_manager_thread = [this](std::function<void()> release) { loop_.Post(std::move(release)); };
   object_manager_ = std::make_unique<object_manager::ObjectManager>(*store_, arena_->base(), *peers_, om);
 
   // A FakeClock never fires the cluster view timer by itself: its moves do.

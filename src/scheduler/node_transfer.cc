@@ -31,9 +31,10 @@ void NodeService::RegisterTransferHandlers() {
   dispatcher_.Register(proto::PULL_OBJECT_CHUNK, [this](const rpc::ConnectionPtr &conn, uint64_t call_id,
                                                         PullObjectChunkRequest &req) {
     if (!object_manager_) return conn->ReplyError(call_id, Status::Internal("the node is starting"));
-    Status served = object_manager_->ServeChunk(req, [&](std::string_view header, std::string_view bytes) {
-      conn->ReplyParts(call_id, {header, bytes});  // copied once, into the frame
-    });
+    Status served = object_manager_->ServeChunk(
+        req, [&](std::string header, std::string_view bytes, std::shared_ptr<const void> pin) {
+          conn->ReplyPinned(call_id, std::move(header), bytes, std::move(pin));  // written from the arena
+        });
     if (!served.ok()) conn->ReplyError(call_id, served);
   });
   dispatcher_.Register(
