@@ -353,9 +353,9 @@ struct Connection::Impl {
 
   // Loop thread: write everything queued so far in one go.
   void Flush() {
-    if (closed.load(std::memory_order_acquire)) return;
-    std::vector<OutPiece> written;  // their pins go once out_mu is released
+    std::vector<OutPiece> written;  // the last write's: their pins go once out_mu is released
     written.swap(writing_pieces);
+    if (closed.load(std::memory_order_acquire)) return;
     {
       MutexLock lock(out_mu);
       writing.clear();
