@@ -26,6 +26,7 @@ CoreWorker::CoreWorker(CoreWorkerOptions options)
     : options_(std::move(options)),
       task_events_(CurrentSettings().task_events, static_cast<size_t>(CurrentSettings().task_events_buffer)),
       clock_(*options_.clock),
+      refs_(options_.worker_id),
       pid_(getpid()) {
   // A FakeClock moving past a Get or Wait deadline must wake the caller:
   // sleeping on ready_cv_, or leading the loop (the posted no-op makes it
@@ -337,6 +338,7 @@ void CoreWorker::Shutdown() {
   fork_server_watch_.reset();
   std::lock_guard<std::mutex> lock(mu_);
   objects_.clear();
+  refs_.Clear();
   arena_.reset();
 }
 
@@ -470,9 +472,9 @@ void CoreWorker::RegisterHandlers() {
           if (it == objects_.end() || !it->second->owned) continue;
           if (who == self_address_.unix_path()) continue;
           if (add) {
-            it->second->borrowers.insert(who);
+            refs_.AddBorrower(id, who);
           } else {
-            it->second->borrowers.erase(who);
+            refs_.RemoveBorrower(id, who);
             MaybeFreeLocked(id, &after);
           }
         }

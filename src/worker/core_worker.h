@@ -48,6 +48,7 @@
 #include "worker/peer_directory.h"
 #include "worker/task_event_recorder.h"
 #include "worker/object_recovery.h"
+#include "worker/reference_counter.h"
 
 namespace lumen::worker {
 
@@ -322,8 +323,13 @@ class CoreWorker {
   void WatchForkServer();
 
   // Objects (mu_ held unless noted).
+  /// The entry of `id`, made (and counted in refs_) on first use.
   ObjectEntry &EntryLocked(const ObjectID &id);
+  /// Frees `id` if nothing references it (refs_), and what that releases.
   void MaybeFreeLocked(const ObjectID &id, std::vector<std::function<void()>> *after);
+  /// refs_ freed `id`: drops its value, deletes stored copies, answers
+  /// those waiting on it, and tells its owner that we no longer borrow it.
+  void DropEntryLocked(const ObjectID &id, const ReferenceCounter::Refs &refs);
   /// Before a Get sleeps: spins (mu_ released) until `done` holds or the
   /// adaptive budget runs out. Returns with `lock` held.
   template <typename Done>
@@ -495,6 +501,7 @@ class CoreWorker {
   AdaptiveSpin get_spin_;     // how long a blocking Get polls before sleeping
   AdaptiveSpin idle_spin_;    // how long the idle executor polls for a next task
   std::unordered_map<ObjectID, std::unique_ptr<ObjectEntry>> objects_;
+  ReferenceCounter refs_;  // mu_: the references to each object in objects_
   std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by address (bare Unix path or tcp:)
   std::map<std::string, std::unique_ptr<SchedulingQueue>> queues_;
   uint64_t task_seq_ = 0;

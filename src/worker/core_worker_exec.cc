@@ -164,7 +164,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
         auto it = objects_.find(n);
         if (n.Owner() == options_.worker_id) {
           if (it != objects_.end() && spec.caller().unix_path() != self_address_.unix_path())
-            it->second->borrowers.insert(spec.caller().unix_path());
+            refs_.AddBorrower(n, spec.caller().unix_path());
         } else {
           remote.push_back(n);
         }
@@ -211,7 +211,7 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
         for (auto &n : result.nested) {
           auto it = objects_.find(n);
           if (n.Owner() != options_.worker_id || it == objects_.end()) continue;
-          it->second->borrowers.erase(spec.caller().unix_path());
+          refs_.RemoveBorrower(n, spec.caller().unix_path());
           MaybeFreeLocked(n, &after);
         }
       }

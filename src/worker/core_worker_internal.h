@@ -27,18 +27,15 @@ inline void RunAll(After &after) {
 
 /// Long-lived calls (lease requests, pushed tasks, owner long-polls) have no deadline in practice.
 
+/// An object tracked here: its value once known, and who waits for it. Its
+/// references are counted in CoreWorker::refs_ (ReferenceCounter), which
+/// tracks exactly the objects that have an entry.
 struct CoreWorker::ObjectEntry {
   bool owned = false;
   bool ready = false;
   proto::ObjectPayload payload;             // valid once ready (data moved to `data`)
   std::shared_ptr<const std::string> data;  // inline bytes or error message
-  int64_t local = 0;
-  int64_t submitted = 0;
-  int64_t contained = 0;
-  std::set<std::string> borrowers;  // owner: borrowers' socket paths
-  bool borrow_registered = false;   // non-owner: the owner counts us
-  bool requested = false;           // non-owner: status request in flight
-  std::vector<ObjectID> nested;     // refs inside this object
+  bool requested = false;                   // non-owner: status request in flight
   std::vector<std::pair<rpc::ConnectionPtr, uint64_t>> status_waiters;
   std::vector<std::function<void()>> on_ready;
   int blocked_waiters = 0;     // Get/Wait callers sleeping until this one is ready

@@ -1,6 +1,6 @@
-// The core worker's objects (the ownership protocol, as Ray's reference
-// counter and memory store): each object's entry and its references (local,
-// submitted, contained, borrowers), freeing, borrow notices to owners, values
+// The core worker's objects (the ownership protocol, as Ray's memory store;
+// the counting is ReferenceCounter's): each object's entry, acting on its
+// references (local, submitted, contained, borrowers), freeing, borrow notices to owners, values
 // arriving (SetReadyLocked) or asked from their owner, and storing, putting,
 // pinning and reading values. Threading: everything here runs with mu_ held
 // unless its name lacks "Locked" and it takes mu_ itself.
@@ -16,7 +16,8 @@ CoreWorker::ObjectEntry &CoreWorker::EntryLocked(const ObjectID &id) {
   auto &slot = objects_[id];
   if (!slot) {
     slot = std::make_unique<ObjectEntry>();
-    slot->owned = id.Owner() == options_.worker_id;
+    slot->owned = refs_.Owned(id);
+    refs_.Track(id);
   }
   return *slot;
 }
@@ -29,15 +30,11 @@ void CoreWorker::AddLocalReference(const ObjectID &id) {
     // Every object we own is in the table from creation until freed, so this
     // one was freed (or never existed): a ref to it reads as lost.
     MarkFreedLocked(id, &after);
-    objects_[id]->local++;
+    refs_.AddLocal(id);
     return;
   }
-  auto &e = EntryLocked(id);
-  e.local++;
-  if (!e.owned && !e.borrow_registered) {
-    e.borrow_registered = true;
-    SendBorrowLocked(id, true);
-  }
+  EntryLocked(id);
+  if (refs_.AddLocal(id)) SendBorrowLocked(id, true);
 }
 
 void CoreWorker::MarkFreedLocked(const ObjectID &id, After *after) {
@@ -53,21 +50,29 @@ void CoreWorker::RemoveLocalReference(const ObjectID &id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
-    auto it = objects_.find(id);
-    if (it == objects_.end()) return;
-    if (it->second->local > 0) it->second->local--;
+    refs_.RemoveLocal(id);
     MaybeFreeLocked(id, &after);
   }
   RunAll(after);
 }
 
 void CoreWorker::MaybeFreeLocked(const ObjectID &id, After *after) {
+  (void)after;  // freeing runs no callbacks: waiters are answered by message
+  refs_.FreeIfUnused(
+      id,
+      [this](const ObjectID &x) {
+        // An owned value a dependent task still waits for stays until made.
+        auto it = objects_.find(x);
+        return it == objects_.end() || !it->second->owned || it->second->ready ||
+               it->second->on_ready.empty();
+      },
+      [this](const ObjectID &x, const ReferenceCounter::Refs &refs) { DropEntryLocked(x, refs); });
+}
+
+void CoreWorker::DropEntryLocked(const ObjectID &id, const ReferenceCounter::Refs &refs) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   auto &e = *it->second;
-  if (e.local > 0 || e.submitted > 0 || e.contained > 0 || !e.borrowers.empty()) return;
-  if (e.owned && !e.ready && !e.on_ready.empty()) return;  // a dependent task still waits on it
-  std::vector<ObjectID> nested = std::move(e.nested);
   if (e.owned) {
     recovery_.OnObjectFreed(id);
     if (e.ready && e.payload.in_plasma()) {
@@ -81,16 +86,10 @@ void CoreWorker::MaybeFreeLocked(const ObjectID &id, After *after) {
       rep.set_found(false);
       w.first->Reply(w.second, rep);
     }
-  } else if (e.borrow_registered) {
+  } else if (refs.borrow_registered) {
     SendBorrowLocked(id, false);
   }
   objects_.erase(it);
-  for (auto &n : nested) {
-    auto nit = objects_.find(n);
-    if (nit == objects_.end()) continue;
-    if (nit->second->contained > 0) nit->second->contained--;
-    MaybeFreeLocked(n, after);
-  }
 }
 
 void CoreWorker::SendBorrowLocked(const ObjectID &id, bool add) {
@@ -122,13 +121,14 @@ void CoreWorker::SetReadyLocked(const ObjectID &id, const proto::ObjectPayload &
   e.payload = payload;
   e.data = std::make_shared<const std::string>(payload.data());
   e.payload.clear_data();
-  for (auto &nb : payload.nested_ids()) {
-    ObjectID n = ObjectID::FromBinary(nb);
-    auto &ne = EntryLocked(n);
-    ne.contained++;
+  if (payload.nested_ids_size() > 0) {
+    std::vector<ObjectID> nested;
+    for (auto &nb : payload.nested_ids()) {
+      nested.push_back(ObjectID::FromBinary(nb));
+      EntryLocked(nested.back());  // `e` stays valid: entries are held by pointer
+    }
     // The worker that made this value registered us as a borrower already.
-    if (!ne.owned) ne.borrow_registered = true;
-    e.nested.push_back(n);
+    refs_.AddNested(id, nested);
   }
   if (e.owned) {
     for (auto &w : e.status_waiters) {

@@ -102,15 +102,11 @@ void CoreWorker::RecoverLocked(const ObjectID &id, const std::string &why, After
 
 void CoreWorker::ResetObjectLocked(const ObjectID &id, After *after) {
   ObjectEntry &e = EntryLocked(id);  // made anew for a freed argument made again
-  std::vector<ObjectID> nested = std::move(e.nested);
-  e.nested.clear();
   e.ready = false;
   e.payload.Clear();
   e.data.reset();
-  for (auto &n : nested) {
-    auto it = objects_.find(n);
-    if (it == objects_.end()) continue;
-    if (it->second->contained > 0) it->second->contained--;
+  for (auto &n : refs_.TakeNested(id)) {
+    refs_.RemoveContained(n);
     MaybeFreeLocked(n, after);
   }
 }
@@ -132,13 +128,15 @@ void CoreWorker::ResubmitLocked(ObjectRecovery::Resubmit r, After *after) {
   for (auto &arg : *task->spec.mutable_args()) {
     for (auto &n : arg.nested_ids()) {
       ObjectID nid = ObjectID::FromBinary(n);
-      EntryLocked(nid).submitted++;
+      EntryLocked(nid);
+      refs_.AddSubmitted(nid);
       task->arg_refs.push_back(nid);
     }
     if (!arg.is_ref()) continue;
     arg.set_in_plasma(false);
     ObjectID aid = ObjectID::FromBinary(arg.object_id());
-    EntryLocked(aid).submitted++;
+    EntryLocked(aid);
+    refs_.AddSubmitted(aid);
     task->arg_refs.push_back(aid);
   }
   ResolveAndQueueLocked(task, after);

@@ -160,14 +160,15 @@ void CoreWorker::AddArgsLocked(std::vector<SubmitArg> &args, TaskEntry &task) {
       arg->set_data(a.value->data(), a.value->size());
       for (auto &n : a.nested) {
         arg->add_nested_ids(n.Binary());
-        EntryLocked(n).submitted++;
+        EntryLocked(n);
+        refs_.AddSubmitted(n);
         task.arg_refs.push_back(n);
       }
     } else {
       arg->set_is_ref(true);
       arg->set_object_id(a.ref.Binary());
-      auto &e = EntryLocked(a.ref);
-      e.submitted++;
+      EntryLocked(a.ref);
+      refs_.AddSubmitted(a.ref);
       task.arg_refs.push_back(a.ref);
     }
   }
@@ -571,9 +572,7 @@ void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const st
 void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
   task.done = true;
   for (auto &id : task.arg_refs) {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) continue;
-    if (it->second->submitted > 0) it->second->submitted--;
+    refs_.RemoveSubmitted(id);
     MaybeFreeLocked(id, after);
   }
   task.arg_refs.clear();
