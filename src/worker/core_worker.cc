@@ -169,10 +169,7 @@ Status CoreWorker::Connect() {
   node_->SetCloseHandler([this](const Status &why) {
     OnLost(NodeLost(why.message()));
     if (options_.is_driver) return;
-    // A worker has nothing left to serve.
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    exit_requested_ = true;
-    exec_cv_.notify_all();
+    exec_queue_.RequestExit();  // a worker has nothing left to serve
   });
   // A driver may wait on the node with no call pending (for an actor, or
   // for nothing yet): it must learn of a hung node all the same.
@@ -279,13 +276,7 @@ void CoreWorker::Shutdown() {
     shutdown_ = true;
   }
   // A threaded actor's extra executors finish the calls they run, then end.
-  std::vector<std::thread> executors;
-  {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    exit_requested_ = true;
-    executors.swap(executors_);
-  }
-  exec_cv_.notify_all();
+  std::vector<std::thread> executors = exec_queue_.TakeExecutors(/*exit=*/true);
   JoinAllButCaller(&executors);  // Shutdown may run in an actor method: the process ends with it
   helper_.Stop();
   FlushTaskEvents(/*wait=*/true);  // before JOB_FINISHED: the job's last events are in when it ends
@@ -433,11 +424,7 @@ void CoreWorker::RegisterHandlers() {
   using namespace proto;
   dispatcher_.Register(proto::PUSH_TASK,
                        [this](const rpc::ConnectionPtr &conn, uint64_t call_id, PushTaskRequest &req) {
-                         {
-                           std::lock_guard<std::mutex> lock(exec_mu_);
-                           exec_queue_.push_back(PushedTask{conn, call_id, std::move(*req.mutable_spec())});
-                         }
-                         exec_cv_.notify_one();
+                         exec_queue_.Push(ExecQueue::Task{conn, call_id, std::move(*req.mutable_spec())});
                        });
   dispatcher_.Register(proto::GET_OBJECT_STATUS,
                        [this](const rpc::ConnectionPtr &conn, uint64_t call_id, GetObjectStatusRequest &req) {
@@ -489,9 +476,7 @@ void CoreWorker::RegisterHandlers() {
   RegisterNodeHandlers();
   RegisterRecoveryHandlers();
   dispatcher_.Register(proto::EXIT_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    exit_requested_ = true;
-    exec_cv_.notify_all();
+    exec_queue_.RequestExit();
   });
   dispatcher_.Register(proto::ACTOR_UPDATE,
                        [this](const rpc::ConnectionPtr &, uint64_t, const ActorInfo &info) {

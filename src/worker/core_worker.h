@@ -47,6 +47,7 @@
 #include "rpc/rpc.h"
 #include "worker/peer_directory.h"
 #include "worker/task_event_recorder.h"
+#include "worker/exec_queue.h"
 #include "worker/object_recovery.h"
 #include "worker/reference_counter.h"
 
@@ -512,17 +513,9 @@ class CoreWorker {
   // Until then, other submitters wait for workers: idle leases go back at once.
   Clock::TimePoint leases_wanted_until_{};
 
-  // Worker mode: tasks pushed to us, run in order by RunTaskLoop.
-  struct PushedTask {
-    rpc::ConnectionPtr conn;
-    uint64_t call_id;
-    proto::TaskSpec spec;
-  };
-  std::mutex exec_mu_;
-  std::condition_variable exec_cv_;
-  std::deque<PushedTask> exec_queue_;
-  bool exit_requested_ = false;
-  std::vector<std::thread> executors_;  // exec_mu_: a threaded actor's extra executors, joined by Shutdown
+  // Worker mode: tasks pushed to us, run in order by RunTaskLoop (and a
+  // threaded actor's extra executors, joined by Shutdown).
+  ExecQueue exec_queue_;
   std::atomic<bool> in_task_{false};
   // Actor hosting (set by the creation task, before the constructor runs).
   ActorID actor_id_;

@@ -20,54 +20,34 @@ bool LendLoopEnabled() { return CurrentSettings().lend_loop; }
 void CoreWorker::RunTaskLoop() { ExecLoop(/*lead=*/LendLoopEnabled()); }
 
 void CoreWorker::WaitForExecutors() {
-  std::vector<std::thread> executors;
-  {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    executors.swap(executors_);
-  }
-  for (auto &t : executors) t.join();
+  for (auto &t : exec_queue_.TakeExecutors(/*exit=*/false)) t.join();
 }
 
 void CoreWorker::ExecLoop(bool lead) {
-  auto have_work = [this] { return exit_requested_ || !exec_queue_.empty(); };
   for (;;) {
-    PushedTask t;
-    bool backlog;
-    {
-      std::unique_lock<std::mutex> lock(exec_mu_);
-      if (lead && !have_work()) {
-        // An idle worker reads its next call off the socket on this thread
-        // instead of having the loop thread hand it over: one wake-up per
-        // call, not two (1_1_actor_calls_sync ~26k -> ~41k calls/s here; for
-        // task workers, with the submitter reading its own reply too,
-        // sync_task_latency_us p50 34 -> 12 us, and pipelined bursts lost
-        // nothing: single_client_tasks_async 99k -> 108k tasks/s).
-        lock.unlock();
-        const int spin = idle_spin_.Next();
-        const auto start = std::chrono::steady_clock::now();
-        bool led = loop_.Lead(
-            [&] {
-              std::lock_guard<std::mutex> hold(exec_mu_);
-              return have_work();
-            },
-            std::chrono::steady_clock::time_point::max(), std::chrono::microseconds(spin));
-        if (led && spin > 0)
-          idle_spin_.Report(spin,
-                            std::chrono::steady_clock::now() - start <= std::chrono::microseconds(spin));
-        lock.lock();
-      }
-      exec_cv_.wait(lock, have_work);
-      // Exiting (ExitActor, or the node asked): calls still queued are not
-      // run; their callers see the connection close.
-      if (exit_requested_) return;
-      t = std::move(exec_queue_.front());
-      exec_queue_.pop_front();
-      backlog = !exec_queue_.empty();
+    if (lead && !exec_queue_.HasWork()) {
+      // An idle worker reads its next call off the socket on this thread
+      // instead of having the loop thread hand it over: one wake-up per
+      // call, not two (1_1_actor_calls_sync ~26k -> ~41k calls/s here; for
+      // task workers, with the submitter reading its own reply too,
+      // sync_task_latency_us p50 34 -> 12 us, and pipelined bursts lost
+      // nothing: single_client_tasks_async 99k -> 108k tasks/s).
+      const int spin = idle_spin_.Next();
+      const auto start = std::chrono::steady_clock::now();
+      bool led = loop_.Lead([&] { return exec_queue_.HasWork(); },
+                            std::chrono::steady_clock::time_point::max(), std::chrono::microseconds(spin));
+      if (led && spin > 0)
+        idle_spin_.Report(spin, std::chrono::steady_clock::now() - start <= std::chrono::microseconds(spin));
     }
+    bool backlog = false;
+    // Exiting (ExitActor, or the node asked): calls still queued are not
+    // run; their callers see the connection close.
+    std::optional<ExecQueue::Task> t = exec_queue_.Next(&backlog);
+    if (!t) return;
     // More calls queued behind this one: the loop thread serves the sockets
     // (batched replies, new calls) while this thread works through them.
     if (backlog) loop_.Attend();
-    ExecuteTask(t.conn, t.call_id, std::move(t.spec));
+    ExecuteTask(t->conn, t->call_id, std::move(t->spec));
   }
 }
 
@@ -129,9 +109,8 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
       // max_concurrency > 1: more executors on the same queue (any order).
       // Threads of their own, not a pool's: they run ExecLoop beside the
       // main thread, and one may end the process (Shutdown detaches it).
-      std::lock_guard<std::mutex> lock(exec_mu_);
       for (int i = 1; i < spec.actor_creation().max_concurrency(); ++i)
-        executors_.emplace_back([this] { ExecLoop(/*lead=*/false); });
+        exec_queue_.StartExecutor([this] { ExecLoop(/*lead=*/false); });
     }
   } else if (result.exit_worker && !actor_id_.IsNil() && actor_creator_) {
     // ExitActor: tell the control service first, so it does not restart us.
@@ -233,24 +212,15 @@ void CoreWorker::ExecuteTask(const rpc::ConnectionPtr &conn, uint64_t call_id, p
   {
     // With nothing else queued there is nothing to batch the reply with.
     std::optional<rpc::DirectSendScope> direct;
-    {
-      std::lock_guard<std::mutex> lock(exec_mu_);
-      // An exiting worker writes its last reply itself: the process ends
-      // right after, before the loop would flush it.
-      if (exec_queue_.empty() || result.exit_worker) direct.emplace();
-    }
+    // An exiting worker writes its last reply itself: the process ends
+    // right after, before the loop would flush it.
+    if (result.exit_worker || exec_queue_.Empty()) direct.emplace();
     conn->Reply(call_id, reply);
   }
   const proto::ObjectPayload &ended = reply.returns(0).payload();
   task_events_.RecordHereEnd(spec, ended.error(),
                              ended.error() == proto::NO_ERROR ? std::string() : ended.data(), events_kept);
-  if (result.exit_worker) {
-    {
-      std::lock_guard<std::mutex> lock(exec_mu_);
-      exit_requested_ = true;
-    }
-    exec_cv_.notify_all();
-  }
+  if (result.exit_worker) exec_queue_.RequestExit();
 }
 
 }  // namespace lumen::worker
