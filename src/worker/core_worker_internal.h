@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "worker/core_worker.h"
+#include "worker/pipeline_policy.h"
 #include "base/timeouts.h"
 
 namespace lumen::worker {
@@ -115,11 +116,7 @@ struct CoreWorker::SchedulingQueue {
   // Other nodes this queue's lease requests were spilled to (SPILLBACK), by
   // address: a cancel goes to them too.
   std::map<std::string, rpc::ConnectionPtr> spill_nodes;
-  // EWMA of a task's time on its worker: from its push, or from the reply
-  // before it when it was queued there behind others (so pipelining does
-  // not inflate it).
-  double avg_task_us = -1;
-  std::unordered_map<std::string, double> function_avg_us;  // the same, per function
+  PipelinePolicy pipeline;  // how many tasks each of `workers` takes at once
 };
 
 /// How a task's caller sees a result that could not be stored: a full

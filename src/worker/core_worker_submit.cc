@@ -15,19 +15,6 @@ namespace {
 
 constexpr int64_t kLeaseIdleMs = 100;     // give a lease back after this long unused
 constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
-// Pipelining (several tasks in flight per worker) saves a round trip per
-// task, but what waits on a worker cannot move to another that frees up. So
-// a task only queues behind tasks of functions known to be short (a function
-// that has not finished yet may be long), about kPipelineBudgetUs of expected
-// work per worker, at most kMaxPipelineDepth tasks, and not behind a task that
-// has already run far longer than tasks of its kind do (a long call of a
-// usually short function, or a stopped worker).
-constexpr int kMaxPipelineDepth = 16;
-constexpr double kPipelineBudgetUs = 2000;
-// Well above a descheduled worker's silence on a busy machine (tens of ms
-// with both CPUs loaded), which must not turn pipelining off.
-constexpr double kStalledFloorUs = 50000;
-constexpr double kStalledFactor = 4;
 
 std::string KeyOf(const std::map<std::string, double> &resources) {
   std::string key;
@@ -259,16 +246,9 @@ void CoreWorker::FailQueuedLocked(SchedulingQueue &q, const std::string &why, Af
 }
 
 void CoreWorker::PumpLocked(SchedulingQueue &q) {
-  int depth = 1;
-  if (q.avg_task_us >= 0)
-    depth = static_cast<int>(std::clamp(kPipelineBudgetUs / std::max(q.avg_task_us, 1.0), 1.0,
-                                        static_cast<double>(kMaxPipelineDepth)));
-  auto stalled_after = std::chrono::duration_cast<Clock::Duration>(
-      std::chrono::duration<double, std::micro>(std::max(kStalledFloorUs, kStalledFactor * q.avg_task_us)));
   auto now = clock_.Now();
   auto takes_more = [&](const LeasedWorker &w) {
-    if (w.in_flight == 0) return true;
-    return w.in_flight < depth && w.maybe_long == 0 && now - w.last_progress <= stalled_after;
+    return q.pipeline.TakesMore(w.in_flight, w.maybe_long, now - w.last_progress);
   };
   while (!q.tasks.empty()) {
     LeasedWorker *best = nullptr;
@@ -438,8 +418,7 @@ void CoreWorker::OnLeaseGranted(const std::string &key, const rpc::ConnectionPtr
 void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
   task->pushed_at = clock_.Now();
   if (w.in_flight == 0) w.last_progress = task->pushed_at;
-  auto fn = q.function_avg_us.find(task->spec.function().function_name());
-  task->maybe_long = fn == q.function_avg_us.end() || fn->second >= kPipelineBudgetUs;
+  task->maybe_long = q.pipeline.MaybeLong(task->spec.function().function_name());
   w.maybe_long += task->maybe_long;
   w.in_flight++;
   w.running.push_back(task);
@@ -537,10 +516,8 @@ void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::sha
           q.workers.erase(wit);
         }
       }
-      double us = std::chrono::duration<double, std::micro>(now - started).count();
-      q.avg_task_us = q.avg_task_us < 0 ? us : 0.8 * q.avg_task_us + 0.2 * us;
-      auto [fn, first] = q.function_avg_us.try_emplace(task->spec.function().function_name(), us);
-      if (!first) fn->second = 0.8 * fn->second + 0.2 * us;
+      q.pipeline.RecordTask(task->spec.function().function_name(),
+                            std::chrono::duration<double, std::micro>(now - started).count());
       RecordReplyLocked(*task, rep);
       for (auto &ret : rep.returns())
         SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
