@@ -195,6 +195,8 @@ struct FakeServer {
   // Its first frame gets an answer shaped like the server's challenge, made
   // without the token: a client would send its proof and calls next.
   std::string ReceiveOne() {
+    pollfd l{fd, POLLIN, 0};
+    if (poll(&l, 1, 30000) <= 0) return {};  // nobody came (the test fails, not hangs)
     int c = accept(fd, nullptr, nullptr);
     std::string got;
     char buf[4096];
@@ -330,8 +332,9 @@ TEST(PlantedSockets, ADriverGivesAPlantedSocketNothing) {
     fs::create_directory(open_dir);
     fs::permissions(open_dir, fs::perms::all);
     fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-    int report[2];
+    int report[2], ready[2];
     ASSERT_EQ(pipe(report), 0);
+    ASSERT_EQ(pipe(ready), 0);
     const std::string path = open_dir + "/sockets-node";
     pid_t child = fork();
     if (child == 0) {
@@ -340,14 +343,19 @@ TEST(PlantedSockets, ADriverGivesAPlantedSocketNothing) {
         _exit(2);
       FakeServer fake(path);
       if (fake.fd < 0) _exit(3);
+      // Listening now: the socket file exists from bind, a moment earlier,
+      // when a connect would be refused.
+      (void)!write(ready[1], "r", 1);
       std::string got = fake.ReceiveOne();
       uint64_t n = got.size();
       (void)!write(report[1], &n, sizeof(n));
       _exit(0);
     }
     close(report[1]);
-    for (auto end = Clock::now() + 30s; !fs::exists(path) && Clock::now() < end;)
-      std::this_thread::sleep_for(1ms);
+    close(ready[1]);
+    char listening = 0;
+    ASSERT_EQ(read(ready[0], &listening, 1), 1) << "the other user's fake server did not start";
+    close(ready[0]);
     ray::RayConfig config;
     config.address = "unix:" + path;
     try {
