@@ -304,8 +304,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// A call whose reply lands in `sink` (see ReplySink): `cb` gets OK and the
   /// prefix only when the reply's body was exactly prefix + size bytes and
   /// the rest is in `sink.dest`; a reply of any other length fails the call
-  /// with InvalidArgument (what it wrote to `dest` then means nothing). For
-  /// bulk data (object chunks): no copy on this side beyond the kernel's.
+  /// with InvalidArgument, and nothing is written to `dest`. For bulk data
+  /// (object chunks): no copy on this side beyond the kernel's.
   void CallInto(uint16_t method, const google::protobuf::MessageLite &request, ReplySink sink,
                 ResponseCallback cb, std::chrono::milliseconds timeout = kDefaultCallTimeout);
 
