@@ -36,11 +36,10 @@ uint64_t GetU64(const char *p) {
 
 }  // namespace
 
-std::string EncodeChunkReply(const ChunkHeader &header, std::string_view bytes) {
-  std::string out(kChunkHeaderSize + bytes.size(), '\0');
+std::string EncodeChunkHeader(const ChunkHeader &header) {
+  std::string out(kChunkHeaderSize, '\0');
   PutU64(out.data(), header.data_size);
   PutU64(out.data() + 8, header.meta_size);
-  if (!bytes.empty()) std::memcpy(out.data() + kChunkHeaderSize, bytes.data(), bytes.size());
   return out;
 }
 
@@ -100,7 +99,7 @@ Status ObjectManager::ServeChunk(const proto::PullObjectChunkRequest &req, const
   } else {
     const char *at = reinterpret_cast<const char *>(arena_base_) + info->offset + req.offset();
     // The store's pin from Get above is the reply's: released once sent.
-    reply(EncodeChunkReply({info->data_size, info->meta_size}, {}), std::string_view(at, req.length()),
+    reply(EncodeChunkHeader({info->data_size, info->meta_size}), std::string_view(at, req.length()),
           PinForReply(id));
     return out;
   }

@@ -160,8 +160,8 @@ class ObjectManager {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-/// Encodes / decodes a PULL_OBJECT_CHUNK reply (see ChunkHeader).
-std::string EncodeChunkReply(const ChunkHeader &header, std::string_view bytes);
+/// Encodes / decodes the header of a PULL_OBJECT_CHUNK reply (see ChunkHeader).
+std::string EncodeChunkHeader(const ChunkHeader &header);
 StatusOr<ChunkHeader> DecodeChunkHeader(std::string_view body);
 
 }  // namespace lumen::object_manager

@@ -56,10 +56,6 @@ void Connection::CallInto(uint16_t method, const google::protobuf::MessageLite &
         Status::InvalidArgument("a reply sink of " + std::to_string(sink.size) + " bytes with no memory"));
     return;
   }
-  if (!sink.dest) {  // nothing to read into: an ordinary call that checks the length
-    static char none;
-    sink.dest = &none;
-  }
   impl_->StartCall(
       std::move(cb), timeout,
       [&](uint64_t id, Status *error) {

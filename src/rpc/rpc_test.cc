@@ -95,6 +95,11 @@ TEST_F(RpcTest, ACallIntoASinkFailsOnAReplyOfAnotherLengthOrAnError) {
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
     ExpectEcho(c);
   }
+  // A sink with no memory to read into is refused before anything is sent.
+  std::promise<Status> refused;
+  c->CallInto(kEchoPinned, MakeMsg("x"), ReplySink{1, nullptr, 10},
+              [&](Status st, std::string_view) { refused.set_value(st); });
+  EXPECT_EQ(refused.get_future().get().code(), StatusCode::kInvalidArgument);
   std::string sink(100, '\0');
   std::promise<Status> failed;
   c->CallInto(kFail, MakeMsg("x"), ReplySink{0, sink.data(), sink.size()},
@@ -102,6 +107,19 @@ TEST_F(RpcTest, ACallIntoASinkFailsOnAReplyOfAnotherLengthOrAnError) {
   Status st = failed.get_future().get();
   EXPECT_EQ(st.code(), StatusCode::kNotFound);
   EXPECT_EQ(st.message(), "nope, not here");
+  ExpectEcho(c);
+  c->Close();
+}
+
+// A pinned reply over the frame limit is not sent: the caller gets
+// InvalidArgument, and the pin goes at once.
+TEST_F(RpcTest, APinnedReplyOverTheFrameLimitIsAnErrorReply) {
+  auto c = MustConnect(UnixAddr());
+  auto r = c->CallSync(kPinnedTooLarge, MakeMsg("big"), kHang);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("exceeds the frame limit"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(WaitFor([&] { return LivePins() == 0; }));
   ExpectEcho(c);
   c->Close();
 }

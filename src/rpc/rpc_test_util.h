@@ -62,6 +62,7 @@ constexpr uint16_t kClientEcho = 10;
 // payload, held by a pin the fixture watches (pins_).
 constexpr uint16_t kEchoPinned = 11;
 constexpr uint16_t kEchoPinnedThenClose = 12;  // the same, 64 MiB of '#' after the body, then closes
+constexpr uint16_t kPinnedTooLarge = 13;       // a pinned reply one byte over the frame limit
 
 const std::string kToken = "s3cret-token";
 // How long a test waits for something that must happen: only a hang reaches it.
@@ -108,6 +109,11 @@ class RpcTest : public ::testing::Test {
           c->ReplyPinned(id, "<", *payload, payload);
           c->Close();
         });
+    dispatcher_.Register(kPinnedTooLarge, [this](const ConnectionPtr &c, uint64_t id, std::string_view) {
+      auto payload = std::make_shared<const std::string>(kMaxFrameBody, 'x');
+      WatchPin(payload);
+      c->ReplyPinned(id, "<", *payload, payload);
+    });
     dispatcher_.Register(kFail, [](const ConnectionPtr &c, uint64_t id, std::string_view) {
       c->ReplyError(id, Status::NotFound("nope, not here"));
     });

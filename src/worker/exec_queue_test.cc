@@ -88,12 +88,12 @@ TEST(ExecQueueTest, ExtraExecutorsAreHandedBackForJoiningWithTheExitOrWithout) {
     });
   }
   for (uint64_t i = 1; i <= 30; i++) q.Push(Named("work", i));
-  // Without the exit, the threads are handed back but keep running: push
-  // the exit separately, as WaitForExecutors' callers do after the loop ends.
+  // Handed back without the exit (WaitForExecutors), they go on running.
   std::vector<std::thread> taken = q.TakeExecutors(/*exit=*/false);
   EXPECT_EQ(taken.size(), 3u);
   EXPECT_TRUE(q.TakeExecutors(/*exit=*/false).empty());
-  // Every task is run before the executors see the exit.
+  // Once every task has been taken, a later executor is handed back with
+  // the exit (Shutdown), which ends them all.
   while (!q.Empty()) std::this_thread::yield();
   q.StartExecutor([&] {
     bool backlog = false;
