@@ -50,6 +50,7 @@
 #include "worker/exec_queue.h"
 #include "worker/object_recovery.h"
 #include "worker/reference_counter.h"
+#include "worker/task_entry.h"
 
 namespace lumen::worker {
 
@@ -156,7 +157,6 @@ struct RayObject {
   std::string ErrorMessage() const { return std::string(data, size); }
 };
 using RayObjectPtr = std::shared_ptr<const RayObject>;
-using After = std::vector<std::function<void()>>;
 
 struct TaskOptions {
   std::string name;
@@ -292,7 +292,6 @@ class CoreWorker {
 
  private:
   struct ObjectEntry;
-  struct TaskEntry;
   struct LeasedWorker;
   struct SchedulingQueue;
   struct ActorClient;

@@ -21,11 +21,6 @@
 
 namespace lumen::worker {
 
-inline void RunAll(After &after) {
-  for (auto &fn : after) fn();
-  after.clear();
-}
-
 /// Long-lived calls (lease requests, pushed tasks, owner long-polls) have no deadline in practice.
 
 /// An object tracked here: its value once known, and who waits for it. Its
@@ -41,21 +36,6 @@ struct CoreWorker::ObjectEntry {
   std::vector<std::function<void()>> on_ready;
   int blocked_waiters = 0;     // Get/Wait callers sleeping until this one is ready
   bool pushed_result = false;  // a task or actor call pushed from here: Get reads its reply itself
-};
-
-struct CoreWorker::TaskEntry {
-  proto::TaskSpec spec;
-  ObjectID return_id;
-  std::vector<ObjectID> arg_refs;  // counted in `submitted` until the task ends
-  int pending_deps = 0;
-  int retries_left = 0;
-  Clock::TimePoint pushed_at;  // read from CoreWorker::clock_, as every time here
-  bool maybe_long = false;     // its function was not known to be short when it was pushed
-  std::string key;
-  bool resolved = false;     // actor tasks: arguments ready, may be sent
-  bool done = false;         // finished (result or error set)
-  TaskID parent;             // the task that submitted it (nil: the driver's main thread)
-  bool events_kept = false;  // its attempt's task events are recorded (TaskEventRecorder)
 };
 
 /// A caller's view of one actor: its state as last published by the control

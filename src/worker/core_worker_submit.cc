@@ -86,7 +86,7 @@ CoreWorker::SchedulingQueue &CoreWorker::QueueLocked(const std::map<std::string,
   return *q;
 }
 
-std::shared_ptr<CoreWorker::TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type,
+std::shared_ptr<TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type,
                                                                  const std::string &function_name,
                                                                  const std::string &name) {
   auto task = std::make_shared<TaskEntry>();
