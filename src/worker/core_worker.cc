@@ -28,6 +28,7 @@ CoreWorker::CoreWorker(CoreWorkerOptions options)
       clock_(*options_.clock),
       refs_(options_.worker_id),
       pid_(getpid()) {
+  MakeNormalTaskSubmitter();
   // A FakeClock moving past a Get or Wait deadline must wake the caller:
   // sleeping on ready_cv_, or leading the loop (the posted no-op makes it
   // look at its deadline again). The real clock never calls this.
@@ -262,10 +263,7 @@ void CoreWorker::LoseLocked(Status why, After *after) {
   if (shutdown_ || !lost_.ok()) return;
   lost_ = std::move(why);
   LUMEN_LOG_ERROR("{}", lost_.message());
-  for (auto &[key, q] : queues_) {
-    FailQueuedIfLostLocked(*q, after);
-    PumpLocked(*q);  // cancels the lease requests still pending
-  }
+  normal_tasks_->OnLost(lost_, after);
   for (auto &[id, c] : actor_clients_) PumpActorLocked(*c, after);
 }
 
@@ -274,6 +272,7 @@ void CoreWorker::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     shutdown_ = true;
+    normal_tasks_->Stop();
   }
   // A threaded actor's extra executors finish the calls they run, then end.
   std::vector<std::thread> executors = exec_queue_.TakeExecutors(/*exit=*/true);
@@ -300,12 +299,10 @@ void CoreWorker::Shutdown() {
   std::vector<rpc::ConnectionPtr> peers;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto &[k, q] : queues_)
-      for (auto &[id, w] : q->workers)
-        if (w->conn) peers.push_back(w->conn);
+    for (auto &w : normal_tasks_->TakeWorkers())
+      peers.push_back(std::static_pointer_cast<rpc::Connection>(w));
     for (auto &[k, c] : peers_) peers.push_back(c);
     peers_.clear();
-    queues_.clear();
     actor_clients_.clear();
   }
   {
@@ -492,8 +489,7 @@ void CoreWorker::RegisterHandlers() {
   dispatcher_.Register(proto::LEASES_WANTED, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
-    leases_wanted_until_ = clock_.Now() + std::chrono::milliseconds(200);
-    ReturnIdleLeasesLocked(Clock::Duration::zero());  // leases idle right now go back at once
+    normal_tasks_->OnLeasesWanted();
   });
   dispatcher_.Register(proto::WORKER_READY,
                        [this](const rpc::ConnectionPtr &, uint64_t, const Address &worker) {

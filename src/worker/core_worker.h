@@ -48,6 +48,7 @@
 #include "worker/peer_directory.h"
 #include "worker/task_event_recorder.h"
 #include "worker/exec_queue.h"
+#include "worker/normal_task_submitter.h"
 #include "worker/object_recovery.h"
 #include "worker/reference_counter.h"
 #include "worker/task_entry.h"
@@ -292,8 +293,7 @@ class CoreWorker {
 
  private:
   struct ObjectEntry;
-  struct LeasedWorker;
-  struct SchedulingQueue;
+  class NormalTaskLink;
   struct ActorClient;
   class PlasmaPin;
 
@@ -313,10 +313,6 @@ class CoreWorker {
   /// the first loss is the one to report. Loop thread; mu_ may be held.
   Status NodeLost(const std::string &why);
   Status ControlLost(const std::string &why) const;
-  /// After a loss: fails the tasks waiting in `q` for a worker.
-  void FailQueuedIfLostLocked(SchedulingQueue &q, After *after);
-  /// Fails the tasks waiting in `q` for a worker: they cannot run, because `why`.
-  void FailQueuedLocked(SchedulingQueue &q, const std::string &why, After *after);
   /// Installs `conn` as the control connection (control_mu_ held): its loss is the job's.
   void AdoptControlLocked(rpc::ConnectionPtr conn);
   /// Drivers: reports the fork server's exit (loop thread).
@@ -407,33 +403,17 @@ class CoreWorker {
   /// A task entry with a fresh id and the fields every kind of task shares.
   std::shared_ptr<TaskEntry> NewTaskLocked(proto::TaskType type, const std::string &function_name,
                                            const std::string &name);
+  /// The normal-task submitter's queue key for tasks needing `resources` in
+  /// `runtime_env`; a new one is checked for being feasible anywhere.
+  std::string QueueKeyLocked(const std::map<std::string, double> &resources, const std::string &runtime_env);
   void WarnIfInfeasibleLocked(const char *what, const std::map<std::string, double> &resources);
   void ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, std::vector<std::function<void()>> *after);
-  /// The scheduling queue of tasks needing `resources` and `runtime_env`, made on first use.
-  SchedulingQueue &QueueLocked(const std::map<std::string, double> &resources,
-                               const std::string &runtime_env);
-  void PumpLocked(SchedulingQueue &q);
-  void RequestLeaseLocked(SchedulingQueue &q);
-  /// Sends one of `q`'s lease requests to `node` (null: this process's own
-  /// node), spilled `hops` times so far; pending_leases counts it already.
-  void SendLeaseRequestLocked(SchedulingQueue &q, const rpc::ConnectionPtr &node, int hops);
-  /// A lease reply from `node` (null: our own node), asked after `hops` spills.
-  void OnLeaseGranted(const std::string &key, const rpc::ConnectionPtr &node, int hops, Status st,
-                      std::string_view body);
-  /// A SPILLBACK reply: asks the node it names (loop thread, mu_ not held).
-  void FollowSpillback(const std::string &key, const proto::WorkerLeaseReply &rep, int hops);
-  void PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task);
-  void OnPushReply(const std::string &key, uint64_t lease_id, std::shared_ptr<TaskEntry> task, Status st,
-                   std::string_view body);
   void FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
                       std::vector<std::function<void()>> *after);
   void FinishTaskLocked(TaskEntry &task, std::vector<std::function<void()>> *after);
+  /// The lease timer's tick: idle leases go back, expired death-info waits fail.
   void ReturnIdleLeases();
-  /// Gives back leases with nothing in flight (and nothing queued) for at least `min_idle`.
-  void ReturnIdleLeasesLocked(Clock::Duration min_idle);
-  /// Gives a lease back to the node; a failed worker is not reused.
-  /// Gives a lease back to the node that granted it (null: our own node).
-  void ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::ConnectionPtr &node = nullptr);
+  void MakeNormalTaskSubmitter();
 
   // Actors (core_worker_actor.cc).
   /// The caller-side state of an actor, subscribing to its updates on first use.
@@ -476,6 +456,11 @@ class CoreWorker {
   // when it is destroyed fail their calls then, and failing a task records
   // its end.
   TaskEventRecorder task_events_;
+  // Normal tasks' leases and pushes; the link is its transport and owner.
+  // Before loop_ too: a lease or push failed as the loop is destroyed still
+  // finds them (with their queues gone since Shutdown, and nothing to do).
+  std::unique_ptr<NormalTaskLink> normal_link_;
+  std::unique_ptr<NormalTaskSubmitter> normal_tasks_;
   rpc::EventLoop loop_{"lumen-core"};
   rpc::Dispatcher dispatcher_;
   std::unique_ptr<rpc::Server> server_;
@@ -503,14 +488,11 @@ class CoreWorker {
   std::unordered_map<ObjectID, std::unique_ptr<ObjectEntry>> objects_;
   ReferenceCounter refs_;  // mu_: the references to each object in objects_
   std::unordered_map<std::string, rpc::ConnectionPtr> peers_;  // by address (bare Unix path or tcp:)
-  std::map<std::string, std::unique_ptr<SchedulingQueue>> queues_;
   uint64_t task_seq_ = 0;
   uint64_t put_seq_ = 0;
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   bool shutdown_ = false;
   std::set<std::string> warned_infeasible_;
-  // Until then, other submitters wait for workers: idle leases go back at once.
-  Clock::TimePoint leases_wanted_until_{};
 
   // Worker mode: tasks pushed to us, run in order by RunTaskLoop (and a
   // threaded actor's extra executors, joined by Shutdown).

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "worker/core_worker.h"
-#include "worker/pipeline_policy.h"
 #include "base/timeouts.h"
 
 namespace lumen::worker {
@@ -69,34 +68,32 @@ struct CoreWorker::ActorClient {
   std::vector<AwaitingDeathInfo> awaiting_death_info;
 };
 
-struct CoreWorker::LeasedWorker {
-  uint64_t lease_id = 0;
-  proto::Address address;
-  rpc::ConnectionPtr conn;
-  rpc::ConnectionPtr lease_node;  // the node that granted it, when another node spilled it there
-  std::vector<int> gpu_ids;       // devices the lease holds
-  int in_flight = 0;
-  Clock::TimePoint idle_since;
-  // Its last sign of progress: the last reply, or the push that ended an
-  // idle spell. A worker silent for much longer than tasks take is running
-  // a long task (or is stopped): nothing more is pipelined onto it.
-  Clock::TimePoint last_progress;
-  int maybe_long = 0;  // tasks in flight of functions not known to be short when pushed
-  std::vector<std::shared_ptr<TaskEntry>> running;
-};
+// Connects the normal-task submitter to this core worker
+// (core_worker_submit.cc): what it sends goes over this process's
+// connections (a Peer is an rpc::Connection), and what it decides lands in
+// the core worker's objects. Called as the submitter's interfaces say.
+class CoreWorker::NormalTaskLink final : public LeaseTransport, public NormalTaskSubmitter::Owner {
+ public:
+  explicit NormalTaskLink(CoreWorker *cw) : cw_(cw) {}
 
-struct CoreWorker::SchedulingQueue {
-  std::string key;
-  std::map<std::string, double> resources;
-  std::string runtime_env;  // its tasks' (serialized ray::RuntimeEnv), which their workers start with
-  std::deque<std::shared_ptr<TaskEntry>> tasks;
-  std::map<uint64_t, std::unique_ptr<LeasedWorker>> workers;  // by lease id
-  size_t pending_leases = 0;
-  bool cancel_sent = false;  // pending requests were canceled since the last request
-  // Other nodes this queue's lease requests were spilled to (SPILLBACK), by
-  // address: a cancel goes to them too.
-  std::map<std::string, rpc::ConnectionPtr> spill_nodes;
-  PipelinePolicy pipeline;  // how many tasks each of `workers` takes at once
+  void RequestLease(const Peer &node, proto::WorkerLeaseRequest request, rpc::ResponseCallback cb) override;
+  void CancelLeases(const Peer &node, const proto::WorkerLeaseRequest &request) override;
+  void ReturnWorker(const Peer &node, uint64_t lease_id, bool worker_failed) override;
+  Peer ConnectNode(const std::string &address) override;
+  Peer ConnectWorker(const proto::Address &worker) override;
+  void PushTask(const Peer &worker, const proto::PushTaskRequest &request, bool write_now,
+                rpc::ResponseCallback cb) override;
+  bool NodeConnected() override;
+  std::string NodeName(const Peer &node) override;
+
+  void CheckForLoss(After *after) override;
+  void FailTask(TaskEntry &task, proto::ErrorType type, const std::string &message, After *after) override;
+  void CompleteTask(TaskEntry &task, const proto::PushTaskReply &reply, After *after) override;
+
+ private:
+  rpc::Connection &NodeOf(const Peer &node);  // null: this process's node
+
+  CoreWorker *cw_;
 };
 
 /// How a task's caller sees a result that could not be stored: a full

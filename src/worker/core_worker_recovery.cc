@@ -119,7 +119,7 @@ void CoreWorker::ResubmitLocked(ObjectRecovery::Resubmit r, After *after) {
   task->retries_left = r.retries_left;
   std::map<std::string, double> resources(task->spec.resources().amounts().begin(),
                                           task->spec.resources().amounts().end());
-  task->key = QueueLocked(resources, task->spec.runtime_env()).key;
+  task->key = QueueKeyLocked(resources, task->spec.runtime_env());
   ResetObjectLocked(r.id, after);
   EntryLocked(r.id).pushed_result = true;
   // The kept spec has its arguments as resolved: small values inline (kept

@@ -1,6 +1,6 @@
-// Task submission: dependency resolution, worker leases from the node
-// service, pushing tasks to leased workers (pipelined when tasks are short),
-// retries when a worker dies, and giving idle leases back.
+// Task submission: a task's spec and argument refs, dependency resolution,
+// and the normal-task submitter's link to this core worker (leases, pushes
+// and retries are NormalTaskSubmitter's).
 #include <algorithm>
 #include <iostream>
 #include <optional>
@@ -12,9 +12,6 @@
 
 namespace lumen::worker {
 namespace {
-
-constexpr int64_t kLeaseIdleMs = 100;     // give a lease back after this long unused
-constexpr size_t kMaxPendingLeases = 16;  // per scheduling key
 
 std::string KeyOf(const std::map<std::string, double> &resources) {
   std::string key;
@@ -46,6 +43,72 @@ void PrintInfeasible(const std::string &what, const Shortfall &s) {
 
 }  // namespace
 
+// ---------------------------------------------------------------- normal-task link
+
+void CoreWorker::NormalTaskLink::RequestLease(const Peer &node, proto::WorkerLeaseRequest request,
+                                              rpc::ResponseCallback cb) {
+  request.set_job_id(cw_->options_.job_id);
+  request.set_requester_id(cw_->options_.worker_id.Binary());
+  NodeOf(node).Call(proto::REQUEST_WORKER_LEASE, request, std::move(cb), kForever);
+}
+
+void CoreWorker::NormalTaskLink::CancelLeases(const Peer &node, const proto::WorkerLeaseRequest &request) {
+  auto &conn = NodeOf(node);
+  if (conn.IsOpen()) conn.Notify(proto::CANCEL_WORKER_LEASES, request);
+}
+
+void CoreWorker::NormalTaskLink::ReturnWorker(const Peer &node, uint64_t lease_id, bool worker_failed) {
+  proto::ReturnWorkerRequest ret;
+  ret.set_lease_id(lease_id);
+  ret.set_worker_failed(worker_failed);
+  NodeOf(node).Notify(proto::RETURN_WORKER, ret);
+}
+
+LeaseTransport::Peer CoreWorker::NormalTaskLink::ConnectNode(const std::string &address) {
+  return cw_->PeerConnection(address, /*pipelined=*/true);
+}
+
+LeaseTransport::Peer CoreWorker::NormalTaskLink::ConnectWorker(const proto::Address &worker) {
+  return cw_->PeerConnection(cw_->RouteTo(worker), /*pipelined=*/true);
+}
+
+void CoreWorker::NormalTaskLink::PushTask(const Peer &worker, const proto::PushTaskRequest &request,
+                                          bool write_now, rpc::ResponseCallback cb) {
+  std::optional<rpc::DirectSendScope> direct;
+  if (write_now) direct.emplace();
+  static_cast<rpc::Connection *>(worker.get())->Call(proto::PUSH_TASK, request, std::move(cb), kForever);
+}
+
+bool CoreWorker::NormalTaskLink::NodeConnected() { return cw_->node_->IsOpen(); }
+
+std::string CoreWorker::NormalTaskLink::NodeName(const Peer &node) { return NodeOf(node).PeerName(); }
+
+rpc::Connection &CoreWorker::NormalTaskLink::NodeOf(const Peer &node) {
+  return node ? *static_cast<rpc::Connection *>(node.get()) : *cw_->node_;
+}
+
+void CoreWorker::NormalTaskLink::CheckForLoss(After *after) { cw_->CheckForkServerLocked(after); }
+
+void CoreWorker::NormalTaskLink::FailTask(TaskEntry &task, proto::ErrorType type, const std::string &message,
+                                          After *after) {
+  cw_->FailTaskLocked(task, type, message, after);
+}
+
+void CoreWorker::NormalTaskLink::CompleteTask(TaskEntry &task, const proto::PushTaskReply &reply,
+                                              After *after) {
+  cw_->RecordReplyLocked(task, reply);
+  for (auto &ret : reply.returns())
+    cw_->SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), after);
+  cw_->KeepLineageLocked(task, after);
+  cw_->FinishTaskLocked(task, after);
+}
+
+void CoreWorker::MakeNormalTaskSubmitter() {
+  normal_link_ = std::make_unique<NormalTaskLink>(this);
+  normal_tasks_ =
+      std::make_unique<NormalTaskSubmitter>(mu_, clock_, *normal_link_, *normal_link_, task_events_);
+}
+
 // ---------------------------------------------------------------- submission
 
 ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
@@ -60,7 +123,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   if (resources.empty()) resources["CPU"] = 1;  // Ray's default for a task
   for (auto &[k, v] : resources) (*spec.mutable_resources()->mutable_amounts())[k] = v;
   task->retries_left = options.max_retries;
-  task->key = QueueLocked(resources, options.runtime_env).key;
+  task->key = QueueKeyLocked(resources, options.runtime_env);
   EntryLocked(task->return_id).pushed_result = true;  // owned, pending
   AddArgsLocked(args, *task);
   task->events_kept = task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
@@ -70,25 +133,16 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
   return task->return_id;
 }
 
-CoreWorker::SchedulingQueue &CoreWorker::QueueLocked(const std::map<std::string, double> &resources,
-                                                     const std::string &runtime_env) {
-  // Work with its own env_vars runs on workers started with them: a queue
-  // (and its leases) of its own.
-  std::string key = KeyOf(resources) + runtime_env;
-  auto &q = queues_[key];
-  if (!q) {
-    q = std::make_unique<SchedulingQueue>();
-    q->key = key;
-    q->resources = resources;
-    q->runtime_env = runtime_env;
-    WarnIfInfeasibleLocked("task", resources);
-  }
-  return *q;
+std::string CoreWorker::QueueKeyLocked(const std::map<std::string, double> &resources,
+                                       const std::string &runtime_env) {
+  bool created = false;
+  std::string key = normal_tasks_->QueueKey(resources, runtime_env, &created);
+  if (created) WarnIfInfeasibleLocked("task", resources);
+  return key;
 }
 
-std::shared_ptr<TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type,
-                                                                 const std::string &function_name,
-                                                                 const std::string &name) {
+std::shared_ptr<TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type, const std::string &function_name,
+                                                     const std::string &name) {
   auto task = std::make_shared<TaskEntry>();
   TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
   task->return_id = ObjectID::ForTaskReturn(task_id, 1);
@@ -225,315 +279,7 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
     SendCreateActorLocked(*task, after);
     return;
   }
-  auto qit = queues_.find(task->key);
-  if (qit == queues_.end()) return;
-  task_events_.Record(spec, proto::PENDING_NODE_ASSIGNMENT, task->events_kept);
-  qit->second->tasks.push_back(task);
-  FailQueuedIfLostLocked(*qit->second, after);
-  PumpLocked(*qit->second);
-}
-
-void CoreWorker::FailQueuedIfLostLocked(SchedulingQueue &q, After *after) {
-  if (!lost_.ok()) FailQueuedLocked(q, lost_.message(), after);
-}
-
-void CoreWorker::FailQueuedLocked(SchedulingQueue &q, const std::string &why, After *after) {
-  auto tasks = std::move(q.tasks);
-  q.tasks.clear();
-  for (auto &t : tasks)
-    FailTaskLocked(*t, proto::WORKER_DIED,
-                   "Task '" + t->spec.function().function_name() + "' cannot run: " + why, after);
-}
-
-void CoreWorker::PumpLocked(SchedulingQueue &q) {
-  auto now = clock_.Now();
-  auto takes_more = [&](const LeasedWorker &w) {
-    return q.pipeline.TakesMore(w.in_flight, w.maybe_long, now - w.last_progress);
-  };
-  while (!q.tasks.empty()) {
-    LeasedWorker *best = nullptr;
-    for (auto &[id, w] : q.workers)
-      if (takes_more(*w) && (!best || w->in_flight < best->in_flight)) best = w.get();
-    if (!best) break;
-    auto task = q.tasks.front();
-    q.tasks.pop_front();
-    PushLocked(q, *best, task);
-  }
-  while (lost_.ok() && q.pending_leases < std::min(q.tasks.size(), kMaxPendingLeases)) RequestLeaseLocked(q);
-  if (q.tasks.empty() && q.pending_leases > 0 && !q.cancel_sent) {
-    // Every task has a worker: the requests still pending at the node would
-    // only bring idle workers and hold them from other submitters.
-    q.cancel_sent = true;
-    proto::WorkerLeaseRequest cancel;
-    for (auto &[k, v] : q.resources) (*cancel.mutable_resources()->mutable_amounts())[k] = v;
-    cancel.set_runtime_env(q.runtime_env);
-    node_->Notify(proto::CANCEL_WORKER_LEASES, cancel);
-    for (auto &[address, node] : q.spill_nodes)
-      if (node->IsOpen()) node->Notify(proto::CANCEL_WORKER_LEASES, cancel);
-  }
-}
-
-void CoreWorker::RequestLeaseLocked(SchedulingQueue &q) {
-  q.pending_leases++;
-  q.cancel_sent = false;
-  SendLeaseRequestLocked(q, nullptr, 0);
-}
-
-void CoreWorker::SendLeaseRequestLocked(SchedulingQueue &q, const rpc::ConnectionPtr &node, int hops) {
-  proto::WorkerLeaseRequest req;
-  req.set_job_id(options_.job_id);
-  for (auto &[k, v] : q.resources) (*req.mutable_resources()->mutable_amounts())[k] = v;
-  req.set_requester_id(options_.worker_id.Binary());
-  req.set_runtime_env(q.runtime_env);
-  req.set_spill_hops(hops);
-  std::string key = q.key;
-  (node ? node : node_)
-      ->Call(
-          proto::REQUEST_WORKER_LEASE, req,
-          [this, key, node, hops](Status st, std::string_view body) {
-            OnLeaseGranted(key, node, hops, st, body);
-          },
-          kForever);
-}
-
-void CoreWorker::FollowSpillback(const std::string &key, const proto::WorkerLeaseReply &rep, int hops) {
-  // Connected here, on the loop thread, without waiting for the handshake:
-  // the request follows the hello.
-  auto node = PeerConnection(rep.spillback_address(), /*pipelined=*/true);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = queues_.find(key);
-  if (it == queues_.end()) return;
-  auto &q = *it->second;
-  if (q.tasks.empty() || shutdown_ || !lost_.ok()) {
-    q.pending_leases--;  // no longer needed (or never will be)
-    return;
-  }
-  if (!node) {
-    // Unreachable: our own node decides again (the hop count bounds this).
-    LUMEN_LOG_WARN("could not reach node {} at {} for a spilled lease; asking this node again",
-                   ToHex(rep.spillback_node_id()), rep.spillback_address());
-    SendLeaseRequestLocked(q, nullptr, hops + 1);
-    return;
-  }
-  q.spill_nodes[rep.spillback_address()] = node;
-  SendLeaseRequestLocked(q, node, hops + 1);
-}
-
-void CoreWorker::OnLeaseGranted(const std::string &key, const rpc::ConnectionPtr &node, int hops, Status st,
-                                std::string_view body) {
-  proto::WorkerLeaseReply rep;
-  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("bad lease reply");
-  if (st.ok() && !rep.granted() && !rep.spillback_address().empty()) {
-    FollowSpillback(key, rep, hops);
-    return;
-  }
-  if (!st.ok() && node) {
-    // The node a request was spilled to failed it (or died): our own node
-    // decides again, without it once it is seen dead.
-    LUMEN_LOG_WARN("a spilled lease request failed at {}: {}; asking this node again", node->PeerName(),
-                   st.ToString());
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = queues_.find(key);
-    if (it == queues_.end()) return;
-    auto &q = *it->second;
-    if (q.tasks.empty() || shutdown_ || !lost_.ok()) {
-      q.pending_leases--;
-      PumpLocked(q);
-      return;
-    }
-    SendLeaseRequestLocked(q, nullptr, hops + 1);
-    return;
-  }
-  if (st.ok() && !rep.granted()) {
-    // Canceled (we asked), or refused: the node can never grant it, so
-    // asking again would be refused again.
-    After after;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = queues_.find(key);
-      if (it == queues_.end()) return;
-      auto &q = *it->second;
-      q.pending_leases--;
-      if (rep.refusal() != proto::LEASE_CANCELED && !shutdown_) {
-        LUMEN_LOG_WARN("worker lease refused: {}", rep.error());
-        FailQueuedLocked(q, "the node refused a worker for it: " + rep.error(), &after);
-      }
-      PumpLocked(q);
-    }
-    RunAll(after);
-    return;
-  }
-  if (st.ok()) {
-    // Pipelined: the task follows the hello on the new connection, here on
-    // the loop thread, with no thread hop and no round trip for the
-    // handshake (a worker's first task went from ~1.3 to ~0.7 ms).
-    auto conn = PeerConnection(RouteTo(rep.worker()), /*pipelined=*/true);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = queues_.find(key);
-    if (it == queues_.end()) return;
-    auto &q = *it->second;
-    q.pending_leases--;
-    if (!conn) {
-      ReturnLease(rep.lease_id(), /*worker_failed=*/true, node);
-      PumpLocked(q);
-      return;
-    }
-    if (q.tasks.empty()) {
-      // Granted after its tasks found other workers: give it straight back.
-      ReturnLease(rep.lease_id(), /*worker_failed=*/false, node);
-      return;
-    }
-    auto w = std::make_unique<LeasedWorker>();
-    w->lease_id = rep.lease_id();
-    w->address = rep.worker();
-    w->conn = conn;
-    w->lease_node = node;
-    w->gpu_ids.assign(rep.gpu_ids().begin(), rep.gpu_ids().end());
-    w->idle_since = w->last_progress = clock_.Now();
-    q.workers[w->lease_id] = std::move(w);
-    PumpLocked(q);
-    return;
-  }
-  After after;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = queues_.find(key);
-    if (it == queues_.end()) return;
-    auto &q = *it->second;
-    q.pending_leases--;
-    if (shutdown_) return;
-    LUMEN_LOG_WARN("worker lease failed: {}", st.ToString());
-    if (node_->IsOpen()) {
-      // The node answered with an error: a request it cannot handle, which
-      // asking again would not change.
-      FailQueuedLocked(q, "the worker lease request failed: " + st.ToString(), &after);
-    }
-    // Else the node is gone: its close handler (OnLost) fails the queue with
-    // the reason, and later tasks with it.
-    FailQueuedIfLostLocked(q, &after);
-  }
-  RunAll(after);
-}
-
-void CoreWorker::PushLocked(SchedulingQueue &q, LeasedWorker &w, std::shared_ptr<TaskEntry> task) {
-  task->pushed_at = clock_.Now();
-  if (w.in_flight == 0) w.last_progress = task->pushed_at;
-  task->maybe_long = q.pipeline.MaybeLong(task->spec.function().function_name());
-  w.maybe_long += task->maybe_long;
-  w.in_flight++;
-  w.running.push_back(task);
-  task_events_.RecordAt(
-      task->spec, proto::SUBMITTED_TO_WORKER,
-      {NodeID::FromBinary(w.address.node_id()), WorkerID::FromBinary(w.address.worker_id()), 0},
-      task->events_kept);
-  proto::PushTaskRequest req;
-  *req.mutable_spec() = task->spec;
-  for (int id : w.gpu_ids) req.mutable_spec()->add_gpu_ids(id);
-  std::string key = q.key;
-  uint64_t lease_id = w.lease_id;
-  // A lone task is latency-bound (its submitter likely waits for it next):
-  // write it now. Pipelined bursts go through the loop and leave batched.
-  std::optional<rpc::DirectSendScope> direct;
-  if (w.in_flight == 1) direct.emplace();
-  w.conn->Call(
-      proto::PUSH_TASK, req,
-      [this, key, lease_id, task](Status st, std::string_view body) {
-        OnPushReply(key, lease_id, task, st, body);
-      },
-      kForever);
-}
-
-void CoreWorker::OnPushReply(const std::string &key, uint64_t lease_id, std::shared_ptr<TaskEntry> task,
-                             Status st, std::string_view body) {
-  proto::PushTaskReply rep;
-  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed task reply");
-  After after;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto qit = queues_.find(key);
-    if (qit == queues_.end()) return;
-    auto &q = *qit->second;
-    auto wit = q.workers.find(lease_id);
-    if (!st.ok()) {
-      // The worker died (or its connection broke) with tasks in flight:
-      // perhaps with the fork server, whose end of file may not have been
-      // read yet. Its loss explains the worker's, and ends the retries.
-      CheckForkServerLocked(&after);
-      std::vector<std::shared_ptr<TaskEntry>> lost;
-      std::string where;  // the worker's node, which may have died with it
-      if (wit != q.workers.end()) {
-        if (!wit->second->address.node_id().empty())
-          where = " on node " + ToHex(wit->second->address.node_id());
-        lost = std::move(wit->second->running);
-        ReturnLease(lease_id, /*worker_failed=*/true, wit->second->lease_node);
-        q.workers.erase(wit);
-      } else {
-        lost.push_back(task);
-      }
-      for (auto &t : lost) {
-        if (!lost_.ok()) {
-          q.tasks.push_front(t);  // failed below with the loss that killed the worker
-        } else if (t->retries_left > 0) {
-          t->retries_left--;
-          // A retry is a new attempt: this one failed with its worker.
-          task_events_.RecordEnd(t->spec, proto::WORKER_DIED,
-                                 "The worker died while executing the task (" + st.ToString() + "); retried.",
-                                 t->events_kept);
-          t->spec.set_attempt(t->spec.attempt() + 1);
-          t->events_kept = task_events_.RecordWithFacts(t->spec, proto::PENDING_NODE_ASSIGNMENT, t->parent);
-          q.tasks.push_front(t);
-        } else {
-          FailTaskLocked(*t, proto::WORKER_DIED,
-                         "The worker" + where + " died unexpectedly while executing task '" +
-                             t->spec.function().function_name() + "' (" + st.ToString() +
-                             "); retries exhausted (max_retries=" + std::to_string(t->spec.max_retries()) +
-                             ").",
-                         &after);
-        }
-      }
-      FailQueuedIfLostLocked(q, &after);
-      PumpLocked(q);
-    } else {
-      auto now = clock_.Now();
-      // Queued behind others on its worker, the task started when the one
-      // before it replied.
-      auto started = task->pushed_at;
-      if (wit != q.workers.end()) {
-        auto &w = *wit->second;
-        started = std::max(started, w.last_progress);
-        w.last_progress = now;
-        w.in_flight--;
-        w.maybe_long -= task->maybe_long;
-        auto rit = std::find(w.running.begin(), w.running.end(), task);
-        if (rit != w.running.end()) w.running.erase(rit);
-        if (w.in_flight == 0) w.idle_since = clock_.Now();
-        if (rep.worker_exiting()) {
-          ReturnLease(lease_id, /*worker_failed=*/true, w.lease_node);
-          q.workers.erase(wit);
-        } else if (w.in_flight == 0 && q.tasks.empty() && clock_.Now() < leases_wanted_until_) {
-          // Others wait for workers: no idle grace period.
-          ReturnLease(lease_id, /*worker_failed=*/false, w.lease_node);
-          q.workers.erase(wit);
-        }
-      }
-      q.pipeline.RecordTask(task->spec.function().function_name(),
-                            std::chrono::duration<double, std::micro>(now - started).count());
-      RecordReplyLocked(*task, rep);
-      for (auto &ret : rep.returns())
-        SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
-      KeepLineageLocked(*task, &after);
-      FinishTaskLocked(*task, &after);
-      PumpLocked(q);
-    }
-  }
-  RunAll(after);
-}
-
-void CoreWorker::ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::ConnectionPtr &node) {
-  proto::ReturnWorkerRequest ret;
-  ret.set_lease_id(lease_id);
-  ret.set_worker_failed(worker_failed);
-  (node ? node : node_)->Notify(proto::RETURN_WORKER, ret);
+  normal_tasks_->Submit(std::move(task), after);
 }
 
 void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
@@ -555,32 +301,16 @@ void CoreWorker::FinishTaskLocked(TaskEntry &task, After *after) {
   task.arg_refs.clear();
 }
 
-void CoreWorker::ReturnIdleLeasesLocked(Clock::Duration min_idle) {
-  auto now = clock_.Now();
-  for (auto &[key, q] : queues_) {
-    if (!q->tasks.empty()) continue;
-    for (auto it = q->workers.begin(); it != q->workers.end();) {
-      auto &w = *it->second;
-      if (w.in_flight == 0 && now - w.idle_since >= min_idle) {
-        ReturnLease(w.lease_id, /*worker_failed=*/false, w.lease_node);
-        it = q->workers.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-}
-
 void CoreWorker::ReturnIdleLeases() {
   After after;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
-    ReturnIdleLeasesLocked(std::chrono::milliseconds(kLeaseIdleMs));
+    normal_tasks_->ReturnIdleLeases();
     ExpireDeathInfoWaitsLocked(&after);  // the same tick: nothing to do unless a call waits
   }
   RunAll(after);
-  idle_timer_->expires_after(std::chrono::milliseconds(kLeaseIdleMs / 2));
+  idle_timer_->expires_after(NormalTaskSubmitter::kLeaseIdle / 2);
   idle_timer_->async_wait([this](const boost::system::error_code &ec) {
     if (!ec) ReturnIdleLeases();
   });
