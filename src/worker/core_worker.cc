@@ -27,6 +27,8 @@ CoreWorker::CoreWorker(CoreWorkerOptions options)
       task_events_(CurrentSettings().task_events, static_cast<size_t>(CurrentSettings().task_events_buffer)),
       clock_(*options_.clock),
       refs_(options_.worker_id),
+      actor_link_(std::make_unique<ActorTaskLink>(*this)),
+      actor_submitter_(mu_, *actor_link_, *actor_link_, task_events_, clock_),
       pid_(getpid()) {
   // A FakeClock moving past a Get or Wait deadline must wake the caller:
   // sleeping on ready_cv_, or leading the loop (the posted no-op makes it
@@ -266,7 +268,7 @@ void CoreWorker::LoseLocked(Status why, After *after) {
     FailQueuedIfLostLocked(*q, after);
     PumpLocked(*q);  // cancels the lease requests still pending
   }
-  for (auto &[id, c] : actor_clients_) PumpActorLocked(*c, after);
+  actor_submitter_.OnLost(lost_, after);
 }
 
 void CoreWorker::Shutdown() {
@@ -274,6 +276,7 @@ void CoreWorker::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     shutdown_ = true;
+    actor_submitter_.Shutdown();
   }
   // A threaded actor's extra executors finish the calls they run, then end.
   std::vector<std::thread> executors = exec_queue_.TakeExecutors(/*exit=*/true);
@@ -306,7 +309,7 @@ void CoreWorker::Shutdown() {
     for (auto &[k, c] : peers_) peers.push_back(c);
     peers_.clear();
     queues_.clear();
-    actor_clients_.clear();
+    actor_submitter_.Clear();
   }
   {
     std::lock_guard<std::mutex> lock(control_mu_);
@@ -414,7 +417,7 @@ uint64_t CoreWorker::NumWaitSleeps() {
 
 size_t CoreWorker::NumCallsAwaitingDeathInfo() {
   std::lock_guard<std::mutex> lock(mu_);
-  return awaiting_death_info_;
+  return actor_submitter_.NumAwaitingDeathInfo();
 }
 
 // ---------------------------------------------------------------- handlers
@@ -478,17 +481,6 @@ void CoreWorker::RegisterHandlers() {
   dispatcher_.Register(proto::EXIT_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     exec_queue_.RequestExit();
   });
-  dispatcher_.Register(proto::ACTOR_UPDATE,
-                       [this](const rpc::ConnectionPtr &, uint64_t, const ActorInfo &info) {
-                         After after;
-                         {
-                           std::lock_guard<std::mutex> lock(mu_);
-                           auto it = actor_clients_.find(ActorID::FromBinary(info.actor_id()));
-                           if (it == actor_clients_.end()) return;
-                           ApplyActorInfoLocked(*it->second, info, &after);
-                         }
-                         RunAll(after);
-                       });
   dispatcher_.Register(proto::LEASES_WANTED, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;

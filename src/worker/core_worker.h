@@ -45,6 +45,7 @@
 #include "protocol/node.pb.h"
 #include "protocol/worker.pb.h"
 #include "rpc/rpc.h"
+#include "worker/actor_task_submitter.h"
 #include "worker/peer_directory.h"
 #include "worker/task_event_recorder.h"
 #include "worker/exec_queue.h"
@@ -294,7 +295,7 @@ class CoreWorker {
   struct ObjectEntry;
   struct LeasedWorker;
   struct SchedulingQueue;
-  struct ActorClient;
+  class ActorTaskLink;
   class PlasmaPin;
 
   explicit CoreWorker(CoreWorkerOptions options);
@@ -435,20 +436,7 @@ class CoreWorker {
   /// Gives a lease back to the node that granted it (null: our own node).
   void ReturnLease(uint64_t lease_id, bool worker_failed, const rpc::ConnectionPtr &node = nullptr);
 
-  // Actors (core_worker_actor.cc).
-  /// The caller-side state of an actor, subscribing to its updates on first use.
-  ActorClient &ActorClientLocked(const ActorID &id, const rpc::ConnectionPtr &control);
-  void ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &info, After *after);
-  void PumpActorLocked(ActorClient &c, After *after);
-  void SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task);
-  void OnActorTaskReply(const ActorID &id, int incarnation, std::shared_ptr<TaskEntry> task, Status st,
-                        std::string_view body);
-  /// Fails the calls of `c` that wait for news of the actor (its
-  /// awaiting_death_info): with `cause` when given, else each with its own
-  /// connection error.
-  void ResolveDeathInfoWaitsLocked(ActorClient &c, const std::string *cause, After *after);
-  /// Fails those whose wait is over (ReturnIdleLeases' tick).
-  void ExpireDeathInfoWaitsLocked(After *after);
+  // Actors (core_worker_actor.cc); their calls are actor_submitter_'s.
   /// Sends CREATE_ACTOR; without a control connection the actor is dead at once.
   void SendCreateActorLocked(TaskEntry &task, After *after);
 
@@ -521,10 +509,11 @@ class CoreWorker {
   std::atomic<bool> actor_restarted_{false};
   rpc::ConnectionPtr actor_creator_;  // the control service's connection to us
 
-  // Actor callers (mu_).
-  std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
-  size_t awaiting_death_info_ = 0;  // calls in ActorClient::awaiting_death_info, all actors
-  std::mutex node_death_mu_;        // the two below
+  // Actor callers (mu_), after the members the submitter uses; the link is
+  // its transport and owner.
+  std::unique_ptr<ActorTaskLink> actor_link_;
+  ActorTaskSubmitter actor_submitter_;
+  std::mutex node_death_mu_;  // the two below
   std::vector<std::shared_ptr<NodeDeathHandler>> node_death_handlers_;
   std::set<std::string> reported_dead_nodes_;  // binary ids whose NODE_CHANGED was handled
   std::mutex control_mu_;

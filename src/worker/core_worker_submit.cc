@@ -86,9 +86,8 @@ CoreWorker::SchedulingQueue &CoreWorker::QueueLocked(const std::map<std::string,
   return *q;
 }
 
-std::shared_ptr<TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type,
-                                                                 const std::string &function_name,
-                                                                 const std::string &name) {
+std::shared_ptr<TaskEntry> CoreWorker::NewTaskLocked(proto::TaskType type, const std::string &function_name,
+                                                     const std::string &name) {
   auto task = std::make_shared<TaskEntry>();
   TaskID task_id = TaskID::Of(options_.worker_id, ++task_seq_);
   task->return_id = ObjectID::ForTaskReturn(task_id, 1);
@@ -200,8 +199,7 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
       }
       FailTaskLocked(*task, e.payload.error(), *e.data, after);
       if (spec.type() == proto::ACTOR_TASK) {
-        auto c = actor_clients_.find(ActorID::FromBinary(spec.actor_id()));
-        if (c != actor_clients_.end()) PumpActorLocked(*c->second, after);
+        actor_submitter_.Pump(ActorID::FromBinary(spec.actor_id()), after);
       }
       return;
     }
@@ -215,8 +213,7 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
   if (spec.type() == proto::ACTOR_TASK) {
     // Already in the actor's queue, in submission order: now it may be sent.
     task->resolved = true;
-    auto c = actor_clients_.find(ActorID::FromBinary(spec.actor_id()));
-    if (c != actor_clients_.end()) PumpActorLocked(*c->second, after);
+    actor_submitter_.Pump(ActorID::FromBinary(spec.actor_id()), after);
     return;
   }
   if (spec.type() == proto::ACTOR_CREATION_TASK) {
@@ -577,7 +574,7 @@ void CoreWorker::ReturnIdleLeases() {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     ReturnIdleLeasesLocked(std::chrono::milliseconds(kLeaseIdleMs));
-    ExpireDeathInfoWaitsLocked(&after);  // the same tick: nothing to do unless a call waits
+    actor_submitter_.ExpireDeathInfoWaits(&after);  // the same tick: nothing to do unless a call waits
   }
   RunAll(after);
   idle_timer_->expires_after(std::chrono::milliseconds(kLeaseIdleMs / 2));
