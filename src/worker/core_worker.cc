@@ -28,7 +28,12 @@ CoreWorker::CoreWorker(CoreWorkerOptions options)
       clock_(*options_.clock),
       refs_(options_.worker_id),
       pid_(getpid()) {
-  MakeNormalTaskSubmitter();
+  normal_link_ = std::make_unique<NormalTaskLink>(this);
+  normal_submitter_ =
+      std::make_unique<NormalTaskSubmitter>(mu_, clock_, *normal_link_, *normal_link_, task_events_);
+  actor_link_ = std::make_unique<ActorTaskLink>(*this);
+  actor_submitter_ =
+      std::make_unique<ActorTaskSubmitter>(mu_, *actor_link_, *actor_link_, task_events_, clock_);
   // A FakeClock moving past a Get or Wait deadline must wake the caller:
   // sleeping on ready_cv_, or leading the loop (the posted no-op makes it
   // look at its deadline again). The real clock never calls this.
@@ -263,8 +268,8 @@ void CoreWorker::LoseLocked(Status why, After *after) {
   if (shutdown_ || !lost_.ok()) return;
   lost_ = std::move(why);
   LUMEN_LOG_ERROR("{}", lost_.message());
-  normal_tasks_->OnLost(lost_, after);
-  for (auto &[id, c] : actor_clients_) PumpActorLocked(*c, after);
+  normal_submitter_->OnLost(lost_, after);
+  actor_submitter_->OnLost(lost_, after);
 }
 
 void CoreWorker::Shutdown() {
@@ -272,7 +277,8 @@ void CoreWorker::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     shutdown_ = true;
-    normal_tasks_->Stop();
+    normal_submitter_->Stop();
+    actor_submitter_->Shutdown();
   }
   // A threaded actor's extra executors finish the calls they run, then end.
   std::vector<std::thread> executors = exec_queue_.TakeExecutors(/*exit=*/true);
@@ -299,11 +305,11 @@ void CoreWorker::Shutdown() {
   std::vector<rpc::ConnectionPtr> peers;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto &w : normal_tasks_->TakeWorkers())
+    for (auto &w : normal_submitter_->TakeWorkers())
       peers.push_back(std::static_pointer_cast<rpc::Connection>(w));
     for (auto &[k, c] : peers_) peers.push_back(c);
     peers_.clear();
-    actor_clients_.clear();
+    actor_submitter_->Clear();
   }
   {
     std::lock_guard<std::mutex> lock(control_mu_);
@@ -411,7 +417,7 @@ uint64_t CoreWorker::NumWaitSleeps() {
 
 size_t CoreWorker::NumCallsAwaitingDeathInfo() {
   std::lock_guard<std::mutex> lock(mu_);
-  return awaiting_death_info_;
+  return actor_submitter_->NumAwaitingDeathInfo();
 }
 
 // ---------------------------------------------------------------- handlers
@@ -475,21 +481,10 @@ void CoreWorker::RegisterHandlers() {
   dispatcher_.Register(proto::EXIT_WORKER, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     exec_queue_.RequestExit();
   });
-  dispatcher_.Register(proto::ACTOR_UPDATE,
-                       [this](const rpc::ConnectionPtr &, uint64_t, const ActorInfo &info) {
-                         After after;
-                         {
-                           std::lock_guard<std::mutex> lock(mu_);
-                           auto it = actor_clients_.find(ActorID::FromBinary(info.actor_id()));
-                           if (it == actor_clients_.end()) return;
-                           ApplyActorInfoLocked(*it->second, info, &after);
-                         }
-                         RunAll(after);
-                       });
   dispatcher_.Register(proto::LEASES_WANTED, [this](const rpc::ConnectionPtr &, uint64_t, std::string_view) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
-    normal_tasks_->OnLeasesWanted();
+    normal_submitter_->OnLeasesWanted();
   });
   dispatcher_.Register(proto::WORKER_READY,
                        [this](const rpc::ConnectionPtr &, uint64_t, const Address &worker) {

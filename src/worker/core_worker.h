@@ -5,7 +5,10 @@
 // leased from the node service (pipelining several to a worker when tasks are
 // short), creates actors through the control service and sends actor calls
 // straight to the actor's worker in submission order, and, in a worker, runs
-// the tasks pushed to it (an actor's methods included).
+// the tasks pushed to it (an actor's methods included). Its parts, each a
+// class with its own tests: the submitters (normal_task_submitter.h,
+// actor_task_submitter.h), the reference counter, the object fetcher,
+// lineage recovery, the task inbox, the peer directory and the recorders.
 //
 // Losses. A process this one cannot work without (the node service, the
 // control service, a driver's fork server) that dies, or stops answering
@@ -45,6 +48,7 @@
 #include "protocol/node.pb.h"
 #include "protocol/worker.pb.h"
 #include "rpc/rpc.h"
+#include "worker/actor_task_submitter.h"
 #include "worker/peer_directory.h"
 #include "worker/task_event_recorder.h"
 #include "worker/exec_queue.h"
@@ -294,7 +298,7 @@ class CoreWorker {
  private:
   struct ObjectEntry;
   class NormalTaskLink;
-  struct ActorClient;
+  class ActorTaskLink;
   class PlasmaPin;
 
   explicit CoreWorker(CoreWorkerOptions options);
@@ -413,22 +417,8 @@ class CoreWorker {
   void FinishTaskLocked(TaskEntry &task, std::vector<std::function<void()>> *after);
   /// The lease timer's tick: idle leases go back, expired death-info waits fail.
   void ReturnIdleLeases();
-  void MakeNormalTaskSubmitter();
 
-  // Actors (core_worker_actor.cc).
-  /// The caller-side state of an actor, subscribing to its updates on first use.
-  ActorClient &ActorClientLocked(const ActorID &id, const rpc::ConnectionPtr &control);
-  void ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &info, After *after);
-  void PumpActorLocked(ActorClient &c, After *after);
-  void SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task);
-  void OnActorTaskReply(const ActorID &id, int incarnation, std::shared_ptr<TaskEntry> task, Status st,
-                        std::string_view body);
-  /// Fails the calls of `c` that wait for news of the actor (its
-  /// awaiting_death_info): with `cause` when given, else each with its own
-  /// connection error.
-  void ResolveDeathInfoWaitsLocked(ActorClient &c, const std::string *cause, After *after);
-  /// Fails those whose wait is over (ReturnIdleLeases' tick).
-  void ExpireDeathInfoWaitsLocked(After *after);
+  // Actors (core_worker_actor.cc); their calls are actor_submitter_'s.
   /// Sends CREATE_ACTOR; without a control connection the actor is dead at once.
   void SendCreateActorLocked(TaskEntry &task, After *after);
 
@@ -456,11 +446,14 @@ class CoreWorker {
   // when it is destroyed fail their calls then, and failing a task records
   // its end.
   TaskEventRecorder task_events_;
-  // Normal tasks' leases and pushes; the link is its transport and owner.
-  // Before loop_ too: a lease or push failed as the loop is destroyed still
-  // finds them (with their queues gone since Shutdown, and nothing to do).
+  // The submitters of normal tasks (leases, pushes) and of actor calls,
+  // each with its link (its transport and owner), made by the constructor.
+  // Before loop_ too: a call failed as the loop is destroyed still finds
+  // them (with their queues gone since Shutdown, and nothing to do).
   std::unique_ptr<NormalTaskLink> normal_link_;
-  std::unique_ptr<NormalTaskSubmitter> normal_tasks_;
+  std::unique_ptr<NormalTaskSubmitter> normal_submitter_;
+  std::unique_ptr<ActorTaskLink> actor_link_;
+  std::unique_ptr<ActorTaskSubmitter> actor_submitter_;
   rpc::EventLoop loop_{"lumen-core"};
   rpc::Dispatcher dispatcher_;
   std::unique_ptr<rpc::Server> server_;
@@ -503,10 +496,7 @@ class CoreWorker {
   std::atomic<bool> actor_restarted_{false};
   rpc::ConnectionPtr actor_creator_;  // the control service's connection to us
 
-  // Actor callers (mu_).
-  std::unordered_map<ActorID, std::unique_ptr<ActorClient>> actor_clients_;
-  size_t awaiting_death_info_ = 0;  // calls in ActorClient::awaiting_death_info, all actors
-  std::mutex node_death_mu_;        // the two below
+  std::mutex node_death_mu_;  // the two below
   std::vector<std::shared_ptr<NodeDeathHandler>> node_death_handlers_;
   std::set<std::string> reported_dead_nodes_;  // binary ids whose NODE_CHANGED was handled
   std::mutex control_mu_;

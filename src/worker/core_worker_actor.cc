@@ -1,32 +1,14 @@
-// Actors, caller side: creating them through the control service, following
-// their state (ACTOR_UPDATE notifications), and sending method calls straight
-// to the actor's worker in submission order. Calls whose arguments are not
-// ready yet hold back the calls behind them (never reordered); calls in flight
-// when the actor's process dies fail with ACTOR_DIED; calls not yet sent wait
-// for the restarted actor, or fail once it is dead for good.
+// Actors, caller side: creating them through the control service, and the
+// core worker's side of its ActorTaskSubmitter (actor_task_submitter.h), which
+// follows their state and sends their method calls: the connections it uses
+// and what ends a call (ActorTaskLink).
 #include <optional>
 
 #include "base/logging.h"
-#include "base/settings.h"
 #include "protocol/control.pb.h"
 #include "worker/core_worker_internal.h"
 
 namespace lumen::worker {
-namespace {
-
-// How long a call whose connection to its actor failed waits for the
-// control service's news of the actor before failing with the connection's
-// error (Ray's timeout_ms_task_wait_for_death_info, 1 s there). Long enough
-// for the control service to see a node that was cut off dead
-// (LUMEN_NODE_DEATH_TIMEOUT_MS, after a health check period), so that such a
-// call names the node's death; a process that crashed is reported within
-// milliseconds, and its calls wait no longer than that.
-Clock::Duration DeathInfoWait() {
-  const Settings &s = CurrentSettings();
-  return std::chrono::milliseconds(s.node_death_timeout_ms + 2 * s.health_check_period_ms);
-}
-
-}  // namespace
 
 StatusOr<rpc::ConnectionPtr> CoreWorker::Control() {
   {
@@ -47,40 +29,6 @@ StatusOr<rpc::ConnectionPtr> CoreWorker::Control() {
   }
   AdoptControlLocked(conn.value());
   return control_;
-}
-
-CoreWorker::ActorClient &CoreWorker::ActorClientLocked(const ActorID &id, const rpc::ConnectionPtr &control) {
-  auto &slot = actor_clients_[id];
-  if (slot) return *slot;
-  slot = std::make_unique<ActorClient>();
-  slot->id = id;
-  // The reply and later ACTOR_UPDATEs arrive in order on the loop thread.
-  proto::ActorIdRequest req;
-  req.set_actor_id(id.Binary());
-  control->Call(
-      proto::SUBSCRIBE_ACTOR, req,
-      [this, id](Status st, std::string_view body) {
-        proto::SubscribeActorReply rep;
-        if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed reply");
-        After after;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          auto it = actor_clients_.find(id);
-          if (it == actor_clients_.end()) return;
-          proto::ActorInfo info;
-          if (!st.ok() || !rep.found()) {
-            info.set_state(proto::DEAD);
-            info.set_death_cause(st.ok() ? "No actor with id " + id.Hex() + " exists in this cluster."
-                                         : "Cannot reach the control service: " + st.ToString());
-          } else {
-            info = rep.info();
-          }
-          ApplyActorInfoLocked(*it->second, info, &after);
-        }
-        RunAll(after);
-      },
-      kForever);
-  return *slot;
 }
 
 StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, const std::string &class_name,
@@ -129,12 +77,7 @@ StatusOr<ActorID> CoreWorker::CreateActor(const std::string &function_name, cons
   After after;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Registering subscribed us; updates come only after CREATE_ACTOR.
-    auto &slot = actor_clients_[actor_id];
-    slot = std::make_unique<ActorClient>();
-    slot->id = actor_id;
-    slot->known = true;
-    slot->creation = task;
+    actor_submitter_->AddCreatedActor(actor_id, task);
     AddArgsLocked(args, *task);
     task->events_kept = task_events_.RecordWithFacts(task->spec, proto::PENDING_ARGS_AVAIL, task->parent);
     ResolveAndQueueLocked(task, &after);
@@ -157,23 +100,20 @@ void CoreWorker::SendCreateActorLocked(TaskEntry &task, After *after) {
                                  : Status::Disconnected("there is no connection to the control service");
   }
   // Never sent, it will never be created: its calls must not wait for it.
-  auto it = actor_clients_.find(ActorID::FromBinary(task.spec.actor_id()));
-  if (it == actor_clients_.end()) return;
-  proto::ActorInfo dead;
-  dead.set_state(proto::DEAD);
-  dead.set_death_cause("The actor could not be created: " + unsent.message());
-  ApplyActorInfoLocked(*it->second, dead, after);
+  actor_submitter_->MarkDead(ActorID::FromBinary(task.spec.actor_id()),
+                             "The actor could not be created: " + unsent.message(), after);
 }
 
 ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string &function_name,
                                      std::vector<SubmitArg> args, const TaskOptions &options) {
-  // First call on a handle this process did not create: it will subscribe
-  // to the actor, over a connection made outside mu_ (connecting blocks).
+  // First call on a handle this process did not create: the submitter will
+  // subscribe to the actor, over a connection made outside mu_ (connecting
+  // blocks).
   rpc::ConnectionPtr control;
   bool known;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    known = actor_clients_.count(actor_id) > 0;
+    known = actor_submitter_->HasActor(actor_id);
   }
   if (!known) {
     auto c = Control();
@@ -186,237 +126,13 @@ ObjectID CoreWorker::SubmitActorTask(const ActorID &actor_id, const std::string 
   spec.set_actor_id(actor_id.Binary());
   EntryLocked(task->return_id).pushed_result = true;
   AddArgsLocked(args, *task);
-  ActorClient *c;
-  auto it = actor_clients_.find(actor_id);
-  if (it != actor_clients_.end()) {
-    c = it->second.get();
-  } else if (control) {
-    c = &ActorClientLocked(actor_id, control);
-  } else {
-    auto &slot = actor_clients_[actor_id];
-    slot = std::make_unique<ActorClient>();
-    slot->id = actor_id;
-    slot->known = true;
-    slot->state = proto::DEAD;
-    slot->death_cause = "Cannot reach the control service to find the actor.";
-    c = slot.get();
-  }
-  spec.set_actor_seq(c->next_seq++);
-  c->pending.push_back(task);
+  actor_submitter_->Queue(task, control);
   task->events_kept = task_events_.RecordWithFacts(spec, proto::PENDING_ARGS_AVAIL, task->parent);
   ResolveAndQueueLocked(task, &after);
-  PumpActorLocked(*c, &after);
+  actor_submitter_->Pump(actor_id, &after);
   lock.unlock();
   RunAll(after);
   return task->return_id;
-}
-
-void CoreWorker::ApplyActorInfoLocked(ActorClient &c, const proto::ActorInfo &info, After *after) {
-  c.known = true;
-  // News of another incarnation than the one that was called: the calls
-  // waiting for it fail now (a DEAD actor's, with its cause, below).
-  if (info.state() != proto::DEAD &&
-      !(info.state() == proto::ALIVE && info.num_restarts() == c.incarnation)) {
-    c.told_gone = std::max(c.told_gone, c.incarnation);
-    ResolveDeathInfoWaitsLocked(c, nullptr, after);
-  }
-  switch (info.state()) {
-    case proto::DEAD:
-      c.state = proto::DEAD;
-      c.death_cause = info.death_cause();
-      c.conn.reset();  // calls in flight fail as the worker's connection closes
-      if (c.creation) {
-        // Never alive: its creation failed (else the executor said FINISHED).
-        if (c.incarnation < 0)
-          task_events_.RecordEnd(c.creation->spec, proto::ACTOR_DIED, c.death_cause, c.creation->events_kept);
-        FinishTaskLocked(*c.creation, after);  // the constructor's arguments may go
-        c.creation.reset();
-      }
-      break;
-    case proto::ALIVE:
-      if (info.num_restarts() <= c.dead_incarnation) return;  // stale: that incarnation failed
-      if (info.num_restarts() != c.incarnation) {
-        if (c.incarnation < 0 && c.creation)
-          task_events_.RecordEnd(c.creation->spec, proto::NO_ERROR, {}, c.creation->events_kept);
-        c.incarnation = info.num_restarts();
-        c.address = info.address();
-        c.conn.reset();
-      }
-      c.state = proto::ALIVE;
-      break;
-    default:
-      if (info.num_restarts() > c.incarnation && c.incarnation >= 0) {
-        // A new incarnation is coming: the old worker is gone or going.
-        c.dead_incarnation = std::max(c.dead_incarnation, c.incarnation);
-        c.conn.reset();
-      }
-      c.state = info.state();
-      break;
-  }
-  PumpActorLocked(c, after);
-}
-
-void CoreWorker::PumpActorLocked(ActorClient &c, After *after) {
-  while (!c.pending.empty() && c.pending.front()->done) c.pending.pop_front();
-  if (!lost_.ok() && c.state != proto::ALIVE && c.state != proto::DEAD) {
-    // Waiting for it to be created or restarted is waiting for ever now.
-    c.state = proto::DEAD;
-    c.death_cause = lost_.message();
-    if (c.creation) {
-      FinishTaskLocked(*c.creation, after);  // the constructor's arguments may go
-      c.creation.reset();
-    }
-  }
-  if (c.state == proto::DEAD) {
-    ResolveDeathInfoWaitsLocked(c, &c.death_cause, after);
-    auto pending = std::move(c.pending);
-    c.pending.clear();
-    for (auto &t : pending) {
-      if (t->done) continue;
-      FailTaskLocked(*t, proto::ACTOR_DIED,
-                     "The actor is dead, so the call to " + t->spec.function().function_name() +
-                         " cannot run. " + c.death_cause,
-                     after);
-    }
-    return;
-  }
-  if (c.state != proto::ALIVE || !c.known) return;
-  if (!c.conn) {
-    if (c.connecting || c.pending.empty()) return;
-    c.connecting = true;
-    ActorID id = c.id;
-    int incarnation = c.incarnation;
-    std::string path = RouteTo(c.address);
-    helper_.Post([this, id, incarnation, path] {
-      auto conn = PeerConnection(path);
-      After after2;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = actor_clients_.find(id);
-        if (it == actor_clients_.end()) return;
-        auto &c2 = *it->second;
-        c2.connecting = false;
-        if (c2.incarnation == incarnation && c2.state == proto::ALIVE) {
-          if (conn) {
-            c2.conn = conn;
-          } else {
-            // Its worker is already gone: wait for the control service's news.
-            c2.dead_incarnation = std::max(c2.dead_incarnation, incarnation);
-            c2.state = proto::RESTARTING;
-          }
-        }
-        PumpActorLocked(c2, &after2);
-      }
-      RunAll(after2);
-    });
-    return;
-  }
-  while (!c.pending.empty()) {
-    auto task = c.pending.front();
-    if (task->done) {
-      c.pending.pop_front();
-      continue;
-    }
-    if (!task->resolved) break;  // later calls wait: submission order is kept
-    c.pending.pop_front();
-    SendActorTaskLocked(c, std::move(task));
-  }
-}
-
-void CoreWorker::SendActorTaskLocked(ActorClient &c, std::shared_ptr<TaskEntry> task) {
-  c.in_flight++;
-  task_events_.RecordAt(
-      task->spec, proto::SUBMITTED_TO_WORKER,
-      {NodeID::FromBinary(c.address.node_id()), WorkerID::FromBinary(c.address.worker_id()), 0},
-      task->events_kept);
-  proto::PushTaskRequest req;
-  *req.mutable_spec() = task->spec;
-  // A lone call is latency-bound: write it now rather than via the loop.
-  std::optional<rpc::DirectSendScope> direct;
-  if (c.in_flight == 1) direct.emplace();
-  ActorID id = c.id;
-  int incarnation = c.incarnation;
-  c.conn->Call(
-      proto::PUSH_TASK, req,
-      [this, id, incarnation, task](Status st, std::string_view body) {
-        OnActorTaskReply(id, incarnation, task, st, body);
-      },
-      kForever);
-}
-
-void CoreWorker::OnActorTaskReply(const ActorID &id, int incarnation, std::shared_ptr<TaskEntry> task,
-                                  Status st, std::string_view body) {
-  proto::PushTaskReply rep;
-  if (st.ok() && !rpc::ParseBody(body, &rep)) st = Status::Internal("malformed actor task reply");
-  After after;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = actor_clients_.find(id);
-    ActorClient *c = it == actor_clients_.end() ? nullptr : it->second.get();
-    if (c) c->in_flight--;
-    if (!st.ok()) {
-      if (c && c->incarnation == incarnation) {
-        c->dead_incarnation = std::max(c->dead_incarnation, incarnation);
-        c->conn.reset();
-        if (c->state == proto::ALIVE) c->state = proto::RESTARTING;  // until the control service says
-      }
-      const std::string prefix =
-          "The actor died before finishing the call to " + task->spec.function().function_name() + ". ";
-      const std::string conn_error = "The actor's process exited or was killed (" + st.ToString() + ").";
-      if (c && c->state != proto::DEAD && c->incarnation == incarnation && c->told_gone < incarnation &&
-          lost_.ok() && !shutdown_) {
-        // The control service has not said yet: a worker that crashed is
-        // reported at once, a node cut off only once its death is seen.
-        c->awaiting_death_info.push_back({task, prefix + conn_error, clock_.Now() + DeathInfoWait()});
-        ++awaiting_death_info_;
-      } else {
-        std::string cause =
-            c && c->state == proto::DEAD && !c->death_cause.empty() ? c->death_cause : conn_error;
-        FailTaskLocked(*task, proto::ACTOR_DIED, prefix + cause, &after);
-      }
-      if (c) PumpActorLocked(*c, &after);  // after a loss, the calls not sent fail too
-    } else {
-      RecordReplyLocked(*task, rep);
-      for (auto &ret : rep.returns())
-        SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), &after);
-      FinishTaskLocked(*task, &after);
-    }
-  }
-  RunAll(after);
-}
-
-void CoreWorker::ResolveDeathInfoWaitsLocked(ActorClient &c, const std::string *cause, After *after) {
-  if (c.awaiting_death_info.empty()) return;
-  auto waits = std::move(c.awaiting_death_info);
-  c.awaiting_death_info.clear();
-  awaiting_death_info_ -= waits.size();
-  for (auto &w : waits) {
-    if (w.task->done) continue;
-    const std::string message = cause && !cause->empty()
-                                    ? "The actor died before finishing the call to " +
-                                          w.task->spec.function().function_name() + ". " + *cause
-                                    : w.message;
-    FailTaskLocked(*w.task, proto::ACTOR_DIED, message, after);
-  }
-}
-
-void CoreWorker::ExpireDeathInfoWaitsLocked(After *after) {
-  if (awaiting_death_info_ == 0) return;
-  const auto now = clock_.Now();
-  for (auto &[id, c] : actor_clients_) {
-    auto &waits = c->awaiting_death_info;
-    for (auto it = waits.begin(); it != waits.end();) {
-      if (now < it->deadline && lost_.ok() && !shutdown_) {
-        ++it;
-        continue;
-      }
-      auto task = std::move(it->task);
-      std::string message = std::move(it->message);
-      it = waits.erase(it);
-      --awaiting_death_info_;
-      if (!task->done) FailTaskLocked(*task, proto::ACTOR_DIED, message, after);
-    }
-  }
 }
 
 StatusOr<ActorID> CoreWorker::GetNamedActor(const std::string &name, const std::string &ray_namespace) {
@@ -441,6 +157,57 @@ Status CoreWorker::KillActor(const ActorID &actor_id, bool no_restart) {
   Status st = control.value()->CallSync(proto::KILL_ACTOR, req, &rep, kKillActorTimeout);
   if (st.code() == StatusCode::kNotFound) return Status::OK();  // nothing to kill
   return st;
+}
+
+// ---------------------------------------------------------------- ActorTaskLink
+
+void CoreWorker::ActorTaskLink::ListenForActorUpdates(
+    std::function<void(const proto::ActorInfo &info)> on_update) {
+  cw_.dispatcher_.Register(proto::ACTOR_UPDATE, [on_update = std::move(on_update)](
+                                                    const rpc::ConnectionPtr &, uint64_t,
+                                                    const proto::ActorInfo &info) { on_update(info); });
+}
+
+void CoreWorker::ActorTaskLink::SubscribeActor(const Peer &control, const ActorID &id,
+                                               rpc::ResponseCallback cb) {
+  proto::ActorIdRequest req;
+  req.set_actor_id(id.Binary());
+  std::static_pointer_cast<rpc::Connection>(control)->Call(proto::SUBSCRIBE_ACTOR, req, std::move(cb),
+                                                           kForever);
+}
+
+void CoreWorker::ActorTaskLink::ConnectToActor(const proto::Address &address,
+                                               std::function<void(Peer peer)> done) {
+  // Connecting blocks: on the helper thread, never the loop's.
+  cw_.helper_.Post(
+      [cw = &cw_, path = cw_.RouteTo(address), done = std::move(done)] { done(cw->PeerConnection(path)); });
+}
+
+void CoreWorker::ActorTaskLink::PushActorTask(const Peer &peer, const proto::TaskSpec &spec, bool write_now,
+                                              rpc::ResponseCallback cb) {
+  proto::PushTaskRequest req;
+  *req.mutable_spec() = spec;
+  std::optional<rpc::DirectSendScope> direct;
+  if (write_now) direct.emplace();
+  // The hot path: no reference count taken on the connection.
+  static_cast<rpc::Connection *>(peer.get())->Call(proto::PUSH_TASK, req, std::move(cb), kForever);
+}
+
+void CoreWorker::ActorTaskLink::FailTask(TaskEntry &task, proto::ErrorType type, const std::string &message,
+                                         After *after) {
+  cw_.FailTaskLocked(task, type, message, after);
+}
+
+void CoreWorker::ActorTaskLink::CompleteTask(TaskEntry &task, const proto::PushTaskReply &reply,
+                                             After *after) {
+  cw_.RecordReplyLocked(task, reply);
+  for (auto &ret : reply.returns())
+    cw_.SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), after);
+  cw_.FinishTaskLocked(task, after);
+}
+
+void CoreWorker::ActorTaskLink::FinishTask(TaskEntry &task, After *after) {
+  cw_.FinishTaskLocked(task, after);
 }
 
 }  // namespace lumen::worker

@@ -1,8 +1,10 @@
 // Private to the core worker: the state types shared by its source
 // files (core_worker.cc: lifecycle, peers, handlers; core_worker_objects.cc:
 // references and values; core_worker_get.cc: Get and Wait;
-// core_worker_submit.cc: leases and task submission; core_worker_exec.cc:
-// running pushed tasks). All fields are guarded by CoreWorker::mu_.
+// core_worker_submit.cc: specs, argument resolution and the normal-task
+// submitter's link; core_worker_actor.cc: actor creation and the actor-task
+// submitter's link; core_worker_exec.cc: running pushed tasks). All fields
+// are guarded by CoreWorker::mu_.
 #pragma once
 
 #include <cstdint>
@@ -37,35 +39,24 @@ struct CoreWorker::ObjectEntry {
   bool pushed_result = false;  // a task or actor call pushed from here: Get reads its reply itself
 };
 
-/// A caller's view of one actor: its state as last published by the control
-/// service, the connection to its current worker, and the calls not yet sent
-/// (kept in submission order; the head waits until its arguments are ready).
-struct CoreWorker::ActorClient {
-  ActorID id;
-  proto::ActorState state = proto::DEPENDENCIES_UNREADY;
-  bool known = false;  // the control service answered about it
-  proto::Address address;
-  int incarnation = -1;       // num_restarts of `address`
-  int dead_incarnation = -1;  // the newest incarnation seen failing
-  int told_gone = -1;         // the newest incarnation the control service said is gone
-  rpc::ConnectionPtr conn;
-  bool connecting = false;
-  std::string death_cause;
-  uint64_t next_seq = 0;
-  int in_flight = 0;
-  std::deque<std::shared_ptr<TaskEntry>> pending;
-  std::shared_ptr<TaskEntry> creation;  // owner: holds the constructor's argument refs
-  // Calls whose connection to the actor failed before the control service
-  // said what became of it (Ray's wait for death info): failed with its
-  // death cause once it does, so that a call lost with a node that was cut
-  // off names the node's death, or with the connection's error at
-  // `deadline` (kDeathInfoWait).
-  struct AwaitingDeathInfo {
-    std::shared_ptr<TaskEntry> task;
-    std::string message;  // the connection's error, as the call would fail with it
-    Clock::TimePoint deadline;
-  };
-  std::vector<AwaitingDeathInfo> awaiting_death_info;
+/// The actor-task submitter's transport (this process's connections) and
+/// owner (what ends a call here, mu_ held); core_worker_actor.cc.
+class CoreWorker::ActorTaskLink final : public ActorTransport, public ActorTaskSubmitter::Owner {
+ public:
+  explicit ActorTaskLink(CoreWorker &cw) : cw_(cw) {}
+
+  void ListenForActorUpdates(std::function<void(const proto::ActorInfo &info)> on_update) override;
+  void SubscribeActor(const Peer &control, const ActorID &id, rpc::ResponseCallback cb) override;
+  void ConnectToActor(const proto::Address &address, std::function<void(Peer peer)> done) override;
+  void PushActorTask(const Peer &peer, const proto::TaskSpec &spec, bool write_now,
+                     rpc::ResponseCallback cb) override;
+
+  void FailTask(TaskEntry &task, proto::ErrorType type, const std::string &message, After *after) override;
+  void CompleteTask(TaskEntry &task, const proto::PushTaskReply &reply, After *after) override;
+  void FinishTask(TaskEntry &task, After *after) override;
+
+ private:
+  CoreWorker &cw_;
 };
 
 // Connects the normal-task submitter to this core worker

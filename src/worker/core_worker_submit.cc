@@ -103,12 +103,6 @@ void CoreWorker::NormalTaskLink::CompleteTask(TaskEntry &task, const proto::Push
   cw_->FinishTaskLocked(task, after);
 }
 
-void CoreWorker::MakeNormalTaskSubmitter() {
-  normal_link_ = std::make_unique<NormalTaskLink>(this);
-  normal_tasks_ =
-      std::make_unique<NormalTaskSubmitter>(mu_, clock_, *normal_link_, *normal_link_, task_events_);
-}
-
 // ---------------------------------------------------------------- submission
 
 ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<SubmitArg> args,
@@ -136,7 +130,7 @@ ObjectID CoreWorker::SubmitTask(const std::string &function_name, std::vector<Su
 std::string CoreWorker::QueueKeyLocked(const std::map<std::string, double> &resources,
                                        const std::string &runtime_env) {
   bool created = false;
-  std::string key = normal_tasks_->QueueKey(resources, runtime_env, &created);
+  std::string key = normal_submitter_->QueueKey(resources, runtime_env, &created);
   if (created) WarnIfInfeasibleLocked("task", resources);
   return key;
 }
@@ -254,8 +248,7 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
       }
       FailTaskLocked(*task, e.payload.error(), *e.data, after);
       if (spec.type() == proto::ACTOR_TASK) {
-        auto c = actor_clients_.find(ActorID::FromBinary(spec.actor_id()));
-        if (c != actor_clients_.end()) PumpActorLocked(*c->second, after);
+        actor_submitter_->Pump(ActorID::FromBinary(spec.actor_id()), after);
       }
       return;
     }
@@ -269,8 +262,7 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
   if (spec.type() == proto::ACTOR_TASK) {
     // Already in the actor's queue, in submission order: now it may be sent.
     task->resolved = true;
-    auto c = actor_clients_.find(ActorID::FromBinary(spec.actor_id()));
-    if (c != actor_clients_.end()) PumpActorLocked(*c->second, after);
+    actor_submitter_->Pump(ActorID::FromBinary(spec.actor_id()), after);
     return;
   }
   if (spec.type() == proto::ACTOR_CREATION_TASK) {
@@ -279,7 +271,7 @@ void CoreWorker::ResolveAndQueueLocked(std::shared_ptr<TaskEntry> task, After *a
     SendCreateActorLocked(*task, after);
     return;
   }
-  normal_tasks_->Submit(std::move(task), after);
+  normal_submitter_->Submit(std::move(task), after);
 }
 
 void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
@@ -306,8 +298,8 @@ void CoreWorker::ReturnIdleLeases() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
-    normal_tasks_->ReturnIdleLeases();
-    ExpireDeathInfoWaitsLocked(&after);  // the same tick: nothing to do unless a call waits
+    normal_submitter_->ReturnIdleLeases();
+    actor_submitter_->ExpireDeathInfoWaits(&after);  // the same tick: nothing to do unless a call waits
   }
   RunAll(after);
   idle_timer_->expires_after(NormalTaskSubmitter::kLeaseIdle / 2);
