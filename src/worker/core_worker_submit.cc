@@ -13,12 +13,6 @@
 namespace lumen::worker {
 namespace {
 
-std::string KeyOf(const std::map<std::string, double> &resources) {
-  std::string key;
-  for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
-  return key;
-}
-
 // The first resource of `need` that `total` has too little of, and how much
 // it has (skipping placement-group names: bundles appear later); none if it fits.
 struct Shortfall {
@@ -157,7 +151,7 @@ void CoreWorker::WarnIfInfeasibleLocked(const char *what, const std::map<std::st
   // have it (the lease is spilled there), so the control service's node
   // table decides, on the loop thread when its answer comes.
   auto short_here = ShortOf(node_info_.total().amounts(), resources);
-  if (!short_here || !warned_infeasible_.insert(KeyOf(resources)).second) return;
+  if (!short_here || !warned_infeasible_.insert(NormalTaskSubmitter::ResourceKey(resources)).second) return;
   rpc::ConnectionPtr control;
   {
     std::lock_guard<std::mutex> lock(control_mu_);  // after mu_, as SendCreateActorLocked

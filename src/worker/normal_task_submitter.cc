@@ -6,16 +6,6 @@
 #include "base/logging.h"
 
 namespace lumen::worker {
-namespace {
-
-std::string KeyOf(const std::map<std::string, double> &resources) {
-  std::string key;
-  for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
-  return key;
-}
-
-}  // namespace
-
 struct NormalTaskSubmitter::LeasedWorker {
   uint64_t lease_id = 0;
   proto::Address address;
@@ -59,11 +49,17 @@ NormalTaskSubmitter::NormalTaskSubmitter(std::mutex &mu, Clock &clock, LeaseTran
 
 NormalTaskSubmitter::~NormalTaskSubmitter() = default;
 
+std::string NormalTaskSubmitter::ResourceKey(const std::map<std::string, double> &resources) {
+  std::string key;
+  for (auto &[k, v] : resources) key += k + "=" + std::to_string(v) + ";";
+  return key;
+}
+
 std::string NormalTaskSubmitter::QueueKey(const std::map<std::string, double> &resources,
                                           const std::string &runtime_env, bool *created) {
   // Work with its own env_vars runs on workers started with them: a queue
   // (and its leases) of its own.
-  std::string key = KeyOf(resources) + runtime_env;
+  std::string key = ResourceKey(resources) + runtime_env;
   auto &q = queues_[key];
   *created = !q;
   if (!q) {

@@ -106,6 +106,9 @@ class NormalTaskSubmitter {
   NormalTaskSubmitter(const NormalTaskSubmitter &) = delete;
   NormalTaskSubmitter &operator=(const NormalTaskSubmitter &) = delete;
 
+  /// `resources` as one string, the same for equal maps: the first part of
+  /// a queue's key.
+  static std::string ResourceKey(const std::map<std::string, double> &resources);
   /// The key of the queue for tasks needing `resources` in `runtime_env`
   /// (TaskEntry::key), made on first use; `*created` says whether it was.
   std::string QueueKey(const std::map<std::string, double> &resources, const std::string &runtime_env,
