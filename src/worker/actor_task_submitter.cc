@@ -260,6 +260,8 @@ void ActorTaskSubmitter::Send(ActorClient &c, std::shared_ptr<TaskEntry> task) {
   const bool write_now = c.in_flight == 1;
   ActorID id = c.id;
   int incarnation = c.incarnation;
+  // The entry moves into the callback, which the transport holds through
+  // the call: `spec` stays valid, and no reference count is taken.
   const proto::TaskSpec &spec = task->spec;
   transport_.PushActorTask(c.conn, spec, write_now,
                            [this, id, incarnation, task = std::move(task)](Status st, std::string_view body) {

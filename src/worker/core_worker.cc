@@ -28,7 +28,7 @@ CoreWorker::CoreWorker(CoreWorkerOptions options)
       clock_(*options_.clock),
       refs_(options_.worker_id),
       pid_(getpid()) {
-  normal_link_ = std::make_unique<NormalTaskLink>(this);
+  normal_link_ = std::make_unique<NormalTaskLink>(*this);
   normal_submitter_ =
       std::make_unique<NormalTaskSubmitter>(mu_, clock_, *normal_link_, *normal_link_, task_events_);
   actor_link_ = std::make_unique<ActorTaskLink>(*this);

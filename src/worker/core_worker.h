@@ -415,6 +415,9 @@ class CoreWorker {
   void FailTaskLocked(TaskEntry &task, proto::ErrorType type, const std::string &message,
                       std::vector<std::function<void()>> *after);
   void FinishTaskLocked(TaskEntry &task, std::vector<std::function<void()>> *after);
+  /// `task` ran and `reply` is its worker's answer: its attempt is recorded,
+  /// its returns become ready, a normal task's lineage is kept, and it ends.
+  void CompleteTaskLocked(TaskEntry &task, const proto::PushTaskReply &reply, After *after);
   /// The lease timer's tick: idle leases go back, expired death-info waits fail.
   void ReturnIdleLeases();
 

@@ -200,10 +200,7 @@ void CoreWorker::ActorTaskLink::FailTask(TaskEntry &task, proto::ErrorType type,
 
 void CoreWorker::ActorTaskLink::CompleteTask(TaskEntry &task, const proto::PushTaskReply &reply,
                                              After *after) {
-  cw_.RecordReplyLocked(task, reply);
-  for (auto &ret : reply.returns())
-    cw_.SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), after);
-  cw_.FinishTaskLocked(task, after);
+  cw_.CompleteTaskLocked(task, reply, after);
 }
 
 void CoreWorker::ActorTaskLink::FinishTask(TaskEntry &task, After *after) {

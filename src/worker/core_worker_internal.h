@@ -22,8 +22,6 @@
 
 namespace lumen::worker {
 
-/// Long-lived calls (lease requests, pushed tasks, owner long-polls) have no deadline in practice.
-
 /// An object tracked here: its value once known, and who waits for it. Its
 /// references are counted in CoreWorker::refs_ (ReferenceCounter), which
 /// tracks exactly the objects that have an entry.
@@ -65,7 +63,7 @@ class CoreWorker::ActorTaskLink final : public ActorTransport, public ActorTaskS
 // the core worker's objects. Called as the submitter's interfaces say.
 class CoreWorker::NormalTaskLink final : public LeaseTransport, public NormalTaskSubmitter::Owner {
  public:
-  explicit NormalTaskLink(CoreWorker *cw) : cw_(cw) {}
+  explicit NormalTaskLink(CoreWorker &cw) : cw_(cw) {}
 
   void RequestLease(const Peer &node, proto::WorkerLeaseRequest request, rpc::ResponseCallback cb) override;
   void CancelLeases(const Peer &node, const proto::WorkerLeaseRequest &request) override;
@@ -84,7 +82,7 @@ class CoreWorker::NormalTaskLink final : public LeaseTransport, public NormalTas
  private:
   rpc::Connection &NodeOf(const Peer &node);  // null: this process's node
 
-  CoreWorker *cw_;
+  CoreWorker &cw_;
 };
 
 /// How a task's caller sees a result that could not be stored: a full

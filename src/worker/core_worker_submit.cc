@@ -41,8 +41,8 @@ void PrintInfeasible(const std::string &what, const Shortfall &s) {
 
 void CoreWorker::NormalTaskLink::RequestLease(const Peer &node, proto::WorkerLeaseRequest request,
                                               rpc::ResponseCallback cb) {
-  request.set_job_id(cw_->options_.job_id);
-  request.set_requester_id(cw_->options_.worker_id.Binary());
+  request.set_job_id(cw_.options_.job_id);
+  request.set_requester_id(cw_.options_.worker_id.Binary());
   NodeOf(node).Call(proto::REQUEST_WORKER_LEASE, request, std::move(cb), kForever);
 }
 
@@ -59,11 +59,11 @@ void CoreWorker::NormalTaskLink::ReturnWorker(const Peer &node, uint64_t lease_i
 }
 
 LeaseTransport::Peer CoreWorker::NormalTaskLink::ConnectNode(const std::string &address) {
-  return cw_->PeerConnection(address, /*pipelined=*/true);
+  return cw_.PeerConnection(address, /*pipelined=*/true);
 }
 
 LeaseTransport::Peer CoreWorker::NormalTaskLink::ConnectWorker(const proto::Address &worker) {
-  return cw_->PeerConnection(cw_->RouteTo(worker), /*pipelined=*/true);
+  return cw_.PeerConnection(cw_.RouteTo(worker), /*pipelined=*/true);
 }
 
 void CoreWorker::NormalTaskLink::PushTask(const Peer &worker, const proto::PushTaskRequest &request,
@@ -73,28 +73,24 @@ void CoreWorker::NormalTaskLink::PushTask(const Peer &worker, const proto::PushT
   static_cast<rpc::Connection *>(worker.get())->Call(proto::PUSH_TASK, request, std::move(cb), kForever);
 }
 
-bool CoreWorker::NormalTaskLink::NodeConnected() { return cw_->node_->IsOpen(); }
+bool CoreWorker::NormalTaskLink::NodeConnected() { return cw_.node_->IsOpen(); }
 
 std::string CoreWorker::NormalTaskLink::NodeName(const Peer &node) { return NodeOf(node).PeerName(); }
 
 rpc::Connection &CoreWorker::NormalTaskLink::NodeOf(const Peer &node) {
-  return node ? *static_cast<rpc::Connection *>(node.get()) : *cw_->node_;
+  return node ? *static_cast<rpc::Connection *>(node.get()) : *cw_.node_;
 }
 
-void CoreWorker::NormalTaskLink::CheckForLoss(After *after) { cw_->CheckForkServerLocked(after); }
+void CoreWorker::NormalTaskLink::CheckForLoss(After *after) { cw_.CheckForkServerLocked(after); }
 
 void CoreWorker::NormalTaskLink::FailTask(TaskEntry &task, proto::ErrorType type, const std::string &message,
                                           After *after) {
-  cw_->FailTaskLocked(task, type, message, after);
+  cw_.FailTaskLocked(task, type, message, after);
 }
 
 void CoreWorker::NormalTaskLink::CompleteTask(TaskEntry &task, const proto::PushTaskReply &reply,
                                               After *after) {
-  cw_->RecordReplyLocked(task, reply);
-  for (auto &ret : reply.returns())
-    cw_->SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), after);
-  cw_->KeepLineageLocked(task, after);
-  cw_->FinishTaskLocked(task, after);
+  cw_.CompleteTaskLocked(task, reply, after);
 }
 
 // ---------------------------------------------------------------- submission
@@ -275,6 +271,14 @@ void CoreWorker::FailTaskLocked(TaskEntry &task, proto::ErrorType type, const st
   p.set_error(type);
   p.set_data(message);
   SetReadyLocked(task.return_id, p, after);
+  FinishTaskLocked(task, after);
+}
+
+void CoreWorker::CompleteTaskLocked(TaskEntry &task, const proto::PushTaskReply &reply, After *after) {
+  RecordReplyLocked(task, reply);
+  for (auto &ret : reply.returns())
+    SetReadyLocked(ObjectID::FromBinary(ret.object_id()), ret.payload(), after);
+  if (task.spec.type() == proto::NORMAL_TASK) KeepLineageLocked(task, after);
   FinishTaskLocked(task, after);
 }
 
